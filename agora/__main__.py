@@ -1,0 +1,3 @@
+from agora.cli.main import app
+
+app()

@@ -1,0 +1,117 @@
+"""Assembling the hub: store, notifier, catalog and doors, started and stopped by the ASGI lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from agora import __version__
+from agora.bus import InProcessNotifier
+from agora.catalog import Catalog, build_catalog
+from agora.catalog.tools.discovery import catalog_rows
+from agora.config import Settings
+from agora.core.auth import generate_key
+from agora.core.authn import Authenticator
+from agora.core.clock import Clock
+from agora.core.context import Hub
+from agora.core.services.admin import load_halt
+from agora.store import open_store
+from agora.store.ops import services as service_ops
+from agora.transports import rest
+from agora.transports.rest.errors import install as install_error_handlers
+from agora.transports.rest.middleware import RequestLogMiddleware
+from agora_sdk.wire.agents import ServiceSummary
+
+log = logging.getLogger("agora")
+
+HALT_REFRESH_SECONDS = 1.0
+
+
+def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
+    """The admin key: AGORA_ADMIN_KEY, else ``<data-dir>/admin.key``, created (mode 0600) on first start."""
+    if settings.admin_key:
+        return settings.admin_key, None
+    path = settings.admin_key_file
+    if path.exists():
+        return path.read_text().strip(), path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key, path
+
+
+async def _refresh_halt(hub: Hub) -> None:
+    """Other replicas may halt or resume the system: follow the stored switch."""
+    while True:
+        await asyncio.sleep(HALT_REFRESH_SECONDS)
+        with contextlib.suppress(Exception):
+            await load_halt(hub)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    catalog = build_catalog()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = await start_hub(settings, catalog)
+        app.state.hub = hub
+        refresher = asyncio.create_task(_refresh_halt(hub))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            await hub.notifier.close()
+            await hub.store.close()
+            log.info("hub stopped")
+
+    app = FastAPI(
+        title="Agora",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_middleware(RequestLogMiddleware)
+    install_error_handlers(app)
+    rest.mount(app, catalog, public_docs=settings.public_docs)
+    return app
+
+
+async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
+    clock = Clock()
+    store = open_store(
+        settings.database_url,
+        settings.data_dir,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pg_pool_size=settings.pg_pool_size,
+    )
+    await store.start()
+    admin_key, key_file = bootstrap_admin_key(settings)
+    if key_file is not None:
+        log.info("admin key", extra={"admin_key_file": str(key_file)})
+    await store.write(service_ops.sync_catalog, catalog_rows(catalog), clock.now())
+    notifier = InProcessNotifier()
+    await notifier.start()
+    hub = Hub(
+        settings=settings,
+        store=store,
+        notifier=notifier,
+        clock=clock,
+        auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds),
+        catalog=catalog,
+        version=__version__,
+        services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
+        started_at=clock.now(),
+    )
+    await load_halt(hub)
+    log.info("hub ready", extra={"store": store.url_for_display, "tools": len(catalog)})
+    return hub

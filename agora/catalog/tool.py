@@ -1,0 +1,66 @@
+"""One tool: a versioned name, its models, the scopes it needs and one handler."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Awaitable, Callable
+
+from agora.core.context import CallContext
+from agora_sdk.wire.common import Input, Output, ToolStatus
+
+NAME_RE = re.compile(r"^agora\.[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+
+Handler = Callable[[CallContext, Any], Awaitable[Output]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+    description: str
+    input_model: type[Input]
+    output_model: type[Output]
+    handler: Handler
+    scopes: frozenset[str] = frozenset()
+    read_only: bool = False
+    admin_only: bool = False
+    status: ToolStatus = ToolStatus.active
+    deprecation_date: date | None = None
+    sunset_date: date | None = None
+    replacement: str | None = None
+    last_updated: date = date(2026, 11, 22)
+    _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"tool name {self.name!r} is not agora.{{category}}.{{action}}")
+        if self.status is ToolStatus.deprecated and not (self.replacement and self.deprecation_date):
+            raise ValueError(f"deprecated tool {self.name} needs a replacement and a deprecation date")
+
+    @property
+    def category(self) -> str:
+        return self.name.split(".")[1]
+
+    @property
+    def action(self) -> str:
+        return ".".join(self.name.split(".")[2:])
+
+    @property
+    def http_path(self) -> str:
+        return "/" + self.name.replace(".", "/")
+
+    @property
+    def http_methods(self) -> list[str]:
+        return ["GET", "POST"] if self.read_only else ["POST"]
+
+    def input_schema(self) -> dict[str, Any]:
+        if "input" not in self._schema_cache:
+            self._schema_cache["input"] = self.input_model.model_json_schema()
+        return self._schema_cache["input"]
+
+    def output_schema(self) -> dict[str, Any]:
+        if "output" not in self._schema_cache:
+            self._schema_cache["output"] = self.output_model.model_json_schema(mode="serialization")
+        return self._schema_cache["output"]

@@ -1,0 +1,10 @@
+"""Every tool of the hub, by category. Adding a capability = adding tools here (and storage for them)."""
+
+from __future__ import annotations
+
+from ..tool import Tool
+from . import admin, agents, discovery, query
+
+
+def all_tools() -> list[Tool]:
+    return [*agents.TOOLS, *query.TOOLS, *discovery.TOOLS, *admin.TOOLS]

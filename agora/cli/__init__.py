@@ -1,0 +1,1 @@
+"""The ``agora`` command: runs the hub and talks to one."""

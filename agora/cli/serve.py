@@ -1,0 +1,115 @@
+"""``agora serve`` and ``agora db upgrade``: the commands that run server code locally."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agora.config import Settings
+
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", envvar="AGORA_DATA_DIR", help="Where the embedded database and admin.key live.")
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="AGORA_DATABASE_URL",
+        help="postgresql://user@host:port/db for PostgreSQL; empty for SQLite in the data directory.",
+    ),
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option(envvar="AGORA_HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="AGORA_PORT", help="TCP port to listen on.")] = 8080,
+    data_dir: DataDir = Path(".agora"),
+    database_url: DatabaseUrl = None,
+    admin_key: Annotated[
+        str | None,
+        typer.Option(envvar="AGORA_ADMIN_KEY", help="The admin key. Unset: read or create <data-dir>/admin.key (mode 0600)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(envvar="AGORA_LOG_LEVEL", help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(envvar="AGORA_LOG_FORMAT", help="json (one object per line) or text.")] = "json",
+    max_body_bytes: Annotated[
+        int, typer.Option(envvar="AGORA_MAX_BODY_BYTES", help="Largest accepted request body; larger gets 413.")
+    ] = 1024 * 1024,
+    graceful_timeout: Annotated[
+        float, typer.Option(envvar="AGORA_GRACEFUL_TIMEOUT", help="Seconds to let in-flight requests finish on SIGTERM.")
+    ] = 4.0,
+    key_cache_seconds: Annotated[
+        float, typer.Option(envvar="AGORA_KEY_CACHE_SECONDS", help="How long a verified API key is cached in memory.")
+    ] = 5.0,
+    sqlite_synchronous: Annotated[
+        str, typer.Option(envvar="AGORA_SQLITE_SYNCHRONOUS", help="SQLite synchronous mode: NORMAL (crash-safe) or FULL (power-loss-safe).")
+    ] = "NORMAL",
+    pg_pool_size: Annotated[int, typer.Option(envvar="AGORA_PG_POOL_SIZE", help="PostgreSQL connections per hub process.")] = 10,
+    public_docs: Annotated[
+        bool, typer.Option(envvar="AGORA_PUBLIC_DOCS", help="Serve /docs and /openapi.json without an API key.")
+    ] = False,
+) -> None:
+    """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
+    import uvicorn
+
+    from agora.app import create_app
+    from agora.observability.logging import configure
+
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter("must be json or text", param_hint="--log-format")
+    if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+        raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url or None,
+        admin_key=admin_key or None,
+        log_level=log_level,
+        log_format=log_format,
+        max_body_bytes=max_body_bytes,
+        graceful_timeout=graceful_timeout,
+        key_cache_seconds=key_cache_seconds,
+        sqlite_synchronous=sqlite_synchronous.upper(),
+        pg_pool_size=pg_pool_size,
+        public_docs=public_docs,
+    )
+    configure(log_level, log_format)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=graceful_timeout,
+        server_header=False,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = Path(".agora"), database_url: DatabaseUrl = None) -> None:
+    """Apply pending migrations, then exit."""
+    from agora.store import open_store
+
+    async def _run() -> str | None:
+        store = open_store(database_url, data_dir)
+        await store.start()
+        try:
+            return await store.migration_revision()
+        finally:
+            await store.close()
+
+    revision = asyncio.run(_run())
+    typer.echo(f"database is at revision {revision}")

@@ -1,0 +1,27 @@
+"""Every setting of the hub: one dataclass, filled from CLI flags, each of which also reads an AGORA_* variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".agora")
+    database_url: str | None = None
+    admin_key: str | None = None
+    log_level: str = "info"
+    log_format: str = "json"
+    max_body_bytes: int = 1024 * 1024
+    graceful_timeout: float = 4.0
+    key_cache_seconds: float = 5.0
+    sqlite_synchronous: str = "NORMAL"
+    pg_pool_size: int = 10
+    public_docs: bool = False
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.data_dir / "admin.key"

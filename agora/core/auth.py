@@ -1,0 +1,91 @@
+"""Principals and API keys.
+
+Three kinds of principal: the admin (authority 255, sees every tenant), a customer (a tenant, with
+scopes) and an agent (bound to one agent id; it acts only as itself). Keys are random, shown once,
+and stored as SHA-256 hashes: they carry 256 bits of entropy, so a slow password hash adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from agora_sdk.errors import PermissionDenied
+
+KEY_PREFIX = "agora_sk_"
+
+
+class Scope(StrEnum):
+    agents_read = "agents:read"
+    agents_write = "agents:write"
+    messaging_send = "messaging:send"
+    messaging_read = "messaging:read"
+    tasks_read = "tasks:read"
+    tasks_write = "tasks:write"
+    workflows_read = "workflows:read"
+    workflows_write = "workflows:write"
+    admin = "admin"
+
+
+ALL_SCOPES = frozenset(s.value for s in Scope)
+DEFAULT_SCOPES = frozenset(ALL_SCOPES - {Scope.admin.value})
+
+
+class PrincipalKind(StrEnum):
+    admin = "admin"
+    customer = "customer"
+    agent = "agent"
+
+
+AUTHORITY = {PrincipalKind.admin: 255, PrincipalKind.customer: 100, PrincipalKind.agent: 50}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    key_id: str
+    tenant_id: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    agent_id: str | None = None
+    agent_status: str | None = None
+
+    @property
+    def authority(self) -> int:
+        return AUTHORITY[self.kind]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind is PrincipalKind.admin
+
+    @property
+    def label(self) -> str:
+        """How logs and the audit trail name the caller."""
+        return self.agent_id if self.agent_id else f"{self.kind.value}:{self.key_id}"
+
+    def tenant_scope(self) -> str | None:
+        """The tenant whose objects this principal may see, or None for every tenant (admin)."""
+        return None if self.is_admin else self.tenant_id
+
+    def require_scopes(self, needed: frozenset[str], tool_name: str) -> None:
+        if self.is_admin:
+            return
+        missing = sorted(needed - self.scopes)
+        if missing:
+            raise PermissionDenied(
+                f"{tool_name} needs scope(s) {', '.join(missing)}, which this key does not have",
+                details={"missing_scopes": missing},
+            )
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 6]

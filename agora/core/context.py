@@ -1,0 +1,66 @@
+"""What every tool handler receives: the caller and the hub's long-lived parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from agora_sdk.wire.agents import ServiceSummary
+
+from .auth import Principal
+from .clock import Clock
+
+if TYPE_CHECKING:
+    from agora.bus import Notifier
+    from agora.catalog import Catalog
+    from agora.config import Settings
+    from agora.core.authn import Authenticator
+    from agora.store import Store
+
+
+@dataclass
+class HaltState:
+    """An emergency halt: stored in ``system_state``, mirrored here so every call can check it cheaply."""
+
+    halted: bool = False
+    override_id: str | None = None
+    reason: str = ""
+    since: datetime | None = None
+
+
+@dataclass
+class Hub:
+    """The parts of the running hub that outlive a request."""
+
+    settings: Settings
+    store: Store
+    notifier: Notifier
+    clock: Clock
+    auth: Authenticator
+    catalog: Catalog
+    version: str
+    services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
+    halt: HaltState = field(default_factory=HaltState)
+    started_at: datetime | None = None
+
+
+@dataclass
+class CallContext:
+    hub: Hub
+    principal: Principal
+    request_id: str
+    tool: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def store(self) -> Store:
+        return self.hub.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.hub.clock
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.hub.notifier

@@ -1,0 +1,34 @@
+"""Prometheus metrics, in a registry of the hub's own (tests may start several hubs in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+TOOL_CALLS = Counter(
+    "agora_tool_calls", "Tool calls by tool and outcome (ok or the error code).", ["tool", "outcome"], registry=REGISTRY
+)
+TOOL_LATENCY = Histogram(
+    "agora_tool_duration_seconds",
+    "Time spent in a tool call, from authorisation to result.",
+    ["tool"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "agora_http_requests", "HTTP requests by method and status.", ["method", "status"], registry=REGISTRY
+)
+AGENTS = Gauge("agora_agents", "Registered agents by status (read from the store at scrape time).", ["status"], registry=REGISTRY)
+
+
+def record_call(tool: str, outcome: str, seconds: float) -> None:
+    TOOL_CALLS.labels(tool, outcome).inc()
+    TOOL_LATENCY.labels(tool).observe(seconds)
+
+
+def render(agents_by_status: dict[str, int]) -> bytes:
+    AGENTS.clear()
+    for status, count in agents_by_status.items():
+        AGENTS.labels(status).set(count)
+    return generate_latest(REGISTRY)

@@ -1,0 +1,76 @@
+"""The Store interface.
+
+A store operation is a plain synchronous function ``op(conn, *args)`` written once with SQLAlchemy
+Core. ``Store.read`` and ``Store.write`` run it on the engine's own terms: SQLite runs writes on a
+single writer thread that commits them in groups, PostgreSQL runs them through an asyncpg pool
+(``AsyncConnection.run_sync``). Either way the awaiting caller resumes only after the commit.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from agora_sdk.errors import Conflict
+
+T = TypeVar("T")
+Op = Callable[..., T]
+
+
+class Store(abc.ABC):
+    """Runs store operations; the database is the source of truth for everything the hub holds."""
+
+    dialect: str
+    url_for_display: str
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open connections and apply migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish every accepted write, then release connections."""
+
+    @abc.abstractmethod
+    async def read(self, op: Op[T], *args: Any) -> T:
+        """Run ``op(conn, *args)`` on a read connection (a consistent snapshot)."""
+
+    @abc.abstractmethod
+    async def write(self, op: Op[T], *args: Any) -> T:
+        """Run ``op(conn, *args)`` in a transaction; return once it is committed."""
+
+    @abc.abstractmethod
+    async def migration_revision(self) -> str | None:
+        """The schema revision the database is at."""
+
+
+def integrity_to_conflict(exc: IntegrityError) -> Conflict:
+    """A constraint an operation did not anticipate is a conflict for the caller, never a 500."""
+    return Conflict("the write conflicts with existing data", details={"reason": str(exc.orig)[:300]})
+
+
+def open_store(database_url: str | None, data_dir: Path, **options: Any) -> Store:
+    """Pick the engine from the URL: no URL means embedded SQLite in ``data_dir``."""
+    if not database_url or database_url.startswith("sqlite"):
+        from .sqlite import SQLiteStore
+
+        path = data_dir / "agora.db" if not database_url else Path(database_url.split(":///", 1)[1])
+        return SQLiteStore(path, **{k: v for k, v in options.items() if k.startswith("sqlite_")})
+    if database_url.startswith(("postgresql", "postgres")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(database_url, **{k: v for k, v in options.items() if k.startswith("pg_")})
+    from agora_sdk.errors import InvalidArgument
+
+    raise InvalidArgument(f"unsupported database URL scheme: {database_url.split(':', 1)[0]!r}")
+
+
+def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...]) -> T:
+    try:
+        return op(conn, *args)
+    except IntegrityError as exc:
+        raise integrity_to_conflict(exc) from exc

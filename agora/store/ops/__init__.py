@@ -1,0 +1,1 @@
+"""Store operations: synchronous functions ``op(conn, ...)`` in SQLAlchemy Core, run by a Store."""

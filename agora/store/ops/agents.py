@@ -1,0 +1,184 @@
+"""Agents and their capability index."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from agora.core.ids import is_id, new_id
+from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
+
+from ..schema import agent_capabilities, agents
+from .dialect import upsert_insert
+from .pagination import decode_cursor, page
+
+
+def search_text(name: str, description: str, capabilities: list[str]) -> str:
+    return " ".join([name, description, *capabilities]).lower()
+
+
+def _scoped(stmt: Any, tenant_scope: str | None) -> Any:
+    return stmt if tenant_scope is None else stmt.where(agents.c.tenant_id == tenant_scope)
+
+
+def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, Any]:
+    """Find an agent by id or unique name among those the caller may see; 404 otherwise."""
+    column = agents.c.agent_id if is_id(ref, "agent") else agents.c.agent_name
+    rows = conn.execute(_scoped(select(agents).where(column == ref), tenant_scope).limit(2)).mappings().all()
+    if not rows:
+        raise NotFound(f"no agent '{ref}'", details={"agent": ref})
+    if len(rows) > 1:
+        raise InvalidArgument(
+            f"agent name '{ref}' exists in several tenants; use the agent id",
+            details={"agent": ref, "agent_ids": [r["agent_id"] for r in rows]},
+        )
+    return dict(rows[0])
+
+
+def _insert_on_conflict_nothing(conn: Connection, values: dict[str, Any]) -> Any:
+    stmt = upsert_insert(conn, agents).values(**values).on_conflict_do_nothing(index_elements=["tenant_id", "agent_name"])
+    return conn.execute(stmt.returning(agents.c.agent_id)).scalar()
+
+
+def _set_capabilities(conn: Connection, agent_id: str, tenant_id: str, capabilities: list[str]) -> None:
+    conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
+    if capabilities:
+        conn.execute(
+            insert(agent_capabilities),
+            [{"agent_id": agent_id, "capability": c, "tenant_id": tenant_id} for c in capabilities],
+        )
+
+
+def upsert(
+    conn: Connection, tenant_id: str, fields: dict[str, Any], now: datetime, acting_agent_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Create the agent, or update the one with that name in the tenant. Returns (row, created).
+
+    ``acting_agent_id`` is set when an agent token registers: it may only re-register itself.
+    """
+    name = fields["agent_name"]
+    values = {
+        **fields,
+        "search_text": search_text(name, fields["description"], fields["capabilities"]),
+        "updated_at": now,
+    }
+    if acting_agent_id is None:
+        agent_id = _insert_on_conflict_nothing(
+            conn,
+            {**values, "agent_id": new_id("agent"), "tenant_id": tenant_id, "status": "active", "registered_at": now},
+        )
+        if agent_id is not None:
+            _set_capabilities(conn, agent_id, tenant_id, fields["capabilities"])
+            return resolve(conn, tenant_id, agent_id), True
+    existing = resolve(conn, tenant_id, name) if acting_agent_id is None else _own(conn, tenant_id, name, acting_agent_id)
+    changes = dict(values)
+    if existing["status"] in ("offline", "inactive"):
+        changes["status"] = "active"  # registering again is a sign of life
+    conn.execute(update(agents).where(agents.c.agent_id == existing["agent_id"]).values(**changes))
+    _set_capabilities(conn, existing["agent_id"], tenant_id, fields["capabilities"])
+    return resolve(conn, tenant_id, existing["agent_id"]), False
+
+
+def _own(conn: Connection, tenant_id: str, name: str, acting_agent_id: str) -> dict[str, Any]:
+    row = resolve(conn, tenant_id, acting_agent_id)
+    if row["agent_name"] != name:
+        raise PermissionDenied(
+            "an agent token can only re-register its own agent",
+            details={"agent": acting_agent_id, "agent_name": name},
+        )
+    return row
+
+
+def modify(conn: Connection, agent_id: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    row = resolve(conn, None, agent_id)
+    merged = {**row, **changes}
+    if "capabilities" in changes:
+        _set_capabilities(conn, agent_id, row["tenant_id"], changes["capabilities"])
+    if {"capabilities", "description"} & changes.keys():
+        changes["search_text"] = search_text(merged["agent_name"], merged["description"], merged["capabilities"])
+    conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**changes, updated_at=now))
+    return resolve(conn, None, agent_id)
+
+
+def heartbeat(conn: Connection, agent_id: str, status: str | None, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"last_heartbeat": now}
+    if status is not None:
+        values["status"] = status
+    conn.execute(
+        update(agents)
+        .where(agents.c.agent_id == agent_id, agents.c.status.not_in(("paused", "terminated")))
+        .values(**values)
+    )
+    return resolve(conn, None, agent_id)
+
+
+def remove(conn: Connection, agent_id: str) -> None:
+    conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
+    conn.execute(delete(agents).where(agents.c.agent_id == agent_id))
+
+
+def set_status(conn: Connection, tenant_scope: str | None, agent_ids: list[str] | None, status: str) -> int:
+    stmt = update(agents).values(status=status)
+    if agent_ids is not None:
+        stmt = stmt.where(agents.c.agent_id.in_(agent_ids))
+    return conn.execute(_scoped(stmt, tenant_scope)).rowcount
+
+
+_WORD = re.compile(r"[\w.:/-]+")
+
+
+def query(
+    conn: Connection,
+    tenant_scope: str | None,
+    *,
+    all_of: list[str],
+    any_of: list[str],
+    status: str | None,
+    service_tier: str | None,
+    text: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    stmt = _scoped(select(agents), tenant_scope)
+    caps = agent_capabilities.c
+    cap_scope = [] if tenant_scope is None else [caps.tenant_id == tenant_scope]
+    if all_of:
+        having_all = (
+            select(caps.agent_id)
+            .where(caps.capability.in_(all_of), *cap_scope)
+            .group_by(caps.agent_id)
+            .having(func.count() == len(all_of))
+        )
+        stmt = stmt.where(agents.c.agent_id.in_(having_all))
+    if any_of:
+        stmt = stmt.where(agents.c.agent_id.in_(select(caps.agent_id).where(caps.capability.in_(any_of), *cap_scope)))
+    if status:
+        stmt = stmt.where(agents.c.status == status)
+    if service_tier:
+        stmt = stmt.where(agents.c.service_tier == service_tier)
+    if text:
+        words = _WORD.findall(text.lower()) or [text.lower()]
+        stmt = stmt.where(and_(*(agents.c.search_text.contains(w, autoescape=True) for w in words)))
+    after = decode_cursor(cursor)
+    if after:
+        stmt = stmt.where(agents.c.agent_id > after)
+    rows = conn.execute(stmt.order_by(agents.c.agent_id).limit(limit + 1)).mappings().all()
+    return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+
+
+def counts(conn: Connection, tenant_scope: str | None) -> dict[str, dict[str, int]]:
+    by_status = _scoped(select(agents.c.status, func.count()).group_by(agents.c.status), tenant_scope)
+    by_tier = _scoped(select(agents.c.service_tier, func.count()).group_by(agents.c.service_tier), tenant_scope)
+    caps = agent_capabilities.c
+    by_cap = select(caps.capability, func.count()).group_by(caps.capability)
+    if tenant_scope is not None:
+        by_cap = by_cap.where(caps.tenant_id == tenant_scope)
+    return {
+        "by_status": {k: v for k, v in conn.execute(by_status).all()},
+        "by_tier": {k: v for k, v in conn.execute(by_tier).all()},
+        "by_capability": {k: v for k, v in conn.execute(by_cap).all()},
+    }
+

@@ -1,0 +1,103 @@
+"""API keys (only hashes are stored) and tenants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from agora.core.ids import new_id
+from agora_sdk.errors import NotFound
+
+from ..schema import agents, api_keys, tenants
+from .pagination import decode_cursor, page
+
+
+def insert_key(
+    conn: Connection,
+    *,
+    key_hash: str,
+    prefix: str,
+    kind: str,
+    name: str,
+    tenant_id: str | None,
+    agent_id: str | None,
+    scopes: list[str],
+    created_by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    row = {
+        "key_id": new_id("key"),
+        "key_hash": key_hash,
+        "prefix": prefix,
+        "kind": kind,
+        "name": name,
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "scopes": scopes,
+        "created_at": now,
+        "created_by": created_by,
+        "revoked_at": None,
+    }
+    conn.execute(insert(api_keys).values(**row))
+    return row
+
+
+def lookup(conn: Connection, key_hash: str) -> dict[str, Any] | None:
+    """The live key with this hash, with its agent's status when it is an agent key."""
+    stmt = (
+        select(api_keys, agents.c.status.label("agent_status"))
+        .select_from(api_keys.outerjoin(agents, agents.c.agent_id == api_keys.c.agent_id))
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+    )
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def list_keys(
+    conn: Connection, tenant_scope: str | None, include_revoked: bool, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    stmt = select(api_keys)
+    if tenant_scope is not None:
+        stmt = stmt.where(api_keys.c.tenant_id == tenant_scope)
+    if not include_revoked:
+        stmt = stmt.where(api_keys.c.revoked_at.is_(None))
+    after = decode_cursor(cursor)
+    if after:
+        stmt = stmt.where(api_keys.c.key_id > after)
+    rows = conn.execute(stmt.order_by(api_keys.c.key_id).limit(limit + 1)).mappings().all()
+    return page([dict(r) for r in rows], limit, lambda r: r["key_id"])
+
+
+def revoke(conn: Connection, tenant_scope: str | None, key_id: str, now: datetime) -> dict[str, Any]:
+    stmt = select(api_keys).where(api_keys.c.key_id == key_id)
+    if tenant_scope is not None:
+        stmt = stmt.where(api_keys.c.tenant_id == tenant_scope)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no key '{key_id}'", details={"key_id": key_id})
+    if row["revoked_at"] is None:
+        conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=now))
+    return {**row, "revoked_at": row["revoked_at"] or now}
+
+
+def revoke_agent_keys(conn: Connection, agent_id: str, now: datetime) -> list[str]:
+    hashes = conn.execute(
+        select(api_keys.c.key_hash).where(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None))
+    ).scalars().all()
+    conn.execute(
+        update(api_keys).where(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return list(hashes)
+
+
+def resolve_tenant(conn: Connection, ref: str) -> dict[str, Any] | None:
+    row = conn.execute(select(tenants).where(or_(tenants.c.tenant_id == ref, tenants.c.name == ref))).mappings().first()
+    return dict(row) if row else None
+
+
+def create_tenant(conn: Connection, name: str, now: datetime) -> dict[str, Any]:
+    row = {"tenant_id": new_id("ten"), "name": name, "created_at": now}
+    conn.execute(insert(tenants).values(**row))
+    return row

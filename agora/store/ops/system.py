@@ -1,0 +1,24 @@
+"""Hub-wide switches kept in ``system_state`` (shared by every replica, kept across restarts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from .dialect import upsert_insert
+from ..schema import system_state
+
+
+def get(conn: Connection, key: str) -> Any:
+    return conn.execute(select(system_state.c.value).where(system_state.c.key == key)).scalar()
+
+
+def put(conn: Connection, key: str, value: Any, now: datetime) -> None:
+    stmt = upsert_insert(conn, system_state).values(key=key, value=value, updated_at=now)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now}))
+
+
+def ping(conn: Connection) -> int:
+    return conn.execute(text("SELECT 1")).scalar_one()

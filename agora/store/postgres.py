@@ -1,0 +1,62 @@
+"""PostgreSQL store: an asyncpg pool; concurrency gives group commit for free."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from . import migrate
+from .base import Op, Store, T, run_op
+
+log = logging.getLogger("agora.store")
+
+# Serialization failures and deadlocks are retried: the operation is re-run from the start.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_MIGRATION_LOCK = 0x61676F7261  # "agora": replicas starting together migrate one at a time
+
+
+def asyncpg_url(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+asyncpg://{rest}" if "+" not in scheme else url
+
+
+class PostgresStore(Store):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_max_overflow: int = 10):
+        self.url_for_display = url.split("@")[-1] if "@" in url else url
+        self._engine: AsyncEngine = create_async_engine(
+            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow, pool_pre_ping=True
+        )
+
+    async def start(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            await conn.run_sync(migrate.upgrade)
+        log.info("store ready", extra={"store": self.url_for_display})
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def read(self, op: Op[T], *args: Any) -> T:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(run_op, op, args)
+
+    async def write(self, op: Op[T], *args: Any) -> T:
+        for attempt in range(5):
+            try:
+                async with self._engine.begin() as conn:
+                    return await conn.run_sync(run_op, op, args)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == 4:
+                    raise
+                await asyncio.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def migration_revision(self) -> str | None:
+        return await self.read(migrate.current_revision)

@@ -1,0 +1,122 @@
+"""The one schema of the hub, for SQLite and PostgreSQL alike (migrations live in ``migrations/``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .types import Json, UtcDateTime
+
+metadata = MetaData()
+
+# Autoincrementing 64-bit key that SQLite accepts as its rowid alias.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("tenant_id", String(64), ForeignKey("tenants.tenant_id"), nullable=True),
+    Column("agent_id", String(32), nullable=True, index=True),
+    Column("scopes", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index("ix_api_keys_tenant", "tenant_id", "key_id"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.tenant_id"), nullable=False),
+    Column("agent_name", String(128), nullable=False),
+    Column("service_tier", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("capabilities", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("manifest", Json, nullable=True),
+    Column("search_text", Text, nullable=False, default=""),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("last_heartbeat", UtcDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "agent_name", name="uq_agents_tenant_name"),
+    Index("ix_agents_tenant_status", "tenant_id", "status"),
+)
+
+agent_capabilities = Table(
+    "agent_capabilities",
+    metadata,
+    Column("agent_id", String(32), ForeignKey("agents.agent_id", ondelete="CASCADE"), primary_key=True),
+    Column("capability", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Index("ix_agent_capabilities_tenant_cap", "tenant_id", "capability", "agent_id"),
+    Index("ix_agent_capabilities_cap", "capability", "agent_id"),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("service_id", String(32), primary_key=True),
+    Column("service_name", String(128), nullable=False, unique=True),
+    Column("version", String(32), nullable=False),
+    Column("category", String(64), nullable=False, index=True),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("deprecation_date", Date, nullable=True),
+    Column("sunset_date", Date, nullable=True),
+    Column("replacement", String(160), nullable=True),
+    Column("schema", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_id", String(128), nullable=False),
+    Column("tenant_id", String(64), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("authority", Integer, nullable=False),
+    Column("details", Json, nullable=False),
+    Index("ix_audit_log_tenant_seq", "tenant_id", "seq"),
+)
+
+# Hub-wide switches that must survive restarts and be shared by replicas (e.g. an emergency halt).
+system_state = Table(
+    "system_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

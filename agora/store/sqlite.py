@@ -1,0 +1,188 @@
+"""Embedded store: SQLite in WAL mode, one writer thread with group commit, readers on their own threads.
+
+Why one writer: SQLite allows one writer at a time; several writers fighting over the file give
+"database is locked". Why group commit: a commit costs a flush, so the writer takes every write
+that queued up while it was busy and commits them together, each in its own SAVEPOINT so that one
+failing operation never takes the others down. Callers are answered only after the COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from agora_sdk.errors import Unavailable
+
+from . import migrate
+from .base import Op, Store, T, run_op
+
+log = logging.getLogger("agora.store")
+
+_STOP = object()
+
+
+class _Job:
+    __slots__ = ("op", "args", "future", "loop", "result", "error")
+
+    def __init__(self, op: Op[Any], args: tuple[Any, ...], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+        self.op, self.args, self.future, self.loop = op, args, future, loop
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.done():  # the caller gave up (cancelled); the write stands regardless
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sqlite_synchronous: str = "NORMAL",
+        sqlite_readers: int = 4,
+        sqlite_max_batch: int = 512,
+    ):
+        self.path = path
+        self.url_for_display = f"sqlite:///{path}"
+        self._synchronous = sqlite_synchronous.upper()
+        self._max_batch = sqlite_max_batch
+        self._engine = create_engine(self.url_for_display, poolclass=NullPool)
+        event.listen(self._engine, "connect", self._on_connect)
+        event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=sqlite_readers, thread_name_prefix="agora-sqlite-read")
+        self._reader_local = threading.local()
+        self._reader_conns: list[Connection] = []
+        self._closed = False
+
+    def _on_connect(self, dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (needed for SAVEPOINT).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={self._synchronous}",
+            "busy_timeout=10000",
+            "foreign_keys=ON",
+            "temp_store=MEMORY",
+        ):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def _migrate() -> None:
+            with self._engine.connect() as conn, conn.begin():
+                migrate.upgrade(conn)
+
+        await asyncio.to_thread(_migrate)
+        self._writer = threading.Thread(target=self._write_loop, name="agora-sqlite-writer", daemon=True)
+        self._writer.start()
+        log.info("store ready", extra={"store": self.url_for_display})
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
+        self._engine.dispose()
+
+    async def write(self, op: Op[T], *args: Any) -> T:
+        if self._closed or self._writer is None:
+            raise Unavailable("the store is not accepting writes (the hub is stopping)")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(op, args, future, loop))
+        return await future
+
+    async def read(self, op: Op[T], *args: Any) -> T:
+        if self._closed:
+            raise Unavailable("the store is closed (the hub is stopping)")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, op, args)
+
+    def _read_sync(self, op: Op[T], args: tuple[Any, ...]) -> T:
+        conn: Connection | None = getattr(self._reader_local, "conn", None)
+        if conn is None:
+            conn = self._reader_local.conn = self._engine.connect()
+            self._reader_conns.append(conn)
+        try:
+            return run_op(conn, op, args)
+        finally:
+            conn.rollback()  # end the read snapshot so the WAL can be checkpointed
+
+    async def migration_revision(self) -> str | None:
+        return await self.read(migrate.current_revision)
+
+    # -- the writer thread ---------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        conn = self._engine.connect()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]
+                stop_after = False
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop_after = True
+                        break
+                    batch.append(nxt)
+                self._commit_batch(conn, batch)
+                if stop_after:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: Connection, batch: list[_Job]) -> None:
+        try:
+            with conn.begin():
+                for job in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        job.result = run_op(conn, job.op, job.args)
+                        savepoint.commit()
+                    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                        savepoint.rollback()
+                        job.error = exc
+        except BaseException as exc:  # the COMMIT itself failed: nothing in the batch is durable
+            log.exception("group commit failed")
+            for job in batch:
+                job.error = Unavailable("the write could not be committed", details={"reason": str(exc)[:300]})
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, jobs)
+            except RuntimeError:  # that event loop is gone; nobody is waiting
+                pass

@@ -1,0 +1,203 @@
+"""Routes generated from the catalog, resource-style aliases, and the operational endpoints."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email.utils import format_datetime
+from datetime import datetime, time, timezone
+from typing import Awaitable, Callable
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from agora.catalog import Catalog, Tool
+from agora.core.auth import Principal
+from agora.core.context import Hub
+from agora.observability import metrics
+from agora.store import migrate
+from agora.store.ops import agents as agent_ops
+from agora_sdk.errors import AgoraError, Internal, InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
+
+from .errors import error_response
+from .inputs import query_input, read_json_body
+from .openapi import build_openapi, operation_docs
+
+log = logging.getLogger("agora.rest")
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A resource-style path for a tool (seed 000's ``POST /agents/register``, ``GET /agents/{id}`` …)."""
+
+    method: str
+    path: str
+    tool: str
+    path_fields: tuple[str, ...] = ()
+
+
+ALIASES = (
+    Alias("POST", "/agents/register", "agora.agents.register"),
+    Alias("GET", "/agents", "agora.agents.list"),
+    Alias("GET", "/agents/{agent}", "agora.agents.get", ("agent",)),
+    Alias("GET", "/agents/{agent}/status", "agora.agents.get", ("agent",)),
+    Alias("POST", "/agents/{agent}/heartbeat", "agora.agents.heartbeat", ("agent",)),
+    Alias("PATCH", "/agents/{agent}", "agora.agents.update", ("agent",)),
+    Alias("DELETE", "/agents/{agent}", "agora.agents.deregister", ("agent",)),
+    Alias("GET", "/discovery/list", "agora.discovery.list"),
+    Alias("GET", "/discovery/schema/{name}", "agora.discovery.schema", ("name",)),
+)
+
+
+def _deprecation_headers(tool: Tool) -> dict[str, str]:
+    if tool.deprecation_date is None:
+        return {}
+    deprecated_at = datetime.combine(tool.deprecation_date, time(), timezone.utc)
+    headers = {
+        "Deprecation": f"@{int(deprecated_at.timestamp())}",
+        "Warning": f'299 agora "{tool.name} is deprecated; use {tool.replacement}"',
+        "Link": f'</{(tool.replacement or "").split("@")[0].replace(".", "/")}>; rel="successor-version"',
+    }
+    if tool.sunset_date:
+        headers["Sunset"] = format_datetime(datetime.combine(tool.sunset_date, time(), timezone.utc), usegmt=True)
+    return headers
+
+
+async def authenticate(request: Request) -> Principal:
+    principal = await request.app.state.hub.auth.authenticate(request.headers.get("authorization"))
+    request.scope["state"]["principal"] = principal.label
+    return principal
+
+
+def _unauthenticated(exc: Unauthenticated) -> Response:
+    return error_response(exc, headers={"WWW-Authenticate": 'Bearer realm="agora"'})
+
+
+def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Request], Awaitable[Response]]:
+    headers = _deprecation_headers(tool)
+
+    async def endpoint(request: Request) -> Response:
+        hub: Hub = request.app.state.hub
+        request.scope["state"]["tool"] = tool.name
+        try:
+            principal = await authenticate(request)
+            if request.method == "GET":
+                args = query_input(request, tool.input_model)
+            else:
+                args = await read_json_body(request, hub.settings.max_body_bytes)
+            for name in path_fields:
+                value = request.path_params[name]
+                if args.setdefault(name, value) != value:
+                    raise InvalidArgument(f"'{name}' is given in the path and differs in the input", details={"field": name})
+            _, result, ctx = await hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
+        except Unauthenticated as exc:
+            return _unauthenticated(exc)
+        except AgoraError as exc:
+            return error_response(exc, headers=headers or None)
+        except Exception:
+            log.exception("tool failed", extra={"tool": tool.name})
+            return error_response(Internal(f"{tool.name} failed unexpectedly; the request id finds it in the logs"))
+        extra = dict(headers)
+        if ctx.warnings:
+            extra["Agora-Warnings"] = " | ".join(ctx.warnings)
+        return Response(result.model_dump_json(by_alias=True), media_type="application/json", headers=extra)
+
+    endpoint.__name__ = tool.name.replace(".", "_")
+    return endpoint
+
+
+async def unknown_tool(request: Request) -> Response:
+    try:
+        await authenticate(request)
+    except Unauthenticated as exc:
+        return _unauthenticated(exc)
+    name = "agora." + request.path_params["rest"].strip("/").replace("/", ".")
+    return error_response(NotFound(f"unknown tool '{name}'; agora.discovery.list lists the tools", details={"tool": name}))
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    hub: Hub | None = getattr(request.app.state, "hub", None)
+    if hub is None:
+        return error_response(Unavailable("the hub is starting"))
+    try:
+        revision = await hub.store.migration_revision()
+    except Exception as exc:  # noqa: BLE001 - readiness reports the failure
+        return error_response(Unavailable("database unreachable", details={"reason": str(exc)[:300]}))
+    if revision != migrate.head_revision():
+        return error_response(
+            Unavailable("database schema is not current", details={"revision": revision, "head": migrate.head_revision()})
+        )
+    return JSONResponse({"status": "ready", "database": hub.store.dialect, "revision": revision})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    try:
+        principal = await authenticate(request)
+        if not (principal.is_admin or "admin" in principal.scopes):
+            raise PermissionDenied("/metrics needs an admin key or the 'admin' scope")
+    except Unauthenticated as exc:
+        return _unauthenticated(exc)
+    except AgoraError as exc:
+        return error_response(exc)
+    hub: Hub = request.app.state.hub
+    counts = await hub.store.read(agent_ops.counts, None)
+    return Response(metrics.render(counts["by_status"]), media_type="text/plain; version=0.0.4")
+
+
+def _docs_endpoints(app: FastAPI, catalog: Catalog, public: bool) -> None:
+    async def guarded(request: Request) -> Principal | Response | None:
+        if public:
+            return None
+        try:
+            return await authenticate(request)
+        except Unauthenticated as exc:
+            return _unauthenticated(exc)
+
+    async def openapi_json(request: Request) -> Response:
+        denied = await guarded(request)
+        if isinstance(denied, Response):
+            return denied
+        return JSONResponse(app.openapi())
+
+    async def docs(request: Request) -> Response:
+        denied = await guarded(request)
+        if isinstance(denied, Response):
+            return denied
+        html: HTMLResponse = get_swagger_ui_html(openapi_url="/openapi.json", title="Agora API")
+        return html
+
+    app.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
+    app.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.openapi = lambda: build_openapi(app, catalog)  # type: ignore[method-assign]
+
+
+def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
+    for tool in catalog:
+        app.add_api_route(
+            tool.http_path,
+            tool_endpoint(tool),
+            methods=tool.http_methods,
+            name=tool.name,
+            **operation_docs(tool),
+        )
+    for alias in ALIASES:
+        tool = catalog.get(alias.tool)
+        app.add_api_route(
+            alias.path,
+            tool_endpoint(tool, alias.path_fields),
+            methods=[alias.method],
+            name=f"{tool.name} ({alias.method} {alias.path})",
+            **operation_docs(tool, alias.method, alias.path_fields),
+        )
+    app.add_route("/agora/{rest:path}", unknown_tool, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    app.add_route("/health", health, methods=["GET"], include_in_schema=False)
+    app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    _docs_endpoints(app, catalog, public_docs)
+

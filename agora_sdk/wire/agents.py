@@ -1,0 +1,196 @@
+"""Agents: registration, presence, lookup and search (tools ``agora.agents.*`` and ``agora.query.*``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, HttpUrl
+
+from .common import AgentStatus, Cursor, Input, JSONObject, Limit, Output, ServiceTier, UtcDatetime
+
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+RESERVED_AGENT_NAMES = frozenset({"broadcast", "system", "all"})
+
+
+def _check_agent_name(name: str) -> str:
+    if name.lower() in RESERVED_AGENT_NAMES:
+        raise ValueError(f"'{name}' is reserved")
+    if name.startswith("agent_") and len(name) == 22:
+        raise ValueError("names shaped like an agent id (agent_ + 16 hex) are reserved for ids")
+    return name
+
+
+AgentName = Annotated[
+    str,
+    Field(pattern=AGENT_NAME_PATTERN, description="Unique within the tenant: letters, digits, _ . - (max 128)."),
+    AfterValidator(_check_agent_name),
+]
+Capability = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")]
+AgentRef = Annotated[str, Field(min_length=1, max_length=128, description="Agent id (agent_…) or unique name.")]
+
+
+def _dedupe(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+Capabilities = Annotated[list[Capability], Field(max_length=100), AfterValidator(_dedupe)]
+
+
+class BuildType(StrEnum):
+    python = "python"
+    npm = "npm"
+    custom = "custom"
+    docker = "docker"
+
+
+class BuildConfig(Input):
+    type: BuildType
+    build_command: str | None = Field(None, max_length=4096)
+    start_command: str | None = Field(None, max_length=4096)
+    env_vars: dict[str, str] = Field(default_factory=dict)
+
+
+class HostRequirements(Input):
+    min_memory_mb: int | None = Field(None, ge=1)
+    min_cpu_cores: float | None = Field(None, gt=0)
+    gpu_required: bool = False
+    preferred_region: str | None = Field(None, max_length=64)
+    co_location_required: bool = False
+    co_location_with: list[str] = Field(default_factory=list, max_length=32)
+
+
+class PricingModel(StrEnum):
+    per_request = "per_request"
+    per_minute = "per_minute"
+    per_hour = "per_hour"
+    hybrid = "hybrid"
+
+
+class Pricing(Input):
+    type: PricingModel
+    price: Decimal = Field(ge=0, description="Per request, minute or hour; for hybrid, per request.")
+    base_fee_per_hour: Decimal | None = Field(None, ge=0, description="Hybrid only: base fee per running hour.")
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+
+
+class AgentManifest(Input):
+    """How the agent is reached or run (seed 001/003 shapes); every part is optional."""
+
+    endpoint: HttpUrl | None = None
+    build_config: BuildConfig | None = None
+    host_requirements: HostRequirements | None = None
+    pricing: Pricing | None = None
+    max_instances: int | None = Field(None, ge=1)
+
+
+class RegisterAgent(Input):
+    agent_name: AgentName
+    capabilities: Capabilities = Field(default_factory=list)
+    service_tier: ServiceTier = ServiceTier.basic
+    description: str = Field("", max_length=4000)
+    metadata: JSONObject = Field(default_factory=dict)
+    manifest: AgentManifest | None = None
+
+
+class Agent(Output):
+    agent_id: str
+    agent_name: str
+    tenant_id: str
+    capabilities: list[str]
+    service_tier: ServiceTier
+    status: AgentStatus
+    description: str
+    metadata: JSONObject
+    manifest: JSONObject | None = None
+    registered_at: UtcDatetime
+    updated_at: UtcDatetime
+    last_heartbeat: UtcDatetime | None = None
+
+
+class ServiceSummary(Output):
+    name: str
+    version: str
+    status: str
+
+
+class Registration(Output):
+    agent_id: str
+    agent_name: str
+    status: Literal["registered", "updated"]
+    agent_token: str | None = Field(
+        None, description="Shown once. Absent when the agent re-registers itself with its own token."
+    )
+    agent: Agent
+    available_services: list[ServiceSummary]
+
+
+class AgentLookup(Input):
+    agent: AgentRef
+
+
+class Heartbeat(Input):
+    agent: AgentRef | None = Field(None, description="Defaults to the calling agent.")
+    status: Literal["active", "busy", "error", "inactive"] = "active"
+    note: str | None = Field(None, max_length=1000)
+
+
+class HeartbeatAck(Output):
+    agent_id: str
+    status: AgentStatus
+    last_heartbeat: UtcDatetime
+
+
+class UpdateAgent(Input):
+    agent: AgentRef | None = Field(None, description="Defaults to the calling agent.")
+    capabilities: Capabilities | None = None
+    service_tier: ServiceTier | None = None
+    description: str | None = Field(None, max_length=4000)
+    metadata: JSONObject | None = None
+    manifest: AgentManifest | None = None
+    status: Literal["active", "busy", "error", "inactive"] | None = None
+
+
+class Deregistered(Output):
+    agent_id: str
+    status: Literal["deregistered"] = "deregistered"
+    revoked_keys: int
+
+
+class AgentList(Output):
+    agents: list[Agent]
+    count: int
+    next_cursor: str | None = None
+
+
+class QueryAgents(Input):
+    capabilities: list[Capability] = Field(default_factory=list, description="The agent must have all of these.")
+    any_capabilities: list[Capability] = Field(default_factory=list, description="…and at least one of these.")
+    status: AgentStatus | None = None
+    service_tier: ServiceTier | None = None
+    text: str | None = Field(None, min_length=1, max_length=200, description="Words to find in name/description/capabilities.")
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class ListAgents(Input):
+    status: AgentStatus | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class MarketplaceStats(Output):
+    total_agents: int
+    by_status: dict[str, int]
+    by_capability: dict[str, int]
+    by_tier: dict[str, int]
+
+
+class RegisterCapability(Input):
+    """The v4 ``register_agent_capability`` call, kept so v4 agents keep working."""
+
+    agent_id: AgentName = Field(description="In v4 the agent's id was its name.")
+    capability_type: Capability
+    proficiency: int = Field(0, ge=0, le=100)
+    max_tasks: int = Field(1, ge=1)
