@@ -1,0 +1,108 @@
+"""Fixtures: real hubs on 127.0.0.1, on SQLite and (where a server is reachable) PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from .hubproc import HubProcess
+
+PG_ADMIN_URL = os.environ.get("AGORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_SERVICES = os.environ.get("AGORA_REQUIRE_SERVICES") == "1"
+
+
+def _pg(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _pg_unavailable() -> str | None:
+    try:
+        _pg("SELECT 1")
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database for this test session, dropped afterwards."""
+    reason = _pg_unavailable()
+    if reason:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"AGORA_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    name = f"agora_test_{uuid.uuid4().hex[:10]}"
+    _pg(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_postgres_url(postgres_url: str) -> str:
+    """Another empty database next to the session's one (for tests that need a pristine store)."""
+    name = f"agora_test_{uuid.uuid4().hex[:10]}"
+    _pg(f'CREATE DATABASE "{name}"')
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def sqlite_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    hub = HubProcess(tmp_path_factory.mktemp("hub-sqlite")).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_hub(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[HubProcess]:
+    hub = HubProcess(tmp_path_factory.mktemp("hub-pg"), database_url=postgres_url).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub(request: pytest.FixtureRequest) -> HubProcess:
+    """The same test against a hub on each engine."""
+    return request.getfixturevalue(f"{request.param}_hub")
+
+
+@pytest.fixture
+def admin(hub: HubProcess) -> Iterator[httpx.Client]:
+    with hub.client() as c:
+        yield c
+
+
+def call(client: httpx.Client, tool: str, **args: Any) -> httpx.Response:
+    return client.post("/" + tool.replace(".", "/"), json=args)
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, f"{response.status_code}: {response.text}"
+    return response.json()
+
+
+def unique(prefix: str = "agent") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def new_tenant(client: httpx.Client, hub: HubProcess, scopes: list[str] | None = None) -> httpx.Client:
+    """A customer key of a brand-new tenant, as a client."""
+    args: dict[str, Any] = {"kind": "customer", "tenant": unique("tenant")}
+    if scopes is not None:
+        args["scopes"] = scopes
+    created = ok(call(client, "agora.admin.keys.create", **args))
+    return hub.client(created["key"])

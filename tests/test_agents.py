@@ -1,0 +1,118 @@
+"""Agents on both engines: registration idempotency, updates, presence, search and pagination."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from .conftest import call, new_tenant, ok, unique
+
+
+def test_register_returns_id_token_and_services(admin):
+    name = unique()
+    reg = ok(call(admin, "agora.agents.register", agent_name=name, capabilities=["docs", "review"], service_tier="premium"))
+    assert reg["agent_id"].startswith("agent_") and len(reg["agent_id"]) == 22
+    assert reg["status"] == "registered"
+    assert reg["agent_token"].startswith("agora_sk_")
+    assert reg["agent"]["capabilities"] == ["docs", "review"]
+    assert reg["agent"]["service_tier"] == "premium"
+    assert {"agora.agents.register", "agora.query.agents"} <= {s["name"] for s in reg["available_services"]}
+
+
+def test_register_same_name_updates_same_agent(admin):
+    name = unique()
+    first = ok(call(admin, "agora.agents.register", agent_name=name, capabilities=["a"]))
+    second = ok(call(admin, "agora.agents.register", agent_name=name, capabilities=["b", "c"], description="v2"))
+    assert second["agent_id"] == first["agent_id"]
+    assert second["status"] == "updated"
+    assert second["agent"]["capabilities"] == ["b", "c"]
+    found = ok(call(admin, "agora.query.agents", text=name))
+    assert [a["agent_id"] for a in found["agents"]] == [first["agent_id"]]
+    assert ok(call(admin, "agora.query.agents", capabilities=["a"], text=name))["count"] == 0
+
+
+def test_concurrent_registrations_of_one_name_make_one_agent(hub, admin):
+    name = unique()
+
+    def register(i: int) -> str:
+        with hub.client() as c:
+            return ok(call(c, "agora.agents.register", agent_name=name, capabilities=[f"cap{i}"]))["agent_id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(register, range(16)))
+    assert len(ids) == 1
+    assert ok(call(admin, "agora.query.agents", text=name))["count"] == 1
+
+
+def test_agent_token_acts_as_the_agent(hub, admin):
+    reg = ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["x"]))
+    with hub.client(reg["agent_token"]) as me:
+        beat = ok(call(me, "agora.agents.heartbeat", status="busy"))
+        assert beat["agent_id"] == reg["agent_id"] and beat["status"] == "busy"
+        again = ok(call(me, "agora.agents.register", agent_name=reg["agent_name"], capabilities=["x", "y"]))
+        assert again["agent_id"] == reg["agent_id"] and again["agent_token"] is None
+        other = unique()
+        assert call(me, "agora.agents.register", agent_name=other).status_code == 403
+
+
+def test_get_by_id_and_name_and_resource_routes(admin):
+    reg = ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["x"]))
+    by_id = ok(admin.get(f"/agents/{reg['agent_id']}"))
+    by_name = ok(admin.get(f"/agents/{reg['agent_name']}"))
+    assert by_id == by_name
+    assert ok(admin.get("/agora/agents/get", params={"agent": reg["agent_id"]}))["agent_id"] == reg["agent_id"]
+    seed_style = ok(admin.post("/agents/register", json={"agent_name": unique(), "capabilities": ["seed"]}))
+    assert seed_style["status"] == "registered"
+    assert admin.get("/agents/agent_0000000000000000").status_code == 404
+
+
+def test_update_and_deregister_revoke_the_token(hub, admin):
+    reg = ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["x"]))
+    updated = ok(call(admin, "agora.agents.update", agent=reg["agent_id"], capabilities=["y"], metadata={"v": 2}))
+    assert updated["capabilities"] == ["y"] and updated["metadata"] == {"v": 2}
+    gone = ok(call(admin, "agora.agents.deregister", agent=reg["agent_id"]))
+    assert gone["revoked_keys"] == 1
+    assert admin.get(f"/agents/{reg['agent_id']}").status_code == 404
+    with hub.client(reg["agent_token"]) as me:
+        assert call(me, "agora.agents.heartbeat").status_code == 401
+
+
+def test_query_capabilities_all_any_status_tier_text_and_pages(hub, admin):
+    tenant = new_tenant(admin, hub)
+    with tenant:
+        for i in range(7):
+            caps = ["python"] + (["sql"] if i % 2 == 0 else []) + (["rust"] if i == 3 else [])
+            ok(call(tenant, "agora.agents.register", agent_name=f"worker-{i}", capabilities=caps,
+                    service_tier="enterprise" if i < 2 else "basic", description=f"number {i} crunches data"))
+        assert ok(call(tenant, "agora.query.agents", capabilities=["python"]))["count"] == 7
+        assert ok(call(tenant, "agora.query.agents", capabilities=["python", "sql"]))["count"] == 4
+        assert ok(call(tenant, "agora.query.agents", any_capabilities=["sql", "rust"]))["count"] == 5
+        assert ok(call(tenant, "agora.query.agents", service_tier="enterprise"))["count"] == 2
+        assert [a["agent_name"] for a in ok(call(tenant, "agora.query.agents", text="number 3"))["agents"]] == ["worker-3"]
+        assert ok(call(tenant, "agora.query.agents", status="active"))["count"] == 7
+        get_style = ok(tenant.get("/agora/query/agents", params=[("capabilities", "python"), ("capabilities", "sql")]))
+        assert get_style["count"] == 4
+        seen, cursor = [], None
+        while True:
+            page = ok(call(tenant, "agora.query.agents", limit=3, **({"cursor": cursor} if cursor else {})))
+            seen += [a["agent_id"] for a in page["agents"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 7
+        stats = ok(call(tenant, "agora.query.marketplace"))
+        assert stats["total_agents"] == 7
+        assert stats["by_capability"] == {"python": 7, "sql": 4, "rust": 1}
+        assert stats["by_tier"] == {"enterprise": 2, "basic": 5}
+
+
+def test_deprecated_v4_tool_works_with_headers(admin):
+    name = unique("v4")
+    r = call(admin, "agora.agents.register_capability", agent_id=name, capability_type="analysis", proficiency=80, max_tasks=3)
+    body = ok(r)
+    assert body["agent"]["capabilities"] == ["analysis"]
+    assert r.headers["Deprecation"].startswith("@")
+    assert "GMT" in r.headers["Sunset"]
+    assert "agora.agents.register" in r.headers["Warning"]
+    again = ok(call(admin, "agora.agents.register_capability", agent_id=name, capability_type="review"))
+    assert again["agent_id"] == body["agent_id"]
+    assert again["agent"]["capabilities"] == ["analysis", "review"]
