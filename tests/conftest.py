@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -27,7 +28,9 @@ def _pg(sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    # A thread of its own: callers may be inside a running event loop (async fixtures).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def _pg_unavailable() -> str | None:

@@ -19,7 +19,7 @@ from agora.core.context import Hub
 from agora.observability import metrics
 from agora.store import migrate
 from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import AgoraError, Internal, InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from agora_sdk.errors import AgoraError, Internal, InvalidArgument, MethodNotAllowed, NotFound, PermissionDenied, Unauthenticated, Unavailable
 
 from .errors import error_response
 from .inputs import query_input, read_json_body
@@ -114,7 +114,15 @@ async def unknown_tool(request: Request) -> Response:
     except Unauthenticated as exc:
         return _unauthenticated(exc)
     name = "agora." + request.path_params["rest"].strip("/").replace("/", ".")
-    return error_response(NotFound(f"unknown tool '{name}'; agora.discovery.list lists the tools", details={"tool": name}))
+    try:
+        tool = request.app.state.hub.catalog.get(name)
+    except NotFound:
+        return error_response(NotFound(f"unknown tool '{name}'; agora.discovery.list lists the tools", details={"tool": name}))
+    allowed = ", ".join(tool.http_methods)
+    return error_response(
+        MethodNotAllowed(f"{name} takes {allowed}, not {request.method}", details={"allowed": allowed}),
+        headers={"Allow": allowed},
+    )
 
 
 async def health(_request: Request) -> Response:

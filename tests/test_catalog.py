@@ -1,0 +1,130 @@
+"""The catalog, the REST door, OpenAPI, discovery and the stored services table all agree."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import httpx
+import jsonschema
+import pytest
+
+from .conftest import call, ok, unique
+
+# A real, valid input for every tool. A tool added to the catalog without one fails test_every_tool_has_an_example.
+Example = Callable[[httpx.Client], dict[str, Any]]
+
+
+def _agent(admin: httpx.Client) -> str:
+    return ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["example"]))["agent_id"]
+
+
+def _key(admin: httpx.Client) -> str:
+    return ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["info"]["key_id"]
+
+
+EXAMPLES: dict[str, Example] = {
+    "agora.agents.register": lambda a: {
+        "agent_name": unique(),
+        "capabilities": ["docs"],
+        "service_tier": "premium",
+        "description": "writes docs",
+        "metadata": {"team": "x"},
+        "manifest": {
+            "endpoint": "http://127.0.0.1:9/agent",
+            "build_config": {"type": "python", "start_command": "python agent.py", "env_vars": {"A": "1"}},
+            "host_requirements": {"min_memory_mb": 256, "min_cpu_cores": 0.5},
+            "pricing": {"type": "hybrid", "price": "0.01", "base_fee_per_hour": "1.50", "currency": "USD"},
+            "max_instances": 3,
+        },
+    },
+    "agora.agents.get": lambda a: {"agent": _agent(a)},
+    "agora.agents.list": lambda a: {"limit": 5},
+    "agora.agents.heartbeat": lambda a: {"agent": _agent(a), "status": "busy", "note": "working"},
+    "agora.agents.update": lambda a: {"agent": _agent(a), "description": "new", "capabilities": ["a", "b"]},
+    "agora.agents.deregister": lambda a: {"agent": _agent(a)},
+    "agora.agents.register_capability": lambda a: {"agent_id": unique("v4"), "capability_type": "analysis", "proficiency": 70},
+    "agora.query.agents": lambda a: {"capabilities": ["example"], "status": "active", "limit": 10},
+    "agora.query.services": lambda a: {"category": "agents", "version": ">=1.0,<2"},
+    "agora.query.marketplace": lambda a: {},
+    "agora.discovery.list": lambda a: {"category": "query", "status": "active", "version": ">=1.0,<2", "text": "agents"},
+    "agora.discovery.schema": lambda a: {"name": "agora.agents.register", "version": "1.0.0"},
+    "agora.admin.health": lambda a: {"component": "database"},
+    "agora.admin.override": lambda a: {"target_id": _agent(a), "action": "pause", "reason": "catalog test"},
+    "agora.admin.audit": lambda a: {"limit": 5},
+    "agora.admin.keys.create": lambda a: {"kind": "customer", "name": "ci", "tenant": unique("t"), "scopes": ["agents:read"]},
+    "agora.admin.keys.list": lambda a: {"limit": 5},
+    "agora.admin.keys.revoke": lambda a: {"key_id": _key(a)},
+}
+
+
+@pytest.fixture(scope="module")
+def tools(sqlite_hub) -> list[dict[str, Any]]:
+    with sqlite_hub.client() as c:
+        return ok(call(c, "agora.discovery.list"))["services"]
+
+
+def test_every_tool_has_an_example(tools):
+    assert sorted(t["name"] for t in tools) == sorted(EXAMPLES)
+
+
+def test_each_tool_schema_validates_its_real_input_and_the_call_succeeds(hub, admin, tools):
+    for tool in tools:
+        schema = ok(call(admin, "agora.discovery.schema", name=tool["name"]))
+        assert schema["version"] == tool["version"]
+        assert schema["http"]["path"] == "/" + tool["name"].replace(".", "/")
+        args = EXAMPLES[tool["name"]](admin)
+        jsonschema.validate(args, schema["input_schema"])
+        result = ok(call(admin, tool["name"], **args))
+        jsonschema.validate(result, schema["output_schema"])
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**args, "no_such_field": 1}, schema["input_schema"])
+
+
+def test_read_only_tools_answer_get_and_others_refuse_it(admin, tools):
+    for tool in tools:
+        response = admin.get("/" + tool["name"].replace(".", "/"))
+        if tool["read_only"]:
+            assert response.status_code in (200, 422), (tool["name"], response.text)
+        else:
+            assert response.status_code == 405, (tool["name"], response.text)
+            assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_openapi_describes_every_tool_with_its_models(admin, tools):
+    spec = ok(admin.get("/openapi.json"))
+    schemas = spec["components"]["schemas"]
+    for tool in tools:
+        path = spec["paths"]["/" + tool["name"].replace(".", "/")]
+        post = path["post"]
+        assert post["summary"] == tool["name"]
+        ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.rsplit("/", 1)[1] in schemas
+        assert "200" in post["responses"] and "422" in post["responses"]
+        assert ("get" in path) == tool["read_only"]
+    assert spec["paths"]["/agents/{agent}"]["get"]["parameters"][0]["name"] == "agent"
+
+
+def test_stored_services_table_matches_the_catalog(admin, tools):
+    stored = ok(call(admin, "agora.query.services"))["services"]
+    assert {(s["service_name"], s["version"], s["status"]) for s in stored} == {
+        (t["name"], t["version"], t["status"]) for t in tools
+    }
+    assert all(s["service_id"].startswith("svc_") and "input" in s["schema"] for s in stored)
+    deprecated = ok(call(admin, "agora.query.services", status="deprecated"))["services"]
+    assert [s["service_name"] for s in deprecated] == ["agora.agents.register_capability"]
+    assert ok(call(admin, "agora.query.services", version="<1.0"))["count"] == 1
+    assert ok(call(admin, "agora.query.services", category="admin"))["count"] == 6
+
+
+def test_discovery_filters(admin, tools):
+    assert ok(call(admin, "agora.discovery.list", category="agents"))["count"] == 7
+    assert ok(call(admin, "agora.discovery.list", status="deprecated"))["services"][0]["replacement"] == "agora.agents.register@1.0.0"
+    assert ok(call(admin, "agora.discovery.list", version=">=1.0,<2"))["count"] == len(tools) - 1
+    audit = {t["name"] for t in ok(call(admin, "agora.discovery.list", text="audit log"))["services"]}
+    assert audit == {"agora.admin.audit", "agora.admin.override"}
+    seed_path = ok(admin.get("/discovery/schema/agora.query.agents"))
+    assert seed_path["name"] == "agora.query.agents"
+    missing = call(admin, "agora.discovery.schema", name="agora.nope.nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    wrong_version = call(admin, "agora.discovery.schema", name="agora.query.agents", version=">=2")
+    assert wrong_version.status_code == 404
