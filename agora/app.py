@@ -97,7 +97,10 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
     await store.start()
     admin_key, key_file = bootstrap_admin_key(settings)
     if key_file is not None:
-        log.info("admin key", extra={"admin_key_file": str(key_file)})
+        log.info(
+            "admin key is in the data directory; the CLI and SDK find it there (or export AGORA_API_KEY)",
+            extra={"admin_key_file": str(key_file)},
+        )
     await store.write(service_ops.sync_catalog, catalog_rows(catalog), clock.now())
     notifier = InProcessNotifier()
     await notifier.start()
