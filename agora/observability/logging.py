@@ -20,7 +20,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:
+            line[key] = fields[key]
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
@@ -28,7 +30,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        extras = " ".join(f"{k}={record.__dict__[k]}" for k in record.__dict__.keys() - _STANDARD)
         text = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()} {extras}".rstrip()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)

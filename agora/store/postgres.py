@@ -17,6 +17,7 @@ log = logging.getLogger("agora.store")
 
 # Serialization failures and deadlocks are retried: the operation is re-run from the start.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_MAX_ATTEMPTS = 5
 _MIGRATION_LOCK = 0x61676F7261  # "agora": replicas starting together migrate one at a time
 
 
@@ -48,15 +49,16 @@ class PostgresStore(Store):
             return await conn.run_sync(run_op, op, args)
 
     async def write(self, op: Op[T], *args: Any) -> T:
-        for attempt in range(5):
+        attempt = 0
+        while True:
             try:
                 async with self._engine.begin() as conn:
                     return await conn.run_sync(run_op, op, args)
             except DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == 4:
+                attempt += 1
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt >= _MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")
 
     async def migration_revision(self) -> str | None:
         return await self.read(migrate.current_revision)

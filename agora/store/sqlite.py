@@ -2,8 +2,10 @@
 
 Why one writer: SQLite allows one writer at a time; several writers fighting over the file give
 "database is locked". Why group commit: a commit costs a flush, so the writer takes every write
-that queued up while it was busy and commits them together, each in its own SAVEPOINT so that one
-failing operation never takes the others down. Callers are answered only after the COMMIT.
+that queued up while it was busy and commits them together. If one operation of a batch fails, the
+batch is rolled back and re-run with each operation in its own SAVEPOINT, so that one failure never
+takes the others down (operations are pure database functions, safe to re-run). Callers are
+answered only after the COMMIT.
 """
 
 from __future__ import annotations
@@ -165,15 +167,8 @@ class SQLiteStore(Store):
 
     def _commit_batch(self, conn: Connection, batch: list[_Job]) -> None:
         try:
-            with conn.begin():
-                for job in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        job.result = run_op(conn, job.op, job.args)
-                        savepoint.commit()
-                    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
-                        savepoint.rollback()
-                        job.error = exc
+            if not self._run_optimistically(conn, batch):
+                self._run_isolated(conn, batch)
         except BaseException as exc:  # the COMMIT itself failed: nothing in the batch is durable
             log.exception("group commit failed")
             for job in batch:
@@ -186,3 +181,29 @@ class SQLiteStore(Store):
                 loop.call_soon_threadsafe(_settle, jobs)
             except RuntimeError:  # that event loop is gone; nobody is waiting
                 pass
+
+    @staticmethod
+    def _run_optimistically(conn: Connection, batch: list[_Job]) -> bool:
+        """Fast path: the whole batch in one transaction. False (and rolled back) if any operation fails."""
+        with conn.begin() as tx:
+            for job in batch:
+                try:
+                    job.result = run_op(conn, job.op, job.args)
+                except BaseException:  # noqa: BLE001 - retried one by one below
+                    tx.rollback()
+                    return False
+        return True
+
+    @staticmethod
+    def _run_isolated(conn: Connection, batch: list[_Job]) -> None:
+        """Slow path: each operation in its own SAVEPOINT, so a failure is handed to its caller only."""
+        with conn.begin():
+            for job in batch:
+                job.result, job.error = None, None
+                savepoint = conn.begin_nested()
+                try:
+                    job.result = run_op(conn, job.op, job.args)
+                    savepoint.commit()
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                    savepoint.rollback()
+                    job.error = exc

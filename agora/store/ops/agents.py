@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
@@ -38,16 +39,22 @@ def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, A
     return dict(rows[0])
 
 
-def _insert_on_conflict_nothing(conn: Connection, values: dict[str, Any]) -> Any:
-    stmt = upsert_insert(conn, agents).values(**values).on_conflict_do_nothing(index_elements=["tenant_id", "agent_name"])
-    return conn.execute(stmt.returning(agents.c.agent_id)).scalar()
+@lru_cache(maxsize=2)
+def _insert_if_new(dialect_name: str) -> Any:
+    """INSERT … ON CONFLICT (tenant, name) DO NOTHING RETURNING agent_id, built once per engine."""
+    stmt = upsert_insert(dialect_name, agents).on_conflict_do_nothing(index_elements=["tenant_id", "agent_name"])
+    return stmt.returning(agents.c.agent_id)
 
 
-def _set_capabilities(conn: Connection, agent_id: str, tenant_id: str, capabilities: list[str]) -> None:
-    conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
+_INSERT_CAPABILITIES = insert(agent_capabilities)
+
+
+def _set_capabilities(conn: Connection, agent_id: str, tenant_id: str, capabilities: list[str], *, replace: bool) -> None:
+    if replace:
+        conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
     if capabilities:
         conn.execute(
-            insert(agent_capabilities),
+            _INSERT_CAPABILITIES,
             [{"agent_id": agent_id, "capability": c, "tenant_id": tenant_id} for c in capabilities],
         )
 
@@ -66,20 +73,24 @@ def upsert(
         "updated_at": now,
     }
     if acting_agent_id is None:
-        agent_id = _insert_on_conflict_nothing(
-            conn,
-            {**values, "agent_id": new_id("agent"), "tenant_id": tenant_id, "status": "active", "registered_at": now},
-        )
-        if agent_id is not None:
-            _set_capabilities(conn, agent_id, tenant_id, fields["capabilities"])
-            return resolve(conn, tenant_id, agent_id), True
+        row = {
+            **values,
+            "agent_id": new_id("agent"),
+            "tenant_id": tenant_id,
+            "status": "active",
+            "registered_at": now,
+            "last_heartbeat": None,
+        }
+        if conn.execute(_insert_if_new(conn.dialect.name), row).scalar() is not None:
+            _set_capabilities(conn, row["agent_id"], tenant_id, fields["capabilities"], replace=False)
+            return row, True
     existing = resolve(conn, tenant_id, name) if acting_agent_id is None else _own(conn, tenant_id, name, acting_agent_id)
     changes = dict(values)
     if existing["status"] in ("offline", "inactive"):
         changes["status"] = "active"  # registering again is a sign of life
     conn.execute(update(agents).where(agents.c.agent_id == existing["agent_id"]).values(**changes))
-    _set_capabilities(conn, existing["agent_id"], tenant_id, fields["capabilities"])
-    return resolve(conn, tenant_id, existing["agent_id"]), False
+    _set_capabilities(conn, existing["agent_id"], tenant_id, fields["capabilities"], replace=True)
+    return {**existing, **changes}, False
 
 
 def _own(conn: Connection, tenant_id: str, name: str, acting_agent_id: str) -> dict[str, Any]:
@@ -96,7 +107,7 @@ def modify(conn: Connection, agent_id: str, changes: dict[str, Any], now: dateti
     row = resolve(conn, None, agent_id)
     merged = {**row, **changes}
     if "capabilities" in changes:
-        _set_capabilities(conn, agent_id, row["tenant_id"], changes["capabilities"])
+        _set_capabilities(conn, agent_id, row["tenant_id"], changes["capabilities"], replace=True)
     if {"capabilities", "description"} & changes.keys():
         changes["search_text"] = search_text(merged["agent_name"], merged["description"], merged["capabilities"])
     conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**changes, updated_at=now))

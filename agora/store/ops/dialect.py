@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def upsert_insert(conn: Connection, table: Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_nothing/do_update`` on the connection's engine."""
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+def upsert_insert(engine: Connection | str, table: Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing/do_update`` on a connection's (or named) engine."""
+    name = engine if isinstance(engine, str) else engine.dialect.name
+    return (postgresql if name == "postgresql" else sqlite).insert(table)

@@ -14,6 +14,9 @@ from ..schema import agents, api_keys, tenants
 from .pagination import decode_cursor, page
 
 
+_INSERT_KEY = insert(api_keys)
+
+
 def insert_key(
     conn: Connection,
     *,
@@ -40,7 +43,7 @@ def insert_key(
         "created_by": created_by,
         "revoked_at": None,
     }
-    conn.execute(insert(api_keys).values(**row))
+    conn.execute(_INSERT_KEY, row)
     return row
 
 
