@@ -79,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        redirect_slashes=False,  # '/agora/' is a 404 like any unknown path, not a redirect
     )
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)

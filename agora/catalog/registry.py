@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
+import orjson
 from pydantic import ValidationError
 
 from agora.core.auth import Principal
@@ -58,13 +59,53 @@ class Catalog:
             metrics.record_call(name if name in self._tools else "unknown", outcome, time.perf_counter() - started)
 
 
+# Deeper input cannot be serialised back (pydantic and orjson stop near 255 levels), so it is refused up front.
+MAX_INPUT_DEPTH = 64
+
+
 def validate_input(tool: Tool, args: Any) -> Any:
+    if isinstance(args, (bytes, str)):
+        try:
+            args = orjson.loads(args or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise InvalidArgument(f"malformed JSON input for {tool.name}: {exc}") from None
+    _check_values(tool.name, args)
     try:
-        if isinstance(args, (bytes, str)):
-            return tool.input_model.model_validate_json(args or b"{}")
         return tool.input_model.model_validate(args)
     except ValidationError as exc:
         raise invalid_input(tool.name, exc) from None
+
+
+def _check_values(tool_name: str, args: Any) -> None:
+    """What the models cannot say: no NUL character in any text (PostgreSQL refuses it), no absurd nesting."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(args, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                _refuse(tool_name, path, "text must not contain NUL (\\u0000) characters", "string_nul")
+            continue
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, (list, tuple)):
+            items = enumerate(value)
+        else:
+            continue
+        if len(path) >= MAX_INPUT_DEPTH:
+            _refuse(tool_name, path, f"nested too deep (more than {MAX_INPUT_DEPTH} levels)", "too_deep")
+        for key, item in items:
+            if isinstance(key, str) and "\x00" in key:
+                _refuse(tool_name, (*path, key), "names must not contain NUL (\\u0000) characters", "string_nul")
+            stack.append((item, (*path, key)))
+
+
+def _refuse(tool_name: str, path: tuple[Any, ...], message: str, kind: str) -> NoReturn:
+    name = ".".join(str(p) for p in path) or "(body)"
+    raise InvalidArgument(
+        f"invalid input for {tool_name}: {name}: {message}",
+        details={"errors": [{"field": name, "message": message, "type": kind}]},
+        status=422,
+    )
 
 
 def invalid_input(tool_name: str, exc: ValidationError) -> InvalidArgument:

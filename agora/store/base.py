@@ -9,6 +9,7 @@ single writer thread that commits them in groups, PostgreSQL runs them through a
 from __future__ import annotations
 
 import abc
+import logging
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -16,6 +17,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from agora_sdk.errors import Conflict
+
+log = logging.getLogger("agora.store")
 
 T = TypeVar("T")
 Op = Callable[..., T]
@@ -49,8 +52,12 @@ class Store(abc.ABC):
 
 
 def integrity_to_conflict(exc: IntegrityError) -> Conflict:
-    """A constraint an operation did not anticipate is a conflict for the caller, never a 500."""
-    return Conflict("the write conflicts with existing data", details={"reason": str(exc.orig)[:300]})
+    """A constraint an operation did not anticipate is a conflict for the caller, never a 500.
+
+    The database's own message (table and column names) goes to the log, not to the caller.
+    """
+    log.warning("constraint violation", extra={"reason": str(exc.orig)[:300]})
+    return Conflict("the write conflicts with existing data")
 
 
 def open_store(database_url: str | None, data_dir: Path, **options: Any) -> Store:

@@ -93,7 +93,7 @@ class CreateKey(Input):
     kind: KeyKind = KeyKind.customer
     name: str = Field("", max_length=200, description="A label to recognise the key by.")
     tenant: str | None = Field(
-        None, max_length=128, description="Tenant id or name; a customer key for a new name creates the tenant."
+        None, max_length=128, description="Tenant id or name; a customer key for a new name (or none) creates the tenant."
     )
     agent: str | None = Field(None, max_length=128, description="For kind=agent: the agent id or name it acts as.")
     scopes: list[str] | None = Field(None, description="Default: every non-admin scope.")

@@ -38,6 +38,7 @@ def _register_op(
     now: datetime,
     acting_agent_id: str | None,
     token: str | None,
+    token_scopes: list[str],
     created_by: str,
 ) -> tuple[dict[str, Any], bool]:
     row, created = agent_ops.upsert(conn, tenant_id, fields, now, acting_agent_id)
@@ -50,7 +51,7 @@ def _register_op(
             name=f"agent token for {row['agent_name']}",
             tenant_id=tenant_id,
             agent_id=row["agent_id"],
-            scopes=sorted(DEFAULT_SCOPES),
+            scopes=token_scopes,
             created_by=created_by,
             now=now,
         )
@@ -63,7 +64,11 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     token = None if acting else generate_key()  # an agent re-registering itself already holds its token
     fields = req.model_dump(mode="json", exclude={"manifest"})
     fields["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
-    row, created = await ctx.store.write(_register_op, p.tenant_id, fields, ctx.clock.now(), acting, token, p.label)
+    # The agent's token never carries more than the key that registered it.
+    token_scopes = sorted(DEFAULT_SCOPES if p.is_admin else DEFAULT_SCOPES & p.scopes)
+    row, created = await ctx.store.write(
+        _register_op, p.tenant_id, fields, ctx.clock.now(), acting, token, token_scopes, p.label
+    )
     agent = Agent.model_validate(row)
     await ctx.notifier.publish(
         Event("agent_registered" if created else "agent_updated", agent.tenant_id, agent.model_dump(mode="json"))

@@ -19,12 +19,14 @@ from .audit import audit_entry
 
 
 def _check_scopes(ctx: CallContext, req: CreateKey) -> list[str]:
+    p = ctx.principal
     if req.scopes is None:
-        return sorted(ALL_SCOPES if req.kind is KeyKind.admin else DEFAULT_SCOPES)
+        defaults = ALL_SCOPES if req.kind is KeyKind.admin else DEFAULT_SCOPES
+        # A key never carries more than its creator: a tenant admin's keys default to what it has itself.
+        return sorted(defaults if p.is_admin else defaults & p.scopes)
     unknown = sorted(set(req.scopes) - ALL_SCOPES)
     if unknown:
         raise InvalidArgument(f"unknown scope(s): {', '.join(unknown)}", details={"field": "scopes", "known": sorted(ALL_SCOPES)})
-    p = ctx.principal
     if not p.is_admin and not set(req.scopes) <= p.scopes:
         raise PermissionDenied("a key cannot grant scopes its creator does not have", details={"field": "scopes"})
     return sorted(set(req.scopes))
@@ -50,7 +52,7 @@ def _create_op(conn: Connection, ctx: CallContext, req: CreateKey, scopes: list[
         tenant_id = p.tenant_id
     else:
         tenant = key_ops.resolve_tenant(conn, req.tenant) if req.tenant else None
-        tenant_id = (tenant or key_ops.create_tenant(conn, req.tenant or req.name or "tenant", now))["tenant_id"]
+        tenant_id = (tenant or key_ops.create_tenant(conn, req.tenant, now))["tenant_id"]
     row = key_ops.insert_key(
         conn,
         key_hash=hash_key(secret),

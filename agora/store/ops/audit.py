@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from agora_sdk.errors import InvalidArgument
+
 from ..schema import audit_log
 from .pagination import decode_cursor, page
 
@@ -31,6 +33,8 @@ def read(
     if target_id:
         stmt = stmt.where(audit_log.c.target_id == target_id)
     before = decode_cursor(cursor)
+    if before and not (before.isdigit() and len(before) <= 18):
+        raise InvalidArgument("cursor is not one this hub issued", details={"field": "cursor"})
     if before:
         stmt = stmt.where(audit_log.c.seq < int(before))
     rows = conn.execute(stmt.order_by(audit_log.c.seq.desc()).limit(limit + 1)).mappings().all()

@@ -100,7 +100,9 @@ def resolve_tenant(conn: Connection, ref: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def create_tenant(conn: Connection, name: str, now: datetime) -> dict[str, Any]:
-    row = {"tenant_id": new_id("ten"), "name": name, "created_at": now}
+def create_tenant(conn: Connection, name: str | None, now: datetime) -> dict[str, Any]:
+    """A new tenant; without a name it is named by its id."""
+    tenant_id = new_id("ten")
+    row = {"tenant_id": tenant_id, "name": name or tenant_id, "created_at": now}
     conn.execute(insert(tenants).values(**row))
     return row

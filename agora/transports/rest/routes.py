@@ -147,8 +147,8 @@ async def ready(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     try:
         principal = await authenticate(request)
-        if not (principal.is_admin or "admin" in principal.scopes):
-            raise PermissionDenied("/metrics needs an admin key or the 'admin' scope")
+        if not principal.is_admin:  # hub-wide counts: a tenant (even its admin) never counts other tenants' agents
+            raise PermissionDenied("/metrics is reserved to the hub administrator (authority 255)")
     except Unauthenticated as exc:
         return _unauthenticated(exc)
     except AgoraError as exc:
