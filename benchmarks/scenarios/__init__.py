@@ -1,0 +1,39 @@
+"""The scenarios, in the order a full run takes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from ..bench import Bench
+from ..stores import StoreProvider
+from . import ceiling, coldstart, query, register, rss
+
+
+@dataclass(frozen=True)
+class Scenario:
+    module: ModuleType  # defines NAME and run(bench, store)
+    per_store: bool  # run once per store of --store (else once per run)
+
+    @property
+    def name(self) -> str:
+        return str(self.module.NAME)
+
+    @property
+    def summary(self) -> str:
+        return (self.module.__doc__ or "").strip().splitlines()[0]
+
+    def run(self, bench: Bench, store: StoreProvider | None) -> None:
+        self.module.run(bench, store)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(ceiling, per_store=False),
+        Scenario(register, per_store=True),
+        Scenario(query, per_store=True),
+        Scenario(coldstart, per_store=True),
+        Scenario(rss, per_store=True),
+    )
+}
