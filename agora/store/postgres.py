@@ -31,9 +31,8 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, pg_pool_size: int = 10, pg_max_overflow: int = 10):
         self.url_for_display = url.split("@")[-1] if "@" in url else url
-        self._engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow, pool_pre_ping=True
-        )
+        # No pre-ping (a round trip per checkout): a connection found dead is discarded and the operation re-run.
+        self._engine: AsyncEngine = create_async_engine(asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow)
 
     async def start(self) -> None:
         async with self._engine.begin() as conn:
@@ -45,18 +44,25 @@ class PostgresStore(Store):
         await self._engine.dispose()
 
     async def read(self, op: Op[T], *args: Any) -> T:
-        async with self._engine.connect() as conn:
-            return await conn.run_sync(run_op, op, args)
+        return await self._run(False, op, args)
 
     async def write(self, op: Op[T], *args: Any) -> T:
+        return await self._run(True, op, args)
+
+    async def _run(self, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
+        """Run the operation; re-run it after a serialization failure, a deadlock or a dropped connection.
+
+        Re-running is safe: a failed transaction committed nothing.
+        """
         attempt = 0
         while True:
             try:
-                async with self._engine.begin() as conn:
+                async with self._engine.begin() if transactional else self._engine.connect() as conn:
                     return await conn.run_sync(run_op, op, args)
             except DBAPIError as exc:
                 attempt += 1
-                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt >= _MAX_ATTEMPTS:
+                retryable = exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+                if not retryable or attempt >= _MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.005 * 2**attempt)
 

@@ -66,6 +66,7 @@ agents = Table(
     Column("last_heartbeat", UtcDateTime, nullable=True),
     UniqueConstraint("tenant_id", "agent_name", name="uq_agents_tenant_name"),
     Index("ix_agents_tenant_status", "tenant_id", "status"),
+    Index("ix_agents_tenant_id", "tenant_id", "agent_id"),  # a tenant's agents in id (page) order
 )
 
 agent_capabilities = Table(

@@ -85,6 +85,8 @@ class SQLiteStore(Store):
             "busy_timeout=10000",
             "foreign_keys=ON",
             "temp_store=MEMORY",
+            "cache_size=-16384",  # 16 MiB: index pages of a busy hub stay in memory
+            "wal_autocheckpoint=10000",  # checkpoint (and fsync) every ~40 MiB of WAL, not every few commits
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()

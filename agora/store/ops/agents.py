@@ -21,6 +21,10 @@ def search_text(name: str, description: str, capabilities: list[str]) -> str:
     return " ".join([name, description, *capabilities]).lower()
 
 
+# Every column but search_text, which exists only to be searched.
+_RETURNED = [c for c in agents.c if c.name != "search_text"]
+
+
 def _scoped(stmt: Any, tenant_scope: str | None) -> Any:
     return stmt if tenant_scope is None else stmt.where(agents.c.tenant_id == tenant_scope)
 
@@ -153,7 +157,7 @@ def query(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    stmt = _scoped(select(agents), tenant_scope)
+    stmt = _scoped(select(*_RETURNED), tenant_scope)
     caps = agent_capabilities.c
     cap_scope = [] if tenant_scope is None else [caps.tenant_id == tenant_scope]
     if all_of:
