@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import migrate
-from .base import Op, Store, T, run_op
+from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
 
 log = logging.getLogger("agora.store")
 
@@ -32,7 +32,9 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, pg_pool_size: int = 10, pg_max_overflow: int = 10):
         self.url_for_display = url.split("@")[-1] if "@" in url else url
         # No pre-ping (a round trip per checkout): a connection found dead is discarded and the operation re-run.
-        self._engine: AsyncEngine = create_async_engine(asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow)
+        self._engine: AsyncEngine = create_async_engine(
+            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow, **ENGINE_JSON_OPTIONS
+        )
 
     async def start(self) -> None:
         async with self._engine.begin() as conn:

@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from agora_sdk.errors import Unavailable
 
 from . import migrate
-from .base import Op, Store, T, run_op
+from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
 
 log = logging.getLogger("agora.store")
 
@@ -65,7 +65,7 @@ class SQLiteStore(Store):
         self.url_for_display = f"sqlite:///{path}"
         self._synchronous = sqlite_synchronous.upper()
         self._max_batch = sqlite_max_batch
-        self._engine = create_engine(self.url_for_display, poolclass=NullPool)
+        self._engine = create_engine(self.url_for_display, poolclass=NullPool, **ENGINE_JSON_OPTIONS)
         event.listen(self._engine, "connect", self._on_connect)
         event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
