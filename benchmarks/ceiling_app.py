@@ -8,11 +8,12 @@ httptools, access log and server header off, no log config. Whatever the hub doe
 from __future__ import annotations
 
 import argparse
-import sys
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+
+from agora.cli.serve import UVICORN_OPTIONS
 
 PATH = "/echo"
 
@@ -44,16 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)  # exactly as agora serve
     uvicorn.Server(config).run()
 
 

@@ -98,6 +98,19 @@ def ok(response: httpx.Response) -> Any:
     return response.json()
 
 
+def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is ``status`` with the one error shape and ``code``; returns the error object."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error["details"], dict), error
+    return error
+
+
 def unique(prefix: str = "agent") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,12 +56,10 @@ class HubProcess:
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 if httpx.get(self.url + "/ready", timeout=0.5).status_code == 200:
                     self.ready_seconds = time.perf_counter() - started
                     return self
-            except httpx.TransportError:
-                pass
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"hub not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")

@@ -9,21 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import _pg, call, fresh_postgres_url, ok, unique
+from .conftest import _pg, call, expect_error, fresh_postgres_url, ok, unique
 from .hubproc import HubProcess
-
-
-def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is ``status`` with the one error shape and ``code``; returns the error object."""
-    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    assert isinstance(error["details"], dict), error
-    return error
 
 
 def override(admin: httpx.Client, target: str, action: str, reason: str, **extra: Any) -> dict[str, Any]:

@@ -10,21 +10,8 @@ import pytest
 
 from agora.core.auth import hash_key
 
-from .conftest import call, ok, unique
+from .conftest import call, expect_error, ok, unique
 from .hubproc import HubProcess
-
-
-def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is ``status`` with the one error shape and ``code``; returns the error object."""
-    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    assert isinstance(error["details"], dict), error
-    return error
 
 
 def expect_401(response: httpx.Response) -> dict[str, Any]:

@@ -12,22 +12,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from .conftest import call, ok, unique
+from .conftest import call, expect_error, ok, unique
 
 LIMIT = 1024 * 1024  # the hub's default body limit
-
-
-def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is ``status`` with the one error shape and ``code``; returns the error object."""
-    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    assert isinstance(error["details"], dict), error
-    return error
 
 
 def b64(text: str) -> str:

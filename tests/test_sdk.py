@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from agora_sdk import AgoraClient, AsyncAgoraClient, NotFound, Unauthenticated, Unavailable
+from agora_sdk import (
+    AgoraClient,
+    AsyncAgoraClient,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 
 from .conftest import unique
 from .hubproc import free_port

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 from agora.core.auth import Principal
 from agora.core.context import CallContext, Hub
 from agora.observability import metrics
-from agora_sdk.errors import AgoraError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from agora_sdk.errors import (
+    AgoraError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from agora_sdk.wire.common import Output
 
 from .tool import Tool

@@ -24,6 +24,16 @@ DatabaseUrl = Annotated[
 ]
 
 
+# How the hub runs under uvicorn (the benchmarks' ceiling server uses the same).
+UVICORN_OPTIONS: dict[str, object] = {
+    "log_config": None,  # agora's own logging (one line per request) replaces uvicorn's
+    "access_log": False,
+    "server_header": False,
+    "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+    "http": "httptools",
+}
+
+
 def serve(
     host: Annotated[str, typer.Option(envvar="AGORA_HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="AGORA_PORT", help="TCP port to listen on.")] = 8080,
@@ -79,15 +89,7 @@ def serve(
     )
     configure(log_level, log_format)
     config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=graceful_timeout,
-        server_header=False,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **UVICORN_OPTIONS
     )
     server = uvicorn.Server(config)
     server.run()

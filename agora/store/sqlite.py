@@ -11,6 +11,7 @@ answered only after the COMMIT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -179,10 +180,8 @@ class SQLiteStore(Store):
         for job in batch:
             by_loop.setdefault(job.loop, []).append(job)
         for loop, jobs in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # that event loop is gone; nobody is waiting
                 loop.call_soon_threadsafe(_settle, jobs)
-            except RuntimeError:  # that event loop is gone; nobody is waiting
-                pass
 
     @staticmethod
     def _run_optimistically(conn: Connection, batch: list[_Job]) -> bool:

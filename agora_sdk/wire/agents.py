@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl
 
-from .common import AgentStatus, Cursor, Input, JSONObject, Limit, Output, ServiceTier, UtcDatetime
+from .common import (
+    AgentStatus,
+    Cursor,
+    Input,
+    JSONObject,
+    Limit,
+    Output,
+    ServiceTier,
+    UtcDatetime,
+)
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 RESERVED_AGENT_NAMES = frozenset({"broadcast", "system", "all"})

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ..bench import Bench, call_hub, hub_request
 from ..load import Shape, StaticBody

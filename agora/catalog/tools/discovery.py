@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -19,11 +20,9 @@ def version_filter(spec: str | None):
     """'1.0.0' matches exactly; '>=1.0,<2' is a range. Returns a predicate over version strings."""
     if not spec:
         return lambda _v: True
-    try:
+    with contextlib.suppress(InvalidVersion):
         exact = Version(spec)
         return lambda v: Version(v) == exact
-    except InvalidVersion:
-        pass
     try:
         specifier = SpecifierSet(spec)
     except InvalidSpecifier:

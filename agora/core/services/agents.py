@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.bus import Event
-from agora.core.auth import DEFAULT_SCOPES, PrincipalKind, display_prefix, generate_key, hash_key
+from agora.core.auth import (
+    DEFAULT_SCOPES,
+    PrincipalKind,
+    display_prefix,
+    generate_key,
+    hash_key,
+)
 from agora.core.context import CallContext
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import keys as key_ops

@@ -7,13 +7,29 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from agora.core.auth import ALL_SCOPES, DEFAULT_SCOPES, PrincipalKind, display_prefix, generate_key, hash_key
+from agora.core.auth import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    PrincipalKind,
+    display_prefix,
+    generate_key,
+    hash_key,
+)
 from agora.core.context import CallContext
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import audit as audit_ops
 from agora.store.ops import keys as key_ops
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
-from agora_sdk.wire.admin import CreatedKey, CreateKey, KeyInfo, KeyKind, KeyList, ListKeys, RevokedKey, RevokeKey
+from agora_sdk.wire.admin import (
+    CreatedKey,
+    CreateKey,
+    KeyInfo,
+    KeyKind,
+    KeyList,
+    ListKeys,
+    RevokedKey,
+    RevokeKey,
+)
 
 from .audit import audit_entry
 

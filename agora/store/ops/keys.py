@@ -13,7 +13,6 @@ from agora_sdk.errors import NotFound
 from ..schema import agents, api_keys, tenants
 from .pagination import decode_cursor, page
 
-
 _INSERT_KEY = insert(api_keys)
 
 

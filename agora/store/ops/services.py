@@ -9,8 +9,8 @@ from sqlalchemy import Connection, select
 
 from agora.core.ids import new_id
 
-from .dialect import upsert_insert
 from ..schema import services
+from .dialect import upsert_insert
 
 
 def sync_catalog(conn: Connection, entries: list[dict[str, Any]], now: datetime) -> None:

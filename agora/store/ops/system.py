@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from .dialect import upsert_insert
 from ..schema import system_state
+from .dialect import upsert_insert
 
 
 def get(conn: Connection, key: str) -> Any:

@@ -10,7 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from agora_sdk.errors import AgoraError, Internal, InvalidArgument, MethodNotAllowed, NotFound
+from agora_sdk.errors import (
+    AgoraError,
+    Internal,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+)
 
 log = logging.getLogger("agora.rest")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import datetime, time, timezone
+from email.utils import format_datetime
 from typing import Awaitable, Callable
 
 from fastapi import FastAPI
@@ -19,7 +19,16 @@ from agora.core.context import Hub
 from agora.observability import metrics
 from agora.store import migrate
 from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import AgoraError, Internal, InvalidArgument, MethodNotAllowed, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from agora_sdk.errors import (
+    AgoraError,
+    Internal,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 
 from .errors import error_response
 from .inputs import query_input, read_json_body

@@ -6,8 +6,8 @@ Create Date: 2026-11-22
 """
 from datetime import datetime, timezone
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from agora.store.types import UtcDateTime
