@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,7 +22,9 @@ from agora.core.authn import Authenticator
 from agora.core.clock import Clock
 from agora.core.context import Hub
 from agora.core.services.admin import load_halt
+from agora.core.wakeups import Wakeups
 from agora.store import open_store
+from agora.store.ops import messages as message_ops
 from agora.store.ops import services as service_ops
 from agora.transports import rest
 from agora.transports.rest.errors import install as install_error_handlers
@@ -31,6 +34,7 @@ from agora_sdk.wire.agents import ServiceSummary
 log = logging.getLogger("agora")
 
 HALT_REFRESH_SECONDS = 1.0
+PURGE_INTERVAL_SECONDS = 60.0
 
 
 def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
@@ -56,6 +60,28 @@ async def _refresh_halt(hub: Hub) -> None:
             await load_halt(hub)
 
 
+async def _purge_messages(hub: Hub) -> None:
+    """Retention: acked deliveries and finished messages older than the retention period go away."""
+    retention = timedelta(seconds=hub.settings.message_retention_seconds)
+    while True:
+        try:
+            now = hub.clock.now()
+            purged = await hub.store.write(message_ops.purge, now - retention, now)
+            if any(purged.values()):
+                log.info("messages purged", extra=purged)
+        except Exception:  # noqa: BLE001 - a failed round is retried at the next one
+            log.exception("message purge failed")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+
+def _background(hub: Hub) -> list[asyncio.Task[None]]:
+    return [
+        asyncio.create_task(_refresh_halt(hub), name="halt-refresh"),
+        asyncio.create_task(hub.wakeups.run(), name="wakeups"),
+        asyncio.create_task(_purge_messages(hub), name="message-purge"),
+    ]
+
+
 def create_app(settings: Settings) -> FastAPI:
     catalog = build_catalog()
 
@@ -63,11 +89,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await start_hub(settings, catalog)
         app.state.hub = hub
-        refresher = asyncio.create_task(_refresh_halt(hub))
+        tasks = _background(hub)
         try:
             yield
         finally:
-            refresher.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await hub.notifier.close()
             await hub.store.close()
             log.info("hub stopped")
@@ -112,6 +140,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         clock=clock,
         auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds),
         catalog=catalog,
+        wakeups=Wakeups(notifier),
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),

@@ -21,6 +21,8 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     public_docs: bool = False
+    max_message_bytes: int = 256 * 1024
+    message_retention_seconds: float = 7 * 86_400
 
     @property
     def admin_key_file(self) -> Path:

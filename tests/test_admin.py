@@ -216,8 +216,11 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
     hub = own_hub
     with hub.client() as admin:
         tools = ok(call(admin, "agora.discovery.list"))["services"]
-        writes = [t["name"] for t in tools if not t["read_only"] and t["category"] != "admin"]
+        writes = [t["name"] for t in tools if t["refused_when_halted"]]
         assert {"agora.agents.register", "agora.agents.heartbeat", "agora.agents.update", "agora.agents.deregister"} <= set(writes)
+        assert {"agora.messaging.send", "agora.messaging.send_batch", "agora.messaging.publish"} <= set(writes)
+        draining = {t["name"] for t in tools if not t["read_only"] and t["category"] != "admin" and not t["refused_when_halted"]}
+        assert draining == {"agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe"}
         tenant, reg = tenant_with_agent(admin, hub)
         agent_id = reg["agent_id"]
         halt = override(admin, "system_wide", "emergency_halt", "incident 42")

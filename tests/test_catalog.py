@@ -18,6 +18,18 @@ def _agent(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["example"]))["agent_id"]
 
 
+def _delivered(admin: httpx.Client) -> dict[str, Any]:
+    """An agent with one message handed out to it (so it can be acked)."""
+    agent = _agent(admin)
+    ok(call(admin, "agora.messaging.send", to_agent=agent, content="ack me"))
+    received = ok(call(admin, "agora.messaging.receive", agent=agent))["messages"]
+    return {"agent": agent, "message_ids": [m["message_id"] for m in received]}
+
+
+def _subscription(admin: httpx.Client) -> str:
+    return ok(call(admin, "agora.messaging.subscribe", agent=_agent(admin), topics=["x.*"]))["subscription_id"]
+
+
 def _key(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["info"]["key_id"]
 
@@ -43,6 +55,27 @@ EXAMPLES: dict[str, Example] = {
     "agora.agents.update": lambda a: {"agent": _agent(a), "description": "new", "capabilities": ["a", "b"]},
     "agora.agents.deregister": lambda a: {"agent": _agent(a)},
     "agora.agents.register_capability": lambda a: {"agent_id": unique("v4"), "capability_type": "analysis", "proficiency": 70},
+    "agora.messaging.send": lambda a: {
+        "to_agent": _agent(a),
+        "content": {"text": "hello"},
+        "message_type": "introduction",
+        "performative": "inform",
+        "intent": "greet",
+        "priority": "high",
+        "correlation": {"conversation_id": "c-1"},
+        "expected": {"type": "ack", "timeout_ms": 5000},
+        "context": {"lang": "en"},
+        "idempotency_key": unique("idem"),
+        "ttl": 3600,
+    },
+    "agora.messaging.send_batch": lambda a: {
+        "messages": [{"to_agent": "broadcast", "content": "all"}, {"topic": "builds.ok", "content": {"n": 1}, "priority": 4}]
+    },
+    "agora.messaging.publish": lambda a: {"topic": "builds.eu.failed", "content": "red", "performative": "failure"},
+    "agora.messaging.receive": lambda a: {"agent": _agent(a), "limit": 5, "wait": 0, "visibility_timeout": 10},
+    "agora.messaging.ack": _delivered,
+    "agora.messaging.subscribe": lambda a: {"agent": _agent(a), "topics": ["builds.*"], "event_types": ["task_assigned"]},
+    "agora.messaging.unsubscribe": lambda a: {"subscription_id": _subscription(a)},
     "agora.query.agents": lambda a: {"capabilities": ["example"], "status": "active", "limit": 10},
     "agora.query.services": lambda a: {"category": "agents", "version": ">=1.0,<2"},
     "agora.query.marketplace": lambda a: {},

@@ -68,6 +68,7 @@ class Catalog:
 
 # Deeper input cannot be serialised back (pydantic and orjson stop near 255 levels), so it is refused up front.
 MAX_INPUT_DEPTH = 64
+MAX_REPORTED_ERRORS = 20  # a 1,000-message batch with one mistake each should not answer with 3,000 errors
 
 
 def validate_input(tool: Tool, args: Any) -> Any:
@@ -126,11 +127,10 @@ def invalid_input(tool_name: str, exc: ValidationError) -> InvalidArgument:
     ]
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return InvalidArgument(
-        f"invalid input for {tool_name}: {first['field']}: {first['message']}{more}",
-        details={"errors": errors},
-        status=422,
-    )
+    details: dict[str, Any] = {"errors": errors[:MAX_REPORTED_ERRORS]}
+    if len(errors) > MAX_REPORTED_ERRORS:
+        details["errors_not_shown"] = len(errors) - MAX_REPORTED_ERRORS
+    return InvalidArgument(f"invalid input for {tool_name}: {first['field']}: {first['message']}{more}", details=details, status=422)
 
 
 def _authorise(hub: Hub, principal: Principal, tool: Tool) -> None:
@@ -139,7 +139,7 @@ def _authorise(hub: Hub, principal: Principal, tool: Tool) -> None:
     principal.require_scopes(tool.scopes, tool.name)
     if tool.read_only:
         return
-    if hub.halt.halted and tool.category != "admin":
+    if hub.halt.halted and tool.refused_when_halted:
         raise Unavailable(
             "the hub is halted by an administrator and refuses new work until it is resumed",
             details={"reason": "system_halted", "override_id": hub.halt.override_id, "halt_reason": hub.halt.reason},

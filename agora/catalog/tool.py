@@ -26,6 +26,7 @@ class Tool:
     scopes: frozenset[str] = frozenset()
     read_only: bool = False
     admin_only: bool = False
+    new_work: bool = True  # refused while the hub is halted (reads, admin tools and draining an inbox are not)
     status: ToolStatus = ToolStatus.active
     deprecation_date: date | None = None
     sunset_date: date | None = None
@@ -46,6 +47,10 @@ class Tool:
     @property
     def action(self) -> str:
         return ".".join(self.name.split(".")[2:])
+
+    @property
+    def refused_when_halted(self) -> bool:
+        return self.new_work and not self.read_only and self.category != "admin"
 
     @property
     def http_path(self) -> str:

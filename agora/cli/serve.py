@@ -61,6 +61,12 @@ def serve(
     public_docs: Annotated[
         bool, typer.Option(envvar="AGORA_PUBLIC_DOCS", help="Serve /docs and /openapi.json without an API key.")
     ] = False,
+    max_message_bytes: Annotated[
+        int, typer.Option(envvar="AGORA_MAX_MESSAGE_BYTES", help="Largest message content (JSON-encoded); larger gets 413.")
+    ] = 256 * 1024,
+    message_retention: Annotated[
+        float, typer.Option(envvar="AGORA_MESSAGE_RETENTION", help="Seconds acked and finished messages are kept (default 7 days).")
+    ] = 7 * 86_400,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
@@ -86,6 +92,8 @@ def serve(
         sqlite_synchronous=sqlite_synchronous.upper(),
         pg_pool_size=pg_pool_size,
         public_docs=public_docs,
+        max_message_bytes=max_message_bytes,
+        message_retention_seconds=message_retention,
     )
     configure(log_level, log_format)
     config = uvicorn.Config(

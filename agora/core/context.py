@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from agora.catalog import Catalog
     from agora.config import Settings
     from agora.core.authn import Authenticator
+    from agora.core.wakeups import Wakeups
     from agora.store import Store
 
 
@@ -39,6 +40,7 @@ class Hub:
     clock: Clock
     auth: Authenticator
     catalog: Catalog
+    wakeups: Wakeups
     version: str
     services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
     halt: HaltState = field(default_factory=HaltState)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-PREFIXES = ("agent", "msg", "task", "wf", "svc", "evt", "inst", "key", "ten", "req", "ovr")
+PREFIXES = ("agent", "msg", "task", "wf", "svc", "evt", "inst", "key", "ten", "req", "ovr", "sub")
 ID_RE = re.compile(r"^(?P<prefix>[a-z]+)_[0-9a-f]{16}$")
 
 

@@ -65,8 +65,13 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite's NUMERIC affinity hands a bare JSON number back already converted.
+    return orjson.loads(value) if isinstance(value, (str, bytes, bytearray, memoryview)) else value
+
+
 # JSON columns go through orjson (the stdlib json module costs more than the INSERT on the hot path).
-ENGINE_JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+ENGINE_JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
 
 
 def open_store(database_url: str | None, data_dir: Path, **options: Any) -> Store:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from .types import Json, UtcDateTime
@@ -120,4 +121,83 @@ system_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Json, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Every accepted message, stored once whatever its audience: one agent, the whole tenant, or a topic.
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # direct | broadcast | topic
+    Column("sender_id", String(64), nullable=False),  # an agent id, or "system"
+    Column("recipient_id", String(32), nullable=True),
+    Column("topic", String(200), nullable=True),
+    Column("message_type", String(64), nullable=False),
+    Column("performative", String(16), nullable=True),
+    Column("intent", String(128), nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("content", Json, nullable=False),
+    Column("correlation", Json, nullable=True),
+    Column("conversation_id", String(128), nullable=True),
+    Column("expected", Json, nullable=True),
+    Column("context", Json, nullable=False),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Index("ix_messages_fanout", "tenant_id", "kind", "seq"),
+    Index(
+        "uq_messages_idempotency",
+        "tenant_id",
+        "sender_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+)
+
+# Delivery state of a message for one agent: created on send (direct) or when the agent's cursor
+# reaches a broadcast or topic message; removed by retention after the ack.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("agent_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("subscription_id", String(32), nullable=True),
+    Column("visible_at", UtcDateTime, nullable=False),
+    Column("delivery_count", Integer, nullable=False),
+    Column("acked_at", UtcDateTime, nullable=True),
+    Index(
+        "ix_inbox_ready",
+        "agent_id",
+        text("priority DESC"),
+        "seq",
+        sqlite_where=text("acked_at IS NULL"),
+        postgresql_where=text("acked_at IS NULL"),
+    ),
+    Index("ix_inbox_acked", "acked_at"),
+)
+
+# How far an agent has read a shared stream: "broadcast", or one of its topic subscriptions.
+read_positions = Table(
+    "read_positions",
+    metadata,
+    Column("agent_id", String(32), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("agent_id", String(32), nullable=False, index=True),
+    Column("topics", Json, nullable=False),
+    Column("event_types", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )

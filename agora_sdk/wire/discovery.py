@@ -23,6 +23,7 @@ class ToolInfo(Output):
     status: ToolStatus
     description: str
     read_only: bool
+    refused_when_halted: bool = Field(description="Whether the tool is refused while an administrator halts the hub.")
     scopes: list[str]
     deprecation_date: date | None = None
     sunset_date: date | None = None

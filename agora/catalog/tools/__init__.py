@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..tool import Tool
-from . import admin, agents, discovery, query
+from . import admin, agents, discovery, messaging, query
 
 
 def all_tools() -> list[Tool]:
-    return [*agents.TOOLS, *query.TOOLS, *discovery.TOOLS, *admin.TOOLS]
+    return [*agents.TOOLS, *messaging.TOOLS, *query.TOOLS, *discovery.TOOLS, *admin.TOOLS]

@@ -40,6 +40,7 @@ def tool_info(tool: Tool) -> d.ToolInfo:
         status=tool.status,
         description=tool.description,
         read_only=tool.read_only,
+        refused_when_halted=tool.refused_when_halted,
         scopes=sorted(tool.scopes) + (["admin (authority 255)"] if tool.admin_only else []),
         deprecation_date=tool.deprecation_date,
         sunset_date=tool.sunset_date,

@@ -1,0 +1,250 @@
+"""Messaging: send (direct, broadcast, topic), receive with a visibility timeout, ack, subscribe.
+
+Every message is committed before the sender gets its receipt; the notifier then wakes receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, or_, select
+
+from agora.bus import Event
+from agora.core.auth import PrincipalKind
+from agora.core.context import CallContext
+from agora.core.ids import new_id
+from agora.store.ops import agents as agent_ops
+from agora.store.ops import messages as message_ops
+from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora.store.schema import agents
+from agora_sdk.errors import (
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
+from agora_sdk.wire.messaging import (
+    BROADCAST,
+    Ack,
+    Acked,
+    BatchReceipt,
+    Inbox,
+    Message,
+    MessageReceipt,
+    PublishMessage,
+    Receive,
+    SendBatch,
+    SendMessage,
+    Subscribe,
+    Subscription,
+    Unsubscribe,
+    Unsubscribed,
+)
+
+SYSTEM = "system"
+
+
+def _sender(ctx: CallContext) -> str:
+    """The sender comes from the token, never from the body: an agent sends as itself, other keys as 'system'."""
+    return ctx.principal.agent_id or SYSTEM
+
+
+def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """Map each agent id or name to its agent (id and tenant); 404 naming the unknown ones."""
+    stmt = select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id).where(
+        or_(agents.c.agent_id.in_(refs), agents.c.agent_name.in_(refs))
+    )
+    if tenant_scope is not None:
+        stmt = stmt.where(agents.c.tenant_id == tenant_scope)
+    found: dict[str, dict[str, Any]] = {}
+    for agent_id, name, tenant_id in conn.execute(stmt).all():
+        found[agent_id] = found[name] = {"agent_id": agent_id, "tenant_id": tenant_id}
+    missing = sorted(set(refs) - found.keys())
+    if missing:
+        raise NotFound(f"no agent {', '.join(repr(m) for m in missing[:10])}", details={"agents": missing[:50]})
+    return found
+
+
+def _row(ctx: CallContext, msg: SendMessage, tenant_id: str, recipient: str | None, now: Any) -> dict[str, Any]:
+    size = len(orjson.dumps(msg.content))
+    if size > ctx.hub.settings.max_message_bytes:
+        raise PayloadTooLarge(
+            f"message content is {size} bytes; the limit is {ctx.hub.settings.max_message_bytes}",
+            details={"limit": ctx.hub.settings.max_message_bytes},
+        )
+    kind = "topic" if msg.topic else ("broadcast" if recipient is None else "direct")
+    correlation = msg.correlation.model_dump(exclude_none=True) if msg.correlation else None
+    return {
+        "message_id": new_id("msg"),
+        "tenant_id": tenant_id,
+        "kind": kind,
+        "sender_id": _sender(ctx),
+        "recipient_id": recipient,
+        "topic": msg.topic,
+        "message_type": msg.message_type,
+        "performative": msg.performative.value if msg.performative else None,
+        "intent": msg.intent,
+        "priority": int(msg.priority),
+        "content": msg.content,
+        "correlation": correlation,
+        "conversation_id": (correlation or {}).get("conversation_id"),
+        "expected": msg.expected.model_dump(exclude_none=True) if msg.expected else None,
+        "context": msg.context,
+        "idempotency_key": msg.idempotency_key,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=msg.ttl) if msg.ttl else None,
+    }
+
+
+async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[MessageReceipt]:
+    p = ctx.principal
+    now = ctx.clock.now()
+    refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
+    recipients = await ctx.store.read(_resolve_recipients, p.tenant_scope(), refs) if refs else {}
+    rows: list[dict[str, Any]] = []
+    for msg in batch:
+        target = recipients.get(msg.to_agent or "")
+        rows.append(_row(ctx, msg, target["tenant_id"] if target else p.tenant_id, target and target["agent_id"], now))
+    by_tenant: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_tenant.setdefault(row["tenant_id"], []).append(row)
+
+    def op(conn: Connection) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for tenant_id, tenant_rows in by_tenant.items():
+            for row, receipt in zip(tenant_rows, message_ops.send(conn, tenant_id, _sender(ctx), tenant_rows, now)):
+                out[row["message_id"]] = receipt
+        return out
+
+    receipts = await ctx.store.write(op)
+    for row in rows:
+        if receipts[row["message_id"]]["status"] == "queued":
+            await ctx.notifier.publish(_event(row))
+    return [MessageReceipt.model_validate(receipts[row["message_id"]]) for row in rows]
+
+
+def _event(row: dict[str, Any]) -> Event:
+    data = {"message_id": row["message_id"], "from_agent": row["sender_id"], "message_type": row["message_type"]}
+    if row["kind"] == "direct":
+        return Event("message_received", row["tenant_id"], {**data, "to_agent": row["recipient_id"]})
+    if row["kind"] == "broadcast":
+        return Event("broadcast_message", row["tenant_id"], data)
+    return Event("topic_message", row["tenant_id"], {**data, "topic": row["topic"]})
+
+
+async def send(ctx: CallContext, req: SendMessage) -> MessageReceipt:
+    return (await _send_all(ctx, [req]))[0]
+
+
+async def send_batch(ctx: CallContext, req: SendBatch) -> BatchReceipt:
+    receipts = await _send_all(ctx, req.messages)
+    return BatchReceipt(receipts=receipts, count=len(receipts))
+
+
+async def publish(ctx: CallContext, req: PublishMessage) -> MessageReceipt:
+    return await send(ctx, SendMessage(**req.model_dump()))
+
+
+async def _inbox_owner(ctx: CallContext, ref: str | None) -> dict[str, Any]:
+    """Whose inbox: an agent's own; an admin or customer names an agent it can see."""
+    p = ctx.principal
+    if p.kind is PrincipalKind.agent:
+        if ref is not None and ref not in (p.agent_id,):
+            row = await ctx.store.read(agent_ops.resolve, p.tenant_scope(), ref)
+            if row["agent_id"] != p.agent_id:
+                raise PermissionDenied("an agent reads only its own inbox", details={"agent": ref})
+        return await ctx.store.read(agent_ops.resolve, p.tenant_scope(), p.agent_id)
+    if ref is None:
+        raise InvalidArgument("name the agent whose inbox to use ('agent'): this key is not an agent's", details={"field": "agent"})
+    return await ctx.store.read(agent_ops.resolve, p.tenant_scope(), ref)
+
+
+def _message(row: dict[str, Any]) -> Message:
+    return Message(
+        message_id=row["message_id"],
+        cursor=encode_cursor(row["seq"]),
+        kind=row["kind"],
+        from_agent=row["sender_id"],
+        to_agent=row["recipient_id"],
+        topic=row["topic"],
+        subscription_id=row["subscription_id"],
+        message_type=row["message_type"],
+        performative=row["performative"],
+        intent=row["intent"],
+        priority=row["priority"],
+        content=row["content"],
+        correlation=row["correlation"],
+        expected=row["expected"],
+        context=row["context"],
+        timestamp=row["created_at"],
+        expires_at=row["expires_at"],
+        delivery_count=row["delivery_count"],
+    )
+
+
+def _seq(cursor: str | None, field: str) -> int | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidArgument("cursor is not a message cursor of this hub", details={"field": field})
+    return int(value)
+
+
+async def receive(ctx: CallContext, req: Receive) -> Inbox:
+    agent = await _inbox_owner(ctx, req.agent)
+    since = _seq(req.since, "since")
+    deadline = time.monotonic() + req.wait
+    keys = [f"agent:{agent['agent_id']}", f"tenant:{agent['tenant_id']}"]
+    while True:
+        with ctx.hub.wakeups.armed(keys) as woken:
+            rows = await ctx.store.write(
+                lambda conn: message_ops.receive(
+                    conn,
+                    agent,
+                    since=since,
+                    message_type=req.message_type,
+                    performative=req.performative.value if req.performative else None,
+                    conversation_id=req.conversation_id,
+                    limit=req.limit,
+                    visibility=timedelta(seconds=req.visibility_timeout),
+                    now=ctx.clock.now(),
+                )
+            )
+            remaining = deadline - time.monotonic()
+            if rows or remaining <= 0:
+                return Inbox(messages=[_message(r) for r in rows], count=len(rows))
+            with contextlib.suppress(TimeoutError):  # then one last look, and an empty answer
+                await asyncio.wait_for(woken.wait(), remaining)
+
+
+async def ack(ctx: CallContext, req: Ack) -> Acked:
+    agent = await _inbox_owner(ctx, req.agent)
+    up_to = _seq(req.up_to, "up_to")
+    count = await ctx.store.write(message_ops.ack, agent["agent_id"], list(dict.fromkeys(req.message_ids)), up_to, ctx.clock.now())
+    return Acked(acked=count)
+
+
+async def subscribe(ctx: CallContext, req: Subscribe) -> Subscription:
+    agent = await _inbox_owner(ctx, req.agent)
+    row = {
+        "subscription_id": new_id("sub"),
+        "tenant_id": agent["tenant_id"],
+        "agent_id": agent["agent_id"],
+        "topics": list(dict.fromkeys(req.topics)),
+        "event_types": list(dict.fromkeys(req.event_types)),
+        "created_at": ctx.clock.now(),
+    }
+    await ctx.store.write(message_ops.subscribe, row)
+    return Subscription(status="active", **row)
+
+
+async def unsubscribe(ctx: CallContext, req: Unsubscribe) -> Unsubscribed:
+    p = ctx.principal
+    await ctx.store.write(message_ops.unsubscribe, req.subscription_id, p.agent_id, p.tenant_scope())
+    return Unsubscribed(subscription_id=req.subscription_id, status="removed")

@@ -1,0 +1,62 @@
+"""Long-poll wake-ups: callers park on keys ("agent:<id>", "tenant:<id>"), notifier events wake them.
+
+A waiter is armed *before* the store is checked, so an event that lands between the check and the
+wait is never missed. A wake-up carries no data: the woken caller reads the store again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator
+
+from agora.bus import Event, Notifier
+
+# Which keys an event wakes.
+_AGENT_EVENTS = {"message_received": "to_agent"}
+_TENANT_EVENTS = {"broadcast_message", "topic_message"}
+
+
+def keys_for(event: Event) -> list[str]:
+    field = _AGENT_EVENTS.get(event.type)
+    if field is not None:
+        return [f"agent:{event.data.get(field)}"]
+    if event.type in _TENANT_EVENTS:
+        return [f"tenant:{event.tenant_id}"]
+    return []
+
+
+class Wakeups:
+    def __init__(self, notifier: Notifier):
+        self._notifier = notifier
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    async def run(self) -> None:
+        """Feed wake-ups from the notifier until cancelled."""
+        queue = self._notifier.subscribe(maxsize=10_000)
+        try:
+            while True:
+                self.wake(keys_for(await queue.get()))
+        finally:
+            self._notifier.unsubscribe(queue)
+
+    def wake(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for flag in self._waiters.get(key, ()):
+                flag.set()
+
+    @contextlib.contextmanager
+    def armed(self, keys: list[str]) -> Iterator[asyncio.Event]:
+        """An event set by the next wake-up of any of ``keys`` (register it before checking the store)."""
+        flag = asyncio.Event()
+        for key in keys:
+            self._waiters.setdefault(key, set()).add(flag)
+        try:
+            yield flag
+        finally:
+            for key in keys:
+                waiting = self._waiters.get(key)
+                if waiting is not None:
+                    waiting.discard(flag)
+                    if not waiting:
+                        del self._waiters[key]

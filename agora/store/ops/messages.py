@@ -1,0 +1,250 @@
+"""Messages, inboxes and read positions.
+
+A message is stored once. A direct message gets one inbox row at send time; broadcast and topic
+messages get an inbox row for an agent only when that agent's read position passes them (on
+receive), so a broadcast costs one row however many agents the tenant has, and an agent that never
+comes back costs nothing. Inbox rows carry the delivery state: visible_at (the visibility timeout),
+delivery_count and acked_at.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from agora_sdk.errors import NotFound
+
+from ..schema import inbox, messages, read_positions, subscriptions
+from .dialect import upsert_insert
+
+BROADCAST_STREAM = "broadcast"
+PULL_BATCH = 1000
+
+_INSERT_INBOX = insert(inbox)
+
+
+def _receipt(row: dict[str, Any], status: str) -> dict[str, Any]:
+    return {
+        "message_id": row["message_id"],
+        "status": status,
+        "timestamp": row["created_at"],
+        "kind": row["kind"],
+        "to_agent": row.get("recipient_id"),
+        "topic": row.get("topic"),
+    }
+
+
+def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Store the messages (idempotency keys honoured, also within the batch) and fill direct inboxes."""
+    keys = [r["idempotency_key"] for r in rows if r["idempotency_key"]]
+    seen: dict[str, dict[str, Any]] = {}
+    if keys:
+        earlier = conn.execute(
+            select(messages).where(
+                messages.c.tenant_id == tenant_id, messages.c.sender_id == sender_id, messages.c.idempotency_key.in_(keys)
+            )
+        ).mappings()
+        seen = {r["idempotency_key"]: dict(r) for r in earlier}
+    receipts: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    for row in rows:
+        key = row["idempotency_key"]
+        if key and key in seen:
+            receipts.append(_receipt(seen[key], "duplicate"))
+            continue
+        if key:
+            seen[key] = row
+        new.append(row)
+        receipts.append(_receipt(row, "queued"))
+    if new:
+        seqs = conn.execute(insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), new).scalars().all()
+        direct = [
+            {
+                "agent_id": r["recipient_id"],
+                "seq": seq,
+                "tenant_id": tenant_id,
+                "priority": r["priority"],
+                "subscription_id": None,
+                "visible_at": now,
+                "delivery_count": 0,
+                "acked_at": None,
+            }
+            for r, seq in zip(new, seqs)
+            if r["kind"] == "direct"
+        ]
+        if direct:
+            conn.execute(_INSERT_INBOX, direct)
+    return receipts
+
+
+def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
+    return conn.execute(
+        select(read_positions.c.position).where(read_positions.c.agent_id == agent_id, read_positions.c.stream == stream)
+    ).scalar()
+
+
+def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -> None:
+    stmt = upsert_insert(conn, read_positions).values(agent_id=agent_id, stream=stream, position=position)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": position}))
+
+
+def _pull(conn: Connection, agent_id: str, tenant_id: str, stream: str, source: Any, subscription_id: str | None, start: int, now: datetime) -> None:
+    """Move the agent's read position over ``source`` messages, giving it an inbox row for each."""
+    position = _position(conn, agent_id, stream)
+    if position is None:
+        position = start
+    found = conn.execute(
+        select(messages.c.seq, messages.c.priority, messages.c.sender_id)
+        .where(messages.c.tenant_id == tenant_id, messages.c.seq > position, source)
+        .order_by(messages.c.seq)
+        .limit(PULL_BATCH)
+    ).all()
+    if not found:
+        if _position(conn, agent_id, stream) is None:
+            _set_position(conn, agent_id, stream, position)
+        return
+    mine = [
+        {
+            "agent_id": agent_id,
+            "seq": seq,
+            "tenant_id": tenant_id,
+            "priority": priority,
+            "subscription_id": subscription_id,
+            "visible_at": now,
+            "delivery_count": 0,
+            "acked_at": None,
+        }
+        for seq, priority, sender in found
+        if sender != agent_id  # nobody receives its own broadcast
+    ]
+    if mine:
+        conn.execute(upsert_insert(conn, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"]), mine)
+    _set_position(conn, agent_id, stream, found[-1][0])
+
+
+def _topic_filter(patterns: list[str]) -> Any:
+    """'builds.*' -> topic LIKE 'builds.%' (a star matches one or more segments)."""
+    likes = []
+    for pattern in patterns:
+        escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+        likes.append(messages.c.topic.like(escaped, escape="\\"))
+    return and_(messages.c.kind == "topic", or_(*likes))
+
+
+def latest_seq(conn: Connection, tenant_id: str, before: datetime | None = None) -> int:
+    stmt = select(func.coalesce(func.max(messages.c.seq), 0)).where(messages.c.tenant_id == tenant_id)
+    if before is not None:
+        stmt = stmt.where(messages.c.created_at < before)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def receive(
+    conn: Connection,
+    agent: dict[str, Any],
+    *,
+    since: int | None,
+    message_type: str | None,
+    performative: str | None,
+    conversation_id: str | None,
+    limit: int,
+    visibility: timedelta,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Hand out up to ``limit`` visible messages, urgent first, hiding them for ``visibility``."""
+    agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
+    _pull(
+        conn, agent_id, tenant_id, BROADCAST_STREAM, messages.c.kind == "broadcast", None,
+        latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
+    )
+    subs = conn.execute(
+        select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == agent_id)
+    ).all()
+    for subscription_id, topics in subs:
+        if topics:
+            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, 0, now)
+    stmt = (
+        select(inbox.c.delivery_count, inbox.c.subscription_id, messages)
+        .join(messages, messages.c.seq == inbox.c.seq)
+        .where(
+            inbox.c.agent_id == agent_id,
+            inbox.c.acked_at.is_(None),
+            inbox.c.visible_at <= now,
+            or_(messages.c.expires_at.is_(None), messages.c.expires_at > now),
+        )
+    )
+    if since is not None:
+        stmt = stmt.where(inbox.c.seq > since)
+    if message_type:
+        stmt = stmt.where(messages.c.message_type == message_type)
+    if performative:
+        stmt = stmt.where(messages.c.performative == performative)
+    if conversation_id:
+        stmt = stmt.where(messages.c.conversation_id == conversation_id)
+    rows = [dict(r) for r in conn.execute(stmt.order_by(inbox.c.priority.desc(), inbox.c.seq).limit(limit)).mappings()]
+    if rows:
+        conn.execute(
+            update(inbox)
+            .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_([r["seq"] for r in rows]))
+            .values(visible_at=now + visibility, delivery_count=inbox.c.delivery_count + 1)
+        )
+        for r in rows:
+            r["delivery_count"] += 1
+    return rows
+
+
+def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | None, now: datetime) -> int:
+    """Ack by id (every id must be in this agent's inbox: 404 otherwise) and/or every delivered one up to a cursor."""
+    acked = 0
+    if message_ids:
+        found = dict(
+            conn.execute(
+                select(messages.c.message_id, inbox.c.seq)
+                .join(messages, messages.c.seq == inbox.c.seq)
+                .where(inbox.c.agent_id == agent_id, messages.c.message_id.in_(message_ids))
+            ).all()
+        )
+        missing = sorted(set(message_ids) - found.keys())
+        if missing:
+            raise NotFound(f"{len(missing)} message(s) are not in this inbox", details={"message_ids": missing[:50]})
+        acked += conn.execute(
+            update(inbox)
+            .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_(list(found.values())), inbox.c.acked_at.is_(None))
+            .values(acked_at=now)
+        ).rowcount
+    if up_to is not None:
+        acked += conn.execute(
+            update(inbox)
+            .where(inbox.c.agent_id == agent_id, inbox.c.seq <= up_to, inbox.c.acked_at.is_(None), inbox.c.delivery_count > 0)
+            .values(acked_at=now)
+        ).rowcount
+    return acked
+
+
+def subscribe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    conn.execute(insert(subscriptions).values(**row))
+    _set_position(conn, row["agent_id"], f"sub:{row['subscription_id']}", latest_seq(conn, row["tenant_id"]))
+    return row
+
+
+def unsubscribe(conn: Connection, subscription_id: str, agent_scope: str | None, tenant_scope: str | None) -> None:
+    stmt = delete(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+    if agent_scope is not None:
+        stmt = stmt.where(subscriptions.c.agent_id == agent_scope)
+    if tenant_scope is not None:
+        stmt = stmt.where(subscriptions.c.tenant_id == tenant_scope)
+    if conn.execute(stmt).rowcount == 0:
+        raise NotFound(f"no subscription '{subscription_id}'", details={"subscription_id": subscription_id})
+    conn.execute(delete(read_positions).where(read_positions.c.stream == f"sub:{subscription_id}"))
+
+
+def purge(conn: Connection, acked_before: datetime, now: datetime) -> dict[str, int]:
+    """Retention: drop acked deliveries, expired messages, and messages nobody still has to receive."""
+    acked = conn.execute(delete(inbox).where(inbox.c.acked_at < acked_before)).rowcount
+    expired_seqs = select(messages.c.seq).where(messages.c.expires_at < now)
+    conn.execute(delete(inbox).where(inbox.c.seq.in_(expired_seqs)))
+    expired = conn.execute(delete(messages).where(messages.c.expires_at < now)).rowcount
+    still_pending = select(inbox.c.seq).where(inbox.c.seq == messages.c.seq).exists()
+    old = conn.execute(delete(messages).where(messages.c.created_at < acked_before, ~still_pending)).rowcount
+    return {"acked_deliveries": acked, "expired_messages": expired, "old_messages": old}

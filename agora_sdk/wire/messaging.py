@@ -1,0 +1,226 @@
+"""Messaging: durable inboxes, broadcast, topics (tools ``agora.messaging.*``)."""
+
+from __future__ import annotations
+
+import contextlib
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from .common import Cursor, Input, JSONObject, Output, UtcDatetime
+
+BROADCAST = "broadcast"
+TOPIC_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+TOPIC_FILTER_PATTERN = r"^([A-Za-z0-9_\-]+|\*)(\.([A-Za-z0-9_\-]+|\*))*$"
+
+
+class PriorityLevel(IntEnum):
+    """Stored as 1-4 (the v4 scale) so that urgent sorts first; spoken as words on the wire."""
+
+    low = 1
+    normal = 2
+    high = 3
+    urgent = 4
+
+
+def _to_priority(value: Any) -> PriorityLevel:
+    if isinstance(value, PriorityLevel):
+        return value
+    with contextlib.suppress(KeyError, ValueError):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return PriorityLevel(value)
+        if isinstance(value, str):
+            return PriorityLevel(int(value)) if value.isdigit() else PriorityLevel[value]
+    raise ValueError("priority must be low, normal, high or urgent (or an integer 1-4)")
+
+
+Priority = Annotated[
+    PriorityLevel,
+    BeforeValidator(_to_priority),
+    PlainSerializer(lambda p: p.name, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": [p.name for p in PriorityLevel]},
+                {"type": "integer", "minimum": 1, "maximum": 4},
+            ],
+            "description": "low | normal | high | urgent (or 1-4, the v4 scale).",
+        }
+    ),
+]
+
+
+class Performative(StrEnum):
+    """The Agent Communication Protocol's message types (seed 001)."""
+
+    request = "request"
+    inform = "inform"
+    propose = "propose"
+    agree = "agree"
+    refuse = "refuse"
+    confirm = "confirm"
+    failure = "failure"
+    done = "done"
+    discover = "discover"
+    offer = "offer"
+    assign = "assign"
+
+
+class Correlation(Input):
+    conversation_id: str | None = Field(None, max_length=128)
+    reply_to: str | None = Field(None, pattern=r"^msg_[0-9a-f]{16}$", description="The message this one answers.")
+
+
+class Expected(Input):
+    type: str | None = Field(None, max_length=64, description="The kind of reply expected.")
+    timeout_ms: int | None = Field(None, ge=1, le=86_400_000, description="Reply deadline.")
+
+
+MessageType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class SendMessage(Input):
+    to_agent: str | None = Field(None, min_length=1, max_length=128, description="Agent id, unique name, or 'broadcast'.")
+    topic: str | None = Field(None, max_length=200, pattern=TOPIC_PATTERN, description="Publish to a topic instead.")
+    content: JsonValue = Field(description="Text or any JSON value.")
+    message_type: MessageType = "info"
+    performative: Performative | None = None
+    intent: str | None = Field(None, max_length=128)
+    priority: Priority = PriorityLevel.normal
+    correlation: Correlation | None = None
+    expected: Expected | None = None
+    context: JSONObject = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="A resend with the same key returns the first receipt.")
+    ttl: int | None = Field(None, ge=1, le=30 * 86_400, description="Seconds until the message expires unread.")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> SendMessage:
+        if (self.to_agent is None) == (self.topic is None):
+            raise ValueError("give exactly one of to_agent (an agent or 'broadcast') and topic")
+        return self
+
+
+class MessageReceipt(Output):
+    message_id: str
+    status: Literal["queued", "duplicate"]
+    timestamp: UtcDatetime
+    kind: Literal["direct", "broadcast", "topic"]
+    to_agent: str | None = None
+    topic: str | None = None
+
+
+class SendBatch(Input):
+    messages: list[SendMessage] = Field(min_length=1, max_length=1000)
+
+
+class BatchReceipt(Output):
+    receipts: list[MessageReceipt]
+    count: int
+
+
+class PublishMessage(Input):
+    """``agora.messaging.publish``: a message to a topic."""
+
+    topic: str = Field(max_length=200, pattern=TOPIC_PATTERN)
+    content: JsonValue = Field(description="Text or any JSON value.")
+    message_type: MessageType = "info"
+    performative: Performative | None = None
+    intent: str | None = Field(None, max_length=128)
+    priority: Priority = PriorityLevel.normal
+    correlation: Correlation | None = None
+    context: JSONObject = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128)
+    ttl: int | None = Field(None, ge=1, le=30 * 86_400)
+
+
+class Receive(Input):
+    agent: str | None = Field(None, max_length=128, description="Whose inbox; defaults to the calling agent.")
+    since: Cursor | None = Field(None, description="Only messages after this cursor (a message's 'cursor').")
+    message_type: MessageType | None = None
+    performative: Performative | None = None
+    conversation_id: str | None = Field(None, max_length=128)
+    limit: int = Field(10, ge=1, le=500)
+    wait: float = Field(0, ge=0, le=60, description="Seconds to wait for a message when the inbox is empty.")
+    visibility_timeout: float = Field(30, ge=1, le=43_200, description="Seconds a handed-out message stays hidden unless acked.")
+
+
+class Message(Output):
+    message_id: str
+    cursor: str
+    kind: Literal["direct", "broadcast", "topic"]
+    from_agent: str
+    to_agent: str | None = None
+    topic: str | None = None
+    subscription_id: str | None = None
+    message_type: str
+    performative: Performative | None = None
+    intent: str | None = None
+    priority: Priority
+    content: Any
+    correlation: JSONObject | None = None
+    expected: JSONObject | None = None
+    context: JSONObject
+    timestamp: UtcDatetime
+    expires_at: UtcDatetime | None = None
+    delivery_count: int
+
+
+class Inbox(Output):
+    messages: list[Message]
+    count: int
+
+
+class Ack(Input):
+    agent: str | None = Field(None, max_length=128, description="Whose inbox; defaults to the calling agent.")
+    message_ids: list[Annotated[str, Field(pattern=r"^msg_[0-9a-f]{16}$")]] = Field(default_factory=list, max_length=1000)
+    up_to: Cursor | None = Field(None, description="Ack every delivered message up to and including this cursor.")
+
+    @model_validator(mode="after")
+    def _something(self) -> Ack:
+        if not self.message_ids and self.up_to is None:
+            raise ValueError("give message_ids or up_to")
+        return self
+
+
+class Acked(Output):
+    acked: int
+
+
+class Subscribe(Input):
+    agent: str | None = Field(None, max_length=128, description="The subscriber; defaults to the calling agent.")
+    topics: list[Annotated[str, Field(max_length=200, pattern=TOPIC_FILTER_PATTERN)]] = Field(
+        default_factory=list, max_length=50, description="Topic patterns: 'builds.*' matches builds.ok and builds.eu.failed."
+    )
+    event_types: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _something(self) -> Subscribe:
+        if not self.topics and not self.event_types:
+            raise ValueError("give at least one topic pattern or event type")
+        return self
+
+
+class Subscription(Output):
+    subscription_id: str
+    status: Literal["active"]
+    agent_id: str
+    topics: list[str]
+    event_types: list[str]
+    created_at: UtcDatetime
+
+
+class Unsubscribe(Input):
+    subscription_id: str = Field(pattern=r"^sub_[0-9a-f]{16}$")
+
+
+class Unsubscribed(Output):
+    subscription_id: str
+    status: Literal["removed"]
