@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import ceiling, coldstart, query, register, rss
+from . import ceiling, coldstart, query, register, rss, send
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(ceiling, per_store=False),
         Scenario(register, per_store=True),
         Scenario(query, per_store=True),
+        Scenario(send, per_store=True),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),
     )
