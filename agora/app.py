@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from agora import __version__
-from agora.bus import InProcessNotifier
+from agora.bus import open_notifier
 from agora.catalog import Catalog, build_catalog
 from agora.catalog.tools.discovery import catalog_rows
 from agora.config import Settings
@@ -131,7 +131,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
             extra={"admin_key_file": str(key_file)},
         )
     await store.write(service_ops.sync_catalog, catalog_rows(catalog), clock.now())
-    notifier = InProcessNotifier()
+    notifier = open_notifier(settings.redis_url)
     await notifier.start()
     hub = Hub(
         settings=settings,

@@ -12,6 +12,7 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path(".agora")
     database_url: str | None = None
+    redis_url: str | None = None
     admin_key: str | None = None
     log_level: str = "info"
     log_format: str = "json"

@@ -16,6 +16,7 @@ from .hubproc import HubProcess
 
 PG_ADMIN_URL = os.environ.get("AGORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("AGORA_REQUIRE_SERVICES") == "1"
+REDIS_URL = os.environ.get("AGORA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _pg(sql: str) -> None:
@@ -39,6 +40,27 @@ def _pg_unavailable() -> str | None:
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+def _redis_unavailable() -> str | None:
+    import redis
+
+    try:
+        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1) as client:
+            client.ping()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Redis here"
+        return f"Redis not reachable at {REDIS_URL}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    reason = _redis_unavailable()
+    if reason:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"AGORA_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

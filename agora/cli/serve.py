@@ -39,6 +39,13 @@ def serve(
     port: Annotated[int, typer.Option(envvar="AGORA_PORT", help="TCP port to listen on.")] = 8080,
     data_dir: DataDir = Path(".agora"),
     database_url: DatabaseUrl = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AGORA_REDIS_URL",
+            help="redis://host:port/db to fan events out between hub replicas; empty: in-process (one hub).",
+        ),
+    ] = None,
     admin_key: Annotated[
         str | None,
         typer.Option(envvar="AGORA_ADMIN_KEY", help="The admin key. Unset: read or create <data-dir>/admin.key (mode 0600)."),
@@ -83,6 +90,7 @@ def serve(
         port=port,
         data_dir=data_dir,
         database_url=database_url or None,
+        redis_url=redis_url or None,
         admin_key=admin_key or None,
         log_level=log_level,
         log_format=log_format,
