@@ -19,6 +19,22 @@ def receive(client: httpx.Client, **args) -> list[dict]:
     return ok(call(client, "agora.messaging.receive", **args))["messages"]
 
 
+def long_poll(hub: HubProcess, token: str) -> tuple[threading.Thread, dict]:
+    """A receive with wait=10 running in a thread (started, and given half a second to park)."""
+    result: dict = {}
+
+    def wait() -> None:
+        with hub.client(token) as r:
+            started = time.perf_counter()
+            result["messages"] = receive(r, wait=10)
+            result["waited"] = time.perf_counter() - started
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)
+    return waiter, result
+
+
 def test_message_waits_for_an_offline_agent_and_arrives_once_acked(hub, admin):
     with new_tenant(admin, hub) as tenant:
         sender, receiver = agents_of(tenant, hub, 2)
@@ -124,17 +140,7 @@ def test_topics_reach_matching_subscriptions(hub, admin):
 def test_long_poll_wakes_when_a_message_lands(hub, admin):
     with new_tenant(admin, hub) as tenant:
         [agent] = agents_of(tenant, hub, 1)
-        result: dict = {}
-
-        def wait() -> None:
-            with hub.client(agent["agent_token"]) as r:
-                started = time.perf_counter()
-                result["messages"] = receive(r, wait=10)
-                result["waited"] = time.perf_counter() - started
-
-        waiter = threading.Thread(target=wait)
-        waiter.start()
-        time.sleep(0.5)
+        waiter, result = long_poll(hub, agent["agent_token"])
         ok(call(tenant, "agora.messaging.send", to_agent=agent["agent_id"], content="ping"))
         waiter.join(15)
         assert [m["content"] for m in result["messages"]] == ["ping"]
@@ -192,17 +198,7 @@ def test_two_replicas_on_postgres_and_redis_wake_each_others_receivers(tmp_path,
     try:
         with one.client() as admin_one:
             agent = ok(call(admin_one, "agora.agents.register", agent_name="replicated"))
-        result: dict = {}
-
-        def wait_on_two() -> None:
-            with two.client(agent["agent_token"]) as r:
-                started = time.perf_counter()
-                result["messages"] = receive(r, wait=10)
-                result["waited"] = time.perf_counter() - started
-
-        waiter = threading.Thread(target=wait_on_two)
-        waiter.start()
-        time.sleep(0.5)
+        waiter, result = long_poll(two, agent["agent_token"])
         with one.client() as admin_one:
             ok(call(admin_one, "agora.messaging.send", to_agent="replicated", content="across replicas"))
         waiter.join(15)

@@ -87,19 +87,24 @@ class Expected(Input):
 MessageType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
-class SendMessage(Input):
-    to_agent: str | None = Field(None, min_length=1, max_length=128, description="Agent id, unique name, or 'broadcast'.")
-    topic: str | None = Field(None, max_length=200, pattern=TOPIC_PATTERN, description="Publish to a topic instead.")
+class _MessageBody(Input):
+    """What every message carries, wherever it goes."""
+
     content: JsonValue = Field(description="Text or any JSON value.")
     message_type: MessageType = "info"
     performative: Performative | None = None
     intent: str | None = Field(None, max_length=128)
     priority: Priority = PriorityLevel.normal
     correlation: Correlation | None = None
-    expected: Expected | None = None
     context: JSONObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="A resend with the same key returns the first receipt.")
     ttl: int | None = Field(None, ge=1, le=30 * 86_400, description="Seconds until the message expires unread.")
+
+
+class SendMessage(_MessageBody):
+    to_agent: str | None = Field(None, min_length=1, max_length=128, description="Agent id, unique name, or 'broadcast'.")
+    topic: str | None = Field(None, max_length=200, pattern=TOPIC_PATTERN, description="Publish to a topic instead.")
+    expected: Expected | None = None
 
     @model_validator(mode="after")
     def _one_destination(self) -> SendMessage:
@@ -126,19 +131,10 @@ class BatchReceipt(Output):
     count: int
 
 
-class PublishMessage(Input):
+class PublishMessage(_MessageBody):
     """``agora.messaging.publish``: a message to a topic."""
 
     topic: str = Field(max_length=200, pattern=TOPIC_PATTERN)
-    content: JsonValue = Field(description="Text or any JSON value.")
-    message_type: MessageType = "info"
-    performative: Performative | None = None
-    intent: str | None = Field(None, max_length=128)
-    priority: Priority = PriorityLevel.normal
-    correlation: Correlation | None = None
-    context: JSONObject = Field(default_factory=dict)
-    idempotency_key: str | None = Field(None, min_length=1, max_length=128)
-    ttl: int | None = Field(None, ge=1, le=30 * 86_400)
 
 
 class Receive(Input):
