@@ -89,3 +89,27 @@ async def test_close_drains_accepted_writes_then_refuses(tmp_path):
         await reopened.close()
     with pytest.raises(Unavailable):
         await s.write(add_tenant, "after-close")
+
+
+def _message(conn: Connection, message_id: str) -> int:
+    from agora.store.schema import messages
+
+    row = {
+        "message_id": message_id, "tenant_id": "default", "kind": "broadcast", "sender_id": "system",
+        "message_type": "info", "priority": 2, "content": "x", "context": {}, "created_at": NOW,
+    }
+    return conn.execute(insert(messages).returning(messages.c.seq), row).scalar_one()
+
+
+def _delete_message(conn: Connection, seq: int) -> None:
+    from agora.store.schema import messages
+
+    conn.execute(messages.delete().where(messages.c.seq == seq))
+
+
+async def test_message_sequence_numbers_are_never_reused(store: Store):
+    """Read positions are seqs: a seq handed out again after the newest message is purged would be skipped."""
+    first = await store.write(_message, "msg_00000000000000a1")
+    await store.write(_delete_message, first)
+    second = await store.write(_message, "msg_00000000000000a2")
+    assert second > first

@@ -112,6 +112,7 @@ audit_log = Table(
     Column("authority", Integer, nullable=False),
     Column("details", Json, nullable=False),
     Index("ix_audit_log_tenant_seq", "tenant_id", "seq"),
+    sqlite_autoincrement=True,  # a sequence number is never reused, even after the newest row is deleted
 )
 
 # Hub-wide switches that must survive restarts and be shared by replicas (e.g. an emergency halt).
@@ -156,6 +157,7 @@ messages = Table(
         sqlite_where=text("idempotency_key IS NOT NULL"),
         postgresql_where=text("idempotency_key IS NOT NULL"),
     ),
+    sqlite_autoincrement=True,  # read positions are seqs: one must never be handed out twice
 )
 
 # Delivery state of a message for one agent: created on send (direct) or when the agent's cursor

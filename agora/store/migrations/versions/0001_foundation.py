@@ -32,7 +32,8 @@ def upgrade() -> None:
     sa.Column('authority', sa.Integer(), nullable=False),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('seq'),
-    sa.UniqueConstraint('event_id')
+    sa.UniqueConstraint('event_id'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_tenant_seq', ['tenant_id', 'seq'], unique=False)

@@ -59,7 +59,8 @@ def upgrade() -> None:
     sa.Column('created_at', UtcDateTime(), nullable=False),
     sa.Column('expires_at', UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('seq'),
-    sa.UniqueConstraint('message_id')
+    sa.UniqueConstraint('message_id'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_fanout', ['tenant_id', 'kind', 'seq'], unique=False)
