@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-import orjson
 from pydantic import ValidationError
 
 from agora.core.auth import Principal
@@ -46,7 +45,7 @@ class Catalog:
         return tool
 
     async def call(self, hub: Hub, principal: Principal, name: str, args: Any, request_id: str) -> tuple[Tool, Output, CallContext]:
-        """Authorise, validate and run one tool call. ``args`` is a dict (or JSON bytes) of the input."""
+        """Authorise, validate and run one tool call. ``args`` is the input as a dict (doors parse their own wire format)."""
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -72,11 +71,6 @@ MAX_REPORTED_ERRORS = 20  # a 1,000-message batch with one mistake each should n
 
 
 def validate_input(tool: Tool, args: Any) -> Any:
-    if isinstance(args, (bytes, str)):
-        try:
-            args = orjson.loads(args or b"{}")
-        except orjson.JSONDecodeError as exc:
-            raise InvalidArgument(f"malformed JSON input for {tool.name}: {exc}") from None
     _check_values(tool.name, args)
     try:
         return tool.input_model.model_validate(args)

@@ -154,7 +154,7 @@ async def _inbox_owner(ctx: CallContext, ref: str | None) -> dict[str, Any]:
     """Whose inbox: an agent's own; an admin or customer names an agent it can see."""
     p = ctx.principal
     if p.kind is PrincipalKind.agent:
-        if ref is not None and ref not in (p.agent_id,):
+        if ref is not None and ref != p.agent_id:
             row = await ctx.store.read(agent_ops.resolve, p.tenant_scope(), ref)
             if row["agent_id"] != p.agent_id:
                 raise PermissionDenied("an agent reads only its own inbox", details={"agent": ref})
