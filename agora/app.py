@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,22 +19,18 @@ from agora.config import Settings
 from agora.core.auth import generate_key
 from agora.core.authn import Authenticator
 from agora.core.clock import Clock
+from agora.core import housekeeping
 from agora.core.context import Hub
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
 from agora.store import open_store
-from agora.store.ops import messages as message_ops
 from agora.store.ops import services as service_ops
-from agora.transports import rest
+from agora.transports import live, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.middleware import RequestLogMiddleware
 from agora_sdk.wire.agents import ServiceSummary
 
 log = logging.getLogger("agora")
-
-HALT_REFRESH_SECONDS = 1.0
-PURGE_INTERVAL_SECONDS = 60.0
-
 
 def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
     """The admin key: AGORA_ADMIN_KEY, else ``<data-dir>/admin.key``, created (mode 0600) on first start."""
@@ -52,34 +47,8 @@ def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
     return key, path
 
 
-async def _refresh_halt(hub: Hub) -> None:
-    """Other replicas may halt or resume the system: follow the stored switch."""
-    while True:
-        await asyncio.sleep(HALT_REFRESH_SECONDS)
-        with contextlib.suppress(Exception):
-            await load_halt(hub)
-
-
-async def _purge_messages(hub: Hub) -> None:
-    """Retention: acked deliveries and finished messages older than the retention period go away."""
-    retention = timedelta(seconds=hub.settings.message_retention_seconds)
-    while True:
-        try:
-            now = hub.clock.now()
-            purged = await hub.store.write(message_ops.purge, now - retention, now)
-            if any(purged.values()):
-                log.info("messages purged", extra=purged)
-        except Exception:  # noqa: BLE001 - a failed round is retried at the next one
-            log.exception("message purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-
-
 def _background(hub: Hub) -> list[asyncio.Task[None]]:
-    return [
-        asyncio.create_task(_refresh_halt(hub), name="halt-refresh"),
-        asyncio.create_task(hub.wakeups.run(), name="wakeups"),
-        asyncio.create_task(_purge_messages(hub), name="message-purge"),
-    ]
+    return [asyncio.create_task(hub.wakeups.run(), name="wakeups"), *housekeeping.start(hub)]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -111,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
+    live.mount(app)
     rest.mount(app, catalog, public_docs=settings.public_docs)
     return app
 

@@ -24,6 +24,8 @@ class Settings:
     public_docs: bool = False
     max_message_bytes: int = 256 * 1024
     message_retention_seconds: float = 7 * 86_400
+    offline_after_seconds: float = 90.0
+    stream_send_timeout: float = 10.0
 
     @property
     def admin_key_file(self) -> Path:

@@ -74,6 +74,16 @@ def serve(
     message_retention: Annotated[
         float, typer.Option(envvar="AGORA_MESSAGE_RETENTION", help="Seconds acked and finished messages are kept (default 7 days).")
     ] = 7 * 86_400,
+    offline_after: Annotated[
+        float, typer.Option(envvar="AGORA_OFFLINE_AFTER", help="Seconds without a heartbeat or live stream before an agent is marked offline.")
+    ] = 90.0,
+    stream_send_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_STREAM_SEND_TIMEOUT",
+            help="Seconds a WebSocket/SSE client may leave a frame unread before it is disconnected (it resumes later).",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
@@ -102,6 +112,8 @@ def serve(
         public_docs=public_docs,
         max_message_bytes=max_message_bytes,
         message_retention_seconds=message_retention,
+        offline_after_seconds=offline_after,
+        stream_send_timeout=stream_send_timeout,
     )
     configure(log_level, log_format)
     config = uvicorn.Config(

@@ -1,4 +1,4 @@
-"""Long-poll wake-ups: callers park on keys ("agent:<id>", "tenant:<id>"), notifier events wake them.
+"""Wake-ups: callers park on keys ("agent:<id>", "tenant:<id>", "events:<tenant>"), notifier events wake them.
 
 A waiter is armed *before* the store is checked, so an event that lands between the check and the
 wait is never missed. A wake-up carries no data: the woken caller reads the store again.
@@ -23,7 +23,8 @@ def keys_for(event: Event) -> list[str]:
         return [f"agent:{event.data.get(field)}"]
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}"]
-    return []
+    return [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
+
 
 
 class Wakeups:

@@ -147,7 +147,15 @@ messages = Table(
     Column("idempotency_key", String(128), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=True),
+    # Set while the sender waits for a reply (expected.timeout_ms); cleared by the reply or by the timeout failure.
+    Column("reply_due_at", UtcDateTime, nullable=True),
     Index("ix_messages_fanout", "tenant_id", "kind", "seq"),
+    Index(
+        "ix_messages_reply_due",
+        "reply_due_at",
+        sqlite_where=text("reply_due_at IS NOT NULL"),
+        postgresql_where=text("reply_due_at IS NOT NULL"),
+    ),
     Index(
         "uq_messages_idempotency",
         "tenant_id",
@@ -202,4 +210,21 @@ subscriptions = Table(
     Column("topics", Json, nullable=False),
     Column("event_types", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Hub events (agent_registered, agent_status_changed, task_*, …), written in the transaction of the change they
+# describe, so live streams replay them after a reconnect. ``visible_to`` null: every principal of the tenant may see
+# it; otherwise only that agent (and the tenant's customers and admins).
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("type", String(64), nullable=False),
+    Column("visible_to", String(32), nullable=True),
+    Column("data", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_events_tenant_seq", "tenant_id", "seq"),
+    Index("ix_events_created", "created_at"),
+    sqlite_autoincrement=True,  # stream positions are seqs: one must never be handed out twice
 )

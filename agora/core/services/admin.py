@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
 from agora.bus import Event
 from agora.core.context import CallContext, HaltState, Hub
+from agora.core.events import announce, record
+from agora.core.services import agents as agent_service
 from agora.core.ids import new_id
 from agora.store import migrate
 from agora.store.ops import agents as agent_ops
@@ -81,9 +82,9 @@ async def health(ctx: CallContext, req: HealthRequest) -> Health:
     return Health(status=worst, components=components, timestamp=ctx.clock.now(), version=hub.version)
 
 
-def _override_op(conn: Connection, ctx: CallContext, req: Override, override_id: str, now: datetime) -> dict[str, Any]:
-    """Apply the override and write its audit entry in one transaction."""
-    result: dict[str, Any] = {"revoked": []}
+def _override_op(conn: Connection, ctx: CallContext, req: Override, override_id: str, now: datetime) -> list[Event]:
+    """Apply the override and write its audit entry and events in one transaction."""
+    events: list[Event] = []
     tenant_id = None
     if req.target_id == SYSTEM_WIDE:
         if req.action is OverrideAction.terminate:
@@ -109,8 +110,11 @@ def _override_op(conn: Connection, ctx: CallContext, req: Override, override_id:
         }[req.action]
         agent_ops.set_status(conn, None, [agent["agent_id"]], new_status)
         if req.action is OverrideAction.terminate:
-            result["revoked"] = key_ops.revoke_agent_keys(conn, agent["agent_id"], now)
-        result["agent"] = {**agent, "status": new_status, "previous_status": agent["status"]}
+            key_ops.revoke_agent_keys(conn, agent["agent_id"], now)
+        changed = {**agent, "status": new_status}
+        events += agent_service.status_changed(conn, changed, agent["status"], now, f"override.{req.action.value}")
+    override = {"override_id": override_id, "target_id": req.target_id, "action": req.action.value}
+    events.append(record(conn, tenant_id, "admin_override", override, now))
     audit_ops.append(
         conn,
         audit_entry(
@@ -123,28 +127,17 @@ def _override_op(conn: Connection, ctx: CallContext, req: Override, override_id:
             {"override_id": override_id, "authority_invoked": req.priority if req.priority is not None else req.authority},
         ),
     )
-    return result
+    return events
 
 
 async def override(ctx: CallContext, req: Override) -> OverrideResult:
     override_id = new_id("ovr")
     now = ctx.clock.now()
-    result = await ctx.store.write(_override_op, ctx, req, override_id, now)
+    events = await ctx.store.write(_override_op, ctx, req, override_id, now)
     ctx.hub.auth.forget()  # cached principals carry the agent's status
     if req.target_id == SYSTEM_WIDE:
         await load_halt(ctx.hub)
-    elif "agent" in result:
-        agent = result["agent"]
-        await ctx.notifier.publish(
-            Event(
-                "agent_status_changed",
-                agent["tenant_id"],
-                {"agent_id": agent["agent_id"], "agent_name": agent["agent_name"], "from": agent["previous_status"], "to": agent["status"]},
-            )
-        )
-    await ctx.notifier.publish(
-        Event("admin_override", None, {"override_id": override_id, "target_id": req.target_id, "action": req.action.value})
-    )
+    await announce(ctx.notifier, events)
     return OverrideResult(
         override_id=override_id,
         target_id=req.target_id,

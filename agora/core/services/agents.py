@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -15,7 +15,8 @@ from agora.core.auth import (
     generate_key,
     hash_key,
 )
-from agora.core.context import CallContext
+from agora.core.context import CallContext, Hub
+from agora.core.events import announce, record
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import keys as key_ops
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
@@ -48,6 +49,8 @@ def _register_op(
     created_by: str,
 ) -> tuple[dict[str, Any], bool]:
     row, created = agent_ops.upsert(conn, tenant_id, fields, now, acting_agent_id)
+    public = Agent.model_validate(row).model_dump(mode="json")
+    record(conn, tenant_id, "agent_registered" if created else "agent_updated", public, now)
     if token is not None:
         key_ops.insert_key(
             conn,
@@ -76,9 +79,7 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
         _register_op, p.tenant_id, fields, ctx.clock.now(), acting, token, token_scopes, p.label
     )
     agent = Agent.model_validate(row)
-    await ctx.notifier.publish(
-        Event("agent_registered" if created else "agent_updated", agent.tenant_id, agent.model_dump(mode="json"))
-    )
+    await ctx.notifier.publish(Event("agent_registered" if created else "agent_updated", agent.tenant_id))
     return Registration(
         agent_id=agent.agent_id,
         agent_name=agent.agent_name,
@@ -150,10 +151,8 @@ async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
 
 async def heartbeat(ctx: CallContext, req: Heartbeat) -> HeartbeatAck:
     row = await _controlled_agent(ctx, req.agent)
-    before = row["status"]
-    row = await ctx.store.write(agent_ops.heartbeat, row["agent_id"], req.status, ctx.clock.now())
-    if row["status"] != before:
-        await _status_changed(ctx, row, before)
+    row, events = await ctx.store.write(_heartbeat_op, row["agent_id"], req.status, ctx.clock.now())
+    await announce(ctx.notifier, events)
     return HeartbeatAck(agent_id=row["agent_id"], status=row["status"], last_heartbeat=row["last_heartbeat"])
 
 
@@ -164,25 +163,36 @@ async def update(ctx: CallContext, req: UpdateAgent) -> Agent:
         changes["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
     if "status" in changes and row["status"] in ("paused", "terminated"):
         raise PermissionDenied(f"agent is {row['status']} by an administrator; only an override can change that")
-    updated = await ctx.store.write(agent_ops.modify, row["agent_id"], changes, ctx.clock.now())
-    agent = Agent.model_validate(updated)
-    await ctx.notifier.publish(Event("agent_updated", agent.tenant_id, agent.model_dump(mode="json")))
-    if updated["status"] != row["status"]:
-        await _status_changed(ctx, updated, row["status"])
-    return agent
+    updated, events = await ctx.store.write(_update_op, row["agent_id"], changes, ctx.clock.now())
+    await announce(ctx.notifier, events)
+    return Agent.model_validate(updated)
 
 
-def _deregister_op(conn: Connection, agent_id: str, now: datetime) -> list[str]:
-    hashes = key_ops.revoke_agent_keys(conn, agent_id, now)
-    agent_ops.remove(conn, agent_id)
-    return hashes
+def _heartbeat_op(conn: Connection, agent_id: str, status: str | None, now: datetime) -> tuple[dict[str, Any], list[Event]]:
+    before = agent_ops.resolve(conn, None, agent_id)["status"]
+    row = agent_ops.heartbeat(conn, agent_id, status, now)
+    return row, status_changed(conn, row, before, now)
+
+
+def _update_op(conn: Connection, agent_id: str, changes: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[Event]]:
+    before = agent_ops.resolve(conn, None, agent_id)["status"]
+    row = agent_ops.modify(conn, agent_id, changes, now)
+    events = [record(conn, row["tenant_id"], "agent_updated", Agent.model_validate(row).model_dump(mode="json"), now)]
+    return row, events + status_changed(conn, row, before, now)
+
+
+def _deregister_op(conn: Connection, row: dict[str, Any], now: datetime) -> tuple[list[str], Event]:
+    hashes = key_ops.revoke_agent_keys(conn, row["agent_id"], now)
+    agent_ops.remove(conn, row["agent_id"])
+    data = {"agent_id": row["agent_id"], "agent_name": row["agent_name"]}
+    return hashes, record(conn, row["tenant_id"], "agent_deregistered", data, now)
 
 
 async def deregister(ctx: CallContext, req: AgentLookup) -> Deregistered:
     row = await _controlled_agent(ctx, req.agent)
-    hashes = await ctx.store.write(_deregister_op, row["agent_id"], ctx.clock.now())
+    hashes, event = await ctx.store.write(_deregister_op, row, ctx.clock.now())
     ctx.hub.auth.forget(hashes)
-    await ctx.notifier.publish(Event("agent_deregistered", row["tenant_id"], {"agent_id": row["agent_id"]}))
+    await announce(ctx.notifier, [event])
     return Deregistered(agent_id=row["agent_id"], revoked_keys=len(hashes))
 
 
@@ -191,11 +201,27 @@ async def marketplace(ctx: CallContext, _req: Empty) -> MarketplaceStats:
     return MarketplaceStats(total_agents=sum(counts["by_status"].values()), **counts)
 
 
-async def _status_changed(ctx: CallContext, row: dict[str, Any], before: str) -> None:
-    await ctx.notifier.publish(
-        Event(
-            "agent_status_changed",
-            row["tenant_id"],
-            {"agent_id": row["agent_id"], "agent_name": row["agent_name"], "from": before, "to": row["status"]},
-        )
-    )
+def status_changed(conn: Connection, row: dict[str, Any], before: str, now: datetime, reason: str | None = None) -> list[Event]:
+    if row["status"] == before:
+        return []
+    data = {"agent_id": row["agent_id"], "agent_name": row["agent_name"], "from": before, "to": row["status"]}
+    if reason:
+        data["reason"] = reason
+    return [record(conn, row["tenant_id"], "agent_status_changed", data, now)]
+
+
+async def touch(hub: Hub, agent_id: str) -> None:
+    """A live connection is a sign of life: the same as a heartbeat that changes nothing else."""
+    _, events = await hub.store.write(_heartbeat_op, agent_id, None, hub.clock.now())
+    await announce(hub.notifier, events)
+
+
+async def mark_silent_offline(hub: Hub) -> None:
+    """Presence: an agent silent for ``offline_after_seconds`` (no heartbeat, no live stream) goes offline."""
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> list[Event]:
+        silent = agent_ops.mark_silent_offline(conn, now - timedelta(seconds=hub.settings.offline_after_seconds))
+        return [e for r in silent for e in status_changed(conn, {**r, "status": "offline"}, r["status"], now, "silent")]
+
+    await announce(hub.notifier, await hub.store.write(op))

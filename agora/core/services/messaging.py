@@ -164,7 +164,7 @@ async def _inbox_owner(ctx: CallContext, ref: str | None) -> dict[str, Any]:
     return await ctx.store.read(agent_ops.resolve, p.tenant_scope(), ref)
 
 
-def _message(row: dict[str, Any]) -> Message:
+def message_from_row(row: dict[str, Any]) -> Message:
     return Message(
         message_id=row["message_id"],
         cursor=encode_cursor(row["seq"]),
@@ -218,7 +218,7 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
             )
             remaining = deadline - time.monotonic()
             if rows or remaining <= 0:
-                return Inbox(messages=[_message(r) for r in rows], count=len(rows))
+                return Inbox(messages=[message_from_row(r) for r in rows], count=len(rows))
             with contextlib.suppress(TimeoutError):  # then one last look, and an empty answer
                 await asyncio.wait_for(woken.wait(), remaining)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
 
 from agora.core.ids import is_id, new_id
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
@@ -118,16 +118,36 @@ def modify(conn: Connection, agent_id: str, changes: dict[str, Any], now: dateti
     return resolve(conn, None, agent_id)
 
 
+PRESENT = ("active", "busy", "error", "inactive")  # what silence turns into "offline" (paused/terminated are an admin's)
+
+
 def heartbeat(conn: Connection, agent_id: str, status: str | None, now: datetime) -> dict[str, Any]:
+    """A sign of life: an offline agent that heartbeats without saying more is active again."""
     values: dict[str, Any] = {"last_heartbeat": now}
-    if status is not None:
-        values["status"] = status
+    values["status"] = status if status is not None else case((agents.c.status == "offline", "active"), else_=agents.c.status)
     conn.execute(
         update(agents)
         .where(agents.c.agent_id == agent_id, agents.c.status.not_in(("paused", "terminated")))
         .values(**values)
     )
     return resolve(conn, None, agent_id)
+
+
+def mark_silent_offline(conn: Connection, silent_since: datetime) -> list[dict[str, Any]]:
+    """Agents with no sign of life since ``silent_since`` go offline; returns them with their previous status."""
+    silent = and_(
+        agents.c.status.in_(PRESENT), func.coalesce(agents.c.last_heartbeat, agents.c.registered_at) < silent_since
+    )
+    before = {
+        r["agent_id"]: dict(r)
+        for r in conn.execute(select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id, agents.c.status).where(silent)).mappings()
+    }
+    if not before:
+        return []
+    changed = conn.execute(
+        update(agents).where(agents.c.agent_id.in_(list(before)), silent).values(status="offline").returning(agents.c.agent_id)
+    ).scalars()
+    return [before[agent_id] for agent_id in changed]
 
 
 def remove(conn: Connection, agent_id: str) -> None:

@@ -1,10 +1,10 @@
-"""The one place where SQLite and PostgreSQL SQL differ: INSERT … ON CONFLICT."""
+"""Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, and ordered appends to shared streams."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -12,3 +12,15 @@ def upsert_insert(engine: Connection | str, table: Table) -> Any:
     """An INSERT that supports ``on_conflict_do_nothing/do_update`` on a connection's (or named) engine."""
     name = engine if isinstance(engine, str) else engine.dialect.name
     return (postgresql if name == "postgresql" else sqlite).insert(table)
+
+
+def serialize_appends(conn: Connection, stream: str) -> None:
+    """Make rows appended to ``stream`` commit in the order of their sequence numbers.
+
+    Readers follow shared streams (a tenant's broadcasts and events) by "seq greater than my position". PostgreSQL
+    hands out sequence values at insert time, so two concurrent transactions may commit 11 before 10, and a reader
+    that already moved past 11 would never see 10. A transaction-scoped advisory lock per stream, taken before the
+    insert, closes that window. SQLite has one writer, so commit order already is sequence order.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"agora:{stream}"})

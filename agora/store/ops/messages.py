@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from agora_sdk.errors import NotFound
 
 from ..schema import inbox, messages, read_positions, subscriptions
-from .dialect import upsert_insert
+from .dialect import serialize_appends, upsert_insert
 
 BROADCAST_STREAM = "broadcast"
 PULL_BATCH = 1000
@@ -59,6 +59,8 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
         new.append(row)
         receipts.append(_receipt(row, "queued"))
     if new:
+        if any(r["kind"] != "direct" for r in new):
+            serialize_appends(conn, f"fanout:{tenant_id}")
         seqs = conn.execute(insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), new).scalars().all()
         direct = [
             {
@@ -140,6 +142,48 @@ def latest_seq(conn: Connection, tenant_id: str, before: datetime | None = None)
     return int(conn.execute(stmt).scalar_one())
 
 
+def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
+    """Give the agent inbox rows for the broadcasts and subscribed topic messages its read positions have not passed."""
+    agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
+    _pull(
+        conn, agent_id, tenant_id, BROADCAST_STREAM, messages.c.kind == "broadcast", None,
+        latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
+    )
+    subs = conn.execute(
+        select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == agent_id)
+    ).all()
+    for subscription_id, topics in subs:
+        if topics:
+            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, 0, now)
+
+
+def pending(agent_id: str, now: datetime) -> Any:
+    """Unacked, unexpired deliveries of the agent joined with their messages (callers add the visibility rule)."""
+    return (
+        select(inbox.c.delivery_count, inbox.c.subscription_id, messages)
+        .join(messages, messages.c.seq == inbox.c.seq)
+        .where(
+            inbox.c.agent_id == agent_id,
+            inbox.c.acked_at.is_(None),
+            or_(messages.c.expires_at.is_(None), messages.c.expires_at > now),
+        )
+    )
+
+
+def hand_out(conn: Connection, agent_id: str, stmt: Any, visibility: timedelta, now: datetime) -> list[dict[str, Any]]:
+    """Run a ``pending`` query and hide what it found for ``visibility``, counting the delivery."""
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if rows:
+        conn.execute(
+            update(inbox)
+            .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_([r["seq"] for r in rows]))
+            .values(visible_at=now + visibility, delivery_count=inbox.c.delivery_count + 1)
+        )
+        for r in rows:
+            r["delivery_count"] += 1
+    return rows
+
+
 def receive(
     conn: Connection,
     agent: dict[str, Any],
@@ -153,27 +197,8 @@ def receive(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Hand out up to ``limit`` visible messages, urgent first, hiding them for ``visibility``."""
-    agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
-    _pull(
-        conn, agent_id, tenant_id, BROADCAST_STREAM, messages.c.kind == "broadcast", None,
-        latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
-    )
-    subs = conn.execute(
-        select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == agent_id)
-    ).all()
-    for subscription_id, topics in subs:
-        if topics:
-            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, 0, now)
-    stmt = (
-        select(inbox.c.delivery_count, inbox.c.subscription_id, messages)
-        .join(messages, messages.c.seq == inbox.c.seq)
-        .where(
-            inbox.c.agent_id == agent_id,
-            inbox.c.acked_at.is_(None),
-            inbox.c.visible_at <= now,
-            or_(messages.c.expires_at.is_(None), messages.c.expires_at > now),
-        )
-    )
+    pull_shared(conn, agent, now)
+    stmt = pending(agent["agent_id"], now).where(inbox.c.visible_at <= now)
     if since is not None:
         stmt = stmt.where(inbox.c.seq > since)
     if message_type:
@@ -182,16 +207,8 @@ def receive(
         stmt = stmt.where(messages.c.performative == performative)
     if conversation_id:
         stmt = stmt.where(messages.c.conversation_id == conversation_id)
-    rows = [dict(r) for r in conn.execute(stmt.order_by(inbox.c.priority.desc(), inbox.c.seq).limit(limit)).mappings()]
-    if rows:
-        conn.execute(
-            update(inbox)
-            .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_([r["seq"] for r in rows]))
-            .values(visible_at=now + visibility, delivery_count=inbox.c.delivery_count + 1)
-        )
-        for r in rows:
-            r["delivery_count"] += 1
-    return rows
+    stmt = stmt.order_by(inbox.c.priority.desc(), inbox.c.seq).limit(limit)
+    return hand_out(conn, agent["agent_id"], stmt, visibility, now)
 
 
 def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | None, now: datetime) -> int:

@@ -1,0 +1,50 @@
+"""Periodic jobs every hub replica runs: each is idempotent, so N replicas running it at once do no harm."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from agora.config import Settings
+from agora.core.context import Hub
+from agora.core.services import admin as admin_service
+from agora.core.services import agents as agent_service
+from agora.store.ops import events as event_ops
+from agora.store.ops import messages as message_ops
+
+log = logging.getLogger("agora.housekeeping")
+
+
+async def purge_retained(hub: Hub) -> None:
+    """Retention: acked deliveries, finished messages and hub events older than the retention period go away."""
+    retention = timedelta(seconds=hub.settings.message_retention_seconds)
+    now = hub.clock.now()
+    purged = await hub.store.write(message_ops.purge, now - retention, now)
+    purged["events"] = await hub.store.write(event_ops.purge, now - retention)
+    if any(purged.values()):
+        log.info("retention purge", extra=purged)
+
+
+Job = Callable[[Hub], Awaitable[object]]
+
+# (name, seconds between runs given the settings, job)
+JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
+    ("halt-refresh", lambda s: 1.0, admin_service.load_halt),  # another replica may halt or resume the system
+    ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), agent_service.mark_silent_offline),
+    ("retention", lambda s: 60.0, purge_retained),
+]
+
+
+async def _every(hub: Hub, name: str, interval: float, job: Job) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job(hub)
+        except Exception:  # noqa: BLE001 - a failed round is retried at the next one
+            log.exception("housekeeping job failed", extra={"job": name})
+
+
+def start(hub: Hub) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(_every(hub, name, every(hub.settings), job), name=name) for name, every, job in JOBS]

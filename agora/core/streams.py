@@ -1,0 +1,174 @@
+"""Live streams: what a WebSocket or SSE connection pushes to its principal, transport-agnostic.
+
+A stream keeps no queue of its own. When the notifier wakes it (or a hidden delivery becomes visible again) it reads
+the store: the agent's inbox deliveries (handed out with a visibility timeout, exactly like ``receive``) and the hub
+events its principal may see. So a slow or vanished client costs one batch of frames, never a growing buffer, and a
+client that reconnects with the ``id`` of the last frame it processed resumes where it left off: events after that
+position, and every unacked message the lost connection had been sent after it, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from agora.core.auth import Principal, PrincipalKind
+from agora.core.context import Hub
+from agora.core.services import agents as agent_service
+from agora.core.services.messaging import message_from_row
+from agora.store.ops import agents as agent_ops
+from agora.store.ops import events as event_ops
+from agora.store.ops import messages as message_ops
+from agora.store.ops import streams as stream_ops
+from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora_sdk.errors import InvalidArgument
+
+BATCH = 100
+MESSAGE_EVENTS = {"direct": "message_received", "broadcast": "broadcast_message", "topic": "topic_message"}
+_TOKEN = re.compile(r"^e(\d{1,18})m(\d{1,18})$")
+
+
+@dataclass
+class Position:
+    """Where a stream stands: the last hub event sent, and the highest message sequence number sent."""
+
+    events: int
+    messages: int
+
+    def token(self) -> str:
+        return encode_cursor(f"e{self.events}m{self.messages}")
+
+    @classmethod
+    def parse(cls, token: str) -> Position:
+        match = _TOKEN.match(decode_cursor(token) or "")
+        if match is None:
+            raise InvalidArgument("resume token is not one this hub issued", details={"field": "resume"})
+        return cls(int(match[1]), int(match[2]))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One pushed item: ``type`` (message_received, agent_registered, …), the resume ``id`` after it, and the body."""
+
+    type: str
+    id: str
+    body: dict[str, Any]
+
+    def json(self) -> bytes:
+        return orjson.dumps({"type": self.type, "id": self.id, **self.body})
+
+
+def _matcher(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)")
+
+
+@dataclass
+class Stream:
+    hub: Hub
+    principal: Principal
+    types: list[str] = field(default_factory=lambda: ["*"])
+    visibility_seconds: float = 30.0
+    resume: str | None = None
+    position: Position = field(init=False)
+    _agent: dict[str, Any] | None = field(init=False, default=None)
+    _resend_until: int = field(init=False, default=0)
+
+    async def open(self) -> None:
+        """Check the request (a bad token or filter is the client's error, before any frame) and find the start."""
+        if self.resume is not None:
+            self.position = Position.parse(self.resume)
+        else:
+            self.position = Position(await self.hub.store.read(event_ops.latest), 0)
+        if self.principal.kind is PrincipalKind.agent:
+            self._agent = agent = await self.hub.store.read(agent_ops.resolve, None, self.principal.agent_id)
+            if self.resume is not None:
+                self._resend_until = await self.hub.store.read(message_ops.latest_seq, agent["tenant_id"])
+            await agent_service.touch(self.hub, agent["agent_id"])
+
+    @property
+    def wake_keys(self) -> list[str]:
+        tenant = self.principal.tenant_scope()
+        keys = [f"events:{tenant or '*'}"]
+        if self._agent is not None:
+            keys += [f"agent:{self._agent['agent_id']}", f"tenant:{self._agent['tenant_id']}"]
+        return keys
+
+    async def frames(self, keepalive: float | None = None) -> AsyncIterator[Frame | None]:
+        """Frames as they come, forever, and ``None`` after ``keepalive`` idle seconds (for doors that need a
+        heartbeat on the wire). While the connection lives, the agent counts as present."""
+        wants = _matcher(self.types)
+        kinds = [kind for kind, event in MESSAGE_EVENTS.items() if wants.match(event)]
+        presence_every = max(1.0, min(30.0, self.hub.settings.offline_after_seconds / 3))
+        next_touch = time.monotonic() + presence_every
+        next_keepalive = time.monotonic() + (keepalive or float("inf"))
+        while True:
+            with self.hub.wakeups.armed(self.wake_keys) as woken:
+                batch, next_due = await self._read(kinds, wants)
+                for frame in batch:
+                    yield frame
+                if batch:
+                    next_keepalive = time.monotonic() + (keepalive or float("inf"))
+                    continue  # there may be more behind a full batch; the armed flag keeps what came meanwhile
+                now = time.monotonic()
+                if now >= next_touch:
+                    if self._agent is not None:
+                        await agent_service.touch(self.hub, self._agent["agent_id"])
+                    next_touch = now + presence_every
+                if now >= next_keepalive:
+                    yield None
+                    next_keepalive = now + (keepalive or float("inf"))
+                timeout = min(next_touch, next_keepalive) - now
+                if next_due is not None:
+                    timeout = min(timeout, max(0.0, (next_due - self.hub.clock.now()).total_seconds()) + 0.01)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), timeout)
+
+    async def _read(self, kinds: list[str], wants: re.Pattern[str]) -> tuple[list[Frame], Any]:
+        p = self.principal
+        now = self.hub.clock.now()
+        after = self.position.events
+        sent = self.position.messages
+        resend = (sent, self._resend_until) if sent < self._resend_until else None
+
+        def op(conn: Connection) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
+            rows, next_due = [], None
+            if self._agent is not None and kinds:
+                rows, next_due = stream_ops.deliver(
+                    conn, self._agent, kinds=kinds, resend=resend, limit=BATCH,
+                    visibility=timedelta(seconds=self.visibility_seconds), now=now,
+                )
+            events = event_ops.after(conn, after, tenant_scope=p.tenant_scope(), viewer_agent=p.agent_id, limit=BATCH)
+            return rows, next_due, events
+
+        # Handing out messages changes delivery state (a write); a stream without an inbox only reads.
+        rows, next_due, events = await (self.hub.store.write(op) if self._agent and kinds else self.hub.store.read(op))
+        items: list[tuple[Any, str, int, dict[str, Any]]] = [
+            (r["created_at"], "m", r["seq"], {"message": message_from_row(r).model_dump(mode="json")}) for r in rows
+        ]
+        items += [
+            (e["created_at"], e["type"], e["seq"], {"tenant_id": e["tenant_id"], "data": e["data"], "timestamp": e["created_at"]})
+            for e in events
+            if wants.match(e["type"])
+        ]
+        items.sort(key=lambda item: item[0])
+        frames = []
+        for _, kind, seq, body in items:
+            if kind == "m":
+                self.position.messages = max(self.position.messages, seq)
+                kind = MESSAGE_EVENTS[body["message"]["kind"]]
+            else:
+                self.position.events = seq
+            frames.append(Frame(kind, self.position.token(), body))
+        if events:  # events the filter skipped are passed for good
+            self.position.events = events[-1]["seq"]
+        return frames, next_due

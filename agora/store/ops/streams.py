@@ -1,0 +1,41 @@
+"""What a live stream hands out: inbox deliveries in sequence order, with the visibility timeout of ``receive``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from ..schema import inbox, messages
+from . import messages as message_ops
+
+
+def deliver(
+    conn: Connection,
+    agent: dict[str, Any],
+    *,
+    kinds: list[str],
+    resend: tuple[int, int] | None,
+    limit: int,
+    visibility: timedelta,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], datetime | None]:
+    """Hand the stream up to ``limit`` deliveries, oldest first; also when the next hidden one becomes visible again.
+
+    ``resend`` (a resumed stream): unacked deliveries with a sequence number in (low, high] went to the lost connection
+    after the last frame the client saw, so they are handed out again at once instead of waiting out their visibility
+    timeout. ``high`` is where the store stood at the reconnect: later deliveries follow the visibility rule.
+    """
+    message_ops.pull_shared(conn, agent, now)
+    due = inbox.c.visible_at <= now
+    if resend is not None:
+        due = or_(due, inbox.c.seq.between(resend[0] + 1, resend[1]))
+    stmt = message_ops.pending(agent["agent_id"], now).where(due, messages.c.kind.in_(kinds))
+    rows = message_ops.hand_out(conn, agent["agent_id"], stmt.order_by(inbox.c.seq).limit(limit), visibility, now)
+    next_due = conn.execute(
+        select(func.min(inbox.c.visible_at)).where(
+            inbox.c.agent_id == agent["agent_id"], inbox.c.acked_at.is_(None), inbox.c.visible_at > now
+        )
+    ).scalar()
+    return rows, next_due

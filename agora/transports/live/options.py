@@ -1,0 +1,37 @@
+"""The query parameters both live doors share, checked before the stream opens."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import QueryParams
+
+from agora.core.auth import Principal
+from agora.core.context import Hub
+from agora.core.streams import Stream
+from agora_sdk.errors import InvalidArgument
+
+_PATTERN = re.compile(r"^[A-Za-z0-9_.*]{1,64}$")
+MAX_PATTERNS = 20
+KNOWN = {"types", "visibility_timeout", "resume"}
+
+
+def open_stream(hub: Hub, principal: Principal, params: QueryParams, resume: str | None) -> Stream:
+    """``types``: comma-separated event types or globs (``agent_*``); ``visibility_timeout``: seconds a pushed message
+    stays hidden from other consumers until acked; ``resume``: the ``id`` of the last frame processed."""
+    unknown = sorted(set(params) - KNOWN)
+    if unknown:
+        raise InvalidArgument(f"unknown parameter(s): {', '.join(unknown)}", details={"fields": unknown})
+    types = [t for t in (params.get("types") or "*").split(",") if t]
+    if not types or len(types) > MAX_PATTERNS or not all(_PATTERN.match(t) for t in types):
+        raise InvalidArgument(
+            f"types: up to {MAX_PATTERNS} comma-separated event types or globs such as agent_*", details={"field": "types"}
+        )
+    raw = params.get("visibility_timeout", "30")
+    try:
+        visibility = float(raw)
+    except ValueError:
+        visibility = -1.0
+    if not 1 <= visibility <= 43_200:
+        raise InvalidArgument("visibility_timeout: seconds between 1 and 43200", details={"field": "visibility_timeout"})
+    return Stream(hub, principal, types=types, visibility_seconds=visibility, resume=resume or params.get("resume"))

@@ -1,0 +1,140 @@
+"""WebSocket ``/ws``: frames pushed as JSON text; the client may ack messages and ping over the same socket.
+
+Client frames: ``{"type": "ack", "message_ids": [...], "up_to": cursor, "ref": any}`` → ``{"type": "acked", …}``;
+``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``. A frame that cannot be understood gets an ``error`` frame and
+the connection stays open. A client that leaves frames unread for ``stream_send_timeout`` is disconnected (close code
+1013): nothing is lost, it reconnects with ``?resume=<id of the last frame it processed>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agora.core.ids import new_id
+from agora.core.streams import Stream
+from agora.transports.rest.errors import error_response
+from agora_sdk.errors import AgoraError, InvalidArgument
+
+from .options import open_stream
+
+log = logging.getLogger("agora.ws")
+
+SLOW_CONSUMER = 1013  # "try again later"
+MAX_CLIENT_FRAME = 64 * 1024
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    hub = websocket.app.state.hub
+    request_id = new_id("req")
+    try:
+        principal = await hub.auth.authenticate(websocket.headers.get("authorization"))
+        stream = open_stream(hub, principal, websocket.query_params, None)
+        await stream.open()
+    except AgoraError as exc:
+        await websocket.send_denial_response(error_response(exc))
+        return
+    await websocket.accept()
+    connection = _Connection(websocket, stream, hub.settings.stream_send_timeout, request_id)
+    started = time.perf_counter()
+    log.info("stream opened", extra={"request_id": request_id, "principal": principal.label, "transport": "ws"})
+    reason = await connection.run()
+    log.info(
+        "stream closed",
+        extra={
+            "request_id": request_id,
+            "principal": principal.label,
+            "transport": "ws",
+            "reason": reason,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
+
+
+class _Connection:
+    def __init__(self, websocket: WebSocket, stream: Stream, send_timeout: float, request_id: str):
+        self.ws = websocket
+        self.stream = stream
+        self.send_timeout = send_timeout
+        self.request_id = request_id
+        self._lock = asyncio.Lock()  # pushed frames and replies share one socket
+
+    async def run(self) -> str:
+        await self._send({"type": "ready", "id": self.stream.position.token(), "principal": self.stream.principal.label})
+        push = asyncio.create_task(self._push())
+        read = asyncio.create_task(self._read())
+        done, pending = await asyncio.wait({push, read}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        reason = next(iter(done)).result()
+        if reason == "slow consumer":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.ws.close(SLOW_CONSUMER, "slow consumer: reconnect with ?resume=<last frame id>"), 1.0
+                )
+        return reason
+
+    async def _send(self, body: dict[str, Any] | bytes) -> None:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        async with self._lock:
+            await asyncio.wait_for(self.ws.send_text(data.decode()), self.send_timeout)
+
+    async def _push(self) -> str:
+        try:
+            async for frame in self.stream.frames():
+                if frame is not None:
+                    await self._send(frame.json())
+        except TimeoutError:
+            return "slow consumer"
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return "client gone"
+        return "stream ended"
+
+    async def _read(self) -> str:
+        while True:
+            try:
+                message = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return "client gone"
+            if message["type"] == "websocket.disconnect":
+                return "client closed"
+            reply = await self._answer(message.get("text") or message.get("bytes") or b"")
+            try:
+                await self._send(reply)
+            except TimeoutError:
+                return "slow consumer"
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return "client gone"
+
+    async def _answer(self, raw: str | bytes) -> dict[str, Any]:
+        ref = None
+        try:
+            if len(raw) > MAX_CLIENT_FRAME:
+                raise InvalidArgument(f"frame is larger than {MAX_CLIENT_FRAME} bytes")
+            try:
+                frame = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidArgument(f"frame is not JSON: {exc}") from exc
+            if not isinstance(frame, dict):
+                raise InvalidArgument("a frame is a JSON object with a 'type'")
+            ref = frame.pop("ref", None)
+            kind = frame.pop("type", None)
+            if kind == "ping":
+                return {"type": "pong", "ref": ref}
+            if kind == "ack":
+                hub = self.stream.hub
+                _, result, _ = await hub.catalog.call(hub, self.stream.principal, "agora.messaging.ack", frame, self.request_id)
+                return {"type": "acked", "ref": ref, **result.model_dump(mode="json")}
+            raise InvalidArgument(f"unknown frame type {kind!r}: send 'ack' or 'ping'", details={"field": "type"})
+        except AgoraError as exc:
+            return {"type": "error", "ref": ref, "code": exc.code, "message": exc.message, "details": exc.details}
+        except Exception:  # noqa: BLE001 - one bad frame must not end the connection
+            log.exception("websocket frame failed", extra={"request_id": self.request_id})
+            return {"type": "error", "ref": ref, "code": "internal", "message": "internal error; see the hub log"}

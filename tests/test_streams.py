@@ -1,0 +1,345 @@
+"""Live streams: WebSocket /ws and SSE /events against real hubs, with the websockets and httpx clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .conftest import call, ok, unique
+from .hubproc import HubProcess
+
+
+def ws_url(hub: HubProcess, **params: str) -> str:
+    return f"ws://127.0.0.1:{hub.port}/ws" + (f"?{urlencode(params)}" if params else "")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def register(admin: httpx.Client, name: str | None = None) -> dict[str, Any]:
+    return ok(call(admin, "agora.agents.register", agent_name=name or unique("stream")))
+
+
+def send(client: httpx.Client, to: str, content: Any, **extra: Any) -> str:
+    return ok(call(client, "agora.messaging.send", to_agent=to, content=content, **extra))["message_id"]
+
+
+@contextlib.asynccontextmanager
+async def connect(hub: HubProcess, key: str, **params: str) -> AsyncIterator[websockets.ClientConnection]:
+    async with websockets.connect(ws_url(hub, **params), additional_headers=bearer(key), open_timeout=10) as ws:
+        ready = await frame(ws)
+        assert ready["type"] == "ready" and ready["id"], ready
+        yield ws
+
+
+async def frame(ws: websockets.ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def messages(ws: websockets.ClientConnection, count: int) -> list[dict[str, Any]]:
+    got = []
+    while len(got) < count:
+        f = await frame(ws)
+        if "message" in f:
+            got.append(f)
+    return got
+
+
+async def quiet(ws: websockets.ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    """Frames that arrive within ``seconds`` (expected: none)."""
+    extra = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            extra.append(await frame(ws, seconds))
+    return extra
+
+
+async def test_offline_agent_gets_its_backlog_then_live_messages(hub, admin):
+    sender, receiver = register(admin), register(admin)
+    with hub.client(sender["agent_token"]) as s:
+        early = [send(s, receiver["agent_id"], {"n": i}) for i in range(3)]
+        async with connect(hub, receiver["agent_token"]) as ws:
+            backlog = await messages(ws, 3)
+            assert [f["message"]["message_id"] for f in backlog] == early
+            assert {f["type"] for f in backlog} == {"message_received"}
+            assert backlog[0]["message"]["from_agent"] == sender["agent_id"]
+            started = time.perf_counter()
+            live = send(s, receiver["agent_name"], "live")
+            (f,) = await messages(ws, 1)
+            assert f["message"]["message_id"] == live and f["message"]["content"] == "live"
+            assert time.perf_counter() - started < 2  # pushed, not polled
+
+
+async def test_acks_over_the_websocket_and_bad_frames_keep_the_connection(hub, admin):
+    sender, receiver = register(admin), register(admin)
+    with hub.client(sender["agent_token"]) as s:
+        ids = [send(s, receiver["agent_id"], i) for i in range(2)]
+    async with connect(hub, receiver["agent_token"]) as ws:
+        got = await messages(ws, 2)
+        await ws.send("{not json")
+        error = await frame(ws)
+        assert error["type"] == "error" and error["code"] == "invalid_argument"
+        await ws.send(json.dumps({"type": "dance", "ref": 7}))
+        error = await frame(ws)
+        assert (error["type"], error["ref"], error["code"]) == ("error", 7, "invalid_argument")
+        await ws.send(json.dumps({"type": "ack", "message_ids": ["msg_0000000000000000"], "ref": "x"}))
+        error = await frame(ws)
+        assert (error["type"], error["code"]) == ("error", "not_found")
+        await ws.send(json.dumps({"type": "ack", "message_ids": [got[0]["message"]["message_id"]], "ref": 1}))
+        assert await frame(ws) == {"type": "acked", "ref": 1, "acked": 1}
+        await ws.send(json.dumps({"type": "ack", "up_to": got[1]["message"]["cursor"], "ref": 2}))
+        assert await frame(ws) == {"type": "acked", "ref": 2, "acked": 1}
+        await ws.send(json.dumps({"type": "ping", "ref": 3}))
+        assert await frame(ws) == {"type": "pong", "ref": 3}
+    with hub.client(receiver["agent_token"]) as r:
+        assert ok(call(r, "agora.messaging.receive", limit=10))["messages"] == []  # both acked: nothing left
+    assert [m["message"]["message_id"] for m in got] == ids
+
+
+async def test_websocket_resume_loses_nothing_and_repeats_nothing_acked(hub, admin):
+    sender, receiver = register(admin), register(admin)
+    with hub.client(sender["agent_token"]) as s:
+        first = [send(s, receiver["agent_id"], i) for i in range(6)]
+        async with connect(hub, receiver["agent_token"]) as ws:
+            got = await messages(ws, 6)
+            # The client processed and acked the first three; frames 4-6 were "lost" with the connection.
+            await ws.send(json.dumps({"type": "ack", "message_ids": first[:3]}))
+            assert (await frame(ws))["acked"] == 3
+            resume = got[2]["id"]
+        later = [send(s, receiver["agent_id"], i) for i in range(6, 9)]  # sent while disconnected
+        async with connect(hub, receiver["agent_token"], resume=resume) as ws:
+            again = await messages(ws, 6)
+            assert [f["message"]["message_id"] for f in again] == first[3:] + later
+            assert [f["message"]["delivery_count"] for f in again] == [2, 2, 2, 1, 1, 1]
+            assert await quiet(ws, 0.5) == []
+
+
+async def test_visibility_timeout_redelivers_over_the_stream(hub, admin):
+    sender, receiver = register(admin), register(admin)
+    with hub.client(sender["agent_token"]) as s:
+        msg = send(s, receiver["agent_id"], "again")
+    async with connect(hub, receiver["agent_token"], visibility_timeout="1") as ws:
+        (first,) = await messages(ws, 1)
+        started = time.perf_counter()
+        (second,) = await messages(ws, 1)  # never acked: back after a second
+        assert second["message"]["message_id"] == msg and second["message"]["delivery_count"] == 2
+        assert 0.8 < time.perf_counter() - started < 5
+        assert first["message"]["delivery_count"] == 1
+
+
+async def test_broadcast_and_topics_reach_every_stream(hub, admin):
+    tenant = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+    with hub.client(tenant["key"]) as customer:
+        agents = [register(customer) for _ in range(4)]
+        for a in agents[1:]:
+            with hub.client(a["agent_token"]) as c:
+                ok(call(c, "agora.messaging.subscribe", topics=["builds.*"]))
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [await stack.enter_async_context(connect(hub, a["agent_token"])) for a in agents[1:]]
+            with hub.client(agents[0]["agent_token"]) as s:
+                ok(call(s, "agora.messaging.send", to_agent="broadcast", content="to all"))
+                ok(call(s, "agora.messaging.publish", topic="builds.main", content="green"))
+            for ws in sockets:
+                got = await messages(ws, 2)
+                assert [(f["type"], f["message"]["content"]) for f in got] == [
+                    ("broadcast_message", "to all"),
+                    ("topic_message", "green"),
+                ]
+
+
+async def test_hub_events_are_filtered_by_rights_and_type(hub, admin):
+    mine = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+    other = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+    async with connect(hub, mine["key"], types="agent_*") as ws:
+        with hub.client(other["key"]) as theirs:
+            register(theirs)  # another tenant: never seen
+        with hub.client(mine["key"]) as ours:
+            agent = register(ours)
+            with hub.client(agent["agent_token"]) as a:
+                ok(call(a, "agora.agents.heartbeat", status="busy"))
+        seen = [await frame(ws) for _ in range(2)]
+        assert [f["type"] for f in seen] == ["agent_registered", "agent_status_changed"]
+        assert seen[0]["data"]["agent_id"] == agent["agent_id"]
+        assert seen[1]["data"] | {} == {
+            "agent_id": agent["agent_id"], "agent_name": agent["agent_name"], "from": "active", "to": "busy"
+        }
+        assert await quiet(ws, 0.5) == []
+
+
+async def test_sse_pushes_and_resumes_with_last_event_id(hub, admin):
+    sender, receiver = register(admin), register(admin)
+    headers = bearer(receiver["agent_token"])
+
+    async def read(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        current: dict[str, Any] = {}
+        async for line in response.aiter_lines():
+            if not line:
+                if current.get("event") not in (None, "ready"):
+                    events.append(current)
+                    if len(events) == count:
+                        return events
+                current = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(": ")
+                current[field] = json.loads(value) if field == "data" else value
+        raise AssertionError("stream ended")
+
+    with hub.client(sender["agent_token"]) as s:
+        first = [send(s, receiver["agent_id"], i) for i in range(4)]
+        async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+            async with client.stream("GET", "/events", headers=headers) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                got = await asyncio.wait_for(read(response, 4), 10)
+            assert [e["data"]["message"]["message_id"] for e in got] == first
+            assert all(e["event"] == "message_received" and e["id"] == e["data"]["id"] for e in got)
+            with hub.client(receiver["agent_token"]) as r:
+                ok(call(r, "agora.messaging.ack", message_ids=first[:2]))
+            later = send(s, receiver["agent_id"], "later")
+            resumed = {**headers, "Last-Event-ID": got[1]["id"]}
+            async with client.stream("GET", "/events", headers=resumed) as response:
+                again = await asyncio.wait_for(read(response, 3), 10)
+            assert [e["data"]["message"]["message_id"] for e in again] == first[2:] + [later]
+
+
+async def test_stream_requests_are_checked_before_they_open(hub, admin):
+    agent = register(admin)
+    for params, status in (({}, 401), ({"resume": "bm9wZQ"}, 400), ({"types": "a b"}, 400), ({"bogus": "1"}, 400),
+                           ({"visibility_timeout": "0"}, 400)):
+        key = None if status == 401 else agent["agent_token"]
+        headers = bearer(key) if key else {}
+        with pytest.raises(InvalidStatus) as raised:
+            async with websockets.connect(ws_url(hub, **params), additional_headers=headers, open_timeout=10):
+                pass
+        assert raised.value.response.status_code == status, params
+        assert json.loads(raised.value.response.body)["error"]["code"] in ("unauthenticated", "invalid_argument")
+        async with httpx.AsyncClient(base_url=hub.url, timeout=10) as client:
+            response = await client.get("/events", params=params, headers=headers)
+            assert response.status_code == status, (params, response.text)
+
+
+@pytest.fixture(scope="module")
+def tuned_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """Presence and slow-consumer limits short enough to watch in a test."""
+    hub = HubProcess(
+        tmp_path_factory.mktemp("tuned"), extra_args=["--offline-after", "2", "--stream-send-timeout", "1"]
+    ).start()
+    yield hub
+    hub.stop()
+
+
+async def test_presence_offline_after_silence_and_back_with_a_heartbeat(tuned_hub):
+    with tuned_hub.client() as admin:
+        silent, connected = register(admin), register(admin)
+        async with connect(tuned_hub, connected["agent_token"]):
+            async with connect(tuned_hub, tuned_hub.admin_key, types="agent_status_changed") as watcher:
+                change = await frame(watcher, 10)  # within 2 s of silence and one sweep
+            assert change["data"] == {
+                "agent_id": silent["agent_id"], "agent_name": silent["agent_name"], "from": "active", "to": "offline",
+                "reason": "silent",
+            }
+            offline = ok(call(admin, "agora.query.agents", status="offline"))["agents"]
+            assert silent["agent_id"] in {a["agent_id"] for a in offline}
+            assert connected["agent_id"] not in {a["agent_id"] for a in offline}  # a live stream keeps it present
+        with tuned_hub.client(silent["agent_token"]) as s:
+            assert ok(call(s, "agora.agents.heartbeat"))["status"] == "active"
+
+
+def hub_rss_kib(hub: HubProcess) -> int:
+    status = open(f"/proc/{hub.proc.pid}/status").read()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def stalled_websocket(hub: HubProcess, key: str) -> tuple[socket.socket, dict[str, Any]]:
+    """A WebSocket client that reads the handshake and the ready frame, then never reads again.
+
+    (Client libraries keep reading into their own buffers, so a raw socket with a small receive window is the
+    honest way to stop reading.)
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", hub.port))
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {key}\r\n\r\n"
+        ).encode()
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    while len(rest) < 2 or len(rest) < 2 + rest[1]:
+        rest += sock.recv(4096)
+    assert rest[0] == 0x81 and rest[1] < 126  # the ready frame: one short unmasked text frame
+    return sock, json.loads(rest[2 : 2 + rest[1]])
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_resumes(tuned_hub):
+    def load(s: httpx.Client, to: str) -> None:
+        for start in range(0, 3000, 200):
+            batch = [{"to_agent": to, "content": {"n": n, "pad": "x" * 4000}} for n in range(start, start + 200)]
+            ok(call(s, "agora.messaging.send_batch", messages=batch))
+
+    with tuned_hub.client() as admin:
+        sender, receiver, bystander = register(admin), register(admin), register(admin)
+        with tuned_hub.client(sender["agent_token"]) as s:
+            load(s, bystander["agent_id"])  # the same 12 MB through the hub once, so the baseline includes it
+            sock, ready = stalled_websocket(tuned_hub, receiver["agent_token"])
+            rss_before = hub_rss_kib(tuned_hub)
+            load(s, receiver["agent_id"])
+        # The hub's send blocks once the socket buffers are full; after 1 s it hangs up instead of queueing 12 MB.
+        deadline = time.monotonic() + 20
+        while "slow consumer" not in tuned_hub.log_path.read_text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert "slow consumer" in tuned_hub.log_path.read_text()
+        assert hub_rss_kib(tuned_hub) - rss_before < 20_000  # flat: no queue of frames behind the client
+        sock.close()
+        # It comes back from the last frame it processed (the ready frame) and gets all of them, in order, once.
+        seen: list[int] = []
+        async with connect(tuned_hub, receiver["agent_token"], resume=ready["id"], types="message_received") as ws:
+            while len(seen) < 3000:
+                (f,) = await messages(ws, 1)  # (skipping the replies to our acks)
+                seen.append(f["message"]["content"]["n"])
+                if len(seen) % 500 == 0:
+                    await ws.send(json.dumps({"type": "ack", "up_to": f["message"]["cursor"]}))
+            assert [f["type"] for f in await quiet(ws, 0.5)] == ["acked"]  # for the last ack; no message again
+        assert seen == list(range(3000))
+
+
+async def test_two_replicas_push_to_each_others_websockets(tmp_path, postgres_url, redis_url):
+    from .conftest import fresh_postgres_url
+
+    url = fresh_postgres_url(postgres_url)
+    env = {"AGORA_REDIS_URL": redis_url}
+    one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
+    two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
+    try:
+        with one.client() as admin_one:
+            agent = register(admin_one)
+            async with connect(two, agent["agent_token"]) as ws:
+                started = time.perf_counter()
+                send(admin_one, agent["agent_id"], "across replicas")
+                (f,) = await messages(ws, 1)
+                assert f["message"]["content"] == "across replicas"
+                assert time.perf_counter() - started < 3  # woken through Redis
+    finally:
+        one.stop()
+        two.stop()
