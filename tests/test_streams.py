@@ -180,6 +180,19 @@ async def test_hub_events_are_filtered_by_rights_and_type(hub, admin):
         assert await quiet(ws, 0.5) == []
 
 
+async def test_agents_get_the_hub_events_they_subscribed_to(hub, admin):
+    tenant = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+    with hub.client(tenant["key"]) as customer:
+        watcher, quiet_one = register(customer), register(customer)
+        with hub.client(watcher["agent_token"]) as w:
+            ok(call(w, "agora.messaging.subscribe", event_types=["agent_registered"]))
+        async with connect(hub, watcher["agent_token"]) as ws, connect(hub, quiet_one["agent_token"]) as other:
+            newcomer = register(customer)
+            f = await frame(ws)
+            assert (f["type"], f["data"]["agent_id"]) == ("agent_registered", newcomer["agent_id"])
+            assert await quiet(other, 0.5) == []  # not subscribed: tenant events are not pushed to it
+
+
 async def test_sse_pushes_and_resumes_with_last_event_id(hub, admin):
     sender, receiver = register(admin), register(admin)
     headers = bearer(receiver["agent_token"])

@@ -69,6 +69,7 @@ class Frame:
 
 
 def _matcher(patterns: list[str]) -> re.Pattern[str]:
+    """Globs such as ``agent_*`` as one regex; no patterns match nothing."""
     return re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)")
 
 
@@ -140,35 +141,39 @@ class Stream:
         sent = self.position.messages
         resend = (sent, self._resend_until) if sent < self._resend_until else None
 
-        def op(conn: Connection) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
+        def op(conn: Connection) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]], int]:
             rows, next_due = [], None
-            if self._agent is not None and kinds:
-                rows, next_due = stream_ops.deliver(
-                    conn, self._agent, kinds=kinds, resend=resend, limit=BATCH,
-                    visibility=timedelta(seconds=self.visibility_seconds), now=now,
-                )
             events = event_ops.after(conn, after, tenant_scope=p.tenant_scope(), viewer_agent=p.agent_id, limit=BATCH)
-            return rows, next_due, events
+            passed = events[-1]["seq"] if events else after
+            events = [e for e in events if wants.match(e["type"])]
+            if self._agent is not None:
+                if kinds:
+                    rows, next_due = stream_ops.deliver(
+                        conn, self._agent, kinds=kinds, resend=resend, limit=BATCH,
+                        visibility=timedelta(seconds=self.visibility_seconds), now=now,
+                    )
+                # An agent gets the events addressed to it, and of its tenant's events those it subscribed to.
+                subscribed = _matcher(stream_ops.subscribed_event_types(conn, self._agent["agent_id"]))
+                events = [e for e in events if e["visible_to"] is not None or subscribed.match(e["type"])]
+            return rows, next_due, events, passed
 
         # Handing out messages changes delivery state (a write); a stream without an inbox only reads.
-        rows, next_due, events = await (self.hub.store.write(op) if self._agent and kinds else self.hub.store.read(op))
+        rows, next_due, events, passed = await (self.hub.store.write if self._agent and kinds else self.hub.store.read)(op)
         items: list[tuple[Any, str, int, dict[str, Any]]] = [
-            (r["created_at"], "m", r["seq"], {"message": message_from_row(r).model_dump(mode="json")}) for r in rows
+            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], {"message": message_from_row(r).model_dump(mode="json")})
+            for r in rows
         ]
         items += [
             (e["created_at"], e["type"], e["seq"], {"tenant_id": e["tenant_id"], "data": e["data"], "timestamp": e["created_at"]})
             for e in events
-            if wants.match(e["type"])
         ]
         items.sort(key=lambda item: item[0])
         frames = []
         for _, kind, seq, body in items:
-            if kind == "m":
+            if "message" in body:
                 self.position.messages = max(self.position.messages, seq)
-                kind = MESSAGE_EVENTS[body["message"]["kind"]]
             else:
                 self.position.events = seq
             frames.append(Frame(kind, self.position.token(), body))
-        if events:  # events the filter skipped are passed for good
-            self.position.events = events[-1]["seq"]
+        self.position.events = passed  # events skipped by the filters are passed for good
         return frames, next_due

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from ..schema import inbox, messages
+from ..schema import inbox, messages, subscriptions
 from . import messages as message_ops
 
 
@@ -39,3 +39,9 @@ def deliver(
         )
     ).scalar()
     return rows, next_due
+
+
+def subscribed_event_types(conn: Connection, agent_id: str) -> list[str]:
+    """The hub event types (globs) the agent's subscriptions ask for."""
+    rows = conn.execute(select(subscriptions.c.event_types).where(subscriptions.c.agent_id == agent_id)).scalars()
+    return sorted({t for types in rows for t in types})
