@@ -30,6 +30,30 @@ def _subscription(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.messaging.subscribe", agent=_agent(admin), topics=["x.*"]))["subscription_id"]
 
 
+def _task(admin: httpx.Client, agent: str | None = None) -> str:
+    return ok(call(admin, "agora.task.assign", task_type="review", assignee=agent or _agent(admin)))["task_id"]
+
+
+def _agent_with_task(admin: httpx.Client) -> str:
+    agent = _agent(admin)
+    _task(admin, agent)
+    return agent
+
+
+def _claimed(admin: httpx.Client) -> dict[str, Any]:
+    """A task claimed by its agent: the agent, the task id and the lease token."""
+    agent = _agent(admin)
+    task_id = _task(admin, agent)
+    lease = ok(call(admin, "agora.task.claim", agent=agent))["lease"]
+    return {"agent": agent, "task_id": task_id, "lease_token": lease["token"]}
+
+
+def _failed_task(admin: httpx.Client) -> str:
+    claimed = _claimed(admin)
+    ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
+    return claimed["task_id"]
+
+
 def _key(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["info"]["key_id"]
 
@@ -76,6 +100,31 @@ EXAMPLES: dict[str, Example] = {
     "agora.messaging.ack": _delivered,
     "agora.messaging.subscribe": lambda a: {"agent": _agent(a), "topics": ["builds.*"], "event_types": ["task_assigned"]},
     "agora.messaging.unsubscribe": lambda a: {"subscription_id": _subscription(a)},
+    "agora.task.assign": lambda a: {
+        "task_type": "review_document",
+        "required_capabilities": ["example"],
+        "payload": {"doc": "guide.md"},
+        "deadline": "2999-01-01T00:00:00Z",
+        "priority": "high",
+        "idempotency_key": unique("idem"),
+        "max_attempts": 2,
+        "depends_on": [_task(a)],
+        "workflow_id": "wf_0000000000000001",
+    },
+    "agora.task.claim": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10},
+    "agora.task.heartbeat": lambda a: {**_claimed(a), "progress": 40, "notes": "halfway", "lease_seconds": 20},
+    "agora.task.update": lambda a: {
+        **{k: v for k, v in _claimed(a).items() if k != "agent"},
+        "status": "completed",
+        "result": {"verdict": "ok"},
+        "notes": "done",
+    },
+    "agora.task.cancel": lambda a: {"task_id": _task(a), "reason": "not needed"},
+    "agora.task.requeue": lambda a: {"task_id": _failed_task(a), "reset_attempts": True},
+    "agora.task.get": lambda a: {"task_id": _task(a)},
+    "agora.task.list": lambda a: {"status": "pending", "sort": "priority", "limit": 5, "offset": 0},
+    "agora.task.history": lambda a: {"task_id": _task(a)},
+    "agora.task.stats": lambda a: {"task_type": "review"},
     "agora.query.agents": lambda a: {"capabilities": ["example"], "status": "active", "limit": 10},
     "agora.query.services": lambda a: {"category": "agents", "version": ">=1.0,<2"},
     "agora.query.marketplace": lambda a: {},

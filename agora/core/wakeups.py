@@ -23,7 +23,10 @@ def keys_for(event: Event) -> list[str]:
         return [f"agent:{event.data.get(field)}"]
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}"]
-    return [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
+    keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
+    if event.type.startswith("task_"):
+        keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
+    return keys
 
 
 

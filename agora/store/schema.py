@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -227,4 +228,102 @@ events = Table(
     Index("ix_events_tenant_seq", "tenant_id", "seq"),
     Index("ix_events_created", "created_at"),
     sqlite_autoincrement=True,  # stream positions are seqs: one must never be handed out twice
+)
+
+# The task queue. A task is claimable when pending, available (backoff passed), its dependencies are done, and the
+# claimer is its assignee or has every required capability. A claim sets a lease (token, fencing counter, expiry).
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("task_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(128), nullable=True),  # agent id, or the name of an agent that may register later
+    Column("required_capabilities", Json, nullable=False),
+    Column("preferred_agent_id", String(32), nullable=True),
+    Column("claimed_by", String(32), nullable=True),
+    Column("payload", Json, nullable=False),
+    Column("result", Json, nullable=True),
+    Column("progress", Integer, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("deadline", UtcDateTime, nullable=True),
+    Column("max_attempts", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("depends_on", Json, nullable=False),
+    Column("run_if_dependency_fails", Boolean, nullable=False),
+    Column("workflow_id", String(64), nullable=True),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("lease_token", String(40), nullable=True),
+    Column("fencing_token", BigInteger, nullable=False),
+    Column("lease_expires_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index(
+        "ix_tasks_claimable",
+        "tenant_id",
+        text("priority DESC"),
+        "created_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("ix_tasks_tenant_status", "tenant_id", "status", "task_type"),
+    Index("ix_tasks_assignee", "assignee", "status"),
+    Index("ix_tasks_claimed_by", "claimed_by", "status"),
+    Index(
+        "ix_tasks_leases",
+        "lease_expires_at",
+        sqlite_where=text("status = 'in_progress'"),
+        postgresql_where=text("status = 'in_progress'"),
+    ),
+    Index(
+        "ix_tasks_deadline",
+        "deadline",
+        sqlite_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
+        postgresql_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
+    ),
+    Index(
+        "uq_tasks_idempotency",
+        "tenant_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+)
+
+# A task's required capabilities, one row each, so "the claimer has them all" is a NOT EXISTS on both engines.
+task_requirements = Table(
+    "task_requirements",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("capability", String(64), primary_key=True),
+)
+
+task_dependencies = Table(
+    "task_dependencies",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("depends_on_id", String(32), primary_key=True),
+    Index("ix_task_dependencies_upstream", "depends_on_id"),
+)
+
+# Every transition of every task, with who made it.
+task_history = Table(
+    "task_history",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("task_id", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    Index("ix_task_history_task", "task_id", "seq"),
 )

@@ -1,0 +1,120 @@
+"""agora.task.*"""
+
+from agora.core.auth import Scope
+from agora.core.services import tasks
+from agora_sdk.wire import tasks as w
+
+from ..tool import Tool
+
+WRITE = frozenset({Scope.tasks_write.value})
+READ = frozenset({Scope.tasks_read.value})
+
+TOOLS = [
+    Tool(
+        name="agora.task.assign",
+        version="1.0.0",
+        description=(
+            "Queue a task for an agent (id or name) or for any agent with the required capabilities (the least-loaded "
+            "active one is preferred). Dependencies, deadline, priority, max_attempts; an idempotency_key returns the "
+            "same task on a resend."
+        ),
+        input_model=w.AssignTask,
+        output_model=w.Assigned,
+        handler=tasks.assign,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.task.claim",
+        version="1.0.0",
+        description=(
+            "Take the next eligible task (assigned to the calling agent or matching its capabilities, dependencies met, "
+            "highest priority then oldest) under a lease; 'wait' long-polls and wakes the moment work arrives."
+        ),
+        input_model=w.ClaimTask,
+        output_model=w.Claimed,
+        handler=tasks.claim,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.task.heartbeat",
+        version="1.0.0",
+        description="Extend a claimed task's lease and report progress. A stale lease token is refused (409).",
+        input_model=w.TaskHeartbeat,
+        output_model=w.Task,
+        handler=tasks.heartbeat,
+        scopes=WRITE,
+        new_work=False,
+    ),
+    Tool(
+        name="agora.task.update",
+        version="1.0.0",
+        description=(
+            "Report progress, notes or a result, or finish a task (completed, failed — with retry to go back to the "
+            "queue — or cancelled). Finishing a claimed task needs its current lease token; finished tasks never change."
+        ),
+        input_model=w.UpdateTask,
+        output_model=w.Task,
+        handler=tasks.update,
+        scopes=WRITE,
+        new_work=False,
+    ),
+    Tool(
+        name="agora.task.cancel",
+        version="1.0.0",
+        description="Cancel a pending or running task; tasks that depend on it fail unless they run anyway.",
+        input_model=w.CancelTask,
+        output_model=w.Task,
+        handler=tasks.cancel,
+        scopes=WRITE,
+        new_work=False,
+    ),
+    Tool(
+        name="agora.task.requeue",
+        version="1.0.0",
+        description="Put a dead-lettered or failed task back in the queue (attempts counted again from zero by default).",
+        input_model=w.Requeue,
+        output_model=w.Task,
+        handler=tasks.requeue,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.task.get",
+        version="1.0.0",
+        description="One task with its status, lease holder, attempts, result and last error.",
+        input_model=w.TaskRef,
+        output_model=w.Task,
+        handler=tasks.get,
+        scopes=READ,
+        read_only=True,
+    ),
+    Tool(
+        name="agora.task.list",
+        version="1.0.0",
+        description="Tasks by agent, status, type or workflow; sorted by priority, deadline or creation; limit/offset with total and has_more, or a cursor.",
+        input_model=w.ListTasks,
+        output_model=w.TaskList,
+        handler=tasks.list_tasks,
+        scopes=READ,
+        read_only=True,
+    ),
+    Tool(
+        name="agora.task.history",
+        version="1.0.0",
+        description="Every transition of a task, with who made it and when.",
+        input_model=w.TaskRef,
+        output_model=w.TaskHistory,
+        handler=tasks.history,
+        scopes=READ,
+        read_only=True,
+    ),
+    Tool(
+        name="agora.task.stats",
+        version="1.0.0",
+        description="Queue depth by status and type, the oldest waiting task's age, leases in flight, the dead-letter count.",
+        input_model=w.StatsRequest,
+        output_model=w.TaskStats,
+        handler=tasks.stats,
+        scopes=READ,
+        read_only=True,
+    ),
+]

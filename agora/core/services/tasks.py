@@ -1,0 +1,300 @@
+"""Tasks: assign, claim under a lease, heartbeat, update, cancel, requeue, and the queue's views.
+
+Every transition is recorded as a hub event in its own transaction and wakes waiting claimers on every replica
+(wake key ``tasks:<tenant>``), so a worker blocked in ``claim(wait=…)`` gets new work at once, without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from agora.bus import Event
+from agora.core.auth import PrincipalKind
+from agora.core.context import CallContext, Hub
+from agora.core.events import announce, record
+from agora.core.ids import new_id
+from agora.core.services.acting import acting_agent
+from agora.store.ops import agents as agent_ops
+from agora.store.ops import tasks as task_ops
+from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora_sdk.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from agora_sdk.wire.tasks import (
+    Assigned,
+    AssignTask,
+    CancelTask,
+    Claimed,
+    ClaimTask,
+    Lease,
+    ListTasks,
+    Requeue,
+    StatsRequest,
+    Task,
+    TaskHeartbeat,
+    TaskHistory,
+    TaskList,
+    TaskRef,
+    TaskStats,
+    Transition,
+    UpdateTask,
+)
+
+# The event each status change is announced as.
+_EVENTS = {
+    "in_progress": "task_claimed",
+    "completed": "task_completed",
+    "failed": "task_failed",
+    "cancelled": "task_cancelled",
+    "dead_letter": "task_dead_lettered",
+}
+
+
+def task_model(row: dict[str, Any]) -> Task:
+    return Task.model_validate({**row, "preferred_agent": row["preferred_agent_id"]})
+
+
+def _event_type(t: dict[str, Any]) -> str:
+    if t["status"] == t.get("from_status"):
+        return "task_updated"
+    if t["status"] == "pending":
+        return "task_requeued" if t.get("from_status") in ("dead_letter", "failed") else "task_released"
+    return _EVENTS[t["status"]]
+
+
+def _record_all(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
+    """One hub event per transition (dependents failed along with a task included)."""
+    events = []
+    for t in transitions:
+        data = {
+            k: t.get(k)
+            for k in ("task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error")
+        }
+        # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
+        visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
+        events.append(record(conn, t["tenant_id"], first or _event_type(t), data, now, visible_to))
+        first = None
+        events += _record_all(conn, t.get("dependents_failed", []), now)
+    return events
+
+
+def _tenant(ctx: CallContext) -> str:
+    return ctx.principal.tenant_id
+
+
+async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
+    p = ctx.principal
+    now = ctx.clock.now()
+    warnings: list[str] = []
+
+    def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event], Any]:
+        assignee, preferred = req.assignee, None
+        if req.assignee is not None:
+            try:
+                agent = agent_ops.resolve(conn, p.tenant_id, req.assignee)
+                assignee = agent["agent_id"]
+                if agent["status"] != "active":
+                    _unavailable(req, warnings, f"assignee '{req.assignee}' is {agent['status']}; the task waits for it")
+            except NotFound:
+                _unavailable(req, warnings, f"no agent '{req.assignee}' yet; the task waits for an agent of that name")
+        else:
+            preferred = task_ops.least_loaded(conn, p.tenant_id, req.required_capabilities)
+            if preferred is None:
+                _unavailable(
+                    req, warnings,
+                    f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one",
+                )
+        row = {
+            "task_id": new_id("task"),
+            "tenant_id": p.tenant_id,
+            "task_type": req.task_type,
+            "status": "pending",
+            "assignee": assignee,
+            "required_capabilities": list(dict.fromkeys(req.required_capabilities)),
+            "preferred_agent_id": preferred,
+            "claimed_by": None,
+            "payload": req.payload,
+            "result": None,
+            "progress": 0,
+            "notes": None,
+            "priority": int(req.priority),
+            "deadline": req.deadline,
+            "max_attempts": req.max_attempts,
+            "attempts": 0,
+            "depends_on": list(dict.fromkeys(req.depends_on)),
+            "run_if_dependency_fails": req.run_if_dependency_fails,
+            "workflow_id": req.workflow_id,
+            "idempotency_key": req.idempotency_key,
+            "lease_token": None,
+            "fencing_token": 0,
+            "lease_expires_at": None,
+            "last_error": None,
+            "created_by": p.agent_id or p.label,
+            "created_at": now,
+            "updated_at": now,
+            "available_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        task, created, transitions = task_ops.create(conn, row, p.label)
+        events = _record_all(conn, [{**task, "from_status": None}], now, "task_assigned") if created else []
+        events += _record_all(conn, transitions, now)
+        return task, created, events, task_ops.estimated_duration(conn, p.tenant_id, req.task_type)
+
+    task, created, events, duration = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    status = events[-1].data["status"] if events else task["status"]
+    return Assigned(
+        task_id=task["task_id"],
+        status=status,
+        created=created,
+        estimated_completion=now + duration if duration is not None and status == "pending" else None,
+        warnings=warnings if created else [],
+    )
+
+
+def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:
+    if req.require_available:
+        raise Conflict(why.split(";")[0] + " (require_available is set)", details={"require_available": True})
+    warnings.append(why)
+
+
+async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
+    agent = await acting_agent(ctx, req.agent, "claims tasks")
+    deadline = time.monotonic() + req.wait
+    while True:
+        with ctx.hub.wakeups.armed([f"tasks:{agent['tenant_id']}"]) as woken:
+            now = ctx.clock.now()
+
+            def op(conn: Connection) -> tuple[dict[str, Any] | None, list[Event], Any]:
+                taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now)
+                if taken is None:
+                    return None, [], task_ops.next_available(conn, agent["tenant_id"], now)
+                return taken, _record_all(conn, [taken], now), None
+
+            taken, events, next_available = await ctx.store.write(op)
+            if taken is not None:
+                await announce(ctx.notifier, events)
+                lease = Lease(token=taken["lease_token"], fencing_token=taken["fencing_token"], expires_at=taken["lease_expires_at"])
+                return Claimed(task=task_model(taken), lease=lease)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Claimed(task=None, lease=None)
+            if next_available is not None:  # a retry's backoff ends before the wait does
+                remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), remaining)
+
+
+async def heartbeat(ctx: CallContext, req: TaskHeartbeat) -> Task:
+    agent = await acting_agent(ctx, req.agent, "runs tasks")
+    row = await ctx.store.write(
+        task_ops.heartbeat, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, req.progress,
+        req.notes, timedelta(seconds=req.lease_seconds), ctx.clock.now(),
+    )
+    return task_model(row)
+
+
+async def update(ctx: CallContext, req: UpdateTask) -> Task:
+    p = ctx.principal
+    now = ctx.clock.now()
+    changes = req.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json")
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        moved = task_ops.update_task(conn, req.task_id, p.tenant_scope(), p.agent_id or p.label, p.agent_id, changes, now)
+        return moved, _record_all(conn, [moved], now)
+
+    moved, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return task_model(moved)
+
+
+async def _own_or_tenant(ctx: CallContext, task_id: str) -> dict[str, Any]:
+    """An agent changes only the tasks it created or was assigned; customers and admins any of their tenant's."""
+    task = await ctx.store.read(task_ops.get, task_id, ctx.principal.tenant_scope())
+    p = ctx.principal
+    if p.kind is PrincipalKind.agent and p.agent_id not in (task["created_by"], task["assignee"]):
+        raise PermissionDenied("an agent cancels or requeues only tasks it created or was assigned", details={"task_id": task_id})
+    return task
+
+
+async def cancel(ctx: CallContext, req: CancelTask) -> Task:
+    task = await _own_or_tenant(ctx, req.task_id)
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        moved = task_ops.cancel(conn, req.task_id, task["tenant_id"], ctx.principal.label, req.reason, now)
+        return moved, _record_all(conn, [moved], now)
+
+    moved, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return task_model(moved)
+
+
+async def requeue(ctx: CallContext, req: Requeue) -> Task:
+    task = await _own_or_tenant(ctx, req.task_id)
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        moved = task_ops.requeue(conn, req.task_id, task["tenant_id"], ctx.principal.label, req.reset_attempts, now)
+        return moved, _record_all(conn, [moved], now)
+
+    moved, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return task_model(moved)
+
+
+async def get(ctx: CallContext, req: TaskRef) -> Task:
+    return task_model(await ctx.store.read(task_ops.get, req.task_id, ctx.principal.tenant_scope()))
+
+
+async def list_tasks(ctx: CallContext, req: ListTasks) -> TaskList:
+    offset = req.offset
+    if req.cursor is not None:
+        value = decode_cursor(req.cursor) or ""
+        if not value.startswith("o") or not value[1:].isdigit():
+            raise InvalidArgument("cursor is not a task-list cursor of this hub", details={"field": "cursor"})
+        offset = int(value[1:])
+    agent_id = None
+    if req.agent is not None:
+        agent_id = (await ctx.store.read(agent_ops.resolve, ctx.principal.tenant_scope(), req.agent))["agent_id"]
+    rows, total = await ctx.store.read(
+        lambda conn: task_ops.list_tasks(
+            conn, ctx.principal.tenant_scope(), agent_id=agent_id, status=req.status.value if req.status else None,
+            task_type=req.task_type, workflow_id=req.workflow_id, sort=req.sort.value, limit=req.limit, offset=offset,
+        )
+    )
+    has_more = offset + len(rows) < total
+    return TaskList(
+        tasks=[task_model(r) for r in rows],
+        total=total,
+        has_more=has_more,
+        next_cursor=encode_cursor(f"o{offset + len(rows)}") if has_more else None,
+    )
+
+
+async def history(ctx: CallContext, req: TaskRef) -> TaskHistory:
+    await ctx.store.read(task_ops.get, req.task_id, ctx.principal.tenant_scope())  # 404 unless visible
+    rows = await ctx.store.read(task_ops.history, req.task_id)
+    return TaskHistory(task_id=req.task_id, transitions=[Transition.model_validate(r) for r in rows])
+
+
+async def stats(ctx: CallContext, req: StatsRequest) -> TaskStats:
+    return TaskStats.model_validate(
+        await ctx.store.read(task_ops.stats, ctx.principal.tenant_scope(), req.task_type, ctx.clock.now())
+    )
+
+
+async def expire(hub: Hub) -> None:
+    """Housekeeping: leases that ran out go back to the queue (or the dead letter); passed deadlines fail."""
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> list[Event]:
+        moved = task_ops.expire_leases(conn, now) + task_ops.expire_deadlines(conn, now)
+        return _record_all(conn, moved, now)
+
+    await announce(hub.notifier, await hub.store.write(op))

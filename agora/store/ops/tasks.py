@@ -1,0 +1,370 @@
+"""The task queue: assign, claim under a lease, transitions with history, expiry of leases and deadlines.
+
+Every transition goes through ``_move``, which writes the history row and returns what changed, so the service can
+record the matching hub event in the same transaction. Claims on PostgreSQL lock the chosen row with
+``FOR UPDATE SKIP LOCKED`` (racing claimers take different tasks); on SQLite the single writer serialises them.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from agora_sdk.errors import Conflict, InvalidArgument, NotFound
+
+from ..schema import agent_capabilities, agents, task_dependencies, task_history, task_requirements, tasks
+
+UNFINISHED = ("pending", "in_progress")
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 300.0
+DURATION_SAMPLE = 20
+
+Transition = dict[str, Any]  # the task row after the move, plus "from_status"
+
+
+def _get(conn: Connection, task_id: str, tenant_scope: str | None, lock: bool = False) -> dict[str, Any]:
+    stmt = select(tasks).where(tasks.c.task_id == task_id)
+    if tenant_scope is not None:
+        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no task '{task_id}'", details={"task_id": task_id})
+    return dict(row)
+
+
+def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, Any]:
+    return _get(conn, task_id, tenant_scope)
+
+
+def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
+    """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice."""
+    changes = {"status": to_status, "updated_at": now, **values}
+    if to_status in ("completed", "failed", "cancelled", "dead_letter"):
+        changes.setdefault("finished_at", now)
+        changes.setdefault("lease_token", None)
+        changes.setdefault("lease_expires_at", None)
+    moved = conn.execute(
+        update(tasks).where(tasks.c.task_id == task["task_id"], tasks.c.status == task["status"]).values(**changes)
+    ).rowcount
+    if not moved:
+        raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
+    _record(conn, task["task_id"], actor, task["status"], to_status, now, note)
+    moved_row = {**task, **changes, "from_status": task["status"]}
+    if to_status in ("failed", "cancelled", "dead_letter"):
+        moved_row["dependents_failed"] = _fail_dependents(conn, task["task_id"], now)
+    return moved_row
+
+
+def _fail_dependents(conn: Connection, task_id: str, now: datetime) -> list[Transition]:
+    """Pending tasks that depend on a task that will never complete fail too (unless they run anyway)."""
+    waiting = conn.execute(
+        select(tasks)
+        .join(task_dependencies, task_dependencies.c.task_id == tasks.c.task_id)
+        .where(task_dependencies.c.depends_on_id == task_id, tasks.c.status == "pending", ~tasks.c.run_if_dependency_fails)
+    ).mappings().all()
+    failed: list[Transition] = []
+    for row in waiting:
+        note = f"dependency {task_id} did not complete"
+        failed.append(_move(conn, dict(row), "failed", "system", now, note, last_error=note))
+    return failed
+
+
+def estimated_duration(conn: Connection, tenant_id: str, task_type: str) -> timedelta | None:
+    rows = conn.execute(
+        select(tasks.c.started_at, tasks.c.finished_at)
+        .where(tasks.c.tenant_id == tenant_id, tasks.c.task_type == task_type, tasks.c.status == "completed")
+        .order_by(tasks.c.finished_at.desc())
+        .limit(DURATION_SAMPLE)
+    ).all()
+    spans = [(done - started).total_seconds() for started, done in rows if started and done]
+    return timedelta(seconds=sum(spans) / len(spans)) if spans else None
+
+
+def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
+    """The active agent with every capability and the fewest tasks in progress."""
+    caps = agent_capabilities.c
+    capable = (
+        select(caps.agent_id)
+        .where(caps.tenant_id == tenant_id, caps.capability.in_(capabilities))
+        .group_by(caps.agent_id)
+        .having(func.count() == len(set(capabilities)))
+    )
+    load = (
+        select(func.count())
+        .where(tasks.c.claimed_by == agents.c.agent_id, tasks.c.status == "in_progress")
+        .scalar_subquery()
+    )
+    return conn.execute(
+        select(agents.c.agent_id)
+        .where(agents.c.tenant_id == tenant_id, agents.c.status == "active", agents.c.agent_id.in_(capable))
+        .order_by(load, agents.c.agent_id)
+        .limit(1)
+    ).scalar()
+
+
+def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str, Any], bool, list[Transition]]:
+    """Store a new task (or return the one with the same idempotency key). Returns (task, created, transitions)."""
+    if row["idempotency_key"]:
+        earlier = conn.execute(
+            select(tasks).where(tasks.c.tenant_id == row["tenant_id"], tasks.c.idempotency_key == row["idempotency_key"])
+        ).mappings().first()
+        if earlier is not None:
+            return dict(earlier), False, []
+    deps = list(dict.fromkeys(row["depends_on"]))
+    upstream: dict[str, str] = {}
+    if deps:
+        upstream = dict(
+            conn.execute(
+                select(tasks.c.task_id, tasks.c.status).where(tasks.c.tenant_id == row["tenant_id"], tasks.c.task_id.in_(deps))
+            ).all()
+        )
+        missing = [d for d in deps if d not in upstream]
+        if missing:
+            raise NotFound(f"no task {', '.join(missing[:10])} to depend on", details={"depends_on": missing[:50]})
+    conn.execute(insert(tasks).values(**row))
+    if row["required_capabilities"]:
+        conn.execute(insert(task_requirements), [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
+    if deps:
+        conn.execute(insert(task_dependencies), [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
+    _record(conn, row["task_id"], actor, None, "pending", row["created_at"], None)
+    doomed = [d for d, status in upstream.items() if status not in (*UNFINISHED, "completed")]
+    if doomed and not row["run_if_dependency_fails"]:
+        note = f"dependency {doomed[0]} did not complete"
+        return row, True, [_move(conn, row, "failed", "system", row["created_at"], note, last_error=note)]
+    return row, True, []
+
+
+def _record(conn: Connection, task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> None:
+    conn.execute(insert(task_history).values(task_id=task_id, at=now, actor=actor, from_status=from_status, to_status=to_status, note=note))
+
+
+def _claimable(agent: dict[str, Any], task_types: list[str], now: datetime) -> Any:
+    upstream = aliased(tasks)
+    unmet = (
+        select(task_dependencies.c.task_id)
+        .join(upstream, upstream.c.task_id == task_dependencies.c.depends_on_id)
+        .where(task_dependencies.c.task_id == tasks.c.task_id, upstream.c.status.in_(UNFINISHED))
+    )
+    lacking = select(task_requirements.c.task_id).where(
+        task_requirements.c.task_id == tasks.c.task_id, task_requirements.c.capability.not_in(agent["capabilities"])
+    )
+    stmt = select(tasks).where(
+        tasks.c.tenant_id == agent["tenant_id"],
+        tasks.c.status == "pending",
+        tasks.c.available_at <= now,
+        or_(
+            tasks.c.assignee.in_([agent["agent_id"], agent["agent_name"]]),
+            and_(tasks.c.assignee.is_(None), ~exists(lacking)),
+        ),
+        ~exists(unmet),
+    )
+    if task_types:
+        stmt = stmt.where(tasks.c.task_type.in_(task_types))
+    return stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.task_id).limit(1)
+
+
+def claim(
+    conn: Connection,
+    agent: dict[str, Any],
+    task_types: list[str],
+    lease: timedelta,
+    now: datetime,
+) -> Transition | None:
+    """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
+    base = _claimable(agent, task_types, now)
+    skip = {"skip_locked": True} if conn.dialect.name == "postgresql" else None
+    row = None
+    for stmt in (base.where(tasks.c.preferred_agent_id == agent["agent_id"]), base):
+        if skip:
+            stmt = stmt.with_for_update(**skip)
+        row = conn.execute(stmt).mappings().first()
+        if row is not None:
+            break
+    if row is None:
+        return None
+    task = dict(row)
+    return _move(
+        conn, task, "in_progress", agent["agent_id"], now, f"attempt {task['attempts'] + 1}",
+        claimed_by=agent["agent_id"],
+        attempts=task["attempts"] + 1,
+        lease_token=f"lease_{secrets.token_hex(16)}",
+        fencing_token=task["fencing_token"] + 1,
+        lease_expires_at=now + lease,
+        started_at=task["started_at"] or now,
+    )
+
+
+def _leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
+    """The task, provided ``token`` is its current lease (and the caller holds it): otherwise 409, nothing changes."""
+    task = _get(conn, task_id, tenant_scope, lock=True)
+    if task["status"] != "in_progress":
+        raise Conflict(f"task '{task_id}' is {task['status']}, not in progress", details={"status": task["status"]})
+    if token is None:
+        raise Conflict("this task is claimed: give the lease_token of the claim", details={"field": "lease_token"})
+    if token != task["lease_token"] or (agent_id is not None and agent_id != task["claimed_by"]):
+        raise Conflict(
+            "stale or foreign lease: the task was reclaimed or belongs to another claim",
+            details={"task_id": task_id, "fencing_token": task["fencing_token"]},
+        )
+    return task
+
+
+def heartbeat(
+    conn: Connection, task_id: str, tenant_id: str, agent_id: str | None, token: str, progress: int | None,
+    notes: str | None, lease: timedelta, now: datetime,
+) -> dict[str, Any]:
+    task = _leased(conn, task_id, tenant_id, agent_id, token)
+    values: dict[str, Any] = {"lease_expires_at": now + lease, "updated_at": now}
+    if progress is not None:
+        values["progress"] = progress
+    if notes is not None:
+        values["notes"] = notes
+    conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(**values))
+    return {**task, **values}
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential with full jitter: up to base * 2^(attempts-1), capped."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _retry_or_bury(conn: Connection, task: dict[str, Any], actor: str, error: str, now: datetime) -> Transition:
+    if task["attempts"] >= task["max_attempts"]:
+        return _move(conn, task, "dead_letter", actor, now, error, last_error=error)
+    return _move(
+        conn, task, "pending", actor, now, error,
+        last_error=error, claimed_by=None, lease_token=None, lease_expires_at=None, available_at=now + backoff(task["attempts"]),
+    )
+
+
+def update_task(
+    conn: Connection, task_id: str, tenant_scope: str | None, actor: str, agent_id: str | None, changes: dict[str, Any], now: datetime
+) -> Transition:
+    """Apply a worker's update. Finishing a claimed task needs its current lease; finished tasks never change."""
+    status = changes.pop("status", None)
+    token = changes.pop("lease_token", None)
+    retry = changes.pop("retry", False)
+    task = _get(conn, task_id, tenant_scope, lock=True)
+    if task["status"] in ("completed", "failed", "cancelled", "dead_letter"):
+        raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    if task["status"] == "in_progress":
+        task = _leased(conn, task_id, tenant_scope, agent_id, token)
+    elif status not in (None, "pending", "cancelled"):
+        raise Conflict("claim the task first (agora.task.claim): only a lease holder runs it", details={"status": task["status"]})
+    if status is None or status == task["status"]:
+        values = {**changes, "updated_at": now}
+        conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(**values))
+        return {**task, **values, "from_status": task["status"]}
+    if status == "failed" and retry:
+        task = {**task, **changes}
+        return _retry_or_bury(conn, task, actor, changes.get("notes") or "failed", now)
+    if status == "pending":  # a lease holder gives the task back without spending an attempt
+        return _move(conn, task, "pending", actor, now, changes.get("notes"), **changes, claimed_by=None,
+                     lease_token=None, lease_expires_at=None, attempts=max(0, task["attempts"] - 1))
+    extra = {"last_error": changes.get("notes") or "failed"} if status == "failed" else {}
+    if status == "completed":
+        changes.setdefault("progress", 100)
+    return _move(conn, task, status, actor, now, changes.get("notes"), **changes, **extra)
+
+
+def cancel(conn: Connection, task_id: str, tenant_scope: str | None, actor: str, reason: str | None, now: datetime) -> Transition:
+    task = _get(conn, task_id, tenant_scope, lock=True)
+    if task["status"] not in UNFINISHED:
+        raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    return _move(conn, task, "cancelled", actor, now, reason, last_error=reason)
+
+
+def requeue(conn: Connection, task_id: str, tenant_scope: str | None, actor: str, reset_attempts: bool, now: datetime) -> Transition:
+    task = _get(conn, task_id, tenant_scope, lock=True)
+    if task["status"] not in ("dead_letter", "failed"):
+        raise Conflict(f"only dead-lettered or failed tasks are requeued; this one is {task['status']}", details={"status": task["status"]})
+    values: dict[str, Any] = {"available_at": now, "finished_at": None, "claimed_by": None, "progress": 0}
+    if reset_attempts:
+        values["attempts"] = 0
+    elif task["attempts"] >= task["max_attempts"]:
+        raise InvalidArgument("no attempts left: requeue with reset_attempts", details={"field": "reset_attempts"})
+    return _move(conn, task, "pending", actor, now, "requeued", **values)
+
+
+def expire_leases(conn: Connection, now: datetime, limit: int = 500) -> list[Transition]:
+    """Leases that ran out: the task goes back to the queue (with backoff) or, out of attempts, to the dead letter."""
+    stmt = select(tasks).where(tasks.c.status == "in_progress", tasks.c.lease_expires_at < now).limit(limit)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [_retry_or_bury(conn, dict(r), "system", "lease expired", now) for r in conn.execute(stmt).mappings().all()]
+
+
+def expire_deadlines(conn: Connection, now: datetime, limit: int = 500) -> list[Transition]:
+    stmt = select(tasks).where(tasks.c.status.in_(UNFINISHED), tasks.c.deadline < now).limit(limit)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [_move(conn, dict(r), "failed", "system", now, "expired", last_error="expired") for r in conn.execute(stmt).mappings().all()]
+
+
+_SORTS = {
+    "priority": (tasks.c.priority.desc(), tasks.c.created_at),
+    "deadline": (tasks.c.deadline.is_(None), tasks.c.deadline, tasks.c.created_at),
+    "created": (tasks.c.created_at,),
+}
+
+
+def list_tasks(
+    conn: Connection, tenant_scope: str | None, *, agent_id: str | None, status: str | None, task_type: str | None,
+    workflow_id: str | None, sort: str, limit: int, offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    stmt = select(tasks)
+    if tenant_scope is not None:
+        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
+    if agent_id is not None:
+        stmt = stmt.where(or_(tasks.c.assignee == agent_id, tasks.c.claimed_by == agent_id))
+    if status is not None:
+        stmt = stmt.where(tasks.c.status == status)
+    if task_type is not None:
+        stmt = stmt.where(tasks.c.task_type == task_type)
+    if workflow_id is not None:
+        stmt = stmt.where(tasks.c.workflow_id == workflow_id)
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = conn.execute(stmt.order_by(*_SORTS[sort], tasks.c.task_id).limit(limit).offset(offset)).mappings().all()
+    return [dict(r) for r in rows], total
+
+
+def history(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    stmt = select(task_history).where(task_history.c.task_id == task_id).order_by(task_history.c.seq)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def stats(conn: Connection, tenant_scope: str | None, task_type: str | None, now: datetime) -> dict[str, Any]:
+    scope = [] if tenant_scope is None else [tasks.c.tenant_id == tenant_scope]
+    if task_type:
+        scope.append(tasks.c.task_type == task_type)
+    counts = conn.execute(select(tasks.c.task_type, tasks.c.status, func.count()).where(*scope).group_by(tasks.c.task_type, tasks.c.status)).all()
+    by_status: dict[str, int] = {}
+    by_type: dict[str, dict[str, int]] = {}
+    for kind, status, n in counts:
+        by_status[status] = by_status.get(status, 0) + n
+        by_type.setdefault(kind, {})[status] = n
+    oldest = conn.execute(select(func.min(tasks.c.created_at)).where(*scope, tasks.c.status == "pending")).scalar()
+    return {
+        "by_status": by_status,
+        "by_type": by_type,
+        "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else None,
+        "in_flight_leases": by_status.get("in_progress", 0),
+        "dead_letter": by_status.get("dead_letter", 0),
+    }
+
+
+def next_available(conn: Connection, tenant_id: str, now: datetime) -> datetime | None:
+    """When the next task held back by a retry backoff becomes claimable (a waiting claimer sets its timer by it)."""
+    return conn.execute(
+        select(func.min(tasks.c.available_at)).where(
+            tasks.c.tenant_id == tenant_id, tasks.c.status == "pending", tasks.c.available_at > now
+        )
+    ).scalar()

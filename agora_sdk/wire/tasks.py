@@ -1,0 +1,198 @@
+"""agora.task.*: assign, claim with a lease, heartbeat, update, and the queue's views."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from .common import Cursor, Input, JSONObject, Output, UtcDatetime
+from .messaging import Priority, PriorityLevel
+
+TASK_ID = r"^task_[0-9a-f]{16}$"
+TaskId = Annotated[str, Field(pattern=TASK_ID)]
+Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+LeaseToken = Annotated[str, Field(pattern=r"^lease_[0-9a-f]{32}$", description="The lease token the claim returned.")]
+
+
+class TaskStatus(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    dead_letter = "dead_letter"
+
+
+FINISHED = frozenset({TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.dead_letter})
+
+
+class AssignTask(Input):
+    task_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    assignee: str | None = Field(None, max_length=128, description="Agent id or name; or give required_capabilities.")
+    required_capabilities: list[Capability] = Field(
+        default_factory=list, max_length=20, description="Any active agent with all of these may claim it."
+    )
+    payload: JSONObject = Field(default_factory=dict)
+    deadline: UtcDatetime | None = Field(None, description="After this the task fails as 'expired'.")
+    priority: Priority = PriorityLevel.normal
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="The same key returns the same task.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Claims before the task goes to the dead letter.")
+    depends_on: list[TaskId] = Field(default_factory=list, max_length=100, description="Tasks that must complete first.")
+    run_if_dependency_fails: bool = Field(False, description="Run once the dependencies finish, whatever their outcome.")
+    require_available: bool = Field(
+        False, description="Refuse (409) unless an active agent can take it now, instead of queueing with a warning."
+    )
+    workflow_id: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignTask:
+        if (self.assignee is None) == (not self.required_capabilities):
+            raise ValueError("give either an assignee or required_capabilities (one of them, not both)")
+        return self
+
+
+class Assigned(Output):
+    task_id: str
+    status: TaskStatus
+    created: bool = Field(description="False when an earlier assign with the same idempotency_key is returned.")
+    estimated_completion: UtcDatetime | None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ClaimTask(Input):
+    agent: str | None = Field(None, max_length=128, description="The claiming agent; defaults to the calling agent.")
+    task_types: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="Only these task types (default: any)."
+    )
+    wait: float = Field(0, ge=0, le=60, description="Seconds to long-poll when nothing is eligible.")
+    lease_seconds: float = Field(30, ge=1, le=3600, description="How long the lease lasts without a heartbeat.")
+
+
+class Lease(Output):
+    token: str
+    fencing_token: int = Field(description="Grows with every claim of the task: stale writers can be told apart.")
+    expires_at: UtcDatetime
+
+
+class Task(Output):
+    task_id: str
+    tenant_id: str
+    task_type: str
+    status: TaskStatus
+    assignee: str | None
+    required_capabilities: list[str]
+    preferred_agent: str | None
+    claimed_by: str | None
+    payload: JSONObject
+    result: Any = None
+    progress: int
+    notes: str | None
+    priority: Priority
+    deadline: UtcDatetime | None
+    max_attempts: int
+    attempts: int
+    depends_on: list[str]
+    run_if_dependency_fails: bool
+    workflow_id: str | None
+    last_error: str | None
+    created_by: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    available_at: UtcDatetime
+
+
+class Claimed(Output):
+    task: Task | None = Field(description="Null when nothing was eligible within 'wait'.")
+    lease: Lease | None
+
+
+class TaskHeartbeat(Input):
+    agent: str | None = Field(None, max_length=128, description="The lease holder; defaults to the calling agent.")
+    task_id: TaskId
+    lease_token: LeaseToken
+    progress: int | None = Field(None, ge=0, le=100)
+    notes: str | None = Field(None, max_length=4000)
+    lease_seconds: float = Field(30, ge=1, le=3600)
+
+
+class UpdateTask(Input):
+    task_id: TaskId
+    status: TaskStatus | None = None
+    lease_token: LeaseToken | None = Field(None, description="Needed to complete or fail a claimed task.")
+    progress: int | None = Field(None, ge=0, le=100)
+    notes: str | None = Field(None, max_length=4000)
+    result: Any = None
+    retry: bool = Field(False, description="With status 'failed': back to the queue if attempts remain.")
+
+    @model_validator(mode="after")
+    def _known_transition(self) -> UpdateTask:
+        if self.status is TaskStatus.dead_letter:
+            raise ValueError("dead_letter is reached by running out of attempts, not set")
+        return self
+
+
+class TaskRef(Input):
+    task_id: TaskId
+
+
+class CancelTask(TaskRef):
+    reason: str | None = Field(None, max_length=1000)
+
+
+class TaskSort(StrEnum):
+    priority = "priority"
+    deadline = "deadline"
+    created = "created"
+
+
+class ListTasks(Input):
+    agent: str | None = Field(None, max_length=128, description="Assigned to or claimed by this agent (id or name).")
+    status: TaskStatus | None = None
+    task_type: str | None = Field(None, max_length=64)
+    workflow_id: str | None = Field(None, max_length=64)
+    sort: TaskSort = TaskSort.created
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+    cursor: Cursor | None = None
+
+
+class TaskList(Output):
+    tasks: list[Task]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class Transition(Output):
+    at: UtcDatetime
+    actor: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+class TaskHistory(Output):
+    task_id: str
+    transitions: list[Transition]
+
+
+class TaskStats(Output):
+    by_status: dict[str, int]
+    by_type: dict[str, dict[str, int]]
+    oldest_pending_seconds: float | None
+    in_flight_leases: int
+    dead_letter: int
+
+
+class StatsRequest(Input):
+    task_type: str | None = Field(None, max_length=64)
+
+
+class Requeue(TaskRef):
+    reset_attempts: bool = Field(True, description="Start counting attempts again.")
+
+
