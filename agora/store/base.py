@@ -45,7 +45,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, op: Op[T], *args: Any) -> T:
-        """Run ``op(conn, *args)`` in a transaction; return once it is committed."""
+        """Run ``op(conn, *args)`` in a transaction; return once it is committed.
+
+        ``op`` may run more than once (group commit retries it alone after a batch mate failed; PostgreSQL retries
+        serialization failures), so it must not change its arguments or anything outside the transaction.
+        """
 
     @abc.abstractmethod
     async def migration_revision(self) -> str | None:

@@ -275,6 +275,12 @@ tasks = Table(
     ),
     Index("ix_tasks_tenant_status", "tenant_id", "status", "task_type"),
     Index("ix_tasks_assignee", "assignee", "status"),
+    Index(
+        "ix_tasks_preferred",
+        "preferred_agent_id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
     Index("ix_tasks_claimed_by", "claimed_by", "status"),
     Index(
         "ix_tasks_leases",

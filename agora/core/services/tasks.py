@@ -89,9 +89,9 @@ def _tenant(ctx: CallContext) -> str:
 async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
     p = ctx.principal
     now = ctx.clock.now()
-    warnings: list[str] = []
 
-    def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event], Any]:
+    def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event], Any, list[str]]:
+        warnings: list[str] = []  # made here: the store may run an operation twice
         assignee, preferred = req.assignee, None
         if req.assignee is not None:
             try:
@@ -143,9 +143,9 @@ async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
         task, created, transitions = task_ops.create(conn, row, p.label)
         events = _record_all(conn, [{**task, "from_status": None}], now, "task_assigned") if created else []
         events += _record_all(conn, transitions, now)
-        return task, created, events, task_ops.estimated_duration(conn, p.tenant_id, req.task_type)
+        return task, created, events, task_ops.estimated_duration(conn, p.tenant_id, req.task_type), warnings
 
-    task, created, events, duration = await ctx.store.write(op)
+    task, created, events, duration, warnings = await ctx.store.write(op)
     await announce(ctx.notifier, events)
     status = events[-1].data["status"] if events else task["status"]
     return Assigned(

@@ -88,7 +88,7 @@ def estimated_duration(conn: Connection, tenant_id: str, task_type: str) -> time
 
 
 def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
-    """The active agent with every capability and the fewest tasks in progress."""
+    """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
     caps = agent_capabilities.c
     capable = (
         select(caps.agent_id)
@@ -104,7 +104,7 @@ def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> s
     return conn.execute(
         select(agents.c.agent_id)
         .where(agents.c.tenant_id == tenant_id, agents.c.status == "active", agents.c.agent_id.in_(capable))
-        .order_by(load, agents.c.agent_id)
+        .order_by(load, func.random())
         .limit(1)
     ).scalar()
 
@@ -167,7 +167,7 @@ def _claimable(agent: dict[str, Any], task_types: list[str], now: datetime) -> A
     )
     if task_types:
         stmt = stmt.where(tasks.c.task_type.in_(task_types))
-    return stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.task_id).limit(1)
+    return stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
 
 
 def claim(
@@ -179,12 +179,14 @@ def claim(
 ) -> Transition | None:
     """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
     base = _claimable(agent, task_types, now)
-    skip = {"skip_locked": True} if conn.dialect.name == "postgresql" else None
+    lock = {"skip_locked": True} if conn.dialect.name == "postgresql" else None
+    preferred = exists().where(tasks.c.preferred_agent_id == agent["agent_id"], tasks.c.status == "pending")
+    attempts = [base]
+    if conn.execute(select(preferred)).scalar():  # an index probe: the ordered search runs only when worth it
+        attempts.insert(0, base.where(tasks.c.preferred_agent_id == agent["agent_id"]))
     row = None
-    for stmt in (base.where(tasks.c.preferred_agent_id == agent["agent_id"]), base):
-        if skip:
-            stmt = stmt.with_for_update(**skip)
-        row = conn.execute(stmt).mappings().first()
+    for stmt in attempts:
+        row = conn.execute(stmt.with_for_update(**lock) if lock else stmt).mappings().first()
         if row is not None:
             break
     if row is None:
@@ -249,6 +251,7 @@ def update_task(
     conn: Connection, task_id: str, tenant_scope: str | None, actor: str, agent_id: str | None, changes: dict[str, Any], now: datetime
 ) -> Transition:
     """Apply a worker's update. Finishing a claimed task needs its current lease; finished tasks never change."""
+    changes = dict(changes)  # an operation may run twice (group commit retries it alone): never edit the input
     status = changes.pop("status", None)
     token = changes.pop("lease_token", None)
     retry = changes.pop("retry", False)

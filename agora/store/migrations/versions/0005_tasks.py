@@ -79,6 +79,10 @@ def upgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index('ix_tasks_assignee', ['assignee', 'status'], unique=False)
         batch_op.create_index('ix_tasks_claimed_by', ['claimed_by', 'status'], unique=False)
+        batch_op.create_index(
+            'ix_tasks_preferred', ['preferred_agent_id'], unique=False,
+            sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
+        )
         batch_op.create_index('ix_tasks_deadline', ['deadline'], unique=False, sqlite_where=sa.text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"), postgresql_where=sa.text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"))
         batch_op.create_index('ix_tasks_leases', ['lease_expires_at'], unique=False, sqlite_where=sa.text("status = 'in_progress'"), postgresql_where=sa.text("status = 'in_progress'"))
         batch_op.create_index('ix_tasks_tenant_status', ['tenant_id', 'status', 'task_type'], unique=False)
@@ -98,6 +102,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_tasks_leases', sqlite_where=sa.text("status = 'in_progress'"), postgresql_where=sa.text("status = 'in_progress'"))
         batch_op.drop_index('ix_tasks_deadline', sqlite_where=sa.text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"), postgresql_where=sa.text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"))
         batch_op.drop_index('ix_tasks_claimed_by')
+        batch_op.drop_index('ix_tasks_preferred')
         batch_op.drop_index('ix_tasks_assignee')
 
     op.drop_table('tasks')

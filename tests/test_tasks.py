@@ -1,0 +1,219 @@
+"""The task queue against real hubs and real worker processes: nothing lost, nothing done twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import call, expect_error, new_tenant, ok, unique
+from .hubproc import HubProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def register(client: httpx.Client, *capabilities: str) -> dict[str, Any]:
+    return ok(call(client, "agora.agents.register", agent_name=unique("worker"), capabilities=list(capabilities)))
+
+
+def assign(client: httpx.Client, **args: Any) -> dict[str, Any]:
+    return ok(call(client, "agora.task.assign", **{"task_type": "job", **args}))
+
+
+def claim(client: httpx.Client, **args: Any) -> dict[str, Any]:
+    return ok(call(client, "agora.task.claim", **args))
+
+
+def worker(hub: HubProcess, token: str, out: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.task_worker", hub.url, token, str(out), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def test_eight_workers_racing_over_2000_tasks_complete_each_exactly_once(hub, admin, tmp_path):
+    customer = new_tenant(admin, hub)
+    workers = [register(customer, "crunch") for _ in range(8)]
+    ids = []
+    for start in range(0, 2000, 250):
+        ids += [assign(customer, required_capabilities=["crunch"], payload={"n": n})["task_id"] for n in range(start, start + 250)]
+    outs = [tmp_path / f"w{i}.txt" for i in range(8)]
+    procs = [worker(hub, w["agent_token"], out, "--idle-exit", "2") for w, out in zip(workers, outs)]
+    for p in procs:
+        p.wait(120)
+    completed = Counter(line for out in outs if out.exists() for line in out.read_text().split())
+    assert sorted(completed) == sorted(ids)
+    assert set(completed.values()) == {1}
+    assert sum(1 for out in outs if out.exists() and out.read_text()) >= 4  # they really raced
+    stats = ok(call(customer, "agora.task.stats"))
+    assert stats["by_status"] == {"completed": 2000} and stats["in_flight_leases"] == 0
+    sample = ok(call(customer, "agora.task.history", task_id=ids[1234]))["transitions"]
+    assert [t["to_status"] for t in sample] == ["pending", "in_progress", "completed"]
+
+
+def test_a_killed_worker_s_task_is_redelivered_after_its_lease_and_completed_once(hub, admin, tmp_path):
+    customer = new_tenant(admin, hub)
+    slow, rescuer = register(customer, "fragile"), register(customer, "fragile")
+    task = assign(customer, required_capabilities=["fragile"], max_attempts=3)["task_id"]
+    doomed = worker(hub, slow["agent_token"], tmp_path / "slow.txt", "--hold", "60", "--lease", "2")
+    assert doomed.stdout is not None
+    assert doomed.stdout.readline().decode().strip() == f"claimed {task}"
+    os.killpg(doomed.pid, signal.SIGKILL)  # mid-task, lease held
+    doomed.wait()
+    started = time.monotonic()
+    with hub.client(rescuer["agent_token"]) as r:
+        got = claim(r, wait=15)
+        assert got["task"]["task_id"] == task and got["task"]["attempts"] == 2
+        assert 1.5 < time.monotonic() - started < 12  # after the 2 s lease, not before
+        ok(call(r, "agora.task.update", task_id=task, lease_token=got["lease"]["token"], status="completed"))
+    final = ok(call(customer, "agora.task.get", task_id=task))
+    assert (final["status"], final["claimed_by"], final["attempts"]) == ("completed", rescuer["agent_id"], 2)
+    history = ok(call(customer, "agora.task.history", task_id=task))["transitions"]
+    assert [t["to_status"] for t in history] == ["pending", "in_progress", "pending", "in_progress", "completed"]
+    assert history[2]["note"] == "lease expired"
+
+
+def test_a_stale_lease_is_refused_and_changes_nothing(hub, admin):
+    a, b = register(admin, "x1"), register(admin, "x1")
+    task = assign(admin, assignee=a["agent_id"], max_attempts=5)["task_id"]
+    with hub.client(a["agent_token"]) as ca, hub.client(b["agent_token"]) as cb:
+        first = claim(ca, lease_seconds=1)
+        old = first["lease"]["token"]
+        expect_error(call(cb, "agora.task.update", task_id=task, lease_token=old, status="completed"), 409, "conflict")
+        time.sleep(1.2)  # the lease runs out; the task goes back to the queue and a claims it again
+        second = claim(ca, wait=10)
+        assert second["lease"]["fencing_token"] == first["lease"]["fencing_token"] + 1
+        error = expect_error(call(ca, "agora.task.update", task_id=task, lease_token=old, status="completed"), 409, "conflict")
+        assert "stale" in error["message"]
+        expect_error(call(ca, "agora.task.heartbeat", task_id=task, lease_token=old), 409, "conflict")
+        assert ok(call(admin, "agora.task.get", task_id=task))["status"] == "in_progress"
+        done = ok(call(ca, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], status="completed", result=7))
+        assert (done["status"], done["result"], done["progress"]) == ("completed", 7, 100)
+        expect_error(call(ca, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], notes="again"), 409, "conflict")
+
+
+def test_retries_back_off_then_end_in_the_dead_letter_and_can_be_requeued(hub, admin):
+    agent = register(admin)
+    task = assign(admin, assignee=agent["agent_id"], max_attempts=2)["task_id"]
+    with hub.client(agent["agent_token"]) as c:
+        first = claim(c)
+        failed = ok(call(c, "agora.task.update", task_id=task, lease_token=first["lease"]["token"], status="failed", retry=True, notes="boom"))
+        assert failed["status"] == "pending" and failed["last_error"] == "boom"
+        assert claim(c)["task"] is None  # backing off
+        started = time.monotonic()
+        second = claim(c, wait=10)
+        assert second["task"]["task_id"] == task and 0.3 < time.monotonic() - started < 5
+        dead = ok(call(c, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], status="failed", retry=True, notes="boom again"))
+        assert (dead["status"], dead["last_error"], dead["attempts"]) == ("dead_letter", "boom again", 2)
+    listed = ok(call(admin, "agora.task.list", status="dead_letter", agent=agent["agent_id"]))
+    assert [t["task_id"] for t in listed["tasks"]] == [task]
+    assert ok(call(admin, "agora.task.stats"))["dead_letter"] >= 1
+    again = ok(call(admin, "agora.task.requeue", task_id=task))
+    assert (again["status"], again["attempts"]) == ("pending", 0)
+
+
+def test_dependencies_order_the_work_and_failures_propagate(hub, admin):
+    agent = register(admin)
+    first = assign(admin, assignee=agent["agent_id"], priority="low")["task_id"]
+    second = assign(admin, assignee=agent["agent_id"], priority="urgent", depends_on=[first])["task_id"]
+    doomed = assign(admin, assignee=agent["agent_id"], depends_on=[second])["task_id"]
+    anyway = assign(admin, assignee=agent["agent_id"], depends_on=[second], run_if_dependency_fails=True, priority="low")["task_id"]
+    with hub.client(agent["agent_token"]) as c:
+        got = claim(c)  # the urgent one waits for its dependency
+        assert got["task"]["task_id"] == first
+        assert claim(c)["task"] is None
+        ok(call(c, "agora.task.update", task_id=first, lease_token=got["lease"]["token"], status="completed"))
+        got = claim(c)
+        assert got["task"]["task_id"] == second
+        ok(call(c, "agora.task.update", task_id=second, lease_token=got["lease"]["token"], status="failed", notes="no"))
+        assert ok(call(admin, "agora.task.get", task_id=doomed))["status"] == "failed"
+        assert claim(c)["task"]["task_id"] == anyway
+    expect_error(call(admin, "agora.task.assign", task_type="job", assignee=agent["agent_id"], depends_on=["task_0000000000000000"]), 404, "not_found")
+    late = assign(admin, assignee=agent["agent_id"], depends_on=[second])
+    assert late["status"] == "failed"  # its dependency already failed
+
+
+def test_a_passed_deadline_fails_the_task_as_expired(hub, admin):
+    agent = register(admin)
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    task = assign(admin, assignee=agent["agent_id"], deadline=soon)["task_id"]
+    deadline = time.monotonic() + 10
+    while ok(call(admin, "agora.task.get", task_id=task))["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    final = ok(call(admin, "agora.task.get", task_id=task))
+    assert (final["status"], final["last_error"]) == ("failed", "expired")
+
+
+def test_assign_is_idempotent_and_estimates_from_recent_durations(hub, admin):
+    agent = register(admin)
+    key = unique("idem")
+    one = assign(admin, assignee=agent["agent_id"], idempotency_key=key, task_type="est")
+    two = assign(admin, assignee=agent["agent_id"], idempotency_key=key, task_type="est", payload={"other": 1})
+    assert one["task_id"] == two["task_id"] and (one["created"], two["created"]) == (True, False)
+    assert one["estimated_completion"] is None  # nothing of this type finished yet
+    with hub.client(agent["agent_token"]) as c:
+        got = claim(c)
+        ok(call(c, "agora.task.update", task_id=got["task"]["task_id"], lease_token=got["lease"]["token"], status="completed"))
+    assert assign(admin, assignee=agent["agent_id"], task_type="est")["estimated_completion"] is not None
+
+
+def test_a_waiting_claimer_wakes_the_moment_work_arrives(hub, admin):
+    agent = register(admin, "instant")
+    result: dict[str, Any] = {}
+
+    def wait() -> None:
+        with hub.client(agent["agent_token"]) as c:
+            result["claim"] = claim(c, wait=15)
+            result["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)
+    sent = time.monotonic()
+    task = assign(admin, required_capabilities=["instant"])["task_id"]
+    waiter.join(20)
+    assert result["claim"]["task"]["task_id"] == task
+    assert result["at"] - sent < 1.5  # woken, not polled
+
+
+def test_tenants_never_see_or_take_each_others_tasks(hub, admin):
+    one, two = new_tenant(admin, hub), new_tenant(admin, hub)
+    mine = register(one, "shared-cap")
+    theirs = register(two, "shared-cap")
+    task = assign(one, required_capabilities=["shared-cap"])["task_id"]
+    expect_error(call(two, "agora.task.get", task_id=task), 404, "not_found")
+    expect_error(call(two, "agora.task.cancel", task_id=task), 404, "not_found")
+    assert ok(call(two, "agora.task.list"))["total"] == 0
+    with hub.client(theirs["agent_token"]) as c:
+        assert claim(c)["task"] is None
+    with hub.client(mine["agent_token"]) as c:
+        assert claim(c)["task"]["task_id"] == task
+
+
+def test_bad_task_input_gets_clear_errors(hub, admin):
+    agent = register(admin)
+    queued = assign(admin, assignee="nobody-yet-" + unique())
+    assert queued["status"] == "pending" and "waits" in queued["warnings"][0]
+    assert assign(admin, required_capabilities=["no-such-skill"])["warnings"]
+    expect_error(call(admin, "agora.task.assign", task_type="job", assignee="nobody-" + unique(), require_available=True), 409, "conflict")
+    expect_error(call(admin, "agora.task.assign", task_type="job"), 422, "invalid_argument")
+    expect_error(call(admin, "agora.task.assign", task_type="job", assignee="x", required_capabilities=["y"]), 422, "invalid_argument")
+    task = assign(admin, assignee=agent["agent_id"])["task_id"]
+    with hub.client(agent["agent_token"]) as c:
+        got = claim(c)
+        expect_error(call(c, "agora.task.heartbeat", task_id=task, lease_token=got["lease"]["token"], progress=150), 422, "invalid_argument")
+        expect_error(call(c, "agora.task.update", task_id=task, status="completed"), 409, "conflict")  # no lease token
+        ok(call(c, "agora.task.update", task_id=task, lease_token=got["lease"]["token"], status="completed"))
+    expect_error(call(admin, "agora.task.cancel", task_id=task), 409, "conflict")
+    expect_error(call(admin, "agora.task.get", task_id="task_0000000000000000"), 404, "not_found")
+    expect_error(call(admin, "agora.task.get", task_id="nope"), 422, "invalid_argument")
