@@ -171,6 +171,34 @@ def test_isolation_and_bad_input(hub, admin):
             assert receive(ra, visibility_timeout=1) == []  # the refused batch stored nothing
 
 
+def test_request_without_a_reply_in_time_brings_the_sender_a_timeout_failure(hub, admin):
+    tenant = new_tenant(admin, hub)
+    asker, silent, helpful = agents_of(tenant, hub, 3)
+    with hub.client(asker["agent_token"]) as a:
+        started = time.monotonic()
+        unanswered = ok(call(a, "agora.messaging.send", to_agent=silent["agent_id"], content="2+2?", performative="request",
+                             correlation={"conversation_id": "math"}, expected={"type": "inform", "timeout_ms": 500}))
+        answered = ok(call(a, "agora.messaging.send", to_agent=helpful["agent_id"], content="3+3?", performative="request",
+                           expected={"type": "inform", "timeout_ms": 800}))
+        with hub.client(helpful["agent_token"]) as h:
+            ok(call(h, "agora.messaging.send", to_agent=asker["agent_id"], content=6, performative="inform",
+                    correlation={"reply_to": answered["message_id"]}))
+        got = receive(a, wait=10, performative="failure")
+        assert 0.4 < time.monotonic() - started < 5
+        (failure,) = got
+        assert (failure["from_agent"], failure["intent"], failure["performative"]) == ("system", "timeout", "failure")
+        assert failure["content"]["original_message_id"] == unanswered["message_id"]
+        assert failure["content"] == {
+            "error": "Request timeout", "timeout": 500, "original_message_id": unanswered["message_id"],
+            "to_agent": silent["agent_id"], "topic": None,
+        }
+        assert failure["correlation"] == {"reply_to": unanswered["message_id"], "conversation_id": "math"}
+        time.sleep(1.2)  # past the answered request's deadline: its reply came in time, so no failure for it
+        later = receive(a, wait=0)
+        assert [m["content"] for m in later] == [6]
+    expect_error(call(admin, "agora.messaging.send", to_agent=silent["agent_id"], content="x", expected={"timeout_ms": 0}), 422, "invalid_argument")
+
+
 def test_messages_survive_a_restart(tmp_path):
     hub = HubProcess(tmp_path / "hub").start()
     try:

@@ -11,6 +11,7 @@ from agora.config import Settings
 from agora.core.context import Hub
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
+from agora.core.services import messaging as messaging_service
 from agora.core.services import tasks as task_service
 from agora.store.ops import events as event_ops
 from agora.store.ops import messages as message_ops
@@ -34,6 +35,7 @@ Job = Callable[[Hub], Awaitable[object]]
 JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("halt-refresh", lambda s: 1.0, admin_service.load_halt),  # another replica may halt or resume the system
     ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), agent_service.mark_silent_offline),
+    ("reply-timeouts", lambda s: 0.2, messaging_service.expire_replies),  # request/reply: failure to the sender
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
 ]

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, or_, select
 
 from agora.bus import Event
 from agora.core.auth import PrincipalKind
-from agora.core.context import CallContext
+from agora.core.context import CallContext, Hub
 from agora.core.ids import new_id
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import messages as message_ops
@@ -79,6 +79,8 @@ def _row(ctx: CallContext, msg: SendMessage, tenant_id: str, recipient: str | No
         )
     kind = "topic" if msg.topic else ("broadcast" if recipient is None else "direct")
     correlation = msg.correlation.model_dump(exclude_none=True) if msg.correlation else None
+    timeout_ms = msg.expected.timeout_ms if msg.expected else None
+    awaits_reply = timeout_ms is not None and ctx.principal.agent_id is not None  # 'system' has no inbox to tell
     return {
         "message_id": new_id("msg"),
         "tenant_id": tenant_id,
@@ -98,6 +100,7 @@ def _row(ctx: CallContext, msg: SendMessage, tenant_id: str, recipient: str | No
         "idempotency_key": msg.idempotency_key,
         "created_at": now,
         "expires_at": now + timedelta(seconds=msg.ttl) if msg.ttl else None,
+        "reply_due_at": now + timedelta(milliseconds=timeout_ms) if awaits_reply else None,
     }
 
 
@@ -135,6 +138,56 @@ def _event(row: dict[str, Any]) -> Event:
     if row["kind"] == "broadcast":
         return Event("broadcast_message", row["tenant_id"], data)
     return Event("topic_message", row["tenant_id"], {**data, "topic": row["topic"]})
+
+
+async def expire_replies(hub: Hub) -> None:
+    """Request/reply (seed 001): a message whose expected.timeout_ms passed without a reply brings its sender a
+    ``failure`` message with intent ``timeout``. Each due message is claimed atomically, so replicas never double it."""
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> list[dict[str, Any]]:
+        failures = []
+        for due in message_ops.claim_due_replies(conn, now):
+            timeout_ms = (due["expected"] or {}).get("timeout_ms")
+            failures.append(
+                {
+                    "message_id": new_id("msg"),
+                    "tenant_id": due["tenant_id"],
+                    "kind": "direct",
+                    "sender_id": SYSTEM,
+                    "recipient_id": due["sender_id"],
+                    "topic": None,
+                    "message_type": "system",
+                    "performative": "failure",
+                    "intent": "timeout",
+                    "priority": due["priority"],
+                    "content": {
+                        "error": "Request timeout",
+                        "timeout": timeout_ms,
+                        "original_message_id": due["message_id"],
+                        "to_agent": due["recipient_id"],
+                        "topic": due["topic"],
+                    },
+                    "correlation": {"reply_to": due["message_id"], **_conversation(due)},
+                    "conversation_id": due["conversation_id"],
+                    "expected": None,
+                    "context": {},
+                    "idempotency_key": None,
+                    "created_at": now,
+                    "expires_at": None,
+                    "reply_due_at": None,
+                }
+            )
+        for row in failures:
+            message_ops.send(conn, row["tenant_id"], SYSTEM, [row], now)
+        return failures
+
+    for row in await hub.store.write(op):
+        await hub.notifier.publish(_event(row))
+
+
+def _conversation(row: dict[str, Any]) -> dict[str, str]:
+    return {"conversation_id": row["conversation_id"]} if row["conversation_id"] else {}
 
 
 async def send(ctx: CallContext, req: SendMessage) -> MessageReceipt:

@@ -59,6 +59,13 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
         new.append(row)
         receipts.append(_receipt(row, "queued"))
     if new:
+        answered = [r["correlation"]["reply_to"] for r in new if (r["correlation"] or {}).get("reply_to")]
+        if answered:  # a reply in time: the original's sender stops waiting
+            conn.execute(
+                update(messages)
+                .where(messages.c.tenant_id == tenant_id, messages.c.message_id.in_(answered), messages.c.reply_due_at.is_not(None))
+                .values(reply_due_at=None)
+            )
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
         seqs = conn.execute(insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), new).scalars().all()
@@ -254,6 +261,24 @@ def unsubscribe(conn: Connection, subscription_id: str, agent_scope: str | None,
     if conn.execute(stmt).rowcount == 0:
         raise NotFound(f"no subscription '{subscription_id}'", details={"subscription_id": subscription_id})
     conn.execute(delete(read_positions).where(read_positions.c.stream == f"sub:{subscription_id}"))
+
+
+def claim_due_replies(conn: Connection, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    """Messages whose reply deadline passed, taken atomically (the deadline is cleared in the same statement)."""
+    due = select(messages.c.seq).where(messages.c.reply_due_at <= now).limit(limit)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    seqs = conn.execute(due).scalars().all()
+    if not seqs:
+        return []
+    taken = conn.execute(
+        update(messages)
+        .where(messages.c.seq.in_(seqs), messages.c.reply_due_at.is_not(None))
+        .values(reply_due_at=None)
+        .returning(messages.c.message_id, messages.c.tenant_id, messages.c.sender_id, messages.c.recipient_id,
+                   messages.c.topic, messages.c.priority, messages.c.expected, messages.c.conversation_id)
+    ).mappings().all()
+    return [dict(r) for r in taken if r["sender_id"] != "system"]
 
 
 def purge(conn: Connection, acked_before: datetime, now: datetime) -> dict[str, int]:
