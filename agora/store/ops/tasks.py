@@ -10,9 +10,10 @@ from __future__ import annotations
 import random
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
@@ -43,6 +44,10 @@ def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, A
     return _get(conn, task_id, tenant_scope)
 
 
+# The SET clause comes from the parameters' keys; the guard names its own parameters so they never clash with them.
+_MOVE = update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.status == bindparam("b_status"))
+
+
 def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
     """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice."""
     changes = {"status": to_status, "updated_at": now, **values}
@@ -50,9 +55,7 @@ def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, no
         changes.setdefault("finished_at", now)
         changes.setdefault("lease_token", None)
         changes.setdefault("lease_expires_at", None)
-    moved = conn.execute(
-        update(tasks).where(tasks.c.task_id == task["task_id"], tasks.c.status == task["status"]).values(**changes)
-    ).rowcount
+    moved = conn.execute(_MOVE, {"b_task_id": task["task_id"], "b_status": task["status"], **changes}).rowcount
     if not moved:
         raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
     _record(conn, task["task_id"], actor, task["status"], to_status, now, note)
@@ -76,37 +79,50 @@ def _fail_dependents(conn: Connection, task_id: str, now: datetime) -> list[Tran
     return failed
 
 
+_RECENT_DURATIONS = (
+    select(tasks.c.started_at, tasks.c.finished_at)
+    .where(tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.task_type == bindparam("task_type"), tasks.c.status == "completed")
+    .order_by(tasks.c.finished_at.desc())
+    .limit(DURATION_SAMPLE)
+)
+
+
 def estimated_duration(conn: Connection, tenant_id: str, task_type: str) -> timedelta | None:
-    rows = conn.execute(
-        select(tasks.c.started_at, tasks.c.finished_at)
-        .where(tasks.c.tenant_id == tenant_id, tasks.c.task_type == task_type, tasks.c.status == "completed")
-        .order_by(tasks.c.finished_at.desc())
-        .limit(DURATION_SAMPLE)
-    ).all()
+    rows = conn.execute(_RECENT_DURATIONS, {"tenant_id": tenant_id, "task_type": task_type}).all()
     spans = [(done - started).total_seconds() for started, done in rows if started and done]
     return timedelta(seconds=sum(spans) / len(spans)) if spans else None
 
 
-def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
-    """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
+def _least_loaded_statement() -> Any:
     caps = agent_capabilities.c
     capable = (
         select(caps.agent_id)
-        .where(caps.tenant_id == tenant_id, caps.capability.in_(capabilities))
+        .where(caps.tenant_id == bindparam("tenant_id"), caps.capability.in_(bindparam("capabilities", expanding=True)))
         .group_by(caps.agent_id)
-        .having(func.count() == len(set(capabilities)))
+        .having(func.count() == bindparam("needed"))
     )
-    load = (
-        select(func.count())
-        .where(tasks.c.claimed_by == agents.c.agent_id, tasks.c.status == "in_progress")
-        .scalar_subquery()
-    )
-    return conn.execute(
+    load = select(func.count()).where(tasks.c.claimed_by == agents.c.agent_id, tasks.c.status == "in_progress").scalar_subquery()
+    return (
         select(agents.c.agent_id)
-        .where(agents.c.tenant_id == tenant_id, agents.c.status == "active", agents.c.agent_id.in_(capable))
+        .where(agents.c.tenant_id == bindparam("tenant_id"), agents.c.status == "active", agents.c.agent_id.in_(capable))
         .order_by(load, func.random())
         .limit(1)
-    ).scalar()
+    )
+
+
+_LEAST_LOADED = _least_loaded_statement()
+
+
+def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
+    """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
+    wanted = sorted(set(capabilities))
+    return conn.execute(_LEAST_LOADED, {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)}).scalar()
+
+
+_INSERT_TASK = insert(tasks)
+_INSERT_REQUIREMENT = insert(task_requirements)
+_INSERT_DEPENDENCY = insert(task_dependencies)
+_INSERT_HISTORY = insert(task_history)
 
 
 def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str, Any], bool, list[Transition]]:
@@ -128,11 +144,11 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
         missing = [d for d in deps if d not in upstream]
         if missing:
             raise NotFound(f"no task {', '.join(missing[:10])} to depend on", details={"depends_on": missing[:50]})
-    conn.execute(insert(tasks).values(**row))
+    conn.execute(_INSERT_TASK, row)
     if row["required_capabilities"]:
-        conn.execute(insert(task_requirements), [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
+        conn.execute(_INSERT_REQUIREMENT, [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
     if deps:
-        conn.execute(insert(task_dependencies), [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
+        conn.execute(_INSERT_DEPENDENCY, [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
     _record(conn, row["task_id"], actor, None, "pending", row["created_at"], None)
     doomed = [d for d, status in upstream.items() if status not in (*UNFINISHED, "completed")]
     if doomed and not row["run_if_dependency_fails"]:
@@ -142,10 +158,15 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
 
 
 def _record(conn: Connection, task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> None:
-    conn.execute(insert(task_history).values(task_id=task_id, at=now, actor=actor, from_status=from_status, to_status=to_status, note=note))
+    conn.execute(
+        _INSERT_HISTORY,
+        {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note},
+    )
 
 
-def _claimable(agent: dict[str, Any], task_types: list[str], now: datetime) -> Any:
+@lru_cache(maxsize=16)
+def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool) -> Any:
+    """The claim query, built once per shape: parameters are bound at execution, so each claim only executes it."""
     upstream = aliased(tasks)
     unmet = (
         select(task_dependencies.c.task_id)
@@ -153,21 +174,28 @@ def _claimable(agent: dict[str, Any], task_types: list[str], now: datetime) -> A
         .where(task_dependencies.c.task_id == tasks.c.task_id, upstream.c.status.in_(UNFINISHED))
     )
     lacking = select(task_requirements.c.task_id).where(
-        task_requirements.c.task_id == tasks.c.task_id, task_requirements.c.capability.not_in(agent["capabilities"])
+        task_requirements.c.task_id == tasks.c.task_id,
+        task_requirements.c.capability.not_in(bindparam("capabilities", expanding=True)),
     )
     stmt = select(tasks).where(
-        tasks.c.tenant_id == agent["tenant_id"],
+        tasks.c.tenant_id == bindparam("tenant_id"),
         tasks.c.status == "pending",
-        tasks.c.available_at <= now,
+        tasks.c.available_at <= bindparam("now"),
         or_(
-            tasks.c.assignee.in_([agent["agent_id"], agent["agent_name"]]),
-            and_(tasks.c.assignee.is_(None), ~exists(lacking)),
+            tasks.c.assignee.in_(bindparam("names", expanding=True)),  # assigned to it by id or by name
+            and_(tasks.c.assignee.is_(None), ~exists(lacking)),  # or it has every required capability
         ),
         ~exists(unmet),
     )
-    if task_types:
-        stmt = stmt.where(tasks.c.task_type.in_(task_types))
-    return stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
+    if by_type:
+        stmt = stmt.where(tasks.c.task_type.in_(bindparam("task_types", expanding=True)))
+    if preferred_only:
+        stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
+    stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
+    return stmt.with_for_update(skip_locked=True) if skip_locked else stmt
+
+
+_HAS_PREFERRED = select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending"))
 
 
 def claim(
@@ -178,15 +206,21 @@ def claim(
     now: datetime,
 ) -> Transition | None:
     """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
-    base = _claimable(agent, task_types, now)
-    lock = {"skip_locked": True} if conn.dialect.name == "postgresql" else None
-    preferred = exists().where(tasks.c.preferred_agent_id == agent["agent_id"], tasks.c.status == "pending")
-    attempts = [base]
-    if conn.execute(select(preferred)).scalar():  # an index probe: the ordered search runs only when worth it
-        attempts.insert(0, base.where(tasks.c.preferred_agent_id == agent["agent_id"]))
+    params = {
+        "tenant_id": agent["tenant_id"],
+        "now": now,
+        "capabilities": agent["capabilities"],
+        "names": [agent["agent_id"], agent["agent_name"]],
+        "task_types": task_types,
+        "agent_id": agent["agent_id"],
+    }
+    postgres = conn.dialect.name == "postgresql"
+    # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
+    shapes = [True, False] if conn.execute(_HAS_PREFERRED, params).scalar() else [False]
     row = None
-    for stmt in attempts:
-        row = conn.execute(stmt.with_for_update(**lock) if lock else stmt).mappings().first()
+    for preferred_only in shapes:
+        stmt = _claim_statement(bool(task_types), preferred_only, postgres)
+        row = conn.execute(stmt, {k: v for k, v in params.items() if k != "task_types" or task_types}).mappings().first()
         if row is not None:
             break
     if row is None:
@@ -208,14 +242,18 @@ def _leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: 
     task = _get(conn, task_id, tenant_scope, lock=True)
     if task["status"] != "in_progress":
         raise Conflict(f"task '{task_id}' is {task['status']}, not in progress", details={"status": task["status"]})
+    _check_lease(task, agent_id, token)
+    return task
+
+
+def _check_lease(task: dict[str, Any], agent_id: str | None, token: str | None) -> None:
     if token is None:
         raise Conflict("this task is claimed: give the lease_token of the claim", details={"field": "lease_token"})
     if token != task["lease_token"] or (agent_id is not None and agent_id != task["claimed_by"]):
         raise Conflict(
             "stale or foreign lease: the task was reclaimed or belongs to another claim",
-            details={"task_id": task_id, "fencing_token": task["fencing_token"]},
+            details={"task_id": task["task_id"], "fencing_token": task["fencing_token"]},
         )
-    return task
 
 
 def heartbeat(
@@ -259,7 +297,7 @@ def update_task(
     if task["status"] in ("completed", "failed", "cancelled", "dead_letter"):
         raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
     if task["status"] == "in_progress":
-        task = _leased(conn, task_id, tenant_scope, agent_id, token)
+        _check_lease(task, agent_id, token)
     elif status not in (None, "pending", "cancelled"):
         raise Conflict("claim the task first (agora.task.claim): only a lease holder runs it", details={"status": task["status"]})
     if status is None or status == task["status"]:
