@@ -104,11 +104,11 @@ def render(console: Console, records: list[Record], meta: dict[str, Any]) -> Non
             )  # fmt: skip
         console.print(table)
     if values:
-        table = Table(title="Start-up and memory", title_justify="left")
+        table = Table(title="Single figures: start-up, memory, streams", title_justify="left")
         for name in ("Scenario", "Store", "Measure", "Value", "Target", "", "Notes"):
             table.add_column(name, justify="right" if name == "Value" else "left")
         for v in values:
-            shown = f"{v.value:,.2f} {v.unit}" if v.unit == "s" else f"{v.value:,.1f} {v.unit}"
+            shown = f"{v.value:,.2f} {v.unit}" if v.unit in ("s", "ms") else f"{v.value:,.1f} {v.unit}"
             table.add_row(
                 v.scenario, v.store, v.label, shown, v.check.target if v.check else "", _verdict(v.check), v.notes
             )

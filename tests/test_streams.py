@@ -356,3 +356,24 @@ async def test_two_replicas_push_to_each_others_websockets(tmp_path, postgres_ur
     finally:
         one.stop()
         two.stop()
+
+
+def test_stream_message_rendering_matches_the_wire_model():
+    from datetime import UTC, datetime
+
+    from agora.core.services.messaging import message_from_row, message_json
+
+    base = {
+        "seq": 42, "message_id": "msg_0123456789abcdef", "kind": "direct", "sender_id": "agent_0123456789abcdef",
+        "recipient_id": "agent_fedcba9876543210", "topic": None, "subscription_id": None, "message_type": "info",
+        "performative": None, "intent": None, "priority": 2, "content": "hi", "correlation": None, "expected": None,
+        "context": {}, "created_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "expires_at": None,
+        "delivery_count": 1,
+    }
+    full = {
+        **base, "kind": "topic", "topic": "builds.main", "subscription_id": "sub_0123456789abcdef", "performative": "request",
+        "intent": "build", "priority": 4, "content": {"n": [1, 2]}, "correlation": {"reply_to": "msg_0000000000000001"},
+        "expected": {"timeout_ms": 5}, "context": {"k": "v"}, "expires_at": datetime(2026, 1, 3, tzinfo=UTC),
+    }
+    for row in (base, full):
+        assert message_json(row) == message_from_row(row).model_dump(mode="json")

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import Hub
 from agora.core.services import agents as agent_service
-from agora.core.services.messaging import message_from_row
+from agora.core.services.messaging import message_json
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
 from agora.store.ops import messages as message_ops
@@ -112,14 +112,17 @@ class Stream:
         presence_every = max(1.0, min(30.0, self.hub.settings.offline_after_seconds / 3))
         next_touch = time.monotonic() + presence_every
         next_keepalive = time.monotonic() + (keepalive or float("inf"))
+        due = _Due(inbox=True, shared=True, events=True, timer=True)  # the first read looks at everything
+        next_visible: datetime | None = None
         while True:
             with self.hub.wakeups.armed(self.wake_keys) as woken:
-                batch, next_due = await self._read(kinds, wants)
+                batch, due, next_visible = await self._read(kinds, wants, due, next_visible)
                 for frame in batch:
                     yield frame
                 if batch:
                     next_keepalive = time.monotonic() + (keepalive or float("inf"))
-                    continue  # there may be more behind a full batch; the armed flag keeps what came meanwhile
+                if due.any:
+                    continue  # a part came back full: read on before waiting (the armed waiter keeps wake-ups)
                 now = time.monotonic()
                 if now >= next_touch:
                     if self._agent is not None:
@@ -129,39 +132,55 @@ class Stream:
                     yield None
                     next_keepalive = now + (keepalive or float("inf"))
                 timeout = min(next_touch, next_keepalive) - now
-                if next_due is not None:
-                    timeout = min(timeout, max(0.0, (next_due - self.hub.clock.now()).total_seconds()) + 0.01)
+                if next_visible is not None:
+                    timeout = min(timeout, max(0.0, (next_visible - self.hub.clock.now()).total_seconds()) + 0.01)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), timeout)
+                due = self._what_woke(woken.fired, next_visible)
 
-    async def _read(self, kinds: list[str], wants: re.Pattern[str]) -> tuple[list[Frame], Any]:
+    def _what_woke(self, fired: set[str], next_visible: datetime | None) -> _Due:
+        timer = next_visible is not None and next_visible <= self.hub.clock.now()
+        return _Due(
+            inbox=timer or any(k.startswith("agent:") for k in fired),
+            shared=any(k.startswith("tenant:") for k in fired),
+            events=any(k.startswith("events:") for k in fired),
+            timer=timer,
+        )
+
+    async def _read(
+        self, kinds: list[str], wants: re.Pattern[str], due: _Due, next_visible: datetime | None
+    ) -> tuple[list[Frame], _Due, datetime | None]:
+        """Read what ``due`` says may have changed; returns the frames, what to read again at once, the next timer."""
         p = self.principal
         now = self.hub.clock.now()
         after = self.position.events
         sent = self.position.messages
         resend = (sent, self._resend_until) if sent < self._resend_until else None
+        deliver = self._agent is not None and bool(kinds) and (due.inbox or due.shared or resend is not None)
 
-        def op(conn: Connection) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]], int]:
-            rows, next_due = [], None
-            events = event_ops.after(conn, after, tenant_scope=p.tenant_scope(), viewer_agent=p.agent_id, limit=BATCH)
-            passed = events[-1]["seq"] if events else after
-            events = [e for e in events if wants.match(e["type"])]
-            if self._agent is not None:
-                if kinds:
-                    rows, next_due = stream_ops.deliver(
-                        conn, self._agent, kinds=kinds, resend=resend, limit=BATCH,
-                        visibility=timedelta(seconds=self.visibility_seconds), now=now,
-                    )
-                # An agent gets the events addressed to it, and of its tenant's events those it subscribed to.
-                subscribed = _matcher(stream_ops.subscribed_event_types(conn, self._agent["agent_id"]))
-                events = [e for e in events if e["visible_to"] is not None or subscribed.match(e["type"])]
-            return rows, next_due, events, passed
+        def op(conn: Connection) -> tuple[list[dict[str, Any]], datetime | None, list[dict[str, Any]], int]:
+            rows, visible = [], next_visible
+            if deliver:
+                rows, visible = stream_ops.deliver(
+                    conn, self._agent, kinds=kinds, shared=due.shared, resend=resend, limit=BATCH,
+                    visibility=timedelta(seconds=self.visibility_seconds), now=now, next_visible=next_visible, recompute=due.timer,
+                )
+            events: list[dict[str, Any]] = []
+            passed = after
+            if due.events:
+                events = event_ops.after(conn, after, tenant_scope=p.tenant_scope(), viewer_agent=p.agent_id, limit=BATCH)
+                passed = events[-1]["seq"] if events else after
+                events = [e for e in events if wants.match(e["type"])]
+                if self._agent is not None and any(e["visible_to"] is None for e in events):
+                    # An agent gets the events addressed to it, and of its tenant's events those it subscribed to.
+                    subscribed = _matcher(stream_ops.subscribed_event_types(conn, self._agent["agent_id"]))
+                    events = [e for e in events if e["visible_to"] is not None or subscribed.match(e["type"])]
+            return rows, visible, events, passed
 
-        # Handing out messages changes delivery state (a write); a stream without an inbox only reads.
-        rows, next_due, events, passed = await (self.hub.store.write if self._agent and kinds else self.hub.store.read)(op)
+        # Handing out messages changes delivery state (a write); otherwise the stream only reads.
+        rows, visible, events, passed = await (self.hub.store.write if deliver else self.hub.store.read)(op)
         items: list[tuple[Any, str, int, dict[str, Any]]] = [
-            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], {"message": message_from_row(r).model_dump(mode="json")})
-            for r in rows
+            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], {"message": message_json(r)}) for r in rows
         ]
         items += [
             (e["created_at"], e["type"], e["seq"], {"tenant_id": e["tenant_id"], "data": e["data"], "timestamp": e["created_at"]})
@@ -176,4 +195,20 @@ class Stream:
                 self.position.events = seq
             frames.append(Frame(kind, self.position.token(), body))
         self.position.events = passed  # events skipped by the filters are passed for good
-        return frames, next_due
+        more_messages = len(rows) == BATCH
+        again = _Due(inbox=more_messages, shared=more_messages and due.shared, events=passed - after >= BATCH and due.events)
+        return frames, again, visible
+
+
+@dataclass(frozen=True)
+class _Due:
+    """What the next read of a stream must look at, from what woke it."""
+
+    inbox: bool = False  # the agent's own deliveries (a direct message landed, or a hidden one is visible again)
+    shared: bool = False  # broadcasts and subscribed topics (pulled into the inbox first)
+    events: bool = False  # hub events
+    timer: bool = False  # the visibility timer fired: look up when the next one is due
+
+    @property
+    def any(self) -> bool:
+        return self.inbox or self.shared or self.events

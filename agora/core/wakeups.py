@@ -30,10 +30,25 @@ def keys_for(event: Event) -> list[str]:
 
 
 
+class Waiter:
+    """Set by the next wake-up of any key it was armed with; ``fired`` tells which keys woke it."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.fired: set[str] = set()
+
+    def set(self, key: str) -> None:
+        self.fired.add(key)
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class Wakeups:
     def __init__(self, notifier: Notifier):
         self._notifier = notifier
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
 
     async def run(self) -> None:
         """Feed wake-ups from the notifier until cancelled."""
@@ -46,21 +61,21 @@ class Wakeups:
 
     def wake(self, keys: Iterable[str]) -> None:
         for key in keys:
-            for flag in self._waiters.get(key, ()):
-                flag.set()
+            for waiter in self._waiters.get(key, ()):
+                waiter.set(key)
 
     @contextlib.contextmanager
-    def armed(self, keys: list[str]) -> Iterator[asyncio.Event]:
-        """An event set by the next wake-up of any of ``keys`` (register it before checking the store)."""
-        flag = asyncio.Event()
+    def armed(self, keys: list[str]) -> Iterator[Waiter]:
+        """A waiter set by the next wake-up of any of ``keys`` (register it before checking the store)."""
+        waiter = Waiter()
         for key in keys:
-            self._waiters.setdefault(key, set()).add(flag)
+            self._waiters.setdefault(key, set()).add(waiter)
         try:
-            yield flag
+            yield waiter
         finally:
             for key in keys:
                 waiting = self._waiters.get(key)
                 if waiting is not None:
-                    waiting.discard(flag)
+                    waiting.discard(waiter)
                     if not waiting:
                         del self._waiters[key]

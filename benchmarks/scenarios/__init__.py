@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import ceiling, coldstart, query, register, rss, send
+from . import ceiling, coldstart, query, register, rss, send, streams
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(register, per_store=True),
         Scenario(query, per_store=True),
         Scenario(send, per_store=True),
+        Scenario(streams, per_store=True),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),
     )

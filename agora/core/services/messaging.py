@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from agora.bus import Event
 from agora.core.auth import PrincipalKind
@@ -28,7 +28,9 @@ from agora_sdk.errors import (
     PayloadTooLarge,
     PermissionDenied,
 )
+from agora_sdk.wire.common import iso_utc
 from agora_sdk.wire.messaging import (
+    PriorityLevel,
     BROADCAST,
     Ack,
     Acked,
@@ -54,15 +56,21 @@ def _sender(ctx: CallContext) -> str:
     return ctx.principal.agent_id or SYSTEM
 
 
+def _recipients_statement(scoped: bool) -> Any:
+    stmt = select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id).where(
+        or_(agents.c.agent_id.in_(bindparam("ids", expanding=True)), agents.c.agent_name.in_(bindparam("names", expanding=True)))
+    )
+    return stmt.where(agents.c.tenant_id == bindparam("tenant_id")) if scoped else stmt
+
+
+_RECIPIENTS = {scoped: _recipients_statement(scoped) for scoped in (False, True)}
+
+
 def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[str]) -> dict[str, dict[str, Any]]:
     """Map each agent id or name to its agent (id and tenant); 404 naming the unknown ones."""
-    stmt = select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id).where(
-        or_(agents.c.agent_id.in_(refs), agents.c.agent_name.in_(refs))
-    )
-    if tenant_scope is not None:
-        stmt = stmt.where(agents.c.tenant_id == tenant_scope)
+    params = {"ids": refs, "names": refs, "tenant_id": tenant_scope}
     found: dict[str, dict[str, Any]] = {}
-    for agent_id, name, tenant_id in conn.execute(stmt).all():
+    for agent_id, name, tenant_id in conn.execute(_RECIPIENTS[tenant_scope is not None], params).all():
         found[agent_id] = found[name] = {"agent_id": agent_id, "tenant_id": tenant_id}
     missing = sorted(set(refs) - found.keys())
     if missing:
@@ -70,23 +78,22 @@ def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[s
     return found
 
 
-def _row(ctx: CallContext, msg: SendMessage, tenant_id: str, recipient: str | None, now: Any) -> dict[str, Any]:
+def _draft(ctx: CallContext, msg: SendMessage, now: Any) -> dict[str, Any]:
+    """The stored row of a message, but for its tenant and recipient (resolved in the sending transaction)."""
     size = len(orjson.dumps(msg.content))
     if size > ctx.hub.settings.max_message_bytes:
         raise PayloadTooLarge(
             f"message content is {size} bytes; the limit is {ctx.hub.settings.max_message_bytes}",
             details={"limit": ctx.hub.settings.max_message_bytes},
         )
-    kind = "topic" if msg.topic else ("broadcast" if recipient is None else "direct")
+    kind = "topic" if msg.topic else ("broadcast" if msg.to_agent == BROADCAST else "direct")
     correlation = msg.correlation.model_dump(exclude_none=True) if msg.correlation else None
     timeout_ms = msg.expected.timeout_ms if msg.expected else None
     awaits_reply = timeout_ms is not None and ctx.principal.agent_id is not None  # 'system' has no inbox to tell
     return {
         "message_id": new_id("msg"),
-        "tenant_id": tenant_id,
         "kind": kind,
         "sender_id": _sender(ctx),
-        "recipient_id": recipient,
         "topic": msg.topic,
         "message_type": msg.message_type,
         "performative": msg.performative.value if msg.performative else None,
@@ -107,27 +114,33 @@ def _row(ctx: CallContext, msg: SendMessage, tenant_id: str, recipient: str | No
 async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[MessageReceipt]:
     p = ctx.principal
     now = ctx.clock.now()
+    drafts = [_draft(ctx, msg, now) for msg in batch]
     refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
-    recipients = await ctx.store.read(_resolve_recipients, p.tenant_scope(), refs) if refs else {}
-    rows: list[dict[str, Any]] = []
-    for msg in batch:
-        target = recipients.get(msg.to_agent or "")
-        rows.append(_row(ctx, msg, target["tenant_id"] if target else p.tenant_id, target and target["agent_id"], now))
-    by_tenant: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_tenant.setdefault(row["tenant_id"], []).append(row)
+    scope = p.tenant_scope()
 
-    def op(conn: Connection) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        # Recipients are resolved in the sending transaction: one trip to the store, and none can vanish in between.
+        recipients = _resolve_recipients(conn, scope, refs) if refs else {}
+        rows, by_tenant = [], {}
+        for msg, draft in zip(batch, drafts):
+            target = recipients.get(msg.to_agent or "")
+            row = {**draft, "tenant_id": target["tenant_id"] if target else p.tenant_id, "recipient_id": target and target["agent_id"]}
+            rows.append(row)
+            by_tenant.setdefault(row["tenant_id"], []).append(row)
+        receipts: dict[str, dict[str, Any]] = {}
         for tenant_id, tenant_rows in by_tenant.items():
             for row, receipt in zip(tenant_rows, message_ops.send(conn, tenant_id, _sender(ctx), tenant_rows, now)):
-                out[row["message_id"]] = receipt
-        return out
+                receipts[row["message_id"]] = receipt
+        return rows, receipts
 
-    receipts = await ctx.store.write(op)
+    rows, receipts = await ctx.store.write(op)
+    # One wake-up per recipient (or tenant, or topic) is enough: woken readers read everything new from the store.
+    wakes = {}
     for row in rows:
         if receipts[row["message_id"]]["status"] == "queued":
-            await ctx.notifier.publish(_event(row))
+            wakes.setdefault((row["kind"], row["tenant_id"], row["recipient_id"], row["topic"]), row)
+    for row in wakes.values():
+        await ctx.notifier.publish(_event(row))
     return [MessageReceipt.model_validate(receipts[row["message_id"]]) for row in rows]
 
 
@@ -238,6 +251,33 @@ def message_from_row(row: dict[str, Any]) -> Message:
         expires_at=row["expires_at"],
         delivery_count=row["delivery_count"],
     )
+
+
+def message_json(row: dict[str, Any]) -> dict[str, Any]:
+    """``message_from_row(row).model_dump(mode="json")``, built directly: live streams render one per delivery.
+
+    (tests/test_streams.py checks the two agree.)
+    """
+    return {
+        "message_id": row["message_id"],
+        "cursor": encode_cursor(row["seq"]),
+        "kind": row["kind"],
+        "from_agent": row["sender_id"],
+        "to_agent": row["recipient_id"],
+        "topic": row["topic"],
+        "subscription_id": row["subscription_id"],
+        "message_type": row["message_type"],
+        "performative": row["performative"],
+        "intent": row["intent"],
+        "priority": PriorityLevel(row["priority"]).name,
+        "content": row["content"],
+        "correlation": row["correlation"],
+        "expected": row["expected"],
+        "context": row["context"],
+        "timestamp": iso_utc(row["created_at"]),
+        "expires_at": iso_utc(row["expires_at"]) if row["expires_at"] else None,
+        "delivery_count": row["delivery_count"],
+    }
 
 
 def _seq(cursor: str | None, field: str) -> int | None:

@@ -23,6 +23,7 @@ BROADCAST_STREAM = "broadcast"
 PULL_BATCH = 1000
 
 _INSERT_INBOX = insert(inbox)
+_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
 
 
 def _receipt(row: dict[str, Any], status: str) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             )
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
-        seqs = conn.execute(insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), new).scalars().all()
+        seqs = conn.execute(_INSERT_MESSAGES, new).scalars().all()
         direct = [
             {
                 "agent_id": r["recipient_id"],

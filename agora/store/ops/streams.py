@@ -16,29 +16,39 @@ def deliver(
     agent: dict[str, Any],
     *,
     kinds: list[str],
+    shared: bool,
     resend: tuple[int, int] | None,
     limit: int,
     visibility: timedelta,
     now: datetime,
+    next_visible: datetime | None,
+    recompute: bool,
 ) -> tuple[list[dict[str, Any]], datetime | None]:
     """Hand the stream up to ``limit`` deliveries, oldest first; also when the next hidden one becomes visible again.
+
+    ``shared``: pull broadcasts and subscribed topic messages into the inbox first (only when one may have landed).
+    ``next_visible``: the stream's own timer, moved by what it hands out; looked up in the store only on ``recompute``.
 
     ``resend`` (a resumed stream): unacked deliveries with a sequence number in (low, high] went to the lost connection
     after the last frame the client saw, so they are handed out again at once instead of waiting out their visibility
     timeout. ``high`` is where the store stood at the reconnect: later deliveries follow the visibility rule.
     """
-    message_ops.pull_shared(conn, agent, now)
+    if shared:
+        message_ops.pull_shared(conn, agent, now)
     due = inbox.c.visible_at <= now
     if resend is not None:
         due = or_(due, inbox.c.seq.between(resend[0] + 1, resend[1]))
     stmt = message_ops.pending(agent["agent_id"], now).where(due, messages.c.kind.in_(kinds))
     rows = message_ops.hand_out(conn, agent["agent_id"], stmt.order_by(inbox.c.seq).limit(limit), visibility, now)
-    next_due = conn.execute(
-        select(func.min(inbox.c.visible_at)).where(
-            inbox.c.agent_id == agent["agent_id"], inbox.c.acked_at.is_(None), inbox.c.visible_at > now
-        )
-    ).scalar()
-    return rows, next_due
+    if recompute:
+        next_visible = conn.execute(
+            select(func.min(inbox.c.visible_at)).where(
+                inbox.c.agent_id == agent["agent_id"], inbox.c.acked_at.is_(None), inbox.c.visible_at > now
+            )
+        ).scalar()
+    elif rows:
+        next_visible = min(next_visible or now + visibility, now + visibility)
+    return rows, next_visible
 
 
 def subscribed_event_types(conn: Connection, agent_id: str) -> list[str]:

@@ -1,0 +1,129 @@
+"""streams: send → WebSocket delivery latency at 500 messages/s, and broadcast fan-out to 100 WebSocket subscribers."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..bench import Bench, call_hub
+from ..report import ValueRecord, at_least, at_most
+from ..servers import ROOT, Server, hub_server
+from ..stores import StoreProvider
+
+NAME = "streams"
+RATE = 500
+TARGET_P50_MS, TARGET_P99_MS = 2.0, 10.0
+SUBSCRIBERS, CLIENT_PROCESSES = 100, 4
+TARGET_DELIVERIES = 50_000
+BROADCASTS_PER_CALL = 50
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1]
+
+
+def _client(*args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.stream_client", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "stream client did not start"
+    return proc
+
+
+def _finish(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
+    if proc.wait(120) != 0:
+        raise RuntimeError("stream client failed")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _latency(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path) -> None:
+    sender = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "latency-sender"})
+    receiver = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "latency-receiver"})
+    seconds = bench.profile.latency_seconds * 2
+    bench.step(f"{NAME}: send → WebSocket at {RATE} messages/s for {seconds:.0f}s")
+    out = tmp / "latency.json"
+    cpu = hub.cpu_seconds()
+    proc = _client("latency", str(hub.port), sender["agent_token"], receiver["agent_token"], receiver["agent_id"], str(RATE), str(seconds), str(out))
+    result = _finish(proc, out)
+    cores = (hub.cpu_seconds() - cpu) / result["elapsed"]
+    delivery, send = result["delivery_ms"], result["send_ms"]
+    notes = f"{len(delivery):,} messages; send HTTP p50 {_percentile(send, 0.5):.2f} ms, p99 {_percentile(send, 0.99):.2f} ms; hub {cores:.2f} cores"
+    p50, p99 = _percentile(delivery, 0.5), _percentile(delivery, 0.99)
+    bench.add(ValueRecord(NAME, store.kind.value, f"send → WS frame p50 at {RATE}/s", p50, "ms", at_most(p50, TARGET_P50_MS, f"≤ {TARGET_P50_MS:g} ms"), notes))
+    bench.add(ValueRecord(NAME, store.kind.value, f"send → WS frame p99 at {RATE}/s", p99, "ms", at_most(p99, TARGET_P99_MS, f"≤ {TARGET_P99_MS:g} ms")))
+
+
+def _fan_out(url: str, tokens: list[str], seconds: float, tmp: Path, start_load: Any) -> tuple[float, float]:
+    """Connect the subscribers from CLIENT_PROCESSES processes, run the load, return (deliveries/s, client cores)."""
+    procs, outs = [], []
+    share = len(tokens) // CLIENT_PROCESSES
+    for i in range(CLIENT_PROCESSES):
+        tokens_file, out = tmp / f"tokens{i}.txt", tmp / f"fanout{i}.json"
+        tokens_file.write_text("\n".join(tokens[i * share : (i + 1) * share]))
+        procs.append(_client("fanout", url, str(tokens_file), str(seconds), str(out)))
+        outs.append(out)
+    stop = threading.Event()
+    loader = threading.Thread(target=start_load, args=(stop,), daemon=True)
+    loader.start()
+    results = [_finish(p, o) for p, o in zip(procs, outs)]
+    stop.set()
+    loader.join(30)
+    deliveries = sum(r["deliveries"] for r in results)
+    return deliveries / seconds, sum(r["cpu_seconds"] for r in results) / seconds
+
+
+def _fanout(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path) -> None:
+    seconds = bench.profile.load_seconds
+    bench.step(f"{NAME}: register {SUBSCRIBERS} subscribers and a sender")
+    tokens = [call_hub(hub, admin, "/agora/agents/register", {"agent_name": f"sub-{i}"})["agent_token"] for i in range(SUBSCRIBERS)]
+    sender = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "broadcaster"})
+    batch = {"messages": [{"to_agent": "broadcast", "content": {"text": "hello", "n": n}} for n in range(BROADCASTS_PER_CALL)]}
+    sent = [0]
+
+    def load(stop: threading.Event) -> None:
+        headers = {"Authorization": f"Bearer {sender['agent_token']}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{hub.port}", headers=headers, timeout=30) as client:
+            while not stop.is_set():
+                client.post("/agora/messaging/send_batch", json=batch).raise_for_status()
+                sent[0] += BROADCASTS_PER_CALL
+
+    bench.step(f"{NAME}: broadcasts (send_batch of {BROADCASTS_PER_CALL}) to {SUBSCRIBERS} WebSockets for {seconds:.0f}s")
+    cpu = hub.cpu_seconds()
+    started = time.perf_counter()
+    rate, client_cores = _fan_out(f"ws://127.0.0.1:{hub.port}/ws?types=broadcast_message", tokens, seconds, tmp, load)
+    cores = (hub.cpu_seconds() - cpu) / (time.perf_counter() - started)
+    ceiling = _ceiling(bench, seconds, tmp)
+    notes = f"{sent[0] / seconds:,.0f} broadcasts/s sent; hub {cores:.2f} cores, clients {client_cores:.2f} cores; {rate / ceiling:.2f}× the bare WebSocket ceiling ({ceiling:,.0f}/s)"
+    bench.add(ValueRecord(NAME, store.kind.value, f"broadcast deliveries/s to {SUBSCRIBERS} WebSockets", rate, "/s",
+                          at_least(rate, TARGET_DELIVERIES, f"≥ {TARGET_DELIVERIES:,}/s"), notes))
+
+
+def _ceiling(bench: Bench, seconds: float, tmp: Path) -> float:
+    bench.step(f"{NAME}: ceiling — a bare Starlette WebSocket app pushing the same frames to {SUBSCRIBERS} clients")
+    with Server([sys.executable, "-m", "benchmarks.ws_ceiling_app"], log_path=tmp / "ws-ceiling.log") as server:
+
+        def load(stop: threading.Event) -> None:
+            while not stop.is_set():
+                httpx.post(f"http://127.0.0.1:{server.port}/blast?frames=200", timeout=120)
+
+        rate, _ = _fan_out(f"ws://127.0.0.1:{server.port}/ws", ["-"] * SUBSCRIBERS, seconds, tmp, load)
+    bench.add(ValueRecord(NAME, "—", f"bare WebSocket fan-out to {SUBSCRIBERS} clients (ceiling)", rate, "/s"))
+    return rate
+
+
+def run(bench: Bench, store: StoreProvider | None) -> None:
+    assert store is not None
+    spec = store.fresh()
+    with tempfile.TemporaryDirectory(prefix="agora-bench-streams-") as tmp, hub_server(spec) as hub:
+        _latency(bench, store, hub, spec.admin_key, Path(tmp))
+        _fanout(bench, store, hub, spec.admin_key, Path(tmp))

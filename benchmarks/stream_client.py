@@ -1,0 +1,115 @@
+"""WebSocket clients for the stream benchmarks, run as their own processes so the client never shares the hub's CPU.
+
+python -m benchmarks.stream_client latency HUB_PORT SENDER_TOKEN RECEIVER_TOKEN RECEIVER_ID RATE SECONDS OUT
+    One receiver on /ws and one sender at a steady RATE messages/s (open loop): per message, the send's HTTP
+    latency and the send → frame latency (both clocks are this process's).
+python -m benchmarks.stream_client fanout URL_OF_WS TOKENS_FILE SECONDS OUT
+    One WebSocket per token (types=broadcast_message); counts frames until SECONDS after the first one, acking
+    with up_to every ACK_EVERY frames.
+Each writes its figures as JSON to OUT and prints "ready" once its sockets are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+ACK_EVERY = 200
+
+
+async def _connect(url: str, token: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**22)
+    ready = json.loads(await ws.recv())
+    assert ready["type"] == "ready", ready
+    return ws
+
+
+async def latency(port: int, sender: str, receiver: str, receiver_id: str, rate: float, seconds: float) -> dict[str, Any]:
+    ws = await _connect(f"ws://127.0.0.1:{port}/ws?types=message_received", receiver)
+    sent_at: dict[int, float] = {}
+    delivery_ms: list[float] = []
+    send_ms: list[float] = []
+    total = int(rate * seconds)
+    print("ready", flush=True)
+
+    async def receive() -> None:
+        while len(delivery_ms) < total:
+            frame = json.loads(await ws.recv())
+            if frame["type"] != "message_received":
+                continue
+            delivery_ms.append((time.perf_counter() - sent_at[frame["message"]["content"]["n"]]) * 1000)
+            if len(delivery_ms) % ACK_EVERY == 0:
+                await ws.send(json.dumps({"type": "ack", "up_to": frame["message"]["cursor"]}))
+
+    async def send(client: httpx.AsyncClient, n: int) -> None:
+        sent_at[n] = started = time.perf_counter()
+        response = await client.post("/agora/messaging/send", json={"to_agent": receiver_id, "content": {"n": n}})
+        response.raise_for_status()
+        send_ms.append((time.perf_counter() - started) * 1000)
+
+    headers = {"Authorization": f"Bearer {sender}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+        receiver_task = asyncio.create_task(receive())
+        begin = time.perf_counter()
+        sends = []
+        for n in range(total):  # open loop: message n leaves at begin + n / rate, whatever the others do
+            await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
+            sends.append(asyncio.create_task(send(client, n)))
+        await asyncio.gather(*sends)
+        await asyncio.wait_for(receiver_task, 30)
+        elapsed = time.perf_counter() - begin
+    await ws.close()
+    return {"delivery_ms": delivery_ms, "send_ms": send_ms, "messages": total, "elapsed": elapsed}
+
+
+async def fanout(url: str, tokens: list[str], seconds: float) -> dict[str, Any]:
+    sockets = [await _connect(url, token) for token in tokens]
+    counts = [0] * len(sockets)
+    first: list[float] = []
+    print("ready", flush=True)
+
+    async def read(i: int, ws: websockets.ClientConnection) -> None:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] != "broadcast_message":
+                continue
+            if not first:
+                first.append(time.perf_counter())
+            counts[i] += 1
+            if counts[i] % ACK_EVERY == 0:
+                await ws.send(json.dumps({"type": "ack", "up_to": frame["message"]["cursor"]}))
+
+    readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
+    while not first:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(max(0.0, first[0] + seconds - time.perf_counter()))
+    delivered = sum(counts)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for ws in sockets:
+        await ws.close()
+    return {"deliveries": delivered, "seconds": seconds, "cpu_seconds": time.process_time()}
+
+
+def main() -> None:
+    mode, *args = sys.argv[1:]
+    if mode == "latency":
+        port, sender, receiver, receiver_id, rate, seconds, out = args
+        result = asyncio.run(latency(int(port), sender, receiver, receiver_id, float(rate), float(seconds)))
+    else:
+        url, tokens_file, seconds, out = args
+        result = asyncio.run(fanout(url, Path(tokens_file).read_text().split(), float(seconds)))
+    result["cpu_seconds"] = time.process_time()
+    Path(out).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
