@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -144,3 +145,19 @@ def new_tenant(client: httpx.Client, hub: HubProcess, scopes: list[str] | None =
         args["scopes"] = scopes
     created = ok(call(client, "agora.admin.keys.create", **args))
     return hub.client(created["key"])
+
+
+@pytest.fixture
+def two_replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """Two hub processes on one fresh PostgreSQL database, waking each other through Redis."""
+    url = fresh_postgres_url(postgres_url)
+    env = {"AGORA_REDIS_URL": redis_url}
+    one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
+    try:
+        two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
+    except BaseException:
+        one.stop()
+        raise
+    yield one, two
+    one.stop()
+    two.stop()

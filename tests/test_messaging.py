@@ -216,22 +216,13 @@ def test_messages_survive_a_restart(tmp_path):
         hub.stop()
 
 
-def test_two_replicas_on_postgres_and_redis_wake_each_others_receivers(tmp_path, postgres_url, redis_url):
-    from .conftest import fresh_postgres_url
-
-    url = fresh_postgres_url(postgres_url)
-    env = {"AGORA_REDIS_URL": redis_url}
-    one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
-    two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
-    try:
-        with one.client() as admin_one:
-            agent = ok(call(admin_one, "agora.agents.register", agent_name="replicated"))
-        waiter, result = long_poll(two, agent["agent_token"])
-        with one.client() as admin_one:
-            ok(call(admin_one, "agora.messaging.send", to_agent="replicated", content="across replicas"))
-        waiter.join(15)
-        assert [m["content"] for m in result["messages"]] == ["across replicas"]
-        assert result["waited"] < 3  # woken through Redis, not by the 10 s long-poll running out
-    finally:
-        one.stop()
-        two.stop()
+def test_two_replicas_on_postgres_and_redis_wake_each_others_receivers(two_replicas):
+    one, two = two_replicas
+    with one.client() as admin_one:
+        agent = ok(call(admin_one, "agora.agents.register", agent_name="replicated"))
+    waiter, result = long_poll(two, agent["agent_token"])
+    with one.client() as admin_one:
+        ok(call(admin_one, "agora.messaging.send", to_agent="replicated", content="across replicas"))
+    waiter.join(15)
+    assert [m["content"] for m in result["messages"]] == ["across replicas"]
+    assert result["waited"] < 3  # woken through Redis, not by the 10 s long-poll running out

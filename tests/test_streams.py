@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from .conftest import call, ok, unique
 from .hubproc import HubProcess
@@ -337,25 +337,16 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(tuned_hub):
         assert seen == list(range(3000))
 
 
-async def test_two_replicas_push_to_each_others_websockets(tmp_path, postgres_url, redis_url):
-    from .conftest import fresh_postgres_url
-
-    url = fresh_postgres_url(postgres_url)
-    env = {"AGORA_REDIS_URL": redis_url}
-    one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
-    two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
-    try:
-        with one.client() as admin_one:
-            agent = register(admin_one)
-            async with connect(two, agent["agent_token"]) as ws:
-                started = time.perf_counter()
-                send(admin_one, agent["agent_id"], "across replicas")
-                (f,) = await messages(ws, 1)
-                assert f["message"]["content"] == "across replicas"
-                assert time.perf_counter() - started < 3  # woken through Redis
-    finally:
-        one.stop()
-        two.stop()
+async def test_two_replicas_push_to_each_others_websockets(two_replicas):
+    one, two = two_replicas
+    with one.client() as admin_one:
+        agent = register(admin_one)
+        async with connect(two, agent["agent_token"]) as ws:
+            started = time.perf_counter()
+            send(admin_one, agent["agent_id"], "across replicas")
+            (f,) = await messages(ws, 1)
+            assert f["message"]["content"] == "across replicas"
+            assert time.perf_counter() - started < 3  # woken through Redis
 
 
 def test_stream_message_rendering_matches_the_wire_model():

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from .conftest import call, expect_error, new_tenant, ok, unique
 from .hubproc import HubProcess

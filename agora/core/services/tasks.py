@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -201,11 +202,17 @@ async def heartbeat(ctx: CallContext, req: TaskHeartbeat) -> Task:
 
 async def update(ctx: CallContext, req: UpdateTask) -> Task:
     p = ctx.principal
-    now = ctx.clock.now()
     changes = req.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json")
+    actor = p.agent_id or p.label
+    return await _apply(ctx, lambda conn, now: task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now))
+
+
+async def _apply(ctx: CallContext, move: Callable[[Connection, datetime], dict[str, Any]]) -> Task:
+    """Run one transition and record its events in a transaction, then announce them."""
+    now = ctx.clock.now()
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
-        moved = task_ops.update_task(conn, req.task_id, p.tenant_scope(), p.agent_id or p.label, p.agent_id, changes, now)
+        moved = move(conn, now)
         return moved, _record_all(conn, [moved], now)
 
     moved, events = await ctx.store.write(op)
@@ -224,28 +231,16 @@ async def _own_or_tenant(ctx: CallContext, task_id: str) -> dict[str, Any]:
 
 async def cancel(ctx: CallContext, req: CancelTask) -> Task:
     task = await _own_or_tenant(ctx, req.task_id)
-    now = ctx.clock.now()
-
-    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
-        moved = task_ops.cancel(conn, req.task_id, task["tenant_id"], ctx.principal.label, req.reason, now)
-        return moved, _record_all(conn, [moved], now)
-
-    moved, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
-    return task_model(moved)
+    label = ctx.principal.label
+    return await _apply(ctx, lambda conn, now: task_ops.cancel(conn, req.task_id, task["tenant_id"], label, req.reason, now))
 
 
 async def requeue(ctx: CallContext, req: Requeue) -> Task:
     task = await _own_or_tenant(ctx, req.task_id)
-    now = ctx.clock.now()
-
-    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
-        moved = task_ops.requeue(conn, req.task_id, task["tenant_id"], ctx.principal.label, req.reset_attempts, now)
-        return moved, _record_all(conn, [moved], now)
-
-    moved, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
-    return task_model(moved)
+    label = ctx.principal.label
+    return await _apply(
+        ctx, lambda conn, now: task_ops.requeue(conn, req.task_id, task["tenant_id"], label, req.reset_attempts, now)
+    )
 
 
 async def get(ctx: CallContext, req: TaskRef) -> Task:
