@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 JSONObject = dict[str, Any]
 
 
-def _iso_utc(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # Every time on the wire is ISO-8601 UTC with a trailing "Z".
-UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
+UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
 
 Cursor = Annotated[str, Field(max_length=512, description="Opaque cursor from a previous page's next_cursor.")]
 Limit = Annotated[int, Field(ge=1, le=500, description="Maximum number of items to return.")]

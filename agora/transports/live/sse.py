@@ -19,7 +19,7 @@ from agora.core.streams import Stream
 from agora_sdk.errors import AgoraError
 
 from ..rest.errors import error_response
-from ..rest.routes import authenticate
+from ..rest.guard import authenticate
 from .options import open_stream
 
 log = logging.getLogger("agora.sse")

@@ -21,7 +21,6 @@ from agora.store import migrate
 from agora.store.ops import agents as agent_ops
 from agora_sdk.errors import (
     AgoraError,
-    Internal,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
@@ -30,7 +29,9 @@ from agora_sdk.errors import (
     Unavailable,
 )
 
+from . import acp
 from .errors import error_response
+from .guard import authenticate, challenge, guarded
 from .inputs import query_input, read_json_body
 from .openapi import build_openapi, operation_docs
 
@@ -74,44 +75,26 @@ def _deprecation_headers(tool: Tool) -> dict[str, str]:
     return headers
 
 
-async def authenticate(request: Request) -> Principal:
-    principal = await request.app.state.hub.auth.authenticate(request.headers.get("authorization"))
-    request.scope["state"]["principal"] = principal.label
-    return principal
-
-
-def _unauthenticated(exc: Unauthenticated) -> Response:
-    return error_response(exc, headers={"WWW-Authenticate": 'Bearer realm="agora"'})
-
-
 def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Request], Awaitable[Response]]:
     headers = _deprecation_headers(tool)
 
-    async def endpoint(request: Request) -> Response:
-        hub: Hub = request.app.state.hub
-        request.scope["state"]["tool"] = tool.name
-        try:
-            principal = await authenticate(request)
-            if request.method == "GET":
-                args = query_input(request, tool.input_model)
-            else:
-                args = await read_json_body(request, hub.settings.max_body_bytes)
-            for name in path_fields:
-                value = request.path_params[name]
-                if args.setdefault(name, value) != value:
-                    raise InvalidArgument(f"'{name}' is given in the path and differs in the input", details={"field": name})
-            _, result, ctx = await hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
-        except Unauthenticated as exc:
-            return _unauthenticated(exc)
-        except AgoraError as exc:
-            return error_response(exc, headers=headers or None)
-        except Exception:
-            log.exception("tool failed", extra={"tool": tool.name})
-            return error_response(Internal(f"{tool.name} failed unexpectedly; the request id finds it in the logs"))
+    async def run(request: Request, hub: Hub, principal: Principal) -> Response:
+        if request.method == "GET":
+            args = query_input(request, tool.input_model)
+        else:
+            args = await read_json_body(request, hub.settings.max_body_bytes)
+        for name in path_fields:
+            value = request.path_params[name]
+            if args.setdefault(name, value) != value:
+                raise InvalidArgument(f"'{name}' is given in the path and differs in the input", details={"field": name})
+        _, result, ctx = await hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
         extra = dict(headers)
         if ctx.warnings:
             extra["Agora-Warnings"] = " | ".join(ctx.warnings)
         return Response(result.model_dump_json(by_alias=True), media_type="application/json", headers=extra)
+
+    async def endpoint(request: Request) -> Response:
+        return await guarded(request, tool.name, lambda hub, principal: run(request, hub, principal), headers)
 
     endpoint.__name__ = tool.name.replace(".", "_")
     return endpoint
@@ -121,7 +104,7 @@ async def unknown_tool(request: Request) -> Response:
     try:
         await authenticate(request)
     except Unauthenticated as exc:
-        return _unauthenticated(exc)
+        return challenge(exc)
     name = "agora." + request.path_params["rest"].strip("/").replace("/", ".")
     try:
         tool = request.app.state.hub.catalog.get(name)
@@ -159,7 +142,7 @@ async def metrics_endpoint(request: Request) -> Response:
         if not principal.is_admin:  # hub-wide counts: a tenant (even its admin) never counts other tenants' agents
             raise PermissionDenied("/metrics is reserved to the hub administrator (authority 255)")
     except Unauthenticated as exc:
-        return _unauthenticated(exc)
+        return challenge(exc)
     except AgoraError as exc:
         return error_response(exc)
     hub: Hub = request.app.state.hub
@@ -174,7 +157,7 @@ def _docs_endpoints(app: FastAPI, catalog: Catalog, public: bool) -> None:
         try:
             return await authenticate(request)
         except Unauthenticated as exc:
-            return _unauthenticated(exc)
+            return challenge(exc)
 
     async def openapi_json(request: Request) -> Response:
         denied = await guarded(request)
@@ -212,6 +195,7 @@ def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
             name=f"{tool.name} ({alias.method} {alias.path})",
             **operation_docs(tool, alias.method, alias.path_fields),
         )
+    acp.mount(app)
     app.add_route("/agora/{rest:path}", unknown_tool, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     app.add_route("/health", health, methods=["GET"], include_in_schema=False)
     app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
