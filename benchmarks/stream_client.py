@@ -12,16 +12,20 @@ Each writes its figures as JSON to OUT and prints "ready" once its sockets are o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import uvloop
 import websockets
 
+from .http import Connection, build_request
+
 ACK_EVERY = 200
+SENDER_CONNECTIONS = 16
 
 
 async def _connect(url: str, token: str) -> websockets.ClientConnection:
@@ -48,20 +52,28 @@ async def latency(port: int, sender: str, receiver: str, receiver_id: str, rate:
             if len(delivery_ms) % ACK_EVERY == 0:
                 await ws.send(json.dumps({"type": "ack", "up_to": frame["message"]["cursor"]}))
 
-    async def send(client: httpx.AsyncClient, n: int) -> None:
+    headers = {"Authorization": f"Bearer {sender}", "Content-Type": "application/json"}
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+
+    async def send(n: int) -> None:
         sent_at[n] = started = time.perf_counter()
-        response = await client.post("/agora/messaging/send", json={"to_agent": receiver_id, "content": {"n": n}})
-        response.raise_for_status()
+        connection = await idle.get()  # (the lightweight client: httpx would make this process the bottleneck)
+        body = json.dumps({"to_agent": receiver_id, "content": {"n": n}}).encode()
+        status, answer = await connection.send(build_request("POST", "/agora/messaging/send", port, headers, body))
+        idle.put_nowait(connection)
+        if status != 200:
+            raise RuntimeError(f"send answered {status}: {answer[:200]!r}")
         send_ms.append((time.perf_counter() - started) * 1000)
 
-    headers = {"Authorization": f"Bearer {sender}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(SENDER_CONNECTIONS):
+            idle.put_nowait(await stack.enter_async_context(Connection(port)))
         receiver_task = asyncio.create_task(receive())
         begin = time.perf_counter()
         sends = []
         for n in range(total):  # open loop: message n leaves at begin + n / rate, whatever the others do
             await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
-            sends.append(asyncio.create_task(send(client, n)))
+            sends.append(asyncio.create_task(send(n)))
         await asyncio.gather(*sends)
         await asyncio.wait_for(receiver_task, 30)
         elapsed = time.perf_counter() - begin
@@ -103,10 +115,10 @@ def main() -> None:
     mode, *args = sys.argv[1:]
     if mode == "latency":
         port, sender, receiver, receiver_id, rate, seconds, out = args
-        result = asyncio.run(latency(int(port), sender, receiver, receiver_id, float(rate), float(seconds)))
+        result = uvloop.run(latency(int(port), sender, receiver, receiver_id, float(rate), float(seconds)))
     else:
         url, tokens_file, seconds, out = args
-        result = asyncio.run(fanout(url, Path(tokens_file).read_text().split(), float(seconds)))
+        result = uvloop.run(fanout(url, Path(tokens_file).read_text().split(), float(seconds)))
     result["cpu_seconds"] = time.process_time()
     Path(out).write_text(json.dumps(result))
 

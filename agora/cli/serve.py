@@ -116,6 +116,9 @@ def serve(
         stream_send_timeout=stream_send_timeout,
     )
     configure(log_level, log_format)
+    # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms
+    # GIL switch interval each hand-off can wait that long behind the loop's work, and latency convoys under load.
+    sys.setswitchinterval(0.0005)
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **UVICORN_OPTIONS
     )

@@ -69,7 +69,8 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             )
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
-        seqs = conn.execute(_INSERT_MESSAGES, new).scalars().all()
+        # One row goes as a plain execute: the executemany machinery (insertmanyvalues) costs more than the insert.
+        seqs = conn.execute(_INSERT_MESSAGES, new[0] if len(new) == 1 else new).scalars().all()
         direct = [
             {
                 "agent_id": r["recipient_id"],
@@ -85,7 +86,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             if r["kind"] == "direct"
         ]
         if direct:
-            conn.execute(_INSERT_INBOX, direct)
+            conn.execute(_INSERT_INBOX, direct[0] if len(direct) == 1 else direct)
     return receipts
 
 
