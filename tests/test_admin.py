@@ -220,7 +220,12 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
         assert {"agora.agents.register", "agora.agents.heartbeat", "agora.agents.update", "agora.agents.deregister"} <= set(writes)
         assert {"agora.messaging.send", "agora.messaging.send_batch", "agora.messaging.publish"} <= set(writes)
         draining = {t["name"] for t in tools if not t["read_only"] and t["category"] != "admin" and not t["refused_when_halted"]}
-        assert draining == {"agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe"}
+        # In-flight work drains: messages are still taken and acked, claimed tasks still report and finish.
+        assert draining == {
+            "agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe",
+            "agora.task.heartbeat", "agora.task.update", "agora.task.cancel",
+        }
+        assert {"agora.task.assign", "agora.task.claim", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)
         agent_id = reg["agent_id"]
         halt = override(admin, "system_wide", "emergency_halt", "incident 42")

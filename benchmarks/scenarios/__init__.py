@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import ceiling, coldstart, query, register, rss, send, streams
+from . import ceiling, coldstart, query, register, rss, send, streams, tasks
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(query, per_store=True),
         Scenario(send, per_store=True),
         Scenario(streams, per_store=True),
+        Scenario(tasks, per_store=True),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),
     )

@@ -1,0 +1,156 @@
+"""tasks: assign → claim → complete with 8 workers over HTTP, duplicates completed, and claim wake-up latency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agora.core.ids import new_id
+from agora.store import open_store
+from agora.store.ops import tasks as task_ops
+
+from ..bench import Bench, call_hub
+from ..http import Connection, build_request
+from ..report import ValueRecord, at_least, at_most
+from ..servers import ROOT, Server, hub_server
+from ..stores import StoreProvider
+
+NAME = "tasks"
+WORKERS = 8
+TARGET_PER_SECOND = 2_000
+TARGET_WAKE_P50_MS = 5.0
+
+
+def _task_row(tenant_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "task_id": new_id("task"), "tenant_id": tenant_id, "task_type": "bench", "status": "pending", "assignee": None,
+        "required_capabilities": ["work"], "preferred_agent_id": None, "claimed_by": None, "payload": {"n": 1},
+        "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None, "max_attempts": 3, "attempts": 0,
+        "depends_on": [], "run_if_dependency_fails": False, "workflow_id": None, "idempotency_key": None,
+        "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None, "created_by": "bench",
+        "created_at": now, "updated_at": now, "available_at": now, "started_at": None, "finished_at": None,
+    }  # fmt: skip
+
+
+async def _raw(store_kind: StoreProvider, count: int) -> float:
+    """The ceiling: the hub's own claim and complete operations on the same store, called directly (no HTTP)."""
+    spec = store_kind.fresh()
+    store = open_store(spec.database_url, spec.data_dir)
+    await store.start()
+    try:
+        now = datetime.now(UTC)
+
+        def queue(conn: Any) -> None:
+            for _ in range(count):
+                task_ops.create(conn, _task_row("default", now), "bench")
+
+        await store.write(queue)
+        lease = timedelta(seconds=30)
+
+        async def worker(i: int) -> int:
+            agent = {"agent_id": f"agent_{i:016x}", "agent_name": f"w{i}", "tenant_id": "default", "capabilities": ["work"]}
+            done = 0
+            while True:
+                claimed = await store.write(task_ops.claim, agent, [], lease, datetime.now(UTC))
+                if claimed is None:
+                    return done
+                changes = {"status": "completed", "lease_token": claimed["lease_token"]}
+                await store.write(task_ops.update_task, claimed["task_id"], "default", agent["agent_id"], agent["agent_id"], changes, datetime.now(UTC))
+                done += 1
+
+        started = time.perf_counter()
+        done = sum(await asyncio.gather(*(worker(i) for i in range(WORKERS))))
+        return done / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
+async def _assign(port: int, key: str, count: int, connections: int = 8) -> float:
+    """Queue ``count`` capability tasks from ``connections`` connections; returns assigns/s."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    body = json.dumps({"task_type": "bench", "required_capabilities": ["work"], "payload": {"n": 1}}).encode()
+    request = build_request("POST", "/agora/task/assign", port, headers, body)
+    left = [count]
+
+    async def producer(connection: Connection) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            status, answer = await connection.send(request)
+            if status != 200:
+                raise RuntimeError(f"assign answered {status}: {answer[:200]!r}")
+
+    async with contextlib.AsyncExitStack() as stack:
+        pool = [await stack.enter_async_context(Connection(port)) for _ in range(connections)]
+        started = time.perf_counter()
+        await asyncio.gather(*(producer(c) for c in pool))
+        return count / (time.perf_counter() - started)
+
+
+def _client(*args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.task_client", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "task client did not start"
+    return proc
+
+
+def _result(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
+    if proc.wait(300) != 0:
+        raise RuntimeError("task client failed")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _throughput(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path, count: int) -> None:
+    tokens = [call_hub(hub, admin, "/agora/agents/register", {"agent_name": f"worker-{i}", "capabilities": ["work"]})["agent_token"] for i in range(WORKERS)]
+    bench.step(f"{NAME}: assign {count:,} tasks over HTTP (8 connections)")
+    assigned = asyncio.run(_assign(hub.port, admin, count))
+    limit = bench.profile.load_seconds * 4
+    bench.step(f"{NAME}: {WORKERS} workers claim and complete them (lease + fencing), for at most {limit:.0f}s")
+    (tmp / "tokens.txt").write_text("\n".join(tokens))
+    out = tmp / "workers.json"
+    cpu = hub.cpu_seconds()
+    started = time.perf_counter()
+    result = _result(_client("workers", str(hub.port), str(tmp / "tokens.txt"), str(count), str(limit), str(out)), out)
+    elapsed = time.perf_counter() - started
+    completed = result["completed"]
+    rate = len(set(completed)) / result["span_seconds"]
+    duplicates = len(completed) - len(set(completed))
+    cores = (hub.cpu_seconds() - cpu) / elapsed
+    kind = store.kind.value
+    bench.add(ValueRecord(NAME, kind, "assign over HTTP (8 connections)", assigned, "/s"))
+    bench.add(ValueRecord(NAME, kind, f"claim → complete, {WORKERS} workers over HTTP", rate, "/s",
+                          at_least(rate, TARGET_PER_SECOND, f"≥ {TARGET_PER_SECOND:,}/s"),
+                          f"{len(set(completed)):,} of {count:,} done; hub {cores:.2f} cores; {result['refused_completions']} completions refused"))
+    bench.add(ValueRecord(NAME, kind, "tasks completed twice", duplicates, "", at_most(duplicates, 0, "0")))
+
+
+def _wake(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path, samples: int) -> None:
+    worker = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "waker"})
+    bench.step(f"{NAME}: a worker parked in claim(wait); {samples} tasks assigned one at a time")
+    out = tmp / "wake.json"
+    result = _result(_client("wake", str(hub.port), worker["agent_token"], admin, str(samples), str(out)), out)
+    wake = result["wake_ms"]
+    p50 = statistics.median(wake)
+    p99 = statistics.quantiles(wake, n=100)[98]
+    bench.add(ValueRecord(NAME, store.kind.value, "assign → waiting worker has it, p50", p50, "ms",
+                          at_most(p50, TARGET_WAKE_P50_MS, f"≤ {TARGET_WAKE_P50_MS:g} ms"), f"p99 {p99:.2f} ms, {samples} samples"))
+
+
+def run(bench: Bench, store: StoreProvider | None) -> None:
+    assert store is not None
+    count = 2_000 if bench.profile.load_seconds < 5 else 10_000
+    bench.step(f"{NAME}: ceiling — the claim and complete store operations, {WORKERS} concurrent callers, no HTTP")
+    raw = asyncio.run(_raw(store, count))
+    bench.add(ValueRecord(NAME, store.kind.value, f"raw claim + complete on the store ({WORKERS} callers, ceiling)", raw, "/s"))
+    spec = store.fresh()
+    with tempfile.TemporaryDirectory(prefix="agora-bench-tasks-") as tmp, hub_server(spec) as hub:
+        _throughput(bench, store, hub, spec.admin_key, Path(tmp), count)
+        _wake(bench, store, hub, spec.admin_key, Path(tmp), 30 if count == 2_000 else 200)
