@@ -165,16 +165,22 @@ def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:
 
 
 async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
-    agent = await acting_agent(ctx, req.agent, "claims tasks")
+    p = ctx.principal
+    if p.kind is PrincipalKind.agent and req.agent is None:  # the common case: the agent is read in the claim itself
+        claimer, tenant_id = p.agent_id, p.tenant_id
+    else:
+        row = await acting_agent(ctx, req.agent, "claims tasks")
+        claimer, tenant_id = row["agent_id"], row["tenant_id"]
     deadline = time.monotonic() + req.wait
     while True:
-        with ctx.hub.wakeups.armed([f"tasks:{agent['tenant_id']}"]) as woken:
+        with ctx.hub.wakeups.armed([f"tasks:{tenant_id}"]) as woken:
             now = ctx.clock.now()
 
             def op(conn: Connection) -> tuple[dict[str, Any] | None, list[Event], Any]:
+                agent = agent_ops.resolve(conn, tenant_id, claimer)
                 taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now)
                 if taken is None:
-                    return None, [], task_ops.next_available(conn, agent["tenant_id"], now)
+                    return None, [], task_ops.next_available(conn, tenant_id, now)
                 return taken, _record_all(conn, [taken], now), None
 
             taken, events, next_available = await ctx.store.write(op)
