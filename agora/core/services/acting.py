@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agora.core.auth import PrincipalKind
-from agora.core.context import CallContext
+from agora.core.auth import Principal, PrincipalKind
+from agora.core.context import CallContext, Hub
 from agora.store.ops import agents as agent_ops
 from agora_sdk.errors import InvalidArgument, PermissionDenied
 
@@ -22,3 +22,14 @@ async def acting_agent(ctx: CallContext, ref: str | None, what: str) -> dict[str
     if ref is None:
         raise InvalidArgument("name the agent ('agent'): this key is not an agent's", details={"field": "agent"})
     return await ctx.store.read(agent_ops.resolve, p.tenant_scope(), ref)
+
+
+async def check_sender(hub: Hub, principal: Principal, sender: str | None) -> None:
+    """Envelopes of other protocols may name their sender; it must be the caller (an agent acts only as itself)."""
+    if sender is None or sender == (principal.agent_id or "system"):
+        return
+    if principal.agent_id is not None:
+        named = await hub.store.read(agent_ops.resolve, principal.tenant_scope(), sender)
+        if named["agent_id"] == principal.agent_id:
+            return
+    raise PermissionDenied("the envelope's sender must be the calling agent", details={"sender": sender})

@@ -21,8 +21,7 @@ from starlette.responses import Response
 from agora.catalog.registry import invalid_input
 from agora.core.auth import Principal
 from agora.core.context import Hub
-from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import PermissionDenied
+from agora.core.services.acting import check_sender
 from agora_sdk.wire.acp import CONTEXT_KEY, Envelope, EnvelopeInbox, EnvelopeOut, is_performative
 from agora_sdk.wire.messaging import BROADCAST, BatchReceipt, Inbox, Message, Receive
 
@@ -46,7 +45,7 @@ async def post_message(request: Request) -> Response:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
             raise invalid_input("the ACP envelope", exc) from None
-        await _check_sender(hub, principal, envelope.sender)
+        await check_sender(hub, principal, envelope.sender)
         args = {"messages": [_message_args(envelope, to) for to in envelope.to]}
         _, result, _ = await hub.catalog.call(hub, principal, SEND, args, request.scope["state"]["request_id"])
         assert isinstance(result, BatchReceipt)
@@ -75,17 +74,6 @@ async def get_messages(request: Request) -> Response:
         return Response(inbox.model_dump_json(exclude_none=True), media_type="application/json")
 
     return await guarded(request, RECEIVE, run)
-
-
-async def _check_sender(hub: Hub, principal: Principal, sender: str | None) -> None:
-    """An envelope may name its sender, but only as the caller: agents act only as themselves."""
-    if sender is None or sender == (principal.agent_id or "system"):
-        return
-    if principal.agent_id is not None:
-        named = await hub.store.read(agent_ops.resolve, principal.tenant_scope(), sender)
-        if named["agent_id"] == principal.agent_id:
-            return
-    raise PermissionDenied("the envelope's sender must be the calling agent", details={"sender": sender})
 
 
 def _message_args(envelope: Envelope, to: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from agora_sdk.errors import (
     Unavailable,
 )
 
-from . import acp
+from . import acp, bus
 from .errors import error_response
 from .guard import authenticate, challenge, guarded
 from .inputs import query_input, read_json_body
@@ -196,6 +196,7 @@ def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
             **operation_docs(tool, alias.method, alias.path_fields),
         )
     acp.mount(app)
+    bus.mount(app)
     app.add_route("/agora/{rest:path}", unknown_tool, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     app.add_route("/health", health, methods=["GET"], include_in_schema=False)
     app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
