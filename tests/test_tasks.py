@@ -216,3 +216,18 @@ def test_bad_task_input_gets_clear_errors(hub, admin):
     expect_error(call(admin, "agora.task.cancel", task_id=task), 409, "conflict")
     expect_error(call(admin, "agora.task.get", task_id="task_0000000000000000"), 404, "not_found")
     expect_error(call(admin, "agora.task.get", task_id="nope"), 422, "invalid_argument")
+
+
+async def test_task_transitions_are_events_on_the_assignee_s_stream(hub, admin):
+    from .test_streams import connect, frame
+
+    agent = register(admin)
+    async with connect(hub, agent["agent_token"], types="task_*") as ws:
+        task = assign(admin, assignee=agent["agent_id"])["task_id"]
+        with hub.client(agent["agent_token"]) as c:
+            lease = claim(c)["lease"]["token"]
+            ok(call(c, "agora.task.update", task_id=task, lease_token=lease, status="completed"))
+        seen = [await frame(ws) for _ in range(3)]
+    assert [(f["type"], f["data"]["task_id"], f["data"]["status"]) for f in seen] == [
+        ("task_assigned", task, "pending"), ("task_claimed", task, "in_progress"), ("task_completed", task, "completed")
+    ]
