@@ -231,3 +231,25 @@ async def test_task_transitions_are_events_on_the_assignee_s_stream(hub, admin):
     assert [(f["type"], f["data"]["task_id"], f["data"]["status"]) for f in seen] == [
         ("task_assigned", task, "pending"), ("task_claimed", task, "in_progress"), ("task_completed", task, "completed")
     ]
+
+
+def test_a_claimer_on_one_replica_wakes_when_work_is_assigned_on_the_other(two_replicas):
+    one, two = two_replicas
+    with one.client() as admin_one:
+        agent = register(admin_one, "replicated-work")
+    result: dict[str, Any] = {}
+
+    def wait() -> None:
+        with two.client(agent["agent_token"]) as c:
+            result["claim"] = claim(c, wait=15)
+            result["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)
+    sent = time.monotonic()
+    with one.client() as admin_one:
+        task = assign(admin_one, required_capabilities=["replicated-work"])["task_id"]
+    waiter.join(20)
+    assert result["claim"]["task"]["task_id"] == task
+    assert result["at"] - sent < 3  # woken through Redis, not by the long-poll running out
