@@ -368,3 +368,56 @@ def test_stream_message_rendering_matches_the_wire_model():
     }
     for row in (base, full):
         assert message_json(row) == message_from_row(row).model_dump(mode="json")
+
+
+def _read_frames(sock: socket.socket, count: int, timeout: float) -> list[dict[str, Any]]:
+    """Parse ``count`` server text frames (unmasked) off a raw WebSocket."""
+    sock.settimeout(timeout)
+    buffer, frames = b"", []
+
+    def need(n: int) -> None:
+        nonlocal buffer
+        while len(buffer) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("socket closed")
+            buffer += chunk
+
+    while len(frames) < count:
+        need(2)
+        length, offset = buffer[1] & 0x7F, 2
+        if length == 126:
+            need(4)
+            length, offset = int.from_bytes(buffer[2:4], "big"), 4
+        elif length == 127:
+            need(10)
+            length, offset = int.from_bytes(buffer[2:10], "big"), 10
+        need(offset + length)
+        frames.append(json.loads(buffer[offset : offset + length]))
+        buffer = buffer[offset + length :]
+    return frames
+
+
+@pytest.fixture(scope="module")
+def roomy_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """Request bodies up to 16 MB, so one send_batch can fill a stream's socket (and the kernel's 4 MB buffers)."""
+    hub = HubProcess(tmp_path_factory.mktemp("roomy"), extra_args=["--max-body-bytes", "16000000"]).start()
+    yield hub
+    hub.stop()
+
+
+async def test_a_broadcast_that_lands_while_a_full_batch_is_being_sent_is_not_forgotten(roomy_hub):
+    hub = roomy_hub
+    with hub.client() as admin:
+        sender, receiver = register(admin), register(admin)
+    sock, _ready = stalled_websocket(hub, receiver["agent_token"])
+    with hub.client(sender["agent_token"]) as s:
+        # One wake-up, 150 messages of 60 kB: the stream reads a full batch of 100 (6 MB) and blocks on the socket.
+        batch = [{"to_agent": receiver["agent_id"], "content": {"n": n, "pad": "x" * 60_000}} for n in range(150)]
+        ok(call(s, "agora.messaging.send_batch", messages=batch))
+        await asyncio.sleep(0.5)
+        ok(call(s, "agora.messaging.send", to_agent="broadcast", content="while you were busy"))
+    frames = await asyncio.to_thread(_read_frames, sock, 151, 15)
+    sock.close()
+    assert [f["type"] for f in frames].count("broadcast_message") == 1
+    assert sorted(f["message"]["content"]["n"] for f in frames if f["type"] == "message_received") == list(range(150))

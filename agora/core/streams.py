@@ -121,8 +121,9 @@ class Stream:
                     yield frame
                 if batch:
                     next_keepalive = time.monotonic() + (keepalive or float("inf"))
-                if due.any:
-                    continue  # a part came back full: read on before waiting (the armed waiter keeps wake-ups)
+                if due.any:  # a part came back full: read on at once, with whatever woke us while we were sending
+                    due = due | self._what_woke(woken.fired, next_visible)
+                    continue
                 now = time.monotonic()
                 if now >= next_touch:
                     if self._agent is not None:
@@ -212,3 +213,8 @@ class _Due:
     @property
     def any(self) -> bool:
         return self.inbox or self.shared or self.events
+
+    def __or__(self, other: _Due) -> _Due:
+        return _Due(
+            self.inbox or other.inbox, self.shared or other.shared, self.events or other.events, self.timer or other.timer
+        )
