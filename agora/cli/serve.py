@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -119,6 +120,10 @@ def serve(
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms
     # GIL switch interval each hand-off can wait that long behind the loop's work, and latency convoys under load.
     sys.setswitchinterval(0.0005)
+    # Everything loaded so far lives as long as the process: keep it out of every collection, and collect the young
+    # generation less often (cyclic GC took ~9% of the hub's CPU under load, measured with perf).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **UVICORN_OPTIONS
     )

@@ -191,6 +191,14 @@ inbox = Table(
         postgresql_where=text("acked_at IS NULL"),
     ),
     Index("ix_inbox_acked", "acked_at"),
+    # Live streams hand out in seq order: without this they walk every acked row of the agent first.
+    Index(
+        "ix_inbox_pending_seq",
+        "agent_id",
+        "seq",
+        sqlite_where=text("acked_at IS NULL"),
+        postgresql_where=text("acked_at IS NULL"),
+    ),
 )
 
 # How far an agent has read a shared stream: "broadcast", or one of its topic subscriptions.

@@ -9,6 +9,7 @@ delivery_count and acked_at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,11 +102,14 @@ def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -
     conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": position}))
 
 
-def _pull(conn: Connection, agent_id: str, tenant_id: str, stream: str, source: Any, subscription_id: str | None, start: int, now: datetime) -> None:
+def _pull(
+    conn: Connection, agent_id: str, tenant_id: str, stream: str, source: Any, subscription_id: str | None,
+    start: Callable[[], int], now: datetime,
+) -> None:
     """Move the agent's read position over ``source`` messages, giving it an inbox row for each."""
     position = _position(conn, agent_id, stream)
-    if position is None:
-        position = start
+    if position is None:  # the first pull of this stream: only then is the starting point worked out
+        position = start()
     found = conn.execute(
         select(messages.c.seq, messages.c.priority, messages.c.sender_id)
         .where(messages.c.tenant_id == tenant_id, messages.c.seq > position, source)
@@ -156,14 +160,14 @@ def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
     agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
     _pull(
         conn, agent_id, tenant_id, BROADCAST_STREAM, messages.c.kind == "broadcast", None,
-        latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
+        lambda: latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
     )
     subs = conn.execute(
         select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == agent_id)
     ).all()
     for subscription_id, topics in subs:
         if topics:
-            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, 0, now)
+            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, lambda: 0, now)
 
 
 def pending(agent_id: str, now: datetime) -> Any:

@@ -1,4 +1,4 @@
-"""tasks
+"""tasks; an inbox index for live streams
 
 Revision ID: 0005
 Revises: 0004
@@ -94,7 +94,16 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_inbox_pending_seq', ['agent_id', 'seq'], unique=False,
+            sqlite_where=sa.text('acked_at IS NULL'), postgresql_where=sa.text('acked_at IS NULL'),
+        )
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_pending_seq')
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_claimable')
         batch_op.drop_index('uq_tasks_idempotency', sqlite_where=sa.text('idempotency_key IS NOT NULL'), postgresql_where=sa.text('idempotency_key IS NOT NULL'))
