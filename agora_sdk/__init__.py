@@ -1,5 +1,9 @@
-"""Agora's client side: talk to a hub from Python. Never imports the server (``agora``)."""
+"""Agora's client side: talk to a hub from Python. Never imports the server (``agora``).
 
+``AgoraClient`` / ``AsyncAgoraClient`` call every tool; ``Agent`` runs an agent from a few handlers.
+"""
+
+from .agent import Agent, IncomingMessage, TaskRun
 from .client import AgoraClient, AsyncAgoraClient
 from .errors import (
     AgoraError,
@@ -8,19 +12,26 @@ from .errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
+from .events import StreamEvent
 
 __all__ = [
+    "Agent",
     "AgoraClient",
-    "AsyncAgoraClient",
     "AgoraError",
+    "AsyncAgoraClient",
     "Conflict",
     "FailedPrecondition",
+    "IncomingMessage",
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
+    "StreamEvent",
+    "TaskRun",
     "Unauthenticated",
     "Unavailable",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,3 +49,90 @@ async def test_async_client_has_the_same_api(sqlite_hub):
         assert health["status"] == "healthy"
         with pytest.raises(NotFound):
             await client.call("agora.nope.tool")
+
+
+def test_every_catalog_tool_has_its_typed_sdk_method():
+    """A tool added without regenerating ``agora_sdk/_tools.py`` fails here."""
+    from agora.catalog import sdkgen
+    from agora.catalog.registry import build_catalog
+
+    assert sdkgen.TARGET.read_text() == sdkgen.render(), "run: python -m agora.catalog.sdkgen"
+    for client_class in (AgoraClient, AsyncAgoraClient):
+        client = client_class("http://127.0.0.1:1", "agora_sk_x")
+        for tool in build_catalog():
+            target: object = client
+            for part in tool.name.split(".")[1:]:
+                target = getattr(target, part)
+            assert callable(target), tool.name
+            assert tool.output_model.__name__ in str(target.__annotations__["return"]), tool.name
+
+
+def test_typed_methods_take_seed_style_arguments_and_return_wire_models(sqlite_hub):
+    from agora_sdk.types import MessageType, TaskStatus
+
+    with AgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
+        peer = admin.agents.register(unique("peer"), capabilities=["sdk-typed"])
+        with AgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+            registration = client.register(unique("typed"), capabilities=["sdk-typed"], service_tier="premium")
+            assert client.agent_id == registration.agent_id and client.api_key == registration.agent_token
+            assert len(registration.available_services) == len(client.discovery.list())
+            receipt = client.messaging.send(peer.agent_name, {"n": 1}, message_type=MessageType.TASK_COMPLETION)
+            assert receipt.message_id.startswith("msg_") and receipt.status == "queued"
+            task = client.task.assign("review", {"file": "a.md"}, assignee=registration.agent_id, priority="high")
+            tasks = client.task.list(agent_id=registration.agent_id, status=TaskStatus.PENDING)
+            assert len(tasks) == 1 and [t.task_id for t in tasks] == [task.task_id] and tasks[0].priority.name == "high"
+            assert client.task.update(task_id=task.task_id, status=TaskStatus.IN_PROGRESS).claimed_by == registration.agent_id
+            assert client.task.update(task_id=task.task_id, status=TaskStatus.COMPLETED, notes="ok").status == "completed"
+            agents = client.query.agents(capabilities=["sdk-typed"])
+            assert {a.agent_name for a in agents} >= {peer.agent_name, registration.agent_name}
+            schema = client.discovery.schema("agora.messaging.send")
+            assert schema.input_schema["properties"]["to_agent"]
+        with AgoraClient(sqlite_hub.url, peer.agent_token) as peer_client:
+            inbox = peer_client.messaging.receive()
+            assert inbox[0].content == {"n": 1} and inbox[0].message_type == "task_completion"
+            assert peer_client.messaging.ack([inbox[0].message_id]).acked == 1
+
+
+def test_connection_errors_are_retried_until_the_hub_is_back(tmp_path):
+    from .hubproc import HubProcess
+
+    hub = HubProcess(tmp_path / "hub").start()
+    hub.stop()
+    with AgoraClient(hub.url, hub.admin_key, retries=12) as client:
+        import threading
+
+        result: list[object] = []
+        caller = threading.Thread(target=lambda: result.append(client.admin.health()))
+        caller.start()
+        try:
+            hub.start()
+            caller.join(60)
+        finally:
+            hub.stop()
+    assert result and result[0].status == "healthy"
+
+
+async def test_long_polls_outlast_the_client_timeout(sqlite_hub):
+    async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key, timeout=0.5) as client:
+        me = await client.register(unique("poller"))
+        started = time.perf_counter()
+        inbox = await client.messaging.receive(wait=1.5)
+        assert len(inbox) == 0 and time.perf_counter() - started >= 1.4
+        assert me.agent_id == client.agent_id
+
+
+def test_events_resume_after_the_last_event_taken(sqlite_hub):
+    with AgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
+        me = admin.agents.register(unique("listener"))
+        with AgoraClient(sqlite_hub.url, me.agent_token) as client:
+            admin.messaging.send(me.agent_id, "one")
+            stream = client.events(["message_received"])
+            first = next(stream)
+            stream.close()
+            assert first.type == "message_received" and first.message.content == "one"
+            client.messaging.ack([first.message.message_id])
+            admin.messaging.send(me.agent_id, "two")
+            again = next(client.events(["message_received"], resume=first.id))
+            assert again.message.content == "two"
+    with AgoraClient(sqlite_hub.url, "agora_sk_wrong") as client, pytest.raises(Unauthenticated):
+        next(client.events())

@@ -253,3 +253,41 @@ def test_a_claimer_on_one_replica_wakes_when_work_is_assigned_on_the_other(two_r
     waiter.join(20)
     assert result["claim"]["task"]["task_id"] == task
     assert result["at"] - sent < 3  # woken through Redis, not by the long-poll running out
+
+
+def test_seed_style_start_by_update_binds_the_task_to_that_agent(hub, admin):
+    """Seed 000's workers set a pending task in_progress instead of claiming: only that agent may then finish it."""
+    mine, other = register(admin, "docs"), register(admin, "docs")
+    task = assign(admin, assignee=mine["agent_id"])["task_id"]
+    with hub.client(other["agent_token"]) as c:
+        expect_error(call(c, "agora.task.update", task_id=task, status="in_progress"), 409, "conflict")  # not its task
+    with hub.client(mine["agent_token"]) as c:
+        started = ok(call(c, "agora.task.update", task_id=task, status="in_progress", progress=0))
+        assert started["status"] == "in_progress" and started["claimed_by"] == mine["agent_id"] and started["attempts"] == 1
+        assert claim(c)["task"] is None  # taken: no second claim of it
+    with hub.client(other["agent_token"]) as c:
+        expect_error(call(c, "agora.task.update", task_id=task, status="completed"), 409, "conflict")
+    with hub.client(mine["agent_token"]) as c:
+        stale = "lease_" + "0" * 32
+        expect_error(call(c, "agora.task.update", task_id=task, status="completed", lease_token=stale), 409, "conflict")
+        done = ok(call(c, "agora.task.update", task_id=task, status="completed", notes="done"))
+    assert done["status"] == "completed" and done["progress"] == 100
+    blocked = assign(admin, assignee=mine["agent_id"], depends_on=[assign(admin, assignee=other["agent_id"])["task_id"]])
+    with hub.client(mine["agent_token"]) as c:
+        expect_error(call(c, "agora.task.update", task_id=blocked["task_id"], status="in_progress"), 409, "conflict")
+
+
+def test_a_long_poll_whose_client_left_takes_no_work(hub, admin):
+    """A claim or receive parked by a client that then hung up must not hand work to the closed connection."""
+    import contextlib
+
+    agent = register(admin, "lp")
+    with hub.client(agent["agent_token"]) as c:
+        for tool, args in (("agora.task.claim", {"wait": 10}), ("agora.messaging.receive", {"wait": 10})):
+            with contextlib.suppress(httpx.ReadTimeout):
+                c.post("/" + tool.replace(".", "/"), json=args, timeout=0.3)  # gives up, closing the connection
+        time.sleep(0.2)
+        task = assign(admin, assignee=agent["agent_id"])["task_id"]
+        ok(call(admin, "agora.messaging.send", to_agent=agent["agent_id"], content="still here?"))
+        assert claim(c, wait=5)["task"]["task_id"] == task
+        assert [m["content"] for m in ok(call(c, "agora.messaging.receive", wait=5))["messages"]] == ["still here?"]

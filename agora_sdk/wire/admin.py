@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Cursor, Input, JSONObject, Limit, Output, UtcDatetime
+from .common import Cursor, Input, JSONObject, Limit, Listing, Output, UtcDatetime
 
 
 class HealthLevel(StrEnum):
@@ -77,7 +77,9 @@ class AuditEntry(Output):
     details: JSONObject
 
 
-class AuditLog(Output):
+class AuditLog(Listing):
+    items_field = "entries"
+
     entries: list[AuditEntry]
     count: int
     next_cursor: str | None = None
@@ -123,13 +125,17 @@ class ListKeys(Input):
     cursor: Cursor | None = None
 
 
-class KeyList(Output):
+class KeyList(Listing):
+    items_field = "keys"
+
     keys: list[KeyInfo]
     count: int
     next_cursor: str | None = None
 
 
 class RevokeKey(Input):
+    positional_args = ("key_id",)
+
     key_id: str = Field(pattern=r"^key_[0-9a-f]{16}$")
 
 

@@ -14,9 +14,11 @@ from .common import (
     Input,
     JSONObject,
     Limit,
+    Listing,
     Output,
     ServiceTier,
     UtcDatetime,
+    acting_agent,
 )
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -95,6 +97,7 @@ class AgentManifest(Input):
 
 
 class RegisterAgent(Input):
+    positional_args = ("agent_name",)
     agent_name: AgentName
     capabilities: Capabilities = Field(default_factory=list)
     service_tier: ServiceTier = ServiceTier.basic
@@ -136,11 +139,12 @@ class Registration(Output):
 
 
 class AgentLookup(Input):
+    positional_args = ("agent",)
     agent: AgentRef
 
 
 class Heartbeat(Input):
-    agent: AgentRef | None = Field(None, description="Defaults to the calling agent.")
+    agent: AgentRef | None = acting_agent("Defaults to the calling agent.")
     status: Literal["active", "busy", "error", "inactive"] = "active"
     note: str | None = Field(None, max_length=1000)
 
@@ -152,7 +156,7 @@ class HeartbeatAck(Output):
 
 
 class UpdateAgent(Input):
-    agent: AgentRef | None = Field(None, description="Defaults to the calling agent.")
+    agent: AgentRef | None = acting_agent("Defaults to the calling agent.")
     capabilities: Capabilities | None = None
     service_tier: ServiceTier | None = None
     description: str | None = Field(None, max_length=4000)
@@ -167,7 +171,8 @@ class Deregistered(Output):
     revoked_keys: int
 
 
-class AgentList(Output):
+class AgentList(Listing):
+    items_field = "agents"
     agents: list[Agent]
     count: int
     next_cursor: str | None = None

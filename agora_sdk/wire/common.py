@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
 
 JSONObject = dict[str, Any]
 
@@ -23,15 +23,40 @@ Limit = Annotated[int, Field(ge=1, le=500, description="Maximum number of items 
 
 
 class Input(BaseModel):
-    """A tool's input: unknown fields are an error, so typos never pass silently."""
+    """A tool's input: unknown fields are an error, so typos never pass silently.
+
+    ``positional_args`` names the fields the SDK's method takes in order, as the seed's examples call them
+    (``client.messaging.send("DocWriter", "hi")``); every other field is a keyword.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    positional_args: ClassVar[tuple[str, ...]] = ()
+
+
+def acting_agent(description: str) -> Any:
+    """An optional agent field that defaults to the caller; ``agent_id`` is accepted too, as seed 000 spells it."""
+    return Field(None, min_length=1, max_length=128, validation_alias=AliasChoices("agent", "agent_id"), description=description)
 
 
 class Output(BaseModel):
     """A tool's output: clients ignore fields they do not know, so the hub can add fields."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class Listing(Output):
+    """An output that is mainly a list: ``len()``, iteration and indexing go over its ``items_field``."""
+
+    items_field: ClassVar[str]
+
+    def __len__(self) -> int:
+        return len(getattr(self, self.items_field))
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        return iter(getattr(self, self.items_field))
+
+    def __getitem__(self, index: int) -> Any:
+        return getattr(self, self.items_field)[index]
 
 
 class Empty(Input):

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import Field
 
-from .common import Input, JSONObject, Output, ToolStatus, UtcDatetime
+from .common import Input, JSONObject, Listing, Output, ToolStatus, UtcDatetime
 
 
 class ListTools(Input):
@@ -31,12 +31,16 @@ class ToolInfo(Output):
     last_updated: UtcDatetime
 
 
-class ToolList(Output):
+class ToolList(Listing):
+    items_field = "services"
+
     services: list[ToolInfo]
     count: int
 
 
 class SchemaRequest(Input):
+    positional_args = ("name",)
+
     name: str = Field(min_length=1, max_length=128)
     version: str | None = Field(None, max_length=100, description="An exact version or a range; default: the served one.")
 
@@ -69,6 +73,43 @@ class Service(Output):
     schema_: JSONObject = Field(alias="schema", serialization_alias="schema")
 
 
-class ServiceList(Output):
+class ServiceList(Listing):
+    items_field = "services"
+
     services: list[Service]
     count: int
+
+
+class ToolSearch(Input):
+    positional_args = ("text",)
+
+    text: str | None = Field(None, max_length=200, description="Words to find in tool names (weighted) and descriptions.")
+    category: str | None = Field(None, max_length=64)
+    limit: int = Field(10, ge=1, le=100)
+
+
+class ToolMatch(Output):
+    name: str
+    category: str
+    description: str
+    read_only: bool
+    input_schema: JSONObject
+
+
+class ToolMatches(Listing):
+    items_field = "tools"
+
+    tools: list[ToolMatch]
+    count: int
+
+
+class ToolCall(Input):
+    positional_args = ("name", "arguments")
+
+    name: str = Field(min_length=1, max_length=128, description="The tool to call, e.g. agora.messaging.send.")
+    arguments: JSONObject = Field(default_factory=dict, description="Its input, as agora.discovery.schema describes it.")
+
+
+class ToolCallResult(Output):
+    name: str
+    result: JSONObject

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .common import Cursor, Input, JSONObject, Output, UtcDatetime
+from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent
 
 BROADCAST = "broadcast"
 TOPIC_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
@@ -102,6 +102,8 @@ class _MessageBody(Input):
 
 
 class SendMessage(_MessageBody):
+    positional_args = ("to_agent", "content")
+
     to_agent: str | None = Field(None, min_length=1, max_length=128, description="Agent id, unique name, or 'broadcast'.")
     topic: str | None = Field(None, max_length=200, pattern=TOPIC_PATTERN, description="Publish to a topic instead.")
     expected: Expected | None = None
@@ -126,7 +128,8 @@ class SendBatch(Input):
     messages: list[SendMessage] = Field(min_length=1, max_length=1000)
 
 
-class BatchReceipt(Output):
+class BatchReceipt(Listing):
+    items_field = "receipts"
     receipts: list[MessageReceipt]
     count: int
 
@@ -134,11 +137,13 @@ class BatchReceipt(Output):
 class PublishMessage(_MessageBody):
     """``agora.messaging.publish``: a message to a topic."""
 
+    positional_args = ("topic", "content")
+
     topic: str = Field(max_length=200, pattern=TOPIC_PATTERN)
 
 
 class Receive(Input):
-    agent: str | None = Field(None, max_length=128, description="Whose inbox; defaults to the calling agent.")
+    agent: str | None = acting_agent("Whose inbox; defaults to the calling agent.")
     since: Cursor | None = Field(None, description="Only messages after this cursor (a message's 'cursor').")
     message_type: MessageType | None = None
     performative: Performative | None = None
@@ -169,13 +174,16 @@ class Message(Output):
     delivery_count: int
 
 
-class Inbox(Output):
+class Inbox(Listing):
+    items_field = "messages"
     messages: list[Message]
     count: int
 
 
 class Ack(Input):
-    agent: str | None = Field(None, max_length=128, description="Whose inbox; defaults to the calling agent.")
+    positional_args = ("message_ids",)
+
+    agent: str | None = acting_agent("Whose inbox; defaults to the calling agent.")
     message_ids: list[Annotated[str, Field(pattern=r"^msg_[0-9a-f]{16}$")]] = Field(default_factory=list, max_length=1000)
     up_to: Cursor | None = Field(None, description="Ack every delivered message up to and including this cursor.")
 
@@ -191,7 +199,7 @@ class Acked(Output):
 
 
 class Subscribe(Input):
-    agent: str | None = Field(None, max_length=128, description="The subscriber; defaults to the calling agent.")
+    agent: str | None = acting_agent("The subscriber; defaults to the calling agent.")
     topics: list[Annotated[str, Field(max_length=200, pattern=TOPIC_FILTER_PATTERN)]] = Field(
         default_factory=list, max_length=50, description="Topic patterns: 'builds.*' matches builds.ok and builds.eu.failed."
     )
@@ -214,6 +222,8 @@ class Subscription(Output):
 
 
 class Unsubscribe(Input):
+    positional_args = ("subscription_id",)
+
     subscription_id: str = Field(pattern=r"^sub_[0-9a-f]{16}$")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, Output, UtcDatetime
+from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent
 from .messaging import Priority, PriorityLevel
 
 TASK_ID = r"^task_[0-9a-f]{16}$"
@@ -23,12 +23,21 @@ class TaskStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     dead_letter = "dead_letter"
+    # Seed 000 spells them in capitals (TaskStatus.IN_PROGRESS): aliases of the same members.
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD_LETTER = "dead_letter"
 
 
 FINISHED = frozenset({TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.dead_letter})
 
 
 class AssignTask(Input):
+    positional_args = ("task_type", "payload")
+
     task_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     assignee: str | None = Field(None, max_length=128, description="Agent id or name; or give required_capabilities.")
     required_capabilities: list[Capability] = Field(
@@ -62,7 +71,7 @@ class Assigned(Output):
 
 
 class ClaimTask(Input):
-    agent: str | None = Field(None, max_length=128, description="The claiming agent; defaults to the calling agent.")
+    agent: str | None = acting_agent("The claiming agent; defaults to the calling agent.")
     task_types: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=20, description="Only these task types (default: any)."
     )
@@ -111,7 +120,7 @@ class Claimed(Output):
 
 
 class TaskHeartbeat(Input):
-    agent: str | None = Field(None, max_length=128, description="The lease holder; defaults to the calling agent.")
+    agent: str | None = acting_agent("The lease holder; defaults to the calling agent.")
     task_id: TaskId
     lease_token: LeaseToken
     progress: int | None = Field(None, ge=0, le=100)
@@ -120,6 +129,8 @@ class TaskHeartbeat(Input):
 
 
 class UpdateTask(Input):
+    positional_args = ("task_id",)
+
     task_id: TaskId
     status: TaskStatus | None = None
     lease_token: LeaseToken | None = Field(None, description="Needed to complete or fail a claimed task.")
@@ -136,6 +147,8 @@ class UpdateTask(Input):
 
 
 class TaskRef(Input):
+    positional_args = ("task_id",)
+
     task_id: TaskId
 
 
@@ -150,7 +163,7 @@ class TaskSort(StrEnum):
 
 
 class ListTasks(Input):
-    agent: str | None = Field(None, max_length=128, description="Assigned to or claimed by this agent (id or name).")
+    agent: str | None = acting_agent("Assigned to or claimed by this agent (id or name).")
     status: TaskStatus | None = None
     task_type: str | None = Field(None, max_length=64)
     workflow_id: str | None = Field(None, max_length=64)
@@ -160,7 +173,9 @@ class ListTasks(Input):
     cursor: Cursor | None = None
 
 
-class TaskList(Output):
+class TaskList(Listing):
+    items_field = "tasks"
+
     tasks: list[Task]
     total: int
     has_more: bool
@@ -175,7 +190,9 @@ class Transition(Output):
     note: str | None
 
 
-class TaskHistory(Output):
+class TaskHistory(Listing):
+    items_field = "transitions"
+
     task_id: str
     transitions: list[Transition]
 

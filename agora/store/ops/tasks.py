@@ -19,11 +19,13 @@ from sqlalchemy.orm import aliased
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
 from ..schema import agent_capabilities, agents, task_dependencies, task_history, task_requirements, tasks
+from . import agents as agents_ops
 
 UNFINISHED = ("pending", "in_progress")
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 DURATION_SAMPLE = 20
+UPDATE_START_LEASE = timedelta(minutes=5)  # a task started by update (no token, no heartbeats) gets a longer lease
 
 Transition = dict[str, Any]  # the task row after the move, plus "from_status"
 
@@ -165,7 +167,7 @@ def _record(conn: Connection, task_id: str, actor: str, from_status: str | None,
 
 
 @lru_cache(maxsize=16)
-def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool) -> Any:
+def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Any:
     """The claim query, built once per shape: parameters are bound at execution, so each claim only executes it."""
     upstream = aliased(tasks)
     unmet = (
@@ -191,11 +193,24 @@ def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool) -> 
         stmt = stmt.where(tasks.c.task_type.in_(bindparam("task_types", expanding=True)))
     if preferred_only:
         stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
+    if one_task:
+        stmt = stmt.where(tasks.c.task_id == bindparam("task_id"))
     stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
     return stmt.with_for_update(skip_locked=True) if skip_locked else stmt
 
 
 _HAS_PREFERRED = select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending"))
+
+
+def _eligibility(agent: dict[str, Any], now: datetime, **extra: Any) -> dict[str, Any]:
+    return {
+        "tenant_id": agent["tenant_id"],
+        "now": now,
+        "capabilities": agent["capabilities"],
+        "names": [agent["agent_id"], agent["agent_name"]],
+        "agent_id": agent["agent_id"],
+        **extra,
+    }
 
 
 def claim(
@@ -206,14 +221,7 @@ def claim(
     now: datetime,
 ) -> Transition | None:
     """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
-    params = {
-        "tenant_id": agent["tenant_id"],
-        "now": now,
-        "capabilities": agent["capabilities"],
-        "names": [agent["agent_id"], agent["agent_name"]],
-        "task_types": task_types,
-        "agent_id": agent["agent_id"],
-    }
+    params = _eligibility(agent, now, task_types=task_types)
     postgres = conn.dialect.name == "postgresql"
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
     shapes = [True, False] if conn.execute(_HAS_PREFERRED, params).scalar() else [False]
@@ -225,16 +233,33 @@ def claim(
             break
     if row is None:
         return None
-    task = dict(row)
+    return _take(conn, dict(row), agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now)
+
+
+def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime, **values: Any) -> Transition:
     return _move(
-        conn, task, "in_progress", agent["agent_id"], now, f"attempt {task['attempts'] + 1}",
-        claimed_by=agent["agent_id"],
+        conn, task, "in_progress", agent_id, now, f"attempt {task['attempts'] + 1}",
+        **values,
+        claimed_by=agent_id,
         attempts=task["attempts"] + 1,
-        lease_token=f"lease_{secrets.token_hex(16)}",
+        lease_token=token,
         fencing_token=task["fencing_token"] + 1,
-        lease_expires_at=now + lease,
+        lease_expires_at=expires,
         started_at=task["started_at"] or now,
     )
+
+
+def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, Any], changes: dict[str, Any], now: datetime) -> Transition:
+    """Seed 000's workers set a pending task ``in_progress`` instead of claiming it: that takes it as a claim would,
+    under a lease bound to the agent itself (no token was handed out), which only that agent can finish."""
+    stmt = _claim_statement(False, False, conn.dialect.name == "postgresql", one_task=True)
+    if conn.execute(stmt, _eligibility(agent, now, task_id=task["task_id"])).first() is None:
+        raise Conflict(
+            "this task is not yours to start now (assigned to another agent, lacking a capability, waiting for a "
+            "dependency or backing off); agora.task.claim takes the next one that is",
+            details={"task_id": task["task_id"]},
+        )
+    return _take(conn, task, agent["agent_id"], None, now + UPDATE_START_LEASE, now, **changes)
 
 
 def _leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
@@ -247,6 +272,8 @@ def _leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: 
 
 
 def _check_lease(task: dict[str, Any], agent_id: str | None, token: str | None) -> None:
+    if task["lease_token"] is None and token is None and agent_id is not None and agent_id == task["claimed_by"]:
+        return  # started by an update (see _start_by_update): the agent itself is the lease
     if token is None:
         raise Conflict("this task is claimed: give the lease_token of the claim", details={"field": "lease_token"})
     if token != task["lease_token"] or (agent_id is not None and agent_id != task["claimed_by"]):
@@ -298,6 +325,8 @@ def update_task(
         raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
     if task["status"] == "in_progress":
         _check_lease(task, agent_id, token)
+    elif status == "in_progress" and agent_id is not None:
+        return _start_by_update(conn, task, agents_ops.resolve(conn, task["tenant_id"], agent_id), changes, now)
     elif status not in (None, "pending", "cancelled"):
         raise Conflict("claim the task first (agora.task.claim): only a lease holder runs it", details={"status": task["status"]})
     if status is None or status == task["status"]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from email.utils import format_datetime
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -36,6 +37,8 @@ from .inputs import query_input, read_json_body
 from .openapi import build_openapi, operation_docs
 
 log = logging.getLogger("agora.rest")
+T = TypeVar("T")
+CLIENT_CLOSED_REQUEST = 499  # nginx's code for a request whose client hung up before the answer
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,28 @@ def _deprecation_headers(tool: Tool) -> dict[str, str]:
     return headers
 
 
+async def _unless_client_leaves(request: Request, call: Awaitable[T]) -> T | None:
+    """Run a long poll (``wait``) only while its client is there: a claim or receive answered to a closed
+    connection would hand out work nobody gets, stuck until its lease or visibility timeout ends."""
+    work = asyncio.ensure_future(call)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    await asyncio.gather(work, return_exceptions=True)
+    return None
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read: only a disconnect is left to come)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Request], Awaitable[Response]]:
     headers = _deprecation_headers(tool)
 
@@ -87,7 +112,14 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Re
             value = request.path_params[name]
             if args.setdefault(name, value) != value:
                 raise InvalidArgument(f"'{name}' is given in the path and differs in the input", details={"field": name})
-        _, result, ctx = await hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
+        call = hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
+        if isinstance(args, dict) and args.get("wait"):
+            outcome = await _unless_client_leaves(request, call)
+            if outcome is None:
+                return Response(status_code=CLIENT_CLOSED_REQUEST)
+        else:
+            outcome = await call
+        _, result, ctx = outcome
         extra = dict(headers)
         if ctx.warnings:
             extra["Agora-Warnings"] = " | ".join(ctx.warnings)

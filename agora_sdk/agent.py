@@ -1,0 +1,334 @@
+"""``Agent``: declare a name, capabilities and handlers, then ``run()``.
+
+The runtime registers (idempotently: the same name is the same agent), heartbeats, claims tasks under leases it
+renews while a handler runs, completes a task with the handler's return value or fails it with the exception text
+(back to the queue while attempts remain), takes messages from the live stream and acks each only after its handler
+returned, runs at most ``concurrency`` task handlers and as many message handlers at once, rides out a hub restart
+(every loop retries with backoff, the stream resumes where it stopped) and stops gracefully on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .client import AsyncAgoraClient, RetryPolicy
+from .errors import AgoraError, Conflict, Unavailable
+from .wire.messaging import Message, MessageReceipt
+from .wire.tasks import Lease, Task
+
+log = logging.getLogger("agora_sdk.agent")
+
+MESSAGE_TYPES = ["message_received", "broadcast_message", "topic_message"]
+CLAIM_WAIT = 20.0  # seconds a parked claim waits for work before asking again
+
+T = TypeVar("T")
+Handler = Callable[[Any], Any]
+
+
+class _Bridge:
+    """Lets the helpers on a task or message be awaited in async handlers and called plainly in sync ones."""
+
+    def __init__(self, agent: Agent):
+        self._agent = agent
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a sync handler, in a worker thread: run it on the agent's loop and wait
+            return asyncio.run_coroutine_threadsafe(coro, self._agent.loop).result()
+        return coro
+
+
+class IncomingMessage(_Bridge):
+    """A message handed to an ``on_message`` handler: the wire ``Message``'s fields, plus ``reply``."""
+
+    def __init__(self, agent: Agent, message: Message):
+        super().__init__(agent)
+        self.message = message
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.message, name)
+
+    def reply(self, content: Any, **options: Any) -> Awaitable[MessageReceipt] | MessageReceipt:
+        """Answer the sender in the same conversation (``correlation.reply_to`` is this message)."""
+        conversation = (self.message.correlation or {}).get("conversation_id")
+        options.setdefault("correlation", {"reply_to": self.message.message_id, "conversation_id": conversation})
+        options.setdefault("performative", "inform")
+        return self._run(self._agent.client.messaging.send(self.message.from_agent, content, **options))
+
+
+class TaskRun(_Bridge):
+    """A claimed task handed to an ``on_task`` handler: the wire ``Task``'s fields, plus ``progress``."""
+
+    def __init__(self, agent: Agent, task: Task, lease: Lease):
+        super().__init__(agent)
+        self.task = task
+        self.lease = lease
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
+
+    def progress(self, percent: int, notes: str | None = None) -> Awaitable[Task] | Task:
+        """Report progress (0–100); it also renews the lease."""
+        return self._run(self._agent._renew(self, percent, notes))
+
+
+@dataclass
+class _Route:
+    handler: Handler
+    message_type: str | None = None
+    performative: str | None = None
+
+
+class Agent:
+    """An agent process: ``Agent("Echo").on_message()(handler)``, then ``agent.run()``."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        capabilities: list[str] | None = None,
+        description: str = "",
+        service_tier: str = "basic",
+        metadata: dict[str, Any] | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        data_dir: str | None = None,
+        concurrency: int = 4,
+        lease_seconds: float = 30.0,
+        heartbeat_interval: float = 30.0,
+        visibility_timeout: float = 60.0,
+        max_deliveries: int = 5,
+        shutdown_grace: float = 30.0,
+    ):
+        self.name = name
+        self.capabilities = list(capabilities or [])
+        self.profile = {"description": description, "service_tier": service_tier, "metadata": metadata or {}}
+        self.client = AsyncAgoraClient(url, api_key, data_dir=data_dir)
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.heartbeat_interval = heartbeat_interval
+        self.visibility_timeout = visibility_timeout
+        self.max_deliveries = max_deliveries
+        self.shutdown_grace = shutdown_grace
+        self.agent_id: str | None = None
+        self.loop: asyncio.AbstractEventLoop
+        self._task_handlers: dict[str | None, Handler] = {}
+        self._message_routes: list[_Route] = []
+        self._slots = asyncio.Semaphore(concurrency)
+        self._backoff = RetryPolicy(retries=0, base=0.25, cap=5.0)
+        self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
+        self._loops: list[asyncio.Task[Any]] = []
+        self._handlers_running: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    # -- declaring handlers ---------------------------------------------------------------------------------------
+
+    def on_task(self, task_type: str | None = None) -> Callable[[Handler], Handler]:
+        """Handle tasks of ``task_type`` (every type when None). The return value is the task's result."""
+
+        def register(handler: Handler) -> Handler:
+            self._task_handlers[task_type] = handler
+            return handler
+
+        return register
+
+    def on_message(self, message_type: str | None = None, *, performative: str | None = None) -> Callable[[Handler], Handler]:
+        """Handle messages (optionally only of one ``message_type`` or ``performative``); acked once it returns."""
+
+        def register(handler: Handler) -> Handler:
+            self._message_routes.append(_Route(handler, message_type, performative))
+            return handler
+
+        return register
+
+    # -- running ----------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until SIGINT or SIGTERM, then finish the handlers that are running (up to ``shutdown_grace``)."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the hub's job
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stopping.set)
+        await self.start()
+        await self._stopping.wait()
+        await self.stop()
+
+    async def start(self) -> None:
+        """Register and start the loops; returns once the agent is registered."""
+        self.loop = asyncio.get_running_loop()
+        await self._register()
+        self._loops = [asyncio.create_task(self._heartbeats(), name="agora-heartbeat")]
+        if self._task_handlers:
+            self._loops += [asyncio.create_task(self._claims(), name=f"agora-claim-{i}") for i in range(self.concurrency)]
+        if self._message_routes:
+            self._loops.append(asyncio.create_task(self._messages(), name="agora-messages"))
+        self.ready.set()
+        log.info("agent %s (%s) is running", self.name, self.agent_id)
+
+    async def stop(self) -> None:
+        """Stop taking work, let running handlers finish (up to ``shutdown_grace``), then close."""
+        self._stopping.set()
+        for task in list(self._idle):
+            task.cancel()
+        working = {t for t in self._loops if not t.done()} | self._handlers_running
+        if working:
+            await asyncio.wait(working, timeout=self.shutdown_grace)
+        for task in [*self._loops, *self._handlers_running]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._handlers_running, return_exceptions=True)
+        await self.client.aclose()
+        log.info("agent %s stopped", self.name)
+
+    async def _register(self) -> None:
+        registration = await self._retrying(
+            lambda: self.client.register(self.name, capabilities=self.capabilities, **self.profile), "register"
+        )
+        self.agent_id = registration.agent_id
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """Call until it succeeds while the hub is unreachable (a restart), backing off; other errors are raised."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Unavailable as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning("%s: hub unavailable (%s); retrying", what, exc.message)
+                await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
+                attempt += 1
+
+    async def _heartbeats(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        self._idle.add(me)
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.heartbeat_interval)
+            with contextlib.suppress(AgoraError):
+                busy = self._handlers_running or any(t not in self._idle for t in self._loops)
+                await self.client.agents.heartbeat(status="busy" if busy else "active")
+
+    # -- tasks ------------------------------------------------------------------------------------------------------
+
+    async def _claims(self) -> None:
+        types = [t for t in self._task_handlers if t is not None]
+        wanted = {} if None in self._task_handlers else {"task_types": types}
+        attempt = 0
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stopping.is_set():
+            self._idle.add(me)  # parked in a claim: stopping cancels it at once
+            try:
+                claimed = await self.client.task.claim(wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, **wanted)
+            except AgoraError as exc:
+                log.warning("claim failed (%s); retrying", exc.message)
+                await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
+                attempt += 1
+                continue
+            finally:
+                self._idle.discard(me)
+            attempt = 0
+            if claimed.task is not None and claimed.lease is not None:
+                await self._work(TaskRun(self, claimed.task, claimed.lease))  # one task at a time per claim loop
+
+    async def _work(self, run: TaskRun) -> None:
+        handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
+        renewing = asyncio.create_task(self._keep_lease(run))
+        try:
+            result = await self._call(handler, run)
+        except Exception as exc:  # noqa: BLE001 - the handler's failure is the task's failure
+            log.exception("task %s failed", run.task.task_id)
+            outcome = {"status": "failed", "notes": f"{type(exc).__name__}: {exc}"[:4000], "retry": True}
+        else:
+            outcome = {"status": "completed", "result": result}
+        finally:
+            renewing.cancel()
+        try:
+            await self._retrying(
+                lambda: self.client.task.update(run.task.task_id, lease_token=run.lease.token, **outcome), "task update"
+            )
+        except Conflict as exc:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
+            log.warning("task %s: %s", run.task.task_id, exc.message)
+
+    async def _keep_lease(self, run: TaskRun) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(Unavailable):
+                await self._renew(run, None, None)
+
+    async def _renew(self, run: TaskRun, percent: int | None, notes: str | None) -> Task:
+        args: dict[str, Any] = {"lease_seconds": self.lease_seconds}
+        if percent is not None:
+            args["progress"] = percent
+        if notes is not None:
+            args["notes"] = notes
+        return await self.client.task.heartbeat(task_id=run.task.task_id, lease_token=run.lease.token, **args)
+
+    # -- messages ---------------------------------------------------------------------------------------------------
+
+    async def _messages(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        self._idle.add(me)  # the stream only waits for messages: stopping cancels it at once
+        async for event in self.client.events(MESSAGE_TYPES, visibility_timeout=self.visibility_timeout):
+            if event.message is not None:
+                await self._slots.acquire()
+                self._start_handler(self._deliver(IncomingMessage(self, event.message)))
+
+    def _route(self, message: Message) -> _Route | None:
+        for route in self._message_routes:
+            if route.message_type not in (None, message.message_type):
+                continue
+            if route.performative not in (None, message.performative):
+                continue
+            return route
+        return None
+
+    async def _deliver(self, incoming: IncomingMessage) -> None:
+        message = incoming.message
+        route = self._route(message)
+        if route is not None:
+            try:
+                await self._call(route.handler, incoming)
+            except Exception:  # noqa: BLE001 - unacked, it comes back after the visibility timeout
+                log.exception("message %s: handler failed (delivery %d)", message.message_id, message.delivery_count)
+                if message.delivery_count < self.max_deliveries:
+                    return
+                log.error("message %s dropped after %d deliveries", message.message_id, message.delivery_count)
+        await self._retrying(lambda: self.client.messaging.ack([message.message_id]), "ack")
+
+    # -- shared -----------------------------------------------------------------------------------------------------
+
+    def _start_handler(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one message handler in the slot the caller acquired; the slot is freed when it ends."""
+        task = asyncio.create_task(work)
+        self._handlers_running.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._handlers_running.discard(t)
+            self._slots.release()
+
+        task.add_done_callback(done)
+
+    async def _call(self, handler: Handler, arg: Any) -> Any:
+        if inspect.iscoroutinefunction(handler):
+            return await handler(arg)
+        return await asyncio.to_thread(handler, arg)
+
+
+__all__ = ["Agent", "IncomingMessage", "TaskRun"]
