@@ -25,7 +25,7 @@ from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
 from agora.store import open_store
 from agora.store.ops import services as service_ops
-from agora.transports import live, rest
+from agora.transports import live, mcp, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.middleware import RequestLogMiddleware
 from agora_sdk.wire.agents import ServiceSummary
@@ -60,7 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.hub = hub
         tasks = _background(hub)
         try:
-            yield
+            async with mcp_door.running():
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
     live.mount(app)
+    mcp_door = mcp.mount(app, catalog, settings.host)
     rest.mount(app, catalog, public_docs=settings.public_docs)
     return app
 

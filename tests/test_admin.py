@@ -224,6 +224,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
         assert draining == {
             "agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe",
             "agora.task.heartbeat", "agora.task.update", "agora.task.cancel",
+            "agora.tools.call",  # a dispatcher: the tool it calls decides (checked below)
         }
         assert {"agora.task.assign", "agora.task.claim", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)
@@ -235,6 +236,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
                 for name in writes:
                     _assert_halted(call(client, name), halt, "incident 42")  # refused before the input is even read
                 _assert_halted(call(client, "agora.agents.register", agent_name=unique(), capabilities=["x"]), halt, "incident 42")
+                _assert_halted(call(client, "agora.tools.call", name="agora.agents.register", arguments={"agent_name": unique()}), halt, "incident 42")
                 _assert_halted(client.post("/agents/register", json={"agent_name": unique()}), halt, "incident 42")
                 _assert_halted(client.post(f"/agents/{agent_id}/heartbeat", json={}), halt, "incident 42")
                 _assert_halted(client.patch(f"/agents/{agent_id}", json={"description": "x"}), halt, "incident 42")

@@ -130,6 +130,8 @@ EXAMPLES: dict[str, Example] = {
     "agora.query.marketplace": lambda a: {},
     "agora.discovery.list": lambda a: {"category": "query", "status": "active", "version": ">=1.0,<2", "text": "agents"},
     "agora.discovery.schema": lambda a: {"name": "agora.agents.register", "version": "1.0.0"},
+    "agora.tools.search": lambda a: {"text": "claim task"},
+    "agora.tools.call": lambda a: {"name": "agora.query.marketplace", "arguments": {}},
     "agora.admin.health": lambda a: {"component": "database"},
     "agora.admin.override": lambda a: {"target_id": _agent(a), "action": "pause", "reason": "catalog test"},
     "agora.admin.audit": lambda a: {"limit": 5},

@@ -1,0 +1,75 @@
+"""The MCP door: Streamable HTTP at ``/mcp`` in the hub's own app, authenticated with the hub's API keys.
+
+The SDK's session manager serves both protocol revisions (2025-11-25 sessions and 2026-07-28 stateless requests)
+on the one URL; this door authenticates each HTTP request first and leaves the principal and the requested
+toolsets in the ASGI scope, where the MCP handlers (``server.py``) read them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from agora.catalog import Catalog
+from agora.transports.rest.errors import error_response
+from agora.transports.rest.guard import challenge
+from agora_sdk.errors import AgoraError, Unauthenticated
+
+from .server import CatalogServer
+from .toolsets import Toolsets
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _security(host: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection (Host and Origin checks) whenever the hub listens on loopback only."""
+    if host not in LOOPBACK:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+class McpDoor:
+    def __init__(self, catalog: Catalog, host: str):
+        self.catalog = catalog
+        self.server = CatalogServer(catalog)
+        self.sessions = StreamableHTTPSessionManager(app=self.server.server, security_settings=_security(host))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with self.sessions.run():
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        scope.setdefault("state", {})["tool"] = "mcp"
+        try:
+            principal = await scope["app"].state.hub.auth.authenticate(request.headers.get("authorization"))
+            toolsets = Toolsets.parse(request.query_params.get("toolsets"), self.catalog)
+        except Unauthenticated as exc:
+            await challenge(exc)(scope, receive, send)
+            return
+        except AgoraError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        scope["state"]["principal"] = principal.label
+        scope["agora.principal"] = principal
+        scope["agora.toolsets"] = toolsets
+        await self.sessions.handle_request(scope, receive, send)
+
+
+def mount(app: FastAPI, catalog: Catalog, host: str) -> McpDoor:
+    door = McpDoor(catalog, host)
+    app.add_route("/mcp", door, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    return door
+
+
+__all__ = ["McpDoor", "mount"]

@@ -1,0 +1,130 @@
+"""The catalog as an MCP server (official ``mcp`` SDK, low-level ``Server``): every tool, in catalog order.
+
+The handlers only translate: ``tools/list`` renders catalog tools, ``tools/call`` goes through ``Catalog.call``
+with the principal the door authenticated, so an agent's MCP call acts as that agent with its rights. A tool's
+failure is an ``isError`` result carrying the error code and message (the model can read and correct it); an
+unknown tool is a protocol error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from agora import __version__
+from agora.catalog import Catalog, Tool
+from agora.core.auth import Principal
+from agora.core.context import Hub
+from agora.core.ids import new_id
+from agora_sdk.errors import AgoraError
+
+from . import prompts, resources
+from .toolsets import Toolsets
+
+INSTRUCTIONS = (
+    "Agora is a hub where software agents find each other, exchange messages and hand out tasks. Every tool is "
+    "named agora.{category}.{action}. Start with agora.agents.register (or act as the agent whose key you hold), "
+    "agora.query.agents to find agents by capability, agora.messaging.send and agora.task.assign to work with them."
+)
+
+
+def mcp_tool(tool: Tool) -> types.Tool:
+    return types.Tool(
+        name=tool.name,
+        title=tool.name.split(".", 1)[1].replace(".", " ").replace("_", " "),
+        description=tool.description,
+        input_schema=tool.input_schema(),
+        output_schema=tool.output_schema(),
+        annotations=types.ToolAnnotations(
+            read_only_hint=tool.read_only,
+            destructive_hint=tool.action in ("deregister", "cancel", "revoke", "override"),
+            open_world_hint=False,
+        ),
+    )
+
+
+def result(structured: dict[str, Any]) -> types.CallToolResult:
+    """Structured content plus the same JSON as text, for clients that only read text."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(structured, default=str))],
+        structured_content=structured,
+    )
+
+
+def failure(exc: AgoraError) -> types.CallToolResult:
+    body = exc.to_body()
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=f"{exc.code}: {exc.message}")],
+        structured_content=body,
+        is_error=True,
+    )
+
+
+class CatalogServer:
+    """Builds the SDK ``Server`` whose handlers read the hub, the caller and its toolsets from each request."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.server: Server[Any] = Server(
+            "agora",
+            version=__version__,
+            title="Agora",
+            instructions=INSTRUCTIONS,
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            on_list_resources=self.list_resources,
+            on_list_resource_templates=self.list_resource_templates,
+            on_read_resource=self.read_resource,
+            on_list_prompts=self.list_prompts,
+            on_get_prompt=self.get_prompt,
+        )
+
+    def visible(self, toolsets: Toolsets) -> Iterable[Tool]:
+        return (tool for tool in self.catalog if toolsets.includes(tool))
+
+    async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[mcp_tool(t) for t in self.visible(_caller(ctx)[2])])
+
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        hub, principal, toolsets = _caller(ctx)
+        tool = next((t for t in self.visible(toolsets) if t.name == params.name), None)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
+        try:
+            _, output, _ = await hub.catalog.call(hub, principal, tool.name, params.arguments or {}, new_id("req"))
+        except AgoraError as exc:
+            return failure(exc)
+        return result(output.model_dump(mode="json"))
+
+
+    async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[resources.SERVICES])
+
+    async def list_resource_templates(
+        self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[t.listing() for t in resources.TEMPLATES])
+
+    async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        hub, principal, _ = _caller(ctx)
+        return await resources.read(hub, principal, str(params.uri))
+
+    async def list_prompts(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[p.listing() for p in prompts.PROMPTS])
+
+    async def get_prompt(self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        return prompts.render(params.name, params.arguments)
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> tuple[Hub, Principal, Toolsets]:
+    """What the door put in the request's scope: the hub, the authenticated principal and the toolsets asked for."""
+    if ctx.request is None:
+        raise MCPError(types.INTERNAL_ERROR, "no HTTP request behind this MCP message")
+    scope = ctx.request.scope
+    return scope["app"].state.hub, scope["agora.principal"], scope["agora.toolsets"]

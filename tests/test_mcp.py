@@ -1,0 +1,131 @@
+"""The MCP door with the official ``mcp`` client: the catalog as tools, the caller's rights, toolsets, both revisions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from agora.catalog.registry import build_catalog
+
+from .conftest import call, new_tenant, ok, unique
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(hub, key: str, query: str = "", mode: str = "auto") -> AsyncIterator[Client]:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    async with http, Client(streamable_http_client(f"{hub.url}/mcp{query}", http_client=http), mode=mode) as client:
+        yield client
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_every_catalog_tool_is_listed_in_catalog_order(sqlite_hub, mode):
+    async with mcp_client(sqlite_hub, sqlite_hub.admin_key, mode=mode) as client:
+        tools = (await client.list_tools()).tools
+        again = (await client.list_tools()).tools
+    catalog = list(build_catalog())
+    assert [t.name for t in tools] == [t.name for t in catalog] == [t.name for t in again]
+    for listed, tool in zip(tools, catalog):
+        assert listed.description == tool.description and listed.input_schema["type"] == "object"
+        assert listed.annotations.read_only_hint == tool.read_only
+
+
+async def test_a_call_acts_as_the_calling_agent_with_structured_and_text_results(sqlite_hub):
+    with sqlite_hub.client() as admin:
+        alice = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-alice")))
+        bob = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-bob")))
+    async with mcp_client(sqlite_hub, alice["agent_token"]) as client:
+        sent = await client.call_tool("agora.messaging.send", {"to_agent": bob["agent_name"], "content": "over MCP"})
+    assert not sent.is_error
+    assert sent.structured_content["message_id"].startswith("msg_")
+    assert json.loads(sent.content[0].text) == sent.structured_content
+    with sqlite_hub.client(bob["agent_token"]) as c:
+        inbox = ok(call(c, "agora.messaging.receive"))["messages"]
+    assert [(m["from_agent"], m["content"]) for m in inbox] == [(alice["agent_id"], "over MCP")]
+
+
+async def test_tool_errors_are_results_the_model_can_read(sqlite_hub):
+    with sqlite_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-err")))
+    async with mcp_client(sqlite_hub, agent["agent_token"]) as client:
+        missing = await client.call_tool("agora.messaging.send", {"to_agent": "nobody-" + unique(), "content": "x"})
+        invalid = await client.call_tool("agora.task.update", {"task_id": "task_0000000000000000", "progress": 101})
+        forbidden = await client.call_tool("agora.admin.keys.list", {})
+    assert missing.is_error and missing.structured_content["error"]["code"] == "not_found"
+    assert invalid.is_error and invalid.structured_content["error"]["code"] == "invalid_argument"
+    assert forbidden.is_error and forbidden.structured_content["error"]["code"] == "permission_denied"
+    assert missing.content[0].text.startswith("not_found: ")
+
+
+async def test_toolsets_narrow_the_list_and_the_calls(sqlite_hub):
+    async with mcp_client(sqlite_hub, sqlite_hub.admin_key, "?toolsets=messaging,task") as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        with pytest.raises(MCPError, match="unknown tool"):
+            await client.call_tool("agora.admin.health", {})
+    assert {n.split(".")[1] for n in names} == {"messaging", "task", "tools"}  # the meta-tools are always there
+    r = httpx.post(f"{sqlite_hub.url}/mcp?toolsets=nope", headers={"Authorization": f"Bearer {sqlite_hub.admin_key}"}, json={})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "toolsets"
+
+
+def test_the_mcp_door_needs_a_key_and_a_local_host_header(sqlite_hub):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    anonymous = httpx.post(f"{sqlite_hub.url}/mcp", json=body, headers=headers)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert anonymous.json()["error"]["code"] == "unauthenticated"
+    rebound = httpx.post(
+        f"{sqlite_hub.url}/mcp", json=body,
+        headers={**headers, "Authorization": f"Bearer {sqlite_hub.admin_key}", "Host": "evil.example", "Origin": "http://evil.example"},
+    )  # fmt: skip
+    assert rebound.status_code in (403, 421)
+
+
+async def test_search_and_call_reach_tools_outside_the_loaded_toolsets(sqlite_hub):
+    with sqlite_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-meta")))
+    async with mcp_client(sqlite_hub, agent["agent_token"], "?toolsets=tools") as client:
+        assert [t.name for t in (await client.list_tools()).tools] == ["agora.tools.search", "agora.tools.call"]
+        found = (await client.call_tool("agora.tools.search", {"text": "send message"})).structured_content
+        assert found["tools"][0]["name"] == "agora.messaging.send" and found["tools"][0]["input_schema"]["properties"]
+        in_category = (await client.call_tool("agora.tools.search", {"category": "task", "limit": 50})).structured_content
+        assert {t["name"].split(".")[1] for t in in_category["tools"]} == {"task"}
+        me = await client.call_tool("agora.tools.call", {"name": "agora.agents.get", "arguments": {"agent": agent["agent_id"]}})
+        denied = await client.call_tool("agora.tools.call", {"name": "agora.admin.keys.list", "arguments": {}})
+        nested = await client.call_tool("agora.tools.call", {"name": "agora.tools.call", "arguments": {}})
+    assert me.structured_content["result"]["agent_name"] == agent["agent_name"]
+    assert denied.is_error and denied.structured_content["error"]["code"] == "permission_denied"
+    assert nested.is_error and nested.structured_content["error"]["code"] == "invalid_argument"
+
+
+async def test_resources_and_prompts(sqlite_hub):
+    with sqlite_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-res"), capabilities=["review"]))
+        task = ok(call(admin, "agora.task.assign", task_type="review", assignee=agent["agent_id"]))["task_id"]
+        other = new_tenant(admin, sqlite_hub)
+        stranger = ok(call(other, "agora.agents.register", agent_name=unique("mcp-stranger")))
+    async with mcp_client(sqlite_hub, agent["agent_token"]) as client:
+        assert [r.uri for r in (await client.list_resources()).resources] == ["agora://services"]
+        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        assert templates == ["agora://agents/{agent}", "agora://tasks/{task_id}"]
+        services = json.loads((await client.read_resource("agora://services")).contents[0].text)
+        card = json.loads((await client.read_resource(f"agora://agents/{agent['agent_name']}")).contents[0].text)
+        task_doc = json.loads((await client.read_resource(f"agora://tasks/{task}")).contents[0].text)
+        with pytest.raises(MCPError, match="not_found"):
+            await client.read_resource(f"agora://agents/{stranger['agent_id']}")  # another tenant's: not there
+        prompt_names = [p.name for p in (await client.list_prompts()).prompts]
+        intro = await client.get_prompt("introduce_yourself", {"agent_name": "Helper", "capabilities": "review, docs"})
+        with pytest.raises(MCPError, match="needs: capability"):
+            await client.get_prompt("find_collaborators", {})
+    assert services["count"] == len(build_catalog())
+    assert card["agent_id"] == agent["agent_id"] and card["capabilities"] == ["review"]
+    assert task_doc["status"] == "pending" and [t["to_status"] for t in task_doc["transitions"]] == ["pending"]
+    assert {"introduce_yourself", "find_collaborators", "delegate_task"} <= set(prompt_names)
+    text = intro.messages[0].content.text
+    assert "agora.agents.register" in text and "['review', 'docs']" in text
