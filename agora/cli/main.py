@@ -1,4 +1,4 @@
-"""Entry point of the ``agora`` command."""
+"""Entry point of the ``agora`` command: the server commands and the client commands, one tree."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import typer
 
 from agora import __version__
 
-from . import remote, serve
+from . import agents, keys, messages, serve, tasks, tools
+from .output import EXIT_CODES_HELP
 
-app = typer.Typer(help="Agora: a hub where software agents find each other, talk and hand out work.", no_args_is_help=True)
+app = typer.Typer(
+    help="Agora: a hub where software agents find each other, talk and hand out work.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.command("serve")(serve.serve)
 app.add_typer(serve.db_app, name="db")
-app.add_typer(remote.keys_app, name="keys")
-app.add_typer(remote.agents_app, name="agents")
-app.command("health")(remote.health)
+app.add_typer(keys.app, name="keys")
+app.add_typer(agents.app, name="agents")
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(tools.tools_app, name="tools")
+app.registered_commands += messages.app.registered_commands + tools.app.registered_commands
 
 
 @app.command("version")
