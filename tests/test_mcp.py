@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from agora.catalog.registry import build_catalog
 
 from .conftest import call, new_tenant, ok, unique
+from .hubproc import HubProcess
 
 
 @contextlib.asynccontextmanager
@@ -129,3 +134,52 @@ async def test_resources_and_prompts(sqlite_hub):
     assert {"introduce_yourself", "find_collaborators", "delegate_task"} <= set(prompt_names)
     text = intro.messages[0].content.text
     assert "agora.agents.register" in text and "['review', 'docs']" in text
+
+
+def _stdio(hub, key: str, *args: str) -> StdioServerParameters:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")} | {"AGORA_URL": hub.url, "AGORA_API_KEY": key}
+    return StdioServerParameters(command=str(Path(sys.executable).parent / "agora"), args=["mcp", *args], env=env)
+
+
+async def test_agora_mcp_serves_the_hub_over_stdio_as_the_keys_agent(sqlite_hub):
+    with sqlite_hub.client() as admin:
+        alice = ok(call(admin, "agora.agents.register", agent_name=unique("stdio-alice")))
+        bob = ok(call(admin, "agora.agents.register", agent_name=unique("stdio-bob")))
+    async with Client(_stdio(sqlite_hub, alice["agent_token"], "--toolsets", "messaging")) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        sent = await client.call_tool("agora.messaging.send", {"to_agent": bob["agent_id"], "content": "from a desktop"})
+        missing = await client.call_tool("agora.messaging.send", {"to_agent": "nobody-" + unique(), "content": "x"})
+        with pytest.raises(MCPError):
+            await client.call_tool("agora.task.list", {})  # outside the toolsets
+        card = await client.read_resource(f"agora://agents/{bob['agent_id']}")
+    assert names == [t.name for t in build_catalog() if t.category in ("messaging", "tools")]
+    assert not sent.is_error and sent.structured_content["message_id"].startswith("msg_")
+    assert missing.is_error and missing.content[0].text.startswith("not_found:")
+    assert json.loads(card.contents[0].text)["agent_name"] == bob["agent_name"]
+    with sqlite_hub.client(bob["agent_token"]) as c:
+        inbox = ok(call(c, "agora.messaging.receive"))["messages"]
+    assert [(m["from_agent"], m["content"]) for m in inbox] == [(alice["agent_id"], "from a desktop")]
+
+
+async def test_agora_mcp_rides_out_a_hub_restart(tmp_path):
+    hub = HubProcess(tmp_path / "hub").start()
+    try:
+        async with Client(_stdio(hub, hub.admin_key)) as client:
+            before = await client.call_tool("agora.query.agents", {})
+            hub.stop()
+            down = await client.call_tool("agora.query.agents", {})
+            hub.start()
+            after = await client.call_tool("agora.query.agents", {})
+    finally:
+        hub.stop()
+    assert not before.is_error and not after.is_error
+    assert down.is_error and "hub unreachable" in down.content[0].text
+
+
+def test_agora_mcp_refuses_to_start_with_a_bad_key_or_toolset(sqlite_hub):
+    params = _stdio(sqlite_hub, "agora_sk_wrong")
+    bad_key = subprocess.run([params.command, *params.args], env=params.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    params = _stdio(sqlite_hub, sqlite_hub.admin_key, "--toolsets", "task,nonsense")
+    bad_set = subprocess.run([params.command, *params.args], env=params.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert (bad_key.returncode, "unauthenticated" in bad_key.stderr) == (4, True), bad_key.stderr
+    assert (bad_set.returncode, "unknown toolset(s) nonsense" in bad_set.stderr) == (2, True), bad_set.stderr

@@ -66,24 +66,29 @@ def failure(exc: AgoraError) -> types.CallToolResult:
     )
 
 
+def agora_server(handlers: Any) -> Server[Any]:
+    """The SDK server named Agora whose tools, resources and prompts are answered by ``handlers``' methods."""
+    return Server(
+        "agora",
+        version=__version__,
+        title="Agora",
+        instructions=INSTRUCTIONS,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_list_resources=handlers.list_resources,
+        on_list_resource_templates=handlers.list_resource_templates,
+        on_read_resource=handlers.read_resource,
+        on_list_prompts=handlers.list_prompts,
+        on_get_prompt=handlers.get_prompt,
+    )
+
+
 class CatalogServer:
     """Builds the SDK ``Server`` whose handlers read the hub, the caller and its toolsets from each request."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self.server: Server[Any] = Server(
-            "agora",
-            version=__version__,
-            title="Agora",
-            instructions=INSTRUCTIONS,
-            on_list_tools=self.list_tools,
-            on_call_tool=self.call_tool,
-            on_list_resources=self.list_resources,
-            on_list_resource_templates=self.list_resource_templates,
-            on_read_resource=self.read_resource,
-            on_list_prompts=self.list_prompts,
-            on_get_prompt=self.get_prompt,
-        )
+        self.server = agora_server(self)
 
     def visible(self, toolsets: Toolsets) -> Iterable[Tool]:
         return (tool for tool in self.catalog if toolsets.includes(tool))
@@ -101,7 +106,6 @@ class CatalogServer:
         except AgoraError as exc:
             return failure(exc)
         return result(output.model_dump(mode="json"))
-
 
     async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=[resources.SERVICES])

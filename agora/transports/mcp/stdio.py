@@ -1,0 +1,113 @@
+"""``agora mcp``: a stdio MCP server for desktop clients that forwards every request to a hub's ``/mcp``.
+
+Desktop clients (Claude Desktop, Cursor, VS Code, …) start MCP servers as local commands. This one holds no
+catalog of its own: each request is sent on to the hub over Streamable HTTP with the user's API key, as a
+stateless 2026-07-28 request, so the hub can restart underneath without the desktop session noticing more than a
+failed call while it is down. ``toolsets`` narrows the tools exactly as ``/mcp?toolsets=`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.context import ServerRequestContext
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+
+from agora_sdk.config import ClientConfig
+
+from .server import agora_server
+
+T = TypeVar("T")
+UPSTREAM_TIMEOUT = 60.0  # seconds a forwarded request may take (long polls included)
+
+
+def hub_endpoint(config: ClientConfig, toolsets: str | None) -> str:
+    query = f"?{urlencode({'toolsets': toolsets})}" if toolsets else ""
+    return f"{config.url}/mcp{query}"
+
+
+@contextlib.asynccontextmanager
+async def connect(config: ClientConfig, toolsets: str | None) -> AsyncIterator[Client]:
+    """An ``mcp`` client session with the hub, authenticated with the configured key."""
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=UPSTREAM_TIMEOUT)
+    transport = streamable_http_client(hub_endpoint(config, toolsets), http_client=http)
+    async with http, Client(transport, mode="2026-07-28") as client:
+        yield client
+
+
+class Forwarder:
+    """The stdio server's handlers: the same request, sent to the hub; its answer or its error, passed back.
+
+    Each request gets its own upstream connection: the SDK's HTTP client transport does not survive a refused
+    connection, and a stateless request costs no handshake, so a hub that restarts costs only the calls made
+    while it was down.
+    """
+
+    def __init__(self, config: ClientConfig, toolsets: str | None):
+        self.config = config
+        self.toolsets = toolsets
+
+    async def forward(self, ask: Callable[[Client], Awaitable[T]]) -> T:
+        try:
+            async with connect(self.config, self.toolsets) as hub:
+                return await ask(hub)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an MCP error the desktop client can show
+            cause = innermost(exc)
+            if isinstance(cause, MCPError):
+                raise cause from None
+            raise MCPError(types.INTERNAL_ERROR, f"hub unreachable at {self.config.url}: {cause}") from None
+
+    async def list_tools(self, _ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return await self.forward(lambda hub: hub.list_tools(cursor=_cursor(params), cache_mode="bypass"))
+
+    async def call_tool(self, _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        try:
+            return await self.forward(lambda hub: hub.call_tool(params.name, params.arguments))
+        except MCPError as exc:
+            if exc.error.code != types.INTERNAL_ERROR:
+                raise  # the hub's own protocol error (an unknown tool): passed on as it is
+            return types.CallToolResult(content=[types.TextContent(type="text", text=exc.error.message)], is_error=True)
+
+    async def list_resources(self, _ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        return await self.forward(lambda hub: hub.list_resources(cursor=_cursor(params), cache_mode="bypass"))
+
+    async def list_resource_templates(
+        self, _ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return await self.forward(lambda hub: hub.list_resource_templates(cursor=_cursor(params), cache_mode="bypass"))
+
+    async def read_resource(self, _ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        return await self.forward(lambda hub: hub.read_resource(str(params.uri)))
+
+    async def list_prompts(self, _ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return await self.forward(lambda hub: hub.list_prompts(cursor=_cursor(params), cache_mode="bypass"))
+
+    async def get_prompt(self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        return await self.forward(lambda hub: hub.get_prompt(params.name, params.arguments))
+
+
+def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
+    return params.cursor if params else None
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The first real error inside the exception groups the SDK's task groups wrap it in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def serve_stdio(config: ClientConfig, toolsets: str | None) -> None:
+    """Serve MCP on stdin/stdout until the client closes it."""
+    server = agora_server(Forwarder(config, toolsets))
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
