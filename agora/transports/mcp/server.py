@@ -9,7 +9,7 @@ unknown tool is a protocol error.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import mcp_types as types
@@ -22,7 +22,7 @@ from agora.catalog import Catalog, Tool
 from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.ids import new_id
-from agora_sdk.errors import AgoraError
+from agora_sdk.errors import AgoraError, NotFound
 
 from . import prompts, resources
 from .toolsets import Toolsets
@@ -66,13 +66,18 @@ def failure(exc: AgoraError) -> types.CallToolResult:
     )
 
 
-def agora_server(handlers: Any) -> Server[Any]:
-    """The SDK server named Agora whose tools, resources and prompts are answered by ``handlers``' methods."""
+def agora_server(handlers: Any, input_schema: Callable[[str], Mapping[str, Any] | None] | None = None) -> Server[Any]:
+    """The SDK server named Agora whose tools, resources and prompts are answered by ``handlers``' methods.
+
+    ``input_schema`` answers the SDK's per-call schema lookup (for ``Mcp-Param-*`` header checks); without it the
+    SDK runs a whole ``tools/list`` before every call.
+    """
     return Server(
         "agora",
         version=__version__,
         title="Agora",
         instructions=INSTRUCTIONS,
+        get_tool_input_schema=input_schema,
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
         on_list_resources=handlers.list_resources,
@@ -88,13 +93,23 @@ class CatalogServer:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self.server = agora_server(self)
+        self.server = agora_server(self, self.input_schema)
+        self._listings: dict[Toolsets, types.ListToolsResult] = {}
 
     def visible(self, toolsets: Toolsets) -> Iterable[Tool]:
         return (tool for tool in self.catalog if toolsets.includes(tool))
 
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.catalog.get(name).input_schema()
+        except NotFound:
+            return None  # the call itself reports the unknown tool
+
     async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[mcp_tool(t) for t in self.visible(_caller(ctx)[2])])
+        toolsets = _caller(ctx)[2]
+        if toolsets not in self._listings:  # the catalog does not change while the hub runs
+            self._listings[toolsets] = types.ListToolsResult(tools=[mcp_tool(t) for t in self.visible(toolsets)])
+        return self._listings[toolsets]
 
     async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         hub, principal, toolsets = _caller(ctx)

@@ -1,0 +1,73 @@
+"""mcp: tools/call of agora.query.agents over Streamable HTTP against a minimal mcp-SDK server's trivial tool."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import mcp_ceiling_app
+from ..bench import Bench, call_hub, hub_request
+from ..load import LoadResult, Request, Shape, StaticBody
+from ..report import LoadRecord, at_least
+from ..servers import Server, hub_server
+from ..stores import StoreProvider
+
+NAME = "mcp"
+TARGET_CALLS_PER_SECOND = 1000.0
+TARGET_RATIO = 0.5
+AGENTS = 50  # registered before the run, so the query returns a page of real rows
+QUERY = {"capabilities": ["mcp-bench"], "limit": 10}
+PROTOCOL = "2026-07-28"  # stateless: one POST per call, no session to set up first
+
+
+def tools_call(port: int, tool: str, arguments: dict[str, Any], headers: dict[str, str] | None = None) -> Request:
+    """One stateless MCP ``tools/call`` as the SDK's own client sends it (headers and ``_meta`` included)."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": PROTOCOL,
+        "io.modelcontextprotocol/clientInfo": {"name": "agora-bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments, "_meta": meta}}
+    mcp_headers = {
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Protocol-Version": PROTOCOL,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": tool,
+    }
+    return Request(port, "/mcp", StaticBody(json.dumps(body).encode()), mcp_headers | (headers or {}))
+
+
+def _ceiling(bench: Bench, shapes: list[Shape], log_dir: Path) -> dict[Shape, LoadResult]:
+    results = {}
+    with Server([sys.executable, "-m", "benchmarks.mcp_ceiling_app"], log_path=log_dir / "mcp-ceiling.log") as server:
+        for shape in shapes:
+            bench.step(f"{NAME}: ceiling, mcp SDK server tools/call {mcp_ceiling_app.TOOL}, {shape.label}")
+            results[shape] = result = bench.drive(server, tools_call(server.port, mcp_ceiling_app.TOOL, {"text": "hello"}), shape)
+            bench.add(LoadRecord(NAME, "—", f"mcp SDK minimal server: tools/call {mcp_ceiling_app.TOOL}", result))
+    return results
+
+
+def run(bench: Bench, store: StoreProvider | None) -> None:
+    assert store is not None
+    spec = store.fresh()
+    shapes = [bench.latency, bench.throughput]
+    ceilings = _ceiling(bench, shapes, spec.data_dir)
+    with hub_server(spec) as hub:
+        for i in range(AGENTS):
+            call_hub(hub, spec.admin_key, "/agora/agents/register", {"agent_name": f"mcp-bench-{i}", "capabilities": ["mcp-bench"]})
+        auth = {"Authorization": f"Bearer {spec.admin_key}"}
+        for shape in shapes:
+            bench.step(f"{NAME}: hub tools/call agora.query.agents over /mcp, {shape.label}")
+            result = bench.drive(hub, tools_call(hub.port, "agora.query.agents", QUERY, auth), shape)
+            ceiling = ceilings[shape]
+            check = None
+            if shape == bench.throughput:
+                ratio = result.rps / ceiling.rps if ceiling.rps else 0.0
+                check = at_least(min(result.rps / TARGET_CALLS_PER_SECOND, ratio / TARGET_RATIO), 1.0,
+                                 f">= {TARGET_CALLS_PER_SECOND:,.0f} calls/s and >= {TARGET_RATIO}x the mcp SDK server")  # fmt: skip
+            bench.add(LoadRecord(NAME, store.kind.value, "tools/call agora.query.agents (10 of 50 agents)", result, ceiling, check))
+        bench.step(f"{NAME}: the same query over REST, {bench.throughput.label} (what the tool costs without MCP)")
+        rest = bench.drive(hub, hub_request(hub, spec.admin_key, "/agora/query/agents", StaticBody(json.dumps(QUERY).encode())), bench.throughput)
+        bench.add(LoadRecord(NAME, store.kind.value, "REST POST /agora/query/agents, same query", rest, ceilings[bench.throughput]))
