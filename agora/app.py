@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
     live.mount(app)
-    mcp_door = mcp.mount(app, catalog, settings.host)
+    mcp_door = mcp.mount(app, catalog, settings)
     rest.mount(app, catalog, public_docs=settings.public_docs)
     return app
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -26,6 +29,7 @@ class Settings:
     message_retention_seconds: float = 7 * 86_400
     offline_after_seconds: float = 90.0
     stream_send_timeout: float = 10.0
+    mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
 
     @property
     def admin_key_file(self) -> Path:

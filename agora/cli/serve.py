@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agora.config import Settings
+from agora.config import LOOPBACK, Settings
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", envvar="AGORA_DATA_DIR", help="Where the embedded database and admin.key live.")
@@ -85,6 +85,14 @@ def serve(
             help="Seconds a WebSocket/SSE client may leave a frame unread before it is disconnected (it resumes later).",
         ),
     ] = 10.0,
+    mcp_conformance_fixtures: Annotated[
+        bool,
+        typer.Option(
+            envvar="AGORA_MCP_CONFORMANCE_FIXTURES",
+            help="Test only: add the MCP conformance suite's fixture tools, resources and prompts and accept "
+            "anonymous MCP calls (no rights). Refused unless --host is a loopback address.",
+        ),
+    ] = False,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
@@ -96,6 +104,8 @@ def serve(
         raise typer.BadParameter("must be json or text", param_hint="--log-format")
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
         raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
+    if mcp_conformance_fixtures and host not in LOOPBACK:
+        raise typer.BadParameter("anonymous MCP test fixtures are only served on a loopback --host", param_hint="--mcp-conformance-fixtures")
     settings = Settings(
         host=host,
         port=port,
@@ -115,6 +125,7 @@ def serve(
         message_retention_seconds=message_retention,
         offline_after_seconds=offline_after,
         stream_send_timeout=stream_send_timeout,
+        mcp_conformance_fixtures=mcp_conformance_fixtures,
     )
     configure(log_level, log_format)
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from agora.catalog import Catalog
+from agora.config import LOOPBACK, Settings
+from agora.core.auth import Principal, PrincipalKind
 from agora.transports.rest.errors import error_response
 from agora.transports.rest.guard import challenge
 from agora_sdk.errors import AgoraError, Unauthenticated
@@ -24,7 +26,9 @@ from agora_sdk.errors import AgoraError, Unauthenticated
 from .server import CatalogServer
 from .toolsets import Toolsets
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Who an unauthenticated MCP request is when the conformance fixtures are on: a tenant of its own with no scopes,
+# so it reaches the fixtures and is refused every catalog tool.
+ANONYMOUS = Principal(PrincipalKind.customer, key_id="anonymous", tenant_id="mcp-conformance", scopes=frozenset())
 
 
 def _security(host: str) -> TransportSecuritySettings:
@@ -38,10 +42,21 @@ def _security(host: str) -> TransportSecuritySettings:
 
 
 class McpDoor:
-    def __init__(self, catalog: Catalog, host: str):
+    def __init__(self, catalog: Catalog, settings: Settings):
         self.catalog = catalog
-        self.server = CatalogServer(catalog)
-        self.sessions = StreamableHTTPSessionManager(app=self.server.server, security_settings=_security(host))
+        self.anonymous_allowed = settings.mcp_conformance_fixtures
+        fixtures = None
+        if settings.mcp_conformance_fixtures:
+            from .conformance import ConformanceFixtures  # test-only code, loaded only under the flag
+
+            fixtures = ConformanceFixtures()
+        self.server = CatalogServer(catalog, fixtures)
+        self.sessions = StreamableHTTPSessionManager(
+            app=self.server.server,
+            security_settings=_security(settings.host),
+            event_store=fixtures.event_store if fixtures else None,
+            retry_interval=fixtures.retry_interval_ms if fixtures else None,
+        )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -52,7 +67,11 @@ class McpDoor:
         request = Request(scope)
         scope.setdefault("state", {})["tool"] = "mcp"
         try:
-            principal = await scope["app"].state.hub.auth.authenticate(request.headers.get("authorization"))
+            authorization = request.headers.get("authorization")
+            if authorization is None and self.anonymous_allowed:
+                principal = ANONYMOUS
+            else:
+                principal = await scope["app"].state.hub.auth.authenticate(authorization)
             toolsets = Toolsets.parse(request.query_params.get("toolsets"), self.catalog)
         except Unauthenticated as exc:
             await challenge(exc)(scope, receive, send)
@@ -66,8 +85,8 @@ class McpDoor:
         await self.sessions.handle_request(scope, receive, send)
 
 
-def mount(app: FastAPI, catalog: Catalog, host: str) -> McpDoor:
-    door = McpDoor(catalog, host)
+def mount(app: FastAPI, catalog: Catalog, settings: Settings) -> McpDoor:
+    door = McpDoor(catalog, settings)
     app.add_route("/mcp", door, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     return door
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
 from agora import __version__
@@ -26,6 +28,9 @@ from agora_sdk.errors import AgoraError, NotFound
 
 from . import prompts, resources
 from .toolsets import Toolsets
+
+if TYPE_CHECKING:
+    from .conformance import ConformanceFixtures
 
 INSTRUCTIONS = (
     "Agora is a hub where software agents find each other, exchange messages and hand out tasks. Every tool is "
@@ -66,11 +71,13 @@ def failure(exc: AgoraError) -> types.CallToolResult:
     )
 
 
-def agora_server(handlers: Any, input_schema: Callable[[str], Mapping[str, Any] | None] | None = None) -> Server[Any]:
+def agora_server(
+    handlers: Any, input_schema: Callable[[str], Mapping[str, Any] | None] | None = None, **more: Any
+) -> Server[Any]:
     """The SDK server named Agora whose tools, resources and prompts are answered by ``handlers``' methods.
 
     ``input_schema`` answers the SDK's per-call schema lookup (for ``Mcp-Param-*`` header checks); without it the
-    SDK runs a whole ``tools/list`` before every call.
+    SDK runs a whole ``tools/list`` before every call. ``more`` adds other ``Server`` handlers.
     """
     return Server(
         "agora",
@@ -85,21 +92,30 @@ def agora_server(handlers: Any, input_schema: Callable[[str], Mapping[str, Any] 
         on_read_resource=handlers.read_resource,
         on_list_prompts=handlers.list_prompts,
         on_get_prompt=handlers.get_prompt,
+        **more,
     )
 
 
 class CatalogServer:
     """Builds the SDK ``Server`` whose handlers read the hub, the caller and its toolsets from each request."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, fixtures: ConformanceFixtures | None = None):
         self.catalog = catalog
-        self.server = agora_server(self, self.input_schema)
+        self.fixtures = fixtures
+        # 2026-07-28 clients hear of list changes on a subscriptions/listen stream fed by this bus.
+        self.events = InMemorySubscriptionBus()
+        more = fixtures.handlers() if fixtures else {}
+        self.server = agora_server(self, self.input_schema, on_subscriptions_listen=ListenHandler(self.events), **more)
+        # A multi-round-trip call's requestState comes back from the client: sealed, so it cannot be forged.
+        self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="agora"))
         self._listings: dict[Toolsets, types.ListToolsResult] = {}
 
     def visible(self, toolsets: Toolsets) -> Iterable[Tool]:
         return (tool for tool in self.catalog if toolsets.includes(tool))
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
+        if self.fixtures and self.fixtures.has_tool(name):
+            return self.fixtures.input_schema(name)
         try:
             return self.catalog.get(name).input_schema()
         except NotFound:
@@ -108,10 +124,15 @@ class CatalogServer:
     async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         toolsets = _caller(ctx)[2]
         if toolsets not in self._listings:  # the catalog does not change while the hub runs
-            self._listings[toolsets] = types.ListToolsResult(tools=[mcp_tool(t) for t in self.visible(toolsets)])
+            tools = [mcp_tool(t) for t in self.visible(toolsets)] + (self.fixtures.tools if self.fixtures else [])
+            self._listings[toolsets] = types.ListToolsResult(tools=tools)
         return self._listings[toolsets]
 
-    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        if self.fixtures and self.fixtures.has_tool(params.name):
+            return await self.fixtures.call_tool(ctx, params, self.events)
         hub, principal, toolsets = _caller(ctx)
         tool = next((t for t in self.visible(toolsets) if t.name == params.name), None)
         if tool is None:
@@ -123,21 +144,28 @@ class CatalogServer:
         return result(output.model_dump(mode="json"))
 
     async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=[resources.SERVICES])
+        return types.ListResourcesResult(resources=[resources.SERVICES, *(self.fixtures.resources if self.fixtures else [])])
 
     async def list_resource_templates(
         self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=[t.listing() for t in resources.TEMPLATES])
+        templates = [t.listing() for t in resources.TEMPLATES] + (self.fixtures.templates if self.fixtures else [])
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        if self.fixtures and self.fixtures.owns(str(params.uri)):
+            return self.fixtures.read_resource(str(params.uri))
         hub, principal, _ = _caller(ctx)
         return await resources.read(hub, principal, str(params.uri))
 
     async def list_prompts(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=[p.listing() for p in prompts.PROMPTS])
+        return types.ListPromptsResult(prompts=[p.listing() for p in prompts.PROMPTS] + (self.fixtures.prompts if self.fixtures else []))
 
-    async def get_prompt(self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    async def get_prompt(
+        self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        if self.fixtures and self.fixtures.has_prompt(params.name):
+            return self.fixtures.get_prompt(params)
         return prompts.render(params.name, params.arguments)
 
 
