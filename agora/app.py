@@ -23,6 +23,7 @@ from agora.core import housekeeping
 from agora.core.context import Hub
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
+from agora.gateway import McpGateway
 from agora.store import open_store
 from agora.store.ops import services as service_ops
 from agora.transports import live, mcp, rest
@@ -60,12 +61,18 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.hub = hub
         tasks = _background(hub)
         try:
+            if hub.gateway is not None:
+                hub.gateway.watch(mcp_door.server.changes.changed)
+                await hub.gateway.start()
             async with mcp_door.running():
                 yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if hub.gateway is not None:
+                await hub.gateway.stop()
+            await mcp_door.server.changes.close()
             await hub.notifier.close()
             await hub.store.close()
             log.info("hub stopped")
@@ -116,6 +123,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),
+        gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds),
     )
     await load_halt(hub)
     log.info("hub ready", extra={"store": store.url_for_display, "tools": len(catalog)})

@@ -29,6 +29,7 @@ class Settings:
     message_retention_seconds: float = 7 * 86_400
     offline_after_seconds: float = 90.0
     stream_send_timeout: float = 10.0
+    mcp_gateway_refresh_seconds: float = 5.0
     mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
 
     @property

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import admin, agents, common, discovery, messaging, tasks
+from .wire import admin, agents, common, discovery, gateway, messaging, tasks
 
 
 class AdminKeysTools(SyncGroup):
@@ -474,6 +474,53 @@ class MessagingTools(SyncGroup):
         Args:
             subscription_id: required."""
         return self._call("agora.messaging.unsubscribe", messaging.Unsubscribed, locals(), retry_safe=False)
+
+
+class McpServersTools(SyncGroup):
+    """Tools ``agora.mcp_servers.*``."""
+
+    def register(
+        self,
+        name: str,
+        *,
+        url: str | None | Unset = UNSET,
+        headers: dict[str, str] | Unset = UNSET,
+        bearer_token: str | None | Unset = UNSET,
+        command: str | None | Unset = UNSET,
+        args: builtins.list[str] | Unset = UNSET,
+        env: dict[str, str] | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        timeout_seconds: float | Unset = UNSET,
+    ) -> gateway.McpServer:
+        """Add an external MCP server, by Streamable HTTP url (with headers or a bearer token the hub keeps) or by stdio command (started and supervised by the hub). Its tools join the catalog as ext.<name>.<tool>, for the caller's tenant (an admin may share it with every tenant). Only the admin may register a stdio command.
+
+        Args:
+            name: Short lowercase name; its tools become ext.<name>.<tool>.
+            url: Streamable HTTP endpoint of the server.
+            headers: Headers the hub sends upstream (kept by the hub, never shown).
+            bearer_token: Sent as 'Authorization: Bearer …' (kept by the hub, never shown).
+            command: Executable the hub starts for a stdio server.
+            args: optional (default empty).
+            env: Environment of the stdio command (kept by the hub, never shown).
+            tenant: Admin only: the tenant that sees it; unset, every tenant does.
+            timeout_seconds: How long one upstream call may take before it fails."""
+        return self._call("agora.mcp_servers.register", gateway.McpServer, locals(), retry_safe=False)
+
+    def list(
+        self,
+    ) -> gateway.McpServerList:
+        """The external MCP servers this caller sees: transport, state (up, down, connecting), imported tools, last error."""
+        return self._call("agora.mcp_servers.list", gateway.McpServerList, locals(), retry_safe=True)
+
+    def remove(
+        self,
+        name: str,
+    ) -> gateway.McpServerRemoved:
+        """Remove an external MCP server: its connection closes and its ext.<name>.* tools leave the catalog.
+
+        Args:
+            name: Short lowercase name; its tools become ext.<name>.<tool>."""
+        return self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
 
 
 class DiscoveryTools(SyncGroup):
@@ -1147,6 +1194,53 @@ class AsyncMessagingTools(AsyncGroup):
         return await self._call("agora.messaging.unsubscribe", messaging.Unsubscribed, locals(), retry_safe=False)
 
 
+class AsyncMcpServersTools(AsyncGroup):
+    """Tools ``agora.mcp_servers.*``."""
+
+    async def register(
+        self,
+        name: str,
+        *,
+        url: str | None | Unset = UNSET,
+        headers: dict[str, str] | Unset = UNSET,
+        bearer_token: str | None | Unset = UNSET,
+        command: str | None | Unset = UNSET,
+        args: builtins.list[str] | Unset = UNSET,
+        env: dict[str, str] | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        timeout_seconds: float | Unset = UNSET,
+    ) -> gateway.McpServer:
+        """Add an external MCP server, by Streamable HTTP url (with headers or a bearer token the hub keeps) or by stdio command (started and supervised by the hub). Its tools join the catalog as ext.<name>.<tool>, for the caller's tenant (an admin may share it with every tenant). Only the admin may register a stdio command.
+
+        Args:
+            name: Short lowercase name; its tools become ext.<name>.<tool>.
+            url: Streamable HTTP endpoint of the server.
+            headers: Headers the hub sends upstream (kept by the hub, never shown).
+            bearer_token: Sent as 'Authorization: Bearer …' (kept by the hub, never shown).
+            command: Executable the hub starts for a stdio server.
+            args: optional (default empty).
+            env: Environment of the stdio command (kept by the hub, never shown).
+            tenant: Admin only: the tenant that sees it; unset, every tenant does.
+            timeout_seconds: How long one upstream call may take before it fails."""
+        return await self._call("agora.mcp_servers.register", gateway.McpServer, locals(), retry_safe=False)
+
+    async def list(
+        self,
+    ) -> gateway.McpServerList:
+        """The external MCP servers this caller sees: transport, state (up, down, connecting), imported tools, last error."""
+        return await self._call("agora.mcp_servers.list", gateway.McpServerList, locals(), retry_safe=True)
+
+    async def remove(
+        self,
+        name: str,
+    ) -> gateway.McpServerRemoved:
+        """Remove an external MCP server: its connection closes and its ext.<name>.* tools leave the catalog.
+
+        Args:
+            name: Short lowercase name; its tools become ext.<name>.<tool>."""
+        return await self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
+
+
 class AsyncDiscoveryTools(AsyncGroup):
     """Tools ``agora.discovery.*``."""
 
@@ -1362,6 +1456,7 @@ class ToolGroups:
         self.admin = AdminTools(self)
         self.agents = AgentsTools(self)
         self.discovery = DiscoveryTools(self)
+        self.mcp_servers = McpServersTools(self)
         self.messaging = MessagingTools(self)
         self.query = QueryTools(self)
         self.task = TaskTools(self)
@@ -1375,6 +1470,7 @@ class AsyncToolGroups:
         self.admin = AsyncAdminTools(self)
         self.agents = AsyncAgentsTools(self)
         self.discovery = AsyncDiscoveryTools(self)
+        self.mcp_servers = AsyncMcpServersTools(self)
         self.messaging = AsyncMessagingTools(self)
         self.query = AsyncQueryTools(self)
         self.task = AsyncTaskTools(self)

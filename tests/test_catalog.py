@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import httpx
@@ -52,6 +54,15 @@ def _failed_task(admin: httpx.Client) -> str:
     claimed = _claimed(admin)
     ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
     return claimed["task_id"]
+
+
+def _stdio_server() -> dict[str, Any]:
+    """Registration of the fixture MCP server over stdio (the hub starts it)."""
+    return {"name": unique("mcp").replace("-", ""), "command": sys.executable, "args": [str(Path(__file__).parent / "mcp_upstream.py"), "--stdio"]}
+
+
+def _mcp_server(admin: httpx.Client) -> str:
+    return ok(call(admin, "agora.mcp_servers.register", **_stdio_server()))["name"]
 
 
 def _key(admin: httpx.Client) -> str:
@@ -132,6 +143,9 @@ EXAMPLES: dict[str, Example] = {
     "agora.discovery.schema": lambda a: {"name": "agora.agents.register", "version": "1.0.0"},
     "agora.tools.search": lambda a: {"text": "claim task"},
     "agora.tools.call": lambda a: {"name": "agora.query.marketplace", "arguments": {}},
+    "agora.mcp_servers.register": lambda a: _stdio_server(),
+    "agora.mcp_servers.list": lambda a: {},
+    "agora.mcp_servers.remove": lambda a: {"name": _mcp_server(a)},
     "agora.admin.health": lambda a: {"component": "database"},
     "agora.admin.override": lambda a: {"target_id": _agent(a), "action": "pause", "reason": "catalog test"},
     "agora.admin.audit": lambda a: {"limit": 5},
@@ -144,7 +158,8 @@ EXAMPLES: dict[str, Example] = {
 @pytest.fixture(scope="module")
 def tools(sqlite_hub) -> list[dict[str, Any]]:
     with sqlite_hub.client() as c:
-        return ok(call(c, "agora.discovery.list"))["services"]
+        # The built-in catalog; tools imported from MCP servers other tests registered (ext.*) are not its own.
+        return [t for t in ok(call(c, "agora.discovery.list"))["services"] if t["category"] != "ext"]
 
 
 def test_every_tool_has_an_example(tools):
@@ -203,7 +218,8 @@ def test_stored_services_table_matches_the_catalog(admin, tools):
 def test_discovery_filters(admin, tools):
     assert ok(call(admin, "agora.discovery.list", category="agents"))["count"] == 7
     assert ok(call(admin, "agora.discovery.list", status="deprecated"))["services"][0]["replacement"] == "agora.agents.register@1.0.0"
-    assert ok(call(admin, "agora.discovery.list", version=">=1.0,<2"))["count"] == len(tools) - 1
+    in_range = ok(call(admin, "agora.discovery.list", version=">=1.0,<2"))["services"]
+    assert len([t for t in in_range if t["category"] != "ext"]) == len(tools) - 1  # ext.*: registered MCP servers' tools
     audit = {t["name"] for t in ok(call(admin, "agora.discovery.list", text="audit log"))["services"]}
     assert audit == {"agora.admin.audit", "agora.admin.override"}
     seed_path = ok(admin.get("/discovery/schema/agora.query.agents"))

@@ -21,7 +21,7 @@ from agora_sdk.errors import (
 )
 from agora_sdk.wire.common import Output
 
-from .tool import Tool
+from .tool import EXT_PREFIX, Tool
 
 
 class Catalog:
@@ -49,7 +49,7 @@ class Catalog:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            tool = self.get(name)
+            tool = hub.gateway.tool(principal, name) if name.startswith(EXT_PREFIX) and hub.gateway else self.get(name)
             _authorise(hub, principal, tool)
             request = validate_input(tool, args)
             ctx = CallContext(hub=hub, principal=principal, request_id=request_id, tool=tool.name)
@@ -62,7 +62,8 @@ class Catalog:
             outcome = "internal"
             raise
         finally:
-            metrics.record_call(name if name in self._tools else "unknown", outcome, time.perf_counter() - started)
+            known = name in self._tools or name.startswith(EXT_PREFIX)
+            metrics.record_call(name if known else "unknown", outcome, time.perf_counter() - started)
 
 
 # Deeper input cannot be serialised back (pydantic and orjson stop near 255 levels), so it is refused up front.

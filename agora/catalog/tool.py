@@ -11,6 +11,8 @@ from agora.core.context import CallContext
 from agora_sdk.wire.common import Input, Output, ToolStatus
 
 NAME_RE = re.compile(r"^agora\.[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+EXT_PREFIX = "ext."  # tools imported from external MCP servers: ext.<server>.<upstream tool name>
+EXT_NAME_RE = re.compile(r"^ext\.[a-z][a-z0-9_-]*\.[A-Za-z0-9_.-]{1,128}$")
 
 Handler = Callable[[CallContext, Any], Awaitable[Output]]
 
@@ -32,17 +34,18 @@ class Tool:
     sunset_date: date | None = None
     replacement: str | None = None
     last_updated: date = date(2026, 11, 22)
+    schema_override: dict[str, Any] | None = None  # an imported tool's own input schema (the upstream validates)
     _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not (NAME_RE.match(self.name) or EXT_NAME_RE.match(self.name)):
             raise ValueError(f"tool name {self.name!r} is not agora.{{category}}.{{action}}")
         if self.status is ToolStatus.deprecated and not (self.replacement and self.deprecation_date):
             raise ValueError(f"deprecated tool {self.name} needs a replacement and a deprecation date")
 
     @property
     def category(self) -> str:
-        return self.name.split(".")[1]
+        return "ext" if self.name.startswith(EXT_PREFIX) else self.name.split(".")[1]
 
     @property
     def action(self) -> str:
@@ -61,6 +64,8 @@ class Tool:
         return ["GET", "POST"] if self.read_only else ["POST"]
 
     def input_schema(self) -> dict[str, Any]:
+        if self.schema_override is not None:
+            return self.schema_override
         if "input" not in self._schema_cache:
             self._schema_cache["input"] = self.input_model.model_json_schema()
         return self._schema_cache["input"]

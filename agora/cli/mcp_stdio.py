@@ -28,11 +28,12 @@ def mcp(
     data_dir: Annotated[str | None, typer.Option("--data-dir", envvar="AGORA_DATA_DIR", help="Local hub data directory (its admin.key is the default key).")] = None,
 ) -> None:
     """Serve MCP on stdin/stdout, forwarding every request to the hub (for Claude Desktop, Cursor, VS Code, …)."""
-    from agora.transports.mcp.stdio import innermost, serve_stdio  # the server side of mcp loads only for this command
+    from agora.core.exception_groups import innermost
+    from agora.transports.mcp.stdio import serve_stdio  # the server side of mcp loads only for this command
 
     with friendly_errors(), AgoraClient(url, api_key, data_dir=data_dir, retries=CLI_RETRIES) as client:
         # Said now, in one line, rather than as a failed first call inside the desktop client.
-        categories = {tool.category for tool in client.discovery.list().services}
+        categories = {tool.category for tool in client.discovery.list().services} | {"ext"}
         config = client.config
     unknown = sorted({t.strip() for t in (toolsets or "").split(",") if t.strip()} - categories)
     if unknown:

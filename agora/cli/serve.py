@@ -85,6 +85,14 @@ def serve(
             help="Seconds a WebSocket/SSE client may leave a frame unread before it is disconnected (it resumes later).",
         ),
     ] = 10.0,
+    mcp_gateway_refresh: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_MCP_GATEWAY_REFRESH",
+            help="Seconds between the MCP gateway's checks: servers registered on other replicas, and each external "
+            "server's tool list and liveness (servers that announce list changes are refreshed at once).",
+        ),
+    ] = 5.0,
     mcp_conformance_fixtures: Annotated[
         bool,
         typer.Option(
@@ -104,6 +112,8 @@ def serve(
         raise typer.BadParameter("must be json or text", param_hint="--log-format")
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
         raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
+    if mcp_gateway_refresh <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--mcp-gateway-refresh")
     if mcp_conformance_fixtures and host not in LOOPBACK:
         raise typer.BadParameter("anonymous MCP test fixtures are only served on a loopback --host", param_hint="--mcp-conformance-fixtures")
     settings = Settings(
@@ -125,6 +135,7 @@ def serve(
         message_retention_seconds=message_retention,
         offline_after_seconds=offline_after,
         stream_send_timeout=stream_send_timeout,
+        mcp_gateway_refresh_seconds=mcp_gateway_refresh,
         mcp_conformance_fixtures=mcp_conformance_fixtures,
     )
     configure(log_level, log_format)

@@ -26,6 +26,9 @@ class Scope(StrEnum):
     tasks_write = "tasks:write"
     workflows_read = "workflows:read"
     workflows_write = "workflows:write"
+    mcp_servers_read = "mcp_servers:read"
+    mcp_servers_write = "mcp_servers:write"
+    tools_call = "tools:call"  # tools imported from external MCP servers (ext.*)
     admin = "admin"
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from agora.config import Settings
     from agora.core.authn import Authenticator
     from agora.core.wakeups import Wakeups
+    from agora.gateway import McpGateway
     from agora.store import Store
 
 
@@ -45,6 +46,7 @@ class Hub:
     services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
     halt: HaltState = field(default_factory=HaltState)
     started_at: datetime | None = None
+    gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
 
 
 @dataclass

@@ -43,5 +43,6 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "sqlalchemy.engine", "alembic.runtime.migration"):
+    # httpx2 and mcp: the gateway's upstream connections log every HTTP request and session at info.
+    for noisy in ("uvicorn.access", "sqlalchemy.engine", "alembic.runtime.migration", "httpx2", "mcp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -123,6 +124,24 @@ system_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Json, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# External MCP servers the gateway connects to. Names are hub-wide (tools become ext.<name>.<tool>); tenant_id
+# NULL means every tenant sees it. ``secrets`` (headers, bearer token, stdio env) is never returned by a tool.
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("server_id", String(32), primary_key=True),
+    Column("name", String(48), nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("transport", String(8), nullable=False),
+    Column("url", Text, nullable=True),
+    Column("command", Text, nullable=True),
+    Column("args", Json, nullable=False),
+    Column("secrets", Json, nullable=False),
+    Column("timeout_seconds", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # Every accepted message, stored once whatever its audience: one agent, the whole tenant, or a topic.

@@ -73,6 +73,7 @@ class ToolStatus(StrEnum):
     active = "active"
     beta = "beta"
     deprecated = "deprecated"
+    unavailable = "unavailable"  # an imported tool whose MCP server is down
 
 
 class AgentStatus(StrEnum):

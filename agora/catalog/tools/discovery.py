@@ -13,7 +13,7 @@ from agora.store.ops import services as service_ops
 from agora_sdk.errors import InvalidArgument, NotFound
 from agora_sdk.wire import discovery as d
 
-from ..tool import Tool
+from ..tool import EXT_PREFIX, Tool
 
 
 def version_filter(spec: str | None):
@@ -52,9 +52,10 @@ def tool_info(tool: Tool) -> d.ToolInfo:
 async def list_tools(ctx: CallContext, req: d.ListTools) -> d.ToolList:
     matches = version_filter(req.version)
     words = req.text.lower().split() if req.text else []
+    imported = ctx.hub.gateway.tools_for(ctx.principal) if ctx.hub.gateway else []
     found = [
         tool_info(t)
-        for t in ctx.hub.catalog
+        for t in [*ctx.hub.catalog, *imported]
         if (req.category is None or t.category == req.category)
         and (req.status is None or t.status == req.status)
         and matches(t.version)
@@ -64,7 +65,8 @@ async def list_tools(ctx: CallContext, req: d.ListTools) -> d.ToolList:
 
 
 async def schema(ctx: CallContext, req: d.SchemaRequest) -> d.ToolSchema:
-    tool = ctx.hub.catalog.get(req.name)
+    gateway = ctx.hub.gateway
+    tool = gateway.tool(ctx.principal, req.name) if gateway and req.name.startswith(EXT_PREFIX) else ctx.hub.catalog.get(req.name)
     if not version_filter(req.version)(tool.version):
         raise NotFound(
             f"{tool.name} is served at version {tool.version}, which does not match '{req.version}'",

@@ -20,7 +20,8 @@ def _score(tool: Tool, words: list[str]) -> int:
 
 async def search(ctx: CallContext, req: d.ToolSearch) -> d.ToolMatches:
     words = req.text.lower().split() if req.text else []
-    candidates = [t for t in ctx.hub.catalog if req.category in (None, t.category) and t.category != "tools"]
+    imported = ctx.hub.gateway.tools_for(ctx.principal) if ctx.hub.gateway else []
+    candidates = [t for t in [*ctx.hub.catalog, *imported] if req.category in (None, t.category) and t.category != "tools"]
     scored = [(_score(t, words), i, t) for i, t in enumerate(candidates)]
     ranked = sorted((s for s in scored if s[0] > 0 or not words), key=lambda s: (-s[0], s[1]))[: req.limit]
     found = [

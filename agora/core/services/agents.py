@@ -33,6 +33,7 @@ from agora_sdk.wire.agents import (
     RegisterAgent,
     RegisterCapability,
     Registration,
+    ServiceSummary,
     UpdateAgent,
 )
 from agora_sdk.wire.common import Empty
@@ -86,8 +87,14 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
         status="registered" if created else "updated",
         agent_token=token,
         agent=agent,
-        available_services=ctx.hub.services,
+        available_services=ctx.hub.services + _imported_services(ctx, agent.tenant_id),
     )
+
+
+def _imported_services(ctx: CallContext, tenant_id: str) -> list[ServiceSummary]:
+    """The tools of external MCP servers (the gateway) the agent's tenant sees."""
+    tools = ctx.hub.gateway.tools_of(tenant_id) if ctx.hub.gateway else []
+    return [ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in tools]
 
 
 async def register_capability(ctx: CallContext, req: RegisterCapability) -> Registration:

@@ -43,7 +43,7 @@ TEMPLATES = [
 
 SERVICES = types.Resource(
     name="services", uri="agora://services", mime_type=JSON,
-    description="The hub's tool catalog: every agora.* tool with its version, status and description.",
+    description="The hub's tool catalog: every agora.* tool, and those imported from external MCP servers (ext.*), with version, status and description.",
 )  # fmt: skip
 
 

@@ -14,19 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
 from agora import __version__
 from agora.catalog import Catalog, Tool
+from agora.catalog.tool import EXT_PREFIX
 from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.ids import new_id
 from agora_sdk.errors import AgoraError, NotFound
+from agora_sdk.wire.common import ToolStatus
+from agora_sdk.wire.gateway import ExtResult
 
 from . import prompts, resources
+from .changes import ToolListChanges
 from .toolsets import Toolsets
 
 if TYPE_CHECKING:
@@ -45,7 +49,7 @@ def mcp_tool(tool: Tool) -> types.Tool:
         title=tool.name.split(".", 1)[1].replace(".", " ").replace("_", " "),
         description=tool.description,
         input_schema=tool.input_schema(),
-        output_schema=tool.output_schema(),
+        output_schema=None if tool.category == "ext" else tool.output_schema(),  # an upstream's result is its own
         annotations=types.ToolAnnotations(
             read_only_hint=tool.read_only,
             destructive_hint=tool.action in ("deregister", "cancel", "revoke", "override"),
@@ -71,6 +75,15 @@ def failure(exc: AgoraError) -> types.CallToolResult:
     )
 
 
+class AgoraServer(Server[Any]):
+    """The SDK server, declaring ``tools.listChanged`` to 2025-11-25 clients too (the gateway's tools come and go)."""
+
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> InitializationOptions:
+        return super().create_initialization_options(notification_options or NotificationOptions(tools_changed=True), *args, **kwargs)
+
+
 def agora_server(
     handlers: Any, input_schema: Callable[[str], Mapping[str, Any] | None] | None = None, **more: Any
 ) -> Server[Any]:
@@ -79,7 +92,7 @@ def agora_server(
     ``input_schema`` answers the SDK's per-call schema lookup (for ``Mcp-Param-*`` header checks); without it the
     SDK runs a whole ``tools/list`` before every call. ``more`` adds other ``Server`` handlers.
     """
-    return Server(
+    return AgoraServer(
         "agora",
         version=__version__,
         title="Agora",
@@ -102,13 +115,12 @@ class CatalogServer:
     def __init__(self, catalog: Catalog, fixtures: ConformanceFixtures | None = None):
         self.catalog = catalog
         self.fixtures = fixtures
-        # 2026-07-28 clients hear of list changes on a subscriptions/listen stream fed by this bus.
-        self.events = InMemorySubscriptionBus()
+        self.changes = ToolListChanges(lambda ctx: _caller(ctx)[1])  # list_changed, per tenant, for both revisions
         more = fixtures.handlers() if fixtures else {}
-        self.server = agora_server(self, self.input_schema, on_subscriptions_listen=ListenHandler(self.events), **more)
+        self.server = agora_server(self, self.input_schema, on_subscriptions_listen=self.changes.listen, **more)
         # A multi-round-trip call's requestState comes back from the client: sealed, so it cannot be forged.
         self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="agora"))
-        self._listings: dict[Toolsets, types.ListToolsResult] = {}
+        self._listings: dict[Toolsets, list[types.Tool]] = {}
 
     def visible(self, toolsets: Toolsets) -> Iterable[Tool]:
         return (tool for tool in self.catalog if toolsets.includes(tool))
@@ -116,31 +128,47 @@ class CatalogServer:
     def input_schema(self, name: str) -> dict[str, Any] | None:
         if self.fixtures and self.fixtures.has_tool(name):
             return self.fixtures.input_schema(name)
+        if name.startswith(EXT_PREFIX):
+            return None  # the upstream checks its own arguments
         try:
             return self.catalog.get(name).input_schema()
         except NotFound:
             return None  # the call itself reports the unknown tool
 
     async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        toolsets = _caller(ctx)[2]
-        if toolsets not in self._listings:  # the catalog does not change while the hub runs
-            tools = [mcp_tool(t) for t in self.visible(toolsets)] + (self.fixtures.tools if self.fixtures else [])
-            self._listings[toolsets] = types.ListToolsResult(tools=tools)
-        return self._listings[toolsets]
+        hub, principal, toolsets = _caller(ctx)
+        self.changes.remember(ctx, principal, toolsets)
+        if toolsets not in self._listings:  # the built-in catalog does not change while the hub runs
+            self._listings[toolsets] = [mcp_tool(t) for t in self.visible(toolsets)] + (self.fixtures.tools if self.fixtures else [])
+        imported = [mcp_tool(t) for t in self._imported(hub, principal, toolsets)]
+        return types.ListToolsResult(tools=self._listings[toolsets] + imported)
+
+    @staticmethod
+    def _imported(hub: Hub, principal: Principal, toolsets: Toolsets) -> list[Tool]:
+        """Tools of the external MCP servers this caller sees (the gateway), when the toolsets include them."""
+        if hub.gateway is None:
+            return []
+        return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t) and t.status is not ToolStatus.unavailable]
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        if self.fixtures and self.fixtures.has_tool(params.name):
-            return await self.fixtures.call_tool(ctx, params, self.events)
         hub, principal, toolsets = _caller(ctx)
-        tool = next((t for t in self.visible(toolsets) if t.name == params.name), None)
-        if tool is None:
+        if self.fixtures and self.fixtures.has_tool(params.name):
+            return await self.fixtures.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
+        if params.name.startswith(EXT_PREFIX):
+            if not any(t.name == params.name for t in self._imported(hub, principal, toolsets)):
+                raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
+        elif not any(t.name == params.name for t in self.visible(toolsets)):
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         try:
-            _, output, _ = await hub.catalog.call(hub, principal, tool.name, params.arguments or {}, new_id("req"))
+            _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))
         except AgoraError as exc:
             return failure(exc)
+        if isinstance(output, ExtResult):  # an upstream MCP server's own result, passed on as it came
+            return types.CallToolResult.model_validate(
+                {"content": output.content, "structuredContent": output.structured_content, "isError": output.is_error}
+            )
         return result(output.model_dump(mode="json"))
 
     async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:

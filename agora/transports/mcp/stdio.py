@@ -3,7 +3,9 @@
 Desktop clients (Claude Desktop, Cursor, VS Code, …) start MCP servers as local commands. This one holds no
 catalog of its own: each request is sent on to the hub over Streamable HTTP with the user's API key, as a
 stateless 2026-07-28 request, so the hub can restart underneath without the desktop session noticing more than a
-failed call while it is down. ``toolsets`` narrows the tools exactly as ``/mcp?toolsets=`` does.
+failed call while it is down. ``toolsets`` narrows the tools exactly as ``/mcp?toolsets=`` does. A standing
+``subscriptions/listen`` stream to the hub carries tool list changes, passed on to the desktop client in its own
+revision's way (and announced once more after the stream is re-opened, as something may have changed meanwhile).
 """
 
 from __future__ import annotations
@@ -13,20 +15,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
+from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from agora.core.exception_groups import innermost
 from agora_sdk.config import ClientConfig
 
 from .server import agora_server
 
 T = TypeVar("T")
 UPSTREAM_TIMEOUT = 60.0  # seconds a forwarded request may take (long polls included)
+RELISTEN_BACKOFF_CAP = 10.0  # seconds between attempts to re-open the hub's change stream
 
 
 def hub_endpoint(config: ClientConfig, toolsets: str | None) -> str:
@@ -55,6 +63,32 @@ class Forwarder:
     def __init__(self, config: ClientConfig, toolsets: str | None):
         self.config = config
         self.toolsets = toolsets
+        self.changes = InMemorySubscriptionBus()  # a 2026-07-28 desktop client listens here
+        self.session: ServerSession | None = None  # a 2025-11-25 desktop client's session, from its requests
+
+    async def relay_changes(self) -> None:
+        """Keep a listen stream open to the hub and pass each tool list change on to the desktop client."""
+        attempt = 0
+        while True:
+            try:
+                async with connect(self.config, self.toolsets) as hub, hub.listen(tools_list_changed=True) as changes:
+                    if attempt:
+                        await self.announce()  # a change may have happened while the stream was down
+                    attempt = 0
+                    async for _change in changes:
+                        await self.announce()
+            except Exception:  # noqa: BLE001 - the hub is down or restarting: try again
+                pass
+            await anyio.sleep(min(RELISTEN_BACKOFF_CAP, 0.5 * 2**attempt))
+            attempt += 1
+
+    async def announce(self) -> None:
+        await self.changes.publish(ToolsListChanged())
+        if self.session is not None:
+            try:
+                await self.session.send_tool_list_changed()
+            except Exception:  # noqa: BLE001 - the desktop client has gone; serving ends with it
+                self.session = None
 
     async def forward(self, ask: Callable[[Client], Awaitable[T]]) -> T:
         try:
@@ -66,7 +100,9 @@ class Forwarder:
                 raise cause from None
             raise MCPError(types.INTERNAL_ERROR, f"hub unreachable at {self.config.url}: {cause}") from None
 
-    async def list_tools(self, _ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            self.session = ctx.session
         return await self.forward(lambda hub: hub.list_tools(cursor=_cursor(params), cache_mode="bypass"))
 
     async def call_tool(self, _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -99,15 +135,11 @@ def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
     return params.cursor if params else None
 
 
-def innermost(exc: BaseException) -> BaseException:
-    """The first real error inside the exception groups the SDK's task groups wrap it in."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 async def serve_stdio(config: ClientConfig, toolsets: str | None) -> None:
     """Serve MCP on stdin/stdout until the client closes it."""
-    server = agora_server(Forwarder(config, toolsets))
-    async with stdio_server() as (read, write):
+    forwarder = Forwarder(config, toolsets)
+    server = agora_server(forwarder, on_subscriptions_listen=ListenHandler(forwarder.changes))
+    async with stdio_server() as (read, write), anyio.create_task_group() as group:
+        group.start_soon(forwarder.relay_changes)
         await server.run(read, write, server.create_initialization_options())
+        group.cancel_scope.cancel()

@@ -15,14 +15,17 @@ class Toolsets:
     categories: frozenset[str] | None  # None: every category
 
     def includes(self, tool: Tool) -> bool:
-        return self.categories is None or tool.category in self.categories or tool.category in ALWAYS
+        return self.includes_category(tool.category)
+
+    def includes_category(self, category: str) -> bool:
+        return self.categories is None or category in self.categories or category in ALWAYS
 
     @classmethod
     def parse(cls, raw: str | None, catalog: Catalog) -> Toolsets:
         if not raw:
             return cls(None)
         wanted = frozenset(part.strip() for part in raw.split(",") if part.strip())
-        known = {tool.category for tool in catalog}
+        known = {tool.category for tool in catalog} | {"ext"}  # ext: tools of external MCP servers (the gateway)
         unknown = sorted(wanted - known)
         if unknown:
             raise InvalidArgument(

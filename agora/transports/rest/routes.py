@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from agora.catalog import Catalog, Tool
+from agora.catalog.tool import EXT_PREFIX
 from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.observability import metrics
@@ -132,6 +133,18 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Re
     return endpoint
 
 
+async def imported_tool(request: Request) -> Response:
+    """``POST /ext/<server>/<tool>``: a tool imported from an external MCP server (``ext.<server>.<tool>``)."""
+    name = f"{EXT_PREFIX}{request.path_params['server']}.{request.path_params['tool'].replace('/', '.')}"
+
+    async def run(hub: Hub, principal: Principal) -> Response:
+        args = await read_json_body(request, hub.settings.max_body_bytes)
+        _, result, _ = await hub.catalog.call(hub, principal, name, args, request.scope["state"]["request_id"])
+        return Response(result.model_dump_json(by_alias=True), media_type="application/json")
+
+    return await guarded(request, name, run)
+
+
 async def unknown_tool(request: Request) -> Response:
     try:
         await authenticate(request)
@@ -229,6 +242,7 @@ def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
         )
     acp.mount(app)
     bus.mount(app)
+    app.add_route("/ext/{server}/{tool:path}", imported_tool, methods=["POST"], include_in_schema=False)
     app.add_route("/agora/{rest:path}", unknown_tool, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     app.add_route("/health", health, methods=["GET"], include_in_schema=False)
     app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
