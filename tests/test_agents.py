@@ -30,6 +30,15 @@ def test_register_same_name_updates_same_agent(admin):
     assert ok(call(admin, "agora.query.agents", capabilities=["a"], text=name))["count"] == 0
 
 
+def test_text_search_takes_like_wildcards_literally(admin):
+    tag = unique("like")
+    literal = ok(call(admin, "agora.agents.register", agent_name=f"{tag}-a", description=f"{tag} 100%_off/now"))
+    ok(call(admin, "agora.agents.register", agent_name=f"{tag}-b", description=f"{tag} 100xxoff/now"))
+    for text in ("100%_off", "%_off/", f"{tag} _off"):  # "_" is no wildcard
+        found = ok(call(admin, "agora.query.agents", text=text))["agents"]
+        assert [a["agent_id"] for a in found] == [literal["agent_id"]], text
+
+
 def test_concurrent_registrations_of_one_name_make_one_agent(hub, admin):
     name = unique()
 

@@ -38,6 +38,9 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._tools)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
     def get(self, name: str) -> Tool:
         tool = self._tools.get(name)
         if tool is None:

@@ -1,10 +1,10 @@
-"""mcp: tools/call of agora.query.agents over Streamable HTTP against a minimal mcp-SDK server's trivial tool."""
+"""mcp: tools/call of agora.query.agents over Streamable HTTP against a minimal mcp-SDK server's trivial tool, and
+the same trivial tool called through the hub's gateway (``ext.ceiling.echo``) against calling it directly."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from .. import mcp_ceiling_app
@@ -20,6 +20,8 @@ TARGET_RATIO = 0.5
 AGENTS = 50  # registered before the run, so the query returns a page of real rows
 QUERY = {"capabilities": ["mcp-bench"], "limit": 10}
 PROTOCOL = "2026-07-28"  # stateless: one POST per call, no session to set up first
+ECHO = {"text": "hello"}
+GATEWAYED_SERVER = "ceiling"  # the ceiling server, registered with the hub: its tool is ext.ceiling.echo
 
 
 def tools_call(port: int, tool: str, arguments: dict[str, Any], headers: dict[str, str] | None = None) -> Request:
@@ -39,13 +41,12 @@ def tools_call(port: int, tool: str, arguments: dict[str, Any], headers: dict[st
     return Request(port, "/mcp", StaticBody(json.dumps(body).encode()), mcp_headers | (headers or {}))
 
 
-def _ceiling(bench: Bench, shapes: list[Shape], log_dir: Path) -> dict[Shape, LoadResult]:
+def _ceiling(bench: Bench, server: Server, shapes: list[Shape]) -> dict[Shape, LoadResult]:
     results = {}
-    with Server([sys.executable, "-m", "benchmarks.mcp_ceiling_app"], log_path=log_dir / "mcp-ceiling.log") as server:
-        for shape in shapes:
-            bench.step(f"{NAME}: ceiling, mcp SDK server tools/call {mcp_ceiling_app.TOOL}, {shape.label}")
-            results[shape] = result = bench.drive(server, tools_call(server.port, mcp_ceiling_app.TOOL, {"text": "hello"}), shape)
-            bench.add(LoadRecord(NAME, "—", f"mcp SDK minimal server: tools/call {mcp_ceiling_app.TOOL}", result))
+    for shape in shapes:
+        bench.step(f"{NAME}: ceiling, mcp SDK server tools/call {mcp_ceiling_app.TOOL}, {shape.label}")
+        results[shape] = result = bench.drive(server, tools_call(server.port, mcp_ceiling_app.TOOL, ECHO), shape)
+        bench.add(LoadRecord(NAME, "—", f"mcp SDK minimal server: tools/call {mcp_ceiling_app.TOOL}", result))
     return results
 
 
@@ -53,21 +54,39 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     spec = store.fresh()
     shapes = [bench.latency, bench.throughput]
-    ceilings = _ceiling(bench, shapes, spec.data_dir)
-    with hub_server(spec) as hub:
-        for i in range(AGENTS):
-            call_hub(hub, spec.admin_key, "/agora/agents/register", {"agent_name": f"mcp-bench-{i}", "capabilities": ["mcp-bench"]})
-        auth = {"Authorization": f"Bearer {spec.admin_key}"}
-        for shape in shapes:
-            bench.step(f"{NAME}: hub tools/call agora.query.agents over /mcp, {shape.label}")
-            result = bench.drive(hub, tools_call(hub.port, "agora.query.agents", QUERY, auth), shape)
-            ceiling = ceilings[shape]
-            check = None
-            if shape == bench.throughput:
-                ratio = result.rps / ceiling.rps if ceiling.rps else 0.0
-                check = at_least(min(result.rps / TARGET_CALLS_PER_SECOND, ratio / TARGET_RATIO), 1.0,
-                                 f">= {TARGET_CALLS_PER_SECOND:,.0f} calls/s and >= {TARGET_RATIO}x the mcp SDK server")  # fmt: skip
-            bench.add(LoadRecord(NAME, store.kind.value, "tools/call agora.query.agents (10 of 50 agents)", result, ceiling, check))
-        bench.step(f"{NAME}: the same query over REST, {bench.throughput.label} (what the tool costs without MCP)")
-        rest = bench.drive(hub, hub_request(hub, spec.admin_key, "/agora/query/agents", StaticBody(json.dumps(QUERY).encode())), bench.throughput)
-        bench.add(LoadRecord(NAME, store.kind.value, "REST POST /agora/query/agents, same query", rest, ceilings[bench.throughput]))
+    with Server([sys.executable, "-m", "benchmarks.mcp_ceiling_app"], log_path=spec.data_dir / "mcp-ceiling.log") as upstream:
+        ceilings = _ceiling(bench, upstream, shapes)
+        with hub_server(spec) as hub:
+            for i in range(AGENTS):
+                call_hub(hub, spec.admin_key, "/agora/agents/register", {"agent_name": f"mcp-bench-{i}", "capabilities": ["mcp-bench"]})
+            auth = {"Authorization": f"Bearer {spec.admin_key}"}
+            for shape in shapes:
+                bench.step(f"{NAME}: hub tools/call agora.query.agents over /mcp, {shape.label}")
+                result = bench.drive(hub, tools_call(hub.port, "agora.query.agents", QUERY, auth), shape)
+                ceiling = ceilings[shape]
+                check = None
+                if shape == bench.throughput:
+                    ratio = result.rps / ceiling.rps if ceiling.rps else 0.0
+                    check = at_least(min(result.rps / TARGET_CALLS_PER_SECOND, ratio / TARGET_RATIO), 1.0,
+                                     f">= {TARGET_CALLS_PER_SECOND:,.0f} calls/s and >= {TARGET_RATIO}x the mcp SDK server")  # fmt: skip
+                bench.add(LoadRecord(NAME, store.kind.value, "tools/call agora.query.agents (10 of 50 agents)", result, ceiling, check))
+            bench.step(f"{NAME}: the same query over REST, {bench.throughput.label} (what the tool costs without MCP)")
+            rest = bench.drive(hub, hub_request(hub, spec.admin_key, "/agora/query/agents", StaticBody(json.dumps(QUERY).encode())), bench.throughput)
+            bench.add(LoadRecord(NAME, store.kind.value, "REST POST /agora/query/agents, same query", rest, ceilings[bench.throughput]))
+            _gateway(bench, hub, upstream, spec.admin_key, ceilings, store)
+
+
+def _gateway(bench: Bench, hub: Server, upstream: Server, key: str, direct: dict[Shape, LoadResult], store: StoreProvider) -> None:
+    """The ceiling server registered with the hub: its tool called through the hub, against calling it directly."""
+    url = f"http://127.0.0.1:{upstream.port}/mcp"
+    call_hub(hub, key, "/agora/mcp_servers/register", {"name": GATEWAYED_SERVER, "url": url})
+    tool = f"ext.{GATEWAYED_SERVER}.{mcp_ceiling_app.TOOL}"
+    auth = {"Authorization": f"Bearer {key}"}
+    for shape in [bench.latency, bench.throughput]:
+        bench.step(f"{NAME}: tools/call {tool} through the hub's /mcp, {shape.label}")
+        result = bench.drive(hub, tools_call(hub.port, tool, ECHO, auth), shape)
+        bench.add(LoadRecord(NAME, store.kind.value, f"gatewayed: tools/call {tool} on the hub (÷ calling it directly)", result, direct[shape]))
+    bench.step(f"{NAME}: POST /ext/{GATEWAYED_SERVER}/{mcp_ceiling_app.TOOL} over REST, {bench.throughput.label}")
+    body = StaticBody(json.dumps(ECHO).encode())
+    rest = bench.drive(hub, hub_request(hub, key, f"/ext/{GATEWAYED_SERVER}/{mcp_ceiling_app.TOOL}", body), bench.throughput)
+    bench.add(LoadRecord(NAME, store.kind.value, "gatewayed over REST (÷ calling it directly over MCP)", rest, direct[bench.throughput]))

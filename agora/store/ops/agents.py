@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
 
 from agora.core.ids import is_id, new_id
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
@@ -177,31 +177,51 @@ def query(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    stmt = _scoped(select(*_RETURNED), tenant_scope)
+    words = (_WORD.findall(text.lower()) or [text.lower()]) if text else []
+    after = decode_cursor(cursor)
+    stmt = _query_statement(tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after))
+    params: dict[str, Any] = {
+        "tenant_id": tenant_scope, "all_of": all_of, "needed": len(all_of), "any_of": any_of, "status": status,
+        "service_tier": service_tier, "after": after, "limit": limit + 1, **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
+    }  # fmt: skip
+    rows = conn.execute(stmt, params).mappings().all()
+    return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+
+
+def _like_escaped(word: str) -> str:
+    """A word matched literally inside LIKE (escape character '/'), as autoescape would for a literal."""
+    return word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+@lru_cache(maxsize=256)
+def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool) -> Any:
+    """The agent search for one combination of filters, built once: a call only binds its values."""
     caps = agent_capabilities.c
-    cap_scope = [] if tenant_scope is None else [caps.tenant_id == tenant_scope]
+    stmt = select(*_RETURNED)
+    cap_scope = []
+    if scoped:
+        stmt = stmt.where(agents.c.tenant_id == bindparam("tenant_id"))
+        cap_scope = [caps.tenant_id == bindparam("tenant_id")]
     if all_of:
         having_all = (
             select(caps.agent_id)
-            .where(caps.capability.in_(all_of), *cap_scope)
+            .where(caps.capability.in_(bindparam("all_of", expanding=True)), *cap_scope)
             .group_by(caps.agent_id)
-            .having(func.count() == len(all_of))
+            .having(func.count() == bindparam("needed"))
         )
         stmt = stmt.where(agents.c.agent_id.in_(having_all))
     if any_of:
-        stmt = stmt.where(agents.c.agent_id.in_(select(caps.agent_id).where(caps.capability.in_(any_of), *cap_scope)))
+        chosen = select(caps.agent_id).where(caps.capability.in_(bindparam("any_of", expanding=True)), *cap_scope)
+        stmt = stmt.where(agents.c.agent_id.in_(chosen))
     if status:
-        stmt = stmt.where(agents.c.status == status)
-    if service_tier:
-        stmt = stmt.where(agents.c.service_tier == service_tier)
-    if text:
-        words = _WORD.findall(text.lower()) or [text.lower()]
-        stmt = stmt.where(and_(*(agents.c.search_text.contains(w, autoescape=True) for w in words)))
-    after = decode_cursor(cursor)
+        stmt = stmt.where(agents.c.status == bindparam("status"))
+    if tier:
+        stmt = stmt.where(agents.c.service_tier == bindparam("service_tier"))
+    for i in range(words):
+        stmt = stmt.where(agents.c.search_text.contains(bindparam(f"word_{i}"), escape="/"))
     if after:
-        stmt = stmt.where(agents.c.agent_id > after)
-    rows = conn.execute(stmt.order_by(agents.c.agent_id).limit(limit + 1)).mappings().all()
-    return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+        stmt = stmt.where(agents.c.agent_id > bindparam("after"))
+    return stmt.order_by(agents.c.agent_id).limit(bindparam("limit"))
 
 
 def counts(conn: Connection, tenant_scope: str | None) -> dict[str, dict[str, int]]:

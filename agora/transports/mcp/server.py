@@ -8,11 +8,11 @@ unknown tool is a protocol error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
+import orjson
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -61,7 +61,7 @@ def mcp_tool(tool: Tool) -> types.Tool:
 def result(structured: dict[str, Any]) -> types.CallToolResult:
     """Structured content plus the same JSON as text, for clients that only read text."""
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=json.dumps(structured, default=str))],
+        content=[types.TextContent(type="text", text=orjson.dumps(structured, default=str).decode())],
         structured_content=structured,
     )
 
@@ -150,16 +150,19 @@ class CatalogServer:
             return []
         return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t) and t.status is not ToolStatus.unavailable]
 
+    def _offers(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> bool:
+        """Whether ``tools/list`` shows this caller the tool ``name``."""
+        if name.startswith(EXT_PREFIX):
+            return any(t.name == name for t in self._imported(hub, principal, toolsets))
+        return name in self.catalog and toolsets.includes(self.catalog.get(name))
+
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         hub, principal, toolsets = _caller(ctx)
         if self.fixtures and self.fixtures.has_tool(params.name):
             return await self.fixtures.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
-        if params.name.startswith(EXT_PREFIX):
-            if not any(t.name == params.name for t in self._imported(hub, principal, toolsets)):
-                raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
-        elif not any(t.name == params.name for t in self.visible(toolsets)):
+        if not self._offers(hub, principal, toolsets, params.name):
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         try:
             _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agora.catalog import Catalog, Tool
 from agora_sdk.errors import InvalidArgument
@@ -21,6 +22,7 @@ class Toolsets:
         return self.categories is None or category in self.categories or category in ALWAYS
 
     @classmethod
+    @lru_cache(maxsize=256)
     def parse(cls, raw: str | None, catalog: Catalog) -> Toolsets:
         if not raw:
             return cls(None)
