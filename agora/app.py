@@ -26,7 +26,7 @@ from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
 from agora.store import open_store
 from agora.store.ops import services as service_ops
-from agora.transports import live, mcp, rest
+from agora.transports import a2a, live, mcp, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.middleware import RequestLogMiddleware
 from agora_sdk.wire.agents import ServiceSummary
@@ -90,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     live.mount(app)
     mcp_door = mcp.mount(app, catalog, settings)
+    a2a.mount(app, settings)
     rest.mount(app, catalog, public_docs=settings.public_docs)
     return app
 

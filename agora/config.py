@@ -30,6 +30,9 @@ class Settings:
     offline_after_seconds: float = 90.0
     stream_send_timeout: float = 10.0
     mcp_gateway_refresh_seconds: float = 5.0
+    public_url: str | None = None  # how clients reach this hub (cards carry it); unset: taken from each request
+    a2a_blocking_timeout: float = 60.0
+    a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
     mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
 
     @property

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import admin, agents, common, discovery, gateway, messaging, tasks
+from .wire import a2a, admin, agents, common, discovery, gateway, messaging, tasks
 
 
 class AdminKeysTools(SyncGroup):
@@ -569,6 +569,7 @@ class AgentsTools(SyncGroup):
         description: str | Unset = UNSET,
         metadata: dict[str, Any] | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
+        a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
     ) -> agents.Registration:
         """Register an agent, or update it when the name is already registered by the caller's tenant (same id, no duplicate). Returns the agent id, an agent token (shown once) and the services available.
 
@@ -578,7 +579,8 @@ class AgentsTools(SyncGroup):
             service_tier: optional (default 'basic').
             description: optional (default '').
             metadata: optional (default empty).
-            manifest: optional (default None)."""
+            manifest: optional (default None).
+            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card."""
         return self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
 
     def get(
@@ -632,6 +634,7 @@ class AgentsTools(SyncGroup):
         description: str | None | Unset = UNSET,
         metadata: dict[str, Any] | None | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
+        a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
         status: Literal['active', 'busy', 'error', 'inactive'] | None | Unset = UNSET,
         agent_id: str | None | Unset = UNSET,
     ) -> agents.Agent:
@@ -644,6 +647,7 @@ class AgentsTools(SyncGroup):
             description: optional (default None).
             metadata: optional (default None).
             manifest: optional (default None).
+            a2a: Set the A2A front; null turns it off.
             status: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
         return self._call("agora.agents.update", agents.Agent, locals(), retry_safe=False)
@@ -729,6 +733,35 @@ class AdminTools(SyncGroup):
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
         return self._call("agora.admin.audit", admin.AuditLog, locals(), retry_safe=True)
+
+
+class A2ATools(SyncGroup):
+    """Tools ``agora.a2a.*``."""
+
+    def update(
+        self,
+        task_id: str,
+        *,
+        lease_token: str | None | Unset = UNSET,
+        state: a2a.A2AState | str | None | Unset = UNSET,
+        message: dict[str, Any] | None | Unset = UNSET,
+        artifact: dict[str, Any] | None | Unset = UNSET,
+        append: bool | Unset = UNSET,
+        last_chunk: bool | Unset = UNSET,
+        reply: bool | Unset = UNSET,
+    ) -> a2a.A2AUpdated:
+        """Answer an A2A task the agent claimed (an a2a.message task, with its lease): move it to working, input_required, completed, failed, rejected…, with a status message; add or extend an artifact; or reply with a message alone. Every open A2A stream of the task gets the event at once.
+
+        Args:
+            task_id: The a2a.message task (the turn) the agent claimed.
+            lease_token: optional (default None).
+            state: The task's new state; unset: unchanged.
+            message: An A2A Message (role agent): the status message, or the reply.
+            artifact: An A2A Artifact to add, or to extend when append is set.
+            append: Add the artifact's parts to the artifact with the same artifactId.
+            last_chunk: This artifact chunk is its last.
+            reply: Answer with this message alone and no task; ends the turn."""
+        return self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
 
 
 class AsyncAdminKeysTools(AsyncGroup):
@@ -1287,6 +1320,7 @@ class AsyncAgentsTools(AsyncGroup):
         description: str | Unset = UNSET,
         metadata: dict[str, Any] | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
+        a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
     ) -> agents.Registration:
         """Register an agent, or update it when the name is already registered by the caller's tenant (same id, no duplicate). Returns the agent id, an agent token (shown once) and the services available.
 
@@ -1296,7 +1330,8 @@ class AsyncAgentsTools(AsyncGroup):
             service_tier: optional (default 'basic').
             description: optional (default '').
             metadata: optional (default empty).
-            manifest: optional (default None)."""
+            manifest: optional (default None).
+            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card."""
         return await self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
 
     async def get(
@@ -1350,6 +1385,7 @@ class AsyncAgentsTools(AsyncGroup):
         description: str | None | Unset = UNSET,
         metadata: dict[str, Any] | None | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
+        a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
         status: Literal['active', 'busy', 'error', 'inactive'] | None | Unset = UNSET,
         agent_id: str | None | Unset = UNSET,
     ) -> agents.Agent:
@@ -1362,6 +1398,7 @@ class AsyncAgentsTools(AsyncGroup):
             description: optional (default None).
             metadata: optional (default None).
             manifest: optional (default None).
+            a2a: Set the A2A front; null turns it off.
             status: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
         return await self._call("agora.agents.update", agents.Agent, locals(), retry_safe=False)
@@ -1449,10 +1486,40 @@ class AsyncAdminTools(AsyncGroup):
         return await self._call("agora.admin.audit", admin.AuditLog, locals(), retry_safe=True)
 
 
+class AsyncA2ATools(AsyncGroup):
+    """Tools ``agora.a2a.*``."""
+
+    async def update(
+        self,
+        task_id: str,
+        *,
+        lease_token: str | None | Unset = UNSET,
+        state: a2a.A2AState | str | None | Unset = UNSET,
+        message: dict[str, Any] | None | Unset = UNSET,
+        artifact: dict[str, Any] | None | Unset = UNSET,
+        append: bool | Unset = UNSET,
+        last_chunk: bool | Unset = UNSET,
+        reply: bool | Unset = UNSET,
+    ) -> a2a.A2AUpdated:
+        """Answer an A2A task the agent claimed (an a2a.message task, with its lease): move it to working, input_required, completed, failed, rejected…, with a status message; add or extend an artifact; or reply with a message alone. Every open A2A stream of the task gets the event at once.
+
+        Args:
+            task_id: The a2a.message task (the turn) the agent claimed.
+            lease_token: optional (default None).
+            state: The task's new state; unset: unchanged.
+            message: An A2A Message (role agent): the status message, or the reply.
+            artifact: An A2A Artifact to add, or to extend when append is set.
+            append: Add the artifact's parts to the artifact with the same artifactId.
+            last_chunk: This artifact chunk is its last.
+            reply: Answer with this message alone and no task; ends the turn."""
+        return await self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
+
+
 class ToolGroups:
     """The client's tool groups: ``client.messaging.send(...)`` and so on."""
 
     def _init_groups(self) -> None:
+        self.a2a = A2ATools(self)
         self.admin = AdminTools(self)
         self.agents = AgentsTools(self)
         self.discovery = DiscoveryTools(self)
@@ -1467,6 +1534,7 @@ class AsyncToolGroups:
     """The client's tool groups: ``client.messaging.send(...)`` and so on."""
 
     def _init_groups(self) -> None:
+        self.a2a = AsyncA2ATools(self)
         self.admin = AsyncAdminTools(self)
         self.agents = AsyncAgentsTools(self)
         self.discovery = AsyncDiscoveryTools(self)

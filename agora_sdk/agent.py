@@ -80,6 +80,92 @@ class TaskRun(_Bridge):
         return self._run(self._agent._renew(self, percent, notes))
 
 
+class A2ATurn(TaskRun):
+    """One turn of an A2A task, handed to an ``on_a2a`` handler: the caller's ``message`` (``text`` joins its text
+    parts), the whole ``history``, and helpers that answer it (``working``, ``artifact``, ``input_required``,
+    ``complete``, ``fail``, ``reject``, ``reply``). A handler that returns without ending the turn completes the task,
+    with the return value as its status message (a string) or artifact (anything else)."""
+
+    def __init__(self, agent: Agent, task: Task, lease: Lease):
+        super().__init__(agent, task, lease)
+        self.ended = False
+
+    @property
+    def a2a_task_id(self) -> str:
+        return str(self.task.payload["a2a_task_id"])
+
+    @property
+    def context_id(self) -> str:
+        return str(self.task.payload["context_id"])
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return dict(self.task.payload["message"])
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return list(self.task.payload["history"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message.get("messageId", ""))
+
+    @property
+    def text(self) -> str:
+        return "".join(part.get("text", "") for part in self.message.get("parts", []))
+
+    def working(self, text: str | None = None) -> Any:
+        return self._update(state="working", message=_message(text))
+
+    def artifact(
+        self, text: str | None = None, *, data: Any = None, parts: list[dict[str, Any]] | None = None, name: str | None = None,
+        artifact_id: str | None = None, append: bool = False, last_chunk: bool = False,
+    ) -> Any:
+        """Add an artifact (text, data, or A2A ``parts``), or extend the one with ``artifact_id`` when ``append``."""
+        artifact: dict[str, Any] = {"parts": parts or _parts(text, data)}
+        if name is not None:
+            artifact["name"] = name
+        if artifact_id is not None:
+            artifact["artifactId"] = artifact_id
+        return self._update(artifact=artifact, append=append, last_chunk=last_chunk)
+
+    def input_required(self, text: str) -> Any:
+        """Ask the caller for more; the task waits for their follow-up, which comes back as a new turn."""
+        return self._update(state="input_required", message=_message(text), ends=True)
+
+    def complete(self, text: str | None = None) -> Any:
+        return self._update(state="completed", message=_message(text), ends=True)
+
+    def fail(self, text: str) -> Any:
+        return self._update(state="failed", message=_message(text), ends=True)
+
+    def reject(self, text: str) -> Any:
+        return self._update(state="rejected", message=_message(text), ends=True)
+
+    def reply(self, text: str | None = None, *, data: Any = None) -> Any:
+        """Answer with a message alone (no task)."""
+        return self._update(reply=True, message={"parts": _parts(text, data)}, ends=True)
+
+    def _update(self, ends: bool = False, **fields: Any) -> Any:
+        if ends:
+            self.ended = True
+        return self._run(self._agent.client.a2a.update(self.task.task_id, lease_token=self.lease.token, **fields))
+
+
+def _parts(text: str | None, data: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"text": text}] if text is not None else []
+    if data is not None:
+        parts.append({"data": data})
+    return parts
+
+
+def _message(text: str | None) -> dict[str, Any] | None:
+    return {"parts": [{"text": text}]} if text is not None else None
+
+
+A2A_TURN = "a2a.message"  # the task type of an A2A task's turn
+
+
 @dataclass
 class _Route:
     handler: Handler
@@ -98,6 +184,7 @@ class Agent:
         description: str = "",
         service_tier: str = "basic",
         metadata: dict[str, Any] | None = None,
+        a2a: str | dict[str, Any] | None = None,
         url: str | None = None,
         api_key: str | None = None,
         data_dir: str | None = None,
@@ -110,7 +197,9 @@ class Agent:
     ):
         self.name = name
         self.capabilities = list(capabilities or [])
-        self.profile = {"description": description, "service_tier": service_tier, "metadata": metadata or {}}
+        self.profile: dict[str, Any] = {"description": description, "service_tier": service_tier, "metadata": metadata or {}}
+        if a2a is not None:  # "public" / "private", or the whole front (access, skills, modes)
+            self.profile["a2a"] = {"access": a2a} if isinstance(a2a, str) else a2a
         self.client = AsyncAgoraClient(url, api_key, data_dir=data_dir)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -137,6 +226,16 @@ class Agent:
 
         def register(handler: Handler) -> Handler:
             self._task_handlers[task_type] = handler
+            return handler
+
+        return register
+
+    def on_a2a(self) -> Callable[[Handler], Handler]:
+        """Handle A2A tasks sent to this agent's A2A front (on, private, unless ``a2a=`` says otherwise)."""
+
+        def register(handler: Handler) -> Handler:
+            self._task_handlers[A2A_TURN] = handler
+            self.profile.setdefault("a2a", {"access": "private"})
             return handler
 
         return register
@@ -248,12 +347,20 @@ class Agent:
 
     async def _work(self, run: TaskRun) -> None:
         handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
+        if run.task.task_type == A2A_TURN and A2A_TURN in self._task_handlers:
+            run = A2ATurn(self, run.task, run.lease)
         renewing = asyncio.create_task(self._keep_lease(run))
         try:
             result = await self._call(handler, run)
+            if isinstance(run, A2ATurn):
+                if run.ended:
+                    return  # the handler answered the caller itself
+                if isinstance(result, str) or result is None:
+                    await run.complete(result)
+                    return
         except Exception as exc:  # noqa: BLE001 - the handler's failure is the task's failure
             log.exception("task %s failed", run.task.task_id)
-            outcome = {"status": "failed", "notes": f"{type(exc).__name__}: {exc}"[:4000], "retry": True}
+            outcome = {"status": "failed", "notes": f"{type(exc).__name__}: {exc}"[:4000], "retry": not isinstance(run, A2ATurn)}
         else:
             outcome = {"status": "completed", "result": result}
         finally:
@@ -331,4 +438,4 @@ class Agent:
         return await asyncio.to_thread(handler, arg)
 
 
-__all__ = ["Agent", "IncomingMessage", "TaskRun"]
+__all__ = ["A2ATurn", "Agent", "IncomingMessage", "TaskRun"]

@@ -50,6 +50,17 @@ def _claimed(admin: httpx.Client) -> dict[str, Any]:
     return {"agent": agent, "task_id": task_id, "lease_token": lease["token"]}
 
 
+def _a2a_turn(admin: httpx.Client) -> dict[str, Any]:
+    """An A2A message sent to an agent's public front, and the turn (an a2a.message task) that agent claimed."""
+    agent = ok(call(admin, "agora.agents.register", agent_name=unique(), a2a={"access": "public"}))["agent_id"]
+    send = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": "review this"}]},
+        "configuration": {"returnImmediately": True}}}  # fmt: skip
+    ok(admin.post(f"/a2a/agents/{agent}", json=send, headers={"A2A-Version": "1.0"}))
+    claimed = ok(call(admin, "agora.task.claim", agent=agent, task_types=["a2a.message"]))
+    return {"task_id": claimed["task"]["task_id"], "lease_token": claimed["lease"]["token"]}
+
+
 def _failed_task(admin: httpx.Client) -> str:
     claimed = _claimed(admin)
     ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
@@ -123,6 +134,7 @@ EXAMPLES: dict[str, Example] = {
         "workflow_id": "wf_0000000000000001",
     },
     "agora.task.claim": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10},
+    "agora.a2a.update": lambda a: {**_a2a_turn(a), "state": "completed", "message": {"parts": [{"text": "looks good"}]}},
     "agora.task.heartbeat": lambda a: {**_claimed(a), "progress": 40, "notes": "halfway", "lease_seconds": 20},
     "agora.task.update": lambda a: {
         **{k: v for k, v in _claimed(a).items() if k != "agent"},

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 from agora.core.context import CallContext
 from agora_sdk.wire.common import Input, Output, ToolStatus
 
-NAME_RE = re.compile(r"^agora\.[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+NAME_RE = re.compile(r"^agora\.[a-z][a-z0-9_]*(\.[a-z][a-z_]*)+$")
 EXT_PREFIX = "ext."  # tools imported from external MCP servers: ext.<server>.<upstream tool name>
 EXT_NAME_RE = re.compile(r"^ext\.[a-z][a-z0-9_-]*\.[A-Za-z0-9_.-]{1,128}$")
 

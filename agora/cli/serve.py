@@ -93,6 +93,25 @@ def serve(
             "server's tool list and liveness (servers that announce list changes are refreshed at once).",
         ),
     ] = 5.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AGORA_PUBLIC_URL",
+            help="The URL clients reach this hub at (behind a proxy); A2A agent cards carry it. Unset: each request's own.",
+        ),
+    ] = None,
+    a2a_blocking_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_A2A_BLOCKING_TIMEOUT",
+            help="Seconds an A2A SendMessage waits for the agent to finish or ask for input before answering with the "
+            "task as it stands.",
+        ),
+    ] = 60.0,
+    a2a_public_rate: Annotated[
+        float,
+        typer.Option(envvar="AGORA_A2A_PUBLIC_RATE", help="Requests a minute one anonymous client may send to one public A2A agent."),
+    ] = 600.0,
     mcp_conformance_fixtures: Annotated[
         bool,
         typer.Option(
@@ -112,8 +131,9 @@ def serve(
         raise typer.BadParameter("must be json or text", param_hint="--log-format")
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
         raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
-    if mcp_gateway_refresh <= 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--mcp-gateway-refresh")
+    for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate")):
+        if value <= 0:
+            raise typer.BadParameter("must be more than 0", param_hint=flag)
     if mcp_conformance_fixtures and host not in LOOPBACK:
         raise typer.BadParameter("anonymous MCP test fixtures are only served on a loopback --host", param_hint="--mcp-conformance-fixtures")
     settings = Settings(
@@ -136,6 +156,9 @@ def serve(
         offline_after_seconds=offline_after,
         stream_send_timeout=stream_send_timeout,
         mcp_gateway_refresh_seconds=mcp_gateway_refresh,
+        public_url=public_url.rstrip("/") if public_url else None,
+        a2a_blocking_timeout=a2a_blocking_timeout,
+        a2a_public_rate=a2a_public_rate,
         mcp_conformance_fixtures=mcp_conformance_fixtures,
     )
     configure(log_level, log_format)

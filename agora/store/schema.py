@@ -63,6 +63,7 @@ agents = Table(
     Column("capabilities", Json, nullable=False),
     Column("metadata", Json, nullable=False),
     Column("manifest", Json, nullable=True),
+    Column("a2a", Json, nullable=True),  # the agent's A2A front (access, skills); NULL: not reachable over A2A
     Column("search_text", Text, nullable=False, default=""),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -359,4 +360,41 @@ task_history = Table(
     Column("to_status", String(16), nullable=False),
     Column("note", Text, nullable=True),
     Index("ix_task_history_task", "task_id", "seq"),
+)
+
+# A2A tasks of agents' A2A fronts. Each turn of the conversation (the first message, then each follow-up the task
+# asked for) is an Agora task of type ``a2a.message`` for the agent, ``turn_task_id`` the current one; the A2A state,
+# history and artifacts live here, in the A2A JSON shapes.
+a2a_tasks = Table(
+    "a2a_tasks",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("agent_id", String(32), nullable=False),
+    Column("caller", String(128), nullable=False),  # who sent the first message: only they list and read it
+    Column("context_id", String(128), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("status_message", Json, nullable=True),
+    Column("history", Json, nullable=False),
+    Column("artifacts", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("message_only", Boolean, nullable=False),  # the agent answered with a Message: no task was shown
+    Column("turn_task_id", String(32), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_a2a_tasks_listing", "agent_id", "caller", "updated_at", "task_id"),
+    Index("ix_a2a_tasks_context", "agent_id", "context_id"),
+)
+
+# Every A2A stream event of every A2A task, in order: what SendStreamingMessage and SubscribeToTask send.
+a2a_events = Table(
+    "a2a_events",
+    metadata,
+    Column("seq", Serial, primary_key=True, autoincrement=True),
+    Column("task_id", String(32), nullable=False),
+    Column("body", Json, nullable=False),  # an A2A 1.0 StreamResponse, JSON form
+    Column("final", Boolean, nullable=False),  # the task reached a terminal or interrupted state with this event
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_a2a_events_task", "task_id", "seq"),
+    sqlite_autoincrement=True,
 )

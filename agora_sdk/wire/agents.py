@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl
 
+from .a2a import A2AFront
 from .common import (
     AgentStatus,
     Cursor,
@@ -104,6 +105,7 @@ class RegisterAgent(Input):
     description: str = Field("", max_length=4000)
     metadata: JSONObject = Field(default_factory=dict)
     manifest: AgentManifest | None = None
+    a2a: A2AFront | None = Field(None, description="Reachable over A2A at /a2a/agents/{id or name}, with its own card.")
 
 
 class Agent(Output):
@@ -116,6 +118,7 @@ class Agent(Output):
     description: str
     metadata: JSONObject
     manifest: JSONObject | None = None
+    a2a: JSONObject | None = Field(None, description="The agent's A2A front; null: not reachable over A2A.")
     registered_at: UtcDatetime
     updated_at: UtcDatetime
     last_heartbeat: UtcDatetime | None = None
@@ -162,6 +165,7 @@ class UpdateAgent(Input):
     description: str | None = Field(None, max_length=4000)
     metadata: JSONObject | None = None
     manifest: AgentManifest | None = None
+    a2a: A2AFront | None = Field(None, description="Set the A2A front; null turns it off.")
     status: Literal["active", "busy", "error", "inactive"] | None = None
 
 

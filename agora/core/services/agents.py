@@ -72,8 +72,9 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     p = ctx.principal
     acting = p.agent_id if p.kind is PrincipalKind.agent else None
     token = None if acting else generate_key()  # an agent re-registering itself already holds its token
-    fields = req.model_dump(mode="json", exclude={"manifest"})
+    fields = req.model_dump(mode="json", exclude={"manifest", "a2a"})
     fields["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
+    fields["a2a"] = req.a2a.model_dump(mode="json") if req.a2a else None
     # The agent's token never carries more than the key that registered it.
     token_scopes = sorted(DEFAULT_SCOPES if p.is_admin else DEFAULT_SCOPES & p.scopes)
     row, created = await ctx.store.write(
@@ -165,9 +166,11 @@ async def heartbeat(ctx: CallContext, req: Heartbeat) -> HeartbeatAck:
 
 async def update(ctx: CallContext, req: UpdateAgent) -> Agent:
     row = await _controlled_agent(ctx, req.agent)
-    changes = req.model_dump(mode="json", exclude={"agent", "manifest"}, exclude_unset=True)
+    changes = req.model_dump(mode="json", exclude={"agent", "manifest", "a2a"}, exclude_unset=True)
     if "manifest" in req.model_fields_set:
         changes["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
+    if "a2a" in req.model_fields_set:
+        changes["a2a"] = req.a2a.model_dump(mode="json") if req.a2a else None
     if "status" in changes and row["status"] in ("paused", "terminated"):
         raise PermissionDenied(f"agent is {row['status']} by an administrator; only an override can change that")
     updated, events = await ctx.store.write(_update_op, row["agent_id"], changes, ctx.clock.now())

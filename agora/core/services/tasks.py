@@ -67,10 +67,23 @@ def _event_type(t: dict[str, Any]) -> str:
     return _EVENTS[t["status"]]
 
 
-def _record_all(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
-    """One hub event per transition (dependents failed along with a task included)."""
+# Task types whose transitions another service follows in the same transaction (e.g. A2A turns: "a2a.message").
+Follower = Callable[[Connection, dict[str, Any], datetime], list[Event]]
+_FOLLOWERS: dict[str, Follower] = {}
+
+
+def follow(task_type: str, follower: Follower) -> None:
+    """Have ``follower(conn, transition, now)`` see every transition of tasks of ``task_type``."""
+    _FOLLOWERS[task_type] = follower
+
+
+def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
+    """One hub event per transition (dependents failed along with a task included), and what followers record."""
     events = []
     for t in transitions:
+        follower = _FOLLOWERS.get(t["task_type"])
+        if follower is not None:
+            events += follower(conn, t, now)
         data = {
             k: t.get(k)
             for k in ("task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error")
@@ -79,7 +92,7 @@ def _record_all(conn: Connection, transitions: list[dict[str, Any]], now: Any, f
         visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
         events.append(record(conn, t["tenant_id"], first or _event_type(t), data, now, visible_to))
         first = None
-        events += _record_all(conn, t.get("dependents_failed", []), now)
+        events += record_transitions(conn, t.get("dependents_failed", []), now)
     return events
 
 
@@ -109,41 +122,20 @@ async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
                     req, warnings,
                     f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one",
                 )
-        row = {
-            "task_id": new_id("task"),
-            "tenant_id": p.tenant_id,
-            "task_type": req.task_type,
-            "status": "pending",
-            "assignee": assignee,
-            "required_capabilities": list(dict.fromkeys(req.required_capabilities)),
-            "preferred_agent_id": preferred,
-            "claimed_by": None,
-            "payload": req.payload,
-            "result": None,
-            "progress": 0,
-            "notes": None,
-            "priority": int(req.priority),
-            "deadline": req.deadline,
-            "max_attempts": req.max_attempts,
-            "attempts": 0,
-            "depends_on": list(dict.fromkeys(req.depends_on)),
-            "run_if_dependency_fails": req.run_if_dependency_fails,
-            "workflow_id": req.workflow_id,
-            "idempotency_key": req.idempotency_key,
-            "lease_token": None,
-            "fencing_token": 0,
-            "lease_expires_at": None,
-            "last_error": None,
-            "created_by": p.agent_id or p.label,
-            "created_at": now,
-            "updated_at": now,
-            "available_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
-        task, created, transitions = task_ops.create(conn, row, p.label)
-        events = _record_all(conn, [{**task, "from_status": None}], now, "task_assigned") if created else []
-        events += _record_all(conn, transitions, now)
+        row = new_task_row(
+            p.tenant_id, req.task_type, req.payload, p.agent_id or p.label, now,
+            assignee=assignee,
+            required_capabilities=list(dict.fromkeys(req.required_capabilities)),
+            preferred_agent_id=preferred,
+            priority=int(req.priority),
+            deadline=req.deadline,
+            max_attempts=req.max_attempts,
+            depends_on=list(dict.fromkeys(req.depends_on)),
+            run_if_dependency_fails=req.run_if_dependency_fails,
+            workflow_id=req.workflow_id,
+            idempotency_key=req.idempotency_key,
+        )  # fmt: skip
+        task, created, events = create_in(conn, row, p.label, now)
         return task, created, events, task_ops.estimated_duration(conn, p.tenant_id, req.task_type), warnings
 
     task, created, events, duration, warnings = await ctx.store.write(op)
@@ -156,6 +148,26 @@ async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
         estimated_completion=now + duration if duration is not None and status == "pending" else None,
         warnings=warnings if created else [],
     )
+
+
+def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], created_by: str, now: datetime, **options: Any) -> dict[str, Any]:
+    """A pending task as it is first stored; ``options`` set the columns that differ from a plain task's."""
+    return {
+        "task_id": new_id("task"), "tenant_id": tenant_id, "task_type": task_type, "status": "pending",
+        "assignee": None, "required_capabilities": [], "preferred_agent_id": None, "claimed_by": None,
+        "payload": payload, "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None,
+        "max_attempts": 3, "attempts": 0, "depends_on": [], "run_if_dependency_fails": False, "workflow_id": None,
+        "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
+        "created_by": created_by, "created_at": now, "updated_at": now, "available_at": now, "started_at": None,
+        "finished_at": None, **options,
+    }  # fmt: skip
+
+
+def create_in(conn: Connection, row: dict[str, Any], actor: str, now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:
+    """Store a new task inside the caller's transaction and record its events: (task, created, events)."""
+    task, created, transitions = task_ops.create(conn, row, actor)
+    events = record_transitions(conn, [{**task, "from_status": None}], now, "task_assigned") if created else []
+    return task, created, events + record_transitions(conn, transitions, now)
 
 
 def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:
@@ -181,7 +193,7 @@ async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
                 taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now)
                 if taken is None:
                     return None, [], task_ops.next_available(conn, tenant_id, now)
-                return taken, _record_all(conn, [taken], now), None
+                return taken, record_transitions(conn, [taken], now), None
 
             taken, events, next_available = await ctx.store.write(op)
             if taken is not None:
@@ -219,7 +231,7 @@ async def _apply(ctx: CallContext, move: Callable[[Connection, datetime], dict[s
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
         moved = move(conn, now)
-        return moved, _record_all(conn, [moved], now)
+        return moved, record_transitions(conn, [moved], now)
 
     moved, events = await ctx.store.write(op)
     await announce(ctx.notifier, events)
@@ -296,6 +308,6 @@ async def expire(hub: Hub) -> None:
 
     def op(conn: Connection) -> list[Event]:
         moved = task_ops.expire_leases(conn, now) + task_ops.expire_deadlines(conn, now)
-        return _record_all(conn, moved, now)
+        return record_transitions(conn, moved, now)
 
     await announce(hub.notifier, await hub.store.write(op))

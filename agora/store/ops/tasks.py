@@ -262,7 +262,7 @@ def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, An
     return _take(conn, task, agent["agent_id"], None, now + UPDATE_START_LEASE, now, **changes)
 
 
-def _leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
+def leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
     """The task, provided ``token`` is its current lease (and the caller holds it): otherwise 409, nothing changes."""
     task = _get(conn, task_id, tenant_scope, lock=True)
     if task["status"] != "in_progress":
@@ -287,7 +287,7 @@ def heartbeat(
     conn: Connection, task_id: str, tenant_id: str, agent_id: str | None, token: str, progress: int | None,
     notes: str | None, lease: timedelta, now: datetime,
 ) -> dict[str, Any]:
-    task = _leased(conn, task_id, tenant_id, agent_id, token)
+    task = leased(conn, task_id, tenant_id, agent_id, token)
     values: dict[str, Any] = {"lease_expires_at": now + lease, "updated_at": now}
     if progress is not None:
         values["progress"] = progress

@@ -1,0 +1,342 @@
+"""A2A tasks on top of the task queue: an A2A message to agent X is a turn (an Agora task of type ``a2a.message``)
+for X; X answers with ``agora.a2a.update`` (or simply finishes the turn); callers read, wait and stream from the
+store, woken by the notifier (key ``a2a:<task id>``), never by polling.
+
+Everything here speaks the A2A 1.0 JSON shapes (``{"id", "contextId", "status": {"state": "TASK_STATE_…"}, …}``);
+the A2A door converts them to and from the SDK's protobuf types. State is stored lower-case (``working``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.json_format import ParseDict, ParseError
+from sqlalchemy import Connection
+
+from a2a.types import a2a_pb2
+from agora.bus import Event
+from agora.core.context import CallContext, Hub
+from agora.core.events import announce
+from agora.core.ids import new_id
+from agora.core.services import tasks as task_service
+from agora.store.ops import a2a as a2a_ops
+from agora.store.ops import tasks as task_ops
+from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
+from agora_sdk.wire.common import iso_utc
+
+TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
+TERMINAL = frozenset({"completed", "failed", "canceled", "rejected"})
+INTERRUPTED = frozenset({"input_required", "auth_required"})
+ENDS_STREAM = TERMINAL | INTERRUPTED
+REACHABLE = ("active", "busy", "error")  # an agent in another status gets its task queued; blocking sends return at once
+
+
+def wire_state(state: str) -> str:
+    return f"TASK_STATE_{state.upper()}"
+
+
+def state_from_wire(value: str) -> str:
+    return value.removeprefix("TASK_STATE_").lower()
+
+
+def checked(shape: type[Any], value: dict[str, Any], field: str) -> dict[str, Any]:
+    """``value`` if it parses as the A2A type ``shape`` (unknown fields refused), else 422 naming ``field``."""
+    try:
+        ParseDict(value, shape())
+    except (ParseError, TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{field} is not an A2A {shape.__name__}: {exc}", details={"field": field}) from None
+    return value
+
+
+# -- the A2A task document ------------------------------------------------------------------------------------------
+
+
+def document(task: dict[str, Any], history_length: int | None = None, artifacts: bool = True) -> dict[str, Any]:
+    """The A2A Task of a stored row (its last ``history_length`` messages when given)."""
+    history = task["history"]
+    if history_length is not None:
+        history = history[max(0, len(history) - history_length) :] if history_length > 0 else []
+    status: dict[str, Any] = {"state": wire_state(task["state"]), "timestamp": iso_utc(task["updated_at"])}
+    if task["status_message"]:
+        status["message"] = task["status_message"]
+    doc = {"id": task["task_id"], "contextId": task["context_id"], "status": status, "history": history}
+    if artifacts and task["artifacts"]:
+        doc["artifacts"] = task["artifacts"]
+    if task["metadata"]:
+        doc["metadata"] = task["metadata"]
+    return doc
+
+
+def _status_event(task: dict[str, Any]) -> dict[str, Any]:
+    status: dict[str, Any] = {"state": wire_state(task["state"]), "timestamp": iso_utc(task["updated_at"])}
+    if task["status_message"]:
+        status["message"] = task["status_message"]
+    return {"statusUpdate": {"taskId": task["task_id"], "contextId": task["context_id"], "status": status}}
+
+
+def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """An agent's message, checked and completed with its ids and role."""
+    message = {"messageId": new_id("msg"), **message, "role": "ROLE_AGENT", "taskId": task["task_id"], "contextId": task["context_id"]}
+    return checked(a2a_pb2.Message, message, "message")
+
+
+def _wake(task: dict[str, Any]) -> Event:
+    return Event("a2a_updated", task["tenant_id"], {"task_id": task["task_id"]})
+
+
+def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, message: dict[str, Any] | None = None) -> tuple[dict[str, Any], Event]:
+    """A new state (with its status message) for the task, and its status event in the stream."""
+    changes: dict[str, Any] = {"state": state, "updated_at": now, "status_message": message}
+    if message is not None:
+        changes["history"] = [*task["history"], message]
+    task = a2a_ops.save(conn, task, changes)
+    a2a_ops.append_event(conn, task["task_id"], _status_event(task), state in ENDS_STREAM, now)
+    return task, _wake(task)
+
+
+# -- callers: send, read, cancel ---------------------------------------------------------------------------------------
+
+
+async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any]) -> dict[str, Any]:
+    """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input)."""
+    message = checked(a2a_pb2.Message, {**message, "role": "ROLE_USER"}, "message")
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        task_id = message.get("taskId")
+        if task_id:
+            task = _own(conn, agent, caller, task_id, lock=True)
+            if task["state"] in TERMINAL:
+                raise FailedPrecondition(
+                    f"task {task_id} is {task['state']}; a finished task takes no more messages",
+                    details={"reason": "a2a_task_terminal", "task_id": task_id, "state": task["state"]},
+                )
+            if task["state"] not in INTERRUPTED:
+                raise Conflict(
+                    f"task {task_id} is {task['state']}; it takes a follow-up once it asks for input",
+                    details={"reason": "a2a_task_busy", "task_id": task_id, "state": task["state"]},
+                )
+            if message.get("contextId") not in (None, task["context_id"]):
+                raise InvalidArgument("contextId differs from the task's own", details={"field": "message.contextId"})
+            followed = {**message, "contextId": task["context_id"]}  # a follow-up with only taskId inherits it
+            turn, created, events = _turn(conn, agent, task, followed, now)
+            task = a2a_ops.save(conn, task, {"history": [*task["history"], followed], "turn_task_id": turn["task_id"]})
+            task, woken = _move(conn, task, "submitted", now)
+            return task, [*events, woken]
+        context_id = message.get("contextId") or new_id("ctx")
+        task = {
+            "task_id": new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
+            "context_id": context_id, "state": "submitted", "status_message": None,
+            "history": [{**message, "contextId": context_id}], "artifacts": [], "metadata": message.get("metadata") or {},
+            "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        task["history"][0]["taskId"] = task["task_id"]
+        turn, created, events = _turn(conn, agent, task, task["history"][0], now)
+        task["turn_task_id"] = turn["task_id"]
+        a2a_ops.insert_task(conn, task)
+        a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
+        return task, [*events, _wake(task)]
+
+    task, events = await hub.store.write(op)
+    await announce(hub.notifier, events)
+    return task
+
+
+def _turn(conn: Connection, agent: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:
+    """The Agora task through which the agent gets this message (and the history before it)."""
+    payload = {"a2a_task_id": task["task_id"], "context_id": task["context_id"], "message": message, "history": task["history"]}
+    row = task_service.new_task_row(agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3)
+    return task_service.create_in(conn, row, task["caller"], now)
+
+
+def _own(conn: Connection, agent: dict[str, Any], caller: str | None, task_id: str, lock: bool = False) -> dict[str, Any]:
+    """The task, if it is this agent's and (unless ``caller`` is None: any caller) this caller's; 404 otherwise."""
+    try:
+        task = a2a_ops.get(conn, task_id, lock=lock)
+    except NotFound:
+        task = None
+    if task is None or task["agent_id"] != agent["agent_id"] or caller not in (None, task["caller"]):
+        raise NotFound(f"no task '{task_id}'", details={"reason": "a2a_task_not_found", "task_id": task_id})
+    return task
+
+
+async def get(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: str) -> dict[str, Any]:
+    return await hub.store.read(_own, agent, caller, task_id)
+
+
+async def cancel(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: str) -> dict[str, Any]:
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        task = _own(conn, agent, caller, task_id, lock=True)
+        if task["state"] in TERMINAL:
+            raise FailedPrecondition(
+                f"task {task_id} is already {task['state']}", details={"reason": "a2a_task_not_cancelable", "state": task["state"]}
+            )
+        turn = task_ops.get(conn, task["turn_task_id"], None)
+        if turn["status"] in task_ops.UNFINISHED:  # the turn's cancellation is followed into the A2A task
+            moved = task_ops.cancel(conn, turn["task_id"], None, caller or "a2a", "canceled by the A2A caller", now)
+            events = task_service.record_transitions(conn, [moved], now)
+            return a2a_ops.get(conn, task_id), events
+        task, woken = _move(conn, task, "canceled", now)
+        return task, [woken]
+
+    task, events = await hub.store.write(op)
+    await announce(hub.notifier, events)
+    return task
+
+
+async def list_tasks(hub: Hub, agent: dict[str, Any], caller: str | None, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+    return await hub.store.read(lambda conn: a2a_ops.list_tasks(conn, agent["agent_id"], caller, **filters))
+
+
+async def events(hub: Hub, task_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """The task's stream events after ``after``, as they are recorded, until one ends the stream."""
+    while True:
+        with hub.wakeups.armed([f"a2a:{task_id}"]) as woken:
+            batch = await hub.store.read(a2a_ops.events_after, task_id, after)
+            for row in batch:
+                after = row["seq"]
+                yield row
+                if row["final"]:
+                    return
+            if not batch:
+                await woken.wait()
+
+
+async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
+    """The task once it ends a stream (terminal, interrupted or answered by a message), or as it is at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with hub.wakeups.armed([f"a2a:{task_id}"]) as woken:
+            task = await hub.store.read(a2a_ops.get, task_id)
+            remaining = deadline - time.monotonic()
+            if task["state"] in ENDS_STREAM or remaining <= 0:
+                return task
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), remaining)
+
+
+async def last_seq(hub: Hub, task_id: str) -> int:
+    return await hub.store.read(a2a_ops.last_seq, task_id)
+
+
+async def snapshot(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: str) -> tuple[dict[str, Any], int]:
+    """The task and the position of its last event, read together: a stream shows the task, then what came after."""
+    return await hub.store.read(lambda conn: (_own(conn, agent, caller, task_id), a2a_ops.last_seq(conn, task_id)))
+
+
+# -- the agent's side: agora.a2a.update, and turns finished without it --------------------------------------------------
+
+
+async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
+    p = ctx.principal
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event]]:
+        turn = task_ops.leased(conn, req.task_id, p.tenant_scope(), p.agent_id, req.lease_token)
+        task = a2a_ops.for_turn(conn, req.task_id)
+        if task is None:
+            raise InvalidArgument(f"task {req.task_id} is not an A2A turn (type {turn['task_type']})", details={"field": "task_id"})
+        if task["state"] in ENDS_STREAM:
+            raise Conflict(f"the A2A task is already {task['state']}", details={"state": task["state"]})
+        woken: list[Event] = []
+        if req.reply:
+            return _reply(conn, turn, task, _agent_message(task, req.message or {}), now)
+        if req.artifact is not None:
+            task = _add_artifact(conn, task, req, now)
+            woken.append(_wake(task))
+        final = False
+        if req.state is not None:
+            message = _agent_message(task, req.message) if req.message is not None else None
+            task, wake = _move(conn, task, req.state.value, now, message)
+            woken.append(wake)
+            final = req.state.value in ENDS_STREAM
+            if final:
+                woken += _end_turn(conn, turn, req.state.value, message, now)
+        return task, final, woken
+
+    task, final, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return A2AUpdated(a2a_task_id=task["task_id"], state=task["state"], final=final)
+
+
+def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:
+    """The agent answers with a message and no task: it ends the stream, and the task is not listed."""
+    changes = {"state": "completed", "status_message": message, "history": [*task["history"], message], "updated_at": now}
+    task = a2a_ops.save(conn, task, {**changes, "message_only": len(task["history"]) == 1})
+    a2a_ops.append_event(conn, task["task_id"], {"message": message}, True, now)
+    return task, True, [_wake(task), *_end_turn(conn, turn, "completed", message, now)]
+
+
+def _add_artifact(conn: Connection, task: dict[str, Any], req: A2AUpdate, now: datetime) -> dict[str, Any]:
+    artifact = checked(a2a_pb2.Artifact, {"artifactId": new_id("art"), **(req.artifact or {})}, "artifact")
+    artifacts = list(task["artifacts"])
+    same = next((i for i, a in enumerate(artifacts) if a["artifactId"] == artifact["artifactId"]), None)
+    if req.append and same is not None:
+        artifacts[same] = {**artifacts[same], "parts": [*artifacts[same]["parts"], *artifact.get("parts", [])]}
+    elif same is not None:
+        artifacts[same] = artifact
+    else:
+        artifacts.append(artifact)
+    task = a2a_ops.save(conn, task, {"artifacts": artifacts, "updated_at": now})
+    body = {"taskId": task["task_id"], "contextId": task["context_id"], "artifact": artifact, "append": req.append, "lastChunk": req.last_chunk}
+    a2a_ops.append_event(conn, task["task_id"], {"artifactUpdate": body}, False, now)
+    return task
+
+
+def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[str, Any] | None, now: datetime) -> list[Event]:
+    """Finish the turn's Agora task to match the A2A state (a task waiting for input has done this turn's work)."""
+    text = " ".join(p.get("text", "") for p in (message or {}).get("parts", [])).strip() or state
+    if state == "failed":
+        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], {"status": "failed", "notes": text, "lease_token": turn["lease_token"]}, now)
+    elif state == "canceled":
+        moved = task_ops.cancel(conn, turn["task_id"], None, turn["claimed_by"], text, now)
+    else:
+        changes = {"status": "completed", "notes": f"A2A {state}", "lease_token": turn["lease_token"]}
+        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now)
+    return task_service.record_transitions(conn, [moved], now)
+
+
+def follow_turn(conn: Connection, turn: dict[str, Any], now: datetime) -> list[Event]:
+    """A turn moved without ``agora.a2a.update`` saying so (claimed, finished by a plain task handler, failed,
+    expired, cancelled): the A2A task follows. A state the agent already set is left alone."""
+    task = a2a_ops.for_turn(conn, turn["task_id"])
+    if task is None or task["state"] in ENDS_STREAM:
+        return []
+    status = turn["status"]
+    if status == "in_progress" and task["state"] == "submitted":
+        task, woken = _move(conn, task, "working", now)
+        return [woken]
+    if status == "completed":
+        events = []
+        if turn.get("result") is not None:
+            task = _result_artifact(conn, task, turn["result"], now)
+            events.append(_wake(task))
+        task, woken = _move(conn, task, "completed", now)
+        return [*events, woken]
+    if status in ("failed", "dead_letter", "cancelled"):
+        why = turn.get("last_error") or status
+        message = _agent_message(task, {"parts": [{"text": why}]}) if status != "cancelled" else None
+        task, woken = _move(conn, task, "canceled" if status == "cancelled" else "failed", now, message)
+        return [woken]
+    return []
+
+
+def _result_artifact(conn: Connection, task: dict[str, Any], result: Any, now: datetime) -> dict[str, Any]:
+    """A plain task handler's return value as the task's artifact (text for a string, data otherwise)."""
+    part = {"text": result} if isinstance(result, str) else {"data": result if isinstance(result, dict) else {"result": result}}
+    artifact = {"artifactId": new_id("art"), "name": "result", "parts": [part]}
+    task = a2a_ops.save(conn, task, {"artifacts": [*task["artifacts"], artifact], "updated_at": now})
+    body = {"taskId": task["task_id"], "contextId": task["context_id"], "artifact": artifact, "append": False, "lastChunk": True}
+    a2a_ops.append_event(conn, task["task_id"], {"artifactUpdate": body}, False, now)
+    return task
+
+
+task_service.follow(TURN, follow_turn)

@@ -1,0 +1,89 @@
+"""A2A tasks of agents' A2A fronts and their ordered stream events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+
+from agora_sdk.errors import NotFound
+
+from ..schema import a2a_events, a2a_tasks
+
+_INSERT_EVENT = insert(a2a_events)
+_EVENTS_AFTER = (
+    select(a2a_events.c.seq, a2a_events.c.body, a2a_events.c.final)
+    .where(a2a_events.c.task_id == bindparam("task_id"), a2a_events.c.seq > bindparam("after"))
+    .order_by(a2a_events.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
+def insert_task(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(a2a_tasks).values(**row))
+
+
+def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
+    stmt = select(a2a_tasks).where(a2a_tasks.c.task_id == task_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no A2A task '{task_id}'", details={"task_id": task_id})
+    return dict(row)
+
+
+def for_turn(conn: Connection, turn_task_id: str) -> dict[str, Any] | None:
+    """The A2A task whose current turn is the Agora task ``turn_task_id`` (locked: a transition follows)."""
+    stmt = select(a2a_tasks).where(a2a_tasks.c.turn_task_id == turn_task_id).with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def save(conn: Connection, task: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    conn.execute(update(a2a_tasks).where(a2a_tasks.c.task_id == task["task_id"]).values(**changes))
+    return {**task, **changes}
+
+
+def append_event(conn: Connection, task_id: str, body: dict[str, Any], final: bool, now: datetime) -> int:
+    return int(conn.execute(_INSERT_EVENT, {"task_id": task_id, "body": body, "final": final, "created_at": now}).inserted_primary_key[0])
+
+
+def events_after(conn: Connection, task_id: str, after: int, limit: int = 200) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(_EVENTS_AFTER, {"task_id": task_id, "after": after, "limit": limit}).mappings()]
+
+
+def last_seq(conn: Connection, task_id: str) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == task_id)).scalar_one())
+
+
+def list_tasks(
+    conn: Connection,
+    agent_id: str,
+    caller: str | None,
+    *,
+    context_id: str | None,
+    state: str | None,
+    updated_after: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A caller's tasks with one agent (every caller's for None), newest first; ``after`` is the last row's key."""
+    t = a2a_tasks.c
+    scope = [t.agent_id == agent_id, ~t.message_only]
+    if caller is not None:
+        scope.append(t.caller == caller)
+    if context_id:
+        scope.append(t.context_id == context_id)
+    if state:
+        scope.append(t.state == state)
+    if updated_after is not None:
+        scope.append(t.updated_at > updated_after)
+    total = conn.execute(select(func.count()).select_from(a2a_tasks).where(*scope)).scalar_one()
+    stmt = select(a2a_tasks).where(*scope)
+    if after is not None:
+        stamp, task_id = after
+        stmt = stmt.where(or_(t.updated_at < stamp, and_(t.updated_at == stamp, t.task_id < task_id)))
+    rows = conn.execute(stmt.order_by(t.updated_at.desc(), t.task_id.desc()).limit(limit)).mappings().all()
+    return [dict(r) for r in rows], total

@@ -1,0 +1,151 @@
+"""Who may reach which agent's A2A front, settled before the SDK sees the request.
+
+A private front wants an API key (or agent token) of the agent's tenant; a public one takes anyone, anonymous
+callers included, limited to that agent's A2A surface and rate-limited per client address. An agent without an A2A
+front, another tenant's private agent and an unknown one all answer 404 alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a.server.context import ServerCallContext
+from a2a.server.routes import DefaultServerCallContextBuilder
+from agora.core.auth import Principal
+from agora.core.context import Hub
+from agora.core.ids import is_id
+from agora.core.services import a2a
+from agora.store.ops import agents as agent_ops
+from agora_sdk.errors import AgoraError, InvalidArgument, NotFound, RateLimited, Unauthenticated
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass
+class Front:
+    """One request's view of one agent's A2A front: the agent, and who is calling (their tasks only)."""
+
+    hub: Hub
+    agent: dict[str, Any]
+    caller: str
+
+    @property
+    def reachable(self) -> bool:
+        return self.agent["status"] in a2a.REACHABLE
+
+    def hub_send(self, message: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return a2a.send(self.hub, self.agent, self.caller, message)
+
+    def get(self, task_id: str) -> Awaitable[dict[str, Any]]:
+        return a2a.get(self.hub, self.agent, self.caller, task_id)
+
+    def snapshot(self, task_id: str) -> Awaitable[tuple[dict[str, Any], int]]:
+        return a2a.snapshot(self.hub, self.agent, self.caller, task_id)
+
+    def cancel(self, task_id: str) -> Awaitable[dict[str, Any]]:
+        return a2a.cancel(self.hub, self.agent, self.caller, task_id)
+
+    def list(self, **filters: Any) -> Awaitable[tuple[list[dict[str, Any]], int]]:
+        return a2a.list_tasks(self.hub, self.agent, self.caller, **filters)
+
+
+class FrontContext(DefaultServerCallContextBuilder):
+    """The SDK's call context (headers kept: the A2A-Version check reads them) plus the admitted ``Front``."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state["front"] = request.scope["agora.front"]
+        return context
+
+
+class RateLimiter:
+    """A token bucket per (agent, client address): ``per_minute`` requests a minute, bursts up to that many."""
+
+    def __init__(self, per_minute: float, max_clients: int = 100_000):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, per_minute)
+        self.max_clients = max_clients
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def allow(self, agent_id: str, client: str) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        now = time.monotonic()
+        tokens, at = self._buckets.get((agent_id, client), (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        if tokens < 1:
+            return (1 - tokens) / self.rate
+        if len(self._buckets) >= self.max_clients:
+            self._buckets.clear()  # a flood of addresses: forgetting them all only grants fresh buckets
+        self._buckets[(agent_id, client)] = (tokens - 1, now)
+        return 0.0
+
+
+async def admit(request: Request, limiter: RateLimiter) -> Front:
+    """The front this request may use, or the AgoraError that refuses it (401, 404, 429)."""
+    hub: Hub = request.app.state.hub
+    request.scope["state"]["tool"] = "a2a"
+    authorization = request.headers.get("authorization")
+    principal: Principal | None = await hub.auth.authenticate(authorization) if authorization else None
+    if principal is not None:
+        request.scope["state"]["principal"] = principal.label
+    agent = await _agent(hub, request.path_params["agent"], principal)
+    if agent["a2a"].get("access") == "public":
+        if principal is None:
+            wait = limiter.allow(agent["agent_id"], request.client.host if request.client else "?")
+            if wait:
+                raise RateLimited(
+                    "too many requests to this agent from your address; slow down",
+                    details={"retry_after_seconds": round(wait, 3)},
+                )
+        return Front(hub, agent, principal.label if principal else ANONYMOUS)
+    if principal is None:
+        raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
+    if not principal.is_admin and principal.tenant_id != agent["tenant_id"]:
+        raise _unknown(request.path_params["agent"])
+    return Front(hub, agent, principal.label)
+
+
+async def _agent(hub: Hub, ref: str, principal: Principal | None) -> dict[str, Any]:
+    """The agent ``ref`` (id or name) with its A2A front on: the caller's tenant's first, else anyone's public one.
+
+    Without a key, a private agent asked for by id (its card, public by id, says how to authenticate) is a 401;
+    by name, a private agent is not there for strangers (404)."""
+    scopes = [principal.tenant_scope()] if principal is not None else []
+    for scope in [*scopes, None]:
+        try:
+            agent = await hub.store.read(agent_ops.resolve, scope, ref)
+        except (NotFound, InvalidArgument):  # InvalidArgument: a name several tenants use; give the id
+            continue
+        if agent["a2a"] is None:
+            continue
+        if scope is not None or agent["a2a"].get("access") == "public":
+            return agent
+        if principal is None and is_id(ref, "agent"):
+            raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
+    raise _unknown(ref)
+
+
+def _unknown(ref: str) -> NotFound:
+    return NotFound(f"no A2A agent '{ref}' here", details={"agent": ref})
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def admitted(endpoint: Endpoint, limiter: RateLimiter, refuse: Callable[[AgoraError], Response]) -> Endpoint:
+    """``endpoint`` (an SDK route) behind ``admit``; a refusal is answered by ``refuse`` in the route's own dialect."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            request.scope["agora.front"] = await admit(request, limiter)
+        except AgoraError as exc:
+            return refuse(exc)
+        return await endpoint(request)
+
+    return guarded

@@ -1,0 +1,215 @@
+"""The A2A request handler behind every agent's A2A front: the SDK's dispatchers parse JSON-RPC and HTTP+JSON (1.0,
+and 0.3 through its compatibility layer) and call these methods with protobuf requests; they answer from the A2A
+service (``core/services/a2a.py``), which speaks the A2A JSON shapes.
+
+Which agent and which caller a request is for was settled by the door before the SDK saw it (``access.py``) and is
+in ``context.state["front"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Iterator
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from a2a.server.context import ServerCallContext
+from a2a.server.events import Event as A2AEvent
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import (
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    PushNotificationNotSupportedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from agora.core.services import a2a
+from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora_sdk.errors import AgoraError, Conflict, FailedPrecondition, InvalidArgument, NotFound
+
+from .access import Front
+
+log = logging.getLogger("agora.a2a")
+
+T = TypeVar("T")
+FIRST_EVENT_WAIT = 1.0  # seconds a streaming send waits for the agent's first move before showing the task as is
+DEFAULT_PAGE, MAX_PAGE = 50, 100
+
+
+@contextlib.contextmanager
+def a2a_errors() -> Iterator[None]:
+    """Agora's errors as the A2A errors the SDK turns into JSON-RPC codes and HTTP statuses (never a bare 500)."""
+    try:
+        yield
+    except A2AError:
+        raise
+    except NotFound as exc:
+        raise TaskNotFoundError(exc.message, data=exc.details or None) from None
+    except InvalidArgument as exc:
+        raise InvalidParamsError(exc.message, data=exc.details or None) from None
+    except (FailedPrecondition, Conflict) as exc:
+        if (exc.details or {}).get("reason") == "a2a_task_not_cancelable":
+            raise TaskNotCancelableError(exc.message, data=exc.details) from None
+        raise UnsupportedOperationError(exc.message, data=exc.details or None) from None
+    except AgoraError as exc:
+        raise InternalError(exc.message) from None
+    except Exception:
+        log.exception("A2A request failed")
+        raise InternalError("the request failed unexpectedly; the hub's logs have the details") from None
+
+
+def _task(task: dict[str, Any], history_length: int | None = None, artifacts: bool = True) -> pb.Task:
+    return ParseDict(a2a.document(task, history_length, artifacts), pb.Task())
+
+
+def _event(body: dict[str, Any]) -> A2AEvent:
+    response = ParseDict(body, pb.StreamResponse())
+    return getattr(response, response.WhichOneof("payload"))
+
+
+def _history_length(config: Any) -> int | None:
+    return config.history_length if config is not None and config.HasField("history_length") else None
+
+
+class AgoraRequestHandler(RequestHandler):
+    def __init__(self, blocking_timeout: float):
+        self.blocking_timeout = blocking_timeout
+
+    @staticmethod
+    def front(context: ServerCallContext) -> Front:
+        return context.state["front"]
+
+    async def _guard(self, work: Awaitable[T]) -> T:
+        with a2a_errors():
+            return await work
+
+    # -- messages ---------------------------------------------------------------------------------------------------
+
+    async def _send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> dict[str, Any]:
+        front = self.front(context)
+        if not params.message.parts:
+            raise InvalidParamsError("a message needs at least one part", data={"field": "message.parts"})
+        return await front.hub_send(MessageToDict(params.message))
+
+    async def on_message_send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> pb.Task | pb.Message:
+        with a2a_errors():
+            front = self.front(context)
+            task = await self._send(params, context)
+            config = params.configuration if params.HasField("configuration") else None
+            if (config is None or not config.return_immediately) and front.reachable:
+                task = await a2a.settled(front.hub, task["task_id"], self.blocking_timeout)
+            if task["message_only"] and task["status_message"]:
+                return ParseDict(task["status_message"], pb.Message())
+            return _task(task, _history_length(config))
+
+    async def on_message_send_stream(self, params: pb.SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[A2AEvent]:
+        with a2a_errors():
+            front = self.front(context)
+            task = await self._send(params, context)
+            created = await a2a.last_seq(front.hub, task["task_id"])
+        first = await self._first_move(front, task["task_id"], created)
+        if first is not None and "message" in first["body"]:
+            yield _event(first["body"])  # the agent answered with a message: that is the whole stream
+            return
+        async for event in self._from_snapshot(front, task["task_id"], a2a.ENDS_STREAM):
+            yield event
+
+    async def _first_move(self, front: Front, task_id: str, after: int) -> dict[str, Any] | None:
+        """The agent's first telling event after the task was created: anything but a bare "working" (an agent that
+        answers with a message starts working too, and its stream is that message alone). None if it makes none
+        within FIRST_EVENT_WAIT, or cannot (offline): the stream then starts with the task as it is."""
+        if not front.reachable:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_EVENT_WAIT):
+                async for row in a2a.events(front.hub, task_id, after):
+                    status = row["body"].get("statusUpdate", {}).get("status", {})
+                    if row["final"] or status.get("state") != a2a.wire_state("working") or "message" in status:
+                        return row
+        return None
+
+    async def _from_snapshot(self, front: Front, task_id: str, ends: frozenset[str]) -> AsyncGenerator[A2AEvent]:
+        """The task as it is now, then every later event, until one whose state is in ``ends``."""
+        with a2a_errors():
+            task, seq = await front.snapshot(task_id)
+        yield _task(task)
+        if task["state"] in ends:
+            return
+        async for row in a2a.events(front.hub, task_id, seq):
+            yield _event(row["body"])
+            state = row["body"].get("statusUpdate", {}).get("status", {}).get("state")
+            if "message" in row["body"] or (state and a2a.state_from_wire(state) in ends):
+                return
+
+    # -- tasks ------------------------------------------------------------------------------------------------------
+
+    async def on_get_task(self, params: pb.GetTaskRequest, context: ServerCallContext) -> pb.Task | None:
+        front = self.front(context)
+        task = await self._guard(front.get(params.id))
+        return _task(task, params.history_length if params.HasField("history_length") else None)
+
+    async def on_list_tasks(self, params: pb.ListTasksRequest, context: ServerCallContext) -> pb.ListTasksResponse:
+        front = self.front(context)
+        size = params.page_size if params.HasField("page_size") else DEFAULT_PAGE
+        if not 1 <= size <= MAX_PAGE:
+            raise InvalidParamsError(f"page_size must be 1 to {MAX_PAGE}", data={"field": "page_size"})
+        after = _page_key(params.page_token) if params.page_token else None
+        filters = {
+            "context_id": params.context_id or None,
+            "state": a2a.state_from_wire(pb.TaskState.Name(params.status)) if params.status else None,
+            "updated_after": params.status_timestamp_after.ToDatetime(tzinfo=timezone.utc) if params.HasField("status_timestamp_after") else None,
+            "after": after,
+            "limit": size,
+        }  # fmt: skip
+        rows, total = await self._guard(front.list(**filters))
+        history = params.history_length if params.HasField("history_length") else None
+        response = pb.ListTasksResponse(
+            tasks=[_task(r, history, params.include_artifacts) for r in rows], page_size=size, total_size=total
+        )
+        if len(rows) == size and total > size:
+            last = rows[-1]
+            response.next_page_token = encode_cursor(f"{int(last['updated_at'].timestamp() * 1_000_000)}_{last['task_id']}")
+        return response
+
+    async def on_cancel_task(self, params: pb.CancelTaskRequest, context: ServerCallContext) -> pb.Task | None:
+        front = self.front(context)
+        return _task(await self._guard(front.cancel(params.id)))
+
+    async def on_subscribe_to_task(self, params: pb.SubscribeToTaskRequest, context: ServerCallContext) -> AsyncGenerator[A2AEvent]:
+        front = self.front(context)
+        task = await self._guard(front.get(params.id))
+        if task["state"] in a2a.TERMINAL:
+            raise UnsupportedOperationError(f"task {params.id} is {task['state']}; there is nothing left to stream")
+        async for event in self._from_snapshot(front, params.id, a2a.TERMINAL):
+            yield event
+
+    # -- not offered (the card says so) -------------------------------------------------------------------------------
+
+    async def _no_push(self, *_args: Any) -> Any:
+        raise PushNotificationNotSupportedError("push notifications are not offered by this agent (see its card)")
+
+    on_create_task_push_notification_config = _no_push
+    on_get_task_push_notification_config = _no_push
+    on_list_task_push_notification_configs = _no_push
+    on_delete_task_push_notification_config = _no_push
+
+    async def on_get_extended_agent_card(self, params: pb.GetExtendedAgentCardRequest, context: ServerCallContext) -> pb.AgentCard:
+        raise UnsupportedOperationError("this agent has no extended card (capabilities.extendedAgentCard is false)")
+
+
+def _page_key(token: str) -> tuple[datetime, str]:
+    try:
+        micros, task_id = (decode_cursor(token) or "").split("_", 1)
+        return datetime.fromtimestamp(int(micros) / 1_000_000, tz=timezone.utc), task_id
+    except (ValueError, InvalidArgument):
+        raise InvalidParamsError("page_token is not one this agent issued", data={"field": "page_token"}) from None
+
+
+__all__ = ["AgoraRequestHandler"]
