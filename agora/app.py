@@ -21,6 +21,7 @@ from agora.core.authn import Authenticator
 from agora.core.clock import Clock
 from agora.core import housekeeping
 from agora.core.context import Hub
+from agora.core.services.a2a_push import PushDeliverer
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
@@ -49,7 +50,11 @@ def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
 
 
 def _background(hub: Hub) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(hub.wakeups.run(), name="wakeups"), *housekeeping.start(hub)]
+    return [
+        asyncio.create_task(hub.wakeups.run(), name="wakeups"),
+        asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
+        *housekeeping.start(hub),
+    ]
 
 
 def create_app(settings: Settings) -> FastAPI:

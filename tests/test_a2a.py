@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +315,76 @@ def test_anonymous_callers_of_a_public_front_are_rate_limited(tmp_path):
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
     assert int(answers[-1].headers["retry-after"]) >= 1 and answers[-1].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert keyed.status_code == 200  # a caller with a key is known and not limited per address
+
+
+class Webhook:
+    """An HTTP receiver in a thread that records every POST (headers and JSON body); it can refuse the first few."""
+
+    def __init__(self, refuse_first: int = 0):
+        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.refused = 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if hook.refused < refuse_first:
+                    hook.refused += 1
+                    self.send_response(503)
+                else:
+                    hook.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def states(self) -> list[str]:
+        return [b["statusUpdate"]["status"]["state"] for _, b in self.received if "statusUpdate" in b]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+async def until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_push_notifications_reach_the_webhook_in_order_with_its_credentials(agent, binding):
+    hook, flaky = Webhook(), Webhook(refuse_first=2)
+    try:
+        async with a2a_client(agent.url, binding, streaming=True) as client:
+            request = message("start", "tck-input-required")
+            inline = request.configuration.task_push_notification_config
+            inline.id, inline.url = "inline", hook.url
+            inline.authentication.scheme, inline.authentication.credentials = "Bearer", "hook-secret"
+            waiting = (await send(client, request)).task
+            made = await client.create_task_push_notification_config(
+                pb.TaskPushNotificationConfig(task_id=waiting.id, id="later", url=flaky.url, token="tok-1")
+            )
+            listed = await client.list_task_push_notification_configs(pb.ListTaskPushNotificationConfigsRequest(task_id=waiting.id))
+            fetched = await client.get_task_push_notification_config(pb.GetTaskPushNotificationConfigRequest(task_id=waiting.id, id="later"))
+            await send(client, message("go on", "tck-complete-task", task_id=waiting.id))
+            await until(lambda: "TASK_STATE_COMPLETED" in hook.states() and "TASK_STATE_COMPLETED" in flaky.states())
+            await client.delete_task_push_notification_config(pb.DeleteTaskPushNotificationConfigRequest(task_id=waiting.id, id="later"))
+            await client.delete_task_push_notification_config(pb.DeleteTaskPushNotificationConfigRequest(task_id=waiting.id, id="later"))
+            with pytest.raises(InvalidParamsError):
+                await client.get_task_push_notification_config(pb.GetTaskPushNotificationConfigRequest(task_id=waiting.id, id="later"))
+            with pytest.raises(TaskNotFoundError):
+                await client.create_task_push_notification_config(pb.TaskPushNotificationConfig(task_id="a2a_0000000000000000", id="x", url=hook.url))
+    finally:
+        hook.close()
+        flaky.close()
+    assert made.id == "later" and {c.id for c in listed.configs} == {"inline", "later"} and fetched.token == "tok-1"
+    assert hook.states() == ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"]
+    assert all(h["authorization"] == "Bearer hook-secret" for h, _ in hook.received)
+    assert flaky.refused == 2 and flaky.states()[-1] == "TASK_STATE_COMPLETED"  # refused twice, then got it all, in order
+    assert flaky.states()[0] == "TASK_STATE_SUBMITTED" and all(h["x-a2a-notification-token"] == "tok-1" for h, _ in flaky.received)

@@ -13,6 +13,7 @@ from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
 from agora.core.services import messaging as messaging_service
 from agora.core.services import tasks as task_service
+from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import events as event_ops
 from agora.store.ops import messages as message_ops
 
@@ -20,11 +21,13 @@ log = logging.getLogger("agora.housekeeping")
 
 
 async def purge_retained(hub: Hub) -> None:
-    """Retention: acked deliveries, finished messages and hub events older than the retention period go away."""
+    """Retention: acked deliveries, finished messages, hub events and finished A2A tasks older than the retention
+    period go away."""
     retention = timedelta(seconds=hub.settings.message_retention_seconds)
     now = hub.clock.now()
     purged = await hub.store.write(message_ops.purge, now - retention, now)
     purged["events"] = await hub.store.write(event_ops.purge, now - retention)
+    purged["a2a_tasks"] = await hub.store.write(a2a_ops.purge, now - retention)
     if any(purged.values()):
         log.info("retention purge", extra=purged)
 

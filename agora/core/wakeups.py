@@ -24,7 +24,7 @@ def keys_for(event: Event) -> list[str]:
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}"]
     if event.type == "a2a_updated":
-        return [f"a2a:{event.data['task_id']}"]  # A2A callers waiting on or streaming that task
+        return [f"a2a:{event.data['task_id']}", "a2a:push"]  # its A2A callers and streams; the push deliverers
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
     if event.type.startswith("task_"):
         keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant

@@ -398,3 +398,24 @@ a2a_events = Table(
     Index("ix_a2a_events_task", "task_id", "seq"),
     sqlite_autoincrement=True,
 )
+
+# Push-notification configs of A2A tasks: each is a webhook that gets every event of its task, in order, at least
+# once. ``delivered_seq`` is the last event it acknowledged; a deliverer claims a config (``claimed_until``) while
+# it posts, so replicas do not post the same events at once.
+a2a_push_configs = Table(
+    "a2a_push_configs",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("config_id", String(128), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("token", Text, nullable=True),
+    Column("auth_scheme", String(64), nullable=True),
+    Column("auth_credentials", Text, nullable=True),
+    Column("delivered_seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_a2a_push_configs_due", "next_attempt_at"),
+)

@@ -31,7 +31,7 @@ from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
 from agora_sdk.wire.common import iso_utc
 
 TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
-TERMINAL = frozenset({"completed", "failed", "canceled", "rejected"})
+TERMINAL = frozenset(a2a_ops.FINISHED)
 INTERRUPTED = frozenset({"input_required", "auth_required"})
 ENDS_STREAM = TERMINAL | INTERRUPTED
 REACHABLE = ("active", "busy", "error")  # an agent in another status gets its task queued; blocking sends return at once

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from agora_sdk.errors import NotFound
 
-from ..schema import a2a_events, a2a_tasks
+from ..schema import a2a_events, a2a_push_configs, a2a_tasks
 
 _INSERT_EVENT = insert(a2a_events)
 _EVENTS_AFTER = (
@@ -87,3 +87,17 @@ def list_tasks(
         stmt = stmt.where(or_(t.updated_at < stamp, and_(t.updated_at == stamp, t.task_id < task_id)))
     rows = conn.execute(stmt.order_by(t.updated_at.desc(), t.task_id.desc()).limit(limit)).mappings().all()
     return [dict(r) for r in rows], total
+
+
+FINISHED = ("completed", "failed", "canceled", "rejected")
+
+
+def purge(conn: Connection, before: datetime, limit: int = 5000) -> int:
+    """Finished A2A tasks last changed before ``before`` go, with their events and push configs."""
+    t = a2a_tasks.c
+    doomed = [r[0] for r in conn.execute(select(t.task_id).where(t.state.in_(FINISHED), t.updated_at < before).limit(limit))]
+    if doomed:
+        conn.execute(delete(a2a_events).where(a2a_events.c.task_id.in_(doomed)))
+        conn.execute(delete(a2a_push_configs).where(a2a_push_configs.c.task_id.in_(doomed)))
+        conn.execute(delete(a2a_tasks).where(t.task_id.in_(doomed)))
+    return len(doomed)

@@ -55,7 +55,7 @@ def agent_card(agent: dict[str, Any], base: str) -> dict[str, Any]:
         version=str((agent["metadata"] or {}).get("version") or "1.0.0"),
         supported_interfaces=_interfaces(f"{base}/a2a/agents/{agent['agent_id']}"),
         provider=pb.AgentProvider(organization="Agora hub", url=base),
-        capabilities=pb.AgentCapabilities(streaming=True, push_notifications=False, extended_agent_card=False),
+        capabilities=pb.AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=False),
         default_input_modes=front.get("input_modes") or ["text/plain"],
         default_output_modes=front.get("output_modes") or ["text/plain"],
         skills=_skills(agent, front),

@@ -25,12 +25,11 @@ from a2a.utils.errors import (
     A2AError,
     InternalError,
     InvalidParamsError,
-    PushNotificationNotSupportedError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from agora.core.services import a2a
+from agora.core.services import a2a, a2a_push
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import AgoraError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 
@@ -96,7 +95,11 @@ class AgoraRequestHandler(RequestHandler):
         front = self.front(context)
         if not params.message.parts:
             raise InvalidParamsError("a message needs at least one part", data={"field": "message.parts"})
-        return await front.hub_send(MessageToDict(params.message))
+        task = await front.hub_send(MessageToDict(params.message))
+        if params.configuration.HasField("task_push_notification_config"):  # a webhook for the task, from its start
+            push = MessageToDict(params.configuration.task_push_notification_config)
+            await a2a_push.put(front.hub, task["task_id"], push, from_start=True)
+        return task
 
     async def on_message_send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> pb.Task | pb.Message:
         with a2a_errors():
@@ -190,18 +193,50 @@ class AgoraRequestHandler(RequestHandler):
         async for event in self._from_snapshot(front, params.id, a2a.TERMINAL):
             yield event
 
-    # -- not offered (the card says so) -------------------------------------------------------------------------------
+    # -- push notifications --------------------------------------------------------------------------------------------
 
-    async def _no_push(self, *_args: Any) -> Any:
-        raise PushNotificationNotSupportedError("push notifications are not offered by this agent (see its card)")
+    async def on_create_task_push_notification_config(
+        self, params: pb.TaskPushNotificationConfig, context: ServerCallContext
+    ) -> pb.TaskPushNotificationConfig:
+        with a2a_errors():
+            front = self.front(context)
+            await front.get(params.task_id)
+            return _push_config(await a2a_push.put(front.hub, params.task_id, MessageToDict(params), from_start=False))
 
-    on_create_task_push_notification_config = _no_push
-    on_get_task_push_notification_config = _no_push
-    on_list_task_push_notification_configs = _no_push
-    on_delete_task_push_notification_config = _no_push
+    async def on_get_task_push_notification_config(
+        self, params: pb.GetTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> pb.TaskPushNotificationConfig:
+        with a2a_errors():
+            front = self.front(context)
+            await front.get(params.task_id)
+            try:
+                return _push_config(await a2a_push.get(front.hub, params.task_id, params.id))
+            except NotFound as exc:
+                raise InvalidParamsError(exc.message, data=exc.details) from None
+
+    async def on_list_task_push_notification_configs(
+        self, params: pb.ListTaskPushNotificationConfigsRequest, context: ServerCallContext
+    ) -> pb.ListTaskPushNotificationConfigsResponse:
+        with a2a_errors():
+            front = self.front(context)
+            await front.get(params.task_id)
+            configs = await a2a_push.of_task(front.hub, params.task_id)
+            return pb.ListTaskPushNotificationConfigsResponse(configs=[_push_config(c) for c in configs])
+
+    async def on_delete_task_push_notification_config(
+        self, params: pb.DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> None:
+        with a2a_errors():
+            front = self.front(context)
+            await front.get(params.task_id)
+            await a2a_push.remove(front.hub, params.task_id, params.id)
 
     async def on_get_extended_agent_card(self, params: pb.GetExtendedAgentCardRequest, context: ServerCallContext) -> pb.AgentCard:
         raise UnsupportedOperationError("this agent has no extended card (capabilities.extendedAgentCard is false)")
+
+
+def _push_config(config: dict[str, Any]) -> pb.TaskPushNotificationConfig:
+    return ParseDict(config, pb.TaskPushNotificationConfig())
 
 
 def _page_key(token: str) -> tuple[datetime, str]:
