@@ -211,7 +211,8 @@ class Agent:
         self.loop: asyncio.AbstractEventLoop
         self._task_handlers: dict[str | None, Handler] = {}
         self._message_routes: list[_Route] = []
-        self._slots = asyncio.Semaphore(concurrency)
+        self._task_slots = asyncio.Semaphore(concurrency)  # task handlers running at once
+        self._message_slots = asyncio.Semaphore(concurrency)  # and message handlers
         self._backoff = RetryPolicy(retries=0, base=0.25, cap=5.0)
         self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
         self._loops: list[asyncio.Task[Any]] = []
@@ -273,7 +274,7 @@ class Agent:
         await self._register()
         self._loops = [asyncio.create_task(self._heartbeats(), name="agora-heartbeat")]
         if self._task_handlers:
-            self._loops += [asyncio.create_task(self._claims(), name=f"agora-claim-{i}") for i in range(self.concurrency)]
+            self._loops.append(asyncio.create_task(self._claims(), name="agora-claims"))
         if self._message_routes:
             self._loops.append(asyncio.create_task(self._messages(), name="agora-messages"))
         self.ready.set()
@@ -325,25 +326,35 @@ class Agent:
     # -- tasks ------------------------------------------------------------------------------------------------------
 
     async def _claims(self) -> None:
+        """One claim at a time, parked until work comes, as long as a task slot is free; each task claimed runs in its
+        slot while the loop claims the next. (One parked claim per agent, not one per slot: a new task wakes one
+        claimer of this agent, not ``concurrency`` of them.)"""
         types = [t for t in self._task_handlers if t is not None]
         wanted = {} if None in self._task_handlers else {"task_types": types}
         attempt = 0
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping.is_set():
+            await self._task_slots.acquire()
             self._idle.add(me)  # parked in a claim: stopping cancels it at once
             try:
                 claimed = await self.client.task.claim(wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, **wanted)
             except AgoraError as exc:
+                self._task_slots.release()
                 log.warning("claim failed (%s); retrying", exc.message)
                 await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
                 attempt += 1
                 continue
+            except BaseException:
+                self._task_slots.release()
+                raise
             finally:
                 self._idle.discard(me)
             attempt = 0
             if claimed.task is not None and claimed.lease is not None:
-                await self._work(TaskRun(self, claimed.task, claimed.lease))  # one task at a time per claim loop
+                self._start_handler(self._work(TaskRun(self, claimed.task, claimed.lease)), self._task_slots)
+            else:
+                self._task_slots.release()
 
     async def _work(self, run: TaskRun) -> None:
         handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
@@ -394,8 +405,8 @@ class Agent:
         self._idle.add(me)  # the stream only waits for messages: stopping cancels it at once
         async for event in self.client.events(MESSAGE_TYPES, visibility_timeout=self.visibility_timeout):
             if event.message is not None:
-                await self._slots.acquire()
-                self._start_handler(self._deliver(IncomingMessage(self, event.message)))
+                await self._message_slots.acquire()
+                self._start_handler(self._deliver(IncomingMessage(self, event.message)), self._message_slots)
 
     def _route(self, message: Message) -> _Route | None:
         for route in self._message_routes:
@@ -421,14 +432,14 @@ class Agent:
 
     # -- shared -----------------------------------------------------------------------------------------------------
 
-    def _start_handler(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run one message handler in the slot the caller acquired; the slot is freed when it ends."""
+    def _start_handler(self, work: Coroutine[Any, Any, None], slots: asyncio.Semaphore) -> None:
+        """Run one handler in the slot the caller acquired from ``slots``; the slot is freed when it ends."""
         task = asyncio.create_task(work)
         self._handlers_running.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
             self._handlers_running.discard(t)
-            self._slots.release()
+            slots.release()
 
         task.add_done_callback(done)
 

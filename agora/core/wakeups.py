@@ -15,6 +15,8 @@ from agora.bus import Event, Notifier
 # Which keys an event wakes.
 _AGENT_EVENTS = {"message_received": "to_agent"}
 _TENANT_EVENTS = {"broadcast_message", "topic_message"}
+# Task events after which no task can have become claimable: they do not wake parked claimers.
+_NO_NEW_WORK = {"task_claimed", "task_updated"}
 
 
 def keys_for(event: Event) -> list[str]:
@@ -24,9 +26,10 @@ def keys_for(event: Event) -> list[str]:
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}"]
     if event.type == "a2a_updated":
-        return [f"a2a:{event.data['task_id']}", "a2a:push"]  # its A2A callers and streams; the push deliverers
+        keys = [f"a2a:{event.data['task_id']}"]  # its A2A callers and streams
+        return keys + ["a2a:push"] if event.data.get("push") else keys  # and the deliverers, if it has webhooks
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
-    if event.type.startswith("task_"):
+    if event.type.startswith("task_") and event.type not in _NO_NEW_WORK:
         keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
     return keys
 

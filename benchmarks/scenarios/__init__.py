@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import ceiling, coldstart, mcp, query, quickstart, register, rss, sdk, send, streams, tasks
+from . import a2a, ceiling, coldstart, mcp, query, quickstart, register, rss, sdk, send, streams, tasks
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(tasks, per_store=True),
         Scenario(sdk, per_store=True),
         Scenario(mcp, per_store=True),
+        Scenario(a2a, per_store=True),
         Scenario(quickstart, per_store=False),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),

@@ -25,6 +25,7 @@ from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services import tasks as task_service
 from agora.store.ops import a2a as a2a_ops
+from agora.store.ops import a2a_push as push_ops
 from agora.store.ops import tasks as task_ops
 from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
@@ -86,8 +87,9 @@ def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, A
     return checked(a2a_pb2.Message, message, "message")
 
 
-def _wake(task: dict[str, Any]) -> Event:
-    return Event("a2a_updated", task["tenant_id"], {"task_id": task["task_id"]})
+def _wake(conn: Connection, task: dict[str, Any]) -> Event:
+    """Wakes the task's waiting callers and streams (and push deliverers, when it has webhooks)."""
+    return Event("a2a_updated", task["tenant_id"], {"task_id": task["task_id"], "push": push_ops.any_for(conn, task["task_id"])})
 
 
 def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, message: dict[str, Any] | None = None) -> tuple[dict[str, Any], Event]:
@@ -97,7 +99,7 @@ def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, mes
         changes["history"] = [*task["history"], message]
     task = a2a_ops.save(conn, task, changes)
     a2a_ops.append_event(conn, task["task_id"], _status_event(task), state in ENDS_STREAM, now)
-    return task, _wake(task)
+    return task, _wake(conn, task)
 
 
 # -- callers: send, read, cancel ---------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
         a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
-        return task, [*events, _wake(task)]
+        return task, [*events, _wake(conn, task)]
 
     task, events = await hub.store.write(op)
     await announce(hub.notifier, events)
@@ -251,7 +253,7 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
             return _reply(conn, turn, task, _agent_message(task, req.message or {}), now)
         if req.artifact is not None:
             task = _add_artifact(conn, task, req, now)
-            woken.append(_wake(task))
+            woken.append(_wake(conn, task))
         final = False
         if req.state is not None:
             message = _agent_message(task, req.message) if req.message is not None else None
@@ -272,7 +274,7 @@ def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message
     changes = {"state": "completed", "status_message": message, "history": [*task["history"], message], "updated_at": now}
     task = a2a_ops.save(conn, task, {**changes, "message_only": len(task["history"]) == 1})
     a2a_ops.append_event(conn, task["task_id"], {"message": message}, True, now)
-    return task, True, [_wake(task), *_end_turn(conn, turn, "completed", message, now)]
+    return task, True, [_wake(conn, task), *_end_turn(conn, turn, "completed", message, now)]
 
 
 def _add_artifact(conn: Connection, task: dict[str, Any], req: A2AUpdate, now: datetime) -> dict[str, Any]:
@@ -318,7 +320,7 @@ def follow_turn(conn: Connection, turn: dict[str, Any], now: datetime) -> list[E
         events = []
         if turn.get("result") is not None:
             task = _result_artifact(conn, task, turn["result"], now)
-            events.append(_wake(task))
+            events.append(_wake(conn, task))
         task, woken = _move(conn, task, "completed", now)
         return [*events, woken]
     if status in ("failed", "dead_letter", "cancelled"):

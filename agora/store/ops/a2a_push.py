@@ -33,6 +33,10 @@ def of_task(conn: Connection, task_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
+def any_for(conn: Connection, task_id: str) -> bool:
+    return conn.execute(select(c.config_id).where(c.task_id == task_id).limit(1)).first() is not None
+
+
 def remove(conn: Connection, task_id: str, config_id: str) -> None:
     conn.execute(delete(a2a_push_configs).where(_key(task_id, config_id)))
 

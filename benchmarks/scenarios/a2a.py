@@ -1,0 +1,74 @@
+"""a2a: A2A SendMessage round trips through the hub to an agent run by the SDK runtime and back, against an a2a-sdk
+server doing the same work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from ..bench import Bench
+from ..load import Request, Shape, StaticBody
+from ..report import LoadRecord, Check
+from ..servers import ROOT, Server, hub_server
+from ..stores import StoreProvider
+
+NAME = "a2a"
+CLIENTS = 8
+TARGET_P50_MS = 20.0
+TARGET_PER_SECOND = 300.0
+AGENT = "a2a-bench"
+
+
+def send_message(port: int, path: str, key: str | None = None) -> Request:
+    """A blocking A2A 1.0 JSON-RPC SendMessage (the same body every time: a hub and the SDK both take repeats).
+    With a key: a known caller (an anonymous one would be rate-limited per address, all of this load being one)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": "tck-complete-task-bench", "role": "ROLE_USER", "parts": [{"text": "hello"}]}}}  # fmt: skip
+    headers = {"A2A-Version": "1.0"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    return Request(port, path, StaticBody(json.dumps(body).encode()), headers)
+
+
+def _agent(hub: Server, key: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    env |= {"AGORA_URL": f"http://127.0.0.1:{hub.port}", "AGORA_API_KEY": key, "BENCH_AGENT_NAME": AGENT}
+    agent = subprocess.Popen([sys.executable, "-m", "benchmarks.a2a_agent"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    card = f"http://127.0.0.1:{hub.port}/a2a/agents/{AGENT}/.well-known/agent-card.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if httpx.get(card).status_code == 200:
+            return agent
+        time.sleep(0.05)
+    agent.kill()
+    raise RuntimeError("the benchmark's A2A agent did not come up")
+
+
+def run(bench: Bench, store: StoreProvider | None) -> None:
+    assert store is not None
+    spec = store.fresh()
+    shapes = [bench.latency, Shape(CLIENTS, bench.profile.load_seconds)]
+    direct = {}
+    with Server([sys.executable, "-m", "benchmarks.a2a_ceiling_app"], log_path=spec.data_dir / "a2a-ceiling.log") as sdk:
+        for shape in shapes:
+            bench.step(f"{NAME}: ceiling, a2a-sdk server SendMessage round trip, {shape.label}")
+            direct[shape] = result = bench.drive(sdk, send_message(sdk.port, "/"), shape)
+            bench.add(LoadRecord(NAME, "—", "a2a-sdk server: SendMessage, completed with a message", result))
+    with hub_server(spec) as hub:
+        agent = _agent(hub, spec.admin_key)
+        try:
+            for shape in shapes:
+                bench.step(f"{NAME}: hub SendMessage → agent (SDK runtime) → back, {shape.label}")
+                result = bench.drive(hub, send_message(hub.port, f"/a2a/agents/{AGENT}", spec.admin_key), shape)
+                check = None
+                if shape.connections == CLIENTS:
+                    met = result.p50_ms <= TARGET_P50_MS and result.rps >= TARGET_PER_SECOND
+                    check = Check(f"p50 <= {TARGET_P50_MS:g} ms and >= {TARGET_PER_SECOND:,.0f} round trips/s", met)
+                label = "SendMessage through the hub to an SDK-runtime agent and back"
+                bench.add(LoadRecord(NAME, store.kind.value, label, result, direct[shape], check))
+        finally:
+            agent.terminate()
+            agent.wait(10)
