@@ -20,7 +20,7 @@ import httpx
 import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.client.client import Client
-from a2a.helpers import new_text_message
+from a2a.helpers import new_data_part, new_text_message
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError, UnsupportedOperationError
 from google.protobuf.json_format import MessageToDict
@@ -388,3 +388,38 @@ async def test_push_notifications_reach_the_webhook_in_order_with_its_credential
     assert all(h["authorization"] == "Bearer hook-secret" for h, _ in hook.received)
     assert flaky.refused == 2 and flaky.states()[-1] == "TASK_STATE_COMPLETED"  # refused twice, then got it all, in order
     assert flaky.states()[0] == "TASK_STATE_SUBMITTED" and all(h["x-a2a-notification-token"] == "tok-1" for h, _ in flaky.received)
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_the_hub_is_an_a2a_directory_of_its_agents(sqlite_hub, binding):
+    tag = unique("skill")
+    with sqlite_hub.client() as admin:
+        tenant_key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["key"]
+    with sqlite_hub.client(tenant_key) as tenant:
+        shown = ok(call(tenant, "agora.agents.register", agent_name=unique("pub"), capabilities=[tag], a2a={"access": "public"}))
+        hidden = ok(call(tenant, "agora.agents.register", agent_name=unique("priv"), capabilities=[tag], a2a={"access": "private"}))
+        ok(call(tenant, "agora.agents.register", agent_name=unique("none"), capabilities=[tag]))  # no A2A front: never listed
+    card = httpx.get(f"{sqlite_hub.url}/.well-known/agent-card.json").json()
+    assert card == httpx.get(f"{sqlite_hub.url}/a2a/.well-known/agent-card.json").json()
+    assert card["name"] == "Agora" and {s["id"] for s in card["skills"]} == {"find_agents", "describe_agent"}
+
+    def request(data: dict[str, Any]) -> pb.SendMessageRequest:
+        req = message("", "directory")
+        del req.message.parts[:]
+        req.message.parts.append(new_data_part(data))
+        return req
+
+    async with a2a_client(sqlite_hub.url, binding) as anonymous:
+        seen = (await send(anonymous, request({"capabilities": [tag]}))).message
+        about = (await send(anonymous, message(f"describe {shown['agent_name']}", "directory"))).message
+        private = (await send(anonymous, request({"describe_agent": hidden["agent_id"]}))).message
+    async with a2a_client(sqlite_hub.url + "/a2a", binding, key=tenant_key) as member:
+        theirs = (await send(member, request({"capabilities": [tag]}))).message
+
+    def data(msg: pb.Message) -> dict[str, Any]:
+        return next(MessageToDict(p)["data"] for p in msg.parts if p.HasField("data"))
+
+    assert [a["agent_id"] for a in data(seen)["agents"]] == [shown["agent_id"]]  # anonymous: public fronts only
+    assert {a["agent_id"] for a in data(theirs)["agents"]} == {shown["agent_id"], hidden["agent_id"]}
+    assert data(seen)["agents"][0]["card_url"].endswith(f"/a2a/agents/{shown['agent_id']}/.well-known/agent-card.json")
+    assert data(about)["agent"]["capabilities"] == [tag] and data(private)["agent"] is None

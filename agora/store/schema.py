@@ -64,6 +64,7 @@ agents = Table(
     Column("metadata", Json, nullable=False),
     Column("manifest", Json, nullable=True),
     Column("a2a", Json, nullable=True),  # the agent's A2A front (access, skills); NULL: not reachable over A2A
+    Column("a2a_access", String(8), nullable=True),  # a2a's access (private/public), to search on
     Column("search_text", Text, nullable=False, default=""),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -71,6 +72,7 @@ agents = Table(
     UniqueConstraint("tenant_id", "agent_name", name="uq_agents_tenant_name"),
     Index("ix_agents_tenant_status", "tenant_id", "status"),
     Index("ix_agents_tenant_id", "tenant_id", "agent_id"),  # a tenant's agents in id (page) order
+    Index("ix_agents_a2a_access", "a2a_access", "agent_id"),  # the hub's A2A directory: public fronts
 )
 
 agent_capabilities = Table(

@@ -21,8 +21,8 @@ def search_text(name: str, description: str, capabilities: list[str]) -> str:
     return " ".join([name, description, *capabilities]).lower()
 
 
-# Every column but search_text, which exists only to be searched.
-_RETURNED = [c for c in agents.c if c.name != "search_text"]
+# Every column but those that exist only to be searched.
+_RETURNED = [c for c in agents.c if c.name not in ("search_text", "a2a_access")]
 
 
 def _scoped(stmt: Any, tenant_scope: str | None) -> Any:
@@ -74,6 +74,7 @@ def upsert(
     values = {
         **fields,
         "search_text": search_text(name, fields["description"], fields["capabilities"]),
+        "a2a_access": (fields.get("a2a") or {}).get("access"),
         "updated_at": now,
     }
     if acting_agent_id is None:
@@ -114,6 +115,8 @@ def modify(conn: Connection, agent_id: str, changes: dict[str, Any], now: dateti
         _set_capabilities(conn, agent_id, row["tenant_id"], changes["capabilities"], replace=True)
     if {"capabilities", "description"} & changes.keys():
         changes["search_text"] = search_text(merged["agent_name"], merged["description"], merged["capabilities"])
+    if "a2a" in changes:
+        changes["a2a_access"] = (changes["a2a"] or {}).get("access")
     conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**changes, updated_at=now))
     return resolve(conn, None, agent_id)
 
@@ -176,13 +179,18 @@ def query(
     text: str | None,
     limit: int,
     cursor: str | None,
+    a2a_access: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Agents by capability (all of, any of), status, tier and words; ``a2a_access``: only A2A fronts of those kinds."""
     words = (_WORD.findall(text.lower()) or [text.lower()]) if text else []
     after = decode_cursor(cursor)
-    stmt = _query_statement(tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after))
+    stmt = _query_statement(
+        tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after), bool(a2a_access)
+    )
     params: dict[str, Any] = {
         "tenant_id": tenant_scope, "all_of": all_of, "needed": len(all_of), "any_of": any_of, "status": status,
-        "service_tier": service_tier, "after": after, "limit": limit + 1, **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
+        "service_tier": service_tier, "after": after, "limit": limit + 1, "a2a_access": list(a2a_access),
+        **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
     }  # fmt: skip
     rows = conn.execute(stmt, params).mappings().all()
     return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
@@ -194,7 +202,7 @@ def _like_escaped(word: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool) -> Any:
+def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool, a2a: bool) -> Any:
     """The agent search for one combination of filters, built once: a call only binds its values."""
     caps = agent_capabilities.c
     stmt = select(*_RETURNED)
@@ -221,6 +229,8 @@ def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tie
         stmt = stmt.where(agents.c.search_text.contains(bindparam(f"word_{i}"), escape="/"))
     if after:
         stmt = stmt.where(agents.c.agent_id > bindparam("after"))
+    if a2a:
+        stmt = stmt.where(agents.c.a2a_access.in_(bindparam("a2a_access", expanding=True)))
     return stmt.order_by(agents.c.agent_id).limit(bindparam("limit"))
 
 

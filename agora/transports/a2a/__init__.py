@@ -1,6 +1,8 @@
 """The A2A door: every agent with an A2A front at ``/a2a/agents/{agent id or name}``, on the official ``a2a-sdk``.
 
-JSON-RPC is served at that URL (with or without a trailing slash), HTTP+JSON under it (``/message:send``,
+The hub itself is an A2A agent too, at ``/a2a`` with its card at ``/.well-known/agent-card.json``: a directory that
+finds and describes the agents it hosts (``directory.py``). JSON-RPC is served at each agent's URL (with or without a
+trailing slash), HTTP+JSON under it (``/message:send``,
 ``/tasks/{id}``, …), both in A2A 1.0 and, for requests without ``A2A-Version: 1.0``, in 0.3 through the SDK's
 compatibility layer; the agent's card is at ``…/.well-known/agent-card.json``. The SDK's dispatchers parse and
 answer the protocol; ``access.admit`` decides who reaches which agent first; ``handler.AgoraRequestHandler`` answers
@@ -10,6 +12,7 @@ dialect: a JSON-RPC error object on the JSON-RPC route, the A2A HTTP error shape
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
 from a2a.utils.errors import ContentTypeNotSupportedError
@@ -27,10 +31,12 @@ from agora.store.ops import agents as agent_ops
 from agora_sdk.errors import AgoraError, NotFound, RateLimited, Unauthenticated
 
 from . import cards
-from .access import Endpoint, FrontContext, RateLimiter, admitted
+from .access import Endpoint, FrontContext, RateLimiter, admit, admitted, caller
+from .directory import SKILLS, Caller, DirectoryHandler
 from .handler import AgoraRequestHandler
 
 PREFIX = "/a2a/agents/{agent}"
+DIRECTORY = "/a2a"  # the hub's own A2A agent
 JSON_RPC_CODES = {401: -32600, 404: -32001, 429: -32603}  # how a refusal before the SDK reads in JSON-RPC
 HTTP_STATUS_NAMES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED"}
 
@@ -72,27 +78,49 @@ def json_only(endpoint: Endpoint) -> Endpoint:
     return checked
 
 
+def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]]) -> list[BaseRoute]:
+    """The SDK's JSON-RPC (at ``prefix``, with or without a trailing slash) and HTTP+JSON routes (under it) for
+    ``handler``, 1.0 and 0.3, each behind ``admit``."""
+    context = FrontContext()
+    jsonrpc = create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=context, enable_v0_3_compat=True)
+    rest = create_rest_routes(handler, context_builder=context, enable_v0_3_compat=True, path_prefix=prefix)
+    routes: list[BaseRoute] = []
+    for route in jsonrpc:
+        assert isinstance(route, Route)
+        endpoint = admitted(json_only(route.endpoint), admit, jsonrpc_refusal)
+        routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
+    for route in rest:
+        if isinstance(route, Mount):
+            continue  # the SDK's /{tenant} mount would swallow every path after it; Agora has no A2A tenants
+        assert isinstance(route, Route)
+        routes.append(Route(route.path, admitted(route.endpoint, admit, http_refusal), methods=list(route.methods or [])))
+    return routes
+
+
 class A2ADoor:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.handler = AgoraRequestHandler(settings.a2a_blocking_timeout)
+        self.directory = DirectoryHandler()
         self.limiter = RateLimiter(settings.a2a_public_rate)
 
     def routes(self) -> list[BaseRoute]:
-        context = FrontContext()
-        jsonrpc = create_jsonrpc_routes(self.handler, rpc_url=PREFIX, context_builder=context, enable_v0_3_compat=True)
-        rest = create_rest_routes(self.handler, context_builder=context, enable_v0_3_compat=True, path_prefix=PREFIX)
-        routes: list[BaseRoute] = [Route(f"{PREFIX}/.well-known/agent-card.json", self.agent_card, methods=["GET"])]
-        for route in jsonrpc:
-            assert isinstance(route, Route)
-            endpoint = admitted(json_only(route.endpoint), self.limiter, jsonrpc_refusal)
-            routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
-        for route in rest:
-            if isinstance(route, Mount):
-                continue  # the SDK's /{tenant} mount would swallow every path after it; Agora has no A2A tenants
-            assert isinstance(route, Route)
-            routes.append(Route(route.path, admitted(route.endpoint, self.limiter, http_refusal), methods=list(route.methods or [])))
+        routes: list[BaseRoute] = [
+            Route(f"{PREFIX}/.well-known/agent-card.json", self.agent_card, methods=["GET"]),
+            Route("/.well-known/agent-card.json", self.hub_card, methods=["GET"]),
+            Route(f"{DIRECTORY}/.well-known/agent-card.json", self.hub_card, methods=["GET"]),  # beside its endpoint too
+        ]
+        routes += _served(self.handler, PREFIX, lambda request: admit(request, self.limiter))
+        routes += _served(self.directory, DIRECTORY, self.directory_caller)
         return routes
+
+    async def directory_caller(self, request: Request) -> Caller:
+        principal = await caller(request, self.limiter, "directory")
+        return Caller(request.app.state.hub, principal, cards.base_url(request, self.settings.public_url))
+
+    async def hub_card(self, request: Request) -> Response:
+        request.scope["state"]["tool"] = "a2a.card"
+        return cards.card_response(request, cards.hub_card(cards.base_url(request, self.settings.public_url), SKILLS), None)
 
     async def agent_card(self, request: Request) -> Response:
         """Any agent's card by its id (so a caller learns how to authenticate); by name, a public one's."""

@@ -89,20 +89,10 @@ class RateLimiter:
 async def admit(request: Request, limiter: RateLimiter) -> Front:
     """The front this request may use, or the AgoraError that refuses it (401, 404, 429)."""
     hub: Hub = request.app.state.hub
-    request.scope["state"]["tool"] = "a2a"
-    authorization = request.headers.get("authorization")
-    principal: Principal | None = await hub.auth.authenticate(authorization) if authorization else None
-    if principal is not None:
-        request.scope["state"]["principal"] = principal.label
-    agent = await _agent(hub, request.path_params["agent"], principal)
+    ref = request.path_params["agent"]
+    principal = await caller(request, limiter, f"agent:{ref}")
+    agent = await _agent(hub, ref, principal)
     if agent["a2a"].get("access") == "public":
-        if principal is None:
-            wait = limiter.allow(agent["agent_id"], request.client.host if request.client else "?")
-            if wait:
-                raise RateLimited(
-                    "too many requests to this agent from your address; slow down",
-                    details={"retry_after_seconds": round(wait, 3)},
-                )
         return Front(hub, agent, principal.label if principal else ANONYMOUS)
     if principal is None:
         raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
@@ -135,15 +125,30 @@ def _unknown(ref: str) -> NotFound:
     return NotFound(f"no A2A agent '{ref}' here", details={"agent": ref})
 
 
+async def caller(request: Request, limiter: RateLimiter, limit_key: str) -> Principal | None:
+    """The principal of a request's key (None without one; anonymous callers are rate-limited under ``limit_key``)."""
+    hub: Hub = request.app.state.hub
+    request.scope["state"]["tool"] = "a2a"
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        wait = limiter.allow(limit_key, request.client.host if request.client else "?")
+        if wait:
+            raise RateLimited("too many requests from your address; slow down", details={"retry_after_seconds": round(wait, 3)})
+        return None
+    principal = await hub.auth.authenticate(authorization)
+    request.scope["state"]["principal"] = principal.label
+    return principal
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def admitted(endpoint: Endpoint, limiter: RateLimiter, refuse: Callable[[AgoraError], Response]) -> Endpoint:
+def admitted(endpoint: Endpoint, admit: Callable[[Request], Awaitable[Any]], refuse: Callable[[AgoraError], Response]) -> Endpoint:
     """``endpoint`` (an SDK route) behind ``admit``; a refusal is answered by ``refuse`` in the route's own dialect."""
 
     async def guarded(request: Request) -> Response:
         try:
-            request.scope["agora.front"] = await admit(request, limiter)
+            request.scope["agora.front"] = await admit(request)
         except AgoraError as exc:
             return refuse(exc)
         return await endpoint(request)
