@@ -21,6 +21,7 @@ from agora.core.authn import Authenticator
 from agora.core.clock import Clock
 from agora.core import housekeeping
 from agora.core.context import Hub
+from agora.core.services.a2a_bridge import Bridge
 from agora.core.services.a2a_push import PushDeliverer
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
@@ -53,6 +54,7 @@ def _background(hub: Hub) -> list[asyncio.Task[None]]:
     return [
         asyncio.create_task(hub.wakeups.run(), name="wakeups"),
         asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
+        asyncio.create_task(Bridge(hub).run(), name="a2a-bridge"),
         *housekeeping.start(hub),
     ]
 

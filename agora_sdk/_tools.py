@@ -570,6 +570,8 @@ class AgentsTools(SyncGroup):
         metadata: dict[str, Any] | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
         a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
+        a2a_card_url: str | None | Unset = UNSET,
+        a2a_token: str | None | Unset = UNSET,
     ) -> agents.Registration:
         """Register an agent, or update it when the name is already registered by the caller's tenant (same id, no duplicate). Returns the agent id, an agent token (shown once) and the services available.
 
@@ -580,7 +582,9 @@ class AgentsTools(SyncGroup):
             description: optional (default '').
             metadata: optional (default empty).
             manifest: optional (default None).
-            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card."""
+            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card.
+            a2a_card_url: A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. Capabilities default to the card's skills.
+            a2a_token: Bearer token the hub sends the remote agent (never shown)."""
         return self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
 
     def get(
@@ -749,6 +753,7 @@ class A2ATools(SyncGroup):
         append: bool | Unset = UNSET,
         last_chunk: bool | Unset = UNSET,
         reply: bool | Unset = UNSET,
+        metadata: dict[str, Any] | None | Unset = UNSET,
     ) -> a2a.A2AUpdated:
         """Answer an A2A task the agent claimed (an a2a.message task, with its lease): move it to working, input_required, completed, failed, rejected…, with a status message; add or extend an artifact; or reply with a message alone. Every open A2A stream of the task gets the event at once.
 
@@ -760,7 +765,8 @@ class A2ATools(SyncGroup):
             artifact: An A2A Artifact to add, or to extend when append is set.
             append: Add the artifact's parts to the artifact with the same artifactId.
             last_chunk: This artifact chunk is its last.
-            reply: Answer with this message alone and no task; ends the turn."""
+            reply: Answer with this message alone and no task; ends the turn.
+            metadata: Merged into the A2A task's metadata."""
         return self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
 
 
@@ -1321,6 +1327,8 @@ class AsyncAgentsTools(AsyncGroup):
         metadata: dict[str, Any] | Unset = UNSET,
         manifest: agents.AgentManifest | dict[str, Any] | None | Unset = UNSET,
         a2a: a2a.A2AFront | dict[str, Any] | None | Unset = UNSET,
+        a2a_card_url: str | None | Unset = UNSET,
+        a2a_token: str | None | Unset = UNSET,
     ) -> agents.Registration:
         """Register an agent, or update it when the name is already registered by the caller's tenant (same id, no duplicate). Returns the agent id, an agent token (shown once) and the services available.
 
@@ -1331,7 +1339,9 @@ class AsyncAgentsTools(AsyncGroup):
             description: optional (default '').
             metadata: optional (default empty).
             manifest: optional (default None).
-            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card."""
+            a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card.
+            a2a_card_url: A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. Capabilities default to the card's skills.
+            a2a_token: Bearer token the hub sends the remote agent (never shown)."""
         return await self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
 
     async def get(
@@ -1500,6 +1510,7 @@ class AsyncA2ATools(AsyncGroup):
         append: bool | Unset = UNSET,
         last_chunk: bool | Unset = UNSET,
         reply: bool | Unset = UNSET,
+        metadata: dict[str, Any] | None | Unset = UNSET,
     ) -> a2a.A2AUpdated:
         """Answer an A2A task the agent claimed (an a2a.message task, with its lease): move it to working, input_required, completed, failed, rejected…, with a status message; add or extend an artifact; or reply with a message alone. Every open A2A stream of the task gets the event at once.
 
@@ -1511,7 +1522,8 @@ class AsyncA2ATools(AsyncGroup):
             artifact: An A2A Artifact to add, or to extend when append is set.
             append: Add the artifact's parts to the artifact with the same artifactId.
             last_chunk: This artifact chunk is its last.
-            reply: Answer with this message alone and no task; ends the turn."""
+            reply: Answer with this message alone and no task; ends the turn.
+            metadata: Merged into the A2A task's metadata."""
         return await self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
 
 

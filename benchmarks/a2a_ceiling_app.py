@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from a2a.helpers import new_text_part
+from a2a.helpers import new_task, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
@@ -30,7 +30,8 @@ class Hello(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.task_id and context.context_id
         updater = TaskUpdater(event_queue, context.task_id, context.context_id)
-        await updater.submit()
+        history = [context.message] if context.message else []
+        await event_queue.enqueue_event(new_task(context.task_id, context.context_id, pb.TaskState.TASK_STATE_SUBMITTED, history=history))
         await updater.complete(updater.new_agent_message([new_text_part("Hello from TCK")]))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:

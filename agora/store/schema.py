@@ -65,6 +65,8 @@ agents = Table(
     Column("manifest", Json, nullable=True),
     Column("a2a", Json, nullable=True),  # the agent's A2A front (access, skills); NULL: not reachable over A2A
     Column("a2a_access", String(8), nullable=True),  # a2a's access (private/public), to search on
+    Column("a2a_remote", Json, nullable=True),  # a remote A2A agent the hub calls for this one: card_url, card, fetched_at
+    Column("a2a_token", Text, nullable=True),  # the bearer token for that remote agent (never returned)
     Column("search_text", Text, nullable=False, default=""),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),

@@ -71,11 +71,12 @@ class A2AUpdate(Input):
     append: bool = Field(False, description="Add the artifact's parts to the artifact with the same artifactId.")
     last_chunk: bool = Field(False, description="This artifact chunk is its last.")
     reply: bool = Field(False, description="Answer with this message alone and no task; ends the turn.")
+    metadata: JSONObject | None = Field(None, description="Merged into the A2A task's metadata.")
 
     @model_validator(mode="after")
     def _something(self) -> A2AUpdate:
-        if self.state is None and self.artifact is None and not self.reply:
-            raise ValueError("give a state, an artifact, or reply with a message")
+        if self.state is None and self.artifact is None and not self.reply and self.metadata is None:
+            raise ValueError("give a state, an artifact, metadata, or reply with a message")
         if self.reply and (self.message is None or self.state is not None or self.artifact is not None):
             raise ValueError("a reply is a message alone: no state, no artifact")
         return self

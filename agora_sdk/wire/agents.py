@@ -106,6 +106,14 @@ class RegisterAgent(Input):
     metadata: JSONObject = Field(default_factory=dict)
     manifest: AgentManifest | None = None
     a2a: A2AFront | None = Field(None, description="Reachable over A2A at /a2a/agents/{id or name}, with its own card.")
+    a2a_card_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. "
+        "Capabilities default to the card's skills.",
+    )
+    a2a_token: str | None = Field(None, max_length=4096, description="Bearer token the hub sends the remote agent (never shown).")
 
 
 class Agent(Output):
@@ -119,6 +127,7 @@ class Agent(Output):
     metadata: JSONObject
     manifest: JSONObject | None = None
     a2a: JSONObject | None = Field(None, description="The agent's A2A front; null: not reachable over A2A.")
+    a2a_remote: JSONObject | None = Field(None, description="The remote A2A agent this one stands for: card URL, card, last fetch.")
     registered_at: UtcDatetime
     updated_at: UtcDatetime
     last_heartbeat: UtcDatetime | None = None

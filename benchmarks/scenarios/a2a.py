@@ -33,6 +33,16 @@ def send_message(port: int, path: str, key: str | None = None) -> Request:
     return Request(port, path, StaticBody(json.dumps(body).encode()), headers)
 
 
+def completes(request: Request) -> None:
+    """One round trip outside the measurement must complete the task: JSON-RPC errors come with HTTP 200, and the
+    load generator counts only non-2xx answers as errors."""
+    body = request.body.render(0)
+    answer = httpx.post(f"http://127.0.0.1:{request.port}{request.path}", content=body, headers=request.all_headers(), timeout=30).json()
+    state = answer.get("result", {}).get("task", {}).get("status", {}).get("state")
+    if state != "TASK_STATE_COMPLETED":
+        raise RuntimeError(f"{request.path} did not complete the task: {answer}")
+
+
 def _agent(hub: Server, key: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
     env |= {"AGORA_URL": f"http://127.0.0.1:{hub.port}", "AGORA_API_KEY": key, "BENCH_AGENT_NAME": AGENT}
@@ -53,6 +63,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     shapes = [bench.latency, Shape(CLIENTS, bench.profile.load_seconds)]
     direct = {}
     with Server([sys.executable, "-m", "benchmarks.a2a_ceiling_app"], log_path=spec.data_dir / "a2a-ceiling.log") as sdk:
+        completes(send_message(sdk.port, "/"))
         for shape in shapes:
             bench.step(f"{NAME}: ceiling, a2a-sdk server SendMessage round trip, {shape.label}")
             direct[shape] = result = bench.drive(sdk, send_message(sdk.port, "/"), shape)
@@ -60,6 +71,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     with hub_server(spec) as hub:
         agent = _agent(hub, spec.admin_key)
         try:
+            completes(send_message(hub.port, f"/a2a/agents/{AGENT}", spec.admin_key))
             for shape in shapes:
                 bench.step(f"{NAME}: hub SendMessage → agent (SDK runtime) → back, {shape.label}")
                 result = bench.drive(hub, send_message(hub.port, f"/a2a/agents/{AGENT}", spec.admin_key), shape)

@@ -249,6 +249,8 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
         if task["state"] in ENDS_STREAM:
             raise Conflict(f"the A2A task is already {task['state']}", details={"state": task["state"]})
         woken: list[Event] = []
+        if req.metadata:
+            task = a2a_ops.save(conn, task, {"metadata": {**task["metadata"], **req.metadata}})
         if req.reply:
             return _reply(conn, turn, task, _agent_message(task, req.message or {}), now)
         if req.artifact is not None:
@@ -279,18 +281,23 @@ def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message
 
 def _add_artifact(conn: Connection, task: dict[str, Any], req: A2AUpdate, now: datetime) -> dict[str, Any]:
     artifact = checked(a2a_pb2.Artifact, {"artifactId": new_id("art"), **(req.artifact or {})}, "artifact")
-    artifacts = list(task["artifacts"])
-    same = next((i for i, a in enumerate(artifacts) if a["artifactId"] == artifact["artifactId"]), None)
-    if req.append and same is not None:
-        artifacts[same] = {**artifacts[same], "parts": [*artifacts[same]["parts"], *artifact.get("parts", [])]}
-    elif same is not None:
-        artifacts[same] = artifact
-    else:
-        artifacts.append(artifact)
-    task = a2a_ops.save(conn, task, {"artifacts": artifacts, "updated_at": now})
+    task = a2a_ops.save(conn, task, {"artifacts": merged(task["artifacts"], artifact, req.append), "updated_at": now})
     body = {"taskId": task["task_id"], "contextId": task["context_id"], "artifact": artifact, "append": req.append, "lastChunk": req.last_chunk}
     a2a_ops.append_event(conn, task["task_id"], {"artifactUpdate": body}, False, now)
     return task
+
+
+def merged(artifacts: list[dict[str, Any]], artifact: dict[str, Any], append: bool) -> list[dict[str, Any]]:
+    """The artifacts with ``artifact`` added, or replacing (extending, with ``append``) the one of the same id."""
+    artifacts = list(artifacts)
+    same = next((i for i, a in enumerate(artifacts) if a["artifactId"] == artifact["artifactId"]), None)
+    if same is None:
+        artifacts.append(artifact)
+    elif append:
+        artifacts[same] = {**artifacts[same], "parts": [*artifacts[same]["parts"], *artifact.get("parts", [])]}
+    else:
+        artifacts[same] = artifact
+    return artifacts
 
 
 def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[str, Any] | None, now: datetime) -> list[Event]:

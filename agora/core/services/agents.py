@@ -17,6 +17,7 @@ from agora.core.auth import (
 )
 from agora.core.context import CallContext, Hub
 from agora.core.events import announce, record
+from agora.core.services import a2a_bridge
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import keys as key_ops
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
@@ -72,9 +73,15 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     p = ctx.principal
     acting = p.agent_id if p.kind is PrincipalKind.agent else None
     token = None if acting else generate_key()  # an agent re-registering itself already holds its token
-    fields = req.model_dump(mode="json", exclude={"manifest", "a2a"})
+    fields = req.model_dump(mode="json", exclude={"manifest", "a2a", "a2a_card_url", "a2a_token"})
     fields["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
     fields["a2a"] = req.a2a.model_dump(mode="json") if req.a2a else None
+    fields["a2a_remote"], fields["a2a_token"] = None, None
+    if req.a2a_card_url is not None:  # a remote A2A agent: its card now (a clear error if it cannot be had)
+        remote = await a2a_bridge.remote_profile(str(req.a2a_card_url), req.a2a_token, ctx.clock.now())
+        fields["a2a_remote"], fields["a2a_token"] = remote, req.a2a_token
+        fields["capabilities"] = fields["capabilities"] or a2a_bridge.capabilities_of(remote["card"])
+        fields["description"] = fields["description"] or remote["card"].get("description", "")
     # The agent's token never carries more than the key that registered it.
     token_scopes = sorted(DEFAULT_SCOPES if p.is_admin else DEFAULT_SCOPES & p.scopes)
     row, created = await ctx.store.write(

@@ -1,0 +1,324 @@
+"""The bridge outward: an agent registered with ``a2a_card_url`` stands for a remote A2A agent, and the hub does its
+work by calling that agent as an A2A client (official ``a2a-sdk``; JSON-RPC or HTTP+JSON, as its card offers).
+
+Every replica runs a ``Bridge``. For each such agent it keeps a worker that claims the agent's tasks exactly as an
+agent process would (through the catalog, as that agent: leases, retries, events and logs are the task queue's),
+sends each to the remote agent as an A2A message and turns the answer into the task's outcome: an ``a2a.message`` turn
+(a caller of the agent's own A2A front on this hub) mirrors the remote task's states, messages and artifacts; any other
+task completes with the remote result (status message, artifacts, the remote task id) or fails with its reason. A
+remote agent that is down, too slow or answers garbage fails the task with that reason, and the queue retries it as
+the task's ``max_attempts`` allow. Cards are fetched at registration and refreshed every ``CARD_REFRESH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from a2a.client import A2AClientError, ClientConfig, ClientFactory
+from a2a.client.card_resolver import parse_agent_card
+from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import A2AError
+from agora.core.auth import DEFAULT_SCOPES, Principal, PrincipalKind
+from agora.core.context import Hub
+from agora.core.exception_groups import innermost
+from agora.core.ids import new_id
+from agora.core.services.a2a import merged
+from agora.store.ops import a2a as a2a_ops
+from agora.store.ops import agents as agent_ops
+from agora_sdk.errors import AgoraError, InvalidArgument
+
+log = logging.getLogger("agora.a2a.bridge")
+
+CARD_TIMEOUT = 10.0  # seconds to fetch a card
+CALL_TIMEOUT = 120.0  # seconds one remote task may take, streamed or polled, before the attempt fails
+LEASE_SECONDS = CALL_TIMEOUT + 30
+POLL_SECONDS = 1.0  # a remote agent without streaming is asked for its task's state this often
+SYNC_SECONDS = 5.0  # remote agents registered on other replicas are found this often
+CARD_REFRESH = timedelta(minutes=10)
+CONCURRENCY = 8  # tasks of one remote agent in flight at once
+TURN = "a2a.message"
+ENDED = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"}
+
+
+class RemoteFailure(Exception):
+    """The remote agent could not be reached or did not answer in A2A: the attempt fails and may be retried."""
+
+
+# What the SDK's client raises when the remote could not be reached or its answer is not A2A (A2AClientError is an
+# A2AError, but not one the remote agent answered: those, such as InvalidParamsError, are its verdict).
+UNREACHABLE = (A2AClientError, httpx.HTTPError, ValueError, KeyError)
+
+
+def card_location(url: str) -> str:
+    return url if url.endswith(".json") else url.rstrip("/") + "/.well-known/agent-card.json"
+
+
+async def remote_profile(url: str, token: str | None, now: datetime) -> dict[str, Any]:
+    """The remote agent's card (A2A 1.0 JSON, 0.3 cards converted), or a 422 saying why it cannot be had."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with httpx.AsyncClient(timeout=CARD_TIMEOUT, headers=headers) as http:
+            response = await http.get(card_location(url))
+            response.raise_for_status()
+            card = MessageToDict(parse_agent_card(response.json()))
+    except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
+        raise InvalidArgument(f"no A2A agent card at {card_location(url)}: {innermost(exc)}", details={"field": "a2a_card_url"}) from None
+    if not card.get("supportedInterfaces"):
+        raise InvalidArgument("the A2A card offers no interface to call", details={"field": "a2a_card_url"})
+    return {"card_url": url, "card": card, "fetched_at": now.isoformat()}
+
+
+def capabilities_of(card: dict[str, Any]) -> list[str]:
+    """Capabilities from the card's skills (their ids, made capability-shaped)."""
+    names = [re.sub(r"[^A-Za-z0-9_.:/-]", "-", s.get("id", ""))[:64].strip("-") for s in card.get("skills", [])]
+    return list(dict.fromkeys(n for n in names if n))[:100]
+
+
+class Bridge:
+    """Keeps one ``RemoteWorker`` per agent that stands for a remote A2A agent."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.workers: dict[str, tuple[asyncio.Task[None], tuple[str, str]]] = {}  # agent id -> (worker, (card URL, status))
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._sync()
+                except Exception:  # noqa: BLE001 - retried at the next round
+                    log.exception("bridge: reading the remote agents failed")
+                await asyncio.sleep(SYNC_SECONDS)
+        finally:
+            for worker, _ in self.workers.values():
+                worker.cancel()
+            await asyncio.gather(*(w for w, _ in self.workers.values()), return_exceptions=True)
+
+    async def _sync(self) -> None:
+        agents = {a["agent_id"]: a for a in await self.hub.store.read(agent_ops.remote)}
+        for agent_id in list(self.workers):
+            worker, seen = self.workers[agent_id]
+            if agent_id not in agents or _identity(agents[agent_id]) != seen or worker.done():
+                worker.cancel()  # gone, pointed elsewhere, paused or resumed: a fresh worker (or none)
+                del self.workers[agent_id]
+        for agent_id, agent in agents.items():
+            if agent_id not in self.workers and agent["status"] != "paused":
+                task = asyncio.create_task(RemoteWorker(self.hub, agent).run(), name=f"a2a-bridge-{agent_id}")
+                self.workers[agent_id] = (task, _identity(agent))
+
+
+def _identity(agent: dict[str, Any]) -> tuple[str, str]:
+    return agent["a2a_remote"]["card_url"], agent["status"]
+
+
+class RemoteWorker:
+    """Does one remote agent's tasks: claims them as that agent, asks the remote agent, reports the outcome."""
+
+    def __init__(self, hub: Hub, agent: dict[str, Any]):
+        self.hub = hub
+        self.agent = agent
+        self.principal = Principal(
+            PrincipalKind.agent, key_id=f"bridge:{agent['agent_id']}", tenant_id=agent["tenant_id"],
+            scopes=frozenset(DEFAULT_SCOPES), agent_id=agent["agent_id"], agent_status=agent["status"],
+        )  # fmt: skip
+        self.card = parse_agent_card(agent["a2a_remote"]["card"])
+        self.fetched = datetime.fromisoformat(agent["a2a_remote"]["fetched_at"])
+
+    async def call(self, tool: str, **args: Any) -> dict[str, Any]:
+        _, output, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, new_id("req"))
+        return output.model_dump(mode="json")
+
+    async def run(self) -> None:
+        slots = asyncio.Semaphore(CONCURRENCY)
+        headers = {"Authorization": f"Bearer {self.agent['a2a_token']}"} if self.agent["a2a_token"] else {}
+        async with httpx.AsyncClient(timeout=CALL_TIMEOUT, headers=headers) as http:
+            self.http = http
+            running: set[asyncio.Task[None]] = set()
+            while True:
+                await slots.acquire()
+                try:
+                    await self._refresh_card()
+                    claimed = await self.call("agora.task.claim", wait=20, lease_seconds=LEASE_SECONDS)
+                except AgoraError as exc:
+                    slots.release()
+                    log.warning("bridge %s: claim failed (%s)", self.agent["agent_name"], exc.message)
+                    await asyncio.sleep(1)
+                    continue
+                if claimed["task"] is None:
+                    slots.release()
+                    continue
+                work = asyncio.create_task(self._do(claimed["task"], claimed["lease"]["token"]))
+                running.add(work)
+                work.add_done_callback(lambda t: (running.discard(t), slots.release()))
+
+    async def _refresh_card(self) -> None:
+        now = self.hub.clock.now()
+        if now - self.fetched < CARD_REFRESH:
+            return
+        self.fetched = now  # one try per period, whatever its outcome
+        try:
+            profile = await remote_profile(self.agent["a2a_remote"]["card_url"], self.agent["a2a_token"], now)
+        except InvalidArgument as exc:
+            log.warning("bridge %s: card refresh failed (%s); keeping the last card", self.agent["agent_name"], exc.message)
+            return
+        self.card = parse_agent_card(profile["card"])
+        await self.call("agora.agents.update", capabilities=capabilities_of(profile["card"]) or self.agent["capabilities"])
+
+    # -- one task ---------------------------------------------------------------------------------------------------
+
+    async def _do(self, task: dict[str, Any], lease: str) -> None:
+        turn = task["task_type"] == TURN
+        try:
+            request = await self._request(task)
+            remote = RemoteTask()
+            async with asyncio.timeout(CALL_TIMEOUT):
+                async for event in self._ask(request):
+                    remote.apply(event)
+                    if turn:
+                        await self._mirror(task, lease, event)
+            if not remote.ended:
+                raise RemoteFailure("its answer stopped before the task finished")
+            if not turn:
+                await self._settle(task, lease, remote)
+        except (RemoteFailure, TimeoutError) as exc:
+            why = f"remote A2A agent {self.agent['agent_name']}: {exc or 'no answer in time'}"
+            with contextlib.suppress(AgoraError):
+                await self.call("agora.task.update", task_id=task["task_id"], lease_token=lease, status="failed", notes=why[:4000], retry=True)
+        except A2AError as exc:  # the remote agent refused the message: its verdict, not retried
+            why = f"remote A2A agent {self.agent['agent_name']} refused the task: {type(exc).__name__}: {exc.message}"
+            with contextlib.suppress(AgoraError):
+                await self.call("agora.task.update", task_id=task["task_id"], lease_token=lease, status="failed", notes=why[:4000])
+        except AgoraError as exc:  # the task moved on meanwhile (cancelled, lease lost): nothing to report
+            log.info("bridge %s: task %s: %s", self.agent["agent_name"], task["task_id"], exc.message)
+
+    async def _request(self, task: dict[str, Any]) -> pb.SendMessageRequest:
+        """The A2A message for a task: an A2A caller's own message (continuing the remote task it started), or the
+        task's payload as a data part (a text part for a payload that is only ``{"text": ...}``)."""
+        payload = task["payload"]
+        if task["task_type"] == TURN:
+            message = dict(payload["message"])
+            mine = await self.hub.store.read(a2a_ops.get, payload["a2a_task_id"])
+            remote = mine["metadata"].get("remote")
+            message.pop("taskId", None)
+            message.pop("contextId", None)
+            if remote:
+                message["taskId"], message["contextId"] = remote["task_id"], remote["context_id"]
+        else:
+            parts = [{"text": payload["text"]}] if set(payload) == {"text"} else [{"data": payload}]
+            message = {"messageId": new_id("msg"), "role": "ROLE_USER", "parts": parts, "metadata": {"agora_task_id": task["task_id"], "task_type": task["task_type"]}}
+        message.setdefault("messageId", new_id("msg"))
+        return pb.SendMessageRequest(message=ParseDict(message, pb.Message()))
+
+    async def _ask(self, request: pb.SendMessageRequest) -> AsyncIterator[dict[str, Any]]:
+        """The remote answer as StreamResponse JSON events: streamed if the card offers it, else sent and polled."""
+        streaming = self.card.capabilities.streaming
+        factory = ClientFactory(ClientConfig(httpx_client=self.http, supported_protocol_bindings=["JSONRPC", "HTTP+JSON"], streaming=streaming))
+        client = factory.create(self.card)
+        try:
+            last: dict[str, Any] | None = None
+            async for event in _remote(client.send_message(request)):
+                last = MessageToDict(event)
+                yield last
+            task = (last or {}).get("task")
+            started = time.monotonic()
+            while task is not None and task["status"]["state"] not in ENDED and not streaming:
+                await asyncio.sleep(min(POLL_SECONDS, max(0.0, CALL_TIMEOUT - (time.monotonic() - started))))
+                task = MessageToDict(await _call(client.get_task(pb.GetTaskRequest(id=task["id"]))))
+                yield {"task": task}
+        finally:
+            await client.close()
+
+    async def _settle(self, task: dict[str, Any], lease: str, remote: RemoteTask) -> None:
+        """A plain task completes with the remote result, or fails with the remote agent's verdict (not retried)."""
+        if remote.message is not None:
+            result = {"message": remote.message, "text": _text(remote.message)}
+            await self.call("agora.task.update", task_id=task["task_id"], lease_token=lease, status="completed", result=result)
+            return
+        assert remote.task is not None
+        state, note = remote.task["status"]["state"], _text(remote.task["status"].get("message"))
+        result = {"remote_task_id": remote.task["id"], "state": state, "text": note, "artifacts": remote.task.get("artifacts", [])}
+        if state == "TASK_STATE_COMPLETED":
+            await self.call("agora.task.update", task_id=task["task_id"], lease_token=lease, status="completed", result=result)
+            return
+        why = f"remote A2A agent {self.agent['agent_name']}: {state.removeprefix('TASK_STATE_').lower()}: {note}".strip(": ")
+        await self.call("agora.task.update", task_id=task["task_id"], lease_token=lease, status="failed", notes=why[:4000], result=result)
+
+    async def _mirror(self, task: dict[str, Any], lease: str, event: dict[str, Any]) -> None:
+        """For an A2A caller's turn: the remote task's states, messages and artifacts, step by step."""
+        answer = {"task_id": task["task_id"], "lease_token": lease}
+        if "message" in event:
+            await self.call("agora.a2a.update", **answer, reply=True, message=_ours(event["message"]))
+            return
+        remote = event.get("task") or event.get("statusUpdate") or {}
+        for artifact in (event.get("task") or {}).get("artifacts", []):
+            await self.call("agora.a2a.update", **answer, artifact=artifact)
+        if "artifactUpdate" in event:
+            update = event["artifactUpdate"]
+            await self.call("agora.a2a.update", **answer, artifact=update["artifact"], append=update.get("append", False), last_chunk=update.get("lastChunk", False))
+            return
+        status = remote.get("status") or {}
+        state = status.get("state", "").removeprefix("TASK_STATE_").lower()
+        if state in ("", "submitted"):
+            return
+        message = _ours(status["message"]) if status.get("message") else None
+        remote_ids = {"task_id": remote.get("id") or remote.get("taskId"), "context_id": remote.get("contextId")}
+        await self.call("agora.a2a.update", **answer, state=state, message=message, metadata={"remote": remote_ids})
+
+
+class RemoteTask:
+    """The remote agent's answer as its events arrive: its task (snapshot, then status and artifact updates), or a
+    message."""
+
+    def __init__(self) -> None:
+        self.task: dict[str, Any] | None = None
+        self.message: dict[str, Any] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.message is not None or (self.task is not None and self.task["status"]["state"] in ENDED)
+
+    def apply(self, event: dict[str, Any]) -> None:
+        if "message" in event:
+            self.message = event["message"]
+        elif "task" in event:
+            self.task = event["task"]
+        elif self.task is not None and "statusUpdate" in event:
+            self.task = {**self.task, "status": event["statusUpdate"]["status"]}
+        elif self.task is not None and "artifactUpdate" in event:
+            update = event["artifactUpdate"]
+            self.task = {**self.task, "artifacts": merged(self.task.get("artifacts", []), update["artifact"], update.get("append", False))}
+
+
+async def _remote(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The remote's events, its failures as RemoteFailure (an A2A error it answered is passed on as such)."""
+    try:
+        async for event in events:
+            yield event
+    except UNREACHABLE as exc:
+        raise RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}") from None
+
+
+async def _call(request: Any) -> Any:
+    try:
+        return await request
+    except UNREACHABLE as exc:
+        raise RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}") from None
+
+
+def _text(message: dict[str, Any] | None) -> str:
+    return " ".join(p.get("text", "") for p in (message or {}).get("parts", [])).strip()
+
+
+def _ours(message: dict[str, Any]) -> dict[str, Any]:
+    """A remote agent's message as this hub's task's own (the hub sets the ids and the role)."""
+    return {k: v for k, v in message.items() if k in ("parts", "metadata", "extensions", "referenceTaskIds")}

@@ -1,0 +1,127 @@
+"""The bridge outward: agents registered with ``a2a_card_url`` are remote A2A agents (``tests/a2a_remote.py``, a real
+``a2a-sdk`` server) that the hub calls to do their tasks, and whose A2A tasks it mirrors for its own A2A callers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from a2a.types import a2a_pb2 as pb
+
+from .conftest import call, expect_error, ok, unique
+from .hubproc import HubProcess, free_port
+from .test_a2a import a2a_client, message, send, texts
+
+REMOTE = str(Path(__file__).parent / "a2a_remote.py")
+TOKEN = "remote-secret"
+
+
+class RemoteProcess:
+    def __init__(self, *options: str) -> None:
+        self.port = free_port()
+        self.options = list(options)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RemoteProcess:
+        self.proc = subprocess.Popen([sys.executable, REMOTE, "--port", str(self.port), "--token", TOKEN, *self.options])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/.well-known/agent-card.json", timeout=0.5)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("the remote A2A agent did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def remote() -> Iterator[RemoteProcess]:
+    process = RemoteProcess().start()
+    yield process
+    process.kill()
+
+
+def until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def finished(admin: httpx.Client, task_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        task = ok(call(admin, "agora.task.get", task_id=task_id))
+        return task if task["status"] in ("completed", "failed", "dead_letter", "cancelled") else None
+
+    return until(done, f"task {task_id} never finished")
+
+
+def test_a_remote_agent_does_agora_tasks_over_a2a(sqlite_hub, remote):
+    with sqlite_hub.client() as admin:
+        registered = ok(call(admin, "agora.agents.register", agent_name=unique("remote"), a2a_card_url=remote.url, a2a_token=TOKEN))
+        agent = registered["agent"]
+        echoed = ok(call(admin, "agora.task.assign", task_type="echo", assignee=agent["agent_id"], payload={"x": 1, "why": "test"}))
+        refused = ok(call(admin, "agora.task.assign", task_type="echo", assignee=agent["agent_id"], payload={"text": "refuse"}))
+        done, no = finished(admin, echoed["task_id"]), finished(admin, refused["task_id"])
+    assert agent["capabilities"] == ["echo", "review-docs"] and agent["description"] == "An A2A agent outside the hub"
+    assert agent["a2a_remote"]["card_url"] == remote.url and TOKEN not in str(registered)  # the hub keeps the token
+    assert done["status"] == "completed" and done["result"]["state"] == "TASK_STATE_COMPLETED"
+    assert done["result"]["artifacts"][0]["parts"][0]["data"] == {"x": 1, "why": "test"}
+    assert done["result"]["text"] == "done:" and done["result"]["remote_task_id"]
+    assert no["status"] == "failed" and "rejected" in no["last_error"] and no["attempts"] == 1  # its verdict: no retry
+
+
+def test_a_remote_agent_that_is_down_or_answers_garbage_fails_the_task_clearly(sqlite_hub, remote):
+    liar = RemoteProcess("--garbage-calls").start()
+    try:
+        with sqlite_hub.client() as admin:
+            down = ok(call(admin, "agora.agents.register", agent_name=unique("down"), a2a_card_url=remote.url, a2a_token=TOKEN))["agent_id"]
+            lying = ok(call(admin, "agora.agents.register", agent_name=unique("liar"), a2a_card_url=liar.url, a2a_token=TOKEN))["agent_id"]
+            remote.kill()
+            lost = ok(call(admin, "agora.task.assign", task_type="echo", assignee=down, payload={"n": 1}, max_attempts=2))
+            garbled = ok(call(admin, "agora.task.assign", task_type="echo", assignee=lying, payload={"n": 2}, max_attempts=1))
+            gone, nonsense = finished(admin, lost["task_id"]), finished(admin, garbled["task_id"])
+            nowhere = expect_error(call(admin, "agora.agents.register", agent_name=unique("x"), a2a_card_url=remote.url), 400, "invalid_argument")
+            assert ok(call(admin, "agora.query.agents", limit=1))  # the hub itself is fine
+    finally:
+        liar.kill()
+    assert gone["status"] == "dead_letter" and gone["attempts"] == 2 and "remote A2A agent" in gone["last_error"], (gone["last_error"], gone["attempts"])
+    assert nonsense["status"] == "dead_letter" and "remote A2A agent" in nonsense["last_error"]
+    assert nowhere["details"]["field"] == "a2a_card_url" and "no A2A agent card" in nowhere["message"]
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_a2a_callers_of_a_bridged_agent_get_the_remote_agents_answers(sqlite_hub, streaming):
+    remote = RemoteProcess(*([] if streaming else ["--no-streaming"])).start()
+    try:
+        with sqlite_hub.client() as admin:
+            agent = ok(call(admin, "agora.agents.register", agent_name=unique("front"), a2a_card_url=remote.url,
+                            a2a_token=TOKEN, a2a={"access": "public"}))["agent_id"]  # fmt: skip
+        async with a2a_client(f"{sqlite_hub.url}/a2a/agents/{agent}") as client:
+            asked = (await send(client, message("ask", "bridge"))).task
+            answered = (await send(client, message("this one", "bridge", task_id=asked.id))).task
+            echoed = (await send(client, message("slow 0.3", "bridge"))).task
+    finally:
+        remote.kill()
+    assert asked.status.state == pb.TaskState.TASK_STATE_INPUT_REQUIRED and texts(asked.status.message) == ["which one?"]
+    assert answered.id == asked.id and answered.status.state == pb.TaskState.TASK_STATE_COMPLETED
+    assert texts(answered.status.message) == ["got this one"]  # the follow-up reached the same remote task
+    assert echoed.status.state == pb.TaskState.TASK_STATE_COMPLETED and [p.text for p in echoed.artifacts[0].parts] == ["slow 0.3"]
