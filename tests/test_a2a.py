@@ -163,8 +163,8 @@ async def test_streams_carry_the_task_then_its_updates_and_concurrent_subscriber
     assert any("artifactUpdate" in e for e in seen[0])
 
 
-async def send_unstreamed(url: str, binding: str, request: pb.SendMessageRequest) -> pb.StreamResponse:
-    async with a2a_client(url, binding) as client:
+async def send_unstreamed(url: str, binding: str, request: pb.SendMessageRequest, key: str | None = None) -> pb.StreamResponse:
+    async with a2a_client(url, binding, key=key) as client:
         return await send(client, request)
 
 
@@ -423,3 +423,26 @@ async def test_the_hub_is_an_a2a_directory_of_its_agents(sqlite_hub, binding):
     assert {a["agent_id"] for a in data(theirs)["agents"]} == {shown["agent_id"], hidden["agent_id"]}
     assert data(seen)["agents"][0]["card_url"].endswith(f"/a2a/agents/{shown['agent_id']}/.well-known/agent-card.json")
     assert data(about)["agent"]["capabilities"] == [tag] and data(private)["agent"] is None
+
+
+async def test_an_a2a_front_served_by_one_replica_for_an_agent_working_through_the_other(two_replicas):
+    """PostgreSQL and Redis: the caller waits and streams on one replica, the agent works through the other."""
+    one, two = two_replicas
+    agent = AgentProcess(two, two.admin_key).start()
+    hook = Webhook()
+    try:
+        url = f"{one.url}/a2a/agents/{agent.agent_id}"
+        async with a2a_client(url, streaming=True, key=one.admin_key) as client:
+            request = message("start", "tck-input-required")
+            request.configuration.task_push_notification_config.url = hook.url
+            waiting = (await send_unstreamed(url, "JSONRPC", request, key=one.admin_key)).task
+            events = [MessageToDict(e) async for e in client.send_message(message("go on", "tck-stream-001", task_id=waiting.id))]
+            listed = await client.list_tasks(pb.ListTasksRequest(page_size=10))
+        await until(lambda: "TASK_STATE_COMPLETED" in hook.states())
+    finally:
+        agent.stop()
+        hook.close()
+    assert waiting.status.state == STATE.TASK_STATE_INPUT_REQUIRED
+    assert events[0]["task"]["id"] == waiting.id and events[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert waiting.id in [t.id for t in listed.tasks]
+    assert hook.states()[0] == "TASK_STATE_SUBMITTED" and hook.states()[-1] == "TASK_STATE_COMPLETED"

@@ -66,6 +66,7 @@ agents = Table(
     Column("a2a", Json, nullable=True),  # the agent's A2A front (access, skills); NULL: not reachable over A2A
     Column("a2a_access", String(8), nullable=True),  # a2a's access (private/public), to search on
     Column("a2a_remote", Json, nullable=True),  # a remote A2A agent the hub calls for this one: card_url, card, fetched_at
+    Column("a2a_card_url", Text, nullable=True),  # that agent's card URL (SQL NULL for any other agent), to find them
     Column("a2a_token", Text, nullable=True),  # the bearer token for that remote agent (never returned)
     Column("search_text", Text, nullable=False, default=""),
     Column("registered_at", UtcDateTime, nullable=False),
@@ -75,6 +76,7 @@ agents = Table(
     Index("ix_agents_tenant_status", "tenant_id", "status"),
     Index("ix_agents_tenant_id", "tenant_id", "agent_id"),  # a tenant's agents in id (page) order
     Index("ix_agents_a2a_access", "a2a_access", "agent_id"),  # the hub's A2A directory: public fronts
+    Index("ix_agents_a2a_remote", "a2a_card_url"),  # the bridge's remote agents
 )
 
 agent_capabilities = Table(

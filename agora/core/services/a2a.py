@@ -35,6 +35,7 @@ TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
 TERMINAL = frozenset(a2a_ops.FINISHED)
 INTERRUPTED = frozenset({"input_required", "auth_required"})
 ENDS_STREAM = TERMINAL | INTERRUPTED
+RECHECK = 5.0  # seconds a waiting stream or caller trusts the notifier before it looks at the store again
 REACHABLE = ("active", "busy", "error")  # an agent in another status gets its task queued; blocking sends return at once
 
 
@@ -199,17 +200,17 @@ async def list_tasks(hub: Hub, agent: dict[str, Any], caller: str | None, **filt
 
 
 async def events(hub: Hub, task_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
-    """The task's stream events after ``after``, as they are recorded, until one ends the stream."""
+    """The task's events after ``after`` as they are recorded (woken by the notifier; a wake-up lost between replicas
+    only delays one by up to RECHECK seconds), until the caller stops."""
     while True:
         with hub.wakeups.armed([f"a2a:{task_id}"]) as woken:
             batch = await hub.store.read(a2a_ops.events_after, task_id, after)
             for row in batch:
                 after = row["seq"]
                 yield row
-                if row["final"]:
-                    return
             if not batch:
-                await woken.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), RECHECK)
 
 
 async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
@@ -222,7 +223,7 @@ async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
             if task["state"] in ENDS_STREAM or remaining <= 0:
                 return task
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+                await asyncio.wait_for(woken.wait(), min(remaining, RECHECK))
 
 
 async def last_seq(hub: Hub, task_id: str) -> int:

@@ -113,7 +113,12 @@ class Bridge:
                 del self.workers[agent_id]
         for agent_id, agent in agents.items():
             if agent_id not in self.workers and agent["status"] != "paused":
-                task = asyncio.create_task(RemoteWorker(self.hub, agent).run(), name=f"a2a-bridge-{agent_id}")
+                try:
+                    worker = RemoteWorker(self.hub, agent)
+                except (KeyError, TypeError, ValueError):  # a card this hub cannot read: the others still get served
+                    log.exception("bridge: remote agent %s has an unreadable card", agent["agent_name"])
+                    continue
+                task = asyncio.create_task(worker.run(), name=f"a2a-bridge-{agent_id}")
                 self.workers[agent_id] = (task, _identity(agent))
 
 

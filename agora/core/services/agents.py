@@ -76,10 +76,10 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     fields = req.model_dump(mode="json", exclude={"manifest", "a2a", "a2a_card_url", "a2a_token"})
     fields["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
     fields["a2a"] = req.a2a.model_dump(mode="json") if req.a2a else None
-    fields["a2a_remote"], fields["a2a_token"] = None, None
+    fields["a2a_remote"], fields["a2a_token"], fields["a2a_card_url"] = None, None, None
     if req.a2a_card_url is not None:  # a remote A2A agent: its card now (a clear error if it cannot be had)
-        remote = await a2a_bridge.remote_profile(str(req.a2a_card_url), req.a2a_token, ctx.clock.now())
-        fields["a2a_remote"], fields["a2a_token"] = remote, req.a2a_token
+        remote = await a2a_bridge.remote_profile(req.a2a_card_url, req.a2a_token, ctx.clock.now())
+        fields["a2a_remote"], fields["a2a_token"], fields["a2a_card_url"] = remote, req.a2a_token, req.a2a_card_url
         fields["capabilities"] = fields["capabilities"] or a2a_bridge.capabilities_of(remote["card"])
         fields["description"] = fields["description"] or remote["card"].get("description", "")
     # The agent's token never carries more than the key that registered it.

@@ -22,7 +22,7 @@ def search_text(name: str, description: str, capabilities: list[str]) -> str:
 
 
 # Every column but those that exist only to be searched.
-_RETURNED = [c for c in agents.c if c.name not in ("search_text", "a2a_access", "a2a_token")]
+_RETURNED = [c for c in agents.c if c.name not in ("search_text", "a2a_access", "a2a_token", "a2a_card_url")]
 
 
 def _scoped(stmt: Any, tenant_scope: str | None) -> Any:
@@ -251,5 +251,5 @@ def counts(conn: Connection, tenant_scope: str | None) -> dict[str, dict[str, in
 
 def remote(conn: Connection) -> list[dict[str, Any]]:
     """Every agent that stands for a remote A2A agent (the bridge does their work), with its token."""
-    stmt = select(agents).where(agents.c.a2a_remote.is_not(None), agents.c.status.not_in(("terminated",))).order_by(agents.c.agent_id)
+    stmt = select(agents).where(agents.c.a2a_card_url.is_not(None), agents.c.status.not_in(("terminated",))).order_by(agents.c.agent_id)
     return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -20,9 +20,13 @@ def upgrade() -> None:
     with op.batch_alter_table('agents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('a2a_remote', JSON, nullable=True))
         batch_op.add_column(sa.Column('a2a_token', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('a2a_card_url', sa.Text(), nullable=True))
+        batch_op.create_index('ix_agents_a2a_remote', ['a2a_card_url'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('agents', schema=None) as batch_op:
+        batch_op.drop_index('ix_agents_a2a_remote')
+        batch_op.drop_column('a2a_card_url')
         batch_op.drop_column('a2a_token')
         batch_op.drop_column('a2a_remote')
