@@ -101,6 +101,8 @@ class PushDeliverer:
 
     async def _claim(self) -> list[dict[str, Any]]:
         now = self.hub.clock.now()
+        if not await self.hub.store.read(push_ops.any_due, now):
+            return []
         return await self.hub.store.write(push_ops.claim_due, now, now + CLAIM, BATCH)
 
     async def _deliver(self, http: httpx.AsyncClient, config: dict[str, Any]) -> None:

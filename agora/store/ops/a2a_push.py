@@ -41,15 +41,19 @@ def remove(conn: Connection, task_id: str, config_id: str) -> None:
     conn.execute(delete(a2a_push_configs).where(_key(task_id, config_id)))
 
 
+def _due(now: datetime) -> Any:
+    pending = exists().where(a2a_events.c.task_id == c.task_id, a2a_events.c.seq > c.delivered_seq)
+    return and_(c.next_attempt_at <= now, or_(c.claimed_until.is_(None), c.claimed_until < now), pending)
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    """Whether a claim would find work (a read: the deliverers' idle ticks cost no write)."""
+    return conn.execute(select(c.task_id).where(_due(now)).limit(1)).first() is not None
+
+
 def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
     """Configs with events they have not had, due and unclaimed; claimed until ``until`` for the caller."""
-    pending = exists().where(a2a_events.c.task_id == c.task_id, a2a_events.c.seq > c.delivered_seq)
-    stmt = (
-        select(a2a_push_configs)
-        .where(c.next_attempt_at <= now, or_(c.claimed_until.is_(None), c.claimed_until < now), pending)
-        .order_by(c.next_attempt_at)
-        .limit(limit)
-    )
+    stmt = select(a2a_push_configs).where(_due(now)).order_by(c.next_attempt_at).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     claimed = []
