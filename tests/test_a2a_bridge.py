@@ -125,3 +125,18 @@ async def test_a2a_callers_of_a_bridged_agent_get_the_remote_agents_answers(sqli
     assert answered.id == asked.id and answered.status.state == pb.TaskState.TASK_STATE_COMPLETED
     assert texts(answered.status.message) == ["got this one"]  # the follow-up reached the same remote task
     assert echoed.status.state == pb.TaskState.TASK_STATE_COMPLETED and [p.text for p in echoed.artifacts[0].parts] == ["slow 0.3"]
+
+
+def test_a_message_to_a_remote_agent_is_answered_by_it(sqlite_hub, remote):
+    with sqlite_hub.client() as admin:
+        bridged = ok(call(admin, "agora.agents.register", agent_name=unique("listener"), a2a_card_url=remote.url, a2a_token=TOKEN))
+        asker = ok(call(admin, "agora.agents.register", agent_name=unique("asker")))
+    with sqlite_hub.client(asker["agent_token"]) as me:
+        sent = ok(call(me, "agora.messaging.send", to_agent=bridged["agent_id"], content="hello there",
+                       correlation={"conversation_id": "conv-1"}))  # fmt: skip
+        replies = until(lambda: ok(call(me, "agora.messaging.receive", wait=1))["messages"], "no reply from the remote agent")
+    reply = replies[0]
+    assert reply["from_agent"] == bridged["agent_id"] and reply["performative"] == "inform"
+    assert reply["correlation"] == {"reply_to": sent["message_id"], "conversation_id": "conv-1"}
+    assert reply["content"]["state"] == "TASK_STATE_COMPLETED" and reply["content"]["text"] == "done: hello there"
+    assert reply["content"]["artifacts"][0]["parts"] == [{"text": "hello there"}]

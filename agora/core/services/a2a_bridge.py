@@ -1,5 +1,5 @@
 """The bridge outward: an agent registered with ``a2a_card_url`` stands for a remote A2A agent, and the hub does its
-work by calling that agent as an A2A client (official ``a2a-sdk``; JSON-RPC or HTTP+JSON, as its card offers).
+work (tasks, and messages sent to it) by calling that agent as an A2A client (official ``a2a-sdk``; JSON-RPC or HTTP+JSON, as its card offers).
 
 Every replica runs a ``Bridge``. For each such agent it keeps a worker that claims the agent's tasks exactly as an
 agent process would (through the catalog, as that agent: leases, retries, events and logs are the task queue's),
@@ -7,7 +7,9 @@ sends each to the remote agent as an A2A message and turns the answer into the t
 (a caller of the agent's own A2A front on this hub) mirrors the remote task's states, messages and artifacts; any other
 task completes with the remote result (status message, artifacts, the remote task id) or fails with its reason. A
 remote agent that is down, too slow or answers garbage fails the task with that reason, and the queue retries it as
-the task's ``max_attempts`` allow. Cards are fetched at registration and refreshed every ``CARD_REFRESH``.
+the task's ``max_attempts`` allow. A message to the agent is sent on as an A2A message and the remote answer comes back
+to its sender as the reply (``correlation.reply_to``); it is acked only then. Cards are fetched at registration and
+refreshed every ``CARD_REFRESH``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ LEASE_SECONDS = CALL_TIMEOUT + 30
 POLL_SECONDS = 1.0  # a remote agent without streaming is asked for its task's state this often
 SYNC_SECONDS = 5.0  # remote agents registered on other replicas are found this often
 CARD_REFRESH = timedelta(minutes=10)
-CONCURRENCY = 8  # tasks of one remote agent in flight at once
+CONCURRENCY = 8  # tasks (and messages) of one remote agent in flight at once
+MAX_DELIVERIES = 3  # a message the remote agent cannot take is retried this often, then answered with a failure
 TURN = "a2a.message"
 ENDED = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"}
 
@@ -144,27 +147,76 @@ class RemoteWorker:
         return output.model_dump(mode="json")
 
     async def run(self) -> None:
-        slots = asyncio.Semaphore(CONCURRENCY)
         headers = {"Authorization": f"Bearer {self.agent['a2a_token']}"} if self.agent["a2a_token"] else {}
         async with httpx.AsyncClient(timeout=CALL_TIMEOUT, headers=headers) as http:
             self.http = http
-            running: set[asyncio.Task[None]] = set()
-            while True:
-                await slots.acquire()
-                try:
-                    await self._refresh_card()
-                    claimed = await self.call("agora.task.claim", wait=20, lease_seconds=LEASE_SECONDS)
-                except AgoraError as exc:
-                    slots.release()
-                    log.warning("bridge %s: claim failed (%s)", self.agent["agent_name"], exc.message)
-                    await asyncio.sleep(1)
-                    continue
-                if claimed["task"] is None:
-                    slots.release()
-                    continue
-                work = asyncio.create_task(self._do(claimed["task"], claimed["lease"]["token"]))
-                running.add(work)
-                work.add_done_callback(lambda t: (running.discard(t), slots.release()))
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._tasks())
+                group.create_task(self._messages())
+
+    async def _tasks(self) -> None:
+        slots = asyncio.Semaphore(CONCURRENCY)
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            await slots.acquire()
+            try:
+                await self._refresh_card()
+                claimed = await self.call("agora.task.claim", wait=20, lease_seconds=LEASE_SECONDS)
+            except AgoraError as exc:
+                slots.release()
+                log.warning("bridge %s: claim failed (%s)", self.agent["agent_name"], exc.message)
+                await asyncio.sleep(1)
+                continue
+            if claimed["task"] is None:
+                slots.release()
+                continue
+            work = asyncio.create_task(self._do(claimed["task"], claimed["lease"]["token"]))
+            running.add(work)
+            work.add_done_callback(lambda t: (running.discard(t), slots.release()))
+
+    async def _messages(self) -> None:
+        """Messages sent to the agent inside Agora go to the remote agent; its answer comes back as the reply. One
+        that cannot be delivered stays unacked and comes back after the visibility timeout (MAX_DELIVERIES at most)."""
+        while True:
+            try:
+                inbox = await self.call("agora.messaging.receive", wait=20, limit=CONCURRENCY, visibility_timeout=LEASE_SECONDS)
+            except AgoraError as exc:
+                log.warning("bridge %s: receive failed (%s)", self.agent["agent_name"], exc.message)
+                await asyncio.sleep(1)
+                continue
+            await asyncio.gather(*(self._relay(m) for m in inbox["messages"]))
+
+    async def _relay(self, message: dict[str, Any]) -> None:
+        conversation = (message.get("correlation") or {}).get("conversation_id")
+        content = message["content"]
+        a2a_message = {
+            "messageId": new_id("msg"), "role": "ROLE_USER",
+            "parts": [{"text": content}] if isinstance(content, str) else [{"data": content if isinstance(content, dict) else {"content": content}}],
+            "metadata": {k: message.get(k) for k in ("message_id", "from_agent", "message_type", "performative", "intent")},
+        }  # fmt: skip
+        if conversation:
+            a2a_message["contextId"] = conversation
+        remote = RemoteTask()
+        failure = None
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                async for event in self._ask(pb.SendMessageRequest(message=ParseDict(a2a_message, pb.Message()))):
+                    remote.apply(event)
+        except (RemoteFailure, TimeoutError) as exc:
+            if message["delivery_count"] < MAX_DELIVERIES:
+                log.warning("bridge %s: message %s not delivered (%s); it comes back", self.agent["agent_name"], message["message_id"], exc)
+                return
+            failure = f"remote A2A agent {self.agent['agent_name']} did not answer: {exc or 'no answer in time'}"
+        except A2AError as exc:
+            failure = f"remote A2A agent {self.agent['agent_name']} refused the message: {exc.message}"
+        with contextlib.suppress(AgoraError):
+            if message["from_agent"].startswith("agent_"):
+                reply = {"error": failure} if failure else _answer(remote)
+                performative = "failure" if failure or reply.get("state") not in (None, "TASK_STATE_COMPLETED") else "inform"
+                correlation = {"reply_to": message["message_id"], "conversation_id": conversation}
+                await self.call("agora.messaging.send", to_agent=message["from_agent"], content=reply, performative=performative,
+                                message_type=message["message_type"], correlation=correlation)  # fmt: skip
+            await self.call("agora.messaging.ack", message_ids=[message["message_id"]])
 
     async def _refresh_card(self) -> None:
         now = self.hub.clock.now()
@@ -318,6 +370,15 @@ async def _call(request: Any) -> Any:
         return await request
     except UNREACHABLE as exc:
         raise RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}") from None
+
+
+def _answer(remote: RemoteTask) -> dict[str, Any]:
+    """A remote answer as a reply's content: the message's text and data, or the task's state, text and artifacts."""
+    if remote.message is not None:
+        data = [p["data"] for p in remote.message.get("parts", []) if "data" in p]
+        return {"text": _text(remote.message), **({"data": data[0] if len(data) == 1 else data} if data else {})}
+    task = remote.task or {"status": {}}
+    return {"state": task["status"].get("state"), "text": _text(task["status"].get("message")), "artifacts": task.get("artifacts", [])}
 
 
 def _text(message: dict[str, Any] | None) -> str:
