@@ -20,15 +20,21 @@ _EVENTS_AFTER = (
 )
 
 
+# Built once: each call only binds its values (these run several times in every A2A round trip).
+_INSERT_TASK = insert(a2a_tasks)
+_GET = select(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("task_id"))
+_GET_LOCKED = _GET.with_for_update()
+_FOR_TURN = select(a2a_tasks).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update()
+# The SET clause comes from the parameters' keys; the key names its own parameter so it never clashes with them.
+_SAVE = update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_task_id"))
+
+
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(a2a_tasks).values(**row))
+    conn.execute(_INSERT_TASK, row)
 
 
 def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
-    stmt = select(a2a_tasks).where(a2a_tasks.c.task_id == task_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).mappings().first()
+    row = conn.execute(_GET_LOCKED if lock else _GET, {"task_id": task_id}).mappings().first()
     if row is None:
         raise NotFound(f"no A2A task '{task_id}'", details={"task_id": task_id})
     return dict(row)
@@ -36,13 +42,12 @@ def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
 
 def for_turn(conn: Connection, turn_task_id: str) -> dict[str, Any] | None:
     """The A2A task whose current turn is the Agora task ``turn_task_id`` (locked: a transition follows)."""
-    stmt = select(a2a_tasks).where(a2a_tasks.c.turn_task_id == turn_task_id).with_for_update()
-    row = conn.execute(stmt).mappings().first()
+    row = conn.execute(_FOR_TURN, {"turn_task_id": turn_task_id}).mappings().first()
     return dict(row) if row else None
 
 
 def save(conn: Connection, task: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    conn.execute(update(a2a_tasks).where(a2a_tasks.c.task_id == task["task_id"]).values(**changes))
+    conn.execute(_SAVE, {"b_task_id": task["task_id"], **changes})
     return {**task, **changes}
 
 
@@ -54,8 +59,11 @@ def events_after(conn: Connection, task_id: str, after: int, limit: int = 200) -
     return [dict(r) for r in conn.execute(_EVENTS_AFTER, {"task_id": task_id, "after": after, "limit": limit}).mappings()]
 
 
+_LAST_SEQ = select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == bindparam("task_id"))
+
+
 def last_seq(conn: Connection, task_id: str) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == task_id)).scalar_one())
+    return int(conn.execute(_LAST_SEQ, {"task_id": task_id}).scalar_one())
 
 
 def list_tasks(

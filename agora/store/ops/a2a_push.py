@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, or_, select, update
 
 from ..schema import a2a_events, a2a_push_configs
 
@@ -33,8 +33,11 @@ def of_task(conn: Connection, task_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
+_ANY_FOR = select(c.config_id).where(c.task_id == bindparam("task_id")).limit(1)
+
+
 def any_for(conn: Connection, task_id: str) -> bool:
-    return conn.execute(select(c.config_id).where(c.task_id == task_id).limit(1)).first() is not None
+    return conn.execute(_ANY_FOR, {"task_id": task_id}).first() is not None
 
 
 def remove(conn: Connection, task_id: str, config_id: str) -> None:

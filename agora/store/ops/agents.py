@@ -29,10 +29,20 @@ def _scoped(stmt: Any, tenant_scope: str | None) -> Any:
     return stmt if tenant_scope is None else stmt.where(agents.c.tenant_id == tenant_scope)
 
 
+@lru_cache(maxsize=4)
+def _resolve_statement(by_id: bool, scoped: bool) -> Any:
+    """Built once per shape (by id or name, in a tenant or not): a lookup only binds its values."""
+    column = agents.c.agent_id if by_id else agents.c.agent_name
+    stmt = select(agents).where(column == bindparam("ref"))
+    if scoped:
+        stmt = stmt.where(agents.c.tenant_id == bindparam("tenant_id"))
+    return stmt.limit(2)
+
+
 def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, Any]:
     """Find an agent by id or unique name among those the caller may see; 404 otherwise."""
-    column = agents.c.agent_id if is_id(ref, "agent") else agents.c.agent_name
-    rows = conn.execute(_scoped(select(agents).where(column == ref), tenant_scope).limit(2)).mappings().all()
+    stmt = _resolve_statement(is_id(ref, "agent"), tenant_scope is not None)
+    rows = conn.execute(stmt, {"ref": ref, "tenant_id": tenant_scope}).mappings().all()
     if not rows:
         raise NotFound(f"no agent '{ref}'", details={"agent": ref})
     if len(rows) > 1:

@@ -30,13 +30,17 @@ UPDATE_START_LEASE = timedelta(minutes=5)  # a task started by update (no token,
 Transition = dict[str, Any]  # the task row after the move, plus "from_status"
 
 
+@lru_cache(maxsize=4)
+def _get_statement(scoped: bool, lock: bool) -> Any:
+    stmt = select(tasks).where(tasks.c.task_id == bindparam("task_id"))
+    if scoped:
+        stmt = stmt.where(tasks.c.tenant_id == bindparam("tenant_id"))
+    return stmt.with_for_update() if lock else stmt
+
+
 def _get(conn: Connection, task_id: str, tenant_scope: str | None, lock: bool = False) -> dict[str, Any]:
-    stmt = select(tasks).where(tasks.c.task_id == task_id)
-    if tenant_scope is not None:
-        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).mappings().first()
+    stmt = _get_statement(tenant_scope is not None, lock)
+    row = conn.execute(stmt, {"task_id": task_id, "tenant_id": tenant_scope}).mappings().first()
     if row is None:
         raise NotFound(f"no task '{task_id}'", details={"task_id": task_id})
     return dict(row)
