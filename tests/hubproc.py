@@ -78,3 +78,37 @@ class HubProcess:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.admin_key}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@dataclass
+class FixtureServer:
+    """A test's own server script (an upstream MCP server, a remote A2A agent…) on a fixed free port, so it can be
+    killed and brought back where the hub expects it. ``args`` may use ``{port}``; ``probe`` is a path that answers
+    (any status) once the server is up."""
+
+    script: str
+    args: list[str]
+    probe: str = "/"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> FixtureServer:
+        args = [a.format(port=self.port) for a in self.args]
+        self.proc = subprocess.Popen([sys.executable, self.script, *args])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(self.origin + self.probe, timeout=0.5)
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"{self.script} did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,43 +13,21 @@ import pytest
 from a2a.types import a2a_pb2 as pb
 
 from .conftest import call, expect_error, ok, unique
-from .hubproc import HubProcess, free_port
+from .hubproc import FixtureServer
 from .test_a2a import a2a_client, message, send, texts
 
 REMOTE = str(Path(__file__).parent / "a2a_remote.py")
 TOKEN = "remote-secret"
 
 
-class RemoteProcess:
-    def __init__(self, *options: str) -> None:
-        self.port = free_port()
-        self.options = list(options)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> RemoteProcess:
-        self.proc = subprocess.Popen([sys.executable, REMOTE, "--port", str(self.port), "--token", TOKEN, *self.options])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.url}/.well-known/agent-card.json", timeout=0.5)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("the remote A2A agent did not start")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+def remote_agent(*options: str) -> FixtureServer:
+    """The remote A2A agent (``tests/a2a_remote.py``), wanting the bearer TOKEN; its card is at ``.origin``."""
+    return FixtureServer(REMOTE, ["--port", "{port}", "--token", TOKEN, *options], probe="/.well-known/agent-card.json")
 
 
 @pytest.fixture
-def remote() -> Iterator[RemoteProcess]:
-    process = RemoteProcess().start()
+def remote() -> Iterator[FixtureServer]:
+    process = remote_agent().start()
     yield process
     process.kill()
 
@@ -76,13 +52,13 @@ def finished(admin: httpx.Client, task_id: str) -> dict[str, Any]:
 
 def test_a_remote_agent_does_agora_tasks_over_a2a(sqlite_hub, remote):
     with sqlite_hub.client() as admin:
-        registered = ok(call(admin, "agora.agents.register", agent_name=unique("remote"), a2a_card_url=remote.url, a2a_token=TOKEN))
+        registered = ok(call(admin, "agora.agents.register", agent_name=unique("remote"), a2a_card_url=remote.origin, a2a_token=TOKEN))
         agent = registered["agent"]
         echoed = ok(call(admin, "agora.task.assign", task_type="echo", assignee=agent["agent_id"], payload={"x": 1, "why": "test"}))
         refused = ok(call(admin, "agora.task.assign", task_type="echo", assignee=agent["agent_id"], payload={"text": "refuse"}))
         done, no = finished(admin, echoed["task_id"]), finished(admin, refused["task_id"])
     assert agent["capabilities"] == ["echo", "review-docs"] and agent["description"] == "An A2A agent outside the hub"
-    assert agent["a2a_remote"]["card_url"] == remote.url and TOKEN not in str(registered)  # the hub keeps the token
+    assert agent["a2a_remote"]["card_url"] == remote.origin and TOKEN not in str(registered)  # the hub keeps the token
     assert done["status"] == "completed" and done["result"]["state"] == "TASK_STATE_COMPLETED"
     assert done["result"]["artifacts"][0]["parts"][0]["data"] == {"x": 1, "why": "test"}
     assert done["result"]["text"] == "done:" and done["result"]["remote_task_id"]
@@ -90,16 +66,16 @@ def test_a_remote_agent_does_agora_tasks_over_a2a(sqlite_hub, remote):
 
 
 def test_a_remote_agent_that_is_down_or_answers_garbage_fails_the_task_clearly(sqlite_hub, remote):
-    liar = RemoteProcess("--garbage-calls").start()
+    liar = remote_agent("--garbage-calls").start()
     try:
         with sqlite_hub.client() as admin:
-            down = ok(call(admin, "agora.agents.register", agent_name=unique("down"), a2a_card_url=remote.url, a2a_token=TOKEN))["agent_id"]
-            lying = ok(call(admin, "agora.agents.register", agent_name=unique("liar"), a2a_card_url=liar.url, a2a_token=TOKEN))["agent_id"]
+            down = ok(call(admin, "agora.agents.register", agent_name=unique("down"), a2a_card_url=remote.origin, a2a_token=TOKEN))["agent_id"]
+            lying = ok(call(admin, "agora.agents.register", agent_name=unique("liar"), a2a_card_url=liar.origin, a2a_token=TOKEN))["agent_id"]
             remote.kill()
             lost = ok(call(admin, "agora.task.assign", task_type="echo", assignee=down, payload={"n": 1}, max_attempts=2))
             garbled = ok(call(admin, "agora.task.assign", task_type="echo", assignee=lying, payload={"n": 2}, max_attempts=1))
             gone, nonsense = finished(admin, lost["task_id"]), finished(admin, garbled["task_id"])
-            nowhere = expect_error(call(admin, "agora.agents.register", agent_name=unique("x"), a2a_card_url=remote.url), 400, "invalid_argument")
+            nowhere = expect_error(call(admin, "agora.agents.register", agent_name=unique("x"), a2a_card_url=remote.origin), 400, "invalid_argument")
             assert ok(call(admin, "agora.query.agents", limit=1))  # the hub itself is fine
     finally:
         liar.kill()
@@ -110,10 +86,10 @@ def test_a_remote_agent_that_is_down_or_answers_garbage_fails_the_task_clearly(s
 
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_a2a_callers_of_a_bridged_agent_get_the_remote_agents_answers(sqlite_hub, streaming):
-    remote = RemoteProcess(*([] if streaming else ["--no-streaming"])).start()
+    remote = remote_agent(*([] if streaming else ["--no-streaming"])).start()
     try:
         with sqlite_hub.client() as admin:
-            agent = ok(call(admin, "agora.agents.register", agent_name=unique("front"), a2a_card_url=remote.url,
+            agent = ok(call(admin, "agora.agents.register", agent_name=unique("front"), a2a_card_url=remote.origin,
                             a2a_token=TOKEN, a2a={"access": "public"}))["agent_id"]  # fmt: skip
         async with a2a_client(f"{sqlite_hub.url}/a2a/agents/{agent}") as client:
             asked = (await send(client, message("ask", "bridge"))).task
@@ -129,7 +105,7 @@ async def test_a2a_callers_of_a_bridged_agent_get_the_remote_agents_answers(sqli
 
 def test_a_message_to_a_remote_agent_is_answered_by_it(sqlite_hub, remote):
     with sqlite_hub.client() as admin:
-        bridged = ok(call(admin, "agora.agents.register", agent_name=unique("listener"), a2a_card_url=remote.url, a2a_token=TOKEN))
+        bridged = ok(call(admin, "agora.agents.register", agent_name=unique("listener"), a2a_card_url=remote.origin, a2a_token=TOKEN))
         asker = ok(call(admin, "agora.agents.register", agent_name=unique("asker")))
     with sqlite_hub.client(asker["agent_token"]) as me:
         sent = ok(call(me, "agora.messaging.send", to_agent=bridged["agent_id"], content="hello there",

@@ -24,42 +24,20 @@ from agora_sdk import AgoraClient
 from agora_sdk.errors import Unavailable
 
 from .conftest import call, expect_error, new_tenant, ok, unique
-from .hubproc import HubProcess, free_port
+from .hubproc import FixtureServer, HubProcess
 from .test_mcp import agora_mcp, mcp_client
 
 UPSTREAM = str(Path(__file__).parent / "mcp_upstream.py")
 TOKEN = "upstream-secret"
 
 
-class UpstreamProcess:
-    """The fixture MCP server on a fixed port, so it can be killed and brought back where the hub expects it."""
-
-    def __init__(self, *mode: str) -> None:
-        self.port = free_port()
-        self.mode = list(mode)  # e.g. --garbage
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def start(self) -> UpstreamProcess:
-        self.proc = subprocess.Popen([sys.executable, UPSTREAM, "--http", str(self.port), "--token", TOKEN, *self.mode])
-        _until(lambda: _answers(self.port), "the upstream MCP server did not start")
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+def upstream_server(*mode: str) -> FixtureServer:
+    """The fixture MCP server over Streamable HTTP (``.origin + "/mcp"``), wanting the bearer TOKEN."""
+    return FixtureServer(UPSTREAM, ["--http", "{port}", "--token", TOKEN, *mode], probe="/mcp")
 
 
-def _answers(port: int) -> bool:
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=0.5)
-        return True
-    except httpx.TransportError:
-        return False
+def mcp_url(server: FixtureServer) -> str:
+    return f"{server.origin}/mcp"
 
 
 def _until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> Any:
@@ -73,15 +51,15 @@ def _until(condition: Callable[[], Any], message: str, timeout: float = 30.0) ->
 
 
 @pytest.fixture
-def upstream() -> Iterator[UpstreamProcess]:
-    server = UpstreamProcess().start()
+def upstream() -> Iterator[FixtureServer]:
+    server = upstream_server().start()
     yield server
     server.kill()
 
 
 @contextlib.contextmanager
-def running(*mode: str) -> Iterator[UpstreamProcess]:
-    server = UpstreamProcess(*mode).start()
+def running(*mode: str) -> Iterator[FixtureServer]:
+    server = upstream_server(*mode).start()
     try:
         yield server
     finally:
@@ -99,7 +77,7 @@ def names(client: httpx.Client, category: str = "ext") -> dict[str, str]:
 async def test_an_http_server_s_tools_are_called_over_rest_sdk_and_mcp_with_the_hub_s_own_token(sqlite_hub, upstream):
     server = unique("http").replace("-", "")[:20]
     with sqlite_hub.client() as admin:
-        registered = register(admin, name=server, url=upstream.url, bearer_token=TOKEN)
+        registered = register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
         agent = ok(call(admin, "agora.agents.register", agent_name=unique("gw")))
         listed = ok(call(admin, "agora.mcp_servers.list"))
     assert registered["state"] == "up" and f"ext.{server}.add" in registered["tools"]
@@ -128,7 +106,7 @@ def test_a_tenant_s_server_is_seen_by_that_tenant_only(sqlite_hub, upstream):
     with sqlite_hub.client() as admin:
         acme, other = new_tenant(admin, sqlite_hub), new_tenant(admin, sqlite_hub)
     with acme, other:
-        register(acme, name=server, url=upstream.url, bearer_token=TOKEN)
+        register(acme, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
         assert f"ext.{server}.add" in names(acme)
         assert f"ext.{server}.add" not in names(other)
         expect_error(other.post(f"/ext/{server}/add", json={"a": 1, "b": 1}), 404, "not_found")
@@ -144,13 +122,13 @@ def test_bad_registrations_are_refused_with_the_field(sqlite_hub, upstream):
         agent = ok(call(admin, "agora.agents.register", agent_name=unique("gw")))
         missing = expect_error(call(admin, "agora.mcp_servers.register", name=server, command="/no/such/command"), 400, "invalid_argument")
         assert missing["details"]["field"] == "command"
-        both = expect_error(call(admin, "agora.mcp_servers.register", name=server, url=upstream.url, command="python"), 422, "invalid_argument")
+        both = expect_error(call(admin, "agora.mcp_servers.register", name=server, url=mcp_url(upstream), command="python"), 422, "invalid_argument")
         assert "either url" in both["message"]
-        register(admin, name=server, url=upstream.url, bearer_token=TOKEN)
-        expect_error(call(admin, "agora.mcp_servers.register", name=server, url=upstream.url), 409, "conflict")
+        register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
+        expect_error(call(admin, "agora.mcp_servers.register", name=server, url=mcp_url(upstream)), 409, "conflict")
         ok(call(admin, "agora.mcp_servers.remove", name=server))
     with sqlite_hub.client(agent["agent_token"]) as me:
-        expect_error(call(me, "agora.mcp_servers.register", name=unique("x")[:20], url=upstream.url), 403, "permission_denied")
+        expect_error(call(me, "agora.mcp_servers.register", name=unique("x")[:20], url=mcp_url(upstream)), 403, "permission_denied")
     with sqlite_hub.client() as admin:
         tenant = unique("tenant")
         customer, reader = (
@@ -160,9 +138,9 @@ def test_bad_registrations_are_refused_with_the_field(sqlite_hub, upstream):
     with customer, reader:
         command = expect_error(call(customer, "agora.mcp_servers.register", name=server, command=sys.executable), 403, "permission_denied")
         assert "only the admin" in command["message"]  # a tenant never runs commands on the hub's host
-        scoped = expect_error(call(reader, "agora.mcp_servers.register", name=server, url=upstream.url), 403, "permission_denied")
+        scoped = expect_error(call(reader, "agora.mcp_servers.register", name=server, url=mcp_url(upstream)), 403, "permission_denied")
         assert scoped["details"]["missing_scopes"] == ["mcp_servers:write"]
-        register(customer, name=server, url=upstream.url, bearer_token=TOKEN)
+        register(customer, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
         no_call = expect_error(reader.post(f"/ext/{server}/add", json={"a": 1, "b": 1}), 403, "permission_denied")
         assert no_call["details"]["missing_scopes"] == ["tools:call"]
         assert ok(customer.post(f"/ext/{server}/add", json={"a": 1, "b": 1}))["structured_content"] == {"result": 2}
@@ -172,7 +150,7 @@ def test_bad_registrations_are_refused_with_the_field(sqlite_hub, upstream):
 def test_a_dead_upstream_marks_its_tools_unavailable_and_they_return_with_it(sqlite_hub, upstream):
     server = unique("dead").replace("-", "")[:20]
     with sqlite_hub.client() as admin:
-        register(admin, name=server, url=upstream.url, bearer_token=TOKEN)
+        register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
         upstream.kill()
         _until(lambda: names(admin).get(f"ext.{server}.add") == "unavailable", "tools not marked unavailable")
         down = expect_error(admin.post(f"/ext/{server}/add", json={"a": 1, "b": 1}), 503, "unavailable")
@@ -187,7 +165,7 @@ def test_a_dead_upstream_marks_its_tools_unavailable_and_they_return_with_it(sql
 def test_a_hanging_upstream_times_out_without_holding_up_anything_else(sqlite_hub, upstream):
     server = unique("slow").replace("-", "")[:20]
     with sqlite_hub.client() as admin:
-        register(admin, name=server, url=upstream.url, bearer_token=TOKEN, timeout_seconds=1)
+        register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN, timeout_seconds=1)
         with AgoraClient(sqlite_hub.url, sqlite_hub.admin_key, retries=0) as sdk, ThreadPoolExecutor(1) as pool:
             started = time.monotonic()
             hanging = pool.submit(sdk.call, f"ext.{server}.slow", seconds=10)
@@ -221,7 +199,7 @@ def test_registered_servers_survive_a_hub_restart(tmp_path, upstream):
     hub = HubProcess(tmp_path / "hub").start()
     try:
         with hub.client() as admin:
-            register(admin, name="persist", url=upstream.url, bearer_token=TOKEN)
+            register(admin, name="persist", url=mcp_url(upstream), bearer_token=TOKEN)
         hub.stop()
         hub.start()
         with hub.client() as admin:
@@ -240,11 +218,11 @@ def _upstream_children(hub: HubProcess) -> list[str]:
 def test_an_upstream_that_answers_garbage_is_reported_and_the_hub_carries_on(sqlite_hub):
     with sqlite_hub.client() as admin, running("--garbage") as junk, running("--garbage-results") as liar:
         junk_name, liar_name = unique("junk").replace("-", "")[:20], unique("liar").replace("-", "")[:20]
-        refused = call(admin, "agora.mcp_servers.register", name=junk_name, url=junk.url, bearer_token=TOKEN, timeout_seconds=3)
+        refused = call(admin, "agora.mcp_servers.register", name=junk_name, url=mcp_url(junk), bearer_token=TOKEN, timeout_seconds=3)
         registered = ok(refused)
         assert registered["state"] == "down" and registered["last_error"] and registered["tools"] == []
         assert "not answering yet" in refused.headers["agora-warnings"]
-        register(admin, name=liar_name, url=liar.url, bearer_token=TOKEN)
+        register(admin, name=liar_name, url=mcp_url(liar), bearer_token=TOKEN)
         lie = expect_error(admin.post(f"/ext/{liar_name}/add", json={"a": 1, "b": 2}), 502, "unavailable")
         assert lie["details"]["reason"] == "upstream_error" and liar_name in lie["message"]
         assert ok(call(admin, "agora.query.agents", limit=1))  # the hub serves on
@@ -262,7 +240,7 @@ async def test_a_tool_list_change_reaches_the_hub_and_its_mcp_clients_at_once(tm
             other = new_tenant(admin, hub)
             tenant = new_tenant(admin, hub)
             with tenant:
-                register(tenant, name="grower", url=upstream.url, bearer_token=TOKEN)
+                register(tenant, name="grower", url=mcp_url(upstream), bearer_token=TOKEN)
             tenant_key = tenant.headers["authorization"].split()[1]
             async with (
                 legacy_client(hub, tenant_key, on_change(changed)) as session,
@@ -317,9 +295,9 @@ async def legacy_client(hub: HubProcess, key: str, on_message: Any) -> AsyncIter
 def test_a_server_registered_on_one_replica_is_served_by_the_other(two_replicas, upstream):
     one, two = two_replicas
     with one.client() as first, two.client() as second:
-        register(first, name="shared", url=upstream.url, bearer_token=TOKEN)
+        register(first, name="shared", url=mcp_url(upstream), bearer_token=TOKEN)
         _until(lambda: names(second).get("ext.shared.add") == "active", "the other replica never connected the server")
         assert ok(second.post("/ext/shared/add", json={"a": 40, "b": 2}))["structured_content"] == {"result": 42}
-        expect_error(call(second, "agora.mcp_servers.register", name="shared", url=upstream.url), 409, "conflict")
+        expect_error(call(second, "agora.mcp_servers.register", name="shared", url=mcp_url(upstream)), 409, "conflict")
         ok(call(first, "agora.mcp_servers.remove", name="shared"))
         _until(lambda: "ext.shared.add" not in names(second), "the other replica kept a removed server")
