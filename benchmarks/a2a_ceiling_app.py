@@ -35,7 +35,8 @@ class Hello(AgentExecutor):
         await updater.complete(updater.new_agent_message([new_text_part("Hello from TCK")]))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        raise NotImplementedError
+        assert context.task_id and context.context_id
+        await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
 
 def card(port: int) -> pb.AgentCard:

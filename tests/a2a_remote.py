@@ -56,7 +56,8 @@ class Remote(AgentExecutor):
             await updater.complete(say(f"done: {text}"))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        raise NotImplementedError
+        assert context.task_id and context.context_id
+        await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
 
 def card(port: int, streaming: bool) -> pb.AgentCard:

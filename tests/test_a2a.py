@@ -337,7 +337,7 @@ class Webhook:
                 self.end_headers()
 
             def log_message(self, *_args: Any) -> None:
-                pass
+                """Quiet: http.server's own request log is noise in test output."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"

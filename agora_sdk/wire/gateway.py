@@ -62,7 +62,7 @@ class McpServerRef(Input):
 
 
 class ListMcpServers(Input):
-    pass
+    """No arguments: the servers the caller sees."""
 
 
 class McpServer(Output):

@@ -11,6 +11,7 @@ revision's way (and announced once more after the stream is re-opened, as someth
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from agora_sdk.config import ClientConfig
 
 from .server import agora_server
 
+log = logging.getLogger("agora.mcp.stdio")
 T = TypeVar("T")
 UPSTREAM_TIMEOUT = 60.0  # seconds a forwarded request may take (long polls included)
 RELISTEN_BACKOFF_CAP = 10.0  # seconds between attempts to re-open the hub's change stream
@@ -77,8 +79,8 @@ class Forwarder:
                     attempt = 0
                     async for _change in changes:
                         await self.announce()
-            except Exception:  # noqa: BLE001 - the hub is down or restarting: try again
-                pass
+            except Exception as exc:  # noqa: BLE001 - the hub is down or restarting: try again
+                log.debug("change stream to the hub ended (%s); opening it again", exc)
             await anyio.sleep(min(RELISTEN_BACKOFF_CAP, 0.5 * 2**attempt))
             attempt += 1
 
