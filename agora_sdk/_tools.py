@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import a2a, admin, agents, common, discovery, gateway, messaging, tasks
+from .wire import a2a, admin, agents, common, discovery, gateway, messaging, tasks, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -61,6 +61,88 @@ class AdminKeysTools(SyncGroup):
         Args:
             key_id: required."""
         return self._call("agora.admin.keys.revoke", admin.RevokedKey, locals(), retry_safe=False)
+
+
+class WorkflowTools(SyncGroup):
+    """Tools ``agora.workflow.*``."""
+
+    def create(
+        self,
+        workflow_name: str,
+        steps: builtins.list[workflows.Step | dict[str, Any]],
+        *,
+        assigned_agents: builtins.list[str] | Unset = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+        input: dict[str, Any] | Unset = UNSET,
+        failure_policy: workflows.FailurePolicy | str | Unset = UNSET,
+    ) -> workflows.WorkflowCreated:
+        """Start a multi-agent workflow: steps run as tasks when their dependencies are done (each step depends on the one before unless depends_on says otherwise), in parallel where they can; inputs can read the workflow input and earlier results (${steps.extract.result.rows}); 'when' skips a step; approval steps wait for agora.workflow.signal; for_each fans out over a list. fail_fast or continue on failure.
+
+        Args:
+            workflow_name: required.
+            steps: required.
+            assigned_agents: Seed 000: the agents involved (informative).
+            metadata: optional (default empty).
+            input: What steps read as ${input.…}.
+            failure_policy: optional (default 'fail_fast')."""
+        return self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
+
+    def status(
+        self,
+        workflow_id: str,
+    ) -> workflows.WorkflowStatus:
+        """A workflow's status and progress, and each step's state, agent, timings, result or error.
+
+        Args:
+            workflow_id: required."""
+        return self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
+
+    def list(
+        self,
+        *,
+        status: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowList:
+        """The caller's workflows, newest first, by status; cursor pagination.
+
+        Args:
+            status: optional (default None).
+            limit: optional (default 50).
+            cursor: optional (default None)."""
+        return self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
+
+    def cancel(
+        self,
+        workflow_id: str,
+        *,
+        reason: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Stop a running workflow: its unfinished steps and their tasks are cancelled.
+
+        Args:
+            workflow_id: required.
+            reason: optional (default None)."""
+        return self._call("agora.workflow.cancel", workflows.WorkflowStatus, locals(), retry_safe=False)
+
+    def signal(
+        self,
+        workflow_id: str,
+        step: str,
+        decision: workflows.Decision | str,
+        *,
+        data: Any | Unset = UNSET,
+        note: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Approve (with data the next steps read) or reject an approval step that is waiting.
+
+        Args:
+            workflow_id: required.
+            step: required.
+            decision: required.
+            data: The approval step's result (what later steps read).
+            note: optional (default None)."""
+        return self._call("agora.workflow.signal", workflows.WorkflowStatus, locals(), retry_safe=False)
 
 
 class ToolsTools(SyncGroup):
@@ -820,6 +902,88 @@ class AsyncAdminKeysTools(AsyncGroup):
         return await self._call("agora.admin.keys.revoke", admin.RevokedKey, locals(), retry_safe=False)
 
 
+class AsyncWorkflowTools(AsyncGroup):
+    """Tools ``agora.workflow.*``."""
+
+    async def create(
+        self,
+        workflow_name: str,
+        steps: builtins.list[workflows.Step | dict[str, Any]],
+        *,
+        assigned_agents: builtins.list[str] | Unset = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+        input: dict[str, Any] | Unset = UNSET,
+        failure_policy: workflows.FailurePolicy | str | Unset = UNSET,
+    ) -> workflows.WorkflowCreated:
+        """Start a multi-agent workflow: steps run as tasks when their dependencies are done (each step depends on the one before unless depends_on says otherwise), in parallel where they can; inputs can read the workflow input and earlier results (${steps.extract.result.rows}); 'when' skips a step; approval steps wait for agora.workflow.signal; for_each fans out over a list. fail_fast or continue on failure.
+
+        Args:
+            workflow_name: required.
+            steps: required.
+            assigned_agents: Seed 000: the agents involved (informative).
+            metadata: optional (default empty).
+            input: What steps read as ${input.…}.
+            failure_policy: optional (default 'fail_fast')."""
+        return await self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
+
+    async def status(
+        self,
+        workflow_id: str,
+    ) -> workflows.WorkflowStatus:
+        """A workflow's status and progress, and each step's state, agent, timings, result or error.
+
+        Args:
+            workflow_id: required."""
+        return await self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
+
+    async def list(
+        self,
+        *,
+        status: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowList:
+        """The caller's workflows, newest first, by status; cursor pagination.
+
+        Args:
+            status: optional (default None).
+            limit: optional (default 50).
+            cursor: optional (default None)."""
+        return await self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
+
+    async def cancel(
+        self,
+        workflow_id: str,
+        *,
+        reason: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Stop a running workflow: its unfinished steps and their tasks are cancelled.
+
+        Args:
+            workflow_id: required.
+            reason: optional (default None)."""
+        return await self._call("agora.workflow.cancel", workflows.WorkflowStatus, locals(), retry_safe=False)
+
+    async def signal(
+        self,
+        workflow_id: str,
+        step: str,
+        decision: workflows.Decision | str,
+        *,
+        data: Any | Unset = UNSET,
+        note: str | None | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Approve (with data the next steps read) or reject an approval step that is waiting.
+
+        Args:
+            workflow_id: required.
+            step: required.
+            decision: required.
+            data: The approval step's result (what later steps read).
+            note: optional (default None)."""
+        return await self._call("agora.workflow.signal", workflows.WorkflowStatus, locals(), retry_safe=False)
+
+
 class AsyncToolsTools(AsyncGroup):
     """Tools ``agora.tools.*``."""
 
@@ -1540,6 +1704,7 @@ class ToolGroups:
         self.query = QueryTools(self)
         self.task = TaskTools(self)
         self.tools = ToolsTools(self)
+        self.workflow = WorkflowTools(self)
 
 
 class AsyncToolGroups:
@@ -1555,3 +1720,4 @@ class AsyncToolGroups:
         self.query = AsyncQueryTools(self)
         self.task = AsyncTaskTools(self)
         self.tools = AsyncToolsTools(self)
+        self.workflow = AsyncWorkflowTools(self)

@@ -350,7 +350,9 @@ def _sweep_requests(client: httpx.Client, tools: list[dict[str, Any]]) -> list[t
 
 @pytest.mark.parametrize("who", ["admin", "tenant admin"])
 def test_no_garbage_input_ever_gets_a_500(hub, admin, who):
-    tools = ok(call(admin, "agora.discovery.list"))["services"]
+    # The hub's own tools: an imported ext.* tool (an MCP server another test registered) answers with its upstream's
+    # verdict, and a gateway's 502/503/504 for an upstream that fails is that verdict (tests/test_gateway.py).
+    tools = [t for t in ok(call(admin, "agora.discovery.list"))["services"] if t["category"] != "ext"]
     if who == "admin":
         client = admin
     else:

@@ -61,6 +61,12 @@ def _a2a_turn(admin: httpx.Client) -> dict[str, Any]:
     return {"task_id": claimed["task"]["task_id"], "lease_token": claimed["lease"]["token"]}
 
 
+def _workflow(admin: httpx.Client, *steps: dict[str, Any]) -> str:
+    """A running workflow whose first step waits (an approval, or a task for an agent that is not there)."""
+    steps = steps or ({"name": "review", "agent": unique("absent")},)
+    return ok(call(admin, "agora.workflow.create", workflow_name="example", steps=list(steps)))["workflow_id"]
+
+
 def _failed_task(admin: httpx.Client) -> str:
     claimed = _claimed(admin)
     ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
@@ -134,6 +140,15 @@ EXAMPLES: dict[str, Example] = {
         "workflow_id": "wf_0000000000000001",
     },
     "agora.task.claim": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10},
+    "agora.workflow.create": lambda a: {
+        "workflow_name": "data_pipeline", "input": {"source": "db1"},
+        "steps": [{"name": "extract", "agent": unique("extractor"), "input": {"source": "${input.source}"}},
+                  {"name": "load", "agent": unique("loader"), "input": {"rows": "${steps.extract.result.rows}"}}],
+    },  # fmt: skip
+    "agora.workflow.status": lambda a: {"workflow_id": _workflow(a)},
+    "agora.workflow.list": lambda a: {"status": "running", "limit": 5},
+    "agora.workflow.cancel": lambda a: {"workflow_id": _workflow(a), "reason": "catalog test"},
+    "agora.workflow.signal": lambda a: {"workflow_id": _workflow(a, {"name": "ok", "kind": "approval"}), "step": "ok", "decision": "approve", "data": {"by": "me"}},
     "agora.a2a.update": lambda a: {**_a2a_turn(a), "state": "completed", "message": {"parts": [{"text": "looks good"}]}},
     "agora.task.heartbeat": lambda a: {**_claimed(a), "progress": 40, "notes": "halfway", "lease_seconds": 20},
     "agora.task.update": lambda a: {

@@ -65,6 +65,17 @@ def test_seed_quickstart_and_onboarding_steps(fresh_hub):
         assert {"MyAgent", "MyDocumentationAgent"} <= {x.agent_name for x in a.query.agents(capabilities=["documentation"])}
 
 
+def test_seed_basic_usage_starts_the_data_pipeline_workflow(fresh_hub):
+    with admin(fresh_hub) as a:
+        a.agents.register("DataTeam")
+        out = run_example(fresh_hub, "seed/basic_usage.py")
+        workflow_id = out.split("Workflow created: ")[1].split()[0]
+        status = a.workflow.status(workflow_id)
+    assert "Registration: agent_" in out and "Message sent: msg_" in out and "Found 1 data analysis agents" in out
+    assert status.workflow_name == "data_pipeline" and [s.name for s in status.steps] == ["extract", "transform", "load"]
+    assert [s.state for s in status.steps] == ["running", "pending", "pending"]  # DataExtractor has its task waiting
+
+
 def test_seed_service_discovery_and_complete_example(fresh_hub):
     out = run_example(fresh_hub, "seed/service_discovery.py")
     with admin(fresh_hub) as a:

@@ -425,3 +425,53 @@ a2a_push_configs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_a2a_push_configs_due", "next_attempt_at"),
 )
+
+# Workflows: durable DAGs whose steps run as tasks. The engine moves them along in the transaction of each task
+# transition (and of create, signal, cancel), so a crash at any point leaves a consistent state to resume from.
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("workflow_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("workflow_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failure_policy", String(16), nullable=False),
+    Column("input", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("assigned_agents", Json, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_workflows_tenant_created", "tenant_id", "created_at", "workflow_id"),
+)
+
+workflow_steps = Table(
+    "workflow_steps",
+    metadata,
+    Column("workflow_id", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", Json, nullable=False),  # the step as given: agent, capabilities, task_type, input, when, retry…
+    Column("depends_on", Json, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("agent_id", String(32), nullable=True),
+    Column("task_ids", Json, nullable=False),
+    Column("item_results", Json, nullable=False),  # for_each: each item's result, in item order
+    Column("result", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+)
+
+# Which step (and for_each item) each dispatched task belongs to.
+workflow_step_tasks = Table(
+    "workflow_step_tasks",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("workflow_id", String(32), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("item", Integer, nullable=True),
+    Index("ix_workflow_step_tasks_workflow", "workflow_id"),
+)

@@ -67,23 +67,24 @@ def _event_type(t: dict[str, Any]) -> str:
     return _EVENTS[t["status"]]
 
 
-# Task types whose transitions another service follows in the same transaction (e.g. A2A turns: "a2a.message").
+# Other services that follow some tasks' transitions in the same transaction: A2A turns (task type "a2a.message"),
+# workflow steps (tasks with a workflow_id).
 Follower = Callable[[Connection, dict[str, Any], datetime], list[Event]]
-_FOLLOWERS: dict[str, Follower] = {}
+_FOLLOWERS: list[tuple[Callable[[dict[str, Any]], bool], Follower]] = []
 
 
-def follow(task_type: str, follower: Follower) -> None:
-    """Have ``follower(conn, transition, now)`` see every transition of tasks of ``task_type``."""
-    _FOLLOWERS[task_type] = follower
+def follow(concerns: Callable[[dict[str, Any]], bool], follower: Follower) -> None:
+    """Have ``follower(conn, transition, now)`` see every transition of the tasks ``concerns(task)`` picks."""
+    _FOLLOWERS.append((concerns, follower))
 
 
 def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
     """One hub event per transition (dependents failed along with a task included), and what followers record."""
     events = []
     for t in transitions:
-        follower = _FOLLOWERS.get(t["task_type"])
-        if follower is not None:
-            events += follower(conn, t, now)
+        for concerns, follower in _FOLLOWERS:
+            if concerns(t):
+                events += follower(conn, t, now)
         data = {
             k: t.get(k)
             for k in ("task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error")

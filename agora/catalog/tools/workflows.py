@@ -1,0 +1,65 @@
+"""agora.workflow.*"""
+
+from agora.core.auth import Scope
+from agora.core.services import workflows
+from agora_sdk.wire import workflows as w
+
+from ..tool import Tool
+
+WRITE = frozenset({Scope.workflows_write.value})
+READ = frozenset({Scope.workflows_read.value})
+
+TOOLS = [
+    Tool(
+        name="agora.workflow.create",
+        version="1.0.0",
+        description=(
+            "Start a multi-agent workflow: steps run as tasks when their dependencies are done (each step depends on "
+            "the one before unless depends_on says otherwise), in parallel where they can; inputs can read the "
+            "workflow input and earlier results (${steps.extract.result.rows}); 'when' skips a step; approval steps "
+            "wait for agora.workflow.signal; for_each fans out over a list. fail_fast or continue on failure."
+        ),
+        input_model=w.CreateWorkflow,
+        output_model=w.WorkflowCreated,
+        handler=workflows.create,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.workflow.status",
+        version="1.0.0",
+        description="A workflow's status and progress, and each step's state, agent, timings, result or error.",
+        input_model=w.WorkflowRef,
+        output_model=w.WorkflowStatus,
+        handler=workflows.status,
+        scopes=READ,
+        read_only=True,
+    ),
+    Tool(
+        name="agora.workflow.list",
+        version="1.0.0",
+        description="The caller's workflows, newest first, by status; cursor pagination.",
+        input_model=w.ListWorkflows,
+        output_model=w.WorkflowList,
+        handler=workflows.list_workflows,
+        scopes=READ,
+        read_only=True,
+    ),
+    Tool(
+        name="agora.workflow.cancel",
+        version="1.0.0",
+        description="Stop a running workflow: its unfinished steps and their tasks are cancelled.",
+        input_model=w.CancelWorkflow,
+        output_model=w.WorkflowStatus,
+        handler=workflows.cancel,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.workflow.signal",
+        version="1.0.0",
+        description="Approve (with data the next steps read) or reject an approval step that is waiting.",
+        input_model=w.Signal,
+        output_model=w.WorkflowStatus,
+        handler=workflows.signal,
+        scopes=WRITE,
+    ),
+]

@@ -1,0 +1,123 @@
+"""agora.workflow.*: create, read, list, cancel and signal workflows; the engine (``core/workflows``) moves them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection
+
+from agora.bus import Event
+from agora.core.context import CallContext
+from agora.core.events import announce
+from agora.core.services import tasks as task_service
+from agora.core.workflows import engine
+from agora.store.ops import workflows as workflow_ops
+from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora_sdk.errors import Conflict, InvalidArgument
+from agora_sdk.wire import workflows as w
+
+
+def _summary_figures(steps: list[dict[str, Any]]) -> tuple[int | None, float]:
+    done = sum(1 for s in steps if s["state"] in engine.FINISHED)
+    current = next((i for i, s in enumerate(steps) if s["state"] in ("running", "waiting")), None)
+    return current, round(100.0 * done / len(steps), 1) if steps else 100.0
+
+
+async def create(ctx: CallContext, req: w.CreateWorkflow) -> w.WorkflowCreated:
+    p = ctx.principal
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[str], list[Event]]:
+        plan = engine.plan(conn, p.tenant_id, req.steps)
+        workflow = {
+            "workflow_id": engine.new_workflow_id(), "tenant_id": p.tenant_id, "workflow_name": req.workflow_name,
+            "status": "running", "failure_policy": req.failure_policy.value, "input": req.input, "metadata": req.metadata,
+            "assigned_agents": req.assigned_agents, "created_by": p.agent_id or p.label, "created_at": now,
+            "updated_at": now, "finished_at": None,
+        }  # fmt: skip
+        workflow_ops.insert_workflow(conn, workflow, [{**s, "workflow_id": workflow["workflow_id"]} for s in plan.steps])
+        events = [engine.event(conn, workflow, "workflow_created", now, workflow_name=req.workflow_name)]
+        return workflow, plan.warnings, events + engine.advance(conn, workflow, now)
+
+    workflow, warnings, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return w.WorkflowCreated(workflow_id=workflow["workflow_id"], status=workflow["status"], created_at=now, warnings=warnings)
+
+
+async def status(ctx: CallContext, req: w.WorkflowRef) -> w.WorkflowStatus:
+    def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return workflow_ops.get(conn, req.workflow_id, ctx.principal.tenant_scope()), workflow_ops.steps(conn, req.workflow_id)
+
+    workflow, steps = await ctx.store.read(op)
+    current, progress = _summary_figures(steps)
+    return w.WorkflowStatus(
+        **{k: workflow[k] for k in ("workflow_id", "workflow_name", "status", "failure_policy", "input", "metadata", "created_at", "finished_at")},
+        current_step=current,
+        total_steps=len(steps),
+        progress=progress,
+        steps=[
+            w.StepStatus(
+                name=s["name"], kind=s["kind"], state=s["state"], depends_on=s["depends_on"], agent=s["agent_id"] or s["spec"].get("agent"),
+                task_ids=s["task_ids"], started_at=s["started_at"], finished_at=s["finished_at"], result=s["result"], error=s["error"],
+            )  # fmt: skip
+            for s in steps
+        ],
+    )
+
+
+async def list_workflows(ctx: CallContext, req: w.ListWorkflows) -> w.WorkflowList:
+    after = _page_key(req.cursor) if req.cursor else None
+
+    def op(conn: Connection) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        rows = workflow_ops.list_workflows(conn, ctx.principal.tenant_scope(), req.status, after, req.limit + 1)
+        return [(r, workflow_ops.steps(conn, r["workflow_id"])) for r in rows]
+
+    found = await ctx.store.read(op)
+    page, more = found[: req.limit], len(found) > req.limit
+    summaries = []
+    for workflow, steps in page:
+        _, progress = _summary_figures(steps)
+        summaries.append(w.WorkflowSummary(
+            workflow_id=workflow["workflow_id"], workflow_name=workflow["workflow_name"], status=workflow["status"],
+            total_steps=len(steps), progress=progress, created_at=workflow["created_at"], finished_at=workflow["finished_at"],
+        ))  # fmt: skip
+    last = page[-1][0] if page else None
+    cursor = encode_cursor(f"{int(last['created_at'].timestamp() * 1_000_000)}_{last['workflow_id']}") if more and last else None
+    return w.WorkflowList(workflows=summaries, count=len(summaries), next_cursor=cursor)
+
+
+def _page_key(cursor: str) -> tuple[datetime, str]:
+    try:
+        micros, workflow_id = (decode_cursor(cursor) or "").split("_", 1)
+        return datetime.fromtimestamp(int(micros) / 1_000_000, tz=timezone.utc), workflow_id
+    except ValueError:
+        raise InvalidArgument("cursor is not a workflow-list cursor of this hub", details={"field": "cursor"}) from None
+
+
+async def _apply(ctx: CallContext, workflow_id: str, move: Any) -> w.WorkflowStatus:
+    """Run ``move(conn, workflow, now)`` on a running workflow of the caller's tenant, then report its status."""
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> list[Event]:
+        workflow = workflow_ops.get(conn, workflow_id, ctx.principal.tenant_scope(), lock=True)
+        if workflow["status"] != "running":
+            raise Conflict(f"workflow {workflow_id} is already {workflow['status']}", details={"status": workflow["status"]})
+        return move(conn, workflow, now)
+
+    await announce(ctx.notifier, await ctx.store.write(op))
+    return await status(ctx, w.WorkflowRef(workflow_id=workflow_id))
+
+
+async def cancel(ctx: CallContext, req: w.CancelWorkflow) -> w.WorkflowStatus:
+    reason = req.reason or f"cancelled by {ctx.principal.label}"
+    return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.stop(conn, wf, "cancelled", reason, ctx.principal.label, now))
+
+
+async def signal(ctx: CallContext, req: w.Signal) -> w.WorkflowStatus:
+    approve = req.decision is w.Decision.approve
+    actor = ctx.principal.agent_id or ctx.principal.label
+    return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.signal(conn, wf, req.step, approve, req.data, actor, now))
+
+
+task_service.follow(lambda task: task.get("workflow_id") is not None, engine.task_moved)

@@ -1,0 +1,228 @@
+"""Workflows with real agents (the SDK runtime): data flowing through a pipeline, a diamond, conditions, approvals,
+for_each, failure policies, cancel, bad definitions, and a hub killed mid-workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agora_sdk import Agent, AsyncAgoraClient
+from agora_sdk.errors import Conflict, InvalidArgument
+
+from .conftest import call, expect_error, ok, unique
+from .hubproc import HubProcess
+from .test_agent_runtime import agent_for, eventually
+
+
+@contextlib.asynccontextmanager
+async def crew(hub: HubProcess, tag: str, fail: set[str] = frozenset()) -> AsyncIterator[dict[str, list[Any]]]:
+    """Three agents: extract, transform (doubles numbers) and load; each records what it was given."""
+    seen: dict[str, list[Any]] = {"extract": [], "transform": [], "load": [], "check": []}
+    agents: list[Agent] = []
+    for role in ("extract", "transform", "load"):
+        agent = agent_for(hub, f"{tag}-{role}", capabilities=[f"{tag}-{role}"])
+
+        @agent.on_task()
+        async def work(task: Any, role: str = role) -> Any:
+            seen.setdefault(task.task_type, []).append(task.payload)
+            if task.task_type in fail:
+                raise RuntimeError(f"{task.task_type} broke")
+            if task.task_type == "extract":
+                return {"rows": [1, 2, 3], "count": 3}
+            if task.task_type in ("transform", "double"):
+                rows = task.payload.get("rows") or [task.payload.get("item")]
+                return {"rows": [r * 2 for r in rows]}
+            return {"ok": True, "got": task.payload}
+
+        agents.append(agent)
+    for agent in agents:
+        await agent.start()
+    try:
+        yield seen
+    finally:
+        for agent in agents:
+            await agent.stop()
+
+
+async def finished(client: AsyncAgoraClient, workflow_id: str) -> Any:
+    async def done() -> bool:
+        return (await client.workflow.status(workflow_id)).status != "running"
+
+    await eventually(done, timeout=30)
+    return await client.workflow.status(workflow_id)
+
+
+def states(status: Any) -> dict[str, str]:
+    return {s.name: s.state for s in status.steps}
+
+
+async def test_the_seeds_data_pipeline_runs_in_order_with_results_flowing(sqlite_hub):
+    tag = unique("pipe")
+    async with crew(sqlite_hub, tag) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="data_pipeline",
+            steps=[
+                {"name": "extract", "agent": f"{tag}-extract", "input": {"source": "${input.source}"}},
+                {"name": "transform", "agent": f"{tag}-transform", "input": {"rows": "${steps.extract.result.rows}"}},
+                {"name": "load", "agent": f"{tag}-load", "input": {"rows": "${steps.transform.result.rows}", "note": "from ${input.source}"}},
+            ],
+            assigned_agents=[f"{tag}-extract", f"{tag}-transform", f"{tag}-load"],
+            input={"source": "db1"},
+        )
+        done = await finished(client, made.workflow_id)
+        listed = await client.workflow.list(status="completed")
+    assert made.workflow_id.startswith("wf_") and made.status == "running"
+    assert done.status == "completed" and done.progress == 100 and done.total_steps == 3
+    assert [s.state for s in done.steps] == ["completed"] * 3
+    assert seen["extract"] == [{"source": "db1"}]
+    assert seen["transform"] == [{"rows": [1, 2, 3]}]
+    assert seen["load"] == [{"rows": [2, 4, 6], "note": "from db1"}]
+    assert done.steps[2].result == {"ok": True, "got": {"rows": [2, 4, 6], "note": "from db1"}}
+    assert done.steps[0].finished_at <= done.steps[1].started_at
+    assert made.workflow_id in [w.workflow_id for w in listed]
+
+
+async def test_a_diamond_joins_and_a_false_condition_skips_down_its_branch(sqlite_hub):
+    tag = unique("dia")
+    async with crew(sqlite_hub, tag) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="diamond",
+            steps=[
+                {"name": "extract", "agent": f"{tag}-extract"},
+                {"name": "left", "task_type": "transform", "agent": f"{tag}-transform", "input": {"rows": "${steps.extract.result.rows}"}},
+                {"name": "right", "task_type": "transform", "required_capabilities": [f"{tag}-transform"],
+                 "depends_on": ["extract"], "input": {"rows": [10]}},
+                {"name": "join", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["left", "right"],
+                 "input": {"l": "${steps.left.result.rows}", "r": "${steps.right.result.rows}"}},
+                {"name": "audit", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["extract"],
+                 "when": "steps.extract.result.count > 10"},
+                {"name": "after_audit", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["audit"]},
+                {"name": "either", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["audit", "join"]},
+            ],
+        )  # fmt: skip
+        done = await finished(client, made.workflow_id)
+    assert done.status == "completed"
+    assert states(done) == {
+        "extract": "completed", "left": "completed", "right": "completed", "join": "completed",
+        "audit": "skipped", "after_audit": "skipped", "either": "completed",
+    }  # fmt: skip
+    assert {"l": [2, 4, 6], "r": [20]} in seen["load"]
+    assert "condition is false" in next(s.error for s in done.steps if s.name == "audit")
+
+
+async def test_for_each_fans_out_and_an_approval_waits_for_its_signal(sqlite_hub):
+    tag = unique("fan")
+    async with crew(sqlite_hub, tag), AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="fan",
+            steps=[
+                {"name": "extract", "agent": f"{tag}-extract"},
+                {"name": "each", "kind": "for_each", "task_type": "double", "agent": f"{tag}-transform", "items": "${steps.extract.result.rows}"},
+                {"name": "ok", "kind": "approval"},
+                {"name": "load", "agent": f"{tag}-load", "input": {"all": "${steps.each.result}", "by": "${steps.ok.result.who}"}},
+            ],
+        )
+        await eventually(lambda: _state(client, made.workflow_id, "ok", "waiting"))
+        with pytest.raises(Conflict):
+            await client.workflow.signal(made.workflow_id, "load", "approve")  # not waiting for a signal
+        await client.workflow.signal(made.workflow_id, "ok", "approve", data={"who": "alice"})
+        done = await finished(client, made.workflow_id)
+    each = next(s for s in done.steps if s.name == "each")
+    assert done.status == "completed" and len(each.task_ids) == 3
+    assert each.result == [{"rows": [2]}, {"rows": [4]}, {"rows": [6]}]
+    assert done.steps[-1].result["got"] == {"all": [{"rows": [2]}, {"rows": [4]}, {"rows": [6]}], "by": "alice"}
+
+
+async def _state(client: AsyncAgoraClient, workflow_id: str, step: str, state: str) -> bool:
+    return states(await client.workflow.status(workflow_id)).get(step) == state
+
+
+@pytest.mark.parametrize("policy", ["fail_fast", "continue"])
+async def test_a_failing_step_retries_then_fails_under_either_policy(sqlite_hub, policy):
+    tag = unique("fail")
+    async with crew(sqlite_hub, tag, fail={"transform"}) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="fails",
+            failure_policy=policy,
+            steps=[
+                {"name": "extract", "agent": f"{tag}-extract"},
+                {"name": "transform", "agent": f"{tag}-transform", "retry": {"attempts": 2}},
+                {"name": "load", "agent": f"{tag}-load"},
+                {"name": "side", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["extract"], "input": {"slow": True}},
+            ],
+        )
+        done = await finished(client, made.workflow_id)
+    assert done.status == "failed" and len(seen["transform"]) == 2  # two attempts, then the step failed
+    step = {s.name: s for s in done.steps}
+    assert step["transform"].state == "failed" and "transform broke" in step["transform"].error
+    if policy == "continue":
+        assert step["load"].state == "skipped" and step["side"].state == "completed"
+    else:
+        assert step["load"].state == "cancelled"
+
+
+async def test_cancel_stops_a_workflow_and_its_running_tasks(sqlite_hub):
+    async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="nobody home", steps=[{"name": "wait", "agent": unique("absent")}, {"name": "then", "agent": unique("absent")}]
+        )
+        cancelled = await client.workflow.cancel(made.workflow_id, reason="changed my mind")
+        task = await client.task.get(cancelled.steps[0].task_ids[0])
+        with pytest.raises(Conflict):
+            await client.workflow.cancel(made.workflow_id)
+    assert "no agent" in made.warnings[0]
+    assert cancelled.status == "cancelled" and states(cancelled) == {"wait": "cancelled", "then": "cancelled"}
+    assert task.status == "cancelled"
+
+
+def test_bad_definitions_name_the_step_and_field(sqlite_hub):
+    def refused(steps: list[dict[str, Any]]) -> dict[str, Any]:
+        with sqlite_hub.client() as admin:
+            return expect_error(call(admin, "agora.workflow.create", workflow_name="bad", steps=steps), 400, "invalid_argument")["details"]
+
+    assert refused([{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}]) == {"step": "a", "field": "depends_on"}
+    assert refused([{"name": "a", "depends_on": ["nope"]}]) == {"step": "a", "field": "depends_on"}
+    assert refused([{"name": "a"}, {"name": "b", "input": {"x": "${steps.c.result.y}"}}, {"name": "c"}]) == {"step": "b", "field": "input"}
+    assert refused([{"name": "a", "when": "__import__('os').system('x')"}]) == {"step": "a", "field": "when"}
+    assert refused([{"name": "a", "when": "steps.a.result >"}]) == {"step": "a", "field": "when"}
+    assert refused([{"name": "a"}, {"name": "a"}]) == {"step": "a", "field": "name"}
+    with sqlite_hub.client() as admin:
+        expect_error(call(admin, "agora.workflow.create", workflow_name="bad", steps=[{"name": "e", "kind": "for_each"}]), 422, "invalid_argument")
+        expect_error(call(admin, "agora.workflow.status", workflow_id="wf_0000000000000000"), 404, "not_found")
+
+
+async def test_a_hub_killed_mid_workflow_finishes_it_after_a_restart_with_each_step_once(tmp_path):
+    hub = HubProcess(tmp_path / "hub").start()
+    tag = unique("crash")
+    ran: list[str] = []
+    agent = agent_for(hub, f"{tag}-worker", capabilities=["w"])
+
+    @agent.on_task()
+    async def work(task: Any) -> Any:
+        ran.append(task.payload["n"])
+        await asyncio.sleep(0.2)
+        return {"n": task.payload["n"]}
+
+    try:
+        async with AsyncAgoraClient(hub.url, hub.admin_key) as client:
+            made = await client.workflow.create(
+                workflow_name="crash", steps=[{"name": f"s{i}", "agent": f"{tag}-worker", "input": {"n": f"s{i}"}} for i in range(6)]
+            )
+            await agent.start()
+            await eventually(lambda: len(ran) >= 2)
+            hub.stop(signal.SIGKILL)
+            hub.start()
+            done = await finished(client, made.workflow_id)
+    finally:
+        await agent.stop()
+        hub.stop()
+    assert done.status == "completed" and [s.state for s in done.steps] == ["completed"] * 6
+    for step in done.steps:  # each step's task completed once (a task interrupted by the crash was retried, not doubled)
+        assert len(step.task_ids) == 1
+    assert sorted(set(ran)) == [f"s{i}" for i in range(6)]
