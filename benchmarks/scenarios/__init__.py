@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, mcp, query, quickstart, register, rss, sdk, send, streams, tasks
+from . import a2a, ceiling, coldstart, mcp, query, quickstart, register, rss, sdk, send, streams, tasks, workflows
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(send, per_store=True),
         Scenario(streams, per_store=True),
         Scenario(tasks, per_store=True),
+        Scenario(workflows, per_store=True),
         Scenario(sdk, per_store=True),
         Scenario(mcp, per_store=True),
         Scenario(a2a, per_store=True),

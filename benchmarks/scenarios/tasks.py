@@ -41,7 +41,7 @@ def _task_row(tenant_id: str, now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _raw(store_kind: StoreProvider, count: int) -> float:
+async def raw_cycle(store_kind: StoreProvider, count: int, workers: int = WORKERS) -> float:
     """The ceiling: the hub's own claim and complete operations on the same store, called directly (no HTTP)."""
     spec = store_kind.fresh()
     store = open_store(spec.database_url, spec.data_dir)
@@ -68,7 +68,7 @@ async def _raw(store_kind: StoreProvider, count: int) -> float:
                 done += 1
 
         started = time.perf_counter()
-        done = sum(await asyncio.gather(*(worker(i) for i in range(WORKERS))))
+        done = sum(await asyncio.gather(*(worker(i) for i in range(workers))))
         return done / (time.perf_counter() - started)
     finally:
         await store.close()
@@ -95,13 +95,13 @@ async def _assign(port: int, key: str, count: int, connections: int = 8) -> floa
         return count / (time.perf_counter() - started)
 
 
-def _client(*args: str) -> subprocess.Popen[str]:
+def task_client(*args: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.task_client", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "task client did not start"
     return proc
 
 
-def _result(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
+def client_result(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
     if proc.wait(300) != 0:
         raise RuntimeError("task client failed")
     result: dict[str, Any] = json.loads(out.read_text())
@@ -118,7 +118,7 @@ def _throughput(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp
     out = tmp / "workers.json"
     cpu = hub.cpu_seconds()
     started = time.perf_counter()
-    result = _result(_client("workers", str(hub.port), str(tmp / "tokens.txt"), str(count), str(limit), str(out)), out)
+    result = client_result(task_client("workers", str(hub.port), str(tmp / "tokens.txt"), str(count), str(limit), str(out)), out)
     elapsed = time.perf_counter() - started
     completed = result["completed"]
     rate = len(set(completed)) / result["span_seconds"]
@@ -136,7 +136,7 @@ def _wake(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path
     worker = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "waker"})
     bench.step(f"{NAME}: a worker parked in claim(wait); {samples} tasks assigned one at a time")
     out = tmp / "wake.json"
-    result = _result(_client("wake", str(hub.port), worker["agent_token"], admin, str(samples), str(out)), out)
+    result = client_result(task_client("wake", str(hub.port), worker["agent_token"], admin, str(samples), str(out)), out)
     wake = result["wake_ms"]
     p50 = statistics.median(wake)
     p99 = statistics.quantiles(wake, n=100)[98]
@@ -148,7 +148,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     count = 2_000 if bench.profile.load_seconds < 5 else 10_000
     bench.step(f"{NAME}: ceiling — the claim and complete store operations, {WORKERS} concurrent callers, no HTTP")
-    raw = asyncio.run(_raw(store, count))
+    raw = asyncio.run(raw_cycle(store, count))
     bench.add(ValueRecord(NAME, store.kind.value, f"raw claim + complete on the store ({WORKERS} callers, ceiling)", raw, "/s"))
     spec = store.fresh()
     with tempfile.TemporaryDirectory(prefix="agora-bench-tasks-") as tmp, hub_server(spec) as hub:
