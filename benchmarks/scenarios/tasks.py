@@ -21,7 +21,7 @@ from agora.store.ops import tasks as task_ops
 from ..bench import Bench, call_hub
 from ..http import Connection, build_request
 from ..report import ValueRecord, at_least, at_most
-from ..servers import ROOT, Server, hub_server
+from ..servers import ROOT, HubSpec, Server, hub_server
 from ..stores import StoreProvider
 
 NAME = "tasks"
@@ -41,9 +41,9 @@ def _task_row(tenant_id: str, now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def raw_cycle(store_kind: StoreProvider, count: int, workers: int = WORKERS) -> float:
-    """The ceiling: the hub's own claim and complete operations on the same store, called directly (no HTTP)."""
-    spec = store_kind.fresh()
+async def raw_cycle(spec: HubSpec, count: int, workers: int = WORKERS) -> float:
+    """The ceiling: the hub's own claim and complete operations on a fresh store (``spec``), called directly (no
+    HTTP). The store is made by the caller: making a PostgreSQL database runs its own event loop."""
     store = open_store(spec.database_url, spec.data_dir)
     await store.start()
     try:
@@ -148,7 +148,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     count = 2_000 if bench.profile.load_seconds < 5 else 10_000
     bench.step(f"{NAME}: ceiling — the claim and complete store operations, {WORKERS} concurrent callers, no HTTP")
-    raw = asyncio.run(raw_cycle(store, count))
+    raw = asyncio.run(raw_cycle(store.fresh(), count))
     bench.add(ValueRecord(NAME, store.kind.value, f"raw claim + complete on the store ({WORKERS} callers, ceiling)", raw, "/s"))
     spec = store.fresh()
     with tempfile.TemporaryDirectory(prefix="agora-bench-tasks-") as tmp, hub_server(spec) as hub:

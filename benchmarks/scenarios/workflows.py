@@ -57,7 +57,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     count = 200 if bench.profile.load_seconds < 5 else 1_000
     bench.step(f"{NAME}: ceiling — the raw claim + complete cycle on the store, {AGENTS} callers, no HTTP")
-    raw = asyncio.run(raw_cycle(store, count * STEPS, AGENTS))
+    raw = asyncio.run(raw_cycle(store.fresh(), count * STEPS, AGENTS))
     kind = store.kind.value
     bench.add(ValueRecord(NAME, kind, f"raw task cycle on the store ({AGENTS} callers, ceiling)", raw, "tasks/s"))
     spec = store.fresh()
