@@ -90,11 +90,14 @@ class WorkflowTools(SyncGroup):
     def status(
         self,
         workflow_id: str,
+        *,
+        mermaid: bool | Unset = UNSET,
     ) -> workflows.WorkflowStatus:
-        """A workflow's status and progress, and each step's state, agent, timings, result or error.
+        """A workflow's status and progress, and each step's state, agent, timings, result or error; mermaid=true adds the DAG as a Mermaid flowchart.
 
         Args:
-            workflow_id: required."""
+            workflow_id: required.
+            mermaid: Also return the DAG as a Mermaid flowchart, each step styled by its state."""
         return self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
 
     def list(
@@ -929,11 +932,14 @@ class AsyncWorkflowTools(AsyncGroup):
     async def status(
         self,
         workflow_id: str,
+        *,
+        mermaid: bool | Unset = UNSET,
     ) -> workflows.WorkflowStatus:
-        """A workflow's status and progress, and each step's state, agent, timings, result or error.
+        """A workflow's status and progress, and each step's state, agent, timings, result or error; mermaid=true adds the DAG as a Mermaid flowchart.
 
         Args:
-            workflow_id: required."""
+            workflow_id: required.
+            mermaid: Also return the DAG as a Mermaid flowchart, each step styled by its state."""
         return await self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
 
     async def list(

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from agora_sdk import Agent, AsyncAgoraClient
-from agora_sdk.errors import Conflict, InvalidArgument
+from agora_sdk.errors import Conflict
 
-from .conftest import call, expect_error, ok, unique
+from .conftest import call, expect_error, unique
 from .hubproc import HubProcess
 from .test_agent_runtime import agent_for, eventually
+from .test_cli import agora, agora_json
 
 
 @contextlib.asynccontextmanager
@@ -226,3 +226,25 @@ async def test_a_hub_killed_mid_workflow_finishes_it_after_a_restart_with_each_s
     for step in done.steps:  # each step's task completed once (a task interrupted by the crash was retried, not doubled)
         assert len(step.task_ids) == 1
     assert sorted(set(ran)) == [f"s{i}" for i in range(6)]
+
+
+async def test_the_dag_is_drawn_by_the_cli_and_as_mermaid(sqlite_hub):
+    async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="drawn",
+            steps=[
+                {"name": "fetch", "agent": unique("absent")},
+                {"name": "left", "depends_on": ["fetch"]},
+                {"name": "right", "depends_on": ["fetch"]},
+                {"name": "sign_off", "kind": "approval", "depends_on": ["left", "right"]},
+            ],
+        )
+        status = await client.workflow.status(made.workflow_id, mermaid=True)
+    drawn = agora(sqlite_hub, "workflows", "show", made.workflow_id)
+    listed = agora_json(sqlite_hub, "workflows", "ls", "--status", "running")
+    missing = agora(sqlite_hub, "workflows", "show", "wf_0000000000000000")
+    assert status.mermaid.startswith("flowchart TD") and "fetch --> left" in status.mermaid and "right --> sign_off" in status.mermaid
+    assert 'sign_off["sign_off (approval)<br/>pending"]:::pending' in status.mermaid
+    assert drawn.returncode == 0 and "fetch" in drawn.stdout and "running" in drawn.stdout and "→ sign_off (above)" in drawn.stdout
+    assert made.workflow_id in [w["workflow_id"] for w in listed["workflows"]]
+    assert missing.returncode != 0 and "not_found" in missing.stderr and "Traceback" not in missing.stderr

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, keys, mcp_stdio, messages, serve, tasks, tools
+from . import agents, keys, mcp_stdio, messages, serve, tasks, tools, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(serve.db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(workflows.app, name="workflows")
 app.add_typer(tools.tools_app, name="tools")
 app.registered_commands += messages.app.registered_commands + tools.app.registered_commands
 

@@ -77,6 +77,10 @@ class WorkflowRef(Input):
     workflow_id: Annotated[str, Field(pattern=WORKFLOW_ID)]
 
 
+class StatusRequest(WorkflowRef):
+    mermaid: bool = Field(False, description="Also return the DAG as a Mermaid flowchart, each step styled by its state.")
+
+
 class CancelWorkflow(WorkflowRef):
     reason: str | None = Field(None, max_length=1000)
 
@@ -122,6 +126,7 @@ class WorkflowStatus(Output):
     metadata: JSONObject
     created_at: UtcDatetime
     finished_at: UtcDatetime | None = None
+    mermaid: str | None = Field(None, description="The DAG as a Mermaid flowchart (when asked for).")
 
 
 class ListWorkflows(Input):

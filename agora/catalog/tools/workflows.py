@@ -27,8 +27,9 @@ TOOLS = [
     Tool(
         name="agora.workflow.status",
         version="1.0.0",
-        description="A workflow's status and progress, and each step's state, agent, timings, result or error.",
-        input_model=w.WorkflowRef,
+        description="A workflow's status and progress, and each step's state, agent, timings, result or error; "
+        "mermaid=true adds the DAG as a Mermaid flowchart.",
+        input_model=w.StatusRequest,
         output_model=w.WorkflowStatus,
         handler=workflows.status,
         scopes=READ,

@@ -45,7 +45,7 @@ async def create(ctx: CallContext, req: w.CreateWorkflow) -> w.WorkflowCreated:
     return w.WorkflowCreated(workflow_id=workflow["workflow_id"], status=workflow["status"], created_at=now, warnings=warnings)
 
 
-async def status(ctx: CallContext, req: w.WorkflowRef) -> w.WorkflowStatus:
+async def status(ctx: CallContext, req: w.StatusRequest) -> w.WorkflowStatus:
     def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return workflow_ops.get(conn, req.workflow_id, ctx.principal.tenant_scope()), workflow_ops.steps(conn, req.workflow_id)
 
@@ -56,6 +56,7 @@ async def status(ctx: CallContext, req: w.WorkflowRef) -> w.WorkflowStatus:
         current_step=current,
         total_steps=len(steps),
         progress=progress,
+        mermaid=engine.mermaid(steps) if req.mermaid else None,
         steps=[
             w.StepStatus(
                 name=s["name"], kind=s["kind"], state=s["state"], depends_on=s["depends_on"], agent=s["agent_id"] or s["spec"].get("agent"),
@@ -106,7 +107,7 @@ async def _apply(ctx: CallContext, workflow_id: str, move: Any) -> w.WorkflowSta
         return move(conn, workflow, now)
 
     await announce(ctx.notifier, await ctx.store.write(op))
-    return await status(ctx, w.WorkflowRef(workflow_id=workflow_id))
+    return await status(ctx, w.StatusRequest(workflow_id=workflow_id))
 
 
 async def cancel(ctx: CallContext, req: w.CancelWorkflow) -> w.WorkflowStatus:

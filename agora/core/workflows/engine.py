@@ -290,3 +290,21 @@ def signal(conn: Connection, workflow: dict[str, Any], step_name: str, approve: 
 
 def new_workflow_id() -> str:
     return new_id("wf")
+
+
+STATE_STYLES = {
+    "pending": "fill:#f6f8fa,stroke:#8c959f", "running": "fill:#ddf4ff,stroke:#0969da", "waiting": "fill:#fff8c5,stroke:#9a6700",
+    "completed": "fill:#dafbe1,stroke:#1a7f37", "failed": "fill:#ffebe9,stroke:#cf222e", "skipped": "fill:#eaeef2,stroke:#6e7781,stroke-dasharray:4",
+    "cancelled": "fill:#eaeef2,stroke:#6e7781",
+}  # fmt: skip
+
+
+def mermaid(steps: list[dict[str, Any]]) -> str:
+    """The DAG as a Mermaid flowchart: a node per step (its name, kind and state), an edge per dependency."""
+    lines = ["flowchart TD"]
+    for step in steps:
+        kind = "" if step["kind"] == StepKind.task else f" ({step['kind']})"
+        lines.append(f'    {step["name"]}["{step["name"]}{kind}<br/>{step["state"]}"]:::{step["state"]}')
+    lines += [f"    {dep} --> {step['name']}" for step in steps for dep in step["depends_on"]]
+    lines += [f"    classDef {state} {style}" for state, style in STATE_STYLES.items()]
+    return "\n".join(lines)
