@@ -87,6 +87,40 @@ class WorkflowTools(SyncGroup):
             failure_policy: optional (default 'fail_fast')."""
         return self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
 
+    def define(
+        self,
+        workflow_name: str,
+        steps: builtins.list[workflows.Step | dict[str, Any]],
+        *,
+        description: str | Unset = UNSET,
+        failure_policy: workflows.FailurePolicy | str | Unset = UNSET,
+    ) -> workflows.WorkflowDefinition:
+        """Save a workflow under a name, to run it many times (agora.workflow.run); defining a name again makes its next version. The steps are checked now, as create checks them.
+
+        Args:
+            workflow_name: required.
+            steps: required.
+            description: optional (default '').
+            failure_policy: optional (default 'fail_fast')."""
+        return self._call("agora.workflow.define", workflows.WorkflowDefinition, locals(), retry_safe=False)
+
+    def run(
+        self,
+        workflow_name: str,
+        *,
+        version: int | None | Unset = UNSET,
+        input: dict[str, Any] | Unset = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+    ) -> workflows.WorkflowCreated:
+        """Start a saved workflow (its latest version, or the one named) with an input.
+
+        Args:
+            workflow_name: required.
+            version: Unset: the latest version.
+            input: What steps read as ${input.…}.
+            metadata: optional (default empty)."""
+        return self._call("agora.workflow.run", workflows.WorkflowCreated, locals(), retry_safe=False)
+
     def status(
         self,
         workflow_id: str,
@@ -928,6 +962,40 @@ class AsyncWorkflowTools(AsyncGroup):
             input: What steps read as ${input.…}.
             failure_policy: optional (default 'fail_fast')."""
         return await self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
+
+    async def define(
+        self,
+        workflow_name: str,
+        steps: builtins.list[workflows.Step | dict[str, Any]],
+        *,
+        description: str | Unset = UNSET,
+        failure_policy: workflows.FailurePolicy | str | Unset = UNSET,
+    ) -> workflows.WorkflowDefinition:
+        """Save a workflow under a name, to run it many times (agora.workflow.run); defining a name again makes its next version. The steps are checked now, as create checks them.
+
+        Args:
+            workflow_name: required.
+            steps: required.
+            description: optional (default '').
+            failure_policy: optional (default 'fail_fast')."""
+        return await self._call("agora.workflow.define", workflows.WorkflowDefinition, locals(), retry_safe=False)
+
+    async def run(
+        self,
+        workflow_name: str,
+        *,
+        version: int | None | Unset = UNSET,
+        input: dict[str, Any] | Unset = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+    ) -> workflows.WorkflowCreated:
+        """Start a saved workflow (its latest version, or the one named) with an input.
+
+        Args:
+            workflow_name: required.
+            version: Unset: the latest version.
+            input: What steps read as ${input.…}.
+            metadata: optional (default empty)."""
+        return await self._call("agora.workflow.run", workflows.WorkflowCreated, locals(), retry_safe=False)
 
     async def status(
         self,

@@ -67,6 +67,12 @@ def _workflow(admin: httpx.Client, *steps: dict[str, Any]) -> str:
     return ok(call(admin, "agora.workflow.create", workflow_name="example", steps=list(steps)))["workflow_id"]
 
 
+def _definition(admin: httpx.Client) -> str:
+    name = unique("etl")
+    ok(call(admin, "agora.workflow.define", workflow_name=name, steps=[{"name": "extract", "agent": unique("x"), "input": {"day": "${input.day}"}}]))
+    return name
+
+
 def _failed_task(admin: httpx.Client) -> str:
     claimed = _claimed(admin)
     ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
@@ -145,7 +151,9 @@ EXAMPLES: dict[str, Example] = {
         "steps": [{"name": "extract", "agent": unique("extractor"), "input": {"source": "${input.source}"}},
                   {"name": "load", "agent": unique("loader"), "input": {"rows": "${steps.extract.result.rows}"}}],
     },  # fmt: skip
-    "agora.workflow.status": lambda a: {"workflow_id": _workflow(a)},
+    "agora.workflow.define": lambda a: {"workflow_name": unique("etl"), "steps": [{"name": "extract", "agent": unique("x")}], "description": "nightly"},
+    "agora.workflow.run": lambda a: {"workflow_name": _definition(a), "input": {"day": "monday"}},
+    "agora.workflow.status": lambda a: {"workflow_id": _workflow(a), "mermaid": True},
     "agora.workflow.list": lambda a: {"status": "running", "limit": 5},
     "agora.workflow.cancel": lambda a: {"workflow_id": _workflow(a), "reason": "catalog test"},
     "agora.workflow.signal": lambda a: {"workflow_id": _workflow(a, {"name": "ok", "kind": "approval"}), "step": "ok", "decision": "approve", "data": {"by": "me"}},

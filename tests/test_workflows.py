@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agora_sdk import Agent, AsyncAgoraClient
-from agora_sdk.errors import Conflict
+from agora_sdk.errors import Conflict, NotFound
 
 from .conftest import call, expect_error, unique
 from .hubproc import HubProcess
@@ -248,3 +248,23 @@ async def test_the_dag_is_drawn_by_the_cli_and_as_mermaid(sqlite_hub):
     assert drawn.returncode == 0 and "fetch" in drawn.stdout and "running" in drawn.stdout and "→ sign_off (above)" in drawn.stdout
     assert made.workflow_id in [w["workflow_id"] for w in listed["workflows"]]
     assert missing.returncode != 0 and "not_found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+async def test_a_saved_definition_runs_many_times_at_its_versions(sqlite_hub):
+    tag = unique("saved")
+    name = unique("etl")
+    async with crew(sqlite_hub, tag) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        first = await client.workflow.define(name, [{"name": "extract", "agent": f"{tag}-extract", "input": {"run": "${input.run}"}}])
+        second = await client.workflow.define(name, [
+            {"name": "extract", "agent": f"{tag}-extract", "input": {"run": "${input.run}"}},
+            {"name": "load", "agent": f"{tag}-load", "input": {"rows": "${steps.extract.result.rows}"}},
+        ], failure_policy="continue")  # fmt: skip
+        runs = [await client.workflow.run(name, input={"run": n}) for n in (1, 2)]
+        old = await client.workflow.run(name, version=1, input={"run": 3})
+        done = [await finished(client, r.workflow_id) for r in [*runs, old]]
+        with pytest.raises(NotFound):
+            await client.workflow.run(unique("never-defined"))
+    assert (first.version, second.version) == (1, 2) and second.total_steps == 2
+    assert [d.total_steps for d in done] == [2, 2, 1] and all(d.status == "completed" for d in done)
+    assert done[0].failure_policy == "continue" and done[0].metadata == {"definition_version": 2}
+    assert sorted(p["run"] for p in seen["extract"]) == [1, 2, 3]

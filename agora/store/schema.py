@@ -475,3 +475,17 @@ workflow_step_tasks = Table(
     Column("item", Integer, nullable=True),
     Index("ix_workflow_step_tasks_workflow", "workflow_id"),
 )
+
+# Saved workflow definitions: written once (each define of a name is its next version), run many times.
+workflow_definitions = Table(
+    "workflow_definitions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("workflow_name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("steps", Json, nullable=False),
+    Column("failure_policy", String(16), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -64,6 +64,34 @@ class CreateWorkflow(Input):
     failure_policy: FailurePolicy = FailurePolicy.fail_fast
 
 
+class DefineWorkflow(Input):
+    """A workflow saved under a name to be run many times; defining a name again makes its next version."""
+
+    positional_args: ClassVar[tuple[str, ...]] = ("workflow_name", "steps")
+
+    workflow_name: str = Field(min_length=1, max_length=200)
+    steps: list[Step] = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    failure_policy: FailurePolicy = FailurePolicy.fail_fast
+
+
+class WorkflowDefinition(Output):
+    workflow_name: str
+    version: int
+    total_steps: int
+    created_at: UtcDatetime
+    warnings: list[str] = Field(default_factory=list)
+
+
+class RunWorkflow(Input):
+    positional_args: ClassVar[tuple[str, ...]] = ("workflow_name",)
+
+    workflow_name: str = Field(min_length=1, max_length=200)
+    version: int | None = Field(None, ge=1, description="Unset: the latest version.")
+    input: JSONObject = Field(default_factory=dict, description="What steps read as ${input.…}.")
+    metadata: JSONObject = Field(default_factory=dict)
+
+
 class WorkflowCreated(Output):
     workflow_id: str
     status: str

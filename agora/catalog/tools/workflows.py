@@ -25,6 +25,25 @@ TOOLS = [
         scopes=WRITE,
     ),
     Tool(
+        name="agora.workflow.define",
+        version="1.0.0",
+        description="Save a workflow under a name, to run it many times (agora.workflow.run); defining a name again "
+        "makes its next version. The steps are checked now, as create checks them.",
+        input_model=w.DefineWorkflow,
+        output_model=w.WorkflowDefinition,
+        handler=workflows.define,
+        scopes=WRITE,
+    ),
+    Tool(
+        name="agora.workflow.run",
+        version="1.0.0",
+        description="Start a saved workflow (its latest version, or the one named) with an input.",
+        input_model=w.RunWorkflow,
+        output_model=w.WorkflowCreated,
+        handler=workflows.run,
+        scopes=WRITE,
+    ),
+    Tool(
         name="agora.workflow.status",
         version="1.0.0",
         description="A workflow's status and progress, and each step's state, agent, timings, result or error; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,25 +25,63 @@ def _summary_figures(steps: list[dict[str, Any]]) -> tuple[int | None, float]:
     return current, round(100.0 * done / len(steps), 1) if steps else 100.0
 
 
+# What a workflow starts from, read inside its creating transaction: the steps, the failure policy, and metadata.
+Source = Callable[[Connection], tuple[list[w.Step], str, dict[str, Any]]]
+
+
 async def create(ctx: CallContext, req: w.CreateWorkflow) -> w.WorkflowCreated:
+    source: Source = lambda _conn: (req.steps, req.failure_policy.value, req.metadata)  # noqa: E731
+    return await _start(ctx, req.workflow_name, source, req.input, req.assigned_agents)
+
+
+async def run(ctx: CallContext, req: w.RunWorkflow) -> w.WorkflowCreated:
+    """Start a saved definition (its latest version unless one is named) with this input."""
+
+    def source(conn: Connection) -> tuple[list[w.Step], str, dict[str, Any]]:
+        saved = workflow_ops.definition(conn, ctx.principal.tenant_id, req.workflow_name, req.version)
+        steps = [w.Step.model_validate(s) for s in saved["steps"]]
+        return steps, saved["failure_policy"], {**req.metadata, "definition_version": saved["version"]}
+
+    return await _start(ctx, req.workflow_name, source, req.input, [])
+
+
+async def _start(ctx: CallContext, name: str, source: Source, input_: dict[str, Any], assigned_agents: list[str]) -> w.WorkflowCreated:
+    """Plan and start a workflow in one transaction: its rows, its first steps' tasks, its events."""
     p = ctx.principal
     now = ctx.clock.now()
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[str], list[Event]]:
-        plan = engine.plan(conn, p.tenant_id, req.steps)
+        steps, policy, metadata = source(conn)
+        plan = engine.plan(conn, p.tenant_id, steps)
         workflow = {
-            "workflow_id": engine.new_workflow_id(), "tenant_id": p.tenant_id, "workflow_name": req.workflow_name,
-            "status": "running", "failure_policy": req.failure_policy.value, "input": req.input, "metadata": req.metadata,
-            "assigned_agents": req.assigned_agents, "created_by": p.agent_id or p.label, "created_at": now,
-            "updated_at": now, "finished_at": None,
+            "workflow_id": engine.new_workflow_id(), "tenant_id": p.tenant_id, "workflow_name": name, "status": "running",
+            "failure_policy": policy, "input": input_, "metadata": metadata, "assigned_agents": assigned_agents,
+            "created_by": p.agent_id or p.label, "created_at": now, "updated_at": now, "finished_at": None,
         }  # fmt: skip
         workflow_ops.insert_workflow(conn, workflow, [{**s, "workflow_id": workflow["workflow_id"]} for s in plan.steps])
-        events = [engine.event(conn, workflow, "workflow_created", now, workflow_name=req.workflow_name)]
+        events = [engine.event(conn, workflow, "workflow_created", now, workflow_name=name)]
         return workflow, plan.warnings, events + engine.advance(conn, workflow, now)
 
     workflow, warnings, events = await ctx.store.write(op)
     await announce(ctx.notifier, events)
     return w.WorkflowCreated(workflow_id=workflow["workflow_id"], status=workflow["status"], created_at=now, warnings=warnings)
+
+
+async def define(ctx: CallContext, req: w.DefineWorkflow) -> w.WorkflowDefinition:
+    p = ctx.principal
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[str]]:
+        plan = engine.plan(conn, p.tenant_id, req.steps)  # checked now, not at the first run
+        row = {
+            "tenant_id": p.tenant_id, "workflow_name": req.workflow_name, "description": req.description,
+            "steps": [s.model_dump(mode="json", exclude_unset=True) for s in req.steps], "failure_policy": req.failure_policy.value,
+            "created_by": p.agent_id or p.label, "created_at": now,
+        }  # fmt: skip
+        return workflow_ops.define(conn, row), plan.warnings
+
+    row, warnings = await ctx.store.write(op)
+    return w.WorkflowDefinition(workflow_name=row["workflow_name"], version=row["version"], total_steps=len(req.steps), created_at=now, warnings=warnings)
 
 
 async def status(ctx: CallContext, req: w.StatusRequest) -> w.WorkflowStatus:

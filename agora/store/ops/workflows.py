@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from agora_sdk.errors import NotFound
 
-from ..schema import workflow_step_tasks, workflow_steps, workflows
+from ..schema import workflow_definitions, workflow_step_tasks, workflow_steps, workflows
 
 _GET = select(workflows).where(workflows.c.workflow_id == bindparam("workflow_id"))
 _GET_LOCKED = _GET.with_for_update()
@@ -75,3 +75,25 @@ def list_workflows(
         stamp, workflow_id = after
         stmt = stmt.where(or_(w.created_at < stamp, and_(w.created_at == stamp, w.workflow_id < workflow_id)))
     return [dict(r) for r in conn.execute(stmt.order_by(w.created_at.desc(), w.workflow_id.desc()).limit(limit)).mappings()]
+
+
+def define(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    """Store the next version of a definition (1 for a new name)."""
+    d = workflow_definitions.c
+    latest = conn.execute(
+        select(func.max(d.version)).where(d.tenant_id == row["tenant_id"], d.workflow_name == row["workflow_name"])
+    ).scalar()
+    row = {**row, "version": (latest or 0) + 1}
+    conn.execute(insert(workflow_definitions), row)
+    return row
+
+
+def definition(conn: Connection, tenant_id: str, name: str, version: int | None) -> dict[str, Any]:
+    d = workflow_definitions.c
+    stmt = select(workflow_definitions).where(d.tenant_id == tenant_id, d.workflow_name == name)
+    stmt = stmt.where(d.version == version) if version is not None else stmt.order_by(d.version.desc()).limit(1)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        at = f" at version {version}" if version is not None else ""
+        raise NotFound(f"no workflow definition '{name}'{at}; agora.workflow.define saves one", details={"workflow_name": name})
+    return dict(row)
