@@ -149,6 +149,25 @@ class WorkflowTools(SyncGroup):
             cursor: optional (default None)."""
         return self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
 
+    def modify(
+        self,
+        workflow_id: str,
+        *,
+        add: builtins.list[workflows.Step | dict[str, Any]] | Unset = UNSET,
+        remove: builtins.list[str] | Unset = UNSET,
+        reassign: dict[str, str] | Unset = UNSET,
+        depends_on: dict[str, builtins.list[str]] | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Change a running workflow: add steps, remove or rewire (depends_on) or reassign steps that have not started. Refused, naming the step, for a started or finished step or a change that makes a cycle.
+
+        Args:
+            workflow_id: required.
+            add: New steps (depends_on unset: after the last step).
+            remove: Pending steps to drop; steps after one depend on its dependencies instead.
+            reassign: Pending step name → the agent (id or name) to do it.
+            depends_on: Pending step name → its new dependencies (reorders the DAG)."""
+        return self._call("agora.workflow.modify", workflows.WorkflowStatus, locals(), retry_safe=False)
+
     def cancel(
         self,
         workflow_id: str,
@@ -1024,6 +1043,25 @@ class AsyncWorkflowTools(AsyncGroup):
             limit: optional (default 50).
             cursor: optional (default None)."""
         return await self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
+
+    async def modify(
+        self,
+        workflow_id: str,
+        *,
+        add: builtins.list[workflows.Step | dict[str, Any]] | Unset = UNSET,
+        remove: builtins.list[str] | Unset = UNSET,
+        reassign: dict[str, str] | Unset = UNSET,
+        depends_on: dict[str, builtins.list[str]] | Unset = UNSET,
+    ) -> workflows.WorkflowStatus:
+        """Change a running workflow: add steps, remove or rewire (depends_on) or reassign steps that have not started. Refused, naming the step, for a started or finished step or a change that makes a cycle.
+
+        Args:
+            workflow_id: required.
+            add: New steps (depends_on unset: after the last step).
+            remove: Pending steps to drop; steps after one depend on its dependencies instead.
+            reassign: Pending step name → the agent (id or name) to do it.
+            depends_on: Pending step name → its new dependencies (reorders the DAG)."""
+        return await self._call("agora.workflow.modify", workflows.WorkflowStatus, locals(), retry_safe=False)
 
     async def cancel(
         self,

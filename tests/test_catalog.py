@@ -155,6 +155,7 @@ EXAMPLES: dict[str, Example] = {
     "agora.workflow.run": lambda a: {"workflow_name": _definition(a), "input": {"day": "monday"}},
     "agora.workflow.status": lambda a: {"workflow_id": _workflow(a), "mermaid": True},
     "agora.workflow.list": lambda a: {"status": "running", "limit": 5},
+    "agora.workflow.modify": lambda a: {"workflow_id": _workflow(a), "add": [{"name": "report", "agent": unique("writer")}]},
     "agora.workflow.cancel": lambda a: {"workflow_id": _workflow(a), "reason": "catalog test"},
     "agora.workflow.signal": lambda a: {"workflow_id": _workflow(a, {"name": "ok", "kind": "approval"}), "step": "ok", "decision": "approve", "data": {"by": "me"}},
     "agora.a2a.update": lambda a: {**_a2a_turn(a), "state": "completed", "message": {"parts": [{"text": "looks good"}]}},

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agora_sdk import Agent, AsyncAgoraClient
-from agora_sdk.errors import Conflict, NotFound
+from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
 from .conftest import call, expect_error, unique
 from .hubproc import HubProcess
@@ -268,3 +268,33 @@ async def test_a_saved_definition_runs_many_times_at_its_versions(sqlite_hub):
     assert [d.total_steps for d in done] == [2, 2, 1] and all(d.status == "completed" for d in done)
     assert done[0].failure_policy == "continue" and done[0].metadata == {"definition_version": 2}
     assert sorted(p["run"] for p in seen["extract"]) == [1, 2, 3]
+
+
+async def test_a_running_workflow_is_modified_and_refuses_changes_to_started_steps(sqlite_hub):
+    tag = unique("mod")
+    async with crew(sqlite_hub, tag) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+        made = await client.workflow.create(
+            workflow_name="modified",
+            steps=[
+                {"name": "wait", "kind": "approval"},
+                {"name": "transform", "agent": unique("absent"), "input": {"rows": [1]}},
+                {"name": "spare", "task_type": "load", "agent": f"{tag}-load"},
+                {"name": "load", "agent": f"{tag}-load", "input": {"rows": "${steps.transform.result.rows}"}},
+            ],
+        )
+        changed = await client.workflow.modify(
+            made.workflow_id,
+            reassign={"transform": f"{tag}-transform"},
+            remove=["spare"],
+            add=[{"name": "audit", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["transform"], "input": {"audit": True}}],
+        )
+        with pytest.raises(Conflict):
+            await client.workflow.modify(made.workflow_id, reassign={"wait": f"{tag}-load"})  # started: waiting for its signal
+        with pytest.raises(InvalidArgument):
+            await client.workflow.modify(made.workflow_id, depends_on={"transform": ["load"]})  # a cycle
+        await client.workflow.signal(made.workflow_id, "wait", "approve")
+        done = await finished(client, made.workflow_id)
+    assert [s.name for s in changed.steps] == ["wait", "transform", "load", "audit"]
+    assert next(s for s in changed.steps if s.name == "load").depends_on == ["transform"]  # spare's dependency, spliced
+    assert done.status == "completed" and all(s.state == "completed" for s in done.steps)
+    assert seen["transform"] == [{"rows": [1]}] and {"audit": True} in seen["load"] and {"rows": [2]} in seen["load"]

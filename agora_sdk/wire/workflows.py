@@ -105,6 +105,21 @@ class WorkflowRef(Input):
     workflow_id: Annotated[str, Field(pattern=WORKFLOW_ID)]
 
 
+class ModifyWorkflow(WorkflowRef):
+    """Change a running workflow's steps that have not started; finished and running steps are never touched."""
+
+    add: list[Step] = Field(default_factory=list, max_length=100, description="New steps (depends_on unset: after the last step).")
+    remove: list[StepName] = Field(default_factory=list, max_length=100, description="Pending steps to drop; steps after one depend on its dependencies instead.")
+    reassign: dict[str, str] = Field(default_factory=dict, description="Pending step name → the agent (id or name) to do it.")
+    depends_on: dict[str, list[StepName]] = Field(default_factory=dict, description="Pending step name → its new dependencies (reorders the DAG).")
+
+    @model_validator(mode="after")
+    def _something(self) -> ModifyWorkflow:
+        if not (self.add or self.remove or self.reassign or self.depends_on):
+            raise ValueError("give steps to add, remove, reassign or rewire (depends_on)")
+        return self
+
+
 class StatusRequest(WorkflowRef):
     mermaid: bool = Field(False, description="Also return the DAG as a Mermaid flowchart, each step styled by its state.")
 

@@ -65,6 +65,16 @@ TOOLS = [
         read_only=True,
     ),
     Tool(
+        name="agora.workflow.modify",
+        version="1.0.0",
+        description="Change a running workflow: add steps, remove or rewire (depends_on) or reassign steps that have not "
+        "started. Refused, naming the step, for a started or finished step or a change that makes a cycle.",
+        input_model=w.ModifyWorkflow,
+        output_model=w.WorkflowStatus,
+        handler=workflows.modify,
+        scopes=WRITE,
+    ),
+    Tool(
         name="agora.workflow.cancel",
         version="1.0.0",
         description="Stop a running workflow: its unfinished steps and their tasks are cancelled.",

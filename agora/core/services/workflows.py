@@ -149,6 +149,15 @@ async def _apply(ctx: CallContext, workflow_id: str, move: Any) -> w.WorkflowSta
     return await status(ctx, w.StatusRequest(workflow_id=workflow_id))
 
 
+async def modify(ctx: CallContext, req: w.ModifyWorkflow) -> w.WorkflowStatus:
+    def move(conn: Connection, workflow: dict[str, Any], now: Any) -> list[Event]:
+        events, warnings = engine.modify(conn, workflow, req, now)
+        ctx.warnings.extend(warnings)
+        return events
+
+    return await _apply(ctx, req.workflow_id, move)
+
+
 async def cancel(ctx: CallContext, req: w.CancelWorkflow) -> w.WorkflowStatus:
     reason = req.reason or f"cancelled by {ctx.principal.label}"
     return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.stop(conn, wf, "cancelled", reason, ctx.principal.label, now))

@@ -292,6 +292,50 @@ def new_workflow_id() -> str:
     return new_id("wf")
 
 
+def modify(conn: Connection, workflow: dict[str, Any], change: Any, now: datetime) -> tuple[list[Event], list[str]]:
+    """Add, remove, reassign or rewire steps that have not started, checked as at create (a DAG, reads of ancestors
+    only); a change that touches a step already started is refused, naming it. Returns (events, warnings)."""
+    rows = workflow_ops.steps(conn, workflow["workflow_id"])
+    by_name = {r["name"]: r for r in rows}
+    for name in [*change.remove, *change.reassign, *change.depends_on]:
+        if name not in by_name:
+            raise _invalid(name, "step", "no such step in this workflow")
+        if by_name[name]["state"] != "pending":
+            raise Conflict(f"step '{name}' is {by_name[name]['state']}: only steps that have not started change", details={"step": name, "state": by_name[name]["state"]})
+    steps = [_as_step(r) for r in rows]
+    for name in change.remove:  # what depended on a removed step depends on its dependencies instead
+        gone = next(s for s in steps if s.name == name)
+        steps = [s for s in steps if s.name != name]
+        for s in steps:
+            if s.depends_on and name in s.depends_on:
+                s.depends_on = list(dict.fromkeys(d for dep in s.depends_on for d in ((gone.depends_on or []) if dep == name else [dep])))
+    for name, agent in change.reassign.items():
+        step = next(s for s in steps if s.name == name)
+        step.agent, step.required_capabilities = agent, []
+    for name, deps in change.depends_on.items():
+        next(s for s in steps if s.name == name).depends_on = deps
+    last = steps[-1].name if steps else None
+    steps += [a.model_copy(update={"depends_on": a.depends_on if a.depends_on is not None else ([last] if last else [])}) for a in change.add]
+    planned = plan(conn, workflow["tenant_id"], steps)
+    for position, row in enumerate(planned.steps):
+        old = by_name.get(row["name"])
+        if old is None:
+            conn.execute(workflow_ops.insert_step(), {**row, "workflow_id": workflow["workflow_id"], "position": position})
+        elif old["state"] == "pending":
+            workflow_ops.save_step(conn, old, {k: row[k] for k in ("position", "spec", "depends_on", "agent_id")})
+        else:
+            workflow_ops.save_step(conn, old, {"position": position})
+    for name in change.remove:
+        workflow_ops.remove_step(conn, workflow["workflow_id"], name)
+    summary = {"added": [a.name for a in change.add], "removed": change.remove, "reassigned": list(change.reassign), "rewired": list(change.depends_on)}
+    events = [event(conn, workflow, "workflow_updated", now, modified=summary)]
+    return events + advance(conn, workflow, now), planned.warnings
+
+
+def _as_step(row: dict[str, Any]) -> Step:
+    return Step.model_validate({**row["spec"], "name": row["name"], "kind": row["kind"], "depends_on": row["depends_on"]})
+
+
 STATE_STYLES = {
     "pending": "fill:#f6f8fa,stroke:#8c959f", "running": "fill:#ddf4ff,stroke:#0969da", "waiting": "fill:#fff8c5,stroke:#9a6700",
     "completed": "fill:#dafbe1,stroke:#1a7f37", "failed": "fill:#ffebe9,stroke:#cf222e", "skipped": "fill:#eaeef2,stroke:#6e7781,stroke-dasharray:4",

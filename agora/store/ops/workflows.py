@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from agora_sdk.errors import NotFound
 
@@ -46,6 +46,14 @@ def save_step(conn: Connection, step: dict[str, Any], changes: dict[str, Any]) -
     conn.execute(_SAVE_STEP, {"b_workflow_id": step["workflow_id"], "b_name": step["name"], **changes})
     step.update(changes)
     return step
+
+
+def insert_step() -> Any:
+    return insert(workflow_steps)
+
+
+def remove_step(conn: Connection, workflow_id: str, name: str) -> None:
+    conn.execute(delete(workflow_steps).where(workflow_steps.c.workflow_id == workflow_id, workflow_steps.c.name == name))
 
 
 def link_task(conn: Connection, task_id: str, workflow_id: str, step: str, item: int | None) -> None:
