@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
@@ -173,7 +172,7 @@ def _record(conn: Connection, task_id: str, actor: str, from_status: str | None,
 @lru_cache(maxsize=16)
 def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Any:
     """The claim query, built once per shape: parameters are bound at execution, so each claim only executes it."""
-    upstream = aliased(tasks)
+    upstream = tasks.alias("upstream")
     unmet = (
         select(task_dependencies.c.task_id)
         .join(upstream, upstream.c.task_id == task_dependencies.c.depends_on_id)

@@ -1,0 +1,137 @@
+"""The A2A door: every agent with an A2A front at ``/a2a/agents/{agent id or name}``, on the official ``a2a-sdk``.
+
+The hub itself is an A2A agent too, at ``/a2a`` with its card at ``/.well-known/agent-card.json``: a directory that
+finds and describes the agents it hosts (``directory.py``). JSON-RPC is served at each agent's URL (with or without a
+trailing slash), HTTP+JSON under it (``/message:send``,
+``/tasks/{id}``, …), both in A2A 1.0 and, for requests without ``A2A-Version: 1.0``, in 0.3 through the SDK's
+compatibility layer; the agent's card is at ``…/.well-known/agent-card.json``. The SDK's dispatchers parse and
+answer the protocol; ``access.admit`` decides who reaches which agent first; ``handler.AgoraRequestHandler`` answers
+from the A2A service. Errors before the SDK (unknown agent, missing key, rate limit) are answered in the route's own
+dialect: a JSON-RPC error object on the JSON-RPC route, the A2A HTTP error shape on the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.server.request_handlers.response_helpers import build_error_response
+from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
+from a2a.utils.errors import ContentTypeNotSupportedError
+from agora.config import Settings
+from agora.core.ids import is_id
+from agora.store.ops import agents as agent_ops
+from agora_sdk.errors import AgoraError, NotFound, RateLimited, Unauthenticated
+
+from . import cards
+from .access import Endpoint, FrontContext, RateLimiter, admit, admitted, caller
+from .directory import SKILLS, Caller, DirectoryHandler
+from .handler import AgoraRequestHandler
+
+PREFIX = "/a2a/agents/{agent}"
+DIRECTORY = "/a2a"  # the hub's own A2A agent
+JSON_RPC_CODES = {401: -32600, 404: -32001, 429: -32603}  # how a refusal before the SDK reads in JSON-RPC
+HTTP_STATUS_NAMES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED"}
+
+
+def _headers(exc: AgoraError) -> dict[str, str]:
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="agora"'
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round((exc.details or {}).get("retry_after_seconds", 1))))
+    return headers
+
+
+def _error_info(exc: AgoraError) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": exc.code.upper(), "domain": "agora", "metadata": {k: str(v) for k, v in (exc.details or {}).items()}}
+
+
+def jsonrpc_refusal(exc: AgoraError) -> Response:
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": JSON_RPC_CODES.get(exc.status, -32603), "message": exc.message, "data": [_error_info(exc)]}}
+    return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json", headers=_headers(exc))
+
+
+def http_refusal(exc: AgoraError) -> Response:
+    status = HTTP_STATUS_NAMES.get(exc.status, "FAILED_PRECONDITION")
+    body = {"error": {"code": exc.status, "status": status, "message": exc.message, "details": [_error_info(exc)]}}
+    return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json", headers=_headers(exc))
+
+
+def json_only(endpoint: Endpoint) -> Endpoint:
+    """JSON-RPC takes JSON: another content type is ContentTypeNotSupported (-32005), not a parse error."""
+
+    async def checked(request: Request) -> Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in ("application/json", "application/a2a+json"):
+            error = ContentTypeNotSupportedError(f"JSON-RPC requests are application/json, not '{media_type or 'none'}'")
+            return Response(orjson.dumps(build_error_response(None, error)), media_type="application/json")
+        return await endpoint(request)
+
+    return checked
+
+
+def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]]) -> list[BaseRoute]:
+    """The SDK's JSON-RPC (at ``prefix``, with or without a trailing slash) and HTTP+JSON routes (under it) for
+    ``handler``, 1.0 and 0.3, each behind ``admit``."""
+    context = FrontContext()
+    jsonrpc = create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=context, enable_v0_3_compat=True)
+    rest = create_rest_routes(handler, context_builder=context, enable_v0_3_compat=True, path_prefix=prefix)
+    routes: list[BaseRoute] = []
+    for route in jsonrpc:
+        assert isinstance(route, Route)
+        endpoint = admitted(json_only(route.endpoint), admit, jsonrpc_refusal)
+        routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
+    for route in rest:
+        if isinstance(route, Mount):
+            continue  # the SDK's /{tenant} mount would swallow every path after it; Agora has no A2A tenants
+        assert isinstance(route, Route)
+        routes.append(Route(route.path, admitted(route.endpoint, admit, http_refusal), methods=list(route.methods or [])))
+    return routes
+
+
+class A2ADoor:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.handler = AgoraRequestHandler(settings.a2a_blocking_timeout)
+        self.directory = DirectoryHandler()
+        self.limiter = RateLimiter(settings.a2a_public_rate)
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route(f"{PREFIX}/.well-known/agent-card.json", self.agent_card, methods=["GET"]),
+            Route("/.well-known/agent-card.json", self.hub_card, methods=["GET"]),
+            Route(f"{DIRECTORY}/.well-known/agent-card.json", self.hub_card, methods=["GET"]),  # beside its endpoint too
+        ]
+        routes += _served(self.handler, PREFIX, lambda request: admit(request, self.limiter))
+        routes += _served(self.directory, DIRECTORY, self.directory_caller)
+        return routes
+
+    async def directory_caller(self, request: Request) -> Caller:
+        principal = await caller(request, self.limiter, "directory")
+        return Caller(request.app.state.hub, principal, cards.base_url(request, self.settings.public_url))
+
+    async def hub_card(self, request: Request) -> Response:
+        request.scope["state"]["tool"] = "a2a.card"
+        return cards.card_response(request, cards.hub_card(cards.base_url(request, self.settings.public_url), SKILLS), None)
+
+    async def agent_card(self, request: Request) -> Response:
+        """Any agent's card by its id (so a caller learns how to authenticate); by name, a public one's."""
+        hub = request.app.state.hub
+        ref = request.path_params["agent"]
+        request.scope["state"]["tool"] = "a2a.card"
+        try:
+            agent = await hub.store.read(agent_ops.resolve, None, ref)
+        except AgoraError:
+            agent = None
+        visible = agent is not None and agent["a2a"] is not None and (is_id(ref, "agent") or agent["a2a"].get("access") == "public")
+        if not visible:
+            return http_refusal(NotFound(f"no A2A agent '{ref}' here", details={"agent": ref}))
+        card = cards.agent_card(agent, cards.base_url(request, self.settings.public_url))
+        return cards.card_response(request, card, agent["updated_at"])
