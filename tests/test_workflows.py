@@ -168,15 +168,17 @@ async def test_a_failing_step_retries_then_fails_under_either_policy(sqlite_hub,
 
 
 async def test_cancel_stops_a_workflow_and_its_running_tasks(sqlite_hub):
+    rare = unique("rare-skill")
     async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
         made = await client.workflow.create(
-            workflow_name="nobody home", steps=[{"name": "wait", "agent": unique("absent")}, {"name": "then", "agent": unique("absent")}]
+            workflow_name="nobody home", steps=[{"name": "wait", "agent": unique("absent")}, {"name": "then", "required_capabilities": [rare]}]
         )
         cancelled = await client.workflow.cancel(made.workflow_id, reason="changed my mind")
         task = await client.task.get(cancelled.steps[0].task_ids[0])
         with pytest.raises(Conflict):
             await client.workflow.cancel(made.workflow_id)
-    assert "no agent" in made.warnings[0]
+    assert "step 'wait': no agent" in made.warnings[0]
+    assert made.warnings[1] == f"step 'then': no active agent has {rare} yet; its tasks wait for one"
     assert cancelled.status == "cancelled" and states(cancelled) == {"wait": "cancelled", "then": "cancelled"}
     assert task.status == "cancelled"
 

@@ -126,7 +126,12 @@ def _when(step: Step) -> list[list[str]]:
 
 
 def _agent(conn: Connection, tenant_id: str, step: Step, warnings: list[str]) -> str | None:
+    """The step's agent id, if it names one. An agent that does not exist yet, or capabilities no active agent has,
+    are warnings: the step's task waits, as a task assigned alone would."""
     if step.agent is None:
+        if step.required_capabilities and task_ops.least_loaded(conn, tenant_id, step.required_capabilities) is None:
+            wanted = ", ".join(step.required_capabilities)
+            warnings.append(f"step '{step.name}': no active agent has {wanted} yet; its tasks wait for one")
         return None
     try:
         return str(agent_ops.resolve(conn, tenant_id, step.agent)["agent_id"])
