@@ -246,6 +246,7 @@ class TaskTools(SyncGroup):
         priority: messaging.PriorityLevel | int | Unset = UNSET,
         idempotency_key: str | None | Unset = UNSET,
         max_attempts: int | Unset = UNSET,
+        retry_backoff_seconds: float | None | Unset = UNSET,
         depends_on: builtins.list[str] | Unset = UNSET,
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
@@ -262,6 +263,7 @@ class TaskTools(SyncGroup):
             priority: optional (default 2).
             idempotency_key: The same key returns the same task.
             max_attempts: Claims before the task goes to the dead letter.
+            retry_backoff_seconds: Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s.
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
@@ -1141,6 +1143,7 @@ class AsyncTaskTools(AsyncGroup):
         priority: messaging.PriorityLevel | int | Unset = UNSET,
         idempotency_key: str | None | Unset = UNSET,
         max_attempts: int | Unset = UNSET,
+        retry_backoff_seconds: float | None | Unset = UNSET,
         depends_on: builtins.list[str] | Unset = UNSET,
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
@@ -1157,6 +1160,7 @@ class AsyncTaskTools(AsyncGroup):
             priority: optional (default 2).
             idempotency_key: The same key returns the same task.
             max_attempts: Claims before the task goes to the dead letter.
+            retry_backoff_seconds: Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s.
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.

@@ -121,6 +121,19 @@ def test_retries_back_off_then_end_in_the_dead_letter_and_can_be_requeued(hub, a
     assert (again["status"], again["attempts"]) == ("pending", 0)
 
 
+def test_a_task_may_set_its_own_retry_backoff(hub, admin):
+    agent = register(admin)
+    task = assign(admin, assignee=agent["agent_id"], retry_backoff_seconds=0.05)["task_id"]
+    with hub.client(agent["agent_token"]) as c:
+        first = claim(c)
+        assert first["task"]["retry_backoff_seconds"] == 0.05
+        ok(call(c, "agora.task.update", task_id=task, lease_token=first["lease"]["token"], status="failed", retry=True))
+        started = time.monotonic()
+        second = claim(c, wait=10)
+        assert second["task"]["task_id"] == task and time.monotonic() - started < 0.45  # the default waits 0.5-1 s
+    expect_error(call(admin, "agora.task.assign", task_type="t", assignee=agent["agent_id"], retry_backoff_seconds=0), 422, "invalid_argument")
+
+
 def test_dependencies_order_the_work_and_failures_propagate(hub, admin):
     agent = register(admin)
     first = assign(admin, assignee=agent["agent_id"], priority="low")["task_id"]

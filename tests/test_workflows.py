@@ -152,12 +152,14 @@ async def test_a_failing_step_retries_then_fails_under_either_policy(sqlite_hub,
             failure_policy=policy,
             steps=[
                 {"name": "extract", "agent": f"{tag}-extract"},
-                {"name": "transform", "agent": f"{tag}-transform", "retry": {"attempts": 2}},
+                {"name": "transform", "agent": f"{tag}-transform", "retry": {"attempts": 2, "backoff_seconds": 0.05}},
                 {"name": "load", "agent": f"{tag}-load"},
                 {"name": "side", "task_type": "load", "agent": f"{tag}-load", "depends_on": ["extract"], "input": {"slow": True}},
             ],
         )
         done = await finished(client, made.workflow_id)
+        transform = await client.task.get(next(s for s in done.steps if s.name == "transform").task_ids[0])
+    assert transform.retry_backoff_seconds == 0.05
     assert done.status == "failed" and len(seen["transform"]) == 2  # two attempts, then the step failed
     step = {s.name: s for s in done.steps}
     assert step["transform"].state == "failed" and "transform broke" in step["transform"].error

@@ -285,6 +285,7 @@ tasks = Table(
     Column("deadline", UtcDateTime, nullable=True),
     Column("max_attempts", Integer, nullable=False),
     Column("attempts", Integer, nullable=False),
+    Column("retry_backoff_seconds", Float, nullable=True),  # the first retry's backoff; null: the hub's default
     Column("depends_on", Json, nullable=False),
     Column("run_if_dependency_fails", Boolean, nullable=False),
     Column("workflow_id", String(64), nullable=True),

@@ -48,6 +48,9 @@ class AssignTask(Input):
     priority: Priority = PriorityLevel.normal
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="The same key returns the same task.")
     max_attempts: int = Field(3, ge=1, le=100, description="Claims before the task goes to the dead letter.")
+    retry_backoff_seconds: float | None = Field(
+        None, gt=0, le=300, description="Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s."
+    )
     depends_on: list[TaskId] = Field(default_factory=list, max_length=100, description="Tasks that must complete first.")
     run_if_dependency_fails: bool = Field(False, description="Run once the dependencies finish, whatever their outcome.")
     require_available: bool = Field(
@@ -102,6 +105,7 @@ class Task(Output):
     deadline: UtcDatetime | None
     max_attempts: int
     attempts: int
+    retry_backoff_seconds: float | None
     depends_on: list[str]
     run_if_dependency_fails: bool
     workflow_id: str | None

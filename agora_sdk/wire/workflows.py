@@ -27,6 +27,7 @@ class FailurePolicy(StrEnum):
 
 class Retry(Input):
     attempts: int = Field(3, ge=1, le=100, description="Times the step's task is tried before the step fails.")
+    backoff_seconds: float = Field(1.0, gt=0, le=300, description="Wait before the first retry, doubled each time (jittered).")
 
 
 class Step(Input):

@@ -218,7 +218,8 @@ def _dispatch(conn: Connection, workflow: dict[str, Any], step: dict[str, Any], 
         row = task_service.new_task_row(
             workflow["tenant_id"], spec.get("task_type") or step["name"], body, workflow["created_by"], now,
             assignee=step["agent_id"] or spec.get("agent"), required_capabilities=spec.get("required_capabilities") or [],
-            max_attempts=spec["retry"]["attempts"], workflow_id=workflow["workflow_id"],
+            max_attempts=spec["retry"]["attempts"], retry_backoff_seconds=spec["retry"].get("backoff_seconds"),
+            workflow_id=workflow["workflow_id"],
             deadline=now + timedelta(seconds=spec["timeout"]) if spec.get("timeout") else None,
         )  # fmt: skip
         workflow_ops.link_task(conn, row["task_id"], workflow["workflow_id"], step["name"], item)

@@ -300,9 +300,9 @@ def heartbeat(
     return {**task, **values}
 
 
-def backoff(attempts: int) -> timedelta:
-    """Exponential with full jitter: up to base * 2^(attempts-1), capped."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+def backoff(attempts: int, base: float | None = None) -> timedelta:
+    """Exponential with jitter: between half and all of base * 2^(attempts-1), capped (a task may set its base)."""
+    ceiling = min(BACKOFF_CAP_SECONDS, (base or BACKOFF_BASE_SECONDS) * 2 ** max(0, attempts - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
@@ -311,7 +311,7 @@ def _retry_or_bury(conn: Connection, task: dict[str, Any], actor: str, error: st
         return _move(conn, task, "dead_letter", actor, now, error, last_error=error)
     return _move(
         conn, task, "pending", actor, now, error,
-        last_error=error, claimed_by=None, lease_token=None, lease_expires_at=None, available_at=now + backoff(task["attempts"]),
+        last_error=error, claimed_by=None, lease_token=None, lease_expires_at=None, available_at=now + backoff(task["attempts"], task["retry_backoff_seconds"]),
     )
 
 
