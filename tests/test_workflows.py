@@ -302,3 +302,22 @@ async def test_a_running_workflow_is_modified_and_refuses_changes_to_started_ste
     assert next(s for s in changed.steps if s.name == "load").depends_on == ["transform"]  # spare's dependency, spliced
     assert done.status == "completed" and all(s.state == "completed" for s in done.steps)
     assert seen["transform"] == [{"rows": [1]}] and {"audit": True} in seen["load"] and {"rows": [2]} in seen["load"]
+
+
+async def test_every_change_of_a_workflow_is_an_event_on_the_live_stream(sqlite_hub):
+    from .test_streams import connect, frame
+
+    async with connect(sqlite_hub, sqlite_hub.admin_key, types="workflow_*") as ws:
+        async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+            made = await client.workflow.create(workflow_name="watched", steps=[{"name": "ok", "kind": "approval"}])
+            await eventually(lambda: _state(client, made.workflow_id, "ok", "waiting"))
+            await client.workflow.signal(made.workflow_id, "ok", "approve")
+        seen = []
+        while not seen or seen[-1]["type"] != "workflow_completed":
+            got = await frame(ws)
+            if got["data"]["workflow_id"] == made.workflow_id:  # the session's hub runs other tests' workflows too
+                seen.append(got)
+    assert [(f["type"], f["data"].get("step"), f["data"].get("state")) for f in seen] == [
+        ("workflow_created", None, None), ("workflow_updated", "ok", "waiting"), ("workflow_updated", "ok", "completed"),
+        ("workflow_completed", None, None),
+    ]
