@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -132,6 +133,17 @@ def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["details"], dict), error
     return error
+
+
+def until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> Any:
+    """Poll ``condition`` until it returns something truthy (returned), failing with ``message`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(message)
 
 
 def unique(prefix: str = "agent") -> str:

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from a2a.types import a2a_pb2 as pb
 
-from .conftest import call, expect_error, ok, unique
+from .conftest import call, expect_error, ok, unique, until
 from .hubproc import FixtureServer
 from .test_a2a import a2a_client, message, send, texts
 
@@ -31,15 +30,6 @@ def remote() -> Iterator[FixtureServer]:
     yield process
     process.kill()
 
-
-def until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(message)
 
 
 def finished(admin: httpx.Client, task_id: str) -> dict[str, Any]:

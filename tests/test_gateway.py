@@ -7,7 +7,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from mcp.shared.subscriptions import ToolsListChanged
 from agora_sdk import AgoraClient
 from agora_sdk.errors import Unavailable
 
-from .conftest import call, expect_error, new_tenant, ok, unique
+from .conftest import call, expect_error, new_tenant, ok, unique, until
 from .hubproc import FixtureServer, HubProcess
 from .test_mcp import agora_mcp, mcp_client
 
@@ -39,15 +39,6 @@ def upstream_server(*mode: str) -> FixtureServer:
 def mcp_url(server: FixtureServer) -> str:
     return f"{server.origin}/mcp"
 
-
-def _until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
 
 
 @pytest.fixture
@@ -152,12 +143,12 @@ def test_a_dead_upstream_marks_its_tools_unavailable_and_they_return_with_it(sql
     with sqlite_hub.client() as admin:
         register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
         upstream.kill()
-        _until(lambda: names(admin).get(f"ext.{server}.add") == "unavailable", "tools not marked unavailable")
+        until(lambda: names(admin).get(f"ext.{server}.add") == "unavailable", "tools not marked unavailable")
         down = expect_error(admin.post(f"/ext/{server}/add", json={"a": 1, "b": 1}), 503, "unavailable")
         assert down["details"]["reason"] == "upstream_down" and down["details"]["last_error"]
         assert ok(call(admin, "agora.agents.list"))["count"] >= 0  # the hub itself is unaffected
         upstream.start()
-        _until(lambda: names(admin).get(f"ext.{server}.add") == "active", "the upstream's tools did not come back")
+        until(lambda: names(admin).get(f"ext.{server}.add") == "active", "the upstream's tools did not come back")
         assert ok(admin.post(f"/ext/{server}/add", json={"a": 1, "b": 1}))["structured_content"] == {"result": 2}
         ok(call(admin, "agora.mcp_servers.remove", name=server))
 
@@ -191,7 +182,7 @@ def test_a_stdio_server_is_started_supervised_and_stopped_by_the_hub(sqlite_hub)
         started = set(_upstream_children(sqlite_hub)) - before
         assert len(started) == 1, "the hub did not start the stdio server"
         ok(call(admin, "agora.mcp_servers.remove", name=server))
-        _until(lambda: not started & set(_upstream_children(sqlite_hub)), "the stdio server outlived its removal")
+        until(lambda: not started & set(_upstream_children(sqlite_hub)), "the stdio server outlived its removal")
         expect_error(admin.post(f"/ext/{server}/shout", json={"text": "x"}), 404, "not_found")
 
 
@@ -203,7 +194,7 @@ def test_registered_servers_survive_a_hub_restart(tmp_path, upstream):
         hub.stop()
         hub.start()
         with hub.client() as admin:
-            _until(lambda: names(admin).get("ext.persist.add") == "active", "the server was not reconnected after a restart")
+            until(lambda: names(admin).get("ext.persist.add") == "active", "the server was not reconnected after a restart")
             assert ok(admin.post("/ext/persist/add", json={"a": 20, "b": 22}))["structured_content"] == {"result": 42}
     finally:
         hub.stop()
@@ -296,8 +287,8 @@ def test_a_server_registered_on_one_replica_is_served_by_the_other(two_replicas,
     one, two = two_replicas
     with one.client() as first, two.client() as second:
         register(first, name="shared", url=mcp_url(upstream), bearer_token=TOKEN)
-        _until(lambda: names(second).get("ext.shared.add") == "active", "the other replica never connected the server")
+        until(lambda: names(second).get("ext.shared.add") == "active", "the other replica never connected the server")
         assert ok(second.post("/ext/shared/add", json={"a": 40, "b": 2}))["structured_content"] == {"result": 42}
         expect_error(call(second, "agora.mcp_servers.register", name="shared", url=mcp_url(upstream)), 409, "conflict")
         ok(call(first, "agora.mcp_servers.remove", name="shared"))
-        _until(lambda: "ext.shared.add" not in names(second), "the other replica kept a removed server")
+        until(lambda: "ext.shared.add" not in names(second), "the other replica kept a removed server")
