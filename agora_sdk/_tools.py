@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import a2a, admin, agents, common, discovery, gateway, messaging, tasks, workflows
+from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, tasks, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -663,6 +663,237 @@ class McpServersTools(SyncGroup):
         return self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
 
 
+class MarketplaceTools(SyncGroup):
+    """Tools ``agora.marketplace.*``."""
+
+    def publish(
+        self,
+        agent_name: str,
+        *,
+        description: str | Unset = UNSET,
+        category: str | Unset = UNSET,
+        capabilities: builtins.list[str] | Unset = UNSET,
+        repository: marketplace.Repository | dict[str, Any],
+        build_config: marketplace.BuildConfig | dict[str, Any],
+        host_requirements: marketplace.HostRequirements | dict[str, Any] | Unset = UNSET,
+        pricing: marketplace.Pricing | dict[str, Any] | Unset = UNSET,
+        max_instances: int | Unset = UNSET,
+    ) -> marketplace.MarketplaceListing:
+        """List an agent on the marketplace: description, category, repository and build_config (python, npm, custom; docker only on nodes with a container runtime), host_requirements, pricing (per_request, per_minute, per_hour or hybrid) and max_instances. Publishing a name again makes its next version.
+
+        Args:
+            agent_name: The listing's name; publishing it again makes its next version.
+            description: optional (default '').
+            category: optional (default 'general').
+            capabilities: optional (default empty).
+            repository: required.
+            build_config: required.
+            host_requirements: optional (default empty).
+            pricing: optional (default empty).
+            max_instances: optional (default 10)."""
+        return self._call("agora.marketplace.publish", marketplace.MarketplaceListing, locals(), retry_safe=False)
+
+    def discover(
+        self,
+        *,
+        category: str | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> marketplace.ListingList:
+        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime.
+
+        Args:
+            category: optional (default None).
+            text: Words to find in the name, description or capabilities.
+            limit: optional (default 50)."""
+        return self._call("agora.marketplace.discover", marketplace.ListingList, locals(), retry_safe=True)
+
+    def unlist(
+        self,
+        listing: str,
+    ) -> marketplace.Unlisted:
+        """Take one of the caller's listings off the marketplace; refused (409, naming them) while it has live instances. Its history stays.
+
+        Args:
+            listing: Listing id, or the name of one of the caller's listings."""
+        return self._call("agora.marketplace.unlist", marketplace.Unlisted, locals(), retry_safe=False)
+
+    def create_instance(
+        self,
+        agent_id: str,
+        *,
+        instance_config: marketplace.InstanceConfig | dict[str, Any] | Unset = UNSET,
+        co_location: marketplace.CoLocation | dict[str, Any] | None | Unset = UNSET,
+        preferred_region: str | None | Unset = UNSET,
+    ) -> marketplace.InstanceCreated:
+        """Run a listed agent as the caller's own instance: placed on a hosting node with room for it (its region first; beside another instance with co_location), started in its own directory and process group, joining the hub as an agent of the caller's tenant. 409 with the reason when no node can take it.
+
+        Args:
+            agent_id: The listing (id or name) to run.
+            instance_config: optional (default empty).
+            co_location: optional (default None).
+            preferred_region: optional (default None)."""
+        return self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
+
+    def list_instances(
+        self,
+        *,
+        status: marketplace.InstanceStatus | str | None | Unset = UNSET,
+        listing: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> marketplace.InstanceList:
+        """The caller's instances, newest first: status, node, uptime, resource usage, health and bill.
+
+        Args:
+            status: optional (default None).
+            listing: optional (default None).
+            limit: optional (default 100)."""
+        return self._call("agora.marketplace.list_instances", marketplace.InstanceList, locals(), retry_safe=True)
+
+    def get_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """One instance: status, node, uptime, CPU and memory as the node measured them, tasks executed, health, last output lines and bill.
+
+        Args:
+            instance_id: The instance id."""
+        return self._call("agora.marketplace.get_instance", marketplace.Instance, locals(), retry_safe=True)
+
+    def pause_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """Pause a running instance: its processes are stopped (SIGSTOP), nothing is routed to its agent and billing stops at once.
+
+        Args:
+            instance_id: The instance id."""
+        return self._call("agora.marketplace.pause_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    def resume_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """Resume a paused instance: its processes continue, its agent takes work and billing runs again.
+
+        Args:
+            instance_id: The instance id."""
+        return self._call("agora.marketplace.resume_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    def terminate_instance(
+        self,
+        instance_id: str,
+        *,
+        grace_seconds: float | Unset = UNSET,
+    ) -> marketplace.Instance:
+        """Stop an instance for good: SIGTERM, then SIGKILL after grace_seconds. Billing ends now; the answer carries the final bill.
+
+        Args:
+            instance_id: The instance id.
+            grace_seconds: SIGTERM, then SIGKILL after this long."""
+        return self._call("agora.marketplace.terminate_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    def execute(
+        self,
+        instance_id: str,
+        endpoint: str,
+        *,
+        parameters: dict[str, Any] | Unset = UNSET,
+        timeout: float | Unset = UNSET,
+    ) -> marketplace.Executed:
+        """Run one task (its type is the endpoint) on an instance and wait for the result; past the timeout the task is cancelled and the call fails with 504.
+
+        Args:
+            instance_id: The instance id.
+            endpoint: The task type the instance handles.
+            parameters: optional (default empty).
+            timeout: Seconds to wait; then the task is cancelled."""
+        return self._call("agora.marketplace.execute", marketplace.Executed, locals(), retry_safe=False)
+
+    def dashboard(
+        self,
+    ) -> marketplace.Dashboard:
+        """The caller's marketplace summary: instances (total, running, paused), total and this month's cost, uptime hours, recent instances."""
+        return self._call("agora.marketplace.dashboard", marketplace.Dashboard, locals(), retry_safe=True)
+
+
+class HostingTools(SyncGroup):
+    """Tools ``agora.hosting.*``."""
+
+    def register_node(
+        self,
+        name: str,
+        *,
+        region: str | Unset = UNSET,
+        capacity_cpu: float,
+        capacity_memory_mb: int,
+        runtimes: builtins.list[marketplace.BuildType | str] | Unset = UNSET,
+    ) -> marketplace.NodeRegistered:
+        """Admin: register a hosting node (name, region, CPU and memory it offers, runtimes it has). Answers with the node agent's key, which the node takes its instance operations with.
+
+        Args:
+            name: required.
+            region: optional (default 'local').
+            capacity_cpu: CPU cores offered to instances.
+            capacity_memory_mb: Memory offered to instances.
+            runtimes: optional (default empty)."""
+        return self._call("agora.hosting.register_node", marketplace.NodeRegistered, locals(), retry_safe=False)
+
+    def list_nodes(
+        self,
+    ) -> marketplace.NodeList:
+        """Every hosting node: online or not, capacity, what its live instances hold."""
+        return self._call("agora.hosting.list_nodes", marketplace.NodeList, locals(), retry_safe=True)
+
+    def assigned(
+        self,
+        *,
+        node: str | None | Unset = UNSET,
+    ) -> marketplace.Assignments:
+        """For a hosting node: the live instances placed on it (status and what to run), to run them again after a restart.
+
+        Args:
+            node: Admin: one node's name; unset: every node's. A node's own key lists its own."""
+        return self._call("agora.hosting.assigned", marketplace.Assignments, locals(), retry_safe=True)
+
+    def credentials(
+        self,
+        instance_id: str,
+    ) -> marketplace.InstanceCredentials:
+        """For the node starting an instance: a new key for the instance's agent (its earlier keys are revoked) and the environment it starts with.
+
+        Args:
+            instance_id: The instance id."""
+        return self._call("agora.hosting.credentials", marketplace.InstanceCredentials, locals(), retry_safe=False)
+
+    def report(
+        self,
+        instance_id: str,
+        *,
+        status: marketplace.InstanceStatus | str | None | Unset = UNSET,
+        pid: int | None | Unset = UNSET,
+        restarting: bool | Unset = UNSET,
+        error: str | None | Unset = UNSET,
+        output_tail: builtins.list[str] | None | Unset = UNSET,
+        cpu_percent: float | None | Unset = UNSET,
+        memory_mb: float | None | Unset = UNSET,
+        processes: int | None | Unset = UNSET,
+    ) -> common.Empty:
+        """For a hosting node: an instance reached a state (running, stopped, failed), crashed and is being restarted, or was sampled (CPU, memory).
+
+        Args:
+            instance_id: The instance id.
+            status: A state change; unset: a sample only.
+            pid: optional (default None).
+            restarting: The process crashed and the node is restarting it.
+            error: optional (default None).
+            output_tail: optional (default None).
+            cpu_percent: optional (default None).
+            memory_mb: optional (default None).
+            processes: optional (default None)."""
+        return self._call("agora.hosting.report", common.Empty, locals(), retry_safe=False)
+
+
 class DiscoveryTools(SyncGroup):
     """Tools ``agora.discovery.*``."""
 
@@ -695,6 +926,23 @@ class DiscoveryTools(SyncGroup):
             name: required.
             version: An exact version or a range; default: the served one."""
         return self._call("agora.discovery.schema", discovery.ToolSchema, locals(), retry_safe=True)
+
+
+class BillingTools(SyncGroup):
+    """Tools ``agora.billing.*``."""
+
+    def invoice(
+        self,
+        *,
+        month: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> marketplace.Invoice:
+        """A customer's bill for one month (default: this one): a line per instance with its running time, requests and cost breakdown. The admin may name any customer.
+
+        Args:
+            month: Default: the current month.
+            customer: Admin only: the tenant to bill."""
+        return self._call("agora.billing.invoice", marketplace.Invoice, locals(), retry_safe=True)
 
 
 class AgentsTools(SyncGroup):
@@ -1560,6 +1808,237 @@ class AsyncMcpServersTools(AsyncGroup):
         return await self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
 
 
+class AsyncMarketplaceTools(AsyncGroup):
+    """Tools ``agora.marketplace.*``."""
+
+    async def publish(
+        self,
+        agent_name: str,
+        *,
+        description: str | Unset = UNSET,
+        category: str | Unset = UNSET,
+        capabilities: builtins.list[str] | Unset = UNSET,
+        repository: marketplace.Repository | dict[str, Any],
+        build_config: marketplace.BuildConfig | dict[str, Any],
+        host_requirements: marketplace.HostRequirements | dict[str, Any] | Unset = UNSET,
+        pricing: marketplace.Pricing | dict[str, Any] | Unset = UNSET,
+        max_instances: int | Unset = UNSET,
+    ) -> marketplace.MarketplaceListing:
+        """List an agent on the marketplace: description, category, repository and build_config (python, npm, custom; docker only on nodes with a container runtime), host_requirements, pricing (per_request, per_minute, per_hour or hybrid) and max_instances. Publishing a name again makes its next version.
+
+        Args:
+            agent_name: The listing's name; publishing it again makes its next version.
+            description: optional (default '').
+            category: optional (default 'general').
+            capabilities: optional (default empty).
+            repository: required.
+            build_config: required.
+            host_requirements: optional (default empty).
+            pricing: optional (default empty).
+            max_instances: optional (default 10)."""
+        return await self._call("agora.marketplace.publish", marketplace.MarketplaceListing, locals(), retry_safe=False)
+
+    async def discover(
+        self,
+        *,
+        category: str | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> marketplace.ListingList:
+        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime.
+
+        Args:
+            category: optional (default None).
+            text: Words to find in the name, description or capabilities.
+            limit: optional (default 50)."""
+        return await self._call("agora.marketplace.discover", marketplace.ListingList, locals(), retry_safe=True)
+
+    async def unlist(
+        self,
+        listing: str,
+    ) -> marketplace.Unlisted:
+        """Take one of the caller's listings off the marketplace; refused (409, naming them) while it has live instances. Its history stays.
+
+        Args:
+            listing: Listing id, or the name of one of the caller's listings."""
+        return await self._call("agora.marketplace.unlist", marketplace.Unlisted, locals(), retry_safe=False)
+
+    async def create_instance(
+        self,
+        agent_id: str,
+        *,
+        instance_config: marketplace.InstanceConfig | dict[str, Any] | Unset = UNSET,
+        co_location: marketplace.CoLocation | dict[str, Any] | None | Unset = UNSET,
+        preferred_region: str | None | Unset = UNSET,
+    ) -> marketplace.InstanceCreated:
+        """Run a listed agent as the caller's own instance: placed on a hosting node with room for it (its region first; beside another instance with co_location), started in its own directory and process group, joining the hub as an agent of the caller's tenant. 409 with the reason when no node can take it.
+
+        Args:
+            agent_id: The listing (id or name) to run.
+            instance_config: optional (default empty).
+            co_location: optional (default None).
+            preferred_region: optional (default None)."""
+        return await self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
+
+    async def list_instances(
+        self,
+        *,
+        status: marketplace.InstanceStatus | str | None | Unset = UNSET,
+        listing: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> marketplace.InstanceList:
+        """The caller's instances, newest first: status, node, uptime, resource usage, health and bill.
+
+        Args:
+            status: optional (default None).
+            listing: optional (default None).
+            limit: optional (default 100)."""
+        return await self._call("agora.marketplace.list_instances", marketplace.InstanceList, locals(), retry_safe=True)
+
+    async def get_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """One instance: status, node, uptime, CPU and memory as the node measured them, tasks executed, health, last output lines and bill.
+
+        Args:
+            instance_id: The instance id."""
+        return await self._call("agora.marketplace.get_instance", marketplace.Instance, locals(), retry_safe=True)
+
+    async def pause_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """Pause a running instance: its processes are stopped (SIGSTOP), nothing is routed to its agent and billing stops at once.
+
+        Args:
+            instance_id: The instance id."""
+        return await self._call("agora.marketplace.pause_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    async def resume_instance(
+        self,
+        instance_id: str,
+    ) -> marketplace.Instance:
+        """Resume a paused instance: its processes continue, its agent takes work and billing runs again.
+
+        Args:
+            instance_id: The instance id."""
+        return await self._call("agora.marketplace.resume_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    async def terminate_instance(
+        self,
+        instance_id: str,
+        *,
+        grace_seconds: float | Unset = UNSET,
+    ) -> marketplace.Instance:
+        """Stop an instance for good: SIGTERM, then SIGKILL after grace_seconds. Billing ends now; the answer carries the final bill.
+
+        Args:
+            instance_id: The instance id.
+            grace_seconds: SIGTERM, then SIGKILL after this long."""
+        return await self._call("agora.marketplace.terminate_instance", marketplace.Instance, locals(), retry_safe=False)
+
+    async def execute(
+        self,
+        instance_id: str,
+        endpoint: str,
+        *,
+        parameters: dict[str, Any] | Unset = UNSET,
+        timeout: float | Unset = UNSET,
+    ) -> marketplace.Executed:
+        """Run one task (its type is the endpoint) on an instance and wait for the result; past the timeout the task is cancelled and the call fails with 504.
+
+        Args:
+            instance_id: The instance id.
+            endpoint: The task type the instance handles.
+            parameters: optional (default empty).
+            timeout: Seconds to wait; then the task is cancelled."""
+        return await self._call("agora.marketplace.execute", marketplace.Executed, locals(), retry_safe=False)
+
+    async def dashboard(
+        self,
+    ) -> marketplace.Dashboard:
+        """The caller's marketplace summary: instances (total, running, paused), total and this month's cost, uptime hours, recent instances."""
+        return await self._call("agora.marketplace.dashboard", marketplace.Dashboard, locals(), retry_safe=True)
+
+
+class AsyncHostingTools(AsyncGroup):
+    """Tools ``agora.hosting.*``."""
+
+    async def register_node(
+        self,
+        name: str,
+        *,
+        region: str | Unset = UNSET,
+        capacity_cpu: float,
+        capacity_memory_mb: int,
+        runtimes: builtins.list[marketplace.BuildType | str] | Unset = UNSET,
+    ) -> marketplace.NodeRegistered:
+        """Admin: register a hosting node (name, region, CPU and memory it offers, runtimes it has). Answers with the node agent's key, which the node takes its instance operations with.
+
+        Args:
+            name: required.
+            region: optional (default 'local').
+            capacity_cpu: CPU cores offered to instances.
+            capacity_memory_mb: Memory offered to instances.
+            runtimes: optional (default empty)."""
+        return await self._call("agora.hosting.register_node", marketplace.NodeRegistered, locals(), retry_safe=False)
+
+    async def list_nodes(
+        self,
+    ) -> marketplace.NodeList:
+        """Every hosting node: online or not, capacity, what its live instances hold."""
+        return await self._call("agora.hosting.list_nodes", marketplace.NodeList, locals(), retry_safe=True)
+
+    async def assigned(
+        self,
+        *,
+        node: str | None | Unset = UNSET,
+    ) -> marketplace.Assignments:
+        """For a hosting node: the live instances placed on it (status and what to run), to run them again after a restart.
+
+        Args:
+            node: Admin: one node's name; unset: every node's. A node's own key lists its own."""
+        return await self._call("agora.hosting.assigned", marketplace.Assignments, locals(), retry_safe=True)
+
+    async def credentials(
+        self,
+        instance_id: str,
+    ) -> marketplace.InstanceCredentials:
+        """For the node starting an instance: a new key for the instance's agent (its earlier keys are revoked) and the environment it starts with.
+
+        Args:
+            instance_id: The instance id."""
+        return await self._call("agora.hosting.credentials", marketplace.InstanceCredentials, locals(), retry_safe=False)
+
+    async def report(
+        self,
+        instance_id: str,
+        *,
+        status: marketplace.InstanceStatus | str | None | Unset = UNSET,
+        pid: int | None | Unset = UNSET,
+        restarting: bool | Unset = UNSET,
+        error: str | None | Unset = UNSET,
+        output_tail: builtins.list[str] | None | Unset = UNSET,
+        cpu_percent: float | None | Unset = UNSET,
+        memory_mb: float | None | Unset = UNSET,
+        processes: int | None | Unset = UNSET,
+    ) -> common.Empty:
+        """For a hosting node: an instance reached a state (running, stopped, failed), crashed and is being restarted, or was sampled (CPU, memory).
+
+        Args:
+            instance_id: The instance id.
+            status: A state change; unset: a sample only.
+            pid: optional (default None).
+            restarting: The process crashed and the node is restarting it.
+            error: optional (default None).
+            output_tail: optional (default None).
+            cpu_percent: optional (default None).
+            memory_mb: optional (default None).
+            processes: optional (default None)."""
+        return await self._call("agora.hosting.report", common.Empty, locals(), retry_safe=False)
+
+
 class AsyncDiscoveryTools(AsyncGroup):
     """Tools ``agora.discovery.*``."""
 
@@ -1592,6 +2071,23 @@ class AsyncDiscoveryTools(AsyncGroup):
             name: required.
             version: An exact version or a range; default: the served one."""
         return await self._call("agora.discovery.schema", discovery.ToolSchema, locals(), retry_safe=True)
+
+
+class AsyncBillingTools(AsyncGroup):
+    """Tools ``agora.billing.*``."""
+
+    async def invoice(
+        self,
+        *,
+        month: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> marketplace.Invoice:
+        """A customer's bill for one month (default: this one): a line per instance with its running time, requests and cost breakdown. The admin may name any customer.
+
+        Args:
+            month: Default: the current month.
+            customer: Admin only: the tenant to bill."""
+        return await self._call("agora.billing.invoice", marketplace.Invoice, locals(), retry_safe=True)
 
 
 class AsyncAgentsTools(AsyncGroup):
@@ -1814,7 +2310,10 @@ class ToolGroups:
         self.a2a = A2ATools(self)
         self.admin = AdminTools(self)
         self.agents = AgentsTools(self)
+        self.billing = BillingTools(self)
         self.discovery = DiscoveryTools(self)
+        self.hosting = HostingTools(self)
+        self.marketplace = MarketplaceTools(self)
         self.mcp_servers = McpServersTools(self)
         self.messaging = MessagingTools(self)
         self.query = QueryTools(self)
@@ -1830,7 +2329,10 @@ class AsyncToolGroups:
         self.a2a = AsyncA2ATools(self)
         self.admin = AsyncAdminTools(self)
         self.agents = AsyncAgentsTools(self)
+        self.billing = AsyncBillingTools(self)
         self.discovery = AsyncDiscoveryTools(self)
+        self.hosting = AsyncHostingTools(self)
+        self.marketplace = AsyncMarketplaceTools(self)
         self.mcp_servers = AsyncMcpServersTools(self)
         self.messaging = AsyncMessagingTools(self)
         self.query = AsyncQueryTools(self)

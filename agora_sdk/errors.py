@@ -89,6 +89,13 @@ class Unavailable(AgoraError):
     http_status = 503
 
 
+class DeadlineExceeded(AgoraError):
+    """The work did not finish in the time the caller allowed (and was cancelled)."""
+
+    code = "deadline_exceeded"
+    http_status = 504
+
+
 ERRORS_BY_CODE: dict[str, type[AgoraError]] = {
     cls.code: cls
     for cls in (
@@ -104,6 +111,7 @@ ERRORS_BY_CODE: dict[str, type[AgoraError]] = {
         RateLimited,
         Internal,
         Unavailable,
+        DeadlineExceeded,
     )
 }
 

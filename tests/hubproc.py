@@ -49,7 +49,7 @@ class HubProcess:
         if self.database_url:
             args += ["--database-url", self.database_url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}  # only what the test sets
-        env.update({"AGORA_LOG_LEVEL": "info", **self.env})
+        env.update({"AGORA_LOG_LEVEL": "info", "AGORA_LOCAL_NODE": "false", **self.env})  # a node only where a test wants one
         started = time.perf_counter()
         self.proc = subprocess.Popen(args + self.extra_args, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env)
         deadline = started + timeout

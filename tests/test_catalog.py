@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -86,6 +87,43 @@ def _stdio_server() -> dict[str, Any]:
 
 def _mcp_server(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.mcp_servers.register", **_stdio_server()))["name"]
+
+
+def _listed(admin: httpx.Client) -> str:
+    """A listing, and a node to run it on: one that runs nothing (the test speaks for it; the admin may)."""
+    ok(call(admin, "agora.hosting.register_node", name="catalog-node", capacity_cpu=1000, capacity_memory_mb=10_000_000))
+    return ok(call(admin, "agora.marketplace.publish", **_listing()))["listing_id"]
+
+
+def _instance(admin: httpx.Client, state: str | None = None) -> str:
+    instance_id = ok(call(admin, "agora.marketplace.create_instance", agent_id=_listed(admin)))["instance_id"]
+    if state is not None:
+        ok(call(admin, "agora.hosting.report", instance_id=instance_id, status=state))
+    return instance_id
+
+
+def _listing() -> dict[str, Any]:
+    return {"agent_name": unique("lst"), "repository": {"url": "https://example.com/agent.git"}, "build_config": {"start_command": "python agent.py"}}
+
+
+def _paused(admin: httpx.Client) -> str:
+    instance_id = _instance(admin, "running")
+    ok(call(admin, "agora.marketplace.pause_instance", instance_id=instance_id))
+    return instance_id
+
+
+def _served(admin: httpx.Client) -> dict[str, Any]:
+    """A running instance whose agent (played by a thread with the agent's key) completes the next task it gets."""
+    instance_id = _instance(admin, "running")
+    token = ok(call(admin, "agora.hosting.credentials", instance_id=instance_id))["agent_token"]
+
+    def serve() -> None:
+        with httpx.Client(base_url=str(admin.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=30) as agent:
+            claimed = ok(call(agent, "agora.task.claim", wait=20))
+            ok(call(agent, "agora.task.update", task_id=claimed["task"]["task_id"], lease_token=claimed["lease"]["token"], status="completed", result={"sum": 3}))
+
+    threading.Thread(target=serve, daemon=True).start()
+    return {"instance_id": instance_id, "endpoint": "add", "parameters": {"numbers": [1, 2]}, "timeout": 20}
 
 
 def _key(admin: httpx.Client) -> str:
@@ -179,6 +217,23 @@ EXAMPLES: dict[str, Example] = {
     "agora.discovery.schema": lambda a: {"name": "agora.agents.register", "version": "1.0.0"},
     "agora.tools.search": lambda a: {"text": "claim task"},
     "agora.tools.call": lambda a: {"name": "agora.query.marketplace", "arguments": {}},
+    "agora.marketplace.publish": lambda a: _listing(),
+    "agora.marketplace.discover": lambda a: {"category": "general", "text": "lst", "limit": 5},
+    "agora.marketplace.unlist": lambda a: {"listing": ok(call(a, "agora.marketplace.publish", **_listing()))["listing_id"]},
+    "agora.marketplace.create_instance": lambda a: {"agent_id": _listed(a), "instance_config": {"memory_limit": 256, "env": {"MODE": "test"}}},
+    "agora.marketplace.list_instances": lambda a: {"status": "starting", "limit": 5},
+    "agora.marketplace.get_instance": lambda a: {"instance_id": _instance(a)},
+    "agora.marketplace.pause_instance": lambda a: {"instance_id": _instance(a, "running")},
+    "agora.marketplace.resume_instance": lambda a: {"instance_id": _paused(a)},
+    "agora.marketplace.terminate_instance": lambda a: {"instance_id": _instance(a, "failed"), "grace_seconds": 1},
+    "agora.marketplace.execute": _served,
+    "agora.marketplace.dashboard": lambda a: {},
+    "agora.billing.invoice": lambda a: {"month": "2026-11"},
+    "agora.hosting.register_node": lambda a: {"name": unique("node"), "region": "eu", "capacity_cpu": 2, "capacity_memory_mb": 2048},
+    "agora.hosting.list_nodes": lambda a: {},
+    "agora.hosting.assigned": lambda a: {"node": "catalog-node"} if _listed(a) else {},
+    "agora.hosting.credentials": lambda a: {"instance_id": _instance(a)},
+    "agora.hosting.report": lambda a: {"instance_id": _instance(a), "status": "running", "pid": 4242, "cpu_percent": 1.5, "memory_mb": 40.2, "processes": 1},
     "agora.mcp_servers.register": lambda a: _stdio_server(),
     "agora.mcp_servers.list": lambda a: {},
     "agora.mcp_servers.remove": lambda a: {"name": _mcp_server(a)},

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, keys, mcp_stdio, messages, serve, tasks, tools, workflows
+from . import agents, host, keys, mcp_stdio, messages, serve, tasks, tools, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command("serve")(serve.serve)
+app.command("host")(host.host)
 app.command("mcp", epilog=mcp_stdio.CONFIG_EXAMPLE)(mcp_stdio.mcp)
 app.add_typer(serve.db_app, name="db")
 app.add_typer(keys.app, name="keys")

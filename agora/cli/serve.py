@@ -12,6 +12,8 @@ import typer
 
 from agora.config import LOOPBACK, Settings
 
+from .host import MaxRestarts, NodeCpu, NodeMemory, NodeName, NodeRegion, RestartBackoff, SampleInterval, restart_policy
+
 DataDir = Annotated[
     Path, typer.Option("--data-dir", envvar="AGORA_DATA_DIR", help="Where the embedded database and admin.key live.")
 ]
@@ -112,6 +114,21 @@ def serve(
         float,
         typer.Option(envvar="AGORA_A2A_PUBLIC_RATE", help="Requests a minute one anonymous client may send to one public A2A agent."),
     ] = 600.0,
+    local_node: Annotated[
+        bool,
+        typer.Option(
+            "--local-node/--no-local-node",
+            envvar="AGORA_LOCAL_NODE",
+            help="Run a hosting node in this process, so marketplace instances can run here (data in <data-dir>/node).",
+        ),
+    ] = True,
+    node_name: NodeName = "local",
+    node_region: NodeRegion = "local",
+    node_capacity_cpu: NodeCpu = None,
+    node_capacity_mem: NodeMemory = None,
+    node_sample_interval: SampleInterval = 30.0,
+    node_max_restarts: MaxRestarts = 3,
+    node_restart_backoff: RestartBackoff = 1.0,
     mcp_conformance_fixtures: Annotated[
         bool,
         typer.Option(
@@ -173,6 +190,17 @@ def serve(
         create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **UVICORN_OPTIONS
     )
     server = uvicorn.Server(config)
+    if local_node:
+        from agora.app import bootstrap_admin_key
+        from agora.hosting.local import ServerWithNode, loopback_url
+        from agora.hosting.node import HostingNode
+
+        node = HostingNode(
+            loopback_url(host, port), bootstrap_admin_key(settings)[0], name=node_name, region=node_region,
+            capacity_cpu=node_capacity_cpu, capacity_memory_mb=node_capacity_mem, sample_interval=node_sample_interval,
+            data_dir=(data_dir / "node").resolve(), policy=restart_policy(node_max_restarts, node_restart_backoff),
+        )  # fmt: skip
+        server = ServerWithNode(config, node)
     server.run()
     if not server.started:
         raise typer.Exit(1)

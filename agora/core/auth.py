@@ -29,6 +29,9 @@ class Scope(StrEnum):
     mcp_servers_read = "mcp_servers:read"
     mcp_servers_write = "mcp_servers:write"
     tools_call = "tools:call"  # tools imported from external MCP servers (ext.*)
+    marketplace_read = "marketplace:read"
+    marketplace_write = "marketplace:write"  # publish listings, create and control instances
+    hosting = "hosting"  # what a hosting node's agent does: report on its instances, start them
     admin = "admin"
 
 

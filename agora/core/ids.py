@@ -11,7 +11,7 @@ import os
 import random
 import re
 
-PREFIXES = ("agent", "msg", "task", "wf", "svc", "evt", "inst", "key", "ten", "req", "ovr", "sub")
+PREFIXES = ("agent", "msg", "task", "wf", "svc", "evt", "inst", "key", "ten", "req", "ovr", "sub", "lst", "node")
 ID_RE = re.compile(r"^(?P<prefix>[a-z]+)_[0-9a-f]{16}$")
 
 

@@ -29,8 +29,12 @@ def keys_for(event: Event) -> list[str]:
         keys = [f"a2a:{event.data['task_id']}"]  # its A2A callers and streams
         return keys + ["a2a:push"] if event.data.get("push") else keys  # and the deliverers, if it has webhooks
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
-    if event.type.startswith("task_") and event.type not in _NO_NEW_WORK:
-        keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
+    if event.type.startswith("task_"):
+        keys.append(f"task:{event.data.get('task_id')}")  # callers waiting for that task to finish
+        if event.type not in _NO_NEW_WORK:
+            keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
+    elif event.type == "instance_updated":
+        keys.append(f"instance:{event.data.get('instance_id')}")  # a terminate waiting for the node to stop it
     return keys
 
 

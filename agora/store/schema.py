@@ -490,3 +490,99 @@ workflow_definitions = Table(
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# The marketplace: listings (one row per listing, its current version), hosting nodes, customer instances, and the
+# append-only usage periods they are billed from.
+market_listings = Table(
+    "market_listings",
+    metadata,
+    Column("listing_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),  # the publisher
+    Column("agent_name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # listed, unlisted
+    Column("description", Text, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("capabilities", Json, nullable=False),
+    Column("repository", Json, nullable=False),
+    Column("build_config", Json, nullable=False),
+    Column("host_requirements", Json, nullable=False),
+    Column("pricing", Json, nullable=False),
+    Column("max_instances", Integer, nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "agent_name", name="uq_market_listings_name"),
+    Index("ix_market_listings_status", "status", "category"),
+)
+
+hosting_nodes = Table(
+    "hosting_nodes",
+    metadata,
+    Column("node_id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),  # whose key registered it: its agent lives there
+    Column("agent_id", String(32), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("capacity_cpu", Float, nullable=False),
+    Column("capacity_memory_mb", Integer, nullable=False),
+    Column("runtimes", Json, nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+market_instances = Table(
+    "market_instances",
+    metadata,
+    Column("instance_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),  # the customer
+    Column("listing_id", String(32), nullable=False),
+    Column("listing_version", Integer, nullable=False),
+    Column("node_id", String(32), nullable=False),
+    Column("agent_id", String(32), nullable=False),  # the instance's agent, in the customer's tenant
+    Column("status", String(16), nullable=False),
+    Column("config", Json, nullable=False),  # as the customer gave it: memory_limit, cpu_limit, env
+    Column("spec", Json, nullable=False),  # what the node runs: listing name and version, repository, build_config, limits
+    Column("pricing", Json, nullable=False),  # as agreed at creation
+    Column("cpu_reserved", Float, nullable=False),
+    Column("memory_reserved_mb", Integer, nullable=False),
+    Column("co_located_with", String(32), nullable=True),  # the instance it was placed beside
+    Column("pid", Integer, nullable=True),
+    Column("restarts", Integer, nullable=False),
+    Column("error_count", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_output", Json, nullable=False),
+    Column("cpu_percent", Float, nullable=True),
+    Column("memory_mb", Float, nullable=True),
+    Column("processes", Integer, nullable=True),
+    Column("sampled_at", UtcDateTime, nullable=True),
+    Column("period_state", String(16), nullable=True),  # the open usage period: running, paused, down; NULL: none
+    Column("period_started_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("stopped_at", UtcDateTime, nullable=True),
+    Index("ix_market_instances_tenant", "tenant_id", "created_at"),
+    Index("ix_market_instances_node", "node_id", "status"),
+    Index("ix_market_instances_listing", "listing_id", "status"),
+    Index("ix_market_instances_agent", "agent_id"),
+)
+
+# Closed usage periods: never updated. Billed time is the sum of 'running' periods; requests are the tasks the
+# instance completed within each period. A period never spans two months, so an invoice is a sum of whole rows.
+market_usage = Table(
+    "market_usage",
+    metadata,
+    Column("usage_id", Serial, primary_key=True, autoincrement=True),
+    Column("instance_id", String(32), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("listing_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=False),
+    Column("micros", BigInteger, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("month", String(7), nullable=False),
+    Index("ix_market_usage_instance", "instance_id", "usage_id"),
+    Index("ix_market_usage_tenant_month", "tenant_id", "month"),
+    Index("ix_market_usage_listing", "listing_id", "state"),
+)

@@ -40,7 +40,7 @@ from agora_sdk.wire.agents import (
 from agora_sdk.wire.common import Empty
 
 
-def _register_op(
+def register_in(
     conn: Connection,
     tenant_id: str,
     fields: dict[str, Any],
@@ -85,7 +85,7 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     # The agent's token never carries more than the key that registered it.
     token_scopes = sorted(DEFAULT_SCOPES if p.is_admin else DEFAULT_SCOPES & p.scopes)
     row, created = await ctx.store.write(
-        _register_op, p.tenant_id, fields, ctx.clock.now(), acting, token, token_scopes, p.label
+        register_in, p.tenant_id, fields, ctx.clock.now(), acting, token, token_scopes, p.label
     )
     agent = Agent.model_validate(row)
     await ctx.notifier.publish(Event("agent_registered" if created else "agent_updated", agent.tenant_id))

@@ -62,6 +62,18 @@ ALIASES = (
     Alias("DELETE", "/agents/{agent}", "agora.agents.deregister", ("agent",)),
     Alias("GET", "/discovery/list", "agora.discovery.list"),
     Alias("GET", "/discovery/schema/{name}", "agora.discovery.schema", ("name",)),
+    # seed 003's marketplace API
+    Alias("GET", "/marketplace/agents", "agora.marketplace.discover"),
+    Alias("POST", "/marketplace/agents", "agora.marketplace.publish"),
+    Alias("DELETE", "/marketplace/agents/{listing}", "agora.marketplace.unlist", ("listing",)),
+    Alias("POST", "/marketplace/instances", "agora.marketplace.create_instance"),
+    Alias("GET", "/marketplace/instances", "agora.marketplace.list_instances"),
+    Alias("GET", "/marketplace/instances/{instance_id}", "agora.marketplace.get_instance", ("instance_id",)),
+    Alias("POST", "/marketplace/instances/{instance_id}/pause", "agora.marketplace.pause_instance", ("instance_id",)),
+    Alias("POST", "/marketplace/instances/{instance_id}/resume", "agora.marketplace.resume_instance", ("instance_id",)),
+    Alias("POST", "/marketplace/instances/{instance_id}/execute", "agora.marketplace.execute", ("instance_id",)),
+    Alias("DELETE", "/marketplace/instances/{instance_id}", "agora.marketplace.terminate_instance", ("instance_id",)),
+    Alias("GET", "/marketplace/dashboard", "agora.marketplace.dashboard"),
 )
 
 

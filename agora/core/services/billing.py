@@ -1,0 +1,127 @@
+"""What instances cost: their bills, the customer's dashboard, and monthly invoices (``agora.billing.invoice``).
+
+Every figure comes from the append-only usage periods (``market_usage``) plus the part of each instance's open period
+that has passed, so a bill read twice at the same instant is the same bill, and a closed month never changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from agora.core import billing
+from agora.core.context import CallContext
+from agora.store.ops import keys as key_ops
+from agora.store.ops import marketplace as market_ops
+from agora_sdk.errors import NotFound
+from agora_sdk.wire import marketplace as w
+from agora_sdk.wire.common import Empty
+
+
+def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: str | None = None) -> dict[str, dict[str, int]]:
+    """Per instance: running and down microseconds and completed requests, up to ``now`` (within ``month``)."""
+    totals = market_ops.usage_totals(conn, [i["instance_id"] for i in insts], month)
+    for inst in insts:
+        start = inst["period_started_at"]
+        if inst["period_state"] is None or start >= now:
+            continue
+        end = now
+        if month is not None:
+            first, after = billing.month_bounds(month)
+            start, end = max(start, first), min(now, after)
+            if start >= end:
+                continue
+        figures = totals[inst["instance_id"]]
+        figures[inst["period_state"]] += billing.micros_between(start, end)
+        figures["requests"] += market_ops.requests_between(conn, inst["agent_id"], start, end)
+    return totals
+
+
+def cost_of(inst: dict[str, Any], figures: dict[str, dict[str, int]]) -> billing.Cost:
+    own = figures[inst["instance_id"]]
+    return billing.cost(inst["pricing"], own["running"], own["requests"])
+
+
+def bill(inst: dict[str, Any], figures: dict[str, dict[str, int]]) -> w.BillingInfo:
+    own, cost = figures[inst["instance_id"]], cost_of(inst, figures)
+    return w.BillingInfo(
+        pricing=w.Pricing.model_validate(inst["pricing"]),
+        running_seconds=own["running"] / billing.MICROS_PER_SECOND,
+        requests=own["requests"],
+        cost=w.CostBreakdown(**cost.as_dict()),
+        final=inst["status"] in ("stopped", "failed"),
+    )
+
+
+async def dashboard(ctx: CallContext, _req: Empty) -> w.Dashboard:
+    """Seed 003's customer summary: instances by state, what they cost in all and this month."""
+    now = ctx.clock.now()
+    scope = ctx.principal.tenant_scope()
+
+    def op(conn: Connection) -> dict[str, Any]:
+        insts = market_ops.instances(conn, scope, limit=100_000)
+        return {"insts": insts, "all": usage(conn, insts, now), "month": usage(conn, insts, now, billing.month_of(now))}
+
+    got = await ctx.store.read(op)
+    insts, currency = got["insts"], _currency(got["insts"])
+    costs = {i["instance_id"]: cost_of(i, got["all"]) for i in insts}
+    month_cost = sum((cost_of(i, got["month"]).total_cost for i in insts), Decimal(0))
+    return w.Dashboard(
+        total_instances=len(insts),
+        running_instances=sum(1 for i in insts if i["status"] == "running"),
+        paused_instances=sum(1 for i in insts if i["status"] == "paused"),
+        total_cost=sum((c.total_cost for c in costs.values()), Decimal(0)),
+        total_uptime_hours=sum(f["running"] for f in got["all"].values()) / billing.MICROS_PER_SECOND / 3600,
+        current_month_cost=month_cost,
+        currency=currency,
+        recent_instances=[
+            w.InstanceSummary(
+                instance_id=i["instance_id"], agent_name=i["spec"]["listing_name"], status=i["status"],
+                created_at=i["created_at"], total_cost=costs[i["instance_id"]].total_cost,
+            )
+            for i in insts[:10]
+        ],
+    )
+
+
+def _currency(insts: list[dict[str, Any]]) -> str:
+    currencies = {i["pricing"]["currency"] for i in insts}
+    return currencies.pop() if len(currencies) == 1 else ("mixed" if currencies else "USD")
+
+
+async def invoice(ctx: CallContext, req: w.InvoiceRequest) -> w.Invoice:
+    """One line per instance that ran or was billed in the month; a month that is over never changes."""
+    p, now = ctx.principal, ctx.clock.now()
+    month = req.month or billing.month_of(now)
+
+    def op(conn: Connection) -> tuple[str, list[dict[str, Any]], dict[str, dict[str, int]]]:
+        tenant = p.tenant_id
+        if req.customer is not None:
+            found = key_ops.resolve_tenant(conn, req.customer)
+            if found is None or (not p.is_admin and found["tenant_id"] != p.tenant_id):
+                raise NotFound(f"no customer '{req.customer}'", details={"customer": req.customer})
+            tenant = found["tenant_id"]
+        insts = market_ops.instances(conn, tenant, limit=100_000)
+        return tenant, insts, usage(conn, insts, now, month)
+
+    tenant, insts, figures = await ctx.store.read(op)
+    lines = [
+        w.InvoiceLine(
+            instance_id=i["instance_id"], agent_name=i["spec"]["listing_name"], pricing=w.Pricing.model_validate(i["pricing"]),
+            running_seconds=figures[i["instance_id"]]["running"] / billing.MICROS_PER_SECOND, requests=figures[i["instance_id"]]["requests"],
+            cost=w.CostBreakdown(**cost_of(i, figures).as_dict()),
+        )
+        for i in insts
+        if figures[i["instance_id"]]["running"] or figures[i["instance_id"]]["requests"]
+    ]
+    return w.Invoice(
+        customer=tenant,
+        month=month,
+        currency=_currency(insts),
+        lines=lines,
+        total=sum((line.cost.total_cost for line in lines), Decimal(0)),
+        closed=billing.month_bounds(month)[1] <= now,
+    )

@@ -1,0 +1,103 @@
+"""Marketplace listings: publish (each publish of a name is its next version), discover with live figures, unlist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from statistics import fmean
+from typing import Any
+
+from sqlalchemy import Connection
+
+from agora.core import billing
+from agora.core.context import CallContext
+from agora.store.ops import agents as agent_ops
+from agora.store.ops import marketplace as market_ops
+from agora_sdk.errors import Conflict, PermissionDenied
+from agora_sdk.wire import marketplace as w
+
+
+REMOTE_REPOSITORY = ("https://", "http://", "git://", "ssh://", "git@")
+
+
+async def publish(ctx: CallContext, req: w.PublishListing) -> w.MarketplaceListing:
+    p, now = ctx.principal, ctx.clock.now()
+    if not req.repository.url.startswith(REMOTE_REPOSITORY) and not p.is_admin:
+        raise PermissionDenied(
+            "only the admin may list a repository on the hosting nodes' own disk (a path or file:// URL); give a git URL",
+            details={"field": "repository.url"},
+        )
+    fields = req.model_dump(mode="json")
+    fields["search_text"] = agent_ops.search_text(req.agent_name, f"{req.description} {req.category}", req.capabilities)
+    row, _created = await ctx.store.write(market_ops.publish, p.tenant_id, fields, now)
+    return listing_model(row)
+
+
+def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) -> w.MarketplaceListing:
+    return w.MarketplaceListing.model_validate({**row, "agent_id": row["listing_id"], "publisher": row["tenant_id"], "marketplace_info": info})
+
+
+async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
+    """Listed agents (by category and words), each with its availability, price, the caller's instances and
+    performance measured from its instances' tasks and uptime."""
+    now, tenant = ctx.clock.now(), ctx.principal.tenant_id
+
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], int, dict[str, Any], dict[str, w.PerformanceMetrics]]:
+        rows, total = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit)
+        counts = market_ops.instance_counts(conn, [r["listing_id"] for r in rows], tenant)
+        return rows, total, counts, {r["listing_id"]: performance(conn, r["listing_id"], now) for r in rows}
+
+    rows, total, counts, metrics = await ctx.store.read(op)
+    listings = []
+    for row in rows:
+        count = counts.get(row["listing_id"], {"total": 0, "live": 0, "own": 0})
+        info = w.MarketplaceInfo(
+            availability=w.Availability(
+                available=count["live"] < row["max_instances"], max_instances=row["max_instances"], current_instances=count["live"]
+            ),
+            pricing_info=w.Pricing.model_validate(row["pricing"]),
+            customer_instances=count["own"],
+            total_instances=count["total"],
+            performance_metrics=metrics[row["listing_id"]],
+        )
+        listings.append(listing_model(row, info))
+    return w.ListingList(agents=listings, total=total)
+
+
+def performance(conn: Connection, listing_id: str, now: datetime) -> w.PerformanceMetrics:
+    finished = market_ops.finished_tasks(conn, listing_id)
+    durations = [
+        (t["finished_at"] - t["started_at"]).total_seconds() for t in finished if t["status"] == "completed" and t["started_at"]
+    ]
+    completed = sum(1 for t in finished if t["status"] == "completed")
+    up = market_ops.uptime(conn, listing_id)
+    for period in market_ops.open_periods(conn, listing_id):
+        if period["period_state"] in ("running", "down"):
+            up[period["period_state"]] = up.get(period["period_state"], 0) + billing.micros_between(period["period_started_at"], now)
+    running, down = up.get("running", 0), up.get("down", 0)
+    return w.PerformanceMetrics(
+        average_response_time=round(fmean(durations), 6) if durations else None,
+        success_rate=round(completed / len(finished), 6) if finished else None,
+        availability=round(running / (running + down), 6) if running + down else None,
+        tasks_measured=len(finished),
+    )
+
+
+async def unlist(ctx: CallContext, req: w.ListingRef) -> w.Unlisted:
+    """Take a listing off the marketplace; refused (409, naming them) while it has live instances. History stays."""
+    p, now = ctx.principal, ctx.clock.now()
+
+    def op(conn: Connection) -> dict[str, Any]:
+        row = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False)
+        if row["tenant_id"] != p.tenant_id and not p.is_admin:
+            raise PermissionDenied("only its publisher may unlist a listing", details={"listing": req.listing})
+        live = [i["instance_id"] for i in market_ops.instances(conn, None, listing_id=row["listing_id"], limit=1000) if i["status"] in market_ops.LIVE]
+        if live:
+            raise Conflict(
+                f"listing '{row['agent_name']}' has {len(live)} live instance(s); terminate them first",
+                details={"listing": row["listing_id"], "live_instances": live},
+            )
+        market_ops.set_listing_status(conn, row["listing_id"], "unlisted", now)
+        return row
+
+    row = await ctx.store.write(op)
+    return w.Unlisted(listing_id=row["listing_id"], status="unlisted")

@@ -1,0 +1,1 @@
+"""Hosting nodes: build marketplace agents and run their instances as supervised processes."""

@@ -1,0 +1,62 @@
+"""``agora serve``'s own hosting node: uvicorn's server, plus a node that starts once the hub listens and stops as soon
+as shutdown begins (so its parked claims do not hold up the graceful shutdown and its instances stop before the hub)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import uvicorn
+
+from agora_sdk.errors import AgoraError
+
+from .node import HostingNode
+
+log = logging.getLogger("agora.hosting")
+
+
+class ServerWithNode(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, node: HostingNode):
+        super().__init__(config)
+        self.node = node
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        running = asyncio.create_task(self._run_node())
+        try:
+            await super().serve(sockets)
+        finally:
+            self.should_exit = True
+            await running
+
+    async def _run_node(self) -> None:
+        while not self.started:
+            if self.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        if not await self._start_node():
+            return
+        while not self.should_exit:
+            await asyncio.sleep(0.1)
+        await self.node.stop()
+
+    async def _start_node(self) -> bool:
+        attempt = 0
+        while not self.should_exit:
+            try:
+                await self.node.start()
+                return True
+            except AgoraError as exc:  # e.g. the hub's store not ready: try again, a bit later each time
+                log.warning("local hosting node could not start: %s", exc.message)
+            except Exception:  # the hub serves on without its node; the log says why
+                log.exception("local hosting node failed to start")
+                return False
+            attempt += 1
+            await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+        return False
+
+
+def loopback_url(host: str, port: int) -> str:
+    """How a node in the hub's own process reaches it: loopback unless the hub listens on one address only."""
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{'[' + reachable + ']' if ':' in reachable else reachable}:{port}"

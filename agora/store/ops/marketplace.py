@@ -1,0 +1,266 @@
+"""Marketplace rows: listings, hosting nodes, instances, and their append-only usage periods."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, insert, select, update
+
+from agora.core.billing import micros_between, month_of, split_by_month
+from agora.core.ids import is_id, new_id
+from agora_sdk.errors import InvalidArgument, NotFound
+
+from ..schema import (
+    agents,
+    hosting_nodes,
+    market_instances,
+    market_listings,
+    market_usage,
+    tasks,
+)
+
+LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
+
+
+def _one(rows: list[Any], what: str, ref: str) -> dict[str, Any]:
+    if not rows:
+        raise NotFound(f"no {what} '{ref}'", details={what: ref})
+    if len(rows) > 1:
+        raise InvalidArgument(f"several {what}s are named '{ref}'; use the id", details={what: ref})
+    return dict(rows[0])
+
+
+# -- listings ---------------------------------------------------------------------------------------------------------
+
+
+def publish(conn: Connection, tenant_id: str, fields: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+    """Create the listing, or make the next version of the caller's listing of that name. Returns (row, created)."""
+    existing = conn.execute(
+        select(market_listings).where(market_listings.c.tenant_id == tenant_id, market_listings.c.agent_name == fields["agent_name"])
+    ).mappings().first()
+    if existing is None:
+        row = {**fields, "listing_id": new_id("lst"), "tenant_id": tenant_id, "version": 1, "status": "listed",
+               "created_at": now, "updated_at": now}  # fmt: skip
+        conn.execute(insert(market_listings).values(**row))
+        return row, True
+    changes = {**fields, "version": existing["version"] + 1, "status": "listed", "updated_at": now}
+    conn.execute(update(market_listings).where(market_listings.c.listing_id == existing["listing_id"]).values(**changes))
+    return {**existing, **changes}, False
+
+
+def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: bool = True) -> dict[str, Any]:
+    """A listing by id, or by name: the caller's own of that name, else the one listed name of every publisher."""
+    if is_id(ref, "lst"):
+        rows = conn.execute(select(market_listings).where(market_listings.c.listing_id == ref)).mappings().all()
+    else:
+        named = select(market_listings).where(market_listings.c.agent_name == ref)
+        rows = conn.execute(named.where(market_listings.c.tenant_id == tenant_id)).mappings().all() if tenant_id else []
+        if not rows:
+            rows = conn.execute(named.where(market_listings.c.status == "listed")).mappings().all()
+    found = _one(list(rows), "listing", ref)
+    if listed_only and found["status"] != "listed":
+        raise NotFound(f"listing '{ref}' is no longer listed", details={"listing": ref})
+    return found
+
+
+def discover(conn: Connection, category: str | None, words: list[str], limit: int) -> tuple[list[dict[str, Any]], int]:
+    stmt = select(market_listings).where(market_listings.c.status == "listed")
+    if category:
+        stmt = stmt.where(market_listings.c.category == category)
+    for word in words:
+        stmt = stmt.where(market_listings.c.search_text.contains(word.lower(), autoescape=True))
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = conn.execute(stmt.order_by(market_listings.c.agent_name, market_listings.c.listing_id).limit(limit)).mappings()
+    return [dict(r) for r in rows], total
+
+
+def set_listing_status(conn: Connection, listing_id: str, status: str, now: datetime) -> None:
+    conn.execute(update(market_listings).where(market_listings.c.listing_id == listing_id).values(status=status, updated_at=now))
+
+
+def instance_counts(conn: Connection, listing_ids: list[str], tenant_id: str | None) -> dict[str, dict[str, int]]:
+    """Per listing: live instances, the caller's live ones, and every instance ever made."""
+    live = market_instances.c.status.in_(LIVE)
+    own = live & (market_instances.c.tenant_id == tenant_id)
+    stmt = (
+        select(
+            market_instances.c.listing_id,
+            func.count().label("total"),
+            func.sum(_as_int(live)).label("live"),
+            func.sum(_as_int(own)).label("own"),
+        )
+        .where(market_instances.c.listing_id.in_(listing_ids))
+        .group_by(market_instances.c.listing_id)
+    )
+    return {r.listing_id: {"total": r.total, "live": int(r.live or 0), "own": int(r.own or 0)} for r in conn.execute(stmt)}
+
+
+def _as_int(condition: Any) -> Any:
+    return case((condition, 1), else_=0)
+
+
+def finished_tasks(conn: Connection, listing_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The latest finished tasks the listing's instances took: what its response time and success rate are made of."""
+    instance_agents = select(market_instances.c.agent_id).where(market_instances.c.listing_id == listing_id)
+    rows = conn.execute(
+        select(tasks.c.status, tasks.c.started_at, tasks.c.finished_at)
+        .where(tasks.c.claimed_by.in_(instance_agents), tasks.c.status.in_(("completed", "failed", "dead_letter")))
+        .order_by(tasks.c.finished_at.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def uptime(conn: Connection, listing_id: str) -> dict[str, int]:
+    """Closed running and down microseconds of the listing's instances (open periods are added by the caller)."""
+    rows = conn.execute(
+        select(market_usage.c.state, func.sum(market_usage.c.micros))
+        .where(market_usage.c.listing_id == listing_id, market_usage.c.state.in_(("running", "down")))
+        .group_by(market_usage.c.state)
+    ).all()
+    return {state: int(micros or 0) for state, micros in rows}
+
+
+def open_periods(conn: Connection, listing_id: str) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(market_instances.c.period_state, market_instances.c.period_started_at).where(
+                market_instances.c.listing_id == listing_id, market_instances.c.period_state.is_not(None)
+            )
+        ).mappings()
+    ]
+
+
+# -- hosting nodes ----------------------------------------------------------------------------------------------------
+
+
+def node_by_name(conn: Connection, name: str) -> dict[str, Any] | None:
+    row = conn.execute(select(hosting_nodes).where(hosting_nodes.c.name == name)).mappings().first()
+    return dict(row) if row else None
+
+
+def save_node(conn: Connection, row: dict[str, Any]) -> None:
+    if conn.execute(update(hosting_nodes).where(hosting_nodes.c.node_id == row["node_id"]).values(**row)).rowcount == 0:
+        conn.execute(insert(hosting_nodes).values(**row))
+
+
+def nodes(conn: Connection, *, lock: bool = False) -> list[dict[str, Any]]:
+    """Every node with its agent's status and heartbeat and what its live instances hold."""
+    held = (
+        select(
+            market_instances.c.node_id,
+            func.count().label("instances"),
+            func.sum(market_instances.c.cpu_reserved).label("used_cpu"),
+            func.sum(market_instances.c.memory_reserved_mb).label("used_memory_mb"),
+        )
+        .where(market_instances.c.status.in_(LIVE))
+        .group_by(market_instances.c.node_id)
+        .subquery()
+    )
+    stmt = (
+        select(hosting_nodes, agents.c.status, agents.c.last_heartbeat, held.c.instances, held.c.used_cpu, held.c.used_memory_mb)
+        .join(agents, agents.c.agent_id == hosting_nodes.c.agent_id)
+        .outerjoin(held, held.c.node_id == hosting_nodes.c.node_id)
+        .order_by(hosting_nodes.c.name)
+    )
+    if lock and conn.dialect.name == "postgresql":  # two replicas placing at once must not both fill the last place
+        conn.execute(select(hosting_nodes.c.node_id).with_for_update())
+    return [
+        {**r, "instances": r["instances"] or 0, "used_cpu": float(r["used_cpu"] or 0), "used_memory_mb": int(r["used_memory_mb"] or 0)}
+        for r in conn.execute(stmt).mappings()
+    ]
+
+
+def node(conn: Connection, node_id: str) -> dict[str, Any]:
+    row = conn.execute(select(hosting_nodes).where(hosting_nodes.c.node_id == node_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no hosting node '{node_id}'", details={"node": node_id})
+    return dict(row)
+
+
+def node_of_agent(conn: Connection, agent_id: str | None) -> dict[str, Any] | None:
+    row = conn.execute(select(hosting_nodes).where(hosting_nodes.c.agent_id == agent_id)).mappings().first()
+    return dict(row) if row else None
+
+
+# -- instances --------------------------------------------------------------------------------------------------------
+
+
+def insert_instance(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(market_instances).values(**row))
+
+
+def instance(conn: Connection, instance_id: str, tenant_scope: str | None) -> dict[str, Any]:
+    stmt = select(market_instances).where(market_instances.c.instance_id == instance_id)
+    if tenant_scope is not None:
+        stmt = stmt.where(market_instances.c.tenant_id == tenant_scope)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no instance '{instance_id}'", details={"instance_id": instance_id})
+    return dict(row)
+
+
+def instance_of_agent(conn: Connection, agent_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(market_instances).where(market_instances.c.agent_id == agent_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def instances(
+    conn: Connection, tenant_scope: str | None, *, status: str | None = None, listing_id: str | None = None,
+    node_id: str | None = None, limit: int = 100,
+) -> list[dict[str, Any]]:  # fmt: skip
+    stmt = select(market_instances)
+    for column, value in (("tenant_id", tenant_scope), ("status", status), ("listing_id", listing_id), ("node_id", node_id)):
+        if value is not None:
+            stmt = stmt.where(market_instances.c[column] == value)
+    rows = conn.execute(stmt.order_by(market_instances.c.created_at.desc(), market_instances.c.instance_id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+def update_instance(conn: Connection, instance_id: str, **values: Any) -> None:
+    conn.execute(update(market_instances).where(market_instances.c.instance_id == instance_id).values(**values))
+
+
+# -- usage ------------------------------------------------------------------------------------------------------------
+
+
+def requests_between(conn: Connection, agent_id: str, start: datetime, end: datetime) -> int:
+    """Tasks the agent completed in [start, end)."""
+    return conn.execute(
+        select(func.count()).where(
+            tasks.c.claimed_by == agent_id, tasks.c.status == "completed", tasks.c.finished_at >= start, tasks.c.finished_at < end
+        )
+    ).scalar_one()
+
+
+def switch_period(conn: Connection, inst: dict[str, Any], state: str | None, now: datetime) -> dict[str, Any]:
+    """Close the instance's open usage period at ``now`` (one row per month it touched) and open ``state`` (or none)."""
+    if inst["period_state"] is not None and now > inst["period_started_at"]:
+        rows = [
+            {
+                "instance_id": inst["instance_id"], "tenant_id": inst["tenant_id"], "listing_id": inst["listing_id"],
+                "state": inst["period_state"], "started_at": start, "ended_at": end, "micros": micros_between(start, end),
+                "requests": requests_between(conn, inst["agent_id"], start, end), "month": month_of(start),
+            }
+            for start, end in split_by_month(inst["period_started_at"], now)
+        ]
+        conn.execute(insert(market_usage), rows)
+    changes = {"period_state": state, "period_started_at": now if state else None}
+    update_instance(conn, inst["instance_id"], **changes)
+    return {**inst, **changes}
+
+
+def usage_totals(conn: Connection, instance_ids: list[str], month: str | None = None) -> dict[str, dict[str, int]]:
+    """Per instance, from closed periods: running and down microseconds and completed requests (of one month)."""
+    stmt = select(
+        market_usage.c.instance_id, market_usage.c.state, func.sum(market_usage.c.micros), func.sum(market_usage.c.requests)
+    ).where(market_usage.c.instance_id.in_(instance_ids))
+    if month is not None:
+        stmt = stmt.where(market_usage.c.month == month)
+    totals: dict[str, dict[str, int]] = {i: {"running": 0, "down": 0, "paused": 0, "requests": 0} for i in instance_ids}
+    for instance_id, state, micros, requests in conn.execute(stmt.group_by(market_usage.c.instance_id, market_usage.c.state)):
+        totals[instance_id][state] += int(micros or 0)
+        totals[instance_id]["requests"] += int(requests or 0)
+    return totals

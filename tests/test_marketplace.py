@@ -1,0 +1,313 @@
+"""The marketplace end to end: listings, a hub's own hosting node and `agora host` nodes running real instances of
+examples/marketplace_agent, pause that really stops the process and the bill, terminate with the final bill, restarts,
+co-location, and customers that never see each other's instances."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from .conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, unique, until
+from .hubproc import HubProcess
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "marketplace_agent"
+NODE_ENV = {
+    "AGORA_LOCAL_NODE": "true",
+    "AGORA_NODE_SAMPLE_INTERVAL": "0.3",
+    "AGORA_NODE_MAX_RESTARTS": "2",
+    "AGORA_NODE_RESTART_BACKOFF": "0.1",
+    "AGORA_NODE_CAPACITY_CPU": "4",
+    "AGORA_NODE_CAPACITY_MEM": "4096",
+}
+
+
+def listing(name: str | None = None, **changes: Any) -> dict[str, Any]:
+    body = json.loads((EXAMPLE / "listing.json").read_text())
+    body["agent_name"] = name or unique("calc")
+    body["repository"]["url"] = str(EXAMPLE)
+    for key, value in changes.items():
+        body[key] = {**body[key], **value} if isinstance(body.get(key), dict) and isinstance(value, dict) else value
+    return body
+
+
+def _online(client: httpx.Client, count: int = 1) -> list[dict[str, Any]]:
+    nodes = ok(call(client, "agora.hosting.list_nodes"))["nodes"]
+    return nodes if sum(1 for n in nodes if n["status"] == "online") >= count else []
+
+
+def _hub(path: Path, database_url: str | None = None) -> Iterator[HubProcess]:
+    hub = HubProcess(path, database_url=database_url, env=NODE_ENV).start()
+    with hub.client() as admin:
+        until(lambda: _online(admin), "the hub's local hosting node never came online")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def market_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    yield from _hub(tmp_path_factory.mktemp("market-sqlite"))
+
+
+@pytest.fixture(scope="module")
+def market_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[HubProcess]:
+    yield from _hub(tmp_path_factory.mktemp("market-pg"), fresh_postgres_url(postgres_url))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def market(request: pytest.FixtureRequest) -> HubProcess:
+    return request.getfixturevalue(f"market_{request.param}")
+
+
+def running(client: httpx.Client, instance_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until the instance runs and its agent has registered (the process is up and talking to the hub)."""
+
+    def ready() -> dict[str, Any] | None:
+        got = ok(client.get(f"/marketplace/instances/{instance_id}"))
+        assert got["status"] in ("starting", "running"), got
+        return got if got["status"] == "running" and got["health_status"]["last_heartbeat"] else None
+
+    return until(ready, f"instance {instance_id} never became ready", timeout)
+
+
+def settled(client: httpx.Client, instance_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+    return until(
+        lambda: (got := ok(client.get(f"/marketplace/instances/{instance_id}")))["status"] == status and got,
+        f"instance {instance_id} never became {status}",
+        timeout,
+    )
+
+
+def test_seed_003_customer_workflow(market: HubProcess) -> None:
+    """Discover, create, details, execute, pause (the process stops, no time is billed), resume, dashboard,
+    terminate with the final bill: seed 003's customer workflow, step for step."""
+    with market.client() as admin, new_tenant(admin, market) as customer:
+        published = ok(admin.post("/marketplace/agents", json=listing(category="math-" + unique("c"))))
+        found = ok(customer.get("/marketplace/agents", params={"category": published["category"]}))
+        assert [a["agent_name"] for a in found["agents"]] == [published["agent_name"]]
+        info = found["agents"][0]["marketplace_info"]
+        assert info["availability"] == {"available": True, "max_instances": 20, "current_instances": 0}
+        assert info["pricing_info"] == {"model": "hybrid", "price": "0.002", "base_fee": "0.50", "currency": "USD"}
+        assert info["performance_metrics"]["tasks_measured"] == 0 and info["performance_metrics"]["success_rate"] is None
+
+        created = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"], "instance_config": {"env": {"GREETING": "hi"}}}))
+        assert created["status"] == "starting" and created["node"] == "local"
+        iid = created["instance_id"]
+        details = running(customer, iid)
+        assert details["pid"] and psutil.Process(details["pid"]).status() != psutil.STATUS_STOPPED
+        assert details["instance_agent_name"] == created["instance_agent_name"]
+        assert details["customer"] != "default" and details["instance_config"]["env"] == {"GREETING": "hi"}
+
+        # The instance's agent is an ordinary agent of the customer's tenant.
+        agent = ok(customer.get(f"/agents/{created['instance_agent_id']}"))
+        assert agent["capabilities"] == ["calculation"]
+
+        done = ok(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [1, 2, 3.5]}}))
+        assert done["status"] == "completed" and done["result"] == {"sum": 6.5}
+        done = ok(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "multiply", "parameters": {"numbers": [6, 7]}}))
+        assert done["result"] == {"product": 42}
+
+        sampled = until(lambda: (d := ok(customer.get(f"/marketplace/instances/{iid}")))["resource_usage"]["memory_mb"] and d, "never sampled")
+        assert sampled["resource_usage"]["memory_mb"] > 5 and sampled["resource_usage"]["processes"] >= 1
+        assert sampled["tasks_executed"] == 2 and sampled["health_status"]["healthy"] is True
+
+        paused = ok(customer.post(f"/marketplace/instances/{iid}/pause"))
+        assert paused["status"] == "paused"
+        until(lambda: psutil.Process(details["pid"]).status() == psutil.STATUS_STOPPED, "the process never stopped")
+        billed = paused["billing_info"]["running_seconds"]
+        until(lambda: ok(customer.get(f"/marketplace/instances/{iid}"))["health_status"]["last_heartbeat"], "no heartbeat")
+        import time
+
+        time.sleep(0.8)
+        still = ok(customer.get(f"/marketplace/instances/{iid}"))
+        assert still["billing_info"]["running_seconds"] == billed, "paused time was billed"
+        assert psutil.Process(details["pid"]).status() == psutil.STATUS_STOPPED
+        expect_error(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add"}), 409, "conflict")
+        expect_error(customer.post(f"/marketplace/instances/{iid}/pause"), 409, "conflict")
+
+        resumed = ok(customer.post(f"/marketplace/instances/{iid}/resume"))
+        assert resumed["status"] == "running"
+        until(lambda: psutil.Process(details["pid"]).status() != psutil.STATUS_STOPPED, "the process never continued")
+        done = ok(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [2, 2]}}))
+        assert done["result"] == {"sum": 4}
+
+        board = ok(customer.get("/marketplace/dashboard"))
+        assert (board["total_instances"], board["running_instances"], board["paused_instances"]) == (1, 1, 0)
+        assert Decimal(board["total_cost"]) > 0 and board["currency"] == "USD"
+        assert board["recent_instances"][0]["instance_id"] == iid
+
+        final = ok(customer.delete(f"/marketplace/instances/{iid}"))
+        assert final["status"] == "stopped" and final["billing_info"]["final"] is True
+        until(lambda: not psutil.pid_exists(details["pid"]) or psutil.Process(details["pid"]).status() == psutil.STATUS_ZOMBIE, "still running")
+        bill = final["billing_info"]
+        assert bill["requests"] == 3
+        running_seconds = Decimal(str(bill["running_seconds"]))
+        assert running_seconds > 0
+        cost = bill["cost"]
+        assert Decimal(cost["task_cost"]) == Decimal("0.002") * 3
+        assert Decimal(cost["base_cost"]) == (Decimal("0.50") * running_seconds / 3600).quantize(Decimal("0.000001"))
+        assert Decimal(cost["total_cost"]) == Decimal(cost["base_cost"]) + Decimal(cost["task_cost"])
+        assert ok(customer.get(f"/marketplace/instances/{iid}"))["billing_info"] == bill, "the bill moved after the end"
+
+        invoice = ok(call(customer, "agora.billing.invoice"))
+        assert [line["instance_id"] for line in invoice["lines"]] == [iid]
+        assert invoice["total"] == cost["total_cost"] and invoice["closed"] is False
+
+        metrics = ok(customer.get("/marketplace/agents", params={"category": published["category"]}))["agents"][0]["marketplace_info"]
+        assert metrics["customer_instances"] == 0 and metrics["total_instances"] == 1
+        perf = metrics["performance_metrics"]
+        assert perf["tasks_measured"] == 3 and perf["success_rate"] == 1.0 and perf["average_response_time"] > 0
+        assert perf["availability"] == 1.0
+
+
+def test_instances_belong_to_their_customer(market_sqlite: HubProcess) -> None:
+    hub = market_sqlite
+    with hub.client() as admin, new_tenant(admin, hub) as owner, new_tenant(admin, hub) as stranger:
+        published = ok(admin.post("/marketplace/agents", json=listing()))
+        iid = ok(owner.post("/marketplace/instances", json={"agent_id": published["agent_name"]}))["instance_id"]
+        running(owner, iid)
+        for response in (
+            stranger.get(f"/marketplace/instances/{iid}"),
+            stranger.post(f"/marketplace/instances/{iid}/pause"),
+            stranger.post(f"/marketplace/instances/{iid}/resume"),
+            stranger.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add"}),
+            stranger.delete(f"/marketplace/instances/{iid}"),
+            call(stranger, "agora.hosting.report", instance_id=iid, status="failed"),
+            call(stranger, "agora.hosting.credentials", instance_id=iid),
+        ):
+            expect_error(response, 404, "not_found")
+        assert ok(stranger.get("/marketplace/instances"))["instances"] == []
+        assert ok(stranger.get("/marketplace/dashboard"))["total_instances"] == 0
+        owner_tenant = ok(owner.get(f"/marketplace/instances/{iid}"))["customer"]
+        expect_error(call(stranger, "agora.billing.invoice", customer=owner_tenant), 404, "not_found")
+        assert ok(owner.get(f"/marketplace/instances/{iid}"))["status"] == "running"
+        # The admin sees every customer's instances and bills.
+        assert ok(call(admin, "agora.billing.invoice", customer=owner_tenant))["customer"] == owner_tenant
+        ok(owner.delete(f"/marketplace/instances/{iid}"))
+
+
+def test_bad_input_is_refused_clearly(market_sqlite: HubProcess) -> None:
+    hub = market_sqlite
+    with hub.client() as admin, new_tenant(admin, hub) as customer:
+        no_start = listing()
+        del no_start["build_config"]["start_command"]
+        expect_error(admin.post("/marketplace/agents", json=no_start), 422, "invalid_argument")
+        expect_error(customer.post("/marketplace/instances", json={"agent_id": "no-such-listing"}), 404, "not_found")
+
+        huge = ok(admin.post("/marketplace/agents", json=listing(host_requirements={"min_memory_mb": 1_000_000})))
+        error = expect_error(customer.post("/marketplace/instances", json={"agent_id": huge["listing_id"]}), 409, "conflict")
+        assert error["details"]["reason"] == "no_capacity" and "MB free" in error["message"]
+
+        published = ok(admin.post("/marketplace/agents", json=listing()))
+        iid = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+        running(customer, iid)
+        error = expect_error(call(admin, "agora.marketplace.unlist", listing=published["listing_id"]), 409, "conflict")
+        assert error["details"]["live_instances"] == [iid]
+
+        slow = customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "sleep", "parameters": {"seconds": 5}, "timeout": 0.5})
+        error = expect_error(slow, 504, "deadline_exceeded")
+        task = ok(call(customer, "agora.task.get", task_id=error["details"]["task_id"]))
+        assert task["status"] == "cancelled"
+
+        ok(customer.delete(f"/marketplace/instances/{iid}"))
+        expect_error(customer.post(f"/marketplace/instances/{iid}/pause"), 409, "conflict")
+        expect_error(customer.post(f"/marketplace/instances/{iid}/resume"), 409, "conflict")
+        assert ok(customer.delete(f"/marketplace/instances/{iid}"))["status"] == "stopped"  # again: nothing changes
+        assert ok(call(admin, "agora.marketplace.unlist", listing=published["listing_id"]))["status"] == "unlisted"
+        expect_error(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}), 404, "not_found")
+        assert ok(customer.get("/marketplace/instances", params={"listing": published["listing_id"]}))["instances"][0]["status"] == "stopped"
+
+
+def test_an_instance_that_cannot_run_fails_with_its_last_output(market_sqlite: HubProcess) -> None:
+    hub = market_sqlite
+    crash = 'python -c "import sys; print(\'configuration missing: API_TOKEN\'); sys.exit(3)"'
+    with hub.client() as admin, new_tenant(admin, hub) as customer:
+        published = ok(admin.post("/marketplace/agents", json=listing(build_config={"start_command": crash})))
+        iid = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+        failed = settled(customer, iid, "failed")
+        assert failed["restarts"] == 2 and failed["health_status"]["error_count"] == 3
+        assert "code 3" in failed["health_status"]["last_error"]
+        assert "configuration missing: API_TOKEN" in failed["last_output"]
+        assert failed["billing_info"]["final"] is True
+
+        broken = ok(admin.post("/marketplace/agents", json=listing(build_config={"build_command": "echo compiling; exit 7"})))
+        iid = ok(customer.post("/marketplace/instances", json={"agent_id": broken["listing_id"]}))["instance_id"]
+        failed = settled(customer, iid, "failed")
+        assert "compiling" in failed["last_output"] and failed["pid"] is None
+        assert ok(customer.delete(f"/marketplace/instances/{iid}"))["status"] == "stopped"
+
+
+def test_a_crashed_instance_is_restarted(market_sqlite: HubProcess) -> None:
+    """The first run crashes (its directory has no marker yet); the node restarts it and it serves."""
+    hub = market_sqlite
+    flaky = "test -f crashed-once || { touch crashed-once; echo first run crashes; exit 1; }; exec python agent.py"
+    with hub.client() as admin, new_tenant(admin, hub) as customer:
+        published = ok(admin.post("/marketplace/agents", json=listing(build_config={"start_command": flaky})))
+        iid = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+        ready = running(customer, iid)
+        assert ready["restarts"] == 1 and "exited with code 1" in ready["health_status"]["last_error"]
+        done = ok(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [40, 2]}}))
+        assert done["result"] == {"sum": 42}
+        ok(customer.delete(f"/marketplace/instances/{iid}"))
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path) -> Iterator[tuple[HubProcess, list[subprocess.Popen[bytes]]]]:
+    hub = HubProcess(tmp_path / "hub").start()
+    nodes = []
+    for name, region, memory in (("eu-1", "eu", 4096), ("us-1", "us", 300)):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+        args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", name, "--region", region,
+                "--capacity-cpu", "2", "--capacity-mem", str(memory), "--data-dir", str(tmp_path / name), "--sample-interval", "1"]  # fmt: skip
+        nodes.append(subprocess.Popen(args, env=env, stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT))
+    with hub.client() as admin:
+        until(lambda: _online(admin, 2), "the two hosting nodes never came online")
+    yield hub, nodes
+    for node in nodes:
+        node.send_signal(signal.SIGTERM)
+    for node in nodes:
+        node.wait(15)
+    hub.stop()
+
+
+def test_co_location_across_two_hosting_nodes(two_nodes: tuple[HubProcess, list[subprocess.Popen[bytes]]]) -> None:
+    hub, _ = two_nodes
+    with hub.client() as admin, new_tenant(admin, hub) as customer:
+        published = ok(admin.post("/marketplace/agents", json=listing()))
+        first = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"], "preferred_region": "us"}))
+        assert first["node"] == "us-1"
+        anywhere = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))
+        assert anywhere["node"] == "eu-1"  # the most free memory
+        beside = ok(customer.post("/marketplace/instances", json={
+            "agent_id": published["listing_id"], "co_location": {"with_agent": first["instance_agent_name"], "reason": "low_latency_required"},
+        }))  # fmt: skip
+        assert beside["node"] == "us-1" and beside["co_located"] is True
+        assert ok(customer.get(f"/marketplace/instances/{beside['instance_id']}"))["co_located_with"] == first["instance_id"]
+        error = expect_error(
+            customer.post("/marketplace/instances", json={"agent_id": published["listing_id"], "co_location": {"with_agent": first["instance_agent_id"]}}),
+            409, "conflict",
+        )  # fmt: skip
+        assert "us-1" in error["message"] and "44 MB free" in error["message"]
+        error = expect_error(
+            customer.post("/marketplace/instances", json={"agent_id": published["listing_id"], "co_location": {"with_agent": "nobody"}}),
+            404, "not_found",
+        )  # fmt: skip
+        for created in (first, anywhere, beside):
+            running(customer, created["instance_id"])
+            done = ok(customer.post(f"/marketplace/instances/{created['instance_id']}/execute", json={"endpoint": "add", "parameters": {"numbers": [1]}}))
+            assert done["result"] == {"sum": 1}
+        nodes = {n["name"]: n for n in ok(call(admin, "agora.hosting.list_nodes"))["nodes"]}
+        assert (nodes["us-1"]["instances"], nodes["us-1"]["used_memory_mb"], nodes["eu-1"]["instances"]) == (2, 256, 1)
+        for created in (first, anywhere, beside):
+            assert ok(customer.delete(f"/marketplace/instances/{created['instance_id']}"))["status"] == "stopped"
+        assert ok(call(admin, "agora.hosting.list_nodes"))["nodes"][1]["instances"] == 0
