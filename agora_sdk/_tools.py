@@ -735,6 +735,25 @@ class MarketplaceTools(SyncGroup):
             preferred_region: optional (default None)."""
         return self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
 
+    def deploy(
+        self,
+        agent_id: str,
+        *,
+        instance_config: marketplace.InstanceConfig | dict[str, Any] | Unset = UNSET,
+        co_location: marketplace.CoLocation | dict[str, Any] | None | Unset = UNSET,
+        preferred_region: str | None | Unset = UNSET,
+        reply_to: str | None | Unset = UNSET,
+    ) -> marketplace.Deployed:
+        """Seed 001's deploy flow: create an instance (optionally co-located with an agent's instance) and answer the requester (reply_to, or the calling agent) with a deploy_confirm message (address, node, co_located) or a deploy_failure message giving the reason.
+
+        Args:
+            agent_id: The listing (id or name) to run.
+            instance_config: optional (default empty).
+            co_location: optional (default None).
+            preferred_region: optional (default None).
+            reply_to: The agent the answer goes to; default: the calling agent."""
+        return self._call("agora.marketplace.deploy", marketplace.Deployed, locals(), retry_safe=False)
+
     def list_instances(
         self,
         *,
@@ -1879,6 +1898,25 @@ class AsyncMarketplaceTools(AsyncGroup):
             co_location: optional (default None).
             preferred_region: optional (default None)."""
         return await self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
+
+    async def deploy(
+        self,
+        agent_id: str,
+        *,
+        instance_config: marketplace.InstanceConfig | dict[str, Any] | Unset = UNSET,
+        co_location: marketplace.CoLocation | dict[str, Any] | None | Unset = UNSET,
+        preferred_region: str | None | Unset = UNSET,
+        reply_to: str | None | Unset = UNSET,
+    ) -> marketplace.Deployed:
+        """Seed 001's deploy flow: create an instance (optionally co-located with an agent's instance) and answer the requester (reply_to, or the calling agent) with a deploy_confirm message (address, node, co_located) or a deploy_failure message giving the reason.
+
+        Args:
+            agent_id: The listing (id or name) to run.
+            instance_config: optional (default empty).
+            co_location: optional (default None).
+            preferred_region: optional (default None).
+            reply_to: The agent the answer goes to; default: the calling agent."""
+        return await self._call("agora.marketplace.deploy", marketplace.Deployed, locals(), retry_safe=False)
 
     async def list_instances(
         self,

@@ -30,6 +30,22 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in kB, from /proc/PID/status."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
 @dataclass
 class Server:
     """A subprocess serving HTTP; ``start`` returns once ``ready_path`` answers 200."""
@@ -72,20 +88,12 @@ class Server:
             self.proc.wait()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far (all its threads)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return cpu_seconds(self.proc.pid)
 
     def memory_kb(self) -> dict[str, int]:
-        """VmRSS and VmHWM (peak RSS) of the server process, in kB, from /proc/PID/status."""
         assert self.proc is not None
-        values: dict[str, int] = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0])
-        return values
+        return memory_kb(self.proc.pid)
 
     def _log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
@@ -109,9 +117,9 @@ class HubSpec:
         return (self.data_dir / "admin.key").read_text().strip()
 
 
-def hub_server(spec: HubSpec) -> Server:
-    """``python -m agora serve`` with its default settings, on ``spec``."""
-    args = [sys.executable, "-m", "agora", "serve", "--data-dir", str(spec.data_dir)]
+def hub_server(spec: HubSpec, *options: str) -> Server:
+    """``python -m agora serve`` with its default settings (but ``options``), on ``spec``."""
+    args = [sys.executable, "-m", "agora", "serve", "--data-dir", str(spec.data_dir), *options]
     if spec.database_url:
         args += ["--database-url", spec.database_url]
     return Server(args, log_path=spec.data_dir / "hub.log")

@@ -3,20 +3,22 @@ paused time never billed, a usage period cut at the month boundary, requests cou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from agora.core import billing
 from agora.core.services import billing as billing_service
 from agora.core.services.tasks import new_task_row
 from agora.store import Store, open_store
 from agora.store.ops import marketplace as market_ops
-from agora.store.schema import tasks
+from agora.store.schema import market_usage, tasks
 
 from .conftest import fresh_postgres_url
 
@@ -119,3 +121,24 @@ async def test_usage_periods_bill_running_time_only_and_split_by_month(store: St
     assert await store.read(billing_service.usage, [stopped], now + 5 * HOUR) == whole
     for model, expected in (("per_request", "0.004500"), ("per_minute", "12.000000"), ("per_hour", "2.400000")):
         assert billing_service.cost_of({**stopped, "pricing": PRICES[model]}, whole).total_cost == Decimal(expected), model
+
+
+async def test_housekeeping_closes_long_periods_once_even_when_replicas_race(store: Store) -> None:
+    """Periods open for an hour are closed and reopened; two replicas doing it at the same instant bill it once."""
+
+    def opened(conn: Connection) -> dict[str, Any]:
+        return market_ops.switch_period(conn, _instance(conn, PRICES["per_hour"]), "running", T0)
+
+    inst = await store.write(opened)
+    now = T0 + 2 * HOUR + timedelta(seconds=7)
+    replica = SimpleNamespace(store=store, clock=SimpleNamespace(now=lambda: now))
+    await asyncio.gather(*(billing_service.close_periods(replica) for _ in range(4)))  # type: ignore[arg-type]
+    await billing_service.close_periods(replica)  # type: ignore[arg-type] # just reopened: nothing to close
+    rows = await store.read(lambda conn: conn.execute(select(market_usage.c.started_at, market_usage.c.micros, market_usage.c.month)).all())
+    assert sorted((r.started_at, r.micros, r.month) for r in rows) == [
+        (T0, 2 * 3600 * 10**6, "2026-11"),  # 22:00 → midnight, then midnight → 00:00:07 in December
+        (T0 + 2 * HOUR, 7 * 10**6, "2026-12"),
+    ]
+    reopened = await store.read(market_ops.instance, inst["instance_id"], None)
+    assert (reopened["period_state"], reopened["period_started_at"]) == ("running", now)
+    assert (await store.read(billing_service.usage, [reopened], now))[inst["instance_id"]]["running"] == (2 * 3600 + 7) * 10**6

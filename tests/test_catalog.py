@@ -221,6 +221,7 @@ EXAMPLES: dict[str, Example] = {
     "agora.marketplace.discover": lambda a: {"category": "general", "text": "lst", "limit": 5},
     "agora.marketplace.unlist": lambda a: {"listing": ok(call(a, "agora.marketplace.publish", **_listing()))["listing_id"]},
     "agora.marketplace.create_instance": lambda a: {"agent_id": _listed(a), "instance_config": {"memory_limit": 256, "env": {"MODE": "test"}}},
+    "agora.marketplace.deploy": lambda a: {"agent_id": _listed(a), "reply_to": _agent(a)},
     "agora.marketplace.list_instances": lambda a: {"status": "starting", "limit": 5},
     "agora.marketplace.get_instance": lambda a: {"instance_id": _instance(a)},
     "agora.marketplace.pause_instance": lambda a: {"instance_id": _instance(a, "running")},

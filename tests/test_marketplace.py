@@ -311,3 +311,60 @@ def test_co_location_across_two_hosting_nodes(two_nodes: tuple[HubProcess, list[
         for created in (first, anywhere, beside):
             assert ok(customer.delete(f"/marketplace/instances/{created['instance_id']}"))["status"] == "stopped"
         assert ok(call(admin, "agora.hosting.list_nodes"))["nodes"][1]["instances"] == 0
+
+
+def test_the_customer_workflow_from_the_command_line(market_sqlite: HubProcess, tmp_path: Path) -> None:
+    """`agora marketplace publish|discover`, `agora instance create|details|execute|pause|resume|terminate`,
+    `agora dashboard`: seed 003's workflow step for step, as a customer would type it."""
+    from .test_cli import agora, agora_json
+
+    hub = market_sqlite
+    body = listing(category="cli-" + unique("c"))
+    body["repository"]["url"] = os.path.relpath(EXAMPLE, tmp_path)  # relative to the listing file
+    (tmp_path / "listing.json").write_text(json.dumps(body))
+    published = agora_json(hub, "marketplace", "publish", str(tmp_path / "listing.json"))
+    assert published["repository"]["url"] == str(EXAMPLE)
+    with hub.client() as admin:
+        key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))["key"]
+    found = agora_json(hub, "marketplace", "discover", "--category", body["category"], key=key)
+    assert [a["agent_name"] for a in found["agents"]] == [body["agent_name"]]
+    created = agora_json(hub, "instance", "create", body["agent_name"], "--env", "MODE=cli", "--memory-limit", "256", key=key)
+    iid = created["instance_id"]
+    with hub.client(key) as customer:
+        running(customer, iid)
+    shown = agora(hub, "instance", "details", iid, key=key)
+    assert shown.returncode == 0 and f"{iid}  {body['agent_name']} v1  [running]" in shown.stdout, shown.stderr
+    assert agora(hub, "instance", "execute", iid, "add", "--params", '{"numbers": [20, 22]}', key=key).stdout.strip() == '{"sum": 42}'
+    assert agora_json(hub, "instance", "pause", iid, key=key)["status"] == "paused"
+    refused = agora(hub, "instance", "execute", iid, "add", key=key)
+    assert refused.returncode == 1 and "paused" in refused.stderr
+    assert agora_json(hub, "instance", "resume", iid, key=key)["status"] == "running"
+    board = agora_json(hub, "dashboard", key=key)
+    assert board["running_instances"] == 1 and board["recent_instances"][0]["instance_id"] == iid
+    final = agora(hub, "instance", "terminate", iid, "--grace", "2", key=key)
+    assert final.returncode == 0 and "[stopped]" in final.stdout and "(final)" in final.stdout, final.stderr
+    assert agora(hub, "instance", "pause", "inst_0000000000000000", key=key).returncode == 1  # not found: exit 1
+
+
+def test_deploy_is_answered_with_a_confirm_or_a_failure_message(market_sqlite: HubProcess) -> None:
+    """Seed 001's flow: an agent asks for a deployment (co-located with another instance) and hears back by message."""
+    hub = market_sqlite
+    with hub.client() as admin, new_tenant(admin, hub) as customer:
+        published = ok(admin.post("/marketplace/agents", json=listing()))
+        orchestrator = ok(call(customer, "agora.agents.register", agent_name=unique("orchestrator")))
+        with hub.client(orchestrator["agent_token"]) as orch:
+            first = ok(call(orch, "agora.marketplace.deploy", agent_id=published["listing_id"]))
+            assert first["outcome"] == "deploy_confirm" and first["payload"]["node"] == "local"
+            beside = ok(call(orch, "agora.marketplace.deploy", agent_id=published["listing_id"],
+                             co_location={"with_agent": first["payload"]["address"], "reason": "low_latency_required"}))  # fmt: skip
+            assert beside["outcome"] == "deploy_confirm" and beside["payload"]["co_located"] is True
+            refused = ok(call(orch, "agora.marketplace.deploy", agent_id=published["listing_id"], co_location={"with_agent": orchestrator["agent_id"]}))
+            assert refused["outcome"] == "deploy_failure" and refused["instance"] is None
+            assert "not a live marketplace instance" in refused["payload"]["reason"]
+            inbox = ok(call(orch, "agora.messaging.receive", limit=10))["messages"]
+            assert [(m["message_type"], m["from_agent"]) for m in inbox] == [
+                ("deploy_confirm", "system"), ("deploy_confirm", "system"), ("deploy_failure", "system"),
+            ]  # fmt: skip
+            assert inbox[1]["content"] == beside["payload"] and inbox[2]["message_id"] == refused["message_id"]
+        for deployed in (first, beside):
+            ok(customer.delete(f"/marketplace/instances/{deployed['payload']['instance_id']}"))

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, host, keys, mcp_stdio, messages, serve, tasks, tools, workflows
+from . import agents, host, keys, marketplace, mcp_stdio, messages, serve, tasks, tools, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -24,7 +24,9 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(tools.tools_app, name="tools")
-app.registered_commands += messages.app.registered_commands + tools.app.registered_commands
+app.add_typer(marketplace.market_app, name="marketplace")
+app.add_typer(marketplace.instance_app, name="instance")
+app.registered_commands += messages.app.registered_commands + tools.app.registered_commands + marketplace.dashboard_app.registered_commands
 
 
 @app.command("version")

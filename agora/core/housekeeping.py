@@ -11,6 +11,7 @@ from agora.config import Settings
 from agora.core.context import Hub
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
+from agora.core.services import billing as billing_service
 from agora.core.services import messaging as messaging_service
 from agora.core.services import tasks as task_service
 from agora.store.ops import a2a as a2a_ops
@@ -41,6 +42,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("reply-timeouts", lambda s: 0.2, messaging_service.expire_replies),  # request/reply: failure to the sender
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
+    ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
 ]
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .processes import Instance, RestartPolicy, State
 log = logging.getLogger("agora.hosting")
 
 NODE_CAPABILITY = "agora.hosting.node"
+SWEEP_SECONDS = 60.0  # how often working directories of instances that are gone are removed
 MB = 1024 * 1024
 # What a node tells the hub when an instance's process reaches a state (paused needs no word: the hub asked for it).
 _REPORTED = {State.running: "running", State.stopped: "stopped", State.failed: "failed"}
@@ -212,14 +214,32 @@ class HostingNode:
                 asyncio.create_task(self._launch(placed.instance_id, placed.spec, paused=placed.status == "paused"))
 
     async def _sampling(self) -> None:
+        swept = time.monotonic()
         while True:
             await asyncio.sleep(self.sample_interval)
+            if time.monotonic() - swept >= SWEEP_SECONDS:
+                swept = time.monotonic()
+                with contextlib.suppress(AgoraError):
+                    await self._sweep()
             for inst in list(self.instances.values()):
                 usage = inst.sample() if inst.state is State.running else None
                 if usage is not None:
                     await self._report(
                         inst.instance_id, cpu_percent=usage.cpu_percent, memory_mb=usage.memory_mb, processes=usage.processes
                     )
+
+
+    async def _sweep(self) -> None:
+        """Maintenance: the working directories (and records) of instances that no longer live here go."""
+        live = {a.instance_id for a in (await self.client.hosting.assigned()).instances}
+        for path in (self.root / "instances").glob("inst_*"):
+            if path.name in live or self._lock(path.name).locked():
+                continue
+            inst = self.instances.pop(path.name, None)
+            if inst is not None:
+                await inst.terminate(0)  # failed, or stopped behind the node's back: nothing should run
+            shutil.rmtree(path, ignore_errors=True)
+            self._locks.pop(path.name, None)
 
 
 def _kill_leftover(workdir: Path) -> None:

@@ -273,6 +273,19 @@ class InstanceCreated(Output):
     instance: Instance
 
 
+class Deploy(CreateInstance):
+    """Seed 001's deploy request: an instance, answered by a deploy_confirm or deploy_failure message."""
+
+    reply_to: str | None = Field(None, max_length=128, description="The agent the answer goes to; default: the calling agent.")
+
+
+class Deployed(Output):
+    outcome: str = Field(description="deploy_confirm or deploy_failure.")
+    payload: JSONObject = Field(description="What the message carries: address, node, co_located; or the reason.")
+    message_id: str | None = Field(None, description="The answer message (none when there is no agent to tell).")
+    instance: InstanceCreated | None = None
+
+
 class InstanceRefInput(Input):
     positional_args: ClassVar[tuple[str, ...]] = ("instance_id",)
 

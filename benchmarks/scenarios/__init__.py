@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, mcp, query, quickstart, register, rss, sdk, send, streams, tasks, workflows
+from . import a2a, ceiling, coldstart, marketplace, mcp, query, quickstart, register, rss, sdk, send, streams, tasks, workflows
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(sdk, per_store=True),
         Scenario(mcp, per_store=True),
         Scenario(a2a, per_store=True),
+        Scenario(marketplace, per_store=True),
         Scenario(quickstart, per_store=False),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),

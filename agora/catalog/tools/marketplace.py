@@ -72,6 +72,20 @@ TOOLS = [
         last_updated=ADDED,
     ),
     Tool(
+        name="agora.marketplace.deploy",
+        version="1.0.0",
+        description=(
+            "Seed 001's deploy flow: create an instance (optionally co-located with an agent's instance) and answer the "
+            "requester (reply_to, or the calling agent) with a deploy_confirm message (address, node, co_located) or a "
+            "deploy_failure message giving the reason."
+        ),
+        input_model=w.Deploy,
+        output_model=w.Deployed,
+        handler=instances.deploy,
+        scopes=WRITE,
+        last_updated=ADDED,
+    ),
+    Tool(
         name="agora.marketplace.list_instances",
         version="1.0.0",
         description="The caller's instances, newest first: status, node, uptime, resource usage, health and bill.",

@@ -6,19 +6,22 @@ that has passed, so a bill read twice at the same instant is the same bill, and 
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from agora.core import billing
-from agora.core.context import CallContext
+from agora.core.context import CallContext, Hub
 from agora.store.ops import keys as key_ops
 from agora.store.ops import marketplace as market_ops
-from agora_sdk.errors import NotFound
+from agora_sdk.errors import Conflict, NotFound
 from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.common import Empty
+
+PERIOD = timedelta(hours=1)  # the longest a usage period stays open
 
 
 def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: str | None = None) -> dict[str, dict[str, int]]:
@@ -38,6 +41,15 @@ def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: s
         figures[inst["period_state"]] += billing.micros_between(start, end)
         figures["requests"] += market_ops.requests_between(conn, inst["agent_id"], start, end)
     return totals
+
+
+async def close_periods(hub: Hub) -> None:
+    """Housekeeping: usage periods open for an hour are closed and reopened in the same state, so that usage accrues
+    as rows (a replica's restart or a clock jump never loses more than that) and a finished month is closed in rows."""
+    now = hub.clock.now()
+    for inst in await hub.store.read(market_ops.open_since, now - PERIOD):
+        with contextlib.suppress(Conflict):  # another replica (or a pause, a report) moved it first
+            await hub.store.write(market_ops.switch_period, inst, inst["period_state"], now)
 
 
 def cost_of(inst: dict[str, Any], figures: dict[str, dict[str, int]]) -> billing.Cost:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,13 +24,14 @@ from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
-from agora.core.services import hosting
+from agora.core.services import hosting, messaging
 from agora.core.services import tasks as task_service
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
 from agora.store.ops import tasks as task_ops
-from agora_sdk.errors import Conflict, DeadlineExceeded, InvalidArgument
+from agora_sdk.errors import Conflict, DeadlineExceeded, InvalidArgument, NotFound
 from agora_sdk.wire import marketplace as w
+from agora_sdk.wire.messaging import SendMessage
 
 FINISHED_TASK = ("completed", "failed", "cancelled", "dead_letter")
 T = TypeVar("T")
@@ -284,3 +286,27 @@ async def _cancel_late(ctx: CallContext, task_id: str, timeout: float) -> None:
 
     await announce(ctx.notifier, await ctx.store.write(op))
 
+
+
+async def deploy(ctx: CallContext, req: w.Deploy) -> w.Deployed:
+    """Seed 001's deploy flow: create the instance (co-located if asked), then tell the requester with a
+    ``deploy_confirm`` or ``deploy_failure`` message from the hub. A refusal is an answer, not an error."""
+    instance: w.InstanceCreated | None = None
+    try:
+        instance = await create(ctx, w.CreateInstance.model_validate(req.model_dump(exclude={"reply_to"}, exclude_unset=True)))
+    except (Conflict, NotFound, InvalidArgument) as exc:
+        outcome, intent = "deploy_failure", "deploy_failed"
+        payload = {"agent_id": req.agent_id, "reason": exc.message, "code": exc.code, "details": exc.details}
+    else:
+        outcome, intent = "deploy_confirm", "agent_deployed"
+        payload = {
+            "agent_id": req.agent_id, "instance_id": instance.instance_id, "address": instance.instance_agent_name,
+            "instance_agent_id": instance.instance_agent_id, "node": instance.node, "co_located": instance.co_located,
+        }  # fmt: skip
+    to = req.reply_to or ctx.principal.agent_id
+    message_id = None
+    if to is not None:
+        hub_voice = dataclasses.replace(ctx, principal=dataclasses.replace(ctx.principal, agent_id=None))  # sent by 'system'
+        receipt = await messaging.send(hub_voice, SendMessage(to_agent=to, content=payload, message_type=outcome, intent=intent))
+        message_id = receipt.message_id
+    return w.Deployed(outcome=outcome, payload=payload, message_id=message_id, instance=instance)

@@ -103,6 +103,8 @@ def upsert(
     changes = dict(values)
     if existing["status"] in ("offline", "inactive"):
         changes["status"] = "active"  # registering again is a sign of life
+    if acting_agent_id is not None:
+        changes["last_heartbeat"] = now  # the agent itself, with its own token: it is there now
     conn.execute(update(agents).where(agents.c.agent_id == existing["agent_id"]).values(**changes))
     _set_capabilities(conn, existing["agent_id"], tenant_id, fields["capabilities"], replace=True)
     return {**existing, **changes}, False

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, case, func, insert, select, update
 
 from agora.core.billing import micros_between, month_of, split_by_month
 from agora.core.ids import is_id, new_id
-from agora_sdk.errors import InvalidArgument, NotFound
+from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
 from ..schema import (
     agents,
@@ -236,7 +236,19 @@ def requests_between(conn: Connection, agent_id: str, start: datetime, end: date
 
 
 def switch_period(conn: Connection, inst: dict[str, Any], state: str | None, now: datetime) -> dict[str, Any]:
-    """Close the instance's open usage period at ``now`` (one row per month it touched) and open ``state`` (or none)."""
+    """Close the instance's open usage period at ``now`` (one row per month it touched) and open ``state`` (or none).
+
+    The period is moved only if it is still the one ``inst`` shows (409 otherwise): two replicas closing the same
+    period at once would bill it twice."""
+    same = (
+        market_instances.c.period_started_at == inst["period_started_at"]
+        if inst["period_started_at"] is not None
+        else market_instances.c.period_started_at.is_(None)
+    )
+    changes = {"period_state": state, "period_started_at": now if state else None}
+    moved = conn.execute(update(market_instances).where(market_instances.c.instance_id == inst["instance_id"], same).values(**changes))
+    if moved.rowcount != 1:
+        raise Conflict("the instance changed at the same moment; try again", details={"instance_id": inst["instance_id"]})
     if inst["period_state"] is not None and now > inst["period_started_at"]:
         rows = [
             {
@@ -247,9 +259,13 @@ def switch_period(conn: Connection, inst: dict[str, Any], state: str | None, now
             for start, end in split_by_month(inst["period_started_at"], now)
         ]
         conn.execute(insert(market_usage), rows)
-    changes = {"period_state": state, "period_started_at": now if state else None}
-    update_instance(conn, inst["instance_id"], **changes)
     return {**inst, **changes}
+
+
+def open_since(conn: Connection, before: datetime) -> list[dict[str, Any]]:
+    """Instances whose usage period has been open since before ``before``."""
+    stmt = select(market_instances).where(market_instances.c.period_state.is_not(None), market_instances.c.period_started_at < before)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
 def usage_totals(conn: Connection, instance_ids: list[str], month: str | None = None) -> dict[str, dict[str, int]]:
