@@ -39,6 +39,7 @@ RestartBackoff = Annotated[
 
 
 def restart_policy(max_restarts: int, backoff: float) -> RestartPolicy:
+    """Built only when a node is made: the processes module (psutil) is not imported by a hub that never runs one."""
     from agora.hosting.processes import RestartPolicy
 
     return RestartPolicy(max_restarts=max_restarts, backoff=backoff)

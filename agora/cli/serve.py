@@ -6,13 +6,25 @@ import asyncio
 import gc
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agora.config import LOOPBACK, Settings
 
-from .host import MaxRestarts, NodeCpu, NodeMemory, NodeName, NodeRegion, RestartBackoff, SampleInterval, restart_policy
+if TYPE_CHECKING:
+    from agora.hosting.node import HostingNode
+
+from .host import (
+    MaxRestarts,
+    NodeCpu,
+    NodeMemory,
+    NodeName,
+    NodeRegion,
+    RestartBackoff,
+    SampleInterval,
+    restart_policy,
+)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", envvar="AGORA_DATA_DIR", help="Where the embedded database and admin.key live.")
@@ -193,14 +205,19 @@ def serve(
     if local_node:
         from agora.app import bootstrap_admin_key
         from agora.hosting.local import ServerWithNode, loopback_url
-        from agora.hosting.node import HostingNode
 
-        node = HostingNode(
-            loopback_url(host, port), bootstrap_admin_key(settings)[0], name=node_name, region=node_region,
-            capacity_cpu=node_capacity_cpu, capacity_memory_mb=node_capacity_mem, sample_interval=node_sample_interval,
-            data_dir=(data_dir / "node").resolve(), policy=restart_policy(node_max_restarts, node_restart_backoff),
-        )  # fmt: skip
-        server = ServerWithNode(config, node)
+        key = bootstrap_admin_key(settings)[0]
+
+        def make_node() -> HostingNode:
+            from agora.hosting.node import HostingNode
+
+            return HostingNode(
+                loopback_url(host, port), key, name=node_name, region=node_region, capacity_cpu=node_capacity_cpu,
+                capacity_memory_mb=node_capacity_mem, sample_interval=node_sample_interval,
+                data_dir=(data_dir / "node").resolve(), policy=restart_policy(node_max_restarts, node_restart_backoff),
+            )  # fmt: skip
+
+        server = ServerWithNode(config, make_node)
     server.run()
     if not server.started:
         raise typer.Exit(1)

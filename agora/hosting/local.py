@@ -1,25 +1,32 @@
 """``agora serve``'s own hosting node: uvicorn's server, plus a node that starts once the hub listens and stops as soon
-as shutdown begins (so its parked claims do not hold up the graceful shutdown and its instances stop before the hub)."""
+as shutdown begins (so its parked claims do not hold up the graceful shutdown and its instances stop before the hub).
+
+The node (and the SDK client it is built on) is made only once the hub is ready: the hub's cold start does not pay
+for importing it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from agora_sdk.errors import AgoraError
 
-from .node import HostingNode
+if TYPE_CHECKING:
+    from .node import HostingNode
 
 log = logging.getLogger("agora.hosting")
 
 
 class ServerWithNode(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, node: HostingNode):
+    def __init__(self, config: uvicorn.Config, make_node: Callable[[], HostingNode]):
         super().__init__(config)
-        self.node = node
+        self.make_node = make_node
+        self.node: HostingNode | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         running = asyncio.create_task(self._run_node())
@@ -34,17 +41,18 @@ class ServerWithNode(uvicorn.Server):
             if self.should_exit:
                 return
             await asyncio.sleep(0.05)
-        if not await self._start_node():
+        self.node = self.make_node()
+        if not await self._start_node(self.node):
             return
         while not self.should_exit:
             await asyncio.sleep(0.1)
         await self.node.stop()
 
-    async def _start_node(self) -> bool:
+    async def _start_node(self, node: HostingNode) -> bool:
         attempt = 0
         while not self.should_exit:
             try:
-                await self.node.start()
+                await node.start()
                 return True
             except AgoraError as exc:  # e.g. the hub's store not ready: try again, a bit later each time
                 log.warning("local hosting node could not start: %s", exc.message)
