@@ -358,13 +358,17 @@ def test_deploy_is_answered_with_a_confirm_or_a_failure_message(market_sqlite: H
             beside = ok(call(orch, "agora.marketplace.deploy", agent_id=published["listing_id"],
                              co_location={"with_agent": first["payload"]["address"], "reason": "low_latency_required"}))  # fmt: skip
             assert beside["outcome"] == "deploy_confirm" and beside["payload"]["co_located"] is True
-            refused = ok(call(orch, "agora.marketplace.deploy", agent_id=published["listing_id"], co_location={"with_agent": orchestrator["agent_id"]}))
-            assert refused["outcome"] == "deploy_failure" and refused["instance"] is None
+            # Seed 001's envelope, as its agents send it: the answer envelope is the outcome.
+            envelope = {"id": "deploy-1", "type": "deploy", "sender": orchestrator["agent_id"], "to": ["agent.marketplace.orchestrator"],
+                        "intent": "deploy_agent", "payload": {"agent_id": published["listing_id"], "customer_id": "customer-123",
+                        "co_location": {"required": True, "with_agent": orchestrator["agent_id"], "reason": "low_latency_required"}}}  # fmt: skip
+            refused = ok(orch.post("/agent/message", json=envelope))
+            assert (refused["type"], refused["correlation"]) == ("deploy_failure", {"reply_to": "deploy-1"})
             assert "not a live marketplace instance" in refused["payload"]["reason"]
             inbox = ok(call(orch, "agora.messaging.receive", limit=10))["messages"]
             assert [(m["message_type"], m["from_agent"]) for m in inbox] == [
                 ("deploy_confirm", "system"), ("deploy_confirm", "system"), ("deploy_failure", "system"),
             ]  # fmt: skip
-            assert inbox[1]["content"] == beside["payload"] and inbox[2]["message_id"] == refused["message_id"]
+            assert inbox[1]["content"] == beside["payload"] and inbox[2]["message_id"] == refused["id"]
         for deployed in (first, beside):
             ok(customer.delete(f"/marketplace/instances/{deployed['payload']['instance_id']}"))

@@ -1,7 +1,9 @@
 """The Agent Communication Protocol door (seed 001), a view of messaging for agents written against that envelope.
 
 ``POST /agent/message`` takes an envelope and sends one message per ``to`` entry through ``agora.messaging.send_batch``;
-the answer is a ``confirm`` envelope listing the message ids. ``GET /agent/messages`` (``wait``, ``limit``,
+the answer is a ``confirm`` envelope listing the message ids. A ``deploy`` envelope addressed to the marketplace (seed
+001's deployment request) is ``agora.marketplace.deploy`` instead: the answer is the ``deploy_confirm`` or
+``deploy_failure`` envelope. ``GET /agent/messages`` (``wait``, ``limit``,
 ``visibility_timeout``, … as ``agora.messaging.receive``) returns the caller's inbox as envelopes; acks go through
 ``agora.messaging.ack`` as for any message. A reply names the request's envelope ``id`` (its Agora message id) in
 ``correlation.reply_to``, which also stops the request's ``expected.timeout``.
@@ -30,6 +32,9 @@ from .inputs import query_input, read_json_body
 
 SEND = "agora.messaging.send_batch"
 RECEIVE = "agora.messaging.receive"
+DEPLOY = "agora.marketplace.deploy"
+# The hub's marketplace as seed 001 addresses it: a "deploy" envelope sent there is a deployment, not a message.
+MARKETPLACE = {"marketplace", "agora.marketplace", "agent.marketplace.orchestrator"}
 _MESSAGE_ID = re.compile(r"^msg_[0-9a-f]{16}$")
 
 
@@ -46,6 +51,8 @@ async def post_message(request: Request) -> Response:
         except ValidationError as exc:
             raise invalid_input("the ACP envelope", exc) from None
         await check_sender(hub, principal, envelope.sender)
+        if envelope.type == "deploy" and MARKETPLACE & set(envelope.to):
+            return await _deploy(hub, principal, envelope, request.scope["state"]["request_id"])
         args = {"messages": [_message_args(envelope, to) for to in envelope.to]}
         _, result, _ = await hub.catalog.call(hub, principal, SEND, args, request.scope["state"]["request_id"])
         assert isinstance(result, BatchReceipt)
@@ -63,6 +70,28 @@ async def post_message(request: Request) -> Response:
         return Response(confirm.model_dump_json(exclude_none=True), media_type="application/json")
 
     return await guarded(request, SEND, run)
+
+
+async def _deploy(hub: Hub, principal: Principal, envelope: Envelope, request_id: str) -> Response:
+    """A deploy request becomes agora.marketplace.deploy; the answer envelope is the deploy_confirm or deploy_failure
+    that also reaches the requester's inbox."""
+    payload = envelope.payload if isinstance(envelope.payload, dict) else {}
+    co_location = payload.get("co_location") or {}
+    args: dict[str, Any] = {
+        "agent_id": payload.get("agent_id"),
+        "instance_config": payload.get("instance_config") or {},
+    }
+    if co_location.get("with_agent"):
+        args["co_location"] = {k: co_location[k] for k in ("with_agent", "required", "reason") if k in co_location}
+    if payload.get("preferred_region"):
+        args["preferred_region"] = payload["preferred_region"]
+    _, result, _ = await hub.catalog.call(hub, principal, DEPLOY, args, request_id)
+    answer = EnvelopeOut(
+        id=result.message_id or envelope.id or "", ts=hub.clock.now(), type=result.outcome, sender="agora",
+        to=[principal.agent_id or principal.label], intent="agent_deployed" if result.outcome == "deploy_confirm" else "deploy_failed",
+        payload=result.payload, correlation={"reply_to": envelope.id} if envelope.id else None,
+    )  # fmt: skip
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 async def get_messages(request: Request) -> Response:
