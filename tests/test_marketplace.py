@@ -208,13 +208,15 @@ def test_bad_input_is_refused_clearly(market_sqlite: HubProcess) -> None:
         error = expect_error(customer.post("/marketplace/instances", json={"agent_id": huge["listing_id"]}), 409, "conflict")
         assert error["details"]["reason"] == "no_capacity" and "MB free" in error["message"]
 
-        published = ok(admin.post("/marketplace/agents", json=listing()))
+        published = ok(admin.post("/marketplace/agents", json=listing(max_instances=1)))
         iid = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+        error = expect_error(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}), 409, "conflict")
+        assert error["details"] == {"reason": "max_instances", "max_instances": 1}
         running(customer, iid)
         error = expect_error(call(admin, "agora.marketplace.unlist", listing=published["listing_id"]), 409, "conflict")
         assert error["details"]["live_instances"] == [iid]
 
-        slow = customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "sleep", "parameters": {"seconds": 5}, "timeout": 0.5})
+        slow = customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "sleep", "parameters": {"seconds": 1.5}, "timeout": 0.3})
         error = expect_error(slow, 504, "deadline_exceeded")
         task = ok(call(customer, "agora.task.get", task_id=error["details"]["task_id"]))
         assert task["status"] == "cancelled"

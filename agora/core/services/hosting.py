@@ -93,7 +93,7 @@ def place(conn: Connection, listing: dict[str, Any], need_cpu: float, need_mem: 
     co-located; the preferred region first, then the most free memory. 409 naming why when there is none."""
     runtime = listing["build_config"]["type"]
     candidates, reasons = [], []
-    for node in market_ops.nodes(conn, lock=True):
+    for node in market_ops.nodes(conn):
         why = _unfit(node, runtime, need_cpu, need_mem)
         if beside is not None and node["node_id"] != beside["node_id"]:
             continue
@@ -139,7 +139,7 @@ def instance_event(conn: Connection, inst: dict[str, Any], now: datetime, **data
 
 def _hosted(conn: Connection, ctx: CallContext, instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The instance and its node, if the caller is that node's agent (anyone else: 404 or 403)."""
-    inst = market_ops.instance(conn, instance_id, None)
+    inst = market_ops.instance(conn, instance_id, None, lock=True)
     node = market_ops.node(conn, inst["node_id"])
     if ctx.principal.agent_id != node["agent_id"] and not ctx.principal.is_admin:
         raise NotFound(f"no instance '{instance_id}' on this node", details={"instance_id": instance_id})
@@ -222,7 +222,10 @@ def _apply_report(conn: Connection, inst: dict[str, Any], req: w.NodeReport, cha
         status = "failed" if req.status is w.InstanceStatus.failed and status != "stopping" else "stopped"
         revoked = end_instance(conn, inst, now)
         changes["stopped_at"] = now
-    market_ops.update_instance(conn, inst["instance_id"], status=status, **changes)
+    if status != inst["status"]:
+        changes["status"] = status
+    if changes:
+        market_ops.update_instance(conn, inst["instance_id"], **changes)
     if status == inst["status"] and not req.restarting and req.status is None:
         return [], revoked  # a sample: no event for every one
     return [instance_event(conn, {**inst, "status": status}, now, restarting=req.restarting, error=req.error)], revoked
@@ -240,7 +243,7 @@ def _follow_operation(conn: Connection, t: dict[str, Any], now: datetime) -> lis
     if t["status"] not in ("failed", "dead_letter") or t["task_type"] != "hosting.start":
         return []
     try:
-        inst = market_ops.instance(conn, t["payload"]["instance_id"], None)
+        inst = market_ops.instance(conn, t["payload"]["instance_id"], None, lock=True)
     except NotFound:
         return []
     if inst["status"] != "starting":

@@ -42,6 +42,7 @@ async def create(ctx: CallContext, req: w.CreateInstance) -> w.InstanceCreated:
     p, now = ctx.principal, ctx.clock.now()
 
     def op(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
+        market_ops.lock_placement(conn)
         listing = market_ops.listing(conn, req.agent_id, p.tenant_id)
         live = market_ops.instance_counts(conn, [listing["listing_id"]], None).get(listing["listing_id"], {"live": 0})["live"]
         if live >= listing["max_instances"]:
@@ -175,7 +176,7 @@ def _change(ctx: CallContext, instance_id: str, allowed: tuple[str, ...], verb: 
     """Read the instance for a change, refusing (409) unless it is in one of ``allowed`` states."""
 
     def check(conn: Connection) -> dict[str, Any]:
-        inst = market_ops.instance(conn, instance_id, ctx.principal.tenant_scope())
+        inst = market_ops.instance(conn, instance_id, ctx.principal.tenant_scope(), lock=True)
         if inst["status"] not in allowed:
             raise Conflict(f"instance {instance_id} is {inst['status']}: it cannot be {verb}", details={"status": inst["status"]})
         return inst

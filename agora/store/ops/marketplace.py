@@ -146,7 +146,14 @@ def save_node(conn: Connection, row: dict[str, Any]) -> None:
         conn.execute(insert(hosting_nodes).values(**row))
 
 
-def nodes(conn: Connection, *, lock: bool = False) -> list[dict[str, Any]]:
+def lock_placement(conn: Connection) -> None:
+    """Serialise placements (PostgreSQL; SQLite's one writer already does): two replicas creating instances at once
+    must not both take the last place on a node, or the last of a listing's max_instances."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(hosting_nodes.c.node_id).with_for_update())
+
+
+def nodes(conn: Connection) -> list[dict[str, Any]]:
     """Every node with its agent's status and heartbeat and what its live instances hold."""
     held = (
         select(
@@ -165,8 +172,6 @@ def nodes(conn: Connection, *, lock: bool = False) -> list[dict[str, Any]]:
         .outerjoin(held, held.c.node_id == hosting_nodes.c.node_id)
         .order_by(hosting_nodes.c.name)
     )
-    if lock and conn.dialect.name == "postgresql":  # two replicas placing at once must not both fill the last place
-        conn.execute(select(hosting_nodes.c.node_id).with_for_update())
     return [
         {**r, "instances": r["instances"] or 0, "used_cpu": float(r["used_cpu"] or 0), "used_memory_mb": int(r["used_memory_mb"] or 0)}
         for r in conn.execute(stmt).mappings()
@@ -192,8 +197,12 @@ def insert_instance(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(market_instances).values(**row))
 
 
-def instance(conn: Connection, instance_id: str, tenant_scope: str | None) -> dict[str, Any]:
+def instance(conn: Connection, instance_id: str, tenant_scope: str | None, *, lock: bool = False) -> dict[str, Any]:
+    """One instance (of the tenant, if scoped); ``lock``: held until the transaction ends, for a read-then-write
+    (a node's sample and its 'running' report must not overwrite each other)."""
     stmt = select(market_instances).where(market_instances.c.instance_id == instance_id)
+    if lock:
+        stmt = stmt.with_for_update()
     if tenant_scope is not None:
         stmt = stmt.where(market_instances.c.tenant_id == tenant_scope)
     row = conn.execute(stmt).mappings().first()
