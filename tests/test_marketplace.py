@@ -18,7 +18,17 @@ import httpx
 import psutil
 import pytest
 
-from .conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, unique, until
+from agora.hosting.node import detected_runtimes
+
+from .conftest import (
+    call,
+    expect_error,
+    fresh_postgres_url,
+    new_tenant,
+    ok,
+    unique,
+    until,
+)
 from .hubproc import HubProcess
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "marketplace_agent"
@@ -207,6 +217,10 @@ def test_bad_input_is_refused_clearly(market_sqlite: HubProcess) -> None:
         huge = ok(admin.post("/marketplace/agents", json=listing(host_requirements={"min_memory_mb": 1_000_000})))
         error = expect_error(customer.post("/marketplace/instances", json={"agent_id": huge["listing_id"]}), 409, "conflict")
         assert error["details"]["reason"] == "no_capacity" and "MB free" in error["message"]
+        if "docker" not in detected_runtimes():  # this machine's node has no container engine that answers
+            boxed = ok(admin.post("/marketplace/agents", json=listing(build_config={"type": "docker", "start_command": "docker run calc"})))
+            error = expect_error(customer.post("/marketplace/instances", json={"agent_id": boxed["listing_id"]}), 409, "conflict")
+            assert "has no docker runtime" in error["message"]
 
         published = ok(admin.post("/marketplace/agents", json=listing(max_instances=1)))
         iid = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,26 @@ MB = 1024 * 1024
 _REPORTED = {State.running: "running", State.stopped: "stopped", State.failed: "failed"}
 
 
-def detected_runtimes() -> list[str]:
+def container_engine() -> str | None:
+    """A container engine that answers (docker or podman), not just its CLI."""
+    return next((tool for tool in ("docker", "podman") if shutil.which(tool) and _answers([tool, "info"])), None)
+
+
+def detected_runtimes(engine: str | None = None) -> list[str]:
+    """What this node can build and run: docker listings need a container engine."""
     runtimes = ["python", "custom"]
     if shutil.which("npm"):
         runtimes.append("npm")
-    if shutil.which("docker") or shutil.which("podman"):
+    if engine or container_engine():
         runtimes.append("docker")
     return runtimes
+
+
+def _answers(command: list[str]) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 class HostingNode:
@@ -70,6 +84,8 @@ class HostingNode:
         self.stop_grace = stop_grace
         self.policy = policy or RestartPolicy()
         self.instances: dict[str, Instance] = {}
+        self.engine: str | None = None  # docker or podman, if one answers
+        self._containers: dict[str, str] = {}  # docker instances: their container's name
         self._locks: dict[str, asyncio.Lock] = {}
         self._loops: list[asyncio.Task[None]] = []
         self.agent: Agent | None = None
@@ -81,10 +97,11 @@ class HostingNode:
 
     async def start(self) -> None:
         """Register with the hub (retrying until it answers), take tasks, and run again what was placed here."""
+        self.engine = await asyncio.to_thread(container_engine)
         async with AsyncAgoraClient(self.url, self.key) as admin:
             registered = await admin.hosting.register_node(
                 self.name, region=self.region, capacity_cpu=self.capacity_cpu,
-                capacity_memory_mb=self.capacity_memory_mb, runtimes=detected_runtimes(),
+                capacity_memory_mb=self.capacity_memory_mb, runtimes=detected_runtimes(self.engine),
             )  # fmt: skip
         agent = Agent(
             f"node-{self.name}", url=self.url, api_key=registered.agent_token, concurrency=64,
@@ -122,6 +139,7 @@ class HostingNode:
     async def _on_pause(self, run: Any) -> dict[str, Any]:
         inst = self.instances.get(run.payload["instance_id"])
         if inst is not None and inst.state is State.running:
+            await self._container("pause", inst.instance_id)
             await inst.pause()
         return {"instance_id": run.payload["instance_id"], "state": inst.state.value if inst else "unknown"}
 
@@ -129,6 +147,7 @@ class HostingNode:
         inst = self.instances.get(run.payload["instance_id"])
         if inst is not None and inst.state is State.paused:
             await inst.resume()
+            await self._container("unpause", inst.instance_id)
         return {"instance_id": run.payload["instance_id"], "state": inst.state.value if inst else "unknown"}
 
     async def _on_stop(self, run: Any) -> dict[str, Any]:
@@ -136,11 +155,28 @@ class HostingNode:
         async with self._lock(instance_id):
             inst = self.instances.pop(instance_id, None)
             if inst is not None:
-                await inst.terminate(float(run.payload.get("grace_seconds", self.stop_grace)))
+                grace = float(run.payload.get("grace_seconds", self.stop_grace))
+                await self._container("stop", instance_id, "--time", str(int(grace)))
+                await inst.terminate(grace)
             else:  # never started here (or already gone): the hub still waits to hear it is stopped
                 await self._report(instance_id, status="stopped")
             shutil.rmtree(self._workdir(instance_id), ignore_errors=True)
         return {"instance_id": instance_id, "state": "stopped"}
+
+    async def _container(self, action: str, instance_id: str, *options: str) -> None:
+        """A docker instance's container is paused, resumed or stopped by its engine: signals reach only the CLI that
+        started it (its start command names it ``--name $AGORA_CONTAINER_NAME``)."""
+        name = self._containers.get(instance_id)
+        if name is None or self.engine is None:
+            return
+        proc = await asyncio.create_subprocess_exec(
+            self.engine, action, *options, name, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            proc.kill()
+            log.warning("%s %s %s did not answer within 60 s", self.engine, action, name)
 
     def _lock(self, instance_id: str) -> asyncio.Lock:
         return self._locks.setdefault(instance_id, asyncio.Lock())
@@ -169,6 +205,8 @@ class HostingNode:
             _kill_leftover(workdir)
             await self.builds.prepare_workdir(build, workdir)
             env = self._environment(creds, workdir, instance_id)
+            if spec["build_config"]["type"] == "docker":
+                self._containers[instance_id] = env["AGORA_CONTAINER_NAME"] = f"agora-{instance_id}"
             inst = Instance(
                 instance_id, workdir, spec["build_config"]["start_command"], env, policy=self.policy,
                 memory_limit_mb=spec.get("memory_limit_mb"), on_change=self._changed,
