@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+import importlib
+from typing import Any
 
 from .wire.common import Output
-
-OutputT = TypeVar("OutputT", bound=Output)
 
 
 class Unset:
@@ -34,17 +34,26 @@ def given(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != "self" and v is not UNSET}
 
 
+@functools.cache
+def wire_model(ref: str) -> type[Output]:
+    """``"tasks.Task"`` → the model, its module imported on first use (an agent never pays for categories it does
+    not call: building every wire model at import was most of ``import agora_sdk``)."""
+    module, _, name = ref.partition(".")
+    model: type[Output] = getattr(importlib.import_module(f"agora_sdk.wire.{module}"), name)
+    return model
+
+
 class SyncGroup:
     def __init__(self, client: Any):
         self._client = client
 
-    def _call(self, tool: str, output: type[OutputT], params: dict[str, Any], *, retry_safe: bool) -> OutputT:
-        return self._client._invoke(tool, output, given(params), retry_safe=retry_safe)
+    def _call(self, tool: str, output: str, params: dict[str, Any], *, retry_safe: bool) -> Any:
+        return self._client._invoke(tool, wire_model(output), given(params), retry_safe=retry_safe)
 
 
 class AsyncGroup:
     def __init__(self, client: Any):
         self._client = client
 
-    async def _call(self, tool: str, output: type[OutputT], params: dict[str, Any], *, retry_safe: bool) -> OutputT:
-        return await self._client._invoke(tool, output, given(params), retry_safe=retry_safe)
+    async def _call(self, tool: str, output: str, params: dict[str, Any], *, retry_safe: bool) -> Any:
+        return await self._client._invoke(tool, wire_model(output), given(params), retry_safe=retry_safe)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, tasks, workflows
+
+if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
+    from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, tasks, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -33,7 +35,7 @@ class AdminKeysTools(SyncGroup):
             tenant: Tenant id or name; a customer key for a new name (or none) creates the tenant.
             agent: For kind=agent: the agent id or name it acts as.
             scopes: Default: every non-admin scope."""
-        return self._call("agora.admin.keys.create", admin.CreatedKey, locals(), retry_safe=False)
+        return self._call("agora.admin.keys.create", "admin.CreatedKey", locals(), retry_safe=False)
 
     def list(
         self,
@@ -50,7 +52,7 @@ class AdminKeysTools(SyncGroup):
             include_revoked: optional (default False).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return self._call("agora.admin.keys.list", admin.KeyList, locals(), retry_safe=True)
+        return self._call("agora.admin.keys.list", "admin.KeyList", locals(), retry_safe=True)
 
     def revoke(
         self,
@@ -60,7 +62,7 @@ class AdminKeysTools(SyncGroup):
 
         Args:
             key_id: required."""
-        return self._call("agora.admin.keys.revoke", admin.RevokedKey, locals(), retry_safe=False)
+        return self._call("agora.admin.keys.revoke", "admin.RevokedKey", locals(), retry_safe=False)
 
 
 class WorkflowTools(SyncGroup):
@@ -85,7 +87,7 @@ class WorkflowTools(SyncGroup):
             metadata: optional (default empty).
             input: What steps read as ${input.…}.
             failure_policy: optional (default 'fail_fast')."""
-        return self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
+        return self._call("agora.workflow.create", "workflows.WorkflowCreated", locals(), retry_safe=False)
 
     def define(
         self,
@@ -102,7 +104,7 @@ class WorkflowTools(SyncGroup):
             steps: required.
             description: optional (default '').
             failure_policy: optional (default 'fail_fast')."""
-        return self._call("agora.workflow.define", workflows.WorkflowDefinition, locals(), retry_safe=False)
+        return self._call("agora.workflow.define", "workflows.WorkflowDefinition", locals(), retry_safe=False)
 
     def run(
         self,
@@ -119,7 +121,7 @@ class WorkflowTools(SyncGroup):
             version: Unset: the latest version.
             input: What steps read as ${input.…}.
             metadata: optional (default empty)."""
-        return self._call("agora.workflow.run", workflows.WorkflowCreated, locals(), retry_safe=False)
+        return self._call("agora.workflow.run", "workflows.WorkflowCreated", locals(), retry_safe=False)
 
     def status(
         self,
@@ -132,7 +134,7 @@ class WorkflowTools(SyncGroup):
         Args:
             workflow_id: required.
             mermaid: Also return the DAG as a Mermaid flowchart, each step styled by its state."""
-        return self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
+        return self._call("agora.workflow.status", "workflows.WorkflowStatus", locals(), retry_safe=True)
 
     def list(
         self,
@@ -147,7 +149,7 @@ class WorkflowTools(SyncGroup):
             status: optional (default None).
             limit: optional (default 50).
             cursor: optional (default None)."""
-        return self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
+        return self._call("agora.workflow.list", "workflows.WorkflowList", locals(), retry_safe=True)
 
     def modify(
         self,
@@ -166,7 +168,7 @@ class WorkflowTools(SyncGroup):
             remove: Pending steps to drop; steps after one depend on its dependencies instead.
             reassign: Pending step name → the agent (id or name) to do it.
             depends_on: Pending step name → its new dependencies (reorders the DAG)."""
-        return self._call("agora.workflow.modify", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return self._call("agora.workflow.modify", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
     def cancel(
         self,
@@ -179,7 +181,7 @@ class WorkflowTools(SyncGroup):
         Args:
             workflow_id: required.
             reason: optional (default None)."""
-        return self._call("agora.workflow.cancel", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return self._call("agora.workflow.cancel", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
     def signal(
         self,
@@ -198,7 +200,7 @@ class WorkflowTools(SyncGroup):
             decision: required.
             data: The approval step's result (what later steps read).
             note: optional (default None)."""
-        return self._call("agora.workflow.signal", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
 
 class ToolsTools(SyncGroup):
@@ -217,7 +219,7 @@ class ToolsTools(SyncGroup):
             text: Words to find in tool names (weighted) and descriptions.
             category: optional (default None).
             limit: optional (default 10)."""
-        return self._call("agora.tools.search", discovery.ToolMatches, locals(), retry_safe=True)
+        return self._call("agora.tools.search", "discovery.ToolMatches", locals(), retry_safe=True)
 
     def call(
         self,
@@ -229,7 +231,7 @@ class ToolsTools(SyncGroup):
         Args:
             name: The tool to call, e.g. agora.messaging.send.
             arguments: Its input, as agora.discovery.schema describes it."""
-        return self._call("agora.tools.call", discovery.ToolCallResult, locals(), retry_safe=False)
+        return self._call("agora.tools.call", "discovery.ToolCallResult", locals(), retry_safe=False)
 
 
 class TaskTools(SyncGroup):
@@ -268,7 +270,7 @@ class TaskTools(SyncGroup):
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
             workflow_id: optional (default None)."""
-        return self._call("agora.task.assign", tasks.Assigned, locals(), retry_safe=False)
+        return self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
 
     def claim(
         self,
@@ -287,7 +289,7 @@ class TaskTools(SyncGroup):
             wait: Seconds to long-poll when nothing is eligible.
             lease_seconds: How long the lease lasts without a heartbeat.
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.task.claim", tasks.Claimed, locals(), retry_safe=False)
+        return self._call("agora.task.claim", "tasks.Claimed", locals(), retry_safe=False)
 
     def heartbeat(
         self,
@@ -310,7 +312,7 @@ class TaskTools(SyncGroup):
             notes: optional (default None).
             lease_seconds: optional (default 30).
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.task.heartbeat", tasks.Task, locals(), retry_safe=False)
+        return self._call("agora.task.heartbeat", "tasks.Task", locals(), retry_safe=False)
 
     def update(
         self,
@@ -333,7 +335,7 @@ class TaskTools(SyncGroup):
             notes: optional (default None).
             result: optional (default None).
             retry: With status 'failed': back to the queue if attempts remain."""
-        return self._call("agora.task.update", tasks.Task, locals(), retry_safe=False)
+        return self._call("agora.task.update", "tasks.Task", locals(), retry_safe=False)
 
     def cancel(
         self,
@@ -346,7 +348,7 @@ class TaskTools(SyncGroup):
         Args:
             task_id: required.
             reason: optional (default None)."""
-        return self._call("agora.task.cancel", tasks.Task, locals(), retry_safe=False)
+        return self._call("agora.task.cancel", "tasks.Task", locals(), retry_safe=False)
 
     def requeue(
         self,
@@ -359,7 +361,7 @@ class TaskTools(SyncGroup):
         Args:
             task_id: required.
             reset_attempts: Start counting attempts again."""
-        return self._call("agora.task.requeue", tasks.Task, locals(), retry_safe=False)
+        return self._call("agora.task.requeue", "tasks.Task", locals(), retry_safe=False)
 
     def get(
         self,
@@ -369,7 +371,7 @@ class TaskTools(SyncGroup):
 
         Args:
             task_id: required."""
-        return self._call("agora.task.get", tasks.Task, locals(), retry_safe=True)
+        return self._call("agora.task.get", "tasks.Task", locals(), retry_safe=True)
 
     def list(
         self,
@@ -396,7 +398,7 @@ class TaskTools(SyncGroup):
             offset: optional (default 0).
             cursor: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.task.list", tasks.TaskList, locals(), retry_safe=True)
+        return self._call("agora.task.list", "tasks.TaskList", locals(), retry_safe=True)
 
     def history(
         self,
@@ -406,7 +408,7 @@ class TaskTools(SyncGroup):
 
         Args:
             task_id: required."""
-        return self._call("agora.task.history", tasks.TaskHistory, locals(), retry_safe=True)
+        return self._call("agora.task.history", "tasks.TaskHistory", locals(), retry_safe=True)
 
     def stats(
         self,
@@ -417,7 +419,7 @@ class TaskTools(SyncGroup):
 
         Args:
             task_type: optional (default None)."""
-        return self._call("agora.task.stats", tasks.TaskStats, locals(), retry_safe=True)
+        return self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
 
 
 class QueryTools(SyncGroup):
@@ -444,7 +446,7 @@ class QueryTools(SyncGroup):
             text: Words to find in name/description/capabilities.
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return self._call("agora.query.agents", agents.AgentList, locals(), retry_safe=True)
+        return self._call("agora.query.agents", "agents.AgentList", locals(), retry_safe=True)
 
     def services(
         self,
@@ -459,13 +461,13 @@ class QueryTools(SyncGroup):
             category: optional (default None).
             version: An exact version or a range such as '>=1.0,<2'.
             status: optional (default None)."""
-        return self._call("agora.query.services", discovery.ServiceList, locals(), retry_safe=True)
+        return self._call("agora.query.services", "discovery.ServiceList", locals(), retry_safe=True)
 
     def marketplace(
         self,
     ) -> agents.MarketplaceStats:
         """Marketplace statistics: agent counts by status, capability and service tier."""
-        return self._call("agora.query.marketplace", agents.MarketplaceStats, locals(), retry_safe=True)
+        return self._call("agora.query.marketplace", "agents.MarketplaceStats", locals(), retry_safe=True)
 
 
 class MessagingTools(SyncGroup):
@@ -502,7 +504,7 @@ class MessagingTools(SyncGroup):
             to_agent: Agent id, unique name, or 'broadcast'.
             topic: Publish to a topic instead.
             expected: optional (default None)."""
-        return self._call("agora.messaging.send", messaging.MessageReceipt, locals(), retry_safe=False)
+        return self._call("agora.messaging.send", "messaging.MessageReceipt", locals(), retry_safe=False)
 
     def send_batch(
         self,
@@ -513,7 +515,7 @@ class MessagingTools(SyncGroup):
 
         Args:
             messages: required."""
-        return self._call("agora.messaging.send_batch", messaging.BatchReceipt, locals(), retry_safe=False)
+        return self._call("agora.messaging.send_batch", "messaging.BatchReceipt", locals(), retry_safe=False)
 
     def publish(
         self,
@@ -542,7 +544,7 @@ class MessagingTools(SyncGroup):
             idempotency_key: A resend with the same key returns the first receipt.
             ttl: Seconds until the message expires unread.
             topic: required."""
-        return self._call("agora.messaging.publish", messaging.MessageReceipt, locals(), retry_safe=False)
+        return self._call("agora.messaging.publish", "messaging.MessageReceipt", locals(), retry_safe=False)
 
     def receive(
         self,
@@ -569,7 +571,7 @@ class MessagingTools(SyncGroup):
             wait: Seconds to wait for a message when the inbox is empty.
             visibility_timeout: Seconds a handed-out message stays hidden unless acked.
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.messaging.receive", messaging.Inbox, locals(), retry_safe=False)
+        return self._call("agora.messaging.receive", "messaging.Inbox", locals(), retry_safe=False)
 
     def ack(
         self,
@@ -586,7 +588,7 @@ class MessagingTools(SyncGroup):
             message_ids: optional (default empty).
             up_to: Ack every delivered message up to and including this cursor.
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.messaging.ack", messaging.Acked, locals(), retry_safe=False)
+        return self._call("agora.messaging.ack", "messaging.Acked", locals(), retry_safe=False)
 
     def subscribe(
         self,
@@ -603,7 +605,7 @@ class MessagingTools(SyncGroup):
             topics: Topic patterns: 'builds.*' matches builds.ok and builds.eu.failed.
             event_types: optional (default empty).
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.messaging.subscribe", messaging.Subscription, locals(), retry_safe=False)
+        return self._call("agora.messaging.subscribe", "messaging.Subscription", locals(), retry_safe=False)
 
     def unsubscribe(
         self,
@@ -613,7 +615,7 @@ class MessagingTools(SyncGroup):
 
         Args:
             subscription_id: required."""
-        return self._call("agora.messaging.unsubscribe", messaging.Unsubscribed, locals(), retry_safe=False)
+        return self._call("agora.messaging.unsubscribe", "messaging.Unsubscribed", locals(), retry_safe=False)
 
 
 class McpServersTools(SyncGroup):
@@ -644,13 +646,13 @@ class McpServersTools(SyncGroup):
             env: Environment of the stdio command (kept by the hub, never shown).
             tenant: Admin only: the tenant that sees it; unset, every tenant does.
             timeout_seconds: How long one upstream call may take before it fails."""
-        return self._call("agora.mcp_servers.register", gateway.McpServer, locals(), retry_safe=False)
+        return self._call("agora.mcp_servers.register", "gateway.McpServer", locals(), retry_safe=False)
 
     def list(
         self,
     ) -> gateway.McpServerList:
         """The external MCP servers this caller sees: transport, state (up, down, connecting), imported tools, last error."""
-        return self._call("agora.mcp_servers.list", gateway.McpServerList, locals(), retry_safe=True)
+        return self._call("agora.mcp_servers.list", "gateway.McpServerList", locals(), retry_safe=True)
 
     def remove(
         self,
@@ -660,7 +662,7 @@ class McpServersTools(SyncGroup):
 
         Args:
             name: Short lowercase name; its tools become ext.<name>.<tool>."""
-        return self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
+        return self._call("agora.mcp_servers.remove", "gateway.McpServerRemoved", locals(), retry_safe=False)
 
 
 class MarketplaceTools(SyncGroup):
@@ -691,7 +693,7 @@ class MarketplaceTools(SyncGroup):
             host_requirements: optional (default empty).
             pricing: optional (default empty).
             max_instances: optional (default 10)."""
-        return self._call("agora.marketplace.publish", marketplace.MarketplaceListing, locals(), retry_safe=False)
+        return self._call("agora.marketplace.publish", "marketplace.MarketplaceListing", locals(), retry_safe=False)
 
     def discover(
         self,
@@ -706,7 +708,7 @@ class MarketplaceTools(SyncGroup):
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
             limit: optional (default 50)."""
-        return self._call("agora.marketplace.discover", marketplace.ListingList, locals(), retry_safe=True)
+        return self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
 
     def unlist(
         self,
@@ -716,7 +718,7 @@ class MarketplaceTools(SyncGroup):
 
         Args:
             listing: Listing id, or the name of one of the caller's listings."""
-        return self._call("agora.marketplace.unlist", marketplace.Unlisted, locals(), retry_safe=False)
+        return self._call("agora.marketplace.unlist", "marketplace.Unlisted", locals(), retry_safe=False)
 
     def create_instance(
         self,
@@ -733,7 +735,7 @@ class MarketplaceTools(SyncGroup):
             instance_config: optional (default empty).
             co_location: optional (default None).
             preferred_region: optional (default None)."""
-        return self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
+        return self._call("agora.marketplace.create_instance", "marketplace.InstanceCreated", locals(), retry_safe=False)
 
     def deploy(
         self,
@@ -752,7 +754,7 @@ class MarketplaceTools(SyncGroup):
             co_location: optional (default None).
             preferred_region: optional (default None).
             reply_to: The agent the answer goes to; default: the calling agent."""
-        return self._call("agora.marketplace.deploy", marketplace.Deployed, locals(), retry_safe=False)
+        return self._call("agora.marketplace.deploy", "marketplace.Deployed", locals(), retry_safe=False)
 
     def list_instances(
         self,
@@ -767,7 +769,7 @@ class MarketplaceTools(SyncGroup):
             status: optional (default None).
             listing: optional (default None).
             limit: optional (default 100)."""
-        return self._call("agora.marketplace.list_instances", marketplace.InstanceList, locals(), retry_safe=True)
+        return self._call("agora.marketplace.list_instances", "marketplace.InstanceList", locals(), retry_safe=True)
 
     def get_instance(
         self,
@@ -777,7 +779,7 @@ class MarketplaceTools(SyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return self._call("agora.marketplace.get_instance", marketplace.Instance, locals(), retry_safe=True)
+        return self._call("agora.marketplace.get_instance", "marketplace.Instance", locals(), retry_safe=True)
 
     def pause_instance(
         self,
@@ -787,7 +789,7 @@ class MarketplaceTools(SyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return self._call("agora.marketplace.pause_instance", marketplace.Instance, locals(), retry_safe=False)
+        return self._call("agora.marketplace.pause_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     def resume_instance(
         self,
@@ -797,7 +799,7 @@ class MarketplaceTools(SyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return self._call("agora.marketplace.resume_instance", marketplace.Instance, locals(), retry_safe=False)
+        return self._call("agora.marketplace.resume_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     def terminate_instance(
         self,
@@ -810,7 +812,7 @@ class MarketplaceTools(SyncGroup):
         Args:
             instance_id: The instance id.
             grace_seconds: SIGTERM, then SIGKILL after this long."""
-        return self._call("agora.marketplace.terminate_instance", marketplace.Instance, locals(), retry_safe=False)
+        return self._call("agora.marketplace.terminate_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     def execute(
         self,
@@ -827,13 +829,13 @@ class MarketplaceTools(SyncGroup):
             endpoint: The task type the instance handles.
             parameters: optional (default empty).
             timeout: Seconds to wait; then the task is cancelled."""
-        return self._call("agora.marketplace.execute", marketplace.Executed, locals(), retry_safe=False)
+        return self._call("agora.marketplace.execute", "marketplace.Executed", locals(), retry_safe=False)
 
     def dashboard(
         self,
     ) -> marketplace.Dashboard:
         """The caller's marketplace summary: instances (total, running, paused), total and this month's cost, uptime hours, recent instances."""
-        return self._call("agora.marketplace.dashboard", marketplace.Dashboard, locals(), retry_safe=True)
+        return self._call("agora.marketplace.dashboard", "marketplace.Dashboard", locals(), retry_safe=True)
 
 
 class HostingTools(SyncGroup):
@@ -856,13 +858,13 @@ class HostingTools(SyncGroup):
             capacity_cpu: CPU cores offered to instances.
             capacity_memory_mb: Memory offered to instances.
             runtimes: optional (default empty)."""
-        return self._call("agora.hosting.register_node", marketplace.NodeRegistered, locals(), retry_safe=False)
+        return self._call("agora.hosting.register_node", "marketplace.NodeRegistered", locals(), retry_safe=False)
 
     def list_nodes(
         self,
     ) -> marketplace.NodeList:
         """Every hosting node: online or not, capacity, what its live instances hold."""
-        return self._call("agora.hosting.list_nodes", marketplace.NodeList, locals(), retry_safe=True)
+        return self._call("agora.hosting.list_nodes", "marketplace.NodeList", locals(), retry_safe=True)
 
     def assigned(
         self,
@@ -873,7 +875,7 @@ class HostingTools(SyncGroup):
 
         Args:
             node: Admin: one node's name; unset: every node's. A node's own key lists its own."""
-        return self._call("agora.hosting.assigned", marketplace.Assignments, locals(), retry_safe=True)
+        return self._call("agora.hosting.assigned", "marketplace.Assignments", locals(), retry_safe=True)
 
     def credentials(
         self,
@@ -883,7 +885,7 @@ class HostingTools(SyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return self._call("agora.hosting.credentials", marketplace.InstanceCredentials, locals(), retry_safe=False)
+        return self._call("agora.hosting.credentials", "marketplace.InstanceCredentials", locals(), retry_safe=False)
 
     def report(
         self,
@@ -910,7 +912,7 @@ class HostingTools(SyncGroup):
             cpu_percent: optional (default None).
             memory_mb: optional (default None).
             processes: optional (default None)."""
-        return self._call("agora.hosting.report", common.Empty, locals(), retry_safe=False)
+        return self._call("agora.hosting.report", "common.Empty", locals(), retry_safe=False)
 
 
 class DiscoveryTools(SyncGroup):
@@ -931,7 +933,7 @@ class DiscoveryTools(SyncGroup):
             status: optional (default None).
             version: A version range such as '>=1.0,<2'.
             text: Words to find in name or description."""
-        return self._call("agora.discovery.list", discovery.ToolList, locals(), retry_safe=True)
+        return self._call("agora.discovery.list", "discovery.ToolList", locals(), retry_safe=True)
 
     def schema(
         self,
@@ -944,7 +946,7 @@ class DiscoveryTools(SyncGroup):
         Args:
             name: required.
             version: An exact version or a range; default: the served one."""
-        return self._call("agora.discovery.schema", discovery.ToolSchema, locals(), retry_safe=True)
+        return self._call("agora.discovery.schema", "discovery.ToolSchema", locals(), retry_safe=True)
 
 
 class BillingTools(SyncGroup):
@@ -961,7 +963,7 @@ class BillingTools(SyncGroup):
         Args:
             month: Default: the current month.
             customer: Admin only: the tenant to bill."""
-        return self._call("agora.billing.invoice", marketplace.Invoice, locals(), retry_safe=True)
+        return self._call("agora.billing.invoice", "marketplace.Invoice", locals(), retry_safe=True)
 
 
 class AgentsTools(SyncGroup):
@@ -992,7 +994,7 @@ class AgentsTools(SyncGroup):
             a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card.
             a2a_card_url: A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. Capabilities default to the card's skills.
             a2a_token: Bearer token the hub sends the remote agent (never shown)."""
-        return self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
+        return self._call("agora.agents.register", "agents.Registration", locals(), retry_safe=False)
 
     def get(
         self,
@@ -1002,7 +1004,7 @@ class AgentsTools(SyncGroup):
 
         Args:
             agent: Agent id (agent_…) or unique name."""
-        return self._call("agora.agents.get", agents.Agent, locals(), retry_safe=True)
+        return self._call("agora.agents.get", "agents.Agent", locals(), retry_safe=True)
 
     def list(
         self,
@@ -1017,7 +1019,7 @@ class AgentsTools(SyncGroup):
             status: optional (default None).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return self._call("agora.agents.list", agents.AgentList, locals(), retry_safe=True)
+        return self._call("agora.agents.list", "agents.AgentList", locals(), retry_safe=True)
 
     def heartbeat(
         self,
@@ -1034,7 +1036,7 @@ class AgentsTools(SyncGroup):
             status: optional (default 'active').
             note: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.agents.heartbeat", agents.HeartbeatAck, locals(), retry_safe=False)
+        return self._call("agora.agents.heartbeat", "agents.HeartbeatAck", locals(), retry_safe=False)
 
     def update(
         self,
@@ -1061,7 +1063,7 @@ class AgentsTools(SyncGroup):
             a2a: Set the A2A front; null turns it off.
             status: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return self._call("agora.agents.update", agents.Agent, locals(), retry_safe=False)
+        return self._call("agora.agents.update", "agents.Agent", locals(), retry_safe=False)
 
     def deregister(
         self,
@@ -1071,7 +1073,7 @@ class AgentsTools(SyncGroup):
 
         Args:
             agent: Agent id (agent_…) or unique name."""
-        return self._call("agora.agents.deregister", agents.Deregistered, locals(), retry_safe=False)
+        return self._call("agora.agents.deregister", "agents.Deregistered", locals(), retry_safe=False)
 
     def register_capability(
         self,
@@ -1088,7 +1090,7 @@ class AgentsTools(SyncGroup):
             capability_type: required.
             proficiency: optional (default 0).
             max_tasks: optional (default 1)."""
-        return self._call("agora.agents.register_capability", agents.Registration, locals(), retry_safe=False)
+        return self._call("agora.agents.register_capability", "agents.Registration", locals(), retry_safe=False)
 
 
 class AdminTools(SyncGroup):
@@ -1107,7 +1109,7 @@ class AdminTools(SyncGroup):
 
         Args:
             component: optional (default None)."""
-        return self._call("agora.admin.health", admin.Health, locals(), retry_safe=True)
+        return self._call("agora.admin.health", "admin.Health", locals(), retry_safe=True)
 
     def override(
         self,
@@ -1126,7 +1128,7 @@ class AdminTools(SyncGroup):
             reason: required.
             authority: The authority level invoked (255 = supreme).
             priority: Seed 000's name for authority."""
-        return self._call("agora.admin.override", admin.OverrideResult, locals(), retry_safe=False)
+        return self._call("agora.admin.override", "admin.OverrideResult", locals(), retry_safe=False)
 
     def audit(
         self,
@@ -1143,7 +1145,7 @@ class AdminTools(SyncGroup):
             target_id: optional (default None).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return self._call("agora.admin.audit", admin.AuditLog, locals(), retry_safe=True)
+        return self._call("agora.admin.audit", "admin.AuditLog", locals(), retry_safe=True)
 
 
 class A2ATools(SyncGroup):
@@ -1174,7 +1176,7 @@ class A2ATools(SyncGroup):
             last_chunk: This artifact chunk is its last.
             reply: Answer with this message alone and no task; ends the turn.
             metadata: Merged into the A2A task's metadata."""
-        return self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
+        return self._call("agora.a2a.update", "a2a.A2AUpdated", locals(), retry_safe=False)
 
 
 class AsyncAdminKeysTools(AsyncGroup):
@@ -1197,7 +1199,7 @@ class AsyncAdminKeysTools(AsyncGroup):
             tenant: Tenant id or name; a customer key for a new name (or none) creates the tenant.
             agent: For kind=agent: the agent id or name it acts as.
             scopes: Default: every non-admin scope."""
-        return await self._call("agora.admin.keys.create", admin.CreatedKey, locals(), retry_safe=False)
+        return await self._call("agora.admin.keys.create", "admin.CreatedKey", locals(), retry_safe=False)
 
     async def list(
         self,
@@ -1214,7 +1216,7 @@ class AsyncAdminKeysTools(AsyncGroup):
             include_revoked: optional (default False).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return await self._call("agora.admin.keys.list", admin.KeyList, locals(), retry_safe=True)
+        return await self._call("agora.admin.keys.list", "admin.KeyList", locals(), retry_safe=True)
 
     async def revoke(
         self,
@@ -1224,7 +1226,7 @@ class AsyncAdminKeysTools(AsyncGroup):
 
         Args:
             key_id: required."""
-        return await self._call("agora.admin.keys.revoke", admin.RevokedKey, locals(), retry_safe=False)
+        return await self._call("agora.admin.keys.revoke", "admin.RevokedKey", locals(), retry_safe=False)
 
 
 class AsyncWorkflowTools(AsyncGroup):
@@ -1249,7 +1251,7 @@ class AsyncWorkflowTools(AsyncGroup):
             metadata: optional (default empty).
             input: What steps read as ${input.…}.
             failure_policy: optional (default 'fail_fast')."""
-        return await self._call("agora.workflow.create", workflows.WorkflowCreated, locals(), retry_safe=False)
+        return await self._call("agora.workflow.create", "workflows.WorkflowCreated", locals(), retry_safe=False)
 
     async def define(
         self,
@@ -1266,7 +1268,7 @@ class AsyncWorkflowTools(AsyncGroup):
             steps: required.
             description: optional (default '').
             failure_policy: optional (default 'fail_fast')."""
-        return await self._call("agora.workflow.define", workflows.WorkflowDefinition, locals(), retry_safe=False)
+        return await self._call("agora.workflow.define", "workflows.WorkflowDefinition", locals(), retry_safe=False)
 
     async def run(
         self,
@@ -1283,7 +1285,7 @@ class AsyncWorkflowTools(AsyncGroup):
             version: Unset: the latest version.
             input: What steps read as ${input.…}.
             metadata: optional (default empty)."""
-        return await self._call("agora.workflow.run", workflows.WorkflowCreated, locals(), retry_safe=False)
+        return await self._call("agora.workflow.run", "workflows.WorkflowCreated", locals(), retry_safe=False)
 
     async def status(
         self,
@@ -1296,7 +1298,7 @@ class AsyncWorkflowTools(AsyncGroup):
         Args:
             workflow_id: required.
             mermaid: Also return the DAG as a Mermaid flowchart, each step styled by its state."""
-        return await self._call("agora.workflow.status", workflows.WorkflowStatus, locals(), retry_safe=True)
+        return await self._call("agora.workflow.status", "workflows.WorkflowStatus", locals(), retry_safe=True)
 
     async def list(
         self,
@@ -1311,7 +1313,7 @@ class AsyncWorkflowTools(AsyncGroup):
             status: optional (default None).
             limit: optional (default 50).
             cursor: optional (default None)."""
-        return await self._call("agora.workflow.list", workflows.WorkflowList, locals(), retry_safe=True)
+        return await self._call("agora.workflow.list", "workflows.WorkflowList", locals(), retry_safe=True)
 
     async def modify(
         self,
@@ -1330,7 +1332,7 @@ class AsyncWorkflowTools(AsyncGroup):
             remove: Pending steps to drop; steps after one depend on its dependencies instead.
             reassign: Pending step name → the agent (id or name) to do it.
             depends_on: Pending step name → its new dependencies (reorders the DAG)."""
-        return await self._call("agora.workflow.modify", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return await self._call("agora.workflow.modify", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
     async def cancel(
         self,
@@ -1343,7 +1345,7 @@ class AsyncWorkflowTools(AsyncGroup):
         Args:
             workflow_id: required.
             reason: optional (default None)."""
-        return await self._call("agora.workflow.cancel", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return await self._call("agora.workflow.cancel", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
     async def signal(
         self,
@@ -1362,7 +1364,7 @@ class AsyncWorkflowTools(AsyncGroup):
             decision: required.
             data: The approval step's result (what later steps read).
             note: optional (default None)."""
-        return await self._call("agora.workflow.signal", workflows.WorkflowStatus, locals(), retry_safe=False)
+        return await self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
 
 class AsyncToolsTools(AsyncGroup):
@@ -1381,7 +1383,7 @@ class AsyncToolsTools(AsyncGroup):
             text: Words to find in tool names (weighted) and descriptions.
             category: optional (default None).
             limit: optional (default 10)."""
-        return await self._call("agora.tools.search", discovery.ToolMatches, locals(), retry_safe=True)
+        return await self._call("agora.tools.search", "discovery.ToolMatches", locals(), retry_safe=True)
 
     async def call(
         self,
@@ -1393,7 +1395,7 @@ class AsyncToolsTools(AsyncGroup):
         Args:
             name: The tool to call, e.g. agora.messaging.send.
             arguments: Its input, as agora.discovery.schema describes it."""
-        return await self._call("agora.tools.call", discovery.ToolCallResult, locals(), retry_safe=False)
+        return await self._call("agora.tools.call", "discovery.ToolCallResult", locals(), retry_safe=False)
 
 
 class AsyncTaskTools(AsyncGroup):
@@ -1432,7 +1434,7 @@ class AsyncTaskTools(AsyncGroup):
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
             workflow_id: optional (default None)."""
-        return await self._call("agora.task.assign", tasks.Assigned, locals(), retry_safe=False)
+        return await self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
 
     async def claim(
         self,
@@ -1451,7 +1453,7 @@ class AsyncTaskTools(AsyncGroup):
             wait: Seconds to long-poll when nothing is eligible.
             lease_seconds: How long the lease lasts without a heartbeat.
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.task.claim", tasks.Claimed, locals(), retry_safe=False)
+        return await self._call("agora.task.claim", "tasks.Claimed", locals(), retry_safe=False)
 
     async def heartbeat(
         self,
@@ -1474,7 +1476,7 @@ class AsyncTaskTools(AsyncGroup):
             notes: optional (default None).
             lease_seconds: optional (default 30).
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.task.heartbeat", tasks.Task, locals(), retry_safe=False)
+        return await self._call("agora.task.heartbeat", "tasks.Task", locals(), retry_safe=False)
 
     async def update(
         self,
@@ -1497,7 +1499,7 @@ class AsyncTaskTools(AsyncGroup):
             notes: optional (default None).
             result: optional (default None).
             retry: With status 'failed': back to the queue if attempts remain."""
-        return await self._call("agora.task.update", tasks.Task, locals(), retry_safe=False)
+        return await self._call("agora.task.update", "tasks.Task", locals(), retry_safe=False)
 
     async def cancel(
         self,
@@ -1510,7 +1512,7 @@ class AsyncTaskTools(AsyncGroup):
         Args:
             task_id: required.
             reason: optional (default None)."""
-        return await self._call("agora.task.cancel", tasks.Task, locals(), retry_safe=False)
+        return await self._call("agora.task.cancel", "tasks.Task", locals(), retry_safe=False)
 
     async def requeue(
         self,
@@ -1523,7 +1525,7 @@ class AsyncTaskTools(AsyncGroup):
         Args:
             task_id: required.
             reset_attempts: Start counting attempts again."""
-        return await self._call("agora.task.requeue", tasks.Task, locals(), retry_safe=False)
+        return await self._call("agora.task.requeue", "tasks.Task", locals(), retry_safe=False)
 
     async def get(
         self,
@@ -1533,7 +1535,7 @@ class AsyncTaskTools(AsyncGroup):
 
         Args:
             task_id: required."""
-        return await self._call("agora.task.get", tasks.Task, locals(), retry_safe=True)
+        return await self._call("agora.task.get", "tasks.Task", locals(), retry_safe=True)
 
     async def list(
         self,
@@ -1560,7 +1562,7 @@ class AsyncTaskTools(AsyncGroup):
             offset: optional (default 0).
             cursor: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.task.list", tasks.TaskList, locals(), retry_safe=True)
+        return await self._call("agora.task.list", "tasks.TaskList", locals(), retry_safe=True)
 
     async def history(
         self,
@@ -1570,7 +1572,7 @@ class AsyncTaskTools(AsyncGroup):
 
         Args:
             task_id: required."""
-        return await self._call("agora.task.history", tasks.TaskHistory, locals(), retry_safe=True)
+        return await self._call("agora.task.history", "tasks.TaskHistory", locals(), retry_safe=True)
 
     async def stats(
         self,
@@ -1581,7 +1583,7 @@ class AsyncTaskTools(AsyncGroup):
 
         Args:
             task_type: optional (default None)."""
-        return await self._call("agora.task.stats", tasks.TaskStats, locals(), retry_safe=True)
+        return await self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
 
 
 class AsyncQueryTools(AsyncGroup):
@@ -1608,7 +1610,7 @@ class AsyncQueryTools(AsyncGroup):
             text: Words to find in name/description/capabilities.
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return await self._call("agora.query.agents", agents.AgentList, locals(), retry_safe=True)
+        return await self._call("agora.query.agents", "agents.AgentList", locals(), retry_safe=True)
 
     async def services(
         self,
@@ -1623,13 +1625,13 @@ class AsyncQueryTools(AsyncGroup):
             category: optional (default None).
             version: An exact version or a range such as '>=1.0,<2'.
             status: optional (default None)."""
-        return await self._call("agora.query.services", discovery.ServiceList, locals(), retry_safe=True)
+        return await self._call("agora.query.services", "discovery.ServiceList", locals(), retry_safe=True)
 
     async def marketplace(
         self,
     ) -> agents.MarketplaceStats:
         """Marketplace statistics: agent counts by status, capability and service tier."""
-        return await self._call("agora.query.marketplace", agents.MarketplaceStats, locals(), retry_safe=True)
+        return await self._call("agora.query.marketplace", "agents.MarketplaceStats", locals(), retry_safe=True)
 
 
 class AsyncMessagingTools(AsyncGroup):
@@ -1666,7 +1668,7 @@ class AsyncMessagingTools(AsyncGroup):
             to_agent: Agent id, unique name, or 'broadcast'.
             topic: Publish to a topic instead.
             expected: optional (default None)."""
-        return await self._call("agora.messaging.send", messaging.MessageReceipt, locals(), retry_safe=False)
+        return await self._call("agora.messaging.send", "messaging.MessageReceipt", locals(), retry_safe=False)
 
     async def send_batch(
         self,
@@ -1677,7 +1679,7 @@ class AsyncMessagingTools(AsyncGroup):
 
         Args:
             messages: required."""
-        return await self._call("agora.messaging.send_batch", messaging.BatchReceipt, locals(), retry_safe=False)
+        return await self._call("agora.messaging.send_batch", "messaging.BatchReceipt", locals(), retry_safe=False)
 
     async def publish(
         self,
@@ -1706,7 +1708,7 @@ class AsyncMessagingTools(AsyncGroup):
             idempotency_key: A resend with the same key returns the first receipt.
             ttl: Seconds until the message expires unread.
             topic: required."""
-        return await self._call("agora.messaging.publish", messaging.MessageReceipt, locals(), retry_safe=False)
+        return await self._call("agora.messaging.publish", "messaging.MessageReceipt", locals(), retry_safe=False)
 
     async def receive(
         self,
@@ -1733,7 +1735,7 @@ class AsyncMessagingTools(AsyncGroup):
             wait: Seconds to wait for a message when the inbox is empty.
             visibility_timeout: Seconds a handed-out message stays hidden unless acked.
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.messaging.receive", messaging.Inbox, locals(), retry_safe=False)
+        return await self._call("agora.messaging.receive", "messaging.Inbox", locals(), retry_safe=False)
 
     async def ack(
         self,
@@ -1750,7 +1752,7 @@ class AsyncMessagingTools(AsyncGroup):
             message_ids: optional (default empty).
             up_to: Ack every delivered message up to and including this cursor.
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.messaging.ack", messaging.Acked, locals(), retry_safe=False)
+        return await self._call("agora.messaging.ack", "messaging.Acked", locals(), retry_safe=False)
 
     async def subscribe(
         self,
@@ -1767,7 +1769,7 @@ class AsyncMessagingTools(AsyncGroup):
             topics: Topic patterns: 'builds.*' matches builds.ok and builds.eu.failed.
             event_types: optional (default empty).
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.messaging.subscribe", messaging.Subscription, locals(), retry_safe=False)
+        return await self._call("agora.messaging.subscribe", "messaging.Subscription", locals(), retry_safe=False)
 
     async def unsubscribe(
         self,
@@ -1777,7 +1779,7 @@ class AsyncMessagingTools(AsyncGroup):
 
         Args:
             subscription_id: required."""
-        return await self._call("agora.messaging.unsubscribe", messaging.Unsubscribed, locals(), retry_safe=False)
+        return await self._call("agora.messaging.unsubscribe", "messaging.Unsubscribed", locals(), retry_safe=False)
 
 
 class AsyncMcpServersTools(AsyncGroup):
@@ -1808,13 +1810,13 @@ class AsyncMcpServersTools(AsyncGroup):
             env: Environment of the stdio command (kept by the hub, never shown).
             tenant: Admin only: the tenant that sees it; unset, every tenant does.
             timeout_seconds: How long one upstream call may take before it fails."""
-        return await self._call("agora.mcp_servers.register", gateway.McpServer, locals(), retry_safe=False)
+        return await self._call("agora.mcp_servers.register", "gateway.McpServer", locals(), retry_safe=False)
 
     async def list(
         self,
     ) -> gateway.McpServerList:
         """The external MCP servers this caller sees: transport, state (up, down, connecting), imported tools, last error."""
-        return await self._call("agora.mcp_servers.list", gateway.McpServerList, locals(), retry_safe=True)
+        return await self._call("agora.mcp_servers.list", "gateway.McpServerList", locals(), retry_safe=True)
 
     async def remove(
         self,
@@ -1824,7 +1826,7 @@ class AsyncMcpServersTools(AsyncGroup):
 
         Args:
             name: Short lowercase name; its tools become ext.<name>.<tool>."""
-        return await self._call("agora.mcp_servers.remove", gateway.McpServerRemoved, locals(), retry_safe=False)
+        return await self._call("agora.mcp_servers.remove", "gateway.McpServerRemoved", locals(), retry_safe=False)
 
 
 class AsyncMarketplaceTools(AsyncGroup):
@@ -1855,7 +1857,7 @@ class AsyncMarketplaceTools(AsyncGroup):
             host_requirements: optional (default empty).
             pricing: optional (default empty).
             max_instances: optional (default 10)."""
-        return await self._call("agora.marketplace.publish", marketplace.MarketplaceListing, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.publish", "marketplace.MarketplaceListing", locals(), retry_safe=False)
 
     async def discover(
         self,
@@ -1870,7 +1872,7 @@ class AsyncMarketplaceTools(AsyncGroup):
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
             limit: optional (default 50)."""
-        return await self._call("agora.marketplace.discover", marketplace.ListingList, locals(), retry_safe=True)
+        return await self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
 
     async def unlist(
         self,
@@ -1880,7 +1882,7 @@ class AsyncMarketplaceTools(AsyncGroup):
 
         Args:
             listing: Listing id, or the name of one of the caller's listings."""
-        return await self._call("agora.marketplace.unlist", marketplace.Unlisted, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.unlist", "marketplace.Unlisted", locals(), retry_safe=False)
 
     async def create_instance(
         self,
@@ -1897,7 +1899,7 @@ class AsyncMarketplaceTools(AsyncGroup):
             instance_config: optional (default empty).
             co_location: optional (default None).
             preferred_region: optional (default None)."""
-        return await self._call("agora.marketplace.create_instance", marketplace.InstanceCreated, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.create_instance", "marketplace.InstanceCreated", locals(), retry_safe=False)
 
     async def deploy(
         self,
@@ -1916,7 +1918,7 @@ class AsyncMarketplaceTools(AsyncGroup):
             co_location: optional (default None).
             preferred_region: optional (default None).
             reply_to: The agent the answer goes to; default: the calling agent."""
-        return await self._call("agora.marketplace.deploy", marketplace.Deployed, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.deploy", "marketplace.Deployed", locals(), retry_safe=False)
 
     async def list_instances(
         self,
@@ -1931,7 +1933,7 @@ class AsyncMarketplaceTools(AsyncGroup):
             status: optional (default None).
             listing: optional (default None).
             limit: optional (default 100)."""
-        return await self._call("agora.marketplace.list_instances", marketplace.InstanceList, locals(), retry_safe=True)
+        return await self._call("agora.marketplace.list_instances", "marketplace.InstanceList", locals(), retry_safe=True)
 
     async def get_instance(
         self,
@@ -1941,7 +1943,7 @@ class AsyncMarketplaceTools(AsyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return await self._call("agora.marketplace.get_instance", marketplace.Instance, locals(), retry_safe=True)
+        return await self._call("agora.marketplace.get_instance", "marketplace.Instance", locals(), retry_safe=True)
 
     async def pause_instance(
         self,
@@ -1951,7 +1953,7 @@ class AsyncMarketplaceTools(AsyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return await self._call("agora.marketplace.pause_instance", marketplace.Instance, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.pause_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     async def resume_instance(
         self,
@@ -1961,7 +1963,7 @@ class AsyncMarketplaceTools(AsyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return await self._call("agora.marketplace.resume_instance", marketplace.Instance, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.resume_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     async def terminate_instance(
         self,
@@ -1974,7 +1976,7 @@ class AsyncMarketplaceTools(AsyncGroup):
         Args:
             instance_id: The instance id.
             grace_seconds: SIGTERM, then SIGKILL after this long."""
-        return await self._call("agora.marketplace.terminate_instance", marketplace.Instance, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.terminate_instance", "marketplace.Instance", locals(), retry_safe=False)
 
     async def execute(
         self,
@@ -1991,13 +1993,13 @@ class AsyncMarketplaceTools(AsyncGroup):
             endpoint: The task type the instance handles.
             parameters: optional (default empty).
             timeout: Seconds to wait; then the task is cancelled."""
-        return await self._call("agora.marketplace.execute", marketplace.Executed, locals(), retry_safe=False)
+        return await self._call("agora.marketplace.execute", "marketplace.Executed", locals(), retry_safe=False)
 
     async def dashboard(
         self,
     ) -> marketplace.Dashboard:
         """The caller's marketplace summary: instances (total, running, paused), total and this month's cost, uptime hours, recent instances."""
-        return await self._call("agora.marketplace.dashboard", marketplace.Dashboard, locals(), retry_safe=True)
+        return await self._call("agora.marketplace.dashboard", "marketplace.Dashboard", locals(), retry_safe=True)
 
 
 class AsyncHostingTools(AsyncGroup):
@@ -2020,13 +2022,13 @@ class AsyncHostingTools(AsyncGroup):
             capacity_cpu: CPU cores offered to instances.
             capacity_memory_mb: Memory offered to instances.
             runtimes: optional (default empty)."""
-        return await self._call("agora.hosting.register_node", marketplace.NodeRegistered, locals(), retry_safe=False)
+        return await self._call("agora.hosting.register_node", "marketplace.NodeRegistered", locals(), retry_safe=False)
 
     async def list_nodes(
         self,
     ) -> marketplace.NodeList:
         """Every hosting node: online or not, capacity, what its live instances hold."""
-        return await self._call("agora.hosting.list_nodes", marketplace.NodeList, locals(), retry_safe=True)
+        return await self._call("agora.hosting.list_nodes", "marketplace.NodeList", locals(), retry_safe=True)
 
     async def assigned(
         self,
@@ -2037,7 +2039,7 @@ class AsyncHostingTools(AsyncGroup):
 
         Args:
             node: Admin: one node's name; unset: every node's. A node's own key lists its own."""
-        return await self._call("agora.hosting.assigned", marketplace.Assignments, locals(), retry_safe=True)
+        return await self._call("agora.hosting.assigned", "marketplace.Assignments", locals(), retry_safe=True)
 
     async def credentials(
         self,
@@ -2047,7 +2049,7 @@ class AsyncHostingTools(AsyncGroup):
 
         Args:
             instance_id: The instance id."""
-        return await self._call("agora.hosting.credentials", marketplace.InstanceCredentials, locals(), retry_safe=False)
+        return await self._call("agora.hosting.credentials", "marketplace.InstanceCredentials", locals(), retry_safe=False)
 
     async def report(
         self,
@@ -2074,7 +2076,7 @@ class AsyncHostingTools(AsyncGroup):
             cpu_percent: optional (default None).
             memory_mb: optional (default None).
             processes: optional (default None)."""
-        return await self._call("agora.hosting.report", common.Empty, locals(), retry_safe=False)
+        return await self._call("agora.hosting.report", "common.Empty", locals(), retry_safe=False)
 
 
 class AsyncDiscoveryTools(AsyncGroup):
@@ -2095,7 +2097,7 @@ class AsyncDiscoveryTools(AsyncGroup):
             status: optional (default None).
             version: A version range such as '>=1.0,<2'.
             text: Words to find in name or description."""
-        return await self._call("agora.discovery.list", discovery.ToolList, locals(), retry_safe=True)
+        return await self._call("agora.discovery.list", "discovery.ToolList", locals(), retry_safe=True)
 
     async def schema(
         self,
@@ -2108,7 +2110,7 @@ class AsyncDiscoveryTools(AsyncGroup):
         Args:
             name: required.
             version: An exact version or a range; default: the served one."""
-        return await self._call("agora.discovery.schema", discovery.ToolSchema, locals(), retry_safe=True)
+        return await self._call("agora.discovery.schema", "discovery.ToolSchema", locals(), retry_safe=True)
 
 
 class AsyncBillingTools(AsyncGroup):
@@ -2125,7 +2127,7 @@ class AsyncBillingTools(AsyncGroup):
         Args:
             month: Default: the current month.
             customer: Admin only: the tenant to bill."""
-        return await self._call("agora.billing.invoice", marketplace.Invoice, locals(), retry_safe=True)
+        return await self._call("agora.billing.invoice", "marketplace.Invoice", locals(), retry_safe=True)
 
 
 class AsyncAgentsTools(AsyncGroup):
@@ -2156,7 +2158,7 @@ class AsyncAgentsTools(AsyncGroup):
             a2a: Reachable over A2A at /a2a/agents/{id or name}, with its own card.
             a2a_card_url: A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. Capabilities default to the card's skills.
             a2a_token: Bearer token the hub sends the remote agent (never shown)."""
-        return await self._call("agora.agents.register", agents.Registration, locals(), retry_safe=False)
+        return await self._call("agora.agents.register", "agents.Registration", locals(), retry_safe=False)
 
     async def get(
         self,
@@ -2166,7 +2168,7 @@ class AsyncAgentsTools(AsyncGroup):
 
         Args:
             agent: Agent id (agent_…) or unique name."""
-        return await self._call("agora.agents.get", agents.Agent, locals(), retry_safe=True)
+        return await self._call("agora.agents.get", "agents.Agent", locals(), retry_safe=True)
 
     async def list(
         self,
@@ -2181,7 +2183,7 @@ class AsyncAgentsTools(AsyncGroup):
             status: optional (default None).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return await self._call("agora.agents.list", agents.AgentList, locals(), retry_safe=True)
+        return await self._call("agora.agents.list", "agents.AgentList", locals(), retry_safe=True)
 
     async def heartbeat(
         self,
@@ -2198,7 +2200,7 @@ class AsyncAgentsTools(AsyncGroup):
             status: optional (default 'active').
             note: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.agents.heartbeat", agents.HeartbeatAck, locals(), retry_safe=False)
+        return await self._call("agora.agents.heartbeat", "agents.HeartbeatAck", locals(), retry_safe=False)
 
     async def update(
         self,
@@ -2225,7 +2227,7 @@ class AsyncAgentsTools(AsyncGroup):
             a2a: Set the A2A front; null turns it off.
             status: optional (default None).
             agent_id: the same as agent (seed 000's spelling)."""
-        return await self._call("agora.agents.update", agents.Agent, locals(), retry_safe=False)
+        return await self._call("agora.agents.update", "agents.Agent", locals(), retry_safe=False)
 
     async def deregister(
         self,
@@ -2235,7 +2237,7 @@ class AsyncAgentsTools(AsyncGroup):
 
         Args:
             agent: Agent id (agent_…) or unique name."""
-        return await self._call("agora.agents.deregister", agents.Deregistered, locals(), retry_safe=False)
+        return await self._call("agora.agents.deregister", "agents.Deregistered", locals(), retry_safe=False)
 
     async def register_capability(
         self,
@@ -2252,7 +2254,7 @@ class AsyncAgentsTools(AsyncGroup):
             capability_type: required.
             proficiency: optional (default 0).
             max_tasks: optional (default 1)."""
-        return await self._call("agora.agents.register_capability", agents.Registration, locals(), retry_safe=False)
+        return await self._call("agora.agents.register_capability", "agents.Registration", locals(), retry_safe=False)
 
 
 class AsyncAdminTools(AsyncGroup):
@@ -2271,7 +2273,7 @@ class AsyncAdminTools(AsyncGroup):
 
         Args:
             component: optional (default None)."""
-        return await self._call("agora.admin.health", admin.Health, locals(), retry_safe=True)
+        return await self._call("agora.admin.health", "admin.Health", locals(), retry_safe=True)
 
     async def override(
         self,
@@ -2290,7 +2292,7 @@ class AsyncAdminTools(AsyncGroup):
             reason: required.
             authority: The authority level invoked (255 = supreme).
             priority: Seed 000's name for authority."""
-        return await self._call("agora.admin.override", admin.OverrideResult, locals(), retry_safe=False)
+        return await self._call("agora.admin.override", "admin.OverrideResult", locals(), retry_safe=False)
 
     async def audit(
         self,
@@ -2307,7 +2309,7 @@ class AsyncAdminTools(AsyncGroup):
             target_id: optional (default None).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
-        return await self._call("agora.admin.audit", admin.AuditLog, locals(), retry_safe=True)
+        return await self._call("agora.admin.audit", "admin.AuditLog", locals(), retry_safe=True)
 
 
 class AsyncA2ATools(AsyncGroup):
@@ -2338,7 +2340,7 @@ class AsyncA2ATools(AsyncGroup):
             last_chunk: This artifact chunk is its last.
             reply: Answer with this message alone and no task; ends the turn.
             metadata: Merged into the A2A task's metadata."""
-        return await self._call("agora.a2a.update", a2a.A2AUpdated, locals(), retry_safe=False)
+        return await self._call("agora.a2a.update", "a2a.A2AUpdated", locals(), retry_safe=False)
 
 
 class ToolGroups:

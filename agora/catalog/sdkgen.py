@@ -35,7 +35,9 @@ from __future__ import annotations
 import builtins
 {imports}
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
-from .wire import {modules}
+
+if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
+    from .wire import {modules}
 '''
 
 
@@ -125,7 +127,7 @@ def _method(tool: Tool, is_async: bool) -> str:
     output = _module_ref(tool.output_model)
     summary = tool.description.strip().splitlines()[0]
     doc = "\n".join([summary, "", "Args:", *(f"    {line}" for line in docs)]) if docs else summary
-    call = f'self._call("{tool.name}", {output}, locals(), retry_safe={tool.read_only})'
+    call = f'self._call("{tool.name}", "{output}", locals(), retry_safe={tool.read_only})'
     signature = ",\n        ".join(params)
     return (
         f"    {'async ' if is_async else ''}def {tool.action.split('.')[-1]}(\n        {signature},\n    ) -> {output}:\n"
@@ -173,7 +175,7 @@ def render() -> str:
 def _imports(body: str) -> str:
     """The standard-library names the rendered methods use, and only those."""
     dates = [n for n in ("date", "datetime") if re.search(rf"\b{n}\b", body.replace("datetime", "" if n == "date" else "datetime"))]
-    typing_names = ["Any", *(["Literal"] if "Literal[" in body else [])]
+    typing_names = ["TYPE_CHECKING", "Any", *(["Literal"] if "Literal[" in body else [])]
     lines = [f"from datetime import {', '.join(dates)}"] if dates else []
     return "\n".join([*lines, f"from typing import {', '.join(typing_names)}", ""])
 
