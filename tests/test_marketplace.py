@@ -388,3 +388,30 @@ def test_deploy_is_answered_with_a_confirm_or_a_failure_message(market_sqlite: H
             assert inbox[1]["content"] == beside["payload"] and inbox[2]["message_id"] == refused["id"]
         for deployed in (first, beside):
             ok(customer.delete(f"/marketplace/instances/{deployed['payload']['instance_id']}"))
+
+
+def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime(tmp_path: Path) -> None:
+    import time
+
+    hub = HubProcess(tmp_path / "hub", env=NODE_ENV).start()
+    try:
+        with hub.client() as admin:
+            until(lambda: _online(admin), "the local hosting node never came online")
+            published = ok(admin.post("/marketplace/agents", json=listing()))
+            iid = ok(admin.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+            first = running(admin, iid)
+            before, stopped_at = first["billing_info"]["running_seconds"], time.monotonic()
+        hub.stop()  # the local node stops its instances with the hub
+        assert not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE
+        time.sleep(3)
+        hub.start()
+        with hub.client() as admin:
+            again = until(lambda: (d := ok(admin.get(f"/marketplace/instances/{iid}")))["status"] == "running" and d["pid"] not in (None, first["pid"]) and d, "not run again")
+            done = ok(admin.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [1, 1]}}))
+            assert done["result"] == {"sum": 2}
+            after, elapsed = ok(admin.get(f"/marketplace/instances/{iid}"))["billing_info"]["running_seconds"], time.monotonic() - stopped_at
+            assert after - before <= elapsed - 2.5, (before, after, elapsed)  # the ≥ 3 s the node was away are not billed
+            assert again["instance_agent_id"] == first["instance_agent_id"]
+            ok(admin.delete(f"/marketplace/instances/{iid}"))
+    finally:
+        hub.stop()

@@ -12,6 +12,7 @@ from agora.core.context import Hub
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
+from agora.core.services import hosting as hosting_service
 from agora.core.services import messaging as messaging_service
 from agora.core.services import tasks as task_service
 from agora.store.ops import a2a as a2a_ops
@@ -43,6 +44,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
+    ("hosting-nodes", lambda s: min(5.0, s.offline_after_seconds / 4), hosting_service.mark_silent_nodes),
 ]
 
 

@@ -9,6 +9,7 @@ and wake-ups; the node answers with ``agora.hosting.report``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Connection
 
 from agora.bus import Event
 from agora.core.auth import PrincipalKind, Scope, display_prefix, generate_key, hash_key
-from agora.core.context import CallContext
+from agora.core.context import CallContext, Hub
 from agora.core.events import announce, record
 from agora.core.ids import new_id
 from agora.core.services import agents as agent_service
@@ -27,6 +28,8 @@ from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, NotFound
 from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.common import Empty
+
+log = logging.getLogger("agora.hosting")
 
 NODE_CAPABILITY = "agora.hosting.node"
 OPERATIONS = ("hosting.start", "hosting.pause", "hosting.resume", "hosting.stop")
@@ -60,6 +63,9 @@ async def register_node(ctx: CallContext, req: w.NodeRegistration) -> w.NodeRegi
         existing = market_ops.node_by_name(conn, req.name)
         if existing is not None and existing["tenant_id"] != p.tenant_id:
             raise Conflict(f"hosting node '{req.name}' belongs to another tenant", details={"name": req.name})
+        if existing is not None:  # a node that starts again was gone since it last showed a sign of life
+            previous = agent_ops.resolve(conn, None, existing["agent_id"])
+            went_down(conn, existing, previous["last_heartbeat"] or previous["registered_at"])
         fields = {
             "agent_name": f"node-{req.name}", "capabilities": [NODE_CAPABILITY], "service_tier": "basic",
             "description": f"Agora hosting node {req.name} ({req.region})", "metadata": {"hosting_node": req.name},
@@ -81,6 +87,29 @@ async def register_node(ctx: CallContext, req: w.NodeRegistration) -> w.NodeRegi
     await ctx.notifier.publish(Event("agent_registered", p.tenant_id))
     listed = next(n for n in await ctx.store.read(market_ops.nodes) if n["node_id"] == row["node_id"])
     return w.NodeRegistered(node=node_model(listed), agent_token=token)
+
+
+def went_down(conn: Connection, node: dict[str, Any], since: datetime) -> int:
+    """The node's running instances are down from ``since`` (its last sign of life): that time is not billed.
+    They run again, and bill again, when the node reports them running."""
+    moved = 0
+    for inst in market_ops.instances(conn, None, node_id=node["node_id"], limit=100_000):
+        if inst["period_state"] == "running":
+            market_ops.switch_period(conn, inst, "down", max(since, inst["period_started_at"]))
+            moved += 1
+    return moved
+
+
+async def mark_silent_nodes(hub: Hub) -> None:
+    """Housekeeping: the running instances of nodes that went offline (presence) are down from their last heartbeat."""
+
+    def op(conn: Connection) -> int:
+        gone = [n for n in market_ops.nodes(conn) if n["status"] not in agent_ops.PRESENT]
+        return sum(went_down(conn, n, n["last_heartbeat"] or n["registered_at"]) for n in gone)
+
+    moved = await hub.store.write(op)
+    if moved:
+        log.warning("instances of offline hosting nodes are down", extra={"instances": moved})
 
 
 async def list_nodes(ctx: CallContext, _req: Empty) -> w.NodeList:
