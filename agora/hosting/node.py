@@ -55,7 +55,7 @@ def detected_runtimes(engine: str | None = None) -> list[str]:
 
 def _answers(command: list[str]) -> bool:
     try:
-        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(command, capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -261,19 +261,19 @@ async def execute(ctx: CallContext, req: w.Execute) -> w.Executed:
 
     task, events = await ctx.store.write(op)
     await announce(ctx.notifier, events)
-    key_task = await _until(
+    finished = await _until(
         ctx, f"task:{task['task_id']}", lambda: ctx.store.read(task_ops.get, task["task_id"], None),
         lambda t: t["status"] in FINISHED_TASK, started + req.timeout,
     )  # fmt: skip
-    if key_task["status"] not in FINISHED_TASK:
+    if finished["status"] not in FINISHED_TASK:
         await _cancel_late(ctx, task["task_id"], req.timeout)
         raise DeadlineExceeded(
             f"instance {req.instance_id} did not finish '{req.endpoint}' within {req.timeout:g} s; the task was cancelled",
             details={"task_id": task["task_id"], "timeout": req.timeout},
         )
     return w.Executed(
-        instance_id=req.instance_id, task_id=task["task_id"], status=key_task["status"], result=key_task["result"],
-        error=key_task["last_error"], duration_seconds=round(time.monotonic() - started, 6),
+        instance_id=req.instance_id, task_id=task["task_id"], status=finished["status"], result=finished["result"],
+        error=finished["last_error"], duration_seconds=round(time.monotonic() - started, 6),
     )  # fmt: skip
 
 
@@ -286,7 +286,6 @@ async def _cancel_late(ctx: CallContext, task_id: str, timeout: float) -> None:
         return task_service.record_transitions(conn, [moved], ctx.clock.now())
 
     await announce(ctx.notifier, await ctx.store.write(op))
-
 
 
 async def deploy(ctx: CallContext, req: w.Deploy) -> w.Deployed:

@@ -15,7 +15,6 @@ from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, PermissionDenied
 from agora_sdk.wire import marketplace as w
 
-
 REMOTE_REPOSITORY = ("https://", "http://", "git://", "ssh://", "git@")
 
 
