@@ -415,3 +415,43 @@ def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime
             ok(admin.delete(f"/marketplace/instances/{iid}"))
     finally:
         hub.stop()
+
+
+def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_returns(tmp_path: Path) -> None:
+    """kill -9 of a hosting node: presence marks it offline and its instance is billed no more from the node's last
+    heartbeat; the node started again kills the process the dead one left behind and runs the instance anew."""
+    import time
+
+    hub = HubProcess(tmp_path / "hub", env={"AGORA_OFFLINE_AFTER": "2"}).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", "fragile",
+            "--sample-interval", "0.5", "--data-dir", str(tmp_path / "node")]  # fmt: skip
+    node = subprocess.Popen(args, env=env, stdout=open(tmp_path / "node.log", "ab"), stderr=subprocess.STDOUT)
+    try:
+        with hub.client() as admin:
+            until(lambda: _online(admin), "the node never came online")
+            published = ok(admin.post("/marketplace/agents", json=listing()))
+            iid = ok(admin.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
+            first = running(admin, iid)
+            node.kill()
+            node.wait(10)
+            billed = lambda: ok(admin.get(f"/marketplace/instances/{iid}"))["billing_info"]["running_seconds"]  # noqa: E731
+            until(lambda: not _online(admin), "the dead node was never marked offline")
+            stopped_billing, time_of_check = billed(), time.monotonic()
+            time.sleep(1.0)
+            assert billed() == stopped_billing, "an instance on a dead node is still billed"
+            assert psutil.pid_exists(first["pid"])  # the orphan still runs: nobody can vouch for it now
+
+            node = subprocess.Popen(args, env=env, stdout=open(tmp_path / "node.log", "ab"), stderr=subprocess.STDOUT)
+            again = until(lambda: (d := ok(admin.get(f"/marketplace/instances/{iid}")))["pid"] not in (None, first["pid"]) and d, "not run again")
+            until(lambda: not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE, "the orphan survived")
+            assert again["status"] == "running"
+            until(lambda: billed() > stopped_billing, "billing never resumed")
+            assert billed() - stopped_billing < time.monotonic() - time_of_check
+            done = ok(admin.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [3, 4]}}))
+            assert done["result"] == {"sum": 7}
+            ok(admin.delete(f"/marketplace/instances/{iid}"))
+    finally:
+        node.terminate()
+        node.wait(15)
+        hub.stop()
