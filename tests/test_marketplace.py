@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -136,8 +137,6 @@ def test_seed_003_customer_workflow(market: HubProcess) -> None:
         until(lambda: psutil.Process(details["pid"]).status() == psutil.STATUS_STOPPED, "the process never stopped")
         billed = paused["billing_info"]["running_seconds"]
         until(lambda: ok(customer.get(f"/marketplace/instances/{iid}"))["health_status"]["last_heartbeat"], "no heartbeat")
-        import time
-
         time.sleep(0.8)
         still = ok(customer.get(f"/marketplace/instances/{iid}"))
         assert still["billing_info"]["running_seconds"] == billed, "paused time was billed"
@@ -391,8 +390,6 @@ def test_deploy_is_answered_with_a_confirm_or_a_failure_message(market_sqlite: H
 
 
 def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime(tmp_path: Path) -> None:
-    import time
-
     hub = HubProcess(tmp_path / "hub", env=NODE_ENV).start()
     try:
         with hub.client() as admin:
@@ -420,8 +417,6 @@ def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime
 def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_returns(tmp_path: Path) -> None:
     """kill -9 of a hosting node: presence marks it offline and its instance is billed no more from the node's last
     heartbeat; the node started again kills the process the dead one left behind and runs the instance anew."""
-    import time
-
     hub = HubProcess(tmp_path / "hub", env={"AGORA_OFFLINE_AFTER": "2"}).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
     args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", "fragile",
