@@ -276,15 +276,20 @@ def test_a_crashed_instance_is_restarted(market_sqlite: HubProcess) -> None:
         ok(customer.delete(f"/marketplace/instances/{iid}"))
 
 
+def host_node(hub: HubProcess, tmp_path: Path, name: str, *options: str) -> subprocess.Popen[bytes]:
+    """`agora host` for ``hub``, named ``name``, its data (and log) under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", name,
+            "--data-dir", str(tmp_path / name), *options]  # fmt: skip
+    return subprocess.Popen(args, env=env, stdout=open(tmp_path / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
+
+
 @pytest.fixture
 def two_nodes(tmp_path: Path) -> Iterator[tuple[HubProcess, list[subprocess.Popen[bytes]]]]:
     hub = HubProcess(tmp_path / "hub").start()
     nodes = []
     for name, region, memory in (("eu-1", "eu", 4096), ("us-1", "us", 300)):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
-        args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", name, "--region", region,
-                "--capacity-cpu", "2", "--capacity-mem", str(memory), "--data-dir", str(tmp_path / name), "--sample-interval", "1"]  # fmt: skip
-        nodes.append(subprocess.Popen(args, env=env, stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT))
+        nodes.append(host_node(hub, tmp_path, name, "--region", region, "--capacity-cpu", "2", "--capacity-mem", str(memory), "--sample-interval", "1"))
     with hub.client() as admin:
         until(lambda: _online(admin, 2), "the two hosting nodes never came online")
     yield hub, nodes
@@ -418,10 +423,7 @@ def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_re
     """kill -9 of a hosting node: presence marks it offline and its instance is billed no more from the node's last
     heartbeat; the node started again kills the process the dead one left behind and runs the instance anew."""
     hub = HubProcess(tmp_path / "hub", env={"AGORA_OFFLINE_AFTER": "2"}).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
-    args = [sys.executable, "-m", "agora", "host", "--hub", hub.url, "--key", hub.admin_key, "--name", "fragile",
-            "--sample-interval", "0.5", "--data-dir", str(tmp_path / "node")]  # fmt: skip
-    node = subprocess.Popen(args, env=env, stdout=open(tmp_path / "node.log", "ab"), stderr=subprocess.STDOUT)
+    node = host_node(hub, tmp_path, "fragile", "--sample-interval", "0.5")
     try:
         with hub.client() as admin:
             until(lambda: _online(admin), "the node never came online")
@@ -437,7 +439,7 @@ def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_re
             assert billed() == stopped_billing, "an instance on a dead node is still billed"
             assert psutil.pid_exists(first["pid"])  # the orphan still runs: nobody can vouch for it now
 
-            node = subprocess.Popen(args, env=env, stdout=open(tmp_path / "node.log", "ab"), stderr=subprocess.STDOUT)
+            node = host_node(hub, tmp_path, "fragile", "--sample-interval", "0.5")
             again = until(lambda: (d := ok(admin.get(f"/marketplace/instances/{iid}")))["pid"] not in (None, first["pid"]) and d, "not run again")
             until(lambda: not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE, "the orphan survived")
             assert again["status"] == "running"

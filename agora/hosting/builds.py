@@ -8,6 +8,7 @@ of it succeeded, so a half-done build is never used. One ``Builds`` per root: th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -117,11 +118,10 @@ class Builds:
             child = await GroupProcess.spawn(argv, cwd=cwd, env=env, output=tail)
         except OSError as exc:
             raise BuildError(f"{what} could not start: {exc}", list(tail)) from exc
-        code: int | None = None
+        code: int | None = None  # stays None when the step times out
         try:
-            code = await asyncio.wait_for(child.wait(), self._timeout)
-        except TimeoutError:
-            pass
+            with contextlib.suppress(TimeoutError):
+                code = await asyncio.wait_for(child.wait(), self._timeout)
         finally:
             await child.reap()  # also kills what the step left running in the background
         if code is None:
