@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from statistics import fmean
 from typing import Any
 
 from sqlalchemy import Connection
@@ -43,7 +42,8 @@ async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
     def op(conn: Connection) -> tuple[list[dict[str, Any]], int, dict[str, Any], dict[str, w.PerformanceMetrics]]:
         rows, total = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit)
         counts = market_ops.instance_counts(conn, [r["listing_id"] for r in rows], tenant)
-        return rows, total, counts, {r["listing_id"]: performance(conn, r["listing_id"], now) for r in rows}
+        figures = market_ops.performance(conn, [r["listing_id"] for r in rows])
+        return rows, total, counts, {listing_id: performance(f, now) for listing_id, f in figures.items()}
 
     rows, total, counts, metrics = await ctx.store.read(op)
     listings = []
@@ -62,22 +62,18 @@ async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
     return w.ListingList(agents=listings, total=total)
 
 
-def performance(conn: Connection, listing_id: str, now: datetime) -> w.PerformanceMetrics:
-    finished = market_ops.finished_tasks(conn, listing_id)
-    durations = [
-        (t["finished_at"] - t["started_at"]).total_seconds() for t in finished if t["status"] == "completed" and t["started_at"]
-    ]
-    completed = sum(1 for t in finished if t["status"] == "completed")
-    up = market_ops.uptime(conn, listing_id)
-    for period in market_ops.open_periods(conn, listing_id):
-        if period["period_state"] in ("running", "down"):
-            up[period["period_state"]] = up.get(period["period_state"], 0) + billing.micros_between(period["period_started_at"], now)
-    running, down = up.get("running", 0), up.get("down", 0)
+def performance(figures: dict[str, Any], now: datetime) -> w.PerformanceMetrics:
+    finished = figures["completed"] + figures["failed"]
+    up = {"running": figures["running"], "down": figures["down"]}
+    for state, since in figures["open"]:
+        up[state] += billing.micros_between(since, now)
+    measured = up["running"] + up["down"]
+    mean = figures["mean_seconds"]
     return w.PerformanceMetrics(
-        average_response_time=round(fmean(durations), 6) if durations else None,
-        success_rate=round(completed / len(finished), 6) if finished else None,
-        availability=round(running / (running + down), 6) if running + down else None,
-        tasks_measured=len(finished),
+        average_response_time=round(float(mean), 6) if mean is not None else None,
+        success_rate=round(figures["completed"] / finished, 6) if finished else None,
+        availability=round(up["running"] / measured, 6) if measured else None,
+        tasks_measured=finished,
     )
 
 

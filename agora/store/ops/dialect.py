@@ -1,10 +1,10 @@
-"""Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, and ordered appends to shared streams."""
+"""Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, ordered appends to shared streams, time arithmetic."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -24,3 +24,10 @@ def serialize_appends(conn: Connection, stream: str) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"agora:{stream}"})
+
+
+def seconds_between(conn: Connection, start: Any, end: Any) -> Any:
+    """SQL for the seconds from ``start`` to ``end`` (two timestamp columns), as a float."""
+    if conn.dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86_400.0

@@ -19,6 +19,7 @@ from ..schema import (
     market_usage,
     tasks,
 )
+from .dialect import seconds_between
 
 LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
 
@@ -100,37 +101,41 @@ def _as_int(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
-def finished_tasks(conn: Connection, listing_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """The latest finished tasks the listing's instances took: what its response time and success rate are made of."""
-    instance_agents = select(market_instances.c.agent_id).where(market_instances.c.listing_id == listing_id)
+def performance(conn: Connection, listing_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per listing, from its instances' records: finished tasks (completed, failed) with the mean seconds from claim to
+    completion, closed running and down microseconds, and the open periods (added up by the caller at its ``now``)."""
+    figures: dict[str, dict[str, Any]] = {
+        i: {"completed": 0, "failed": 0, "mean_seconds": None, "running": 0, "down": 0, "open": []} for i in listing_ids
+    }
+    done = tasks.c.status == "completed"
     rows = conn.execute(
-        select(tasks.c.status, tasks.c.started_at, tasks.c.finished_at)
-        .where(tasks.c.claimed_by.in_(instance_agents), tasks.c.status.in_(("completed", "failed", "dead_letter")))
-        .order_by(tasks.c.finished_at.desc())
-        .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
-def uptime(conn: Connection, listing_id: str) -> dict[str, int]:
-    """Closed running and down microseconds of the listing's instances (open periods are added by the caller)."""
-    rows = conn.execute(
-        select(market_usage.c.state, func.sum(market_usage.c.micros))
-        .where(market_usage.c.listing_id == listing_id, market_usage.c.state.in_(("running", "down")))
-        .group_by(market_usage.c.state)
-    ).all()
-    return {state: int(micros or 0) for state, micros in rows}
-
-
-def open_periods(conn: Connection, listing_id: str) -> list[dict[str, Any]]:
-    return [
-        dict(r)
-        for r in conn.execute(
-            select(market_instances.c.period_state, market_instances.c.period_started_at).where(
-                market_instances.c.listing_id == listing_id, market_instances.c.period_state.is_not(None)
-            )
-        ).mappings()
-    ]
+        select(
+            market_instances.c.listing_id,
+            func.sum(_as_int(done)),
+            func.sum(_as_int(~done)),
+            func.avg(case((done, seconds_between(conn, tasks.c.started_at, tasks.c.finished_at)))),
+        )
+        .join(tasks, tasks.c.claimed_by == market_instances.c.agent_id)
+        .where(market_instances.c.listing_id.in_(listing_ids), tasks.c.status.in_(("completed", "failed", "dead_letter")))
+        .group_by(market_instances.c.listing_id)
+    )
+    for listing_id, completed, failed, mean in rows:
+        figures[listing_id].update(completed=int(completed or 0), failed=int(failed or 0), mean_seconds=mean)
+    closed = conn.execute(
+        select(market_usage.c.listing_id, market_usage.c.state, func.sum(market_usage.c.micros))
+        .where(market_usage.c.listing_id.in_(listing_ids), market_usage.c.state.in_(("running", "down")))
+        .group_by(market_usage.c.listing_id, market_usage.c.state)
+    )
+    for listing_id, state, micros in closed:
+        figures[listing_id][state] = int(micros or 0)
+    opened = conn.execute(
+        select(market_instances.c.listing_id, market_instances.c.period_state, market_instances.c.period_started_at).where(
+            market_instances.c.listing_id.in_(listing_ids), market_instances.c.period_state.in_(("running", "down"))
+        )
+    )
+    for listing_id, state, since in opened:
+        figures[listing_id]["open"].append((state, since))
+    return figures
 
 
 # -- hosting nodes ----------------------------------------------------------------------------------------------------

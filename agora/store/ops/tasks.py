@@ -13,11 +13,28 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
-from ..schema import agent_capabilities, agents, task_dependencies, task_history, task_requirements, tasks
+from ..schema import (
+    agent_capabilities,
+    agents,
+    task_dependencies,
+    task_history,
+    task_requirements,
+    tasks,
+)
 from . import agents as agents_ops
 
 UNFINISHED = ("pending", "in_progress")

@@ -5,11 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from agora_sdk.errors import NotFound
 
-from ..schema import workflow_definitions, workflow_step_tasks, workflow_steps, workflows
+from ..schema import (
+    workflow_definitions,
+    workflow_step_tasks,
+    workflow_steps,
+    workflows,
+)
 
 _GET = select(workflows).where(workflows.c.workflow_id == bindparam("workflow_id"))
 _GET_LOCKED = _GET.with_for_update()
