@@ -324,8 +324,8 @@ async def test_sample_measures_the_process_tree(tmp_path: Path, instances: list[
         child = subprocess.Popen([{sys.executable!r}, "-c", "import time; time.sleep(60)"])
         pathlib.Path("ready").write_text("1")
         deadline = time.monotonic() + 0.3
-        while time.monotonic() < deadline:
-            pass
+        while time.monotonic() < deadline:  # busy on purpose: the sample must see CPU used
+            sum(range(1000))
         time.sleep(60)
     """)
     instance = _instance(instances, tmp_path, command)
