@@ -28,10 +28,12 @@ class ServerWithNode(uvicorn.Server):
         self.make_node = make_node
         self.node: HostingNode | None = None
 
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+    async def _serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Within ``serve``'s signal capture: uvicorn re-raises a captured SIGTERM once that ends, which would kill the
+        process before the node has stopped its instances."""
         running = asyncio.create_task(self._run_node())
         try:
-            await super().serve(sockets)
+            await super()._serve(sockets)
         finally:
             self.should_exit = True
             await running
