@@ -30,6 +30,7 @@ from agora.store import open_store
 from agora.store.ops import services as service_ops
 from agora.transports import a2a, live, mcp, rest
 from agora.transports.rest.errors import install as install_error_handlers
+from agora.transports.rest.dispatch import ToolDispatch
 from agora.transports.rest.middleware import RequestLogMiddleware
 from agora_sdk.wire.agents import ServiceSummary
 
@@ -93,12 +94,12 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
         redirect_slashes=False,  # '/agora/' is a 404 like any unknown path, not a redirect
     )
-    app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
     live.mount(app)
     mcp_door = mcp.mount(app, catalog, settings)
     a2a.mount(app, settings)
-    rest.mount(app, catalog, public_docs=settings.public_docs)
+    app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs))
+    app.add_middleware(RequestLogMiddleware)  # added last: the outermost, it sees (and logs) every request
     return app
 
 

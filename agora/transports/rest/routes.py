@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from email.utils import format_datetime
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -33,6 +33,7 @@ from agora_sdk.errors import (
 
 from . import acp, bus
 from .errors import error_response
+from .dispatch import Endpoint
 from .guard import authenticate, challenge, guarded
 from .inputs import query_input, read_json_body
 from .openapi import build_openapi, operation_docs
@@ -113,7 +114,7 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Callable[[Request], Awaitable[Response]]:
+def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
     headers = _deprecation_headers(tool)
 
     async def run(request: Request, hub: Hub, principal: Principal) -> Response:
@@ -234,15 +235,13 @@ def _docs_endpoints(app: FastAPI, catalog: Catalog, public: bool) -> None:
     app.openapi = lambda: build_openapi(app, catalog)  # type: ignore[method-assign]
 
 
-def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
+def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> dict[tuple[str, str], Endpoint]:
+    """Add the REST door's routes; returns the catalog's paths by method and path, for ``ToolDispatch``."""
+    endpoints: dict[tuple[str, str], Endpoint] = {}
     for tool in catalog:
-        app.add_api_route(
-            tool.http_path,
-            tool_endpoint(tool),
-            methods=tool.http_methods,
-            name=tool.name,
-            **operation_docs(tool),
-        )
+        endpoint = tool_endpoint(tool)
+        app.add_api_route(tool.http_path, endpoint, methods=tool.http_methods, name=tool.name, **operation_docs(tool))
+        endpoints.update({(method, tool.http_path): endpoint for method in tool.http_methods})
     for alias in ALIASES:
         tool = catalog.get(alias.tool)
         app.add_api_route(
@@ -260,4 +259,5 @@ def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> None:
     app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     _docs_endpoints(app, catalog, public_docs)
+    return endpoints
 
