@@ -17,6 +17,8 @@ _AGENT_EVENTS = {"message_received": "to_agent"}
 _TENANT_EVENTS = {"broadcast_message", "topic_message"}
 # Task events after which no task can have become claimable: they do not wake parked claimers.
 _NO_NEW_WORK = {"task_claimed", "task_updated"}
+# A task's end makes work claimable only through the tasks that depend on it.
+_ENDS = {"task_completed", "task_failed", "task_cancelled", "task_dead_lettered"}
 
 
 def keys_for(event: Event) -> list[str]:
@@ -31,7 +33,7 @@ def keys_for(event: Event) -> list[str]:
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
     if event.type.startswith("task_"):
         keys.append(f"task:{event.data.get('task_id')}")  # callers waiting for that task to finish
-        if event.type not in _NO_NEW_WORK:
+        if event.type not in _NO_NEW_WORK and (event.type not in _ENDS or event.data.get("has_dependents", True)):
             keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
     elif event.type == "instance_updated":
         keys.append(f"instance:{event.data.get('instance_id')}")  # a terminate waiting for the node to stop it

@@ -77,6 +77,7 @@ agents = Table(
     Index("ix_agents_tenant_id", "tenant_id", "agent_id"),  # a tenant's agents in id (page) order
     Index("ix_agents_a2a_access", "a2a_access", "agent_id"),  # the hub's A2A directory: public fronts
     Index("ix_agents_a2a_remote", "a2a_card_url"),  # the bridge's remote agents
+    Index("ix_agents_name", "agent_name"),  # a name looked up across tenants (an A2A front's path, the admin)
 )
 
 agent_capabilities = Table(
@@ -288,6 +289,8 @@ tasks = Table(
     Column("retry_backoff_seconds", Float, nullable=True),  # the first retry's backoff; null: the hub's default
     Column("depends_on", Json, nullable=False),
     Column("run_if_dependency_fails", Boolean, nullable=False),
+    # Some task depends on this one: its end may make work claimable (otherwise parked claimers are not woken).
+    Column("has_dependents", Boolean, nullable=False, default=False, server_default=text("false")),
     Column("workflow_id", String(64), nullable=True),
     Column("idempotency_key", String(128), nullable=True),
     Column("lease_token", String(40), nullable=True),

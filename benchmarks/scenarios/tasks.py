@@ -35,7 +35,7 @@ def _task_row(tenant_id: str, now: datetime) -> dict[str, Any]:
         "task_id": new_id("task"), "tenant_id": tenant_id, "task_type": "bench", "status": "pending", "assignee": None,
         "required_capabilities": ["work"], "preferred_agent_id": None, "claimed_by": None, "payload": {"n": 1},
         "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None, "max_attempts": 3, "attempts": 0,
-        "depends_on": [], "run_if_dependency_fails": False, "workflow_id": None, "idempotency_key": None,
+        "depends_on": [], "run_if_dependency_fails": False, "has_dependents": False, "workflow_id": None, "idempotency_key": None,
         "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None, "created_by": "bench",
         "created_at": now, "updated_at": now, "available_at": now, "started_at": None, "finished_at": None,
     }  # fmt: skip

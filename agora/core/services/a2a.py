@@ -311,16 +311,21 @@ def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[
     else:
         changes = {"status": "completed", "notes": f"A2A {state}", "lease_token": turn["lease_token"]}
         moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now)
-    return task_service.record_transitions(conn, [moved], now)
+    return task_service.record_transitions(conn, [{**moved, "ended_by_a2a": True}], now)
+
+
+_FOLLOWED = {"in_progress", "completed", "failed", "dead_letter", "cancelled"}  # the turn statuses the A2A task follows
 
 
 def follow_turn(conn: Connection, turn: dict[str, Any], now: datetime) -> list[Event]:
     """A turn moved without ``agora.a2a.update`` saying so (claimed, finished by a plain task handler, failed,
     expired, cancelled): the A2A task follows. A state the agent already set is left alone."""
+    status = turn["status"]
+    if status not in _FOLLOWED or turn.get("ended_by_a2a"):  # a new turn, a retry's wait; or _end_turn's own move
+        return []
     task = a2a_ops.for_turn(conn, turn["task_id"])
     if task is None or task["state"] in ENDS_STREAM:
         return []
-    status = turn["status"]
     if status == "in_progress" and task["state"] == "submitted":
         task, woken = _move(conn, task, "working", now)
         return [woken]

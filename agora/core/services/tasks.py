@@ -87,7 +87,10 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
                 events += follower(conn, t, now)
         data = {
             k: t.get(k)
-            for k in ("task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error")
+            for k in (
+                "task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error",
+                "has_dependents",
+            )  # fmt: skip
         }
         # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
         visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
@@ -158,7 +161,7 @@ def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], create
         "task_id": new_id("task"), "tenant_id": tenant_id, "task_type": task_type, "status": "pending",
         "assignee": None, "required_capabilities": [], "preferred_agent_id": None, "claimed_by": None,
         "payload": payload, "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None,
-        "max_attempts": 3, "attempts": 0, "retry_backoff_seconds": None, "depends_on": [], "run_if_dependency_fails": False, "workflow_id": None,
+        "max_attempts": 3, "attempts": 0, "retry_backoff_seconds": None, "depends_on": [], "run_if_dependency_fails": False, "has_dependents": False, "workflow_id": None,
         "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
         "created_by": created_by, "created_at": now, "updated_at": now, "available_at": now, "started_at": None,
         "finished_at": None, **options,
