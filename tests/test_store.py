@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from agora.store import Store, open_store
 from agora.store.migrate import head_revision
-from agora.store.schema import tenants
+from agora.store.prepared import Prepared
+from agora.store.schema import tasks, tenants
 from agora_sdk.errors import Conflict, NotFound, Unavailable
 
 from .conftest import fresh_postgres_url
@@ -133,3 +134,33 @@ def _schema_drift(conn: Connection) -> list:
 async def test_migrations_build_exactly_the_declared_schema(store: Store):
     """A column added to schema.py without a migration (or the reverse) fails here, on both engines."""
     assert await store.read(_schema_drift) == []
+
+
+def _prepared_vs_core(conn: Connection) -> tuple[list[dict], list[dict], int, int]:
+    """The same rows read by a Prepared statement and by conn.execute; rowcounts of an UPDATE through each."""
+    row = {
+        "task_id": "task_00000000000000aa", "tenant_id": "p", "task_type": "t", "status": "pending", "assignee": None,
+        "required_capabilities": ["x"], "preferred_agent_id": None, "claimed_by": None, "payload": {"n": [1, "ü"]},
+        "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": NOW, "max_attempts": 3, "attempts": 0,
+        "retry_backoff_seconds": None, "depends_on": [], "run_if_dependency_fails": True, "has_dependents": False,
+        "workflow_id": None, "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None,
+        "last_error": None, "created_by": "me", "created_at": NOW, "updated_at": NOW, "available_at": NOW,
+        "started_at": None, "finished_at": None,
+    }  # fmt: skip
+    add_tenant(conn, "p")
+    Prepared(insert(tasks)).execute(conn, row)
+    by_id = select(tasks).where(tasks.c.task_id == bindparam("task_id"), tasks.c.status == "pending")
+    prepared = Prepared(by_id).rows(conn, {"task_id": row["task_id"]})
+    core = [dict(r) for r in conn.execute(by_id, {"task_id": row["task_id"]}).mappings()]
+    move = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id")))
+    return prepared, core, move.execute(conn, {"b_task_id": row["task_id"], "progress": 5}), move.execute(conn, {"b_task_id": "nope", "progress": 5})
+
+
+async def test_prepared_statements_read_and_write_as_core_does(store: Store):
+    prepared, core, moved, missed = await store.write(_prepared_vs_core)
+    assert prepared == core and len(core) == 1
+    assert prepared[0]["payload"] == {"n": [1, "ü"]} and prepared[0]["deadline"] == NOW  # JSON, an aware UTC time
+    assert prepared[0]["run_if_dependency_fails"] is True
+    assert (moved, missed) == (1, 0)
+    with pytest.raises(Conflict):  # a duplicate key is wrapped as SQLAlchemy's IntegrityError, then a 409
+        await store.write(lambda conn: Prepared(insert(tenants)).execute(conn, {"tenant_id": "p", "name": "p", "created_at": NOW}))

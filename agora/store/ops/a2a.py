@@ -19,9 +19,10 @@ from sqlalchemy import (
 
 from agora_sdk.errors import NotFound
 
+from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks
 
-_INSERT_EVENT = insert(a2a_events)
+_INSERT_EVENT = Prepared(insert(a2a_events))
 _EVENTS_AFTER = (
     select(a2a_events.c.seq, a2a_events.c.body, a2a_events.c.final)
     .where(a2a_events.c.task_id == bindparam("task_id"), a2a_events.c.seq > bindparam("after"))
@@ -31,38 +32,38 @@ _EVENTS_AFTER = (
 
 
 # Built once: each call only binds its values (these run several times in every A2A round trip).
-_INSERT_TASK = insert(a2a_tasks)
-_GET = select(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("task_id"))
-_GET_LOCKED = _GET.with_for_update()
-_FOR_TURN = select(a2a_tasks).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update()
+_INSERT_TASK = Prepared(insert(a2a_tasks))
+_GET_STATEMENT = select(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("task_id"))
+_GET = Prepared(_GET_STATEMENT)
+_GET_LOCKED = Prepared(_GET_STATEMENT.with_for_update())
+_FOR_TURN = Prepared(select(a2a_tasks).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update())
 # The SET clause comes from the parameters' keys; the key names its own parameter so it never clashes with them.
-_SAVE = update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_task_id"))
+_SAVE = Prepared(update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_task_id")))
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(_INSERT_TASK, row)
+    _INSERT_TASK.execute(conn, row)
 
 
 def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
-    row = conn.execute(_GET_LOCKED if lock else _GET, {"task_id": task_id}).mappings().first()
+    row = (_GET_LOCKED if lock else _GET).first(conn, {"task_id": task_id})
     if row is None:
         raise NotFound(f"no A2A task '{task_id}'", details={"task_id": task_id})
-    return dict(row)
+    return row
 
 
 def for_turn(conn: Connection, turn_task_id: str) -> dict[str, Any] | None:
     """The A2A task whose current turn is the Agora task ``turn_task_id`` (locked: a transition follows)."""
-    row = conn.execute(_FOR_TURN, {"turn_task_id": turn_task_id}).mappings().first()
-    return dict(row) if row else None
+    return _FOR_TURN.first(conn, {"turn_task_id": turn_task_id})
 
 
 def save(conn: Connection, task: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    conn.execute(_SAVE, {"b_task_id": task["task_id"], **changes})
+    _SAVE.execute(conn, {"b_task_id": task["task_id"], **changes})
     return {**task, **changes}
 
 
 def append_event(conn: Connection, task_id: str, body: dict[str, Any], final: bool, now: datetime) -> int:
-    return int(conn.execute(_INSERT_EVENT, {"task_id": task_id, "body": body, "final": final, "created_at": now}).inserted_primary_key[0])
+    return int(_INSERT_EVENT.insert(conn, {"task_id": task_id, "body": body, "final": final, "created_at": now}))
 
 
 def events_after(conn: Connection, task_id: str, after: int, limit: int = 200) -> list[dict[str, Any]]:

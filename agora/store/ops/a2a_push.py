@@ -17,6 +17,7 @@ from sqlalchemy import (
     update,
 )
 
+from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs
 
 c = a2a_push_configs.c
@@ -43,11 +44,11 @@ def of_task(conn: Connection, task_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-_ANY_FOR = select(c.config_id).where(c.task_id == bindparam("task_id")).limit(1)
+_ANY_FOR = Prepared(select(c.config_id).where(c.task_id == bindparam("task_id")).limit(1))
 
 
 def any_for(conn: Connection, task_id: str) -> bool:
-    return conn.execute(_ANY_FOR, {"task_id": task_id}).first() is not None
+    return _ANY_FOR.first(conn, {"task_id": task_id}) is not None
 
 
 def remove(conn: Connection, task_id: str, config_id: str) -> None:

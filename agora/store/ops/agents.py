@@ -22,6 +22,7 @@ from sqlalchemy import (
 from agora.core.ids import is_id, new_id
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
+from ..prepared import Prepared
 from ..schema import agent_capabilities, agents
 from .dialect import upsert_insert
 from .pagination import decode_cursor, page
@@ -46,13 +47,13 @@ def _resolve_statement(by_id: bool, scoped: bool) -> Any:
     stmt = select(agents).where(column == bindparam("ref"))
     if scoped:
         stmt = stmt.where(agents.c.tenant_id == bindparam("tenant_id"))
-    return stmt.limit(2)
+    return Prepared(stmt.limit(2))
 
 
 def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, Any]:
     """Find an agent by id or unique name among those the caller may see; 404 otherwise."""
     stmt = _resolve_statement(is_id(ref, "agent"), tenant_scope is not None)
-    rows = conn.execute(stmt, {"ref": ref, "tenant_id": tenant_scope}).mappings().all()
+    rows = stmt.rows(conn, {"ref": ref, "tenant_id": tenant_scope})
     if not rows:
         raise NotFound(f"no agent '{ref}'", details={"agent": ref})
     if len(rows) > 1:
@@ -60,7 +61,7 @@ def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, A
             f"agent name '{ref}' exists in several tenants; use the agent id",
             details={"agent": ref, "agent_ids": [r["agent_id"] for r in rows]},
         )
-    return dict(rows[0])
+    return rows[0]
 
 
 @lru_cache(maxsize=2)

@@ -7,17 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
+from ..prepared import Prepared
 from ..schema import events
 from .dialect import serialize_appends
 
-_INSERT = insert(events)
+_INSERT = Prepared(insert(events))
 
 
 def append(
     conn: Connection, tenant_id: str | None, type_: str, data: dict[str, Any], now: datetime, visible_to: str | None = None
 ) -> None:
     serialize_appends(conn, "events")  # one stream: an admin follows every tenant's events by one position
-    conn.execute(_INSERT, {"tenant_id": tenant_id, "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
+    _INSERT.execute(conn, {"tenant_id": tenant_id, "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
 
 
 def latest(conn: Connection) -> int:

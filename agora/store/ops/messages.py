@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 
 from agora_sdk.errors import NotFound
 
+from ..prepared import Prepared
 from ..schema import inbox, messages, read_positions, subscriptions
 from .dialect import serialize_appends, upsert_insert
 
@@ -25,6 +26,8 @@ PULL_BATCH = 1000
 
 _INSERT_INBOX = insert(inbox)
 _INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
+_INSERT_MESSAGE = Prepared(insert(messages).returning(messages.c.seq))  # one send's message
+_INSERT_DELIVERY = Prepared(insert(inbox))  # and its inbox row
 
 
 def _receipt(row: dict[str, Any], status: str) -> dict[str, Any]:
@@ -71,7 +74,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
         # One row goes as a plain execute: the executemany machinery (insertmanyvalues) costs more than the insert.
-        seqs = conn.execute(_INSERT_MESSAGES, new[0] if len(new) == 1 else new).scalars().all()
+        seqs = [_INSERT_MESSAGE.scalar(conn, new[0])] if len(new) == 1 else conn.execute(_INSERT_MESSAGES, new).scalars().all()
         direct = [
             {
                 "agent_id": r["recipient_id"],
@@ -87,7 +90,10 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             if r["kind"] == "direct"
         ]
         if direct:
-            conn.execute(_INSERT_INBOX, direct[0] if len(direct) == 1 else direct)
+            if len(direct) == 1:
+                _INSERT_DELIVERY.execute(conn, direct[0])
+            else:
+                conn.execute(_INSERT_INBOX, direct)
     return receipts
 
 

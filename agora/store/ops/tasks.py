@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
+from ..prepared import Prepared
 from ..schema import (
     agent_capabilities,
     agents,
@@ -51,12 +52,11 @@ def _get_statement(scoped: bool, lock: bool) -> Any:
     stmt = select(tasks).where(tasks.c.task_id == bindparam("task_id"))
     if scoped:
         stmt = stmt.where(tasks.c.tenant_id == bindparam("tenant_id"))
-    return stmt.with_for_update() if lock else stmt
+    return Prepared(stmt.with_for_update() if lock else stmt)
 
 
 def _get(conn: Connection, task_id: str, tenant_scope: str | None, lock: bool = False) -> dict[str, Any]:
-    stmt = _get_statement(tenant_scope is not None, lock)
-    row = conn.execute(stmt, {"task_id": task_id, "tenant_id": tenant_scope}).mappings().first()
+    row = _get_statement(tenant_scope is not None, lock).first(conn, {"task_id": task_id, "tenant_id": tenant_scope})
     if row is None:
         raise NotFound(f"no task '{task_id}'", details={"task_id": task_id})
     return dict(row)
@@ -67,7 +67,7 @@ def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, A
 
 
 # The SET clause comes from the parameters' keys; the guard names its own parameters so they never clash with them.
-_MOVE = update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.status == bindparam("b_status"))
+_MOVE = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.status == bindparam("b_status")))
 
 
 def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
@@ -77,7 +77,7 @@ def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, no
         changes.setdefault("finished_at", now)
         changes.setdefault("lease_token", None)
         changes.setdefault("lease_expires_at", None)
-    moved = conn.execute(_MOVE, {"b_task_id": task["task_id"], "b_status": task["status"], **changes}).rowcount
+    moved = _MOVE.execute(conn, {"b_task_id": task["task_id"], "b_status": task["status"], **changes})
     if not moved:
         raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
     _record(conn, task["task_id"], actor, task["status"], to_status, now, note)
@@ -141,10 +141,10 @@ def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> s
     return conn.execute(_LEAST_LOADED, {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)}).scalar()
 
 
-_INSERT_TASK = insert(tasks)
+_INSERT_TASK = Prepared(insert(tasks))
 _INSERT_REQUIREMENT = insert(task_requirements)
 _INSERT_DEPENDENCY = insert(task_dependencies)
-_INSERT_HISTORY = insert(task_history)
+_INSERT_HISTORY = Prepared(insert(task_history))
 
 
 def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str, Any], bool, list[Transition]]:
@@ -166,11 +166,12 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
         missing = [d for d in deps if d not in upstream]
         if missing:
             raise NotFound(f"no task {', '.join(missing[:10])} to depend on", details={"depends_on": missing[:50]})
-    conn.execute(_INSERT_TASK, row)
+    _INSERT_TASK.execute(conn, row)
     if row["required_capabilities"]:
         conn.execute(_INSERT_REQUIREMENT, [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
     if deps:
         conn.execute(_INSERT_DEPENDENCY, [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
+        conn.execute(update(tasks).where(tasks.c.task_id.in_(deps), ~tasks.c.has_dependents).values(has_dependents=True))
     _record(conn, row["task_id"], actor, None, "pending", row["created_at"], None)
     doomed = [d for d, status in upstream.items() if status not in (*UNFINISHED, "completed")]
     if doomed and not row["run_if_dependency_fails"]:
@@ -180,9 +181,8 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
 
 
 def _record(conn: Connection, task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> None:
-    conn.execute(
-        _INSERT_HISTORY,
-        {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note},
+    _INSERT_HISTORY.execute(
+        conn, {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note}
     )
 
 
@@ -219,7 +219,7 @@ def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool, one
     return stmt.with_for_update(skip_locked=True) if skip_locked else stmt
 
 
-_HAS_PREFERRED = select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending"))
+_HAS_PREFERRED = Prepared(select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending")))
 
 
 def _eligibility(agent: dict[str, Any], now: datetime, **extra: Any) -> dict[str, Any]:
@@ -244,7 +244,7 @@ def claim(
     params = _eligibility(agent, now, task_types=task_types)
     postgres = conn.dialect.name == "postgresql"
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
-    shapes = [True, False] if conn.execute(_HAS_PREFERRED, params).scalar() else [False]
+    shapes = [True, False] if _HAS_PREFERRED.scalar(conn, params) else [False]
     row = None
     for preferred_only in shapes:
         stmt = _claim_statement(bool(task_types), preferred_only, postgres)
@@ -451,10 +451,14 @@ def stats(conn: Connection, tenant_scope: str | None, task_type: str | None, now
     }
 
 
+_NEXT_AVAILABLE = Prepared(
+    select(func.min(tasks.c.available_at)).where(
+        tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.status == "pending", tasks.c.available_at > bindparam("now")
+    )
+)
+
+
 def next_available(conn: Connection, tenant_id: str, now: datetime) -> datetime | None:
     """When the next task held back by a retry backoff becomes claimable (a waiting claimer sets its timer by it)."""
-    return conn.execute(
-        select(func.min(tasks.c.available_at)).where(
-            tasks.c.tenant_id == tenant_id, tasks.c.status == "pending", tasks.c.available_at > now
-        )
-    ).scalar()
+    result: datetime | None = _NEXT_AVAILABLE.scalar(conn, {"tenant_id": tenant_id, "now": now})
+    return result
