@@ -186,51 +186,54 @@ def _record(conn: Connection, task_id: str, actor: str, from_status: str | None,
     )
 
 
-@lru_cache(maxsize=16)
-def _claim_statement(by_type: bool, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Any:
-    """The claim query, built once per shape: parameters are bound at execution, so each claim only executes it."""
+@lru_cache(maxsize=32)
+def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Prepared:
+    """The claim query, built once per shape (``types``: how many task types the claimer names, 0, 1 or more);
+    parameters are bound at execution. The claimer's capabilities are its ``agent_capabilities`` rows, so every
+    shape but "more than one type" is one fixed statement."""
     upstream = tasks.alias("upstream")
     unmet = (
         select(task_dependencies.c.task_id)
         .join(upstream, upstream.c.task_id == task_dependencies.c.depends_on_id)
         .where(task_dependencies.c.task_id == tasks.c.task_id, upstream.c.status.in_(UNFINISHED))
     )
-    lacking = select(task_requirements.c.task_id).where(
-        task_requirements.c.task_id == tasks.c.task_id,
-        task_requirements.c.capability.not_in(bindparam("capabilities", expanding=True)),
+    has_it = exists().where(
+        agent_capabilities.c.agent_id == bindparam("agent_id"), agent_capabilities.c.capability == task_requirements.c.capability
     )
+    lacking = select(task_requirements.c.task_id).where(task_requirements.c.task_id == tasks.c.task_id, ~has_it)
     stmt = select(tasks).where(
         tasks.c.tenant_id == bindparam("tenant_id"),
         tasks.c.status == "pending",
         tasks.c.available_at <= bindparam("now"),
         or_(
-            tasks.c.assignee.in_(bindparam("names", expanding=True)),  # assigned to it by id or by name
+            tasks.c.assignee == bindparam("agent_id"),  # assigned to it by id
+            tasks.c.assignee == bindparam("agent_name"),  # or by name
             and_(tasks.c.assignee.is_(None), ~exists(lacking)),  # or it has every required capability
         ),
         ~exists(unmet),
     )
-    if by_type:
+    if types == 1:
+        stmt = stmt.where(tasks.c.task_type == bindparam("task_type"))
+    elif types > 1:
         stmt = stmt.where(tasks.c.task_type.in_(bindparam("task_types", expanding=True)))
     if preferred_only:
         stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
     if one_task:
         stmt = stmt.where(tasks.c.task_id == bindparam("task_id"))
     stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
-    return stmt.with_for_update(skip_locked=True) if skip_locked else stmt
+    return Prepared(stmt.with_for_update(skip_locked=True) if skip_locked else stmt)
 
 
 _HAS_PREFERRED = Prepared(select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending")))
 
 
-def _eligibility(agent: dict[str, Any], now: datetime, **extra: Any) -> dict[str, Any]:
+def _eligibility(agent: dict[str, Any], now: datetime, task_types: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    types = list(dict.fromkeys(task_types or []))
+    by_type = {"task_type": types[0]} if len(types) == 1 else {"task_types": types} if types else {}
     return {
-        "tenant_id": agent["tenant_id"],
-        "now": now,
-        "capabilities": agent["capabilities"],
-        "names": [agent["agent_id"], agent["agent_name"]],
-        "agent_id": agent["agent_id"],
-        **extra,
-    }
+        "tenant_id": agent["tenant_id"], "now": now, "agent_id": agent["agent_id"], "agent_name": agent["agent_name"],
+        **by_type, **extra,
+    }  # fmt: skip
 
 
 def claim(
@@ -241,19 +244,18 @@ def claim(
     now: datetime,
 ) -> Transition | None:
     """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
-    params = _eligibility(agent, now, task_types=task_types)
+    params = _eligibility(agent, now, task_types)
     postgres = conn.dialect.name == "postgresql"
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
     shapes = [True, False] if _HAS_PREFERRED.scalar(conn, params) else [False]
     row = None
     for preferred_only in shapes:
-        stmt = _claim_statement(bool(task_types), preferred_only, postgres)
-        row = conn.execute(stmt, {k: v for k, v in params.items() if k != "task_types" or task_types}).mappings().first()
+        row = _claim_statement(len(set(task_types)), preferred_only, postgres).first(conn, params)
         if row is not None:
             break
     if row is None:
         return None
-    return _take(conn, dict(row), agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now)
+    return _take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now)
 
 
 def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime, **values: Any) -> Transition:
@@ -272,8 +274,8 @@ def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | No
 def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, Any], changes: dict[str, Any], now: datetime) -> Transition:
     """Seed 000's workers set a pending task ``in_progress`` instead of claiming it: that takes it as a claim would,
     under a lease bound to the agent itself (no token was handed out), which only that agent can finish."""
-    stmt = _claim_statement(False, False, conn.dialect.name == "postgresql", one_task=True)
-    if conn.execute(stmt, _eligibility(agent, now, task_id=task["task_id"])).first() is None:
+    stmt = _claim_statement(0, False, conn.dialect.name == "postgresql", one_task=True)
+    if stmt.first(conn, _eligibility(agent, now, task_id=task["task_id"])) is None:
         raise Conflict(
             "this task is not yours to start now (assigned to another agent, lacking a capability, waiting for a "
             "dependency or backing off); agora.task.claim takes the next one that is",
