@@ -16,7 +16,10 @@ from typing import Any
 
 from agora.core.ids import new_id
 from agora.store import open_store
+from agora.core.services.agents import stored_fields
+from agora.store.ops import agents as agent_ops
 from agora.store.ops import tasks as task_ops
+from agora_sdk.wire.agents import RegisterAgent
 
 from ..bench import Bench, call_hub
 from ..http import Connection, build_request
@@ -56,8 +59,14 @@ async def raw_cycle(spec: HubSpec, count: int, workers: int = WORKERS) -> float:
         await store.write(queue)
         lease = timedelta(seconds=30)
 
+        def register(conn: Any) -> list[dict[str, Any]]:
+            fields = [stored_fields(RegisterAgent(agent_name=f"w{i}", capabilities=["work"])) for i in range(workers)]
+            return [agent_ops.upsert(conn, "default", f, now, None)[0] for f in fields]
+
+        agents = await store.write(register)
+
         async def worker(i: int) -> int:
-            agent = {"agent_id": f"agent_{i:016x}", "agent_name": f"w{i}", "tenant_id": "default", "capabilities": ["work"]}
+            agent = agents[i]
             done = 0
             while True:
                 claimed = await store.write(task_ops.claim, agent, [], lease, datetime.now(UTC))

@@ -69,14 +69,20 @@ def register_in(
     return row, created
 
 
-async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
-    p = ctx.principal
-    acting = p.agent_id if p.kind is PrincipalKind.agent else None
-    token = None if acting else generate_key()  # an agent re-registering itself already holds its token
+def stored_fields(req: RegisterAgent) -> dict[str, Any]:
+    """The agent's columns as a registration sets them (a remote A2A agent's are filled in by ``register``)."""
     fields = req.model_dump(mode="json", exclude={"manifest", "a2a", "a2a_card_url", "a2a_token"})
     fields["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
     fields["a2a"] = req.a2a.model_dump(mode="json") if req.a2a else None
     fields["a2a_remote"], fields["a2a_token"], fields["a2a_card_url"] = None, None, None
+    return fields
+
+
+async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
+    p = ctx.principal
+    acting = p.agent_id if p.kind is PrincipalKind.agent else None
+    token = None if acting else generate_key()  # an agent re-registering itself already holds its token
+    fields = stored_fields(req)
     if req.a2a_card_url is not None:  # a remote A2A agent: its card now (a clear error if it cannot be had)
         remote = await a2a_bridge.remote_profile(req.a2a_card_url, req.a2a_token, ctx.clock.now())
         fields["a2a_remote"], fields["a2a_token"], fields["a2a_card_url"] = remote, req.a2a_token, req.a2a_card_url

@@ -195,7 +195,7 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
     unmet = (
         select(task_dependencies.c.task_id)
         .join(upstream, upstream.c.task_id == task_dependencies.c.depends_on_id)
-        .where(task_dependencies.c.task_id == tasks.c.task_id, upstream.c.status.in_(UNFINISHED))
+        .where(task_dependencies.c.task_id == tasks.c.task_id, or_(*(upstream.c.status == s for s in UNFINISHED)))
     )
     has_it = exists().where(
         agent_capabilities.c.agent_id == bindparam("agent_id"), agent_capabilities.c.capability == task_requirements.c.capability
@@ -206,8 +206,10 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
         tasks.c.status == "pending",
         tasks.c.available_at <= bindparam("now"),
         or_(
-            tasks.c.assignee == bindparam("agent_id"),  # assigned to it by id
-            tasks.c.assignee == bindparam("agent_name"),  # or by name
+            # Assigned to it by id or by name. (An IN, not two equalities: SQLite would answer those three branches
+            # with an OR-by-union over ix_tasks_assignee, reading every unassigned task, instead of the ordered
+            # walk of ix_tasks_claimable that stops at the first eligible one.)
+            tasks.c.assignee.in_([bindparam("agent_id"), bindparam("agent_name")]),
             and_(tasks.c.assignee.is_(None), ~exists(lacking)),  # or it has every required capability
         ),
         ~exists(unmet),
