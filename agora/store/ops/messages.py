@@ -13,7 +13,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from agora_sdk.errors import NotFound
 
@@ -97,10 +107,38 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
     return receipts
 
 
+_POSITION = Prepared(
+    select(read_positions.c.position).where(
+        read_positions.c.agent_id == bindparam("agent_id"), read_positions.c.stream == bindparam("stream")
+    )
+)
+_BROADCASTS_AFTER = Prepared(
+    select(messages.c.seq, messages.c.priority, messages.c.sender_id)
+    .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.seq > bindparam("position"), messages.c.kind == "broadcast")
+    .order_by(messages.c.seq)
+    .limit(PULL_BATCH)
+)
+_SUBSCRIPTIONS = Prepared(
+    select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == bindparam("agent_id"))
+)
+_ACK_UP_TO = Prepared(
+    update(inbox)
+    .where(
+        inbox.c.agent_id == bindparam("b_agent_id"), inbox.c.seq <= bindparam("up_to"), inbox.c.acked_at.is_(None),
+        inbox.c.delivery_count > 0,
+    )
+    .values(acked_at=bindparam("now"))
+)
+_HIDE_ONE = Prepared(
+    update(inbox)
+    .where(inbox.c.agent_id == bindparam("b_agent_id"), inbox.c.seq == bindparam("b_seq"))
+    .values(visible_at=bindparam("until"), delivery_count=inbox.c.delivery_count + 1)
+)
+
+
 def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
-    return conn.execute(
-        select(read_positions.c.position).where(read_positions.c.agent_id == agent_id, read_positions.c.stream == stream)
-    ).scalar()
+    position: int | None = _POSITION.scalar(conn, {"agent_id": agent_id, "stream": stream})
+    return position
 
 
 def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -> None:
@@ -112,16 +150,20 @@ def _pull(
     conn: Connection, agent_id: str, tenant_id: str, stream: str, source: Any, subscription_id: str | None,
     start: Callable[[], int], now: datetime,
 ) -> None:
-    """Move the agent's read position over ``source`` messages, giving it an inbox row for each."""
+    """Move the agent's read position over ``source`` messages (None: the tenant's broadcasts), giving it an inbox
+    row for each."""
     position = _position(conn, agent_id, stream)
     if position is None:  # the first pull of this stream: only then is the starting point worked out
         position = start()
-    found = conn.execute(
-        select(messages.c.seq, messages.c.priority, messages.c.sender_id)
-        .where(messages.c.tenant_id == tenant_id, messages.c.seq > position, source)
-        .order_by(messages.c.seq)
-        .limit(PULL_BATCH)
-    ).all()
+    if source is None:
+        found = [(r["seq"], r["priority"], r["sender_id"]) for r in _BROADCASTS_AFTER.rows(conn, {"tenant_id": tenant_id, "position": position})]
+    else:
+        found = conn.execute(
+            select(messages.c.seq, messages.c.priority, messages.c.sender_id)
+            .where(messages.c.tenant_id == tenant_id, messages.c.seq > position, source)
+            .order_by(messages.c.seq)
+            .limit(PULL_BATCH)
+        ).all()
     if not found:
         if _position(conn, agent_id, stream) is None:
             _set_position(conn, agent_id, stream, position)
@@ -165,41 +207,39 @@ def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
     """Give the agent inbox rows for the broadcasts and subscribed topic messages its read positions have not passed."""
     agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
     _pull(
-        conn, agent_id, tenant_id, BROADCAST_STREAM, messages.c.kind == "broadcast", None,
+        conn, agent_id, tenant_id, BROADCAST_STREAM, None, None,
         lambda: latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
     )
-    subs = conn.execute(
-        select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == agent_id)
-    ).all()
-    for subscription_id, topics in subs:
-        if topics:
-            _pull(conn, agent_id, tenant_id, f"sub:{subscription_id}", _topic_filter(topics), subscription_id, lambda: 0, now)
+    for sub in _SUBSCRIPTIONS.rows(conn, {"agent_id": agent_id}):
+        if sub["topics"]:
+            _pull(conn, agent_id, tenant_id, f"sub:{sub['subscription_id']}", _topic_filter(sub["topics"]), sub["subscription_id"], lambda: 0, now)
 
 
-def pending(agent_id: str, now: datetime) -> Any:
-    """Unacked, unexpired deliveries of the agent joined with their messages (callers add the visibility rule)."""
-    return (
-        select(inbox.c.delivery_count, inbox.c.subscription_id, messages)
-        .join(messages, messages.c.seq == inbox.c.seq)
-        .where(
-            inbox.c.agent_id == agent_id,
-            inbox.c.acked_at.is_(None),
-            or_(messages.c.expires_at.is_(None), messages.c.expires_at > now),
-        )
+# Unacked, unexpired deliveries of the agent (parameters agent_id, now) joined with their messages; callers add the
+# visibility rule and the order.
+PENDING = (
+    select(inbox.c.delivery_count, inbox.c.subscription_id, messages)
+    .join(messages, messages.c.seq == inbox.c.seq)
+    .where(
+        inbox.c.agent_id == bindparam("agent_id"),
+        inbox.c.acked_at.is_(None),
+        or_(messages.c.expires_at.is_(None), messages.c.expires_at > bindparam("now")),
     )
+)
 
 
-def hand_out(conn: Connection, agent_id: str, stmt: Any, visibility: timedelta, now: datetime) -> list[dict[str, Any]]:
-    """Run a ``pending`` query and hide what it found for ``visibility``, counting the delivery."""
-    rows = [dict(r) for r in conn.execute(stmt).mappings()]
-    if rows:
+def hand_out(conn: Connection, agent_id: str, rows: list[dict[str, Any]], visibility: timedelta, now: datetime) -> list[dict[str, Any]]:
+    """Hide the deliveries a ``PENDING`` query found for ``visibility``, counting the delivery."""
+    if len(rows) == 1:
+        _HIDE_ONE.execute(conn, {"b_agent_id": agent_id, "b_seq": rows[0]["seq"], "until": now + visibility})
+    elif rows:
         conn.execute(
             update(inbox)
             .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_([r["seq"] for r in rows]))
             .values(visible_at=now + visibility, delivery_count=inbox.c.delivery_count + 1)
         )
-        for r in rows:
-            r["delivery_count"] += 1
+    for r in rows:
+        r["delivery_count"] += 1
     return rows
 
 
@@ -217,7 +257,7 @@ def receive(
 ) -> list[dict[str, Any]]:
     """Hand out up to ``limit`` visible messages, urgent first, hiding them for ``visibility``."""
     pull_shared(conn, agent, now)
-    stmt = pending(agent["agent_id"], now).where(inbox.c.visible_at <= now)
+    stmt = PENDING.where(inbox.c.visible_at <= now)
     if since is not None:
         stmt = stmt.where(inbox.c.seq > since)
     if message_type:
@@ -227,7 +267,8 @@ def receive(
     if conversation_id:
         stmt = stmt.where(messages.c.conversation_id == conversation_id)
     stmt = stmt.order_by(inbox.c.priority.desc(), inbox.c.seq).limit(limit)
-    return hand_out(conn, agent["agent_id"], stmt, visibility, now)
+    rows = [dict(r) for r in conn.execute(stmt, {"agent_id": agent["agent_id"], "now": now}).mappings()]
+    return hand_out(conn, agent["agent_id"], rows, visibility, now)
 
 
 def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | None, now: datetime) -> int:
@@ -250,11 +291,7 @@ def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | No
             .values(acked_at=now)
         ).rowcount
     if up_to is not None:
-        acked += conn.execute(
-            update(inbox)
-            .where(inbox.c.agent_id == agent_id, inbox.c.seq <= up_to, inbox.c.acked_at.is_(None), inbox.c.delivery_count > 0)
-            .values(acked_at=now)
-        ).rowcount
+        acked += _ACK_UP_TO.execute(conn, {"b_agent_id": agent_id, "up_to": up_to, "now": now})
     return acked
 
 

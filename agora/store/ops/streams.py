@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
+from ..prepared import Prepared
 from ..schema import inbox, messages, subscriptions
 from . import messages as message_ops
 
@@ -35,20 +37,33 @@ def deliver(
     """
     if shared:
         message_ops.pull_shared(conn, agent, now)
-    due = inbox.c.visible_at <= now
+    params = {"agent_id": agent["agent_id"], "now": now, "limit": limit}
     if resend is not None:
-        due = or_(due, inbox.c.seq.between(resend[0] + 1, resend[1]))
-    stmt = message_ops.pending(agent["agent_id"], now).where(due, messages.c.kind.in_(kinds))
-    rows = message_ops.hand_out(conn, agent["agent_id"], stmt.order_by(inbox.c.seq).limit(limit), visibility, now)
+        params |= {"low": resend[0] + 1, "high": resend[1]}
+    rows = _deliverable(tuple(kinds), resend is not None).rows(conn, params)
+    rows = message_ops.hand_out(conn, agent["agent_id"], rows, visibility, now)
     if recompute:
-        next_visible = conn.execute(
-            select(func.min(inbox.c.visible_at)).where(
-                inbox.c.agent_id == agent["agent_id"], inbox.c.acked_at.is_(None), inbox.c.visible_at > now
-            )
-        ).scalar()
+        next_visible = _NEXT_VISIBLE.scalar(conn, params)
     elif rows:
         next_visible = min(next_visible or now + visibility, now + visibility)
     return rows, next_visible
+
+
+@lru_cache(maxsize=32)
+def _deliverable(kinds: tuple[str, ...], resend: bool) -> Prepared:
+    """Deliveries due now (or, resending, in low..high) of these message kinds, oldest first, at most ``limit``."""
+    due = inbox.c.visible_at <= bindparam("now")
+    if resend:
+        due = or_(due, inbox.c.seq.between(bindparam("low"), bindparam("high")))
+    stmt = message_ops.PENDING.where(due, or_(*(messages.c.kind == kind for kind in kinds)))
+    return Prepared(stmt.order_by(inbox.c.seq).limit(bindparam("limit")))
+
+
+_NEXT_VISIBLE = Prepared(
+    select(func.min(inbox.c.visible_at)).where(
+        inbox.c.agent_id == bindparam("agent_id"), inbox.c.acked_at.is_(None), inbox.c.visible_at > bindparam("now")
+    )
+)
 
 
 def subscribed_event_types(conn: Connection, agent_id: str) -> list[str]:
