@@ -21,6 +21,7 @@ from agora.core.ids import is_id, new_id
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import messages as message_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
+from agora.store.prepared import Prepared
 from agora.store.schema import agents
 from agora_sdk.errors import (
     InvalidArgument,
@@ -63,11 +64,11 @@ def _recipients_statement(scoped: bool) -> Any:
     return stmt.where(agents.c.tenant_id == bindparam("tenant_id")) if scoped else stmt
 
 
-def _recipient_statement(by_id: bool, scoped: bool) -> Any:
+def _recipient_statement(by_id: bool, scoped: bool) -> Prepared:
     """One recipient (the common send): an equality, which binds much faster than the batch's expanding IN lists."""
     stmt = select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id)
     stmt = stmt.where((agents.c.agent_id if by_id else agents.c.agent_name) == bindparam("ref"))
-    return stmt.where(agents.c.tenant_id == bindparam("tenant_id")) if scoped else stmt
+    return Prepared(stmt.where(agents.c.tenant_id == bindparam("tenant_id")) if scoped else stmt)
 
 
 _RECIPIENTS = {scoped: _recipients_statement(scoped) for scoped in (False, True)}
@@ -77,12 +78,13 @@ _RECIPIENT = {(by_id, scoped): _recipient_statement(by_id, scoped) for by_id in 
 def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[str]) -> dict[str, dict[str, Any]]:
     """Map each agent id or name to its agent (id and tenant); 404 naming the unknown ones."""
     if len(refs) == 1:
-        stmt = _RECIPIENT[is_id(refs[0], "agent"), tenant_scope is not None]
-        params: dict[str, Any] = {"ref": refs[0], "tenant_id": tenant_scope}
+        params = {"ref": refs[0], "tenant_id": tenant_scope}
+        rows = [tuple(r.values()) for r in _RECIPIENT[is_id(refs[0], "agent"), tenant_scope is not None].rows(conn, params)]
     else:
-        stmt, params = _RECIPIENTS[tenant_scope is not None], {"ids": refs, "names": refs, "tenant_id": tenant_scope}
+        params = {"ids": refs, "names": refs, "tenant_id": tenant_scope}
+        rows = [tuple(r) for r in conn.execute(_RECIPIENTS[tenant_scope is not None], params).all()]
     found: dict[str, dict[str, Any]] = {}
-    for agent_id, name, tenant_id in conn.execute(stmt, params).all():
+    for agent_id, name, tenant_id in rows:
         found[agent_id] = found[name] = {"agent_id": agent_id, "tenant_id": tenant_id}
     missing = sorted(set(refs) - found.keys())
     if missing:
