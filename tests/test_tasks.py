@@ -198,6 +198,30 @@ def test_a_waiting_claimer_wakes_the_moment_work_arrives(hub, admin):
     assert result["at"] - sent < 1.5  # woken, not polled
 
 
+def test_a_finished_dependency_wakes_the_claimer_its_dependent_waits_for(hub, admin):
+    """Only a task with dependents wakes parked claimers when it ends: this one must, at once."""
+    upstream_agent, waiting_agent = register(admin, "upstream-work"), register(admin, "downstream-work")
+    first = assign(admin, assignee=upstream_agent["agent_id"])["task_id"]
+    second = assign(admin, assignee=waiting_agent["agent_id"], depends_on=[first])["task_id"]
+    result: dict[str, Any] = {}
+
+    def wait() -> None:
+        with hub.client(waiting_agent["agent_token"]) as c:
+            result["claim"] = claim(c, wait=15)
+            result["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # parked: its only task waits for the first
+    with hub.client(upstream_agent["agent_token"]) as c:
+        lease = claim(c)["lease"]
+        finished = time.monotonic()
+        ok(call(c, "agora.task.update", task_id=first, status="completed", lease_token=lease["token"]))
+    waiter.join(20)
+    assert result["claim"]["task"]["task_id"] == second
+    assert result["at"] - finished < 1.5  # woken by the completion, not by the end of its wait
+
+
 def test_tenants_never_see_or_take_each_others_tasks(hub, admin):
     one, two = new_tenant(admin, hub), new_tenant(admin, hub)
     mine = register(one, "shared-cap")
