@@ -179,18 +179,24 @@ def test_assign_is_idempotent_and_estimates_from_recent_durations(hub, admin):
     assert assign(admin, assignee=agent["agent_id"], task_type="est")["estimated_completion"] is not None
 
 
-def test_a_waiting_claimer_wakes_the_moment_work_arrives(hub, admin):
-    agent = register(admin, "instant")
+def parked_claim(hub: HubProcess, token: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """A claim(wait=15) in a thread, parked by the time this returns; the dict gets its answer and when it came."""
     result: dict[str, Any] = {}
 
     def wait() -> None:
-        with hub.client(agent["agent_token"]) as c:
+        with hub.client(token) as c:
             result["claim"] = claim(c, wait=15)
             result["at"] = time.monotonic()
 
     waiter = threading.Thread(target=wait)
     waiter.start()
     time.sleep(0.5)
+    return waiter, result
+
+
+def test_a_waiting_claimer_wakes_the_moment_work_arrives(hub, admin):
+    agent = register(admin, "instant")
+    waiter, result = parked_claim(hub, agent["agent_token"])
     sent = time.monotonic()
     task = assign(admin, required_capabilities=["instant"])["task_id"]
     waiter.join(20)
@@ -203,16 +209,7 @@ def test_a_finished_dependency_wakes_the_claimer_its_dependent_waits_for(hub, ad
     upstream_agent, waiting_agent = register(admin, "upstream-work"), register(admin, "downstream-work")
     first = assign(admin, assignee=upstream_agent["agent_id"])["task_id"]
     second = assign(admin, assignee=waiting_agent["agent_id"], depends_on=[first])["task_id"]
-    result: dict[str, Any] = {}
-
-    def wait() -> None:
-        with hub.client(waiting_agent["agent_token"]) as c:
-            result["claim"] = claim(c, wait=15)
-            result["at"] = time.monotonic()
-
-    waiter = threading.Thread(target=wait)
-    waiter.start()
-    time.sleep(0.5)  # parked: its only task waits for the first
+    waiter, result = parked_claim(hub, waiting_agent["agent_token"])  # its only task waits for the first
     with hub.client(upstream_agent["agent_token"]) as c:
         lease = claim(c)["lease"]
         finished = time.monotonic()
