@@ -77,13 +77,18 @@ def postgres_url() -> Iterator[str]:
     _pg(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
-    _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for each in [name, *_FRESH_DATABASES]:
+        _pg(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
+
+
+_FRESH_DATABASES: list[str] = []  # made by fresh_postgres_url, dropped with the session's database
 
 
 def fresh_postgres_url(postgres_url: str) -> str:
     """Another empty database next to the session's one (for tests that need a pristine store)."""
     name = f"agora_test_{uuid.uuid4().hex[:10]}"
     _pg(f'CREATE DATABASE "{name}"')
+    _FRESH_DATABASES.append(name)
     return postgres_url.rsplit("/", 1)[0] + "/" + name
 
 
