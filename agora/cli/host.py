@@ -80,7 +80,7 @@ def host(
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
+            with contextlib.suppress(NotImplementedError):  # Windows' event loops have no signal handlers: Ctrl+C still stops
                 loop.add_signal_handler(sig, stopping.set)
         await node.start()
         await stopping.wait()
