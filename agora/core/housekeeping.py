@@ -7,8 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from sqlalchemy import Connection
+
+from agora.bus import Event
 from agora.config import Settings
 from agora.core.context import Hub
+from agora.core.events import announce
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
@@ -34,17 +38,31 @@ async def purge_retained(hub: Hub) -> None:
         log.info("retention purge", extra=purged)
 
 
+async def presence(hub: Hub) -> None:
+    """Silent agents go offline, and the instances of hosting nodes among them are down from the node's last heartbeat,
+    in one transaction: a node is never shown offline while its instances are still billed as running."""
+    now = hub.clock.now()
+
+    def op(conn: Connection) -> tuple[list[Event], int]:
+        events = agent_service.mark_silent_offline(conn, timedelta(seconds=hub.settings.offline_after_seconds), now)
+        return events, hosting_service.down_on_absent_nodes(conn)
+
+    events, moved = await hub.store.write(op)
+    await announce(hub.notifier, events)
+    if moved:
+        log.warning("instances of offline hosting nodes are down", extra={"instances": moved})
+
+
 Job = Callable[[Hub], Awaitable[object]]
 
 # (name, seconds between runs given the settings, job)
 JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("halt-refresh", lambda s: 1.0, admin_service.load_halt),  # another replica may halt or resume the system
-    ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), agent_service.mark_silent_offline),
+    ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), presence),
     ("reply-timeouts", lambda s: 0.2, messaging_service.expire_replies),  # request/reply: failure to the sender
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
-    ("hosting-nodes", lambda s: min(5.0, s.offline_after_seconds / 4), hosting_service.mark_silent_nodes),
 ]
 
 

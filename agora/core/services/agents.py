@@ -239,12 +239,7 @@ async def touch(hub: Hub, agent_id: str) -> None:
     await announce(hub.notifier, events)
 
 
-async def mark_silent_offline(hub: Hub) -> None:
-    """Presence: an agent silent for ``offline_after_seconds`` (no heartbeat, no live stream) goes offline."""
-    now = hub.clock.now()
-
-    def op(conn: Connection) -> list[Event]:
-        silent = agent_ops.mark_silent_offline(conn, now - timedelta(seconds=hub.settings.offline_after_seconds))
-        return [e for r in silent for e in status_changed(conn, {**r, "status": "offline"}, r["status"], now, "silent")]
-
-    await announce(hub.notifier, await hub.store.write(op))
+def mark_silent_offline(conn: Connection, offline_after: timedelta, now: datetime) -> list[Event]:
+    """Presence: an agent silent for ``offline_after`` (no heartbeat, no live stream) goes offline."""
+    silent = agent_ops.mark_silent_offline(conn, now - offline_after)
+    return [e for r in silent for e in status_changed(conn, {**r, "status": "offline"}, r["status"], now, "silent")]

@@ -9,7 +9,6 @@ and wake-ups; the node answers with ``agora.hosting.report``.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import Connection
 
 from agora.bus import Event
 from agora.core.auth import PrincipalKind, Scope, display_prefix, generate_key, hash_key
-from agora.core.context import CallContext, Hub
+from agora.core.context import CallContext
 from agora.core.events import announce, record
 from agora.core.ids import new_id
 from agora.core.services import agents as agent_service
@@ -28,8 +27,6 @@ from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, NotFound
 from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.common import Empty
-
-log = logging.getLogger("agora.hosting")
 
 NODE_CAPABILITY = "agora.hosting.node"
 OPERATIONS = ("hosting.start", "hosting.pause", "hosting.resume", "hosting.stop")
@@ -100,16 +97,10 @@ def went_down(conn: Connection, node: dict[str, Any], since: datetime) -> int:
     return moved
 
 
-async def mark_silent_nodes(hub: Hub) -> None:
-    """Housekeeping: the running instances of nodes that went offline (presence) are down from their last heartbeat."""
-
-    def op(conn: Connection) -> int:
-        gone = [n for n in market_ops.nodes(conn) if n["status"] not in agent_ops.PRESENT]
-        return sum(went_down(conn, n, n["last_heartbeat"] or n["registered_at"]) for n in gone)
-
-    moved = await hub.store.write(op)
-    if moved:
-        log.warning("instances of offline hosting nodes are down", extra={"instances": moved})
+def down_on_absent_nodes(conn: Connection) -> int:
+    """The running instances of nodes that are not present (offline, inactive) are down from their last heartbeat."""
+    gone = [n for n in market_ops.nodes(conn) if n["status"] not in agent_ops.PRESENT]
+    return sum(went_down(conn, n, n["last_heartbeat"] or n["registered_at"]) for n in gone)
 
 
 async def list_nodes(ctx: CallContext, _req: Empty) -> w.NodeList:
