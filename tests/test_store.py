@@ -92,6 +92,21 @@ async def test_close_drains_accepted_writes_then_refuses(tmp_path):
         await s.write(add_tenant, "after-close")
 
 
+async def test_the_wal_is_copied_back_and_started_over_while_writes_keep_coming(tmp_path):
+    """SQLite never checkpoints inside a commit (that stalled the writer ~100 ms per ~40 MiB); the checkpointer thread
+    keeps the WAL small even under back-to-back commits, which never leave a passive checkpoint time to catch up."""
+    s = open_store(None, tmp_path)
+    await s.start()
+    try:
+        for i in range(4000):  # one commit each: ~3 pages per commit, ~50 MB of WAL if it were never started over
+            await s.write(add_tenant, f"w-{i:05d}")
+        wal = tmp_path / "agora.db-wal"
+        assert wal.exists() and wal.stat().st_size < 20_000_000, wal.stat().st_size
+        assert await s.read(count, "w-") == 4000
+    finally:
+        await s.close()
+
+
 def _message(conn: Connection, message_id: str) -> int:
     from agora.store.schema import messages
 
