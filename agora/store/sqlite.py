@@ -16,6 +16,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ log = logging.getLogger("agora.store")
 _STOP = object()
 
 CHECKPOINT_PAUSE = 0.2  # seconds between two checkpoints while writes keep coming
-WAL_RESTART_PAGES = 1_000  # ~4 MiB of WAL: past this, each checkpoint also makes the next commit start it over
+WAL_CATCH_UP_PAGES = 1_000  # ~4 MiB of WAL left behind by the checkpointer: the writer finishes the copy
+CATCH_UP_WITHIN = 1.0  # seconds the writer may put that off while writes are queued
 
 
 class _Job:
@@ -60,14 +62,19 @@ class _Checkpointer:
 
     Why not SQLite's automatic checkpoint: it runs inside the COMMIT that crosses its threshold, so the writer, and
     every caller waiting on the writer, stalled for the whole copy and fsync (~100 ms every ~1,000 messages sent,
-    which was the p99 of send → WebSocket delivery). A PASSIVE checkpoint takes no write lock: commits go on while
-    it copies, and the sqlite3 module releases the GIL meanwhile. The WAL starts over from its beginning at the
-    first commit after a checkpoint that caught up, so it stays small."""
+    which was the p99 of send → WebSocket delivery). A PASSIVE checkpoint takes no lock a writer needs: commits go on
+    while it copies, and the sqlite3 module releases the GIL meanwhile.
+
+    Under steady writes a passive checkpoint never catches up (commits land while it copies), and the WAL starts over
+    only after one that did, so it would grow without end. When the WAL is past ``WAL_CATCH_UP_PAGES`` the writer
+    therefore finishes the copy itself between two commits (``catch_up``): only the frames committed since the last
+    pass, and no reader is ever waited for (a RESTART checkpoint would hold every writer behind a long read)."""
 
     def __init__(self, store: SQLiteStore):
         self._store = store
         self._due = threading.Event()
         self._stopping = threading.Event()
+        self.catch_up_due_since: float | None = None
         self._thread = threading.Thread(target=self._loop, name="agora-sqlite-checkpoint", daemon=True)
         self._thread.start()
 
@@ -80,6 +87,19 @@ class _Checkpointer:
         self._due.set()
         self._thread.join()
 
+    def catch_up_now(self, writes_waiting: bool) -> bool:
+        """Whether the writer should call ``catch_up`` after this commit: due, and nobody queued or put off too long."""
+        since = self.catch_up_due_since
+        return since is not None and (not writes_waiting or time.monotonic() - since > CATCH_UP_WITHIN)
+
+    def catch_up(self, writer: Any) -> None:
+        """On the writer's own DBAPI connection, outside any transaction."""
+        self.catch_up_due_since = None
+        try:
+            writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except Exception:  # noqa: BLE001 - the writer must go on; the checkpointer asks again
+            log.exception("WAL catch-up checkpoint failed")
+
     def _loop(self) -> None:
         dbapi = self._store._engine.raw_connection()  # autocommit (isolation_level None): a checkpoint needs no transaction
         try:
@@ -87,22 +107,14 @@ class _Checkpointer:
                 self._due.wait()
                 self._due.clear()
                 try:
-                    self._checkpoint(dbapi.cursor())
+                    _busy, wal_pages, _copied = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if wal_pages > WAL_CATCH_UP_PAGES and self.catch_up_due_since is None:
+                        self.catch_up_due_since = time.monotonic()
                 except Exception:  # noqa: BLE001 - the next round tries again; the WAL holds everything meanwhile
                     log.exception("WAL checkpoint failed")
                 self._stopping.wait(CHECKPOINT_PAUSE)
         finally:
             dbapi.close()
-
-    @staticmethod
-    def _checkpoint(cur: Any) -> None:
-        """PASSIVE copies what is there without stopping anyone. Under steady writes it never catches up (commits land
-        while it copies), so the WAL would never start over and grow without end; RESTART then copies the few frames
-        that came meanwhile while holding back the next commit, and that commit starts the WAL from its beginning."""
-        _busy, wal_pages, _copied = cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if wal_pages > WAL_RESTART_PAGES:
-            cur.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        cur.close()
 
 
 class SQLiteStore(Store):
@@ -224,6 +236,8 @@ class SQLiteStore(Store):
                     batch.append(nxt)
                 self._commit_batch(conn, batch)
                 checkpointer.wake()
+                if checkpointer.catch_up_now(writes_waiting=not self._queue.empty()):
+                    checkpointer.catch_up(conn.connection.driver_connection)
                 if stop_after:
                     return
         finally:
