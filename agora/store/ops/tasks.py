@@ -14,12 +14,14 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     and_,
     bindparam,
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -39,6 +41,15 @@ from ..schema import (
 from . import agents as agents_ops
 
 UNFINISHED = ("pending", "in_progress")
+
+
+def status_is(*statuses: str) -> ColumnElement[bool]:
+    """The task's status is one of these, written as SQL literals rather than bound parameters: PostgreSQL plans a
+    prepared statement once for any parameter values after a few runs, and that generic plan cannot use a partial
+    index (``WHERE status = 'pending'``) whose predicate the query does not state literally. The claim then sorted
+    every pending task of the tenant: 10,000 queued tasks were claimed at 58/s."""
+    values = [literal_column(f"'{s}'") for s in statuses]
+    return tasks.c.status == values[0] if len(values) == 1 else tasks.c.status.in_(values)
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 DURATION_SAMPLE = 20
@@ -203,7 +214,7 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
     lacking = select(task_requirements.c.task_id).where(task_requirements.c.task_id == tasks.c.task_id, ~has_it)
     stmt = select(tasks).where(
         tasks.c.tenant_id == bindparam("tenant_id"),
-        tasks.c.status == "pending",
+        status_is("pending"),
         tasks.c.available_at <= bindparam("now"),
         or_(
             # Assigned to it by id or by name. (An IN, not two equalities: SQLite would answer those three branches
@@ -226,7 +237,7 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
     return Prepared(stmt.with_for_update(skip_locked=True) if skip_locked else stmt)
 
 
-_HAS_PREFERRED = Prepared(select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), tasks.c.status == "pending")))
+_HAS_PREFERRED = Prepared(select(exists().where(tasks.c.preferred_agent_id == bindparam("agent_id"), status_is("pending"))))
 
 
 def _eligibility(agent: dict[str, Any], now: datetime, task_types: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -390,14 +401,14 @@ def requeue(conn: Connection, task_id: str, tenant_scope: str | None, actor: str
 
 def expire_leases(conn: Connection, now: datetime, limit: int = 500) -> list[Transition]:
     """Leases that ran out: the task goes back to the queue (with backoff) or, out of attempts, to the dead letter."""
-    stmt = select(tasks).where(tasks.c.status == "in_progress", tasks.c.lease_expires_at < now).limit(limit)
+    stmt = select(tasks).where(status_is("in_progress"), tasks.c.lease_expires_at < now).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return [_retry_or_bury(conn, dict(r), "system", "lease expired", now) for r in conn.execute(stmt).mappings().all()]
 
 
 def expire_deadlines(conn: Connection, now: datetime, limit: int = 500) -> list[Transition]:
-    stmt = select(tasks).where(tasks.c.status.in_(UNFINISHED), tasks.c.deadline < now).limit(limit)
+    stmt = select(tasks).where(status_is(*UNFINISHED), tasks.c.deadline < now).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return [_move(conn, dict(r), "failed", "system", now, "expired", last_error="expired") for r in conn.execute(stmt).mappings().all()]
@@ -445,7 +456,7 @@ def stats(conn: Connection, tenant_scope: str | None, task_type: str | None, now
     for kind, status, n in counts:
         by_status[status] = by_status.get(status, 0) + n
         by_type.setdefault(kind, {})[status] = n
-    oldest = conn.execute(select(func.min(tasks.c.created_at)).where(*scope, tasks.c.status == "pending")).scalar()
+    oldest = conn.execute(select(func.min(tasks.c.created_at)).where(*scope, status_is("pending"))).scalar()
     return {
         "by_status": by_status,
         "by_type": by_type,
@@ -457,7 +468,7 @@ def stats(conn: Connection, tenant_scope: str | None, task_type: str | None, now
 
 _NEXT_AVAILABLE = Prepared(
     select(func.min(tasks.c.available_at)).where(
-        tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.status == "pending", tasks.c.available_at > bindparam("now")
+        tasks.c.tenant_id == bindparam("tenant_id"), status_is("pending"), tasks.c.available_at > bindparam("now")
     )
 )
 
