@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI
 
 from agora import __version__
@@ -137,3 +139,15 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
     await load_halt(hub)
     log.info("hub ready", extra={"store": store.url_for_display, "tools": len(catalog)})
     return hub
+
+
+class HubServer(uvicorn.Server):
+    """uvicorn's server, telling the hub the moment shutdown begins. uvicorn waits for requests in flight (up to
+    ``--graceful-timeout``) before the app hears of it, then cancels them: a parked long-poll answered 500. Drained
+    first, it answers at once with what there is (no task, no message)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub: Hub | None = getattr(self.config.app.state, "hub", None)
+        if hub is not None:
+            hub.wakeups.drain()
+        await super().shutdown(sockets)

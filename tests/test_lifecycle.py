@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -12,6 +13,8 @@ import time
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from agora.store.migrate import head_revision
 
@@ -114,6 +117,46 @@ def test_sigterm_finishes_in_flight_work_and_loses_nothing(tmp_path, engine, req
         _assert_all_present(restarted, acked)
     finally:
         restarted.stop()
+
+
+def test_sigterm_answers_parked_long_polls_at_once_instead_of_cutting_them_off(tmp_path):
+    """A claim and a receive parked for 30 s when the hub is told to stop answer 200 with nothing, right away (they
+    used to wait out the graceful timeout and be cancelled with a 500), and a live stream is closed with 1012."""
+    hub = HubProcess(tmp_path / "hub").start()
+    with hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name="parked", capabilities=["rare"]))
+    answers: dict[str, httpx.Response] = {}
+
+    def park(name: str, path: str) -> threading.Thread:
+        def run() -> None:
+            with hub.client(agent["agent_token"]) as c:
+                answers[name] = c.post(path, json={"wait": 30}, timeout=60)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def stream() -> None:
+        url = f"ws://127.0.0.1:{hub.port}/ws"
+        with connect(url, additional_headers={"Authorization": f"Bearer {agent['agent_token']}"}) as ws:
+            assert json.loads(ws.recv())["type"] == "ready"
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv()
+            answers["stream"] = closed.value.rcvd  # type: ignore[assignment]
+
+    parked = [park("claim", "/agora/task/claim"), park("receive", "/agora/messaging/receive"), threading.Thread(target=stream)]
+    parked[-1].start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    hub.stop()
+    for thread in parked:
+        thread.join(20)
+    assert time.monotonic() - started < 5
+    assert hub.proc is not None and hub.proc.returncode in CLEAN_EXIT
+    assert answers["claim"].status_code == 200 and answers["claim"].json() == {"task": None, "lease": None}
+    assert answers["receive"].status_code == 200 and answers["receive"].json()["messages"] == []
+    assert answers["stream"].code == 1012, answers["stream"]
 
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):

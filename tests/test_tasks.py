@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 
+from agora.bus import Event
+from agora.core.wakeups import claimer_keys, keys_for
+
 from .conftest import call, expect_error, new_tenant, ok, unique
 from .hubproc import HubProcess
 
@@ -202,6 +205,45 @@ def test_a_waiting_claimer_wakes_the_moment_work_arrives(hub, admin):
     waiter.join(20)
     assert result["claim"]["task"]["task_id"] == task
     assert result["at"] - sent < 1.5  # woken, not polled
+
+
+def test_a_parked_claimer_that_knows_its_capabilities_wakes_for_each_kind_of_work_it_may_take(hub, admin):
+    """After its first look at the queue a claimer waits only for work it may take: by its name, its id, or its
+    capabilities. Work for another capability first wakes it once, then no more."""
+    agent = register(admin, "mine", "also-mine")
+    other = register(admin, "not-mine")
+    for work in ({"assignee": agent["agent_name"]}, {"assignee": agent["agent_id"]},
+                 {"required_capabilities": ["also-mine", "mine"]}):  # fmt: skip
+        waiter, result = parked_claim(hub, agent["agent_token"])
+        assign(admin, required_capabilities=["not-mine"])  # it looks, and parks again knowing what it has
+        time.sleep(0.3)
+        sent = time.monotonic()
+        task = assign(admin, **work)["task_id"]
+        waiter.join(20)
+        assert result["claim"]["task"]["task_id"] == task, work
+        assert result["at"] - sent < 1.5, work  # woken, not polled
+    with hub.client(other["agent_token"]) as c:
+        while claim(c)["task"] is not None:  # the other agent's work, out of the next tests' way
+            pass
+
+
+def test_new_work_wakes_only_the_claimers_that_may_take_it():
+    def event(**task: Any) -> Event:
+        return Event("task_assigned", "t", {"task_id": "task_1", "assignee": None, "required_capabilities": [], **task})
+
+    gpu = {"agent_id": "agent_1", "agent_name": "gpu-box", "capabilities": ["gpu", "cuda"]}
+    cpu = {"agent_id": "agent_2", "agent_name": "cpu-box", "capabilities": ["cpu"]}
+
+    def woken(e: Event) -> set[str]:
+        return {a["agent_name"] for a in (gpu, cpu) if set(keys_for(e)) & set(claimer_keys("t", a))}
+
+    assert woken(event(required_capabilities=["gpu", "cuda"])) == {"gpu-box"}
+    assert woken(event(required_capabilities=["fpga"])) == set()
+    assert woken(event(assignee="cpu-box")) == woken(event(assignee="agent_2")) == {"cpu-box"}
+    assert woken(event()) == {"gpu-box", "cpu-box"}
+    assert woken(Event("task_released", "t", {"task_id": "task_1"})) == {"gpu-box", "cpu-box"}  # a retry: anyone
+    assert set(keys_for(event(required_capabilities=["fpga"]))) & set(claimer_keys("t", None))  # not yet known: woken
+    assert not set(keys_for(event(required_capabilities=["gpu"]))) & set(claimer_keys("other-tenant", gpu))
 
 
 def test_a_finished_dependency_wakes_the_claimer_its_dependent_waits_for(hub, admin):

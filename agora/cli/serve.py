@@ -153,7 +153,7 @@ def serve(
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
 
-    from agora.app import create_app
+    from agora.app import HubServer, create_app
     from agora.observability.logging import configure
 
     if log_format not in ("json", "text"):
@@ -201,7 +201,7 @@ def serve(
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **UVICORN_OPTIONS
     )
-    server = uvicorn.Server(config)
+    server = HubServer(config)
     if local_node:
         from agora.app import bootstrap_admin_key
         from agora.hosting.local import ServerWithNode, loopback_url

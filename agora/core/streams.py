@@ -124,6 +124,8 @@ class Stream:
                 if due.any:  # a part came back full: read on at once, with whatever woke us while we were sending
                     due = due | self._what_woke(woken.fired, next_visible)
                     continue
+                if self.hub.wakeups.draining:
+                    return  # the hub is stopping: the client resumes elsewhere with the last frame's id
                 now = time.monotonic()
                 if now >= next_touch:
                     if self._agent is not None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from agora.bus import Event, Notifier
 
@@ -33,12 +35,39 @@ def keys_for(event: Event) -> list[str]:
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
     if event.type.startswith("task_"):
         keys.append(f"task:{event.data.get('task_id')}")  # callers waiting for that task to finish
-        if event.type not in _NO_NEW_WORK and (event.type not in _ENDS or event.data.get("has_dependents", True)):
-            keys.append(f"tasks:{event.tenant_id}")  # claimers waiting for work in that tenant
+        if event.type == "task_assigned":
+            keys += _new_task_keys(event.tenant_id, event.data)
+        elif event.type not in _NO_NEW_WORK and (event.type not in _ENDS or event.data.get("has_dependents", True)):
+            keys.append(f"tasks:{event.tenant_id}")  # every claimer waiting for work in that tenant
     elif event.type == "instance_updated":
         keys.append(f"instance:{event.data.get('instance_id')}")  # a terminate waiting for the node to stop it
     return keys
 
+
+
+def _new_task_keys(tenant_id: str, task: dict[str, Any]) -> list[str]:
+    """A new task wakes the claimers that may take it, not every claimer of the tenant: each woken claimer runs a
+    claim in the store, and a claim that finds nothing walks every pending task it cannot take. (One required
+    capability is enough to pick the key: a claimer with all of them is armed with each.) ``…:new`` wakes claimers
+    that do not yet know their own capabilities."""
+    base = f"tasks:{tenant_id}"
+    if task.get("assignee"):
+        who = f"{base}:for:{task['assignee']}"
+    elif task.get("required_capabilities"):
+        who = f"{base}:cap:{min(task['required_capabilities'])}"
+    else:
+        who = f"{base}:open"
+    return [who, f"{base}:new"]
+
+
+def claimer_keys(tenant_id: str, agent: dict[str, Any] | None) -> list[str]:
+    """What a parked claimer is armed with: every wake-up of work in its tenant that it may take (``agent``: its row,
+    or None before the first claim has read it)."""
+    base = f"tasks:{tenant_id}"
+    if agent is None:
+        return [base, f"{base}:new"]
+    mine = [f"{base}:for:{agent['agent_id']}", f"{base}:for:{agent['agent_name']}", f"{base}:open"]
+    return [base, *mine, *(f"{base}:cap:{c}" for c in agent["capabilities"])]
 
 
 class Waiter:
@@ -60,6 +89,21 @@ class Wakeups:
     def __init__(self, notifier: Notifier):
         self._notifier = notifier
         self._waiters: dict[str, set[Waiter]] = {}
+        self.draining = False
+
+    def drain(self) -> None:
+        """The hub is shutting down: every parked caller is woken once. Long-polls (``remaining`` is 0 from now on)
+        answer with what there is (no task, no message) instead of waiting out their time and being cancelled by the
+        server; streams end, so clients reconnect to another replica or to the restarted hub. Background loops just
+        look once more and park again."""
+        self.draining = True
+        for key, waiters in list(self._waiters.items()):
+            for waiter in list(waiters):
+                waiter.set(key)
+
+    def remaining(self, deadline: float) -> float:
+        """Seconds a long-poll may still wait until its ``deadline`` (a ``time.monotonic()``); none once draining."""
+        return 0.0 if self.draining else deadline - time.monotonic()
 
     async def run(self) -> None:
         """Feed wake-ups from the notifier until cancelled."""

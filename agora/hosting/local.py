@@ -1,4 +1,4 @@
-"""``agora serve``'s own hosting node: uvicorn's server, plus a node that starts once the hub listens and stops as soon
+"""``agora serve``'s own hosting node: the hub's server, plus a node that starts once the hub listens and stops as soon
 as shutdown begins (so its parked claims do not hold up the graceful shutdown and its instances stop before the hub).
 
 The node (and the SDK client it is built on) is made only once the hub is ready: the hub's cold start does not pay
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from agora.app import HubServer
 from agora_sdk.errors import AgoraError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agora.hosting")
 
 
-class ServerWithNode(uvicorn.Server):
+class ServerWithNode(HubServer):
     def __init__(self, config: uvicorn.Config, make_node: Callable[[], HostingNode]):
         super().__init__(config)
         self.make_node = make_node

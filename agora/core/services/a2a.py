@@ -209,6 +209,8 @@ async def events(hub: Hub, task_id: str, after: int = 0) -> AsyncIterator[dict[s
                 after = row["seq"]
                 yield row
             if not batch:
+                if hub.wakeups.draining:
+                    return  # the hub is stopping: the client resubscribes
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), RECHECK)
 
@@ -219,7 +221,7 @@ async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
     while True:
         with hub.wakeups.armed([f"a2a:{task_id}"]) as woken:
             task = await hub.store.read(a2a_ops.get, task_id)
-            remaining = deadline - time.monotonic()
+            remaining = hub.wakeups.remaining(deadline)
             if task["state"] in ENDS_STREAM or remaining <= 0:
                 return task
             with contextlib.suppress(TimeoutError):

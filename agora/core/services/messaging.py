@@ -323,7 +323,7 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
                     now=ctx.clock.now(),
                 )
             )
-            remaining = deadline - time.monotonic()
+            remaining = ctx.hub.wakeups.remaining(deadline)
             if rows or remaining <= 0:
                 return Inbox(messages=[message_from_row(r) for r in rows], count=len(rows))
             with contextlib.suppress(TimeoutError):  # then one last look, and an empty answer

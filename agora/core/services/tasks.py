@@ -21,6 +21,7 @@ from agora.core.context import CallContext, Hub
 from agora.core.events import announce, record
 from agora.core.ids import new_id
 from agora.core.services.acting import acting_agent
+from agora.core.wakeups import claimer_keys
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import tasks as task_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
@@ -88,8 +89,8 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
         data = {
             k: t.get(k)
             for k in (
-                "task_id", "task_type", "status", "from_status", "assignee", "claimed_by", "progress", "workflow_id", "last_error",
-                "has_dependents",
+                "task_id", "task_type", "status", "from_status", "assignee", "required_capabilities", "claimed_by", "progress",
+                "workflow_id", "last_error", "has_dependents",
             )  # fmt: skip
         }
         # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
@@ -189,23 +190,24 @@ async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
         row = await acting_agent(ctx, req.agent, "claims tasks")
         claimer, tenant_id = row["agent_id"], row["tenant_id"]
     deadline = time.monotonic() + req.wait
+    agent: dict[str, Any] | None = None  # known after the first claim: then only work it may take wakes it
     while True:
-        with ctx.hub.wakeups.armed([f"tasks:{tenant_id}"]) as woken:
+        with ctx.hub.wakeups.armed(claimer_keys(tenant_id, agent)) as woken:
             now = ctx.clock.now()
 
-            def op(conn: Connection) -> tuple[dict[str, Any] | None, list[Event], Any]:
+            def op(conn: Connection) -> tuple[dict[str, Any], dict[str, Any] | None, list[Event], Any]:
                 agent = agent_ops.resolve(conn, tenant_id, claimer)
                 taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now)
                 if taken is None:
-                    return None, [], task_ops.next_available(conn, tenant_id, now)
-                return taken, record_transitions(conn, [taken], now), None
+                    return agent, None, [], task_ops.next_available(conn, tenant_id, now)
+                return agent, taken, record_transitions(conn, [taken], now), None
 
-            taken, events, next_available = await ctx.store.write(op)
+            agent, taken, events, next_available = await ctx.store.write(op)
             if taken is not None:
                 await announce(ctx.notifier, events)
                 lease = Lease(token=taken["lease_token"], fencing_token=taken["fencing_token"], expires_at=taken["lease_expires_at"])
                 return Claimed(task=task_model(taken), lease=lease)
-            remaining = deadline - time.monotonic()
+            remaining = ctx.hub.wakeups.remaining(deadline)
             if remaining <= 0:
                 return Claimed(task=None, lease=None)
             if next_available is not None:  # a retry's backoff ends before the wait does

@@ -27,6 +27,7 @@ from .options import open_stream
 log = logging.getLogger("agora.ws")
 
 SLOW_CONSUMER = 1013  # "try again later"
+SERVICE_RESTART = 1012  # the hub is stopping: reconnect (to another replica, or once it is back)
 MAX_CLIENT_FRAME = 64 * 1024
 
 
@@ -74,11 +75,11 @@ class _Connection:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         reason = next(iter(done)).result()
-        if reason == "slow consumer":
+        closing = {"slow consumer": (SLOW_CONSUMER, "slow consumer"), "hub stopping": (SERVICE_RESTART, "the hub is stopping")}
+        if reason in closing:
+            code, why = closing[reason]
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.ws.close(SLOW_CONSUMER, "slow consumer: reconnect with ?resume=<last frame id>"), 1.0
-                )
+                await asyncio.wait_for(self.ws.close(code, f"{why}: reconnect with ?resume=<last frame id>"), 1.0)
         return reason
 
     async def _send(self, body: dict[str, Any] | bytes) -> None:
@@ -95,7 +96,7 @@ class _Connection:
             return "slow consumer"
         except (WebSocketDisconnect, RuntimeError, OSError):
             return "client gone"
-        return "stream ended"
+        return "hub stopping"  # the only way a stream's frames end
 
     async def _read(self) -> str:
         while True:
