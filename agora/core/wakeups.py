@@ -44,7 +44,6 @@ def keys_for(event: Event) -> list[str]:
     return keys
 
 
-
 def _new_task_keys(tenant_id: str, task: dict[str, Any]) -> list[str]:
     """A new task wakes the claimers that may take it, not every claimer of the tenant: each woken claimer runs a
     claim in the store, and a claim that finds nothing walks every pending task it cannot take. (One required
