@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 from datetime import datetime, timezone
 
 import pytest
@@ -191,21 +192,28 @@ async def test_prepared_statements_read_and_write_as_core_does(store: Store):
         await store.write(lambda conn: Prepared(insert(tenants)).execute(conn, {"tenant_id": "p", "name": "p", "created_at": NOW}))
 
 
+def _plan(conn: Connection, stmt: Any, values: dict[str, str]) -> str:
+    """How the database runs ``stmt``: on PostgreSQL as a prepared statement planned for any parameter values (what
+    it switches to after a few executions); ``values`` are SQL literals for its parameters."""
+    conn.exec_driver_sql("ANALYZE tasks")
+    compiled = stmt.compile(dialect=conn.dialect)
+    args = [values.get(name) or f"'{compiled.params[name]}'" for name in compiled.positiontup or []]
+    if conn.dialect.name == "sqlite":
+        return "\n".join(r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", tuple(a.strip("'") for a in args)))
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    conn.exec_driver_sql(f"PREPARE generic_plan AS {compiled.string}")
+    try:
+        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE generic_plan({', '.join(args)})"))
+    finally:
+        conn.exec_driver_sql("DEALLOCATE generic_plan")
+
+
 def _generic_claim_plan(conn: Connection) -> str:
-    """PostgreSQL's plan for the claim as a prepared statement planned for any parameter values (what it switches to
-    after a few executions), over 3,000 pending tasks."""
+    """The claim's plan over 3,000 pending tasks."""
     add_tenant(conn, "g")
     conn.execute(insert(tasks), [_task(f"task_{i:016x}", "g") for i in range(3000)])
-    conn.exec_driver_sql("ANALYZE tasks")
-    compiled = task_ops._claim_statement(0, False, True).stmt.compile(dialect=conn.dialect)
-    values = {"tenant_id": "'g'", "now": "now()", "agent_id": "'a'", "agent_name": "'a'", "param_1": "1"}
-    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-    conn.exec_driver_sql(f"PREPARE generic_claim AS {compiled.string}")
-    try:
-        args = ", ".join(values.get(name) or f"'{compiled.params[name]}'" for name in compiled.positiontup or [])
-        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE generic_claim({args})"))
-    finally:
-        conn.exec_driver_sql("DEALLOCATE generic_claim")
+    values = {"tenant_id": "'g'", "now": "now()", "agent_id": "'a'", "agent_name": "'a'", "limit": "1"}
+    return _plan(conn, task_ops._claim_statement(0, False, True).stmt, values)
 
 
 async def test_a_claim_walks_the_claimable_index_under_a_generic_plan(postgres_url):
@@ -218,3 +226,18 @@ async def test_a_claim_walks_the_claimable_index_under_a_generic_plan(postgres_u
     finally:
         await s.close()
     assert "ix_tasks_claimable" in plan and "Sort" not in plan, plan
+
+
+def _recent_durations_plan(conn: Connection) -> str:
+    """The plan of an assign's completion estimate over 3,000 completed tasks of its type."""
+    add_tenant(conn, "g")
+    done = {"status": "completed", "started_at": NOW, "finished_at": NOW}
+    conn.execute(insert(tasks), [{**_task(f"task_{i:016x}", "g"), **done} for i in range(3000)])
+    return _plan(conn, task_ops._RECENT_DURATIONS, {"tenant_id": "'g'", "task_type": "'t'"})
+
+
+async def test_an_assigns_completion_estimate_reads_only_the_last_durations(store: Store):
+    """Without its index the estimate sorted every completed task of the type: assigns went from 880/s on a fresh
+    hub to 126/s after 10,000 completions."""
+    plan = await store.write(_recent_durations_plan)
+    assert "ix_tasks_recent_completions" in plan and "Sort" not in plan and "TEMP B-TREE" not in plan, plan

@@ -320,6 +320,14 @@ tasks = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("ix_tasks_claimed_by", "claimed_by", "status"),
+    Index(  # the recent durations an assign estimates its completion from
+        "ix_tasks_recent_completions",
+        "tenant_id",
+        "task_type",
+        "finished_at",
+        sqlite_where=text("status = 'completed'"),
+        postgresql_where=text("status = 'completed'"),
+    ),
     Index(
         "ix_tasks_leases",
         "lease_expires_at",
