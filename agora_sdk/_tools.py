@@ -291,6 +291,27 @@ class TaskTools(SyncGroup):
             agent_id: the same as agent (seed 000's spelling)."""
         return self._call("agora.task.claim", "tasks.Claimed", locals(), retry_safe=False)
 
+    def claim_batch(
+        self,
+        *,
+        agent: str | None | Unset = UNSET,
+        task_types: builtins.list[str] | Unset = UNSET,
+        wait: float | Unset = UNSET,
+        lease_seconds: float | Unset = UNSET,
+        max_tasks: int | Unset = UNSET,
+        agent_id: str | None | Unset = UNSET,
+    ) -> tasks.ClaimedBatch:
+        """Take up to max_tasks eligible tasks at once, in claim order, each under its own lease; 'wait' long-polls until at least one is eligible. For workers that run several tasks at a time.
+
+        Args:
+            agent: The claiming agent; defaults to the calling agent.
+            task_types: Only these task types (default: any).
+            wait: Seconds to long-poll when nothing is eligible.
+            lease_seconds: How long the lease lasts without a heartbeat.
+            max_tasks: At most this many tasks; fewer when fewer are eligible.
+            agent_id: the same as agent (seed 000's spelling)."""
+        return self._call("agora.task.claim_batch", "tasks.ClaimedBatch", locals(), retry_safe=False)
+
     def heartbeat(
         self,
         *,
@@ -336,6 +357,17 @@ class TaskTools(SyncGroup):
             result: optional (default None).
             retry: With status 'failed': back to the queue if attempts remain."""
         return self._call("agora.task.update", "tasks.Task", locals(), retry_safe=False)
+
+    def update_batch(
+        self,
+        *,
+        updates: builtins.list[tasks.UpdateTask | dict[str, Any]],
+    ) -> tasks.UpdatedBatch:
+        """Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease changes nothing and is reported with its error code in its place), so one lost lease never holds back the other results.
+
+        Args:
+            updates: required."""
+        return self._call("agora.task.update_batch", "tasks.UpdatedBatch", locals(), retry_safe=False)
 
     def cancel(
         self,
@@ -1455,6 +1487,27 @@ class AsyncTaskTools(AsyncGroup):
             agent_id: the same as agent (seed 000's spelling)."""
         return await self._call("agora.task.claim", "tasks.Claimed", locals(), retry_safe=False)
 
+    async def claim_batch(
+        self,
+        *,
+        agent: str | None | Unset = UNSET,
+        task_types: builtins.list[str] | Unset = UNSET,
+        wait: float | Unset = UNSET,
+        lease_seconds: float | Unset = UNSET,
+        max_tasks: int | Unset = UNSET,
+        agent_id: str | None | Unset = UNSET,
+    ) -> tasks.ClaimedBatch:
+        """Take up to max_tasks eligible tasks at once, in claim order, each under its own lease; 'wait' long-polls until at least one is eligible. For workers that run several tasks at a time.
+
+        Args:
+            agent: The claiming agent; defaults to the calling agent.
+            task_types: Only these task types (default: any).
+            wait: Seconds to long-poll when nothing is eligible.
+            lease_seconds: How long the lease lasts without a heartbeat.
+            max_tasks: At most this many tasks; fewer when fewer are eligible.
+            agent_id: the same as agent (seed 000's spelling)."""
+        return await self._call("agora.task.claim_batch", "tasks.ClaimedBatch", locals(), retry_safe=False)
+
     async def heartbeat(
         self,
         *,
@@ -1500,6 +1553,17 @@ class AsyncTaskTools(AsyncGroup):
             result: optional (default None).
             retry: With status 'failed': back to the queue if attempts remain."""
         return await self._call("agora.task.update", "tasks.Task", locals(), retry_safe=False)
+
+    async def update_batch(
+        self,
+        *,
+        updates: builtins.list[tasks.UpdateTask | dict[str, Any]],
+    ) -> tasks.UpdatedBatch:
+        """Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease changes nothing and is reported with its error code in its place), so one lost lease never holds back the other results.
+
+        Args:
+            updates: required."""
+        return await self._call("agora.task.update_batch", "tasks.UpdatedBatch", locals(), retry_safe=False)
 
     async def cancel(
         self,

@@ -184,6 +184,7 @@ EXAMPLES: dict[str, Example] = {
         "workflow_id": "wf_0000000000000001",
     },
     "agora.task.claim": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10},
+    "agora.task.claim_batch": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10, "max_tasks": 5},
     "agora.workflow.create": lambda a: {
         "workflow_name": "data_pipeline", "input": {"source": "db1"},
         "steps": [{"name": "extract", "agent": unique("extractor"), "input": {"source": "${input.source}"}},
@@ -203,6 +204,12 @@ EXAMPLES: dict[str, Example] = {
         "status": "completed",
         "result": {"verdict": "ok"},
         "notes": "done",
+    },
+    "agora.task.update_batch": lambda a: {
+        "updates": [
+            {**{k: v for k, v in _claimed(a).items() if k != "agent"}, "status": "completed", "result": {"verdict": "ok"}},
+            {**{k: v for k, v in _claimed(a).items() if k != "agent"}, "progress": 50, "notes": "halfway"},
+        ]
     },
     "agora.task.cancel": lambda a: {"task_id": _task(a), "reason": "not needed"},
     "agora.task.requeue": lambda a: {"task_id": _failed_task(a), "reset_attempts": True},

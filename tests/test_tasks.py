@@ -43,14 +43,15 @@ def worker(hub: HubProcess, token: str, out: Path, *extra: str) -> subprocess.Po
     )
 
 
-def test_eight_workers_racing_over_2000_tasks_complete_each_exactly_once(hub, admin, tmp_path):
+def test_eight_workers_racing_over_2000_tasks_complete_each_exactly_once_one_or_many_at_a_time(hub, admin, tmp_path):
     customer = new_tenant(admin, hub)
     workers = [register(customer, "crunch") for _ in range(8)]
     ids = []
     for start in range(0, 2000, 250):
         ids += [assign(customer, required_capabilities=["crunch"], payload={"n": n})["task_id"] for n in range(start, start + 250)]
     outs = [tmp_path / f"w{i}.txt" for i in range(8)]
-    procs = [worker(hub, w["agent_token"], out, "--idle-exit", "2") for w, out in zip(workers, outs)]
+    # Half take one task per call, half up to 25 (claim_batch, update_batch): both kinds race over the same queue.
+    procs = [worker(hub, w["agent_token"], out, "--idle-exit", "2", "--batch", "1" if i % 2 else "25") for i, (w, out) in enumerate(zip(workers, outs))]
     for p in procs:
         p.wait(120)
     completed = Counter(line for out in outs if out.exists() for line in out.read_text().split())
@@ -102,6 +103,62 @@ def test_a_stale_lease_is_refused_and_changes_nothing(hub, admin):
         done = ok(call(ca, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], status="completed", result=7))
         assert (done["status"], done["result"], done["progress"]) == ("completed", 7, 100)
         expect_error(call(ca, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], notes="again"), 409, "conflict")
+
+
+def test_a_batch_claim_takes_tasks_in_claim_order_each_under_its_own_lease(hub, admin):
+    bulk = unique("bulk")  # queued before any agent has it: no task prefers the agent, claim order alone decides
+    low = [assign(admin, required_capabilities=[bulk], priority="low")["task_id"] for _ in range(3)]
+    urgent = assign(admin, required_capabilities=[bulk], priority="urgent")["task_id"]
+    agent = register(admin, bulk)
+    mine = assign(admin, assignee=agent["agent_id"])["task_id"]
+    with hub.client(agent["agent_token"]) as c:
+        first = ok(call(c, "agora.task.claim_batch", max_tasks=3))["claims"]
+        assert [x["task"]["task_id"] for x in first] == [urgent, mine, low[0]]
+        assert len({x["lease"]["token"] for x in first}) == 3 and {x["task"]["status"] for x in first} == {"in_progress"}
+        rest = ok(call(c, "agora.task.claim_batch", max_tasks=10))["claims"]
+        assert [x["task"]["task_id"] for x in rest] == low[1:]
+        started = time.monotonic()
+        assert ok(call(c, "agora.task.claim_batch", max_tasks=10, wait=0.3))["claims"] == []
+        assert time.monotonic() - started >= 0.3
+    expect_error(call(admin, "agora.task.claim_batch", agent=agent["agent_id"], max_tasks=101), 422, "invalid_argument")
+    parked, got = parked_claim(hub, agent["agent_token"], "agora.task.claim_batch", max_tasks=5)
+    late = assign(admin, assignee=agent["agent_id"])["task_id"]
+    parked.join(10)
+    assert [x["task"]["task_id"] for x in got["claim"]["claims"]] == [late]
+
+
+def test_a_batch_update_applies_each_update_on_its_own(hub, admin):
+    agent, other = register(admin), register(admin)
+    for _ in range(3):
+        assign(admin, assignee=agent["agent_id"])
+    finished = assign(admin, assignee=agent["agent_id"])["task_id"]
+    with hub.client(agent["agent_token"]) as c, hub.client(other["agent_token"]) as o:
+        claims = ok(call(c, "agora.task.claim_batch", max_tasks=4))["claims"]
+        ids = [x["task"]["task_id"] for x in claims]
+        token = {x["task"]["task_id"]: x["lease"]["token"] for x in claims}
+        ok(call(c, "agora.task.update", task_id=finished, lease_token=token[finished], status="completed"))
+        foreign = ok(call(o, "agora.task.update_batch", updates=[{"task_id": ids[0], "lease_token": token[ids[0]], "status": "completed"}]))
+        assert (foreign["updated"], foreign["failed"], foreign["results"][0]["error"]["code"]) == (0, 1, "conflict")
+        answer = ok(call(c, "agora.task.update_batch", updates=[
+            {"task_id": ids[0], "lease_token": token[ids[0]], "status": "completed", "result": {"n": 0}},
+            {"task_id": ids[1], "lease_token": token[ids[2]], "status": "completed"},  # another task's lease
+            {"task_id": finished, "lease_token": token[finished], "status": "failed"},  # already finished
+            {"task_id": ids[2], "lease_token": token[ids[2]], "progress": 60, "notes": "most of it"},
+        ]))  # fmt: skip
+        results = answer["results"]
+        assert (answer["updated"], answer["failed"]) == (2, 2)
+        assert [r["task_id"] for r in results] == [ids[0], ids[1], finished, ids[2]]
+        assert results[0]["task"]["status"] == "completed" and results[0]["error"] is None
+        assert results[1]["task"] is None and results[1]["error"]["code"] == "conflict" and "stale" in results[1]["error"]["message"]
+        assert results[2]["error"]["code"] == "conflict" and "already completed" in results[2]["error"]["message"]
+        assert results[3]["task"]["progress"] == 60
+    tasks = {t: ok(call(admin, "agora.task.get", task_id=t)) for t in ids}
+    assert (tasks[ids[0]]["status"], tasks[ids[0]]["result"]) == ("completed", {"n": 0})
+    assert (tasks[ids[1]]["status"], tasks[ids[1]]["progress"]) == ("in_progress", 0)  # the refused update changed nothing
+    assert (tasks[ids[2]]["status"], tasks[ids[2]]["notes"]) == ("in_progress", "most of it")
+    history = ok(call(admin, "agora.task.history", task_id=ids[1]))["transitions"]
+    assert [t["to_status"] for t in history] == ["pending", "in_progress"]
+    expect_error(call(admin, "agora.task.update_batch", updates=[]), 422, "invalid_argument")
 
 
 def test_retries_back_off_then_end_in_the_dead_letter_and_can_be_requeued(hub, admin):
@@ -182,13 +239,13 @@ def test_assign_is_idempotent_and_estimates_from_recent_durations(hub, admin):
     assert assign(admin, assignee=agent["agent_id"], task_type="est")["estimated_completion"] is not None
 
 
-def parked_claim(hub: HubProcess, token: str) -> tuple[threading.Thread, dict[str, Any]]:
+def parked_claim(hub: HubProcess, token: str, tool: str = "agora.task.claim", **args: Any) -> tuple[threading.Thread, dict[str, Any]]:
     """A claim(wait=15) in a thread, parked by the time this returns; the dict gets its answer and when it came."""
     result: dict[str, Any] = {}
 
     def wait() -> None:
         with hub.client(token) as c:
-            result["claim"] = claim(c, wait=15)
+            result["claim"] = ok(call(c, tool, wait=15, **args))
             result["at"] = time.monotonic()
 
     waiter = threading.Thread(target=wait)

@@ -123,6 +123,23 @@ class Claimed(Output):
     lease: Lease | None
 
 
+class ClaimTasks(ClaimTask):
+    """``agora.task.claim_batch``: up to ``max_tasks`` eligible tasks at once, each under its own lease."""
+
+    max_tasks: int = Field(10, ge=1, le=100, description="At most this many tasks; fewer when fewer are eligible.")
+
+
+class Claim(Output):
+    task: Task
+    lease: Lease
+
+
+class ClaimedBatch(Listing):
+    items_field = "claims"
+
+    claims: list[Claim] = Field(description="Empty when nothing was eligible within 'wait'.")
+
+
 class TaskHeartbeat(Input):
     agent: str | None = acting_agent("The lease holder; defaults to the calling agent.")
     task_id: TaskId
@@ -148,6 +165,32 @@ class UpdateTask(Input):
         if self.status is TaskStatus.dead_letter:
             raise ValueError("dead_letter is reached by running out of attempts, not set")
         return self
+
+
+class UpdateTasks(Input):
+    """``agora.task.update_batch``: several updates in one call; each succeeds or fails on its own."""
+
+    updates: list[UpdateTask] = Field(min_length=1, max_length=100)
+
+
+class UpdateError(Output):
+    code: str = Field(description="The error code the update alone would have answered with (e.g. 'conflict').")
+    message: str
+    details: JSONObject = Field(default_factory=dict)
+
+
+class UpdateResult(Output):
+    task_id: str
+    task: Task | None = Field(None, description="The task after the update; null when it failed.")
+    error: UpdateError | None = Field(None, description="Why this update changed nothing; null when it succeeded.")
+
+
+class UpdatedBatch(Listing):
+    items_field = "results"
+
+    results: list[UpdateResult] = Field(description="One per update, in the order given.")
+    updated: int
+    failed: int
 
 
 class TaskRef(Input):

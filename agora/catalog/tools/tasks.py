@@ -36,6 +36,18 @@ TOOLS = [
         scopes=WRITE,
     ),
     Tool(
+        name="agora.task.claim_batch",
+        version="1.0.0",
+        description=(
+            "Take up to max_tasks eligible tasks at once, in claim order, each under its own lease; 'wait' long-polls "
+            "until at least one is eligible. For workers that run several tasks at a time."
+        ),
+        input_model=w.ClaimTasks,
+        output_model=w.ClaimedBatch,
+        handler=tasks.claim_batch,
+        scopes=WRITE,
+    ),
+    Tool(
         name="agora.task.heartbeat",
         version="1.0.0",
         description="Extend a claimed task's lease and report progress. A stale lease token is refused (409).",
@@ -55,6 +67,20 @@ TOOLS = [
         input_model=w.UpdateTask,
         output_model=w.Task,
         handler=tasks.update,
+        scopes=WRITE,
+        new_work=False,
+    ),
+    Tool(
+        name="agora.task.update_batch",
+        version="1.0.0",
+        description=(
+            "Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease "
+            "changes nothing and is reported with its error code in its place), so one lost lease never holds back "
+            "the other results."
+        ),
+        input_model=w.UpdateTasks,
+        output_model=w.UpdatedBatch,
+        handler=tasks.update_batch,
         scopes=WRITE,
         new_work=False,
     ),

@@ -25,13 +25,16 @@ from agora.core.wakeups import claimer_keys
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import tasks as task_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
-from agora_sdk.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from agora_sdk.errors import AgoraError, Conflict, InvalidArgument, NotFound, PermissionDenied
 from agora_sdk.wire.tasks import (
     Assigned,
     AssignTask,
     CancelTask,
+    Claim,
     Claimed,
+    ClaimedBatch,
     ClaimTask,
+    ClaimTasks,
     Lease,
     ListTasks,
     Requeue,
@@ -43,7 +46,11 @@ from agora_sdk.wire.tasks import (
     TaskRef,
     TaskStats,
     Transition,
+    UpdatedBatch,
+    UpdateError,
+    UpdateResult,
     UpdateTask,
+    UpdateTasks,
 )
 
 # The event each status change is announced as.
@@ -183,6 +190,16 @@ def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:
 
 
 async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
+    taken = await _claim(ctx, req, 1)
+    return Claimed(task=taken[0].task, lease=taken[0].lease) if taken else Claimed(task=None, lease=None)
+
+
+async def claim_batch(ctx: CallContext, req: ClaimTasks) -> ClaimedBatch:
+    return ClaimedBatch(claims=await _claim(ctx, req, req.max_tasks))
+
+
+async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
+    """Up to ``limit`` tasks under leases, as soon as at least one is eligible (or none once ``req.wait`` ran out)."""
     p = ctx.principal
     if p.kind is PrincipalKind.agent and req.agent is None:  # the common case: the agent is read in the claim itself
         claimer, tenant_id = p.agent_id, p.tenant_id
@@ -195,21 +212,23 @@ async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
         with ctx.hub.wakeups.armed(claimer_keys(tenant_id, agent)) as woken:
             now = ctx.clock.now()
 
-            def op(conn: Connection) -> tuple[dict[str, Any], dict[str, Any] | None, list[Event], Any]:
+            def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Event], Any]:
                 agent = agent_ops.resolve(conn, tenant_id, claimer)
-                taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now)
-                if taken is None:
-                    return agent, None, [], task_ops.next_available(conn, tenant_id, now)
-                return agent, taken, record_transitions(conn, [taken], now), None
+                taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now, limit)
+                if not taken:
+                    return agent, [], [], task_ops.next_available(conn, tenant_id, now)
+                return agent, taken, record_transitions(conn, taken, now), None
 
             agent, taken, events, next_available = await ctx.store.write(op)
-            if taken is not None:
+            if taken:
                 await announce(ctx.notifier, events)
-                lease = Lease(token=taken["lease_token"], fencing_token=taken["fencing_token"], expires_at=taken["lease_expires_at"])
-                return Claimed(task=task_model(taken), lease=lease)
+                return [
+                    Claim(task=task_model(t), lease=Lease(token=t["lease_token"], fencing_token=t["fencing_token"], expires_at=t["lease_expires_at"]))
+                    for t in taken
+                ]
             remaining = ctx.hub.wakeups.remaining(deadline)
             if remaining <= 0:
-                return Claimed(task=None, lease=None)
+                return []
             if next_available is not None:  # a retry's backoff ends before the wait does
                 remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
             with contextlib.suppress(TimeoutError):
@@ -230,6 +249,50 @@ async def update(ctx: CallContext, req: UpdateTask) -> Task:
     changes = req.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json")
     actor = p.agent_id or p.label
     return await _apply(ctx, lambda conn, now: task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now))
+
+
+class _UpdateFailed(Exception):
+    """One update of a batch run without savepoints failed: run the batch again, each update in its own."""
+
+
+async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
+    """Every update in one transaction: one that fails (a lost lease, a finished task) changes nothing and is
+    reported in its place; the others still apply. Savepoints cost as much as the updates themselves, so the batch
+    runs without them first and again with one per update only when an update failed."""
+    p = ctx.principal
+    actor = p.agent_id or p.label
+    now = ctx.clock.now()
+    changes = [u.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json") for u in req.updates]
+
+    def op(conn: Connection, isolated: bool) -> tuple[list[dict[str, Any] | AgoraError], list[Event]]:
+        outcomes: list[dict[str, Any] | AgoraError] = []
+        events: list[Event] = []
+        for u, change in zip(req.updates, changes):
+            try:
+                with conn.begin_nested() if isolated else contextlib.nullcontext():
+                    moved = task_ops.update_task(conn, u.task_id, p.tenant_scope(), actor, p.agent_id, change, now)
+                    events += record_transitions(conn, [moved], now)
+            except AgoraError as exc:
+                if not isolated:
+                    raise _UpdateFailed from exc
+                outcomes.append(exc)
+            else:
+                outcomes.append(moved)
+        return outcomes, events
+
+    try:
+        outcomes, events = await ctx.store.write(op, False)
+    except _UpdateFailed:
+        outcomes, events = await ctx.store.write(op, True)
+    await announce(ctx.notifier, events)
+    results = [
+        UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details))
+        if isinstance(o, AgoraError)
+        else UpdateResult(task_id=u.task_id, task=task_model(o))
+        for u, o in zip(req.updates, outcomes)
+    ]
+    failed = sum(r.error is not None for r in results)
+    return UpdatedBatch(results=results, updated=len(results) - failed, failed=failed)
 
 
 async def _apply(ctx: CallContext, move: Callable[[Connection, datetime], dict[str, Any]]) -> Task:

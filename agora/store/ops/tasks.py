@@ -114,7 +114,7 @@ def _fail_dependents(conn: Connection, task_id: str, now: datetime) -> list[Tran
 
 _RECENT_DURATIONS = (
     select(tasks.c.started_at, tasks.c.finished_at)
-    .where(tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.task_type == bindparam("task_type"), tasks.c.status == "completed")
+    .where(tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.task_type == bindparam("task_type"), status_is("completed"))
     .order_by(tasks.c.finished_at.desc())
     .limit(DURATION_SAMPLE)
 )
@@ -233,7 +233,7 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
         stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
     if one_task:
         stmt = stmt.where(tasks.c.task_id == bindparam("task_id"))
-    stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(1)
+    stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(bindparam("limit"))
     return Prepared(stmt.with_for_update(skip_locked=True) if skip_locked else stmt)
 
 
@@ -255,20 +255,21 @@ def claim(
     task_types: list[str],
     lease: timedelta,
     now: datetime,
-) -> Transition | None:
-    """Take the next eligible task for the agent (its preferred ones first) under a fresh lease."""
+    limit: int = 1,
+) -> list[Transition]:
+    """Take up to ``limit`` eligible tasks for the agent (its preferred ones first), each under a fresh lease."""
     params = _eligibility(agent, now, task_types)
     postgres = conn.dialect.name == "postgresql"
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
     shapes = [True, False] if _HAS_PREFERRED.scalar(conn, params) else [False]
-    row = None
+    taken: list[Transition] = []
     for preferred_only in shapes:
-        row = _claim_statement(len(set(task_types)), preferred_only, postgres).first(conn, params)
-        if row is not None:
+        statement = _claim_statement(len(set(task_types)), preferred_only, postgres)
+        for row in statement.rows(conn, {**params, "limit": limit - len(taken)}):
+            taken.append(_take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now))
+        if len(taken) == limit:
             break
-    if row is None:
-        return None
-    return _take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now)
+    return taken
 
 
 def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime, **values: Any) -> Transition:
@@ -288,7 +289,7 @@ def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, An
     """Seed 000's workers set a pending task ``in_progress`` instead of claiming it: that takes it as a claim would,
     under a lease bound to the agent itself (no token was handed out), which only that agent can finish."""
     stmt = _claim_statement(0, False, conn.dialect.name == "postgresql", one_task=True)
-    if stmt.first(conn, _eligibility(agent, now, task_id=task["task_id"])) is None:
+    if stmt.first(conn, _eligibility(agent, now, task_id=task["task_id"], limit=1)) is None:
         raise Conflict(
             "this task is not yours to start now (assigned to another agent, lacking a capability, waiting for a "
             "dependency or backing off); agora.task.claim takes the next one that is",
