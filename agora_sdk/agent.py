@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .client import AsyncAgoraClient, RetryPolicy
-from .errors import AgoraError, Conflict, Unavailable
+from .errors import AgoraError, Unavailable
 from .wire.messaging import Message, MessageReceipt
 from .wire.tasks import Lease, Task
 
@@ -27,6 +27,8 @@ log = logging.getLogger("agora_sdk.agent")
 
 MESSAGE_TYPES = ["message_received", "broadcast_message", "topic_message"]
 CLAIM_WAIT = 20.0  # seconds a parked claim waits for work before asking again
+MAX_CLAIM = 100  # tasks one claim takes at most (agora.task.claim_batch's limit)
+MAX_REPORT = 100  # task outcomes one report carries at most (agora.task.update_batch's limit)
 
 T = TypeVar("T")
 Handler = Callable[[Any], Any]
@@ -217,6 +219,8 @@ class Agent:
         self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
         self._loops: list[asyncio.Task[Any]] = []
         self._handlers_running: set[asyncio.Task[Any]] = set()
+        self._outcomes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []  # task outcomes not yet reported
+        self._reporting: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -326,35 +330,49 @@ class Agent:
     # -- tasks ------------------------------------------------------------------------------------------------------
 
     async def _claims(self) -> None:
-        """One claim at a time, parked until work comes, as long as a task slot is free; each task claimed runs in its
-        slot while the loop claims the next. (One parked claim per agent, not one per slot: a new task wakes one
-        claimer of this agent, not ``concurrency`` of them.)"""
+        """One claim at a time, parked until work comes, for as many tasks as task slots are free; each task claimed
+        runs in its slot while the loop claims the next. (One parked claim per agent, not one per slot: a new task
+        wakes one claimer of this agent, not ``concurrency`` of them.)"""
         types = [t for t in self._task_handlers if t is not None]
         wanted = {} if None in self._task_handlers else {"task_types": types}
         attempt = 0
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping.is_set():
-            await self._task_slots.acquire()
+            free = await self._free_slots()
             self._idle.add(me)  # parked in a claim: stopping cancels it at once
             try:
-                claimed = await self.client.task.claim(wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, **wanted)
+                claimed = await self.client.task.claim_batch(
+                    wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, max_tasks=free, **wanted
+                )
             except AgoraError as exc:
-                self._task_slots.release()
+                self._release(free)
                 log.warning("claim failed (%s); retrying", exc.message)
                 await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
                 attempt += 1
                 continue
             except BaseException:
-                self._task_slots.release()
+                self._release(free)
                 raise
             finally:
                 self._idle.discard(me)
             attempt = 0
-            if claimed.task is not None and claimed.lease is not None:
-                self._start_handler(self._work(TaskRun(self, claimed.task, claimed.lease)), self._task_slots)
-            else:
-                self._task_slots.release()
+            for claim in claimed.claims:
+                self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), self._task_slots)
+            self._release(free - len(claimed.claims))
+
+    async def _free_slots(self) -> int:
+        """Wait for a free task slot, then take every other slot free now (at most MAX_CLAIM): how many were taken."""
+        await self._task_slots.acquire()
+        taken = 1
+        while taken < MAX_CLAIM and not self._task_slots.locked():
+            await self._task_slots.acquire()  # free: returns at once
+            taken += 1
+        return taken
+
+    def _release(self, slots: int) -> None:
+        for _ in range(slots):
+            self._task_slots.release()
 
     async def _work(self, run: TaskRun) -> None:
         handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
@@ -376,12 +394,54 @@ class Agent:
             outcome = {"status": "completed", "result": result}
         finally:
             renewing.cancel()
+        await self._report({"task_id": run.task.task_id, "lease_token": run.lease.token, **outcome})
+
+    async def _report(self, outcome: dict[str, Any]) -> None:
+        """Hand a task's outcome to the hub. Outcomes that come while a report is on its way go together in the next
+        one (``agora.task.update_batch``), so many short tasks cost few round trips and none waits for a timer."""
+        reported = self.loop.create_future()
+        self._outcomes.append((outcome, reported))
+        if self._reporting is None or self._reporting.done():
+            self._reporting = asyncio.create_task(self._send_outcomes())
+        await reported
+
+    async def _send_outcomes(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes[:MAX_REPORT], self._outcomes[MAX_REPORT:]
+            outcomes = [outcome for outcome, _ in batch]
+            try:
+                errors = await self._send(outcomes)
+            except BaseException as exc:  # the handlers waiting on this report hear why it failed
+                for _, reported in batch:
+                    if not reported.done():
+                        reported.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for outcome, error, (_, reported) in zip(outcomes, errors, batch):
+                if error is not None:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
+                    log.warning("task %s: %s", outcome["task_id"], error)
+                if not reported.done():
+                    reported.set_result(None)
+
+    async def _send(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
+        """Report outcomes in one call: why each changed nothing (None where it did)."""
         try:
-            await self._retrying(
-                lambda: self.client.task.update(run.task.task_id, lease_token=run.lease.token, **outcome), "task update"
-            )
-        except Conflict as exc:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
-            log.warning("task %s: %s", run.task.task_id, exc.message)
+            answer = await self._retrying(lambda: self.client.task.update_batch(updates=outcomes), "task update")
+            return [r.error.message if r.error is not None else None for r in answer.results]
+        except AgoraError:
+            if len(outcomes) == 1:
+                raise
+        # The call was refused as a whole (one result too large for a request, say): each on its own, so one bad
+        # outcome never costs the others theirs.
+        return [await self._send_alone(outcome) for outcome in outcomes]
+
+    async def _send_alone(self, outcome: dict[str, Any]) -> str | None:
+        try:
+            await self._retrying(lambda: self.client.task.update(**outcome), "task update")
+        except AgoraError as exc:
+            return exc.message
+        return None
 
     async def _keep_lease(self, run: TaskRun) -> None:
         while True:

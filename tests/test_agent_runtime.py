@@ -57,6 +57,52 @@ async def test_task_handler_crash_is_retried_and_completes_once(sqlite_hub):
     assert "RuntimeError: disk on fire" in [t.note for t in history if t.to_status == "pending"][-1]
 
 
+def _tool_calls(hub: HubProcess, *tools: str) -> float:
+    """How many calls of these tools the hub answered successfully so far."""
+    with hub.client() as admin:
+        text = admin.get("/metrics").text
+    lines = [f'agora_tool_calls_total{{outcome="ok",tool="{tool}"}} ' for tool in tools]
+    return sum(float(row.removeprefix(line)) for row in text.splitlines() for line in lines if row.startswith(line))
+
+
+CLAIMS = ("agora.task.claim", "agora.task.claim_batch")
+REPORTS = ("agora.task.update", "agora.task.update_batch")
+
+
+async def test_free_slots_are_filled_by_one_claim_and_outcomes_reported_together(sqlite_hub):
+    agent = agent_for(sqlite_hub, unique("bulk"), concurrency=10)
+    running: list[int] = []
+    most = [0]
+
+    @agent.on_task("bulk_job")
+    async def job(task):
+        running.append(task.payload["n"])
+        most[0] = max(most[0], len(running))
+        await asyncio.sleep(0.3)
+        running.remove(task.payload["n"])
+        return task.payload["n"] * 2
+
+    async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
+        ids = [(await admin.task.assign("bulk_job", {"n": n}, assignee=agent.name)).task_id for n in range(30)]
+        claims, reports = _tool_calls(sqlite_hub, *CLAIMS), _tool_calls(sqlite_hub, *REPORTS)
+        await agent.start()
+        try:
+            await eventually(lambda: _all_done(admin, ids))
+        finally:
+            await agent.stop()
+        results = [(await admin.task.get(t)) for t in ids]
+    assert [(r.result, r.attempts) for r in results] == [(n * 2, 1) for n in range(30)]
+    assert most[0] == 10  # never more than concurrency, and the slots were all used
+    # 30 tasks in 10 slots: a few claims and reports, not one per task.
+    assert _tool_calls(sqlite_hub, *CLAIMS) - claims <= 10
+    assert _tool_calls(sqlite_hub, *REPORTS) - reports <= 10
+
+
+async def _all_done(client: AsyncAgoraClient, ids: list[str]) -> bool:
+    listed = await client.task.list(status="completed", task_type="bulk_job", limit=100)
+    return {t.task_id for t in listed.tasks} >= set(ids)
+
+
 async def _status(client: AsyncAgoraClient, task_id: str, status: str) -> bool:
     return (await client.task.get(task_id)).status == status
 
