@@ -144,10 +144,12 @@ def test_a_batch_update_applies_each_update_on_its_own(hub, admin):
             {"task_id": ids[1], "lease_token": token[ids[2]], "status": "completed"},  # another task's lease
             {"task_id": finished, "lease_token": token[finished], "status": "failed"},  # already finished
             {"task_id": ids[2], "lease_token": token[ids[2]], "progress": 60, "notes": "most of it"},
+            {"task_id": ids[0], "lease_token": token[ids[0]], "status": "failed"},  # finished by the first update
         ]))  # fmt: skip
         results = answer["results"]
-        assert (answer["updated"], answer["failed"]) == (2, 2)
-        assert [r["task_id"] for r in results] == [ids[0], ids[1], finished, ids[2]]
+        assert (answer["updated"], answer["failed"]) == (2, 3)
+        assert [r["task_id"] for r in results] == [ids[0], ids[1], finished, ids[2], ids[0]]
+        assert results[4]["error"]["code"] == "conflict" and "already completed" in results[4]["error"]["message"]
         assert results[0]["task"]["status"] == "completed" and results[0]["error"] is None
         assert results[1]["task"] is None and results[1]["error"]["code"] == "conflict" and "stale" in results[1]["error"]["message"]
         assert results[2]["error"]["code"] == "conflict" and "already completed" in results[2]["error"]["message"]

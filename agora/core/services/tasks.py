@@ -18,11 +18,12 @@ from sqlalchemy import Connection
 from agora.bus import Event
 from agora.core.auth import PrincipalKind
 from agora.core.context import CallContext, Hub
-from agora.core.events import announce, record
+from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services.acting import acting_agent
 from agora.core.wakeups import claimer_keys
 from agora.store.ops import agents as agent_ops
+from agora.store.ops import events as event_ops
 from agora.store.ops import tasks as task_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import AgoraError, Conflict, InvalidArgument, NotFound, PermissionDenied
@@ -87,11 +88,22 @@ def follow(concerns: Callable[[dict[str, Any]], bool], follower: Follower) -> No
 
 
 def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
-    """One hub event per transition (dependents failed along with a task included), and what followers record."""
-    events = []
+    """One hub event per transition (dependents failed along with a task included), and what followers record.
+
+    The transitions' own events are written together (one statement, and on PostgreSQL one round trip under the
+    events lock instead of one per event), each batch before anything a follower or a dependent records after it."""
+    events: list[Event] = []
+    rows: list[dict[str, Any]] = []  # events not written yet: the last len(rows) of ``events``
+
+    def write() -> None:
+        if rows:
+            event_ops.append_many(conn, rows)
+            rows.clear()
+
     for t in transitions:
         for concerns, follower in _FOLLOWERS:
             if concerns(t):
+                write()
                 events += follower(conn, t, now)
         data = {
             k: t.get(k)
@@ -102,9 +114,14 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
         }
         # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
         visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
-        events.append(record(conn, t["tenant_id"], first or _event_type(t), data, now, visible_to))
+        type_ = first or _event_type(t)
+        rows.append({"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
+        events.append(Event(type_, t["tenant_id"], data))
         first = None
-        events += record_transitions(conn, t.get("dependents_failed", []), now)
+        if t.get("dependents_failed"):
+            write()
+            events += record_transitions(conn, t["dependents_failed"], now)
+    write()
     return events
 
 
@@ -266,19 +283,19 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
 
     def op(conn: Connection, isolated: bool) -> tuple[list[dict[str, Any] | AgoraError], list[Event]]:
         outcomes: list[dict[str, Any] | AgoraError] = []
-        events: list[Event] = []
+        locked = task_ops.lock_many(conn, [u.task_id for u in req.updates], p.tenant_scope())
         for u, change in zip(req.updates, changes):
             try:
                 with conn.begin_nested() if isolated else contextlib.nullcontext():
-                    moved = task_ops.update_task(conn, u.task_id, p.tenant_scope(), actor, p.agent_id, change, now)
-                    events += record_transitions(conn, [moved], now)
+                    # A task updated twice in one batch is read again the second time: the first update changed it.
+                    row = locked.pop(u.task_id, None)
+                    outcomes.append(task_ops.update_task(conn, u.task_id, p.tenant_scope(), actor, p.agent_id, change, now, row))
             except AgoraError as exc:
                 if not isolated:
                     raise _UpdateFailed from exc
                 outcomes.append(exc)
-            else:
-                outcomes.append(moved)
-        return outcomes, events
+        # Recorded last: on PostgreSQL the events lock is then held only from here to the commit.
+        return outcomes, record_transitions(conn, [o for o in outcomes if not isinstance(o, AgoraError)], now)
 
     try:
         outcomes, events = await ctx.store.write(op, False)

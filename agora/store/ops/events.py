@@ -21,6 +21,12 @@ def append(
     _INSERT.execute(conn, {"tenant_id": tenant_id, "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
 
 
+def append_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``) in one statement, in order."""
+    serialize_appends(conn, "events")
+    conn.execute(insert(events), rows)
+
+
 def latest(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
 

@@ -77,6 +77,15 @@ def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, A
     return _get(conn, task_id, tenant_scope)
 
 
+def lock_many(conn: Connection, task_ids: list[str], tenant_scope: str | None) -> dict[str, dict[str, Any]]:
+    """The tasks of ``task_ids`` that exist (in the tenant), by id, read in one statement and, on PostgreSQL, locked
+    for update in id order (so two batches over the same tasks cannot deadlock)."""
+    stmt = select(tasks).where(tasks.c.task_id.in_(sorted(set(task_ids)))).order_by(tasks.c.task_id)
+    if tenant_scope is not None:
+        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
+    return {r["task_id"]: dict(r) for r in conn.execute(stmt.with_for_update()).mappings()}
+
+
 # The SET clause comes from the parameters' keys; the guard names its own parameters so they never clash with them.
 _MOVE = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.status == bindparam("b_status")))
 
@@ -349,14 +358,16 @@ def _retry_or_bury(conn: Connection, task: dict[str, Any], actor: str, error: st
 
 
 def update_task(
-    conn: Connection, task_id: str, tenant_scope: str | None, actor: str, agent_id: str | None, changes: dict[str, Any], now: datetime
+    conn: Connection, task_id: str, tenant_scope: str | None, actor: str, agent_id: str | None, changes: dict[str, Any],
+    now: datetime, locked: dict[str, Any] | None = None,
 ) -> Transition:
-    """Apply a worker's update. Finishing a claimed task needs its current lease; finished tasks never change."""
+    """Apply a worker's update. Finishing a claimed task needs its current lease; finished tasks never change.
+    ``locked`` is the task as ``lock_many`` just read it, if the caller did."""
     changes = dict(changes)  # an operation may run twice (group commit retries it alone): never edit the input
     status = changes.pop("status", None)
     token = changes.pop("lease_token", None)
     retry = changes.pop("retry", False)
-    task = _get(conn, task_id, tenant_scope, lock=True)
+    task = locked or _get(conn, task_id, tenant_scope, lock=True)
     if task["status"] in ("completed", "failed", "cancelled", "dead_letter"):
         raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
     if task["status"] == "in_progress":
