@@ -1,7 +1,8 @@
 """Task workers and a producer for the task benchmarks, run as their own process with the lightweight HTTP client.
 
-python -m benchmarks.task_client workers PORT TOKENS_FILE EXPECTED SECONDS OUT
-    One worker per token: claim (long-poll), then complete with the lease, until EXPECTED completions or SECONDS.
+python -m benchmarks.task_client workers PORT TOKENS_FILE EXPECTED SECONDS BATCH OUT
+    One worker per token: claim (long-poll), then complete with the lease, until EXPECTED completions or SECONDS;
+    BATCH 1 calls claim and update per task, more calls claim_batch and update_batch for up to BATCH tasks.
     OUT gets the ids of the tasks each completion acknowledged and the seconds from start to the last one.
 python -m benchmarks.task_client wake PORT WORKER_TOKEN ASSIGNER_KEY SAMPLES OUT
     A worker waits in claim(wait=…); the assigner queues one task at a time: OUT gets assign-sent → claim-returned ms.
@@ -36,13 +37,17 @@ async def _json(connection: Connection, request: bytes) -> dict[str, Any]:
     return result
 
 
-async def workers(port: int, tokens: list[str], expected: int, seconds: float) -> dict[str, Any]:
+async def workers(port: int, tokens: list[str], expected: int, seconds: float, batch: int) -> dict[str, Any]:
     done: list[str] = []
     conflicts = [0]
     deadline = time.perf_counter() + seconds
     last = [0.0]
 
-    async def work(token: str, connection: Connection) -> None:
+    def completed(task_id: str) -> None:
+        done.append(task_id)
+        last[0] = time.perf_counter()
+
+    async def one_at_a_time(token: str, connection: Connection) -> None:
         claim = _call(port, token, "/agora/task/claim", {"wait": 1})
         while time.perf_counter() < deadline and len(done) < expected:
             claimed = await _json(connection, claim)
@@ -52,11 +57,28 @@ async def workers(port: int, tokens: list[str], expected: int, seconds: float) -
             update = {"task_id": task["task_id"], "lease_token": lease["token"], "status": "completed", "result": {"ok": True}}
             status, _ = await connection.send(_call(port, token, "/agora/task/update", update))
             if status == 200:
-                done.append(task["task_id"])
-                last[0] = time.perf_counter()
+                completed(task["task_id"])
             else:
                 conflicts[0] += 1
 
+    async def batched(token: str, connection: Connection) -> None:
+        claim = _call(port, token, "/agora/task/claim_batch", {"wait": 1, "max_tasks": batch})
+        while time.perf_counter() < deadline and len(done) < expected:
+            claims = (await _json(connection, claim))["claims"]
+            if not claims:
+                continue
+            updates = [
+                {"task_id": c["task"]["task_id"], "lease_token": c["lease"]["token"], "status": "completed", "result": {"ok": True}}
+                for c in claims
+            ]
+            answer = await _json(connection, _call(port, token, "/agora/task/update_batch", {"updates": updates}))
+            for result in answer["results"]:
+                if result["error"] is None:
+                    completed(result["task_id"])
+                else:
+                    conflicts[0] += 1
+
+    work = one_at_a_time if batch == 1 else batched
     async with contextlib.AsyncExitStack() as stack:
         connections = [await stack.enter_async_context(Connection(port)) for _ in tokens]
         print("ready", flush=True)
@@ -86,8 +108,9 @@ async def wake(port: int, worker: str, assigner: str, samples: int) -> dict[str,
 def main() -> None:
     mode, *args = sys.argv[1:]
     if mode == "workers":
-        port, tokens_file, expected, seconds, out = args
-        result = uvloop.run(workers(int(port), Path(tokens_file).read_text().split(), int(expected), float(seconds)))
+        port, tokens_file, expected, seconds, batch, out = args
+        tokens = Path(tokens_file).read_text().split()
+        result = uvloop.run(workers(int(port), tokens, int(expected), float(seconds), int(batch)))
     else:
         port, worker, assigner, samples, out = args
         result = uvloop.run(wake(int(port), worker, assigner, int(samples)))

@@ -57,7 +57,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     count = 200 if bench.profile.load_seconds < 5 else 1_000
     bench.step(f"{NAME}: ceiling — the raw claim + complete cycle on the store, {AGENTS} callers, no HTTP")
-    raw = asyncio.run(raw_cycle(store.fresh(), count * STEPS, AGENTS))
+    raw = asyncio.run(raw_cycle(store.fresh(), count * STEPS, 1, AGENTS))
     kind = store.kind.value
     bench.add(ValueRecord(NAME, kind, f"raw task cycle on the store ({AGENTS} callers, ceiling)", raw, "tasks/s"))
     spec = store.fresh()
@@ -68,7 +68,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
         out = Path(tmp) / "workers.json"
         limit = max(120.0, bench.profile.load_seconds * 30)
         bench.step(f"{NAME}: {AGENTS} workers take the steps of {count:,} {STEPS}-step workflows created from 8 connections")
-        workers = task_client("workers", str(hub.port), str(Path(tmp) / "tokens.txt"), str(count * STEPS), str(limit), str(out))
+        workers = task_client("workers", str(hub.port), str(Path(tmp) / "tokens.txt"), str(count * STEPS), str(limit), "1", str(out))
         started = time.perf_counter()
         made = asyncio.run(_create(hub.port, admin, count))
         result = client_result(workers, out)
@@ -76,7 +76,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{hub.port}", headers={"Authorization": f"Bearer {admin}"}, timeout=30) as http:
             statuses = [http.post("/agora/workflow/status", json={"workflow_id": w}).json() for w in made[: min(200, count)]]
             bench.step(f"{NAME}: hand-off latency — {SEQUENTIAL} workflows one after the other, the workers idle between steps")
-            workers = task_client("workers", str(hub.port), str(Path(tmp) / "tokens.txt"), str(SEQUENTIAL * STEPS), "120", str(out))
+            workers = task_client("workers", str(hub.port), str(Path(tmp) / "tokens.txt"), str(SEQUENTIAL * STEPS), "120", "1", str(out))
             gaps = [g for g in (_one_at_a_time(http, n) for n in range(SEQUENTIAL)) for g in g if g is not None]
             client_result(workers, out)
     done = sum(1 for s in statuses if s["status"] == "completed")
