@@ -223,12 +223,12 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
         # In-flight work drains: messages are still taken and acked, claimed tasks still report and finish.
         assert draining == {
             "agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe",
-            "agora.task.heartbeat", "agora.task.update", "agora.task.cancel",
+            "agora.task.heartbeat", "agora.task.update", "agora.task.update_batch", "agora.task.cancel",
             "agora.hosting.report",  # hosting nodes still say what their instances do (a crash, a sample)
             "agora.hosting.register_node",  # admin only: operators still manage hosting capacity
             "agora.tools.call",  # a dispatcher: the tool it calls decides (checked below)
         }
-        assert {"agora.task.assign", "agora.task.claim", "agora.task.requeue"} <= set(writes)
+        assert {"agora.task.assign", "agora.task.claim", "agora.task.claim_batch", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)
         agent_id = reg["agent_id"]
         halt = override(admin, "system_wide", "emergency_halt", "incident 42")
