@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 from datetime import datetime, timezone
@@ -241,3 +242,14 @@ async def test_an_assigns_completion_estimate_reads_only_the_last_durations(stor
     hub to 126/s after 10,000 completions."""
     plan = await store.write(_recent_durations_plan)
     assert "ix_tasks_recent_completions" in plan and "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_claim_states_every_task_status_literally():
+    """A status bound as a parameter costs a generic plan its partial index on PostgreSQL (above), and on SQLite made
+    the claim re-prepare on every run: 265 µs instead of 58 for its SELECT over 10,000 queued tasks."""
+    from sqlalchemy.dialects import sqlite
+
+    for preferred in (False, True):
+        sql = str(task_ops._claim_statement(0, preferred, False).stmt.compile(dialect=sqlite.dialect()))
+        assert "status = 'pending'" in sql and "status IN ('pending', 'in_progress')" in sql, sql
+        assert not re.search(r"status (=|IN) \(?\?", sql), sql
