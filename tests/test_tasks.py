@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,8 @@ def worker(hub: HubProcess, token: str, out: Path, *extra: str) -> subprocess.Po
 def test_eight_workers_racing_over_2000_tasks_complete_each_exactly_once_one_or_many_at_a_time(hub, admin, tmp_path):
     customer = new_tenant(admin, hub)
     workers = [register(customer, "crunch") for _ in range(8)]
-    ids = []
-    for start in range(0, 2000, 250):
-        ids += [assign(customer, required_capabilities=["crunch"], payload={"n": n})["task_id"] for n in range(start, start + 250)]
+    with ThreadPoolExecutor(8) as pool:  # queued from 8 threads: the race is the workers', not the producer's
+        ids = list(pool.map(lambda n: assign(customer, required_capabilities=["crunch"], payload={"n": n})["task_id"], range(2000)))
     outs = [tmp_path / f"w{i}.txt" for i in range(8)]
     # Half take one task per call, half up to 25 (claim_batch, update_batch): both kinds race over the same queue.
     procs = [worker(hub, w["agent_token"], out, "--idle-exit", "2", "--batch", "1" if i % 2 else "25") for i, (w, out) in enumerate(zip(workers, outs))]
