@@ -253,3 +253,15 @@ def test_the_claim_states_every_task_status_literally():
         sql = str(task_ops._claim_statement(0, preferred, False).stmt.compile(dialect=sqlite.dialect()))
         assert "status = 'pending'" in sql and "status IN ('pending', 'in_progress')" in sql, sql
         assert not re.search(r"status (=|IN) \(?\?", sql), sql
+
+
+def _many_tasks(conn: Connection) -> list[dict]:
+    add_tenant(conn, "m")
+    Prepared(insert(tasks)).execute_many(conn, [_task("task_00000000000000a1", "m"), _task("task_00000000000000a2", "m")])
+    return [dict(r) for r in conn.execute(select(tasks).where(tasks.c.tenant_id == "m").order_by(tasks.c.task_id)).mappings()]
+
+
+async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store):
+    rows = await store.write(_many_tasks)
+    assert [r["task_id"] for r in rows] == ["task_00000000000000a1", "task_00000000000000a2"]
+    assert rows[1]["payload"] == {"n": [1, "ü"]} and rows[1]["deadline"] == NOW

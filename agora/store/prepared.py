@@ -77,6 +77,14 @@ class Prepared:
             return int(conn.execute(self.stmt, params).rowcount)
         return int(self._run(conn, shape, params).rowcount)
 
+    def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run an INSERT, UPDATE or DELETE once per row (the rows all have the same keys)."""
+        shape = self._shape(conn, rows[0])
+        if shape is None:
+            conn.execute(self.stmt, rows)
+            return
+        self._run(conn, shape, rows, many=True)
+
     def insert(self, conn: Connection, params: dict[str, Any]) -> Any:
         """Run an INSERT of one row; its generated primary key."""
         shape = self._shape(conn, params)
@@ -95,21 +103,26 @@ class Prepared:
             return shape
 
     @staticmethod
-    def _run(conn: Connection, shape: _Shape, params: dict[str, Any]) -> sqlite3.Cursor:
+    def _run(conn: Connection, shape: _Shape, params: Any, many: bool = False) -> sqlite3.Cursor:
         if not conn.in_transaction():
             conn.begin()  # as conn.execute would: a read op's statements share one snapshot
-        values = []
-        for name, default, process in shape.params:
-            value = params.get(name, default)
-            if value is _REQUIRED:
-                raise KeyError(f"no value for the statement's parameter '{name}'")
-            values.append(process(value) if process is not None else value)
+        values = [_bind(shape, row) for row in params] if many else _bind(shape, params)
         dbapi = conn.connection.driver_connection
         assert dbapi is not None
         try:
-            return dbapi.execute(shape.sql, values)
+            return dbapi.executemany(shape.sql, values) if many else dbapi.execute(shape.sql, values)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(shape.sql, values, exc, sqlite3.Error) from exc
+
+
+def _bind(shape: _Shape, params: dict[str, Any]) -> list[Any]:
+    values = []
+    for name, default, process in shape.params:
+        value = params.get(name, default)
+        if value is _REQUIRED:
+            raise KeyError(f"no value for the statement's parameter '{name}'")
+        values.append(process(value) if process is not None else value)
+    return values
 
 
 def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) -> _Shape | None:

@@ -24,7 +24,7 @@ def append(
 def append_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``) in one statement, in order."""
     serialize_appends(conn, "events")
-    conn.execute(insert(events), rows)
+    _INSERT.execute_many(conn, rows)
 
 
 def latest(conn: Connection) -> int:
