@@ -34,10 +34,8 @@ from .dialect import serialize_appends, upsert_insert
 BROADCAST_STREAM = "broadcast"
 PULL_BATCH = 1000
 
-_INSERT_INBOX = insert(inbox)
-_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
-_INSERT_MESSAGE = Prepared(insert(messages).returning(messages.c.seq))  # one send's message
-_INSERT_DELIVERY = Prepared(insert(inbox))  # and its inbox row
+_INSERT_MESSAGES = Prepared(insert(messages).returning(messages.c.seq, sort_by_parameter_order=True))
+_INSERT_DELIVERIES = Prepared(insert(inbox))
 
 
 def _receipt(row: dict[str, Any], status: str) -> dict[str, Any]:
@@ -83,8 +81,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             )
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
-        # One row goes as a plain execute: the executemany machinery (insertmanyvalues) costs more than the insert.
-        seqs = [_INSERT_MESSAGE.scalar(conn, new[0])] if len(new) == 1 else conn.execute(_INSERT_MESSAGES, new).scalars().all()
+        seqs = _INSERT_MESSAGES.returning_many(conn, new)
         direct = [
             {
                 "agent_id": r["recipient_id"],
@@ -100,10 +97,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
             if r["kind"] == "direct"
         ]
         if direct:
-            if len(direct) == 1:
-                _INSERT_DELIVERY.execute(conn, direct[0])
-            else:
-                conn.execute(_INSERT_INBOX, direct)
+            _INSERT_DELIVERIES.execute_many(conn, direct)
     return receipts
 
 
