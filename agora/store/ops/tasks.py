@@ -92,8 +92,12 @@ def lock_many(conn: Connection, task_ids: list[str], tenant_scope: str | None) -
 _MOVE = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.status == bindparam("b_status")))
 
 
-def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
-    """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice."""
+def _move(
+    conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None,
+    history: list[dict[str, Any]] | None = None, **values: Any,
+) -> Transition:
+    """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice.
+    The history row is written at once, or added to ``history`` for the caller to write with its others."""
     changes = {"status": to_status, "updated_at": now, **values}
     if to_status in ("completed", "failed", "cancelled", "dead_letter"):
         changes.setdefault("finished_at", now)
@@ -102,7 +106,11 @@ def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, no
     moved = _MOVE.execute(conn, {"b_task_id": task["task_id"], "b_status": task["status"], **changes})
     if not moved:
         raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
-    _record(conn, task["task_id"], actor, task["status"], to_status, now, note)
+    entry = _history_row(task["task_id"], actor, task["status"], to_status, now, note)
+    if history is None:
+        _INSERT_HISTORY.execute(conn, entry)
+    else:
+        history.append(entry)
     moved_row = {**task, **changes, "from_status": task["status"]}
     if to_status in ("failed", "cancelled", "dead_letter"):
         moved_row["dependents_failed"] = _fail_dependents(conn, task["task_id"], now)
@@ -194,7 +202,7 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
     if deps:
         conn.execute(_INSERT_DEPENDENCY, [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
         conn.execute(update(tasks).where(tasks.c.task_id.in_(deps), ~tasks.c.has_dependents).values(has_dependents=True))
-    _record(conn, row["task_id"], actor, None, "pending", row["created_at"], None)
+    _INSERT_HISTORY.execute(conn, _history_row(row["task_id"], actor, None, "pending", row["created_at"], None))
     doomed = [d for d, status in upstream.items() if status not in (*UNFINISHED, "completed")]
     if doomed and not row["run_if_dependency_fails"]:
         note = f"dependency {doomed[0]} did not complete"
@@ -202,10 +210,8 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
     return row, True, []
 
 
-def _record(conn: Connection, task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> None:
-    _INSERT_HISTORY.execute(
-        conn, {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note}
-    )
+def _history_row(task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> dict[str, Any]:
+    return {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note}
 
 
 @lru_cache(maxsize=32)
@@ -274,18 +280,24 @@ def claim(
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
     shapes = [True, False] if _HAS_PREFERRED.scalar(conn, params) else [False]
     taken: list[Transition] = []
+    history: list[dict[str, Any]] = []  # written together: on PostgreSQL one round trip instead of one per task
     for preferred_only in shapes:
         statement = _claim_statement(len(set(task_types)), preferred_only, postgres)
         for row in statement.rows(conn, {**params, "limit": limit - len(taken)}):
-            taken.append(_take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now))
+            taken.append(_take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now, history))
         if len(taken) == limit:
             break
+    if history:
+        _INSERT_HISTORY.execute_many(conn, history)
     return taken
 
 
-def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime, **values: Any) -> Transition:
+def _take(
+    conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime,
+    history: list[dict[str, Any]] | None = None, **values: Any,
+) -> Transition:
     return _move(
-        conn, task, "in_progress", agent_id, now, f"attempt {task['attempts'] + 1}",
+        conn, task, "in_progress", agent_id, now, f"attempt {task['attempts'] + 1}", history,
         **values,
         claimed_by=agent_id,
         attempts=task["attempts"] + 1,
