@@ -193,10 +193,12 @@ async def test_prepared_statements_read_and_write_as_core_does(store: Store):
         await store.write(lambda conn: Prepared(insert(tenants)).execute(conn, {"tenant_id": "p", "name": "p", "created_at": NOW}))
 
 
-def _plan(conn: Connection, stmt: Any, values: dict[str, str]) -> str:
+def _plan(conn: Connection, stmt: Any, values: dict[str, str], analyze: bool = True) -> str:
     """How the database runs ``stmt``: on PostgreSQL as a prepared statement planned for any parameter values (what
-    it switches to after a few executions); ``values`` are SQL literals for its parameters."""
-    conn.exec_driver_sql("ANALYZE tasks")
+    it switches to after a few executions); ``values`` are SQL literals for its parameters. ``analyze=False`` plans
+    without statistics, as SQLite does until something runs ANALYZE."""
+    if analyze:
+        conn.exec_driver_sql("ANALYZE tasks")
     compiled = stmt.compile(dialect=conn.dialect)
     args = [values.get(name) or f"'{compiled.params[name]}'" for name in compiled.positiontup or []]
     if conn.dialect.name == "sqlite":
@@ -253,6 +255,26 @@ def test_the_claim_states_every_task_status_literally():
         sql = str(task_ops._claim_statement(0, preferred, False).stmt.compile(dialect=sqlite.dialect()))
         assert "status = 'pending'" in sql and "status IN ('pending', 'in_progress')" in sql, sql
         assert not re.search(r"status (=|IN) \(?\?", sql), sql
+
+
+def _batch_read_plan(conn: Connection) -> tuple[str, list[str]]:
+    """The plan of a batch update's read over 3,000 tasks of one tenant, and what it reads for another tenant."""
+    add_tenant(conn, "b")
+    add_tenant(conn, "b2")
+    conn.execute(insert(tasks), [_task(f"task_{i:016x}", "b") for i in range(3000)] + [_task("task_f000000000000000", "b2")])
+    ids = ["task_0000000000000007", "task_0000000000000003", "task_f000000000000000", "task_0000000000000007"]
+    found = task_ops.lock_many(conn, ids, "b")
+    ids_literal = "ARRAY['task_0000000000000003']" if conn.dialect.name == "postgresql" else '\'["task_0000000000000003"]\''
+    statement = task_ops._lock_many_statement(conn.dialect.name).stmt
+    return _plan(conn, statement, {"task_ids": ids_literal}, analyze=False), list(found)
+
+
+async def test_a_batch_update_reads_its_tasks_by_id_and_only_in_its_tenant(store: Store):
+    """With the tenant in its WHERE clause, SQLite (no statistics) walked the tenant's whole status index instead
+    of looking the ids up: 6.5 ms for 50 of 30,000 tasks instead of 0.23 ms, a quarter of the writer's time."""
+    plan, found = await store.write(_batch_read_plan)
+    assert found == ["task_0000000000000003", "task_0000000000000007"]  # in id order; the other tenant's is left out
+    assert ("sqlite_autoindex_tasks_1" in plan or "tasks_pkey" in plan) and "ix_tasks_tenant" not in plan, plan
 
 
 def _many_tasks(conn: Connection) -> list[dict]:

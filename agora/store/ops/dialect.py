@@ -1,10 +1,11 @@
-"""Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, ordered appends to shared streams, time arithmetic."""
+"""Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, ordered appends to shared streams, time arithmetic,
+membership in a bound list."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, text
+from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -31,3 +32,13 @@ def seconds_between(conn: Connection, start: Any, end: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return func.extract("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86_400.0
+
+
+def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column`` equals one of the values of a list bound under ``name``. Unlike ``IN (…)``, whose text changes with
+    the count of values, this is one statement for any count, so it is compiled and prepared once: ``= ANY(array)``
+    on PostgreSQL, ``IN`` the elements of a JSON array on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
+    return column.in_(select(values.c.value))

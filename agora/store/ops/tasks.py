@@ -39,6 +39,7 @@ from ..schema import (
     tasks,
 )
 from . import agents as agents_ops
+from .dialect import one_of
 
 UNFINISHED = ("pending", "in_progress")
 
@@ -79,13 +80,22 @@ def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, A
     return _get(conn, task_id, tenant_scope)
 
 
+@lru_cache(maxsize=2)
+def _lock_many_statement(dialect: str) -> Prepared:
+    by_id = select(tasks).where(one_of(dialect, tasks.c.task_id, "task_ids")).order_by(tasks.c.task_id)
+    return Prepared(by_id.with_for_update())
+
+
 def lock_many(conn: Connection, task_ids: list[str], tenant_scope: str | None) -> dict[str, dict[str, Any]]:
     """The tasks of ``task_ids`` that exist (in the tenant), by id, read in one statement and, on PostgreSQL, locked
-    for update in id order (so two batches over the same tasks cannot deadlock)."""
-    stmt = select(tasks).where(tasks.c.task_id.in_(sorted(set(task_ids)))).order_by(tasks.c.task_id)
-    if tenant_scope is not None:
-        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
-    return {r["task_id"]: dict(r) for r in conn.execute(stmt.with_for_update()).mappings()}
+    for update in id order (so two batches over the same tasks cannot deadlock).
+
+    The tenant is checked on the rows read, not in SQL: with a tenant condition, SQLite (which keeps no statistics)
+    walked the tenant's whole status index instead of looking the ids up, 6.5 ms for 50 of 30,000 tasks instead of
+    0.23 ms. On PostgreSQL a foreign task named here stays locked until the transaction ends; nothing of it is
+    returned."""
+    rows = _lock_many_statement(conn.dialect.name).rows(conn, {"task_ids": sorted(set(task_ids))})
+    return {r["task_id"]: r for r in rows if tenant_scope is None or r["tenant_id"] == tenant_scope}
 
 
 # The SET clause comes from the parameters' keys; the guard names its own parameters so they never clash with them.
