@@ -272,6 +272,17 @@ class TaskTools(SyncGroup):
             workflow_id: optional (default None)."""
         return self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
 
+    def assign_batch(
+        self,
+        *,
+        tasks: builtins.list[tasks.AssignTask | dict[str, Any]],
+    ) -> tasks.AssignedBatch:
+        """Queue up to 100 tasks in one call and one transaction, each as agora.task.assign would; all are queued or, when one is refused (its index in the error's details), none. For producers of many tasks.
+
+        Args:
+            tasks: required."""
+        return self._call("agora.task.assign_batch", "tasks.AssignedBatch", locals(), retry_safe=False)
+
     def claim(
         self,
         *,
@@ -1467,6 +1478,17 @@ class AsyncTaskTools(AsyncGroup):
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
             workflow_id: optional (default None)."""
         return await self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
+
+    async def assign_batch(
+        self,
+        *,
+        tasks: builtins.list[tasks.AssignTask | dict[str, Any]],
+    ) -> tasks.AssignedBatch:
+        """Queue up to 100 tasks in one call and one transaction, each as agora.task.assign would; all are queued or, when one is refused (its index in the error's details), none. For producers of many tasks.
+
+        Args:
+            tasks: required."""
+        return await self._call("agora.task.assign_batch", "tasks.AssignedBatch", locals(), retry_safe=False)
 
     async def claim(
         self,

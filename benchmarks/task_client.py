@@ -3,7 +3,8 @@
 python -m benchmarks.task_client workers PORT TOKENS_FILE EXPECTED SECONDS BATCH OUT
     One worker per token: claim (long-poll), then complete with the lease, until EXPECTED completions or SECONDS;
     BATCH 1 calls claim and update per task, more calls claim_batch and update_batch for up to BATCH tasks.
-    OUT gets the ids of the tasks each completion acknowledged and the seconds from start to the last one.
+    OUT gets the ids of the tasks each completion acknowledged, the seconds from start to the last one and the wall
+    clock time of the last one.
 python -m benchmarks.task_client wake PORT WORKER_TOKEN ASSIGNER_KEY SAMPLES OUT
     A worker waits in claim(wait=…); the assigner queues one task at a time: OUT gets assign-sent → claim-returned ms.
 Each prints "ready" once connected.
@@ -42,10 +43,12 @@ async def workers(port: int, tokens: list[str], expected: int, seconds: float, b
     conflicts = [0]
     deadline = time.perf_counter() + seconds
     last = [0.0]
+    last_wall = [0.0]
 
     def completed(task_id: str) -> None:
         done.append(task_id)
         last[0] = time.perf_counter()
+        last_wall[0] = time.time()
 
     async def one_at_a_time(token: str, connection: Connection) -> None:
         claim = _call(port, token, "/agora/task/claim", {"wait": 1})
@@ -84,7 +87,8 @@ async def workers(port: int, tokens: list[str], expected: int, seconds: float, b
         print("ready", flush=True)
         started = time.perf_counter()
         await asyncio.gather(*(work(t, c) for t, c in zip(tokens, connections)))
-    return {"completed": done, "refused_completions": conflicts[0], "span_seconds": max(last[0] - started, 1e-9)}
+    span = max(last[0] - started, 1e-9)
+    return {"completed": done, "refused_completions": conflicts[0], "span_seconds": span, "last_completed_at": last_wall[0]}
 
 
 async def wake(port: int, worker: str, assigner: str, samples: int) -> dict[str, Any]:

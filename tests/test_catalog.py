@@ -184,6 +184,12 @@ EXAMPLES: dict[str, Example] = {
         "workflow_id": "wf_0000000000000001",
     },
     "agora.task.claim": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10},
+    "agora.task.assign_batch": lambda a: {
+        "tasks": [
+            {"task_type": "review_document", "required_capabilities": ["proofreading"], "payload": {"doc": "a.md"}, "priority": "high"},
+            {"task_type": "review_document", "assignee": _agent(a), "payload": {"doc": "b.md"}, "idempotency_key": unique("idem")},
+        ]
+    },
     "agora.task.claim_batch": lambda a: {"agent": _agent_with_task(a), "task_types": ["review"], "wait": 0, "lease_seconds": 10, "max_tasks": 5},
     "agora.workflow.create": lambda a: {
         "workflow_name": "data_pipeline", "input": {"source": "db1"},

@@ -127,6 +127,36 @@ def test_a_batch_claim_takes_tasks_in_claim_order_each_under_its_own_lease(hub, 
     assert [x["task"]["task_id"] for x in got["claim"]["claims"]] == [late]
 
 
+def test_a_batch_assign_queues_every_task_or_none(hub, admin):
+    cap, key, again = unique("batchcap"), unique("idem"), unique("idem")
+    agent = register(admin, cap)
+    earlier = assign(admin, assignee=agent["agent_id"], idempotency_key=key)["task_id"]
+    answer = ok(call(admin, "agora.task.assign_batch", tasks=[
+        {"task_type": "job", "required_capabilities": [cap], "priority": "urgent"},
+        {"task_type": "job", "assignee": agent["agent_id"], "idempotency_key": key},  # an earlier assign's key
+        {"task_type": "job", "assignee": unique("later"), "payload": {"n": 2}},  # nobody of that name yet: queued
+        {"task_type": "job", "assignee": agent["agent_id"], "idempotency_key": again},
+        {"task_type": "job", "assignee": agent["agent_id"], "idempotency_key": again},  # twice in the same batch
+    ]))  # fmt: skip
+    results = answer["results"]
+    assert answer["created"] == 3 and [r["created"] for r in results] == [True, False, True, True, False]
+    assert results[1]["task_id"] == earlier and results[4]["task_id"] == results[3]["task_id"]
+    assert "waits" in results[2]["warnings"][0] and {r["status"] for r in results} == {"pending"}
+    with hub.client(agent["agent_token"]) as c:
+        claims = ok(call(c, "agora.task.claim_batch", max_tasks=10))["claims"]
+    assert [x["task"]["task_id"] for x in claims] == [results[0]["task_id"], earlier, results[3]["task_id"]]
+    assert ok(call(admin, "agora.task.get", task_id=results[0]["task_id"]))["preferred_agent"] == agent["agent_id"]
+
+    other = register(admin)
+    refused = [{"task_type": "job", "assignee": other["agent_id"]}, {"task_type": "job", "assignee": other["agent_id"], "depends_on": ["task_00000000000000ff"]}]
+    error = expect_error(call(admin, "agora.task.assign_batch", tasks=refused), 404, "not_found")
+    assert error["details"]["index"] == 1 and error["message"].startswith("task 1: "), error
+    with hub.client(other["agent_token"]) as o:
+        assert ok(call(o, "agora.task.claim_batch", max_tasks=10))["claims"] == []  # the first task was not queued either
+    expect_error(call(admin, "agora.task.assign_batch", tasks=[]), 422, "invalid_argument")
+    expect_error(call(admin, "agora.task.assign_batch", tasks=[{"task_type": "job", "assignee": "x"}] * 101), 422, "invalid_argument")
+
+
 def test_a_batch_update_applies_each_update_on_its_own(hub, admin):
     agent, other = register(admin), register(admin)
     for _ in range(3):

@@ -73,6 +73,19 @@ class Assigned(Output):
     warnings: list[str] = Field(default_factory=list)
 
 
+class AssignTasks(Input):
+    """``agora.task.assign_batch``: several tasks queued in one call and one transaction."""
+
+    tasks: list[AssignTask] = Field(min_length=1, max_length=100)
+
+
+class AssignedBatch(Listing):
+    items_field = "results"
+
+    results: list[Assigned] = Field(description="One per task, in the order given.")
+    created: int = Field(description="How many are new (the rest were returned by their idempotency_key).")
+
+
 class ClaimTask(Input):
     agent: str | None = acting_agent("The claiming agent; defaults to the calling agent.")
     task_types: list[Annotated[str, Field(max_length=64)]] = Field(

@@ -24,6 +24,18 @@ TOOLS = [
         scopes=WRITE,
     ),
     Tool(
+        name="agora.task.assign_batch",
+        version="1.0.0",
+        description=(
+            "Queue up to 100 tasks in one call and one transaction, each as agora.task.assign would; all are queued "
+            "or, when one is refused (its index in the error's details), none. For producers of many tasks."
+        ),
+        input_model=w.AssignTasks,
+        output_model=w.AssignedBatch,
+        handler=tasks.assign_batch,
+        scopes=WRITE,
+    ),
+    Tool(
         name="agora.task.claim",
         version="1.0.0",
         description=(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.bus import Event
-from agora.core.auth import PrincipalKind
+from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.events import announce
 from agora.core.ids import new_id
@@ -29,7 +29,9 @@ from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import AgoraError, Conflict, InvalidArgument, NotFound, PermissionDenied
 from agora_sdk.wire.tasks import (
     Assigned,
+    AssignedBatch,
     AssignTask,
+    AssignTasks,
     CancelTask,
     Claim,
     Claimed,
@@ -130,54 +132,88 @@ def _tenant(ctx: CallContext) -> str:
 
 
 async def assign(ctx: CallContext, req: AssignTask) -> Assigned:
+    return (await _assign_all(ctx, [req]))[0]
+
+
+async def assign_batch(ctx: CallContext, req: AssignTasks) -> AssignedBatch:
+    """Every task of the batch in one transaction: all are queued, or (the first refusal answered, with its
+    ``index`` in the details) none."""
+    results = await _assign_all(ctx, req.tasks)
+    return AssignedBatch(results=results, created=sum(r.created for r in results))
+
+
+async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned]:
     p = ctx.principal
     now = ctx.clock.now()
 
-    def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event], Any, list[str]]:
-        warnings: list[str] = []  # made here: the store may run an operation twice
-        assignee, preferred = req.assignee, None
-        if req.assignee is not None:
+    def op(conn: Connection) -> tuple[list[tuple[dict[str, Any], bool, list[str]]], list[Event], dict[str, Any]]:
+        queued: list[tuple[dict[str, Any], bool, list[str]]] = []
+        events: list[Event] = []
+        for index, req in enumerate(reqs):
             try:
-                agent = agent_ops.resolve(conn, p.tenant_id, req.assignee)
-                assignee = agent["agent_id"]
-                if agent["status"] != "active":
-                    _unavailable(req, warnings, f"assignee '{req.assignee}' is {agent['status']}; the task waits for it")
-            except NotFound:
-                _unavailable(req, warnings, f"no agent '{req.assignee}' yet; the task waits for an agent of that name")
-        else:
-            preferred = task_ops.least_loaded(conn, p.tenant_id, req.required_capabilities)
-            if preferred is None:
-                _unavailable(
-                    req, warnings,
-                    f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one",
-                )
-        row = new_task_row(
-            p.tenant_id, req.task_type, req.payload, p.agent_id or p.label, now,
-            assignee=assignee,
-            required_capabilities=list(dict.fromkeys(req.required_capabilities)),
-            preferred_agent_id=preferred,
-            priority=int(req.priority),
-            deadline=req.deadline,
-            max_attempts=req.max_attempts,
-            retry_backoff_seconds=req.retry_backoff_seconds,
-            depends_on=list(dict.fromkeys(req.depends_on)),
-            run_if_dependency_fails=req.run_if_dependency_fails,
-            workflow_id=req.workflow_id,
-            idempotency_key=req.idempotency_key,
-        )  # fmt: skip
-        task, created, events = create_in(conn, row, p.label, now)
-        return task, created, events, task_ops.estimated_duration(conn, p.tenant_id, req.task_type), warnings
+                task, created, task_events, warnings = _assign_one(conn, p, req, now)
+            except AgoraError as exc:
+                if len(reqs) > 1:
+                    exc.message, exc.details = f"task {index}: {exc.message}", {**exc.details, "index": index}
+                raise
+            queued.append((task, created, warnings))
+            events += task_events
+        durations = {t: task_ops.estimated_duration(conn, p.tenant_id, t) for t in {r.task_type for r in reqs}}
+        return queued, events, durations
 
-    task, created, events, duration, warnings = await ctx.store.write(op)
+    queued, events, durations = await ctx.store.write(op)
     await announce(ctx.notifier, events)
-    status = events[-1].data["status"] if events else task["status"]
-    return Assigned(
-        task_id=task["task_id"],
-        status=status,
-        created=created,
-        estimated_completion=now + duration if duration is not None and status == "pending" else None,
-        warnings=warnings if created else [],
-    )
+    results = []
+    for req, (task, created, warnings) in zip(reqs, queued):
+        status = task["status"]
+        duration = durations[req.task_type]
+        results.append(Assigned(
+            task_id=task["task_id"],
+            status=status,
+            created=created,
+            estimated_completion=now + duration if duration is not None and status == "pending" else None,
+            warnings=warnings if created else [],
+        ))  # fmt: skip
+    return results
+
+
+def _assign_one(conn: Connection, p: Principal, req: AssignTask, now: datetime) -> tuple[dict[str, Any], bool, list[Event], list[str]]:
+    """Queue one task inside the caller's transaction: (task as stored, created, events, warnings)."""
+    warnings: list[str] = []  # made here: the store may run an operation twice
+    assignee, preferred = req.assignee, None
+    if req.assignee is not None:
+        try:
+            agent = agent_ops.resolve(conn, p.tenant_id, req.assignee)
+            assignee = agent["agent_id"]
+            if agent["status"] != "active":
+                _unavailable(req, warnings, f"assignee '{req.assignee}' is {agent['status']}; the task waits for it")
+        except NotFound:
+            _unavailable(req, warnings, f"no agent '{req.assignee}' yet; the task waits for an agent of that name")
+    else:
+        preferred = task_ops.least_loaded(conn, p.tenant_id, req.required_capabilities)
+        if preferred is None:
+            _unavailable(
+                req, warnings,
+                f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one",
+            )
+    row = new_task_row(
+        p.tenant_id, req.task_type, req.payload, p.agent_id or p.label, now,
+        assignee=assignee,
+        required_capabilities=list(dict.fromkeys(req.required_capabilities)),
+        preferred_agent_id=preferred,
+        priority=int(req.priority),
+        deadline=req.deadline,
+        max_attempts=req.max_attempts,
+        retry_backoff_seconds=req.retry_backoff_seconds,
+        depends_on=list(dict.fromkeys(req.depends_on)),
+        run_if_dependency_fails=req.run_if_dependency_fails,
+        workflow_id=req.workflow_id,
+        idempotency_key=req.idempotency_key,
+    )  # fmt: skip
+    task, created, events = create_in(conn, row, p.label, now)
+    if events:  # a task whose dependency already failed is stored failed
+        task = {**task, "status": events[-1].data["status"]}
+    return task, created, events, warnings
 
 
 def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], created_by: str, now: datetime, **options: Any) -> dict[str, Any]:

@@ -155,16 +155,17 @@ def estimated_duration(conn: Connection, tenant_id: str, task_type: str) -> time
     return timedelta(seconds=sum(spans) / len(spans)) if spans else None
 
 
-def _least_loaded_statement() -> Any:
+@lru_cache(maxsize=2)
+def _least_loaded_statement(dialect: str) -> Prepared:
     caps = agent_capabilities.c
     capable = (
         select(caps.agent_id)
-        .where(caps.tenant_id == bindparam("tenant_id"), caps.capability.in_(bindparam("capabilities", expanding=True)))
+        .where(caps.tenant_id == bindparam("tenant_id"), one_of(dialect, caps.capability, "capabilities"))
         .group_by(caps.agent_id)
         .having(func.count() == bindparam("needed"))
     )
     load = select(func.count()).where(tasks.c.claimed_by == agents.c.agent_id, status_is("in_progress")).scalar_subquery()
-    return (
+    return Prepared(
         select(agents.c.agent_id)
         .where(agents.c.tenant_id == bindparam("tenant_id"), agents.c.status == "active", agents.c.agent_id.in_(capable))
         .order_by(load, func.random())
@@ -172,17 +173,15 @@ def _least_loaded_statement() -> Any:
     )
 
 
-_LEAST_LOADED = _least_loaded_statement()
-
-
 def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
     """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
     wanted = sorted(set(capabilities))
-    return conn.execute(_LEAST_LOADED, {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)}).scalar()
+    values = {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)}
+    return _least_loaded_statement(conn.dialect.name).scalar(conn, values)  # type: ignore[no-any-return]
 
 
 _INSERT_TASK = Prepared(insert(tasks))
-_INSERT_REQUIREMENT = insert(task_requirements)
+_INSERT_REQUIREMENT = Prepared(insert(task_requirements))
 _INSERT_DEPENDENCY = insert(task_dependencies)
 _INSERT_HISTORY = Prepared(insert(task_history))
 
@@ -208,7 +207,7 @@ def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str,
             raise NotFound(f"no task {', '.join(missing[:10])} to depend on", details={"depends_on": missing[:50]})
     _INSERT_TASK.execute(conn, row)
     if row["required_capabilities"]:
-        conn.execute(_INSERT_REQUIREMENT, [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
+        _INSERT_REQUIREMENT.execute_many(conn, [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]])
     if deps:
         conn.execute(_INSERT_DEPENDENCY, [{"task_id": row["task_id"], "depends_on_id": d} for d in deps])
         conn.execute(update(tasks).where(tasks.c.task_id.in_(deps), ~tasks.c.has_dependents).values(has_dependents=True))
