@@ -256,6 +256,10 @@ def test_a_passed_deadline_fails_the_task_as_expired(hub, admin):
         time.sleep(0.2)
     final = ok(call(admin, "agora.task.get", task_id=task))
     assert (final["status"], final["last_error"]) == ("failed", "expired")
+    # Times without an offset are UTC; any offset is converted: every time comes back with a "Z".
+    for given in ("2999-01-01T02:00:00", "2999-01-01T04:00:00+02:00"):
+        later = assign(admin, assignee=agent["agent_id"], deadline=given)["task_id"]
+        assert ok(call(admin, "agora.task.get", task_id=later))["deadline"] == "2999-01-01T02:00:00Z"
 
 
 def test_assign_is_idempotent_and_estimates_from_recent_durations(hub, admin):

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Iterator
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 JSONObject = dict[str, Any]
 
@@ -15,8 +15,16 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-# Every time on the wire is ISO-8601 UTC with a trailing "Z".
-UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
+def _as_utc(value: datetime) -> datetime:
+    """Times are held in UTC: aware ones are converted, naive ones are taken as UTC."""
+    if value.tzinfo is timezone.utc:
+        return value
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+# Every time on the wire is ISO-8601 UTC with a trailing "Z": converted when validated, pydantic writes UTC times with
+# the "Z" itself (a serializer function instead took half of a task's serialization time).
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 Cursor = Annotated[str, Field(max_length=512, description="Opaque cursor from a previous page's next_cursor.")]
 Limit = Annotated[int, Field(ge=1, le=500, description="Maximum number of items to return.")]
