@@ -157,6 +157,25 @@ def test_a_batch_assign_queues_every_task_or_none(hub, admin):
     expect_error(call(admin, "agora.task.assign_batch", tasks=[{"task_type": "job", "assignee": "x"}] * 101), 422, "invalid_argument")
 
 
+def test_a_capability_task_prefers_the_least_loaded_agent_and_ties_are_spread(hub, admin):
+    cap = unique("loadcap")
+    busy, idle = register(admin, cap), register(admin, cap)
+    for _ in range(2):
+        assign(admin, assignee=busy["agent_id"])
+    with hub.client(busy["agent_token"]) as c:
+        assert len(ok(call(c, "agora.task.claim_batch", max_tasks=2))["claims"]) == 2  # busy has 2 in progress
+    preferred = ok(call(admin, "agora.task.get", task_id=assign(admin, required_capabilities=[cap])["task_id"]))["preferred_agent"]
+    assert preferred == idle["agent_id"]
+    with hub.client(idle["agent_token"]) as c:
+        assert len(ok(call(c, "agora.task.claim_batch", max_tasks=1))["claims"]) == 1
+    with hub.client(busy["agent_token"]) as c:  # busy finishes one: both have one task in progress, a tie
+        claims = ok(call(c, "agora.task.list", agent=busy["agent_id"], status="in_progress"))["tasks"]
+    ok(call(admin, "agora.task.cancel", task_id=claims[0]["task_id"]))
+    batch = ok(call(admin, "agora.task.assign_batch", tasks=[{"task_type": "job", "required_capabilities": [cap]}] * 40))["results"]
+    chosen = Counter(ok(call(admin, "agora.task.get", task_id=r["task_id"]))["preferred_agent"] for r in batch)
+    assert set(chosen) == {busy["agent_id"], idle["agent_id"]}, chosen  # each task picks among the tied at random
+
+
 def test_a_batch_update_applies_each_update_on_its_own(hub, admin):
     agent, other = register(admin), register(admin)
     for _ in range(3):

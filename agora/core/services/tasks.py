@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -149,9 +150,19 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
     def op(conn: Connection) -> tuple[list[tuple[dict[str, Any], bool, list[str]]], list[Event], dict[str, Any]]:
         queued: list[tuple[dict[str, Any], bool, list[str]]] = []
         events: list[Event] = []
+        # Assigning changes no agent's load (tasks in progress), so a batch reads each capability set's least
+        # loaded agents once; each task still picks among them at random.
+        candidates: dict[tuple[str, ...], list[str]] = {}
+
+        def least_loaded(capabilities: list[str]) -> str | None:
+            key = tuple(sorted(set(capabilities)))
+            if key not in candidates:
+                candidates[key] = task_ops.least_loaded_agents(conn, p.tenant_id, capabilities)
+            return random.choice(candidates[key]) if candidates[key] else None
+
         for index, req in enumerate(reqs):
             try:
-                task, created, task_events, warnings = _assign_one(conn, p, req, now)
+                task, created, task_events, warnings = _assign_one(conn, p, req, now, least_loaded)
             except AgoraError as exc:
                 if len(reqs) > 1:
                     exc.message, exc.details = f"task {index}: {exc.message}", {**exc.details, "index": index}
@@ -177,7 +188,9 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
     return results
 
 
-def _assign_one(conn: Connection, p: Principal, req: AssignTask, now: datetime) -> tuple[dict[str, Any], bool, list[Event], list[str]]:
+def _assign_one(
+    conn: Connection, p: Principal, req: AssignTask, now: datetime, least_loaded: Callable[[list[str]], str | None]
+) -> tuple[dict[str, Any], bool, list[Event], list[str]]:
     """Queue one task inside the caller's transaction: (task as stored, created, events, warnings)."""
     warnings: list[str] = []  # made here: the store may run an operation twice
     assignee, preferred = req.assignee, None
@@ -190,7 +203,7 @@ def _assign_one(conn: Connection, p: Principal, req: AssignTask, now: datetime) 
         except NotFound:
             _unavailable(req, warnings, f"no agent '{req.assignee}' yet; the task waits for an agent of that name")
     else:
-        preferred = task_ops.least_loaded(conn, p.tenant_id, req.required_capabilities)
+        preferred = least_loaded(req.required_capabilities)
         if preferred is None:
             _unavailable(
                 req, warnings,

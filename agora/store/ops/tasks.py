@@ -156,7 +156,7 @@ def estimated_duration(conn: Connection, tenant_id: str, task_type: str) -> time
 
 
 @lru_cache(maxsize=2)
-def _least_loaded_statement(dialect: str) -> Prepared:
+def _loads_statement(dialect: str) -> Prepared:
     caps = agent_capabilities.c
     capable = (
         select(caps.agent_id)
@@ -166,18 +166,23 @@ def _least_loaded_statement(dialect: str) -> Prepared:
     )
     load = select(func.count()).where(tasks.c.claimed_by == agents.c.agent_id, status_is("in_progress")).scalar_subquery()
     return Prepared(
-        select(agents.c.agent_id)
+        select(agents.c.agent_id, load.label("load"))
         .where(agents.c.tenant_id == bindparam("tenant_id"), agents.c.status == "active", agents.c.agent_id.in_(capable))
-        .order_by(load, func.random())
-        .limit(1)
+        .order_by(load)
     )
+
+
+def least_loaded_agents(conn: Connection, tenant_id: str, capabilities: list[str]) -> list[str]:
+    """The active agents with every capability that have the fewest tasks in progress (all of them, when tied)."""
+    wanted = sorted(set(capabilities))
+    rows = _loads_statement(conn.dialect.name).rows(conn, {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)})
+    return [r["agent_id"] for r in rows if r["load"] == rows[0]["load"]]
 
 
 def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
     """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
-    wanted = sorted(set(capabilities))
-    values = {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)}
-    return _least_loaded_statement(conn.dialect.name).scalar(conn, values)  # type: ignore[no-any-return]
+    candidates = least_loaded_agents(conn, tenant_id, capabilities)
+    return random.choice(candidates) if candidates else None
 
 
 _INSERT_TASK = Prepared(insert(tasks))
