@@ -129,7 +129,7 @@ def _agent(conn: Connection, tenant_id: str, step: Step, warnings: list[str]) ->
     """The step's agent id, if it names one. An agent that does not exist yet, or capabilities no active agent has,
     are warnings: the step's task waits, as a task assigned alone would."""
     if step.agent is None:
-        if step.required_capabilities and task_ops.least_loaded(conn, tenant_id, step.required_capabilities) is None:
+        if step.required_capabilities and not task_ops.least_loaded_agents(conn, tenant_id, step.required_capabilities):
             wanted = ", ".join(step.required_capabilities)
             warnings.append(f"step '{step.name}': no active agent has {wanted} yet; its tasks wait for one")
         return None

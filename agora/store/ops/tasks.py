@@ -179,12 +179,6 @@ def least_loaded_agents(conn: Connection, tenant_id: str, capabilities: list[str
     return [r["agent_id"] for r in rows if r["load"] == rows[0]["load"]]
 
 
-def least_loaded(conn: Connection, tenant_id: str, capabilities: list[str]) -> str | None:
-    """The active agent with every capability and the fewest tasks in progress (ties broken at random)."""
-    candidates = least_loaded_agents(conn, tenant_id, capabilities)
-    return random.choice(candidates) if candidates else None
-
-
 _INSERT_TASK = Prepared(insert(tasks))
 _INSERT_REQUIREMENT = Prepared(insert(task_requirements))
 _INSERT_DEPENDENCY = insert(task_dependencies)
