@@ -305,3 +305,69 @@ def test_a_timestamp_binds_on_sqlite_as_sqlalchemys_own_steps_would():
         assert fast(value) == own(value), value
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
+
+
+def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
+    """Every store operation marked ``point_read``, with the arguments of each way it looks rows up."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import agora.store.ops as ops
+
+    marked = {}
+    for info in pkgutil.iter_modules(ops.__path__):
+        module = importlib.import_module(f"agora.store.ops.{info.name}")
+        marked |= {fn: None for fn in vars(module).values() if inspect.isfunction(fn) and getattr(fn, "point_read", False)}
+    from agora.store.ops import a2a as a2a_ops
+    from agora.store.ops import agents as agent_ops
+    from agora.store.ops import keys as key_ops
+    from agora.store.ops import system as system_ops
+
+    calls = {
+        agent_ops.resolve: [(None, "agent_0000000000000000"), ("t", "agent_0000000000000000"), (None, "bob"), ("t", "bob")],
+        a2a_ops.get: [("a2a_0000000000000000",)],
+        a2a_ops.last_seq: [("a2a_0000000000000000",)],
+        task_ops.get: [("task_0000000000000000", None), ("task_0000000000000000", "t")],
+        key_ops.lookup: [("0" * 64,)],
+        system_ops.get: [("halt",)],
+    }
+    assert set(calls) == set(marked), "a point read was marked or unmarked: say here how it is called"
+    return calls
+
+
+def _point_read_plans(conn: Connection) -> list[str]:
+    """The plan of every statement each point read runs, traced on SQLite (with its values)."""
+    sqls: list[str] = []
+    raw = conn.connection.driver_connection
+    raw.set_trace_callback(sqls.append)
+    for op, calls in _point_reads().items():
+        for args in calls:
+            try:
+                op(conn, *args)
+            except NotFound:
+                pass
+    raw.set_trace_callback(None)
+    selects = [sql for sql in sqls if sql.lstrip().upper().startswith("SELECT")]
+    return ["\n".join(r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")) + f"\n  ({sql})" for sql in selects]
+
+
+async def test_a_point_read_runs_on_the_callers_thread_and_looks_up_by_key_only(tmp_path):
+    """SQLite runs a ``point_read`` on the event loop's thread (two hand-offs to a reader thread cost more than the
+    lookup: A2A round trips went from ~120/s to ~160/s): so each must be a lookup through an index, never a scan
+    that could hold the loop up."""
+    import threading
+
+    from agora.store.base import point_read
+
+    s = open_store(None, tmp_path)
+    await s.start()
+    try:
+        assert await s.read(point_read(lambda conn: threading.get_ident())) == threading.get_ident()
+        assert await s.read(lambda conn: threading.get_ident()) != threading.get_ident()
+        plans = await s.read(_point_read_plans)
+    finally:
+        await s.close()
+    assert len(plans) >= 10
+    for plan in plans:
+        assert "SEARCH" in plan and not re.search(r"^SCAN (?!CONSTANT)", plan, re.M), plan

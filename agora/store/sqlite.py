@@ -197,9 +197,12 @@ class SQLiteStore(Store):
     async def read(self, op: Op[T], *args: Any) -> T:
         if self._closed:
             raise Unavailable("the store is closed (the hub is stopping)")
+        if getattr(op, "point_read", False):  # a WAL reader never waits for a lock: this cannot stall the loop
+            return self._read_sync(op, args)
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_sync, op, args)
 
     def _read_sync(self, op: Op[T], args: tuple[Any, ...]) -> T:
+        """On this thread's own read connection (a reader thread's, or the event loop's for a point read)."""
         conn: Connection | None = getattr(self._reader_local, "conn", None)
         if conn is None:
             conn = self._reader_local.conn = self._engine.connect()

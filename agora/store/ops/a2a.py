@@ -19,6 +19,7 @@ from sqlalchemy import (
 
 from agora_sdk.errors import NotFound
 
+from ..base import point_read
 from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks
 
@@ -45,6 +46,7 @@ def insert_task(conn: Connection, row: dict[str, Any]) -> None:
     _INSERT_TASK.execute(conn, row)
 
 
+@point_read
 def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
     row = (_GET_LOCKED if lock else _GET).first(conn, {"task_id": task_id})
     if row is None:
@@ -73,6 +75,7 @@ def events_after(conn: Connection, task_id: str, after: int, limit: int = 200) -
 _LAST_SEQ = select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == bindparam("task_id"))
 
 
+@point_read
 def last_seq(conn: Connection, task_id: str) -> int:
     return int(conn.execute(_LAST_SEQ, {"task_id": task_id}).scalar_one())
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from agora.core.ids import is_id, new_id
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
+from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agent_capabilities, agents
 from .dialect import upsert_insert
@@ -50,6 +51,7 @@ def _resolve_statement(by_id: bool, scoped: bool) -> Any:
     return Prepared(stmt.limit(2))
 
 
+@point_read
 def resolve(conn: Connection, tenant_scope: str | None, ref: str) -> dict[str, Any]:
     """Find an agent by id or unique name among those the caller may see; 404 otherwise."""
     stmt = _resolve_statement(is_id(ref, "agent"), tenant_scope is not None)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from agora.core.ids import new_id
 from agora_sdk.errors import NotFound
 
+from ..base import point_read
 from ..schema import agents, api_keys, tenants
 from .pagination import decode_cursor, page
 
@@ -46,6 +47,7 @@ def insert_key(
     return row
 
 
+@point_read
 def lookup(conn: Connection, key_hash: str) -> dict[str, Any] | None:
     """The live key with this hash, with its agent's status when it is an agent key."""
     stmt = (

@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from ..base import point_read
 from ..schema import system_state
 from .dialect import upsert_insert
 
 
+@point_read
 def get(conn: Connection, key: str) -> Any:
     return conn.execute(select(system_state.c.value).where(system_state.c.key == key)).scalar()
 

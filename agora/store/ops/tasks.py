@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
+from ..base import point_read
 from ..prepared import Prepared
 from ..schema import (
     agent_capabilities,
@@ -76,6 +77,7 @@ def _get(conn: Connection, task_id: str, tenant_scope: str | None, lock: bool = 
     return dict(row)
 
 
+@point_read
 def get(conn: Connection, task_id: str, tenant_scope: str | None) -> dict[str, Any]:
     return _get(conn, task_id, tenant_scope)
 
