@@ -25,6 +25,8 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError, UnsupportedOperationError
 from google.protobuf.json_format import MessageToDict
 
+from agora.core.services.a2a import RECHECK
+
 from .conftest import call, ok, unique
 from .hubproc import HubProcess
 
@@ -111,10 +113,13 @@ def texts(msg: pb.Message) -> list[str]:
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_send_completes_replies_and_returns_artifacts(agent, binding, version):
     async with a2a_client(agent.url, binding, version=version) as client:
+        started = time.monotonic()
         done = (await send(client, message("hi", "tck-complete-task"))).task
+        took = time.monotonic() - started  # woken when the task settles, not when a blocking send looks again
         data = (await send(client, message("hi", "tck-artifact-data"))).task
         reply = await send(client, message("hi", "tck-message-response"))
     assert done.status.state == STATE.TASK_STATE_COMPLETED and texts(done.status.message) == ["Hello from TCK"]
+    assert took < RECHECK, took
     assert done.id.startswith("a2a_") and done.context_id.startswith("ctx_")
     assert MessageToDict(data.artifacts[0].parts[0])["data"] == {"key": "value", "count": 42}
     assert reply.HasField("message") and texts(reply.message) == ["Direct message response"]

@@ -30,7 +30,9 @@ def keys_for(event: Event) -> list[str]:
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}"]
     if event.type == "a2a_updated":
-        keys = [f"a2a:{event.data['task_id']}"]  # its A2A callers and streams
+        keys = [f"a2a:{event.data['task_id']}"]  # its A2A streams
+        if event.data.get("settled"):
+            keys.append(f"a2a-settled:{event.data['task_id']}")  # its blocking callers
         return keys + ["a2a:push"] if event.data.get("push") else keys  # and the deliverers, if it has webhooks
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
     if event.type.startswith("task_"):

@@ -89,8 +89,10 @@ def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, A
 
 
 def _wake(conn: Connection, task: dict[str, Any]) -> Event:
-    """Wakes the task's waiting callers and streams (and push deliverers, when it has webhooks)."""
-    return Event("a2a_updated", task["tenant_id"], {"task_id": task["task_id"], "push": push_ops.any_for(conn, task["task_id"])})
+    """Wakes the task's streams (and push deliverers, when it has webhooks), and its blocking callers once it is
+    ``settled`` (they have nothing to read before)."""
+    data = {"task_id": task["task_id"], "push": push_ops.any_for(conn, task["task_id"]), "settled": task["state"] in ENDS_STREAM}
+    return Event("a2a_updated", task["tenant_id"], data)
 
 
 def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, message: dict[str, Any] | None = None) -> tuple[dict[str, Any], Event]:
@@ -219,7 +221,7 @@ async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
     """The task once it ends a stream (terminal, interrupted or answered by a message), or as it is at ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        with hub.wakeups.armed([f"a2a:{task_id}"]) as woken:
+        with hub.wakeups.armed([f"a2a-settled:{task_id}"]) as woken:
             task = await hub.store.read(a2a_ops.get, task_id)
             remaining = hub.wakeups.remaining(deadline)
             if task["state"] in ENDS_STREAM or remaining <= 0:
