@@ -306,15 +306,17 @@ def merged(artifacts: list[dict[str, Any]], artifact: dict[str, Any], append: bo
 
 
 def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[str, Any] | None, now: datetime) -> list[Event]:
-    """Finish the turn's Agora task to match the A2A state (a task waiting for input has done this turn's work)."""
+    """Finish the turn's Agora task to match the A2A state (a task waiting for input has done this turn's work).
+    ``turn`` is the task as ``leased`` read and locked it in this transaction."""
     text = " ".join(p.get("text", "") for p in (message or {}).get("parts", [])).strip() or state
     if state == "failed":
-        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], {"status": "failed", "notes": text, "lease_token": turn["lease_token"]}, now)
+        changes = {"status": "failed", "notes": text, "lease_token": turn["lease_token"]}
+        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now, locked=turn)
     elif state == "canceled":
         moved = task_ops.cancel(conn, turn["task_id"], None, turn["claimed_by"], text, now)
     else:
         changes = {"status": "completed", "notes": f"A2A {state}", "lease_token": turn["lease_token"]}
-        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now)
+        moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now, locked=turn)
     return task_service.record_transitions(conn, [{**moved, "ended_by_a2a": True}], now)
 
 
