@@ -451,3 +451,12 @@ async def test_an_a2a_front_served_by_one_replica_for_an_agent_working_through_t
     assert events[0]["task"]["id"] == waiting.id and events[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert waiting.id in [t.id for t in listed.tasks]
     assert hook.states()[0] == "TASK_STATE_SUBMITTED" and hook.states()[-1] == "TASK_STATE_COMPLETED"
+
+
+def test_the_sdks_opentelemetry_spans_are_off_unless_the_operator_asks():
+    """They cost up to ~15% of a round trip, sent nowhere without a tracer provider (the OpenTelemetry API is
+    installed regardless: mcp and FastAPI depend on it)."""
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED"}
+    probe = "import agora.transports.a2a; from a2a.utils import telemetry; print(telemetry.otel_installed, telemetry.otel_enabled)"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr
