@@ -1,14 +1,16 @@
 """The A2A ceiling: an ``a2a-sdk`` server (its own default request handler, in-memory task store) whose agent does
 what the hub's benchmark agent does for ``tck-complete-task``: completes the task with the message "Hello from TCK".
 
-Served exactly as ``agora serve`` serves the hub (same uvicorn options), JSON-RPC at ``/``. A round trip through the
-hub also crosses the hub's store and a second process (the agent, over the hub's task queue); the ratio to this
-server measures that.
+Served exactly as ``agora serve`` serves the hub (same uvicorn options, the SDK's spans off), JSON-RPC at ``/``.
+A round trip through the hub also crosses the hub's store and a second process (the agent, over the hub's task
+queue); the ratio to this server measures that.
 """
 
 from __future__ import annotations
 
 import argparse
+
+import agora  # noqa: F401, I001 - before a2a: it turns the a2a-sdk's OpenTelemetry spans off, as in the hub
 
 import uvicorn
 from starlette.applications import Starlette
