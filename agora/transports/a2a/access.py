@@ -106,15 +106,15 @@ async def _agent(hub: Hub, ref: str, principal: Principal | None) -> dict[str, A
 
     Without a key, a private agent asked for by id (its card, public by id, says how to authenticate) is a 401;
     by name, a private agent is not there for strangers (404)."""
-    scopes = [principal.tenant_scope()] if principal is not None else []
-    for scope in [*scopes, None]:
+    own = [principal.tenant_scope()] if principal is not None else []  # an admin's scope is None: every tenant
+    for scope, mine in [*((s, True) for s in own), (None, False)]:
         try:
             agent = await hub.store.read(agent_ops.resolve, scope, ref)
         except (NotFound, InvalidArgument):  # InvalidArgument: a name several tenants use; give the id
             continue
         if agent["a2a"] is None:
             continue
-        if scope is not None or agent["a2a"].get("access") == "public":
+        if mine or agent["a2a"].get("access") == "public":
             return agent
         if principal is None and is_id(ref, "agent"):
             raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
