@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -237,7 +237,7 @@ def _recent_durations_plan(conn: Connection) -> str:
     add_tenant(conn, "g")
     done = {"status": "completed", "started_at": NOW, "finished_at": NOW}
     conn.execute(insert(tasks), [{**_task(f"task_{i:016x}", "g"), **done} for i in range(3000)])
-    return _plan(conn, task_ops._RECENT_DURATIONS, {"tenant_id": "'g'", "task_type": "'t'"})
+    return _plan(conn, task_ops._recent_duration_statement(conn.dialect.name).stmt, {"tenant_id": "'g'", "task_type": "'t'"})
 
 
 async def test_an_assigns_completion_estimate_reads_only_the_last_durations(store: Store):
@@ -245,6 +245,24 @@ async def test_an_assigns_completion_estimate_reads_only_the_last_durations(stor
     hub to 126/s after 10,000 completions."""
     plan = await store.write(_recent_durations_plan)
     assert "ix_tasks_recent_completions" in plan and "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def _durations_of_recent_completions(conn: Connection) -> Any:
+    """30 completions of type t: the 10 oldest took 100 s, the 20 latest 1, 2, … 20 s (mean 10.5 s)."""
+    add_tenant(conn, "g")
+    rows = []
+    for i in range(30):
+        took = 100 if i < 10 else i - 9
+        finished = NOW + timedelta(minutes=i)
+        rows.append({**_task(f"task_{i:016x}", "g"), "status": "completed", "started_at": finished - timedelta(seconds=took, microseconds=250_000), "finished_at": finished - timedelta(microseconds=250_000 * (i % 2))})
+    conn.execute(insert(tasks), rows)
+    return task_ops.estimated_duration(conn, "g", "t"), task_ops.estimated_duration(conn, "g", "other")
+
+
+async def test_an_assigns_completion_estimate_is_the_mean_of_the_last_twenty_durations(store: Store):
+    estimate, unknown = await store.write(_durations_of_recent_completions)
+    assert abs(estimate.total_seconds() - (10.5 + 0.25 - 0.125)) < 0.001, estimate
+    assert unknown is None
 
 
 def test_the_claim_states_every_task_status_literally():

@@ -27,9 +27,10 @@ def serialize_appends(conn: Connection, stream: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"agora:{stream}"})
 
 
-def seconds_between(conn: Connection, start: Any, end: Any) -> Any:
-    """SQL for the seconds from ``start`` to ``end`` (two timestamp columns), as a float."""
-    if conn.dialect.name == "postgresql":
+def seconds_between(engine: Connection | str, start: Any, end: Any) -> Any:
+    """SQL for the seconds from ``start`` to ``end`` (two timestamp columns), as a float, on a connection's (or
+    named) engine."""
+    if (engine if isinstance(engine, str) else engine.dialect.name) == "postgresql":
         return func.extract("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86_400.0
 
