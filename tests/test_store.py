@@ -308,8 +308,9 @@ async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store)
     assert rows[1]["payload"] == {"n": [1, "ü"]} and rows[1]["deadline"] == NOW
 
 
-def test_a_timestamp_binds_on_sqlite_as_sqlalchemys_own_steps_would():
-    """The one-step bind must write exactly SQLAlchemy's text: SQL compares SQLite timestamps as text."""
+def test_a_timestamp_binds_and_reads_on_sqlite_as_sqlalchemys_own_steps_would():
+    """The one-step bind must write exactly SQLAlchemy's text (SQL compares SQLite timestamps as text), and the
+    one-step read must give back what SQLAlchemy's parse plus the UTC step gave."""
     from datetime import timedelta
 
     from sqlalchemy.dialects import sqlite
@@ -324,6 +325,9 @@ def test_a_timestamp_binds_on_sqlite_as_sqlalchemys_own_steps_would():
         assert fast(value) == own(value), value
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
+    read, own_read = column.result_processor(dialect, None), TypeDecorator.result_processor(column, dialect, None)
+    for text in ("2026-01-01 12:00:00.000005", "2026-01-01 12:00:00", "2026-01-01 12:00:00.5", fast(NOW), None):
+        assert read(text) == own_read(text) and (text is None or read(text).tzinfo is timezone.utc), text
 
 
 def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
