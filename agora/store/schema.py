@@ -217,7 +217,12 @@ inbox = Table(
         sqlite_where=text("acked_at IS NULL"),
         postgresql_where=text("acked_at IS NULL"),
     ),
-    Index("ix_inbox_acked", "acked_at"),
+    Index(  # retention: acked before a cutoff (an unacked delivery has no entry to write)
+        "ix_inbox_acked",
+        "acked_at",
+        sqlite_where=text("acked_at IS NOT NULL"),
+        postgresql_where=text("acked_at IS NOT NULL"),
+    ),
     # Live streams hand out in seq order: without this they walk every acked row of the agent first.
     Index(
         "ix_inbox_pending_seq",
@@ -312,14 +317,27 @@ tasks = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("ix_tasks_tenant_status", "tenant_id", "status", "task_type"),
-    Index("ix_tasks_assignee", "assignee", "status"),
+    # Partial on NOT NULL (migration 0017): every lookup names a value, and a NULL entry cost each write.
+    Index(
+        "ix_tasks_assignee",
+        "assignee",
+        "status",
+        sqlite_where=text("assignee IS NOT NULL"),
+        postgresql_where=text("assignee IS NOT NULL"),
+    ),
     Index(
         "ix_tasks_preferred",
         "preferred_agent_id",
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending' AND preferred_agent_id IS NOT NULL"),
+        postgresql_where=text("status = 'pending' AND preferred_agent_id IS NOT NULL"),
     ),
-    Index("ix_tasks_claimed_by", "claimed_by", "status"),
+    Index(
+        "ix_tasks_claimed_by",
+        "claimed_by",
+        "status",
+        sqlite_where=text("claimed_by IS NOT NULL"),
+        postgresql_where=text("claimed_by IS NOT NULL"),
+    ),
     Index(  # the recent durations an assign estimates its completion from
         "ix_tasks_recent_completions",
         "tenant_id",

@@ -58,5 +58,6 @@ def _sqlite_text(value: datetime | None) -> str | None:
     return value.isoformat(sep=" ", timespec="microseconds")[:-6]  # without the "+00:00"
 
 
+@lru_cache(maxsize=1024)  # a batch reads back the instants it wrote: its rows share their "now" and lease end
 def _sqlite_datetime(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
