@@ -420,6 +420,27 @@ async def test_task_transitions_are_events_on_the_assignee_s_stream(hub, admin):
     ]
 
 
+async def test_a_batch_writes_its_tasks_together_yet_announces_them_in_order(hub, admin):
+    """A batch's tasks without dependencies are written in one statement per table; one with dependencies writes
+    those before it first, so the stream still sees every task in the order the batch gave them."""
+    from .test_streams import connect, frame
+
+    agent = register(admin)
+    doomed = assign(admin, assignee=agent["agent_id"])["task_id"]
+    ok(call(admin, "agora.task.cancel", task_id=doomed))
+    plain = {"task_type": "job", "assignee": agent["agent_id"]}
+    async with connect(hub, agent["agent_token"], types="task_*") as ws:
+        results = ok(call(admin, "agora.task.assign_batch", tasks=[plain, {**plain, "depends_on": [doomed]}, plain]))["results"]
+        seen = [await frame(ws) for _ in range(4)]
+    assert [r["status"] for r in results] == ["pending", "failed", "pending"]
+    first, failed, last = (r["task_id"] for r in results)
+    assert [(f["type"], f["data"]["task_id"]) for f in seen] == [
+        ("task_assigned", first), ("task_assigned", failed), ("task_failed", failed), ("task_assigned", last)
+    ]
+    history = ok(call(admin, "agora.task.history", task_id=last))
+    assert [(h["from_status"], h["to_status"]) for h in history["transitions"]] == [(None, "pending")], history
+
+
 def test_a_claimer_on_one_replica_wakes_when_work_is_assigned_on_the_other(two_replicas):
     one, two = two_replicas
     with one.client() as admin_one:

@@ -72,7 +72,9 @@ def task_model(row: dict[str, Any]) -> Task:
 
 
 def _event_type(t: dict[str, Any]) -> str:
-    if t["status"] == t.get("from_status"):
+    if t["from_status"] is None:  # a new task
+        return "task_assigned"
+    if t["status"] == t["from_status"]:
         return "task_updated"
     if t["status"] == "pending":
         return "task_requeued" if t.get("from_status") in ("dead_letter", "failed") else "task_released"
@@ -90,7 +92,7 @@ def follow(concerns: Callable[[dict[str, Any]], bool], follower: Follower) -> No
     _FOLLOWERS.append((concerns, follower))
 
 
-def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any, first: str | None = None) -> list[Event]:
+def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any) -> list[Event]:
     """One hub event per transition (dependents failed along with a task included), and what followers record.
 
     The transitions' own events are written together (one statement, and on PostgreSQL one round trip under the
@@ -117,10 +119,9 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
         }
         # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
         visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
-        type_ = first or _event_type(t)
+        type_ = _event_type(t)
         rows.append({"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
         events.append(Event(type_, t["tenant_id"], data))
-        first = None
         if t.get("dependents_failed"):
             write()
             events += record_transitions(conn, t["dependents_failed"], now)
@@ -160,15 +161,17 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
                 candidates[key] = task_ops.least_loaded_agents(conn, p.tenant_id, capabilities)
             return random.choice(candidates[key]) if candidates[key] else None
 
+        batch = task_ops.NewTasks()
         for index, req in enumerate(reqs):
             try:
-                task, created, task_events, warnings = _assign_one(conn, p, req, now, least_loaded)
+                task, created, task_events, warnings = _assign_one(conn, p, req, now, least_loaded, batch)
             except AgoraError as exc:
                 if len(reqs) > 1:
                     exc.message, exc.details = f"task {index}: {exc.message}", {**exc.details, "index": index}
                 raise
             queued.append((task, created, warnings))
             events += task_events
+        events += flush_new(conn, batch, now)
         durations = {t: task_ops.estimated_duration(conn, p.tenant_id, t) for t in {r.task_type for r in reqs}}
         return queued, events, durations
 
@@ -189,7 +192,8 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
 
 
 def _assign_one(
-    conn: Connection, p: Principal, req: AssignTask, now: datetime, least_loaded: Callable[[list[str]], str | None]
+    conn: Connection, p: Principal, req: AssignTask, now: datetime, least_loaded: Callable[[list[str]], str | None],
+    batch: task_ops.NewTasks,
 ) -> tuple[dict[str, Any], bool, list[Event], list[str]]:
     """Queue one task inside the caller's transaction: (task as stored, created, events, warnings)."""
     warnings: list[str] = []  # made here: the store may run an operation twice
@@ -223,9 +227,7 @@ def _assign_one(
         workflow_id=req.workflow_id,
         idempotency_key=req.idempotency_key,
     )  # fmt: skip
-    task, created, events = create_in(conn, row, p.label, now)
-    if events:  # a task whose dependency already failed is stored failed
-        task = {**task, "status": events[-1].data["status"]}
+    task, created, events = create_in(conn, row, p.label, now, batch)
     return task, created, events, warnings
 
 
@@ -242,11 +244,25 @@ def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], create
     }  # fmt: skip
 
 
-def create_in(conn: Connection, row: dict[str, Any], actor: str, now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:
-    """Store a new task inside the caller's transaction and record its events: (task, created, events)."""
-    task, created, transitions = task_ops.create(conn, row, actor)
-    events = record_transitions(conn, [{**task, "from_status": None}], now, "task_assigned") if created else []
+def create_in(
+    conn: Connection, row: dict[str, Any], actor: str, now: datetime, batch: task_ops.NewTasks | None = None
+) -> tuple[dict[str, Any], bool, list[Event]]:
+    """Store a new task inside the caller's transaction and record its events: (task, created, events).
+
+    With ``batch``, a task without dependencies is only added to it (``flush_new`` writes it and records its event);
+    one with dependencies writes the batch first, so events keep the order the tasks came in."""
+    events = flush_new(conn, batch, now) if batch is not None and row["depends_on"] else []
+    task, created, transitions = task_ops.create(conn, row, actor, batch)
+    if created and not (batch is not None and not row["depends_on"]):
+        events += record_transitions(conn, [{**task, "from_status": None}], now)
+    if transitions:  # a task whose dependency already failed is stored failed
+        task = {**task, "status": transitions[-1]["status"]}
     return task, created, events + record_transitions(conn, transitions, now)
+
+
+def flush_new(conn: Connection, batch: task_ops.NewTasks, now: datetime) -> list[Event]:
+    """Write the batch's tasks and record their ``task_assigned`` events."""
+    return record_transitions(conn, [{**t, "from_status": None} for t in batch.flush(conn)], now)
 
 
 def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -192,15 +193,48 @@ _INSERT_DEPENDENCY = insert(task_dependencies)
 _INSERT_HISTORY = Prepared(insert(task_history))
 
 
-def create(conn: Connection, row: dict[str, Any], actor: str) -> tuple[dict[str, Any], bool, list[Transition]]:
-    """Store a new task (or return the one with the same idempotency key). Returns (task, created, transitions)."""
+@dataclass
+class NewTasks:
+    """New tasks of a batch without dependencies, written together by ``flush``: one statement per table instead of
+    one per task (a fifth of the writer's time in an assign_batch)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any], actor: str) -> None:
+        self.rows.append(row)
+        self.history.append(_history_row(row["task_id"], actor, None, "pending", row["created_at"], None))
+
+    def by_key(self, key: str) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["idempotency_key"] == key), None)
+
+    def flush(self, conn: Connection) -> list[dict[str, Any]]:
+        """Write the tasks added since the last flush; returns them."""
+        rows, history, self.rows, self.history = self.rows, self.history, [], []
+        if rows:
+            _INSERT_TASK.execute_many(conn, rows)
+            requirements = [{"task_id": r["task_id"], "capability": c} for r in rows for c in r["required_capabilities"]]
+            if requirements:
+                _INSERT_REQUIREMENT.execute_many(conn, requirements)
+            _INSERT_HISTORY.execute_many(conn, history)
+        return rows
+
+
+def create(
+    conn: Connection, row: dict[str, Any], actor: str, batch: NewTasks | None = None
+) -> tuple[dict[str, Any], bool, list[Transition]]:
+    """Store a new task (or return the one with the same idempotency key). Returns (task, created, transitions).
+    A task without dependencies is only added to ``batch``, if given; its ``flush`` writes it."""
     if row["idempotency_key"]:
         earlier = conn.execute(
             select(tasks).where(tasks.c.tenant_id == row["tenant_id"], tasks.c.idempotency_key == row["idempotency_key"])
-        ).mappings().first()
-        if earlier is not None:
+        ).mappings().first() or (batch and batch.by_key(row["idempotency_key"]))
+        if earlier:
             return dict(earlier), False, []
     deps = list(dict.fromkeys(row["depends_on"]))
+    if batch is not None and not deps:
+        batch.add(row, actor)
+        return row, True, []
     upstream: dict[str, str] = {}
     if deps:
         upstream = dict(
