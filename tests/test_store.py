@@ -370,6 +370,7 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
     from agora.store.ops import a2a as a2a_ops
     from agora.store.ops import agents as agent_ops
     from agora.store.ops import keys as key_ops
+    from agora.store.ops import messages as message_ops
     from agora.store.ops import system as system_ops
 
     calls = {
@@ -379,6 +380,8 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         task_ops.get: [("task_0000000000000000", None), ("task_0000000000000000", "t")],
         key_ops.lookup: [("0" * 64,)],
         system_ops.get: [("halt",)],
+        message_ops.any_reply_due: [(NOW,)],
+        task_ops.any_expired: [(NOW,)],
     }
     assert set(calls) == set(marked), "a point read was marked or unmarked: say here how it is called"
     return calls

@@ -27,7 +27,8 @@ O = TypeVar("O", bound=Callable[..., Any])
 
 
 def point_read(op: O) -> O:
-    """Marks a read that looks rows up by a unique key (a handful of rows through an index, microseconds of work).
+    """Marks a read that looks rows up by a unique key, or probes an index for a first row (a handful of rows
+    through an index, microseconds of work).
 
     SQLite runs such a read at once on the calling thread instead of handing it to a reader thread: the two thread
     hand-offs cost several times the lookup itself (an A2A round trip makes three of them)."""
@@ -52,7 +53,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def read(self, op: Op[T], *args: Any) -> T:
         """Run ``op(conn, *args)`` on a read connection (a consistent snapshot). An ``op`` marked ``point_read``
-        must read only by a unique key: SQLite may run it on the caller's thread (the event loop)."""
+        must read only through an index (a unique key, or a probe for a first row): SQLite may run it on the
+        caller's thread (the event loop)."""
 
     @abc.abstractmethod
     async def write(self, op: Op[T], *args: Any) -> T:

@@ -171,6 +171,8 @@ async def expire_replies(hub: Hub) -> None:
     """Request/reply (seed 001): a message whose expected.timeout_ms passed without a reply brings its sender a
     ``failure`` message with intent ``timeout``. Each due message is claimed atomically, so replicas never double it."""
     now = hub.clock.now()
+    if not await hub.store.read(message_ops.any_reply_due, now):
+        return
 
     def op(conn: Connection) -> list[dict[str, Any]]:
         failures = []

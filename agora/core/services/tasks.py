@@ -457,6 +457,8 @@ async def stats(ctx: CallContext, req: StatsRequest) -> TaskStats:
 async def expire(hub: Hub) -> None:
     """Housekeeping: leases that ran out go back to the queue (or the dead letter); passed deadlines fail."""
     now = hub.clock.now()
+    if not await hub.store.read(task_ops.any_expired, now):
+        return
 
     def op(conn: Connection) -> list[Event]:
         moved = task_ops.expire_leases(conn, now) + task_ops.expire_deadlines(conn, now)
