@@ -140,6 +140,39 @@ async def test_message_sequence_numbers_are_never_reused(store: Store):
     assert second > first
 
 
+def _sent_twice(conn: Connection) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Two sends of three direct messages (the newest message deleted in between, as retention may): the seqs each
+    send gave its inbox rows, and the seqs the messages were stored under."""
+    from agora.store.ops import messages as message_ops
+    from agora.store.schema import inbox, messages
+
+    def rows(n: int) -> list[dict]:
+        return [{
+            "message_id": f"msg_{n:015x}{i}", "kind": "direct", "sender_id": "agent_s", "recipient_id": "agent_r",
+            "topic": None, "message_type": "info", "performative": None, "intent": None, "priority": 2 + i % 2,
+            "content": {"i": i}, "correlation": None, "conversation_id": None, "expected": None, "context": {},
+            "idempotency_key": None, "created_at": NOW, "expires_at": None, "reply_due_at": None, "tenant_id": "m",
+        } for i in range(3)]  # fmt: skip
+
+    message_ops.send(conn, "m", "agent_s", rows(1), NOW)
+    conn.execute(messages.delete().where(messages.c.seq == select(func.max(messages.c.seq)).scalar_subquery()))
+    message_ops.send(conn, "m", "agent_s", rows(2), NOW)
+    delivered = conn.execute(
+        select(messages.c.message_id, inbox.c.seq).join(messages, messages.c.seq == inbox.c.seq).order_by(inbox.c.seq)
+    ).all()
+    stored = conn.execute(select(messages.c.message_id, messages.c.seq).order_by(messages.c.seq)).all()
+    return [tuple(r) for r in delivered], [tuple(r) for r in stored]
+
+
+async def test_a_batch_of_messages_gets_the_seqs_it_was_stored_under(store: Store):
+    """On SQLite a batch's seqs are worked out from the last rowid, not returned row by row: each inbox row must
+    still point at its own message, and a deleted newest seq is not handed out again."""
+    delivered, stored = await store.write(_sent_twice)
+    assert [m for m, _ in stored] == [f"msg_{n:015x}{i}" for n, i in ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))]
+    assert delivered == stored  # every message has its delivery row under its own seq
+    assert stored[2][1] == stored[1][1] + 2  # the deleted seq was skipped, not reused
+
+
 EXPRESSION_INDEXES = {"ix_inbox_ready", "ix_tasks_claimable"}  # (priority DESC): Alembic cannot compare expression indexes
 
 

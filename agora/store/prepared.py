@@ -85,22 +85,6 @@ class Prepared:
             return
         self._run(conn, shape, rows, many=True)
 
-    def returning_many(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
-        """Run an INSERT … RETURNING once per row (the rows all have the same keys): each row's first returned value,
-        in the rows' order. On SQLite one plain execute per row costs less than SQLAlchemy's insertmanyvalues, whose
-        per-row parameter handling took more of the writer than SQLite's own work."""
-        shape = self._shape(conn, rows[0])
-        if shape is None:
-            if len(rows) == 1:  # a plain execute costs less than the executemany machinery
-                return [conn.execute(self.stmt, rows[0]).scalar()]
-            return list(conn.execute(self.stmt, rows).scalars().all())
-        returned = []
-        for row in rows:
-            cursor = self._run(conn, shape, row)
-            returned.append(cursor.fetchone()[0])
-            cursor.close()
-        return returned
-
     def insert(self, conn: Connection, params: dict[str, Any]) -> Any:
         """Run an INSERT of one row; its generated primary key."""
         shape = self._shape(conn, params)
