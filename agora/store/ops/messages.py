@@ -48,6 +48,8 @@ def _append(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     twice as much of the writer thread. PostgreSQL returns them from one multi-row INSERT."""
     if conn.dialect.name != "sqlite":
         return list(conn.execute(_INSERT_MESSAGES_RETURNING, rows).scalars().all())
+    if len(rows) == 1:  # the common send
+        return [int(_INSERT_MESSAGES.insert(conn, rows[0]))]
     _INSERT_MESSAGES.execute_many(conn, rows)
     last = int(conn.connection.driver_connection.execute("SELECT last_insert_rowid()").fetchone()[0])
     return list(range(last - len(rows) + 1, last + 1))
