@@ -173,6 +173,46 @@ async def test_a_batch_of_messages_gets_the_seqs_it_was_stored_under(store: Stor
     assert stored[2][1] == stored[1][1] + 2  # the deleted seq was skipped, not reused
 
 
+def _latest_seqs(conn: Connection) -> dict[str, Any]:
+    """A tenant's newest seqs by kind, over messages a minute apart: direct, broadcast, direct, topic, broadcast."""
+    from datetime import timedelta
+
+    from agora.store.ops import messages as message_ops
+    from agora.store.schema import messages
+
+    seqs = []
+    for i, kind in enumerate(["direct", "broadcast", "direct", "topic", "broadcast"]):
+        row = {
+            "message_id": f"msg_{i:016x}", "tenant_id": "l", "kind": kind, "sender_id": "s", "message_type": "info",
+            "priority": 2, "content": "x", "context": {}, "created_at": NOW + timedelta(minutes=i),
+        }  # fmt: skip
+        seqs.append(conn.execute(insert(messages).returning(messages.c.seq), row).scalar_one())
+    found = {
+        "broadcast_before_3": message_ops.latest_of(conn, "l", "broadcast", before=NOW + timedelta(minutes=3)),
+        "topic": message_ops.latest_of(conn, "l", "topic"),
+        "any": message_ops.latest_seq(conn, "l"),
+        "other_tenant": message_ops.latest_seq(conn, "nobody"),
+        "seqs": seqs,
+    }
+    if conn.dialect.name == "sqlite":
+        stmt = message_ops._LATEST[True].stmt.compile(dialect=conn.dialect)
+        values = {"tenant_id": "l", "kind": "broadcast", "before": "2026-01-01 00:03:00.000000"}
+        args = tuple(values.get(name, stmt.params[name]) for name in stmt.positiontup)
+        found["plan"] = " ".join(r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt.string}", args))
+    return found
+
+
+async def test_the_newest_seq_of_a_kind_is_one_backward_index_walk(store: Store):
+    """A new agent's first broadcast pull starts at the newest broadcast before it registered; ``max(seq)`` over the
+    tenant's messages walked all of them on the writer (100 ms at 200,000 messages)."""
+    found = await store.write(_latest_seqs)
+    seqs = found["seqs"]
+    assert found["broadcast_before_3"] == seqs[1] and found["topic"] == seqs[3] and found["any"] == seqs[4]
+    assert found["other_tenant"] == 0
+    if "plan" in found:
+        assert "ix_messages_fanout (tenant_id=? AND kind=?)" in found["plan"] and "TEMP B-TREE" not in found["plan"], found
+
+
 EXPRESSION_INDEXES = {"ix_inbox_ready", "ix_tasks_claimable"}  # (priority DESC): Alembic cannot compare expression indexes
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    func,
     insert,
     or_,
     select,
@@ -207,11 +206,32 @@ def _topic_filter(patterns: list[str]) -> Any:
     return and_(messages.c.kind == "topic", or_(*likes))
 
 
-def latest_seq(conn: Connection, tenant_id: str, before: datetime | None = None) -> int:
-    stmt = select(func.coalesce(func.max(messages.c.seq), 0)).where(messages.c.tenant_id == tenant_id)
-    if before is not None:
-        stmt = stmt.where(messages.c.created_at < before)
-    return int(conn.execute(stmt).scalar_one())
+KINDS = ("direct", "broadcast", "topic")
+
+
+def _latest_statement(before: bool) -> Prepared:
+    """The newest seq of a tenant's messages of one kind (optionally created before a time): a backward walk of
+    ix_messages_fanout that stops at the first match. ``max(seq)`` over the tenant's messages walked every one of
+    them (100 ms at 200,000 messages, on the writer, for each new agent's first receive)."""
+    stmt = select(messages.c.seq).where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.kind == bindparam("kind"))
+    if before:
+        stmt = stmt.where(messages.c.created_at < bindparam("before"))
+    return Prepared(stmt.order_by(messages.c.seq.desc()).limit(1))
+
+
+_LATEST = {before: _latest_statement(before) for before in (False, True)}
+
+
+def latest_of(conn: Connection, tenant_id: str, kind: str, before: datetime | None = None) -> int:
+    """The newest seq of the tenant's ``kind`` messages (created before ``before``, if given); 0 if none."""
+    params = {"tenant_id": tenant_id, "kind": kind, **({"before": before} if before is not None else {})}
+    seq = _LATEST[before is not None].scalar(conn, params)
+    return int(seq or 0)
+
+
+def latest_seq(conn: Connection, tenant_id: str) -> int:
+    """The newest seq of any of the tenant's messages; 0 if none."""
+    return max(latest_of(conn, tenant_id, kind) for kind in KINDS)
 
 
 def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
@@ -219,7 +239,7 @@ def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
     agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
     _pull(
         conn, agent_id, tenant_id, BROADCAST_STREAM, None, None,
-        lambda: latest_seq(conn, tenant_id, before=agent["registered_at"]), now,
+        lambda: latest_of(conn, tenant_id, "broadcast", before=agent["registered_at"]), now,
     )
     for sub in _SUBSCRIPTIONS.rows(conn, {"agent_id": agent_id}):
         if sub["topics"]:
@@ -308,7 +328,7 @@ def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | No
 
 def subscribe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     conn.execute(insert(subscriptions).values(**row))
-    _set_position(conn, row["agent_id"], f"sub:{row['subscription_id']}", latest_seq(conn, row["tenant_id"]))
+    _set_position(conn, row["agent_id"], f"sub:{row['subscription_id']}", latest_of(conn, row["tenant_id"], "topic"))
     return row
 
 
