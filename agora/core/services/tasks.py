@@ -77,7 +77,7 @@ def _event_type(t: dict[str, Any]) -> str:
     if t["status"] == t["from_status"]:
         return "task_updated"
     if t["status"] == "pending":
-        return "task_requeued" if t.get("from_status") in ("dead_letter", "failed") else "task_released"
+        return "task_requeued" if t["from_status"] in ("dead_letter", "failed") else "task_released"
     return _EVENTS[t["status"]]
 
 
@@ -251,9 +251,10 @@ def create_in(
 
     With ``batch``, a task without dependencies is only added to it (``flush_new`` writes it and records its event);
     one with dependencies writes the batch first, so events keep the order the tasks came in."""
-    events = flush_new(conn, batch, now) if batch is not None and row["depends_on"] else []
+    deferred = batch is not None and not row["depends_on"]
+    events = flush_new(conn, batch, now) if batch is not None and not deferred else []
     task, created, transitions = task_ops.create(conn, row, actor, batch)
-    if created and not (batch is not None and not row["depends_on"]):
+    if created and not deferred:
         events += record_transitions(conn, [{**task, "from_status": None}], now)
     if transitions:  # a task whose dependency already failed is stored failed
         task = {**task, "status": transitions[-1]["status"]}
