@@ -14,9 +14,10 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from agora.store import Store, open_store
 from agora.store.migrate import head_revision
+from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import tasks as task_ops
 from agora.store.prepared import Prepared
-from agora.store.schema import tasks, tenants
+from agora.store.schema import a2a_events, tasks, tenants
 from agora_sdk.errors import Conflict, NotFound, Unavailable
 
 from .conftest import fresh_postgres_url
@@ -211,6 +212,35 @@ async def test_the_newest_seq_of_a_kind_is_one_backward_index_walk(store: Store)
     assert found["other_tenant"] == 0
     if "plan" in found:
         assert "ix_messages_fanout (tenant_id=? AND kind=?)" in found["plan"] and "TEMP B-TREE" not in found["plan"], found
+
+
+def _a2a_task(conn: Connection, task_id: str) -> None:
+    row = {"task_id": task_id, "tenant_id": "t", "agent_id": "a", "caller": "c", "context_id": "ctx", "state": "s0", "status_message": None,
+           "history": [], "artifacts": [], "metadata": {}, "message_only": False, "turn_task_id": "turn", "created_at": NOW, "updated_at": NOW}  # fmt: skip
+    a2a_ops.insert_task(conn, row)
+    a2a_ops.append_event(conn, task_id, {"state": "s0"}, False, NOW)
+
+
+def _a2a_move(conn: Connection, task_id: str, n: int) -> None:
+    task = a2a_ops.get(conn, task_id, lock=True)
+    a2a_ops.save(conn, task, {"state": f"s{n}"})
+    a2a_ops.append_event(conn, task_id, {"state": f"s{n}"}, False, NOW)
+
+
+def _a2a_snapshot(conn: Connection, task_id: str) -> tuple[str, str]:
+    task = a2a_ops.get(conn, task_id, last_seq=True)
+    newest = conn.execute(select(a2a_events.c.body).where(a2a_events.c.seq == task["last_seq"])).scalar_one()
+    return task["state"], newest["state"]
+
+
+async def test_an_a2a_task_and_its_newest_event_are_read_as_of_one_instant(store: Store):
+    """A stream shows the task, then the events after its newest. Read in two statements on PostgreSQL (READ
+    COMMITTED), a task read just before it completed and a position read just after: that stream waited forever."""
+    await store.write(_a2a_task, "a2a_snapshot")
+    moves = [store.write(_a2a_move, "a2a_snapshot", n) for n in range(1, 151)]
+    seen = await asyncio.gather(*moves, *(store.read(_a2a_snapshot, "a2a_snapshot") for _ in range(150)))
+    snapshots = seen[150:]
+    assert all(state == newest for state, newest in snapshots), [s for s in snapshots if s[0] != s[1]]
 
 
 EXPRESSION_INDEXES = {"ix_inbox_ready", "ix_tasks_claimable"}  # (priority DESC): Alembic cannot compare expression indexes

@@ -96,12 +96,13 @@ def _wake(conn: Connection, task: dict[str, Any]) -> Event:
 
 
 def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, message: dict[str, Any] | None = None) -> tuple[dict[str, Any], Event]:
-    """A new state (with its status message) for the task, and its status event in the stream."""
+    """A new state (with its status message) for the task, and its status event in the stream (its seq is the
+    task's ``last_seq``: the row is locked, no other event of the task can come between)."""
     changes: dict[str, Any] = {"state": state, "updated_at": now, "status_message": message}
     if message is not None:
         changes["history"] = [*task["history"], message]
     task = a2a_ops.save(conn, task, changes)
-    a2a_ops.append_event(conn, task["task_id"], _status_event(task), state in ENDS_STREAM, now)
+    task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event(task), state in ENDS_STREAM, now)
     return task, _wake(conn, task)
 
 
@@ -109,7 +110,8 @@ def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, mes
 
 
 async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any]) -> dict[str, Any]:
-    """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input)."""
+    """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input). The task
+    comes back with ``last_seq``, its SUBMITTED event: a stream follows it from there."""
     message = checked(a2a_pb2.Message, {**message, "role": "ROLE_USER"}, "message")
     now = hub.clock.now()
 
@@ -145,7 +147,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
         turn, created, events = _turn(conn, agent, task, task["history"][0], now)
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
-        a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
+        task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
         return task, [*events, _wake(conn, task)]
 
     task, events = await hub.store.write(op)
@@ -160,10 +162,11 @@ def _turn(conn: Connection, agent: dict[str, Any], task: dict[str, Any], message
     return task_service.create_in(conn, row, task["caller"], now)
 
 
-def _own(conn: Connection, agent: dict[str, Any], caller: str | None, task_id: str, lock: bool = False) -> dict[str, Any]:
-    """The task, if it is this agent's and (unless ``caller`` is None: any caller) this caller's; 404 otherwise."""
+def _own(conn: Connection, agent: dict[str, Any], caller: str | None, task_id: str, **how: bool) -> dict[str, Any]:
+    """The task, if it is this agent's and (unless ``caller`` is None: any caller) this caller's; 404 otherwise.
+    ``how``: ``lock`` or ``last_seq``, as for ``a2a_ops.get``."""
     try:
-        task = a2a_ops.get(conn, task_id, lock=lock)
+        task = a2a_ops.get(conn, task_id, **how)
     except NotFound:
         task = None
     if task is None or task["agent_id"] != agent["agent_id"] or caller not in (None, task["caller"]):
@@ -230,13 +233,12 @@ async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
                 await asyncio.wait_for(woken.wait(), min(remaining, RECHECK))
 
 
-async def last_seq(hub: Hub, task_id: str) -> int:
-    return await hub.store.read(a2a_ops.last_seq, task_id)
-
-
 async def snapshot(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: str) -> tuple[dict[str, Any], int]:
-    """The task and the position of its last event, read together: a stream shows the task, then what came after."""
-    return await hub.store.read(lambda conn: (_own(conn, agent, caller, task_id), a2a_ops.last_seq(conn, task_id)))
+    """The task and the position of its last event, as of one instant: a stream shows the task, then what came after.
+    (Read apart, a task read just before it completed with a position read just after would wait for events that
+    are already past.)"""
+    task = await hub.store.read(lambda conn: _own(conn, agent, caller, task_id, last_seq=True))
+    return task, task.pop("last_seq")
 
 
 # -- the agent's side: agora.a2a.update, and turns finished without it --------------------------------------------------

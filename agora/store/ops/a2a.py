@@ -37,6 +37,9 @@ _INSERT_TASK = Prepared(insert(a2a_tasks))
 _GET_STATEMENT = select(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("task_id"))
 _GET = Prepared(_GET_STATEMENT)
 _GET_LOCKED = Prepared(_GET_STATEMENT.with_for_update())
+_LAST_SEQ = select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == bindparam("task_id"))
+# One statement, so one snapshot even under PostgreSQL's READ COMMITTED (two statements may see different commits).
+_GET_WITH_LAST_SEQ = Prepared(select(a2a_tasks, _LAST_SEQ.scalar_subquery().label("last_seq")).where(a2a_tasks.c.task_id == bindparam("task_id")))
 _FOR_TURN = Prepared(select(a2a_tasks).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update())
 # The SET clause comes from the parameters' keys; the key names its own parameter so it never clashes with them.
 _SAVE = Prepared(update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_task_id")))
@@ -47,8 +50,9 @@ def insert_task(conn: Connection, row: dict[str, Any]) -> None:
 
 
 @point_read
-def get(conn: Connection, task_id: str, lock: bool = False) -> dict[str, Any]:
-    row = (_GET_LOCKED if lock else _GET).first(conn, {"task_id": task_id})
+def get(conn: Connection, task_id: str, lock: bool = False, last_seq: bool = False) -> dict[str, Any]:
+    """The task; with ``last_seq``, also the seq of its newest event (``last_seq``), as of the same instant."""
+    row = (_GET_WITH_LAST_SEQ if last_seq else _GET_LOCKED if lock else _GET).first(conn, {"task_id": task_id})
     if row is None:
         raise NotFound(f"no A2A task '{task_id}'", details={"task_id": task_id})
     return row
@@ -70,9 +74,6 @@ def append_event(conn: Connection, task_id: str, body: dict[str, Any], final: bo
 
 def events_after(conn: Connection, task_id: str, after: int, limit: int = 200) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(_EVENTS_AFTER, {"task_id": task_id, "after": after, "limit": limit}).mappings()]
-
-
-_LAST_SEQ = select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == bindparam("task_id"))
 
 
 @point_read

@@ -116,8 +116,7 @@ class AgoraRequestHandler(RequestHandler):
         with a2a_errors():
             front = self.front(context)
             task = await self._send(params, context)
-            created = await a2a.last_seq(front.hub, task["task_id"])
-        first = await self._first_move(front, task["task_id"], created)
+        first = await self._first_move(front, task["task_id"], task["last_seq"])
         if first is not None and "message" in first["body"]:
             yield _event(first["body"])  # the agent answered with a message: that is the whole stream
             return
