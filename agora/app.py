@@ -121,7 +121,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
             extra={"admin_key_file": str(key_file)},
         )
     await store.write(service_ops.sync_catalog, catalog_rows(catalog), clock.now())
-    notifier = open_notifier(settings.redis_url)
+    notifier = open_notifier(settings.redis_url, channel=settings.redis_channel)
     await notifier.start()
     hub = Hub(
         settings=settings,

@@ -16,6 +16,7 @@ class Settings:
     data_dir: Path = Path(".agora")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_channel: str = "agora:events"  # one per deployment: replicas of one hub share it, other hubs on that Redis do not
     admin_key: str | None = None
     log_level: str = "info"
     log_format: str = "json"

@@ -168,7 +168,7 @@ def new_tenant(client: httpx.Client, hub: HubProcess, scopes: list[str] | None =
 def two_replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
     """Two hub processes on one fresh PostgreSQL database, waking each other through Redis."""
     url = fresh_postgres_url(postgres_url)
-    env = {"AGORA_REDIS_URL": redis_url}
+    env = {"AGORA_REDIS_URL": redis_url, "AGORA_REDIS_CHANNEL": f"agora:test:{uuid.uuid4().hex[:10]}"}  # its own: other pairs may run at once
     one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
     try:
         two = HubProcess(tmp_path / "two", database_url=url, env=env).start()

@@ -151,6 +151,24 @@ async def test_events_reach_every_replica_exactly_once_in_order(pair: tuple[Redi
     assert a.dropped == b.dropped == 0
 
 
+async def test_a_deployment_on_its_own_channel_hears_only_its_own_replicas(pair: tuple[RedisNotifier, RedisNotifier], redis_url: str) -> None:
+    """Two hubs on one Redis with --redis-channel each: a replica hears its partner, never the other hub."""
+    a, b = pair
+    other = open_notifier(redis_url, channel=f"{a.channel}:other", **FAST)
+    await other.start()
+    try:
+        qb, q_other = b.subscribe(), other.subscribe()
+        await other.publish(Event("agent_updated", "t1", {"seq": -1}))
+        for e in events(3):
+            await a.publish(e)
+        assert [e.data["seq"] for e in await take(qb, 3)] == [0, 1, 2]  # (the other hub's event did not come first)
+        assert [e.data["seq"] for e in await take(q_other, 1)] == [-1]  # its own, locally
+        await asyncio.sleep(0.2)
+        assert qb.empty() and q_other.empty()
+    finally:
+        await other.close()
+
+
 async def test_replicas_see_concurrent_publishers_in_the_same_order(
     pair: tuple[RedisNotifier, RedisNotifier],
 ) -> None:

@@ -61,6 +61,13 @@ def serve(
             help="redis://host:port/db to fan events out between hub replicas; empty: in-process (one hub).",
         ),
     ] = None,
+    redis_channel: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_REDIS_CHANNEL",
+            help="The Redis channel the replicas of this hub share; give each hub deployment on one Redis its own.",
+        ),
+    ] = Settings.redis_channel,
     admin_key: Annotated[
         str | None,
         typer.Option(envvar="AGORA_ADMIN_KEY", help="The admin key. Unset: read or create <data-dir>/admin.key (mode 0600)."),
@@ -158,6 +165,8 @@ def serve(
 
     if log_format not in ("json", "text"):
         raise typer.BadParameter("must be json or text", param_hint="--log-format")
+    if not redis_channel.strip():
+        raise typer.BadParameter("must not be empty", param_hint="--redis-channel")
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
         raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
     for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate")):
@@ -171,6 +180,7 @@ def serve(
         data_dir=data_dir,
         database_url=database_url or None,
         redis_url=redis_url or None,
+        redis_channel=redis_channel,
         admin_key=admin_key or None,
         log_level=log_level,
         log_format=log_format,
