@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -152,8 +153,17 @@ def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
 
 
 def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -> None:
-    stmt = upsert_insert(conn, read_positions).values(agent_id=agent_id, stream=stream, position=position)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": position}))
+    _upserts(conn.dialect.name)[0].execute(conn, {"agent_id": agent_id, "stream": stream, "position": position})
+
+
+@lru_cache(maxsize=2)
+def _upserts(dialect: str) -> tuple[Prepared, Prepared]:
+    """Built once per engine (they run for each pull of each stream): set a read position; add pulled deliveries
+    (``INSERT … ON CONFLICT DO NOTHING``)."""
+    position = upsert_insert(dialect, read_positions)
+    position = position.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": position.excluded.position})
+    deliveries = upsert_insert(dialect, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"])
+    return Prepared(position), Prepared(deliveries)
 
 
 def _pull(
@@ -193,7 +203,7 @@ def _pull(
         if sender != agent_id  # nobody receives its own broadcast
     ]
     if mine:
-        conn.execute(upsert_insert(conn, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"]), mine)
+        _upserts(conn.dialect.name)[1].execute_many(conn, mine)
     _set_position(conn, agent_id, stream, found[-1][0])
 
 
