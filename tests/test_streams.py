@@ -333,7 +333,8 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(tuned_hub):
                 seen.append(f["message"]["content"]["n"])
                 if len(seen) % 500 == 0:
                     await ws.send(json.dumps({"type": "ack", "up_to": f["message"]["cursor"]}))
-            assert [f["type"] for f in await quiet(ws, 0.5)] == ["acked"]  # for the last ack; no message again
+            after = [f["type"] for f in await quiet(ws, 0.5)]
+            assert after[-1:] == ["acked"] and set(after) == {"acked"}  # the last ack's reply (an earlier one may lag); no message again
         assert seen == list(range(3000))
 
 
