@@ -150,17 +150,20 @@ async def test_streams_carry_the_task_then_its_updates_and_concurrent_subscriber
         answered = [MessageToDict(e) async for e in client.send_message(message("go", "tck-message-response"))]
         waiting = (await send_unstreamed(agent.url, binding, message("wait", "tck-input-required"))).task
 
-        async def subscriber() -> list[dict[str, Any]]:
-            return [MessageToDict(e) async for e in client.subscribe(pb.SubscribeToTaskRequest(id=waiting.id))]
+        shown = [asyncio.Event() for _ in range(3)]
 
-        watchers = [asyncio.create_task(subscriber()) for _ in range(3)]
-        await asyncio.sleep(0.5)
+        async def subscriber(i: int) -> list[dict[str, Any]]:
+            seen = []
+            async for e in client.subscribe(pb.SubscribeToTaskRequest(id=waiting.id)):
+                seen.append(MessageToDict(e))
+                shown[i].set()
+            return seen
+
+        watchers = [asyncio.create_task(subscriber(i)) for i in range(3)]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in shown)), 20)  # each has the task as it waits
         await send_unstreamed(agent.url, binding, message("go on", "tck-stream-001", task_id=waiting.id))
         seen = await asyncio.wait_for(asyncio.gather(*watchers), 20)
-    # The stream starts with the task as it is once the agent has made its first move: an agent that finished all
-    # of it by then is one completed Task.
-    last = streamed[-1]["statusUpdate"] if "statusUpdate" in streamed[-1] else streamed[-1]["task"]
-    assert "task" in streamed[0] and last["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert "task" in streamed[0] and final_state(streamed) == "TASK_STATE_COMPLETED"
     chunks = [p["text"] for e in streamed if "artifactUpdate" in e for p in e["artifactUpdate"]["artifact"]["parts"]]
     snapshot_chunks = [p["text"] for a in streamed[0]["task"].get("artifacts", []) for p in a["parts"]]
     assert snapshot_chunks + chunks == ["chunk-1 ", "chunk-2"]  # nothing twice, nothing lost
@@ -169,6 +172,13 @@ async def test_streams_carry_the_task_then_its_updates_and_concurrent_subscriber
     assert seen[0][0]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
     assert seen[0][-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert any("artifactUpdate" in e for e in seen[0])
+
+
+def final_state(stream: list[dict[str, Any]]) -> str:
+    """The state a streamed send ended in. The stream starts with the task as it is once the agent has made its
+    first move, so an agent that finished everything by then streams one Task, in its final state."""
+    last = stream[-1]["statusUpdate"] if "statusUpdate" in stream[-1] else stream[-1]["task"]
+    return str(last["status"]["state"])
 
 
 async def send_unstreamed(url: str, binding: str, request: pb.SendMessageRequest, key: str | None = None) -> pb.StreamResponse:
@@ -453,7 +463,7 @@ async def test_an_a2a_front_served_by_one_replica_for_an_agent_working_through_t
         agent.stop()
         hook.close()
     assert waiting.status.state == STATE.TASK_STATE_INPUT_REQUIRED
-    assert events[0]["task"]["id"] == waiting.id and events[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert events[0]["task"]["id"] == waiting.id and final_state(events) == "TASK_STATE_COMPLETED"
     assert waiting.id in [t.id for t in listed.tasks]
     assert hook.states()[0] == "TASK_STATE_SUBMITTED" and hook.states()[-1] == "TASK_STATE_COMPLETED"
 
