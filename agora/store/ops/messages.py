@@ -153,17 +153,20 @@ def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
 
 
 def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -> None:
-    _upserts(conn.dialect.name)[0].execute(conn, {"agent_id": agent_id, "stream": stream, "position": position})
+    _position_upsert(conn.dialect.name).execute(conn, {"agent_id": agent_id, "stream": stream, "position": position})
+
+
+# Built once per engine: both run for each pull of each stream.
+@lru_cache(maxsize=2)
+def _position_upsert(dialect: str) -> Prepared:
+    stmt = upsert_insert(dialect, read_positions)
+    return Prepared(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": stmt.excluded.position}))
 
 
 @lru_cache(maxsize=2)
-def _upserts(dialect: str) -> tuple[Prepared, Prepared]:
-    """Built once per engine (they run for each pull of each stream): set a read position; add pulled deliveries
-    (``INSERT … ON CONFLICT DO NOTHING``)."""
-    position = upsert_insert(dialect, read_positions)
-    position = position.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": position.excluded.position})
-    deliveries = upsert_insert(dialect, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"])
-    return Prepared(position), Prepared(deliveries)
+def _deliveries_insert(dialect: str) -> Prepared:
+    """Pulled deliveries, each added once (``INSERT … ON CONFLICT DO NOTHING``)."""
+    return Prepared(upsert_insert(dialect, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"]))
 
 
 def _pull(
@@ -203,7 +206,7 @@ def _pull(
         if sender != agent_id  # nobody receives its own broadcast
     ]
     if mine:
-        _upserts(conn.dialect.name)[1].execute_many(conn, mine)
+        _deliveries_insert(conn.dialect.name).execute_many(conn, mine)
     _set_position(conn, agent_id, stream, found[-1][0])
 
 
