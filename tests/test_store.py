@@ -142,22 +142,23 @@ async def test_message_sequence_numbers_are_never_reused(store: Store):
 
 
 def _sent_twice(conn: Connection) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Two sends of three direct messages (the newest message deleted in between, as retention may): the seqs each
-    send gave its inbox rows, and the seqs the messages were stored under."""
+    """Two sends of direct messages, three then 300 (the newest message deleted in between, as retention may): the
+    seqs each send gave its inbox rows, and the seqs the messages were stored under. (300 rows take several of
+    SQLite's multi-row INSERT statements.)"""
     from agora.store.ops import messages as message_ops
     from agora.store.schema import inbox, messages
 
-    def rows(n: int) -> list[dict]:
+    def rows(n: int, count: int) -> list[dict]:
         return [{
-            "message_id": f"msg_{n:015x}{i}", "kind": "direct", "sender_id": "agent_s", "recipient_id": "agent_r",
+            "message_id": f"msg_{n:013x}{i:03x}", "kind": "direct", "sender_id": "agent_s", "recipient_id": "agent_r",
             "topic": None, "message_type": "info", "performative": None, "intent": None, "priority": 2 + i % 2,
             "content": {"i": i}, "correlation": None, "conversation_id": None, "expected": None, "context": {},
             "idempotency_key": None, "created_at": NOW, "expires_at": None, "reply_due_at": None, "tenant_id": "m",
-        } for i in range(3)]  # fmt: skip
+        } for i in range(count)]  # fmt: skip
 
-    message_ops.send(conn, "m", "agent_s", rows(1), NOW)
+    message_ops.send(conn, "m", "agent_s", rows(1, 3), NOW)
     conn.execute(messages.delete().where(messages.c.seq == select(func.max(messages.c.seq)).scalar_subquery()))
-    message_ops.send(conn, "m", "agent_s", rows(2), NOW)
+    message_ops.send(conn, "m", "agent_s", rows(2, 300), NOW)
     delivered = conn.execute(
         select(messages.c.message_id, inbox.c.seq).join(messages, messages.c.seq == inbox.c.seq).order_by(inbox.c.seq)
     ).all()
@@ -169,7 +170,7 @@ async def test_a_batch_of_messages_gets_the_seqs_it_was_stored_under(store: Stor
     """On SQLite a batch's seqs are worked out from the last rowid, not returned row by row: each inbox row must
     still point at its own message, and a deleted newest seq is not handed out again."""
     delivered, stored = await store.write(_sent_twice)
-    assert [m for m, _ in stored] == [f"msg_{n:015x}{i}" for n, i in ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))]
+    assert [m for m, _ in stored] == [f"msg_{n:013x}{i:03x}" for n, i in [(1, 0), (1, 1), *((2, i) for i in range(300))]]
     assert delivered == stored  # every message has its delivery row under its own seq
     assert stored[2][1] == stored[1][1] + 2  # the deleted seq was skipped, not reused
 
@@ -426,14 +427,24 @@ async def test_a_batch_update_reads_its_tasks_by_id_and_only_in_its_tenant(store
 
 def _many_tasks(conn: Connection) -> list[dict]:
     add_tenant(conn, "m")
-    Prepared(insert(tasks)).execute_many(conn, [_task("task_00000000000000a1", "m"), _task("task_00000000000000a2", "m")])
+    Prepared(insert(tasks)).execute_many(conn, [_task(f"task_{i:016x}", "m") for i in range(300)])
     return [dict(r) for r in conn.execute(select(tasks).where(tasks.c.tenant_id == "m").order_by(tasks.c.task_id)).mappings()]
 
 
+def _many_tasks_one_twice(conn: Connection) -> None:
+    Prepared(insert(tasks)).execute_many(conn, [_task(f"task_{i:016x}", "m") for i in (1000, 1001, 7)])
+
+
 async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store):
+    """300 rows: on SQLite several multi-row INSERTs (256, 32, 8, 4 rows); every row is stored as given, and a
+    duplicate key fails the call as Core's would, leaving none of its rows."""
     rows = await store.write(_many_tasks)
-    assert [r["task_id"] for r in rows] == ["task_00000000000000a1", "task_00000000000000a2"]
-    assert rows[1]["payload"] == {"n": [1, "ü"]} and rows[1]["deadline"] == NOW
+    assert [r["task_id"] for r in rows] == [f"task_{i:016x}" for i in range(300)]
+    assert all(r["payload"] == {"n": [1, "ü"]} and r["deadline"] == NOW and r["tenant_id"] == "m" for r in rows)
+    with pytest.raises(Conflict):
+        await store.write(_many_tasks_one_twice)
+    count = await store.read(lambda conn: conn.execute(select(func.count()).select_from(tasks)).scalar_one())
+    assert count == 300
 
 
 def test_a_timestamp_binds_and_reads_on_sqlite_as_sqlalchemys_own_steps_would():

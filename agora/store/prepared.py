@@ -8,22 +8,33 @@ timestamps, booleans) and its exception wrapping, so callers see what ``conn.exe
 
 Only shapes SQLAlchemy could compile to one fixed string are run this way (no expanding IN lists, no Python-side
 column defaults to compute); anything else, and every engine but SQLite, goes through ``conn.execute`` as usual.
+
+Several rows of a plain INSERT go in multi-row ``VALUES`` statements rather than ``executemany``: the sqlite3 module
+lets go of the GIL around each step, so ``executemany`` hands the GIL back and forth once per row, and each time it
+waits for the event loop's thread to give it up (up to the interpreter's switch interval while that thread is busy).
+One statement of many rows releases it once for all of SQLite's work, which then runs beside the event loop, and
+SQLite inserts its rows ~25% faster too.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()
+ROWS_PER_STATEMENT = 256  # the largest multi-row INSERT; sizes are powers of two, so few statement texts get cached
+_ROW_OF_MARKERS = re.compile(r"\((?:\?, )*\?\)")
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class _Shape:
     sql: str
     params: tuple[tuple[str, Any, Processor], ...]
     columns: tuple[tuple[str, Processor], ...]
+    bind: Callable[[dict[str, Any]], list[Any]]
+    insert_head: str | None = None  # a plain INSERT's text up to its one row of markers: rows can be added
 
 
 class Prepared:
@@ -83,7 +96,17 @@ class Prepared:
         if shape is None:
             conn.execute(self.stmt, rows[0] if len(rows) == 1 else rows)  # one row: a plain execute costs less
             return
-        self._run(conn, shape, rows, many=True)
+        if shape.insert_head is None or len(rows) == 1:
+            self._run(conn, shape, rows, many=True)
+            return
+        dbapi = _dbapi(conn)
+        most = min(ROWS_PER_STATEMENT, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // max(1, len(shape.params)))
+        start = 0
+        while start < len(rows):
+            count = min(most, 1 << ((len(rows) - start).bit_length() - 1))
+            values = [value for row in rows[start : start + count] for value in shape.bind(row)]
+            _execute(dbapi, _insert_rows_sql(shape.insert_head, len(shape.params), count), values)
+            start += count
 
     def insert(self, conn: Connection, params: dict[str, Any]) -> Any:
         """Run an INSERT of one row; its generated primary key."""
@@ -104,25 +127,59 @@ class Prepared:
 
     @staticmethod
     def _run(conn: Connection, shape: _Shape, params: Any, many: bool = False) -> sqlite3.Cursor:
-        if not conn.in_transaction():
-            conn.begin()  # as conn.execute would: a read op's statements share one snapshot
-        values = [_bind(shape, row) for row in params] if many else _bind(shape, params)
-        dbapi = conn.connection.driver_connection
-        assert dbapi is not None
-        try:
-            return dbapi.executemany(shape.sql, values) if many else dbapi.execute(shape.sql, values)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(shape.sql, values, exc, sqlite3.Error) from exc
+        dbapi = _dbapi(conn)
+        if many:
+            return _execute(dbapi, shape.sql, [shape.bind(row) for row in params], many=True)
+        return _execute(dbapi, shape.sql, shape.bind(params))
 
 
-def _bind(shape: _Shape, params: dict[str, Any]) -> list[Any]:
-    values = []
-    for name, default, process in shape.params:
-        value = params.get(name, default)
-        if value is _REQUIRED:
-            raise KeyError(f"no value for the statement's parameter '{name}'")
-        values.append(process(value) if process is not None else value)
-    return values
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn``, in a transaction (as ``conn.execute`` would begin one: a read op's
+    statements share one snapshot)."""
+    if not conn.in_transaction():
+        conn.begin()
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    return dbapi  # type: ignore[no-any-return]
+
+
+def _execute(dbapi: sqlite3.Connection, sql: str, values: Any, many: bool = False) -> sqlite3.Cursor:
+    try:
+        return dbapi.executemany(sql, values) if many else dbapi.execute(sql, values)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+
+
+@lru_cache(maxsize=64)
+def _insert_rows_sql(head: str, width: int, count: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([row] * count)
+
+
+def _binder(params: list[tuple[str, Any, Processor]]) -> Callable[[dict[str, Any]], list[Any]]:
+    """The function that turns a row's parameters into the statement's positional values. When every value comes
+    from the row (a DML shape: the row's keys chose the columns), one ``itemgetter`` takes them all at once and only
+    the columns with a processor (JSON, timestamps) are visited: binding was a fifth of a batch INSERT's time."""
+    if not params or any(default is not _REQUIRED for _, default, _ in params):
+        return lambda row: [_value(row, *param) for param in params]
+    names = [name for name, _, _ in params]
+    take = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    processed = [(i, process) for i, (_, _, process) in enumerate(params) if process is not None]
+
+    def bind(row: dict[str, Any]) -> list[Any]:
+        values = list(take(row))
+        for i, process in processed:
+            values[i] = process(values[i])
+        return values
+
+    return bind
+
+
+def _value(row: dict[str, Any], name: str, default: Any, process: Processor) -> Any:
+    value = row.get(name, default)
+    if value is _REQUIRED:
+        raise KeyError(f"no value for the statement's parameter '{name}'")
+    return process(value) if process is not None else value
 
 
 def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) -> _Shape | None:
@@ -144,7 +201,15 @@ def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) 
     columns = tuple(
         (entry[0], entry[3].dialect_impl(dialect).result_processor(dialect, None)) for entry in compiled._result_columns
     )
-    return _Shape(compiled.string, tuple(params), columns)
+    return _Shape(compiled.string, tuple(params), columns, _binder(params), _insert_head(stmt, compiled.string))
+
+
+def _insert_head(stmt: Executable, sql: str) -> str | None:
+    """``INSERT INTO t (a, b) VALUES `` of a plain INSERT (no RETURNING, no ON CONFLICT …), else None."""
+    head, values, row = sql.rpartition(" VALUES ")
+    if not isinstance(stmt, Insert) or not values or not _ROW_OF_MARKERS.fullmatch(row):
+        return None
+    return head + values
 
 
 def _decode(shape: _Shape, row: tuple[Any, ...]) -> dict[str, Any]:
