@@ -16,6 +16,7 @@ from agora.store import Store, open_store
 from agora.store.migrate import head_revision
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import tasks as task_ops
+from agora.store.ops.dialect import upsert_insert
 from agora.store.prepared import Prepared
 from agora.store.schema import a2a_events, tasks, tenants
 from agora_sdk.errors import Conflict, NotFound, Unavailable
@@ -435,9 +436,17 @@ def _many_tasks_one_twice(conn: Connection) -> None:
     Prepared(insert(tasks)).execute_many(conn, [_task(f"task_{i:016x}", "m") for i in (1000, 1001, 7)])
 
 
+def _many_tasks_unless_there(conn: Connection) -> list[str]:
+    """INSERT … ON CONFLICT DO NOTHING of 300 rows, 100 of them stored already (and one twice in the batch)."""
+    skipping = Prepared(upsert_insert(conn, tasks).on_conflict_do_nothing(index_elements=["task_id"]))
+    skipping.execute_many(conn, [_task(f"task_{i:016x}", "m") for i in [*range(200, 500), 450]])
+    return list(conn.execute(select(tasks.c.task_id).order_by(tasks.c.task_id)).scalars())
+
+
 async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store):
-    """300 rows: on SQLite several multi-row INSERTs (256, 32, 8, 4 rows); every row is stored as given, and a
-    duplicate key fails the call as Core's would, leaving none of its rows."""
+    """300 rows: on SQLite several multi-row INSERTs (256, 32, 8, 4 rows); every row is stored as given, a duplicate
+    key fails the call as Core's would, leaving none of its rows, and ON CONFLICT DO NOTHING skips only the rows
+    already there."""
     rows = await store.write(_many_tasks)
     assert [r["task_id"] for r in rows] == [f"task_{i:016x}" for i in range(300)]
     assert all(r["payload"] == {"n": [1, "ü"]} and r["deadline"] == NOW and r["tenant_id"] == "m" for r in rows)
@@ -445,6 +454,7 @@ async def test_a_prepared_statement_runs_once_per_row_as_core_does(store: Store)
         await store.write(_many_tasks_one_twice)
     count = await store.read(lambda conn: conn.execute(select(func.count()).select_from(tasks)).scalar_one())
     assert count == 300
+    assert await store.write(_many_tasks_unless_there) == [f"task_{i:016x}" for i in range(500)]
 
 
 def test_a_timestamp_binds_and_reads_on_sqlite_as_sqlalchemys_own_steps_would():

@@ -34,7 +34,8 @@ from sqlalchemy.sql.dml import Insert, UpdateBase
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()
 ROWS_PER_STATEMENT = 256  # the largest multi-row INSERT; sizes are powers of two, so few statement texts get cached
-_ROW_OF_MARKERS = re.compile(r"\((?:\?, )*\?\)")
+# A plain INSERT of one row of markers, optionally skipping conflicting rows: "INSERT INTO t (a, b) VALUES (?, ?)"
+_ONE_ROW_INSERT = re.compile(r"(?P<head>INSERT INTO .* VALUES )\((?:\?, )*\?\)(?P<tail>(?: ON CONFLICT \([\w, ]+\) DO NOTHING)?)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class _Shape:
     params: tuple[tuple[str, Any, Processor], ...]
     columns: tuple[tuple[str, Processor], ...]
     bind: Callable[[dict[str, Any]], list[Any]]
-    insert_head: str | None = None  # a plain INSERT's text up to its one row of markers: rows can be added
+    insert_rows: tuple[str, str] | None = None  # a plain INSERT's text around its one row of markers: rows can be added
 
 
 class Prepared:
@@ -96,7 +97,7 @@ class Prepared:
         if shape is None:
             conn.execute(self.stmt, rows[0] if len(rows) == 1 else rows)  # one row: a plain execute costs less
             return
-        if shape.insert_head is None or len(rows) == 1:
+        if shape.insert_rows is None or len(rows) == 1:
             self._run(conn, shape, rows, many=True)
             return
         dbapi = _dbapi(conn)
@@ -105,7 +106,7 @@ class Prepared:
         while start < len(rows):
             count = min(most, 1 << ((len(rows) - start).bit_length() - 1))
             values = [value for row in rows[start : start + count] for value in shape.bind(row)]
-            _execute(dbapi, _insert_rows_sql(shape.insert_head, len(shape.params), count), values)
+            _execute(dbapi, _insert_rows_sql(*shape.insert_rows, len(shape.params), count), values)
             start += count
 
     def insert(self, conn: Connection, params: dict[str, Any]) -> Any:
@@ -151,9 +152,9 @@ def _execute(dbapi: sqlite3.Connection, sql: str, values: Any, many: bool = Fals
 
 
 @lru_cache(maxsize=64)
-def _insert_rows_sql(head: str, width: int, count: int) -> str:
+def _insert_rows_sql(head: str, tail: str, width: int, count: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
-    return head + ", ".join([row] * count)
+    return head + ", ".join([row] * count) + tail
 
 
 def _binder(params: list[tuple[str, Any, Processor]]) -> Callable[[dict[str, Any]], list[Any]]:
@@ -201,15 +202,16 @@ def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) 
     columns = tuple(
         (entry[0], entry[3].dialect_impl(dialect).result_processor(dialect, None)) for entry in compiled._result_columns
     )
-    return _Shape(compiled.string, tuple(params), columns, _binder(params), _insert_head(stmt, compiled.string))
+    return _Shape(compiled.string, tuple(params), columns, _binder(params), _insert_rows(stmt, compiled.string))
 
 
-def _insert_head(stmt: Executable, sql: str) -> str | None:
-    """``INSERT INTO t (a, b) VALUES `` of a plain INSERT (no RETURNING, no ON CONFLICT …), else None."""
-    head, values, row = sql.rpartition(" VALUES ")
-    if not isinstance(stmt, Insert) or not values or not _ROW_OF_MARKERS.fullmatch(row):
+def _insert_rows(stmt: Executable, sql: str) -> tuple[str, str] | None:
+    """The text before and after the row of markers of a plain INSERT (no RETURNING; ON CONFLICT … DO NOTHING is
+    fine: it applies to each row), else None."""
+    match = _ONE_ROW_INSERT.fullmatch(sql)
+    if not isinstance(stmt, Insert) or match is None:
         return None
-    return head + values
+    return match["head"], match["tail"]
 
 
 def _decode(shape: _Shape, row: tuple[Any, ...]) -> dict[str, Any]:

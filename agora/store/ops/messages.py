@@ -30,7 +30,7 @@ from agora_sdk.errors import NotFound
 from ..base import point_read
 from ..prepared import Prepared
 from ..schema import inbox, messages, read_positions, subscriptions
-from .dialect import serialize_appends, upsert_insert
+from .dialect import one_of, serialize_appends, upsert_insert
 
 BROADCAST_STREAM = "broadcast"
 PULL_BATCH = 1000
@@ -140,11 +140,6 @@ _ACK_UP_TO = Prepared(
     )
     .values(acked_at=bindparam("now"))
 )
-_HIDE_ONE = Prepared(
-    update(inbox)
-    .where(inbox.c.agent_id == bindparam("b_agent_id"), inbox.c.seq == bindparam("b_seq"))
-    .values(visible_at=bindparam("until"), delivery_count=inbox.c.delivery_count + 1)
-)
 
 
 def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
@@ -161,6 +156,17 @@ def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -
 def _position_upsert(dialect: str) -> Prepared:
     stmt = upsert_insert(dialect, read_positions)
     return Prepared(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": stmt.excluded.position}))
+
+
+@lru_cache(maxsize=2)
+def _hide(dialect: str) -> Prepared:
+    """Hide deliveries of one agent, counting the delivery: one statement for any count of seqs (a statement per row
+    handed the GIL back and forth once per row)."""
+    return Prepared(
+        update(inbox)
+        .where(inbox.c.agent_id == bindparam("b_agent_id"), one_of(dialect, inbox.c.seq, "seqs"))
+        .values(visible_at=bindparam("until"), delivery_count=inbox.c.delivery_count + 1)
+    )
 
 
 @lru_cache(maxsize=2)
@@ -274,9 +280,8 @@ PENDING = (
 
 def hand_out(conn: Connection, agent_id: str, rows: list[dict[str, Any]], visibility: timedelta, now: datetime) -> list[dict[str, Any]]:
     """Hide the deliveries a ``PENDING`` query found for ``visibility``, counting the delivery."""
-    if rows:  # one prepared statement run per row: a statement built per call cost more than the rows' updates
-        until = now + visibility
-        _HIDE_ONE.execute_many(conn, [{"b_agent_id": agent_id, "b_seq": r["seq"], "until": until} for r in rows])
+    if rows:
+        _hide(conn.dialect.name).execute(conn, {"b_agent_id": agent_id, "seqs": [r["seq"] for r in rows], "until": now + visibility})
     for r in rows:
         r["delivery_count"] += 1
     return rows
