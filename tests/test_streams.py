@@ -248,9 +248,9 @@ async def test_stream_requests_are_checked_before_they_open(hub, admin):
 
 @pytest.fixture(scope="module")
 def tuned_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    """Presence and slow-consumer limits short enough to watch in a test."""
+    """Presence and slow-consumer limits short enough to watch in a test; WebSocket compression offered."""
     hub = HubProcess(
-        tmp_path_factory.mktemp("tuned"), extra_args=["--offline-after", "2", "--stream-send-timeout", "1"]
+        tmp_path_factory.mktemp("tuned"), extra_args=["--offline-after", "2", "--stream-send-timeout", "1", "--ws-compression"]
     ).start()
     yield hub
     hub.stop()
@@ -271,6 +271,18 @@ async def test_presence_offline_after_silence_and_back_with_a_heartbeat(tuned_hu
             assert connected["agent_id"] not in {a["agent_id"] for a in offline}  # a live stream keeps it present
         with tuned_hub.client(silent["agent_token"]) as s:
             assert ok(call(s, "agora.agents.heartbeat"))["status"] == "active"
+
+
+async def test_websocket_compression_is_offered_only_when_turned_on(sqlite_hub, tuned_hub):
+    for hub, offered in ((sqlite_hub, False), (tuned_hub, True)):
+        with hub.client() as admin:
+            agent = register(admin)
+            async with connect(hub, agent["agent_token"]) as ws:
+                extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+                assert ("permessage-deflate" in extensions) is offered, (hub.extra_args, extensions)
+                sent = send(admin, agent["agent_id"], {"text": "x" * 5000})
+                (f,) = await messages(ws, 1)
+                assert f["message"]["message_id"] == sent and f["message"]["content"] == {"text": "x" * 5000}
 
 
 def hub_rss_kib(hub: HubProcess) -> int:
