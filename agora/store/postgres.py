@@ -35,6 +35,9 @@ class PostgresStore(Store):
         self._engine: AsyncEngine = create_async_engine(
             asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow, **ENGINE_JSON_OPTIONS
         )
+        # Reads run outside a transaction (the same pool): under READ COMMITTED a transaction gives its statements no
+        # common snapshot anyway, and its BEGIN and ROLLBACK were two of a one-statement read's three round trips.
+        self._reader: AsyncEngine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def start(self) -> None:
         async with self._engine.begin() as conn:
@@ -59,7 +62,7 @@ class PostgresStore(Store):
         attempt = 0
         while True:
             try:
-                async with self._engine.begin() if transactional else self._engine.connect() as conn:
+                async with self._engine.begin() if transactional else self._reader.connect() as conn:
                     return await conn.run_sync(run_op, op, args)
             except DBAPIError as exc:
                 attempt += 1
