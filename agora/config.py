@@ -34,6 +34,7 @@ class Settings:
     public_url: str | None = None  # how clients reach this hub (cards carry it); unset: taken from each request
     a2a_blocking_timeout: float = 60.0
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
+    opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
     mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
 
     @property

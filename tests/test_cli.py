@@ -183,3 +183,17 @@ def test_tail_and_inbox_follow_stream_as_ndjson(sqlite_hub, pair, background):
     follow_lines = _lines(follow)
     got = _until_line(follow_lines, lambda: agora(sqlite_hub, "send", bob["agent_id"], "followed", key=alice["agent_token"]))
     assert got["content"] == "followed" and got["from_agent"] == alice["agent_id"]
+
+
+@pytest.mark.parametrize("command", ["serve", "host"])
+def test_every_server_setting_is_a_flag_with_its_environment_variable_and_help(command: str):
+    import typer.main
+
+    from agora.cli.main import app
+
+    options = typer.main.get_command(app).commands[command].params  # type: ignore[attr-defined]
+    assert len(options) > 5
+    for option in options:
+        assert isinstance(option.envvar, str) and option.envvar.startswith("AGORA_"), option.name
+        assert option.help and len(option.help) > 10, option.name
+    assert len({option.envvar for option in options}) == len(options)  # one variable per setting

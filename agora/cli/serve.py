@@ -115,6 +115,15 @@ def serve(
             "compressing each one cost ~7% of the hub's CPU when fanning out broadcasts; worth it on slow links.",
         ),
     ] = False,
+    opentelemetry: Annotated[
+        bool,
+        typer.Option(
+            envvar="AGORA_OPENTELEMETRY",
+            help="Trace requests with FastAPI's native OpenTelemetry instrumentation, through the globally configured "
+            "providers (e.g. under opentelemetry-instrument). Off by default: Prometheus metrics at /metrics and one "
+            "log line per request are always on.",
+        ),
+    ] = False,
     mcp_gateway_refresh: Annotated[
         float,
         typer.Option(
@@ -204,6 +213,7 @@ def serve(
         offline_after_seconds=offline_after,
         stream_send_timeout=stream_send_timeout,
         mcp_gateway_refresh_seconds=mcp_gateway_refresh,
+        opentelemetry=opentelemetry,
         public_url=public_url.rstrip("/") if public_url else None,
         a2a_blocking_timeout=a2a_blocking_timeout,
         a2a_public_rate=a2a_public_rate,
