@@ -24,11 +24,22 @@ def test_one_json_log_line_per_request_with_id_principal_tool_status_duration(sq
     assert requests[generated]["status"] == 404 and generated.startswith("req_")
 
 
+def _sample(text: str, name: str) -> float:
+    return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
 def test_metrics_count_calls_by_tool_and_outcome_and_agents_by_status(sqlite_hub):
+    requests_404 = 'agora_http_requests_total{method="POST",status="404"}'
     with sqlite_hub.client() as admin:
         ok(call(admin, "agora.agents.register", agent_name=unique()))
         assert call(admin, "agora.agents.get", agent="nobody-here").status_code == 404
+        before = admin.get("/metrics").text
+        assert call(admin, "agora.agents.get", agent="nobody-here").status_code == 404
+        assert call(admin, "agora.agents.get", agent="nobody-here").status_code == 404
         text = admin.get("/metrics").text
+    assert _sample(text, requests_404) == _sample(before, requests_404) + 2
+    calls_404 = 'agora_tool_calls_total{outcome="not_found",tool="agora.agents.get"}'
+    assert _sample(text, calls_404) == _sample(before, calls_404) + 2
     assert 'agora_tool_calls_total{outcome="ok",tool="agora.agents.register"}' in text
     assert 'agora_tool_calls_total{outcome="not_found",tool="agora.agents.get"}' in text
     assert 'agora_tool_duration_seconds_bucket{le="0.005",tool="agora.agents.register"}' in text

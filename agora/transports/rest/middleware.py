@@ -43,7 +43,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            metrics.HTTP_REQUESTS.labels(scope["method"], str(status)).inc()
+            metrics.count_request(scope["method"], status)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
