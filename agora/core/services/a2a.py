@@ -111,8 +111,9 @@ def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, mes
 
 async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any]) -> dict[str, Any]:
     """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input). The task
-    comes back with ``last_seq``, its SUBMITTED event: a stream follows it from there."""
-    message = checked(a2a_pb2.Message, {**message, "role": "ROLE_USER"}, "message")
+    comes back with ``last_seq``, its SUBMITTED event: a stream follows it from there. ``message`` is the caller's
+    A2A Message as the SDK parsed it (its JSON form), so it is not checked again."""
+    message = {**message, "role": "ROLE_USER"}
     now = hub.clock.now()
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
