@@ -25,12 +25,13 @@ from .hubproc import HubProcess
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
-def test_first_start_writes_admin_key_0600_and_is_ready_fast(tmp_path):
+def test_first_start_writes_admin_key_0600_and_the_key_works_after_a_restart(tmp_path):
+    """How fast a hub gets ready is measured by the coldstart benchmark, not asserted here: beside the other test
+    worker, a first start on this 2-core machine took anywhere from 2 to 11 s."""
     hub = HubProcess(tmp_path / "hub").start()
     try:
         key_file = tmp_path / "hub" / "admin.key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        assert hub.ready_seconds is not None and hub.ready_seconds < 10  # (another test worker shares the machine) the benchmark measures the real figure
         assert "admin_key_file" in hub.log_path.read_text()
         with hub.client() as admin:
             assert ok(call(admin, "agora.admin.health"))["status"] == "healthy"
