@@ -125,7 +125,9 @@ def _draft(ctx: CallContext, msg: SendMessage, now: Any) -> dict[str, Any]:
     }
 
 
-async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[MessageReceipt]:
+async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str, Any]]:
+    """Store the messages and wake their readers; their receipts, in order (validated by the caller: a batch's in
+    one call, which costs a third less than one call per receipt)."""
     p = ctx.principal
     now = ctx.clock.now()
     drafts = [_draft(ctx, msg, now) for msg in batch]
@@ -155,7 +157,7 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[MessageR
             wakes.setdefault((row["kind"], row["tenant_id"], row["recipient_id"], row["topic"]), row)
     for row in wakes.values():
         await ctx.notifier.publish(_event(row))
-    return [MessageReceipt.model_validate(receipts[row["message_id"]]) for row in rows]
+    return [receipts[row["message_id"]] for row in rows]
 
 
 def _event(row: dict[str, Any]) -> Event:
@@ -220,12 +222,12 @@ def _conversation(row: dict[str, Any]) -> dict[str, str]:
 
 
 async def send(ctx: CallContext, req: SendMessage) -> MessageReceipt:
-    return (await _send_all(ctx, [req]))[0]
+    return MessageReceipt.model_validate((await _send_all(ctx, [req]))[0])
 
 
 async def send_batch(ctx: CallContext, req: SendBatch) -> BatchReceipt:
     receipts = await _send_all(ctx, req.messages)
-    return BatchReceipt(receipts=receipts, count=len(receipts))
+    return BatchReceipt.model_validate({"receipts": receipts, "count": len(receipts)})
 
 
 async def publish(ctx: CallContext, req: PublishMessage) -> MessageReceipt:
