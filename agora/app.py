@@ -23,6 +23,8 @@ from agora.core.authn import Authenticator
 from agora.core.clock import Clock
 from agora.core import housekeeping
 from agora.core.context import Hub
+from agora.core.rendered import RenderedMessages
+from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
 from agora.core.services.a2a_push import PushDeliverer
 from agora.core.services.admin import load_halt
@@ -133,6 +135,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds),
         catalog=catalog,
         wakeups=Wakeups(notifier),
+        rendered=RenderedMessages(message_json),
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),

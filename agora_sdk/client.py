@@ -167,8 +167,7 @@ class AgoraClient(_Base, ToolGroups):
                 ) as ws:
                     for raw in ws:
                         attempt = 0
-                        event = StreamEvent.from_frame(raw)
-                        if event is not None:
+                        for event in StreamEvent.parse_frame(raw):
                             yield event
                             resume = event.id  # taken: a reconnect starts after it
             except InvalidStatus as exc:
@@ -240,10 +239,9 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
                 ) as ws:
                     async for raw in ws:
                         attempt = 0
-                        event = StreamEvent.from_frame(raw)
-                        if event is not None:
+                        for event in StreamEvent.parse_frame(raw):
                             yield event
-                            resume = event.id
+                            resume = event.id  # taken: a reconnect starts after it
             except InvalidStatus as exc:
                 _raise_refusal(exc)
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):

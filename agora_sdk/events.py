@@ -24,17 +24,19 @@ class StreamEvent(Output):
     timestamp: UtcDatetime | None = None
 
     @classmethod
-    def from_frame(cls, raw: str | bytes) -> StreamEvent | None:
-        """The event in a frame, or None for the stream's own control frames."""
+    def parse_frame(cls, raw: str | bytes) -> list[StreamEvent]:
+        """The events in a frame: one, several for a ``batch`` frame, none for the stream's own control frames."""
         frame: dict[str, Any] = pydantic_core.from_json(raw)
-        if frame.get("type") in CONTROL_FRAMES:
-            return None
-        return cls.model_validate(frame)
+        kind = frame.get("type")
+        if kind == "batch":
+            return [cls.model_validate(event) for event in frame["events"]]
+        return [] if kind in CONTROL_FRAMES else [cls.model_validate(frame)]
 
 
 def stream_url(base: str, types: list[str] | None, resume: str | None, visibility_timeout: float | None) -> str:
-    """The hub's ``/ws`` address for these filters (``ws://`` for ``http://``, ``wss://`` for ``https://``)."""
-    params: dict[str, Any] = {}
+    """The hub's ``/ws`` address for these filters (``ws://`` for ``http://``, ``wss://`` for ``https://``), asking for
+    batch frames (several events per WebSocket frame when they come fast)."""
+    params: dict[str, Any] = {"batch": 1}
     if types:
         params["types"] = ",".join(types)
     if resume:
@@ -42,5 +44,4 @@ def stream_url(base: str, types: list[str] | None, resume: str | None, visibilit
     if visibility_timeout is not None:
         params["visibility_timeout"] = visibility_timeout
     scheme, rest = base.split("://", 1)
-    query = f"?{urlencode(params)}" if params else ""
-    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws{query}"
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws?{urlencode(params)}"

@@ -4,8 +4,8 @@ python -m benchmarks.stream_client latency HUB_PORT SENDER_TOKEN RECEIVER_TOKEN 
     One receiver on /ws and one sender at a steady RATE messages/s (open loop): per message, the send's HTTP
     latency and the send → frame latency (both clocks are this process's).
 python -m benchmarks.stream_client fanout URL_OF_WS TOKENS_FILE SECONDS OUT
-    One WebSocket per token (types=broadcast_message); counts frames until SECONDS after the first one, acking
-    with up_to every ACK_EVERY frames.
+    One WebSocket per token; counts broadcast messages (single frames, or the events of batch frames) until
+    SECONDS after the first one, acking with up_to every ACK_EVERY messages.
 Each writes its figures as JSON to OUT and prints "ready" once its sockets are open.
 """
 
@@ -90,13 +90,14 @@ async def fanout(url: str, tokens: list[str], seconds: float) -> dict[str, Any]:
     async def read(i: int, ws: websockets.ClientConnection) -> None:
         while True:
             frame = json.loads(await ws.recv())
-            if frame["type"] != "broadcast_message":
+            events = [e for e in (frame["events"] if frame["type"] == "batch" else [frame]) if e["type"] == "broadcast_message"]
+            if not events:
                 continue
             if not first:
                 first.append(time.perf_counter())
-            counts[i] += 1
-            if counts[i] % ACK_EVERY == 0:
-                await ws.send(json.dumps({"type": "ack", "up_to": frame["message"]["cursor"]}))
+            counts[i] += len(events)
+            if counts[i] // ACK_EVERY > (counts[i] - len(events)) // ACK_EVERY:
+                await ws.send(json.dumps({"type": "ack", "up_to": events[-1]["message"]["cursor"]}))
 
     readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(sockets)]
     while not first:

@@ -180,7 +180,7 @@ def _latest_seqs(conn: Connection) -> dict[str, Any]:
     """A tenant's newest seqs by kind, over messages a minute apart: direct, broadcast, direct, topic, broadcast."""
     from datetime import timedelta
 
-    from agora.store.ops import messages as message_ops
+    from agora.store.ops import shared as shared_ops
     from agora.store.schema import messages
 
     seqs = []
@@ -191,18 +191,44 @@ def _latest_seqs(conn: Connection) -> dict[str, Any]:
         }  # fmt: skip
         seqs.append(conn.execute(insert(messages).returning(messages.c.seq), row).scalar_one())
     found = {
-        "broadcast_before_3": message_ops.latest_of(conn, "l", "broadcast", before=NOW + timedelta(minutes=3)),
-        "topic": message_ops.latest_of(conn, "l", "topic"),
-        "any": message_ops.latest_seq(conn, "l"),
-        "other_tenant": message_ops.latest_seq(conn, "nobody"),
+        "broadcast_before_3": shared_ops.latest_of(conn, "l", "broadcast", before=NOW + timedelta(minutes=3)),
+        "topic": shared_ops.latest_of(conn, "l", "topic"),
+        "any": shared_ops.latest_seq(conn, "l"),
+        "other_tenant": shared_ops.latest_seq(conn, "nobody"),
         "seqs": seqs,
     }
     if conn.dialect.name == "sqlite":
-        stmt = message_ops._LATEST[True].stmt.compile(dialect=conn.dialect)
+        stmt = shared_ops._LATEST[True].stmt.compile(dialect=conn.dialect)
         values = {"tenant_id": "l", "kind": "broadcast", "before": "2026-01-01 00:03:00.000000"}
         args = tuple(values.get(name, stmt.params[name]) for name in stmt.positiontup)
         found["plan"] = " ".join(r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt.string}", args))
     return found
+
+
+def _retained_while_lent(conn: Connection) -> tuple[list[int], list[int]]:
+    """Four broadcasts, eight days old; the first two are lent to a stream of agent "a" and the other two nobody
+    holds. Retention (seven days) then runs: which seqs are still stored, and which the lent ones were."""
+    from datetime import timedelta
+
+    from agora.store.ops import messages as message_ops
+    from agora.store.ops import shared as shared_ops
+    from agora.store.schema import messages
+
+    old = NOW - timedelta(days=8)
+    for i in range(4):
+        conn.execute(insert(messages), {
+        "message_id": f"msg_{i:016x}", "tenant_id": "r", "kind": "broadcast", "sender_id": "s", "message_type": "info",
+        "priority": 2, "content": "x", "context": {}, "created_at": old,
+    })  # fmt: skip
+    agent = {"agent_id": "a", "tenant_id": "r", "registered_at": old - timedelta(minutes=1)}
+    lent = shared_ops.lend(conn, agent, ("broadcast",), 2, timedelta(seconds=30), NOW)
+    message_ops.purge(conn, NOW - timedelta(days=7), NOW)
+    return sorted(conn.execute(select(messages.c.seq)).scalars()), [r["seq"] for r in lent]
+
+
+async def test_retention_keeps_messages_lent_to_a_stream(store: Store):
+    kept, lent = await store.write(_retained_while_lent)
+    assert len(lent) == 2 and kept == lent
 
 
 async def test_the_newest_seq_of_a_kind_is_one_backward_index_walk(store: Store):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from agora.catalog import Catalog
     from agora.config import Settings
     from agora.core.authn import Authenticator
+    from agora.core.rendered import RenderedMessages
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
     from agora.store import Store
@@ -42,6 +43,7 @@ class Hub:
     auth: Authenticator
     catalog: Catalog
     wakeups: Wakeups
+    rendered: RenderedMessages  # shared messages as live streams are lent them, rendered once
     version: str
     services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
     halt: HaltState = field(default_factory=HaltState)

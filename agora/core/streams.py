@@ -25,10 +25,9 @@ from sqlalchemy import Connection
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import Hub
 from agora.core.services import agents as agent_service
-from agora.core.services.messaging import message_json
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
-from agora.store.ops import messages as message_ops
+from agora.store.ops import shared as shared_ops
 from agora.store.ops import streams as stream_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import InvalidArgument
@@ -58,14 +57,18 @@ class Position:
 
 @dataclass(frozen=True)
 class Frame:
-    """One pushed item: ``type`` (message_received, agent_registered, …), the resume ``id`` after it, and the body."""
+    """One pushed item: ``type`` (message_received, agent_registered, …), the resume ``id`` after it, and the body:
+    a message's JSON as rendered, or an event's fields."""
 
     type: str
     id: str
-    body: dict[str, Any]
+    message: bytes | None = None
+    event: dict[str, Any] | None = None
 
     def json(self) -> bytes:
-        return orjson.dumps({"type": self.type, "id": self.id, **self.body})
+        if self.message is not None:
+            return b'{"type":"%s","id":"%s","message":%s}' % (self.type.encode(), self.id.encode(), self.message)
+        return orjson.dumps({"type": self.type, "id": self.id, **(self.event or {})})
 
 
 def _matcher(patterns: list[str]) -> re.Pattern[str]:
@@ -93,7 +96,8 @@ class Stream:
         if self.principal.kind is PrincipalKind.agent:
             self._agent = agent = await self.hub.store.read(agent_ops.resolve, None, self.principal.agent_id)
             if self.resume is not None:
-                self._resend_until = await self.hub.store.read(message_ops.latest_seq, agent["tenant_id"])
+                self._resend_until = await self.hub.store.read(shared_ops.latest_seq, agent["tenant_id"])
+                await self.hub.store.write(shared_ops.reclaim_after, agent, self.position.messages, self.hub.clock.now())
             await agent_service.touch(self.hub, agent["agent_id"])
 
     @property
@@ -104,9 +108,10 @@ class Stream:
             keys += [f"agent:{self._agent['agent_id']}", f"tenant:{self._agent['tenant_id']}"]
         return keys
 
-    async def frames(self, keepalive: float | None = None) -> AsyncIterator[Frame | None]:
-        """Frames as they come, forever, and ``None`` after ``keepalive`` idle seconds (for doors that need a
-        heartbeat on the wire). While the connection lives, the agent counts as present."""
+    async def frames(self, keepalive: float | None = None) -> AsyncIterator[list[Frame] | None]:
+        """Frames as they come, forever, those of one read together (a door may write them in one go), and ``None``
+        after ``keepalive`` idle seconds (for doors that need a heartbeat on the wire). While the connection lives,
+        the agent counts as present."""
         wants = _matcher(self.types)
         kinds = [kind for kind, event in MESSAGE_EVENTS.items() if wants.match(event)]
         presence_every = max(1.0, min(30.0, self.hub.settings.offline_after_seconds / 3))
@@ -117,9 +122,8 @@ class Stream:
         while True:
             with self.hub.wakeups.armed(self.wake_keys) as woken:
                 batch, due, next_visible = await self._read(kinds, wants, due, next_visible)
-                for frame in batch:
-                    yield frame
                 if batch:
+                    yield batch
                     next_keepalive = time.monotonic() + (keepalive or float("inf"))
                 if due.any:  # a part came back full: read on at once, with whatever woke us while we were sending
                     due = due | self._what_woke(woken.fired, next_visible)
@@ -161,13 +165,15 @@ class Stream:
         resend = (sent, self._resend_until) if sent < self._resend_until else None
         deliver = self._agent is not None and bool(kinds) and (due.inbox or due.shared or resend is not None)
 
-        def op(conn: Connection) -> tuple[list[dict[str, Any]], datetime | None, list[dict[str, Any]], int]:
-            rows, visible = [], next_visible
+        def op(conn: Connection) -> tuple[list[dict[str, Any]], list[bytes], datetime | None, list[dict[str, Any]], int]:
+            rows, rendered, visible = [], [], next_visible
             if deliver:
                 rows, visible = stream_ops.deliver(
                     conn, self._agent, kinds=kinds, shared=due.shared, resend=resend, limit=BATCH,
                     visibility=timedelta(seconds=self.visibility_seconds), now=now, next_visible=next_visible, recompute=due.timer,
+                    known=self.hub.rendered,
                 )
+                rendered = self.hub.rendered.render(rows, lambda seqs: shared_ops.whole_messages(conn, seqs))
             events: list[dict[str, Any]] = []
             passed = after
             if due.events:
@@ -178,12 +184,12 @@ class Stream:
                     # An agent gets the events addressed to it, and of its tenant's events those it subscribed to.
                     subscribed = _matcher(stream_ops.subscribed_event_types(conn, self._agent["agent_id"]))
                     events = [e for e in events if e["visible_to"] is not None or subscribed.match(e["type"])]
-            return rows, visible, events, passed
+            return rows, rendered, visible, events, passed
 
         # Handing out messages changes delivery state (a write); otherwise the stream only reads.
-        rows, visible, events, passed = await (self.hub.store.write if deliver else self.hub.store.read)(op)
-        items: list[tuple[Any, str, int, dict[str, Any]]] = [
-            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], {"message": message_json(r)}) for r in rows
+        rows, rendered, visible, events, passed = await (self.hub.store.write if deliver else self.hub.store.read)(op)
+        items: list[tuple[Any, str, int, bytes | dict[str, Any]]] = [
+            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], message) for r, message in zip(rows, rendered)
         ]
         items += [
             (e["created_at"], e["type"], e["seq"], {"tenant_id": e["tenant_id"], "data": e["data"], "timestamp": e["created_at"]})
@@ -192,11 +198,12 @@ class Stream:
         items.sort(key=lambda item: item[0])
         frames = []
         for _, kind, seq, body in items:
-            if "message" in body:
+            if isinstance(body, bytes):
                 self.position.messages = max(self.position.messages, seq)
+                frames.append(Frame(kind, self.position.token(), message=body))
             else:
                 self.position.events = seq
-            frames.append(Frame(kind, self.position.token(), body))
+                frames.append(Frame(kind, self.position.token(), event=body))
         self.position.events = passed  # events skipped by the filters are passed for good
         more_messages = len(rows) == BATCH
         again = _Due(inbox=more_messages, shared=more_messages and due.shared, events=passed - after >= BATCH and due.events)

@@ -242,6 +242,20 @@ read_positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# Broadcast and topic messages a live stream handed out straight from the shared stream, past the read position:
+# a range (low, high] per hand-out rather than an inbox row per message. An ack up to a cursor shrinks or drops it; at
+# visible_at (or when one of its messages is acked by id, or a stream resumes before it) it turns into inbox rows.
+lent_ranges = Table(
+    "lent_ranges",
+    metadata,
+    Column("agent_id", String(32), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    Column("high", BigInteger, primary_key=True),
+    Column("low", BigInteger, nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("visible_at", UtcDateTime, nullable=False),
+)
+
 subscriptions = Table(
     "subscriptions",
     metadata,

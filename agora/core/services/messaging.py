@@ -20,6 +20,7 @@ from agora.core.context import CallContext, Hub
 from agora.core.ids import is_id, new_id
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import messages as message_ops
+from agora.store.ops import shared as shared_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora.store.prepared import Prepared
 from agora.store.schema import agents
@@ -337,7 +338,7 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
 async def ack(ctx: CallContext, req: Ack) -> Acked:
     agent = await _inbox_owner(ctx, req.agent)
     up_to = _seq(req.up_to, "up_to")
-    count = await ctx.store.write(message_ops.ack, agent["agent_id"], list(dict.fromkeys(req.message_ids)), up_to, ctx.clock.now())
+    count = await ctx.store.write(message_ops.ack, agent, list(dict.fromkeys(req.message_ids)), up_to, ctx.clock.now())
     return Acked(acked=count)
 
 
@@ -351,11 +352,11 @@ async def subscribe(ctx: CallContext, req: Subscribe) -> Subscription:
         "event_types": list(dict.fromkeys(req.event_types)),
         "created_at": ctx.clock.now(),
     }
-    await ctx.store.write(message_ops.subscribe, row)
+    await ctx.store.write(shared_ops.subscribe, row)
     return Subscription(status="active", **row)
 
 
 async def unsubscribe(ctx: CallContext, req: Unsubscribe) -> Unsubscribed:
     p = ctx.principal
-    await ctx.store.write(message_ops.unsubscribe, req.subscription_id, p.agent_id, p.tenant_scope())
+    await ctx.store.write(shared_ops.unsubscribe, req.subscription_id, p.agent_id, p.tenant_scope())
     return Unsubscribed(subscription_id=req.subscription_id, status="removed")

@@ -1,39 +1,26 @@
-"""Messages, inboxes and read positions.
+"""Messages and inboxes.
 
 A message is stored once. A direct message gets one inbox row at send time; broadcast and topic
-messages get an inbox row for an agent only when that agent's read position passes them (on
-receive), so a broadcast costs one row however many agents the tenant has, and an agent that never
-comes back costs nothing. Inbox rows carry the delivery state: visible_at (the visibility timeout),
-delivery_count and acked_at.
+messages are read through per-agent read positions (``shared``), so a broadcast costs one row however
+many agents the tenant has, and an agent that never comes back costs nothing. Inbox rows carry the
+delivery state: visible_at (the visibility timeout), delivery_count and acked_at.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from agora_sdk.errors import NotFound
 
 from ..base import point_read
 from ..prepared import Prepared
-from ..schema import inbox, messages, read_positions, subscriptions
-from .dialect import one_of, serialize_appends, upsert_insert
-
-BROADCAST_STREAM = "broadcast"
-PULL_BATCH = 1000
+from ..schema import inbox, messages
+from . import shared
+from .dialect import one_of, serialize_appends
 
 _INSERT_MESSAGES_RETURNING = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
 _INSERT_MESSAGES = Prepared(insert(messages))
@@ -118,20 +105,6 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
     return receipts
 
 
-_POSITION = Prepared(
-    select(read_positions.c.position).where(
-        read_positions.c.agent_id == bindparam("agent_id"), read_positions.c.stream == bindparam("stream")
-    )
-)
-_BROADCASTS_AFTER = Prepared(
-    select(messages.c.seq, messages.c.priority, messages.c.sender_id)
-    .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.seq > bindparam("position"), messages.c.kind == "broadcast")
-    .order_by(messages.c.seq)
-    .limit(PULL_BATCH)
-)
-_SUBSCRIPTIONS = Prepared(
-    select(subscriptions.c.subscription_id, subscriptions.c.topics).where(subscriptions.c.agent_id == bindparam("agent_id"))
-)
 _ACK_UP_TO = Prepared(
     update(inbox)
     .where(
@@ -140,22 +113,6 @@ _ACK_UP_TO = Prepared(
     )
     .values(acked_at=bindparam("now"))
 )
-
-
-def _position(conn: Connection, agent_id: str, stream: str) -> int | None:
-    position: int | None = _POSITION.scalar(conn, {"agent_id": agent_id, "stream": stream})
-    return position
-
-
-def _set_position(conn: Connection, agent_id: str, stream: str, position: int) -> None:
-    _position_upsert(conn.dialect.name).execute(conn, {"agent_id": agent_id, "stream": stream, "position": position})
-
-
-# Built once per engine: both run for each pull of each stream.
-@lru_cache(maxsize=2)
-def _position_upsert(dialect: str) -> Prepared:
-    stmt = upsert_insert(dialect, read_positions)
-    return Prepared(stmt.on_conflict_do_update(index_elements=["agent_id", "stream"], set_={"position": stmt.excluded.position}))
 
 
 @lru_cache(maxsize=2)
@@ -167,102 +124,6 @@ def _hide(dialect: str) -> Prepared:
         .where(inbox.c.agent_id == bindparam("b_agent_id"), one_of(dialect, inbox.c.seq, "seqs"))
         .values(visible_at=bindparam("until"), delivery_count=inbox.c.delivery_count + 1)
     )
-
-
-@lru_cache(maxsize=2)
-def _deliveries_insert(dialect: str) -> Prepared:
-    """Pulled deliveries, each added once (``INSERT … ON CONFLICT DO NOTHING``)."""
-    return Prepared(upsert_insert(dialect, inbox).on_conflict_do_nothing(index_elements=["agent_id", "seq"]))
-
-
-def _pull(
-    conn: Connection, agent_id: str, tenant_id: str, stream: str, source: Any, subscription_id: str | None,
-    start: Callable[[], int], now: datetime,
-) -> None:
-    """Move the agent's read position over ``source`` messages (None: the tenant's broadcasts), giving it an inbox
-    row for each."""
-    position = _position(conn, agent_id, stream)
-    if position is None:  # the first pull of this stream: only then is the starting point worked out
-        position = start()
-    if source is None:
-        found = [(r["seq"], r["priority"], r["sender_id"]) for r in _BROADCASTS_AFTER.rows(conn, {"tenant_id": tenant_id, "position": position})]
-    else:
-        found = conn.execute(
-            select(messages.c.seq, messages.c.priority, messages.c.sender_id)
-            .where(messages.c.tenant_id == tenant_id, messages.c.seq > position, source)
-            .order_by(messages.c.seq)
-            .limit(PULL_BATCH)
-        ).all()
-    if not found:
-        if _position(conn, agent_id, stream) is None:
-            _set_position(conn, agent_id, stream, position)
-        return
-    mine = [
-        {
-            "agent_id": agent_id,
-            "seq": seq,
-            "tenant_id": tenant_id,
-            "priority": priority,
-            "subscription_id": subscription_id,
-            "visible_at": now,
-            "delivery_count": 0,
-            "acked_at": None,
-        }
-        for seq, priority, sender in found
-        if sender != agent_id  # nobody receives its own broadcast
-    ]
-    if mine:
-        _deliveries_insert(conn.dialect.name).execute_many(conn, mine)
-    _set_position(conn, agent_id, stream, found[-1][0])
-
-
-def _topic_filter(patterns: list[str]) -> Any:
-    """'builds.*' -> topic LIKE 'builds.%' (a star matches one or more segments)."""
-    likes = []
-    for pattern in patterns:
-        escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
-        likes.append(messages.c.topic.like(escaped, escape="\\"))
-    return and_(messages.c.kind == "topic", or_(*likes))
-
-
-KINDS = ("direct", "broadcast", "topic")
-
-
-def _latest_statement(before: bool) -> Prepared:
-    """The newest seq of a tenant's messages of one kind (optionally created before a time): a backward walk of
-    ix_messages_fanout that stops at the first match. ``max(seq)`` over the tenant's messages walked every one of
-    them (100 ms at 200,000 messages, on the writer, for each new agent's first receive)."""
-    stmt = select(messages.c.seq).where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.kind == bindparam("kind"))
-    if before:
-        stmt = stmt.where(messages.c.created_at < bindparam("before"))
-    return Prepared(stmt.order_by(messages.c.seq.desc()).limit(1))
-
-
-_LATEST = {before: _latest_statement(before) for before in (False, True)}
-
-
-def latest_of(conn: Connection, tenant_id: str, kind: str, before: datetime | None = None) -> int:
-    """The newest seq of the tenant's ``kind`` messages (created before ``before``, if given); 0 if none."""
-    params = {"tenant_id": tenant_id, "kind": kind, **({"before": before} if before is not None else {})}
-    seq = _LATEST[before is not None].scalar(conn, params)
-    return int(seq or 0)
-
-
-def latest_seq(conn: Connection, tenant_id: str) -> int:
-    """The newest seq of any of the tenant's messages; 0 if none."""
-    return max(latest_of(conn, tenant_id, kind) for kind in KINDS)
-
-
-def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
-    """Give the agent inbox rows for the broadcasts and subscribed topic messages its read positions have not passed."""
-    agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
-    _pull(
-        conn, agent_id, tenant_id, BROADCAST_STREAM, None, None,
-        lambda: latest_of(conn, tenant_id, "broadcast", before=agent["registered_at"]), now,
-    )
-    for sub in _SUBSCRIPTIONS.rows(conn, {"agent_id": agent_id}):
-        if sub["topics"]:
-            _pull(conn, agent_id, tenant_id, f"sub:{sub['subscription_id']}", _topic_filter(sub["topics"]), sub["subscription_id"], lambda: 0, now)
 
 
 # Unacked, unexpired deliveries of the agent (parameters agent_id, now) joined with their messages; callers add the
@@ -300,7 +161,7 @@ def receive(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Hand out up to ``limit`` visible messages, urgent first, hiding them for ``visibility``."""
-    pull_shared(conn, agent, now)
+    shared.pull_shared(conn, agent, now)
     stmt = PENDING.where(inbox.c.visible_at <= now)
     if since is not None:
         stmt = stmt.where(inbox.c.seq > since)
@@ -315,20 +176,38 @@ def receive(
     return hand_out(conn, agent["agent_id"], rows, visibility, now)
 
 
-def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | None, now: datetime) -> int:
+def _inbox_seqs(conn: Connection, agent_id: str, message_ids: list[str]) -> dict[str, int]:
+    return dict(
+        conn.execute(
+            select(messages.c.message_id, inbox.c.seq)
+            .join(messages, messages.c.seq == inbox.c.seq)
+            .where(inbox.c.agent_id == agent_id, messages.c.message_id.in_(message_ids))
+        ).all()
+    )
+
+
+def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: int | None, now: datetime) -> int:
     """Ack by id (every id must be in this agent's inbox: 404 otherwise) and/or every delivered one up to a cursor."""
+    agent_id = agent["agent_id"]
     acked = 0
     if message_ids:
-        found = dict(
-            conn.execute(
-                select(messages.c.message_id, inbox.c.seq)
-                .join(messages, messages.c.seq == inbox.c.seq)
-                .where(inbox.c.agent_id == agent_id, messages.c.message_id.in_(message_ids))
-            ).all()
-        )
-        missing = sorted(set(message_ids) - found.keys())
+        found = _inbox_seqs(conn, agent_id, message_ids)
+        missing = [m for m in message_ids if m not in found]
+        if missing:  # broadcasts or topic messages lent to a live stream, or acked while lent
+            shared_seqs = dict(
+                conn.execute(
+                    select(messages.c.message_id, messages.c.seq).where(
+                        messages.c.tenant_id == agent["tenant_id"], messages.c.message_id.in_(missing), messages.c.kind != "direct"
+                    )
+                ).all()
+            )
+            if shared_seqs:
+                shared.unlend(conn, agent, list(shared_seqs.values()))
+                found |= _inbox_seqs(conn, agent_id, missing)
+                gone = shared.acked_while_lent(conn, agent, [s for m, s in shared_seqs.items() if m not in found])
+                missing = [m for m in missing if m not in found and shared_seqs.get(m) not in gone]
         if missing:
-            raise NotFound(f"{len(missing)} message(s) are not in this inbox", details={"message_ids": missing[:50]})
+            raise NotFound(f"{len(missing)} message(s) are not in this inbox", details={"message_ids": sorted(missing)[:50]})
         acked += conn.execute(
             update(inbox)
             .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_(list(found.values())), inbox.c.acked_at.is_(None))
@@ -336,24 +215,8 @@ def ack(conn: Connection, agent_id: str, message_ids: list[str], up_to: int | No
         ).rowcount
     if up_to is not None:
         acked += _ACK_UP_TO.execute(conn, {"b_agent_id": agent_id, "up_to": up_to, "now": now})
+        acked += shared.ack_up_to(conn, agent, up_to)
     return acked
-
-
-def subscribe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
-    conn.execute(insert(subscriptions).values(**row))
-    _set_position(conn, row["agent_id"], f"sub:{row['subscription_id']}", latest_of(conn, row["tenant_id"], "topic"))
-    return row
-
-
-def unsubscribe(conn: Connection, subscription_id: str, agent_scope: str | None, tenant_scope: str | None) -> None:
-    stmt = delete(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
-    if agent_scope is not None:
-        stmt = stmt.where(subscriptions.c.agent_id == agent_scope)
-    if tenant_scope is not None:
-        stmt = stmt.where(subscriptions.c.tenant_id == tenant_scope)
-    if conn.execute(stmt).rowcount == 0:
-        raise NotFound(f"no subscription '{subscription_id}'", details={"subscription_id": subscription_id})
-    conn.execute(delete(read_positions).where(read_positions.c.stream == f"sub:{subscription_id}"))
 
 
 _A_REPLY_DUE = Prepared(select(messages.c.seq).where(messages.c.reply_due_at <= bindparam("now")).limit(1))
@@ -390,5 +253,6 @@ def purge(conn: Connection, acked_before: datetime, now: datetime) -> dict[str, 
     conn.execute(delete(inbox).where(inbox.c.seq.in_(expired_seqs)))
     expired = conn.execute(delete(messages).where(messages.c.expires_at < now)).rowcount
     still_pending = select(inbox.c.seq).where(inbox.c.seq == messages.c.seq).exists()
-    old = conn.execute(delete(messages).where(messages.c.created_at < acked_before, ~still_pending)).rowcount
+    lent = shared.still_lent(messages.c.seq, messages.c.tenant_id)
+    old = conn.execute(delete(messages).where(messages.c.created_at < acked_before, ~still_pending, ~lent)).rowcount
     return {"acked_deliveries": acked, "expired_messages": expired, "old_messages": old}

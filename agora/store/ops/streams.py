@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from ..prepared import Prepared
 from ..schema import inbox, messages, subscriptions
 from . import messages as message_ops
+from . import shared as shared_ops
 
 
 def deliver(
@@ -25,25 +27,34 @@ def deliver(
     now: datetime,
     next_visible: datetime | None,
     recompute: bool,
+    known: Container[tuple[int, str | None]] = (),
 ) -> tuple[list[dict[str, Any]], datetime | None]:
     """Hand the stream up to ``limit`` deliveries, oldest first; also when the next hidden one becomes visible again.
 
-    ``shared``: pull broadcasts and subscribed topic messages into the inbox first (only when one may have landed).
-    ``next_visible``: the stream's own timer, moved by what it hands out; looked up in the store only on ``recompute``.
+    Inbox deliveries come first; then, when ``shared`` (a broadcast or subscribed topic message may have landed),
+    shared messages past the read positions are lent to the stream (``shared.lend``: a range, not a row each; those
+    ``known`` to be rendered already come without their bodies).
+    ``next_visible``: the stream's own timer, moved by what it hands out; looked up in the store only on ``recompute``
+    (the timer fired: lent ranges that came back become inbox rows first).
 
     ``resend`` (a resumed stream): unacked deliveries with a sequence number in (low, high] went to the lost connection
     after the last frame the client saw, so they are handed out again at once instead of waiting out their visibility
     timeout. ``high`` is where the store stood at the reconnect: later deliveries follow the visibility rule.
     """
-    if shared:
-        message_ops.pull_shared(conn, agent, now)
+    if recompute:
+        shared_ops.reclaim(conn, agent, now)
     params = {"agent_id": agent["agent_id"], "now": now, "limit": limit}
     if resend is not None:
         params |= {"low": resend[0] + 1, "high": resend[1]}
     rows = _deliverable(tuple(kinds), resend is not None).rows(conn, params)
     rows = message_ops.hand_out(conn, agent["agent_id"], rows, visibility, now)
+    if shared and len(rows) < limit:
+        rows += shared_ops.lend(conn, agent, tuple(kinds), limit - len(rows), visibility, now, known)
     if recompute:
-        next_visible = _NEXT_VISIBLE.scalar(conn, params)
+        next_visible = min(
+            (t for t in (_NEXT_VISIBLE.scalar(conn, params), shared_ops.next_lent_visible(conn, agent["agent_id"], now)) if t),
+            default=None,
+        )
     elif rows:
         next_visible = min(next_visible or now + visibility, now + visibility)
     return rows, next_visible

@@ -16,10 +16,13 @@ MAX_PATTERNS = 20
 KNOWN = {"types", "visibility_timeout", "resume"}
 
 
-def open_stream(hub: Hub, principal: Principal, params: QueryParams, resume: str | None) -> Stream:
+def open_stream(
+    hub: Hub, principal: Principal, params: QueryParams, resume: str | None, door_params: frozenset[str] = frozenset()
+) -> Stream:
     """``types``: comma-separated event types or globs (``agent_*``); ``visibility_timeout``: seconds a pushed message
-    stays hidden from other consumers until acked; ``resume``: the ``id`` of the last frame processed."""
-    unknown = sorted(set(params) - KNOWN)
+    stays hidden from other consumers until acked; ``resume``: the ``id`` of the last frame processed.
+    ``door_params``: the parameters one door adds (checked by that door)."""
+    unknown = sorted(set(params) - KNOWN - door_params)
     if unknown:
         raise InvalidArgument(f"unknown parameter(s): {', '.join(unknown)}", details={"fields": unknown})
     types = [t for t in (params.get("types") or "*").split(",") if t]
@@ -35,3 +38,11 @@ def open_stream(hub: Hub, principal: Principal, params: QueryParams, resume: str
     if not 1 <= visibility <= 43_200:
         raise InvalidArgument("visibility_timeout: seconds between 1 and 43200", details={"field": "visibility_timeout"})
     return Stream(hub, principal, types=types, visibility_seconds=visibility, resume=resume or params.get("resume"))
+
+
+def flag(params: QueryParams, name: str) -> bool:
+    """A yes/no query parameter: ``1``/``true`` or ``0``/``false`` (absent: no)."""
+    value = params.get(name, "0").lower()
+    if value not in {"0", "1", "true", "false"}:
+        raise InvalidArgument(f"{name}: 1 or 0 (true or false)", details={"field": name})
+    return value in {"1", "true"}

@@ -75,11 +75,13 @@ class _EventStream(Response):
     async def _push(self, send: Send) -> str:
         await self._write(send, f"retry: 1000\nid: {self.stream.position.token()}\nevent: ready\ndata: {{}}\n\n".encode())
         try:
-            async for frame in self.stream.frames(keepalive=KEEPALIVE):
-                if frame is None:
+            async for frames in self.stream.frames(keepalive=KEEPALIVE):
+                if frames is None:
                     await self._write(send, b": keepalive\n\n")
-                else:
-                    await self._write(send, b"id: %s\nevent: %s\ndata: %s\n\n" % (frame.id.encode(), frame.type.encode(), frame.json()))
+                else:  # the events of one read in one write
+                    await self._write(send, b"".join(
+                        b"id: %s\nevent: %s\ndata: %s\n\n" % (f.id.encode(), f.type.encode(), f.json()) for f in frames
+                    ))
         except TimeoutError:
             return "slow consumer"
         except OSError:

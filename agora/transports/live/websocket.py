@@ -2,7 +2,9 @@
 
 Client frames: ``{"type": "ack", "message_ids": [...], "up_to": cursor, "ref": any}`` → ``{"type": "acked", …}``;
 ``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``. A frame that cannot be understood gets an ``error`` frame and
-the connection stays open. A client that leaves frames unread for ``stream_send_timeout`` is disconnected (close code
+the connection stays open. With ``?batch=1`` the frames the hub has at hand go out together in one
+``{"type": "batch", "id": <id after the last>, "events": [frame, …]}`` (a broadcast storm then costs a WebSocket
+frame per batch, not per message). A client that leaves frames unread for ``stream_send_timeout`` is disconnected (close code
 1013): nothing is lost, it reconnects with ``?resume=<id of the last frame it processed>``.
 """
 
@@ -22,7 +24,7 @@ from agora.core.streams import Stream
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import AgoraError, InvalidArgument
 
-from .options import open_stream
+from .options import flag, open_stream
 
 log = logging.getLogger("agora.ws")
 
@@ -36,13 +38,14 @@ async def endpoint(websocket: WebSocket) -> None:
     request_id = new_id("req")
     try:
         principal = await hub.auth.authenticate(websocket.headers.get("authorization"))
-        stream = open_stream(hub, principal, websocket.query_params, None)
+        stream = open_stream(hub, principal, websocket.query_params, None, frozenset({"batch"}))
+        batch = flag(websocket.query_params, "batch")
         await stream.open()
     except AgoraError as exc:
         await websocket.send_denial_response(error_response(exc))
         return
     await websocket.accept()
-    connection = _Connection(websocket, stream, hub.settings.stream_send_timeout, request_id)
+    connection = _Connection(websocket, stream, hub.settings.stream_send_timeout, request_id, batch)
     started = time.perf_counter()
     log.info("stream opened", extra={"request_id": request_id, "principal": principal.label, "transport": "ws"})
     reason = await connection.run()
@@ -59,11 +62,12 @@ async def endpoint(websocket: WebSocket) -> None:
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, stream: Stream, send_timeout: float, request_id: str):
+    def __init__(self, websocket: WebSocket, stream: Stream, send_timeout: float, request_id: str, batch: bool):
         self.ws = websocket
         self.stream = stream
         self.send_timeout = send_timeout
         self.request_id = request_id
+        self.batch = batch
         self._lock = asyncio.Lock()  # pushed frames and replies share one socket
 
     async def run(self) -> str:
@@ -89,9 +93,14 @@ class _Connection:
 
     async def _push(self) -> str:
         try:
-            async for frame in self.stream.frames():
-                if frame is not None:
-                    await self._send(frame.json())
+            async for frames in self.stream.frames():
+                if frames is None:
+                    continue
+                if self.batch:
+                    await self._send(b'{"type":"batch","id":"%s","events":[%s]}' % (frames[-1].id.encode(), b",".join(f.json() for f in frames)))
+                else:
+                    for frame in frames:
+                        await self._send(frame.json())
         except TimeoutError:
             return "slow consumer"
         except (WebSocketDisconnect, RuntimeError, OSError):
