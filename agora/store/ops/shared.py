@@ -40,10 +40,13 @@ _SUBSCRIPTIONS = Prepared(
 )
 
 
+_BROADCAST = messages.c.kind == "broadcast"
+
+
 def _broadcasts_after(*columns: Any) -> Prepared:
     return Prepared(
         select(*columns)
-        .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.seq > bindparam("position"), messages.c.kind == "broadcast")
+        .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.seq > bindparam("position"), _BROADCAST)
         .order_by(messages.c.seq)
         .limit(bindparam("limit"))
     )
@@ -68,8 +71,20 @@ _COUNT = select(func.count()).where(
     messages.c.tenant_id == bindparam("tenant_id"), messages.c.seq > bindparam("low"), messages.c.seq <= bindparam("high"),
     messages.c.sender_id != bindparam("agent_id"),
 )
-_COUNT_BROADCASTS = Prepared(_COUNT.where(messages.c.kind == "broadcast"))
+_COUNT_BROADCASTS = Prepared(_COUNT.where(_BROADCAST))
 _LEND = Prepared(insert(lent_ranges))
+# An ack up to a cursor (a live stream's client sends one every so often): the ranges below it, which go or shrink.
+_LENT_BELOW = Prepared(
+    select(lent_ranges).where(lent_ranges.c.agent_id == bindparam("b_agent_id"), lent_ranges.c.low < bindparam("up_to"))
+)
+_DROP_ACKED = Prepared(
+    delete(lent_ranges).where(lent_ranges.c.agent_id == bindparam("b_agent_id"), lent_ranges.c.high <= bindparam("up_to"))
+)
+_SHRINK_ACKED = Prepared(
+    update(lent_ranges)
+    .where(lent_ranges.c.agent_id == bindparam("b_agent_id"), lent_ranges.c.low < bindparam("up_to"), lent_ranges.c.high > bindparam("up_to"))
+    .values(low=bindparam("up_to"))
+)
 _LENT_DUE = Prepared(
     select(lent_ranges).where(lent_ranges.c.agent_id == bindparam("agent_id"), lent_ranges.c.visible_at <= bindparam("now"))
 )
@@ -145,7 +160,7 @@ class _Source:
         self.conn, self.agent, self.stream = conn, agent, stream
         self.subscription_id = stream.removeprefix("sub:") if stream != BROADCAST_STREAM else None
         self.broadcasts = topics is None
-        self.where = messages.c.kind == "broadcast" if topics is None else _topic_filter(topics)
+        self.where = _BROADCAST if topics is None else _topic_filter(topics)
         self.since = agent["registered_at"] if since is None else since  # the first message it could receive
 
     def start(self) -> int:
@@ -239,7 +254,8 @@ def lend(
     """Hand a live stream up to ``limit`` shared messages past its read positions, as rows shaped like
     ``messages.PENDING``'s (delivered once, marked ``lent``), recording one lent range per stream instead of an inbox
     row each. A message whose (seq, subscription_id) is ``known`` (rendered already) comes without its body."""
-    serialize_appends(conn, f"lend:{agent['agent_id']}")  # two replicas' streams of one agent must not lend one range twice
+    agent_id = agent["agent_id"]
+    serialize_appends(conn, f"lend:{agent_id}")  # two replicas' streams of one agent must not lend one range twice
     lent: list[dict[str, Any]] = []
     until = now + visibility
     for source in _sources(conn, agent, kinds):
@@ -249,17 +265,20 @@ def lend(
         found = source.after(position, limit - len(lent), lending=True)
         if not found:
             if not stored:
-                _set_position(conn, agent["agent_id"], source.stream, position)
+                _set_position(conn, agent_id, source.stream, position)
             continue
         high = found[-1]["seq"]
-        mine = [r for r in found if r["sender_id"] != agent["agent_id"] and (r["expires_at"] is None or r["expires_at"] > now)]
-        if mine:
+        count = len(lent)
+        for r in found:  # (fresh rows: marked in place)
+            if r["sender_id"] != agent_id and (r["expires_at"] is None or r["expires_at"] > now):
+                r |= {"delivery_count": 1, "subscription_id": source.subscription_id, "lent": True}
+                lent.append(r)
+        if len(lent) > count:
             _LEND.execute(conn, {
-                "agent_id": agent["agent_id"], "stream": source.stream, "high": high, "low": position,
+                "agent_id": agent_id, "stream": source.stream, "high": high, "low": position,
                 "tenant_id": agent["tenant_id"], "visible_at": until,
             })
-        _set_position(conn, agent["agent_id"], source.stream, high)
-        lent += [{**r, "delivery_count": 1, "subscription_id": source.subscription_id, "lent": True} for r in mine]
+        _set_position(conn, agent_id, source.stream, high)
     unknown = [r["seq"] for r in lent if (r["seq"], r["subscription_id"]) not in known]
     if unknown:
         whole = {r["seq"]: r for r in whole_messages(conn, unknown)}
@@ -309,21 +328,18 @@ def unlend(conn: Connection, agent: dict[str, Any], seqs: list[int]) -> None:
 def ack_up_to(conn: Connection, agent: dict[str, Any], up_to: int) -> int:
     """Ack every lent message up to ``up_to``: ranges below it go, a range across it keeps its upper part. Returns
     how many messages that acked."""
-    agent_id = agent["agent_id"]
-    below = _lent(conn, agent_id, lent_ranges.c.low < up_to)
+    params = {"b_agent_id": agent["agent_id"], "up_to": up_to}
+    below = _LENT_BELOW.rows(conn, params)
     if not below:
         return 0
-    sources = {source.stream: source for source in _sources(conn, agent)}
+    streams = {lent["stream"] for lent in below}
+    sources = {source.stream: source for source in _sources(conn, agent, ("broadcast",) if streams == {BROADCAST_STREAM} else KINDS)}
     acked = 0
     for lent in below:
         if (source := sources.get(lent["stream"])) is not None:
             acked += source.count_between(lent["low"], min(up_to, lent["high"]))
-    conn.execute(delete(lent_ranges).where(lent_ranges.c.agent_id == agent_id, lent_ranges.c.high <= up_to))
-    conn.execute(
-        update(lent_ranges)
-        .where(lent_ranges.c.agent_id == agent_id, lent_ranges.c.low < up_to, lent_ranges.c.high > up_to)
-        .values(low=up_to)
-    )
+    _DROP_ACKED.execute(conn, params)
+    _SHRINK_ACKED.execute(conn, params)
     return acked
 
 
