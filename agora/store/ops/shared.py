@@ -233,9 +233,16 @@ def _sources(conn: Connection, agent: dict[str, Any], kinds: tuple[str, ...] = (
     return sources
 
 
+def _one_reader(conn: Connection, agent_id: str) -> None:
+    """Two transactions that move one agent's read positions (a receive, a stream's lend, on two replicas) must not
+    both hand out what lies past the same position: on PostgreSQL the second waits for the first to commit."""
+    serialize_appends(conn, f"read:{agent_id}")
+
+
 def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
     """Give the agent inbox rows for the broadcasts and subscribed topic messages its read positions have not passed
     (and for lent ranges that came back)."""
+    _one_reader(conn, agent["agent_id"])
     reclaim(conn, agent, now)
     for source in _sources(conn, agent):
         position, stored = source.position()
@@ -255,7 +262,7 @@ def lend(
     ``messages.PENDING``'s (delivered once, marked ``lent``), recording one lent range per stream instead of an inbox
     row each. A message whose (seq, subscription_id) is ``known`` (rendered already) comes without its body."""
     agent_id = agent["agent_id"]
-    serialize_appends(conn, f"lend:{agent_id}")  # two replicas' streams of one agent must not lend one range twice
+    _one_reader(conn, agent_id)
     lent: list[dict[str, Any]] = []
     until = now + visibility
     for source in _sources(conn, agent, kinds):
