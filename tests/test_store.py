@@ -205,11 +205,13 @@ def _latest_seqs(conn: Connection) -> dict[str, Any]:
     return found
 
 
-def _retained_while_lent(conn: Connection) -> tuple[list[int], list[int]]:
+def _retained_while_lent(conn: Connection) -> tuple[list[int], list[int], int]:
     """Four broadcasts, eight days old; the first two are lent to a stream of agent "a" and the other two nobody
-    holds. Retention (seven days) then runs: which seqs are still stored, and which the lent ones were."""
+    holds. Retention (seven days) runs: which seqs are still stored, and which the lent ones were; then agent "a"
+    is removed and retention runs again: how many messages are left."""
     from datetime import timedelta
 
+    from agora.store.ops import agents as agent_ops
     from agora.store.ops import messages as message_ops
     from agora.store.ops import shared as shared_ops
     from agora.store.schema import messages
@@ -223,12 +225,15 @@ def _retained_while_lent(conn: Connection) -> tuple[list[int], list[int]]:
     agent = {"agent_id": "a", "tenant_id": "r", "registered_at": old - timedelta(minutes=1)}
     lent = shared_ops.lend(conn, agent, ("broadcast",), 2, timedelta(seconds=30), NOW)
     message_ops.purge(conn, NOW - timedelta(days=7), NOW)
-    return sorted(conn.execute(select(messages.c.seq)).scalars()), [r["seq"] for r in lent]
+    kept = sorted(conn.execute(select(messages.c.seq)).scalars())
+    agent_ops.remove(conn, "a")  # deregistered: what it was lent no longer holds anything back
+    message_ops.purge(conn, NOW - timedelta(days=7), NOW)
+    return kept, [r["seq"] for r in lent], conn.execute(select(func.count()).select_from(messages)).scalar_one()
 
 
-async def test_retention_keeps_messages_lent_to_a_stream(store: Store):
-    kept, lent = await store.write(_retained_while_lent)
-    assert len(lent) == 2 and kept == lent
+async def test_retention_keeps_messages_lent_to_a_stream_until_the_agent_goes(store: Store):
+    kept, lent, left = await store.write(_retained_while_lent)
+    assert len(lent) == 2 and kept == lent and left == 0
 
 
 async def test_the_newest_seq_of_a_kind_is_one_backward_index_walk(store: Store):

@@ -24,7 +24,7 @@ from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
 from ..base import point_read
 from ..prepared import Prepared
-from ..schema import agent_capabilities, agents
+from ..schema import agent_capabilities, agents, lent_ranges
 from .dialect import upsert_insert
 from .pagination import decode_cursor, page
 
@@ -180,6 +180,7 @@ def mark_silent_offline(conn: Connection, silent_since: datetime) -> list[dict[s
 
 def remove(conn: Connection, agent_id: str) -> None:
     conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
+    conn.execute(delete(lent_ranges).where(lent_ranges.c.agent_id == agent_id))  # else they keep messages from retention
     conn.execute(delete(agents).where(agents.c.agent_id == agent_id))
 
 
