@@ -152,3 +152,17 @@ def test_rendered_messages_are_kept_once_and_completed_when_dropped_meanwhile():
     assert cache.render([lent(1, whole=False)], fetch) == [b'{"id":"m1","count":1}'] and fetched == [[1]]
     inbox_row = {"seq": 7, "subscription_id": None, "delivery_count": 3, "message_id": "m7"}  # not lent: never kept
     assert cache.render([inbox_row], fetch) == [b'{"id":"m7","count":3}'] and (7, None) not in cache
+
+
+async def test_an_ack_by_id_cuts_one_message_out_of_what_was_lent(hub, admin):
+    sender, receiver = tenant_agents(admin, 2)
+    sent = broadcast(hub, sender, 4)  # waiting before the stream opens: lent in one range
+    async with connect(hub, receiver["agent_token"], types=SHARED, visibility_timeout="1", batch="1") as ws:
+        (first,) = [await frame(ws)]
+        assert [e["message"]["message_id"] for e in first["events"]] == sent
+        assert await ack(ws, message_ids=[sent[1], sent[3]]) == 2
+        assert await ack(ws, message_ids=[sent[1]]) == 0  # again: nothing more to ack, and no error
+        back = await frame(ws, timeout=5)  # the two left come back together after the timeout
+        assert [(e["message"]["message_id"], e["message"]["delivery_count"]) for e in back["events"]] == [(sent[0], 2), (sent[2], 2)]
+        assert await ack(ws, up_to=back["events"][-1]["message"]["cursor"]) == 2
+        assert await quiet(ws, 1.5) == []

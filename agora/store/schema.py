@@ -243,8 +243,8 @@ read_positions = Table(
 )
 
 # Broadcast and topic messages a live stream handed out straight from the shared stream, past the read position:
-# a range (low, high] per hand-out rather than an inbox row per message. An ack up to a cursor shrinks or drops it; at
-# visible_at (or when one of its messages is acked by id, or a stream resumes before it) it turns into inbox rows.
+# a range (low, high] per hand-out rather than an inbox row per message. Acks shrink it, cut it or drop it; at
+# visible_at (or when a stream resumes before it) it turns into inbox rows.
 lent_ranges = Table(
     "lent_ranges",
     metadata,

@@ -202,10 +202,10 @@ def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: 
                 ).all()
             )
             if shared_seqs:
-                shared.unlend(conn, agent, list(shared_seqs.values()))
-                found |= _inbox_seqs(conn, agent_id, missing)
-                gone = shared.acked_while_lent(conn, agent, [s for m, s in shared_seqs.items() if m not in found])
-                missing = [m for m in missing if m not in found and shared_seqs.get(m) not in gone]
+                lent = shared.ack_lent(conn, agent, list(shared_seqs.values()))
+                acked += len(lent)
+                gone = lent | shared.acked_while_lent(conn, agent, [s for s in shared_seqs.values() if s not in lent])
+                missing = [m for m in missing if shared_seqs.get(m) not in gone]
         if missing:
             raise NotFound(f"{len(missing)} message(s) are not in this inbox", details={"message_ids": sorted(missing)[:50]})
         acked += conn.execute(

@@ -6,9 +6,9 @@ Everything at or below an agent's position on a stream was handed to it in one o
 * **inbox rows**, made when ``receive`` pulls the stream (rows carry the delivery state of each message), or
 * **lent ranges**, made when a live stream hands the messages out straight from the shared stream: one row
   ``(low, high]`` per hand-out, hidden until ``visible_at``. A broadcast to 100 streaming agents then costs 100
-  range rows per batch of messages, not 100 inbox rows per message. An ack up to a cursor shrinks or drops a range;
-  a range that comes back unacked, holds a message acked by id, or went to a connection that resumes before it,
-  turns into inbox rows (``reclaim``), and from there on it is an ordinary delivery.
+  range rows per batch of messages, not 100 inbox rows per message. An ack up to a cursor shrinks or drops a range,
+  an ack by id cuts the message out of its range; a range that comes back unacked, or went to a connection that
+  resumes before it, turns into inbox rows (``reclaim``), and from there on it is an ordinary delivery.
 """
 
 from __future__ import annotations
@@ -195,6 +195,14 @@ class _Source:
             return int(_COUNT_BROADCASTS.scalar(self.conn, params))
         return int(self.conn.execute(_COUNT.where(self.where), params).scalar_one())
 
+    def mine_among(self, seqs: list[int]) -> list[int]:
+        """Which of these seqs are the stream's messages for this agent (not its own)."""
+        stmt = select(messages.c.seq).where(
+            messages.c.tenant_id == self.agent["tenant_id"], messages.c.seq.in_(seqs), self.where,
+            messages.c.sender_id != self.agent["agent_id"],
+        )
+        return list(self.conn.execute(stmt).scalars())
+
     def between(self, low: int, high: int) -> list[dict[str, Any]]:
         """The stream's messages in (low, high], as an inbox row needs them."""
         stmt = select(*_PULL_COLUMNS).where(
@@ -304,11 +312,14 @@ def _return(conn: Connection, agent: dict[str, Any], parts: list[tuple[dict[str,
         source = sources.get(lent["stream"])
         if source is not None:
             source.add_deliveries(source.between(max(low, lent["low"]), lent["high"]), visible_at, 1)
-        key = (lent_ranges.c.agent_id == agent["agent_id"]) & (lent_ranges.c.stream == lent["stream"]) & (lent_ranges.c.high == lent["high"])
         if low > lent["low"]:
-            conn.execute(update(lent_ranges).where(key).values(high=low))
+            conn.execute(update(lent_ranges).where(*_key(lent)).values(high=low))
         else:
-            conn.execute(delete(lent_ranges).where(key))
+            conn.execute(delete(lent_ranges).where(*_key(lent)))
+
+
+def _key(lent: dict[str, Any]) -> tuple[Any, ...]:
+    return lent_ranges.c.agent_id == lent["agent_id"], lent_ranges.c.stream == lent["stream"], lent_ranges.c.high == lent["high"]
 
 
 def _lent(conn: Connection, agent_id: str, *where: Any) -> list[dict[str, Any]]:
@@ -325,11 +336,32 @@ def reclaim_after(conn: Connection, agent: dict[str, Any], seq: int, now: dateti
     _return(conn, agent, [(lent, seq, now) for lent in _lent(conn, agent["agent_id"], lent_ranges.c.high > seq)])
 
 
-def unlend(conn: Connection, agent: dict[str, Any], seqs: list[int]) -> None:
-    """Messages are acked by id: the lent ranges holding them become inbox rows (still hidden as lent), so the ack
-    finds them. (An agent has a few ranges out at a time.)"""
-    holding = [lent for lent in _lent(conn, agent["agent_id"]) if any(lent["low"] < seq <= lent["high"] for seq in seqs)]
-    _return(conn, agent, [(lent, lent["low"], lent["visible_at"]) for lent in holding])
+def ack_lent(conn: Connection, agent: dict[str, Any], seqs: list[int]) -> set[int]:
+    """Ack, by seq, messages lent to the agent's streams: each range holding some is cut around them (the rest stays
+    lent, hidden until the same time). Returns the seqs acked."""
+    ranges = _lent(conn, agent["agent_id"])
+    holding = [(lent, [s for s in seqs if lent["low"] < s <= lent["high"]]) for lent in ranges]
+    holding = [(lent, inside) for lent, inside in holding if inside]
+    if not holding:
+        return set()
+    sources = {source.stream: source for source in _sources(conn, agent)}
+    acked: set[int] = set()
+    for lent, inside in holding:
+        source = sources.get(lent["stream"])
+        if source is None:
+            continue
+        theirs = sorted(source.mine_among(inside))
+        if not theirs:
+            continue
+        conn.execute(delete(lent_ranges).where(*_key(lent)))
+        edges = [lent["low"], *theirs, lent["high"] + 1]  # the pieces lie strictly between consecutive edges
+        pieces = [
+            {**lent, "low": low, "high": high - 1} for low, high in zip(edges, edges[1:]) if high - 1 > low
+        ]
+        if pieces:
+            _LEND.execute_many(conn, pieces)
+        acked.update(theirs)
+    return acked
 
 
 def ack_up_to(conn: Connection, agent: dict[str, Any], up_to: int) -> int:
