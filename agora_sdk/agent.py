@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .client import AsyncAgoraClient, RetryPolicy
 from .errors import AgoraError, Unavailable
@@ -29,9 +29,45 @@ MESSAGE_TYPES = ["message_received", "broadcast_message", "topic_message"]
 CLAIM_WAIT = 20.0  # seconds a parked claim waits for work before asking again
 MAX_CLAIM = 100  # tasks one claim takes at most (agora.task.claim_batch's limit)
 MAX_REPORT = 100  # task outcomes one report carries at most (agora.task.update_batch's limit)
+MAX_ACK = 1000  # message ids one ack carries at most (agora.messaging.ack's limit)
 
 T = TypeVar("T")
 Handler = Callable[[Any], Any]
+
+
+class _Coalescer(Generic[T]):
+    """Items handed in while a call is on its way go together in the next one, so many short handlers cost few round
+    trips and none waits for a timer. ``send`` takes a batch and says why each item changed nothing (None where it
+    did); ``put`` waits for its item's answer."""
+
+    def __init__(self, send: Callable[[list[T]], Awaitable[list[str | None]]], most: int):
+        self._send = send
+        self._most = most
+        self._pending: list[tuple[T, asyncio.Future[str | None]]] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    async def put(self, item: T) -> str | None:
+        answered = asyncio.get_running_loop().create_future()
+        self._pending.append((item, answered))
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._drain())
+        return await answered
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._most], self._pending[self._most :]
+            try:
+                errors = await self._send([item for item, _ in batch])
+            except BaseException as exc:  # the handlers waiting on this batch hear why it failed
+                for _, answered in batch:
+                    if not answered.done():
+                        answered.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for error, (_, answered) in zip(errors, batch):
+                if not answered.done():
+                    answered.set_result(error)
 
 
 class _Bridge:
@@ -219,8 +255,8 @@ class Agent:
         self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
         self._loops: list[asyncio.Task[Any]] = []
         self._handlers_running: set[asyncio.Task[Any]] = set()
-        self._outcomes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []  # task outcomes not yet reported
-        self._reporting: asyncio.Task[None] | None = None
+        self._outcomes = _Coalescer(self._send_outcomes, MAX_REPORT)  # task outcomes: agora.task.update_batch
+        self._acks = _Coalescer(self._send_acks, MAX_ACK)  # handled messages: agora.messaging.ack
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -397,34 +433,12 @@ class Agent:
         await self._report({"task_id": run.task.task_id, "lease_token": run.lease.token, **outcome})
 
     async def _report(self, outcome: dict[str, Any]) -> None:
-        """Hand a task's outcome to the hub. Outcomes that come while a report is on its way go together in the next
-        one (``agora.task.update_batch``), so many short tasks cost few round trips and none waits for a timer."""
-        reported = self.loop.create_future()
-        self._outcomes.append((outcome, reported))
-        if self._reporting is None or self._reporting.done():
-            self._reporting = asyncio.create_task(self._send_outcomes())
-        await reported
+        """Hand a task's outcome to the hub, with those of other tasks that finish meanwhile."""
+        error = await self._outcomes.put(outcome)
+        if error is not None:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
+            log.warning("task %s: %s", outcome["task_id"], error)
 
-    async def _send_outcomes(self) -> None:
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes[:MAX_REPORT], self._outcomes[MAX_REPORT:]
-            outcomes = [outcome for outcome, _ in batch]
-            try:
-                errors = await self._send(outcomes)
-            except BaseException as exc:  # the handlers waiting on this report hear why it failed
-                for _, reported in batch:
-                    if not reported.done():
-                        reported.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for outcome, error, (_, reported) in zip(outcomes, errors, batch):
-                if error is not None:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
-                    log.warning("task %s: %s", outcome["task_id"], error)
-                if not reported.done():
-                    reported.set_result(None)
-
-    async def _send(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
+    async def _send_outcomes(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
         """Report outcomes in one call: why each changed nothing (None where it did)."""
         try:
             answer = await self._retrying(lambda: self.client.task.update_batch(updates=outcomes), "task update")
@@ -488,7 +502,19 @@ class Agent:
                 if message.delivery_count < self.max_deliveries:
                     return
                 log.error("message %s dropped after %d deliveries", message.message_id, message.delivery_count)
-        await self._retrying(lambda: self.client.messaging.ack([message.message_id]), "ack")
+        error = await self._acks.put(message.message_id)
+        if error is not None:
+            log.warning("message %s: ack refused: %s", message.message_id, error)
+
+    async def _send_acks(self, message_ids: list[str]) -> list[str | None]:
+        """Ack handled messages in one call; if it is refused (a message no longer in the inbox), each on its own."""
+        try:
+            await self._retrying(lambda: self.client.messaging.ack(message_ids=message_ids), "ack")
+            return [None] * len(message_ids)
+        except AgoraError as exc:
+            if len(message_ids) == 1:
+                return [exc.message]
+        return [(await self._send_acks([message_id]))[0] for message_id in message_ids]
 
     # -- shared -----------------------------------------------------------------------------------------------------
 

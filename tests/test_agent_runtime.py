@@ -130,6 +130,30 @@ async def test_message_is_acked_only_after_its_handler_returns(sqlite_hub):
     assert len(left) == 0
 
 
+async def test_acks_of_messages_handled_together_go_in_few_calls(sqlite_hub):
+    agent = agent_for(sqlite_hub, unique("reader"), concurrency=10, visibility_timeout=1)
+    handled: list[int] = []
+
+    @agent.on_message()
+    async def read(msg):
+        await asyncio.sleep(0.2)
+        handled.append(msg.content["n"])
+
+    async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
+        await agent.start()
+        try:
+            acks = _tool_calls(sqlite_hub, "agora.messaging.ack")
+            await admin.messaging.send_batch(messages=[{"to_agent": agent.name, "content": {"n": n}} for n in range(30)])
+            await eventually(lambda: len(handled) == 30)
+            await eventually(lambda: _tool_calls(sqlite_hub, "agora.messaging.ack") > acks)
+            await asyncio.sleep(1.5)  # past the visibility timeout: every one was acked, none comes back
+            left = await admin.messaging.receive(agent=agent.name)
+        finally:
+            await agent.stop()
+    assert sorted(handled) == list(range(30)) and len(left) == 0
+    assert _tool_calls(sqlite_hub, "agora.messaging.ack") - acks <= 10  # 30 messages in 10 slots: not one call each
+
+
 async def test_sync_handlers_reply_and_complete(sqlite_hub):
     worker_threads: set[str] = set()
     agent = agent_for(sqlite_hub, unique("syncy"))
