@@ -247,6 +247,14 @@ def _one_reader(conn: Connection, agent_id: str) -> None:
     serialize_appends(conn, f"read:{agent_id}")
 
 
+def _by_stream(conn: Connection, agent: dict[str, Any], streams: set[str]) -> dict[str, _Source]:
+    """The agent's shared streams among ``streams``, by name (subscriptions are looked up only if one is wanted)."""
+    if not streams:
+        return {}
+    kinds = ("broadcast",) if streams == {BROADCAST_STREAM} else KINDS
+    return {source.stream: source for source in _sources(conn, agent, kinds) if source.stream in streams}
+
+
 def pull_shared(conn: Connection, agent: dict[str, Any], now: datetime) -> None:
     """Give the agent inbox rows for the broadcasts and subscribed topic messages its read positions have not passed
     (and for lent ranges that came back)."""
@@ -307,7 +315,7 @@ def _return(conn: Connection, agent: dict[str, Any], parts: list[tuple[dict[str,
     """Turn parts of lent ranges into inbox rows, delivered once: for each (range, low, visible_at), its messages in
     (low, high], visible at ``visible_at``. The range's part below ``low``, if any, stays lent. A range of a stream
     that is gone (unsubscribed) just goes."""
-    sources = {source.stream: source for source in _sources(conn, agent)} if parts else {}
+    sources = _by_stream(conn, agent, {lent["stream"] for lent, _, _ in parts})
     for lent, low, visible_at in parts:
         source = sources.get(lent["stream"])
         if source is not None:
@@ -344,7 +352,7 @@ def ack_lent(conn: Connection, agent: dict[str, Any], seqs: list[int]) -> set[in
     holding = [(lent, inside) for lent, inside in holding if inside]
     if not holding:
         return set()
-    sources = {source.stream: source for source in _sources(conn, agent)}
+    sources = _by_stream(conn, agent, {lent["stream"] for lent, _ in holding})
     acked: set[int] = set()
     for lent, inside in holding:
         source = sources.get(lent["stream"])
@@ -371,8 +379,7 @@ def ack_up_to(conn: Connection, agent: dict[str, Any], up_to: int) -> int:
     below = _LENT_BELOW.rows(conn, params)
     if not below:
         return 0
-    streams = {lent["stream"] for lent in below}
-    sources = {source.stream: source for source in _sources(conn, agent, ("broadcast",) if streams == {BROADCAST_STREAM} else KINDS)}
+    sources = _by_stream(conn, agent, {lent["stream"] for lent in below})
     acked = 0
     for lent in below:
         if (source := sources.get(lent["stream"])) is not None:
