@@ -356,3 +356,51 @@ async def test_memory_limit_kills_and_counts_as_crash(tmp_path: Path, instances:
     assert instance.last_error is not None and "memory limit exceeded" in instance.last_error
     assert "limit 50 MB" in instance.last_error
     assert instance.exit_code == -9
+
+
+# ---- cgroups ----
+
+
+def test_cgroup_v2_limits_are_written_where_the_kernel_reads_them(tmp_path: Path) -> None:
+    """cgroup v2 as a systemd machine has it (a fake tree: the files a v2 kernel reads): the node's cgroup is made
+    under its own with the controllers delegated, an instance's gets memory.max and cpu.max, and OOM kills are counted."""
+    from agora.hosting.cgroups import CgroupTree
+
+    proc, mount = tmp_path / "proc", tmp_path / "cgroup"
+    proc.mkdir()
+    (proc / "cgroup").write_text("0::/system.slice/agora.service\n")
+    (proc / "mountinfo").write_text(f"30 23 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+    own = mount / "system.slice" / "agora.service"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+
+    tree, why = CgroupTree.create("t1", proc=proc)
+    assert tree is not None and why == "" and tree.describe("memory") == tree.describe("cpu") == "cgroup v2"
+    assert (own / "cgroup.subtree_control").read_text() == "+cpu +memory"
+    assert (own / "agora-t1" / "cgroup.subtree_control").read_text() == "+cpu +memory"
+
+    cgroup = tree.make("inst_1", memory_mb=64, cpu=0.25)
+    path = own / "agora-t1" / "inst_1"
+    assert (path / "memory.max").read_text() == str(64 * 2**20)
+    assert (path / "cpu.max").read_text() == "25000 100000"
+    assert cgroup.procs_files == [path / "cgroup.procs"]
+    (path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.oom_kills() == 1
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) is not installed")
+async def test_without_cgroups_the_memory_limit_is_an_rlimit(tmp_path: Path, instances: list[Instance]) -> None:
+    """Where the node may not make cgroups, an allocation past the limit fails in the process itself."""
+    from agora.hosting.sandbox import Limits, Sandbox
+
+    confinement = Sandbox().confine(tmp_path, None, Limits(memory_mb=100))
+    assert confinement.isolation == {"sandbox": "none", "uid": None, "memory": "rlimit", "cpu": "none"}
+    command = _script(tmp_path, "hog.py", """
+        data = bytearray(300 * 1024 * 1024)
+        print("allocated")
+    """)
+    instance = _instance(instances, tmp_path, command, confinement=confinement, policy=RestartPolicy(max_restarts=0))
+    await instance.start()
+    await _until(lambda: instance.state is State.failed)
+    assert any("MemoryError" in line for line in instance.output_tail()), instance.output_tail()
+    assert "allocated" not in instance.output_tail()

@@ -99,6 +99,13 @@ def settled(client: httpx.Client, instance_id: str, status: str, timeout: float 
     )
 
 
+def terminate(client: httpx.Client, instance_id: str, **params: Any) -> dict[str, Any]:
+    """DELETE the instance: answered at once (202, stopping); returns it once its node has stopped it."""
+    response = client.delete(f"/marketplace/instances/{instance_id}", params=params)
+    assert response.status_code == 202 and response.json()["status"] == "stopping", response.text
+    return settled(client, instance_id, "stopped")
+
+
 def test_seed_003_customer_workflow(market: HubProcess) -> None:
     """Discover, create, details, execute, pause (the process stops, no time is billed), resume, dashboard,
     terminate with the final bill: seed 003's customer workflow, step for step."""
@@ -155,7 +162,7 @@ def test_seed_003_customer_workflow(market: HubProcess) -> None:
         assert Decimal(board["total_cost"]) > 0 and board["currency"] == "USD"
         assert board["recent_instances"][0]["instance_id"] == iid
 
-        final = ok(customer.delete(f"/marketplace/instances/{iid}"))
+        final = terminate(customer, iid)
         assert final["status"] == "stopped" and final["billing_info"]["final"] is True
         until(lambda: not psutil.pid_exists(details["pid"]) or psutil.Process(details["pid"]).status() == psutil.STATUS_ZOMBIE, "still running")
         bill = final["billing_info"]
@@ -202,7 +209,7 @@ def test_instances_belong_to_their_customer(market_sqlite: HubProcess) -> None:
         assert ok(owner.get(f"/marketplace/instances/{iid}"))["status"] == "running"
         # The admin sees every customer's instances and bills.
         assert ok(call(admin, "agora.billing.invoice", customer=owner_tenant))["customer"] == owner_tenant
-        ok(owner.delete(f"/marketplace/instances/{iid}"))
+        terminate(owner, iid)
 
 
 def test_bad_input_is_refused_clearly(market_sqlite: HubProcess) -> None:
@@ -234,7 +241,7 @@ def test_bad_input_is_refused_clearly(market_sqlite: HubProcess) -> None:
         task = ok(call(customer, "agora.task.get", task_id=error["details"]["task_id"]))
         assert task["status"] == "cancelled"
 
-        ok(customer.delete(f"/marketplace/instances/{iid}"))
+        terminate(customer, iid)
         expect_error(customer.post(f"/marketplace/instances/{iid}/pause"), 409, "conflict")
         expect_error(customer.post(f"/marketplace/instances/{iid}/resume"), 409, "conflict")
         assert ok(customer.delete(f"/marketplace/instances/{iid}"))["status"] == "stopped"  # again: nothing changes
@@ -273,7 +280,7 @@ def test_a_crashed_instance_is_restarted(market_sqlite: HubProcess) -> None:
         assert ready["restarts"] == 1 and "exited with code 1" in ready["health_status"]["last_error"]
         done = ok(customer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [40, 2]}}))
         assert done["result"] == {"sum": 42}
-        ok(customer.delete(f"/marketplace/instances/{iid}"))
+        terminate(customer, iid)
 
 
 def host_node(hub: HubProcess, tmp_path: Path, name: str, *options: str) -> subprocess.Popen[bytes]:
@@ -329,7 +336,7 @@ def test_co_location_across_two_hosting_nodes(two_nodes: tuple[HubProcess, list[
         nodes = {n["name"]: n for n in ok(call(admin, "agora.hosting.list_nodes"))["nodes"]}
         assert (nodes["us-1"]["instances"], nodes["us-1"]["used_memory_mb"], nodes["eu-1"]["instances"]) == (2, 256, 1)
         for created in (first, anywhere, beside):
-            assert ok(customer.delete(f"/marketplace/instances/{created['instance_id']}"))["status"] == "stopped"
+            terminate(customer, created["instance_id"])
         assert ok(call(admin, "agora.hosting.list_nodes"))["nodes"][1]["instances"] == 0
 
 
@@ -354,6 +361,7 @@ def test_the_customer_workflow_from_the_command_line(market_sqlite: HubProcess, 
         running(customer, iid)
     shown = agora(hub, "instance", "details", iid, key=key)
     assert shown.returncode == 0 and f"{iid}  {body['agent_name']} v1  [running]" in shown.stdout, shown.stderr
+    assert "isolation  sandbox " in shown.stdout  # how the node confines it
     assert agora(hub, "instance", "execute", iid, "add", "--params", '{"numbers": [20, 22]}', key=key).stdout.strip() == '{"sum": 42}'
     assert agora_json(hub, "instance", "pause", iid, key=key)["status"] == "paused"
     refused = agora(hub, "instance", "execute", iid, "add", key=key)
@@ -391,7 +399,7 @@ def test_deploy_is_answered_with_a_confirm_or_a_failure_message(market_sqlite: H
             ]  # fmt: skip
             assert inbox[1]["content"] == beside["payload"] and inbox[2]["message_id"] == refused["id"]
         for deployed in (first, beside):
-            ok(customer.delete(f"/marketplace/instances/{deployed['payload']['instance_id']}"))
+            terminate(customer, deployed["payload"]["instance_id"])
 
 
 def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime(tmp_path: Path) -> None:
@@ -414,7 +422,7 @@ def test_a_restarted_hub_runs_its_instances_again_and_bills_none_of_the_downtime
             after, elapsed = ok(admin.get(f"/marketplace/instances/{iid}"))["billing_info"]["running_seconds"], time.monotonic() - stopped_at
             assert after - before <= elapsed - 2.5, (before, after, elapsed)  # the ≥ 3 s the node was away are not billed
             assert again["instance_agent_id"] == first["instance_agent_id"]
-            ok(admin.delete(f"/marketplace/instances/{iid}"))
+            terminate(admin, iid)
     finally:
         hub.stop()
 
@@ -447,7 +455,7 @@ def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_re
             assert billed() - stopped_billing < time.monotonic() - time_of_check
             done = ok(admin.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [3, 4]}}))
             assert done["result"] == {"sum": 7}
-            ok(admin.delete(f"/marketplace/instances/{iid}"))
+            terminate(admin, iid)
     finally:
         node.terminate()
         node.wait(15)

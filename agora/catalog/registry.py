@@ -55,6 +55,7 @@ class Catalog:
         try:
             tool = hub.gateway.tool(principal, name) if name.startswith(EXT_PREFIX) and hub.gateway else self.get(name)
             _authorise(hub, principal, tool)
+            await hub.throttle.charge(principal.limit_key, principal.kind.value, tool.rate_class)
             request = validate_input(tool, args)
             ctx = CallContext(hub=hub, principal=principal, request_id=request_id, tool=tool.name)
             result = await tool.handler(ctx, request)

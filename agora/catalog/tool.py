@@ -34,6 +34,7 @@ class Tool:
     sunset_date: date | None = None
     replacement: str | None = None
     last_updated: date = date(2026, 11, 22)
+    answers_accepted: bool = False  # may answer 202 Accepted (its handler sets CallContext.accepted): OpenAPI says so
     schema_override: dict[str, Any] | None = None  # an imported tool's own input schema (the upstream validates)
     _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -50,6 +51,11 @@ class Tool:
     @property
     def action(self) -> str:
         return ".".join(self.name.split(".")[2:])
+
+    @property
+    def rate_class(self) -> str:
+        """Which of a key's rate limits a call of this tool counts against (``agora.limits.rules``)."""
+        return "read" if self.read_only else "write"
 
     @property
     def refused_when_halted(self) -> bool:

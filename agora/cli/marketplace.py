@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from .connection import Hub, hub_command
-from .output import fail, table
+from .output import EXIT_ERROR, err_console, fail, table
 
 market_app = typer.Typer(help="The marketplace: discover and publish agents, see hosting nodes.", no_args_is_help=True)
 instance_app = typer.Typer(help="Your instances of marketplace agents: create, inspect, pause, resume, terminate, execute.", no_args_is_help=True)
@@ -139,6 +140,9 @@ def _print_instance(i: dict[str, Any]) -> None:
         f"bill       base {cost['base_cost']} + usage {cost['usage_cost']} + tasks {cost['task_cost']} = {_money(cost)}"
         + ("  (final)" if bill["final"] else ""),
     ]
+    if isolation := i.get("isolation"):
+        user = f"uid {isolation['uid']}" if isolation["uid"] is not None else "the node's user"
+        lines.append(f"isolation  sandbox {isolation['sandbox']}, {user}, memory: {isolation['memory']}, cpu: {isolation['cpu']}")
     typer.echo("\n".join(lines + [f"  | {line}" for line in i["last_output"]]))
 
 
@@ -155,10 +159,32 @@ def resume(hub: Hub, instance_id: InstanceId) -> None:
 
 
 @hub_command(instance_app, "terminate")
-def terminate(hub: Hub, instance_id: InstanceId, grace: Annotated[float, typer.Option(help="Seconds between SIGTERM and SIGKILL.")] = 10.0) -> None:
-    """Stop an instance for good and print its final bill."""
+def terminate(
+    hub: Hub,
+    instance_id: InstanceId,
+    grace: Annotated[float, typer.Option(help="Seconds between SIGTERM and SIGKILL.")] = 10.0,
+    wait: Annotated[bool, typer.Option(help="Wait until its node has stopped it, then print the final bill.")] = True,
+) -> None:
+    """Stop an instance for good and print its final bill (--no-wait: as soon as the hub has taken the order)."""
     result = hub.call("agora.marketplace.terminate_instance", instance_id=instance_id, grace_seconds=grace)
+    if wait and result["status"] == "stopping":
+        result = _until_stopped(hub, instance_id, deadline=time.monotonic() + grace + TERMINATE_MARGIN)
     hub.show(result, _print_instance)
+    if wait and result["status"] == "stopping":
+        raise fail(f"{instance_id} is still stopping after {grace + TERMINATE_MARGIN:g} s; 'agora instance details' shows when it has", EXIT_ERROR)
+
+
+TERMINATE_MARGIN = 30.0  # seconds past the grace period to wait for the node's word
+
+
+def _until_stopped(hub: Hub, instance_id: str, deadline: float) -> dict[str, Any]:
+    """Poll the instance until it is no longer stopping (or the deadline passes), with a spinner on stderr."""
+    with err_console.status(f"waiting for {instance_id} to stop…"):
+        while True:
+            got = hub.call("agora.marketplace.get_instance", instance_id=instance_id)
+            if got["status"] != "stopping" or time.monotonic() >= deadline:
+                return got
+            time.sleep(0.25)
 
 
 @hub_command(instance_app, "execute")

@@ -10,6 +10,7 @@ from agora_sdk.wire.agents import ServiceSummary
 
 from .auth import Principal
 from .clock import Clock
+from .egress import EgressPolicy
 
 if TYPE_CHECKING:
     from agora.bus import Notifier
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from agora.core.rendered import RenderedMessages
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
+    from agora.limits import Throttle
     from agora.store import Store
 
 
@@ -41,6 +43,7 @@ class Hub:
     notifier: Notifier
     clock: Clock
     auth: Authenticator
+    throttle: Throttle
     catalog: Catalog
     wakeups: Wakeups
     rendered: RenderedMessages  # shared messages as live streams are lent them, rendered once
@@ -49,6 +52,7 @@ class Hub:
     halt: HaltState = field(default_factory=HaltState)
     started_at: datetime | None = None
     gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
 
 
 @dataclass
@@ -58,6 +62,7 @@ class CallContext:
     request_id: str
     tool: str
     warnings: list[str] = field(default_factory=list)
+    accepted: bool = False  # the result is work still under way in the background: the REST door answers 202
 
     @property
     def store(self) -> Store:

@@ -3,27 +3,46 @@
 A build fetches the listing's source (a copy of a local directory, or a shallow git clone) into a staging
 directory, runs the build command there, and is renamed into ``root/<listing_id>/v<version>/`` only once all
 of it succeeded, so a half-done build is never used. One ``Builds`` per root: the locks are per object.
+
+A build is bounded: in time (``timeout``, for all of it) and in bytes on disk (``max_bytes``, the source and what the
+build command writes, checked per file while copying and by measuring while a command runs); it never reads the
+node's own directories (a repository path that contains one, or lies inside one, is refused); and cancelling it
+(the node stopping, the instance terminated) stops it at once: its commands are killed, a copy stops at the next
+file or MiB. The build command is listing code: it runs confined like an instance (see ``sandbox``), as a user of
+its own when the node is root, and what it leaves must be its own (no link to a file of someone else's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
+import logging
 import os
 import shutil
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from agora.core.egress import Egress, EgressPolicy, EgressRefused, display
+
+from .files import Budget, TooLarge, copy_tree, disk_usage, entries, in_thread
 from .processes import GroupProcess, describe_exit
+from .sandbox import Limits, Sandbox, kill_processes_of
+
+log = logging.getLogger("agora.hosting")
 
 BUILT_MARKER = ".agora-build.json"  # written last, inside the build: its presence means "built"
-_FICLONE = 0x40049409  # Linux ioctl: share the source file's blocks copy-on-write (btrfs, XFS, ...)
+DEFAULT_MAX_BYTES = 1 << 30
+_SIZE_POLL = 0.5  # seconds between measurements of a running step's output
+_XFSZ = (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)  # a step killed for writing past its file size limit (bare, or in bwrap)
 
 
 class BuildError(Exception):
@@ -37,10 +56,25 @@ class BuildError(Exception):
 class Builds:
     """The built packages of the listings this node hosts, under ``root``."""
 
-    def __init__(self, root: Path, *, timeout: float = 600.0, tail_lines: int = 40) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timeout: float = 600.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        tail_lines: int = 40,
+        sandbox: Sandbox | None = None,
+        protected: Mapping[Path, str] | None = None,
+        egress: Egress | None = None,
+    ) -> None:
         self.root = root
+        self.egress = egress or EgressPolicy().acting_for(admin=False)  # who published a listing is not known here
         self._timeout = timeout
+        self._max_bytes = max_bytes
         self._tail_lines = tail_lines
+        self._sandbox = sandbox or Sandbox()
+        # Directories no repository may contain or lie in: copying one would copy the node into itself, or its secrets.
+        self._protected = {p.resolve(): what for p, what in {**(protected or {}), root: "the node's builds"}.items()}
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def ensure(self, listing_id: str, version: int, repository: dict, build_config: dict) -> Path:
@@ -55,8 +89,8 @@ class Builds:
                 await self._build(final, repository, build_config)
         return final
 
-    async def prepare_workdir(self, build_dir: Path, workdir: Path) -> None:
-        """Give an instance its own working directory: a copy of the build.
+    async def prepare_workdir(self, build_dir: Path, workdir: Path, uid: int | None = None) -> None:
+        """Give an instance its own working directory: a copy of the build, owned by ``uid`` (its user) if given.
 
         Files are cloned copy-on-write where the filesystem can, else copied: never hard-linked, as an
         instance writing into a shared inode would change the build and every other instance of it.
@@ -67,11 +101,13 @@ class Builds:
         workdir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{workdir.name}.prepare-", dir=workdir.parent))
         try:
-            await asyncio.to_thread(_copy_tree, build_dir, staging)
+            await in_thread(lambda stop: copy_tree(build_dir, staging, Budget(None), stop, owner=uid, clone=True))
             (staging / BUILT_MARKER).unlink(missing_ok=True)
+            if uid is not None:
+                os.chown(staging, uid, uid)
             staging.rename(workdir)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            await _remove(staging)
             raise
 
     def _path(self, listing_id: str, version: int) -> Path:
@@ -81,49 +117,108 @@ class Builds:
 
     async def _build(self, final: Path, repository: dict, build_config: dict) -> None:
         final.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(_clear, final)
+        final.parent.chmod(0o711)  # a build's user passes through to its staging directory, sees nothing else
+        await in_thread(lambda _stop: _clear(final))
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=final.parent))
         tail: deque[str] = deque(maxlen=self._tail_lines)
+        deadline = time.monotonic() + self._timeout
+        uids, key = self._sandbox.uids, f"build:{final.parent.name}/{final.name}"
+        uid = uids.take(key) if uids is not None else None
         try:
-            await self._fetch(repository, staging, tail)
+            if uid is not None:
+                os.chown(staging, uid, uid)
+            await self._fetch(repository, staging, tail, deadline, uid)
             if command := build_config.get("build_command"):
                 env = isolated_env(staging, build_config.get("env_vars") or {})
-                await self._run("build", ["/bin/sh", "-c", command], staging, env, tail)
+                used = await in_thread(lambda stop: disk_usage(staging, stop))
+                confined = self._sandbox.confine(staging, uid, Limits(file_bytes=max(1, self._max_bytes - used)))
+                await self._run("build", confined.argv(["/bin/sh", "-c", command]), staging, env, tail, deadline)
+            if uid is not None:
+                kill_processes_of(uid)  # anything the build left running (without a sandbox, it could leave the group)
+            await in_thread(lambda stop: _reclaim(staging, uid, stop))
             marker = {"repository": repository["url"], "branch": repository.get("branch"), "built_at": time.time()}
-            (staging / BUILT_MARKER).write_text(json.dumps(marker))
+            (staging / BUILT_MARKER).unlink(missing_ok=True)  # the build's own file of that name is not the marker
+            fd = os.open(staging / BUILT_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(marker))
+            staging.chmod(0o700)
             staging.rename(final)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if uid is not None:
+                kill_processes_of(uid)
+            await _remove(staging)
             raise
+        finally:
+            if uids is not None:
+                uids.release(key)
 
-    async def _fetch(self, repository: dict, dest: Path, tail: deque[str]) -> None:
-        """Copy a local non-git directory; clone anything else (``--`` keeps a URL from passing as an option)."""
+    async def _fetch(self, repository: dict, dest: Path, tail: deque[str], deadline: float, uid: int | None) -> None:
+        """Copy a local non-git directory; clone anything else (``--`` keeps a URL from passing as an option), through
+        the egress policy (``Egress.git_options``: an http(s) repository only from an address it permits, pinned)."""
         url = repository["url"]
-        local = _local_directory(url)
-        if local is not None and not _is_git_repository(local):
+        local = _local_path(url)
+        if local is not None:
+            self._refuse_protected(url, local)
+        if local is not None and local.is_dir() and not _is_git_repository(local):
+            budget = Budget(self._max_bytes)
             try:
-                await asyncio.to_thread(shutil.copytree, local, dest, symlinks=True, dirs_exist_ok=True)
+                await asyncio.wait_for(in_thread(lambda stop: copy_tree(local, dest, budget, stop, owner=uid)), deadline - time.monotonic())
+            except TooLarge:
+                raise BuildError(f"the repository {local} is larger than the build size limit of {self._max_bytes} bytes", list(tail)) from None
+            except TimeoutError:
+                raise BuildError(f"copying {local} timed out after {self._timeout:g}s", list(tail)) from None
             except OSError as exc:
                 raise BuildError(f"copying {local} failed: {exc}", list(tail)) from exc
             return
-        argv = ["git", "clone", "--depth", "1"]
+        try:
+            options, url = await self.egress.git_options(url)
+        except (EgressRefused, ValueError, TimeoutError) as exc:  # the reason is logged; the build says only no
+            log.info("listing repository %s refused: %s", display(url), exc or "looking it up timed out")
+            raise BuildError(f"this node does not fetch {url}: a repository must be on a public http(s) address", list(tail)) from None
+        argv = ["git", *options, "clone", "--depth", "1"]
         if branch := repository.get("branch"):
             argv += ["--branch", branch]
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # fail rather than wait for credentials
-        await self._run("git clone", [*argv, "--", url, str(dest)], dest.parent, env, tail)
+        # Fail rather than wait for credentials; no proxy from the environment (the address checked is the one
+        # connected to); no large-file filter fetching from wherever the repository says.
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"}
+        await self._run("git clone", [*argv, "--", url, str(dest)], dest.parent, env, tail, deadline, measure=dest)
+        await in_thread(lambda _stop: self._sandbox.own(dest, uid))
 
-    async def _run(self, what: str, argv: list[str], cwd: Path, env: dict[str, str], tail: deque[str]) -> None:
-        """Run a step in a process group of its own; on timeout, failure or cancellation none of it stays."""
+    def _refuse_protected(self, url: str, local: Path) -> None:
+        real = local.resolve()
+        clashes = [
+            f"{'contains' if path.is_relative_to(real) else 'is inside'} {what}"  # its path is not the customer's business
+            for path, what in self._protected.items()
+            if real.is_relative_to(path) or path.is_relative_to(real)
+        ]
+        if clashes:
+            raise BuildError(f"the repository {url} {' and '.join(clashes)}: refused", [])
+
+    async def _run(
+        self, what: str, argv: list[str], cwd: Path, env: dict[str, str], tail: deque[str], deadline: float,
+        measure: Path | None = None,
+    ) -> None:  # fmt: skip
+        """Run a step in a process group of its own, measuring what it writes (``measure``, default ``cwd``); on
+        timeout, a size past the limit, failure or cancellation none of it stays."""
         try:
             child = await GroupProcess.spawn(argv, cwd=cwd, env=env, output=tail)
         except OSError as exc:
             raise BuildError(f"{what} could not start: {exc}", list(tail)) from exc
-        code: int | None = None  # stays None when the step times out
+        code: int | None = None  # stays None when the step is stopped
+        too_large = False
         try:
-            with contextlib.suppress(TimeoutError):
-                code = await asyncio.wait_for(child.wait(), self._timeout)
+            while (left := deadline - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    code = await asyncio.wait_for(child.wait(), min(_SIZE_POLL, left))
+                    break
+                if await in_thread(lambda stop: disk_usage(measure or cwd, stop)) > self._max_bytes:
+                    too_large = True
+                    break
         finally:
             await child.reap()  # also kills what the step left running in the background
+        if too_large or code in _XFSZ:
+            raise BuildError(f"{what} wrote more than the build size limit of {self._max_bytes} bytes", list(tail))
         if code is None:
             raise BuildError(f"{what} timed out after {self._timeout:g}s", list(tail))
         if code != 0:
@@ -137,15 +232,33 @@ def isolated_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     return {"PATH": path, "HOME": str(home), "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONUNBUFFERED": "1", **extra}
 
 
-def _local_directory(url: str) -> Path | None:
-    """The directory an absolute path or ``file://`` URL names; None for anything else."""
+def _reclaim(staging: Path, uid: int | None, stop: threading.Event) -> None:
+    """Make what a build left the node's: everything must be the build user's own (a hard link to a file of anyone
+    else's would carry that file into every instance), then it is chowned back to the node's user."""
+    if uid is None:
+        return
+    me = os.geteuid()
+    for entry in [staging, *entries(staging, stop)]:
+        st = entry.lstat()
+        if st.st_uid != uid:
+            raise BuildError(f"the build left {entry.relative_to(staging)}, which is not its own: refused", [])
+        os.lchown(entry, me, os.getegid())
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+            entry.chmod(st.st_mode & 0o1777)
+
+
+async def _remove(path: Path) -> None:
+    """Remove a directory tree without blocking the event loop (a build can leave many files)."""
+    await asyncio.shield(in_thread(lambda _stop: shutil.rmtree(path, ignore_errors=True)))
+
+
+def _local_path(url: str) -> Path | None:
+    """The path an absolute path or ``file://`` URL names; None for anything else."""
     if url.startswith("file://"):
-        path = Path(unquote(urlparse(url).path))
-    elif url.startswith("/"):
-        path = Path(url)
-    else:
-        return None
-    return path if path.is_dir() else None
+        return Path(unquote(urlparse(url).path))
+    if url.startswith("/"):
+        return Path(url)
+    return None
 
 
 def _is_git_repository(path: Path) -> bool:
@@ -158,18 +271,3 @@ def _clear(final: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     if final.exists():
         shutil.rmtree(final)
-
-
-def _copy_tree(source: Path, dest: Path) -> None:
-    shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True, copy_function=_clone_file)
-
-
-def _clone_file(source: str, dest: str) -> None:
-    """Copy a file, sharing its blocks copy-on-write where the filesystem can."""
-    try:
-        with open(source, "rb") as src, open(dest, "wb") as dst:
-            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
-    except OSError:
-        shutil.copy2(source, dest)
-    else:
-        shutil.copystat(source, dest)

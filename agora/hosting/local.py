@@ -45,10 +45,12 @@ class ServerWithNode(HubServer):
                 return
             await asyncio.sleep(0.05)
         self.node = self.make_node()
-        if not await self._start_node(self.node):
-            return
-        while not self.should_exit:
+        starting = asyncio.create_task(self._start_node(self.node))
+        while not self.should_exit and not (starting.done() and not starting.result()):
             await asyncio.sleep(0.1)
+        if not starting.done():  # shutdown began while the node was still starting (its hub may be gone already)
+            starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
         await self.node.stop()
 
     async def _start_node(self, node: HostingNode) -> bool:

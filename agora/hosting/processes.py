@@ -14,13 +14,14 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import psutil
 
@@ -30,6 +31,34 @@ _MAX_LINE = 64 * 1024  # output without a newline is cut into lines of this many
 _DRAIN = 1.0  # seconds to wait for the last output once the group has been killed
 _POLL = 0.05  # seconds between checks that a process group is gone
 _GONE = (ProcessLookupError, PermissionError)  # killpg errors meaning "no group of ours by that id"
+
+# Every process group spawned here and not reaped yet, for kill_all_groups (called from another thread).
+_LIVE_GROUPS: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all_groups() -> int:
+    """SIGKILL every process group this process started and has not reaped: the last word of a shutdown that ran
+    out of time. Safe from any thread; returns how many groups were signalled."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE_GROUPS)
+    for pgid in groups:
+        with contextlib.suppress(*_GONE):
+            os.killpg(pgid, signal.SIGKILL)
+    return len(groups)
+
+
+class Confinement(Protocol):
+    """How an instance's process is confined (see ``sandbox.Confinement``)."""
+
+    @property
+    def memory_enforced(self) -> bool: ...
+
+    def argv(self, argv: list[str]) -> list[str]: ...
+
+    def spawned(self) -> None: ...
+
+    def exit_reason(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -130,6 +159,8 @@ class GroupProcess:
         self._protocol = protocol
         self.pid: int = transport.get_pid()
         self._reaped = False
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.add(self.pid)
 
     @classmethod
     async def spawn(cls, argv: list[str], *, cwd: Path, env: dict[str, str], output: deque[str]) -> GroupProcess:
@@ -172,6 +203,8 @@ class GroupProcess:
         """Kill what is left of the group, collect the rest of its output and release the pipe. Idempotent."""
         self.signal(signal.SIGKILL)
         self._reaped = True
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.discard(self.pid)
         await asyncio.wait([self._protocol.exited, self._protocol.output_closed], timeout=_DRAIN)
         self._transport.close()
 
@@ -211,6 +244,7 @@ class Instance:
         policy: RestartPolicy = RestartPolicy(),
         tail_lines: int = 40,
         memory_limit_mb: float | None = None,
+        confinement: Confinement | None = None,
         on_change: Callable[[Instance], Awaitable[None]] | None = None,
     ) -> None:
         self.instance_id = instance_id
@@ -219,12 +253,13 @@ class Instance:
         self.env = env
         self.policy = policy
         self.memory_limit_mb = memory_limit_mb
+        self.confinement = confinement
         self.state = State.stopped
         self.pid: int | None = None
         self.restarts = 0
         self.last_error: str | None = None
         self.exit_code: int | None = None
-        self._on_change = on_change
+        self.on_change = on_change  # told of every state change; None: nobody listens
         self._output: deque[str] = deque(maxlen=tail_lines)
         self._lock = asyncio.Lock()  # held while spawning and while terminate() kills, so neither misses the other
         self._stop = asyncio.Event()
@@ -260,6 +295,11 @@ class Instance:
         """Let a paused process group go on (SIGCONT)."""
         self._require(State.paused).signal(signal.SIGCONT)
         await self._set_state(State.running)
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once (a termination under way then ends without waiting out its grace)."""
+        if self._child is not None:
+            self._child.signal(signal.SIGKILL)
 
     async def terminate(self, grace: float = 10.0) -> None:
         """Stop for good: SIGTERM to the group, SIGKILL after ``grace`` seconds, no restart. Idempotent."""
@@ -309,10 +349,10 @@ class Instance:
 
     async def _set_state(self, state: State) -> None:
         self.state = state
-        if self._on_change is None:
+        if self.on_change is None:
             return
         try:
-            await self._on_change(self)
+            await self.on_change(self)
         except Exception:
             log.exception("on_change callback failed for instance %s (%s)", self.instance_id, state)
 
@@ -320,10 +360,12 @@ class Instance:
         async with self._lock:
             if self._stop.is_set():
                 return None
+            argv = shell_argv(self.command)
+            if self.confinement is not None:
+                self.confinement.spawned()
+                argv = self.confinement.argv(argv)
             try:
-                child = await GroupProcess.spawn(
-                    shell_argv(self.command), cwd=self.workdir, env=self.env, output=self._output
-                )
+                child = await GroupProcess.spawn(argv, cwd=self.workdir, env=self.env, output=self._output)
             except OSError as exc:
                 self.last_error = f"failed to start: {exc}"
                 child = None
@@ -368,7 +410,8 @@ class Instance:
         """After a crash: wait the backoff and start again, or give up as failed."""
         self.exit_code = code
         self.pid = None
-        reason = self._kill_reason or describe_exit(code)
+        confined = self.confinement.exit_reason() if self.confinement is not None else None
+        reason = self._kill_reason or confined or describe_exit(code)
         delay = self._restart_delay(uptime=time.monotonic() - self._started_at)
         if delay is None:
             self.last_error = f"{reason}; gave up after {self.restarts} restarts"
@@ -430,6 +473,8 @@ class Instance:
         limit = self.memory_limit_mb
         if limit is None or usage.memory_mb <= limit or self._kill_reason is not None or self._child is None:
             return
+        if self.confinement is not None and self.confinement.memory_enforced:
+            return  # the kernel holds it to the limit (a sample may include the sandbox's own processes)
         self._kill_reason = f"memory limit exceeded ({usage.memory_mb:.1f} MB > limit {limit:g} MB)"
         log.warning("instance %s: %s; killing it", self.instance_id, self._kill_reason)
         self._child.signal(signal.SIGKILL)

@@ -238,6 +238,15 @@ class BillingInfo(Output):
     final: bool = Field(description="True once the instance is stopped: this is its last bill.")
 
 
+class Isolation(Output):
+    """How its hosting node confines an instance, as the node reported when it started it."""
+
+    sandbox: str = Field(description="'bwrap': a bubblewrap sandbox (its own directory read-write, the system read-only, nothing of the node's); 'none'.")
+    uid: int | None = Field(None, description="The user it runs as when the node runs as root; null: the node's own user.")
+    memory: str = Field(description="How its memory limit is enforced: 'cgroup v2', 'cgroup v1', 'rlimit' (per process), 'sampled' (killed when a sample is over it) or 'none'.")
+    cpu: str = Field(description="How its CPU limit is enforced: 'cgroup v2', 'cgroup v1' or 'none' (measured only).")
+
+
 class Instance(Output):
     instance_id: str
     listing_id: str
@@ -261,6 +270,7 @@ class Instance(Output):
     health_status: Health
     billing_info: BillingInfo
     last_output: list[str] = Field(default_factory=list, description="The process's last output lines (failed instances).")
+    isolation: Isolation | None = Field(None, description="How its node confines it; null until the node has started it.")
 
 
 class InstanceCreated(Output):
@@ -384,6 +394,7 @@ class NodeReport(Input):
     cpu_percent: float | None = Field(None, ge=0)
     memory_mb: float | None = Field(None, ge=0)
     processes: int | None = Field(None, ge=0)
+    isolation: Isolation | None = Field(None, description="How the node confines it (with the running status).")
 
     @model_validator(mode="after")
     def _something(self) -> NodeReport:

@@ -137,13 +137,15 @@ TOOLS = [
         name="agora.marketplace.terminate_instance",
         version="1.0.0",
         description=(
-            "Stop an instance for good: SIGTERM, then SIGKILL after grace_seconds. Billing ends now; the answer carries the "
-            "final bill."
+            "Stop an instance for good: its node sends SIGTERM, then SIGKILL after grace_seconds. Billing ends now. Answers at "
+            "once (202) with the instance 'stopping'; it is 'stopped', with its final bill, when the node has confirmed. "
+            "Asking again while it stops changes nothing."
         ),
         input_model=w.Terminate,
         output_model=w.Instance,
         handler=instances.terminate,
         scopes=WRITE,
+        answers_accepted=True,
         last_updated=ADDED,
     ),
     Tool(

@@ -218,6 +218,8 @@ async def report(ctx: CallContext, req: w.NodeReport) -> Empty:
             changes.update(last_error=req.error, error_count=inst["error_count"] + 1)
         if req.pid is not None:
             changes["pid"] = req.pid
+        if req.isolation is not None:
+            changes["spec"] = {**inst["spec"], "isolation": req.isolation.model_dump(mode="json")}
         events, revoked = _apply_report(conn, inst, req, changes, now)
         return events, revoked
 

@@ -155,6 +155,7 @@ def _model(conn: Connection, inst: dict[str, Any], figures: dict[str, dict[str, 
         ),
         billing_info=billing_service.bill(inst, figures),
         last_output=inst["last_output"],
+        isolation=inst["spec"].get("isolation"),
     )  # fmt: skip
 
 
@@ -172,11 +173,14 @@ async def list_instances(ctx: CallContext, req: w.ListInstances) -> w.InstanceLi
     return w.InstanceList(instances=await _views(ctx, rows))
 
 
-def _change(ctx: CallContext, instance_id: str, allowed: tuple[str, ...], verb: str) -> Any:
-    """Read the instance for a change, refusing (409) unless it is in one of ``allowed`` states."""
+def _change(ctx: CallContext, instance_id: str, allowed: tuple[str, ...], verb: str, done: tuple[str, ...] = ()) -> Any:
+    """Read the instance for a change, refusing (409) unless it is in one of ``allowed`` states; None if it is in one
+    of ``done`` (the change was made already: asking again changes nothing)."""
 
-    def check(conn: Connection) -> dict[str, Any]:
+    def check(conn: Connection) -> dict[str, Any] | None:
         inst = market_ops.instance(conn, instance_id, ctx.principal.tenant_scope(), lock=True)
+        if inst["status"] in done:
+            return None
         if inst["status"] not in allowed:
             raise Conflict(f"instance {instance_id} is {inst['status']}: it cannot be {verb}", details={"status": inst["status"]})
         return inst
@@ -197,13 +201,15 @@ async def resume(ctx: CallContext, req: w.InstanceRefInput) -> w.Instance:
 
 async def _move(
     ctx: CallContext, instance_id: str, allowed: tuple[str, ...], verb: str, status: str, period: str | None,
-    operation: str, extra: dict[str, Any],
+    operation: str, extra: dict[str, Any], done: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
     now = ctx.clock.now()
-    check = _change(ctx, instance_id, allowed, verb)
+    check = _change(ctx, instance_id, allowed, verb, done)
 
     def op(conn: Connection) -> list[Event]:
         inst = check(conn)
+        if inst is None:
+            return []
         if period is None:
             hosting.end_instance(conn, inst, now)
         else:
@@ -220,17 +226,19 @@ async def _move(
 
 
 async def terminate(ctx: CallContext, req: w.Terminate) -> w.Instance:
-    """SIGTERM, SIGKILL after the grace period; billing ends now and the answer carries the final bill. Waits (up to
-    the grace period and a little more) for the node to confirm; a failed instance is simply marked stopped."""
+    """Billing and routing end now; the node stops the process in the background (SIGTERM, SIGKILL after the grace
+    period), so the answer is at once: 202 with the instance ``stopping``, which becomes ``stopped`` (final bill) when
+    the node confirms. Asking again while it stops changes nothing; a failed instance is simply marked stopped."""
     inst = await ctx.store.read(market_ops.instance, req.instance_id, ctx.principal.tenant_scope())
-    if inst["status"] == "stopped":
-        return await _view(ctx, req.instance_id)
     if inst["status"] == "failed":
         await ctx.store.write(lambda conn: market_ops.update_instance(conn, req.instance_id, status="stopped"))
-        return await _view(ctx, req.instance_id)
-    await _move(ctx, req.instance_id, market_ops.LIVE, "terminated", "stopping", None, "hosting.stop", {"grace_seconds": req.grace_seconds})
-    deadline = time.monotonic() + req.grace_seconds + 10.0
-    return await _until(ctx, f"instance:{req.instance_id}", lambda: _view(ctx, req.instance_id), lambda v: v.status != "stopping", deadline)
+    elif inst["status"] != "stopped":
+        live = tuple(s for s in market_ops.LIVE if s != "stopping")
+        extra = {"grace_seconds": req.grace_seconds}
+        await _move(ctx, req.instance_id, live, "terminated", "stopping", None, "hosting.stop", extra, done=("stopping", "stopped"))
+    view = await _view(ctx, req.instance_id)
+    ctx.accepted = view.status == "stopping"
+    return view
 
 
 async def _until(ctx: CallContext, key: str, read: Callable[[], Awaitable[T]], done: Callable[[T], bool], deadline: float) -> T:
