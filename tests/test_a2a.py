@@ -380,8 +380,8 @@ async def until(condition: Any, timeout: float = 20.0) -> None:
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_push_notifications_reach_the_webhook_in_order_with_its_credentials(agent, binding):
     hook, flaky = Webhook(), Webhook(refuse_first=2)
-    try:
-        async with a2a_client(agent.url, binding, streaming=True) as client:
+    try:  # the admin's webhooks may be on loopback (a customer's may not: tests/security/test_egress.py)
+        async with a2a_client(agent.url, binding, streaming=True, key=agent.hub.admin_key) as client:
             request = message("start", "tck-input-required")
             inline = request.configuration.task_push_notification_config
             inline.id, inline.url = "inline", hook.url

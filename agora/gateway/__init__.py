@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agora.catalog.tool import EXT_NAME_RE, EXT_PREFIX, Tool
-from agora.core.auth import Principal, Scope
+from agora.core.auth import Principal, Scope, is_admin_label
 from agora.core.context import CallContext
+from agora.core.egress import EgressPolicy
 from agora.store import Store
 from agora.store.ops import mcp_servers as server_ops
 from agora_sdk.errors import NotFound
@@ -31,9 +32,10 @@ CALL = frozenset({Scope.tools_call.value})
 
 
 class McpGateway:
-    def __init__(self, store: Store, refresh_seconds: float = 5.0):
+    def __init__(self, store: Store, refresh_seconds: float = 5.0, egress: EgressPolicy | None = None):
         self.store = store
         self.refresh_seconds = refresh_seconds
+        self.egress = egress or EgressPolicy()
         self.upstreams: dict[str, Upstream] = {}
         self._tools: dict[str, list[Tool]] = {}  # server name -> its imported tools
         self._watchers: list[Callable[[str | None], None]] = []
@@ -75,9 +77,26 @@ class McpGateway:
             self.connect(rows[name])
 
     def connect(self, row: dict[str, Any]) -> Upstream:
-        upstream = Upstream(row, lambda: self._rebuild(row["name"]), self.refresh_seconds)
+        upstream = self.trial(row)
         self.upstreams[row["name"]] = upstream
+        return upstream
+
+    def trial(self, row: dict[str, Any]) -> Upstream:
+        """A connection to a server, started but not serving (``adopt`` makes it serve): registration tries first.
+        It reaches what the egress policy lets the one who registered the server reach."""
+        egress = self.egress.acting_for(admin=is_admin_label(row["created_by"]))
+        upstream = Upstream(row, lambda: self._rebuild(row["name"]), self.refresh_seconds, egress)
         upstream.start()
+        return upstream
+
+    async def adopt(self, upstream: Upstream) -> Upstream:
+        """A tried connection whose server is now stored serves; unless the table sync connected it meanwhile."""
+        serving = self.upstreams.get(upstream.name)
+        if serving is not None:
+            await upstream.stop()
+            return serving
+        self.upstreams[upstream.name] = upstream
+        self._rebuild(upstream.name)
         return upstream
 
     async def drop(self, name: str) -> None:

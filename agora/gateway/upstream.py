@@ -5,6 +5,10 @@ the server's tools, re-lists them every ``refresh_seconds`` and at once when the
 (``notifications/tools/list_changed`` on a 2025-11-25 session, a ``subscriptions/listen`` stream on 2026-07-28),
 and when the connection fails it marks the server ``down`` (its tools answer 503) and reconnects with capped backoff. The
 hub's own credentials for the server (headers, bearer token, stdio env) are used; a caller's token never is.
+
+Every connection to a URL server goes through the egress policy of whoever registered it (``agora/core/egress.py``).
+Why a URL server could not be reached is logged, never shown: callers get the same words whatever happened, so the
+gateway cannot be used to tell a closed port from an open one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from agora.core.egress import Egress, EgressPolicy, display, unreachable
 from agora.core.exception_groups import innermost
 from agora_sdk.errors import Unavailable
 from agora_sdk.wire.gateway import Transport, UpstreamState
@@ -35,8 +40,11 @@ BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0
 
 
 class Upstream:
-    def __init__(self, row: dict[str, Any], on_tools_changed: Callable[[], None], refresh_seconds: float = 5.0):
+    def __init__(
+        self, row: dict[str, Any], on_tools_changed: Callable[[], None], refresh_seconds: float = 5.0, egress: Egress | None = None
+    ):
         self.row = row
+        self.egress = egress or EgressPolicy().acting_for(admin=False)
         self.refresh_seconds = refresh_seconds  # tool list refresh and liveness check when no change is announced
         self.name: str = row["name"]
         self.timeout: float = row["timeout_seconds"]
@@ -78,7 +86,7 @@ class Upstream:
         headers = dict(secrets.get("headers", {}))
         if secrets.get("bearer_token"):
             headers["Authorization"] = f"Bearer {secrets['bearer_token']}"
-        async with httpx2.AsyncClient(headers=headers, timeout=max(self.timeout, 30.0)) as http:
+        async with self.egress.client(httpx2, headers=headers, timeout=max(self.timeout, 30.0)) as http:
             async with Client(streamable_http_client(row["url"], http_client=http), message_handler=self._on_message) as client:
                 yield client
 
@@ -89,6 +97,7 @@ class Upstream:
     async def _supervise(self) -> None:
         attempt = 0
         while True:
+            detail = "the connection ended"
             try:
                 async with self._connect() as client:
                     await self._refresh(client)
@@ -101,14 +110,21 @@ class Upstream:
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure of the upstream is reported and retried
-                self.last_error = f"{type(innermost(exc)).__name__}: {innermost(exc)}"[:500]
+                detail = f"{type(innermost(exc)).__name__}: {innermost(exc)}"[:500]
+                self.last_error = detail if self.row["transport"] == Transport.stdio else unreachable(self.row["url"], "an MCP server")
             was_up = self.state is UpstreamState.up
             self._client, self.state = None, UpstreamState.down
             if was_up:
-                log.warning("mcp server %s down: %s", self.name, self.last_error)
+                log.warning("mcp server %s (%s) down: %s", self.name, self._where, detail)
                 self._on_tools_changed()  # its tools are now listed as unavailable
+            else:
+                log.log(logging.INFO if attempt == 0 else logging.DEBUG, "mcp server %s (%s) not reached: %s", self.name, self._where, detail)
             await asyncio.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
             attempt += 1
+
+    @property
+    def _where(self) -> str:
+        return display(self.row["url"]) if self.row["url"] else self.row["command"]
 
     async def _keep(self, client: Client) -> None:
         """Re-list tools when a change is announced or every ``refresh_seconds``; a failure ends the connection."""
@@ -170,8 +186,12 @@ class Upstream:
                 status=502,
             ) from None
         except Exception as exc:  # noqa: BLE001 - a broken or lying upstream must not become a 500 here
+            cause = innermost(exc)
+            if isinstance(cause, httpx2.TransportError):  # the connection itself: the same words whatever happened
+                log.info("mcp server %s (%s): %s failed: %s: %s", self.name, self._where, tool, type(cause).__name__, cause)
+                cause = "it could not be reached"
             raise Unavailable(
-                f"MCP server '{self.name}' answered {tool} with something unusable: {innermost(exc)}",
+                f"MCP server '{self.name}' answered {tool} with something unusable: {cause}",
                 details={"reason": "upstream_error", "server": self.name},
                 status=502,
             ) from None

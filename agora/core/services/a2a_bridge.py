@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from a2a.client import A2AClientError, ClientConfig, ClientFactory
 from a2a.client.card_resolver import parse_agent_card
@@ -32,6 +32,7 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import A2AError
 from agora.core.auth import DEFAULT_SCOPES, Principal, PrincipalKind
 from agora.core.context import Hub
+from agora.core.egress import Egress, display, http_url, unreachable
 from agora.core.exception_groups import innermost
 from agora.core.ids import new_id
 from agora.core.services.a2a import merged
@@ -66,18 +67,26 @@ def card_location(url: str) -> str:
     return url if url.endswith(".json") else url.rstrip("/") + "/.well-known/agent-card.json"
 
 
-async def remote_profile(url: str, token: str | None, now: datetime) -> dict[str, Any]:
-    """The remote agent's card (A2A 1.0 JSON, 0.3 cards converted), or a 422 saying why it cannot be had."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+async def remote_profile(egress: Egress, url: str, token: str | None, now: datetime) -> dict[str, Any]:
+    """The remote agent's card (A2A 1.0 JSON, 0.3 cards converted), or a 400 naming the field: the same words whatever
+    kept the card from being had (a refused address, a closed port, a timeout, something that is not an A2A agent)."""
     try:
-        async with httpx.AsyncClient(timeout=CARD_TIMEOUT, headers=headers) as http:
-            response = await http.get(card_location(url))
+        http_url(url)
+    except ValueError as exc:
+        raise InvalidArgument(f"a2a_card_url: {exc}", details={"field": "a2a_card_url"}) from None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    location = card_location(url)
+    try:
+        async with egress.client(timeout=CARD_TIMEOUT, headers=headers) as http:
+            response = await http.get(location)
             response.raise_for_status()
             card = MessageToDict(parse_agent_card(response.json()))
-    except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
-        raise InvalidArgument(f"no A2A agent card at {card_location(url)}: {innermost(exc)}", details={"field": "a2a_card_url"}) from None
-    if not card.get("supportedInterfaces"):
-        raise InvalidArgument("the A2A card offers no interface to call", details={"field": "a2a_card_url"})
+        if not card.get("supportedInterfaces"):
+            raise ValueError("the card offers no interface to call")
+    except (httpx.HTTPError, ParseError, ValueError, AttributeError, TypeError, KeyError) as exc:
+        log.info("no A2A agent card at %s: %s: %s", display(location), type(innermost(exc)).__name__, innermost(exc))
+        why = f"{unreachable(url, 'an A2A agent')}: no A2A agent card could be read at {location}"
+        raise InvalidArgument(why, details={"field": "a2a_card_url"}) from None
     return {"card_url": url, "card": card, "fetched_at": now.isoformat()}
 
 
@@ -92,7 +101,7 @@ class Bridge:
 
     def __init__(self, hub: Hub):
         self.hub = hub
-        self.workers: dict[str, tuple[asyncio.Task[None], tuple[str, str]]] = {}  # agent id -> (worker, (card URL, status))
+        self.workers: dict[str, tuple[asyncio.Task[None], tuple[str, str, bool]]] = {}  # agent id -> (worker, its _identity)
 
     async def run(self) -> None:
         try:
@@ -125,8 +134,13 @@ class Bridge:
                 self.workers[agent_id] = (task, _identity(agent))
 
 
-def _identity(agent: dict[str, Any]) -> tuple[str, str]:
-    return agent["a2a_remote"]["card_url"], agent["status"]
+def _identity(agent: dict[str, Any]) -> tuple[str, str, bool]:
+    return agent["a2a_remote"]["card_url"], agent["status"], set_by_admin(agent["a2a_remote"])
+
+
+def set_by_admin(remote: dict[str, Any]) -> bool:
+    """Whether the admin set this remote agent's card URL (its egress is then the admin's)."""
+    return bool(remote.get("set_by_admin", False))
 
 
 class RemoteWorker:
@@ -141,6 +155,7 @@ class RemoteWorker:
         )  # fmt: skip
         self.card = parse_agent_card(agent["a2a_remote"]["card"])
         self.fetched = datetime.fromisoformat(agent["a2a_remote"]["fetched_at"])
+        self.egress = hub.egress.acting_for(admin=set_by_admin(agent["a2a_remote"]))
 
     async def call(self, tool: str, **args: Any) -> dict[str, Any]:
         _, output, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, new_id("req"))
@@ -148,7 +163,7 @@ class RemoteWorker:
 
     async def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.agent['a2a_token']}"} if self.agent["a2a_token"] else {}
-        async with httpx.AsyncClient(timeout=CALL_TIMEOUT, headers=headers) as http:
+        async with self.egress.client(timeout=CALL_TIMEOUT, headers=headers) as http:
             self.http = http
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._tasks())
@@ -224,7 +239,7 @@ class RemoteWorker:
             return
         self.fetched = now  # one try per period, whatever its outcome
         try:
-            profile = await remote_profile(self.agent["a2a_remote"]["card_url"], self.agent["a2a_token"], now)
+            profile = await remote_profile(self.egress, self.agent["a2a_remote"]["card_url"], self.agent["a2a_token"], now)
         except InvalidArgument as exc:
             log.warning("bridge %s: card refresh failed (%s); keeping the last card", self.agent["agent_name"], exc.message)
             return
@@ -362,14 +377,28 @@ async def _remote(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for event in events:
             yield event
     except UNREACHABLE as exc:
-        raise RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}") from None
+        raise _failure(exc) from None
 
 
 async def _call(request: Any) -> Any:
     try:
         return await request
     except UNREACHABLE as exc:
-        raise RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}") from None
+        raise _failure(exc) from None
+
+
+def _failure(exc: BaseException) -> RemoteFailure:
+    """Why a call failed, for the task's notes: a connection that failed says only that (logged with the reason), so
+    a task cannot tell a closed port from a refused address or a timeout."""
+    cause: BaseException | None = innermost(exc)
+    for _ in range(8):  # down the chain of causes, to the error of the connection if there is one
+        if cause is None or isinstance(cause, httpx.TransportError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, httpx.TransportError):
+        log.info("bridge: a remote A2A agent could not be reached: %s: %s", type(cause).__name__, cause)
+        return RemoteFailure("could not reach it")
+    return RemoteFailure(f"{type(innermost(exc)).__name__}: {innermost(exc)}")
 
 
 def _answer(remote: RemoteTask) -> dict[str, Any]:

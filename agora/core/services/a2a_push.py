@@ -5,6 +5,9 @@ a deliverer that wakes when an A2A task changes (key ``a2a:push``) and every sec
 have events to send (one replica at a time per config), posts them with the configured credentials, and moves the
 position only after a 2xx; a failure is retried with capped exponential backoff, so a webhook that was down gets
 everything it missed, in order, when it comes back.
+
+A webhook is reached through the egress policy of the task's caller (who alone may configure its webhooks): its URL
+is checked when it is stored, and every connection again when it is made.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 
 import httpx
 
+from agora.core.auth import is_admin_label
 from agora.core.context import Hub
+from agora.core.egress import http_url
 from agora.core.ids import new_id
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import a2a_push as push_ops
@@ -44,11 +49,23 @@ def public(config: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-async def put(hub: Hub, task_id: str, config: dict[str, Any], from_start: bool) -> dict[str, Any]:
-    """Store ``config`` (A2A JSON) for ``task_id``: its webhook gets every event from now on (or from the first)."""
+async def checked(hub: Hub, config: dict[str, Any], caller: str) -> dict[str, Any]:
+    """``config`` (A2A JSON) if its webhook is one the task's ``caller`` may have the hub post to, else a 400 naming
+    the field (the same words for a name that does not resolve and an address the egress policy refuses)."""
     url = config.get("url", "")
-    if not url.startswith(("http://", "https://")):
-        raise InvalidArgument("a push config needs an http(s) url", details={"field": "url"})
+    try:
+        parsed = http_url(url)
+    except ValueError as exc:
+        raise InvalidArgument(f"a push config needs an http(s) url: {exc}", details={"field": "url"}) from None
+    if not await hub.egress.acting_for(is_admin_label(caller)).admits(parsed):
+        raise InvalidArgument(f"the hub does not send notifications to {url}: give a webhook on a public address", details={"field": "url"})
+    return config
+
+
+async def put(hub: Hub, task_id: str, config: dict[str, Any], from_start: bool) -> dict[str, Any]:
+    """Store ``config`` (from ``checked``) for ``task_id``: its webhook gets every event from now on (or from the
+    first)."""
+    url = config["url"]
     auth = config.get("authentication") or {}
     now = hub.clock.now()
 
@@ -86,12 +103,16 @@ class PushDeliverer:
         self.hub = hub
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=POST_TIMEOUT, follow_redirects=False) as http:
+        egress = self.hub.egress
+        async with (
+            egress.acting_for(admin=False).client(timeout=POST_TIMEOUT) as restricted,
+            egress.acting_for(admin=True).client(timeout=POST_TIMEOUT) as admins,
+        ):
             while True:
                 with self.hub.wakeups.armed([WAKE_KEY]) as woken:
                     try:
                         claimed = await self._claim()
-                        await asyncio.gather(*(self._deliver(http, c) for c in claimed))
+                        await asyncio.gather(*(self._deliver(admins if is_admin_label(c["caller"] or "") else restricted, c) for c in claimed))
                     except Exception:  # noqa: BLE001 - a failed round is retried at the next one
                         log.exception("push delivery round failed")
                         claimed = []

@@ -84,7 +84,8 @@ async def register(ctx: CallContext, req: RegisterAgent) -> Registration:
     token = None if acting else generate_key()  # an agent re-registering itself already holds its token
     fields = stored_fields(req)
     if req.a2a_card_url is not None:  # a remote A2A agent: its card now (a clear error if it cannot be had)
-        remote = await a2a_bridge.remote_profile(req.a2a_card_url, req.a2a_token, ctx.clock.now())
+        remote = await a2a_bridge.remote_profile(ctx.hub.egress.acting_for(p.is_admin), req.a2a_card_url, req.a2a_token, ctx.clock.now())
+        remote["set_by_admin"] = p.is_admin  # the bridge's calls to it reach what this caller may reach
         fields["a2a_remote"], fields["a2a_token"], fields["a2a_card_url"] = remote, req.a2a_token, req.a2a_card_url
         fields["capabilities"] = fields["capabilities"] or a2a_bridge.capabilities_of(remote["card"])
         fields["description"] = fields["description"] or remote["card"].get("description", "")

@@ -1,4 +1,8 @@
-"""agora.mcp_servers.*: register, list and remove the external MCP servers of the gateway."""
+"""agora.mcp_servers.*: register, list and remove the external MCP servers of the gateway.
+
+Registration is all or nothing: the hub connects first (through the egress policy of the caller), and stores the
+server only once it has answered as an MCP server and listed its tools; an error answer leaves no trace.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import CallContext
+from agora.core.egress import http_url, unreachable
 from agora.core.ids import new_id
 from agora.store.ops import keys as key_ops
 from agora.store.ops import mcp_servers as server_ops
@@ -17,7 +22,7 @@ from agora_sdk.wire import gateway as w
 if TYPE_CHECKING:
     from agora.gateway import McpGateway  # the MCP client side loads with the hub, not with the catalog
 
-FIRST_CONNECT_SECONDS = 10.0  # how long registration waits to report whether the server answered
+FIRST_CONNECT_SECONDS = 10.0  # how long registration waits for the server to answer before it refuses it
 
 
 def _gateway(ctx: CallContext) -> McpGateway:
@@ -61,6 +66,11 @@ async def register(ctx: CallContext, req: w.RegisterMcpServer) -> w.McpServer:
                 "a stdio MCP server is a command run on the hub's host; only the admin registers one", details={"field": "command"}
             )
         _check_command(req.command)
+    if req.url is not None:
+        try:
+            http_url(req.url)
+        except ValueError as exc:
+            raise InvalidArgument(f"url: {exc}", details={"field": "url"}) from None
     row = {
         "server_id": new_id("mcp"),
         "name": req.name,
@@ -74,12 +84,20 @@ async def register(ctx: CallContext, req: w.RegisterMcpServer) -> w.McpServer:
         "created_by": ctx.principal.label,
         "created_at": ctx.clock.now(),
     }
-    await ctx.store.write(server_ops.insert_server, row)
-    upstream = gateway.upstreams.get(req.name) or gateway.connect(row)
-    await upstream.wait_settled(min(req.timeout_seconds, FIRST_CONNECT_SECONDS))
-    if upstream.state is not w.UpstreamState.up:
-        ctx.warnings.append(f"MCP server '{req.name}' is not answering yet ({upstream.last_error}); the hub keeps trying")
-    return gateway.describe(upstream)
+    if await ctx.store.read(server_ops.exists, req.name):
+        raise server_ops.taken(req.name)
+    upstream = gateway.trial(row)
+    try:
+        await upstream.wait_settled(min(req.timeout_seconds, FIRST_CONNECT_SECONDS))
+        if upstream.state is not w.UpstreamState.up:
+            if req.url is not None:  # the same words for a refused address, a closed port, a timeout or not MCP
+                raise InvalidArgument(unreachable(req.url, "an MCP server"), details={"field": "url"})
+            raise InvalidArgument(f"'{req.command}' did not start an MCP server: {upstream.last_error}", details={"field": "command"})
+        await ctx.store.write(server_ops.insert_server, row)
+    except BaseException:
+        await upstream.stop()
+        raise
+    return gateway.describe(await gateway.adopt(upstream))
 
 
 async def list_servers(ctx: CallContext, _req: w.ListMcpServers) -> w.McpServerList:

@@ -9,25 +9,42 @@ from sqlalchemy import Connection
 
 from agora.core import billing
 from agora.core.context import CallContext
+from agora.core.egress import http_url
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
-from agora_sdk.errors import Conflict, PermissionDenied
+from agora_sdk.errors import Conflict, InvalidArgument, PermissionDenied
 from agora_sdk.wire import marketplace as w
-
-REMOTE_REPOSITORY = ("https://", "http://", "git://", "ssh://", "git@")
 
 
 async def publish(ctx: CallContext, req: w.PublishListing) -> w.MarketplaceListing:
     p, now = ctx.principal, ctx.clock.now()
-    if not req.repository.url.startswith(REMOTE_REPOSITORY) and not p.is_admin:
-        raise PermissionDenied(
-            "only the admin may list a repository on the hosting nodes' own disk (a path or file:// URL); give a git URL",
-            details={"field": "repository.url"},
-        )
+    await _check_repository(ctx, req.repository.url)
     fields = req.model_dump(mode="json")
     fields["search_text"] = agent_ops.search_text(req.agent_name, f"{req.description} {req.category}", req.capabilities)
     row, _created = await ctx.store.write(market_ops.publish, p.tenant_id, fields, now)
     return listing_model(row)
+
+
+async def _check_repository(ctx: CallContext, url: str) -> None:
+    """A customer's listing is fetched from an http(s) git URL on an address the egress policy lets a customer reach
+    (hosting nodes clone those under the same policy); only the admin may list a path on the nodes' own disk, a
+    file://, ssh or git:// repository."""
+    field = {"field": "repository.url"}
+    admin = ctx.principal.is_admin
+    if not url.lower().startswith(("http://", "https://")):
+        if not admin:
+            raise PermissionDenied(
+                "only the admin may list a repository that is not an http(s) git URL (a path on the hosting nodes' disk, "
+                "file://, ssh or git://); give an http(s) git URL",
+                details=field,
+            )
+        return
+    try:
+        parsed = http_url(url)
+    except ValueError as exc:
+        raise InvalidArgument(f"repository.url: {exc}", details=field) from None
+    if not admin and not await ctx.hub.egress.acting_for(admin=False).admits(parsed):  # unresolvable or refused: one answer
+        raise InvalidArgument(f"the hosting nodes do not fetch {url}: give a repository on a public address", details=field)
 
 
 def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) -> w.MarketplaceListing:

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 
 from ..prepared import Prepared
-from ..schema import a2a_events, a2a_push_configs
+from ..schema import a2a_events, a2a_push_configs, a2a_tasks
 
 c = a2a_push_configs.c
 
@@ -66,8 +66,10 @@ def any_due(conn: Connection, now: datetime) -> bool:
 
 
 def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
-    """Configs with events they have not had, due and unclaimed; claimed until ``until`` for the caller."""
-    stmt = select(a2a_push_configs).where(_due(now)).order_by(c.next_attempt_at).limit(limit)
+    """Configs with events they have not had, due and unclaimed; claimed until ``until`` for the caller. Each comes
+    with its task's ``caller`` (whose egress policy its webhook is reached through)."""
+    caller = select(a2a_tasks.c.caller).where(a2a_tasks.c.task_id == c.task_id).scalar_subquery().label("caller")
+    stmt = select(a2a_push_configs, caller).where(_due(now)).order_by(c.next_attempt_at).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     claimed = []

@@ -12,12 +12,20 @@ from agora_sdk.errors import Conflict
 from ..schema import mcp_servers
 
 
+def taken(name: str) -> Conflict:
+    return Conflict(f"an MCP server named '{name}' is already registered", details={"field": "name"})
+
+
 def insert_server(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     try:
         conn.execute(insert(mcp_servers).values(**row))
     except IntegrityError:
-        raise Conflict(f"an MCP server named '{row['name']}' is already registered", details={"field": "name"}) from None
+        raise taken(row["name"]) from None
     return row
+
+
+def exists(conn: Connection, name: str) -> bool:
+    return conn.execute(select(mcp_servers.c.server_id).where(mcp_servers.c.name == name)).first() is not None
 
 
 def all_servers(conn: Connection) -> list[dict[str, Any]]:
