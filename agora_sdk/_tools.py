@@ -850,7 +850,7 @@ class MarketplaceTools(SyncGroup):
         *,
         grace_seconds: float | Unset = UNSET,
     ) -> marketplace.Instance:
-        """Stop an instance for good: SIGTERM, then SIGKILL after grace_seconds. Billing ends now; the answer carries the final bill.
+        """Stop an instance for good: its node sends SIGTERM, then SIGKILL after grace_seconds. Billing ends now. Answers at once (202) with the instance 'stopping'; it is 'stopped', with its final bill, when the node has confirmed. Asking again while it stops changes nothing.
 
         Args:
             instance_id: The instance id.
@@ -942,6 +942,7 @@ class HostingTools(SyncGroup):
         cpu_percent: float | None | Unset = UNSET,
         memory_mb: float | None | Unset = UNSET,
         processes: int | None | Unset = UNSET,
+        isolation: marketplace.Isolation | dict[str, Any] | None | Unset = UNSET,
     ) -> common.Empty:
         """For a hosting node: an instance reached a state (running, stopped, failed), crashed and is being restarted, or was sampled (CPU, memory).
 
@@ -954,7 +955,8 @@ class HostingTools(SyncGroup):
             output_tail: optional (default None).
             cpu_percent: optional (default None).
             memory_mb: optional (default None).
-            processes: optional (default None)."""
+            processes: optional (default None).
+            isolation: How the node confines it (with the running status)."""
         return self._call("agora.hosting.report", "common.Empty", locals(), retry_safe=False)
 
 
@@ -2057,7 +2059,7 @@ class AsyncMarketplaceTools(AsyncGroup):
         *,
         grace_seconds: float | Unset = UNSET,
     ) -> marketplace.Instance:
-        """Stop an instance for good: SIGTERM, then SIGKILL after grace_seconds. Billing ends now; the answer carries the final bill.
+        """Stop an instance for good: its node sends SIGTERM, then SIGKILL after grace_seconds. Billing ends now. Answers at once (202) with the instance 'stopping'; it is 'stopped', with its final bill, when the node has confirmed. Asking again while it stops changes nothing.
 
         Args:
             instance_id: The instance id.
@@ -2149,6 +2151,7 @@ class AsyncHostingTools(AsyncGroup):
         cpu_percent: float | None | Unset = UNSET,
         memory_mb: float | None | Unset = UNSET,
         processes: int | None | Unset = UNSET,
+        isolation: marketplace.Isolation | dict[str, Any] | None | Unset = UNSET,
     ) -> common.Empty:
         """For a hosting node: an instance reached a state (running, stopped, failed), crashed and is being restarted, or was sampled (CPU, memory).
 
@@ -2161,7 +2164,8 @@ class AsyncHostingTools(AsyncGroup):
             output_tail: optional (default None).
             cpu_percent: optional (default None).
             memory_mb: optional (default None).
-            processes: optional (default None)."""
+            processes: optional (default None).
+            isolation: How the node confines it (with the running status)."""
         return await self._call("agora.hosting.report", "common.Empty", locals(), retry_safe=False)
 
 

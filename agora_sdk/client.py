@@ -56,10 +56,23 @@ class RetryPolicy:
         return self.delay(attempt)
 
     def after_response(self, attempt: int, response: httpx.Response) -> float | None:
-        if response.status_code != 503 or attempt >= self.retries:
+        """A 429 (rate limited) or 503 (unavailable) was refused before anything ran: always safe to send again,
+        after the time the hub asks for (``details.retry_after_seconds``, else ``Retry-After``), else a backoff."""
+        if response.status_code not in (429, 503) or attempt >= self.retries:
             return None
-        retry_after = response.headers.get("retry-after", "")
-        return min(self.cap, float(retry_after)) if retry_after.isdigit() else self.delay(attempt)
+        asked = _retry_after(response)
+        return min(self.cap, asked * random.uniform(1.0, 1.1)) if asked is not None else self.delay(attempt)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        wait = response.json()["error"]["details"]["retry_after_seconds"]
+        if isinstance(wait, (int, float)) and wait >= 0:
+            return float(wait)
+    except (ValueError, KeyError, TypeError):
+        pass
+    header = response.headers.get("retry-after", "")
+    return float(header) if header.isdigit() else None
 
 
 class _Base:

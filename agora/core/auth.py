@@ -56,6 +56,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     agent_id: str | None = None
     agent_status: str | None = None
+    key_hash: str | None = field(default=None, repr=False)  # of the key it authenticated with (None: made by the hub)
 
     @property
     def authority(self) -> int:
@@ -64,6 +65,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.kind is PrincipalKind.admin
+
+    @property
+    def limit_key(self) -> str:
+        """Whose rate limits a call counts against: an agent's own, else the key's."""
+        return self.agent_id or self.key_id
 
     @property
     def label(self) -> str:
@@ -83,6 +89,11 @@ class Principal:
                 f"{tool_name} needs scope(s) {', '.join(missing)}, which this key does not have",
                 details={"missing_scopes": missing},
             )
+
+
+def is_admin_label(label: str) -> bool:
+    """Whether a recorded ``Principal.label`` (a row's ``created_by``, an A2A task's caller) names an admin key."""
+    return label.startswith(f"{PrincipalKind.admin.value}:")
 
 
 def generate_key() -> str:

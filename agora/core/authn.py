@@ -1,14 +1,21 @@
-"""Turning an ``Authorization: Bearer`` header into a Principal, with a short cache.
+"""Turning an ``Authorization: Bearer`` header into a Principal, with a short cache and a brake on guessing.
 
-The cache keeps a hot key from costing a database read per call. Revocations made through this
-process drop the entry at once; on other replicas they apply within ``ttl`` seconds.
+The cache keeps a hot key from costing a database read per call. A revocation (a key revoked, an agent
+deregistered, paused or its instance gone) drops the cached entries at once on the replica that made it and, through
+the notifier, on every other replica (``revoked``, handed the event by ``Wakeups``): within the notifier's latency, not the cache's ``ttl``.
+
+A key that is not in the cache is checked only if its source may try (``Throttle.before_key_check``: not locked
+out, not past its failed-attempt budget); a refused key counts against its source.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 
+from agora.bus import Event, Notifier
+from agora.limits import Throttle
 from agora.store import Store
 from agora.store.ops import keys as key_ops
 from agora_sdk.errors import Unauthenticated
@@ -16,17 +23,42 @@ from agora_sdk.errors import Unauthenticated
 from .auth import KEY_PREFIX, Principal, PrincipalKind, hash_key
 
 BOOTSTRAP_KEY_ID = "bootstrap"
+REVOKED = "auth_revoked"  # the notifier event that tells every replica to drop cached principals
+ANY_CREDENTIALS = "credentials:*"  # the wake-up key of every live stream when revocations name no key
+
+
+def credentials_key(key_hash: str) -> str:
+    """The wake-up key a live stream authenticated with ``key_hash`` parks on, to look at its key again."""
+    return f"credentials:{key_hash}"
+
+
+def revocation_wake_keys(event: Event) -> list[str]:
+    hashes = event.data.get("key_hashes")
+    return [ANY_CREDENTIALS] if hashes is None else [credentials_key(h) for h in hashes]
 
 
 class Authenticator:
-    def __init__(self, store: Store, bootstrap_admin_key: str, ttl: float = 5.0, max_entries: int = 100_000):
+    def __init__(
+        self,
+        store: Store,
+        bootstrap_admin_key: str,
+        ttl: float = 5.0,
+        max_entries: int = 100_000,
+        *,
+        throttle: Throttle | None = None,
+        notifier: Notifier | None = None,
+    ):
         self._store = store
         self._bootstrap_hash = hash_key(bootstrap_admin_key)
         self._ttl = ttl
         self._max_entries = max_entries
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._throttle = throttle
+        self._notifier = notifier
+        self._announcing: set[asyncio.Task[None]] = set()  # publishes under way (a task nobody holds may vanish)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, client: str | None = None) -> Principal:
+        """The principal of a bearer key; ``client`` is the source address the brake on failures counts."""
         if not authorization:
             raise Unauthenticated("missing 'Authorization: Bearer <api key>' header")
         scheme, _, token = authorization.partition(" ")
@@ -38,7 +70,15 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         if cached and cached[0] > now:
             return cached[1]
-        principal = await self._load(key_hash, token)
+        braked = self._throttle is not None and client is not None and not hmac.compare_digest(key_hash, self._bootstrap_hash)
+        if braked:
+            await self._throttle.before_key_check(client)  # type: ignore[union-attr, arg-type]
+        try:
+            principal = await self._load(key_hash, token)
+        except Unauthenticated:
+            if braked:
+                await self._throttle.key_check_failed(client)  # type: ignore[union-attr, arg-type]
+            raise
         if len(self._cache) >= self._max_entries:
             self._cache.clear()
         self._cache[key_hash] = (now + self._ttl, principal)
@@ -46,7 +86,7 @@ class Authenticator:
 
     async def _load(self, key_hash: str, token: str) -> Principal:
         if hmac.compare_digest(key_hash, self._bootstrap_hash):
-            return Principal(PrincipalKind.admin, BOOTSTRAP_KEY_ID, "default", frozenset())
+            return Principal(PrincipalKind.admin, BOOTSTRAP_KEY_ID, "default", frozenset(), key_hash=key_hash)
         row = await self._store.read(key_ops.lookup, key_hash) if token.startswith(KEY_PREFIX) else None
         if row is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)")
@@ -57,10 +97,31 @@ class Authenticator:
             scopes=frozenset(row["scopes"]),
             agent_id=row["agent_id"],
             agent_status=row["agent_status"],
+            key_hash=key_hash,
         )
 
     def forget(self, key_hashes: list[str] | None = None) -> None:
-        """Drop cached principals (all of them when no hashes are given)."""
+        """Drop cached principals (all of them when no hashes are given), here at once and on every replica."""
+        self._drop(key_hashes)
+        if self._notifier is not None:
+            event = Event(REVOKED, None, {"key_hashes": key_hashes})
+            task = asyncio.get_running_loop().create_task(self._notifier.publish(event))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    def revoked(self, event: Event) -> None:
+        """A revocation announced by ``forget`` on any replica (this one's own come back too: dropping twice is fine)."""
+        self._drop(event.data.get("key_hashes"))
+
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whether a principal authenticated a while ago (a live stream's) would still be let in: its key not revoked,
+        its agent not terminated. A paused agent keeps its streams (it is refused only new work)."""
+        if principal.key_hash is None or hmac.compare_digest(principal.key_hash, self._bootstrap_hash):
+            return True
+        row = await self._store.read(key_ops.lookup, principal.key_hash)
+        return row is not None and row["agent_status"] != "terminated"
+
+    def _drop(self, key_hashes: list[str] | None) -> None:
         if key_hashes is None:
             self._cache.clear()
         for h in key_hashes or ():

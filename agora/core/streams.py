@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Connection
 
 from agora.core.auth import Principal, PrincipalKind
+from agora.core.authn import ANY_CREDENTIALS, credentials_key
 from agora.core.context import Hub
 from agora.core.services import agents as agent_service
 from agora.store.ops import agents as agent_ops
@@ -86,9 +87,12 @@ class Stream:
     position: Position = field(init=False)
     _agent: dict[str, Any] | None = field(init=False, default=None)
     _resend_until: int = field(init=False, default=0)
+    end_reason: str = field(init=False, default="hub stopping")  # why ``frames`` ended: or "credentials revoked"
 
     async def open(self) -> None:
-        """Check the request (a bad token or filter is the client's error, before any frame) and find the start."""
+        """Check the request (a bad token or filter is the client's error, before any frame) and find the start.
+        Opening a stream counts as a read against the principal's rate limit."""
+        await self.hub.throttle.charge(self.principal.limit_key, self.principal.kind.value, "read")
         if self.resume is not None:
             self.position = Position.parse(self.resume)
         else:
@@ -106,6 +110,8 @@ class Stream:
         keys = [f"events:{tenant or '*'}"]
         if self._agent is not None:
             keys += [f"agent:{self._agent['agent_id']}", f"tenant:{self._agent['tenant_id']}"]
+        if self.principal.key_hash is not None:
+            keys += [credentials_key(self.principal.key_hash), ANY_CREDENTIALS]
         return keys
 
     async def frames(self, keepalive: float | None = None) -> AsyncIterator[list[Frame] | None]:
@@ -143,6 +149,9 @@ class Stream:
                     timeout = min(timeout, max(0.0, (next_visible - self.hub.clock.now()).total_seconds()) + 0.01)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), timeout)
+                if any(key.startswith("credentials:") for key in woken.fired) and not await self.hub.auth.still_valid(self.principal):
+                    self.end_reason = "credentials revoked"
+                    return  # a revoked key (or a terminated agent) is not pushed another frame
                 due = self._what_woke(woken.fired, next_visible)
 
     def _what_woke(self, fired: set[str], next_visible: datetime | None) -> _Due:

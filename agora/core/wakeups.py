@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from agora.bus import Event, Notifier
@@ -90,7 +90,12 @@ class Wakeups:
     def __init__(self, notifier: Notifier):
         self._notifier = notifier
         self._waiters: dict[str, set[Waiter]] = {}
+        self._handlers: dict[str, Callable[[Event], None]] = {}
         self.draining = False
+
+    def on(self, event_type: str, handler: Callable[[Event], None]) -> None:
+        """Hand events of ``event_type`` to ``handler`` (on this loop, as they come) instead of waking anyone."""
+        self._handlers[event_type] = handler
 
     def drain(self) -> None:
         """The hub is shutting down: every parked caller is woken once. Long-polls (``remaining`` is 0 from now on)
@@ -111,7 +116,12 @@ class Wakeups:
         queue = self._notifier.subscribe(maxsize=10_000)
         try:
             while True:
-                self.wake(keys_for(await queue.get()))
+                event = await queue.get()
+                handler = self._handlers.get(event.type)
+                if handler is not None:
+                    handler(event)
+                else:
+                    self.wake(keys_for(event))
         finally:
             self._notifier.unsubscribe(queue)
 

@@ -28,6 +28,18 @@ TOOL_LATENCY = Histogram(
 HTTP_REQUESTS = Counter(
     "agora_http_requests", "HTTP requests by method and status.", ["method", "status"], registry=REGISTRY
 )
+EDGE_REFUSALS = Counter(
+    "agora_edge_refusals",
+    "Connections and requests refused before reaching the app, by reason (headers, header_timeout, body_timeout, "
+    "body_size, connections, malformed).",
+    ["reason"],
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "agora_rate_limited", "Requests answered 429, by principal kind (or anonymous/locked_out) and tool class.", ["kind", "tool_class"], registry=REGISTRY
+)
+AUTH_FAILURES = Counter("agora_auth_failures", "Requests whose credentials were refused (401).", registry=REGISTRY)
+LOCKOUTS = Counter("agora_auth_lockouts", "Client addresses locked out after repeated failed authentication.", registry=REGISTRY)
 AGENTS = Gauge("agora_agents", "Registered agents by status (read from the store at scrape time).", ["status"], registry=REGISTRY)
 
 
@@ -45,6 +57,14 @@ def record_call(tool: str, outcome: str, seconds: float) -> None:
 
 def count_request(method: str, status: int) -> None:
     _child(HTTP_REQUESTS, method, str(status)).inc()
+
+
+def count_edge_refusal(reason: str) -> None:
+    _child(EDGE_REFUSALS, reason).inc()
+
+
+def count_rate_limited(kind: str, tool_class: str) -> None:
+    _child(RATE_LIMITED, kind, tool_class).inc()
 
 
 def render(agents_by_status: dict[str, int]) -> bytes:

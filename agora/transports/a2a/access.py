@@ -7,7 +7,6 @@ front, another tenant's private agent and an unknown one all answer 404 alike.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +20,9 @@ from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.ids import is_id
 from agora.core.services import a2a
+from agora.limits import scope_source
 from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import AgoraError, InvalidArgument, NotFound, RateLimited, Unauthenticated
+from agora_sdk.errors import AgoraError, InvalidArgument, NotFound, Unauthenticated
 
 ANONYMOUS = "anonymous"
 
@@ -64,33 +64,11 @@ class FrontContext(DefaultServerCallContextBuilder):
         return context
 
 
-class RateLimiter:
-    """A token bucket per (agent, client address): ``per_minute`` requests a minute, bursts up to that many."""
-
-    def __init__(self, per_minute: float, max_clients: int = 100_000):
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, per_minute)
-        self.max_clients = max_clients
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def allow(self, agent_id: str, client: str) -> float:
-        """0 when the request may go ahead, else the seconds until it may."""
-        now = time.monotonic()
-        tokens, at = self._buckets.get((agent_id, client), (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
-        if tokens < 1:
-            return (1 - tokens) / self.rate
-        if len(self._buckets) >= self.max_clients:
-            self._buckets.clear()  # a flood of addresses: forgetting them all only grants fresh buckets
-        self._buckets[(agent_id, client)] = (tokens - 1, now)
-        return 0.0
-
-
-async def admit(request: Request, limiter: RateLimiter) -> Front:
+async def admit(request: Request) -> Front:
     """The front this request may use, or the AgoraError that refuses it (401, 404, 429)."""
     hub: Hub = request.app.state.hub
     ref = request.path_params["agent"]
-    principal = await caller(request, limiter, f"agent:{ref}")
+    principal = await caller(request, f"agent:{ref}")
     agent = await _agent(hub, ref, principal)
     if agent["a2a"].get("access") == "public":
         return Front(hub, agent, principal.label if principal else ANONYMOUS)
@@ -125,17 +103,15 @@ def _unknown(ref: str) -> NotFound:
     return NotFound(f"no A2A agent '{ref}' here", details={"agent": ref})
 
 
-async def caller(request: Request, limiter: RateLimiter, limit_key: str) -> Principal | None:
-    """The principal of a request's key (None without one; anonymous callers are rate-limited under ``limit_key``)."""
+async def caller(request: Request, surface: str) -> Principal | None:
+    """The principal of a request's key (None without one; anonymous callers are rate-limited per ``surface``)."""
     hub: Hub = request.app.state.hub
     request.scope["state"]["tool"] = "a2a"
     authorization = request.headers.get("authorization")
     if authorization is None:
-        wait = limiter.allow(limit_key, request.client.host if request.client else "?")
-        if wait:
-            raise RateLimited("too many requests from your address; slow down", details={"retry_after_seconds": round(wait, 3)})
+        await hub.throttle.public_a2a(surface, scope_source(request.scope))
         return None
-    principal = await hub.auth.authenticate(authorization)
+    principal = await hub.auth.authenticate(authorization, scope_source(request.scope))
     request.scope["state"]["principal"] = principal.label
     return principal
 

@@ -27,10 +27,11 @@ from a2a.utils.errors import ContentTypeNotSupportedError
 from agora.config import Settings
 from agora.core.ids import is_id
 from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import AgoraError, NotFound, RateLimited, Unauthenticated
+from agora.transports.rest.errors import retry_after
+from agora_sdk.errors import AgoraError, NotFound, Unauthenticated
 
 from . import cards
-from .access import Endpoint, FrontContext, RateLimiter, admit, admitted, caller
+from .access import Endpoint, FrontContext, admit, admitted, caller
 from .directory import SKILLS, Caller, DirectoryHandler
 from .handler import AgoraRequestHandler
 
@@ -44,9 +45,7 @@ def _headers(exc: AgoraError) -> dict[str, str]:
     headers = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="agora"'
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(max(1, round((exc.details or {}).get("retry_after_seconds", 1))))
-    return headers
+    return {**headers, **retry_after(exc)}
 
 
 def _error_info(exc: AgoraError) -> dict[str, Any]:
@@ -101,7 +100,6 @@ class A2ADoor:
         self.settings = settings
         self.handler = AgoraRequestHandler(settings.a2a_blocking_timeout)
         self.directory = DirectoryHandler()
-        self.limiter = RateLimiter(settings.a2a_public_rate)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
@@ -109,12 +107,12 @@ class A2ADoor:
             Route("/.well-known/agent-card.json", self.hub_card, methods=["GET"]),
             Route(f"{DIRECTORY}/.well-known/agent-card.json", self.hub_card, methods=["GET"]),  # beside its endpoint too
         ]
-        routes += _served(self.handler, PREFIX, lambda request: admit(request, self.limiter))
+        routes += _served(self.handler, PREFIX, admit)
         routes += _served(self.directory, DIRECTORY, self.directory_caller)
         return routes
 
     async def directory_caller(self, request: Request) -> Caller:
-        principal = await caller(request, self.limiter, "directory")
+        principal = await caller(request, "directory")
         return Caller(request.app.state.hub, principal, cards.base_url(request, self.settings.public_url))
 
     async def hub_card(self, request: Request) -> Response:

@@ -95,9 +95,11 @@ class AgoraRequestHandler(RequestHandler):
         front = self.front(context)
         if not params.message.parts:
             raise InvalidParamsError("a message needs at least one part", data={"field": "message.parts"})
-        task = await front.hub_send(MessageToDict(params.message))
+        push = None
         if params.configuration.HasField("task_push_notification_config"):  # a webhook for the task, from its start
-            push = MessageToDict(params.configuration.task_push_notification_config)
+            push = await a2a_push.checked(front.hub, MessageToDict(params.configuration.task_push_notification_config), front.caller)
+        task = await front.hub_send(MessageToDict(params.message))
+        if push is not None:
             await a2a_push.put(front.hub, task["task_id"], push, from_start=True)
         return task
 
@@ -200,7 +202,8 @@ class AgoraRequestHandler(RequestHandler):
         with a2a_errors():
             front = self.front(context)
             await front.get(params.task_id)
-            return _push_config(await a2a_push.put(front.hub, params.task_id, MessageToDict(params), from_start=False))
+            push = await a2a_push.checked(front.hub, MessageToDict(params), front.caller)
+            return _push_config(await a2a_push.put(front.hub, params.task_id, push, from_start=False))
 
     async def on_get_task_push_notification_config(
         self, params: pb.GetTaskPushNotificationConfigRequest, context: ServerCallContext

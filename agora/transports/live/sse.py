@@ -86,7 +86,7 @@ class _EventStream(Response):
             return "slow consumer"
         except OSError:
             return "client gone"
-        return "hub stopping"  # the only way a stream's frames end
+        return self.stream.end_reason
 
     async def _write(self, send: Send, data: bytes) -> None:
         await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": True}), self.send_timeout)

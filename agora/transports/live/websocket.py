@@ -2,7 +2,7 @@
 
 Client frames: ``{"type": "ack", "message_ids": [...], "up_to": cursor, "ref": any}`` → ``{"type": "acked", …}``;
 ``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``. A frame that cannot be understood gets an ``error`` frame and
-the connection stays open. With ``?batch=1`` the frames the hub has at hand go out together in one
+the connection stays open (a frame over ``--ws-max-frame-bytes`` closes it with 1009). With ``?batch=1`` the frames the hub has at hand go out together in one
 ``{"type": "batch", "id": <id after the last>, "events": [frame, …]}`` (a broadcast storm then costs a WebSocket
 frame per batch, not per message). A client that leaves frames unread for ``stream_send_timeout`` is disconnected (close code
 1013): nothing is lost, it reconnects with ``?resume=<id of the last frame it processed>``.
@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agora.core.ids import new_id
 from agora.core.streams import Stream
+from agora.limits import scope_source
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import AgoraError, InvalidArgument
 
@@ -30,14 +31,19 @@ log = logging.getLogger("agora.ws")
 
 SLOW_CONSUMER = 1013  # "try again later"
 SERVICE_RESTART = 1012  # the hub is stopping: reconnect (to another replica, or once it is back)
-MAX_CLIENT_FRAME = 64 * 1024
+POLICY_VIOLATION = 1008  # the key was revoked (or its agent terminated): reconnecting will not help
+CLOSING = {
+    "slow consumer": (SLOW_CONSUMER, "slow consumer: reconnect with ?resume=<last frame id>"),
+    "hub stopping": (SERVICE_RESTART, "the hub is stopping: reconnect with ?resume=<last frame id>"),
+    "credentials revoked": (POLICY_VIOLATION, "the key was revoked"),
+}
 
 
 async def endpoint(websocket: WebSocket) -> None:
     hub = websocket.app.state.hub
     request_id = new_id("req")
     try:
-        principal = await hub.auth.authenticate(websocket.headers.get("authorization"))
+        principal = await hub.auth.authenticate(websocket.headers.get("authorization"), scope_source(websocket.scope))
         stream = open_stream(hub, principal, websocket.query_params, None, frozenset({"batch"}))
         batch = flag(websocket.query_params, "batch")
         await stream.open()
@@ -79,11 +85,10 @@ class _Connection:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         reason = next(iter(done)).result()
-        closing = {"slow consumer": (SLOW_CONSUMER, "slow consumer"), "hub stopping": (SERVICE_RESTART, "the hub is stopping")}
-        if reason in closing:
-            code, why = closing[reason]
+        if reason in CLOSING:
+            code, why = CLOSING[reason]
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(code, f"{why}: reconnect with ?resume=<last frame id>"), 1.0)
+                await asyncio.wait_for(self.ws.close(code, why), 1.0)
         return reason
 
     async def _send(self, body: dict[str, Any] | bytes) -> None:
@@ -105,7 +110,7 @@ class _Connection:
             return "slow consumer"
         except (WebSocketDisconnect, RuntimeError, OSError):
             return "client gone"
-        return "hub stopping"  # the only way a stream's frames end
+        return self.stream.end_reason
 
     async def _read(self) -> str:
         while True:
@@ -126,8 +131,6 @@ class _Connection:
     async def _answer(self, raw: str | bytes) -> dict[str, Any]:
         ref = None
         try:
-            if len(raw) > MAX_CLIENT_FRAME:
-                raise InvalidArgument(f"frame is larger than {MAX_CLIENT_FRAME} bytes")
             try:
                 frame = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:

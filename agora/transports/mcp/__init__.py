@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from agora.catalog import Catalog
 from agora.config import LOOPBACK, Settings
 from agora.core.auth import Principal, PrincipalKind
+from agora.limits import scope_source
 from agora.transports.rest.errors import error_response
 from agora.transports.rest.guard import challenge
 from agora_sdk.errors import AgoraError, Unauthenticated
@@ -71,7 +72,7 @@ class McpDoor:
             if authorization is None and self.anonymous_allowed:
                 principal = ANONYMOUS
             else:
-                principal = await scope["app"].state.hub.auth.authenticate(authorization)
+                principal = await scope["app"].state.hub.auth.authenticate(authorization, scope_source(scope))
             toolsets = Toolsets.parse(request.query_params.get("toolsets"), self.catalog)
         except Unauthenticated as exc:
             await challenge(exc)(scope, receive, send)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from agora_sdk.errors import (
     AgoraError,
@@ -21,17 +23,36 @@ from agora_sdk.errors import (
 log = logging.getLogger("agora.rest")
 
 
+def retry_after(exc: AgoraError) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) for a refusal that says when to come back (429, 503)."""
+    wait = exc.details.get("retry_after_seconds") if exc.details else None
+    return {"Retry-After": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) else {}
+
+
 def error_response(exc: AgoraError, headers: dict[str, str] | None = None) -> Response:
+    """The error as JSON, with ``Retry-After`` when the error says when to come back."""
+    if wait := retry_after(exc):
+        headers = {**(headers or {}), **wait}
     return Response(orjson.dumps(exc.to_body()), status_code=exc.status, media_type="application/json", headers=headers)
 
 
-def _from_http(exc: StarletteHTTPException) -> AgoraError:
+def _from_http(exc: StarletteHTTPException, allowed: str | None) -> AgoraError:
     if exc.status_code == 404:
         return NotFound("no such endpoint; tools are served at /agora/{category}/{action} (see /openapi.json)")
     if exc.status_code == 405:
-        return MethodNotAllowed("method not allowed on this endpoint", details={"allowed": (exc.headers or {}).get("Allow")})
+        return MethodNotAllowed(f"this endpoint takes {allowed}", details={"allowed": allowed})
     err = AgoraError(str(exc.detail), status=exc.status_code)
     return err
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (a path may have a route per method, as the aliases do)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -40,8 +61,11 @@ def install(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(_from_http(exc), headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 405:
+            return error_response(_from_http(exc, None), headers=exc.headers)
+        allowed = _allowed_methods(request)
+        return error_response(_from_http(exc, allowed), headers={**(exc.headers or {}), "Allow": allowed})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:

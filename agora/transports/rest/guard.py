@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from agora.core.auth import Principal
 from agora.core.context import Hub
+from agora.limits import scope_source
 from agora_sdk.errors import AgoraError, Internal, Unauthenticated
 
 from .errors import error_response
@@ -18,7 +19,7 @@ log = logging.getLogger("agora.rest")
 
 
 async def authenticate(request: Request) -> Principal:
-    principal = await request.app.state.hub.auth.authenticate(request.headers.get("authorization"))
+    principal = await request.app.state.hub.auth.authenticate(request.headers.get("authorization"), scope_source(request.scope))
     request.scope["state"]["principal"] = principal.label
     return principal
 

@@ -102,5 +102,10 @@ def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
                 "200": {"description": "Result", "content": {"application/json": {"schema": refs[(tool.output_model, "serialization")]}}},
                 **_ERROR_RESPONSES,
             }
+            if tool.answers_accepted:
+                op["responses"]["202"] = {
+                    "description": "Accepted: the result is the state of work that goes on in the background",
+                    "content": {"application/json": {"schema": refs[(tool.output_model, "serialization")]}},
+                }
     app.openapi_schema = spec
     return spec

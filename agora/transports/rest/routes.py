@@ -40,6 +40,11 @@ from .openapi import build_openapi, operation_docs
 
 log = logging.getLogger("agora.rest")
 T = TypeVar("T")
+# Swagger UI's page loads its script and styles from jsDelivr and runs one inline script; nothing else.
+SWAGGER_UI_POLICY = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; style-src https://cdn.jsdelivr.net "
+    "'unsafe-inline'; img-src https://fastapi.tiangolo.com data:; connect-src 'self'; frame-ancestors 'none'"
+)
 CLIENT_CLOSED_REQUEST = 499  # nginx's code for a request whose client hung up before the answer
 
 
@@ -122,6 +127,8 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
             args = query_input(request, tool.input_model)
         else:
             args = await read_json_body(request, hub.settings.max_body_bytes)
+        if request.method == "DELETE":  # OpenAPI gives a DELETE's input as query parameters
+            args = {**query_input(request, tool.input_model), **args}
         for name in path_fields:
             value = request.path_params[name]
             if args.setdefault(name, value) != value:
@@ -137,7 +144,8 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
         extra = dict(headers)
         if ctx.warnings:
             extra["Agora-Warnings"] = " | ".join(ctx.warnings)
-        return Response(result.model_dump_json(by_alias=True), media_type="application/json", headers=extra)
+        status = 202 if ctx.accepted else 200
+        return Response(result.model_dump_json(by_alias=True), status_code=status, media_type="application/json", headers=extra)
 
     async def endpoint(request: Request) -> Response:
         return await guarded(request, tool.name, lambda hub, principal: run(request, hub, principal), headers)
@@ -228,6 +236,7 @@ def _docs_endpoints(app: FastAPI, catalog: Catalog, public: bool) -> None:
         if isinstance(denied, Response):
             return denied
         html: HTMLResponse = get_swagger_ui_html(openapi_url="/openapi.json", title="Agora API")
+        html.headers["Content-Security-Policy"] = SWAGGER_UI_POLICY
         return html
 
     app.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
