@@ -12,17 +12,19 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from agora import __version__
-from agora.bus import open_notifier
+from agora.bus import Event, open_notifier
 from agora.catalog import Catalog, build_catalog
 from agora.catalog.tools.discovery import catalog_rows
 from agora.config import Settings
 from agora.core.auth import generate_key
-from agora.core.authn import Authenticator
+from agora.core.authn import REVOKED, Authenticator, revocation_wake_keys
 from agora.core.clock import Clock
 from agora.core import housekeeping
 from agora.core.context import Hub
+from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
@@ -35,10 +37,16 @@ from agora.store.ops import services as service_ops
 from agora.transports import a2a, live, mcp, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.dispatch import ToolDispatch
-from agora.transports.rest.middleware import RequestLogMiddleware
+from agora.transports.edge import EdgeMiddleware
+from agora.limits import Policy, Throttle, open_buckets
 from agora_sdk.wire.agents import ServiceSummary
 
 log = logging.getLogger("agora")
+
+# What a browser page on an allowed origin may send and read (bearer keys, not cookies: no credentials mode).
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", "A2A-Version", "A2A-Extensions",
+                        "Mcp-Session-Id", "Mcp-Protocol-Version"]  # fmt: skip
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Agora-Warnings", "Mcp-Session-Id", "Deprecation", "Sunset", "Link"]
 
 def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
     """The admin key: AGORA_ADMIN_KEY, else ``<data-dir>/admin.key``, created (mode 0600) on first start."""
@@ -86,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await hub.gateway.stop()
             await mcp_door.server.changes.close()
             await hub.notifier.close()
+            await hub.throttle.buckets.close()
             await hub.store.close()
             log.info("hub stopped")
 
@@ -105,7 +114,16 @@ def create_app(settings: Settings) -> FastAPI:
     mcp_door = mcp.mount(app, catalog, settings)
     a2a.mount(app, settings)
     app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs))
-    app.add_middleware(RequestLogMiddleware)  # added last: the outermost, it sees (and logs) every request
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(EdgeMiddleware, settings=settings)  # added last: the outermost, it sees (and logs) every request
     return app
 
 
@@ -127,20 +145,36 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
     await store.write(service_ops.sync_catalog, catalog_rows(catalog), clock.now())
     notifier = open_notifier(settings.redis_url, channel=settings.redis_channel)
     await notifier.start()
+    policy = Policy.from_flags(
+        settings.rate_limits,
+        auth_failures=settings.auth_failure_rate,
+        lockout_after=settings.auth_lockout_after,
+        lockout_seconds=settings.auth_lockout_seconds,
+        a2a_public_per_minute=settings.a2a_public_rate,
+    )
+    throttle = Throttle(open_buckets(settings.redis_url, prefix=f"{settings.redis_channel}:limits:"), policy)
+    egress = EgressPolicy.parse(settings.egress_allow, settings.egress_deny, settings.egress_admin_exempt)
     hub = Hub(
         settings=settings,
         store=store,
         notifier=notifier,
         clock=clock,
-        auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds),
+        auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds, throttle=throttle, notifier=notifier),
+        throttle=throttle,
         catalog=catalog,
         wakeups=Wakeups(notifier),
         rendered=RenderedMessages(message_json),
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),
-        gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds),
+        gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds, egress=egress),
+        egress=egress,
     )
+    def revoked(event: Event) -> None:
+        hub.auth.revoked(event)
+        hub.wakeups.wake(revocation_wake_keys(event))  # live streams look at their key again
+
+    hub.wakeups.on(REVOKED, revoked)
     await load_halt(hub)
     log.info("hub ready", extra={"store": store.url_for_display, "tools": len(catalog)})
     return hub

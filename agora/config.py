@@ -36,6 +36,25 @@ class Settings:
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
     opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
     mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
+    # The edge (agora/transports/edge): limits enforced before any door runs.
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 4096
+    ws_max_frame_bytes: int = 256 * 1024
+    trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-For / X-Forwarded-Proto are believed
+    hsts_seconds: int = 0  # Strict-Transport-Security max-age; 0: not sent (set it when TLS ends in front of the hub)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS answers at all
+    # Abuse controls (agora/limits): overrides of the default rules, and the brake on failed authentication.
+    rate_limits: tuple[str, ...] = ()
+    auth_failure_rate: str = "10/m:20"
+    auth_lockout_after: int = 100
+    auth_lockout_seconds: float = 900.0
+    egress_allow: tuple[str, ...] = ()  # networks/host names every caller may reach (agora/core/egress.py)
+    egress_deny: tuple[str, ...] = ()  # networks/host names nobody may reach, the admin included
+    egress_admin_exempt: bool = True  # the admin reaches any address not denied (local upstreams)
 
     @property
     def admin_key_file(self) -> Path:

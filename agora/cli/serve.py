@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agora.config import LOOPBACK, Settings
+from agora.limits.rules import Policy
 
 if TYPE_CHECKING:
     from agora.hosting.node import HostingNode
 
 from .host import (
+    BuildMaxBytes,
+    BuildTimeout,
+    EgressAllow,
+    EgressDeny,
     MaxRestarts,
     NodeCpu,
     NodeMemory,
@@ -23,7 +28,12 @@ from .host import (
     NodeRegion,
     RestartBackoff,
     SampleInterval,
+    Sandbox,
+    ShutdownTimeout,
+    egress_policy,
     restart_policy,
+    sandbox_mode,
+    stop_grace,
 )
 
 DataDir = Annotated[
@@ -166,6 +176,56 @@ def serve(
     node_sample_interval: SampleInterval = 30.0,
     node_max_restarts: MaxRestarts = 3,
     node_restart_backoff: RestartBackoff = 1.0,
+    max_header_bytes: Annotated[
+        int, typer.Option(envvar="AGORA_MAX_HEADER_BYTES", help="Largest request head (request line and headers); larger gets 431.")
+    ] = Settings.max_header_bytes,
+    max_headers: Annotated[int, typer.Option(envvar="AGORA_MAX_HEADERS", help="Most header lines in a request; more gets 431.")] = Settings.max_headers,
+    header_timeout: Annotated[
+        float,
+        typer.Option(envvar="AGORA_HEADER_TIMEOUT", help="Seconds a client has to send a request head, from connecting (or its first byte on a kept-alive connection); then 408."),
+    ] = Settings.header_timeout,
+    body_timeout: Annotated[
+        float, typer.Option(envvar="AGORA_BODY_TIMEOUT", help="Seconds a client has to send a request body once its head is in; then 408.")
+    ] = Settings.body_timeout,
+    keepalive_timeout: Annotated[
+        float, typer.Option(envvar="AGORA_KEEPALIVE_TIMEOUT", help="Seconds an idle kept-alive connection stays open between requests.")
+    ] = Settings.keepalive_timeout,
+    max_connections: Annotated[
+        int, typer.Option(envvar="AGORA_MAX_CONNECTIONS", help="Most open connections (HTTP and WebSocket); one more is answered 503 and closed.")
+    ] = Settings.max_connections,
+    ws_max_frame_bytes: Annotated[
+        int, typer.Option(envvar="AGORA_WS_MAX_FRAME_BYTES", help="Largest WebSocket message a client may send; larger closes the socket (1009).")
+    ] = Settings.ws_max_frame_bytes,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(envvar="AGORA_TRUSTED_PROXIES", help="Comma-separated addresses/networks of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (the client address that per-address limits count); '*' trusts all."),
+    ] = Settings.trusted_proxies,
+    hsts_seconds: Annotated[
+        int, typer.Option(envvar="AGORA_HSTS_SECONDS", help="Send Strict-Transport-Security with this max-age (when TLS ends in front of the hub); 0: not sent.")
+    ] = Settings.hsts_seconds,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(envvar="AGORA_CORS_ORIGINS", help="A browser origin (https://app.example.com) allowed to call the API; repeat for more, '*' for any. None: no CORS (browsers refuse cross-origin calls)."),
+    ] = None,
+    rate_limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="AGORA_RATE_LIMITS",
+            help="Override a rate limit: KIND.CLASS=RATE/UNIT[:BURST] or =off, KIND agent|customer|admin, CLASS read|write "
+            "(per key), or anonymous=… (per client address). Repeat or separate with commas. Defaults: agent and customer "
+            "read 2000/s:4000, write 1000/s:2000; admin off; anonymous 20/s:100.",
+        ),
+    ] = None,
+    auth_failure_rate: Annotated[
+        str,
+        typer.Option(envvar="AGORA_AUTH_FAILURE_RATE", help="Failed authentications one client address may make: RATE/UNIT:BURST; past it, 429 until it may try again ('off': no brake)."),
+    ] = Settings.auth_failure_rate,
+    auth_lockout_after: Annotated[
+        int, typer.Option(envvar="AGORA_AUTH_LOCKOUT_AFTER", help="Failed authentications from one address within an hour that lock it out.")
+    ] = Settings.auth_lockout_after,
+    auth_lockout_seconds: Annotated[
+        float, typer.Option(envvar="AGORA_AUTH_LOCKOUT_SECONDS", help="How long a locked-out address is refused (429).")
+    ] = Settings.auth_lockout_seconds,
     mcp_conformance_fixtures: Annotated[
         bool,
         typer.Option(
@@ -174,11 +234,27 @@ def serve(
             "anonymous MCP calls (no rights). Refused unless --host is a loopback address.",
         ),
     ] = False,
+    node_sandbox: Sandbox = "auto",
+    node_build_timeout: BuildTimeout = 600.0,
+    node_build_max_bytes: BuildMaxBytes = 1 << 30,
+    shutdown_timeout: ShutdownTimeout = 30.0,
+    egress_allow: EgressAllow = None,
+    egress_deny: EgressDeny = None,
+    egress_admin_exempt: Annotated[
+        bool,
+        typer.Option(
+            "--egress-admin-exempt/--no-egress-admin-exempt",
+            envvar="AGORA_EGRESS_ADMIN_EXEMPT",
+            help="Let what the admin registers (MCP upstreams, A2A agents, webhooks) reach any address --egress-deny "
+            "does not name, e.g. local upstreams; customers and agents reach only public addresses and --egress-allow.",
+        ),
+    ] = True,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
 
     from agora.app import HubServer, create_app
+    from agora.transports.edge import edge_options
     from agora.observability.logging import configure
 
     if log_format not in ("json", "text"):
@@ -190,8 +266,20 @@ def serve(
     for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate")):
         if value <= 0:
             raise typer.BadParameter("must be more than 0", param_hint=flag)
+    for number, flag in ((max_header_bytes, "--max-header-bytes"), (max_headers, "--max-headers"), (max_connections, "--max-connections"), (ws_max_frame_bytes, "--ws-max-frame-bytes"), (max_body_bytes, "--max-body-bytes")):
+        if number < 1:
+            raise typer.BadParameter("must be at least 1", param_hint=flag)
+    for value, flag in ((header_timeout, "--header-timeout"), (body_timeout, "--body-timeout"), (keepalive_timeout, "--keepalive-timeout")):
+        if value <= 0:
+            raise typer.BadParameter("must be more than 0", param_hint=flag)
+    try:
+        Policy.from_flags(rate_limit or (), auth_failures=auth_failure_rate, lockout_after=auth_lockout_after, lockout_seconds=auth_lockout_seconds)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rate-limit/--auth-failure-rate/--auth-lockout-*") from None
+    sandbox_mode(node_sandbox, "--node-sandbox")
     if mcp_conformance_fixtures and host not in LOOPBACK:
         raise typer.BadParameter("anonymous MCP test fixtures are only served on a loopback --host", param_hint="--mcp-conformance-fixtures")
+    egress = egress_policy(egress_allow, egress_deny, egress_admin_exempt)
     settings = Settings(
         host=host,
         port=port,
@@ -218,6 +306,23 @@ def serve(
         a2a_blocking_timeout=a2a_blocking_timeout,
         a2a_public_rate=a2a_public_rate,
         mcp_conformance_fixtures=mcp_conformance_fixtures,
+        max_header_bytes=max_header_bytes,
+        max_headers=max_headers,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keepalive_timeout=keepalive_timeout,
+        max_connections=max_connections,
+        ws_max_frame_bytes=ws_max_frame_bytes,
+        trusted_proxies=trusted_proxies,
+        hsts_seconds=hsts_seconds,
+        cors_origins=tuple(o for entry in cors_origin or () for o in entry.replace(",", " ").split()),
+        rate_limits=tuple(rate_limit or ()),
+        auth_failure_rate=auth_failure_rate,
+        auth_lockout_after=auth_lockout_after,
+        auth_lockout_seconds=auth_lockout_seconds,
+        egress_allow=tuple(egress_allow or ()),
+        egress_deny=tuple(egress_deny or ()),
+        egress_admin_exempt=egress_admin_exempt,
     )
     configure(log_level, log_format)
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms
@@ -227,10 +332,11 @@ def serve(
     # generation less often (cyclic GC took ~9% of the hub's CPU under load, measured with perf).
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    config = uvicorn.Config(
-        create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout,
-        **{**UVICORN_OPTIONS, "ws_per_message_deflate": ws_compression},
-    )
+    config = uvicorn.Config(create_app(settings), host=host, port=port, timeout_graceful_shutdown=graceful_timeout, **{
+        **UVICORN_OPTIONS,
+        **edge_options(settings),
+        "ws_per_message_deflate": ws_compression,
+    })  # fmt: skip
     server = HubServer(config)
     if local_node:
         from agora.app import bootstrap_admin_key
@@ -240,14 +346,21 @@ def serve(
 
         def make_node() -> HostingNode:
             from agora.hosting.node import HostingNode
+            from agora.hosting.sandbox import SandboxMode
 
             return HostingNode(
                 loopback_url(host, port), key, name=node_name, region=node_region, capacity_cpu=node_capacity_cpu,
                 capacity_memory_mb=node_capacity_mem, sample_interval=node_sample_interval,
                 data_dir=(data_dir / "node").resolve(), policy=restart_policy(node_max_restarts, node_restart_backoff),
+                sandbox=SandboxMode(node_sandbox), build_timeout=node_build_timeout, build_max_bytes=node_build_max_bytes,
+                hub_data_dir=data_dir.resolve(), stop_grace=stop_grace(shutdown_timeout),
+                egress=egress,
             )  # fmt: skip
 
         server = ServerWithNode(config, make_node)
+    from agora.shutdown import ShutdownDeadline
+
+    ShutdownDeadline(shutdown_timeout).arm_when(lambda: server.should_exit)
     server.run()
     if not server.started:
         raise typer.Exit(1)

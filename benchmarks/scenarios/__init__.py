@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, marketplace, mcp, query, quickstart, register, rss, sdk, send, streams, tasks, workflows
+from . import a2a, ceiling, coldstart, fuzz, marketplace, mcp, query, quickstart, register, rss, sdk, security, send, streams, tasks, workflows
 
 
 @dataclass(frozen=True)
@@ -44,5 +44,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(quickstart, per_store=False),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),
+        Scenario(security, per_store=True),
+        Scenario(fuzz, per_store=True),
     )
 }

@@ -1,0 +1,77 @@
+"""Schemathesis against a hub's own OpenAPI document (the security suite runs it bounded; ``python -m benchmarks
+fuzz`` runs it long).
+
+The checks are the ones about answers: no 5xx, every status, content type, header and body as documented, and no
+operation that answers without a valid key. (Whether the documented schema is as strict as the validation behind
+it — a ``0`` accepted for a boolean, say — is left out: pydantic's lax mode is what lets query parameters be read.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "ignored_auth",
+)
+# What a hub under fuzzing runs with: thousands of requests a minute from one address, many with wrong keys on
+# purpose (ignored_auth), must be answered rather than braked (the brake and the limits have their own tests).
+HUB_ARGS = ("--auth-failure-rate", "off", "--auth-lockout-after", "1000000", "--rate-limit", "anonymous=off")
+
+
+_STATUS = re.compile(r'"msg":"request".*?"status":(\d{3})')
+
+
+def request_statuses(hub_log: str) -> list[int]:
+    """The status of every request in a hub's log (its one line per request)."""
+    return [int(m.group(1)) for m in _STATUS.finditer(hub_log)]
+
+
+@dataclass(frozen=True)
+class FuzzResult:
+    returncode: int
+    cases: int  # test cases generated and sent
+    output: str
+
+    @property
+    def summary(self) -> str:
+        tail = self.output[self.output.rfind("SUMMARY") :] if "SUMMARY" in self.output else self.output[-4000:]
+        return tail[-6000:]
+
+
+ALL_PHASES = "examples,coverage,fuzzing,stateful"
+QUICK_PHASES = "examples,fuzzing,stateful"  # the coverage phase's boundary cases are the long run's: ~4x the cases
+
+
+def run_schemathesis(
+    url: str, key: str, workdir: Path, *, max_examples: int, seed: int, phases: str = ALL_PHASES, workers: int = 2,
+    timeout: float = 3600,
+) -> FuzzResult:
+    """``st run`` over ``url``'s ``/openapi.json`` as the holder of ``key``."""
+    st = Path(sys.executable).parent / "st"
+    args = [
+        str(st), "run", f"{url}/openapi.json",
+        "--header", f"Authorization: Bearer {key}",
+        "--checks", ",".join(CHECKS),
+        "--max-examples", str(max_examples),
+        "--phases", phases,
+        "--seed", str(seed),
+        "--workers", str(workers),
+        "--no-shrink",
+        "--request-timeout", "30",
+        "--warnings", "off",
+    ]  # fmt: skip
+    env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    output = done.stdout + done.stderr
+    generated = re.search(r"(\d+) generated", output)
+    return FuzzResult(done.returncode, int(generated.group(1)) if generated else 0, output)
