@@ -298,7 +298,10 @@ async def _cancel_late(ctx: CallContext, task_id: str, timeout: float) -> None:
 
 async def deploy(ctx: CallContext, req: w.Deploy) -> w.Deployed:
     """Seed 001's deploy flow: create the instance (co-located if asked), then tell the requester with a
-    ``deploy_confirm`` or ``deploy_failure`` message from the hub. A refusal is an answer, not an error."""
+    ``deploy_confirm`` or ``deploy_failure`` message from the hub. A refusal is an answer, not an error; an unknown
+    ``reply_to`` is an error, found before anything is created (a retried deploy must not leave instances behind)."""
+    if req.reply_to is not None:
+        await messaging.check_recipient(ctx, req.reply_to)
     instance: w.InstanceCreated | None = None
     try:
         instance = await create(ctx, w.CreateInstance.model_validate(req.model_dump(exclude={"reply_to"}, exclude_unset=True)))

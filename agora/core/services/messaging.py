@@ -222,6 +222,11 @@ def _conversation(row: dict[str, Any]) -> dict[str, str]:
     return {"conversation_id": row["conversation_id"]} if row["conversation_id"] else {}
 
 
+async def check_recipient(ctx: CallContext, ref: str) -> None:
+    """404 unless ``ref`` names an agent the caller may send to: a tool that sends after doing something checks first."""
+    await ctx.store.read(_resolve_recipients, ctx.principal.tenant_scope(), [ref])
+
+
 async def send(ctx: CallContext, req: SendMessage) -> MessageReceipt:
     return MessageReceipt.model_validate((await _send_all(ctx, [req]))[0])
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from email.utils import format_datetime
 from typing import Awaitable, TypeVar
+from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -46,6 +47,13 @@ SWAGGER_UI_POLICY = (
     "'unsafe-inline'; img-src https://fastapi.tiangolo.com data:; connect-src 'self'; frame-ancestors 'none'"
 )
 CLIENT_CLOSED_REQUEST = 499  # nginx's code for a request whose client hung up before the answer
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def header_text(text: str) -> str:
+    """``text`` as a header value: printable ASCII as it is, anything else (and ``%``) percent-encoded UTF-8 — a
+    header is Latin-1 on the wire, and a warning naming a step "Ωmega" must not turn a done call into a 500."""
+    return quote(text, safe=_HEADER_SAFE)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
         if request.method == "GET":
             args = query_input(request, tool.input_model)
         else:
-            args = await read_json_body(request, hub.settings.max_body_bytes)
+            args = await read_json_body(request)
         if request.method == "DELETE":  # OpenAPI gives a DELETE's input as query parameters
             args = {**query_input(request, tool.input_model), **args}
         for name in path_fields:
@@ -143,7 +151,7 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
         _, result, ctx = outcome
         extra = dict(headers)
         if ctx.warnings:
-            extra["Agora-Warnings"] = " | ".join(ctx.warnings)
+            extra["Agora-Warnings"] = header_text(" | ".join(ctx.warnings))
         status = 202 if ctx.accepted else 200
         return Response(result.model_dump_json(by_alias=True), status_code=status, media_type="application/json", headers=extra)
 
@@ -159,7 +167,7 @@ async def imported_tool(request: Request) -> Response:
     name = f"{EXT_PREFIX}{request.path_params['server']}.{request.path_params['tool'].replace('/', '.')}"
 
     async def run(hub: Hub, principal: Principal) -> Response:
-        args = await read_json_body(request, hub.settings.max_body_bytes)
+        args = await read_json_body(request)
         _, result, _ = await hub.catalog.call(hub, principal, name, args, request.scope["state"]["request_id"])
         return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 
@@ -176,6 +184,9 @@ async def unknown_tool(request: Request) -> Response:
         tool = request.app.state.hub.catalog.get(name)
     except NotFound:
         return error_response(NotFound(f"unknown tool '{name}'; agora.discovery.list lists the tools", details={"tool": name}))
+    if request.url.path.rstrip("/") != tool.http_path:  # the tool's name written as a path: a path it is not at
+        message = f"no endpoint {request.url.path}; {name} is served at {tool.http_path}"
+        return error_response(NotFound(message, details={"tool": name, "path": tool.http_path}))
     allowed = ", ".join(tool.http_methods)
     return error_response(
         MethodNotAllowed(f"{name} takes {allowed}, not {request.method}", details={"allowed": allowed}),
