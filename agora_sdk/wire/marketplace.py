@@ -19,7 +19,9 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 EnvVars = Annotated[dict[str, str], Field(default_factory=dict, max_length=100)]
 InstanceRef = Annotated[str, Field(min_length=1, max_length=64, description="The instance id.")]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (UTC).")]
+Month = Annotated[
+    str, Field(pattern=r"^(19[7-9]\d|[2-8]\d{3})-(0[1-9]|1[0-2])$", description="YYYY-MM (UTC), from 1970-01 to 8999-12.")
+]
 
 
 class BuildType(StrEnum):

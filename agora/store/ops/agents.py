@@ -150,13 +150,14 @@ PRESENT = ("active", "busy", "error", "inactive")  # what silence turns into "of
 
 
 def heartbeat(conn: Connection, agent_id: str, status: str | None, now: datetime) -> dict[str, Any]:
-    """A sign of life: an offline agent that heartbeats without saying more is active again."""
-    values: dict[str, Any] = {"last_heartbeat": now}
-    values["status"] = status if status is not None else case((agents.c.status == "offline", "active"), else_=agents.c.status)
+    """A sign of life: an offline agent that heartbeats without saying more is active again. It is recorded for a
+    paused or terminated agent too, whose status only an administrator's override changes."""
+    held = agents.c.status.in_(("paused", "terminated"))
+    said = status if status is not None else case((agents.c.status == "offline", "active"), else_=agents.c.status)
     conn.execute(
         update(agents)
-        .where(agents.c.agent_id == agent_id, agents.c.status.not_in(("paused", "terminated")))
-        .values(**values)
+        .where(agents.c.agent_id == agent_id)
+        .values(last_heartbeat=now, status=case((held, agents.c.status), else_=said))
     )
     return resolve(conn, None, agent_id)
 

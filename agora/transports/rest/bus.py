@@ -32,7 +32,7 @@ def mount(app: FastAPI) -> None:
 
 async def publish(request: Request) -> Response:
     async def run(hub: Hub, principal: Principal) -> Response:
-        raw = await read_json_body(request, hub.settings.max_body_bytes)
+        raw = await read_json_body(request)
         try:
             envelope = BusEnvelope.model_validate(raw)
         except ValidationError as exc:

@@ -1,7 +1,8 @@
-"""Reading a tool's input from an HTTP request: a bounded JSON body, or query parameters for reads."""
+"""Reading a tool's input from an HTTP request: a JSON object body (no key twice), or query parameters for reads."""
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from typing import Any
@@ -10,22 +11,12 @@ import orjson
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from agora_sdk.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from agora_sdk.errors import InvalidArgument, UnsupportedMediaType
 
 
-async def read_json_body(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``limit`` bytes (checked while streaming), 415 if not JSON."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}", details={"limit": limit})
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", details={"limit": limit})
-        chunks.append(chunk)
-    body = b"".join(chunks)
+async def read_json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; 415 if not JSON. (Its size was bounded at the edge: ``agora.transports.edge``.)"""
+    body = await request.body()
     if not body.strip():
         return {}
     content_type = request.headers.get("content-type", "")
@@ -41,6 +32,28 @@ async def read_json_body(request: Request, limit: int) -> dict[str, Any]:
         raise InvalidArgument(f"malformed JSON body: {exc}", details={"position": exc.pos}) from None
     if not isinstance(data, dict):
         raise InvalidArgument(f"the JSON body must be an object, not {type(data).__name__}")
+    if body.count(b":") != _key_count(data):  # a colon inside a string, or a key given twice
+        json.loads(body, object_pairs_hook=_refuse_repeated_keys)
+    return data
+
+
+def _key_count(value: Any) -> int:
+    """How many object keys ``value`` holds, at every depth. Each key in the text has a colon after it, so when the
+    text has no more colons than the parsed value has keys, no key was given twice (and no string holds a colon)."""
+    if isinstance(value, dict):
+        return len(value) + sum(_key_count(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_key_count(v) for v in value)
+    return 0
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON leaves a repeated key's meaning open and parsers disagree (first wins, last wins): refuse it."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise InvalidArgument(f"the JSON body gives the key {repeated!r} twice in one object", details={"key": repeated})
     return data
 
 
