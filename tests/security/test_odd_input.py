@@ -56,3 +56,10 @@ def test_a_wrong_method_names_the_methods_the_tool_takes(admin):
     error = expect_error(response, 405, "method_not_allowed")
     assert response.headers["Allow"] == "POST", response.headers
     assert error["details"]["allowed"] == "POST" and "POST" in error["message"], error
+
+
+def test_deep_nesting_with_colons_in_its_strings_is_a_clear_refusal_or_accepted(admin):
+    metadata = b'[{"a:b": ' * 1000 + b"1" + b"}]" * 1000  # parsed by orjson, then looked over for repeated keys
+    body = b'{"agent_name": "%s", "metadata": {"deep": %s}}' % (unique().encode(), metadata)
+    response = admin.post("/agora/agents/register", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code in (200, 400, 422), response.text[:300]

@@ -33,18 +33,25 @@ async def read_json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidArgument(f"the JSON body must be an object, not {type(data).__name__}")
     if body.count(b":") != _key_count(data):  # a colon inside a string, or a key given twice
-        json.loads(body, object_pairs_hook=_refuse_repeated_keys)
+        try:
+            json.loads(body, object_pairs_hook=_refuse_repeated_keys)
+        except RecursionError:
+            raise InvalidArgument("the JSON body is nested too deeply") from None
     return data
 
 
 def _key_count(value: Any) -> int:
     """How many object keys ``value`` holds, at every depth. Each key in the text has a colon after it, so when the
     text has no more colons than the parsed value has keys, no key was given twice (and no string holds a colon)."""
-    if isinstance(value, dict):
-        return len(value) + sum(_key_count(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_key_count(v) for v in value)
-    return 0
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
