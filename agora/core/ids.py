@@ -1,47 +1,30 @@
-"""Identifiers are ``{prefix}_{16 hex}``: unique without coordination, easy to read, and in order within a process.
+"""Identifiers are ``{prefix}_{24 hex}``: 8 hex digits of the second they were made, then 16 random ones.
 
-The 16 hex digits are 24 bits this process drew from the OS when it started, then a 40-bit counter that starts at
-a random point of its lower half (so it never wraps). Ids of one process are therefore unique for certain, and two
-processes collide only if they drew the same 24 bits *and* their counters overlap (at 10,000 process starts over a
-deployment's life and 10^8 ids each: ~6·10^-4, as likely as one collision among ~1.5·10^8 fully random 64-bit ids).
+Random because an id is shown to strangers (an instance's, a task's): one that follows from the last one seen
+would let them count a tenant's activity and probe for things that are not theirs. 64 random bits make a collision
+as unlikely as it gets (one in ~10^19 per pair made within the same second) and a guess hopeless.
 
-Why in order: rows keyed by id (messages, tasks, …) then land in their unique indexes where the last ones did.
-A random key dirtied another index page per row, so SQLite inserts slowed down as tables grew: 500 messages took
-5.2 ms with ordered ids and 23 ms with random ones once 230,000 were stored.
+The second comes first so that rows keyed by id (messages, tasks, …) land in their unique indexes where the last
+ones did: a fully random key dirtied another index page per row, and SQLite inserts slowed down as tables grew
+(500 messages took 5.2 ms with ordered ids and 23 ms with random ones once 230,000 were stored). Within a second
+the order is random, which keeps the writes within the index's last pages.
 
-Ids name things, they grant nothing (access is checked on every call; secrets such as keys and lease tokens come
-from ``secrets``), so being guessable within a process costs nothing.
+Ids made before, ``{prefix}_{16 hex}``, stay valid everywhere (``agora_sdk.wire.common.ID_HEX``).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
+import secrets
+import time
 
-PREFIXES = ("agent", "msg", "task", "wf", "svc", "evt", "inst", "key", "ten", "req", "ovr", "sub", "lst", "node")
-ID_RE = re.compile(r"^(?P<prefix>[a-z]+)_[0-9a-f]{16}$")
+from agora_sdk.wire.common import ID_HEX
 
-
-def _draw() -> tuple[str, itertools.count[int]]:
-    node = int.from_bytes(os.urandom(3))
-    start = int.from_bytes(os.urandom(5)) >> 1  # lower half of 40 bits: 5.5·10^11 ids before it could wrap
-    return f"{node:06x}", itertools.count(start)
-
-
-_node, _counter = _draw()
-
-
-def _redraw_in_child() -> None:
-    global _node, _counter  # noqa: PLW0603 - a forked child must not count along with its parent
-    _node, _counter = _draw()
-
-
-os.register_at_fork(after_in_child=_redraw_in_child)
+ID_RE = re.compile(rf"^(?P<prefix>[a-z]+)_{ID_HEX}$")
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{_node}{next(_counter):010x}"
+    return f"{prefix}_{int(time.time()):08x}{secrets.token_hex(8)}"
 
 
 def is_id(value: str, prefix: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Cursor, Input, JSONObject, Limit, Listing, Output, UtcDatetime
+from .common import Cursor, Input, JSONObject, Limit, Listing, Output, UtcDatetime, id_pattern
 
 
 class HealthLevel(StrEnum):
@@ -136,7 +136,7 @@ class KeyList(Listing):
 class RevokeKey(Input):
     positional_args = ("key_id",)
 
-    key_id: str = Field(pattern=r"^key_[0-9a-f]{16}$")
+    key_id: str = Field(pattern=id_pattern("key"))
 
 
 class RevokedKey(Output):

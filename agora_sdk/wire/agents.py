@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ from .common import (
     ServiceTier,
     UtcDatetime,
     acting_agent,
+    id_pattern,
 )
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -29,8 +31,8 @@ RESERVED_AGENT_NAMES = frozenset({"broadcast", "system", "all"})
 def _check_agent_name(name: str) -> str:
     if name.lower() in RESERVED_AGENT_NAMES:
         raise ValueError(f"'{name}' is reserved")
-    if name.startswith("agent_") and len(name) == 22:
-        raise ValueError("names shaped like an agent id (agent_ + 16 hex) are reserved for ids")
+    if re.fullmatch(id_pattern("agent"), name):
+        raise ValueError("names shaped like an agent id (agent_ and 16 or 24 hex digits) are reserved for ids")
     return name
 
 

@@ -8,6 +8,15 @@ from typing import Annotated, Any, ClassVar, Iterator
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
+# Ids are ``{prefix}_{24 hex}`` (8 of the second they were made, 16 random); ids made before that change have 16 hex.
+ID_HEX = r"(?:[0-9a-f]{24}|[0-9a-f]{16})"
+
+
+def id_pattern(prefix: str) -> str:
+    """The pattern of an id with ``prefix`` (``task`` → ``task_…``), in either form."""
+    return rf"^{prefix}_{ID_HEX}$"
+
+
 JSONObject = dict[str, Any]
 
 

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent
+from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent, id_pattern
 
 BROADCAST = "broadcast"
 TOPIC_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
@@ -76,7 +76,7 @@ class Performative(StrEnum):
 
 class Correlation(Input):
     conversation_id: str | None = Field(None, max_length=128)
-    reply_to: str | None = Field(None, pattern=r"^msg_[0-9a-f]{16}$", description="The message this one answers.")
+    reply_to: str | None = Field(None, pattern=id_pattern("msg"), description="The message this one answers.")
 
 
 class Expected(Input):
@@ -184,7 +184,7 @@ class Ack(Input):
     positional_args = ("message_ids",)
 
     agent: str | None = acting_agent("Whose inbox; defaults to the calling agent.")
-    message_ids: list[Annotated[str, Field(pattern=r"^msg_[0-9a-f]{16}$")]] = Field(default_factory=list, max_length=1000)
+    message_ids: list[Annotated[str, Field(pattern=id_pattern("msg"))]] = Field(default_factory=list, max_length=1000)
     up_to: Cursor | None = Field(None, description="Ack every delivered message up to and including this cursor.")
 
     @model_validator(mode="after")
@@ -224,7 +224,7 @@ class Subscription(Output):
 class Unsubscribe(Input):
     positional_args = ("subscription_id",)
 
-    subscription_id: str = Field(pattern=r"^sub_[0-9a-f]{16}$")
+    subscription_id: str = Field(pattern=id_pattern("sub"))
 
 
 class Unsubscribed(Output):

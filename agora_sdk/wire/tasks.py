@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent
+from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent, id_pattern
 from .messaging import Priority, PriorityLevel
 
-TASK_ID = r"^task_[0-9a-f]{16}$"
+TASK_ID = id_pattern("task")
 TaskId = Annotated[str, Field(pattern=TASK_ID)]
 Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 LeaseToken = Annotated[str, Field(pattern=r"^lease_[0-9a-f]{32}$", description="The lease token the claim returned.")]

@@ -7,11 +7,11 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime
+from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, id_pattern
 from .tasks import Capability
 
 StepName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
-WORKFLOW_ID = r"^wf_[0-9a-f]{16}$"
+WORKFLOW_ID = id_pattern("wf")
 
 
 class StepKind(StrEnum):

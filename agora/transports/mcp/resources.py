@@ -18,6 +18,7 @@ from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.ids import new_id
 from agora_sdk.errors import AgoraError
+from agora_sdk.wire.common import ID_HEX
 
 JSON = "application/json"
 
@@ -38,7 +39,7 @@ TEMPLATES = [
     Template("agent", "agora://agents/{agent}", "An agent's card: capabilities, tier, status, manifest.",
              re.compile(r"^agora://agents/([^/]{1,128})$"), [("agora.agents.get", "agent")]),
     Template("task", "agora://tasks/{task_id}", "A task: status, payload, result, lease holder, and its history.",
-             re.compile(r"^agora://tasks/(task_[0-9a-f]{16})$"), [("agora.task.get", "task_id"), ("agora.task.history", "task_id")]),
+             re.compile(rf"^agora://tasks/(task_{ID_HEX})$"), [("agora.task.get", "task_id"), ("agora.task.history", "task_id")]),
 ]  # fmt: skip
 
 SERVICES = types.Resource(

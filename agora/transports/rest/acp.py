@@ -25,6 +25,7 @@ from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.services.acting import check_sender
 from agora_sdk.wire.acp import CONTEXT_KEY, Envelope, EnvelopeInbox, EnvelopeOut, is_performative
+from agora_sdk.wire.common import id_pattern
 from agora_sdk.wire.messaging import BROADCAST, BatchReceipt, Inbox, Message, Receive
 
 from .guard import guarded
@@ -35,7 +36,7 @@ RECEIVE = "agora.messaging.receive"
 DEPLOY = "agora.marketplace.deploy"
 # The hub's marketplace as seed 001 addresses it: a "deploy" envelope sent there is a deployment, not a message.
 MARKETPLACE = {"marketplace", "agora.marketplace", "agent.marketplace.orchestrator"}
-_MESSAGE_ID = re.compile(r"^msg_[0-9a-f]{16}$")
+_MESSAGE_ID = re.compile(id_pattern("msg"))
 
 
 def mount(app: FastAPI) -> None:
