@@ -112,7 +112,9 @@ def test_a_tenant_s_server_is_seen_by_that_tenant_only(loopback_hub, upstream):
         assert f"ext.{server}.add" not in names(other)
         expect_error(other.post(f"/ext/{server}/add", json={"a": 1, "b": 1}), 404, "not_found")
         assert server not in {s["name"] for s in ok(call(other, "agora.mcp_servers.list"))["servers"]}
-        expect_error(call(other, "agora.mcp_servers.remove", name=server), 404, "not_found")
+        foreign = expect_error(call(other, "agora.mcp_servers.remove", name=server), 404, "not_found")
+        ghost = expect_error(call(other, "agora.mcp_servers.remove", name=server + "x"), 404, "not_found")
+        assert (foreign["message"], foreign["details"]) == (ghost["message"].replace(server + "x", server), ghost["details"])
         assert ok(call(acme, "agora.mcp_servers.remove", name=server))["removed"] is True
         assert f"ext.{server}.add" not in names(acme)
 

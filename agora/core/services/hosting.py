@@ -158,11 +158,11 @@ def instance_event(conn: Connection, inst: dict[str, Any], now: datetime, **data
 
 
 def _hosted(conn: Connection, ctx: CallContext, instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The instance and its node, if the caller is that node's agent (anyone else: 404 or 403)."""
+    """The instance and its node, if the caller is that node's agent (anyone else: the 404 of no such instance)."""
     inst = market_ops.instance(conn, instance_id, None, lock=True)
     node = market_ops.node(conn, inst["node_id"])
     if ctx.principal.agent_id != node["agent_id"] and not ctx.principal.is_admin:
-        raise NotFound(f"no instance '{instance_id}' on this node", details={"instance_id": instance_id})
+        raise market_ops.no_instance(instance_id)
     return inst, node
 
 
@@ -194,7 +194,7 @@ async def credentials(ctx: CallContext, req: w.InstanceRefInput) -> w.InstanceCr
             raise Conflict(f"instance {inst['instance_id']} is {inst['status']}: it is not to be started", details={"status": inst["status"]})
         agent = agent_ops.resolve(conn, None, inst["agent_id"])
         token, revoked = _agent_key(conn, agent, INSTANCE_SCOPES, f"instance {inst['instance_id']}", ctx.principal.label, now)
-        listing = market_ops.listing(conn, inst["listing_id"], None, listed_only=False)
+        listing = market_ops.listing(conn, inst["listing_id"], None, listed_only=False, sees_all=True)
         env = {**listing["build_config"].get("env_vars", {}), **inst["config"].get("env", {})}
         return inst, agent, token, revoked, env
 

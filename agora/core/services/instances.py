@@ -43,7 +43,7 @@ async def create(ctx: CallContext, req: w.CreateInstance) -> w.InstanceCreated:
 
     def op(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
         market_ops.lock_placement(conn)
-        listing = market_ops.listing(conn, req.agent_id, p.tenant_id)
+        listing = market_ops.listing(conn, req.agent_id, p.tenant_id, sees_all=p.is_admin)
         live = market_ops.instance_counts(conn, [listing["listing_id"]], None).get(listing["listing_id"], {"live": 0})["live"]
         if live >= listing["max_instances"]:
             raise Conflict(
@@ -167,7 +167,10 @@ async def list_instances(ctx: CallContext, req: w.ListInstances) -> w.InstanceLi
     scope = ctx.principal.tenant_scope()
 
     def rows(conn: Connection) -> list[dict[str, Any]]:
-        listing_id = market_ops.listing(conn, req.listing, ctx.principal.tenant_id, listed_only=False)["listing_id"] if req.listing else None
+        listing_id = None
+        if req.listing:
+            p = ctx.principal
+            listing_id = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False, sees_all=p.is_admin)["listing_id"]
         return market_ops.instances(conn, scope, status=req.status.value if req.status else None, listing_id=listing_id, limit=req.limit)
 
     return w.InstanceList(instances=await _views(ctx, rows))

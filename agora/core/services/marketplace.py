@@ -99,7 +99,7 @@ async def unlist(ctx: CallContext, req: w.ListingRef) -> w.Unlisted:
     p, now = ctx.principal, ctx.clock.now()
 
     def op(conn: Connection) -> dict[str, Any]:
-        row = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False)
+        row = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False, sees_all=p.is_admin)
         if row["tenant_id"] != p.tenant_id and not p.is_admin:
             raise PermissionDenied("only its publisher may unlist a listing", details={"listing": req.listing})
         live = [i["instance_id"] for i in market_ops.instances(conn, None, listing_id=row["listing_id"], limit=1000) if i["status"] in market_ops.LIVE]

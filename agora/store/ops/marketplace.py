@@ -50,8 +50,10 @@ def publish(conn: Connection, tenant_id: str, fields: dict[str, Any], now: datet
     return {**existing, **changes}, False
 
 
-def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: bool = True) -> dict[str, Any]:
-    """A listing by id, or by name: the caller's own of that name, else the one listed name of every publisher."""
+def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: bool = True, sees_all: bool = False) -> dict[str, Any]:
+    """A listing by id, or by name: the caller's own of that name, else the one listed name of every publisher.
+    A listing taken off the marketplace is seen by its publisher (tenant ``tenant_id``) and, with ``sees_all``, the
+    admin; to anyone else it is not there, by the same 404 as a listing that never was."""
     if is_id(ref, "lst"):
         rows = conn.execute(select(market_listings).where(market_listings.c.listing_id == ref)).mappings().all()
     else:
@@ -59,7 +61,8 @@ def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: b
         rows = conn.execute(named.where(market_listings.c.tenant_id == tenant_id)).mappings().all() if tenant_id else []
         if not rows:
             rows = conn.execute(named.where(market_listings.c.status == "listed")).mappings().all()
-    found = _one(list(rows), "listing", ref)
+    visible = [r for r in rows if sees_all or r["status"] == "listed" or r["tenant_id"] == tenant_id]
+    found = _one(visible, "listing", ref)
     if listed_only and found["status"] != "listed":
         raise NotFound(f"listing '{ref}' is no longer listed", details={"listing": ref})
     return found
@@ -212,8 +215,13 @@ def instance(conn: Connection, instance_id: str, tenant_scope: str | None, *, lo
         stmt = stmt.where(market_instances.c.tenant_id == tenant_scope)
     row = conn.execute(stmt).mappings().first()
     if row is None:
-        raise NotFound(f"no instance '{instance_id}'", details={"instance_id": instance_id})
+        raise no_instance(instance_id)
     return dict(row)
+
+
+def no_instance(instance_id: str) -> NotFound:
+    """The one answer for an instance that is not there *or not the caller's*: the two must not be told apart."""
+    return NotFound(f"no instance '{instance_id}'", details={"instance_id": instance_id})
 
 
 def instance_of_agent(conn: Connection, agent_id: str) -> dict[str, Any] | None:
