@@ -403,7 +403,7 @@ async def test_push_notifications_reach_the_webhook_in_order_with_its_credential
     finally:
         hook.close()
         flaky.close()
-    assert made.id == "later" and {c.id for c in listed.configs} == {"inline", "later"} and fetched.token == "tok-1"
+    assert made.id == "later" and {c.id for c in listed.configs} == {"inline", "later"} and fetched.token == "********"  # write-only
     assert hook.states() == ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"]
     assert all(h["authorization"] == "Bearer hook-secret" for h, _ in hook.received)
     assert flaky.refused == 2 and flaky.states()[-1] == "TASK_STATE_COMPLETED"  # refused twice, then got it all, in order

@@ -10,7 +10,7 @@ from .conftest import call, new_tenant, ok, unique
 def test_register_returns_id_token_and_services(admin):
     name = unique()
     reg = ok(call(admin, "agora.agents.register", agent_name=name, capabilities=["docs", "review"], service_tier="premium"))
-    assert reg["agent_id"].startswith("agent_") and len(reg["agent_id"]) == 22
+    assert reg["agent_id"].startswith("agent_") and len(reg["agent_id"]) == len("agent_") + 24
     assert reg["status"] == "registered"
     assert reg["agent_token"].startswith("agora_sk_")
     assert reg["agent"]["capabilities"] == ["docs", "review"]

@@ -22,6 +22,7 @@ from .common import (
     UtcDatetime,
     acting_agent,
     id_pattern,
+    mask_values,
 )
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -118,6 +119,14 @@ class RegisterAgent(Input):
     a2a_token: str | None = Field(None, max_length=4096, description="Bearer token the hub sends the remote agent (never shown).")
 
 
+def _shown_manifest(manifest: JSONObject | None) -> JSONObject | None:
+    """A manifest as answers show it: the values of its build_config.env_vars are write-only."""
+    build = (manifest or {}).get("build_config")
+    if not isinstance(build, dict) or not isinstance(build.get("env_vars"), dict):
+        return manifest
+    return {**manifest, "build_config": {**build, "env_vars": mask_values(build["env_vars"])}}
+
+
 class Agent(Output):
     agent_id: str
     agent_name: str
@@ -127,7 +136,7 @@ class Agent(Output):
     status: AgentStatus
     description: str
     metadata: JSONObject
-    manifest: JSONObject | None = None
+    manifest: Annotated[JSONObject | None, AfterValidator(_shown_manifest)] = None
     a2a: JSONObject | None = Field(None, description="The agent's A2A front; null: not reachable over A2A.")
     a2a_remote: JSONObject | None = Field(None, description="The remote A2A agent this one stands for: card URL, card, last fetch.")
     registered_at: UtcDatetime

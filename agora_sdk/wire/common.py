@@ -19,6 +19,20 @@ def id_pattern(prefix: str) -> str:
 
 JSONObject = dict[str, Any]
 
+SECRET_MASK = "********"
+
+
+def mask_values(env: dict[str, str]) -> dict[str, str]:
+    """Secrets are write-only: an answer names the variables and shows every value as the mask."""
+    return {name: SECRET_MASK for name in env}
+
+
+MaskedEnv = Annotated[
+    dict[str, str],
+    AfterValidator(mask_values),
+    Field(default_factory=dict, description=f"The variables' names; their values are write-only, shown as {SECRET_MASK}."),
+]
+
 
 def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Input, JSONObject, Listing, Output, UtcDatetime
+from .common import Input, JSONObject, Listing, MaskedEnv, Output, UtcDatetime
 from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -41,6 +41,12 @@ class BuildConfig(Input):
     build_command: str | None = Field(None, max_length=4000, description="Run once per listing version on each node.")
     start_command: str = Field(min_length=1, max_length=4000, description="Starts one instance, in its own directory.")
     env_vars: EnvVars
+
+
+class ShownBuildConfig(BuildConfig):
+    """A build configuration as answers show it: the values of its env_vars are write-only."""
+
+    env_vars: MaskedEnv
 
 
 class HostRequirements(Input):
@@ -118,7 +124,7 @@ class MarketplaceListing(Output):
     category: str
     capabilities: list[str]
     repository: Repository
-    build_config: BuildConfig
+    build_config: ShownBuildConfig
     host_requirements: HostRequirements
     pricing: Pricing
     max_instances: int
@@ -184,6 +190,12 @@ class InstanceConfig(Input):
     memory_limit: int | None = Field(None, ge=16, le=1_048_576, description="MB; default: the listing's min_memory_mb.")
     cpu_limit: float | None = Field(None, gt=0, le=1024, description="Cores; default: the listing's min_cpu_cores.")
     env: EnvVars
+
+
+class ShownInstanceConfig(InstanceConfig):
+    """An instance's configuration as answers show it: the values of its env are write-only."""
+
+    env: MaskedEnv
 
 
 class CoLocation(Input):
@@ -261,7 +273,7 @@ class Instance(Output):
     node: str | None
     co_located_with: str | None
     pid: int | None
-    instance_config: InstanceConfig
+    instance_config: ShownInstanceConfig
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     stopped_at: UtcDatetime | None

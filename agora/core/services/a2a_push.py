@@ -28,6 +28,7 @@ from agora.core.ids import new_id
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import a2a_push as push_ops
 from agora_sdk.errors import InvalidArgument, NotFound
+from agora_sdk.wire.common import SECRET_MASK
 
 log = logging.getLogger("agora.a2a.push")
 
@@ -40,12 +41,13 @@ WAKE_KEY = "a2a:push"
 
 
 def public(config: dict[str, Any]) -> dict[str, Any]:
-    """A config as the A2A TaskPushNotificationConfig JSON (credentials included: only its task's caller reads it)."""
+    """A config as the A2A TaskPushNotificationConfig JSON. Its token and credentials are write-only: the webhook gets
+    them, an answer shows that they are set (as the mask), never what they are."""
     doc: dict[str, Any] = {"id": config["config_id"], "taskId": config["task_id"], "url": config["url"]}
     if config["token"]:
-        doc["token"] = config["token"]
+        doc["token"] = SECRET_MASK
     if config["auth_scheme"]:
-        doc["authentication"] = {"scheme": config["auth_scheme"], "credentials": config["auth_credentials"] or ""}
+        doc["authentication"] = {"scheme": config["auth_scheme"], "credentials": SECRET_MASK if config["auth_credentials"] else ""}
     return doc
 
 

@@ -52,8 +52,8 @@ def publish(conn: Connection, tenant_id: str, fields: dict[str, Any], now: datet
 
 def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: bool = True, sees_all: bool = False) -> dict[str, Any]:
     """A listing by id, or by name: the caller's own of that name, else the one listed name of every publisher.
-    A listing taken off the marketplace is seen by its publisher (tenant ``tenant_id``) and, with ``sees_all``, the
-    admin; to anyone else it is not there, by the same 404 as a listing that never was."""
+    A listing taken off the marketplace is seen by its publisher (tenant ``tenant_id``), by a tenant that has run it
+    and, with ``sees_all``, the admin; to anyone else it is not there, by the same 404 as a listing that never was."""
     if is_id(ref, "lst"):
         rows = conn.execute(select(market_listings).where(market_listings.c.listing_id == ref)).mappings().all()
     else:
@@ -61,11 +61,18 @@ def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: b
         rows = conn.execute(named.where(market_listings.c.tenant_id == tenant_id)).mappings().all() if tenant_id else []
         if not rows:
             rows = conn.execute(named.where(market_listings.c.status == "listed")).mappings().all()
-    visible = [r for r in rows if sees_all or r["status"] == "listed" or r["tenant_id"] == tenant_id]
+    visible = [r for r in rows if sees_all or r["status"] == "listed" or r["tenant_id"] == tenant_id or _has_run(conn, r, tenant_id)]
     found = _one(visible, "listing", ref)
     if listed_only and found["status"] != "listed":
         raise NotFound(f"listing '{ref}' is no longer listed", details={"listing": ref})
     return found
+
+
+def _has_run(conn: Connection, listing_row: Any, tenant_id: str | None) -> bool:
+    ran = select(market_instances.c.instance_id).where(
+        market_instances.c.listing_id == listing_row["listing_id"], market_instances.c.tenant_id == tenant_id
+    )
+    return tenant_id is not None and conn.execute(ran.limit(1)).first() is not None
 
 
 def discover(conn: Connection, category: str | None, words: list[str], limit: int) -> tuple[list[dict[str, Any]], int]:
