@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import call, ok, unique
-from tests.test_catalog import EXAMPLES, _agent, _listed, _workflow
+from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _workflow
 
 Builder = Callable[[httpx.Client], dict[str, Any]]
 
@@ -43,8 +43,8 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.marketplace.list_instances", "listing"): lambda a: {"listing": _unlisted(a)},
     **{(tool, "instance_id"): EXAMPLES[tool] for tool in (
         "agora.marketplace.get_instance", "agora.marketplace.pause_instance", "agora.marketplace.resume_instance",
-        "agora.marketplace.terminate_instance", "agora.marketplace.execute", "agora.hosting.credentials",
-        "agora.hosting.report")},  # fmt: skip
+        "agora.marketplace.terminate_instance", "agora.hosting.credentials", "agora.hosting.report")},  # fmt: skip
+    ("agora.marketplace.execute", "instance_id"): lambda a: {"instance_id": _instance(a, "running"), "endpoint": "add", "timeout": 1},
     ("agora.hosting.assigned", "node"): lambda a: {"node": "catalog-node"} if EXAMPLES["agora.marketplace.unlist"](a) else {},
     ("agora.admin.override", "target_id"): EXAMPLES["agora.admin.override"],
     ("agora.admin.audit", "target_id"): lambda a: {"target_id": _agent(a)},
