@@ -12,12 +12,15 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Input, JSONObject, Listing, Output, UtcDatetime
+from .common import Input, JSONObject, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
 from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
-EnvVars = Annotated[dict[str, str], Field(default_factory=dict, max_length=100)]
+EnvVars = Annotated[
+    dict[str, str],
+    Field(default_factory=dict, max_length=100, description="Write-only: the process gets them; reads show the names only."),
+]
 InstanceRef = Annotated[str, Field(min_length=1, max_length=64, description="The instance id.")]
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (UTC).")]
 
@@ -39,6 +42,16 @@ class BuildConfig(Input):
     build_command: str | None = Field(None, max_length=4000, description="Run once per listing version on each node.")
     start_command: str = Field(min_length=1, max_length=4000, description="Starts one instance, in its own directory.")
     env_vars: EnvVars
+
+
+class ShownRepository(Repository):
+    url: RedactedUrl = Field(description="Credentials in the URL (user:token@) read back as '********'.")
+
+
+class ShownBuildConfig(BuildConfig):
+    """A listing's build_config as a read shows it: env_vars are write-only (names only)."""
+
+    env_vars: MaskedEnv
 
 
 class HostRequirements(Input):
@@ -115,8 +128,8 @@ class MarketplaceListing(Output):
     description: str
     category: str
     capabilities: list[str]
-    repository: Repository
-    build_config: BuildConfig
+    repository: ShownRepository
+    build_config: ShownBuildConfig
     host_requirements: HostRequirements
     pricing: Pricing
     max_instances: int
@@ -182,6 +195,12 @@ class InstanceConfig(Input):
     memory_limit: int | None = Field(None, ge=16, le=1_048_576, description="MB; default: the listing's min_memory_mb.")
     cpu_limit: float | None = Field(None, gt=0, le=1024, description="Cores; default: the listing's min_cpu_cores.")
     env: EnvVars
+
+
+class ShownInstanceConfig(InstanceConfig):
+    """An instance's config as a read shows it: env is write-only (names only); the process gets the values."""
+
+    env: MaskedEnv
 
 
 class CoLocation(Input):
@@ -259,7 +278,7 @@ class Instance(Output):
     node: str | None
     co_located_with: str | None
     pid: int | None
-    instance_config: InstanceConfig
+    instance_config: ShownInstanceConfig
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     stopped_at: UtcDatetime | None

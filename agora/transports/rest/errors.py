@@ -69,7 +69,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:
-        return error_response(InvalidArgument("invalid request", details={"errors": exc.errors()}, status=422))
+        # Never the input itself: it may be a secret (a token, an env value), and the caller has it already.
+        errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return error_response(InvalidArgument("invalid request", details={"errors": errors}, status=422))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
