@@ -5,6 +5,9 @@ the real values."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import sqlite3
 import uuid
 from collections.abc import Iterator
 
@@ -194,3 +197,17 @@ def test_a_refused_secret_is_not_quoted(market: HubProcess, upstream: FixtureSer
         refused_quietly(call(admin, "agora.agents.register", agent_name=unique("remote"),
                              a2a_card_url=upstream.origin, a2a_token=f"tab\t{values[5]}"), 422, values[5])  # fmt: skip
     kept(market, *values)
+
+
+def test_keys_are_stored_as_hashes_only(sqlite_hub: HubProcess) -> None:
+    """What the store holds of a key is its SHA-256 and a short prefix; the key itself is nowhere in the database."""
+    with sqlite_hub.client() as admin:
+        created = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("hashed")))
+    keys = [created["key"], agent["agent_token"]]
+    with contextlib.closing(sqlite3.connect(f"file:{sqlite_hub.data_dir / 'agora.db'}?mode=ro", uri=True)) as db:
+        hashes = {row[0] for row in db.execute("SELECT key_hash FROM api_keys")}
+        dump = "\n".join(db.iterdump())
+    for key in keys:
+        assert hashlib.sha256(key.encode()).hexdigest() in hashes
+        assert key not in dump and key[len(key) // 2 :] not in dump
