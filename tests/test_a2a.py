@@ -403,7 +403,9 @@ async def test_push_notifications_reach_the_webhook_in_order_with_its_credential
     finally:
         hook.close()
         flaky.close()
-    assert made.id == "later" and {c.id for c in listed.configs} == {"inline", "later"} and fetched.token == "********"  # write-only
+    assert made.id == "later" and {c.id for c in listed.configs} == {"inline", "later"} and fetched.url == flaky.url
+    assert fetched.token == made.token == ""  # write-only, like the credentials
+    assert all(not c.token and not c.authentication.credentials for c in listed.configs)
     assert hook.states() == ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"]
     assert all(h["authorization"] == "Bearer hook-secret" for h, _ in hook.received)
     assert flaky.refused == 2 and flaky.states()[-1] == "TASK_STATE_COMPLETED"  # refused twice, then got it all, in order

@@ -30,6 +30,8 @@ import anyio
 import httpx
 import idna
 
+from agora_sdk.wire.common import redact_url
+
 log = logging.getLogger("agora.egress")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -291,7 +293,7 @@ def http_url(value: str) -> httpx.URL:
 def unreachable(url: str, what: str) -> str:
     """What a caller is told when ``url`` could not be reached as ``what``: the same words for a refused address, a
     name that does not resolve, a closed port, a timeout, a TLS failure or a server that is not ``what``."""
-    return f"could not reach {url} as {what}"
+    return f"could not reach {redact_url(url)} as {what}"
 
 
 def display(url: httpx.URL | str) -> str:

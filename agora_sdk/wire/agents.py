@@ -13,6 +13,7 @@ from .a2a import A2AFront
 from .common import (
     AgentStatus,
     Cursor,
+    HeaderText,
     Input,
     JSONObject,
     Limit,
@@ -64,7 +65,7 @@ class BuildConfig(Input):
     type: BuildType
     build_command: str | None = Field(None, max_length=4096)
     start_command: str | None = Field(None, max_length=4096)
-    env_vars: dict[str, str] = Field(default_factory=dict)
+    env_vars: dict[str, str] = Field(default_factory=dict, description="Write-only: reads show the names only.")
 
 
 class HostRequirements(Input):
@@ -116,15 +117,15 @@ class RegisterAgent(Input):
         description="A remote A2A agent's card (or its base URL): the hub does this agent's tasks by calling it over A2A. "
         "Capabilities default to the card's skills.",
     )
-    a2a_token: str | None = Field(None, max_length=4096, description="Bearer token the hub sends the remote agent (never shown).")
+    a2a_token: HeaderText | None = Field(None, description="Bearer token the hub sends the remote agent (never shown).")
 
 
-def _shown_manifest(manifest: JSONObject | None) -> JSONObject | None:
-    """A manifest as answers show it: the values of its build_config.env_vars are write-only."""
+def _manifest_shown(manifest: JSONObject | None) -> JSONObject | None:
+    """The manifest as a read shows it: its build_config.env_vars are write-only (names only)."""
     build = (manifest or {}).get("build_config")
     if not isinstance(build, dict) or not isinstance(build.get("env_vars"), dict):
         return manifest
-    return {**manifest, "build_config": {**build, "env_vars": mask_values(build["env_vars"])}}
+    return {**manifest, "build_config": {**build, "env_vars": mask_values(build["env_vars"])}}  # type: ignore[dict-item]
 
 
 class Agent(Output):
@@ -136,7 +137,9 @@ class Agent(Output):
     status: AgentStatus
     description: str
     metadata: JSONObject
-    manifest: Annotated[JSONObject | None, AfterValidator(_shown_manifest)] = None
+    manifest: Annotated[JSONObject | None, AfterValidator(_manifest_shown)] = Field(
+        None, description="As registered, but build_config.env_vars read back as names only ('********')."
+    )
     a2a: JSONObject | None = Field(None, description="The agent's A2A front; null: not reachable over A2A.")
     a2a_remote: JSONObject | None = Field(None, description="The remote A2A agent this one stands for: card URL, card, last fetch.")
     registered_at: UtcDatetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Iterator
@@ -19,20 +20,6 @@ def id_pattern(prefix: str) -> str:
 
 JSONObject = dict[str, Any]
 
-SECRET_MASK = "********"
-
-
-def mask_values(env: dict[str, str]) -> dict[str, str]:
-    """Secrets are write-only: an answer names the variables and shows every value as the mask."""
-    return {name: SECRET_MASK for name in env}
-
-
-MaskedEnv = Annotated[
-    dict[str, str],
-    AfterValidator(mask_values),
-    Field(default_factory=dict, description=f"The variables' names; their values are write-only, shown as {SECRET_MASK}."),
-]
-
 
 def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -48,6 +35,37 @@ def _as_utc(value: datetime) -> datetime:
 # Every time on the wire is ISO-8601 UTC with a trailing "Z": converted when validated, pydantic writes UTC times with
 # the "Z" itself (a serializer function instead took half of a task's serialization time).
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# Secrets are write-only: stored and used by the hub, never read back. A read shows a secret's name with this value.
+SECRET_MASK = "********"
+
+
+def mask_values(values: dict[str, str]) -> dict[str, str]:
+    """The names, each with ``SECRET_MASK`` for its value."""
+    return dict.fromkeys(values, SECRET_MASK)
+
+
+_URL_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the credentials it may carry (``https://user:token@host/…``) replaced by ``SECRET_MASK``."""
+    return _URL_CREDENTIALS.sub(rf"\g<1>{SECRET_MASK}@", url)
+
+
+MaskedEnv = Annotated[
+    dict[str, str],
+    AfterValidator(mask_values),
+    Field(default_factory=dict, description=f"Write-only: the variables' names, each read back as '{SECRET_MASK}'."),
+]
+RedactedUrl = Annotated[str, AfterValidator(redact_url)]
+
+# Text the hub sends as an HTTP header value (a token, a credential): visible ASCII, words apart by single spaces.
+# Anything else would fail later, in the HTTP library, with an error that quotes it.
+HEADER_TEXT = r"^[\x21-\x7e]+( [\x21-\x7e]+)*$"
+HeaderText = Annotated[
+    str, Field(min_length=1, max_length=4096, pattern=HEADER_TEXT, description="Visible ASCII; words apart by single spaces.")
+]
 
 Cursor = Annotated[str, Field(max_length=512, description="Opaque cursor from a previous page's next_cursor.")]
 Limit = Annotated[int, Field(ge=1, le=500, description="Maximum number of items to return.")]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .common import Input, JSONObject, Listing, Output, UtcDatetime
+from .common import HeaderText, Input, JSONObject, Listing, Output, RedactedUrl, UtcDatetime
 
 ServerName = Annotated[
     str,
@@ -18,6 +18,9 @@ ServerName = Annotated[
         description="Short lowercase name; its tools become ext.<name>.<tool>.",
     ),
 ]
+
+
+HeaderName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
 
 
 class Transport(StrEnum):
@@ -38,8 +41,10 @@ class RegisterMcpServer(Input):
 
     name: ServerName
     url: str | None = Field(None, max_length=2048, pattern=r"^https?://", description="Streamable HTTP endpoint of the server.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Headers the hub sends upstream (kept by the hub, never shown).")
-    bearer_token: str | None = Field(None, max_length=4096, description="Sent as 'Authorization: Bearer …' (kept by the hub, never shown).")
+    headers: dict[HeaderName, HeaderText] = Field(
+        default_factory=dict, max_length=50, description="Headers the hub sends upstream (kept by the hub, never shown)."
+    )
+    bearer_token: HeaderText | None = Field(None, description="Sent as 'Authorization: Bearer …' (kept by the hub, never shown).")
     command: str | None = Field(None, min_length=1, max_length=1024, description="Executable the hub starts for a stdio server.")
     args: list[str] = Field(default_factory=list, max_length=64)
     env: dict[str, str] = Field(default_factory=dict, description="Environment of the stdio command (kept by the hub, never shown).")
@@ -72,7 +77,7 @@ class McpServer(Output):
     name: str
     tenant_id: str | None
     transport: Transport
-    url: str | None = None
+    url: RedactedUrl | None = Field(None, description="Credentials in the URL (user:token@) read back as '********'.")
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     state: UpstreamState = UpstreamState.connecting

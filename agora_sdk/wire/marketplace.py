@@ -12,12 +12,15 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Input, JSONObject, Listing, MaskedEnv, Output, UtcDatetime
+from .common import Input, JSONObject, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
 from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
-EnvVars = Annotated[dict[str, str], Field(default_factory=dict, max_length=100)]
+EnvVars = Annotated[
+    dict[str, str],
+    Field(default_factory=dict, max_length=100, description="Write-only: the process gets them; reads show the names only."),
+]
 InstanceRef = Annotated[str, Field(min_length=1, max_length=64, description="The instance id.")]
 Month = Annotated[
     str, Field(pattern=r"^(19[7-9]\d|[2-8]\d{3})-(0[1-9]|1[0-2])$", description="YYYY-MM (UTC), from 1970-01 to 8999-12.")
@@ -43,8 +46,12 @@ class BuildConfig(Input):
     env_vars: EnvVars
 
 
+class ShownRepository(Repository):
+    url: RedactedUrl = Field(description="Credentials in the URL (user:token@) read back as '********'.")
+
+
 class ShownBuildConfig(BuildConfig):
-    """A build configuration as answers show it: the values of its env_vars are write-only."""
+    """A listing's build_config as a read shows it: env_vars are write-only (names only)."""
 
     env_vars: MaskedEnv
 
@@ -123,7 +130,7 @@ class MarketplaceListing(Output):
     description: str
     category: str
     capabilities: list[str]
-    repository: Repository
+    repository: ShownRepository
     build_config: ShownBuildConfig
     host_requirements: HostRequirements
     pricing: Pricing
@@ -193,7 +200,7 @@ class InstanceConfig(Input):
 
 
 class ShownInstanceConfig(InstanceConfig):
-    """An instance's configuration as answers show it: the values of its env are write-only."""
+    """An instance's config as a read shows it: env is write-only (names only); the process gets the values."""
 
     env: MaskedEnv
 

@@ -39,6 +39,7 @@ from agora.core.services.a2a import merged
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import agents as agent_ops
 from agora_sdk.errors import AgoraError, InvalidArgument
+from agora_sdk.wire.common import redact_url
 
 log = logging.getLogger("agora.a2a.bridge")
 
@@ -85,7 +86,7 @@ async def remote_profile(egress: Egress, url: str, token: str | None, now: datet
             raise ValueError("the card offers no interface to call")
     except (httpx.HTTPError, ParseError, ValueError, AttributeError, TypeError, KeyError) as exc:
         log.info("no A2A agent card at %s: %s: %s", display(location), type(innermost(exc)).__name__, innermost(exc))
-        why = f"{unreachable(url, 'an A2A agent')}: no A2A agent card could be read at {location}"
+        why = f"{unreachable(url, 'an A2A agent')}: no A2A agent card could be read at {redact_url(location)}"
         raise InvalidArgument(why, details={"field": "a2a_card_url"}) from None
     return {"card_url": url, "card": card, "fetched_at": now.isoformat()}
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +24,12 @@ import httpx
 
 from agora.core.auth import is_admin_label
 from agora.core.context import Hub
-from agora.core.egress import http_url
+from agora.core.egress import display, http_url
 from agora.core.ids import new_id
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import a2a_push as push_ops
 from agora_sdk.errors import InvalidArgument, NotFound
-from agora_sdk.wire.common import SECRET_MASK
+from agora_sdk.wire.common import HEADER_TEXT, redact_url
 
 log = logging.getLogger("agora.a2a.push")
 
@@ -41,26 +42,39 @@ WAKE_KEY = "a2a:push"
 
 
 def public(config: dict[str, Any]) -> dict[str, Any]:
-    """A config as the A2A TaskPushNotificationConfig JSON. Its token and credentials are write-only: the webhook gets
-    them, an answer shows that they are set (as the mask), never what they are."""
-    doc: dict[str, Any] = {"id": config["config_id"], "taskId": config["task_id"], "url": config["url"]}
-    if config["token"]:
-        doc["token"] = SECRET_MASK
+    """A config as the A2A TaskPushNotificationConfig JSON, without its secrets (write-only): no token, no
+    credentials (the scheme stays), and none in the URL."""
+    doc: dict[str, Any] = {"id": config["config_id"], "taskId": config["task_id"], "url": redact_url(config["url"])}
     if config["auth_scheme"]:
-        doc["authentication"] = {"scheme": config["auth_scheme"], "credentials": SECRET_MASK if config["auth_credentials"] else ""}
+        doc["authentication"] = {"scheme": config["auth_scheme"]}
     return doc
+
+
+def _check_header_text(config: dict[str, Any]) -> None:
+    """The token and credentials go out as header values: refused here (without quoting them) if they cannot."""
+    auth = config.get("authentication") or {}
+    sent = {"token": config.get("token"), "authentication.scheme": auth.get("scheme"),
+            "authentication.credentials": auth.get("credentials")}  # fmt: skip
+    for field, value in sent.items():
+        if value and (not isinstance(value, str) or len(value) > 4096 or not re.fullmatch(HEADER_TEXT, value)):
+            raise InvalidArgument(
+                f"a push config's {field} must be visible ASCII (words apart by single spaces), at most 4096 long",
+                details={"field": field},
+            )
 
 
 async def checked(hub: Hub, config: dict[str, Any], caller: str) -> dict[str, Any]:
     """``config`` (A2A JSON) if its webhook is one the task's ``caller`` may have the hub post to, else a 400 naming
     the field (the same words for a name that does not resolve and an address the egress policy refuses)."""
+    _check_header_text(config)
     url = config.get("url", "")
     try:
         parsed = http_url(url)
     except ValueError as exc:
         raise InvalidArgument(f"a push config needs an http(s) url: {exc}", details={"field": "url"}) from None
     if not await hub.egress.acting_for(is_admin_label(caller)).admits(parsed):
-        raise InvalidArgument(f"the hub does not send notifications to {url}: give a webhook on a public address", details={"field": "url"})
+        where = redact_url(url)
+        raise InvalidArgument(f"the hub does not send notifications to {where}: give a webhook on a public address", details={"field": "url"})
     return config
 
 
@@ -136,7 +150,7 @@ class PushDeliverer:
                 if error is not None:
                     retry_at = self.hub.clock.now() + _backoff(config["attempts"])
                     await store.write(push_ops.failed, *key, error, retry_at)
-                    log.warning("push to %s failed: %s", config["url"], error, extra={"task_id": key[0], "attempt": config["attempts"] + 1})
+                    log.warning("push to %s failed: %s", display(config["url"]), error, extra={"task_id": key[0], "attempt": config["attempts"] + 1})
                     return
                 await store.write(push_ops.delivered, *key, event["seq"])
             await store.write(push_ops.release, *key)

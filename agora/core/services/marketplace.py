@@ -14,6 +14,7 @@ from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, InvalidArgument, PermissionDenied
 from agora_sdk.wire import marketplace as w
+from agora_sdk.wire.common import redact_url
 
 
 async def publish(ctx: CallContext, req: w.PublishListing) -> w.MarketplaceListing:
@@ -44,7 +45,7 @@ async def _check_repository(ctx: CallContext, url: str) -> None:
     except ValueError as exc:
         raise InvalidArgument(f"repository.url: {exc}", details=field) from None
     if not admin and not await ctx.hub.egress.acting_for(admin=False).admits(parsed):  # unresolvable or refused: one answer
-        raise InvalidArgument(f"the hosting nodes do not fetch {url}: give a repository on a public address", details=field)
+        raise InvalidArgument(f"the hosting nodes do not fetch {redact_url(url)}: give a repository on a public address", details=field)
 
 
 def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) -> w.MarketplaceListing:

@@ -55,9 +55,6 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-_NOT_ECHOED = frozenset({"input", "ctx", "url"})  # an error names the field, never echoes its value (it may be a secret)
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(AgoraError)
     async def _agora(_request: Request, exc: AgoraError) -> Response:
@@ -72,7 +69,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:
-        errors = [{k: v for k, v in e.items() if k not in _NOT_ECHOED} for e in exc.errors()]
+        # Never the input itself: it may be a secret (a token, an env value), and the caller has it already.
+        errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
         return error_response(InvalidArgument("invalid request", details={"errors": errors}, status=422))
 
     @app.exception_handler(Exception)
