@@ -34,11 +34,20 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _sleeping(pid: int) -> bool:
+    """The stubborn loop runs: its shell has set the trap and started a ``sleep``."""
+    try:
+        return any(c.name() == "sleep" for c in psutil.Process(pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_terminate_answers_202_at_once_and_the_node_honours_the_grace(market: HubProcess) -> None:
     with market.client() as admin:
         published = ok(admin.post("/marketplace/agents", json=listing(build_config={"build_command": None, "start_command": STUBBORN})))
         iid = ok(admin.post("/marketplace/instances", json={"agent_id": published["listing_id"]}))["instance_id"]
         pid = settled(admin, iid, "running")["pid"]
+        until(lambda: _sleeping(pid), "the instance never got past its trap")  # a SIGTERM before the trap would end it
 
         started = time.monotonic()
         answer = admin.delete(f"/marketplace/instances/{iid}", params={"grace_seconds": 3})
