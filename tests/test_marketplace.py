@@ -57,22 +57,25 @@ def _online(client: httpx.Client, count: int = 1) -> list[dict[str, Any]]:
     return nodes if sum(1 for n in nodes if n["status"] == "online") >= count else []
 
 
-def _hub(path: Path, database_url: str | None = None) -> Iterator[HubProcess]:
-    hub = HubProcess(path, database_url=database_url, env=NODE_ENV).start()
-    with hub.client() as admin:
-        until(lambda: _online(admin), "the hub's local hosting node never came online")
-    yield hub
-    hub.stop()
+def market_hub(path: Path, database_url: str | None = None, **env: str) -> Iterator[HubProcess]:
+    """A hub with its local hosting node online (``NODE_ENV``, plus ``env``), stopped afterwards."""
+    hub = HubProcess(path, database_url=database_url, env={**NODE_ENV, **env}).start()
+    try:
+        with hub.client() as admin:
+            until(lambda: _online(admin), "the hub's local hosting node never came online")
+        yield hub
+    finally:
+        hub.stop()
 
 
 @pytest.fixture(scope="module")
 def market_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    yield from _hub(tmp_path_factory.mktemp("market-sqlite"))
+    yield from market_hub(tmp_path_factory.mktemp("market-sqlite"))
 
 
 @pytest.fixture(scope="module")
 def market_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[HubProcess]:
-    yield from _hub(tmp_path_factory.mktemp("market-pg"), fresh_postgres_url(postgres_url))
+    yield from market_hub(tmp_path_factory.mktemp("market-pg"), fresh_postgres_url(postgres_url))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -13,18 +13,14 @@ import pytest
 
 from ..conftest import ok, until
 from ..hubproc import HubProcess
-from ..test_marketplace import NODE_ENV, _online, listing, settled
+from ..test_marketplace import listing, market_hub, settled
 
 STUBBORN = "trap '' TERM; while :; do sleep 0.2; done"  # ignores SIGTERM: only the SIGKILL after the grace ends it
 
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    hub = HubProcess(tmp_path_factory.mktemp("terminate"), env=NODE_ENV).start()
-    with hub.client() as admin:
-        until(lambda: _online(admin), "the hub's local hosting node never came online")
-    yield hub
-    hub.stop()
+    yield from market_hub(tmp_path_factory.mktemp("terminate"))
 
 
 def _gone(pid: int) -> bool:

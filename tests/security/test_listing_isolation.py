@@ -18,9 +18,9 @@ import pytest
 
 from agora.hosting.cgroups import find_hierarchies
 
-from ..conftest import ok, until
+from ..conftest import ok
 from ..hubproc import HubProcess
-from ..test_marketplace import NODE_ENV, _online, listing, settled
+from ..test_marketplace import listing, market_hub, settled
 
 ROOT = os.geteuid() == 0
 PROBE = r"""
@@ -49,14 +49,9 @@ def _hub(sandbox: str) -> Iterator[HubProcess]:
     must be able to pass through the directories above the node's: a directory of its own under /tmp, 0711."""
     base = Path(tempfile.mkdtemp(prefix="agora-isolation-", dir="/tmp"))
     base.chmod(0o711)
-    env = {**NODE_ENV, "AGORA_NODE_SANDBOX": sandbox, "AGORA_NODE_MAX_RESTARTS": "0"}
-    hub = HubProcess(base / "hub", env=env).start()
     try:
-        with hub.client() as admin:
-            until(lambda: _online(admin), "the hub's local hosting node never came online")
-        yield hub
+        yield from market_hub(base / "hub", AGORA_NODE_SANDBOX=sandbox, AGORA_NODE_MAX_RESTARTS="0")
     finally:
-        hub.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -22,12 +22,8 @@ from ..conftest import call, new_tenant, ok, unique, until
 from ..hubproc import FixtureServer, HubProcess
 from ..test_a2a import AgentProcess, Webhook, a2a_client, message, send
 from ..test_a2a import until as until_async
-from ..test_gateway import TOKEN, mcp_url, upstream_server
-from ..test_marketplace import NODE_ENV, _online, listing, settled, terminate
-
-# Customers of this hub may reach 127.0.0.1 (where the tests' listings point), nothing else that is private.
-MARKET_ENV = {**NODE_ENV, "AGORA_EGRESS_ALLOW": "127.0.0.1/32"}
-
+from ..test_gateway import TOKEN, mcp_url, upstream  # noqa: F401 - upstream is a fixture
+from ..test_marketplace import listing, market_hub, settled, terminate
 
 def secret() -> str:
     return f"s3cret-{uuid.uuid4().hex}"
@@ -35,21 +31,8 @@ def secret() -> str:
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    """A hub with its own hosting node."""
-    hub = HubProcess(tmp_path_factory.mktemp("secrets-market"), env=MARKET_ENV).start()
-    try:
-        with hub.client() as admin:
-            until(lambda: _online(admin), "the hub's local hosting node never came online")
-        yield hub
-    finally:
-        hub.stop()
-
-
-@pytest.fixture
-def upstream() -> Iterator[FixtureServer]:
-    server = upstream_server().start()
-    yield server
-    server.kill()
+    """A hub with its own hosting node, whose customers may reach 127.0.0.1 (where the tests' listings point)."""
+    yield from market_hub(tmp_path_factory.mktemp("secrets-market"), AGORA_EGRESS_ALLOW="127.0.0.1/32")
 
 
 def kept(hub: HubProcess, *secrets: str) -> None:
