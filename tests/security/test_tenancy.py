@@ -143,6 +143,12 @@ def test_a_node_cannot_tell_another_node_s_instance_from_none(admin, hub):
     assert ok(call(admin, "agora.marketplace.get_instance", instance_id=theirs))["status"] == "starting"  # untouched
 
 
+def test_instances_made_in_one_second_are_distinct_agents(admin):
+    listing = _listed(admin)
+    made = [ok(call(admin, "agora.marketplace.create_instance", agent_id=listing)) for _ in range(3)]
+    assert len({m["instance_agent_name"] for m in made}) == len({m["instance_agent_id"] for m in made}) == 3, made
+
+
 def test_new_ids_share_no_sequence_a_stranger_could_follow(admin):
     ids = [ok(call(admin, "agora.agents.register", agent_name=unique()))["agent_id"] for _ in range(20)]
     tails = [int(i.split("_", 1)[1][-16:], 16) for i in ids]

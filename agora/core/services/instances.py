@@ -90,8 +90,10 @@ async def create(ctx: CallContext, req: w.CreateInstance) -> w.InstanceCreated:
 
 
 def _agent_fields(listing: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    """The instance's agent, named after the listing and the id's last 8 digits: random ones (the first are the second
+    the id was made in), so that two instances of a listing never share a name."""
     return {
-        "agent_name": f"{listing['agent_name']}-{instance_id.removeprefix('inst_')[:8]}",
+        "agent_name": f"{listing['agent_name']}-{instance_id[-8:]}",
         "capabilities": listing["capabilities"], "service_tier": "basic", "description": listing["description"],
         "metadata": {"marketplace_instance": instance_id, "listing_id": listing["listing_id"]},
         "manifest": None, "a2a": None, "a2a_remote": None, "a2a_card_url": None, "a2a_token": None,
