@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from agora.core import housekeeping
 from agora.core.context import Hub
 from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
+from agora.core.sessions import ConsoleSessions
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
 from agora.core.services.a2a_push import PushDeliverer
@@ -34,7 +36,7 @@ from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
 from agora.store import open_store
 from agora.store.ops import services as service_ops
-from agora.transports import a2a, live, mcp, rest
+from agora.transports import a2a, console, live, mcp, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.dispatch import ToolDispatch
 from agora.transports.edge import EdgeMiddleware
@@ -113,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     live.mount(app)
     mcp_door = mcp.mount(app, catalog, settings)
     a2a.mount(app, settings)
+    console.mount(app, settings)
     app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs))
     if settings.cors_origins:
         app.add_middleware(
@@ -170,6 +173,9 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds, egress=egress),
         egress=egress,
     )
+    if settings.console:
+        lifetime = timedelta(seconds=settings.console_session_seconds)
+        hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime)
     def revoked(event: Event) -> None:
         hub.auth.revoked(event)
         hub.wakeups.wake(revocation_wake_keys(event))  # live streams look at their key again

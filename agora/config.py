@@ -55,6 +55,9 @@ class Settings:
     egress_allow: tuple[str, ...] = ()  # networks/host names every caller may reach (agora/core/egress.py)
     egress_deny: tuple[str, ...] = ()  # networks/host names nobody may reach, the admin included
     egress_admin_exempt: bool = True  # the admin reaches any address not denied (local upstreams)
+    # The web console (agora/transports/console): pages for people at /ui.
+    console: bool = True
+    console_session_seconds: float = 8 * 3600.0  # a sign-in lasts this long, then the console asks for the key again
 
     @property
     def admin_key_file(self) -> Path:

@@ -249,6 +249,17 @@ def serve(
             "does not name, e.g. local upstreams; customers and agents reach only public addresses and --egress-allow.",
         ),
     ] = True,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console/--no-console", envvar="AGORA_CONSOLE",
+            help="Serve the web console for people at /ui (a browser opening / is sent there).",
+        ),
+    ] = Settings.console,
+    console_session_seconds: Annotated[
+        float,
+        typer.Option(envvar="AGORA_CONSOLE_SESSION_SECONDS", help="How long a console sign-in lasts before the key is asked for again."),
+    ] = Settings.console_session_seconds,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
@@ -269,7 +280,7 @@ def serve(
     for number, flag in ((max_header_bytes, "--max-header-bytes"), (max_headers, "--max-headers"), (max_connections, "--max-connections"), (ws_max_frame_bytes, "--ws-max-frame-bytes"), (max_body_bytes, "--max-body-bytes")):
         if number < 1:
             raise typer.BadParameter("must be at least 1", param_hint=flag)
-    for value, flag in ((header_timeout, "--header-timeout"), (body_timeout, "--body-timeout"), (keepalive_timeout, "--keepalive-timeout")):
+    for value, flag in ((console_session_seconds, "--console-session-seconds"), (header_timeout, "--header-timeout"), (body_timeout, "--body-timeout"), (keepalive_timeout, "--keepalive-timeout")):
         if value <= 0:
             raise typer.BadParameter("must be more than 0", param_hint=flag)
     try:
@@ -323,6 +334,8 @@ def serve(
         egress_allow=tuple(egress_allow or ()),
         egress_deny=tuple(egress_deny or ()),
         egress_admin_exempt=egress_admin_exempt,
+        console=console,
+        console_session_seconds=console_session_seconds,
     )
     configure(log_level, log_format)
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms

@@ -65,29 +65,44 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <api key>'")
+        return await self.principal_for_key(token, client)
+
+    async def principal_for_key(self, token: str, client: str | None = None) -> Principal:
+        """The principal of an API key or agent token given as it is (the console's sign-in form sends one)."""
         key_hash = hash_key(token)
-        now = time.monotonic()
-        cached = self._cache.get(key_hash)
-        if cached and cached[0] > now:
-            return cached[1]
+        cached = self._cached(key_hash)
+        if cached is not None:
+            return cached
         braked = self._throttle is not None and client is not None and not hmac.compare_digest(key_hash, self._bootstrap_hash)
         if braked:
             await self._throttle.before_key_check(client)  # type: ignore[union-attr, arg-type]
         try:
-            principal = await self._load(key_hash, token)
+            principal = await self._load(key_hash, token.startswith(KEY_PREFIX))
         except Unauthenticated:
             if braked:
                 await self._throttle.key_check_failed(client)  # type: ignore[union-attr, arg-type]
             raise
+        return self._remember(key_hash, principal)
+
+    async def principal_for_hash(self, key_hash: str) -> Principal:
+        """The principal of the key whose hash a console session holds: revoked since, and the session is over."""
+        cached = self._cached(key_hash)
+        return cached if cached is not None else self._remember(key_hash, await self._load(key_hash, True))
+
+    def _cached(self, key_hash: str) -> Principal | None:
+        cached = self._cache.get(key_hash)
+        return cached[1] if cached and cached[0] > time.monotonic() else None
+
+    def _remember(self, key_hash: str, principal: Principal) -> Principal:
         if len(self._cache) >= self._max_entries:
             self._cache.clear()
-        self._cache[key_hash] = (now + self._ttl, principal)
+        self._cache[key_hash] = (time.monotonic() + self._ttl, principal)
         return principal
 
-    async def _load(self, key_hash: str, token: str) -> Principal:
+    async def _load(self, key_hash: str, may_be_stored: bool) -> Principal:
         if hmac.compare_digest(key_hash, self._bootstrap_hash):
             return Principal(PrincipalKind.admin, BOOTSTRAP_KEY_ID, "default", frozenset(), key_hash=key_hash)
-        row = await self._store.read(key_ops.lookup, key_hash) if token.startswith(KEY_PREFIX) else None
+        row = await self._store.read(key_ops.lookup, key_hash) if may_be_stored else None
         if row is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)")
         return Principal(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agora.config import Settings
     from agora.core.authn import Authenticator
     from agora.core.rendered import RenderedMessages
+    from agora.core.sessions import ConsoleSessions
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
     from agora.limits import Throttle
@@ -53,6 +54,7 @@ class Hub:
     started_at: datetime | None = None
     gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
+    sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
 
 
 @dataclass

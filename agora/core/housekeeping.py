@@ -53,6 +53,11 @@ async def presence(hub: Hub) -> None:
         log.warning("instances of offline hosting nodes are down", extra={"instances": moved})
 
 
+async def purge_console_sessions(hub: Hub) -> None:
+    if hub.sessions is not None:
+        await hub.sessions.purge_expired()
+
+
 Job = Callable[[Hub], Awaitable[object]]
 
 # (name, seconds between runs given the settings, job)
@@ -63,6 +68,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
+    ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins
 ]
 
 

@@ -629,3 +629,16 @@ market_usage = Table(
     Index("ix_market_usage_tenant_month", "tenant_id", "month"),
     Index("ix_market_usage_listing", "listing_id", "state"),
 )
+
+# Web console sign-ins. The cookie holds a random token; only its SHA-256 is stored, with the hash of the key it was
+# exchanged for (so revoking that key ends its sessions) and the session's CSRF token. Expired rows are purged.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_console_sessions_expires", "expires_at"),
+)

@@ -5,7 +5,7 @@
 - the body limit: a declared ``Content-Length`` over ``--max-body-bytes`` is answered 413 before a byte of the body
   is read, and a body without one is counted as it streams in (413 the moment it passes the limit, whatever door
   was reading it);
-- requests without a key are rate-limited per client address (429 with ``Retry-After``); after any 429 the
+- requests without a key (or a console session cookie) are rate-limited per client address (429 with ``Retry-After``); after any 429 the
   connection is not read again until its ``Retry-After`` has passed (``protocol.py``);
 - the security headers every answer carries unless its route set its own (``security_headers``).
 """
@@ -30,6 +30,9 @@ from .protocol import HOLD_SCOPE_KEY, MAX_HOLD_SECONDS
 
 log = logging.getLogger("agora.request")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A console session cookie stands for a key: the console charges the principal's limits, or (a cookie that names no
+# session) the address's anonymous ones.
+CONSOLE_COOKIE = b"agora_console="
 
 
 def _valid_request_id(value: bytes) -> bool:
@@ -74,7 +77,7 @@ class EdgeMiddleware:
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 request_id = value
-            elif key == b"authorization":
+            elif key == b"authorization" or (key == b"cookie" and CONSOLE_COOKIE in value):
                 authorization = value
             elif key == b"content-length":
                 length = value

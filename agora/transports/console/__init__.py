@@ -1,0 +1,58 @@
+"""The web console: pages for people at ``/ui``, one more door over the catalog.
+
+Every page is rendered on the server (Jinja2) from catalog calls made as the signed-in principal (``door.View``);
+htmx, shipped in ``static/vendor`` with its SSE extension, swaps in fragments — a filtered table, a form's answer, a
+live update from ``/ui/live/<view>``. No inline script or style, so the pages' Content-Security-Policy allows only
+the hub's own files.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from agora.config import Settings
+from agora.transports.rest.errors import error_response
+from agora_sdk.errors import NotFound
+
+from . import pages, signin
+from .live import live
+
+
+class _Assets(StaticFiles):
+    """The console's own files: cacheable for a day (the pages ask for them with the hub's version in the URL)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_cached(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"cache-control", b"public, max-age=86400")]
+            await send(message)
+
+        await super().__call__(scope, receive, send_cached)
+
+
+async def _home(request: Request) -> Response:
+    """``/``: a browser is sent to the console; anything else gets the API's 404."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui", 303)
+    return error_response(NotFound("nothing at /: the API is under /agora (see /docs), the console under /ui"))
+
+
+def mount(app: FastAPI, settings: Settings) -> None:
+    if not settings.console:
+        return
+    app.router.routes.extend([
+        Route("/", _home, methods=["GET"]),
+        Route("/ui", pages.overview, methods=["GET"]),
+        Route("/ui/sign-in", signin.sign_in_form, methods=["GET"]),
+        Route("/ui/sign-in", signin.sign_in, methods=["POST"]),
+        Route("/ui/sign-out", signin.sign_out, methods=["POST"]),
+        Route("/ui/agents", pages.agents, methods=["GET"]),
+        Route("/ui/agents/{agent_id}", pages.agent, methods=["GET"]),
+        Route("/ui/live/{view}", live, methods=["GET"]),
+        Mount("/ui/static", _Assets(packages=[("agora.transports.console", "static")]), name="console-static"),
+    ])  # fmt: skip
