@@ -154,3 +154,22 @@ def test_no_console_means_no_pages(tmp_path: Path) -> None:
         assert httpx.get(hub.url + "/", headers={"Accept": "text/html"}).status_code == 404
     finally:
         hub.stop()
+
+
+def test_a_task_is_cancelled_from_its_page_and_a_refused_action_says_why_and_changes_nothing(console_hub: HubProcess) -> None:
+    with console_hub.client() as admin:
+        task = ok(call(admin, "agora.task.assign", task_type="console.demo", required_capabilities=["nobody-has-this"]))
+        with browser(console_hub) as b:
+            sign_in(b, console_hub.admin_key)
+            page = b.get(f"/ui/tasks/{task['task_id']}")
+            assert page.status_code == 200 and "console.demo" in page.text and "Cancel task" in page.text
+            htmx = {"HX-Request": "true", "X-CSRF-Token": b.cookies["agora_csrf"]}
+            done = b.post(f"/ui/tasks/{task['task_id']}/cancel", data={"reason": "not needed"}, headers=htmx)
+            assert done.status_code == 200 and "Cancelled." in done.text
+            assert ok(call(admin, "agora.task.get", task_id=task["task_id"]))["status"] == "cancelled"
+            history = ok(call(admin, "agora.task.history", task_id=task["task_id"]))["transitions"]
+            refused = b.post(f"/ui/tasks/{task['task_id']}/requeue", headers=htmx)
+            assert refused.status_code == 409 and 'role="alert"' in refused.text and "cancelled" in refused.text
+            assert ok(call(admin, "agora.task.history", task_id=task["task_id"]))["transitions"] == history
+            assert b.post(f"/ui/tasks/{task['task_id']}/explode", headers=htmx).status_code == 404
+            assert b.get("/ui/tasks?status=nonsense").status_code == 400

@@ -53,6 +53,9 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/sign-out", signin.sign_out, methods=["POST"]),
         Route("/ui/agents", pages.agents, methods=["GET"]),
         Route("/ui/agents/{agent_id}", pages.agent, methods=["GET"]),
+        Route("/ui/tasks", pages.tasks, methods=["GET"]),
+        Route("/ui/tasks/{task_id}", pages.task, methods=["GET"]),
+        Route("/ui/tasks/{task_id}/{action}", pages.task_action, methods=["POST"]),
         Route("/ui/live/{view}", live, methods=["GET"]),
         Mount("/ui/static", _Assets(packages=[("agora.transports.console", "static")]), name="console-static"),
     ])  # fmt: skip

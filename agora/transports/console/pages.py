@@ -11,14 +11,16 @@ from typing import Any
 
 from starlette.responses import Response
 
-from agora_sdk.errors import InvalidArgument
+from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
 from agora_sdk.wire.common import AgentStatus
+from agora_sdk.wire.tasks import TaskStatus
 
 from .door import View, page
 from .render import render_text
 
 Fragments = Callable[[View, Mapping[str, str]], Awaitable[dict[str, str]]]
 AGENT_STATUSES = [s.value for s in AgentStatus]
+TASK_STATUSES = list(dict.fromkeys(s.value for s in TaskStatus))  # (the enum has capitalised aliases)
 PAGE_SIZE = 50
 
 
@@ -29,22 +31,26 @@ async def overview_fragments(view: View, params: Mapping[str, str]) -> dict[str,
     return {"overview": render_text("_overview.html", view=view, health=health, agents=agents, tasks=tasks)}
 
 
-def agent_filters(params: Mapping[str, str]) -> dict[str, Any]:
-    """The agents page's filters from its query string (bookmarkable), as ``agora.query.agents`` takes them."""
+def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """A list page's filters from its query string (so a view can be bookmarked), as its tool takes them: ``fields``
+    maps a URL parameter to the tool's argument; empty ones are left out, ``choices`` are checked here (400)."""
     args: dict[str, Any] = {"limit": PAGE_SIZE}
-    if text := params.get("q", "").strip():
-        args["text"] = text
-    if status := params.get("status", ""):
-        if status not in AGENT_STATUSES:
-            raise InvalidArgument(f"unknown status {status!r}")
-        args["status"] = status
-    if cursor := params.get("cursor", ""):
-        args["cursor"] = cursor
+    for param, arg in fields.items():
+        value = params.get(param, "").strip()
+        if not value:
+            continue
+        if choices and param in choices and value not in choices[param]:
+            raise InvalidArgument(f"unknown {param} {value!r}")
+        args[arg] = value
     return args
 
 
+AGENT_FILTERS = {"q": "text", "status": "status", "cursor": "cursor"}
+TASK_FILTERS = {"status": "status", "type": "task_type", "agent": "agent", "cursor": "cursor"}
+
+
 async def agents_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
-    found = await view.call("agora.query.agents", **agent_filters(params))
+    found = await view.call("agora.query.agents", **tool_args(params, AGENT_FILTERS, {"status": AGENT_STATUSES}))
     return {"agents": render_text("_agents_rows.html", view=view, agents=found.agents, next_cursor=found.next_cursor, params=params)}
 
 
@@ -58,8 +64,25 @@ async def agent_fragments(view: View, params: Mapping[str, str]) -> dict[str, st
     return (await _agent_parts(view, params.get("agent", "")))[1]
 
 
+async def tasks_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    found = await view.call("agora.task.list", **tool_args(params, TASK_FILTERS, {"status": TASK_STATUSES}))
+    return {"tasks": render_text("_tasks_rows.html", view=view, tasks=found.tasks, total=found.total, next_cursor=found.next_cursor, params=params)}
+
+
+async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    task = await view.call("agora.task.get", task_id=params.get("task", ""))
+    history = await view.call("agora.task.history", task_id=task.task_id)
+    return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions)}
+
+
 # The live views: what ``/ui/live/<name>`` may push, and which query parameters of the page it needs.
-LIVE: dict[str, Fragments] = {"overview": overview_fragments, "agents": agents_fragments, "agent": agent_fragments}
+LIVE: dict[str, Fragments] = {
+    "overview": overview_fragments,
+    "agents": agents_fragments,
+    "agent": agent_fragments,
+    "tasks": tasks_fragments,
+    "task": task_fragments,
+}
 
 
 @page
@@ -73,7 +96,7 @@ async def agents(view: View) -> Response:
     params = view.request.query_params
     fragments = await agents_fragments(view, params)
     if view.partial:  # the filters changed: the live region again, streaming with the new ones
-        return view.render("_agents_view.html", query=view.request.url.query, html=fragments["agents"])
+        return view.render("_region.html", name="agents", query=view.request.url.query, html=fragments["agents"])
     return view.render("agents.html", title="Agents", nav="agents", fragments=fragments, params=params, statuses=AGENT_STATUSES,
                        live="agents")  # fmt: skip
 
@@ -83,3 +106,44 @@ async def agent(view: View) -> Response:
     params = {"agent": view.request.path_params["agent_id"]}
     agent, fragments = await _agent_parts(view, params["agent"])
     return view.render("agent.html", title=agent.agent_name, nav="agents", fragments=fragments, agent=agent, live="agent", live_params=params)
+
+
+@page
+async def tasks(view: View) -> Response:
+    params = view.request.query_params
+    fragments = await tasks_fragments(view, params)
+    if view.partial:
+        return view.render("_region.html", name="tasks", query=view.request.url.query, html=fragments["tasks"])
+    return view.render("tasks.html", title="Tasks", nav="tasks", fragments=fragments, params=params, statuses=TASK_STATUSES, live="tasks")
+
+
+@page
+async def task(view: View) -> Response:
+    params = {"task": view.request.path_params["task_id"]}
+    fragments = await task_fragments(view, params)
+    return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=params["task"])
+
+
+# What a person may do to a task from its page: the tool and how the form's fields become its arguments.
+TASK_ACTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]], str]] = {
+    "cancel": ("agora.task.cancel", lambda form: {"reason": str(form.get("reason") or "") or None}, "Cancelled."),
+    "requeue": ("agora.task.requeue", lambda form: {}, "Back in the queue."),
+}
+
+
+@page
+async def task_action(view: View) -> Response:
+    """A form on a task's page: the tool's answer (or its error, with its own message) goes beside the button; the
+    page's live region shows the task's new state."""
+    action = TASK_ACTIONS.get(view.request.path_params["action"])
+    if action is None:
+        raise NotFound("no such action")
+    tool, args, done = action
+    form = await view.request.form()
+    try:
+        await view.call(tool, task_id=view.request.path_params["task_id"], **args(form))
+    except AgoraError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return view.render("_result.html", exc.status, ok=False, message=exc.message)
+    return view.render("_result.html", ok=True, message=done)
