@@ -1,0 +1,1 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright's sync API (see conftest.py)."""

@@ -1,0 +1,141 @@
+"""The console as a person uses it: Chromium against a real hub, asserting on what is on the screen."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from ..conftest import call, new_tenant, ok, unique
+from ..hubproc import HubProcess
+
+Screenshot = Callable[[Page, str], tuple[Path, Path]]
+LIVE = 5_000  # ms a live update may take here before the test fails (the console's own lag is ~0.25 s)
+
+
+def sign_in(page: Page, hub: HubProcess, key: str, path: str = "/ui") -> None:
+    page.goto(hub.url + path)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_pages_and_sign_out(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    page.goto(sqlite_hub.url + "/ui")
+    expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
+    screenshot(page, "sign-in")
+    page.get_by_label("API key").fill("agora_sk_" + "x" * 43)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+
+    page.get_by_label("API key").fill(sqlite_hub.admin_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("heading", name="Health")).to_be_visible()
+    screenshot(page, "overview")
+
+    page.get_by_role("link", name="Agents", exact=True).click()
+    expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    screenshot(page, "agents")
+    page.get_by_role("link", name="Tasks", exact=True).click()
+    expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
+    screenshot(page, "tasks")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to Agora")).to_be_visible()
+    page.goto(sqlite_hub.url + "/ui/agents")
+    expect(page).to_have_url(re.compile(r"/ui/sign-in"))
+
+
+def test_an_agent_status_change_shows_without_a_reload(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    name = unique("live")
+    with sqlite_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=name, capabilities=["console-demo"], description="Shows up live"))
+        sign_in(page, sqlite_hub, sqlite_hub.admin_key, f"/ui/agents?q={name}")
+        row = page.get_by_role("row").filter(has_text=name)
+        expect(row).to_contain_text("active")
+        page.evaluate("window.notReloaded = true")
+        ok(call(admin, "agora.admin.override", target_id=name, action="pause", reason="console test"))
+        expect(row).to_contain_text("paused", timeout=LIVE)
+        assert page.evaluate("window.notReloaded") is True
+
+        row.get_by_role("link", name=name).click()
+        expect(page.get_by_role("heading", name=name)).to_be_visible()
+        expect(page.get_by_text(agent["agent_id"])).to_be_visible()
+        screenshot(page, "agent")
+        ok(call(admin, "agora.admin.override", target_id=name, action="resume", reason="console test"))
+        expect(page.locator("[data-live=agent]")).to_contain_text("active", timeout=LIVE)
+
+
+def test_search_filters_live_in_the_url(page: Page, sqlite_hub: HubProcess) -> None:
+    stem = unique("find")
+    with sqlite_hub.client() as admin:
+        for suffix in ("apple", "pear"):
+            ok(call(admin, "agora.agents.register", agent_name=f"{stem}-{suffix}"))
+    sign_in(page, sqlite_hub, sqlite_hub.admin_key, "/ui/agents")
+    page.get_by_label("Search").fill(f"{stem}-pear")
+    expect(page).to_have_url(re.compile(rf"q={stem}-pear"))
+    expect(page.get_by_role("link", name=f"{stem}-pear")).to_be_visible()
+    expect(page.get_by_role("link", name=f"{stem}-apple")).to_have_count(0)
+    page.reload()  # the filter is in the URL: a bookmark shows the same
+    expect(page.get_by_label("Search")).to_have_value(f"{stem}-pear")
+    expect(page.get_by_role("link", name=f"{stem}-apple")).to_have_count(0)
+
+
+def test_a_task_is_cancelled_from_the_console(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    with sqlite_hub.client() as admin:
+        task = ok(call(admin, "agora.task.assign", task_type="console.cancel", required_capabilities=["nobody-yet"], payload={"n": 1}))
+        sign_in(page, sqlite_hub, sqlite_hub.admin_key, f"/ui/tasks/{task['task_id']}")
+        live = page.locator("[data-live=task]")
+        expect(live).to_contain_text("pending")
+        screenshot(page, "task")
+        page.get_by_label("Reason to cancel").fill("changed my mind")
+        page.get_by_role("button", name="Cancel task").click()
+        expect(page.get_by_role("status")).to_have_text("Cancelled.")
+        expect(live).to_contain_text("changed my mind", timeout=LIVE)
+        assert ok(call(admin, "agora.task.get", task_id=task["task_id"]))["status"] == "cancelled"
+        page.get_by_role("button", name="Requeue (retry)").click()
+        expect(page.get_by_role("alert")).to_contain_text("only dead-lettered or failed tasks are requeued")
+        assert ok(call(admin, "agora.task.get", task_id=task["task_id"]))["status"] == "cancelled"
+
+
+def test_a_tenant_sees_its_own_and_a_foreign_url_is_not_found(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    with sqlite_hub.client() as admin:
+        mine, theirs = new_tenant(admin, sqlite_hub), new_tenant(admin, sqlite_hub)
+    with mine, theirs:
+        own = ok(call(mine, "agora.agents.register", agent_name=unique("own")))
+        foreign = ok(call(theirs, "agora.agents.register", agent_name=unique("foreign")))
+        key = mine.headers["Authorization"].removeprefix("Bearer ")
+    sign_in(page, sqlite_hub, key, "/ui/agents")
+    expect(page.get_by_role("link", name=own["agent_name"])).to_be_visible()
+    expect(page.get_by_text(foreign["agent_name"])).to_have_count(0)
+    response = page.goto(f"{sqlite_hub.url}/ui/agents/{foreign['agent_id']}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    screenshot(page, "not-found")
+
+
+def test_a_revoked_key_sends_an_open_page_to_sign_in(page: Page, sqlite_hub: HubProcess) -> None:
+    with sqlite_hub.client() as admin:
+        created = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("tenant")))
+        sign_in(page, sqlite_hub, created["key"], "/ui/agents")
+        expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+        ok(call(admin, "agora.admin.keys.revoke", key_id=created["info"]["key_id"]))
+    expect(page).to_have_url(re.compile(r"/ui/sign-in\?next=%2Fui%2Fagents"), timeout=LIVE)
+
+
+def test_pages_have_no_console_errors_and_no_outside_requests(page: Page, sqlite_hub: HubProcess) -> None:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(sqlite_hub.url) else None)
+    sign_in(page, sqlite_hub, sqlite_hub.admin_key)
+    for path in ("/ui", "/ui/agents", "/ui/tasks"):
+        page.goto(sqlite_hub.url + path)
+        page.wait_for_timeout(300)  # the live stream connects; a CSP violation would be logged by now
+    assert not problems, problems
+    assert not outside, outside
+    assert httpx.get(sqlite_hub.url + "/ui/static/vendor/htmx.min.js").headers["cache-control"].startswith("public")
