@@ -406,6 +406,50 @@ class TaskTools(SyncGroup):
             reset_attempts: Start counting attempts again."""
         return self._call("agora.task.requeue", "tasks.Task", locals(), retry_safe=False)
 
+    def reassign(
+        self,
+        task_id: str,
+        *,
+        assignee: str | None | Unset = UNSET,
+        required_capabilities: builtins.list[str] | Unset = UNSET,
+        reason: str | None | Unset = UNSET,
+    ) -> tasks.Task:
+        """Give a task a new assignee (an agent of its tenant, id or name) or new required_capabilities. Any task but a completed or cancelled one: a running task loses its lease (its holder's next heartbeat or update is refused, 409), a failed or dead-lettered one goes back to the queue; the task is pending for its new target, attempts counted from zero, and the claimers that may take it now are woken.
+
+        Args:
+            task_id: required.
+            assignee: The agent (id or name, of the task's tenant) that takes it over.
+            required_capabilities: Or: any active agent with all of these may claim it.
+            reason: Why, for the task's history."""
+        return self._call("agora.task.reassign", "tasks.Task", locals(), retry_safe=False)
+
+    def set_priority(
+        self,
+        task_id: str,
+        priority: messaging.PriorityLevel | int,
+    ) -> tasks.Task:
+        """Change the priority of a pending or running task (claims take higher priorities first).
+
+        Args:
+            task_id: required.
+            priority: required."""
+        return self._call("agora.task.set_priority", "tasks.Task", locals(), retry_safe=False)
+
+    def requeue_dead_letter(
+        self,
+        *,
+        task_type: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> tasks.RequeuedDeadLetters:
+        """Put up to 'limit' dead-lettered tasks back in the queue in one transaction, oldest first, attempts counted from zero (by type, and for the admin by tenant); has_more says whether more are left. An agent's key reaches the tasks it created or was assigned.
+
+        Args:
+            task_type: Only tasks of this type.
+            tenant: Only this tenant's tasks (id or name); the admin's calls reach every tenant's otherwise.
+            limit: At most this many tasks in this call."""
+        return self._call("agora.task.requeue_dead_letter", "tasks.RequeuedDeadLetters", locals(), retry_safe=False)
+
     def get(
         self,
         task_id: str,
@@ -632,6 +676,39 @@ class MessagingTools(SyncGroup):
             up_to: Ack every delivered message up to and including this cursor.
             agent_id: the same as agent (seed 000's spelling)."""
         return self._call("agora.messaging.ack", "messaging.Acked", locals(), retry_safe=False)
+
+    def search(
+        self,
+        *,
+        from_agent: str | None | Unset = UNSET,
+        to_agent: str | None | Unset = UNSET,
+        topic: str | None | Unset = UNSET,
+        kind: Literal['direct', 'broadcast', 'topic'] | None | Unset = UNSET,
+        message_type: str | None | Unset = UNSET,
+        performative: messaging.Performative | str | None | Unset = UNSET,
+        since: datetime | None | Unset = UNSET,
+        until: datetime | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> messaging.MessageSearch:
+        """Search stored messages, newest first: by sender, recipient (agent id or name), topic, kind, message_type, performative, a time range (since/until) and a substring of the content; cursor pagination. A customer key finds its tenant's messages, the admin every tenant's (or one 'tenant'); an agent's key finds the messages it sent, those sent directly to it and its tenant's broadcasts (not other agents' topic messages: which reached it depends on its subscriptions over time).
+
+        Args:
+            from_agent: Sent by this agent (id or name), or by 'system' (a key that is no agent's).
+            to_agent: Sent directly to this agent (id or name).
+            topic: Published to exactly this topic.
+            kind: Only direct, broadcast or topic messages.
+            message_type: optional (default None).
+            performative: optional (default None).
+            since: Stored at or after this time.
+            until: Stored before this time.
+            text: A case-insensitive substring of the content as JSON text.
+            tenant: Only this tenant's messages (id or name); the admin sees every tenant's otherwise.
+            limit: optional (default 50).
+            cursor: The next_cursor of the previous page."""
+        return self._call("agora.messaging.search", "messaging.MessageSearch", locals(), retry_safe=True)
 
     def subscribe(
         self,
@@ -1615,6 +1692,50 @@ class AsyncTaskTools(AsyncGroup):
             reset_attempts: Start counting attempts again."""
         return await self._call("agora.task.requeue", "tasks.Task", locals(), retry_safe=False)
 
+    async def reassign(
+        self,
+        task_id: str,
+        *,
+        assignee: str | None | Unset = UNSET,
+        required_capabilities: builtins.list[str] | Unset = UNSET,
+        reason: str | None | Unset = UNSET,
+    ) -> tasks.Task:
+        """Give a task a new assignee (an agent of its tenant, id or name) or new required_capabilities. Any task but a completed or cancelled one: a running task loses its lease (its holder's next heartbeat or update is refused, 409), a failed or dead-lettered one goes back to the queue; the task is pending for its new target, attempts counted from zero, and the claimers that may take it now are woken.
+
+        Args:
+            task_id: required.
+            assignee: The agent (id or name, of the task's tenant) that takes it over.
+            required_capabilities: Or: any active agent with all of these may claim it.
+            reason: Why, for the task's history."""
+        return await self._call("agora.task.reassign", "tasks.Task", locals(), retry_safe=False)
+
+    async def set_priority(
+        self,
+        task_id: str,
+        priority: messaging.PriorityLevel | int,
+    ) -> tasks.Task:
+        """Change the priority of a pending or running task (claims take higher priorities first).
+
+        Args:
+            task_id: required.
+            priority: required."""
+        return await self._call("agora.task.set_priority", "tasks.Task", locals(), retry_safe=False)
+
+    async def requeue_dead_letter(
+        self,
+        *,
+        task_type: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> tasks.RequeuedDeadLetters:
+        """Put up to 'limit' dead-lettered tasks back in the queue in one transaction, oldest first, attempts counted from zero (by type, and for the admin by tenant); has_more says whether more are left. An agent's key reaches the tasks it created or was assigned.
+
+        Args:
+            task_type: Only tasks of this type.
+            tenant: Only this tenant's tasks (id or name); the admin's calls reach every tenant's otherwise.
+            limit: At most this many tasks in this call."""
+        return await self._call("agora.task.requeue_dead_letter", "tasks.RequeuedDeadLetters", locals(), retry_safe=False)
+
     async def get(
         self,
         task_id: str,
@@ -1841,6 +1962,39 @@ class AsyncMessagingTools(AsyncGroup):
             up_to: Ack every delivered message up to and including this cursor.
             agent_id: the same as agent (seed 000's spelling)."""
         return await self._call("agora.messaging.ack", "messaging.Acked", locals(), retry_safe=False)
+
+    async def search(
+        self,
+        *,
+        from_agent: str | None | Unset = UNSET,
+        to_agent: str | None | Unset = UNSET,
+        topic: str | None | Unset = UNSET,
+        kind: Literal['direct', 'broadcast', 'topic'] | None | Unset = UNSET,
+        message_type: str | None | Unset = UNSET,
+        performative: messaging.Performative | str | None | Unset = UNSET,
+        since: datetime | None | Unset = UNSET,
+        until: datetime | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> messaging.MessageSearch:
+        """Search stored messages, newest first: by sender, recipient (agent id or name), topic, kind, message_type, performative, a time range (since/until) and a substring of the content; cursor pagination. A customer key finds its tenant's messages, the admin every tenant's (or one 'tenant'); an agent's key finds the messages it sent, those sent directly to it and its tenant's broadcasts (not other agents' topic messages: which reached it depends on its subscriptions over time).
+
+        Args:
+            from_agent: Sent by this agent (id or name), or by 'system' (a key that is no agent's).
+            to_agent: Sent directly to this agent (id or name).
+            topic: Published to exactly this topic.
+            kind: Only direct, broadcast or topic messages.
+            message_type: optional (default None).
+            performative: optional (default None).
+            since: Stored at or after this time.
+            until: Stored before this time.
+            text: A case-insensitive substring of the content as JSON text.
+            tenant: Only this tenant's messages (id or name); the admin sees every tenant's otherwise.
+            limit: optional (default 50).
+            cursor: The next_cursor of the previous page."""
+        return await self._call("agora.messaging.search", "messaging.MessageSearch", locals(), retry_safe=True)
 
     async def subscribe(
         self,

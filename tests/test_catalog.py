@@ -170,6 +170,10 @@ EXAMPLES: dict[str, Example] = {
     "agora.messaging.publish": lambda a: {"topic": "builds.eu.failed", "content": "red", "performative": "failure"},
     "agora.messaging.receive": lambda a: {"agent": _agent(a), "limit": 5, "wait": 0, "visibility_timeout": 10},
     "agora.messaging.ack": _delivered,
+    "agora.messaging.search": lambda a: {
+        "from_agent": "system", "kind": "direct", "message_type": "introduction", "performative": "inform",
+        "since": "2026-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z", "text": "hello", "tenant": "default", "limit": 10,
+    },  # fmt: skip
     "agora.messaging.subscribe": lambda a: {"agent": _agent(a), "topics": ["builds.*"], "event_types": ["task_assigned"]},
     "agora.messaging.unsubscribe": lambda a: {"subscription_id": _subscription(a)},
     "agora.task.assign": lambda a: {
@@ -219,6 +223,9 @@ EXAMPLES: dict[str, Example] = {
     },
     "agora.task.cancel": lambda a: {"task_id": _task(a), "reason": "not needed"},
     "agora.task.requeue": lambda a: {"task_id": _failed_task(a), "reset_attempts": True},
+    "agora.task.reassign": lambda a: {"task_id": _task(a), "assignee": _agent(a), "reason": "rebalancing"},
+    "agora.task.set_priority": lambda a: {"task_id": _task(a), "priority": "urgent"},
+    "agora.task.requeue_dead_letter": lambda a: {"task_type": unique("dead"), "tenant": "default", "limit": 10},
     "agora.task.get": lambda a: {"task_id": _task(a)},
     "agora.task.list": lambda a: {"status": "pending", "sort": "priority", "limit": 5, "offset": 0},
     "agora.task.history": lambda a: {"task_id": _task(a)},

@@ -116,7 +116,7 @@ def test_tools_ls_schema_health_and_completion(sqlite_hub):
     assert schema["input_schema"]["required"] == ["task_id"]
     health = agora(sqlite_hub, "health")
     assert health.returncode == 0 and "database" in health.stdout and "healthy" in health.stdout
-    env = _env(sqlite_hub, None) | {"_AGORA_COMPLETE": "complete_bash", "COMP_WORDS": "agora call agora.messaging.se", "COMP_CWORD": "2"}
+    env = _env(sqlite_hub, None) | {"_AGORA_COMPLETE": "complete_bash", "COMP_WORDS": "agora call agora.messaging.sen", "COMP_CWORD": "2"}
     completion = subprocess.run([AGORA], env=env, capture_output=True, text=True, timeout=30)
     assert completion.stdout.split() == ["agora.messaging.send", "agora.messaging.send_batch"]
 

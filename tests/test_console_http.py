@@ -173,3 +173,21 @@ def test_a_task_is_cancelled_from_its_page_and_a_refused_action_says_why_and_cha
             assert ok(call(admin, "agora.task.history", task_id=task["task_id"]))["transitions"] == history
             assert b.post(f"/ui/tasks/{task['task_id']}/explode", headers=htmx).status_code == 404
             assert b.get("/ui/tasks?status=nonsense").status_code == 400
+
+
+def test_the_dead_letter_is_requeued_in_bulk_from_the_tasks_page(console_hub: HubProcess) -> None:
+    kind = unique("dlq").replace("-", ".")
+    with console_hub.client() as admin:
+        worker = ok(call(admin, "agora.agents.register", agent_name=unique("worker")))
+        task = ok(call(admin, "agora.task.assign", task_type=kind, assignee=worker["agent_id"], max_attempts=1))
+        with console_hub.client(worker["agent_token"]) as agent:
+            lease = ok(call(agent, "agora.task.claim", task_types=[kind]))["lease"]
+            ok(call(agent, "agora.task.update", task_id=task["task_id"], status="failed", retry=True, lease_token=lease["token"]))
+        assert ok(call(admin, "agora.task.get", task_id=task["task_id"]))["status"] == "dead_letter"
+        with browser(console_hub) as b:
+            sign_in(b, console_hub.admin_key)
+            page = b.get(f"/ui/tasks?status=dead_letter&type={kind}")
+            assert "Requeue all dead-lettered" in page.text and task["task_id"] in page.text
+            done = b.post("/ui/tasks/requeue-dead-letter", data={"type": kind}, headers={"X-CSRF-Token": b.cookies["agora_csrf"], "HX-Request": "true"})
+            assert done.status_code == 200 and "1 task back in the queue." in done.text
+        assert ok(call(admin, "agora.task.get", task_id=task["task_id"]))["status"] == "pending"

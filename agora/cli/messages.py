@@ -1,4 +1,5 @@
-"""``agora send``, ``agora inbox``, ``agora ack`` and ``agora tail``: messages and live events from a terminal."""
+"""``agora send``, ``agora inbox``, ``agora ack``, ``agora tail`` and ``agora messages search``: messages and live events
+from a terminal."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .connection import Hub, hub_command
 from .output import console, fail, table
 
 app = typer.Typer()
+messages_app = typer.Typer(help="Look through the messages the hub stored.", no_args_is_help=True)
 
 BATCH_LIMIT = 1000  # agora.messaging.send_batch's own limit
 FOLLOW_WAIT = 20.0  # seconds each long poll of ``inbox --follow`` waits
@@ -141,6 +143,49 @@ def ack(
         raise fail("give message ids or --up-to CURSOR")
     result = hub.call("agora.messaging.ack", agent=agent, message_ids=message_ids, up_to=up_to)
     hub.show(result, lambda r: typer.echo(f"acked {r['acked']} message(s)"))
+
+
+SEARCH_COLUMNS = ["seq", "message_id", "sent", "kind", "from", "to", "type", "content"]
+
+
+def _found_rows(messages: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            m["seq"], m["message_id"], m["created_at"][:19], m["kind"], m["from_agent_name"] or m["from_agent"],
+            m["to_agent_name"] or m["to_agent"] or m["topic"] or "", m["message_type"], _short(m["content"]),
+        ]
+        for m in messages
+    ]  # fmt: skip
+
+
+@hub_command(messages_app, "search")
+def search(
+    hub: Hub,
+    text: Annotated[str | None, typer.Argument(help="Text the content contains (any case).")] = None,
+    from_agent: Annotated[str | None, typer.Option("--from", help="Sent by this agent (id or name), or by 'system'.")] = None,
+    to_agent: Annotated[str | None, typer.Option("--to", help="Sent directly to this agent (id or name).")] = None,
+    topic: Annotated[str | None, typer.Option(help="Published to this topic.")] = None,
+    kind: Annotated[str | None, typer.Option(help="direct, broadcast or topic.")] = None,
+    message_type: Annotated[str | None, typer.Option("--type", help="Only this message type.")] = None,
+    performative: Annotated[str | None, typer.Option(help="ACP performative: request, inform, propose, …")] = None,
+    since: Annotated[str | None, typer.Option(help="Sent at or after this ISO 8601 time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Sent before this ISO 8601 time.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's messages (an admin key; id or name).")] = None,
+    limit: Annotated[int | None, typer.Option(help="How many to show (1-500, default 50).")] = None,
+    cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous one printed.")] = None,
+) -> None:
+    """Search stored messages, newest first."""
+    result = hub.call(
+        "agora.messaging.search", text=text, from_agent=from_agent, to_agent=to_agent, topic=topic, kind=kind,
+        message_type=message_type, performative=performative, since=since, until=until, tenant=tenant, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
+
+    def human(r: dict[str, Any]) -> None:
+        more = f" (next page: --cursor {r['next_cursor']})" if r["has_more"] else ""
+        table(f"{len(r['messages'])} message(s){more}", SEARCH_COLUMNS, _found_rows(r["messages"]))
+
+    hub.show(result, human)
 
 
 @hub_command(app, "tail")

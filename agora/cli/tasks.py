@@ -1,4 +1,4 @@
-"""``agora tasks ls|show|assign|cancel|requeue|stats``: the work queue from a terminal."""
+"""``agora tasks ls|show|assign|cancel|requeue|reassign|priority|requeue-dead|stats``: the work queue from a terminal."""
 
 from __future__ import annotations
 
@@ -106,6 +106,57 @@ def requeue(
     """Put a failed or dead-lettered task back in the queue."""
     task = hub.call("agora.task.requeue", task_id=task_id, reset_attempts=reset_attempts or None)
     hub.show(task, lambda t: typer.echo(f"{t['task_id']}: {t['status']} (attempts {t['attempts']})"))
+
+
+@hub_command(app, "reassign")
+def reassign(
+    hub: Hub,
+    task_id: Annotated[str, typer.Argument(help="The task id (task_…).")],
+    assignee: Annotated[str | None, typer.Option(help="Give it to this agent (id or name).")] = None,
+    capability: Annotated[
+        list[str] | None, typer.Option("--capability", "-c", help="Or: a capability the claimer needs (repeatable).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the task's history.")] = None,
+) -> None:
+    """Give a task to another agent, or to any agent with these capabilities; a running one loses its lease and a
+    failed or dead-lettered one goes back to the queue."""
+    task = hub.call("agora.task.reassign", task_id=task_id, assignee=assignee, required_capabilities=capability, reason=reason)
+
+    def human(t: dict[str, Any]) -> None:
+        target = t["assignee"] or "agents with " + ", ".join(t["required_capabilities"])
+        typer.echo(f"{t['task_id']}: {t['status']} for {target}")
+
+    hub.show(task, human)
+
+
+@hub_command(app, "priority")
+def priority(
+    hub: Hub,
+    task_id: Annotated[str, typer.Argument(help="The task id (task_…).")],
+    level: Annotated[str, typer.Argument(help="low, normal, high or urgent.")],
+) -> None:
+    """Change the priority of a task that has not finished."""
+    task = hub.call("agora.task.set_priority", task_id=task_id, priority=level)
+    hub.show(task, lambda t: typer.echo(f"{t['task_id']}: priority {t['priority']}"))
+
+
+@hub_command(app, "requeue-dead")
+def requeue_dead(
+    hub: Hub,
+    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's tasks (an admin key; id or name).")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many (1-1000, default 100).")] = None,
+) -> None:
+    """Put dead-lettered tasks back in the queue, oldest first, with their attempts counted from zero."""
+    result = hub.call("agora.task.requeue_dead_letter", task_type=task_type, tenant=tenant, limit=limit)
+
+    def human(r: dict[str, Any]) -> None:
+        for task_id in r["task_ids"]:
+            typer.echo(task_id)
+        more = " (more are left: run it again)" if r["has_more"] else ""
+        typer.echo(f"requeued {r['requeued']} task(s){more}")
+
+    hub.show(result, human)
 
 
 @hub_command(app, "stats")

@@ -1,4 +1,5 @@
-"""Wake-ups: callers park on keys ("agent:<id>", "tenant:<id>", "events:<tenant>"), notifier events wake them.
+"""Wake-ups: callers park on keys ("agent:<id>", "tenant:<id>", "events:<tenant>", "messages:<tenant>"), notifier
+events wake them.
 
 A waiter is armed *before* the store is checked, so an event that lands between the check and the
 wait is never missed. A wake-up carries no data: the woken caller reads the store again.
@@ -21,14 +22,16 @@ _TENANT_EVENTS = {"broadcast_message", "topic_message"}
 _NO_NEW_WORK = {"task_claimed", "task_updated"}
 # A task's end makes work claimable only through the tasks that depend on it.
 _ENDS = {"task_completed", "task_failed", "task_cancelled", "task_dead_lettered"}
+# A task with a new target (a new one, or one reassigned) is for the claimers of that target only.
+_NEW_TARGET = {"task_assigned", "task_reassigned"}
 
 
 def keys_for(event: Event) -> list[str]:
     field = _AGENT_EVENTS.get(event.type)
     if field is not None:
-        return [f"agent:{event.data.get(field)}"]
+        return [f"agent:{event.data.get(field)}", *_message_views(event)]
     if event.type in _TENANT_EVENTS:
-        return [f"tenant:{event.tenant_id}"]
+        return [f"tenant:{event.tenant_id}", *_message_views(event)]
     if event.type == "a2a_updated":
         keys = [f"a2a:{event.data['task_id']}"]  # its A2A streams
         if event.data.get("settled"):
@@ -37,7 +40,7 @@ def keys_for(event: Event) -> list[str]:
     keys = [f"events:{event.tenant_id}", "events:*"]  # a hub event: live streams of its tenant, and admins'
     if event.type.startswith("task_"):
         keys.append(f"task:{event.data.get('task_id')}")  # callers waiting for that task to finish
-        if event.type == "task_assigned":
+        if event.type in _NEW_TARGET:
             keys += _new_task_keys(event.tenant_id, event.data)
         elif event.type not in _NO_NEW_WORK and (event.type not in _ENDS or event.data.get("has_dependents", True)):
             keys.append(f"tasks:{event.tenant_id}")  # every claimer waiting for work in that tenant
@@ -46,11 +49,16 @@ def keys_for(event: Event) -> list[str]:
     return keys
 
 
+def _message_views(event: Event) -> list[str]:
+    """Views of a tenant's messages (the console's live tail): of its tenant, and the admin's of every tenant."""
+    return [f"messages:{event.tenant_id}", "messages:*"]
+
+
 def _new_task_keys(tenant_id: str, task: dict[str, Any]) -> list[str]:
-    """A new task wakes the claimers that may take it, not every claimer of the tenant: each woken claimer runs a
-    claim in the store, and a claim that finds nothing walks every pending task it cannot take. (One required
-    capability is enough to pick the key: a claimer with all of them is armed with each.) ``…:new`` wakes claimers
-    that do not yet know their own capabilities."""
+    """A new (or reassigned) task wakes the claimers that may take it, not every claimer of the tenant: each woken
+    claimer runs a claim in the store, and a claim that finds nothing walks every pending task it cannot take. (One
+    required capability is enough to pick the key: a claimer with all of them is armed with each.) ``…:new`` wakes
+    claimers that do not yet know their own capabilities."""
     base = f"tasks:{tenant_id}"
     if task.get("assignee"):
         who = f"{base}:for:{task['assignee']}"

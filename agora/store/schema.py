@@ -178,6 +178,25 @@ messages = Table(
     # Set while the sender waits for a reply (expected.timeout_ms); cleared by the reply or by the timeout failure.
     Column("reply_due_at", UtcDateTime, nullable=True),
     Index("ix_messages_fanout", "tenant_id", "kind", "seq"),
+    # Searches (agora.messaging.search), newest first: a tenant's messages, and those of one sender, recipient, topic.
+    Index("ix_messages_tenant_seq", "tenant_id", "seq"),
+    Index("ix_messages_sender", "tenant_id", "sender_id", "seq"),
+    Index(
+        "ix_messages_recipient",
+        "tenant_id",
+        "recipient_id",
+        "seq",
+        sqlite_where=text("recipient_id IS NOT NULL"),
+        postgresql_where=text("recipient_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_messages_topic",
+        "tenant_id",
+        "topic",
+        "seq",
+        sqlite_where=text("topic IS NOT NULL"),
+        postgresql_where=text("topic IS NOT NULL"),
+    ),
     Index(
         "ix_messages_reply_due",
         "reply_due_at",
@@ -371,6 +390,14 @@ tasks = Table(
         "deadline",
         sqlite_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
         postgresql_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
+    ),
+    Index(  # the dead letter, oldest first (agora.task.requeue_dead_letter)
+        "ix_tasks_dead_letter",
+        "tenant_id",
+        "created_at",
+        "task_id",
+        sqlite_where=text("status = 'dead_letter'"),
+        postgresql_where=text("status = 'dead_letter'"),
     ),
     Index(
         "uq_tasks_idempotency",

@@ -17,6 +17,8 @@ from pydantic import (
 
 from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent, id_pattern
 
+MessageKind = Literal["direct", "broadcast", "topic"]
+
 BROADCAST = "broadcast"
 TOPIC_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 TOPIC_FILTER_PATTERN = r"^([A-Za-z0-9_\-]+|\*)(\.([A-Za-z0-9_\-]+|\*))*$"
@@ -119,7 +121,7 @@ class MessageReceipt(Output):
     message_id: str
     status: Literal["queued", "duplicate"]
     timestamp: UtcDatetime
-    kind: Literal["direct", "broadcast", "topic"]
+    kind: MessageKind
     to_agent: str | None = None
     topic: str | None = None
 
@@ -156,7 +158,7 @@ class Receive(Input):
 class Message(Output):
     message_id: str
     cursor: str
-    kind: Literal["direct", "broadcast", "topic"]
+    kind: MessageKind
     from_agent: str
     to_agent: str | None = None
     topic: str | None = None
@@ -230,3 +232,66 @@ class Unsubscribe(Input):
 class Unsubscribed(Output):
     subscription_id: str
     status: Literal["removed"]
+
+
+class SearchMessages(Input):
+    """``agora.messaging.search``: stored messages, newest first, one page at a time."""
+
+    from_agent: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="Sent by this agent (id or name), or by 'system' (a key that is no agent's).",
+    )  # fmt: skip
+    to_agent: str | None = Field(None, min_length=1, max_length=128, description="Sent directly to this agent (id or name).")
+    topic: str | None = Field(None, max_length=200, pattern=TOPIC_PATTERN, description="Published to exactly this topic.")
+    kind: MessageKind | None = Field(None, description="Only direct, broadcast or topic messages.")
+    message_type: MessageType | None = None
+    performative: Performative | None = None
+    since: UtcDatetime | None = Field(None, description="Stored at or after this time.")
+    until: UtcDatetime | None = Field(None, description="Stored before this time.")
+    text: str | None = Field(
+        None, min_length=1, max_length=200, description="A case-insensitive substring of the content as JSON text."
+    )
+    tenant: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="Only this tenant's messages (id or name); the admin sees every tenant's otherwise.",
+    )  # fmt: skip
+    limit: int = Field(50, ge=1, le=500)
+    cursor: Cursor | None = Field(None, description="The next_cursor of the previous page.")
+
+    @model_validator(mode="after")
+    def _a_time_range(self) -> SearchMessages:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+class StoredMessage(Output):
+    """A message as the hub stored it (not a delivery: no cursor, no delivery count)."""
+
+    message_id: str
+    seq: int = Field(description="Its position in the hub's message order.")
+    tenant_id: str
+    kind: MessageKind
+    from_agent: str = Field(description="The sender's agent id, or 'system'.")
+    from_agent_name: str | None = Field(None, description="Null for 'system' or an agent that is gone.")
+    to_agent: str | None = Field(None, description="The recipient's agent id (direct messages only).")
+    to_agent_name: str | None = None
+    topic: str | None = None
+    message_type: str
+    performative: Performative | None = None
+    intent: str | None = None
+    priority: Priority
+    content: Any
+    correlation: JSONObject | None = Field(None, description="conversation_id and reply_to, as sent.")
+    expected: JSONObject | None = None
+    context: JSONObject
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None = None
+
+
+class MessageSearch(Listing):
+    items_field = "messages"
+
+    messages: list[StoredMessage] = Field(description="Newest first.")
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as 'cursor' for the next (older) page; null on the last one.")

@@ -60,9 +60,14 @@ class AssignTask(Input):
 
     @model_validator(mode="after")
     def _one_target(self) -> AssignTask:
-        if (self.assignee is None) == (not self.required_capabilities):
-            raise ValueError("give either an assignee or required_capabilities (one of them, not both)")
+        _check_one_target(self.assignee, self.required_capabilities)
         return self
+
+
+def _check_one_target(assignee: str | None, required_capabilities: list[str]) -> None:
+    """A task goes to one agent or to any agent with the capabilities: one of them, not both."""
+    if (assignee is None) == (not required_capabilities):
+        raise ValueError("give either an assignee or required_capabilities (one of them, not both)")
 
 
 class Assigned(Output):
@@ -273,3 +278,43 @@ class Requeue(TaskRef):
     reset_attempts: bool = Field(True, description="Start counting attempts again.")
 
 
+class Reassign(TaskRef):
+    """``agora.task.reassign``: a new target for a task that is not completed or cancelled."""
+
+    assignee: str | None = Field(
+        None, min_length=1, max_length=128, description="The agent (id or name, of the task's tenant) that takes it over."
+    )
+    required_capabilities: list[Capability] = Field(
+        default_factory=list, max_length=20, description="Or: any active agent with all of these may claim it."
+    )
+    reason: str | None = Field(None, max_length=1000, description="Why, for the task's history.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Reassign:
+        _check_one_target(self.assignee, self.required_capabilities)
+        return self
+
+
+class SetPriority(TaskRef):
+    positional_args = ("task_id", "priority")
+
+    priority: Priority
+
+
+class RequeueDeadLetters(Input):
+    """``agora.task.requeue_dead_letter``: the dead letter back in the queue, oldest tasks first."""
+
+    task_type: str | None = Field(None, max_length=64, description="Only tasks of this type.")
+    tenant: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="Only this tenant's tasks (id or name); the admin's calls reach every tenant's otherwise.",
+    )  # fmt: skip
+    limit: int = Field(100, ge=1, le=1000, description="At most this many tasks in this call.")
+
+
+class RequeuedDeadLetters(Listing):
+    items_field = "task_ids"
+
+    task_ids: list[str] = Field(description="The tasks put back in the queue, oldest first.")
+    requeued: int
+    has_more: bool = Field(description="More dead-lettered tasks match: call again for the next ones.")

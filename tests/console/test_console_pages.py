@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -139,3 +140,69 @@ def test_pages_have_no_console_errors_and_no_outside_requests(page: Page, sqlite
     assert not problems, problems
     assert not outside, outside
     assert httpx.get(sqlite_hub.url + "/ui/static/vendor/htmx.min.js").headers["cache-control"].startswith("public")
+
+
+def test_a_message_appears_in_the_live_tail_and_the_exports_match_the_filter(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    word = unique("word")
+    with sqlite_hub.client() as admin:
+        sender = ok(call(admin, "agora.agents.register", agent_name=unique("sender")))
+        sink = ok(call(admin, "agora.agents.register", agent_name=unique("sink")))
+        with sqlite_hub.client(sender["agent_token"]) as agent:
+            ok(call(agent, "agora.messaging.send", to_agent=sink["agent_id"], content={"text": f"{word} one"}))
+            ok(call(agent, "agora.messaging.send", to_agent=sink["agent_id"], content={"text": "not this one"}))
+            sign_in(page, sqlite_hub, sqlite_hub.admin_key, f"/ui/messages?q={word}")
+            rows = page.locator("[data-live=messages] tbody tr")
+            expect(rows).to_have_count(1)
+            page.evaluate("window.notReloaded = true")
+            ok(call(agent, "agora.messaging.send", to_agent=sink["agent_id"], content={"text": f"{word} two"}))
+            expect(rows).to_have_count(2, timeout=LIVE)
+            expect(rows.first).to_contain_text(f"{word} two")  # newest first
+            assert page.evaluate("window.notReloaded") is True
+            screenshot(page, "messages")
+
+    with page.expect_download() as csv_download:
+        page.get_by_role("link", name="CSV").click()
+    lines = Path(csv_download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("message_id,seq,") and len(lines) == 3
+    assert f"{word} two" in lines[1] and f"{word} one" in lines[2]
+    with page.expect_download() as jsonl_download:
+        page.get_by_role("link", name="JSON Lines").click()
+    exported = [json.loads(line) for line in Path(jsonl_download.value.path()).read_text().splitlines()]
+    assert [m["content"]["text"] for m in exported] == [f"{word} two", f"{word} one"]
+    assert {m["from_agent"] for m in exported} == {sender["agent_id"]}
+
+
+def test_a_failed_task_is_requeued_reprioritised_and_reassigned_and_the_agents_see_it(page: Page, sqlite_hub: HubProcess) -> None:
+    kind = unique("job").replace("-", ".")
+    with sqlite_hub.client() as admin:
+        first = ok(call(admin, "agora.agents.register", agent_name=unique("first")))
+        second = ok(call(admin, "agora.agents.register", agent_name=unique("second")))
+        task = ok(call(admin, "agora.task.assign", task_type=kind, assignee=first["agent_id"]))
+    with sqlite_hub.client(first["agent_token"]) as one, sqlite_hub.client(second["agent_token"]) as two:
+        claimed = ok(call(one, "agora.task.claim", task_types=[kind]))
+        ok(call(one, "agora.task.update", task_id=task["task_id"], status="failed", lease_token=claimed["lease"]["token"]))
+
+        sign_in(page, sqlite_hub, sqlite_hub.admin_key, f"/ui/tasks/{task['task_id']}")
+        live = page.locator("[data-live=task]")
+        expect(live).to_contain_text("failed")
+        page.get_by_role("button", name="Requeue (retry)").click()
+        expect(page.get_by_role("status")).to_have_text("Back in the queue.")
+        expect(live.get_by_text("pending").first).to_be_visible(timeout=LIVE)
+
+        page.get_by_label("Priority").select_option("urgent")
+        page.get_by_role("button", name="Set priority").click()
+        expect(live).to_contain_text("urgent", timeout=LIVE)
+
+        page.get_by_label("Reassign to agent").fill(second["agent_name"])
+        page.get_by_role("button", name="Reassign").click()
+        expect(page.locator("#reassign-result")).to_have_text("Reassigned.")
+        expect(live).to_contain_text(second["agent_id"], timeout=LIVE)
+
+        assert ok(call(one, "agora.task.claim", task_types=[kind]))["task"] is None  # no longer the first agent's
+        taken = ok(call(two, "agora.task.claim", task_types=[kind]))["task"]
+        assert taken["task_id"] == task["task_id"] and taken["priority"] == "urgent"
+
+        page.get_by_label("Reassign to agent").fill("nobody-by-this-name")
+        page.get_by_role("button", name="Reassign").click()
+        expect(page.locator("#reassign-result").get_by_role("alert")).to_be_visible()
+        assert ok(call(two, "agora.task.get", task_id=task["task_id"]))["claimed_by"] == second["agent_id"]

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import call, ok, unique
-from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _workflow
+from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _stdio_server, _workflow
 
 Builder = Callable[[httpx.Client], dict[str, Any]]
 
@@ -31,8 +31,16 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.task.list", "agent"): lambda a: {"agent": _agent(a)},
     ("agora.task.list", "workflow_id"): lambda a: {"workflow_id": _workflow(a)},
     **{(tool, "task_id"): EXAMPLES[tool] for tool in (
-        "agora.task.heartbeat", "agora.task.update", "agora.task.cancel", "agora.task.requeue", "agora.task.get",
-        "agora.task.history", "agora.a2a.update")},  # fmt: skip
+        "agora.task.heartbeat", "agora.task.update", "agora.task.cancel", "agora.task.requeue", "agora.task.reassign",
+        "agora.task.set_priority", "agora.task.get", "agora.task.history", "agora.a2a.update")},  # fmt: skip
+    ("agora.messaging.send", "to_agent"): lambda a: {"to_agent": _agent(a), "content": "hi"},
+    ("agora.messaging.search", "from_agent"): lambda a: {"from_agent": _agent(a)},
+    ("agora.messaging.search", "to_agent"): lambda a: {"to_agent": _agent(a)},
+    ("agora.task.assign", "assignee"): lambda a: {"task_type": "review", "assignee": _agent(a)},
+    **{(tool, "tenant"): lambda a: {"tenant": "default"} for tool in (
+        "agora.messaging.search", "agora.task.requeue_dead_letter", "agora.admin.keys.list")},
+    ("agora.admin.keys.create", "tenant"): lambda a: {"kind": "customer", "tenant": "default"},
+    ("agora.mcp_servers.register", "tenant"): lambda a: {**_stdio_server(), "tenant": "default"},
     **{(tool, "workflow_id"): EXAMPLES[tool] for tool in (
         "agora.workflow.status", "agora.workflow.modify", "agora.workflow.cancel", "agora.workflow.signal")},
     ("agora.workflow.signal", "step"): EXAMPLES["agora.workflow.signal"],
@@ -67,6 +75,8 @@ NOT_IN_MATRIX = {
     ("agora.tools.call", "name"): "a tool's name: the catalog is public",
     ("agora.messaging.receive", "conversation_id"): "a filter over the caller's own inbox",
     ("agora.task.assign", "workflow_id"): "a label stored on the caller's own task",
+    ("agora.task.reassign", "assignee"): "a stranger's own task given to someone else's agent: "
+    "test_task_intervention.py::test_a_task_is_never_reassigned_to_another_tenant_s_agent (here the task is the admin's)",
 }
 
 def _unlisted(admin: httpx.Client) -> str:
@@ -76,7 +86,7 @@ def _unlisted(admin: httpx.Client) -> str:
     return listing
 
 
-_REFERENCE = re.compile(r"(_id|_ids|^agent|^listing|^instance|^task|^workflow_name|^node|^name|^step)$")
+_REFERENCE = re.compile(r"(_id|_ids|^agent|_agent|^assignee|^tenant|^listing|^instance|^task|^workflow_name|^node|^name|^step)$")
 
 
 def _ghost(value: Any) -> Any:

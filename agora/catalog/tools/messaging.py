@@ -1,5 +1,7 @@
 """agora.messaging.*"""
 
+from datetime import date
+
 from agora.core.auth import Scope
 from agora.core.services import messaging
 from agora_sdk.wire import messaging as w
@@ -63,6 +65,23 @@ TOOLS = [
         handler=messaging.ack,
         scopes=READ,
         new_work=False,
+    ),
+    Tool(
+        name="agora.messaging.search",
+        version="1.0.0",
+        description=(
+            "Search stored messages, newest first: by sender, recipient (agent id or name), topic, kind, "
+            "message_type, performative, a time range (since/until) and a substring of the content; cursor "
+            "pagination. A customer key finds its tenant's messages, the admin every tenant's (or one 'tenant'); an "
+            "agent's key finds the messages it sent, those sent directly to it and its tenant's broadcasts (not other "
+            "agents' topic messages: which reached it depends on its subscriptions over time)."
+        ),
+        input_model=w.SearchMessages,
+        output_model=w.MessageSearch,
+        handler=messaging.search,
+        scopes=READ,
+        read_only=True,
+        last_updated=date(2026, 11, 25),
     ),
     Tool(
         name="agora.messaging.subscribe",

@@ -1,5 +1,7 @@
 """agora.task.*"""
 
+from datetime import date
+
 from agora.core.auth import Scope
 from agora.core.services import tasks
 from agora_sdk.wire import tasks as w
@@ -8,6 +10,7 @@ from ..tool import Tool
 
 WRITE = frozenset({Scope.tasks_write.value})
 READ = frozenset({Scope.tasks_read.value})
+ADDED = date(2026, 11, 25)  # reassign, set_priority, requeue_dead_letter (for the web console)
 
 TOOLS = [
     Tool(
@@ -114,6 +117,45 @@ TOOLS = [
         output_model=w.Task,
         handler=tasks.requeue,
         scopes=WRITE,
+    ),
+    Tool(
+        name="agora.task.reassign",
+        version="1.0.0",
+        description=(
+            "Give a task a new assignee (an agent of its tenant, id or name) or new required_capabilities. Any task "
+            "but a completed or cancelled one: a running task loses its lease (its holder's next heartbeat or update "
+            "is refused, 409), a failed or dead-lettered one goes back to the queue; the task is pending for its new "
+            "target, attempts counted from zero, and the claimers that may take it now are woken."
+        ),
+        input_model=w.Reassign,
+        output_model=w.Task,
+        handler=tasks.reassign,
+        scopes=WRITE,
+        last_updated=ADDED,
+    ),
+    Tool(
+        name="agora.task.set_priority",
+        version="1.0.0",
+        description="Change the priority of a pending or running task (claims take higher priorities first).",
+        input_model=w.SetPriority,
+        output_model=w.Task,
+        handler=tasks.set_priority,
+        scopes=WRITE,
+        last_updated=ADDED,
+    ),
+    Tool(
+        name="agora.task.requeue_dead_letter",
+        version="1.0.0",
+        description=(
+            "Put up to 'limit' dead-lettered tasks back in the queue in one transaction, oldest first, attempts "
+            "counted from zero (by type, and for the admin by tenant); has_more says whether more are left. An "
+            "agent's key reaches the tasks it created or was assigned."
+        ),
+        input_model=w.RequeueDeadLetters,
+        output_model=w.RequeuedDeadLetters,
+        handler=tasks.requeue_dead_letter,
+        scopes=WRITE,
+        last_updated=ADDED,
     ),
     Tool(
         name="agora.task.get",

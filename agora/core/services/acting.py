@@ -1,4 +1,5 @@
-"""Which agent a call acts for: an agent token always acts as its own agent; other keys name one they can see."""
+"""Which agent a call acts for (an agent token always acts as its own agent; other keys name one they can see), and
+which tenant a listing covers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.store.ops import agents as agent_ops
-from agora_sdk.errors import InvalidArgument, PermissionDenied
+from agora.store.ops import keys as key_ops
+from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 async def acting_agent(ctx: CallContext, ref: str | None, what: str) -> dict[str, Any]:
@@ -33,3 +35,15 @@ async def check_sender(hub: Hub, principal: Principal, sender: str | None) -> No
         if named["agent_id"] == principal.agent_id:
             return
     raise PermissionDenied("the envelope's sender must be the calling agent", details={"sender": sender})
+
+
+async def tenant_in_scope(ctx: CallContext, ref: str | None) -> str | None:
+    """The tenant a listing covers: the one ``ref`` names (id or name), else the caller's own (None: every tenant, for
+    the admin). A tenant the caller may not see is the 404 of one that does not exist."""
+    scope = ctx.principal.tenant_scope()
+    if ref is None:
+        return scope
+    tenant = await ctx.store.read(key_ops.resolve_tenant, ref)
+    if tenant is None or (scope is not None and tenant["tenant_id"] != scope):
+        raise NotFound(f"no tenant '{ref}'", details={"field": "tenant"})
+    return str(tenant["tenant_id"])

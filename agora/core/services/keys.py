@@ -31,6 +31,7 @@ from agora_sdk.wire.admin import (
     RevokeKey,
 )
 
+from .acting import tenant_in_scope
 from .audit import audit_entry
 
 
@@ -95,12 +96,7 @@ async def create(ctx: CallContext, req: CreateKey) -> CreatedKey:
 
 
 async def list_keys(ctx: CallContext, req: ListKeys) -> KeyList:
-    scope = ctx.principal.tenant_scope()
-    if req.tenant:
-        tenant = await ctx.store.read(key_ops.resolve_tenant, req.tenant)
-        if tenant is None or (scope is not None and tenant["tenant_id"] != scope):
-            raise NotFound(f"no tenant '{req.tenant}'", details={"field": "tenant"})
-        scope = tenant["tenant_id"]
+    scope = await tenant_in_scope(ctx, req.tenant or None)
     rows, next_cursor = await ctx.store.read(key_ops.list_keys, scope, req.include_revoked, req.limit, req.cursor)
     return KeyList(keys=[KeyInfo.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
 

@@ -18,6 +18,7 @@ from agora.bus import Event
 from agora.core.auth import PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.ids import is_id, new_id
+from agora.core.services.acting import tenant_in_scope
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import messages as message_ops
 from agora.store.ops import shared as shared_ops
@@ -40,10 +41,13 @@ from agora_sdk.wire.messaging import (
     Inbox,
     Message,
     MessageReceipt,
+    MessageSearch,
     PublishMessage,
     Receive,
+    SearchMessages,
     SendBatch,
     SendMessage,
+    StoredMessage,
     Subscribe,
     Subscription,
     Unsubscribe,
@@ -311,6 +315,40 @@ def _seq(cursor: str | None, field: str) -> int | None:
     if not value.isdigit() or len(value) > 18:
         raise InvalidArgument("cursor is not a message cursor of this hub", details={"field": field})
     return int(value)
+
+
+async def search(ctx: CallContext, req: SearchMessages) -> MessageSearch:
+    """Stored messages, newest first, a page at a time. A named agent is resolved among those the caller may see (the
+    404 of an unknown one otherwise), and the search keeps to its tenant; an agent finds only what
+    ``message_ops.visible_to`` lets it see."""
+    p = ctx.principal
+    tenant_id = await tenant_in_scope(ctx, req.tenant)
+    before = _seq(req.cursor, "cursor")
+
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
+        sender = agent_ops.resolve(conn, tenant_id, req.from_agent) if req.from_agent not in (None, SYSTEM) else None
+        recipient = agent_ops.resolve(conn, tenant_id, req.to_agent) if req.to_agent is not None else None
+        named = sender or recipient  # the admin naming an agent searches its tenant: every index starts with one
+        query = message_ops.Search(
+            tenant_id=tenant_id or (named["tenant_id"] if named else None),
+            sender_id=sender["agent_id"] if sender else req.from_agent,
+            recipient_id=recipient and recipient["agent_id"],
+            topic=req.topic,
+            kind=req.kind,
+            message_type=req.message_type,
+            performative=req.performative.value if req.performative else None,
+            since=req.since,
+            until=req.until,
+            text=req.text,
+        )
+        return message_ops.search(conn, query, p.agent_id, before, req.limit)
+
+    rows, next_cursor = await ctx.store.read(op)
+    return MessageSearch(messages=[stored_message(r) for r in rows], has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+def stored_message(row: dict[str, Any]) -> StoredMessage:
+    return StoredMessage.model_validate({**row, "from_agent": row["sender_id"], "to_agent": row["recipient_id"]})
 
 
 async def receive(ctx: CallContext, req: Receive) -> Inbox:

@@ -21,7 +21,7 @@ from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.events import announce
 from agora.core.ids import new_id
-from agora.core.services.acting import acting_agent
+from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
@@ -41,7 +41,11 @@ from agora_sdk.wire.tasks import (
     ClaimTasks,
     Lease,
     ListTasks,
+    Reassign,
     Requeue,
+    RequeuedDeadLetters,
+    RequeueDeadLetters,
+    SetPriority,
     StatsRequest,
     Task,
     TaskHeartbeat,
@@ -72,6 +76,8 @@ def task_model(row: dict[str, Any]) -> Task:
 
 
 def _event_type(t: dict[str, Any]) -> str:
+    if "event" in t:  # named by the service that moved it
+        return str(t["event"])
     if t["from_status"] is None:  # a new task
         return "task_assigned"
     if t["status"] == t["from_status"]:
@@ -114,7 +120,7 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
             k: t.get(k)
             for k in (
                 "task_id", "task_type", "status", "from_status", "assignee", "required_capabilities", "claimed_by", "progress",
-                "workflow_id", "last_error", "has_dependents",
+                "priority", "workflow_id", "last_error", "has_dependents",
             )  # fmt: skip
         }
         # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
@@ -396,7 +402,10 @@ async def _own_or_tenant(ctx: CallContext, task_id: str) -> dict[str, Any]:
     task = await ctx.store.read(task_ops.get, task_id, ctx.principal.tenant_scope())
     p = ctx.principal
     if p.kind is PrincipalKind.agent and p.agent_id not in (task["created_by"], task["assignee"]):
-        raise PermissionDenied("an agent cancels or requeues only tasks it created or was assigned", details={"task_id": task_id})
+        raise PermissionDenied(
+            "an agent cancels, requeues, reassigns or reprioritizes only tasks it created or was assigned",
+            details={"task_id": task_id},
+        )
     return task
 
 
@@ -412,6 +421,55 @@ async def requeue(ctx: CallContext, req: Requeue) -> Task:
     return await _apply(
         ctx, lambda conn, now: task_ops.requeue(conn, req.task_id, task["tenant_id"], label, req.reset_attempts, now)
     )
+
+
+async def reassign(ctx: CallContext, req: Reassign) -> Task:
+    """A new assignee (an agent of the task's tenant: 404 otherwise) or new required capabilities (the least loaded
+    active agent with them preferred, as at assign). Announced as ``task_reassigned``, which wakes the claimers that
+    may take it now."""
+    task = await _own_or_tenant(ctx, req.task_id)
+    label = ctx.principal.label
+    tenant_id = task["tenant_id"]
+
+    def move(conn: Connection, now: datetime) -> dict[str, Any]:
+        if req.assignee is not None:
+            agent_id = agent_ops.resolve(conn, tenant_id, req.assignee)["agent_id"]
+            target = {"assignee": agent_id, "required_capabilities": [], "preferred_agent_id": None}
+            to = agent_id
+        else:
+            capabilities = list(dict.fromkeys(req.required_capabilities))
+            candidates = task_ops.least_loaded_agents(conn, tenant_id, capabilities)
+            preferred = random.choice(candidates) if candidates else None
+            target = {"assignee": None, "required_capabilities": capabilities, "preferred_agent_id": preferred}
+            to = "agents with " + ", ".join(capabilities)
+        note = f"reassigned to {to}" + (f": {req.reason}" if req.reason else "")
+        return {**task_ops.reassign(conn, req.task_id, tenant_id, label, target, note, now), "event": "task_reassigned"}
+
+    return await _apply(ctx, move)
+
+
+async def set_priority(ctx: CallContext, req: SetPriority) -> Task:
+    task = await _own_or_tenant(ctx, req.task_id)
+    label = ctx.principal.label
+    return await _apply(
+        ctx, lambda conn, now: task_ops.set_priority(conn, req.task_id, task["tenant_id"], label, int(req.priority), now)
+    )
+
+
+async def requeue_dead_letter(ctx: CallContext, req: RequeueDeadLetters) -> RequeuedDeadLetters:
+    """The dead letter back in the queue in one transaction, as ``requeue`` would put each task (attempts from zero).
+    An agent reaches the tasks it could requeue one by one: those it created or was assigned."""
+    p = ctx.principal
+    tenant_id = await tenant_in_scope(ctx, req.tenant)
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], bool, list[Event]]:
+        moved, more = task_ops.requeue_dead_letters(conn, tenant_id, p.agent_id, req.task_type, p.label, req.limit, now)
+        return moved, more, record_transitions(conn, moved, now)
+
+    moved, more, events = await ctx.store.write(op)
+    await announce(ctx.notifier, events)
+    return RequeuedDeadLetters(task_ids=[t["task_id"] for t in moved], requeued=len(moved), has_more=more)
 
 
 async def get(ctx: CallContext, req: TaskRef) -> Task:

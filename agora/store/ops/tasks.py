@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
+from agora_sdk.wire.messaging import PriorityLevel
 
 from ..base import point_read
 from ..prepared import Prepared
@@ -462,16 +464,78 @@ def cancel(conn: Connection, task_id: str, tenant_scope: str | None, actor: str,
     return _move(conn, task, "cancelled", actor, now, reason, last_error=reason)
 
 
+def _back_in_queue(now: datetime) -> dict[str, Any]:
+    """What a task that goes back to the queue from anywhere but a claim's release gets: claimable at once by a new
+    claim, from the start, with no lease (the holder of one it had is refused from then on, 409)."""
+    return {
+        "available_at": now, "finished_at": None, "claimed_by": None, "lease_token": None, "lease_expires_at": None,
+        "progress": 0,
+    }  # fmt: skip
+
+
 def requeue(conn: Connection, task_id: str, tenant_scope: str | None, actor: str, reset_attempts: bool, now: datetime) -> Transition:
     task = _get(conn, task_id, tenant_scope, lock=True)
     if task["status"] not in ("dead_letter", "failed"):
         raise Conflict(f"only dead-lettered or failed tasks are requeued; this one is {task['status']}", details={"status": task["status"]})
-    values: dict[str, Any] = {"available_at": now, "finished_at": None, "claimed_by": None, "progress": 0}
-    if reset_attempts:
-        values["attempts"] = 0
-    elif task["attempts"] >= task["max_attempts"]:
+    if not reset_attempts and task["attempts"] >= task["max_attempts"]:
         raise InvalidArgument("no attempts left: requeue with reset_attempts", details={"field": "reset_attempts"})
-    return _move(conn, task, "pending", actor, now, "requeued", **values)
+    return _requeue(conn, task, actor, reset_attempts, now)
+
+
+def _requeue(
+    conn: Connection, task: dict[str, Any], actor: str, reset_attempts: bool, now: datetime,
+    history: list[dict[str, Any]] | None = None,
+) -> Transition:
+    attempts = {"attempts": 0} if reset_attempts else {}
+    return _move(conn, task, "pending", actor, now, "requeued", history, **_back_in_queue(now), **attempts)
+
+
+def requeue_dead_letters(
+    conn: Connection, tenant_scope: str | None, agent_id: str | None, task_type: str | None, actor: str, limit: int, now: datetime
+) -> tuple[list[Transition], bool]:
+    """Up to ``limit`` dead-lettered tasks back in the queue, oldest first, attempts counted from zero (for an agent,
+    ``agent_id``, only those it created or was assigned); and whether more are left. On PostgreSQL a task another
+    transaction holds is skipped, not waited for: it is being moved."""
+    stmt = select(tasks).where(status_is("dead_letter"))
+    if tenant_scope is not None:
+        stmt = stmt.where(tasks.c.tenant_id == tenant_scope)
+    if agent_id is not None:
+        stmt = stmt.where(or_(tasks.c.created_by == agent_id, tasks.c.assignee == agent_id))
+    if task_type is not None:
+        stmt = stmt.where(tasks.c.task_type == task_type)
+    stmt = stmt.order_by(tasks.c.created_at, tasks.c.task_id).limit(limit + 1)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = conn.execute(stmt).mappings().all()
+    history: list[dict[str, Any]] = []
+    moved = [_requeue(conn, dict(r), actor, True, now, history) for r in rows[:limit]]
+    if history:
+        _INSERT_HISTORY.execute_many(conn, history)
+    return moved, len(rows) > limit
+
+
+def reassign(
+    conn: Connection, task_id: str, tenant_id: str, actor: str, target: dict[str, Any], note: str, now: datetime
+) -> Transition:
+    """Give a task a new target (``target``: its assignee, required_capabilities and preferred_agent_id as stored).
+    Anything but a completed or cancelled task may be reassigned, and it is pending afterwards: a running one loses
+    its lease, a failed or dead-lettered one is back in the queue. Attempts count from zero: the new target gets the
+    task's whole budget."""
+    task = _get(conn, task_id, tenant_id, lock=True)
+    if task["status"] in ("completed", "cancelled"):
+        raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    conn.execute(delete(task_requirements).where(task_requirements.c.task_id == task_id))
+    if target["required_capabilities"]:
+        _INSERT_REQUIREMENT.execute_many(conn, [{"task_id": task_id, "capability": c} for c in target["required_capabilities"]])
+    return _move(conn, task, "pending", actor, now, note, **_back_in_queue(now), **target, attempts=0)
+
+
+def set_priority(conn: Connection, task_id: str, tenant_id: str, actor: str, priority: int, now: datetime) -> Transition:
+    task = _get(conn, task_id, tenant_id, lock=True)
+    if task["status"] not in UNFINISHED:
+        raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    note = f"priority {PriorityLevel(task['priority']).name} → {PriorityLevel(priority).name}"
+    return _move(conn, task, task["status"], actor, now, note, priority=priority)
 
 
 _A_LEASE_EXPIRED = Prepared(select(tasks.c.task_id).where(status_is("in_progress"), tasks.c.lease_expires_at < bindparam("now")).limit(1))

@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import pages, signin
+from . import export, pages, signin
 from .live import live
 
 
@@ -53,7 +53,10 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/sign-out", signin.sign_out, methods=["POST"]),
         Route("/ui/agents", pages.agents, methods=["GET"]),
         Route("/ui/agents/{agent_id}", pages.agent, methods=["GET"]),
+        Route("/ui/messages", pages.messages, methods=["GET"]),
+        Route("/ui/messages/export.{format}", export.export_messages, methods=["GET"]),
         Route("/ui/tasks", pages.tasks, methods=["GET"]),
+        Route("/ui/tasks/requeue-dead-letter", pages.requeue_dead_letter, methods=["POST"]),
         Route("/ui/tasks/{task_id}", pages.task, methods=["GET"]),
         Route("/ui/tasks/{task_id}/{action}", pages.task_action, methods=["POST"]),
         Route("/ui/live/{view}", live, methods=["GET"]),

@@ -1,8 +1,8 @@
 """Live pages: ``/ui/live/<view>`` is an SSE stream of a page's fragments, re-rendered when the hub says something
 changed and sent only if they did.
 
-The stream parks on the same wake-up keys as the hub's event streams (its tenant's events, or every tenant's for the
-admin, and its key's revocation), armed before it renders, so no change falls between a render and the wait. Bursts
+The stream parks on wake-up keys of its tenant (or every tenant's, for the admin) — its hub events, or its messages
+for the messages page — and on its key's revocation, armed before it renders, so no change falls between a render and the wait. Bursts
 are coalesced: after a render the stream waits ``COALESCE_SECONDS`` before it looks again, so a page costs the hub at
 most a few renders a second however busy the hub is, and falls behind by well under a second. A stream whose session
 ends (signed out, expired, key revoked) sends ``signed-out`` and closes; the page then asks the person to sign in.
@@ -33,19 +33,20 @@ def sse_event(name: str, html: str) -> str:
 
 
 async def live(request: Request) -> Response:
-    fragments = LIVE.get(request.path_params["view"])
+    live_view = LIVE.get(request.path_params["view"])
     session = await current_session(request)
     if session is None:
         return await signed_out(request)
-    if fragments is None:
+    if live_view is None:
         return render("error.html", 404, view=None, title="Not found", message="There is no such live view.")
+    fragments, wakes_on = live_view
     request.scope.setdefault("state", {})["principal"] = session.principal.label
     hub = hub_of(request)
     sessions = sessions_of(request)
     view = View(request, hub, session)
     principal = session.principal
     tenant = principal.tenant_scope()
-    keys = ["events:*" if tenant is None else f"events:{tenant}"]
+    keys = [f"{wakes_on}:{'*' if tenant is None else tenant}"]
     if principal.key_hash:
         keys.append(credentials_key(principal.key_hash))
     params = request.query_params

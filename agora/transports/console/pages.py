@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
 from agora_sdk.wire.common import AgentStatus
+from agora_sdk.wire.messaging import Performative, PriorityLevel
 from agora_sdk.wire.tasks import TaskStatus
 
 from .door import View, page
@@ -20,6 +21,7 @@ from .render import render_text
 
 Fragments = Callable[[View, Mapping[str, str]], Awaitable[dict[str, str]]]
 AGENT_STATUSES = [s.value for s in AgentStatus]
+PRIORITIES = [p.name for p in PriorityLevel]
 TASK_STATUSES = list(dict.fromkeys(s.value for s in TaskStatus))  # (the enum has capitalised aliases)
 PAGE_SIZE = 50
 
@@ -47,6 +49,11 @@ def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Map
 
 AGENT_FILTERS = {"q": "text", "status": "status", "cursor": "cursor"}
 TASK_FILTERS = {"status": "status", "type": "task_type", "agent": "agent", "cursor": "cursor"}
+MESSAGE_FILTERS = {
+    "from": "from_agent", "to": "to_agent", "topic": "topic", "kind": "kind", "type": "message_type",
+    "performative": "performative", "since": "since", "until": "until", "q": "text", "tenant": "tenant", "cursor": "cursor",
+}  # fmt: skip
+MESSAGE_CHOICES = {"kind": ["direct", "broadcast", "topic"], "performative": [p.value for p in Performative]}
 
 
 async def agents_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
@@ -75,13 +82,20 @@ async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str
     return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions)}
 
 
-# The live views: what ``/ui/live/<name>`` may push, and which query parameters of the page it needs.
-LIVE: dict[str, Fragments] = {
-    "overview": overview_fragments,
-    "agents": agents_fragments,
-    "agent": agent_fragments,
-    "tasks": tasks_fragments,
-    "task": task_fragments,
+async def messages_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    found = await view.call("agora.messaging.search", **tool_args(params, MESSAGE_FILTERS, MESSAGE_CHOICES))
+    return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, params=params)}
+
+
+# The live views: what ``/ui/live/<name>`` may push, and what wakes it: "events" (the hub events of the principal's
+# tenant: agents, tasks, workflows, instances) or "messages" (messages stored in it).
+LIVE: dict[str, tuple[Fragments, str]] = {
+    "overview": (overview_fragments, "events"),
+    "agents": (agents_fragments, "events"),
+    "agent": (agent_fragments, "events"),
+    "tasks": (tasks_fragments, "events"),
+    "task": (task_fragments, "events"),
+    "messages": (messages_fragments, "messages"),
 }
 
 
@@ -109,6 +123,15 @@ async def agent(view: View) -> Response:
 
 
 @page
+async def messages(view: View) -> Response:
+    params = view.request.query_params
+    fragments = await messages_fragments(view, params)
+    if view.partial:
+        return view.render("_region.html", name="messages", query=view.request.url.query, html=fragments["messages"])
+    return view.render("messages.html", title="Messages", nav="messages", fragments=fragments, params=params, choices=MESSAGE_CHOICES)
+
+
+@page
 async def tasks(view: View) -> Response:
     params = view.request.query_params
     fragments = await tasks_fragments(view, params)
@@ -121,14 +144,29 @@ async def tasks(view: View) -> Response:
 async def task(view: View) -> Response:
     params = {"task": view.request.path_params["task_id"]}
     fragments = await task_fragments(view, params)
-    return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=params["task"])
+    return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=params["task"], priorities=PRIORITIES)
 
 
 # What a person may do to a task from its page: the tool and how the form's fields become its arguments.
 TASK_ACTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]], str]] = {
     "cancel": ("agora.task.cancel", lambda form: {"reason": str(form.get("reason") or "") or None}, "Cancelled."),
     "requeue": ("agora.task.requeue", lambda form: {}, "Back in the queue."),
+    "reassign": ("agora.task.reassign", lambda form: {"assignee": str(form.get("assignee") or "") or None}, "Reassigned."),
+    "priority": ("agora.task.set_priority", lambda form: {"priority": str(form.get("priority") or "")}, "Priority changed."),
 }
+
+
+@page
+async def requeue_dead_letter(view: View) -> Response:
+    """The tasks page's bulk action: the dead letter (of one task type, if the page filters by one) back in the queue."""
+    form = await view.request.form()
+    args = {"task_type": str(form.get("type") or "") or None, "limit": 1000}
+    try:
+        done = await view.call("agora.task.requeue_dead_letter", **args)
+    except AgoraError as exc:
+        return view.render("_result.html", exc.status, ok=False, message=exc.message)
+    more = " (more remain: run it again)" if done.has_more else ""
+    return view.render("_result.html", ok=True, message=f"{done.requeued} task{'' if done.requeued == 1 else 's'} back in the queue{more}.")
 
 
 @page
