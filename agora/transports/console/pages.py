@@ -99,52 +99,48 @@ LIVE: dict[str, tuple[Fragments, str]] = {
 }
 
 
+async def _list_page(view: View, name: str, title: str, **context: Any) -> Response:
+    """A filtered list: the whole page, or (its filters changed: an htmx request) its live region again, streaming
+    with the new filters."""
+    params = view.request.query_params
+    fragment = (await LIVE[name][0](view, params))[name]
+    if view.partial:
+        return view.render("_region.html", name=name, query=view.request.url.query, html=fragment)
+    return view.render(f"{name}.html", title=title, nav=name, fragments={name: fragment}, params=params, **context)
+
+
 @page
 async def overview(view: View) -> Response:
     fragments = await overview_fragments(view, view.request.query_params)
-    return view.render("overview.html", title="Overview", nav="overview", fragments=fragments, live="overview")
+    return view.render("overview.html", title="Overview", nav="overview", fragments=fragments)
 
 
 @page
 async def agents(view: View) -> Response:
-    params = view.request.query_params
-    fragments = await agents_fragments(view, params)
-    if view.partial:  # the filters changed: the live region again, streaming with the new ones
-        return view.render("_region.html", name="agents", query=view.request.url.query, html=fragments["agents"])
-    return view.render("agents.html", title="Agents", nav="agents", fragments=fragments, params=params, statuses=AGENT_STATUSES,
-                       live="agents")  # fmt: skip
+    return await _list_page(view, "agents", "Agents", statuses=AGENT_STATUSES)
 
 
 @page
 async def agent(view: View) -> Response:
-    params = {"agent": view.request.path_params["agent_id"]}
-    agent, fragments = await _agent_parts(view, params["agent"])
-    return view.render("agent.html", title=agent.agent_name, nav="agents", fragments=fragments, agent=agent, live="agent", live_params=params)
+    agent, fragments = await _agent_parts(view, view.request.path_params["agent_id"])
+    return view.render("agent.html", title=agent.agent_name, nav="agents", fragments=fragments, agent=agent)
 
 
 @page
 async def messages(view: View) -> Response:
-    params = view.request.query_params
-    fragments = await messages_fragments(view, params)
-    if view.partial:
-        return view.render("_region.html", name="messages", query=view.request.url.query, html=fragments["messages"])
-    return view.render("messages.html", title="Messages", nav="messages", fragments=fragments, params=params, choices=MESSAGE_CHOICES)
+    return await _list_page(view, "messages", "Messages", choices=MESSAGE_CHOICES)
 
 
 @page
 async def tasks(view: View) -> Response:
-    params = view.request.query_params
-    fragments = await tasks_fragments(view, params)
-    if view.partial:
-        return view.render("_region.html", name="tasks", query=view.request.url.query, html=fragments["tasks"])
-    return view.render("tasks.html", title="Tasks", nav="tasks", fragments=fragments, params=params, statuses=TASK_STATUSES, live="tasks")
+    return await _list_page(view, "tasks", "Tasks", statuses=TASK_STATUSES)
 
 
 @page
 async def task(view: View) -> Response:
-    params = {"task": view.request.path_params["task_id"]}
-    fragments = await task_fragments(view, params)
-    return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=params["task"], priorities=PRIORITIES)
+    task_id = view.request.path_params["task_id"]
+    fragments = await task_fragments(view, {"task": task_id})
+    return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=task_id, priorities=PRIORITIES)
 
 
 # What a person may do to a task from its page: the tool and how the form's fields become its arguments.
