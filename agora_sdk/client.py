@@ -70,7 +70,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         if isinstance(wait, (int, float)) and wait >= 0:
             return float(wait)
     except (ValueError, KeyError, TypeError):
-        pass
+        pass  # not the hub's error body: fall back to the Retry-After header
     header = response.headers.get("retry-after", "")
     return float(header) if header.isdigit() else None
 

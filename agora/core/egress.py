@@ -113,7 +113,7 @@ class Rules:
                 networks.append(ipaddress.ip_network(entry.removeprefix("[").removesuffix("]"), strict=False))
                 continue
             except ValueError:
-                pass
+                pass  # not a network or an address: it must be a host name
             if not _NAME_RULE.match(entry):
                 raise ValueError(f"{entry!r} is neither a network (CIDR), an address nor a host name")
             names.append(_host_name(entry))

@@ -34,7 +34,7 @@ def answer_of(sock: socket.socket, timeout: float = 10.0) -> bytes:
         while chunk := sock.recv(65536):
             data += chunk
     except (TimeoutError, ConnectionResetError):
-        pass
+        pass  # the answer ends with the connection (or the timeout): what came before is the answer
     return data
 
 

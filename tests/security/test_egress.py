@@ -299,7 +299,7 @@ class GitHttp:
                 self.wfile.write(payload)
 
             def log_message(self, *_: Any) -> None:
-                pass
+                pass  # keep the test output quiet
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
