@@ -24,6 +24,7 @@ from agora.core.auth import generate_key
 from agora.core.authn import REVOKED, Authenticator, revocation_wake_keys
 from agora.core.clock import Clock
 from agora.core import housekeeping
+from agora.core.activity import Activity
 from agora.core.context import Hub
 from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
@@ -167,6 +168,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         catalog=catalog,
         wakeups=Wakeups(notifier),
         rendered=RenderedMessages(message_json),
+        activity=Activity(clock),
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),

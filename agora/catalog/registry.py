@@ -51,7 +51,7 @@ class Catalog:
     async def call(self, hub: Hub, principal: Principal, name: str, args: Any, request_id: str) -> tuple[Tool, Output, CallContext]:
         """Authorise, validate and run one tool call. ``args`` is the input as a dict (doors parse their own wire format)."""
         started = time.perf_counter()
-        outcome = "ok"
+        outcome, status = "ok", 200
         try:
             tool = hub.gateway.tool(principal, name) if name.startswith(EXT_PREFIX) and hub.gateway else self.get(name)
             _authorise(hub, principal, tool)
@@ -61,14 +61,16 @@ class Catalog:
             result = await tool.handler(ctx, request)
             return tool, result, ctx
         except AgoraError as exc:
-            outcome = exc.code
+            outcome, status = exc.code, exc.status
             raise
         except BaseException:
-            outcome = "internal"
+            outcome, status = "internal", 500
             raise
         finally:
             known = name in self._tools or name.startswith(EXT_PREFIX)
-            metrics.record_call(name if known else "unknown", outcome, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.record_call(name if known else "unknown", outcome, seconds)
+            hub.activity.call(principal.tenant_id, status, seconds)
 
 
 # Deeper input cannot be serialised back (pydantic and orjson stop near 255 levels), so it is refused up front.

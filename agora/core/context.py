@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from agora.bus import Notifier
     from agora.catalog import Catalog
     from agora.config import Settings
+    from agora.core.activity import Activity
     from agora.core.authn import Authenticator
     from agora.core.rendered import RenderedMessages
     from agora.core.sessions import ConsoleSessions
@@ -48,6 +49,7 @@ class Hub:
     catalog: Catalog
     wakeups: Wakeups
     rendered: RenderedMessages  # shared messages as live streams are lent them, rendered once
+    activity: Activity  # what happened here, per ten seconds, until it is written (agora.query.activity)
     version: str
     services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
     halt: HaltState = field(default_factory=HaltState)

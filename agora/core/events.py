@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from agora.bus import Event, Notifier
+from agora.bus import Event
+from agora.core.context import Hub
 from agora.store.ops import events as event_ops
 
 
@@ -22,6 +23,8 @@ def record(
     return Event(type_, tenant_id, data)
 
 
-async def announce(notifier: Notifier, events: list[Event]) -> None:
+async def announce(hub: Hub, events: list[Event]) -> None:
+    """Wake every replica's readers of these events (and count them once: here, where they happened)."""
+    hub.activity.saw(events)
     for event in events:
-        await notifier.publish(event)
+        await hub.notifier.publish(event)

@@ -13,6 +13,8 @@ from agora.bus import Event
 from agora.config import Settings
 from agora.core.context import Hub
 from agora.core.events import announce
+from agora.core.activity import FLUSH_SECONDS
+from agora.core.services import activity as activity_service
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
@@ -34,6 +36,7 @@ async def purge_retained(hub: Hub) -> None:
     purged = await hub.store.write(message_ops.purge, now - retention, now)
     purged["events"] = await hub.store.write(event_ops.purge, now - retention)
     purged["a2a_tasks"] = await hub.store.write(a2a_ops.purge, now - retention)
+    purged["activity"] = await activity_service.purge(hub)
     if any(purged.values()):
         log.info("retention purge", extra=purged)
 
@@ -48,7 +51,7 @@ async def presence(hub: Hub) -> None:
         return events, hosting_service.down_on_absent_nodes(conn)
 
     events, moved = await hub.store.write(op)
-    await announce(hub.notifier, events)
+    await announce(hub, events)
     if moved:
         log.warning("instances of offline hosting nodes are down", extra={"instances": moved})
 
@@ -69,6 +72,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
     ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins
+    ("activity", lambda s: FLUSH_SECONDS, activity_service.flush),  # this replica's counts, for the overview
 ]
 
 

@@ -669,3 +669,23 @@ console_sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Index("ix_console_sessions_expires", "expires_at"),
 )
+
+# What the hub did per ten seconds, tenant and replica (agora.query.activity): counts, and calls per latency bound
+# (lat_<ms>: at most that many ms, over the one before; lat_inf: slower), which sum across rows.
+LATENCY_COLUMNS = ("lat_1", "lat_2", "lat_5", "lat_10", "lat_25", "lat_50", "lat_100", "lat_250", "lat_500", "lat_1000", "lat_2500", "lat_5000", "lat_10000", "lat_inf")
+activity = Table(
+    "activity",
+    metadata,
+    Column("bucket_start", UtcDateTime, primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
+    Column("replica", String(16), primary_key=True),
+    Column("messages", Integer, nullable=False),
+    Column("tasks_created", Integer, nullable=False),
+    Column("tasks_done", Integer, nullable=False),
+    Column("tasks_failed", Integer, nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in LATENCY_COLUMNS),
+    Index("ix_activity_tenant", "tenant_id", "bucket_start"),
+)

@@ -1,6 +1,7 @@
 """agora.query.*"""
 
-from agora.core.services import agents
+from agora.core.services import activity, agents
+from agora_sdk.wire import monitoring as a
 from agora_sdk.wire import agents as w
 from agora_sdk.wire import discovery as d
 from agora_sdk.wire.common import Empty
@@ -10,6 +11,20 @@ from .agents import READ
 from .discovery import query_services
 
 TOOLS = [
+    Tool(
+        name="agora.query.activity",
+        version="1.0.0",
+        description=(
+            "What the hub did over time: messages stored, tasks created/completed/failed, tool calls with their 4xx "
+            "and 5xx answers and p50/p95 latency, per interval (10 s for the last hour), for the caller's tenant "
+            "(the admin: all, or one)."
+        ),
+        input_model=a.ActivityRequest,
+        output_model=a.Activity,
+        handler=activity.read,
+        scopes=READ,
+        read_only=True,
+    ),
     Tool(
         name="agora.query.agents",
         version="1.0.0",

@@ -152,7 +152,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
         return task, [*events, _wake(conn, task)]
 
     task, events = await hub.store.write(op)
-    await announce(hub.notifier, events)
+    await announce(hub, events)
     return task
 
 
@@ -197,7 +197,7 @@ async def cancel(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: s
         return task, [woken]
 
     task, events = await hub.store.write(op)
-    await announce(hub.notifier, events)
+    await announce(hub, events)
     return task
 
 
@@ -275,7 +275,7 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
         return task, final, woken
 
     task, final, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return A2AUpdated(a2a_task_id=task["task_id"], state=task["state"], final=final)
 
 

@@ -137,7 +137,7 @@ async def override(ctx: CallContext, req: Override) -> OverrideResult:
     ctx.hub.auth.forget()  # cached principals carry the agent's status
     if req.target_id == SYSTEM_WIDE:
         await load_halt(ctx.hub)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return OverrideResult(
         override_id=override_id,
         target_id=req.target_id,

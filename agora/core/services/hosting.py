@@ -225,7 +225,7 @@ async def report(ctx: CallContext, req: w.NodeReport) -> Empty:
 
     events, revoked = await ctx.store.write(op)
     ctx.hub.auth.forget(revoked)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return Empty()
 
 

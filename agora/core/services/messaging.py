@@ -155,6 +155,8 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
         return rows, receipts
 
     rows, receipts = await ctx.store.write(op)
+    for row in rows:
+        ctx.hub.activity.count(row["tenant_id"], "messages")
     # One wake-up per recipient (or tenant, or topic) is enough: woken readers read everything new from the store.
     wakes = {}
     for row in rows:

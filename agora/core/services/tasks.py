@@ -182,7 +182,7 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
         return queued, events, durations
 
     queued, events, durations = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     results = []
     for req, (task, created, warnings) in zip(reqs, queued):
         status = task["status"]
@@ -310,7 +310,7 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
 
             agent, taken, events, next_available = await ctx.store.write(op)
             if taken:
-                await announce(ctx.notifier, events)
+                await announce(ctx.hub, events)
                 return [
                     Claim(task=task_model(t), lease=Lease(token=t["lease_token"], fencing_token=t["fencing_token"], expires_at=t["lease_expires_at"]))
                     for t in taken
@@ -373,7 +373,7 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
         outcomes, events = await ctx.store.write(op, False)
     except _UpdateFailed:
         outcomes, events = await ctx.store.write(op, True)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     results = [
         UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details))
         if isinstance(o, AgoraError)
@@ -393,7 +393,7 @@ async def _apply(ctx: CallContext, move: Callable[[Connection, datetime], dict[s
         return moved, record_transitions(conn, [moved], now)
 
     moved, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return task_model(moved)
 
 
@@ -468,7 +468,7 @@ async def requeue_dead_letter(ctx: CallContext, req: RequeueDeadLetters) -> Requ
         return moved, more, record_transitions(conn, moved, now)
 
     moved, more, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return RequeuedDeadLetters(task_ids=[t["task_id"] for t in moved], requeued=len(moved), has_more=more)
 
 
@@ -483,12 +483,13 @@ async def list_tasks(ctx: CallContext, req: ListTasks) -> TaskList:
         if not value.startswith("o") or not value[1:].isdigit():
             raise InvalidArgument("cursor is not a task-list cursor of this hub", details={"field": "cursor"})
         offset = int(value[1:])
+    scope = await tenant_in_scope(ctx, req.tenant)
     agent_id = None
     if req.agent is not None:
-        agent_id = (await ctx.store.read(agent_ops.resolve, ctx.principal.tenant_scope(), req.agent))["agent_id"]
+        agent_id = (await ctx.store.read(agent_ops.resolve, scope, req.agent))["agent_id"]
     rows, total = await ctx.store.read(
         lambda conn: task_ops.list_tasks(
-            conn, ctx.principal.tenant_scope(), agent_id=agent_id, status=req.status.value if req.status else None,
+            conn, scope, agent_id=agent_id, status=req.status.value if req.status else None,
             task_type=req.task_type, workflow_id=req.workflow_id, sort=req.sort.value, limit=req.limit, offset=offset,
         )
     )
@@ -523,4 +524,4 @@ async def expire(hub: Hub) -> None:
         moved = task_ops.expire_leases(conn, now) + task_ops.expire_deadlines(conn, now)
         return record_transitions(conn, moved, now)
 
-    await announce(hub.notifier, await hub.store.write(op))
+    await announce(hub, await hub.store.write(op))
