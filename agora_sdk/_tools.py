@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, tasks, workflows
+    from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, monitoring, tasks, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -41,15 +41,19 @@ class AdminKeysTools(SyncGroup):
         self,
         *,
         tenant: str | None | Unset = UNSET,
+        kind: admin.KeyKind | str | None | Unset = UNSET,
         include_revoked: bool | Unset = UNSET,
+        newest_first: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> admin.KeyList:
-        """List API keys (never their secrets).
+        """List API keys (never their secrets), oldest or newest first; by tenant and kind, revoked ones on request.
 
         Args:
             tenant: optional (default None).
+            kind: optional (default None).
             include_revoked: optional (default False).
+            newest_first: Newest keys first (the default is oldest first).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
         return self._call("agora.admin.keys.list", "admin.KeyList", locals(), retry_safe=True)
@@ -58,7 +62,7 @@ class AdminKeysTools(SyncGroup):
         self,
         key_id: str,
     ) -> admin.RevokedKey:
-        """Revoke an API key; it stops working at once on this replica, within seconds on others.
+        """Revoke an API key; it stops working at once on this replica, within seconds on others. Returns the key as it now stands.
 
         Args:
             key_id: required."""
@@ -199,7 +203,7 @@ class WorkflowTools(SyncGroup):
             step: required.
             decision: required.
             data: The approval step's result (what later steps read).
-            note: optional (default None)."""
+            note: Why: kept in the step's event, and in its error when rejected."""
         return self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
 
@@ -467,6 +471,7 @@ class TaskTools(SyncGroup):
         status: tasks.TaskStatus | str | None | Unset = UNSET,
         task_type: str | None | Unset = UNSET,
         workflow_id: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
         sort: tasks.TaskSort | str | Unset = UNSET,
         limit: int | Unset = UNSET,
         offset: int | Unset = UNSET,
@@ -480,6 +485,7 @@ class TaskTools(SyncGroup):
             status: optional (default None).
             task_type: optional (default None).
             workflow_id: optional (default None).
+            tenant: Only this tenant's tasks (id or name); the admin sees every tenant's otherwise.
             sort: optional (default 'created').
             limit: optional (default 50).
             offset: optional (default 0).
@@ -512,6 +518,19 @@ class TaskTools(SyncGroup):
 class QueryTools(SyncGroup):
     """Tools ``agora.query.*``."""
 
+    def activity(
+        self,
+        *,
+        minutes: int | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+    ) -> monitoring.Activity:
+        """What the hub did over time: messages stored, tasks created/completed/failed, tool calls with their 4xx and 5xx answers and p50/p95 latency, per interval (10 s for the last hour), for the caller's tenant (the admin: all, or one).
+
+        Args:
+            minutes: How far back to look: 5 minutes to 7 days.
+            tenant: One tenant, by id or name (the admin sees all tenants' otherwise)."""
+        return self._call("agora.query.activity", "monitoring.Activity", locals(), retry_safe=True)
+
     def agents(
         self,
         *,
@@ -520,6 +539,9 @@ class QueryTools(SyncGroup):
         status: common.AgentStatus | str | None | Unset = UNSET,
         service_tier: common.ServiceTier | str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        sort: agents.AgentSort | str | Unset = UNSET,
+        include_load: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> agents.AgentList:
@@ -531,6 +553,9 @@ class QueryTools(SyncGroup):
             status: optional (default None).
             service_tier: optional (default None).
             text: Words to find in name/description/capabilities.
+            tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
+            sort: optional (default 'id').
+            include_load: Also count each agent's tasks in progress (its load).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
         return self._call("agora.query.agents", "agents.AgentList", locals(), retry_safe=True)
@@ -821,14 +846,26 @@ class MarketplaceTools(SyncGroup):
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
-        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime.
+        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime. A page at a time: next_cursor, when set, gives the next.
 
         Args:
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
-            limit: optional (default 50)."""
+            limit: optional (default 50).
+            cursor: next_cursor of the previous page."""
         return self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
+
+    def get_listing(
+        self,
+        listing: str,
+    ) -> marketplace.MarketplaceListing:
+        """One listing (id, or name) with its marketplace_info as discover gives it: a listed one, or one the caller published or has run (the admin sees every one).
+
+        Args:
+            listing: Listing id, or the name of one of the caller's listings."""
+        return self._call("agora.marketplace.get_listing", "marketplace.MarketplaceListing", locals(), retry_safe=True)
 
     def unlist(
         self,
@@ -882,13 +919,15 @@ class MarketplaceTools(SyncGroup):
         status: marketplace.InstanceStatus | str | None | Unset = UNSET,
         listing: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
     ) -> marketplace.InstanceList:
-        """The caller's instances, newest first: status, node, uptime, resource usage, health and bill.
+        """The caller's instances, newest first, a page at a time (next_cursor): status, node, uptime, resource usage, health and bill.
 
         Args:
             status: optional (default None).
             listing: optional (default None).
-            limit: optional (default 100)."""
+            limit: optional (default 100).
+            cursor: next_cursor of the previous page."""
         return self._call("agora.marketplace.list_instances", "marketplace.InstanceList", locals(), retry_safe=True)
 
     def get_instance(
@@ -1087,6 +1126,21 @@ class BillingTools(SyncGroup):
             customer: Admin only: the tenant to bill."""
         return self._call("agora.billing.invoice", "marketplace.Invoice", locals(), retry_safe=True)
 
+    def usage(
+        self,
+        *,
+        months: int | Unset = UNSET,
+        until: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> marketplace.UsageSeries:
+        """A customer's usage month by month (default: the last 12, ending this month): instances billed, running time, requests and cost, each month as its invoice totals it. The admin may name any customer.
+
+        Args:
+            months: How many months, ending with ``until``.
+            until: The last month of the series; default: the current month.
+            customer: Admin only: the tenant whose usage to give."""
+        return self._call("agora.billing.usage", "marketplace.UsageSeries", locals(), retry_safe=True)
+
 
 class AgentsTools(SyncGroup):
     """Tools ``agora.agents.*``."""
@@ -1121,11 +1175,14 @@ class AgentsTools(SyncGroup):
     def get(
         self,
         agent: str,
+        *,
+        include_counts: bool | Unset = UNSET,
     ) -> agents.Agent:
-        """Describe one agent, by id or unique name.
+        """Describe one agent, by id or unique name (with include_counts: its load and inbox depth).
 
         Args:
-            agent: Agent id (agent_…) or unique name."""
+            agent: Agent id (agent_…) or unique name.
+            include_counts: Also count its tasks in progress (load) and the messages waiting in its inbox (inbox_depth)."""
         return self._call("agora.agents.get", "agents.Agent", locals(), retry_safe=True)
 
     def list(
@@ -1327,15 +1384,19 @@ class AsyncAdminKeysTools(AsyncGroup):
         self,
         *,
         tenant: str | None | Unset = UNSET,
+        kind: admin.KeyKind | str | None | Unset = UNSET,
         include_revoked: bool | Unset = UNSET,
+        newest_first: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> admin.KeyList:
-        """List API keys (never their secrets).
+        """List API keys (never their secrets), oldest or newest first; by tenant and kind, revoked ones on request.
 
         Args:
             tenant: optional (default None).
+            kind: optional (default None).
             include_revoked: optional (default False).
+            newest_first: Newest keys first (the default is oldest first).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
         return await self._call("agora.admin.keys.list", "admin.KeyList", locals(), retry_safe=True)
@@ -1344,7 +1405,7 @@ class AsyncAdminKeysTools(AsyncGroup):
         self,
         key_id: str,
     ) -> admin.RevokedKey:
-        """Revoke an API key; it stops working at once on this replica, within seconds on others.
+        """Revoke an API key; it stops working at once on this replica, within seconds on others. Returns the key as it now stands.
 
         Args:
             key_id: required."""
@@ -1485,7 +1546,7 @@ class AsyncWorkflowTools(AsyncGroup):
             step: required.
             decision: required.
             data: The approval step's result (what later steps read).
-            note: optional (default None)."""
+            note: Why: kept in the step's event, and in its error when rejected."""
         return await self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
 
@@ -1753,6 +1814,7 @@ class AsyncTaskTools(AsyncGroup):
         status: tasks.TaskStatus | str | None | Unset = UNSET,
         task_type: str | None | Unset = UNSET,
         workflow_id: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
         sort: tasks.TaskSort | str | Unset = UNSET,
         limit: int | Unset = UNSET,
         offset: int | Unset = UNSET,
@@ -1766,6 +1828,7 @@ class AsyncTaskTools(AsyncGroup):
             status: optional (default None).
             task_type: optional (default None).
             workflow_id: optional (default None).
+            tenant: Only this tenant's tasks (id or name); the admin sees every tenant's otherwise.
             sort: optional (default 'created').
             limit: optional (default 50).
             offset: optional (default 0).
@@ -1798,6 +1861,19 @@ class AsyncTaskTools(AsyncGroup):
 class AsyncQueryTools(AsyncGroup):
     """Tools ``agora.query.*``."""
 
+    async def activity(
+        self,
+        *,
+        minutes: int | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+    ) -> monitoring.Activity:
+        """What the hub did over time: messages stored, tasks created/completed/failed, tool calls with their 4xx and 5xx answers and p50/p95 latency, per interval (10 s for the last hour), for the caller's tenant (the admin: all, or one).
+
+        Args:
+            minutes: How far back to look: 5 minutes to 7 days.
+            tenant: One tenant, by id or name (the admin sees all tenants' otherwise)."""
+        return await self._call("agora.query.activity", "monitoring.Activity", locals(), retry_safe=True)
+
     async def agents(
         self,
         *,
@@ -1806,6 +1882,9 @@ class AsyncQueryTools(AsyncGroup):
         status: common.AgentStatus | str | None | Unset = UNSET,
         service_tier: common.ServiceTier | str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        sort: agents.AgentSort | str | Unset = UNSET,
+        include_load: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> agents.AgentList:
@@ -1817,6 +1896,9 @@ class AsyncQueryTools(AsyncGroup):
             status: optional (default None).
             service_tier: optional (default None).
             text: Words to find in name/description/capabilities.
+            tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
+            sort: optional (default 'id').
+            include_load: Also count each agent's tasks in progress (its load).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
         return await self._call("agora.query.agents", "agents.AgentList", locals(), retry_safe=True)
@@ -2107,14 +2189,26 @@ class AsyncMarketplaceTools(AsyncGroup):
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
-        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime.
+        """Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime. A page at a time: next_cursor, when set, gives the next.
 
         Args:
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
-            limit: optional (default 50)."""
+            limit: optional (default 50).
+            cursor: next_cursor of the previous page."""
         return await self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
+
+    async def get_listing(
+        self,
+        listing: str,
+    ) -> marketplace.MarketplaceListing:
+        """One listing (id, or name) with its marketplace_info as discover gives it: a listed one, or one the caller published or has run (the admin sees every one).
+
+        Args:
+            listing: Listing id, or the name of one of the caller's listings."""
+        return await self._call("agora.marketplace.get_listing", "marketplace.MarketplaceListing", locals(), retry_safe=True)
 
     async def unlist(
         self,
@@ -2168,13 +2262,15 @@ class AsyncMarketplaceTools(AsyncGroup):
         status: marketplace.InstanceStatus | str | None | Unset = UNSET,
         listing: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
     ) -> marketplace.InstanceList:
-        """The caller's instances, newest first: status, node, uptime, resource usage, health and bill.
+        """The caller's instances, newest first, a page at a time (next_cursor): status, node, uptime, resource usage, health and bill.
 
         Args:
             status: optional (default None).
             listing: optional (default None).
-            limit: optional (default 100)."""
+            limit: optional (default 100).
+            cursor: next_cursor of the previous page."""
         return await self._call("agora.marketplace.list_instances", "marketplace.InstanceList", locals(), retry_safe=True)
 
     async def get_instance(
@@ -2373,6 +2469,21 @@ class AsyncBillingTools(AsyncGroup):
             customer: Admin only: the tenant to bill."""
         return await self._call("agora.billing.invoice", "marketplace.Invoice", locals(), retry_safe=True)
 
+    async def usage(
+        self,
+        *,
+        months: int | Unset = UNSET,
+        until: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> marketplace.UsageSeries:
+        """A customer's usage month by month (default: the last 12, ending this month): instances billed, running time, requests and cost, each month as its invoice totals it. The admin may name any customer.
+
+        Args:
+            months: How many months, ending with ``until``.
+            until: The last month of the series; default: the current month.
+            customer: Admin only: the tenant whose usage to give."""
+        return await self._call("agora.billing.usage", "marketplace.UsageSeries", locals(), retry_safe=True)
+
 
 class AsyncAgentsTools(AsyncGroup):
     """Tools ``agora.agents.*``."""
@@ -2407,11 +2518,14 @@ class AsyncAgentsTools(AsyncGroup):
     async def get(
         self,
         agent: str,
+        *,
+        include_counts: bool | Unset = UNSET,
     ) -> agents.Agent:
-        """Describe one agent, by id or unique name.
+        """Describe one agent, by id or unique name (with include_counts: its load and inbox depth).
 
         Args:
-            agent: Agent id (agent_…) or unique name."""
+            agent: Agent id (agent_…) or unique name.
+            include_counts: Also count its tasks in progress (load) and the messages waiting in its inbox (inbox_depth)."""
         return await self._call("agora.agents.get", "agents.Agent", locals(), retry_safe=True)
 
     async def list(

@@ -114,6 +114,44 @@ def test_query_capabilities_all_any_status_tier_text_and_pages(hub, admin):
         assert stats["by_tier"] == {"enterprise": 2, "basic": 5}
 
 
+def _walk(client, **args):
+    """Every page of agora.query.agents with these arguments, three at a time."""
+    seen, cursor = [], None
+    while True:
+        page = ok(call(client, "agora.query.agents", limit=3, **args, **({"cursor": cursor} if cursor else {})))
+        seen += page["agents"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return seen
+
+
+def test_query_sorts_by_name_or_status_across_pages_counts_load_and_the_admin_filters_by_tenant(hub, admin):
+    tenant = new_tenant(admin, hub)
+    other = new_tenant(admin, hub)
+    with tenant, other:
+        names = ["delta", "alpha", "echo", "charlie", "bravo", "foxtrot", "golf"]
+        ids = {n: ok(call(tenant, "agora.agents.register", agent_name=n, capabilities=["sorting"]))["agent_id"] for n in names}
+        ok(call(other, "agora.agents.register", agent_name="alpha"))
+        ok(call(admin, "agora.admin.override", target_id=ids["echo"], action="pause", reason="sort test"))
+        assert [a["agent_name"] for a in _walk(tenant, sort="name")] == sorted(names)
+        by_status = [(a["status"], a["agent_name"]) for a in _walk(tenant, sort="status")]
+        assert by_status == sorted(by_status) and by_status[-1] == ("paused", "echo")
+
+        task = ok(call(tenant, "agora.task.assign", task_type="load.demo", assignee=ids["bravo"]))
+        claimed = ok(call(tenant, "agora.task.claim", agent=ids["bravo"], task_types=["load.demo"]))
+        assert claimed["task"]["task_id"] == task["task_id"]
+        loads = {a["agent_name"]: a["load"] for a in ok(call(tenant, "agora.query.agents", include_load=True))["agents"]}
+        assert loads["bravo"] == 1 and loads["alpha"] == 0
+        assert ok(call(tenant, "agora.query.agents"))["agents"][0]["load"] is None  # only when asked
+
+        tenant_id = ok(call(tenant, "agora.agents.get", agent=ids["alpha"]))["tenant_id"]
+        theirs = ok(call(admin, "agora.query.agents", tenant=tenant_id, sort="name", limit=100))["agents"]
+        assert [a["agent_name"] for a in theirs] == sorted(names)
+        assert call(other, "agora.query.agents", tenant=tenant_id).status_code == 404  # not even whether it exists
+        bad = call(tenant, "agora.query.agents", sort="name", cursor=ok(call(tenant, "agora.query.agents", limit=1))["next_cursor"])
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_argument"
+
+
 def test_deprecated_v4_tool_works_with_headers(admin):
     name = unique("v4")
     r = call(admin, "agora.agents.register_capability", agent_id=name, capability_type="analysis", proficiency=80, max_tasks=3)

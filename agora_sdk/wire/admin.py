@@ -120,7 +120,9 @@ class CreatedKey(Output):
 
 class ListKeys(Input):
     tenant: str | None = Field(None, max_length=128)
+    kind: KeyKind | None = None
     include_revoked: bool = False
+    newest_first: bool = Field(False, description="Newest keys first (the default is oldest first).")
     limit: Limit = 100
     cursor: Cursor | None = None
 
@@ -142,3 +144,4 @@ class RevokeKey(Input):
 class RevokedKey(Output):
     key_id: str
     revoked_at: UtcDatetime
+    info: KeyInfo

@@ -145,6 +145,10 @@ class Agent(Output):
     registered_at: UtcDatetime
     updated_at: UtcDatetime
     last_heartbeat: UtcDatetime | None = None
+    load: int | None = Field(None, description="Tasks in progress (only when asked: include_load, include_counts).")
+    inbox_depth: int | None = Field(
+        None, description="Messages handed to it and not acked yet, up to 10,000 (only when asked: include_counts)."
+    )
 
 
 class ServiceSummary(Output):
@@ -167,6 +171,12 @@ class Registration(Output):
 class AgentLookup(Input):
     positional_args = ("agent",)
     agent: AgentRef
+
+
+class GetAgent(AgentLookup):
+    include_counts: bool = Field(
+        False, description="Also count its tasks in progress (load) and the messages waiting in its inbox (inbox_depth)."
+    )
 
 
 class Heartbeat(Input):
@@ -205,12 +215,23 @@ class AgentList(Listing):
     next_cursor: str | None = None
 
 
+class AgentSort(StrEnum):
+    id = "id"  # registration order, roughly (ids begin with the second they were made)
+    name = "name"
+    status = "status"  # then by name
+
+
 class QueryAgents(Input):
     capabilities: list[Capability] = Field(default_factory=list, description="The agent must have all of these.")
     any_capabilities: list[Capability] = Field(default_factory=list, description="…and at least one of these.")
     status: AgentStatus | None = None
     service_tier: ServiceTier | None = None
     text: str | None = Field(None, min_length=1, max_length=200, description="Words to find in name/description/capabilities.")
+    tenant: str | None = Field(
+        None, min_length=1, max_length=128, description="Only this tenant's agents (id or name); the admin sees every tenant's otherwise."
+    )
+    sort: AgentSort = AgentSort.id
+    include_load: bool = Field(False, description="Also count each agent's tasks in progress (its load).")
     limit: Limit = 50
     cursor: Cursor | None = None
 

@@ -144,12 +144,14 @@ class Discover(Input):
     category: str | None = Field(None, max_length=64)
     text: str | None = Field(None, max_length=200, description="Words to find in the name, description or capabilities.")
     limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page.")
 
 
 class ListingList(Listing):
     items_field: ClassVar[str] = "agents"
     agents: list[MarketplaceListing]
     total: int
+    next_cursor: str | None = Field(None, description="Set when more listings follow: pass it as cursor.")
 
 
 class Unlisted(Output):
@@ -327,11 +329,13 @@ class ListInstances(Input):
     status: InstanceStatus | None = None
     listing: str | None = Field(None, max_length=100)
     limit: int = Field(100, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page.")
 
 
 class InstanceList(Listing):
     items_field: ClassVar[str] = "instances"
     instances: list[Instance]
+    next_cursor: str | None = Field(None, description="Set when more (older) instances follow: pass it as cursor.")
 
 
 class Terminate(Input):
@@ -399,6 +403,28 @@ class Invoice(Output):
     lines: list[InvoiceLine]
     total: Decimal
     closed: bool = Field(description="True once the month is over.")
+
+
+class UsageRequest(Input):
+    months: int = Field(12, ge=1, le=120, description="How many months, ending with ``until``.")
+    until: Month | None = Field(None, description="The last month of the series; default: the current month.")
+    customer: str | None = Field(None, max_length=128, description="Admin only: the tenant whose usage to give.")
+
+
+class MonthUsage(Output):
+    month: str
+    instances: int = Field(description="Instances that ran or were billed in the month.")
+    running_seconds: float
+    requests: int
+    cost: Decimal = Field(description="The month's invoice total.")
+
+
+class UsageSeries(Output):
+    """A customer's usage month by month, oldest first: every month of the range, empty ones included."""
+
+    customer: str
+    currency: str
+    months: list[MonthUsage]
 
 
 class NodeReport(Input):

@@ -232,6 +232,9 @@ class ListTasks(Input):
     status: TaskStatus | None = None
     task_type: str | None = Field(None, max_length=64)
     workflow_id: str | None = Field(None, max_length=64)
+    tenant: str | None = Field(
+        None, min_length=1, max_length=128, description="Only this tenant's tasks (id or name); the admin sees every tenant's otherwise."
+    )
     sort: TaskSort = TaskSort.created
     limit: int = Field(50, ge=1, le=500)
     offset: int = Field(0, ge=0, le=1_000_000)

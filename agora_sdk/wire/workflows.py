@@ -141,7 +141,7 @@ class Signal(Input):
     step: StepName
     decision: Decision
     data: Any = Field(None, description="The approval step's result (what later steps read).")
-    note: str | None = Field(None, max_length=1000)
+    note: str | None = Field(None, max_length=1000, description="Why: kept in the step's event, and in its error when rejected.")
 
 
 class StepStatus(Output):
@@ -151,6 +151,7 @@ class StepStatus(Output):
     depends_on: list[str]
     agent: str | None = None
     task_ids: list[str] = Field(default_factory=list)
+    input: Any = Field(None, description="What the step is given: its input with ${…} replaced once it has started; as written before.")
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     result: Any = None

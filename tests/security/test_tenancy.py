@@ -38,7 +38,8 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.messaging.search", "to_agent"): lambda a: {"to_agent": _agent(a)},
     ("agora.task.assign", "assignee"): lambda a: {"task_type": "review", "assignee": _agent(a)},
     **{(tool, "tenant"): lambda a: {"tenant": "default"} for tool in (
-        "agora.messaging.search", "agora.task.requeue_dead_letter", "agora.admin.keys.list")},
+        "agora.messaging.search", "agora.task.requeue_dead_letter", "agora.admin.keys.list", "agora.query.activity",
+        "agora.query.agents", "agora.task.list")},  # fmt: skip
     ("agora.admin.keys.create", "tenant"): lambda a: {"kind": "customer", "tenant": "default"},
     ("agora.mcp_servers.register", "tenant"): lambda a: {**_stdio_server(), "tenant": "default"},
     **{(tool, "workflow_id"): EXAMPLES[tool] for tool in (
@@ -46,6 +47,7 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.workflow.signal", "step"): EXAMPLES["agora.workflow.signal"],
     ("agora.workflow.run", "workflow_name"): EXAMPLES["agora.workflow.run"],
     ("agora.marketplace.unlist", "listing"): lambda a: {"listing": _unlisted(a)},
+    ("agora.marketplace.get_listing", "listing"): lambda a: {"listing": _unlisted(a)},
     ("agora.marketplace.create_instance", "agent_id"): lambda a: {"agent_id": _unlisted(a)},
     ("agora.marketplace.deploy", "agent_id"): lambda a: {"agent_id": _unlisted(a)},
     ("agora.marketplace.list_instances", "listing"): lambda a: {"listing": _unlisted(a)},

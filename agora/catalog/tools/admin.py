@@ -52,7 +52,7 @@ TOOLS = [
     Tool(
         name="agora.admin.keys.list",
         version="1.0.0",
-        description="List API keys (never their secrets).",
+        description="List API keys (never their secrets), oldest or newest first; by tenant and kind, revoked ones on request.",
         input_model=w.ListKeys,
         output_model=w.KeyList,
         handler=keys.list_keys,
@@ -62,7 +62,10 @@ TOOLS = [
     Tool(
         name="agora.admin.keys.revoke",
         version="1.0.0",
-        description="Revoke an API key; it stops working at once on this replica, within seconds on others.",
+        description=(
+            "Revoke an API key; it stops working at once on this replica, within seconds on others. Returns the key "
+            "as it now stands."
+        ),
         input_model=w.RevokeKey,
         output_model=w.RevokedKey,
         handler=keys.revoke,

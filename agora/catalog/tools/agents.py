@@ -28,8 +28,8 @@ TOOLS = [
     Tool(
         name="agora.agents.get",
         version="1.0.0",
-        description="Describe one agent, by id or unique name.",
-        input_model=w.AgentLookup,
+        description="Describe one agent, by id or unique name (with include_counts: its load and inbox depth).",
+        input_model=w.GetAgent,
         output_model=w.Agent,
         handler=agents.get,
         scopes=READ,

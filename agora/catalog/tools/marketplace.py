@@ -13,6 +13,7 @@ READ = frozenset({Scope.marketplace_read.value})
 WRITE = frozenset({Scope.marketplace_write.value})
 HOSTING = frozenset({Scope.hosting.value})
 ADDED = date(2026, 11, 23)
+CONSOLE = date(2026, 11, 25)  # what the console's storefront and billing pages needed
 
 TOOLS = [
     Tool(
@@ -35,7 +36,7 @@ TOOLS = [
         description=(
             "Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's "
             "instances, total instances and performance (response time, success rate, availability) measured from its "
-            "instances' tasks and uptime."
+            "instances' tasks and uptime. A page at a time: next_cursor, when set, gives the next."
         ),
         input_model=w.Discover,
         output_model=w.ListingList,
@@ -43,6 +44,20 @@ TOOLS = [
         scopes=READ,
         read_only=True,
         last_updated=ADDED,
+    ),
+    Tool(
+        name="agora.marketplace.get_listing",
+        version="1.0.0",
+        description=(
+            "One listing (id, or name) with its marketplace_info as discover gives it: a listed one, or one the caller "
+            "published or has run (the admin sees every one)."
+        ),
+        input_model=w.ListingRef,
+        output_model=w.MarketplaceListing,
+        handler=marketplace.get_listing,
+        scopes=READ,
+        read_only=True,
+        last_updated=CONSOLE,
     ),
     Tool(
         name="agora.marketplace.unlist",
@@ -88,7 +103,10 @@ TOOLS = [
     Tool(
         name="agora.marketplace.list_instances",
         version="1.0.0",
-        description="The caller's instances, newest first: status, node, uptime, resource usage, health and bill.",
+        description=(
+            "The caller's instances, newest first, a page at a time (next_cursor): status, node, uptime, resource usage, "
+            "health and bill."
+        ),
         input_model=w.ListInstances,
         output_model=w.InstanceList,
         handler=instances.list_instances,
@@ -188,6 +206,20 @@ TOOLS = [
         scopes=READ,
         read_only=True,
         last_updated=ADDED,
+    ),
+    Tool(
+        name="agora.billing.usage",
+        version="1.0.0",
+        description=(
+            "A customer's usage month by month (default: the last 12, ending this month): instances billed, running time, "
+            "requests and cost, each month as its invoice totals it. The admin may name any customer."
+        ),
+        input_model=w.UsageRequest,
+        output_model=w.UsageSeries,
+        handler=billing.usage_series,
+        scopes=READ,
+        read_only=True,
+        last_updated=CONSOLE,
     ),
     Tool(
         name="agora.hosting.register_node",

@@ -18,13 +18,16 @@ from agora.core.auth import (
 from agora.core.context import CallContext, Hub
 from agora.core.events import announce, record
 from agora.core.services import a2a_bridge
+from agora.core.services.acting import tenant_in_scope
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import keys as key_ops
+from agora.store.ops import messages as message_ops
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 from agora_sdk.wire.agents import (
     Agent,
     AgentList,
     AgentLookup,
+    GetAgent,
     Deregistered,
     Heartbeat,
     HeartbeatAck,
@@ -146,8 +149,20 @@ async def _controlled_agent(ctx: CallContext, ref: str | None) -> dict[str, Any]
     return row
 
 
-async def get(ctx: CallContext, req: AgentLookup) -> Agent:
-    return Agent.model_validate(await ctx.store.read(agent_ops.resolve, ctx.principal.tenant_scope(), req.agent))
+INBOX_DEPTH_LIMIT = 10_000  # counted that far: a deeper inbox costs no more to describe
+
+
+async def get(ctx: CallContext, req: GetAgent) -> Agent:
+    scope = ctx.principal.tenant_scope()
+    if not req.include_counts:
+        return Agent.model_validate(await ctx.store.read(agent_ops.resolve, scope, req.agent))
+
+    def op(conn: Connection) -> dict[str, Any]:
+        row = agent_ops.resolve(conn, scope, req.agent)
+        load = agent_ops.loads(conn, [row["agent_id"]]).get(row["agent_id"], 0)
+        return {**row, "load": load, "inbox_depth": message_ops.inbox_depth(conn, row["agent_id"], INBOX_DEPTH_LIMIT)}
+
+    return Agent.model_validate(await ctx.store.read(op))
 
 
 async def list_agents(ctx: CallContext, req: ListAgents) -> AgentList:
@@ -155,10 +170,12 @@ async def list_agents(ctx: CallContext, req: ListAgents) -> AgentList:
 
 
 async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
-    rows, next_cursor = await ctx.store.read(
-        lambda conn: agent_ops.query(
+    scope = await tenant_in_scope(ctx, req.tenant)
+
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
+        rows, next_cursor = agent_ops.query(
             conn,
-            ctx.principal.tenant_scope(),
+            scope,
             all_of=req.capabilities,
             any_of=req.any_capabilities,
             status=req.status,
@@ -166,15 +183,21 @@ async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
             text=req.text,
             limit=req.limit,
             cursor=req.cursor,
+            sort=req.sort.value,
         )
-    )
+        if req.include_load and rows:
+            loads = agent_ops.loads(conn, [r["agent_id"] for r in rows])
+            rows = [{**r, "load": loads.get(r["agent_id"], 0)} for r in rows]
+        return rows, next_cursor
+
+    rows, next_cursor = await ctx.store.read(op)
     return AgentList(agents=[Agent.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
 
 
 async def heartbeat(ctx: CallContext, req: Heartbeat) -> HeartbeatAck:
     row = await _controlled_agent(ctx, req.agent)
     row, events = await ctx.store.write(_heartbeat_op, row["agent_id"], req.status, ctx.clock.now())
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return HeartbeatAck(agent_id=row["agent_id"], status=row["status"], last_heartbeat=row["last_heartbeat"])
 
 
@@ -188,7 +211,7 @@ async def update(ctx: CallContext, req: UpdateAgent) -> Agent:
     if "status" in changes and row["status"] in ("paused", "terminated"):
         raise PermissionDenied(f"agent is {row['status']} by an administrator; only an override can change that")
     updated, events = await ctx.store.write(_update_op, row["agent_id"], changes, ctx.clock.now())
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return Agent.model_validate(updated)
 
 
@@ -216,7 +239,7 @@ async def deregister(ctx: CallContext, req: AgentLookup) -> Deregistered:
     row = await _controlled_agent(ctx, req.agent)
     hashes, event = await ctx.store.write(_deregister_op, row, ctx.clock.now())
     ctx.hub.auth.forget(hashes)
-    await announce(ctx.notifier, [event])
+    await announce(ctx.hub, [event])
     return Deregistered(agent_id=row["agent_id"], revoked_keys=len(hashes))
 
 
@@ -237,7 +260,7 @@ def status_changed(conn: Connection, row: dict[str, Any], before: str, now: date
 async def touch(hub: Hub, agent_id: str) -> None:
     """A live connection is a sign of life: the same as a heartbeat that changes nothing else."""
     _, events = await hub.store.write(_heartbeat_op, agent_id, None, hub.clock.now())
-    await announce(hub.notifier, events)
+    await announce(hub, events)
 
 
 def mark_silent_offline(conn: Connection, offline_after: timedelta, now: datetime) -> list[Event]:

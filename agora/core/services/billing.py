@@ -100,22 +100,32 @@ async def dashboard(ctx: CallContext, _req: Empty) -> w.Dashboard:
 
 
 def _currency(insts: list[dict[str, Any]]) -> str:
-    currencies = {i["pricing"]["currency"] for i in insts}
+    return _one_currency([i["pricing"] for i in insts])
+
+
+def _one_currency(pricings: list[dict[str, Any]]) -> str:
+    currencies = {p["currency"] for p in pricings}
     return currencies.pop() if len(currencies) == 1 else ("mixed" if currencies else "USD")
+
+
+def _tenant_billed(conn: Connection, ctx: CallContext, customer: str | None) -> str:
+    """The caller's own tenant, or (the admin's call) the customer it names; a customer naming another is a 404."""
+    p = ctx.principal
+    if customer is None:
+        return p.tenant_id
+    found = key_ops.resolve_tenant(conn, customer)
+    if found is None or (not p.is_admin and found["tenant_id"] != p.tenant_id):
+        raise NotFound(f"no customer '{customer}'", details={"customer": customer})
+    return str(found["tenant_id"])
 
 
 async def invoice(ctx: CallContext, req: w.InvoiceRequest) -> w.Invoice:
     """One line per instance that ran or was billed in the month; a month that is over never changes."""
-    p, now = ctx.principal, ctx.clock.now()
+    now = ctx.clock.now()
     month = req.month or billing.month_of(now)
 
     def op(conn: Connection) -> tuple[str, list[dict[str, Any]], dict[str, dict[str, int]]]:
-        tenant = p.tenant_id
-        if req.customer is not None:
-            found = key_ops.resolve_tenant(conn, req.customer)
-            if found is None or (not p.is_admin and found["tenant_id"] != p.tenant_id):
-                raise NotFound(f"no customer '{req.customer}'", details={"customer": req.customer})
-            tenant = found["tenant_id"]
+        tenant = _tenant_billed(conn, ctx, req.customer)
         insts = market_ops.instances(conn, tenant, limit=100_000)
         return tenant, insts, usage(conn, insts, now, month)
 
@@ -137,3 +147,48 @@ async def invoice(ctx: CallContext, req: w.InvoiceRequest) -> w.Invoice:
         total=sum((line.cost.total_cost for line in lines), Decimal(0)),
         closed=billing.month_bounds(month)[1] <= now,
     )
+
+
+def _months(last: str, count: int) -> list[str]:
+    """``count`` months ending with ``last`` (YYYY-MM), oldest first."""
+    year, month = int(last[:4]), int(last[5:])
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1) if i >= 1970 * 12]
+
+
+async def usage_series(ctx: CallContext, req: w.UsageRequest) -> w.UsageSeries:
+    """Month by month, what invoices would say: each instance's running time and requests of the month (closed
+    periods, plus the part of an open one that has passed) priced as its invoice line is, then added up."""
+    now = ctx.clock.now()
+    months = _months(req.until or billing.month_of(now), req.months)
+
+    def op(conn: Connection) -> tuple[str, dict[tuple[str, str], dict[str, int]], dict[str, dict[str, Any]]]:
+        tenant = _tenant_billed(conn, ctx, req.customer)
+        figures: dict[tuple[str, str], dict[str, int]] = {}
+
+        def add(iid: str, month: str, state: str, micros: int, requests: int) -> None:
+            own = figures.setdefault((iid, month), {"running": 0, "requests": 0})
+            own["running"] += micros if state == "running" else 0
+            own["requests"] += requests
+
+        for row in market_ops.usage_by_month(conn, tenant, months[0], months[-1]):
+            add(*row)
+        for inst in market_ops.open_periods(conn, tenant):
+            for start, end in billing.split_by_month(inst["period_started_at"], max(now, inst["period_started_at"])):
+                month = billing.month_of(start)
+                if months[0] <= month <= months[-1] and start < end:
+                    requests = market_ops.requests_between(conn, inst["agent_id"], start, end)
+                    add(inst["instance_id"], month, inst["period_state"], billing.micros_between(start, end), requests)
+        return tenant, figures, market_ops.pricing_of(conn, sorted({iid for iid, _ in figures}))
+
+    tenant, figures, pricing = await ctx.store.read(op)
+    series = {m: w.MonthUsage(month=m, instances=0, running_seconds=0.0, requests=0, cost=Decimal(0)) for m in months}
+    for (iid, month), own in figures.items():
+        if not (own["running"] or own["requests"]):
+            continue  # not on that month's invoice
+        point = series[month]
+        point.instances += 1
+        point.running_seconds += own["running"] / billing.MICROS_PER_SECOND
+        point.requests += own["requests"]
+        point.cost += billing.cost(pricing[iid], own["running"], own["requests"]).total_cost
+    return w.UsageSeries(customer=tenant, currency=_one_currency(list(pricing.values())), months=list(series.values()))

@@ -81,7 +81,7 @@ async def create(ctx: CallContext, req: w.CreateInstance) -> w.InstanceCreated:
         return inst, node, events + [hosting.instance_event(conn, inst, now, node=node["name"])]
 
     inst, node, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     view = await _view(ctx, inst["instance_id"])
     return w.InstanceCreated(
         instance_id=inst["instance_id"], status=view.status, node=node["name"], instance_agent_id=inst["agent_id"],
@@ -167,15 +167,18 @@ async def get(ctx: CallContext, req: w.InstanceRefInput) -> w.Instance:
 
 async def list_instances(ctx: CallContext, req: w.ListInstances) -> w.InstanceList:
     scope = ctx.principal.tenant_scope()
+    found: dict[str, str | None] = {}
 
     def rows(conn: Connection) -> list[dict[str, Any]]:
         listing_id = None
         if req.listing:
             p = ctx.principal
             listing_id = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False, sees_all=p.is_admin)["listing_id"]
-        return market_ops.instances(conn, scope, status=req.status.value if req.status else None, listing_id=listing_id, limit=req.limit)
+        status = req.status.value if req.status else None
+        page, found["next"] = market_ops.instances_page(conn, scope, status=status, listing_id=listing_id, limit=req.limit, cursor=req.cursor)
+        return page
 
-    return w.InstanceList(instances=await _views(ctx, rows))
+    return w.InstanceList(instances=await _views(ctx, rows), next_cursor=found["next"])
 
 
 def _change(ctx: CallContext, instance_id: str, allowed: tuple[str, ...], verb: str, done: tuple[str, ...] = ()) -> Any:
@@ -227,7 +230,7 @@ async def _move(
 
     events = await ctx.store.write(op)
     ctx.hub.auth.forget()  # cached principals carry the agent's status (paused) and its keys (revoked)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
 
 
 async def terminate(ctx: CallContext, req: w.Terminate) -> w.Instance:
@@ -273,7 +276,7 @@ async def execute(ctx: CallContext, req: w.Execute) -> w.Executed:
         return task, events
 
     task, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     finished = await _until(
         ctx, f"task:{task['task_id']}", lambda: ctx.store.read(task_ops.get, task["task_id"], None),
         lambda t: t["status"] in FINISHED_TASK, started + req.timeout,
@@ -298,7 +301,7 @@ async def _cancel_late(ctx: CallContext, task_id: str, timeout: float) -> None:
             return []
         return task_service.record_transitions(conn, [moved], ctx.clock.now())
 
-    await announce(ctx.notifier, await ctx.store.write(op))
+    await announce(ctx.hub, await ctx.store.write(op))
 
 
 async def deploy(ctx: CallContext, req: w.Deploy) -> w.Deployed:

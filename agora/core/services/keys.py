@@ -59,7 +59,10 @@ def _create_op(conn: Connection, ctx: CallContext, req: CreateKey, scopes: list[
     elif req.kind is KeyKind.agent:
         if not req.agent:
             raise InvalidArgument("an agent key needs 'agent' (the agent id or name)", details={"field": "agent"})
-        agent = agent_ops.resolve(conn, p.tenant_scope(), req.agent)
+        try:
+            agent = agent_ops.resolve(conn, p.tenant_scope(), req.agent)
+        except NotFound as exc:  # said of the field, so a form can show it beside the agent it names
+            raise NotFound(exc.message, details={**exc.details, "field": "agent"}) from None
         agent_id, tenant_id = agent["agent_id"], agent["tenant_id"]
     elif not p.is_admin:
         if req.tenant and req.tenant not in (p.tenant_id,):
@@ -97,7 +100,9 @@ async def create(ctx: CallContext, req: CreateKey) -> CreatedKey:
 
 async def list_keys(ctx: CallContext, req: ListKeys) -> KeyList:
     scope = await tenant_in_scope(ctx, req.tenant or None)
-    rows, next_cursor = await ctx.store.read(key_ops.list_keys, scope, req.include_revoked, req.limit, req.cursor)
+    rows, next_cursor = await ctx.store.read(
+        key_ops.list_keys, scope, req.kind, req.include_revoked, req.newest_first, req.limit, req.cursor
+    )
     return KeyList(keys=[KeyInfo.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
 
 
@@ -112,4 +117,4 @@ async def revoke(ctx: CallContext, req: RevokeKey) -> RevokedKey:
         raise PermissionDenied("agent tokens cannot manage keys")
     row = await ctx.store.write(_revoke_op, ctx, req.key_id, ctx.clock.now())
     ctx.hub.auth.forget([row["key_hash"]])
-    return RevokedKey(key_id=row["key_id"], revoked_at=row["revoked_at"])
+    return RevokedKey(key_id=row["key_id"], revoked_at=row["revoked_at"], info=KeyInfo.model_validate(row))

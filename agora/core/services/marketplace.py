@@ -53,31 +53,48 @@ def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) ->
 
 
 async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
-    """Listed agents (by category and words), each with its availability, price, the caller's instances and
-    performance measured from its instances' tasks and uptime."""
-    now, tenant = ctx.clock.now(), ctx.principal.tenant_id
+    """Listed agents (by category and words, a page at a time), each with its availability, price, the caller's
+    instances and performance measured from its instances' tasks and uptime."""
 
-    def op(conn: Connection) -> tuple[list[dict[str, Any]], int, dict[str, Any], dict[str, w.PerformanceMetrics]]:
-        rows, total = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit)
-        counts = market_ops.instance_counts(conn, [r["listing_id"] for r in rows], tenant)
-        figures = market_ops.performance(conn, [r["listing_id"] for r in rows])
-        return rows, total, counts, {listing_id: performance(f, now) for listing_id, f in figures.items()}
+    def op(conn: Connection) -> tuple[list[w.MarketplaceListing], int, str | None]:
+        rows, total, next_cursor = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit, req.cursor)
+        return _with_info(conn, rows, ctx.principal.tenant_id, ctx.clock.now()), total, next_cursor
 
-    rows, total, counts, metrics = await ctx.store.read(op)
+    listings, total, next_cursor = await ctx.store.read(op)
+    return w.ListingList(agents=listings, total=total, next_cursor=next_cursor)
+
+
+async def get_listing(ctx: CallContext, req: w.ListingRef) -> w.MarketplaceListing:
+    """One listing with its marketplace_info, as discover shows it: a listed one, or one the caller published or ran."""
+    p = ctx.principal
+
+    def op(conn: Connection) -> w.MarketplaceListing:
+        row = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False, sees_all=p.is_admin)
+        return _with_info(conn, [row], p.tenant_id, ctx.clock.now())[0]
+
+    return await ctx.store.read(op)
+
+
+def _with_info(conn: Connection, rows: list[dict[str, Any]], tenant: str | None, now: datetime) -> list[w.MarketplaceListing]:
+    ids = [r["listing_id"] for r in rows]
+    counts = market_ops.instance_counts(conn, ids, tenant)
+    figures = market_ops.performance(conn, ids)
     listings = []
     for row in rows:
         count = counts.get(row["listing_id"], {"total": 0, "live": 0, "own": 0})
         info = w.MarketplaceInfo(
             availability=w.Availability(
-                available=count["live"] < row["max_instances"], max_instances=row["max_instances"], current_instances=count["live"]
+                available=row["status"] == "listed" and count["live"] < row["max_instances"],
+                max_instances=row["max_instances"],
+                current_instances=count["live"],
             ),
             pricing_info=w.Pricing.model_validate(row["pricing"]),
             customer_instances=count["own"],
             total_instances=count["total"],
-            performance_metrics=metrics[row["listing_id"]],
+            performance_metrics=performance(figures[row["listing_id"]], now),
         )
         listings.append(listing_model(row, info))
-    return w.ListingList(agents=listings, total=total)
+    return listings
 
 
 def performance(figures: dict[str, Any], now: datetime) -> w.PerformanceMetrics:

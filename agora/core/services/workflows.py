@@ -63,7 +63,7 @@ async def _start(ctx: CallContext, name: str, source: Source, input_: dict[str, 
         return workflow, plan.warnings, events + engine.advance(conn, workflow, now)
 
     workflow, warnings, events = await ctx.store.write(op)
-    await announce(ctx.notifier, events)
+    await announce(ctx.hub, events)
     return w.WorkflowCreated(workflow_id=workflow["workflow_id"], status=workflow["status"], created_at=now, warnings=warnings)
 
 
@@ -99,7 +99,7 @@ async def status(ctx: CallContext, req: w.StatusRequest) -> w.WorkflowStatus:
         steps=[
             w.StepStatus(
                 name=s["name"], kind=s["kind"], state=s["state"], depends_on=s["depends_on"], agent=s["agent_id"] or s["spec"].get("agent"),
-                task_ids=s["task_ids"], started_at=s["started_at"], finished_at=s["finished_at"], result=s["result"], error=s["error"],
+                task_ids=s["task_ids"], input=engine.step_input(workflow, steps, s), started_at=s["started_at"], finished_at=s["finished_at"], result=s["result"], error=s["error"],
             )  # fmt: skip
             for s in steps
         ],
@@ -145,7 +145,7 @@ async def _apply(ctx: CallContext, workflow_id: str, move: Any) -> w.WorkflowSta
             raise Conflict(f"workflow {workflow_id} is already {workflow['status']}", details={"status": workflow["status"]})
         return move(conn, workflow, now)
 
-    await announce(ctx.notifier, await ctx.store.write(op))
+    await announce(ctx.hub, await ctx.store.write(op))
     return await status(ctx, w.StatusRequest(workflow_id=workflow_id))
 
 
@@ -166,7 +166,7 @@ async def cancel(ctx: CallContext, req: w.CancelWorkflow) -> w.WorkflowStatus:
 async def signal(ctx: CallContext, req: w.Signal) -> w.WorkflowStatus:
     approve = req.decision is w.Decision.approve
     actor = ctx.principal.agent_id or ctx.principal.label
-    return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.signal(conn, wf, req.step, approve, req.data, actor, now))
+    return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.signal(conn, wf, req.step, approve, req.data, actor, now, req.note))
 
 
 task_service.follow(lambda task: task.get("workflow_id") is not None, engine.task_moved)

@@ -147,15 +147,24 @@ def event(conn: Connection, workflow: dict[str, Any], kind: str, now: datetime, 
     return record(conn, workflow["tenant_id"], kind, {"workflow_id": workflow["workflow_id"], "status": workflow["status"], **data}, now)
 
 
-def _move_step(conn: Connection, workflow: dict[str, Any], step: dict[str, Any], state: str, now: datetime, **changes: Any) -> Event:
+def _move_step(
+    conn: Connection, workflow: dict[str, Any], step: dict[str, Any], state: str, now: datetime, note: str | None = None, **changes: Any
+) -> Event:
     if state in FINISHED:
         changes.setdefault("finished_at", now)
     workflow_ops.save_step(conn, step, {"state": state, **changes})
-    return event(conn, workflow, "workflow_updated", now, step=step["name"], state=state)
+    return event(conn, workflow, "workflow_updated", now, step=step["name"], state=state, **({"note": note} if note else {}))
 
 
 def _context(workflow: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {"input": workflow["input"], "steps": {s["name"]: {"result": s["result"], "state": s["state"]} for s in steps}}
+
+
+def step_input(workflow: dict[str, Any], steps: list[dict[str, Any]], step: dict[str, Any]) -> Any:
+    """What a step was given: its input resolved as at dispatch once it has started (it reads only finished
+    ancestors, whose results no longer change), the input as written while it has not."""
+    written = step["spec"].get("input")
+    return written if step["started_at"] is None else ex.resolve(written, _context(workflow, steps))
 
 
 def advance(conn: Connection, workflow: dict[str, Any], now: datetime) -> list[Event]:
@@ -279,16 +288,18 @@ def stop(conn: Connection, workflow: dict[str, Any], status: str, reason: str, a
     return events
 
 
-def signal(conn: Connection, workflow: dict[str, Any], step_name: str, approve: bool, data: Any, actor: str, now: datetime) -> list[Event]:
+def signal(
+    conn: Connection, workflow: dict[str, Any], step_name: str, approve: bool, data: Any, actor: str, now: datetime, note: str | None = None
+) -> list[Event]:
     step = next((s for s in workflow_ops.steps(conn, workflow["workflow_id"]) if s["name"] == step_name), None)
     if step is None:
         raise _invalid(step_name, "step", "no such step in this workflow")
     if step["kind"] != StepKind.approval or step["state"] != "waiting":
         raise Conflict(f"step '{step_name}' is not waiting for a signal (it is {step['state']})", details={"step": step_name, "state": step["state"]})
     if approve:
-        events = [_move_step(conn, workflow, step, "completed", now, result=data)]
+        events = [_move_step(conn, workflow, step, "completed", now, note, result=data)]
     else:
-        events = [_move_step(conn, workflow, step, "failed", now, error=f"rejected by {actor}")]
+        events = [_move_step(conn, workflow, step, "failed", now, note, error=f"rejected by {actor}" + (f": {note}" if note else ""))]
         if workflow["failure_policy"] == FailurePolicy.fail_fast:
             return events + stop(conn, workflow, "failed", f"step '{step_name}' was rejected", actor, now)
     return events + advance(conn, workflow, now)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 
@@ -24,9 +25,9 @@ from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
 from ..base import point_read
 from ..prepared import Prepared
-from ..schema import agent_capabilities, agents, lent_ranges
+from ..schema import agent_capabilities, agents, lent_ranges, tasks
 from .dialect import upsert_insert
-from .pagination import decode_cursor, page
+from .pagination import decode_cursor, decode_position, page
 
 
 def search_text(name: str, description: str, capabilities: list[str]) -> str:
@@ -207,20 +208,40 @@ def query(
     limit: int,
     cursor: str | None,
     a2a_access: tuple[str, ...] = (),
+    sort: str = "id",
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Agents by capability (all of, any of), status, tier and words; ``a2a_access``: only A2A fronts of those kinds."""
+    """Agents by capability (all of, any of), status, tier and words; ``a2a_access``: only A2A fronts of those kinds.
+    In ``sort`` order (a key of ``SORTS``), a page at a time from ``cursor``."""
     words = (_WORD.findall(text.lower()) or [text.lower()]) if text else []
-    after = decode_cursor(cursor)
+    order = SORTS[sort]
+    after = (decode_cursor(cursor),) if len(order) == 1 and cursor else decode_position(cursor, len(order))
     stmt = _query_statement(
-        tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after), bool(a2a_access)
+        tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after), bool(a2a_access), sort
     )
     params: dict[str, Any] = {
         "tenant_id": tenant_scope, "all_of": all_of, "needed": len(all_of), "any_of": any_of, "status": status,
-        "service_tier": service_tier, "after": after, "limit": limit + 1, "a2a_access": list(a2a_access),
+        "service_tier": service_tier, "limit": limit + 1, "a2a_access": list(a2a_access),
         **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
+        **{f"after_{i}": value for i, value in enumerate(after or ())},
     }  # fmt: skip
     rows = conn.execute(stmt, params).mappings().all()
-    return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+    if len(order) == 1:
+        return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+    return page([dict(r) for r in rows], limit, lambda r: tuple(str(r[c]) for c in order))
+
+
+# The orders agents are listed in: their columns, the agent id last (unique, so a page ends at one place).
+SORTS = {"id": ("agent_id",), "name": ("agent_name", "agent_id"), "status": ("status", "agent_name", "agent_id")}
+
+
+def loads(conn: Connection, agent_ids: list[str]) -> dict[str, int]:
+    """Tasks in progress per agent, of these agents."""
+    stmt = (
+        select(tasks.c.claimed_by, func.count())
+        .where(tasks.c.claimed_by.in_(agent_ids), tasks.c.status == "in_progress")
+        .group_by(tasks.c.claimed_by)
+    )
+    return {agent_id: n for agent_id, n in conn.execute(stmt).all()}
 
 
 def _like_escaped(word: str) -> str:
@@ -229,7 +250,7 @@ def _like_escaped(word: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool, a2a: bool) -> Any:
+def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool, a2a: bool, sort: str) -> Any:
     """The agent search for one combination of filters, built once: a call only binds its values."""
     caps = agent_capabilities.c
     stmt = select(*_RETURNED)
@@ -254,11 +275,12 @@ def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tie
         stmt = stmt.where(agents.c.service_tier == bindparam("service_tier"))
     for i in range(words):
         stmt = stmt.where(agents.c.search_text.contains(bindparam(f"word_{i}"), escape="/"))
+    order = [agents.c[name] for name in SORTS[sort]]
     if after:
-        stmt = stmt.where(agents.c.agent_id > bindparam("after"))
+        stmt = stmt.where(tuple_(*order) > tuple_(*(bindparam(f"after_{i}") for i in range(len(order)))))
     if a2a:
         stmt = stmt.where(agents.c.a2a_access.in_(bindparam("a2a_access", expanding=True)))
-    return stmt.order_by(agents.c.agent_id).limit(bindparam("limit"))
+    return stmt.order_by(*order).limit(bindparam("limit"))
 
 
 def counts(conn: Connection, tenant_scope: str | None) -> dict[str, dict[str, int]]:

@@ -60,17 +60,27 @@ def lookup(conn: Connection, key_hash: str) -> dict[str, Any] | None:
 
 
 def list_keys(
-    conn: Connection, tenant_scope: str | None, include_revoked: bool, limit: int, cursor: str | None
+    conn: Connection,
+    tenant_scope: str | None,
+    kind: str | None,
+    include_revoked: bool,
+    newest_first: bool,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Keyset-paged by key id (ids begin with the second they were made: oldest first, or newest)."""
     stmt = select(api_keys)
     if tenant_scope is not None:
         stmt = stmt.where(api_keys.c.tenant_id == tenant_scope)
+    if kind is not None:
+        stmt = stmt.where(api_keys.c.kind == kind)
     if not include_revoked:
         stmt = stmt.where(api_keys.c.revoked_at.is_(None))
     after = decode_cursor(cursor)
     if after:
-        stmt = stmt.where(api_keys.c.key_id > after)
-    rows = conn.execute(stmt.order_by(api_keys.c.key_id).limit(limit + 1)).mappings().all()
+        stmt = stmt.where(api_keys.c.key_id < after if newest_first else api_keys.c.key_id > after)
+    order = api_keys.c.key_id.desc() if newest_first else api_keys.c.key_id
+    rows = conn.execute(stmt.order_by(order).limit(limit + 1)).mappings().all()
     return page([dict(r) for r in rows], limit, lambda r: r["key_id"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from agora.core.billing import micros_between, month_of, split_by_month
 from agora.core.ids import is_id, new_id
@@ -20,6 +20,7 @@ from ..schema import (
     tasks,
 )
 from .dialect import seconds_between
+from .pagination import decode_cursor, page
 
 LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
 
@@ -75,15 +76,24 @@ def _has_run(conn: Connection, listing_row: Any, tenant_id: str | None) -> bool:
     return tenant_id is not None and conn.execute(ran.limit(1)).first() is not None
 
 
-def discover(conn: Connection, category: str | None, words: list[str], limit: int) -> tuple[list[dict[str, Any]], int]:
+def discover(conn: Connection, category: str | None, words: list[str], limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], int, str | None]:
+    """A page of listed listings by name (then id), the number of all that match, and the cursor of the next page
+    (keyset: after the listing the cursor names)."""
     stmt = select(market_listings).where(market_listings.c.status == "listed")
     if category:
         stmt = stmt.where(market_listings.c.category == category)
     for word in words:
         stmt = stmt.where(market_listings.c.search_text.contains(word.lower(), autoescape=True))
     total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = conn.execute(stmt.order_by(market_listings.c.agent_name, market_listings.c.listing_id).limit(limit)).mappings()
-    return [dict(r) for r in rows], total
+    after = decode_cursor(cursor)
+    if after is not None:
+        pivot = select(market_listings.c.agent_name).where(market_listings.c.listing_id == after).scalar_subquery()
+        stmt = stmt.where(
+            or_(market_listings.c.agent_name > pivot, and_(market_listings.c.agent_name == pivot, market_listings.c.listing_id > after))
+        )
+    rows = conn.execute(stmt.order_by(market_listings.c.agent_name, market_listings.c.listing_id).limit(limit + 1)).mappings()
+    found, next_cursor = page([dict(r) for r in rows], limit, lambda r: r["listing_id"])
+    return found, total, next_cursor
 
 
 def set_listing_status(conn: Connection, listing_id: str, status: str, now: datetime) -> None:
@@ -240,12 +250,30 @@ def instances(
     conn: Connection, tenant_scope: str | None, *, status: str | None = None, listing_id: str | None = None,
     node_id: str | None = None, limit: int = 100,
 ) -> list[dict[str, Any]]:  # fmt: skip
+    return instances_page(conn, tenant_scope, status=status, listing_id=listing_id, node_id=node_id, limit=limit)[0]
+
+
+def instances_page(
+    conn: Connection, tenant_scope: str | None, *, status: str | None = None, listing_id: str | None = None,
+    node_id: str | None = None, limit: int = 100, cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """Newest first; a page and the cursor of the next (keyset: older than the instance the cursor names, which must
+    be one the caller sees — another tenant's names nothing, so the page is empty)."""
     stmt = select(market_instances)
     for column, value in (("tenant_id", tenant_scope), ("status", status), ("listing_id", listing_id), ("node_id", node_id)):
         if value is not None:
             stmt = stmt.where(market_instances.c[column] == value)
-    rows = conn.execute(stmt.order_by(market_instances.c.created_at.desc(), market_instances.c.instance_id).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    after = decode_cursor(cursor)
+    if after is not None:
+        pivot = select(market_instances.c.created_at).where(market_instances.c.instance_id == after)
+        if tenant_scope is not None:
+            pivot = pivot.where(market_instances.c.tenant_id == tenant_scope)
+        at = pivot.scalar_subquery()
+        stmt = stmt.where(
+            or_(market_instances.c.created_at < at, and_(market_instances.c.created_at == at, market_instances.c.instance_id > after))
+        )
+    rows = conn.execute(stmt.order_by(market_instances.c.created_at.desc(), market_instances.c.instance_id).limit(limit + 1))
+    return page([dict(r) for r in rows.mappings()], limit, lambda r: r["instance_id"])
 
 
 def update_instance(conn: Connection, instance_id: str, **values: Any) -> None:
@@ -309,3 +337,26 @@ def usage_totals(conn: Connection, instance_ids: list[str], month: str | None = 
         totals[instance_id][state] += int(micros or 0)
         totals[instance_id]["requests"] += int(requests or 0)
     return totals
+
+
+def usage_by_month(conn: Connection, tenant_id: str, first: str, last: str) -> list[tuple[str, str, str, int, int]]:
+    """The tenant's closed usage periods from month ``first`` to ``last`` (YYYY-MM), added up per instance, month and
+    state: (instance_id, month, state, micros, requests)."""
+    u = market_usage.c
+    rows = conn.execute(
+        select(u.instance_id, u.month, u.state, func.sum(u.micros), func.sum(u.requests))
+        .where(u.tenant_id == tenant_id, u.month >= first, u.month <= last)
+        .group_by(u.instance_id, u.month, u.state)
+    )
+    return [(iid, month, state, int(micros or 0), int(requests or 0)) for iid, month, state, micros, requests in rows]
+
+
+def open_periods(conn: Connection, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's instances whose usage period is open (its live ones)."""
+    stmt = select(market_instances).where(market_instances.c.tenant_id == tenant_id, market_instances.c.period_state.is_not(None))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def pricing_of(conn: Connection, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
+    stmt = select(market_instances.c.instance_id, market_instances.c.pricing).where(market_instances.c.instance_id.in_(instance_ids))
+    return {iid: pricing for iid, pricing in conn.execute(stmt)}

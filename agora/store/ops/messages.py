@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Text, bindparam, cast, delete, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, Connection, Text, bindparam, cast, delete, func, insert, or_, select, union, update
 
 from agora_sdk.errors import NotFound
 
@@ -176,6 +176,12 @@ def receive(
     stmt = stmt.order_by(inbox.c.priority.desc(), inbox.c.seq).limit(limit)
     rows = [dict(r) for r in conn.execute(stmt, {"agent_id": agent["agent_id"], "now": now}).mappings()]
     return hand_out(conn, agent["agent_id"], rows, visibility, now)
+
+
+def inbox_depth(conn: Connection, agent_id: str, limit: int) -> int:
+    """Messages in the agent's inbox not acked yet (handed out or waiting), counted up to ``limit``."""
+    pending = select(inbox.c.seq).where(inbox.c.agent_id == agent_id, inbox.c.acked_at.is_(None)).limit(limit)
+    return int(conn.execute(select(func.count()).select_from(pending.subquery())).scalar_one())
 
 
 def _inbox_seqs(conn: Connection, agent_id: str, message_ids: list[str]) -> dict[str, int]:
