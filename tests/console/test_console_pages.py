@@ -206,3 +206,51 @@ def test_a_failed_task_is_requeued_reprioritised_and_reassigned_and_the_agents_s
         page.get_by_role("button", name="Reassign").click()
         expect(page.locator("#reassign-result").get_by_role("alert")).to_be_visible()
         assert ok(call(two, "agora.task.get", task_id=task["task_id"]))["claimed_by"] == second["agent_id"]
+
+
+def test_the_overview_charts_what_happens_without_a_reload(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    with sqlite_hub.client() as admin:
+        mine = new_tenant(admin, sqlite_hub)
+    with mine:
+        sink = ok(call(mine, "agora.agents.register", agent_name=unique("sink")))
+        sign_in(page, sqlite_hub, mine.headers["Authorization"].removeprefix("Bearer "))
+        messages = page.locator("figure[data-chart]").filter(has_text="Messages stored per second")
+        expect(messages.locator("canvas").first).to_be_visible()
+
+        def stored() -> float:
+            data = json.loads(messages.get_attribute("data-chart") or "{}")
+            return sum(v for v in data["series"][0]["values"] if v) * 10  # rates per second over 10 s intervals
+
+        before = stored()
+        page.evaluate("window.notReloaded = true")
+        for n in range(5):
+            ok(call(mine, "agora.messaging.send", to_agent=sink["agent_id"], content={"n": n}))
+        page.wait_for_function(
+            "([before]) => { const f = [...document.querySelectorAll('figure[data-chart]')][0];"
+            " return JSON.parse(f.dataset.chart).series[0].values.reduce((a, v) => a + (v || 0), 0) * 10 >= before + 5 - 1e-6; }",
+            arg=[before], timeout=LIVE,
+        )
+        assert round(stored() - before) == 5
+        assert page.evaluate("window.notReloaded") is True
+        screenshot(page, "overview-activity")
+
+
+def test_agents_sort_by_a_column_and_the_admin_filters_by_tenant(page: Page, sqlite_hub: HubProcess) -> None:
+    stem = unique("sorted")
+    with sqlite_hub.client() as admin:
+        mine, theirs = new_tenant(admin, sqlite_hub), new_tenant(admin, sqlite_hub)
+        with mine, theirs:
+            for suffix in ("b", "c", "a"):
+                agent = ok(call(mine, "agora.agents.register", agent_name=f"{stem}-{suffix}"))
+            ok(call(theirs, "agora.agents.register", agent_name=f"{stem}-z"))
+        tenant_id = agent["agent"]["tenant_id"]
+    sign_in(page, sqlite_hub, sqlite_hub.admin_key, f"/ui/agents?q={stem}")
+    names = page.locator("[data-live=agents] tbody tr td:first-child")
+    expect(names).to_have_count(4)
+    page.get_by_role("link", name="Name", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=name"))
+    expect(names).to_have_text([f"{stem}-a", f"{stem}-b", f"{stem}-c", f"{stem}-z"])
+    expect(page.get_by_role("columnheader", name="Name")).to_have_attribute("aria-sort", "ascending")
+    page.get_by_label("Tenant").fill(tenant_id)
+    expect(page).to_have_url(re.compile(rf"tenant={tenant_id}"))
+    expect(names).to_have_text([f"{stem}-a", f"{stem}-b", f"{stem}-c"])  # still by name, only that tenant's

@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import export, pages, signin
+from . import admin, export, mcp, pages, send, signin, storefront, workflows
 from .live import live
 
 
@@ -59,6 +59,11 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/tasks/requeue-dead-letter", pages.requeue_dead_letter, methods=["POST"]),
         Route("/ui/tasks/{task_id}", pages.task, methods=["GET"]),
         Route("/ui/tasks/{task_id}/{action}", pages.task_action, methods=["POST"]),
+        *workflows.ROUTES,
+        *send.ROUTES,
+        *storefront.ROUTES,
+        *mcp.ROUTES,
+        *admin.ROUTES,
         Route("/ui/live/{view}", live, methods=["GET"]),
         Mount("/ui/static", _Assets(packages=[("agora.transports.console", "static")]), name="console-static"),
     ])  # fmt: skip

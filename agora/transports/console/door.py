@@ -50,8 +50,10 @@ class View:
 
     @property
     def partial(self) -> bool:
-        """An htmx request: it wants the fragment it targets, not the whole page."""
-        return self.request.headers.get("hx-request") == "true"
+        """An htmx request: it wants the fragment it targets, not the whole page — unless htmx is restoring a page
+        from history (Back to a pushed URL: its cache is off), which wants the whole page."""
+        headers = self.request.headers
+        return headers.get("hx-request") == "true" and headers.get("hx-history-restore-request") != "true"
 
     async def call(self, tool: str, **args: Any) -> Any:
         """A catalog call as the signed-in principal; its AgoraError is the caller's to show."""

@@ -34,7 +34,8 @@ async def _pages(view: View, tool: str, args: dict[str, Any], items: str) -> Asy
         args["cursor"] = found.next_cursor
 
 
-def _csv_line(values: list[Any]) -> str:
+def csv_line(values: list[Any]) -> str:
+    """One CSV row, as a streamed download writes it."""
     out = io.StringIO()
     csv.writer(out).writerow(values)
     return out.getvalue()
@@ -57,11 +58,11 @@ async def export_messages(view: View) -> Response:
 
     async def lines() -> AsyncIterator[str]:
         if fmt == "csv":
-            yield _csv_line(MESSAGE_COLUMNS)
+            yield csv_line(MESSAGE_COLUMNS)
         rows = head
         while True:
             for row in rows:
-                yield _csv_line([_cell(row.get(c)) for c in MESSAGE_COLUMNS]) if fmt == "csv" else orjson.dumps(row).decode() + "\n"
+                yield csv_line([_cell(row.get(c)) for c in MESSAGE_COLUMNS]) if fmt == "csv" else orjson.dumps(row).decode() + "\n"
             try:
                 rows = await anext(first)
             except StopAsyncIteration:

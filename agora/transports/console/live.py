@@ -1,8 +1,8 @@
 """Live pages: ``/ui/live/<view>`` is an SSE stream of a page's fragments, re-rendered when the hub says something
 changed and sent only if they did.
 
-The stream parks on wake-up keys of its tenant (or every tenant's, for the admin) — its hub events, or its messages
-for the messages page — and on its key's revocation, armed before it renders, so no change falls between a render and the wait. Bursts
+The stream parks on wake-up keys of its tenant (or every tenant's, for the admin) — its hub events and/or its
+messages, as the view registered — and on its key's revocation, armed before it renders, so no change falls between a render and the wait. Bursts
 are coalesced: after a render the stream waits ``COALESCE_SECONDS`` before it looks again, so a page costs the hub at
 most a few renders a second however busy the hub is, and falls behind by well under a second. A stream whose session
 ends (signed out, expired, key revoked) sends ``signed-out`` and closes; the page then asks the person to sign in.
@@ -20,7 +20,7 @@ from agora.core.authn import credentials_key
 from agora_sdk.errors import AgoraError
 
 from .door import COOKIE, View, current_session, hub_of, sessions_of, signed_out
-from .pages import LIVE
+from .liveviews import LIVE
 from .render import render
 
 COALESCE_SECONDS = 0.25
@@ -39,14 +39,14 @@ async def live(request: Request) -> Response:
         return await signed_out(request)
     if live_view is None:
         return render("error.html", 404, view=None, title="Not found", message="There is no such live view.")
-    fragments, wakes_on = live_view
+    fragments = live_view.fragments
     request.scope.setdefault("state", {})["principal"] = session.principal.label
     hub = hub_of(request)
     sessions = sessions_of(request)
     view = View(request, hub, session)
     principal = session.principal
     tenant = principal.tenant_scope()
-    keys = [f"{wakes_on}:{'*' if tenant is None else tenant}"]
+    keys = [f"{source}:{'*' if tenant is None else tenant}" for source in live_view.wakes_on]
     if principal.key_hash:
         keys.append(credentials_key(principal.key_hash))
     params = request.query_params
@@ -70,8 +70,8 @@ async def live(request: Request) -> Response:
                         sent[name] = html
                         yield sse_event(name, html)
                 try:
-                    await asyncio.wait_for(waiter.wait(), KEEPALIVE_SECONDS)
-                except TimeoutError:
+                    await asyncio.wait_for(waiter.wait(), live_view.every or KEEPALIVE_SECONDS)
+                except TimeoutError:  # nothing happened: say so (and look again: time passes on some views)
                     yield ": still here\n\n"
                     continue
             await asyncio.sleep(COALESCE_SECONDS)

@@ -1,7 +1,5 @@
-"""The console's pages: each gathers what it shows with catalog calls (``View.call``) and renders a template.
-
-A page's live part is a function ``(view, params) -> {fragment name: html}``, used both to render the page and,
-by ``live.py``, to push the same fragments again when the hub's events say something changed.
+"""The console's first pages — overview, agents, messages, tasks: each gathers what it shows with catalog calls
+(``View.call``) and renders a template; its live part is registered with ``@live_view`` (see ``liveviews.py``).
 """
 
 from __future__ import annotations
@@ -9,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from starlette.datastructures import FormData
+from starlette.requests import Request
 from starlette.responses import Response
 
 from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
@@ -17,20 +17,49 @@ from agora_sdk.wire.messaging import Performative, PriorityLevel
 from agora_sdk.wire.tasks import TaskStatus
 
 from .door import View, page
+from .liveviews import LIVE, live_view
 from .render import render_text
 
-Fragments = Callable[[View, Mapping[str, str]], Awaitable[dict[str, str]]]
 AGENT_STATUSES = [s.value for s in AgentStatus]
 PRIORITIES = [p.name for p in PriorityLevel]
 TASK_STATUSES = list(dict.fromkeys(s.value for s in TaskStatus))  # (the enum has capitalised aliases)
 PAGE_SIZE = 50
 
 
+@live_view("overview", wakes_on=("events", "messages"), every=10.0)
 async def overview_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     health = await view.call("agora.admin.health")
     agents = await view.call("agora.query.marketplace")
     tasks = await view.call("agora.task.stats")
-    return {"overview": render_text("_overview.html", view=view, health=health, agents=agents, tasks=tasks)}
+    activity = await view.call("agora.query.activity", minutes=60)
+    html = render_text("_overview.html", view=view, health=health, agents=agents, tasks=tasks, charts=activity_charts(activity))
+    return {"overview": html}
+
+
+def activity_charts(activity: Any) -> dict[str, dict[str, Any]]:
+    """The overview's charts as charts.js draws them: rates per second, errors per interval, latency."""
+    points, step = activity.points, activity.step_seconds
+    x = [int(p.at.timestamp()) for p in points]
+
+    def rate(name: str) -> list[float]:
+        return [round(getattr(p, name) / step, 3) for p in points]
+
+    return {
+        "messages": {"x": x, "unit": "/s", "series": [{"label": "Messages", "values": rate("messages")}]},
+        "tasks": {"x": x, "unit": "/s", "series": [
+            {"label": "Created", "values": rate("tasks_created")},
+            {"label": "Completed", "values": rate("tasks_done"), "color": "ok"},
+            {"label": "Failed", "values": rate("tasks_failed"), "color": "bad"},
+        ]},
+        "errors": {"x": x, "unit": "", "series": [
+            {"label": "4xx answers", "values": [p.rejected for p in points], "color": "warn"},
+            {"label": "5xx answers", "values": [p.failed for p in points], "color": "bad"},
+        ]},
+        "latency": {"x": x, "unit": " ms", "series": [
+            {"label": "p50", "values": [p.p50_ms for p in points]},
+            {"label": "p95", "values": [p.p95_ms for p in points], "color": "warn"},
+        ]},
+    }  # fmt: skip
 
 
 def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
@@ -47,8 +76,10 @@ def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Map
     return args
 
 
-AGENT_FILTERS = {"q": "text", "status": "status", "cursor": "cursor"}
-TASK_FILTERS = {"status": "status", "type": "task_type", "agent": "agent", "cursor": "cursor"}
+AGENT_FILTERS = {"q": "text", "status": "status", "tenant": "tenant", "sort": "sort", "cursor": "cursor"}
+AGENT_SORTS = ["id", "name", "status"]
+TASK_FILTERS = {"status": "status", "type": "task_type", "agent": "agent", "tenant": "tenant", "sort": "sort", "cursor": "cursor"}
+TASK_SORTS = ["created", "priority", "deadline"]
 MESSAGE_FILTERS = {
     "from": "from_agent", "to": "to_agent", "topic": "topic", "kind": "kind", "type": "message_type",
     "performative": "performative", "since": "since", "until": "until", "q": "text", "tenant": "tenant", "cursor": "cursor",
@@ -56,54 +87,51 @@ MESSAGE_FILTERS = {
 MESSAGE_CHOICES = {"kind": ["direct", "broadcast", "topic"], "performative": [p.value for p in Performative]}
 
 
+@live_view("agents")
 async def agents_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
-    found = await view.call("agora.query.agents", **tool_args(params, AGENT_FILTERS, {"status": AGENT_STATUSES}))
+    args = tool_args(params, AGENT_FILTERS, {"status": AGENT_STATUSES, "sort": AGENT_SORTS})
+    found = await view.call("agora.query.agents", include_load=True, **args)
     return {"agents": render_text("_agents_rows.html", view=view, agents=found.agents, next_cursor=found.next_cursor, params=params)}
 
 
 async def _agent_parts(view: View, ref: str) -> tuple[Any, dict[str, str]]:
-    agent = await view.call("agora.agents.get", agent=ref)
+    agent = await view.call("agora.agents.get", agent=ref, include_counts=True)
     tasks = await view.call("agora.task.list", agent=agent.agent_id, limit=10)
-    return agent, {"agent": render_text("_agent_live.html", view=view, agent=agent, tasks=tasks.tasks)}
+    received = await view.call("agora.messaging.search", to_agent=agent.agent_id, limit=10)
+    sent = await view.call("agora.messaging.search", from_agent=agent.agent_id, limit=10)
+    html = render_text("_agent_live.html", view=view, agent=agent, tasks=tasks.tasks, received=received.messages, sent=sent.messages)
+    return agent, {"agent": html}
 
 
+@live_view("agent", wakes_on=("events", "messages"))
 async def agent_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     return (await _agent_parts(view, params.get("agent", "")))[1]
 
 
+@live_view("tasks")
 async def tasks_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
-    found = await view.call("agora.task.list", **tool_args(params, TASK_FILTERS, {"status": TASK_STATUSES}))
+    found = await view.call("agora.task.list", **tool_args(params, TASK_FILTERS, {"status": TASK_STATUSES, "sort": TASK_SORTS}))
     return {"tasks": render_text("_tasks_rows.html", view=view, tasks=found.tasks, total=found.total, next_cursor=found.next_cursor, params=params)}
 
 
+@live_view("task")
 async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     task = await view.call("agora.task.get", task_id=params.get("task", ""))
     history = await view.call("agora.task.history", task_id=task.task_id)
     return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions)}
 
 
+@live_view("messages", wakes_on=("messages",))
 async def messages_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     found = await view.call("agora.messaging.search", **tool_args(params, MESSAGE_FILTERS, MESSAGE_CHOICES))
     return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, params=params)}
 
 
-# The live views: what ``/ui/live/<name>`` may push, and what wakes it: "events" (the hub events of the principal's
-# tenant: agents, tasks, workflows, instances) or "messages" (messages stored in it).
-LIVE: dict[str, tuple[Fragments, str]] = {
-    "overview": (overview_fragments, "events"),
-    "agents": (agents_fragments, "events"),
-    "agent": (agent_fragments, "events"),
-    "tasks": (tasks_fragments, "events"),
-    "task": (task_fragments, "events"),
-    "messages": (messages_fragments, "messages"),
-}
-
-
-async def _list_page(view: View, name: str, title: str, **context: Any) -> Response:
+async def list_page(view: View, name: str, title: str, **context: Any) -> Response:
     """A filtered list: the whole page, or (its filters changed: an htmx request) its live region again, streaming
     with the new filters."""
     params = view.request.query_params
-    fragment = (await LIVE[name][0](view, params))[name]
+    fragment = (await LIVE[name].fragments(view, params))[name]
     if view.partial:
         return view.render("_region.html", name=name, query=view.request.url.query, html=fragment)
     return view.render(f"{name}.html", title=title, nav=name, fragments={name: fragment}, params=params, **context)
@@ -117,7 +145,7 @@ async def overview(view: View) -> Response:
 
 @page
 async def agents(view: View) -> Response:
-    return await _list_page(view, "agents", "Agents", statuses=AGENT_STATUSES)
+    return await list_page(view, "agents", "Agents", statuses=AGENT_STATUSES)
 
 
 @page
@@ -128,12 +156,12 @@ async def agent(view: View) -> Response:
 
 @page
 async def messages(view: View) -> Response:
-    return await _list_page(view, "messages", "Messages", choices=MESSAGE_CHOICES)
+    return await list_page(view, "messages", "Messages", choices=MESSAGE_CHOICES)
 
 
 @page
 async def tasks(view: View) -> Response:
-    return await _list_page(view, "tasks", "Tasks", statuses=TASK_STATUSES)
+    return await list_page(view, "tasks", "Tasks", statuses=TASK_STATUSES)
 
 
 @page
@@ -143,13 +171,39 @@ async def task(view: View) -> Response:
     return view.render("task.html", title="Task", nav="tasks", fragments=fragments, task_id=task_id, priorities=PRIORITIES)
 
 
-# What a person may do to a task from its page: the tool and how the form's fields become its arguments.
-TASK_ACTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]], str]] = {
+# A form on an object's page: the tool, how the form's fields become its arguments, and what to say when it is done.
+FormAction = tuple[str, Callable[[FormData], dict[str, Any]], str]
+
+
+def form_actions(actions: Mapping[str, FormAction], id_param: str) -> Callable[[Request], Awaitable[Response]]:
+    """``POST …/{<id_param>}/{action}``: the action's tool on that object; its answer (or the catalog's refusal, with
+    its own message: nothing changed) goes beside the button, and the page's live region shows the new state."""
+
+    @page
+    async def act(view: View) -> Response:
+        action = actions.get(view.request.path_params["action"])
+        if action is None:
+            raise NotFound("no such action")
+        tool, args, done = action
+        form = await view.request.form()
+        try:
+            await view.call(tool, **{id_param: view.request.path_params[id_param]}, **args(form))
+        except NotFound:
+            raise
+        except AgoraError as exc:
+            return view.render("_result.html", exc.status, ok=False, message=exc.message)
+        return view.render("_result.html", ok=True, message=done)
+
+    return act
+
+
+TASK_ACTIONS: dict[str, FormAction] = {
     "cancel": ("agora.task.cancel", lambda form: {"reason": str(form.get("reason") or "") or None}, "Cancelled."),
     "requeue": ("agora.task.requeue", lambda form: {}, "Back in the queue."),
     "reassign": ("agora.task.reassign", lambda form: {"assignee": str(form.get("assignee") or "") or None}, "Reassigned."),
     "priority": ("agora.task.set_priority", lambda form: {"priority": str(form.get("priority") or "")}, "Priority changed."),
 }
+task_action = form_actions(TASK_ACTIONS, "task_id")
 
 
 @page
@@ -163,21 +217,3 @@ async def requeue_dead_letter(view: View) -> Response:
         return view.render("_result.html", exc.status, ok=False, message=exc.message)
     more = " (more remain: run it again)" if done.has_more else ""
     return view.render("_result.html", ok=True, message=f"{done.requeued} task{'' if done.requeued == 1 else 's'} back in the queue{more}.")
-
-
-@page
-async def task_action(view: View) -> Response:
-    """A form on a task's page: the tool's answer (or its error, with its own message) goes beside the button; the
-    page's live region shows the task's new state."""
-    action = TASK_ACTIONS.get(view.request.path_params["action"])
-    if action is None:
-        raise NotFound("no such action")
-    tool, args, done = action
-    form = await view.request.form()
-    try:
-        await view.call(tool, task_id=view.request.path_params["task_id"], **args(form))
-    except AgoraError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return view.render("_result.html", exc.status, ok=False, message=exc.message)
-    return view.render("_result.html", ok=True, message=done)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -37,6 +39,14 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
 
 
+def query_with(params: Mapping[str, str], **changes: str | None) -> str:
+    """A list page's query string with some parameters changed (None: dropped); a new order or filter starts again
+    at the first page, so the cursor goes unless it is one of the changes."""
+    merged = {k: v for k, v in params.items() if v and k != "cursor"}
+    merged.update(changes)
+    return urlencode({k: v for k, v in merged.items() if v})
+
+
 def pretty_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
@@ -49,7 +59,7 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(ago=ago, when=when, pretty_json=pretty_json)
-environment.globals.update(version=__version__)
+environment.globals.update(version=__version__, query_with=query_with)
 
 
 def render_text(template: str, **context: Any) -> str:

@@ -20,3 +20,36 @@
     }
   });
 })();
+
+// Admin · keys: copy the once-shown secret, and take it off the page once the person has it.
+(function () {
+  "use strict";
+
+  function select(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  document.addEventListener("click", function (event) {
+    var copy = event.target.closest && event.target.closest("[data-copy-from]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy-from"));
+      if (!source) { return; }
+      var selected = function () { select(source); copy.textContent = "Selected: press Ctrl+C"; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () { copy.textContent = "Copied"; }, selected);
+      } else {
+        selected();
+      }
+      return;
+    }
+    var forget = event.target.closest && event.target.closest("[data-forget]");
+    if (forget) {
+      var panel = forget.closest("[data-secret]");
+      if (panel) { panel.remove(); }
+    }
+  });
+})();
