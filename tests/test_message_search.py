@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert
 
 from agora.store import Store
 from agora.store.ops import messages as message_ops
+from agora.store.ops.pagination import decode_cursor
 from agora.store.schema import messages
 
 from .conftest import call, expect_error, new_tenant, ok, unique
@@ -265,3 +266,34 @@ async def test_each_search_walks_its_index_newest_first(store: Store):
     agent = plans["agent"]  # three walks, merged: only the page's few rows are sorted
     assert all(index in agent for index in ("ix_messages_sender", "ix_messages_recipient", "ix_messages_fanout")), agent
     assert "SCAN messages" not in agent and "Seq Scan" not in agent, agent
+
+
+
+NEEDLES = (11_999, 11_998, 11_997, 11_996, 6_000, 10)
+
+
+def _scan_pages(conn: Connection) -> list[message_ops.Found]:
+    """12,000 messages of a tenant, six holding a needle, and every page of a search for it (3 a page), walked by its
+    cursors with a window of 5,000 seqs."""
+    tenant = unique("scanned")
+    conn.execute(insert(messages), [
+        {"message_id": f"msg_{tenant}_{i}", "tenant_id": tenant, "kind": "broadcast", "sender_id": A, "message_type": "info",
+         "priority": 2, "content": {"i": i, "w": "needle" if i in NEEDLES else "hay"}, "context": {}, "created_at": NOW}
+        for i in range(12_000)
+    ])  # fmt: skip
+    query = message_ops.Search(tenant_id=tenant, text="NEEDLE")
+    pages, before = [], None
+    while True:
+        pages.append(found := message_ops.search(conn, query, None, before, 3))
+        if found.next_cursor is None:
+            return pages
+        before = int(decode_cursor(found.next_cursor))
+
+
+async def test_a_search_no_index_serves_reads_a_window_at_a_time_and_its_cursor_finds_the_rest(store: Store, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(message_ops, "SCAN_WINDOW", 5_000)
+    pages = await store.write(_scan_pages)
+    assert [r["content"]["i"] for p in pages for r in p.rows] == list(NEEDLES)  # each once, newest first
+    # a full page; a window that held one; the next window, one; the last (nothing older): one, and no cursor
+    assert [(len(p.rows), p.partial) for p in pages] == [(3, False), (1, True), (1, True), (1, False)]
+    assert pages[-1].next_cursor is None

@@ -183,6 +183,8 @@ def search(
 
     def human(r: dict[str, Any]) -> None:
         more = f" (next page: --cursor {r['next_cursor']})" if r["has_more"] else ""
+        if r.get("partial"):
+            more = f" in the newest 100,000 messages searched; older ones: --cursor {r['next_cursor']}"
         table(f"{len(r['messages'])} message(s){more}", SEARCH_COLUMNS, _found_rows(r["messages"]))
 
     hub.show(result, human)

@@ -295,3 +295,11 @@ class MessageSearch(Listing):
     messages: list[StoredMessage] = Field(description="Newest first.")
     has_more: bool
     next_cursor: str | None = Field(description="Pass as 'cursor' for the next (older) page; null on the last one.")
+    partial: bool = Field(
+        False,
+        description=(
+            "A filter no index serves (text, message_type, performative) makes each page read at most the 100,000 "
+            "messages below its cursor: true when that window ended before 'limit' messages were found. The page may "
+            "hold fewer (even none), and next_cursor searches older messages."
+        ),
+    )

@@ -327,7 +327,7 @@ async def search(ctx: CallContext, req: SearchMessages) -> MessageSearch:
     tenant_id = await tenant_in_scope(ctx, req.tenant)
     before = _seq(req.cursor, "cursor")
 
-    def op(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
+    def op(conn: Connection) -> message_ops.Found:
         sender = agent_ops.resolve(conn, tenant_id, req.from_agent) if req.from_agent not in (None, SYSTEM) else None
         recipient = agent_ops.resolve(conn, tenant_id, req.to_agent) if req.to_agent is not None else None
         named = sender or recipient  # the admin naming an agent searches its tenant: every index starts with one
@@ -345,8 +345,10 @@ async def search(ctx: CallContext, req: SearchMessages) -> MessageSearch:
         )
         return message_ops.search(conn, query, p.agent_id, before, req.limit)
 
-    rows, next_cursor = await ctx.store.read(op)
-    return MessageSearch(messages=[stored_message(r) for r in rows], has_more=next_cursor is not None, next_cursor=next_cursor)
+    found = await ctx.store.read(op)
+    return MessageSearch(
+        messages=[stored_message(r) for r in found.rows], has_more=found.next_cursor is not None, next_cursor=found.next_cursor, partial=found.partial
+    )
 
 
 def stored_message(row: dict[str, Any]) -> StoredMessage:

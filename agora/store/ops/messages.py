@@ -8,7 +8,7 @@ delivery state: visible_at (the visibility timeout), delivery_count and acked_at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -22,7 +22,7 @@ from ..prepared import Prepared
 from ..schema import agents, inbox, messages
 from . import shared
 from .dialect import one_of, serialize_appends
-from .pagination import page
+from .pagination import encode_cursor, page
 
 _INSERT_MESSAGES_RETURNING = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
 _INSERT_MESSAGES = Prepared(insert(messages))
@@ -241,6 +241,13 @@ class Search:
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None
+    since_seq: int | None = None  # a scanning search's window
+
+    @property
+    def scans(self) -> bool:
+        """Whether a filter no index serves (text, message type, performative) narrows the search: then a page reads
+        a bounded window of seqs (``SCAN_WINDOW``), or a rare match would read every message of the tenant."""
+        return self.text is not None or self.message_type is not None or self.performative is not None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = messages.c
@@ -254,6 +261,8 @@ class Search:
             found.append(c.created_at >= self.since)
         if self.until is not None:
             found.append(c.created_at < self.until)
+        if self.since_seq is not None:
+            found.append(c.seq >= self.since_seq)
         if self.text is not None:
             found.append(cast(c.content, Text).icontains(self.text, autoescape=True))
         return found
@@ -305,13 +314,40 @@ def _found(dialect: str) -> Prepared:
     )
 
 
-def search(
-    conn: Connection, query: Search, reader: str | None, before: int | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of ``limit`` messages, newest first, and the cursor of the next one (keyset: below the page's last seq)."""
+# Seqs a scanning search (Search.scans) reads per page: ~30 ms on SQLite, ~100 ms on PostgreSQL on this project's
+# 2-core machine, where reading 1,000,000 messages for a word none holds took 290 ms and 950 ms.
+SCAN_WINDOW = 100_000
+
+
+@dataclass(frozen=True)
+class Found:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    partial: bool  # the scan window ended before ``limit`` messages were found; older ones remain to search
+
+
+def search(conn: Connection, query: Search, reader: str | None, before: int | None, limit: int) -> Found:
+    """A page of ``limit`` messages, newest first, and the cursor of the next one (keyset: below the page's last seq,
+    or below the scan window a scanning search stopped at)."""
+    floor = None
+    if query.scans:
+        top = before if before is not None else (conn.execute(select(func.max(messages.c.seq))).scalar() or 0) + 1
+        floor = top - SCAN_WINDOW
+        query = replace(query, since_seq=floor)
     seqs = list(conn.execute(page_statement(query, reader, before, limit + 1)).scalars())
     rows = sorted(_found(conn.dialect.name).rows(conn, {"seqs": seqs}), key=lambda r: r["seq"], reverse=True) if seqs else []
-    return page(rows, limit, lambda r: r["seq"])
+    rows, next_cursor = page(rows, limit, lambda r: r["seq"])
+    if next_cursor is None and floor is not None and _any_below(conn, query, floor):
+        return Found(rows, encode_cursor(floor), partial=True)
+    return Found(rows, next_cursor, partial=False)
+
+
+def _any_below(conn: Connection, query: Search, seq: int) -> bool:
+    """Whether the tenant (every tenant, for the admin) has a message below ``seq``: an index probe."""
+    probe = select(messages.c.seq).where(messages.c.seq < seq)
+    if query.tenant_id is not None:
+        probe = probe.where(messages.c.tenant_id == query.tenant_id)
+    return conn.execute(probe.limit(1)).first() is not None
 
 
 _A_REPLY_DUE = Prepared(select(messages.c.seq).where(messages.c.reply_due_at <= bindparam("now")).limit(1))

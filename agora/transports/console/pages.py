@@ -124,7 +124,7 @@ async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str
 @live_view("messages", wakes_on=("messages",))
 async def messages_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     found = await view.call("agora.messaging.search", **tool_args(params, MESSAGE_FILTERS, MESSAGE_CHOICES))
-    return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, params=params)}
+    return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, partial=found.partial, params=params)}
 
 
 async def list_page(view: View, name: str, title: str, **context: Any) -> Response:
