@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, fuzz, marketplace, mcp, query, quickstart, register, rss, sdk, security, send, streams, tasks, workflows
+from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, query, quickstart, register, rss, sdk, security, send, streams, tasks, workflows
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(mcp, per_store=True),
         Scenario(a2a, per_store=True),
         Scenario(marketplace, per_store=True),
+        Scenario(console, per_store=True),
         Scenario(quickstart, per_store=False),
         Scenario(coldstart, per_store=True),
         Scenario(rss, per_store=True),
