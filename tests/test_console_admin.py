@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import call, ok, unique
 from tests.hubproc import HubProcess
-from tests.test_console_http import browser, sign_in
+from tests.test_console_http import browser, next_fragment, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def test_a_customer_is_refused_every_admin_page_and_change(admin_hub: HubProcess
     with browser(admin_hub) as b:
         sign_in(b, customer["key"])
         assert 'href="/ui/admin"' not in b.get("/ui").text
-        for path in ("/ui/admin", "/ui/admin/keys", "/ui/admin/audit", "/ui/admin/overrides", "/ui/live/admin-overrides"):
+        for path in ("/ui/admin", "/ui/admin/keys", "/ui/admin/audit", "/ui/admin/overrides", "/ui/live/admin-overrides",
+                     "/ui/live/admin-audit"):
             refused = b.get(path)
             assert refused.status_code == 403 or "event: gone" in refused.text, path
             if refused.status_code == 403:
@@ -172,6 +173,20 @@ def test_the_audit_log_is_newest_first_and_paged(admin_hub: HubProcess, admin_br
     table = revoked.text[revoked.text.index("<tbody>") :]
     assert table.index("key_revoked") < table.index("key_created")
     assert b.get("/ui/admin/audit?cursor=garbage").status_code == 400
+
+
+def test_the_audit_log_shows_an_override_while_it_is_open(admin_hub: HubProcess, admin_browser: httpx.Client) -> None:
+    """An override is a hub event: the open audit log's live region gets the entry without a reload."""
+    b = admin_browser
+    with admin_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("audited")))
+        assert 'sse-connect="/ui/live/admin-audit?target=' in b.get(f"/ui/admin/audit?target={agent['agent_id']}").text
+        with b.stream("GET", f"/ui/live/admin-audit?target={agent['agent_id']}", timeout=30) as stream:
+            lines = stream.iter_lines()
+            assert "No audit entries match" in next_fragment(lines, "admin-audit")
+            ok(call(admin, "agora.admin.override", target_id=agent["agent_id"], action="pause", reason="audited live"))
+            next_fragment(lines, "admin-audit", until="audited live")  # (it fails if the stream ends first)
+        ok(call(admin, "agora.admin.override", target_id=agent["agent_id"], action="resume", reason="done"))  # as found
 
 
 def test_overrides_pause_an_agent_refuse_an_unknown_one_and_halt_only_when_confirmed(

@@ -140,6 +140,19 @@ def test_the_live_stream_pushes_a_changed_fragment(console_hub: HubProcess) -> N
                 assert _next_event(lines) == "agents"
 
 
+def next_fragment(lines: Iterator[str], name: str, until: str = "") -> str:
+    """The HTML of the next ``name`` event of an SSE stream (the first that contains ``until``)."""
+    event, data = None, []
+    for line in lines:
+        if line.startswith("event: "):
+            event, data = line.removeprefix("event: "), []
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif not line and event == name and until in "\n".join(data):
+            return "\n".join(data)
+    raise AssertionError("the stream ended")
+
+
 def _next_event(lines: Iterator[str]) -> str:
     for line in lines:
         if line.startswith("event: "):

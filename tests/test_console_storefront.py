@@ -5,6 +5,7 @@ list_instances)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import call, expect_error, new_tenant, ok, unique
 from tests.hubproc import HubProcess
-from tests.test_console_http import browser, sign_in
+from tests.test_console_http import browser, next_fragment, sign_in
 from tests.test_marketplace import listing, market_hub, running, settled
 from tests.test_marketplace import market_postgres  # noqa: F401  (a fixture, used by name)
 
@@ -40,19 +41,6 @@ def stop(client: httpx.Client, instance_id: str) -> None:
     """Terminate (answered 202, stopping) and go on: the node stops it in the background."""
     response = call(client, "agora.marketplace.terminate_instance", instance_id=instance_id, grace_seconds=1)
     assert response.status_code == 202, response.text
-
-
-def next_fragment(lines: Iterator[str], name: str, until: str = "") -> str:
-    """The HTML of the next ``name`` event of an SSE stream (the first that contains ``until``)."""
-    event, data = None, []
-    for line in lines:
-        if line.startswith("event: "):
-            event, data = line.removeprefix("event: "), []
-        elif line.startswith("data: "):
-            data.append(line.removeprefix("data: "))
-        elif not line and event == name and until in "\n".join(data):
-            return "\n".join(data)
-    raise AssertionError("the stream ended")
 
 
 def csrf(b: httpx.Client) -> dict[str, str]:
@@ -220,3 +208,29 @@ def test_listings_and_instances_come_a_page_at_a_time(stores: HubProcess) -> Non
         finally:
             for iid in made:
                 stop(customer, iid)
+
+
+def test_the_listings_a_listing_and_the_bill_update_themselves_when_an_instance_starts(market: HubProcess) -> None:
+    """The storefront's live regions: a customer's new instance (a hub event of its tenant) is pushed to the listing
+    card, the listing's page and the billing cards while they are open, without a reload."""
+    with market.client() as admin, new_tenant(admin, market) as customer:
+        published = ok(call(admin, "agora.marketplace.publish", **listing(category="live-" + unique("c"))))
+        lid, name = published["listing_id"], published["agent_name"]
+        streams = {"market": f"/ui/live/market?q={name}", "market_listing": f"/ui/live/market_listing?listing={lid}", "billing": "/ui/live/billing"}
+        with browser(market) as b:
+            sign_in(b, key_of(customer))
+            assert 'sse-connect="/ui/live/market?q=' in b.get("/ui/marketplace", params={"q": name}).text
+            assert f'sse-connect="/ui/live/market_listing?listing={lid}"' in b.get(f"/ui/marketplace/{lid}").text
+            assert 'sse-connect="/ui/live/billing?month=' in b.get("/ui/billing").text
+            with contextlib.ExitStack() as open_pages:
+                lines = {}
+                for region, path in streams.items():
+                    stream = open_pages.enter_context(b.stream("GET", path, timeout=30))
+                    lines[region] = stream.iter_lines()
+                    next_fragment(lines[region], region)  # as the page shows it now: none of the customer's
+                iid = ok(call(customer, "agora.marketplace.create_instance", agent_id=lid))["instance_id"]
+                assert "1 yours" in next_fragment(lines["market"], "market", until="1 yours")
+                assert '<a href="/ui/instances">1</a>' in next_fragment(lines["market_listing"], "market_listing", until="/ui/instances")
+                assert re.search(r'<a href="/ui/instances">1</a>', next_fragment(lines["billing"], "billing", until='<a href="/ui/instances">1</a>'))
+        stop(customer, iid)
+        settled(customer, iid, "stopped")

@@ -150,14 +150,21 @@ async def revoke_key(view: View) -> Response:
 # -- audit log ----------------------------------------------------------------------------------------------------
 
 
+@live_view("admin-audit", every=10.0)  # a key created or revoked is no hub event: look again every 10 s
+async def audit_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    """The audit log, newest first, a page at a time (keyset: older entries follow the cursor)."""
+    if not view.is_admin:
+        raise PermissionDenied(REFUSED)
+    log = await view.call("agora.admin.audit", **tool_args(params, AUDIT_FILTERS))
+    return {"admin-audit": render_text("_admin_audit_rows.html", view=view, entries=log.entries, next_cursor=log.next_cursor, params=params)}
+
+
 @admin_page
 async def audit(view: View) -> Response:
-    """The audit log, newest first, a page at a time (keyset: older entries follow the cursor)."""
     params = view.request.query_params
-    log = await view.call("agora.admin.audit", **tool_args(params, AUDIT_FILTERS))
-    rows = render_text("_admin_audit_rows.html", view=view, entries=log.entries, next_cursor=log.next_cursor, params=params)
+    rows = (await audit_fragments(view, params))["admin-audit"]
     if view.partial:
-        return view.render("_admin_rows.html", html=rows)
+        return view.render("_region.html", name="admin-audit", query=view.request.url.query, html=rows)
     return view.render("admin_audit.html", title="Admin · Audit log", nav="admin", section="audit", rows=rows, params=params, actions=AUDIT_ACTIONS)
 
 

@@ -127,14 +127,14 @@ async def messages_fragments(view: View, params: Mapping[str, str]) -> dict[str,
     return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, partial=found.partial, params=params)}
 
 
-async def list_page(view: View, name: str, title: str, **context: Any) -> Response:
+async def list_page(view: View, name: str, title: str, nav: str | None = None, **context: Any) -> Response:
     """A filtered list: the whole page, or (its filters changed: an htmx request) its live region again, streaming
     with the new filters."""
     params = view.request.query_params
     fragment = (await LIVE[name].fragments(view, params))[name]
     if view.partial:
         return view.render("_region.html", name=name, query=view.request.url.query, html=fragment)
-    return view.render(f"{name}.html", title=title, nav=name, fragments={name: fragment}, params=params, **context)
+    return view.render(f"{name}.html", title=title, nav=nav or name, fragments={name: fragment}, params=params, **context)
 
 
 @page

@@ -11,6 +11,7 @@ signed-in principal, so another tenant's instance is the catalog's 404, shown as
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from agora_sdk.wire.marketplace import CoLocation, Execute, InstanceConfig, Inst
 from .door import View, page
 from .liveviews import live_view
 from .export import csv_line
-from .pages import FormAction, form_actions, tool_args
+from .pages import FormAction, form_actions, list_page, tool_args
 from .render import environment, render_text
 
 LISTING_PAGE = 24
@@ -77,14 +78,16 @@ environment.globals.update(market_price_units=PRICE_UNITS)
 # -- the storefront --------------------------------------------------------------------------------------------------
 
 
+@live_view("market", every=30.0)  # others' instances move the listings' metrics: no event of this tenant says so
+async def market_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    found = await view.call("agora.marketplace.discover", **{**tool_args(params, MARKET_FILTERS), "limit": LISTING_PAGE})
+    return {"market": render_text("_market_rows.html", view=view, found=found, params=params)}
+
+
 @page
 async def marketplace(view: View) -> Response:
-    """Listings, searched and filtered by the URL's query (so a search can be shared), a page at a time; a changed
-    search (htmx) gets the results alone."""
-    params = view.request.query_params
-    found = await view.call("agora.marketplace.discover", **{**tool_args(params, MARKET_FILTERS), "limit": LISTING_PAGE})
-    template = "_market_rows.html" if view.partial else "market.html"
-    return view.render(template, title="Marketplace", nav="marketplace", found=found, params=params)
+    """Listings, searched and filtered by the URL's query (so a search can be shared), a page at a time."""
+    return await list_page(view, "market", "Marketplace", nav="marketplace")
 
 
 def _field_help(model: type[Any], name: str) -> str:
@@ -101,10 +104,17 @@ FORM_HELP = {
 }
 
 
+@live_view("market_listing", every=30.0)
+async def listing_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    found = await view.call("agora.marketplace.get_listing", listing=params.get("listing", ""))
+    return {"market_listing": render_text("_market_listing_live.html", view=view, listing=found)}
+
+
 @page
 async def listing(view: View) -> Response:
     found = await view.call("agora.marketplace.get_listing", listing=view.request.path_params["listing_id"])
-    return view.render("market_listing.html", title=found.agent_name, nav="marketplace", listing=found, help=FORM_HELP)
+    fragment = render_text("_market_listing_live.html", view=view, listing=found)
+    return view.render("market_listing.html", title=found.agent_name, nav="marketplace", listing=found, fragment=fragment, help=FORM_HELP)
 
 
 def _env(text: str) -> dict[str, str]:
@@ -170,11 +180,7 @@ async def instance_fragments(view: View, params: Mapping[str, str]) -> dict[str,
 
 @page
 async def instances(view: View) -> Response:
-    params = view.request.query_params
-    fragment = (await instances_fragments(view, params))["market_instances"]
-    if view.partial:
-        return view.render("_region.html", name="market_instances", query=view.request.url.query, html=fragment)
-    return view.render("market_instances.html", title="Your instances", nav="marketplace", fragment=fragment, params=params, statuses=INSTANCE_STATUSES)
+    return await list_page(view, "market_instances", "Your instances", nav="marketplace", statuses=INSTANCE_STATUSES)
 
 
 @page
@@ -251,16 +257,40 @@ def chart_data(series: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class BillingView:
+    invoice: Any
+    html: str  # the live part: cards, the invoice, usage charts
+    query: str  # the month (and, for the admin, the customer), as the live part and the export are asked for it
+    customer: str
+
+
+async def _billing_view(view: View, params: Mapping[str, str]) -> BillingView:
+    args = _billing_args(params)
+    customer = {k: v for k, v in args.items() if k == "customer"}
+    invoice = await view.call("agora.billing.invoice", **args)
+    usage = await view.call("agora.billing.usage", until=invoice.month, months=USAGE_MONTHS, **customer)
+    board = None if customer else await view.call("agora.marketplace.dashboard")
+    query = urlencode({"month": invoice.month, **customer})
+    html = render_text(
+        "_billing_live.html", view=view, invoice=invoice, usage=usage, board=board, chart=chart_data(usage),
+        customer=args.get("customer", ""), query=query,
+    )  # fmt: skip
+    return BillingView(invoice, html, query, args.get("customer", ""))
+
+
+@live_view("billing", every=30.0)  # an open month's bill grows as its instances run: no event says so
+async def billing_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    return {"billing": (await _billing_view(view, params)).html}
+
+
 @page
 async def billing(view: View) -> Response:
-    args = _billing_args(view.request.query_params)
-    invoice = await view.call("agora.billing.invoice", **args)
-    usage = await view.call("agora.billing.usage", until=invoice.month, months=USAGE_MONTHS, **{k: v for k, v in args.items() if k == "customer"})
-    board = None if "customer" in args else await view.call("agora.marketplace.dashboard")
-    query = urlencode({"month": invoice.month, **{k: v for k, v in args.items() if k == "customer"}})
+    b = await _billing_view(view, view.request.query_params)
+    month = b.invoice.month
     return view.render(
-        "billing.html", title="Billing", nav="billing", invoice=invoice, usage=usage, board=board, chart=chart_data(usage),
-        previous=_shift(invoice.month, -1), following=_shift(invoice.month, 1), customer=args.get("customer", ""), query=query,
+        "billing.html", title="Billing", nav="billing", invoice=b.invoice, fragments={"billing": b.html}, query=b.query,
+        customer=b.customer, previous=_shift(month, -1), following=_shift(month, 1),
     )  # fmt: skip
 
 
