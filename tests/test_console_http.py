@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +140,49 @@ def test_the_live_stream_pushes_a_changed_fragment(console_hub: HubProcess) -> N
                 assert _next_event(lines) == "agents"
                 ok(call(admin, "agora.admin.override", target_id=name, action="pause", reason="test"))
                 assert _next_event(lines) == "agents"
+
+
+def _searches(admin: httpx.Client) -> float:
+    found = re.search(r'^agora_tool_calls_total\{outcome="ok",tool="agora.messaging.search"\} (\S+)$', admin.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_tabs_of_one_key_woken_by_one_message_share_one_search(console_hub: HubProcess) -> None:
+    """Five tabs (five sessions of one key) on the messages tail: a message wakes them all, and one catalog read
+    serves every tab (two at the most, if the wake-up straddles a render slot); each tab still gets the message."""
+    with console_hub.client() as admin, new_tenant(admin, console_hub) as customer:
+        agent = ok(call(customer, "agora.agents.register", agent_name=unique("tail")))
+        key = customer.headers["Authorization"].removeprefix("Bearer ")
+        with contextlib.ExitStack() as tabs:
+            streams = []
+            for _ in range(5):
+                b = tabs.enter_context(browser(console_hub))
+                sign_in(b, key)
+                streams.append(tabs.enter_context(b.stream("GET", "/ui/live/messages", timeout=30)).iter_lines())
+            for lines in streams:
+                next_fragment(lines, "messages")
+            before = _searches(admin)
+            ok(call(customer, "agora.messaging.send", to_agent=agent["agent_id"], content="seen by every tab"))
+            for lines in streams:
+                next_fragment(lines, "messages", until="seen by every tab")
+            assert 1 <= _searches(admin) - before <= 2
+
+
+def test_a_tail_of_one_agents_messages_is_not_woken_by_anothers(console_hub: HubProcess) -> None:
+    with console_hub.client() as admin, new_tenant(admin, console_hub) as customer:
+        watched, other = (ok(call(customer, "agora.agents.register", agent_name=unique(n))) for n in ("watched", "other"))
+        with browser(console_hub) as b:
+            sign_in(b, customer.headers["Authorization"].removeprefix("Bearer "))
+            with b.stream("GET", f"/ui/live/messages?to={watched['agent_name']}", timeout=30) as stream:
+                lines = stream.iter_lines()
+                next_fragment(lines, "messages")
+                before = _searches(admin)
+                ok(call(customer, "agora.messaging.send", to_agent=other["agent_id"], content="not for this tab"))
+                time.sleep(0.6)  # two render slots: a tab woken by it would have searched by now
+                ok(call(customer, "agora.messaging.send", to_agent=watched["agent_id"], content="for this tab"))
+                shown = next_fragment(lines, "messages", until="for this tab")
+                assert "not for this tab" not in shown and _searches(admin) - before == 1
+            assert "event: gone" in b.get("/ui/live/messages?to=nobody-by-this-name").text
 
 
 def next_fragment(lines: Iterator[str], name: str, until: str = "") -> str:

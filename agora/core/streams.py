@@ -26,6 +26,7 @@ from agora.core.auth import Principal, PrincipalKind
 from agora.core.authn import ANY_CREDENTIALS, credentials_key
 from agora.core.context import Hub
 from agora.core.services import agents as agent_service
+from agora.core.wakeups import inbox_key
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
 from agora.store.ops import shared as shared_ops
@@ -109,7 +110,7 @@ class Stream:
         tenant = self.principal.tenant_scope()
         keys = [f"events:{tenant or '*'}"]
         if self._agent is not None:
-            keys += [f"agent:{self._agent['agent_id']}", f"tenant:{self._agent['tenant_id']}"]
+            keys += [inbox_key(self._agent["agent_id"]), f"tenant:{self._agent['tenant_id']}"]
         if self.principal.key_hash is not None:
             keys += [credentials_key(self.principal.key_hash), ANY_CREDENTIALS]
         return keys

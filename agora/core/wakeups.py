@@ -26,10 +26,15 @@ _ENDS = {"task_completed", "task_failed", "task_cancelled", "task_dead_lettered"
 _NEW_TARGET = {"task_assigned", "task_reassigned"}
 
 
+def inbox_key(agent_id: str) -> str:
+    """Woken by each direct message to the agent: its inbox readers, and the console's tail of its messages."""
+    return f"agent:{agent_id}"
+
+
 def keys_for(event: Event) -> list[str]:
     field = _AGENT_EVENTS.get(event.type)
     if field is not None:
-        return [f"agent:{event.data.get(field)}", *_message_views(event)]
+        return [inbox_key(event.data.get(field)), *_message_views(event)]
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}", *_message_views(event)]
     if event.type == "a2a_updated":
@@ -92,6 +97,11 @@ class Waiter:
 
     async def wait(self) -> None:
         await self._event.wait()
+
+    def clear(self) -> None:
+        """Wait again, still armed: a wake-up from now on sets it (for a caller that parks many times in a row)."""
+        self.fired.clear()
+        self._event.clear()
 
 
 class Wakeups:

@@ -19,6 +19,7 @@ from agora.core.auth import PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.ids import is_id, new_id
 from agora.core.services.acting import tenant_in_scope
+from agora.core.wakeups import inbox_key
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import messages as message_ops
 from agora.store.ops import shared as shared_ops
@@ -359,7 +360,7 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
     agent = await _inbox_owner(ctx, req.agent)
     since = _seq(req.since, "since")
     deadline = time.monotonic() + req.wait
-    keys = [f"agent:{agent['agent_id']}", f"tenant:{agent['tenant_id']}"]
+    keys = [inbox_key(agent["agent_id"]), f"tenant:{agent['tenant_id']}"]
     while True:
         with ctx.hub.wakeups.armed(keys) as woken:
             rows = await ctx.store.write(

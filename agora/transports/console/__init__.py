@@ -21,6 +21,7 @@ from agora_sdk.errors import NotFound
 
 from . import admin, export, mcp, pages, send, signin, storefront, workflows
 from .live import live
+from .shared_reads import SharedReads
 
 
 class _Assets(StaticFiles):
@@ -45,6 +46,7 @@ async def _home(request: Request) -> Response:
 def mount(app: FastAPI, settings: Settings) -> None:
     if not settings.console:
         return
+    app.state.console_reads = SharedReads()
     app.router.routes.extend([
         Route("/", _home, methods=["GET"]),
         Route("/ui", pages.overview, methods=["GET"]),

@@ -24,6 +24,7 @@ from agora.limits import scope_source
 from agora_sdk.errors import AgoraError, NotFound, PermissionDenied, RateLimited
 
 from .render import render
+from .shared_reads import SharedReads
 
 COOKIE = "agora_console"  # the session token: HttpOnly, never seen by scripts
 CSRF_COOKIE = "agora_csrf"  # the session's CSRF token, which the console's script copies into a header
@@ -39,6 +40,7 @@ class View:
     request: Request
     hub: Hub
     session: Session
+    woken_at: float | None = None  # a live region's re-render: its reads may be shared (see shared_reads.py)
 
     @property
     def principal(self) -> Principal:
@@ -57,6 +59,12 @@ class View:
 
     async def call(self, tool: str, **args: Any) -> Any:
         """A catalog call as the signed-in principal; its AgoraError is the caller's to show."""
+        if self.woken_at is not None and tool in self.hub.catalog and self.hub.catalog.get(tool).read_only:
+            key = (self.principal, tool, repr(sorted(args.items())))
+            return await shared_reads_of(self.request).read(key, self.woken_at, lambda: self._call(tool, args))
+        return await self._call(tool, args)
+
+    async def _call(self, tool: str, args: dict[str, Any]) -> Any:
         request_id = self.request.scope.get("state", {}).get("request_id", "console")
         _, result, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, request_id)
         return result
@@ -70,6 +78,10 @@ Handler = Callable[[View], Awaitable[Response]]
 
 def hub_of(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
+
+
+def shared_reads_of(request: Request) -> SharedReads:
+    return request.app.state.console_reads  # type: ignore[no-any-return]
 
 
 def sessions_of(request: Request) -> ConsoleSessions:

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agora.core.wakeups import inbox_key
 from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
 from agora_sdk.wire.common import AgentStatus
 from agora_sdk.wire.messaging import Performative, PriorityLevel
@@ -121,7 +122,13 @@ async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str
     return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions)}
 
 
-@live_view("messages", wakes_on=("messages",))
+async def _one_inbox(view: View, params: Mapping[str, str]) -> list[str] | None:
+    """A tail of the messages sent to one agent is woken by that agent's deliveries alone."""
+    to = params.get("to", "").strip()
+    return [inbox_key((await view.call("agora.agents.get", agent=to)).agent_id)] if to else None
+
+
+@live_view("messages", wakes_on=("messages",), narrow=_one_inbox)
 async def messages_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     found = await view.call("agora.messaging.search", **tool_args(params, MESSAGE_FILTERS, MESSAGE_CHOICES))
     return {"messages": render_text("_messages_rows.html", view=view, messages=found.messages, next_cursor=found.next_cursor, partial=found.partial, params=params)}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"{int(seconds)} s ago"
 
 
+@lru_cache(maxsize=8192)  # every open tab renders the same rows again and again
 def when(value: datetime | None) -> str:
     """An ISO timestamp to the second, as a ``<time>`` element's datetime wants it (UTC)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
