@@ -204,20 +204,20 @@ def measure_lag(bench: Bench, store: StoreProvider, hub: Server, key: str, sende
     )  # fmt: skip
 
 
-async def _open_tabs(hub: Server, key: str, count: int, stop: asyncio.Event) -> None:
-    """``count`` console tabs (a session each) streaming the messages tail until ``stop``."""
+async def _open_tabs(hub: Server, key: str, paths: list[str], stop: asyncio.Event) -> None:
+    """A console tab (a session each) per path, streaming that live view until ``stop``."""
 
-    async def tab() -> None:
+    async def tab(path: str) -> None:
         async with httpx.AsyncClient(base_url=_url(hub, ""), timeout=None) as client:
             answer = await client.post("/ui/sign-in", data={"key": key, "next": "/ui"})
             if answer.status_code != 303:
                 raise RuntimeError(f"sign-in answered {answer.status_code}")
-            async with client.stream("GET", "/ui/live/messages") as stream:
+            async with client.stream("GET", path) as stream:
                 reading = asyncio.ensure_future(_drain(stream))
                 await stop.wait()
                 reading.cancel()
 
-    await asyncio.gather(*(tab() for _ in range(count)))
+    await asyncio.gather(*(tab(path) for path in paths))
 
 
 async def _drain(stream: httpx.Response) -> None:
@@ -225,37 +225,47 @@ async def _drain(stream: httpx.Response) -> None:
         pass
 
 
-def _workload_cpu(hub: Server, token: str, recipient: str, seconds: float) -> float:
-    """Hub CPU seconds while ``LOAD_RATE`` messages a second are sent for ``seconds``."""
+def _workload_cpu(hub: Server, token: str, recipients: list[str], seconds: float) -> float:
+    """Hub CPU seconds while ``LOAD_RATE`` messages a second are sent for ``seconds``, to each recipient in turn."""
     before = hub.cpu_seconds()
     with httpx.Client(base_url=_url(hub, ""), headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
         started = time.perf_counter()
         for n in range(int(seconds * LOAD_RATE)):
-            api.post("/agora/messaging/send", json={"to_agent": recipient, "content": {"text": f"tab load {n}"}})
+            api.post("/agora/messaging/send", json={"to_agent": recipients[n % len(recipients)], "content": {"text": f"tab load {n}"}})
             time.sleep(max(0.0, started + (n + 1) / LOAD_RATE - time.perf_counter()))
     return hub.cpu_seconds() - before
 
 
-def measure_tabs(bench: Bench, store: StoreProvider, hub: Server, key: str, token: str, recipient: str, seconds: float) -> None:
-    without = _workload_cpu(hub, token, recipient, seconds)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    tabs = threading.Thread(target=lambda: loop.run_until_complete(_open_tabs(hub, key, TABS, stop)), daemon=True)
-    tabs.start()
-    time.sleep(5)  # every tab signed in and rendered once
-    idle_before = hub.cpu_seconds()
-    time.sleep(seconds)
-    idle = hub.cpu_seconds() - idle_before
-    with_tabs = _workload_cpu(hub, token, recipient, seconds)
-    loop.call_soon_threadsafe(stop.set)
-    tabs.join(30)
-    extra = (with_tabs - without) / seconds
-    bench.add(
-        ValueRecord(
-            NAME, store.kind.value, f"{TABS} open tabs (messages tail), {LOAD_RATE} messages/s", extra * 100, "% of a core",
-            notes=f"hub CPU {with_tabs / seconds * 100:.0f}% with the tabs vs {without / seconds * 100:.0f}% without; idle tabs {idle / seconds * 100:.1f}%",
-        )
-    )  # fmt: skip
+def measure_tabs(bench: Bench, store: StoreProvider, hub: Server, key: str, token: str, recipients: list[str], seconds: float) -> None:
+    """Hub CPU with ``TABS`` tabs open while ``LOAD_RATE`` messages a second are sent to ``TABS`` agents in turn,
+    against the sends alone: every tab on the whole tail (each message wakes them all; they share their reads), then
+    each tab on one of the agents' messages (woken by its agent's alone)."""
+    others = recipients[:TABS]
+    without = _workload_cpu(hub, token, others, seconds)
+    layouts = {
+        "all on the whole tail": ["/ui/live/messages"] * TABS,
+        "each on one agent's messages": [f"/ui/live/messages?to={agent}" for agent in others],
+    }
+    for layout, paths in layouts.items():
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        tabs = threading.Thread(target=loop.run_until_complete, args=(_open_tabs(hub, key, paths, stop),), daemon=True)
+        tabs.start()
+        time.sleep(5)  # every tab signed in and rendered once
+        idle_before = hub.cpu_seconds()
+        time.sleep(seconds)
+        idle = hub.cpu_seconds() - idle_before
+        with_tabs = _workload_cpu(hub, token, others, seconds)
+        loop.call_soon_threadsafe(stop.set)
+        tabs.join(30)
+        extra = (with_tabs - without) / seconds
+        bench.add(
+            ValueRecord(
+                NAME, store.kind.value, f"{len(paths)} open tabs, {layout}, {LOAD_RATE} messages/s",
+                extra * 100, "% of a core",
+                notes=f"hub CPU {with_tabs / seconds * 100:.0f}% with the tabs vs {without / seconds * 100:.0f}% without; idle tabs {idle / seconds * 100:.1f}%",
+            )
+        )  # fmt: skip
 
 
 def run(bench: Bench, store: StoreProvider | None) -> None:
@@ -277,4 +287,4 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
         cases = page_cases(recipients[0], senders[0]["agent_id"], recipients[1], task["task_id"])
         measure_pages(bench, store, hub, key, cases, SAMPLES[quick])
         measure_lag(bench, store, hub, key, senders[0]["agent_token"], recipients[2], SAMPLES[quick])
-        measure_tabs(bench, store, hub, key, senders[1]["agent_token"], recipients[3], LOAD_SECONDS[quick])
+        measure_tabs(bench, store, hub, key, senders[1]["agent_token"], recipients, LOAD_SECONDS[quick])
