@@ -30,6 +30,14 @@ def sign_in(client: httpx.Client, key: str, next_: str = "/ui") -> httpx.Respons
     return client.post("/ui/sign-in", data={"key": key, "next": next_})
 
 
+@contextlib.contextmanager
+def signed_in(hub: HubProcess, key: str) -> Iterator[httpx.Client]:
+    """A console client signed in with ``key``, as a browser without scripts."""
+    with browser(hub) as client:
+        assert sign_in(client, key).status_code == 303
+        yield client
+
+
 def test_root_sends_a_browser_to_the_console_and_the_console_to_sign_in(console_hub: HubProcess) -> None:
     with browser(console_hub) as b:
         root = b.get("/")

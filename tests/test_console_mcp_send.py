@@ -3,7 +3,6 @@ catalog's refusals shown in place with their status, nothing sent on bad input, 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +13,7 @@ from agora_sdk.wire.messaging import SendMessage
 from agora_sdk.wire.tasks import AssignTask
 from tests.conftest import call, new_tenant, ok, unique
 from tests.hubproc import HubProcess
-from tests.test_console_http import browser, sign_in
+from tests.test_console_http import signed_in
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +21,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     hub = HubProcess(tmp_path_factory.mktemp("hub-console-mcp")).start()
     yield hub
     hub.stop()
-
-
-@contextlib.contextmanager
-def signed_in(hub: HubProcess, key: str) -> Iterator[httpx.Client]:
-    with browser(hub) as client:
-        assert sign_in(client, key).status_code == 303
-        yield client
 
 
 def csrf(client: httpx.Client) -> dict[str, str]:

@@ -3,7 +3,6 @@ run, a missing CSRF token), tenancy, and what the status tool now tells (a step'
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from agora.transports.console.workflows import NODE_W, depths, history, layout, 
 from agora_sdk.wire.workflows import StepStatus, WorkflowStatus
 from tests.conftest import call, new_tenant, ok, until
 from tests.hubproc import HubProcess
+from tests.test_console_http import signed_in
 
 
 def step(name: str, *deps: str, state: str = "pending", kind: str = "task") -> StepStatus:
@@ -60,14 +60,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     hub.stop()
 
 
-@contextlib.contextmanager
-def browser(hub: HubProcess, key: str) -> Iterator[httpx.Client]:
-    """A signed-in console client, as a browser without scripts."""
-    with httpx.Client(base_url=hub.url, headers={"Accept": "text/html", "Sec-Fetch-Site": "same-origin"}, timeout=10) as client:
-        assert client.post("/ui/sign-in", data={"key": key, "next": "/ui"}).status_code == 303
-        yield client
-
-
 def csrf(client: httpx.Client) -> dict[str, str]:
     return {"X-CSRF-Token": client.cookies["agora_csrf"], "HX-Request": "true"}
 
@@ -78,7 +70,7 @@ def approval_run(api: httpx.Client, **extra: object) -> str:
 
 
 def test_the_pages_render_without_inline_style_and_filters_are_checked(hub: HubProcess) -> None:
-    with hub.client() as api, browser(hub, hub.admin_key) as b:
+    with hub.client() as api, signed_in(hub, hub.admin_key) as b:
         empty = b.get("/ui/workflows?status=failed")
         assert empty.status_code == 200 and "No failed workflows here" in empty.text
         workflow_id = approval_run(api)
@@ -99,7 +91,7 @@ def test_the_pages_render_without_inline_style_and_filters_are_checked(hub: HubP
 
 
 def test_a_bad_signal_is_answered_in_place_and_changes_nothing(hub: HubProcess) -> None:
-    with hub.client() as api, browser(hub, hub.admin_key) as b:
+    with hub.client() as api, signed_in(hub, hub.admin_key) as b:
         workflow_id = approval_run(api)
         url = f"/ui/workflows/{workflow_id}"
         bad_json = b.post(url + "/signal", data={"step": "sign_off", "decision": "approve", "data": "{nope"}, headers=csrf(b))
@@ -140,7 +132,7 @@ def test_a_tenant_cannot_see_or_touch_another_tenants_run(hub: HubProcess) -> No
         foreign = approval_run(theirs)
         own = approval_run(mine)
         key = mine.headers["Authorization"].removeprefix("Bearer ")
-        with browser(hub, key) as b:
+        with signed_in(hub, key) as b:
             assert b.get(f"/ui/workflows/{foreign}").status_code == 404
             listed = b.get("/ui/workflows").text
             assert own in listed and foreign not in listed
