@@ -48,7 +48,7 @@ def test_a_customer_is_refused_every_admin_page_and_change(admin_hub: HubProcess
         sign_in(b, customer["key"])
         assert 'href="/ui/admin"' not in b.get("/ui").text
         for path in ("/ui/admin", "/ui/admin/keys", "/ui/admin/audit", "/ui/admin/overrides", "/ui/live/admin-overrides",
-                     "/ui/live/admin-audit"):
+                     "/ui/live/admin-audit", "/ui/live/admin-keys"):
             refused = b.get(path)
             assert refused.status_code == 403 or "event: gone" in refused.text, path
             if refused.status_code == 403:
@@ -173,6 +173,17 @@ def test_the_audit_log_is_newest_first_and_paged(admin_hub: HubProcess, admin_br
     table = revoked.text[revoked.text.index("<tbody>") :]
     assert table.index("key_revoked") < table.index("key_created")
     assert b.get("/ui/admin/audit?cursor=garbage").status_code == 400
+
+
+def test_a_key_created_elsewhere_shows_on_the_open_keys_page(admin_hub: HubProcess, admin_browser: httpx.Client) -> None:
+    """No hub event says a key was created (by the CLI, say): the open page looks again every 10 s."""
+    tenant = unique("tenant")
+    with admin_browser.stream("GET", f"/ui/live/admin-keys?tenant={tenant}", timeout=30) as stream:
+        lines = stream.iter_lines()
+        assert "key_" not in next_fragment(lines, "admin-keys")
+        with admin_hub.client() as admin:
+            made = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=tenant))["info"]["key_id"]
+        next_fragment(lines, "admin-keys", until=made)  # (it fails if the stream ends first)
 
 
 def test_the_audit_log_shows_an_override_while_it_is_open(admin_hub: HubProcess, admin_browser: httpx.Client) -> None:

@@ -71,6 +71,13 @@ async def _keys_rows(view: View, params: Mapping[str, str]) -> tuple[int, str]:
     return 200, render_text("_admin_keys_rows.html", view=view, keys=found.keys, next_cursor=found.next_cursor, params=params)
 
 
+@live_view("admin-keys", every=10.0)  # a key created or revoked is no hub event: look again every 10 s
+async def keys_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    if not view.is_admin:
+        raise PermissionDenied(REFUSED)
+    return {"admin-keys": (await _keys_rows(view, params))[1]}
+
+
 async def _keys_page(view: View, status: int = 200, **context: Any) -> Response:
     """The whole keys page; ``context`` is the create form's state (:func:`_form_state`) or a revoke's ``notice``."""
     params = view.request.query_params
@@ -102,7 +109,7 @@ async def keys(view: View) -> Response:
     """The keys page; its filters changed (htmx) or a key was created elsewhere on it: the table alone."""
     if view.partial:
         status, rows = await _keys_rows(view, view.request.query_params)
-        return view.render("_admin_rows.html", status, html=rows)
+        return view.render("_region.html", status, name="admin-keys", query=view.request.url.query, html=rows)
     return await _keys_page(view)
 
 
