@@ -13,6 +13,17 @@
     return getComputedStyle(document.documentElement).getPropertyValue("--" + name).trim() || "#888";
   }
 
+  // Where uPlot hides the points (many of them), a value with no value beside it would draw nothing at all (e.g. the
+  // latency of the one interval with calls): those are drawn as points.
+  function isolated(u, seriesIdx, show) {
+    if (show) { return null; }
+    var ys = u.data[seriesIdx], idxs = [];
+    for (var i = 0; i < ys.length; i++) {
+      if (ys[i] != null && (i === 0 || ys[i - 1] == null) && (i === ys.length - 1 || ys[i + 1] == null)) { idxs.push(i); }
+    }
+    return idxs.length ? idxs : null;
+  }
+
   function options(target, data) {
     var width = Math.max(240, target.clientWidth);
     var unit = data.unit || "";
@@ -31,7 +42,8 @@
       ],
       series: [{}].concat(data.series.map(function (s, i) {
         return {
-          label: s.label, stroke: cssVar(s.color || FALLBACK[i % FALLBACK.length]), width: 2, spanGaps: true, points: { size: 5 },
+          label: s.label, stroke: cssVar(s.color || FALLBACK[i % FALLBACK.length]), width: 2, spanGaps: true,
+          points: { size: 5, filter: isolated },
           value: function (u, v) { return v == null ? "–" : (Math.round(v * 100) / 100) + unit; }
         };
       }))
