@@ -343,3 +343,46 @@ def test_discovery_filters(admin, tools):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     wrong_version = call(admin, "agora.discovery.schema", name="agora.query.agents", version=">=2")
     assert wrong_version.status_code == 404
+
+
+# What a schema node may say that does not narrow the value: a node of these alone accepts any value.
+_ANNOTATIONS = {"description", "title", "default", "examples", "deprecated", "readOnly", "writeOnly"}
+
+
+def _loose_nodes(node: Any, defs: dict[str, Any], path: str, seen: tuple[str, ...] = ()) -> list[str]:
+    """Where a JSON schema accepts any value (an empty node) or any object (no properties, no pattern, no schema
+    for the values)."""
+    if not isinstance(node, dict):
+        return []
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return [] if name in seen else _loose_nodes(defs[name], defs, path, (*seen, name))
+    if not set(node) - _ANNOTATIONS:
+        return [path or "(the whole input)"]
+    loose = []
+    if node.get("type") == "object" and not ({"properties", "patternProperties"} & set(node)) and node.get("additionalProperties", True) is True:
+        loose.append(f"{path} (any object)")
+    for union in ("anyOf", "oneOf", "allOf"):
+        for i, branch in enumerate(node.get(union, [])):
+            loose += _loose_nodes(branch, defs, f"{path}|{union}[{i}]", seen)
+    for name, sub in node.get("properties", {}).items():
+        loose += _loose_nodes(sub, defs, f"{path}.{name}", seen)
+    for key in ("items", "additionalProperties"):
+        loose += _loose_nodes(node.get(key), defs, f"{path}.<{key}>", seen)
+    for sub in node.get("patternProperties", {}).values():
+        loose += _loose_nodes(sub, defs, f"{path}.<pattern>", seen)
+    return loose
+
+
+def test_no_tool_schema_accepts_any_value_unsaid():
+    """Every parameter and result field of every tool has a concrete JSON schema (what MCP clients and LLMs read): a
+    value that may be any JSON says which types, an open object says what its values are."""
+    from agora.catalog.registry import build_catalog
+
+    loose = {}
+    for tool in build_catalog():
+        for kind, schema in (("input", tool.input_schema()), ("output", tool.output_schema())):
+            found = _loose_nodes(schema, schema.get("$defs", {}), "")
+            if found:
+                loose[f"{tool.name} {kind}"] = found
+    assert loose == {}

@@ -8,11 +8,9 @@ An envelope is a view of Agora messaging, not a second message store: ``to`` bec
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from .common import Input, JSONObject, Output, UtcDatetime
+from .common import Input, JSONObject, JSONValue, Output, UtcDatetime
 from .messaging import MessageType, Performative
 
 # Where an envelope's own fields live in a message's context.
@@ -42,7 +40,7 @@ class Envelope(Input):
     to: list[str] = Field(min_length=1, max_length=1000, description="Agent ids or names, or 'broadcast'.")
     intent: str | None = Field(None, max_length=128)
     task: str | None = Field(None, max_length=4000, description="What is asked, in words.")
-    payload: Any = None
+    payload: JSONValue = None
     context: JSONObject = Field(default_factory=dict)
     correlation: EnvelopeCorrelation | None = None
     expected: EnvelopeExpected | None = None
@@ -60,7 +58,7 @@ class EnvelopeOut(Output):
     to: list[str]
     intent: str | None = None
     task: str | None = None
-    payload: Any = None
+    payload: JSONValue = None
     context: JSONObject = Field(default_factory=dict)
     correlation: JSONObject | None = None
     expected: JSONObject | None = None

@@ -9,11 +9,10 @@ Each of the bus's five message types maps onto an Agora tool: ``task_assignment`
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field
 
-from .common import Input, JSONObject, Output, UtcDatetime
+from .common import Input, JSONObject, JSONValue, Output, UtcDatetime
 
 
 class BusMessageType(StrEnum):
@@ -45,4 +44,4 @@ class BusAccepted(Output):
     message_id: str
     status: str = "accepted"
     tool: str = Field(description="The Agora tool the envelope was mapped to.")
-    result: Any = Field(description="That tool's result (a task, a receipt, a heartbeat).")
+    result: JSONValue = Field(description="That tool's result (a task, a receipt, a heartbeat).")

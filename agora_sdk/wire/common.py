@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Iterator
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema
 
 # Ids are ``{prefix}_{24 hex}`` (8 of the second they were made, 16 random); ids made before that change have 16 hex.
 ID_HEX = r"(?:[0-9a-f]{24}|[0-9a-f]{16})"
@@ -18,7 +18,11 @@ def id_pattern(prefix: str) -> str:
     return rf"^{prefix}_{ID_HEX}$"
 
 
-JSONObject = dict[str, Any]
+# Any JSON value, carried as sent. The schema names every JSON type instead of being empty, which MCP clients
+# flag as "accepts any value" and which tells an LLM nothing.
+JSON_VALUE_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean", "object", "array", "null"]}
+JSONValue = Annotated[Any, WithJsonSchema(JSON_VALUE_SCHEMA)]
+JSONObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": JSON_VALUE_SCHEMA})]
 
 
 def iso_utc(value: datetime) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .common import HeaderText, Input, JSONObject, Listing, Output, RedactedUrl, UtcDatetime
+from .common import HeaderText, Input, JSONObject, JSONValue, Listing, Output, RedactedUrl, UtcDatetime
 
 ServerName = Annotated[
     str,
@@ -42,7 +42,8 @@ class RegisterMcpServer(Input):
     name: ServerName
     url: str | None = Field(None, max_length=2048, pattern=r"^https?://", description="Streamable HTTP endpoint of the server.")
     headers: dict[HeaderName, HeaderText] = Field(
-        default_factory=dict, max_length=50, description="Headers the hub sends upstream (kept by the hub, never shown)."
+        default_factory=dict, max_length=50, description="Headers the hub sends upstream (kept by the hub, never shown).",
+        json_schema_extra={"additionalProperties": False},  # a name off the pattern is refused, as the schema now says
     )
     bearer_token: HeaderText | None = Field(None, description="Sent as 'Authorization: Bearer …' (kept by the hub, never shown).")
     command: str | None = Field(None, min_length=1, max_length=1024, description="Executable the hub starts for a stdio server.")
@@ -109,5 +110,5 @@ class ExtResult(Output):
     """An upstream tool's answer, as MCP gives it: content blocks, structured content, and whether it is an error."""
 
     content: list[JSONObject]
-    structured_content: Any = None
+    structured_content: JSONValue = None
     is_error: bool = False

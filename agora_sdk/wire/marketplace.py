@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Input, JSONObject, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
+from .common import Input, JSONObject, JSONValue, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
 from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -358,7 +358,7 @@ class Executed(Output):
     instance_id: str
     task_id: str
     status: str
-    result: Any = None
+    result: JSONValue = None
     error: str | None = None
     duration_seconds: float
 

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent, id_pattern
+from .common import JSON_VALUE_SCHEMA, Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, acting_agent, id_pattern
 
 MessageKind = Literal["direct", "broadcast", "topic"]
 
@@ -92,7 +92,7 @@ MessageType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za
 class _MessageBody(Input):
     """What every message carries, wherever it goes."""
 
-    content: JsonValue = Field(description="Text or any JSON value.")
+    content: Annotated[JsonValue, WithJsonSchema(JSON_VALUE_SCHEMA)] = Field(description="Text or any JSON value.")
     message_type: MessageType = "info"
     performative: Performative | None = None
     intent: str | None = Field(None, max_length=128)
@@ -167,7 +167,7 @@ class Message(Output):
     performative: Performative | None = None
     intent: str | None = None
     priority: Priority
-    content: Any
+    content: JSONValue
     correlation: JSONObject | None = None
     expected: JSONObject | None = None
     context: JSONObject
@@ -281,7 +281,7 @@ class StoredMessage(Output):
     performative: Performative | None = None
     intent: str | None = None
     priority: Priority
-    content: Any
+    content: JSONValue
     correlation: JSONObject | None = Field(None, description="conversation_id and reply_to, as sent.")
     expected: JSONObject | None = None
     context: JSONObject

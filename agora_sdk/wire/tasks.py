@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, acting_agent, id_pattern
+from .common import Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, acting_agent, id_pattern
 from .messaging import Priority, PriorityLevel
 
 TASK_ID = id_pattern("task")
@@ -116,7 +116,7 @@ class Task(Output):
     preferred_agent: str | None
     claimed_by: str | None
     payload: JSONObject
-    result: Any = None
+    result: JSONValue = None
     progress: int
     notes: str | None
     priority: Priority
@@ -175,7 +175,7 @@ class UpdateTask(Input):
     lease_token: LeaseToken | None = Field(None, description="Needed to complete or fail a claimed task.")
     progress: int | None = Field(None, ge=0, le=100)
     notes: str | None = Field(None, max_length=4000)
-    result: Any = None
+    result: JSONValue = None
     retry: bool = Field(False, description="With status 'failed': back to the queue if attempts remain.")
 
     @model_validator(mode="after")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, Listing, Output, UtcDatetime, id_pattern
+from .common import Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, id_pattern
 from .tasks import Capability
 
 StepName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
@@ -35,7 +35,7 @@ class Step(Input):
     agent: str | None = Field(None, max_length=128, description="Agent id or name; or give required_capabilities.")
     required_capabilities: list[Capability] = Field(default_factory=list, max_length=20)
     task_type: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="Default: the step's name.")
-    input: Any = Field(None, description='Literal JSON; "${input.x}" and "${steps.<name>.result.y}" are replaced.')
+    input: JSONValue = Field(None, description='Literal JSON; "${input.x}" and "${steps.<name>.result.y}" are replaced.')
     depends_on: list[StepName] | None = Field(None, max_length=50, description="Step names; unset: the step before.")
     when: str | None = Field(None, max_length=1000, description='A condition, e.g. steps.check.result.ok == true; false: skipped.')
     retry: Retry = Field(default_factory=Retry)
@@ -140,7 +140,7 @@ class Signal(Input):
     workflow_id: Annotated[str, Field(pattern=WORKFLOW_ID)]
     step: StepName
     decision: Decision
-    data: Any = Field(None, description="The approval step's result (what later steps read).")
+    data: JSONValue = Field(None, description="The approval step's result (what later steps read).")
     note: str | None = Field(None, max_length=1000, description="Why: kept in the step's event, and in its error when rejected.")
 
 
@@ -151,10 +151,10 @@ class StepStatus(Output):
     depends_on: list[str]
     agent: str | None = None
     task_ids: list[str] = Field(default_factory=list)
-    input: Any = Field(None, description="What the step is given: its input with ${…} replaced once it has started; as written before.")
+    input: JSONValue = Field(None, description="What the step is given: its input with ${…} replaced once it has started; as written before.")
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
-    result: Any = None
+    result: JSONValue = None
     error: str | None = None
 
 
