@@ -67,7 +67,7 @@ def run_schemathesis(
         "--seed", str(seed),
         "--workers", str(workers),
         "--no-shrink",
-        "--request-timeout", "30",
+        "--request-timeout", "75",  # over the longest long-poll a request may ask for (wait ≤ 60 s): not a network error
         "--warnings", "off",
     ]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
