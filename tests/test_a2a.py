@@ -319,6 +319,20 @@ def test_bad_requests_get_a2a_errors(agent):
     assert not_found["error"]["data"][0]["@type"].endswith("google.rpc.ErrorInfo")
     rest = httpx.get(f"{agent.url}/tasks/a2a_0000000000000000", headers={"A2A-Version": "1.0"})
     assert rest.status_code == 404 and rest.json()["error"]["status"] == "NOT_FOUND"
+    # historyLength is 0 or more, on every binding; a SendMessage refused for it sends nothing
+    assert code(rpc({"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "a2a_0000000000000000", "historyLength": -1}})) == -32602
+    listed = httpx.get(f"{agent.url}/tasks", headers={"A2A-Version": "1.0"})
+    assert listed.status_code == 200, listed.text
+    before = int(listed.json().get("totalSize", 0))
+    refused = rpc({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": "m-history", "role": "ROLE_USER", "parts": [{"text": "hello"}]}, "configuration": {"historyLength": -2}}})
+    assert code(refused) == -32602 and "historyLength" in refused["error"]["message"]
+    assert int(httpx.get(f"{agent.url}/tasks", headers={"A2A-Version": "1.0"}).json().get("totalSize", 0)) == before
+    negative = httpx.get(f"{agent.url}/tasks/a2a_0000000000000000", params={"historyLength": -1}, headers={"A2A-Version": "1.0"})
+    assert negative.status_code == 400 and negative.json()["error"]["status"] == "INVALID_ARGUMENT"
+    # an HTTP+JSON body that is not JSON is refused as such (415), not read as JSON anyway
+    plain = httpx.post(f"{agent.url}/message:send", content=b'{"message": {}}', headers={"A2A-Version": "1.0", "Content-Type": "text/plain"})
+    assert plain.status_code == 415 and plain.json()["error"]["details"][0]["reason"] == "CONTENT_TYPE_NOT_SUPPORTED"
 
 
 def test_anonymous_callers_of_a_public_front_are_rate_limited(tmp_path):

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
+from a2a.utils.error_handlers import build_rest_error_payload
 from a2a.utils.errors import ContentTypeNotSupportedError
 from agora.config import Settings
 from agora.core.ids import is_id
@@ -63,14 +64,37 @@ def http_refusal(exc: AgoraError) -> Response:
     return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json", headers=_headers(exc))
 
 
+JSON_MEDIA_TYPES = ("application/json", "application/a2a+json")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def json_only(endpoint: Endpoint) -> Endpoint:
     """JSON-RPC takes JSON: another content type is ContentTypeNotSupported (-32005), not a parse error."""
 
     async def checked(request: Request) -> Response:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in ("application/json", "application/a2a+json"):
+        media_type = _media_type(request)
+        if media_type not in JSON_MEDIA_TYPES:
             error = ContentTypeNotSupportedError(f"JSON-RPC requests are application/json, not '{media_type or 'none'}'")
             return Response(orjson.dumps(build_error_response(None, error)), media_type="application/json")
+        return await endpoint(request)
+
+    return checked
+
+
+def json_body_only(endpoint: Endpoint) -> Endpoint:
+    """An HTTP+JSON request with a body takes a JSON one: another content type is 415 with the A2A error
+    (CONTENT_TYPE_NOT_SUPPORTED), where the SDK would read the body as JSON whatever it is labelled."""
+
+    async def checked(request: Request) -> Response:
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        if has_body and _media_type(request) not in JSON_MEDIA_TYPES:
+            error = ContentTypeNotSupportedError(f"HTTP+JSON bodies are application/json, not '{_media_type(request) or 'none'}'")
+            payload = build_rest_error_payload(error)
+            payload["error"]["code"] = 415
+            return Response(orjson.dumps(payload), status_code=415, media_type="application/json")
         return await endpoint(request)
 
     return checked
@@ -91,7 +115,7 @@ def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awa
         if isinstance(route, Mount):
             continue  # the SDK's /{tenant} mount would swallow every path after it; Agora has no A2A tenants
         assert isinstance(route, Route)
-        routes.append(Route(route.path, admitted(route.endpoint, admit, http_refusal), methods=list(route.methods or [])))
+        routes.append(Route(route.path, admitted(json_body_only(route.endpoint), admit, http_refusal), methods=list(route.methods or [])))
     return routes
 
 

@@ -73,8 +73,13 @@ def _event(body: dict[str, Any]) -> A2AEvent:
     return getattr(response, response.WhichOneof("payload"))
 
 
-def _history_length(config: Any) -> int | None:
-    return config.history_length if config is not None and config.HasField("history_length") else None
+def _history_length(request: Any) -> int | None:
+    """The historyLength a request (or its configuration) gives, if any: 0 or more, else InvalidParams."""
+    if request is None or not request.HasField("history_length"):
+        return None
+    if request.history_length < 0:
+        raise InvalidParamsError("historyLength must be 0 or more", data={"field": "historyLength"})
+    return int(request.history_length)
 
 
 class AgoraRequestHandler(RequestHandler):
@@ -104,15 +109,16 @@ class AgoraRequestHandler(RequestHandler):
         return task
 
     async def on_message_send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> pb.Task | pb.Message:
+        config = params.configuration if params.HasField("configuration") else None
+        history = _history_length(config)  # refused before anything is sent
         with a2a_errors():
             front = self.front(context)
             task = await self._send(params, context)
-            config = params.configuration if params.HasField("configuration") else None
             if (config is None or not config.return_immediately) and front.reachable:
                 task = await a2a.settled(front.hub, task["task_id"], self.blocking_timeout)
             if task["message_only"] and task["status_message"]:
                 return ParseDict(task["status_message"], pb.Message())
-            return _task(task, _history_length(config))
+            return _task(task, history)
 
     async def on_message_send_stream(self, params: pb.SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[A2AEvent]:
         with a2a_errors():
@@ -155,15 +161,17 @@ class AgoraRequestHandler(RequestHandler):
     # -- tasks ------------------------------------------------------------------------------------------------------
 
     async def on_get_task(self, params: pb.GetTaskRequest, context: ServerCallContext) -> pb.Task | None:
+        history = _history_length(params)
         front = self.front(context)
         task = await self._guard(front.get(params.id))
-        return _task(task, params.history_length if params.HasField("history_length") else None)
+        return _task(task, history)
 
     async def on_list_tasks(self, params: pb.ListTasksRequest, context: ServerCallContext) -> pb.ListTasksResponse:
         front = self.front(context)
         size = params.page_size if params.HasField("page_size") else DEFAULT_PAGE
         if not 1 <= size <= MAX_PAGE:
             raise InvalidParamsError(f"page_size must be 1 to {MAX_PAGE}", data={"field": "page_size"})
+        history = _history_length(params)
         after = _page_key(params.page_token) if params.page_token else None
         filters = {
             "context_id": params.context_id or None,
@@ -173,7 +181,6 @@ class AgoraRequestHandler(RequestHandler):
             "limit": size,
         }  # fmt: skip
         rows, total = await self._guard(front.list(**filters))
-        history = params.history_length if params.HasField("history_length") else None
         response = pb.ListTasksResponse(
             tasks=[_task(r, history, params.include_artifacts) for r in rows], page_size=size, total_size=total
         )
