@@ -18,7 +18,7 @@ import pytest
 
 from agora.hosting.cgroups import find_hierarchies
 
-from ..conftest import ok
+from ..conftest import ok, until
 from ..hubproc import HubProcess
 from ..test_marketplace import listing, market_hub, settled
 
@@ -123,6 +123,12 @@ def test_listing_code_cannot_reach_the_hubs_secrets_or_other_instances(market: H
             assert [p.uids().real for p in sleepers] == [running["isolation"]["uid"]]
 
 
+def _joined(pid: int) -> dict[str, Any] | None:
+    """The process's cgroups once it sits in its instance's (under the node's ``agora-<tag>``) for cpu and memory."""
+    found = find_hierarchies(Path(f"/proc/{pid}"))
+    return found if all("agora-" in str(found[c].own) for c in ("cpu", "memory")) else None
+
+
 @pytest.mark.skipif(not (ROOT and _cgroups_writable()), reason="no writable cgroup memory and cpu controllers here")
 def test_memory_and_cpu_limits_are_the_kernels(plain: HubProcess) -> None:
     """Held by the cgroups the process joins before the sandbox (if any) starts: tested without one."""
@@ -134,7 +140,8 @@ def test_memory_and_cpu_limits_are_the_kernels(plain: HubProcess) -> None:
         pid = settled(admin, limited["instance_id"], "running")["pid"]
         isolation = ok(admin.get(f"/marketplace/instances/{limited['instance_id']}"))["isolation"]
         assert isolation["memory"].startswith("cgroup") and isolation["cpu"].startswith("cgroup"), isolation
-        cgroup = find_hierarchies(Path(f"/proc/{pid}"))
+        # The process joins its cgroups as it starts, before the listing's command runs: wait for that moment.
+        cgroup = until(lambda: _joined(pid), f"process {pid} never joined its instance's cgroups", timeout=10)
         cpu, memory = cgroup["cpu"], cgroup["memory"]
         if cpu.version == 2:
             assert (cpu.own / "cpu.max").read_text().split() == ["50000", "100000"]
