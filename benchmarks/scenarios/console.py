@@ -221,8 +221,9 @@ async def _open_tabs(hub: Server, key: str, paths: list[str], stop: asyncio.Even
 
 
 async def _drain(stream: httpx.Response) -> None:
+    """Read a tab's SSE stream as a browser would, keeping nothing: what the hub spends sending is what is measured."""
     async for _ in stream.aiter_raw():
-        pass
+        continue
 
 
 def _workload_cpu(hub: Server, token: str, recipients: list[str], seconds: float) -> float:
