@@ -35,7 +35,7 @@ class Settings:
     a2a_blocking_timeout: float = 60.0
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
     opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
-    mcp_conformance_fixtures: bool = False  # test only: see agora/transports/mcp/conformance.py
+    mcp_extension: str | None = None  # module:attribute of extra MCP tools (agora/transports/mcp/extension.py)
     # The edge (agora/transports/edge): limits enforced before any door runs.
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100

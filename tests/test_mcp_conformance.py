@@ -1,4 +1,4 @@
-"""The official MCP conformance suite against a hub started with --mcp-conformance-fixtures, for both revisions.
+"""The official MCP conformance suite against a hub serving its fixtures (``tests/mcp_fixtures.py``), for both revisions.
 
 Needs ``npx`` (Node's npm; ``-p node@22`` brings the Node version the suite needs). Without it the test is skipped,
 except under ``AGORA_REQUIRE_SERVICES=1`` (CI), where it must run.
@@ -6,6 +6,7 @@ except under ``AGORA_REQUIRE_SERVICES=1`` (CI), where it must run.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,13 +22,15 @@ from .hubproc import HubProcess
 
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
 SUITE_TIMEOUT = 600
+FIXTURES = "tests.mcp_fixtures:ConformanceFixtures"
+REPO_ON_PATH = {"PYTHONPATH": str(Path(__file__).parent.parent)}  # so the hub can import the fixtures
 
 
 @pytest.fixture(scope="module")
 def fixtures_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     # The suite's clients are anonymous and fire hundreds of requests a second from one address: no limit on that.
-    extra = ["--mcp-conformance-fixtures", "--rate-limit", "anonymous=off"]
-    hub = HubProcess(tmp_path_factory.mktemp("conformance-hub"), extra_args=extra).start()
+    extra = ["--mcp-extension", FIXTURES, "--rate-limit", "anonymous=off"]
+    hub = HubProcess(tmp_path_factory.mktemp("conformance-hub"), extra_args=extra, env=REPO_ON_PATH).start()
     yield hub
     hub.stop()
 
@@ -61,12 +64,17 @@ def _scored(summary: str) -> dict[str, tuple[int, int]]:
     return {name: (int(p), int(f)) for name, p, f in rows if name not in unscored}
 
 
-def test_the_fixtures_flag_is_refused_off_loopback(tmp_path):
+@pytest.mark.parametrize(("spec", "host", "refusal"), [
+    (FIXTURES, "0.0.0.0", "loopback"),  # anonymous callers only on loopback
+    ("tests.mcp_fixtures:NoSuchThing", "127.0.0.1", "cannot load"),
+    ("tests.mcp_fixtures", "127.0.0.1", "module:attribute"),
+])  # fmt: skip
+def test_a_bad_or_unsafe_extension_is_refused(tmp_path, spec, host, refusal):
     done = subprocess.run(
-        [sys.executable, "-m", "agora", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path), "--mcp-conformance-fixtures"],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "agora", "serve", "--host", host, "--data-dir", str(tmp_path), "--mcp-extension", spec],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **REPO_ON_PATH},
     )  # fmt: skip
-    assert done.returncode == 2 and "loopback" in done.stderr, done.stderr
+    assert done.returncode == 2 and refusal in done.stderr, done.stderr
 
 
 def test_a_normal_hub_has_no_fixtures_and_no_anonymous_mcp(sqlite_hub, fixtures_hub):
@@ -85,10 +93,20 @@ def test_a_normal_hub_has_no_fixtures_and_no_anonymous_mcp(sqlite_hub, fixtures_
     assert refused["result"]["isError"] and refused["result"]["structuredContent"]["error"]["code"] == "permission_denied"
 
 
-def test_conformance_module_is_not_imported_by_a_normal_hub():
+def test_a_missing_resource_is_invalid_params_naming_it(fixtures_hub):
+    """SEP-2164: resources/read of an unknown URI is -32602 with data.uri, for the fixtures and the catalog's own."""
+    for uri in ("test://no-such-resource", "agora://agents/agent_doesnotexist"):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}}
+        headers = {"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "resources/read", "Mcp-Name": uri}
+        error = httpx.post(f"{fixtures_hub.url}/mcp", json=body, headers=headers).json()["error"]
+        assert error["code"] == -32602 and error["data"] == {"uri": uri}, error
+
+
+def test_the_fixtures_are_not_in_the_product():
     done = subprocess.run(
         [sys.executable, "-c", "import sys, agora.app; from agora.config import Settings; agora.app.create_app(Settings(data_dir=__import__('pathlib').Path('unused'))); "
-         "print('agora.transports.mcp.conformance' in sys.modules)"],
+         "print(any('fixtures' in name or 'conformance' in name for name in sys.modules))"],
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent,
     )  # fmt: skip
     assert done.stdout.strip() == "False", done.stderr

@@ -226,14 +226,15 @@ def serve(
     auth_lockout_seconds: Annotated[
         float, typer.Option(envvar="AGORA_AUTH_LOCKOUT_SECONDS", help="How long a locked-out address is refused (429).")
     ] = Settings.auth_lockout_seconds,
-    mcp_conformance_fixtures: Annotated[
-        bool,
+    mcp_extension: Annotated[
+        str,
         typer.Option(
-            envvar="AGORA_MCP_CONFORMANCE_FIXTURES",
-            help="Test only: add the MCP conformance suite's fixture tools, resources and prompts and accept "
-            "anonymous MCP calls (no rights). Refused unless --host is a loopback address.",
+            envvar="AGORA_MCP_EXTENSION",
+            help="module:attribute of an object serving extra MCP tools, resources and prompts beside the catalog "
+            "(see agora/transports/mcp/extension.py; the tests serve the MCP conformance fixtures this way). One that "
+            "admits anonymous callers is refused unless --host is a loopback address.",
         ),
-    ] = False,
+    ] = "",
     node_sandbox: Sandbox = "auto",
     node_build_timeout: BuildTimeout = 600.0,
     node_build_max_bytes: BuildMaxBytes = 1 << 30,
@@ -288,8 +289,8 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rate-limit/--auth-failure-rate/--auth-lockout-*") from None
     sandbox_mode(node_sandbox, "--node-sandbox")
-    if mcp_conformance_fixtures and host not in LOOPBACK:
-        raise typer.BadParameter("anonymous MCP test fixtures are only served on a loopback --host", param_hint="--mcp-conformance-fixtures")
+    if mcp_extension:
+        check_mcp_extension(mcp_extension, host)
     egress = egress_policy(egress_allow, egress_deny, egress_admin_exempt)
     settings = Settings(
         host=host,
@@ -316,7 +317,7 @@ def serve(
         public_url=public_url.rstrip("/") if public_url else None,
         a2a_blocking_timeout=a2a_blocking_timeout,
         a2a_public_rate=a2a_public_rate,
-        mcp_conformance_fixtures=mcp_conformance_fixtures,
+        mcp_extension=mcp_extension or None,
         max_header_bytes=max_header_bytes,
         max_headers=max_headers,
         header_timeout=header_timeout,
@@ -377,6 +378,18 @@ def serve(
     server.run()
     if not server.started:
         raise typer.Exit(1)
+
+
+def check_mcp_extension(spec: str, host: str) -> None:
+    """Refuse an --mcp-extension that does not load, or that admits anonymous callers off loopback."""
+    from agora.transports.mcp import extension
+
+    try:
+        loaded = extension.load(spec)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mcp-extension") from None
+    if loaded.anonymous is not None and host not in LOOPBACK:
+        raise typer.BadParameter("an extension that admits anonymous MCP callers is only served on a loopback --host", param_hint="--mcp-extension")
 
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)

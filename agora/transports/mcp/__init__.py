@@ -18,19 +18,14 @@ from starlette.types import Receive, Scope, Send
 
 from agora.catalog import Catalog
 from agora.config import LOOPBACK, Settings
-from agora.core.auth import Principal, PrincipalKind
 from agora.limits import scope_source
 from agora.transports.rest.errors import error_response
 from agora.transports.rest.guard import challenge
 from agora_sdk.errors import AgoraError, Unauthenticated
 
+from . import extension
 from .server import CatalogServer
 from .toolsets import Toolsets
-
-# Who an unauthenticated MCP request is when the conformance fixtures are on: a tenant of its own with no scopes,
-# so it reaches the fixtures and is refused every catalog tool.
-ANONYMOUS = Principal(PrincipalKind.customer, key_id="anonymous", tenant_id="mcp-conformance", scopes=frozenset())
-
 
 def _security(host: str) -> TransportSecuritySettings:
     """DNS-rebinding protection (Host and Origin checks) whenever the hub listens on loopback only."""
@@ -45,18 +40,14 @@ def _security(host: str) -> TransportSecuritySettings:
 class McpDoor:
     def __init__(self, catalog: Catalog, settings: Settings):
         self.catalog = catalog
-        self.anonymous_allowed = settings.mcp_conformance_fixtures
-        fixtures = None
-        if settings.mcp_conformance_fixtures:
-            from .conformance import ConformanceFixtures  # test-only code, loaded only under the flag
-
-            fixtures = ConformanceFixtures()
-        self.server = CatalogServer(catalog, fixtures)
+        extra = extension.load(settings.mcp_extension) if settings.mcp_extension else None
+        self.anonymous = extra.anonymous if extra else None
+        self.server = CatalogServer(catalog, extra)
         self.sessions = StreamableHTTPSessionManager(
             app=self.server.server,
             security_settings=_security(settings.host),
-            event_store=fixtures.event_store if fixtures else None,
-            retry_interval=fixtures.retry_interval_ms if fixtures else None,
+            event_store=extra.event_store if extra else None,
+            retry_interval=extra.retry_interval_ms if extra else None,
         )
 
     @contextlib.asynccontextmanager
@@ -69,8 +60,8 @@ class McpDoor:
         scope.setdefault("state", {})["tool"] = "mcp"
         try:
             authorization = request.headers.get("authorization")
-            if authorization is None and self.anonymous_allowed:
-                principal = ANONYMOUS
+            if authorization is None and self.anonymous is not None:
+                principal = self.anonymous
             else:
                 principal = await scope["app"].state.hub.auth.authenticate(authorization, scope_source(scope))
             toolsets = Toolsets.parse(request.query_params.get("toolsets"), self.catalog)

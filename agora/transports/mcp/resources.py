@@ -50,23 +50,23 @@ SERVICES = types.Resource(
 
 async def read(hub: Hub, principal: Principal, uri: str) -> types.ReadResourceResult:
     if uri == SERVICES.uri:
-        document = await _call(hub, principal, "agora.discovery.list", {})
+        document = await _call(hub, principal, uri, "agora.discovery.list", {})
         return _contents(uri, document)
     for template in TEMPLATES:
         match = template.pattern.match(uri)
         if match:
             document: dict[str, Any] = {}
             for tool, argument in template.reads:
-                document.update(await _call(hub, principal, tool, {argument: match.group(1)}))
+                document.update(await _call(hub, principal, uri, tool, {argument: match.group(1)}))
             return _contents(uri, document)
-    raise MCPError(types.INVALID_PARAMS, f"unknown resource '{uri}'; see resources/templates/list")
+    raise MCPError(types.INVALID_PARAMS, f"unknown resource '{uri}'; see resources/templates/list", data={"uri": uri})
 
 
-async def _call(hub: Hub, principal: Principal, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+async def _call(hub: Hub, principal: Principal, uri: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     try:
         _, output, _ = await hub.catalog.call(hub, principal, tool, args, new_id("req"))
-    except AgoraError as exc:  # a missing or foreign thing is "no such resource" (the same 404 as REST)
-        raise MCPError(types.INVALID_PARAMS, f"{exc.code}: {exc.message}") from exc
+    except AgoraError as exc:  # a missing or foreign thing is "no such resource" (the same 404 as REST; SEP-2164)
+        raise MCPError(types.INVALID_PARAMS, f"{exc.code}: {exc.message}", data={"uri": uri}) from exc
     return output.model_dump(mode="json")
 
 

@@ -35,7 +35,7 @@ from .changes import ToolListChanges
 from .toolsets import Toolsets
 
 if TYPE_CHECKING:
-    from .conformance import ConformanceFixtures
+    from .extension import McpExtension
 
 INSTRUCTIONS = (
     "Agora is a hub where software agents find each other, exchange messages and hand out tasks. Every tool is "
@@ -113,11 +113,11 @@ def agora_server(
 class CatalogServer:
     """Builds the SDK ``Server`` whose handlers read the hub, the caller and its toolsets from each request."""
 
-    def __init__(self, catalog: Catalog, fixtures: ConformanceFixtures | None = None):
+    def __init__(self, catalog: Catalog, extension: McpExtension | None = None):
         self.catalog = catalog
-        self.fixtures = fixtures
+        self.extension = extension
         self.changes = ToolListChanges(lambda ctx: _caller(ctx)[1])  # list_changed, per tenant, for both revisions
-        more = fixtures.handlers() if fixtures else {}
+        more = extension.handlers() if extension else {}
         self.server = agora_server(self, self.input_schema, on_subscriptions_listen=self.changes.listen, **more)
         # A multi-round-trip call's requestState comes back from the client: sealed, so it cannot be forged.
         self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="agora"))
@@ -133,15 +133,15 @@ class CatalogServer:
         No catalog tool does (this is checked at start), and walking a schema that declares none finds nothing to
         check, so None skips the walk on every call; an imported tool's headers are its upstream's to check.
         """
-        if self.fixtures and self.fixtures.has_tool(name):
-            return self.fixtures.input_schema(name)
+        if self.extension and self.extension.has_tool(name):
+            return self.extension.input_schema(name)
         return self._header_schemas.get(name)
 
     async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         hub, principal, toolsets = _caller(ctx)
         self.changes.remember(ctx, principal, toolsets)
         if toolsets not in self._listings:  # the built-in catalog does not change while the hub runs
-            self._listings[toolsets] = [mcp_tool(t) for t in self.visible(toolsets)] + (self.fixtures.tools if self.fixtures else [])
+            self._listings[toolsets] = [mcp_tool(t) for t in self.visible(toolsets)] + (self.extension.tools if self.extension else [])
         imported = [mcp_tool(t) for t in self._imported(hub, principal, toolsets)]
         return types.ListToolsResult(tools=self._listings[toolsets] + imported)
 
@@ -162,8 +162,8 @@ class CatalogServer:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         hub, principal, toolsets = _caller(ctx)
-        if self.fixtures and self.fixtures.has_tool(params.name):
-            return await self.fixtures.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
+        if self.extension and self.extension.has_tool(params.name):
+            return await self.extension.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
         if not self._offers(hub, principal, toolsets, params.name):
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         try:
@@ -177,28 +177,28 @@ class CatalogServer:
         return result(output.model_dump(mode="json"))
 
     async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=[resources.SERVICES, *(self.fixtures.resources if self.fixtures else [])])
+        return types.ListResourcesResult(resources=[resources.SERVICES, *(self.extension.resources if self.extension else [])])
 
     async def list_resource_templates(
         self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        templates = [t.listing() for t in resources.TEMPLATES] + (self.fixtures.templates if self.fixtures else [])
+        templates = [t.listing() for t in resources.TEMPLATES] + (self.extension.templates if self.extension else [])
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        if self.fixtures and self.fixtures.owns(str(params.uri)):
-            return self.fixtures.read_resource(str(params.uri))
+        if self.extension and self.extension.owns(str(params.uri)):
+            return self.extension.read_resource(str(params.uri))
         hub, principal, _ = _caller(ctx)
         return await resources.read(hub, principal, str(params.uri))
 
     async def list_prompts(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=[p.listing() for p in prompts.PROMPTS] + (self.fixtures.prompts if self.fixtures else []))
+        return types.ListPromptsResult(prompts=[p.listing() for p in prompts.PROMPTS] + (self.extension.prompts if self.extension else []))
 
     async def get_prompt(
         self, _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult | types.InputRequiredResult:
-        if self.fixtures and self.fixtures.has_prompt(params.name):
-            return self.fixtures.get_prompt(params)
+        if self.extension and self.extension.has_prompt(params.name):
+            return self.extension.get_prompt(params)
         return prompts.render(params.name, params.arguments)
 
 

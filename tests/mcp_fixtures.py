@@ -1,10 +1,10 @@
-"""Test-only fixtures for the official MCP conformance suite, served only under ``agora serve --mcp-conformance-fixtures``.
+"""The official MCP conformance suite's fixtures, served by a test hub as ``--mcp-extension tests.mcp_fixtures:ConformanceFixtures``.
 
 The suite (``@modelcontextprotocol/conformance``) calls tools, resources and prompts by exact names
 (``test_simple_text``, ``test://static-text``, ``test_prompt_with_arguments``, …) and checks exact contents. These
 fixtures give it those names beside the real catalog, on the hub's own ``/mcp`` door, so what it scores is the
-door, the session manager and the handlers a normal hub runs. Nothing here is reachable on a normal hub: the module
-is imported only when the flag is set, and the flag is refused off loopback.
+door, the session manager and the handlers a normal hub runs. Its clients are anonymous: they act as a tenant of
+their own with no scopes, so they reach the fixtures and are refused every catalog tool.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.server.subscriptions import SubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import PromptsListChanged, ToolsListChanged
+
+from agora.core.auth import Principal, PrincipalKind
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
@@ -63,6 +65,7 @@ class MemoryEventStore(EventStore):
 class ConformanceFixtures:
     """The suite's fixture tools, resources and prompts, and the extra protocol handlers it exercises."""
 
+    anonymous = Principal(PrincipalKind.customer, key_id="anonymous", tenant_id="mcp-conformance", scopes=frozenset())
     retry_interval_ms = 100  # how soon a client told to reconnect an SSE stream comes back
 
     def __init__(self) -> None:
@@ -157,7 +160,7 @@ class ConformanceFixtures:
             body = json.dumps({"id": item, "templateTest": True, "data": f"Data for ID: {item}"})
             contents = types.TextResourceContents(uri=uri, mime_type="application/json", text=body)
         else:
-            raise MCPError(types.RESOURCE_NOT_FOUND, f"no resource {uri}", data={"uri": uri})
+            raise MCPError(types.INVALID_PARAMS, f"no resource {uri}", data={"uri": uri})  # SEP-2164
         return types.ReadResourceResult(contents=[contents])
 
     # -- prompts --------------------------------------------------------------------------------------------
