@@ -23,6 +23,7 @@ from .hubproc import HubProcess
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
 SUITE_TIMEOUT = 600
 FIXTURES = "tests.mcp_fixtures:ConformanceFixtures"
+NOT_YET_SERVED = "tasks-"  # the tasks extension (SEP-2663), which the hub does not serve yet
 REPO_ON_PATH = {"PYTHONPATH": str(Path(__file__).parent.parent)}  # so the hub can import the fixtures
 
 
@@ -46,22 +47,22 @@ def _npx() -> str:
 
 
 @pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])
-def test_every_scored_conformance_scenario_passes(fixtures_hub, revision, tmp_path):
+def test_every_conformance_scenario_passes(fixtures_hub, revision, tmp_path):
     command = [_npx(), "-y", "-p", "node@22", "-p", SUITE, "conformance", "server", "--url", f"{fixtures_hub.url}/mcp",
                "--requirements", revision, "-o", str(tmp_path / "results")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=SUITE_TIMEOUT)
     summary = done.stdout[done.stdout.find("=== SUMMARY ===") :]
     assert done.returncode == 0, f"conformance {revision} failed:\n{summary or done.stdout[-3000:]}\n{done.stderr[-2000:]}"
-    scored = _scored(summary)
-    assert scored and all(failed == 0 for _, failed in scored.values()), summary
-    print(f"MCP conformance {revision}: {len(scored)} scored scenarios, {sum(p for p, _ in scored.values())} checks passed")
+    scenarios = _scenarios(summary)
+    failed = [name for name, (_, failures) in scenarios.items() if failures and not name.startswith(NOT_YET_SERVED)]
+    assert scenarios and not failed, summary
+    print(f"MCP conformance {revision}: {len(scenarios)} scenarios, {sum(p for p, _ in scenarios.values())} checks passed")
 
 
-def _scored(summary: str) -> dict[str, tuple[int, int]]:
-    """Scenario -> (checks passed, failed) for the scenarios the suite scores (not extensions, not pending)."""
-    unscored = set(re.findall(r"^\s+[✓✗] (\S+) \((?:extension|pending|added-after-release)\)", summary, re.M))
+def _scenarios(summary: str) -> dict[str, tuple[int, int]]:
+    """Scenario -> (checks passed, failed), scored or not (extensions, pending)."""
     rows = re.findall(r"^[✓✗] (\S+): (\d+) passed, (\d+) failed", summary, re.M)
-    return {name: (int(p), int(f)) for name, p, f in rows if name not in unscored}
+    return {name: (int(p), int(f)) for name, p, f in rows}
 
 
 @pytest.mark.parametrize(("spec", "host", "refusal"), [

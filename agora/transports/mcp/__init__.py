@@ -37,6 +37,12 @@ def _security(host: str) -> TransportSecuritySettings:
     )
 
 
+def _without_ows(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """An ``Mcp-*`` header's value without the whitespace around it (RFC 9110 5.5: not part of the value), before the
+    SDK compares it with the body; the HTTP parser leaves it in."""
+    return (name, value.strip(b" \t")) if name.startswith(b"mcp-") else (name, value)
+
+
 class McpDoor:
     def __init__(self, catalog: Catalog, settings: Settings):
         self.catalog = catalog
@@ -74,6 +80,7 @@ class McpDoor:
         scope["state"]["principal"] = principal.label
         scope["agora.principal"] = principal
         scope["agora.toolsets"] = toolsets
+        scope["headers"] = [_without_ows(name, value) for name, value in scope["headers"]]
         await self.sessions.handle_request(scope, receive, send)
 
 
