@@ -40,6 +40,35 @@ async def slow(seconds: float) -> str:
 
 
 @server.tool()
+async def count(steps: int, ctx: Context) -> str:
+    """Count to ``steps``, reporting progress at each step."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        await asyncio.sleep(0.02)
+    return f"counted to {steps}"
+
+
+CANCELLED: set[str] = set()  # keys of `wait` calls that were cancelled by their caller
+
+
+@server.tool()
+async def wait(key: str) -> str:
+    """Wait until cancelled (and remember that it was)."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        CANCELLED.add(key)
+        raise
+    return "not cancelled"
+
+
+@server.tool()
+def was_cancelled(key: str) -> bool:
+    """Whether the `wait` call with ``key`` was cancelled by its caller."""
+    return key in CANCELLED
+
+
+@server.tool()
 async def grow(name: str, ctx: Context) -> str:
     """Add a tool called ``name`` (it echoes its text) and announce that the tool list changed."""
 

@@ -165,6 +165,62 @@ def test_a_dead_upstream_marks_its_tools_unavailable_and_they_return_with_it(sql
         ok(call(admin, "agora.mcp_servers.remove", name=server))
 
 
+async def test_a_crashed_upstream_gets_one_answer_from_the_first_call_on_and_its_tools_stay_listed(sqlite_hub, upstream):
+    server = unique("crash").replace("-", "")[:20]
+    changes = asyncio.Event()
+    with sqlite_hub.client() as admin:
+        register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
+        async with legacy_client(sqlite_hub, sqlite_hub.admin_key, on_change(changes)) as session:
+            await session.list_tools()
+            await asyncio.sleep(0.5)  # the session's standalone stream opens
+            changes.clear()
+            upstream.kill()
+            # At once, before the hub's supervisor noticed, and every time after: 503 with when to try again.
+            for _ in range(3):
+                down = admin.post(f"/ext/{server}/add", json={"a": 1, "b": 1})
+                refusal = expect_error(down, 503, "unavailable")
+                assert refusal["details"]["reason"] == "upstream_down" and int(down.headers["retry-after"]) >= 1
+            listed = [t.name for t in (await session.list_tools()).tools]
+            assert f"ext.{server}.add" in listed  # still listed over MCP while discovery says unavailable
+            until(lambda: names(admin).get(f"ext.{server}.add") == "unavailable", "tools not marked unavailable")
+            answered = await session.call_tool(f"ext.{server}.add", {"a": 1, "b": 1})
+            assert answered.is_error and answered.structured_content["error"]["code"] == "unavailable"
+            assert answered.structured_content["error"]["details"]["retry_after_seconds"] >= 1
+            async with asyncio.timeout(10):
+                await changes.wait()  # its going is announced
+            changes.clear()
+            upstream.start()
+            async with asyncio.timeout(20):
+                await changes.wait()  # and its coming back
+            assert (await session.call_tool(f"ext.{server}.add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+        ok(call(admin, "agora.mcp_servers.remove", name=server))
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_progress_and_cancellation_pass_through_the_gateway(sqlite_hub, upstream, mode):
+    server = unique("relay").replace("-", "")[:20]
+    with sqlite_hub.client() as admin:
+        register(admin, name=server, url=mcp_url(upstream), bearer_token=TOKEN)
+        seen: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, total, message))
+
+        async with mcp_client(sqlite_hub, sqlite_hub.admin_key, mode=mode) as client:
+            counted = await client.call_tool(f"ext.{server}.count", {"steps": 3}, progress_callback=on_progress)
+            assert counted.structured_content == {"result": "counted to 3"}
+            assert seen == [(1, 3, "step 1 of 3"), (2, 3, "step 2 of 3"), (3, 3, "step 3 of 3")]
+            key = unique("wait")
+            waiting = asyncio.create_task(client.call_tool(f"ext.{server}.wait", {"key": key}))
+            await asyncio.sleep(1)
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        cancelled = lambda: ok(admin.post(f"/ext/{server}/was_cancelled", json={"key": key}))["structured_content"]  # noqa: E731
+        until(lambda: cancelled() == {"result": True}, "the cancelled call went on upstream")
+        ok(call(admin, "agora.mcp_servers.remove", name=server))
+
+
 def test_a_hanging_upstream_times_out_without_holding_up_anything_else(sqlite_hub, upstream):
     server = unique("slow").replace("-", "")[:20]
     with sqlite_hub.client() as admin:

@@ -29,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from agora.core import progress
 from agora.core.egress import Egress, EgressPolicy, display, unreachable
 from agora.core.exception_groups import innermost
 from agora_sdk.errors import Unavailable
@@ -37,6 +38,8 @@ from agora_sdk.wire.gateway import Transport, UpstreamState
 log = logging.getLogger("agora.gateway")
 
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0
+# What a call meets when the server's connection is gone (a crashed process, a closed port) before the supervisor saw it.
+CONNECTION_LOST = (httpx2.TransportError, anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, ConnectionError)
 
 
 class Upstream:
@@ -52,6 +55,7 @@ class Upstream:
         self.tools: dict[str, types.Tool] = {}  # upstream tool name -> its listing
         self.last_error: str | None = None
         self.connected_at: datetime | None = None
+        self._next_attempt = 0.0  # loop time of the next connection attempt while down
         self._client: Client | None = None
         self._changed = asyncio.Event()
         self._on_tools_changed = on_tools_changed
@@ -119,7 +123,9 @@ class Upstream:
                 self._on_tools_changed()  # its tools are now listed as unavailable
             else:
                 log.log(logging.INFO if attempt == 0 else logging.DEBUG, "mcp server %s (%s) not reached: %s", self.name, self._where, detail)
-            await asyncio.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+            backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+            self._next_attempt = asyncio.get_running_loop().time() + backoff
+            await asyncio.sleep(backoff)
             attempt += 1
 
     @property
@@ -163,16 +169,32 @@ class Upstream:
 
     # -- calls ----------------------------------------------------------------------------------------------
 
+    def down(self) -> Unavailable:
+        """The one answer to every call while the server is down, saying when the hub tries it again."""
+        wait = max(1.0, self._next_attempt - asyncio.get_running_loop().time())
+        return Unavailable(
+            f"MCP server '{self.name}' is down; its tools come back when it does",
+            details={"reason": "upstream_down", "server": self.name, "last_error": self.last_error, "retry_after_seconds": round(wait, 3)},
+        )
+
+    def _lost(self, tool: str, cause: BaseException) -> Unavailable:
+        """The connection is gone (a crashed process, a closed port) and the supervisor has not seen it yet: the answer
+        of a server that is down, and the supervisor looks now."""
+        log.info("mcp server %s (%s): %s failed: %s: %s", self.name, self._where, tool, type(cause).__name__, cause)
+        if self.last_error is None:
+            self.last_error = "its process ended" if self.row["transport"] == Transport.stdio else unreachable(self.row["url"], "an MCP server")
+        self._changed.set()
+        return self.down()
+
     async def call(self, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Call ``tool`` upstream, relaying its progress to the caller's door; cancelling the call cancels it upstream
+        (the SDK client sends ``notifications/cancelled``, or on 2026-07-28 closes the request's stream)."""
         client = self._client
         if client is None or self.state is not UpstreamState.up:
-            raise Unavailable(
-                f"MCP server '{self.name}' is down; its tools come back when it does",
-                details={"reason": "upstream_down", "server": self.name, "last_error": self.last_error},
-            )
+            raise self.down()
         try:
             with anyio.fail_after(self.timeout):
-                return await client.call_tool(tool, arguments)
+                return await client.call_tool(tool, arguments, progress_callback=progress.reporter.get())
         except TimeoutError:
             raise Unavailable(
                 f"MCP server '{self.name}' did not answer {tool} within {self.timeout:g} s",
@@ -180,6 +202,8 @@ class Upstream:
                 status=504,
             ) from None
         except MCPError as exc:
+            if exc.error.code == types.CONNECTION_CLOSED:
+                raise self._lost(tool, exc) from None
             raise Unavailable(
                 f"MCP server '{self.name}' refused {tool}: {exc.error.message}",
                 details={"reason": "upstream_error", "server": self.name, "code": exc.error.code},
@@ -187,9 +211,8 @@ class Upstream:
             ) from None
         except Exception as exc:  # noqa: BLE001 - a broken or lying upstream must not become a 500 here
             cause = innermost(exc)
-            if isinstance(cause, httpx2.TransportError):  # the connection itself: the same words whatever happened
-                log.info("mcp server %s (%s): %s failed: %s: %s", self.name, self._where, tool, type(cause).__name__, cause)
-                cause = "it could not be reached"
+            if isinstance(cause, CONNECTION_LOST):
+                raise self._lost(tool, cause) from None
             raise Unavailable(
                 f"MCP server '{self.name}' answered {tool} with something unusable: {cause}",
                 details={"reason": "upstream_error", "server": self.name},

@@ -23,11 +23,11 @@ from mcp.shared.inbound import x_mcp_header_map
 from agora import __version__
 from agora.catalog import Catalog, Tool
 from agora.catalog.tool import EXT_PREFIX
+from agora.core import progress
 from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.ids import new_id
 from agora_sdk.errors import AgoraError
-from agora_sdk.wire.common import ToolStatus
 from agora_sdk.wire.gateway import ExtResult
 
 from . import prompts, resources
@@ -147,10 +147,11 @@ class CatalogServer:
 
     @staticmethod
     def _imported(hub: Hub, principal: Principal, toolsets: Toolsets) -> list[Tool]:
-        """Tools of the external MCP servers this caller sees (the gateway), when the toolsets include them."""
+        """Tools of the external MCP servers this caller sees (the gateway), when the toolsets include them. A down
+        server's tools stay listed (discovery says they are unavailable): a call answers when to try again."""
         if hub.gateway is None:
             return []
-        return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t) and t.status is not ToolStatus.unavailable]
+        return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t)]
 
     def _offers(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> bool:
         """Whether ``tools/list`` shows this caller the tool ``name``."""
@@ -166,10 +167,13 @@ class CatalogServer:
             return await self.extension.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
         if not self._offers(hub, principal, toolsets, params.name):
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
+        relay = progress.reporter.set(ctx.session.report_progress)  # an imported tool passes its upstream's on
         try:
             _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))
         except AgoraError as exc:
             return failure(exc)
+        finally:
+            progress.reporter.reset(relay)
         if isinstance(output, ExtResult):  # an upstream MCP server's own result, passed on as it came
             return types.CallToolResult.model_validate(
                 {"content": output.content, "structuredContent": output.structured_content, "isError": output.is_error}
