@@ -2,7 +2,8 @@
 
 What it does with a message, by its text: ``refuse`` rejects it; ``fail`` fails it; ``ask`` wants input (and the
 follow-up completes it with "got <text>"); ``slow S`` works S seconds, then completes; anything else completes with
-the message's data part (or text) as an artifact and "done: <text>". ``--token T`` wants ``Authorization: Bearer T``;
+the message's data part (or text) as an artifact and "done: <text>". ``GET /cancelled`` lists the texts of the tasks
+its callers cancelled. ``--token T`` wants ``Authorization: Bearer T``;
 ``--no-streaming`` says so in the card (callers must poll); ``--garbage-calls`` answers every call with a JSON-RPC
 response that is not A2A.
 """
@@ -30,11 +31,18 @@ from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types import a2a_pb2 as pb
 
 
+CANCELLED: list[str] = []  # the first text of each task a caller cancelled
+
+
+def _text(message: pb.Message) -> str:
+    return " ".join(p.text for p in message.parts if p.text).strip()
+
+
 class Remote(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.task_id and context.context_id and context.message
         updater = TaskUpdater(event_queue, context.task_id, context.context_id)
-        text = " ".join(p.text for p in context.message.parts if p.text).strip()
+        text = _text(context.message)
         data = next((MessageToDict(p)["data"] for p in context.message.parts if p.HasField("data")), None)
         if context.current_task is None:  # a new task: it must exist before its status changes
             await event_queue.enqueue_event(new_task(context.task_id, context.context_id, pb.TaskState.TASK_STATE_SUBMITTED, history=[context.message]))
@@ -57,6 +65,8 @@ class Remote(AgentExecutor):
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.task_id and context.context_id
+        history = context.current_task.history if context.current_task else []
+        CANCELLED.append(_text(history[0]) if history else "")
         await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
 
@@ -88,7 +98,10 @@ def main() -> None:
         body = json.loads(await request.body())
         return JSONResponse({"jsonrpc": "2.0", "id": body.get("id"), "result": {"nonsense": True}})
 
-    routes = [Route("/.well-known/agent-card.json", card_endpoint)]
+    async def cancelled(_request: Request) -> JSONResponse:
+        return JSONResponse(CANCELLED)
+
+    routes = [Route("/.well-known/agent-card.json", card_endpoint), Route("/cancelled", cancelled)]
     routes += [Route("/", garbage, methods=["POST"])] if args.garbage_calls else create_jsonrpc_routes(handler, rpc_url="/")
     app = Starlette(routes=routes)
     if args.token:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,47 @@ def test_a_message_to_a_remote_agent_is_answered_by_it(sqlite_hub, remote):
     assert reply["correlation"] == {"reply_to": sent["message_id"], "conversation_id": "conv-1"}
     assert reply["content"]["state"] == "TASK_STATE_COMPLETED" and reply["content"]["text"] == "done: hello there"
     assert reply["content"]["artifacts"][0]["parts"] == [{"text": "hello there"}]
+
+
+def remote_cancellations(remote: FixtureServer) -> list[str]:
+    return httpx.get(f"{remote.origin}/cancelled", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+
+async def test_cancelling_a_bridged_task_cancels_it_on_the_remote_agent(sqlite_hub, remote):
+    with sqlite_hub.client() as admin:
+        agent = ok(call(admin, "agora.agents.register", agent_name=unique("cancel"), a2a_card_url=remote.origin,
+                        a2a_token=TOKEN, a2a={"access": "public"}))["agent_id"]  # fmt: skip
+        # An Agora task, cancelled by its creator while the remote agent works on it.
+        working = ok(call(admin, "agora.task.assign", task_type="echo", assignee=agent, payload={"text": "slow 30"}))
+        until(lambda: ok(call(admin, "agora.task.get", task_id=working["task_id"]))["status"] == "in_progress", "never claimed")
+        await asyncio.sleep(0.5)  # the remote agent has the task
+        ok(call(admin, "agora.task.cancel", task_id=working["task_id"], reason="changed my mind"))
+        until(lambda: "slow 30" in remote_cancellations(remote), "the remote task was not cancelled")
+        assert ok(call(admin, "agora.task.get", task_id=working["task_id"]))["status"] == "cancelled"
+    # An A2A caller of the bridged agent's front on this hub, cancelling its task there.
+    async with a2a_client(f"{sqlite_hub.url}/a2a/agents/{agent}") as client:
+        request = message("slow 31", "bridge")
+        request.configuration.return_immediately = True
+        started = (await send(client, request)).task
+        await asyncio.sleep(1)
+        cancelled = await client.cancel_task(pb.CancelTaskRequest(id=started.id))
+    assert cancelled.status.state == pb.TaskState.TASK_STATE_CANCELED
+    until(lambda: "slow 31" in remote_cancellations(remote), "the remote task of the A2A caller was not cancelled")
+
+
+def test_a_message_and_a_task_payload_become_the_same_parts(sqlite_hub, remote):
+    """Text is a text part whether it came as a string or as {"text": …}; any other object is a data part."""
+    with sqlite_hub.client() as admin:
+        bridged = ok(call(admin, "agora.agents.register", agent_name=unique("parts"), a2a_card_url=remote.origin, a2a_token=TOKEN))["agent_id"]
+        asker = ok(call(admin, "agora.agents.register", agent_name=unique("asker")))
+        tasks = [ok(call(admin, "agora.task.assign", task_type="echo", assignee=bridged, payload=p))["task_id"]
+                 for p in ({"text": "as a task"}, {"text": "with more", "n": 1})]  # fmt: skip
+        done = [finished(admin, t)["result"]["artifacts"][0]["parts"] for t in tasks]
+    with sqlite_hub.client(asker["agent_token"]) as me:
+        for content in ({"text": "as a message"}, {"text": "with more", "n": 2}):
+            ok(call(me, "agora.messaging.send", to_agent=bridged, content=content))
+            reply = until(lambda: ok(call(me, "agora.messaging.receive", wait=1))["messages"], "no reply from the remote agent")[0]
+            done.append(reply["content"]["artifacts"][0]["parts"])
+            ok(call(me, "agora.messaging.ack", message_ids=[reply["message_id"]]))
+    assert done == [[{"text": "as a task"}], [{"data": {"text": "with more", "n": 1}}],
+                    [{"text": "as a message"}], [{"data": {"text": "with more", "n": 2}}]]  # fmt: skip

@@ -19,14 +19,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
-from a2a.client import A2AClientError, ClientConfig, ClientFactory
+from a2a.client import A2AClientError, Client, ClientConfig, ClientFactory
 from a2a.client.card_resolver import parse_agent_card
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import A2AError
@@ -51,6 +51,7 @@ SYNC_SECONDS = 5.0  # remote agents registered on other replicas are found this 
 CARD_REFRESH = timedelta(minutes=10)
 CONCURRENCY = 8  # tasks (and messages) of one remote agent in flight at once
 MAX_DELIVERIES = 3  # a message the remote agent cannot take is retried this often, then answered with a failure
+CANCEL_RECHECK = 5.0  # a task being done is looked at this often for a cancellation whose wake-up was lost
 TURN = "a2a.message"
 ENDED = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"}
 
@@ -206,8 +207,7 @@ class RemoteWorker:
         conversation = (message.get("correlation") or {}).get("conversation_id")
         content = message["content"]
         a2a_message = {
-            "messageId": new_id("msg"), "role": "ROLE_USER",
-            "parts": [{"text": content}] if isinstance(content, str) else [{"data": content if isinstance(content, dict) else {"content": content}}],
+            "messageId": new_id("msg"), "role": "ROLE_USER", "parts": parts(content),
             "metadata": {k: message.get(k) for k in ("message_id", "from_agent", "message_type", "performative", "intent")},
         }  # fmt: skip
         if conversation:
@@ -251,14 +251,12 @@ class RemoteWorker:
 
     async def _do(self, task: dict[str, Any], lease: str) -> None:
         turn = task["task_type"] == TURN
+        remote = RemoteTask()
         try:
             request = await self._request(task)
-            remote = RemoteTask()
-            async with asyncio.timeout(CALL_TIMEOUT):
-                async for event in self._ask(request):
-                    remote.apply(event)
-                    if turn:
-                        await self._mirror(task, lease, event)
+            if not await self._unless_cancelled(task["task_id"], self._exchange(task, lease, request, remote)):
+                await self._cancel_remotely(remote)
+                return
             if not remote.ended:
                 raise RemoteFailure("its answer stopped before the task finished")
             if not turn:
@@ -274,9 +272,51 @@ class RemoteWorker:
         except AgoraError as exc:  # the task moved on meanwhile (cancelled, lease lost): nothing to report
             log.info("bridge %s: task %s: %s", self.agent["agent_name"], task["task_id"], exc.message)
 
+    async def _exchange(self, task: dict[str, Any], lease: str, request: pb.SendMessageRequest, remote: RemoteTask) -> None:
+        """Send the task's message and follow the remote answer to its end (an A2A caller's turn: mirrored as it goes)."""
+        async with asyncio.timeout(CALL_TIMEOUT):
+            async for event in self._ask(request):
+                remote.apply(event)
+                if task["task_type"] == TURN:
+                    await self._mirror(task, lease, event)
+
+    async def _unless_cancelled(self, task_id: str, work: Coroutine[Any, Any, None]) -> bool:
+        """Do ``work`` (True), unless the task is cancelled in Agora meanwhile (False: the work is stopped)."""
+        doing = asyncio.ensure_future(work)
+        watching = asyncio.create_task(self._until_cancelled(task_id))
+        try:
+            await asyncio.wait({doing, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for side in (watching, doing):
+                side.cancel()  # no-op for the side that finished
+            await asyncio.gather(watching, doing, return_exceptions=True)
+        if not doing.cancelled():
+            doing.result()  # the work's own failure, raised
+            return True
+        return False
+
+    async def _until_cancelled(self, task_id: str) -> None:
+        """Return when the task is cancelled (by its creator, an admin, or its A2A caller on this hub)."""
+        while True:
+            with self.hub.wakeups.armed([f"task:{task_id}"]) as woken:
+                if (await self.call("agora.task.get", task_id=task_id))["status"] == "cancelled":
+                    return
+                with contextlib.suppress(TimeoutError):  # a wake-up lost between replicas only delays
+                    await asyncio.wait_for(woken.wait(), CANCEL_RECHECK)
+
+    async def _cancel_remotely(self, remote: RemoteTask) -> None:
+        """Cancel the remote agent's task of a task cancelled here; one it cannot cancel (ended, refused) is left be."""
+        if remote.task is None or remote.task["status"]["state"] in ENDED:
+            return
+        async with self._client() as client:
+            try:
+                await _call(client.cancel_task(pb.CancelTaskRequest(id=remote.task["id"])))
+            except (RemoteFailure, A2AError) as exc:
+                log.info("bridge %s: remote task %s not cancelled: %s", self.agent["agent_name"], remote.task["id"], exc)
+
     async def _request(self, task: dict[str, Any]) -> pb.SendMessageRequest:
         """The A2A message for a task: an A2A caller's own message (continuing the remote task it started), or the
-        task's payload as a data part (a text part for a payload that is only ``{"text": ...}``)."""
+        task's payload in the parts ``parts`` makes of it."""
         payload = task["payload"]
         if task["task_type"] == TURN:
             message = dict(payload["message"])
@@ -287,17 +327,24 @@ class RemoteWorker:
             if remote:
                 message["taskId"], message["contextId"] = remote["task_id"], remote["context_id"]
         else:
-            parts = [{"text": payload["text"]}] if set(payload) == {"text"} else [{"data": payload}]
-            message = {"messageId": new_id("msg"), "role": "ROLE_USER", "parts": parts, "metadata": {"agora_task_id": task["task_id"], "task_type": task["task_type"]}}
+            message = {"messageId": new_id("msg"), "role": "ROLE_USER", "parts": parts(payload), "metadata": {"agora_task_id": task["task_id"], "task_type": task["task_type"]}}
         message.setdefault("messageId", new_id("msg"))
         return pb.SendMessageRequest(message=ParseDict(message, pb.Message()))
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[Client]:
+        """An SDK client of the remote agent, on the binding its card offers (JSON-RPC or HTTP+JSON)."""
+        config = ClientConfig(httpx_client=self.http, supported_protocol_bindings=["JSONRPC", "HTTP+JSON"], streaming=self.card.capabilities.streaming)
+        client = ClientFactory(config).create(self.card)
+        try:
+            yield client
+        finally:
+            await client.close()
 
     async def _ask(self, request: pb.SendMessageRequest) -> AsyncIterator[dict[str, Any]]:
         """The remote answer as StreamResponse JSON events: streamed if the card offers it, else sent and polled."""
         streaming = self.card.capabilities.streaming
-        factory = ClientFactory(ClientConfig(httpx_client=self.http, supported_protocol_bindings=["JSONRPC", "HTTP+JSON"], streaming=streaming))
-        client = factory.create(self.card)
-        try:
+        async with self._client() as client:
             last: dict[str, Any] | None = None
             async for event in _remote(client.send_message(request)):
                 last = MessageToDict(event)
@@ -308,8 +355,6 @@ class RemoteWorker:
                 await asyncio.sleep(min(POLL_SECONDS, max(0.0, CALL_TIMEOUT - (time.monotonic() - started))))
                 task = MessageToDict(await _call(client.get_task(pb.GetTaskRequest(id=task["id"]))))
                 yield {"task": task}
-        finally:
-            await client.close()
 
     async def _settle(self, task: dict[str, Any], lease: str, remote: RemoteTask) -> None:
         """A plain task completes with the remote result, or fails with the remote agent's verdict (not retried)."""
@@ -409,6 +454,17 @@ def _answer(remote: RemoteTask) -> dict[str, Any]:
         return {"text": _text(remote.message), **({"data": data[0] if len(data) == 1 else data} if data else {})}
     task = remote.task or {"status": {}}
     return {"state": task["status"].get("state"), "text": _text(task["status"].get("message")), "artifacts": task.get("artifacts", [])}
+
+
+def parts(content: Any) -> list[dict[str, Any]]:
+    """What a message's content or a task's payload becomes in A2A, the one rule for both: a string, or an object
+    that is only ``{"text": ...}``, is a text part; any other object a data part (another value is wrapped as
+    ``{"content": value}``, since a data part holds an object)."""
+    if isinstance(content, dict) and set(content) == {"text"} and isinstance(content["text"], str):
+        content = content["text"]
+    if isinstance(content, str):
+        return [{"text": content}]
+    return [{"data": content if isinstance(content, dict) else {"content": content}}]
 
 
 def _text(message: dict[str, Any] | None) -> str:
