@@ -289,7 +289,7 @@ def test_cards_are_cached_and_only_agents_with_a_front_have_one(sqlite_hub, agen
     card = first.json()
     assert first.status_code == 200 and "max-age" in first.headers["cache-control"] and first.headers["last-modified"]
     assert [(i["protocolBinding"], i["protocolVersion"], i["url"]) for i in card["supportedInterfaces"]] == [
-        ("JSONRPC", "1.0", agent.url), ("HTTP+JSON", "1.0", agent.url),
+        ("JSONRPC", "1.0", agent.url), ("HTTP+JSON", "1.0", agent.url), ("JSONRPC", "0.3", agent.url), ("HTTP+JSON", "0.3", agent.url),
     ]  # fmt: skip
     assert card["capabilities"]["streaming"] and "url" not in card and "preferredTransport" not in card  # 1.0 only
     again = httpx.get(f"{agent.url}/.well-known/agent-card.json", headers={"If-None-Match": first.headers["etag"]})

@@ -14,12 +14,12 @@ from starlette.types import Receive, Scope, Send
 
 from agora.config import Settings
 
-HUB_CARD = "/.well-known/agent-card.json"
+HUB_CARDS = ("/.well-known/agent-card.json", "/.well-known/agent.json")  # 1.0 (0.3 on request), and 0.3
 
 
 def claimed(path: str) -> bool:
     """The paths the door answers: the hub's card, the directory at ``/a2a`` and everything under it."""
-    return path in (HUB_CARD, "/a2a") or path.startswith("/a2a/")
+    return path in HUB_CARDS or path == "/a2a" or path.startswith("/a2a/")
 
 
 class LazyRoutes(BaseRoute):

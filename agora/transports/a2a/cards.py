@@ -1,8 +1,12 @@
-"""Agent cards (A2A 1.0): one per agent with an A2A front, and the hub's own.
+"""Agent cards, A2A 1.0 and 0.3: one per agent with an A2A front, and the hub's own.
 
-Cards carry only 1.0 fields (a card with 0.3's ``url``/``preferredTransport`` fails the 1.0 card schema); 0.3 callers
-are served on the same URLs all the same. Every card is sent with ``Cache-Control``, a weak ``ETag`` over its content
-and ``Last-Modified``; a matching ``If-None-Match`` gets 304.
+One card, two shapes. The 1.0 card carries only 1.0 fields (the 1.0 card schema allows no others, so 0.3's ``url``
+and ``preferredTransport`` cannot ride along) and declares every interface, 1.0 and 0.3, on the same URLs. The 0.3
+card is the same card converted by the SDK's compatibility layer (``url``, ``preferredTransport``,
+``additionalInterfaces``, 0.3 security schemes). Which one a request gets (``version_of``): the 0.3 card at
+``…/.well-known/agent.json`` (where 0.2- and 0.3-era clients look), and at ``…/.well-known/agent-card.json`` for a
+request that says ``A2A-Version: 0.3``; the 1.0 card otherwise. Every card is sent with ``Cache-Control``, a weak
+``ETag`` over its content, ``Vary: A2A-Version`` and ``Last-Modified``; a matching ``If-None-Match`` gets 304.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from google.protobuf.json_format import MessageToDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from a2a.compat.v0_3.conversions import to_compat_agent_card
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.constants import VERSION_HEADER
 from agora import __version__
 
 CACHE_SECONDS = 60
@@ -28,8 +34,31 @@ def base_url(request: Request, public_url: str | None) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
 
+VERSIONS = ("1.0", "0.3")
+LEGACY_CARD = "/.well-known/agent.json"  # the card's location before 0.3.0, where 0.3-era clients look too
+
+
 def _interfaces(url: str) -> list[pb.AgentInterface]:
-    return [pb.AgentInterface(url=url, protocol_binding=binding, protocol_version="1.0") for binding in ("JSONRPC", "HTTP+JSON")]
+    """Both versions on each binding, 1.0 first (a client takes the first interface it can use)."""
+    return [
+        pb.AgentInterface(url=url, protocol_binding=binding, protocol_version=version)
+        for version in VERSIONS
+        for binding in ("JSONRPC", "HTTP+JSON")
+    ]
+
+
+def version_of(request: Request) -> str:
+    """The card version a request asks for: 0.3 at the legacy location or with ``A2A-Version: 0.3``, else 1.0."""
+    if request.url.path.endswith(LEGACY_CARD):
+        return "0.3"
+    return "0.3" if request.headers.get(VERSION_HEADER, "").strip() in ("0.3", "0.3.0") else "1.0"
+
+
+def as_json(card: pb.AgentCard, version: str) -> dict[str, Any]:
+    if version == "0.3":
+        legacy = to_compat_agent_card(card).model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {**legacy, "protocolVersion": "0.3.0"}  # the card field is the full version (an interface's, Major.Minor)
+    return MessageToDict(card)
 
 
 def _skills(agent: dict[str, Any], front: dict[str, Any]) -> list[pb.AgentSkill]:
@@ -46,8 +75,8 @@ def _skills(agent: dict[str, Any], front: dict[str, Any]) -> list[pb.AgentSkill]
     return [pb.AgentSkill(id=c, name=c, description=f"{agent['agent_name']}: {c}", tags=[c]) for c in capabilities]
 
 
-def agent_card(agent: dict[str, Any], base: str) -> dict[str, Any]:
-    """The A2A card of an agent whose A2A front is on (``agent["a2a"]``), as JSON."""
+def agent_card(agent: dict[str, Any], base: str) -> pb.AgentCard:
+    """The A2A card of an agent whose A2A front is on (``agent["a2a"]``)."""
     front = agent["a2a"]
     card = pb.AgentCard(
         name=agent["agent_name"],
@@ -64,12 +93,12 @@ def agent_card(agent: dict[str, Any], base: str) -> dict[str, Any]:
         scheme = pb.HTTPAuthSecurityScheme(scheme="Bearer", description="An Agora API key or agent token of the agent's tenant")
         card.security_schemes[SECURITY_SCHEME].http_auth_security_scheme.CopyFrom(scheme)
         card.security_requirements.add().schemes[SECURITY_SCHEME].CopyFrom(pb.StringList())
-    return MessageToDict(card)
+    return card
 
 
-def hub_card(base: str, skills: list[pb.AgentSkill]) -> dict[str, Any]:
+def hub_card(base: str, skills: list[pb.AgentSkill]) -> pb.AgentCard:
     """Agora itself as an A2A agent whose skills find and describe the agents it hosts."""
-    card = pb.AgentCard(
+    return pb.AgentCard(
         name="Agora",
         description="A hub where software agents find each other, talk and hand out work. Ask it to find agents by "
         "capability or to describe one; each public agent has its own card at /a2a/agents/{agent}.",
@@ -81,12 +110,16 @@ def hub_card(base: str, skills: list[pb.AgentSkill]) -> dict[str, Any]:
         default_output_modes=["application/json", "text/plain"],
         skills=skills,
     )
-    return MessageToDict(card)
 
 
-def card_response(request: Request, card: dict[str, Any], modified: datetime | None) -> Response:
-    body = orjson.dumps(card, option=orjson.OPT_SORT_KEYS)
-    headers = {"ETag": f'W/"{hashlib.sha256(body).hexdigest()[:32]}"', "Cache-Control": f"public, max-age={CACHE_SECONDS}"}
+def card_response(request: Request, card: pb.AgentCard, modified: datetime | None) -> Response:
+    """The card in the version the request asks for, with its caching headers."""
+    body = orjson.dumps(as_json(card, version_of(request)), option=orjson.OPT_SORT_KEYS)
+    headers = {
+        "ETag": f'W/"{hashlib.sha256(body).hexdigest()[:32]}"',
+        "Cache-Control": f"public, max-age={CACHE_SECONDS}",
+        "Vary": VERSION_HEADER,
+    }
     if modified is not None:
         headers["Last-Modified"] = format_datetime(modified, usegmt=True)
     wanted = request.headers.get("if-none-match")

@@ -100,6 +100,24 @@ def json_body_only(endpoint: Endpoint) -> Endpoint:
     return checked
 
 
+def with_result(endpoint: Endpoint) -> Endpoint:
+    """A JSON-RPC success always carries ``result`` (JSON-RPC 2.0 5): the SDK's 0.3 layer drops a null one (a 0.3
+    push config delete answered ``{"jsonrpc": "2.0", "id": …}``)."""
+
+    async def answered(request: Request) -> Response:
+        response = await endpoint(request)
+        body = getattr(response, "body", None)  # a stream has none
+        if isinstance(body, bytes) and b'"result"' not in body and b'"error"' not in body:
+            answer = orjson.loads(body)
+            if isinstance(answer, dict) and "jsonrpc" in answer:
+                answer["result"] = None
+                headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+                return Response(orjson.dumps(answer), status_code=response.status_code, headers=headers)
+        return response
+
+    return answered
+
+
 def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]]) -> list[BaseRoute]:
     """The SDK's JSON-RPC (at ``prefix``, with or without a trailing slash) and HTTP+JSON routes (under it) for
     ``handler``, 1.0 and 0.3, each behind ``admit``."""
@@ -109,7 +127,7 @@ def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awa
     routes: list[BaseRoute] = []
     for route in jsonrpc:
         assert isinstance(route, Route)
-        endpoint = admitted(json_only(route.endpoint), admit, jsonrpc_refusal)
+        endpoint = admitted(json_only(with_result(route.endpoint)), admit, jsonrpc_refusal)
         routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
     for route in rest:
         if isinstance(route, Mount):
@@ -126,11 +144,13 @@ class A2ADoor:
         self.directory = DirectoryHandler()
 
     def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [
-            Route(f"{PREFIX}/.well-known/agent-card.json", self.agent_card, methods=["GET"]),
-            Route("/.well-known/agent-card.json", self.hub_card, methods=["GET"]),
-            Route(f"{DIRECTORY}/.well-known/agent-card.json", self.hub_card, methods=["GET"]),  # beside its endpoint too
-        ]
+        routes: list[BaseRoute] = []
+        for card in ("/.well-known/agent-card.json", cards.LEGACY_CARD):  # 1.0 (0.3 on request), and 0.3
+            routes += [
+                Route(f"{PREFIX}{card}", self.agent_card, methods=["GET"]),
+                Route(card, self.hub_card, methods=["GET"]),
+                Route(f"{DIRECTORY}{card}", self.hub_card, methods=["GET"]),  # beside its endpoint too
+            ]
         routes += _served(self.handler, PREFIX, admit)
         routes += _served(self.directory, DIRECTORY, self.directory_caller)
         return routes

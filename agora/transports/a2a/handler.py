@@ -218,6 +218,11 @@ class AgoraRequestHandler(RequestHandler):
         with a2a_errors():
             front = self.front(context)
             await front.get(params.task_id)
+            if not params.id:  # A2A 0.3 asks for "the task's config" by the task's id alone: its first one
+                configs = await a2a_push.of_task(front.hub, params.task_id)
+                if not configs:
+                    raise InvalidParamsError(f"task {params.task_id} has no push config", data={"field": "id"})
+                return _push_config(configs[0])
             try:
                 return _push_config(await a2a_push.get(front.hub, params.task_id, params.id))
             except NotFound as exc:

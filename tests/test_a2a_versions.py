@@ -1,0 +1,114 @@
+"""A2A 0.3 and 1.0 side by side on one Agora agent: an ``a2a-sdk`` 0.3.x client (in a virtualenv of its own,
+installed from the package registry) and the 1.0 client exchange messages with it over every binding each has."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from a2a.types import a2a_pb2 as pb
+
+from .conftest import REQUIRE_SERVICES
+from .hubproc import HubProcess
+from .test_a2a import BINDINGS, AgentProcess, Webhook, a2a_client, message, send, texts
+
+A2A_V03 = "a2a-sdk==0.3.26"
+CLIENT = Path(__file__).parent / "a2a_v03_client.py"
+
+
+@pytest.fixture(scope="session")
+def v03_python() -> Path:
+    """The python of a virtualenv holding the 0.3 SDK, made once per machine (cached between runs)."""
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agora-tests" / A2A_V03.replace("==", "-")
+    python = home / "bin" / "python"
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / f"{home.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits for the one making it
+        if not (home / "ready").exists():
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
+            done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", A2A_V03], capture_output=True, text=True)
+            if done.returncode != 0:
+                reason = f"{A2A_V03} could not be installed: {done.stderr[-1000:]}"
+                if REQUIRE_SERVICES:
+                    pytest.fail(f"AGORA_REQUIRE_SERVICES=1 but {reason}")
+                pytest.skip(reason)
+            (home / "ready").touch()
+    return python
+
+
+@pytest.fixture(scope="module")
+def agent(sqlite_hub: HubProcess) -> Iterator[AgentProcess]:
+    process = AgentProcess(sqlite_hub, sqlite_hub.admin_key).start()
+    yield process
+    process.stop()
+
+
+def v03_client(python: Path, url: str, binding: str, card: str) -> dict[str, object]:
+    done = subprocess.run([str(python), str(CLIENT), url, binding, card], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a_0_3_client_and_a_1_0_client_talk_with_one_agora_agent(agent, v03_python, binding):
+    for card in ("legacy", "negotiated"):  # the 0.3 card at agent.json, and at agent-card.json asked for as 0.3
+        seen = v03_client(v03_python, agent.url, binding, card)
+        assert seen == {
+            "card": "0.3.0",
+            "tck-complete-task": {"state": "completed", "text": ["Hello from TCK"], "read_back": "completed"},
+            "tck-message-response": {"message": ["Direct message response"]},
+        }, (card, seen)
+    async with a2a_client(agent.url, binding) as client:  # the 1.0 SDK, from the 1.0 card
+        done = (await send(client, message("hi", "tck-complete-task"))).task
+        reply = await send(client, message("hi", "tck-message-response"))
+    assert done.status.state == pb.TaskState.TASK_STATE_COMPLETED and texts(done.status.message) == ["Hello from TCK"]
+    assert texts(reply.message) == ["Direct message response"]
+
+
+@pytest.mark.parametrize("where", ["agent", "hub"])
+def test_the_card_is_1_0_unless_0_3_is_asked_for(sqlite_hub, agent, where):
+    base = agent.url if where == "agent" else sqlite_hub.url
+    card = httpx.get(f"{base}/.well-known/agent-card.json")
+    strict = card.json()
+    assert card.headers["vary"] == "A2A-Version"
+    assert not {"url", "preferredTransport", "protocolVersion", "additionalInterfaces"} & strict.keys()  # 1.0 fields only
+    declared = {(i["protocolBinding"], i["protocolVersion"]) for i in strict["supportedInterfaces"]}
+    assert declared == {(b, v) for b in BINDINGS for v in ("1.0", "0.3")}
+    legacy = httpx.get(f"{base}/.well-known/agent.json").json()
+    assert legacy == httpx.get(f"{base}/.well-known/agent-card.json", headers={"A2A-Version": "0.3"}).json()
+    assert legacy["protocolVersion"] == "0.3.0" and legacy["preferredTransport"] == "JSONRPC"
+    assert legacy["url"] == strict["supportedInterfaces"][0]["url"] and "supportedInterfaces" not in legacy
+    assert legacy["additionalInterfaces"] == [{"transport": "HTTP+JSON", "url": legacy["url"]}]
+
+
+def test_0_3_push_configs_are_complete(sqlite_hub, agent):
+    """0.3: the task's config is had by the task's id alone, and a delete answers a null result."""
+    rpc = httpx.Client(base_url=agent.url, headers={"Authorization": f"Bearer {sqlite_hub.admin_key}"}, timeout=30)
+
+    def ask(method: str, params: dict[str, object]) -> dict[str, object]:
+        answer = rpc.post("", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).json()
+        assert "error" not in answer, answer
+        return answer
+
+    webhook = Webhook()
+    hook = webhook.url
+    with rpc, contextlib.closing(webhook):
+        started = ask("message/send", {"message": {"kind": "message", "role": "user", "messageId": "tck-input-required-p",
+                                                    "parts": [{"kind": "text", "text": "wait"}]}})  # fmt: skip
+        task_id = started["result"]["id"]
+        ask("tasks/pushNotificationConfig/set", {"taskId": task_id, "pushNotificationConfig": {"id": "hook-1", "url": hook}})
+        got = ask("tasks/pushNotificationConfig/get", {"id": task_id})["result"]
+        assert got["taskId"] == task_id and got["pushNotificationConfig"]["id"] == "hook-1" and got["pushNotificationConfig"]["url"] == hook
+        deleted = ask("tasks/pushNotificationConfig/delete", {"id": task_id, "pushNotificationConfigId": "hook-1"})
+        assert deleted == {"jsonrpc": "2.0", "id": 7, "result": None}
+        assert ask("tasks/pushNotificationConfig/list", {"id": task_id})["result"] == []
+        none = rpc.post("", json={"jsonrpc": "2.0", "id": 8, "method": "tasks/pushNotificationConfig/get", "params": {"id": task_id}}).json()
+        assert none["error"]["code"] == -32602
