@@ -87,8 +87,17 @@ def create_app(settings: Settings) -> FastAPI:
             if hub.gateway is not None:
                 hub.gateway.watch(mcp_door.server.changes.changed)
                 await hub.gateway.start()
-            async with mcp_door.running():
-                yield
+            grpc_server = None
+            if settings.a2a_grpc_port:
+                from agora.transports.a2a import grpc  # grpcio is loaded only by a hub that serves the binding
+
+                grpc_server = await grpc.start(lambda: hub, settings)
+            try:
+                async with mcp_door.running():
+                    yield
+            finally:
+                if grpc_server is not None:
+                    await grpc_server.stop(settings.graceful_timeout)
         finally:
             for task in tasks:
                 task.cancel()

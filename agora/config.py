@@ -34,6 +34,8 @@ class Settings:
     public_url: str | None = None  # how clients reach this hub (cards carry it); unset: taken from each request
     a2a_blocking_timeout: float = 60.0
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
+    a2a_grpc_port: int | None = None  # the A2A gRPC binding's port (agora/transports/a2a/grpc.py); None: not served
+    a2a_grpc_default_agent: str | None = None  # the agent answering gRPC calls that name none; None: the directory
     opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
     mcp_extension: str | None = None  # module:attribute of extra MCP tools (agora/transports/mcp/extension.py)
     # The edge (agora/transports/edge): limits enforced before any door runs.

@@ -2,8 +2,8 @@
 
 ``python a2a_v03_client.py URL BINDING CARD`` finds the agent at URL by its 0.3 card (CARD ``legacy``: at
 ``/.well-known/agent.json``; ``negotiated``: at ``/.well-known/agent-card.json`` asking with ``A2A-Version: 0.3``),
-sends it the TCK agent's messages over BINDING (``JSONRPC`` or ``HTTP+JSON``), reads the task back, and prints what
-came back as one JSON object.
+sends it the TCK agent's messages over BINDING (``JSONRPC``, ``HTTP+JSON`` or ``GRPC``), reads the task back, and
+prints what came back as one JSON object.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import uuid
 from typing import Any
 
+import grpc
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import Message, Part, Role, Task, TaskQueryParams, TextPart
@@ -25,7 +26,7 @@ def texts(message: Message | None) -> list[str]:
 
 async def main(url: str, binding: str, card: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as http:
-        config = ClientConfig(httpx_client=http, supported_transports=[binding], streaming=False)
+        config = ClientConfig(httpx_client=http, supported_transports=[binding], streaming=False, grpc_channel_factory=grpc.aio.insecure_channel)
         if card == "legacy":
             client = await ClientFactory.connect(url, client_config=config, relative_card_path="/.well-known/agent.json")
         else:

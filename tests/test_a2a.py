@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import grpc.aio
 import httpx
 import pytest
 from a2a.client import ClientConfig, ClientFactory
@@ -79,7 +80,8 @@ async def a2a_client(url: str, binding: str = "JSONRPC", *, streaming: bool = Fa
     """The SDK's client for the agent at ``url``; 0.3 by reading its card as a 0.3 card."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
-        factory = ClientFactory(ClientConfig(httpx_client=http, supported_protocol_bindings=[binding], streaming=streaming))
+        config = ClientConfig(httpx_client=http, supported_protocol_bindings=[binding], streaming=streaming, grpc_channel_factory=grpc.aio.insecure_channel)
+        factory = ClientFactory(config)
         card = await factory.create_from_url(url)
         if version != "1.0":
             for interface in card._card.supported_interfaces:  # noqa: SLF001 - the client keeps the card it read

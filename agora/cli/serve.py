@@ -161,6 +161,22 @@ def serve(
         float,
         typer.Option(envvar="AGORA_A2A_PUBLIC_RATE", help="Requests a minute one anonymous client may send to one public A2A agent."),
     ] = 600.0,
+    a2a_grpc_port: Annotated[
+        int,
+        typer.Option(
+            envvar="AGORA_A2A_GRPC_PORT",
+            help="Serve the A2A gRPC binding (1.0 and 0.3) on this port, on --host; 0: not served. Cards then declare "
+            "it, each agent's with its id as the tenant.",
+        ),
+    ] = 0,
+    a2a_grpc_default_agent: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_A2A_GRPC_DEFAULT_AGENT",
+            help="The agent (id or name) that answers A2A gRPC calls naming no tenant (0.3 calls, clients that ignore "
+            "the card's tenant); empty: the hub's directory agent.",
+        ),
+    ] = "",
     local_node: Annotated[
         bool,
         typer.Option(
@@ -278,6 +294,8 @@ def serve(
     for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate")):
         if value <= 0:
             raise typer.BadParameter("must be more than 0", param_hint=flag)
+    if not 0 <= a2a_grpc_port <= 65535:
+        raise typer.BadParameter("must be a port number, or 0 for none", param_hint="--a2a-grpc-port")
     for number, flag in ((max_header_bytes, "--max-header-bytes"), (max_headers, "--max-headers"), (max_connections, "--max-connections"), (ws_max_frame_bytes, "--ws-max-frame-bytes"), (max_body_bytes, "--max-body-bytes")):
         if number < 1:
             raise typer.BadParameter("must be at least 1", param_hint=flag)
@@ -317,6 +335,8 @@ def serve(
         public_url=public_url.rstrip("/") if public_url else None,
         a2a_blocking_timeout=a2a_blocking_timeout,
         a2a_public_rate=a2a_public_rate,
+        a2a_grpc_port=a2a_grpc_port or None,
+        a2a_grpc_default_agent=a2a_grpc_default_agent or None,
         mcp_extension=mcp_extension or None,
         max_header_bytes=max_header_bytes,
         max_headers=max_headers,

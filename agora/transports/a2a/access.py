@@ -66,16 +66,19 @@ class FrontContext(DefaultServerCallContextBuilder):
 
 async def admit(request: Request) -> Front:
     """The front this request may use, or the AgoraError that refuses it (401, 404, 429)."""
-    hub: Hub = request.app.state.hub
     ref = request.path_params["agent"]
-    principal = await caller(request, f"agent:{ref}")
+    return await front_of(request.app.state.hub, ref, await caller(request, f"agent:{ref}"))
+
+
+async def front_of(hub: Hub, ref: str, principal: Principal | None) -> Front:
+    """The front of the agent ``ref`` (id or name) that ``principal`` (None: anonymous) may use; or 401, 404."""
     agent = await _agent(hub, ref, principal)
     if agent["a2a"].get("access") == "public":
         return Front(hub, agent, principal.label if principal else ANONYMOUS)
     if principal is None:
         raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
     if not principal.is_admin and principal.tenant_id != agent["tenant_id"]:
-        raise _unknown(request.path_params["agent"])
+        raise _unknown(ref)
     return Front(hub, agent, principal.label)
 
 
@@ -105,15 +108,19 @@ def _unknown(ref: str) -> NotFound:
 
 async def caller(request: Request, surface: str) -> Principal | None:
     """The principal of a request's key (None without one; anonymous callers are rate-limited per ``surface``)."""
-    hub: Hub = request.app.state.hub
     request.scope["state"]["tool"] = "a2a"
-    authorization = request.headers.get("authorization")
-    if authorization is None:
-        await hub.throttle.public_a2a(surface, scope_source(request.scope))
-        return None
-    principal = await hub.auth.authenticate(authorization, scope_source(request.scope))
-    request.scope["state"]["principal"] = principal.label
+    principal = await principal_of(request.app.state.hub, request.headers.get("authorization"), scope_source(request.scope), surface)
+    if principal is not None:
+        request.scope["state"]["principal"] = principal.label
     return principal
+
+
+async def principal_of(hub: Hub, authorization: str | None, source: str, surface: str) -> Principal | None:
+    """Who sends ``authorization`` from ``source`` (None without a key: anonymous, rate-limited per ``surface``)."""
+    if authorization is None:
+        await hub.throttle.public_a2a(surface, source)
+        return None
+    return await hub.auth.authenticate(authorization, source)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -12,9 +12,11 @@ request that says ``A2A-Version: 0.3``; the 1.0 card otherwise. Every card is se
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from google.protobuf.json_format import MessageToDict
@@ -38,13 +40,34 @@ VERSIONS = ("1.0", "0.3")
 LEGACY_CARD = "/.well-known/agent.json"  # the card's location before 0.3.0, where 0.3-era clients look too
 
 
-def _interfaces(url: str) -> list[pb.AgentInterface]:
-    """Both versions on each binding, 1.0 first (a client takes the first interface it can use)."""
-    return [
+@dataclass(frozen=True)
+class Grpc:
+    """Where the gRPC binding listens (``--a2a-grpc-port``), and which agent answers calls that name none."""
+
+    port: int
+    default_agent: str | None
+
+    def target(self, base: str) -> str:
+        """host:port of the gRPC endpoint, on the host of the hub's URL."""
+        host = urlsplit(base).hostname or "127.0.0.1"
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+
+def _interfaces(url: str, grpc: Grpc | None, tenant: str, untenanted: bool) -> list[pb.AgentInterface]:
+    """Both versions on each binding, 1.0 first (a client takes the first interface it can use). On gRPC the
+    ``tenant`` names the agent; 0.3 has no tenant, so its gRPC interface is declared only where calls without one
+    arrive (``untenanted``)."""
+    interfaces = [
         pb.AgentInterface(url=url, protocol_binding=binding, protocol_version=version)
         for version in VERSIONS
         for binding in ("JSONRPC", "HTTP+JSON")
     ]
+    if grpc is not None:
+        target = grpc.target(url)
+        interfaces.insert(2, pb.AgentInterface(url=target, protocol_binding="GRPC", protocol_version="1.0", tenant=tenant))
+        if untenanted:
+            interfaces.append(pb.AgentInterface(url=target, protocol_binding="GRPC", protocol_version="0.3"))
+    return interfaces
 
 
 def version_of(request: Request) -> str:
@@ -75,14 +98,17 @@ def _skills(agent: dict[str, Any], front: dict[str, Any]) -> list[pb.AgentSkill]
     return [pb.AgentSkill(id=c, name=c, description=f"{agent['agent_name']}: {c}", tags=[c]) for c in capabilities]
 
 
-def agent_card(agent: dict[str, Any], base: str) -> pb.AgentCard:
+def agent_card(agent: dict[str, Any], base: str, grpc: Grpc | None) -> pb.AgentCard:
     """The A2A card of an agent whose A2A front is on (``agent["a2a"]``)."""
     front = agent["a2a"]
     card = pb.AgentCard(
         name=agent["agent_name"],
         description=agent["description"] or f"{agent['agent_name']}, an agent hosted on an Agora hub",
         version=str((agent["metadata"] or {}).get("version") or "1.0.0"),
-        supported_interfaces=_interfaces(f"{base}/a2a/agents/{agent['agent_id']}"),
+        supported_interfaces=_interfaces(
+            f"{base}/a2a/agents/{agent['agent_id']}", grpc, agent["agent_id"],
+            untenanted=grpc is not None and grpc.default_agent in (agent["agent_id"], agent["agent_name"]),
+        ),  # fmt: skip
         provider=pb.AgentProvider(organization="Agora hub", url=base),
         capabilities=pb.AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=False),
         default_input_modes=front.get("input_modes") or ["text/plain"],
@@ -96,14 +122,14 @@ def agent_card(agent: dict[str, Any], base: str) -> pb.AgentCard:
     return card
 
 
-def hub_card(base: str, skills: list[pb.AgentSkill]) -> pb.AgentCard:
+def hub_card(base: str, skills: list[pb.AgentSkill], grpc: Grpc | None) -> pb.AgentCard:
     """Agora itself as an A2A agent whose skills find and describe the agents it hosts."""
     return pb.AgentCard(
         name="Agora",
         description="A hub where software agents find each other, talk and hand out work. Ask it to find agents by "
         "capability or to describe one; each public agent has its own card at /a2a/agents/{agent}.",
         version=__version__,
-        supported_interfaces=_interfaces(f"{base}/a2a"),
+        supported_interfaces=_interfaces(f"{base}/a2a", grpc, "", untenanted=grpc is not None and not grpc.default_agent),
         provider=pb.AgentProvider(organization="Agora hub", url=base),
         capabilities=pb.AgentCapabilities(streaming=True, push_notifications=False, extended_agent_card=False),
         default_input_modes=["text/plain", "application/json"],

@@ -64,7 +64,8 @@ def http_refusal(exc: AgoraError) -> Response:
     return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json", headers=_headers(exc))
 
 
-JSON_MEDIA_TYPES = ("application/json", "application/a2a+json")
+A2A_MEDIA_TYPE = "application/a2a+json"
+JSON_MEDIA_TYPES = ("application/json", A2A_MEDIA_TYPE)
 
 
 def _media_type(request: Request) -> str:
@@ -86,7 +87,8 @@ def json_only(endpoint: Endpoint) -> Endpoint:
 
 def json_body_only(endpoint: Endpoint) -> Endpoint:
     """An HTTP+JSON request with a body takes a JSON one: another content type is 415 with the A2A error
-    (CONTENT_TYPE_NOT_SUPPORTED), where the SDK would read the body as JSON whatever it is labelled."""
+    (CONTENT_TYPE_NOT_SUPPORTED), where the SDK would read the body as JSON whatever it is labelled. Answers are
+    ``application/json`` (the SDK labels them ``application/a2a+json``, which a caller gets if it accepts that)."""
 
     async def checked(request: Request) -> Response:
         has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
@@ -95,7 +97,10 @@ def json_body_only(endpoint: Endpoint) -> Endpoint:
             payload = build_rest_error_payload(error)
             payload["error"]["code"] = 415
             return Response(orjson.dumps(payload), status_code=415, media_type="application/json")
-        return await endpoint(request)
+        response = await endpoint(request)
+        if response.headers.get("content-type") == A2A_MEDIA_TYPE and A2A_MEDIA_TYPE not in request.headers.get("accept", ""):
+            response.headers["content-type"] = "application/json"  # the binding's type (spec 11.1), unless asked for
+        return response
 
     return checked
 
@@ -142,6 +147,7 @@ class A2ADoor:
         self.settings = settings
         self.handler = AgoraRequestHandler(settings.a2a_blocking_timeout)
         self.directory = DirectoryHandler()
+        self.grpc = cards.Grpc(settings.a2a_grpc_port, settings.a2a_grpc_default_agent) if settings.a2a_grpc_port else None
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -161,7 +167,7 @@ class A2ADoor:
 
     async def hub_card(self, request: Request) -> Response:
         request.scope["state"]["tool"] = "a2a.card"
-        return cards.card_response(request, cards.hub_card(cards.base_url(request, self.settings.public_url), SKILLS), None)
+        return cards.card_response(request, cards.hub_card(cards.base_url(request, self.settings.public_url), SKILLS, self.grpc), None)
 
     async def agent_card(self, request: Request) -> Response:
         """Any agent's card by its id (so a caller learns how to authenticate); by name, a public one's."""
@@ -175,5 +181,5 @@ class A2ADoor:
         visible = agent is not None and agent["a2a"] is not None and (is_id(ref, "agent") or agent["a2a"].get("access") == "public")
         if not visible:
             return http_refusal(NotFound(f"no A2A agent '{ref}' here", details={"agent": ref}))
-        card = cards.agent_card(agent, cards.base_url(request, self.settings.public_url))
+        card = cards.agent_card(agent, cards.base_url(request, self.settings.public_url), self.grpc)
         return cards.card_response(request, card, agent["updated_at"])
