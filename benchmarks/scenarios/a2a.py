@@ -1,5 +1,6 @@
 """a2a: A2A SendMessage round trips through the hub to an agent run by the SDK runtime and back, against an a2a-sdk
-server doing the same work."""
+server doing the same work; then the same round trip over the hub's gRPC binding beside JSON-RPC, both driven by
+Python processes (wrk speaks no gRPC), so the generator's own cost is the same on both sides."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 
 from ..bench import Bench
-from ..load import Request, Shape, StaticBody
+from ..grpc_load import GrpcCall, GrpcLoad
+from ..load import LoadResult, PythonLoad, Request, Shape, StaticBody
 from ..report import LoadRecord, Check
-from ..servers import ROOT, Server, hub_server
+from ..servers import ROOT, Server, free_port, hub_server
 from ..stores import StoreProvider
 
 NAME = "a2a"
@@ -68,7 +71,8 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
             bench.step(f"{NAME}: ceiling, a2a-sdk server SendMessage round trip, {shape.label}")
             direct[shape] = result = bench.drive(sdk, send_message(sdk.port, "/"), shape)
             bench.add(LoadRecord(NAME, "—", "a2a-sdk server: SendMessage, completed with a message", result))
-    with hub_server(spec) as hub:
+    grpc_port = free_port()
+    with hub_server(spec, "--a2a-grpc-port", str(grpc_port)) as hub:
         agent = _agent(hub, spec.admin_key)
         try:
             completes(send_message(hub.port, f"/a2a/agents/{AGENT}", spec.admin_key))
@@ -81,6 +85,29 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
                     check = Check(f"p50 <= {TARGET_P50_MS:g} ms and >= {TARGET_PER_SECOND:,.0f} round trips/s", met)
                 label = "SendMessage through the hub to an SDK-runtime agent and back"
                 bench.add(LoadRecord(NAME, store.kind.value, label, result, direct[shape], check))
+            _grpc_beside_jsonrpc(bench, store, hub, spec.admin_key, f"127.0.0.1:{grpc_port}", shapes)
         finally:
             agent.terminate()
             agent.wait(10)
+
+
+def _grpc_beside_jsonrpc(bench: Bench, store: StoreProvider, hub: Server, key: str, target: str, shapes: list[Shape]) -> None:
+    """The hub's round trip over gRPC, its ceiling the same round trip over JSON-RPC from the same generator."""
+    card = httpx.get(f"http://127.0.0.1:{hub.port}/a2a/agents/{AGENT}/.well-known/agent-card.json").json()
+    tenant = next(i["tenant"] for i in card["supportedInterfaces"] if i["protocolBinding"] == "GRPC")
+    python, grpc = PythonLoad(), GrpcLoad()
+    for shape in shapes:
+        bench.step(f"{NAME}: hub SendMessage over JSON-RPC (Python generator), {shape.label}")
+        jsonrpc = _measured(hub, lambda: python.run(send_message(hub.port, f"/a2a/agents/{AGENT}", key), shape))
+        bench.add(LoadRecord(NAME, store.kind.value, "SendMessage round trip over JSON-RPC, Python generator", jsonrpc))
+        bench.step(f"{NAME}: hub SendMessage over gRPC, {shape.label}")
+        over_grpc = _measured(hub, lambda: grpc.run(GrpcCall(target, tenant, "tck-complete-task-bench", key), shape))
+        bench.add(LoadRecord(NAME, store.kind.value, "SendMessage round trip over gRPC (ceiling: JSON-RPC, same generator)", over_grpc, jsonrpc))
+
+
+def _measured(hub: Server, run: Callable[[], LoadResult]) -> LoadResult:
+    """A load run with the CPU the hub spent in it (as ``Bench.drive`` measures its own generator's runs)."""
+    before = hub.cpu_seconds()
+    result = run()
+    result.server_cpu_seconds = hub.cpu_seconds() - before
+    return result
