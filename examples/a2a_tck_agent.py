@@ -1,6 +1,8 @@
 """A public A2A agent that behaves as the official A2A TCK expects, so the TCK can be run against an Agora hub.
 
-The TCK picks a behaviour by the prefix of each message's ``messageId``. Run a hub and this agent, then the TCK:
+The 1.0 TCK picks a behaviour by the prefix of each message's ``messageId``; the 0.3 TCK's messages get a task that
+stays open (input required), which its tests continue, cancel and read back. ``scripts/a2a_tck.py`` runs both
+branches against it; by hand, run a hub and this agent, then the TCK:
 
     agora serve                                   # terminal 1
     python examples/a2a_tck_agent.py              # terminal 2 (AGORA_URL / AGORA_API_KEY, or the local hub)
@@ -67,6 +69,9 @@ PREFIXES = sorted(BEHAVIOURS, key=len, reverse=True)
 @agent.on_a2a()
 async def tck(turn):
     prefix = next((p for p in PREFIXES if turn.message_id.startswith(p)), None)
+    if prefix is None and not turn.message_id.startswith("tck-"):
+        # The 0.3 TCK's messages ("test-…") continue, cancel and read back the task they start: keep it open.
+        return await turn.input_required(f"Noted: {turn.text or 'your message'}. Anything else?")
     if prefix is None:
         return f"Unhandled messageId prefix: {turn.message_id}"
     await BEHAVIOURS[prefix](turn)  # a behaviour that does not end the turn leaves the task to complete here

@@ -189,7 +189,7 @@ def run_03(python: Path, source: Path, agent_url: str) -> dict[str, object]:
     with own_host(agent_url) as host:
         subprocess.run([str(python), "run_tck.py", "--sut-url", host, "--category", "all"], cwd=source, check=False)
     per_category = {}
-    for path in sorted((source / "reports").glob("*_results.json")):
+    for path in sorted(source.rglob("*_results.json")):  # under reports/, wherever pytest's rootdir put it
         summary = json.loads(path.read_text())["summary"]
         per_category[path.name.removesuffix("_results.json")] = {k: summary.get(k, 0) for k in ("passed", "failed", "skipped", "xfailed", "total")}
     return {"per_category": per_category}

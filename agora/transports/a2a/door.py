@@ -105,22 +105,46 @@ def json_body_only(endpoint: Endpoint) -> Endpoint:
     return checked
 
 
-def with_result(endpoint: Endpoint) -> Endpoint:
-    """A JSON-RPC success always carries ``result`` (JSON-RPC 2.0 5): the SDK's 0.3 layer drops a null one (a 0.3
-    push config delete answered ``{"jsonrpc": "2.0", "id": …}``)."""
+def jsonrpc_answers(endpoint: Endpoint) -> Endpoint:
+    """Two corrections to the SDK's JSON-RPC answers (JSON-RPC 2.0, sections 5 and 5.1):
+    - a success always carries ``result``: the SDK's 0.3 layer drops a null one (a 0.3 push config delete answered
+      ``{"jsonrpc": "2.0", "id": …}``);
+    - Invalid Request (-32600) is for an envelope that is not a request; when ours is one (``jsonrpc`` "2.0", a
+      method name, an id that may be one), what the SDK refused was its params: Invalid params (-32602)."""
 
     async def answered(request: Request) -> Response:
         response = await endpoint(request)
         body = getattr(response, "body", None)  # a stream has none
-        if isinstance(body, bytes) and b'"result"' not in body and b'"error"' not in body:
-            answer = orjson.loads(body)
-            if isinstance(answer, dict) and "jsonrpc" in answer:
-                answer["result"] = None
-                headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-                return Response(orjson.dumps(answer), status_code=response.status_code, headers=headers)
-        return response
+        if not isinstance(body, bytes):
+            return response
+        missing_result = b'"result"' not in body and b'"error"' not in body
+        if not missing_result and b"-32600" not in body:
+            return response
+        answer = orjson.loads(body)
+        if not isinstance(answer, dict) or "jsonrpc" not in answer:
+            return response
+        if missing_result:
+            answer["result"] = None
+        elif (answer.get("error") or {}).get("code") == -32600 and _is_request(await request.body()):
+            answer["error"] = {**answer["error"], "code": -32602, "message": "Invalid params"}
+        else:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(orjson.dumps(answer), status_code=response.status_code, headers=headers)
 
     return answered
+
+
+def _is_request(body: bytes) -> bool:
+    """Whether ``body`` is a well-formed JSON-RPC 2.0 request envelope, whatever its params hold."""
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(envelope, dict) or envelope.get("jsonrpc") != "2.0" or not isinstance(envelope.get("method"), str):
+        return False
+    request_id = envelope.get("id")
+    return request_id is None or (isinstance(request_id, (str, int)) and not isinstance(request_id, bool))
 
 
 def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]]) -> list[BaseRoute]:
@@ -132,7 +156,7 @@ def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awa
     routes: list[BaseRoute] = []
     for route in jsonrpc:
         assert isinstance(route, Route)
-        endpoint = admitted(json_only(with_result(route.endpoint)), admit, jsonrpc_refusal)
+        endpoint = admitted(json_only(jsonrpc_answers(route.endpoint)), admit, jsonrpc_refusal)
         routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
     for route in rest:
         if isinstance(route, Mount):
