@@ -187,7 +187,9 @@ def run_10(python: Path, source: Path, agent_url: str, transports: str) -> dict[
 def run_03(python: Path, source: Path, agent_url: str) -> dict[str, object]:
     """TCK 0.3.x, every category, through a host of the agent's own: passed/failed/skipped per category."""
     with own_host(agent_url) as host:
-        subprocess.run([str(python), "run_tck.py", "--sut-url", host, "--category", "all"], cwd=source, check=False)
+        # With a compliance report asked for, the runner keeps its per-category JSON reports (else it deletes them).
+        command = [str(python), "run_tck.py", "--sut-url", host, "--category", "all", "--compliance-report", "reports/compliance.json"]
+        subprocess.run(command, cwd=source, check=False)
     per_category = {}
     for path in sorted(source.rglob("*_results.json")):  # under reports/, wherever pytest's rootdir put it
         summary = json.loads(path.read_text())["summary"]
@@ -213,11 +215,13 @@ def main() -> None:
     parser.add_argument("--branch", action="append", choices=BRANCHES, help="repeat for both; default: both")
     parser.add_argument("--transport", default="jsonrpc,http_json,grpc", help="1.0-dev's transports (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write the scores here as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (the TCK's reports, the hub's data)")
     args = parser.parse_args()
     scores: dict[str, object] = {}
     for branch in args.branch or BRANCHES:
-        with tempfile.TemporaryDirectory(prefix=f"agora-tck-{branch}-") as scratch:
-            source, data = Path(scratch) / "tck", Path(scratch) / "hub"
+        scratch = Path(tempfile.mkdtemp(prefix=f"agora-tck-{branch}-"))
+        try:
+            source, data = scratch / "tck", scratch / "hub"
             source.mkdir()
             data.mkdir()
             commit = export(args.tck.expanduser(), branch, source)
@@ -231,6 +235,11 @@ def main() -> None:
                 shutil.copy(data / "hub.log", Path(tempfile.gettempdir()) / f"agora-tck-{branch}-hub.log")
             report(branch, outcome)
             scores[branch] = {"commit": commit, **outcome}
+        finally:
+            if args.keep:
+                print(f"kept {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(scores, indent=2))
 
