@@ -335,6 +335,18 @@ def test_bad_requests_get_a2a_errors(agent):
     # an HTTP+JSON body that is not JSON is refused as such (415), not read as JSON anyway
     plain = httpx.post(f"{agent.url}/message:send", content=b'{"message": {}}', headers={"A2A-Version": "1.0", "Content-Type": "text/plain"})
     assert plain.status_code == 415 and plain.json()["error"]["details"][0]["reason"] == "CONTENT_TYPE_NOT_SUPPORTED"
+    # JSON-RPC: a well-formed request with bad params is Invalid params (the SDK's 0.3 layer said Invalid Request)...
+    legacy = {"Content-Type": "application/json"}  # no A2A-Version: 0.3
+    bad_params = httpx.post(agent.url, json={"jsonrpc": "2.0", "id": 3, "method": "message/send", "params": {"message": {"parts": "x"}}}, headers=legacy)
+    assert bad_params.json()["error"]["code"] == -32602 and bad_params.json()["id"] == 3
+    # ...and an envelope that is not a request stays Invalid Request
+    assert code(rpc({"jsonrpc": "1.0", "id": 1, "method": "GetTask", "params": {"id": "x"}})) == -32600
+    assert code(rpc({"jsonrpc": "2.0", "id": {"an": "object"}, "method": "GetTask", "params": {"id": "x"}})) == -32600
+    # HTTP+JSON answers are application/json (spec 11.1), application/a2a+json to a caller that asks for it
+    body = {"message": {"messageId": "tck-complete-task-ct", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}
+    for accept, media_type in (("*/*", "application/json"), ("application/a2a+json", "application/a2a+json")):
+        sent = httpx.post(f"{agent.url}/message:send", json=body, headers={"A2A-Version": "1.0", "Accept": accept}, timeout=30)
+        assert sent.status_code == 200 and sent.headers["content-type"] == media_type, (accept, sent.headers)
 
 
 def test_anonymous_callers_of_a_public_front_are_rate_limited(tmp_path):
