@@ -332,6 +332,10 @@ def test_bad_requests_get_a2a_errors(agent):
     assert int(httpx.get(f"{agent.url}/tasks", headers={"A2A-Version": "1.0"}).json().get("totalSize", 0)) == before
     negative = httpx.get(f"{agent.url}/tasks/a2a_0000000000000000", params={"historyLength": -1}, headers={"A2A-Version": "1.0"})
     assert negative.status_code == 400 and negative.json()["error"]["status"] == "INVALID_ARGUMENT"
+    bogus = httpx.get(f"{agent.url}/tasks", params={"status": "TASK_STATE_BOGUS"}, headers={"A2A-Version": "1.0"})
+    assert bogus.status_code == 400 and "status" in bogus.json()["error"]["message"]  # not an unfiltered list
+    working = httpx.get(f"{agent.url}/tasks", params={"status": "TASK_STATE_WORKING"}, headers={"A2A-Version": "1.0"})
+    assert working.status_code == 200, working.text
     # an HTTP+JSON body that is not JSON is refused as such (415), not read as JSON anyway
     plain = httpx.post(f"{agent.url}/message:send", content=b'{"message": {}}', headers={"A2A-Version": "1.0", "Content-Type": "text/plain"})
     assert plain.status_code == 415 and plain.json()["error"]["details"][0]["reason"] == "CONTENT_TYPE_NOT_SUPPORTED"

@@ -154,6 +154,9 @@ async def test_grpc_admits_callers_as_http_does_and_refuses_other_versions(grpc_
         with pytest.raises(grpc.aio.AioRpcError) as nobody:
             await stub.GetTask(pb.GetTaskRequest(tenant="agent_doesnotexist", id="x"))
         assert nobody.value.code() == grpc.StatusCode.NOT_FOUND and "no A2A agent" in nobody.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as no_state:  # a number no task state has
+            await stub.ListTasks(pb.ListTasksRequest(tenant=agent.agent_id, status=99))
+        assert no_state.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "status" in no_state.value.details()
         request = message("hi", "tck-complete-task")
         with pytest.raises(grpc.aio.AioRpcError) as future:
             await stub.SendMessage(pb.SendMessageRequest(tenant=agent.agent_id, message=request.message), metadata=[("a2a-version", "99.0")])

@@ -61,6 +61,7 @@ class FrontContext(DefaultServerCallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
         context.state["front"] = request.scope["agora.front"]
+        context.state["query"] = request.query_params  # HTTP+JSON's parameters as sent, for checks the SDK skips
         return context
 
 

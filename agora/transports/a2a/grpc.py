@@ -148,21 +148,24 @@ class Calls(grpc.aio.ServerInterceptor):
 
         def logged(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                started = time.perf_counter()
+                started, failed = time.perf_counter(), True
                 try:
                     await check(context)
-                    return await behaviour(request, context)
+                    answer = await behaviour(request, context)
+                    failed = False
+                    return answer
                 finally:
-                    _log(method, context, started)
+                    _log(method, context, started, failed)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                started = time.perf_counter()
+                started, failed = time.perf_counter(), True
                 try:
                     await check(context)
                     async for item in behaviour(request, context):
                         yield item
+                    failed = False
                 finally:
-                    _log(method, context, started)
+                    _log(method, context, started, failed)
 
             return stream if streaming else unary
 
@@ -186,12 +189,13 @@ async def _refuse_version(context: grpc.aio.ServicerContext, version: str) -> No
     await context.abort_with_status(status_to_grpc(status))
 
 
-def _log(method: str, context: grpc.aio.ServicerContext, started: float) -> None:
+def _log(method: str, context: grpc.aio.ServicerContext, started: float, failed: bool) -> None:
+    """The call's line; a call that raised without a status set is UNKNOWN, as gRPC answers it."""
     if log.isEnabledFor(logging.INFO):
         code = context.code()
+        status = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN" if failed else "OK"
         log.info("request", extra={
-            "request_id": new_id("req"), "method": "GRPC", "path": method,
-            "status": code.name if isinstance(code, grpc.StatusCode) else "OK",
+            "request_id": new_id("req"), "method": "GRPC", "path": method, "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3), "tool": "a2a.grpc",
         })  # fmt: skip
 

@@ -172,6 +172,7 @@ class AgoraRequestHandler(RequestHandler):
         if not 1 <= size <= MAX_PAGE:
             raise InvalidParamsError(f"page_size must be 1 to {MAX_PAGE}", data={"field": "page_size"})
         history = _history_length(params)
+        _check_state_filter(params.status, context)
         after = _page_key(params.page_token) if params.page_token else None
         filters = {
             "context_id": params.context_id or None,
@@ -251,6 +252,14 @@ class AgoraRequestHandler(RequestHandler):
 
 def _push_config(config: dict[str, Any]) -> pb.TaskPushNotificationConfig:
     return ParseDict(config, pb.TaskPushNotificationConfig())
+
+
+def _check_state_filter(status: int, context: ServerCallContext) -> None:
+    """A status filter names a task state: a number no state has (gRPC), or a word the SDK's parsing dropped
+    (HTTP+JSON's query string), is InvalidParams, not an unfiltered list."""
+    given = context.state.get("query", {}).get("status")
+    if status not in pb.TaskState.values() or (given and not status):
+        raise InvalidParamsError(f"status must be a task state such as TASK_STATE_WORKING, not {given or status!r}", data={"field": "status"})
 
 
 def _page_key(token: str) -> tuple[datetime, str]:
