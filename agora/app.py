@@ -31,6 +31,7 @@ from agora.core.rendered import RenderedMessages
 from agora.core.sessions import ConsoleSessions
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
+from agora.core.services.tool_runs import ToolRuns
 from agora.core.services.a2a_push import PushDeliverer
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
                 if grpc_server is not None:
                     await grpc_server.stop(settings.graceful_timeout)
         finally:
+            await hub.tool_runs.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -184,6 +186,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds, egress=egress),
         egress=egress,
     )
+    hub.tool_runs = ToolRuns(hub)
     if settings.console:
         lifetime = timedelta(seconds=settings.console_session_seconds)
         hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime)

@@ -237,6 +237,18 @@ class ToolsTools(SyncGroup):
             arguments: Its input, as agora.discovery.schema describes it."""
         return self._call("agora.tools.call", "discovery.ToolCallResult", locals(), retry_safe=False)
 
+    def start(
+        self,
+        name: str,
+        arguments: dict[str, Any] | Unset = UNSET,
+    ) -> tasks.Task:
+        """Start any tool call in the background and get its task (type tool.call) at once: the call is checked now, its output or error becomes the task's result, agora.task.get reads it and agora.task.cancel stops it. For calls that wait long (a marketplace execute, a long-poll, an imported tool).
+
+        Args:
+            name: The tool to call, e.g. agora.messaging.send.
+            arguments: Its input, as agora.discovery.schema describes it."""
+        return self._call("agora.tools.start", "tasks.Task", locals(), retry_safe=False)
+
 
 class TaskTools(SyncGroup):
     """Tools ``agora.task.*``."""
@@ -1579,6 +1591,18 @@ class AsyncToolsTools(AsyncGroup):
             name: The tool to call, e.g. agora.messaging.send.
             arguments: Its input, as agora.discovery.schema describes it."""
         return await self._call("agora.tools.call", "discovery.ToolCallResult", locals(), retry_safe=False)
+
+    async def start(
+        self,
+        name: str,
+        arguments: dict[str, Any] | Unset = UNSET,
+    ) -> tasks.Task:
+        """Start any tool call in the background and get its task (type tool.call) at once: the call is checked now, its output or error becomes the task's result, agora.task.get reads it and agora.task.cancel stops it. For calls that wait long (a marketplace execute, a long-poll, an imported tool).
+
+        Args:
+            name: The tool to call, e.g. agora.messaging.send.
+            arguments: Its input, as agora.discovery.schema describes it."""
+        return await self._call("agora.tools.start", "tasks.Task", locals(), retry_safe=False)
 
 
 class AsyncTaskTools(AsyncGroup):

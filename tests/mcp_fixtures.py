@@ -4,7 +4,7 @@ The suite (``@modelcontextprotocol/conformance``) calls tools, resources and pro
 (``test_simple_text``, ``test://static-text``, ``test_prompt_with_arguments``, …) and checks exact contents. These
 fixtures give it those names beside the real catalog, on the hub's own ``/mcp`` door, so what it scores is the
 door, the session manager and the handlers a normal hub runs. Its clients are anonymous: they act as a tenant of
-their own with no scopes, so they reach the fixtures and are refused every catalog tool.
+their own with the task scopes only, so they reach the fixtures and their own tasks, and are refused the rest.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class MemoryEventStore(EventStore):
 class ConformanceFixtures:
     """The suite's fixture tools, resources and prompts, and the extra protocol handlers it exercises."""
 
-    anonymous = Principal(PrincipalKind.customer, key_id="anonymous", tenant_id="mcp-conformance", scopes=frozenset())
+    # Tasks it starts are Agora tasks: it may read and cancel its own (and nothing else of the catalog's).
+    anonymous = Principal(PrincipalKind.customer, key_id="anonymous", tenant_id="mcp-conformance", scopes=frozenset({"tasks:read", "tasks:write"}))
     retry_interval_ms = 100  # how soon a client told to reconnect an SSE stream comes back
 
     def __init__(self) -> None:
@@ -76,8 +77,9 @@ class ConformanceFixtures:
 
     # -- tools ----------------------------------------------------------------------------------------------
 
-    def _tool(self, name: str, description: str, handler: Handler, schema: dict[str, Any] | None = None) -> None:
-        self._tools[name] = (types.Tool(name=name, description=description, input_schema=schema or NO_ARGUMENTS), handler)
+    def _tool(self, name: str, description: str, handler: Handler, schema: dict[str, Any] | None = None, tasks: str | None = None) -> None:
+        execution = types.ToolExecution(task_support=tasks) if tasks else None
+        self._tools[name] = (types.Tool(name=name, description=description, input_schema=schema or NO_ARGUMENTS, execution=execution), handler)
 
     def _declare_tools(self) -> None:
         plain = {
@@ -113,6 +115,12 @@ class ConformanceFixtures:
         self._tool("test_trigger_prompt_change", "Conformance fixture: announces a prompts list change", _announce(PromptsListChanged()))
         for name, handler in INPUT_REQUIRED_TOOLS.items():
             self._tool(name, f"Conformance fixture: {name.replace('_', ' ')}", handler)
+        # The tasks extension's fixtures (SEP-2663).
+        self._tool("greet", "Conformance fixture: says hello (never a task)", _greet, NAME_FORM)
+        seconds = {"type": "object", "properties": {"seconds": {"type": "number"}, "label": {"type": "string"}}}
+        self._tool("slow_compute", "Conformance fixture: works for `seconds` seconds", _slow_compute, seconds, tasks="optional")
+        self._tool("failing_job", "Conformance fixture: fails as a tool after a second", _failing_job, tasks="required")
+        self._tool("protocol_error_job", "Conformance fixture: breaks with a protocol error", _protocol_error_job, tasks="optional")
 
     @property
     def tools(self) -> list[types.Tool]:
@@ -120,6 +128,10 @@ class ConformanceFixtures:
 
     def has_tool(self, name: str) -> bool:
         return name in self._tools
+
+    def task_support(self, name: str) -> str | None:
+        execution = self._tools[name][0].execution
+        return execution.task_support if execution else None
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
         entry = self._tools.get(name)
@@ -341,6 +353,24 @@ async def _reconnection(ctx: Context, _args: dict[str, Any], _params: types.Call
     await asyncio.sleep(0.2)
     await ctx.session.send_log_message("info", "After reconnect", related_request_id=ctx.request_id)
     return "Reconnection test completed"
+
+
+async def _greet(_ctx: Context, args: dict[str, Any], _params: types.CallToolRequestParams) -> str:
+    return f"Hello, {args.get('name', 'World')}!"
+
+
+async def _slow_compute(_ctx: Context, args: dict[str, Any], _params: types.CallToolRequestParams) -> str:
+    await asyncio.sleep(float(args.get("seconds", 1)))
+    return f"computed {args.get('label', '')}".strip()
+
+
+async def _failing_job(_ctx: Context, _args: dict[str, Any], _params: types.CallToolRequestParams) -> types.CallToolResult:
+    await asyncio.sleep(1)
+    return types.CallToolResult(content=[text("the job failed")], is_error=True)
+
+
+async def _protocol_error_job(_ctx: Context, _args: dict[str, Any], _params: types.CallToolRequestParams) -> str:
+    raise MCPError(types.INTERNAL_ERROR, "the job broke")
 
 
 def _announce(event: Any) -> Handler:

@@ -238,6 +238,7 @@ EXAMPLES: dict[str, Example] = {
     "agora.discovery.schema": lambda a: {"name": "agora.agents.register", "version": "1.0.0"},
     "agora.tools.search": lambda a: {"text": "claim task"},
     "agora.tools.call": lambda a: {"name": "agora.query.marketplace", "arguments": {}},
+    "agora.tools.start": lambda a: {"name": "agora.messaging.receive", "arguments": {"agent": _agent(a), "wait": 1}},
     "agora.marketplace.publish": lambda a: _listing(),
     "agora.marketplace.discover": lambda a: {"category": "general", "text": "lst", "limit": 5},
     "agora.marketplace.get_listing": lambda a: {"listing": _listed(a)},

@@ -97,7 +97,7 @@ async def test_search_and_call_reach_tools_outside_the_loaded_toolsets(sqlite_hu
     with sqlite_hub.client() as admin:
         agent = ok(call(admin, "agora.agents.register", agent_name=unique("mcp-meta")))
     async with mcp_client(sqlite_hub, agent["agent_token"], "?toolsets=tools") as client:
-        assert [t.name for t in (await client.list_tools()).tools] == ["agora.tools.search", "agora.tools.call"]
+        assert [t.name for t in (await client.list_tools()).tools] == ["agora.tools.search", "agora.tools.call", "agora.tools.start"]
         found = (await client.call_tool("agora.tools.search", {"text": "send message"})).structured_content
         assert found["tools"][0]["name"] == "agora.messaging.send" and found["tools"][0]["input_schema"]["properties"]
         in_category = (await client.call_tool("agora.tools.search", {"category": "task", "limit": 50})).structured_content

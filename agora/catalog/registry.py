@@ -48,12 +48,23 @@ class Catalog:
             raise NotFound(f"unknown tool '{name}'", details={"tool": name})
         return tool
 
+    def admit(self, hub: Hub, principal: Principal, name: str, args: Any) -> Tool:
+        """The tool ``name``, if ``principal`` may call it now with ``args`` (else the error the call would answer),
+        without running it: for a door that runs the call later (``agora.tools.start``)."""
+        tool = self._find(hub, principal, name)
+        _authorise(hub, principal, tool)
+        validate_input(tool, args)
+        return tool
+
+    def _find(self, hub: Hub, principal: Principal, name: str) -> Tool:
+        return hub.gateway.tool(principal, name) if name.startswith(EXT_PREFIX) and hub.gateway else self.get(name)
+
     async def call(self, hub: Hub, principal: Principal, name: str, args: Any, request_id: str) -> tuple[Tool, Output, CallContext]:
         """Authorise, validate and run one tool call. ``args`` is the input as a dict (doors parse their own wire format)."""
         started = time.perf_counter()
         outcome, status = "ok", 200
         try:
-            tool = hub.gateway.tool(principal, name) if name.startswith(EXT_PREFIX) and hub.gateway else self.get(name)
+            tool = self._find(hub, principal, name)
             _authorise(hub, principal, tool)
             await hub.throttle.charge(principal.limit_key, principal.kind.value, tool.rate_class)
             request = validate_input(tool, args)

@@ -35,6 +35,7 @@ class Tool:
     replacement: str | None = None
     last_updated: date = date(2026, 11, 22)
     answers_accepted: bool = False  # may answer 202 Accepted (its handler sets CallContext.accepted): OpenAPI says so
+    long_running: bool = False  # may wait long: MCP clients may run it as a task (transports/mcp/tasks.py)
     schema_override: dict[str, Any] | None = None  # an imported tool's own input schema (the upstream validates)
     _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from agora.core.activity import Activity
     from agora.core.authn import Authenticator
     from agora.core.rendered import RenderedMessages
+    from agora.core.services.tool_runs import ToolRuns
     from agora.core.sessions import ConsoleSessions
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
@@ -57,6 +58,7 @@ class Hub:
     gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
     sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
+    tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
 
 
 @dataclass

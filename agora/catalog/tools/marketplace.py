@@ -177,6 +177,7 @@ TOOLS = [
         output_model=w.Executed,
         handler=instances.execute,
         scopes=WRITE,
+        long_running=True,
         last_updated=ADDED,
     ),
     Tool(

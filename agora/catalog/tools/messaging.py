@@ -55,6 +55,7 @@ TOOLS = [
         handler=messaging.receive,
         scopes=READ,
         new_work=False,
+        long_running=True,  # 'wait' holds the call up to a minute
     ),
     Tool(
         name="agora.messaging.ack",

@@ -1,4 +1,5 @@
-"""agora.tools.search and agora.tools.call: a client that loads only these two can still reach every tool.
+"""agora.tools.search and agora.tools.call: a client that loads only these two can still reach every tool; and
+agora.tools.start, which runs a call in the background as an Agora task (``core/services/tool_runs.py``).
 
 MCP clients cap how many tools they load (Cursor 40-80, Windsurf 50, VS Code 128); with ``?toolsets=`` narrowing
 the list, these two stay listed so nothing is out of reach.
@@ -6,9 +7,16 @@ the list, these two stay listed so nothing is out of reach.
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
+from agora.core.auth import Scope
 from agora.core.context import CallContext
+from agora.core.ids import new_id
+from agora.core.services.tasks import task_model
 from agora_sdk.errors import InvalidArgument
 from agora_sdk.wire import discovery as d
+from agora_sdk.wire.tasks import Task
 
 from ..tool import Tool
 
@@ -38,6 +46,21 @@ async def call(ctx: CallContext, req: d.ToolCall) -> d.ToolCallResult:
     return d.ToolCallResult(name=req.name, result=output.model_dump(mode="json"))
 
 
+async def start(ctx: CallContext, req: d.ToolCall) -> Task:
+    """The call is checked now (a refusal is this answer, and nothing is stored), run in the background, and its
+    outcome is its task's."""
+    if req.name.startswith("agora.tools."):
+        raise InvalidArgument("agora.tools.start runs other tools, not the agora.tools ones", details={"field": "name"})
+    hub, principal, arguments = ctx.hub, ctx.principal, dict(req.arguments)
+    hub.catalog.admit(hub, principal, req.name, arguments)
+
+    async def run() -> dict[str, Any]:
+        _, output, _ = await hub.catalog.call(hub, principal, req.name, arguments, new_id("req"))
+        return output.model_dump(mode="json")
+
+    return task_model(await hub.tool_runs.start(principal, req.name, arguments, run))
+
+
 TOOLS = [
     Tool(
         name="agora.tools.search",
@@ -56,5 +79,18 @@ TOOLS = [
         output_model=d.ToolCallResult,
         handler=call,
         new_work=False,  # the called tool decides whether a halted hub refuses it
+    ),
+    Tool(
+        name="agora.tools.start",
+        version="1.0.0",
+        description="Start any tool call in the background and get its task (type tool.call) at once: the call is "
+        "checked now, its output or error becomes the task's result, agora.task.get reads it and agora.task.cancel "
+        "stops it. For calls that wait long (a marketplace execute, a long-poll, an imported tool).",
+        input_model=d.ToolCall,
+        output_model=Task,
+        handler=start,
+        scopes=frozenset({Scope.tasks_write.value}),  # it records a task; the called tool's own scopes apply too
+        new_work=False,  # the called tool decides whether a halted hub refuses it
+        last_updated=date(2026, 11, 25),
     ),
 ]

@@ -31,6 +31,10 @@ class McpExtension(Protocol):
 
     def has_tool(self, name: str) -> bool: ...
 
+    def task_support(self, name: str) -> str | None:
+        """"optional" or "required" for a tool a client may run as an MCP task; None for the others."""
+        ...
+
     def input_schema(self, name: str) -> dict[str, Any] | None: ...
 
     async def call_tool(

@@ -30,7 +30,7 @@ from agora.core.ids import new_id
 from agora_sdk.errors import AgoraError
 from agora_sdk.wire.gateway import ExtResult
 
-from . import prompts, resources
+from . import prompts, resources, tasks
 from .changes import ToolListChanges
 from .toolsets import Toolsets
 
@@ -65,6 +65,13 @@ def result(structured: dict[str, Any]) -> types.CallToolResult:
         content=[types.TextContent(type="text", text=orjson.dumps(structured, default=str).decode())],
         structured_content=structured,
     )
+
+
+def output_result(name: str, output: dict[str, Any]) -> dict[str, Any]:
+    """A tool's output JSON as the CallToolResult JSON its call answers (an imported tool's: the upstream's own)."""
+    if name.startswith(EXT_PREFIX):
+        return {"content": output["content"], "structuredContent": output["structured_content"], "isError": output["is_error"]}
+    return result(output).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def failure(exc: AgoraError) -> types.CallToolResult:
@@ -119,6 +126,8 @@ class CatalogServer:
         self.changes = ToolListChanges(lambda ctx: _caller(ctx)[1])  # list_changed, per tenant, for both revisions
         more = extension.handlers() if extension else {}
         self.server = agora_server(self, self.input_schema, on_subscriptions_listen=self.changes.listen, **more)
+        self.tasks = tasks.McpTasks(extension, _caller, output_result)
+        self.tasks.install(self.server)
         # A multi-round-trip call's requestState comes back from the client: sealed, so it cannot be forged.
         self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="agora"))
         self._listings: dict[Toolsets, list[types.Tool]] = {}
@@ -153,22 +162,29 @@ class CatalogServer:
             return []
         return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t)]
 
-    def _offers(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> bool:
-        """Whether ``tools/list`` shows this caller the tool ``name``."""
+    def _offered(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> Tool | None:
+        """The tool ``name`` if ``tools/list`` shows it to this caller."""
         if name.startswith(EXT_PREFIX):
-            return any(t.name == name for t in self._imported(hub, principal, toolsets))
-        return name in self.catalog and toolsets.includes(self.catalog.get(name))
+            return next((t for t in self._imported(hub, principal, toolsets) if t.name == name), None)
+        tool = self.catalog.get(name) if name in self.catalog else None
+        return tool if tool is not None and toolsets.includes(tool) else None
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
         hub, principal, toolsets = _caller(ctx)
         if self.extension and self.extension.has_tool(params.name):
-            return await self.extension.call_tool(ctx, params, self.changes.bus(principal.tenant_scope()))
-        if not self._offers(hub, principal, toolsets, params.name):
+            extension, bus = self.extension, self.changes.bus(principal.tenant_scope())
+            if tasks.as_task(ctx, extension.task_support(params.name)):
+                return await self.tasks.start_extension(ctx, params, lambda: extension.call_tool(ctx, params, bus))
+            return await extension.call_tool(ctx, params, bus)
+        offered = self._offered(hub, principal, toolsets, params.name)
+        if offered is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         relay = progress.reporter.set(ctx.session.report_progress)  # an imported tool passes its upstream's on
         try:
+            if tasks.as_task(ctx, tasks.support(offered)):
+                return await self.tasks.start(ctx, params)
             _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))
         except AgoraError as exc:
             return failure(exc)

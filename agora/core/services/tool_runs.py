@@ -1,0 +1,121 @@
+"""Tool calls run in the background, each recorded as an Agora task of type ``tool.call``: ``agora.tools.start``,
+and MCP's task-augmented ``tools/call`` (``transports/mcp/tasks.py``).
+
+The task is stored in progress before the call starts, with a lease this replica renews while the call runs, so the
+record is durable from the first moment: ``agora.task.get`` reads it on any replica, and ``agora.task.cancel`` stops
+it (the running replica parks on the task's wake key and cancels the call). The outcome is written when the call
+ends: completed with ``{"name", "output"}``; failed with ``{"name", "error"}`` (the tool's own error, code and
+message) or, for anything else, with the reason alone. A hub that stops mid-call lets the lease run out and the
+expiry job buries the task with "lease expired" (one attempt of one): a call is never run twice on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from agora.core.auth import Principal
+from agora.core.context import Hub
+from agora.core.events import announce
+from agora.core.services.tasks import new_task_row, record_transitions
+from agora.store.ops import tasks as task_ops
+from agora.store.ops import tool_runs as run_ops
+from agora_sdk.errors import AgoraError
+
+log = logging.getLogger("agora.tool_runs")
+
+TASK_TYPE = run_ops.TASK_TYPE
+LEASE = timedelta(seconds=15)  # how soon a call lost with its replica is known to be lost
+RENEW_SECONDS = 5.0
+CANCEL_RECHECK = 5.0  # a cancellation whose wake-up was lost between replicas is seen this late at most
+
+Run = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class ToolRuns:
+    """This replica's background calls, by task id."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, principal: Principal, name: str, arguments: dict[str, Any], run: Run) -> dict[str, Any]:
+        """Record the call as a running task, start ``run`` and return the task; ``run`` returns the output's JSON."""
+        now = self.hub.clock.now()
+        token = secrets.token_hex(16)
+        row = new_task_row(
+            principal.tenant_id, TASK_TYPE, {"name": name, "arguments": arguments}, principal.label, now,
+            status="in_progress", attempts=1, max_attempts=1, lease_token=token, fencing_token=1,
+            lease_expires_at=now + LEASE, started_at=now,
+        )  # fmt: skip
+
+        def op(conn: Any) -> tuple[dict[str, Any], list[Any]]:
+            started = run_ops.start(conn, row, principal.label)
+            return row, record_transitions(conn, [started], now)
+
+        task, events = await self.hub.store.write(op)
+        await announce(self.hub, events)
+        self.running[task["task_id"]] = asyncio.create_task(self._run(task["task_id"], token, name, run), name=f"tool-run-{task['task_id']}")
+        return task
+
+    async def stop(self) -> None:
+        """The hub is stopping: its calls end here (their leases run out, and their tasks are buried)."""
+        for running in self.running.values():
+            running.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+
+    async def _run(self, task_id: str, token: str, name: str, run: Run) -> None:
+        call = asyncio.create_task(run())
+        watch = asyncio.create_task(self._keep(task_id, token))
+        try:
+            await asyncio.wait({call, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not call.done():  # cancelled here, or the task is no longer this run's
+                call.cancel()
+                await asyncio.gather(call, return_exceptions=True)
+                return
+            try:
+                outcome: tuple[str, dict[str, Any] | None, str | None] = ("completed", {"name": name, "output": call.result()}, None)
+            except AgoraError as exc:
+                outcome = ("failed", {"name": name, "error": exc.to_body()["error"]}, f"{exc.code}: {exc.message}")
+            except Exception as exc:  # noqa: BLE001 - whatever broke the call is its outcome, not the hub's failure
+                log.exception("tool run %s (%s) failed", task_id, name)
+                outcome = ("failed", None, f"{type(exc).__name__}: {exc}"[:4000])
+            await self._finish(task_id, token, *outcome)
+        finally:
+            for side in (call, watch):
+                side.cancel()
+            await asyncio.gather(call, watch, return_exceptions=True)
+            self.running.pop(task_id, None)
+
+    async def _finish(self, task_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None) -> None:
+        now = self.hub.clock.now()
+
+        def op(conn: Any) -> list[Any]:
+            return record_transitions(conn, [run_ops.finish(conn, task_id, token, status, result, error, now)], now)
+
+        try:
+            await announce(self.hub, await self.hub.store.write(op))
+        except AgoraError as exc:  # cancelled or buried meanwhile: that is its outcome
+            log.info("tool run %s ended after its task moved on: %s", task_id, exc.message)
+
+    async def _keep(self, task_id: str, token: str) -> None:
+        """Renew the lease while the call runs; return when the task is no longer this run's (cancelled, buried)."""
+        loop = asyncio.get_running_loop()
+        renew_at = loop.time() + RENEW_SECONDS
+        while True:
+            with self.hub.wakeups.armed([f"task:{task_id}"]) as woken:
+                task = await self.hub.store.read(task_ops.get, task_id, None)
+                if task["status"] != "in_progress" or task["lease_token"] != token:
+                    return
+                if loop.time() >= renew_at:
+                    now = self.hub.clock.now()
+                    if not await self.hub.store.write(run_ops.renew, task_id, token, now + LEASE, now):
+                        return
+                    renew_at = loop.time() + RENEW_SECONDS
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(CANCEL_RECHECK, max(0.0, renew_at - loop.time())))

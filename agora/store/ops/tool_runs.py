@@ -1,0 +1,45 @@
+"""Tool calls the hub runs in the background, stored as tasks of type ``tool.call`` (``core/services/tool_runs.py``).
+
+Such a task is in progress from the start and never claimable (only a pending task is); its lease is the running
+replica's, renewed while the call runs. A replica that stops without finishing lets the lease run out, and the
+expiry job buries the task (one attempt of one) with "lease expired": its caller learns the call was lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from agora_sdk.errors import Conflict
+
+from .tasks import _INSERT_HISTORY, _INSERT_TASK, _get, _history_row, _move, tasks
+
+TASK_TYPE = "tool.call"
+
+
+def start(conn: Connection, row: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Store the running call's task; the transition that announces it."""
+    _INSERT_TASK.execute(conn, row)
+    _INSERT_HISTORY.execute(conn, _history_row(row["task_id"], actor, None, "in_progress", row["created_at"], f"runs {row['payload']['name']}"))
+    return {**row, "from_status": None, "event": "task_claimed"}
+
+
+def renew(conn: Connection, task_id: str, token: str, until: datetime, now: datetime) -> bool:
+    """Push the lease on; False once the task is no longer this run's (cancelled, or buried)."""
+    renewed = conn.execute(
+        update(tasks)
+        .where(tasks.c.task_id == task_id, tasks.c.status == "in_progress", tasks.c.lease_token == token)
+        .values(lease_expires_at=until, updated_at=now)
+    )
+    return renewed.rowcount == 1
+
+
+def finish(conn: Connection, task_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None, now: datetime) -> dict[str, Any]:
+    """Record the call's outcome, if the task is still this run's (Conflict otherwise: cancelled or buried meanwhile)."""
+    task = _get(conn, task_id, None, lock=True)
+    if task["status"] != "in_progress" or task["lease_token"] != token:
+        raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    extra = {"last_error": error} if error else {"progress": 100}
+    return _move(conn, task, status, "system", now, error, result=result, **extra)
