@@ -121,6 +121,10 @@ class ConformanceFixtures:
         self._tool("slow_compute", "Conformance fixture: works for `seconds` seconds", _slow_compute, seconds, tasks="optional")
         self._tool("failing_job", "Conformance fixture: fails as a tool after a second", _failing_job, tasks="required")
         self._tool("protocol_error_job", "Conformance fixture: breaks with a protocol error", _protocol_error_job, tasks="optional")
+        filename = {"type": "object", "properties": {"filename": {"type": "string"}}}
+        self._tool("confirm_delete", "Conformance fixture: asks for a confirmation, then deletes", _confirm_delete, filename, tasks="optional")
+        self._tool("multi_input", "Conformance fixture: asks two questions at once", _multi_input, tasks="optional")
+        self._tool("test_tool_with_task", "Conformance fixture: asks a name, then works on as a task", _with_task, tasks="required")
 
     @property
     def tools(self) -> list[types.Tool]:
@@ -129,8 +133,10 @@ class ConformanceFixtures:
     def has_tool(self, name: str) -> bool:
         return name in self._tools
 
-    def task_support(self, name: str) -> str | None:
-        execution = self._tools[name][0].execution
+    def task_support(self, params: types.CallToolRequestParams) -> str | None:
+        if params.name == "test_tool_with_task" and not params.input_responses:
+            return None  # its first round gathers input synchronously; the round with the answer becomes a task
+        execution = self._tools[params.name][0].execution
         return execution.task_support if execution else None
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
@@ -371,6 +377,35 @@ async def _failing_job(_ctx: Context, _args: dict[str, Any], _params: types.Call
 
 async def _protocol_error_job(_ctx: Context, _args: dict[str, Any], _params: types.CallToolRequestParams) -> str:
     raise MCPError(types.INTERNAL_ERROR, "the job broke")
+
+
+CONFIRM_FORM: dict[str, Any] = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+
+
+def _ask(message: str, schema: dict[str, Any]) -> types.ElicitRequest:
+    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
+
+
+async def _confirm_delete(_ctx: Context, args: dict[str, Any], params: types.CallToolRequestParams) -> Any:
+    answer = _answer(params, "confirm")
+    if answer is None:
+        return types.InputRequiredResult(input_requests={"confirm": _ask(f"Delete {args.get('filename', 'the file')}?", CONFIRM_FORM)})
+    confirmed = isinstance(answer, types.ElicitResult) and answer.action == "accept" and (answer.content or {}).get("confirm")
+    return f"deleted {args.get('filename', 'the file')}" if confirmed else "kept"
+
+
+async def _multi_input(_ctx: Context, _args: dict[str, Any], params: types.CallToolRequestParams) -> Any:
+    if {"name", "confirm"} <= (params.input_responses or {}).keys():
+        return f"{_form_field(_answer(params, 'name'), 'name', '?')} confirmed"
+    return types.InputRequiredResult(input_requests={"name": _ask_name(), "confirm": _ask("Proceed?", CONFIRM_FORM)})
+
+
+async def _with_task(_ctx: Context, _args: dict[str, Any], params: types.CallToolRequestParams) -> Any:
+    answer = _answer(params, "user_name")
+    if answer is None:
+        return types.InputRequiredResult(input_requests={"user_name": _ask_name()})
+    await asyncio.sleep(0.2)
+    return f"Hello, {_form_field(answer, 'name', 'stranger')}, from a task"
 
 
 def _announce(event: Any) -> Handler:

@@ -25,11 +25,6 @@ from .hubproc import HubProcess
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
 SUITE_TIMEOUT = 600
 FIXTURES = "tests.mcp_fixtures:ConformanceFixtures"
-# The checks of tasks that wait for the client's input (SEP-2322 inside SEP-2663: tasks/update), not served yet.
-NOT_YET_SERVED = {
-    "TasksMRTRInputRequestsOnTasksGet", "TasksMRTRTasksUpdateResumes", "TasksMRTRPartialFulfillment",
-    "TasksResultTypeCompleteOnNonTaskResponses", "Sep2663MrtrSynchronousBeforeTaskCreation",
-}  # fmt: skip
 REPO_ON_PATH = {"PYTHONPATH": str(Path(__file__).parent.parent)}  # so the hub can import the fixtures
 
 
@@ -60,7 +55,7 @@ def test_every_conformance_scenario_passes(fixtures_hub, revision, tmp_path):
     summary = done.stdout[done.stdout.find("=== SUMMARY ===") :]
     assert done.returncode == 0, f"conformance {revision} failed:\n{summary or done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     scenarios = _scenarios(summary)
-    failed = [c for c in _checks(tmp_path / "results") if c["status"] == "FAILURE" and c["name"] not in NOT_YET_SERVED]
+    failed = [c for c in _checks(tmp_path / "results") if c["status"] == "FAILURE"]
     assert scenarios and not failed, f"{summary}\n{failed}"
     print(f"MCP conformance {revision}: {len(scenarios)} scenarios, {sum(p for p, _ in scenarios.values())} checks passed")
 

@@ -54,7 +54,7 @@ async def start(ctx: CallContext, req: d.ToolCall) -> Task:
     hub, principal, arguments = ctx.hub, ctx.principal, dict(req.arguments)
     hub.catalog.admit(hub, principal, req.name, arguments)
 
-    async def run() -> dict[str, Any]:
+    async def run(_run: Any) -> dict[str, Any]:
         _, output, _ = await hub.catalog.call(hub, principal, req.name, arguments, new_id("req"))
         return output.model_dump(mode="json")
 

@@ -34,7 +34,33 @@ LEASE = timedelta(seconds=15)  # how soon a call lost with its replica is known 
 RENEW_SECONDS = 5.0
 CANCEL_RECHECK = 5.0  # a cancellation whose wake-up was lost between replicas is seen this late at most
 
-Run = Callable[[], Awaitable[dict[str, Any]]]
+Run = Callable[["RunContext"], Awaitable[dict[str, Any]]]
+
+
+class RunContext:
+    """What a running call may do besides return: ask its caller for input and wait for the answers."""
+
+    def __init__(self, runs: ToolRuns, task_id: str, token: str):
+        self.runs, self.task_id, self.token = runs, task_id, token
+
+    async def ask(self, requests: dict[str, Any]) -> dict[str, Any]:
+        """Park the task as waiting for input (``requests``: key -> the MCP request to answer) until every key has
+        an answer (``ToolRuns.answer``); the answers, by key."""
+        hub = self.runs.hub
+        now = hub.clock.now()
+        await self._record(lambda conn: run_ops.ask(conn, self.task_id, self.token, requests, now), now)
+        while True:
+            with hub.wakeups.armed([f"task:{self.task_id}"]) as woken:
+                task = await hub.store.read(task_ops.get, self.task_id, None)
+                waiting = (task["result"] or {}).get("input") or {}
+                if waiting and waiting["responses"].keys() >= waiting["requests"].keys():
+                    return dict(waiting["responses"])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), CANCEL_RECHECK)
+
+    async def _record(self, change: Callable[[Any], dict[str, Any]], now: Any) -> None:
+        hub = self.runs.hub
+        await announce(hub, await hub.store.write(lambda conn: record_transitions(conn, [change(conn)], now)))
 
 
 class ToolRuns:
@@ -63,6 +89,15 @@ class ToolRuns:
         self.running[task["task_id"]] = asyncio.create_task(self._run(task["task_id"], token, name, run), name=f"tool-run-{task['task_id']}")
         return task
 
+    async def answer(self, principal: Principal, task_id: str, responses: dict[str, Any]) -> None:
+        """The caller's answers to what the running call ``task_id`` asked (any replica; the running one wakes)."""
+        now = self.hub.clock.now()
+
+        def op(conn: Any) -> list[Any]:
+            return record_transitions(conn, run_ops.answer(conn, task_id, principal.tenant_scope(), responses, now), now)
+
+        await announce(self.hub, await self.hub.store.write(op))
+
     async def stop(self) -> None:
         """The hub is stopping: its calls end here (their leases run out, and their tasks are buried)."""
         for running in self.running.values():
@@ -70,7 +105,7 @@ class ToolRuns:
         await asyncio.gather(*self.running.values(), return_exceptions=True)
 
     async def _run(self, task_id: str, token: str, name: str, run: Run) -> None:
-        call = asyncio.create_task(run())
+        call = asyncio.create_task(run(RunContext(self, task_id, token)))
         watch = asyncio.create_task(self._keep(task_id, token))
         try:
             await asyncio.wait({call, watch}, return_when=asyncio.FIRST_COMPLETED)

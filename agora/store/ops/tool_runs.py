@@ -36,10 +36,36 @@ def renew(conn: Connection, task_id: str, token: str, until: datetime, now: date
     return renewed.rowcount == 1
 
 
-def finish(conn: Connection, task_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None, now: datetime) -> dict[str, Any]:
-    """Record the call's outcome, if the task is still this run's (Conflict otherwise: cancelled or buried meanwhile)."""
+def ask(conn: Connection, task_id: str, token: str, requests: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The running call waits for its caller's answers to ``requests`` (kept in the task's result until it ends)."""
+    task = _running(conn, task_id, token)
+    waiting = {"input": {"requests": requests, "responses": {}}}
+    conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(result=waiting, notes="waiting for input", updated_at=now))
+    return {**task, "result": waiting, "updated_at": now, "from_status": task["status"]}
+
+
+def answer(conn: Connection, task_id: str, tenant_scope: str | None, responses: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """Add the caller's answers to the questions the call still waits on; an answer to anything else (a key never
+    asked, one answered already, a task that asks nothing) changes nothing. The transition, if one was made."""
+    task = _get(conn, task_id, tenant_scope, lock=True)
+    waiting = (task["result"] or {}).get("input") if task["status"] == "in_progress" else None
+    pending = {k: v for k, v in responses.items() if waiting and k in waiting["requests"] and k not in waiting["responses"]}
+    if not waiting or not pending:
+        return []
+    merged = {"input": {"requests": waiting["requests"], "responses": {**waiting["responses"], **pending}}}
+    conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(result=merged, updated_at=now))
+    return [{**task, "result": merged, "updated_at": now, "from_status": task["status"]}]
+
+
+def _running(conn: Connection, task_id: str, token: str) -> dict[str, Any]:
     task = _get(conn, task_id, None, lock=True)
     if task["status"] != "in_progress" or task["lease_token"] != token:
         raise Conflict(f"task '{task_id}' is already {task['status']}", details={"status": task["status"]})
+    return task
+
+
+def finish(conn: Connection, task_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None, now: datetime) -> dict[str, Any]:
+    """Record the call's outcome, if the task is still this run's (Conflict otherwise: cancelled or buried meanwhile)."""
+    task = _running(conn, task_id, token)
     extra = {"last_error": error} if error else {"progress": 100}
     return _move(conn, task, status, "system", now, error, result=result, **extra)

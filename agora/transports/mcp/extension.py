@@ -31,8 +31,8 @@ class McpExtension(Protocol):
 
     def has_tool(self, name: str) -> bool: ...
 
-    def task_support(self, name: str) -> str | None:
-        """"optional" or "required" for a tool a client may run as an MCP task; None for the others."""
+    def task_support(self, params: types.CallToolRequestParams) -> str | None:
+        """Whether this call may run as an MCP task: "optional", "required", or None (it runs at once)."""
         ...
 
     def input_schema(self, name: str) -> dict[str, Any] | None: ...

@@ -175,8 +175,8 @@ class CatalogServer:
         hub, principal, toolsets = _caller(ctx)
         if self.extension and self.extension.has_tool(params.name):
             extension, bus = self.extension, self.changes.bus(principal.tenant_scope())
-            if tasks.as_task(ctx, extension.task_support(params.name)):
-                return await self.tasks.start_extension(ctx, params, lambda: extension.call_tool(ctx, params, bus))
+            if tasks.as_task(ctx, extension.task_support(params)):
+                return await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus))
             return await extension.call_tool(ctx, params, bus)
         offered = self._offered(hub, principal, toolsets, params.name)
         if offered is None:

@@ -7,7 +7,7 @@ every imported ``ext.*`` tool are started with ``agora.tools.start``, so the cal
 way (``ToolRuns``). ``tasks/get`` reads the task through ``agora.task.get`` as a DetailedTask with the call's result
 inlined once it ended (a tool's error is a completed task whose result says ``isError``; a call that could not run,
 or that was lost with the replica running it, is a failed task with an ``error``); ``tasks/cancel`` cancels it with
-``agora.task.cancel`` and always acks. A task that is not the caller's is as unknown as one that does not exist
+``agora.task.cancel`` and always acks; ``tasks/update`` delivers answers. A task that is not the caller's is as unknown as one that does not exist
 (-32602). Without the extension declared, ``tasks/*`` answer -32021 and tools run synchronously.
 """
 
@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field
 from agora.catalog import Tool
 from agora.catalog.tool import EXT_PREFIX
 from agora.core.ids import new_id
-from agora.core.services.tool_runs import TASK_TYPE
+from agora.core.services.tool_runs import TASK_TYPE, RunContext
 from agora_sdk.errors import AgoraError, Conflict
 
 if TYPE_CHECKING:
@@ -120,13 +120,24 @@ class McpTasks:
         _, task, _ = await hub.catalog.call(hub, principal, "agora.tools.start", arguments, new_id("req"))
         return created(task.model_dump(mode="json"))
 
-    async def start_extension(self, ctx: Context, params: types.CallToolRequestParams, run: Any) -> dict[str, Any]:
-        """Start an extension tool's call as a task; its CallToolResult is the task's output."""
+    async def start_extension(self, ctx: Context, params: types.CallToolRequestParams, call: Any) -> dict[str, Any]:
+        """Start an extension tool's call as a task; its CallToolResult is the task's output. A round that asks for
+        input (an InputRequiredResult) parks the task as input_required until tasks/update has answered every
+        request; the next round runs with the answers (and the round's requestState)."""
         hub, principal, _ = self.caller(ctx)
 
-        async def output() -> dict[str, Any]:
-            outcome = await run()
-            return outcome.model_dump(mode="json", by_alias=True, exclude_none=True)
+        async def output(run: RunContext) -> dict[str, Any]:
+            round_params = params
+            while True:
+                outcome = await call(round_params)
+                if not isinstance(outcome, types.InputRequiredResult):
+                    return dict(outcome.model_dump(mode="json", by_alias=True, exclude_none=True))
+                asked = {k: r.model_dump(mode="json", by_alias=True, exclude_none=True) for k, r in (outcome.input_requests or {}).items()}
+                answers = await run.ask(asked)
+                wire = round_params.model_dump(mode="json", by_alias=True, exclude_none=True)
+                round_params = types.CallToolRequestParams.model_validate(
+                    {**wire, "inputResponses": answers, "requestState": outcome.request_state}
+                )
 
         return created(await hub.tool_runs.start(principal, params.name, params.arguments or {}, output))
 
@@ -135,7 +146,11 @@ class McpTasks:
     async def get(self, ctx: Context, params: types.GetTaskRequestParams) -> dict[str, Any]:
         task = await self._task(ctx, params.task_id)
         detailed = _envelope(task)
-        if task["status"] == "completed":
+        waiting = (task["result"] or {}).get("input") if task["status"] == "in_progress" else None
+        if waiting:
+            detailed["status"] = "input_required"
+            detailed["inputRequests"] = {k: r for k, r in waiting["requests"].items() if k not in waiting["responses"]}
+        elif task["status"] == "completed":
             detailed["result"] = self._result(task["result"])
         elif task["status"] in ("failed", "dead_letter"):
             failure = (task["result"] or {}).get("error")
@@ -157,8 +172,11 @@ class McpTasks:
         return {}
 
     async def update(self, ctx: Context, params: UpdateTaskParams) -> dict[str, Any]:
+        """Answers to what an input_required task asked (some or all of its requests; others are ignored): an ack."""
         await self._task(ctx, params.task_id)
-        raise MCPError(types.INVALID_PARAMS, f"task {params.task_id} is not waiting for input", data={"taskId": params.task_id})
+        hub, principal, _ = self.caller(ctx)
+        await hub.tool_runs.answer(principal, params.task_id, params.input_responses)
+        return {}
 
     async def _task(self, ctx: Context, task_id: str) -> dict[str, Any]:
         """The caller's tool-call task ``task_id`` (read through agora.task.get); -32021 or -32602 otherwise."""
