@@ -227,6 +227,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
             "agora.hosting.report",  # hosting nodes still say what their instances do (a crash, a sample)
             "agora.hosting.register_node",  # admin only: operators still manage hosting capacity
             "agora.tools.call",  # a dispatcher: the tool it calls decides (checked below)
+            "agora.tools.start",  # likewise: the tool it starts is checked before the task is made
         }
         assert {"agora.task.assign", "agora.task.assign_batch", "agora.task.claim", "agora.task.claim_batch", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)
@@ -239,6 +240,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
                     _assert_halted(call(client, name), halt, "incident 42")  # refused before the input is even read
                 _assert_halted(call(client, "agora.agents.register", agent_name=unique(), capabilities=["x"]), halt, "incident 42")
                 _assert_halted(call(client, "agora.tools.call", name="agora.agents.register", arguments={"agent_name": unique()}), halt, "incident 42")
+                _assert_halted(call(client, "agora.tools.start", name="agora.agents.register", arguments={"agent_name": unique()}), halt, "incident 42")
                 _assert_halted(client.post("/agents/register", json={"agent_name": unique()}), halt, "incident 42")
                 _assert_halted(client.post(f"/agents/{agent_id}/heartbeat", json={}), halt, "incident 42")
                 _assert_halted(client.patch(f"/agents/{agent_id}", json={"description": "x"}), halt, "incident 42")

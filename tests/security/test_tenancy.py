@@ -75,6 +75,7 @@ NOT_IN_MATRIX = {
     ("agora.admin.keys.create", "agent"): "admin only: a tenant key never gets past the scope check",
     ("agora.discovery.schema", "name"): "a tool's name: the catalog is public",
     ("agora.tools.call", "name"): "a tool's name: the catalog is public",
+    ("agora.tools.start", "name"): "a tool's name: the catalog is public",
     ("agora.messaging.receive", "conversation_id"): "a filter over the caller's own inbox",
     ("agora.task.assign", "workflow_id"): "a label stored on the caller's own task",
     ("agora.task.reassign", "assignee"): "a stranger's own task given to someone else's agent: "
