@@ -334,6 +334,8 @@ def test_bad_requests_get_a2a_errors(agent):
     assert negative.status_code == 400 and negative.json()["error"]["status"] == "INVALID_ARGUMENT"
     bogus = httpx.get(f"{agent.url}/tasks", params={"status": "TASK_STATE_BOGUS"}, headers={"A2A-Version": "1.0"})
     assert bogus.status_code == 400 and "status" in bogus.json()["error"]["message"]  # not an unfiltered list
+    assert code(rpc({"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"status": "TASK_STATE_BOGUS"}})) == -32602
+    assert "result" in rpc({"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"status": "TASK_STATE_WORKING"}})
     working = httpx.get(f"{agent.url}/tasks", params={"status": "TASK_STATE_WORKING"}, headers={"A2A-Version": "1.0"})
     assert working.status_code == 200, working.text
     # an HTTP+JSON body that is not JSON is refused as such (415), not read as JSON anyway

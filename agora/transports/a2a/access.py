@@ -61,7 +61,8 @@ class FrontContext(DefaultServerCallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
         context.state["front"] = request.scope["agora.front"]
-        context.state["query"] = request.query_params  # HTTP+JSON's parameters as sent, for checks the SDK skips
+        # The parameters as sent (HTTP+JSON's query, a JSON-RPC list's params), for checks the SDK's parsing skips.
+        context.state["query"] = request.scope.get("agora.params") or request.query_params
         return context
 
 

@@ -80,9 +80,20 @@ def json_only(endpoint: Endpoint) -> Endpoint:
         if media_type not in JSON_MEDIA_TYPES:
             error = ContentTypeNotSupportedError(f"JSON-RPC requests are application/json, not '{media_type or 'none'}'")
             return Response(orjson.dumps(build_error_response(None, error)), media_type="application/json")
+        body = await request.body()  # kept by the request: the SDK reads the same bytes
+        if b"ListTasks" in body or b"tasks/list" in body:
+            request.scope["agora.params"] = _params(body)  # as sent: the SDK's parsing drops a word it does not know
         return await endpoint(request)
 
     return checked
+
+
+def _params(body: bytes) -> dict[str, Any]:
+    try:
+        params = orjson.loads(body).get("params")
+    except (orjson.JSONDecodeError, AttributeError):
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def json_body_only(endpoint: Endpoint) -> Endpoint:
