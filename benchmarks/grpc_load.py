@@ -9,7 +9,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 
-from .load import PYTHON_PROCESSES, LoadResult, Shape, percentile
+from .load import PYTHON_PROCESSES, LoadResult, Shape, measured
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,4 @@ class GrpcLoad:
         jobs = [_Job(call, shape.connections // procs + (w < shape.connections % procs), start, start + shape.seconds) for w in range(procs)]
         with multiprocessing.get_context("spawn").Pool(procs) as pool:  # spawn: grpc does not survive a fork
             outcomes = pool.map(_worker_main, jobs)
-        seconds = max(0.001, max(finished for _, _, finished in outcomes) - start)
-        latencies = sorted(x for _, found, _ in outcomes for x in found)
-        return LoadResult(
-            generator=self.name,
-            connections=shape.connections,
-            requests=len(latencies),
-            errors=sum(e for e, _, _ in outcomes),
-            seconds=seconds,
-            p50_ms=percentile(latencies, 50) * 1000,
-            p99_ms=percentile(latencies, 99) * 1000,
-            max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-        )
+        return measured(self.name, shape, start, outcomes)

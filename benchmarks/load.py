@@ -245,18 +245,23 @@ class PythonLoad:
         ]
         with multiprocessing.get_context("fork").Pool(procs) as pool:
             outcomes = pool.map(_worker_main, jobs)
-        seconds = max(0.001, max(o.finished_at for o in outcomes) - start)
-        latencies = sorted(x for o in outcomes for x in o.latencies)
-        return LoadResult(
-            generator=self.name,
-            connections=shape.connections,
-            requests=len(latencies),
-            errors=sum(o.errors for o in outcomes),
-            seconds=seconds,
-            p50_ms=percentile(latencies, 50) * 1000,
-            p99_ms=percentile(latencies, 99) * 1000,
-            max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-        )
+        return measured(self.name, shape, start, [(o.errors, o.latencies, o.finished_at) for o in outcomes])
+
+
+def measured(generator: str, shape: Shape, start: float, outcomes: list[tuple[int, list[float], float]]) -> LoadResult:
+    """One run's result from its workers' (errors, latencies in seconds, time.time() they finished)."""
+    seconds = max(0.001, max(finished for _, _, finished in outcomes) - start)
+    latencies = sorted(x for _, found, _ in outcomes for x in found)
+    return LoadResult(
+        generator=generator,
+        connections=shape.connections,
+        requests=len(latencies),
+        errors=sum(errors for errors, _, _ in outcomes),
+        seconds=seconds,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        max_ms=(latencies[-1] if latencies else 0.0) * 1000,
+    )
 
 
 def pick_generator(preference: str) -> Generator:
