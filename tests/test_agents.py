@@ -78,6 +78,9 @@ def test_update_and_deregister_revoke_the_token(hub, admin):
     reg = ok(call(admin, "agora.agents.register", agent_name=unique(), capabilities=["x"]))
     updated = ok(call(admin, "agora.agents.update", agent=reg["agent_id"], capabilities=["y"], metadata={"v": 2}))
     assert updated["capabilities"] == ["y"] and updated["metadata"] == {"v": 2}
+    # null leaves a field as it was (it broke the search text before: a 500 the fuzzer found)
+    patched = admin.patch(f"/agents/{reg['agent_id']}", json={"capabilities": None, "description": None, "metadata": None, "a2a": None})
+    assert ok(patched)["capabilities"] == ["y"] and patched.json()["metadata"] == {"v": 2}
     gone = ok(call(admin, "agora.agents.deregister", agent=reg["agent_id"]))
     assert gone["revoked_keys"] == 1
     assert admin.get(f"/agents/{reg['agent_id']}").status_code == 404

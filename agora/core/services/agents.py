@@ -203,7 +203,9 @@ async def heartbeat(ctx: CallContext, req: Heartbeat) -> HeartbeatAck:
 
 async def update(ctx: CallContext, req: UpdateAgent) -> Agent:
     row = await _controlled_agent(ctx, req.agent)
-    changes = req.model_dump(mode="json", exclude={"agent", "manifest", "a2a"}, exclude_unset=True)
+    # null leaves a field as it is (only the manifest and the A2A front are turned off by null): a null capability
+    # list or description reached the store and broke the agent's search text (500).
+    changes = req.model_dump(mode="json", exclude={"agent", "manifest", "a2a"}, exclude_unset=True, exclude_none=True)
     if "manifest" in req.model_fields_set:
         changes["manifest"] = req.manifest.model_dump(mode="json", exclude_none=True) if req.manifest else None
     if "a2a" in req.model_fields_set:
