@@ -28,6 +28,7 @@ from agora.core.activity import Activity
 from agora.core.context import Hub
 from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
+from agora.core.oauth import OAuthServer
 from agora.core.sessions import ConsoleSessions
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
@@ -38,7 +39,7 @@ from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
 from agora.store import open_store
 from agora.store.ops import services as service_ops
-from agora.transports import a2a, console, live, mcp, rest
+from agora.transports import a2a, console, live, mcp, oauth, rest
 from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.dispatch import ToolDispatch
 from agora.transports.edge import EdgeMiddleware
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     mcp_door = mcp.mount(app, catalog, settings)
     a2a.mount(app, settings)
     console.mount(app, settings)
+    oauth.mount(app, settings)
     app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs))
     if settings.cors_origins:
         app.add_middleware(
@@ -190,6 +192,8 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
     if settings.console:
         lifetime = timedelta(seconds=settings.console_session_seconds)
         hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime)
+    if settings.console and settings.oauth:
+        hub.oauth = OAuthServer(store, hub.auth, clock, settings.oauth_access_token_seconds, settings.oauth_refresh_token_seconds)
     def revoked(event: Event) -> None:
         hub.auth.revoked(event)
         hub.wakeups.wake(revocation_wake_keys(event))  # live streams look at their key again

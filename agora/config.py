@@ -60,6 +60,11 @@ class Settings:
     # The web console (agora/transports/console): pages for people at /ui.
     console: bool = True
     console_session_seconds: float = 8 * 3600.0  # a sign-in lasts this long, then the console asks for the key again
+    # OAuth for MCP clients (agora/core/oauth.py): the hub is its own authorization server; its consent page is the
+    # console's, so it is served only with the console.
+    oauth: bool = True
+    oauth_access_token_seconds: float = 3600.0
+    oauth_refresh_token_seconds: float = 30 * 86_400.0
 
     @property
     def admin_key_file(self) -> Path:

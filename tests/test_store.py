@@ -526,6 +526,7 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
     from agora.store.ops import agents as agent_ops
     from agora.store.ops import keys as key_ops
     from agora.store.ops import messages as message_ops
+    from agora.store.ops import oauth as oauth_ops
     from agora.store.ops import sessions as session_ops
     from agora.store.ops import system as system_ops
 
@@ -536,6 +537,10 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         task_ops.get: [("task_0000000000000000", None), ("task_0000000000000000", "t")],
         key_ops.lookup: [("0" * 64,)],
         session_ops.lookup: [("0" * 64, NOW)],
+        oauth_ops.client: [("00000000-0000-0000-0000-000000000000",)],
+        oauth_ops.pending_grant: [("0" * 64, NOW)],
+        oauth_ops.code: [("0" * 64, NOW)],
+        oauth_ops.token: [("0" * 64, "access", NOW)],
         system_ops.get: [("halt",)],
         message_ops.any_reply_due: [(NOW,)],
         task_ops.any_expired: [(NOW,)],

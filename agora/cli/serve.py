@@ -277,6 +277,22 @@ def serve(
         float,
         typer.Option(envvar="AGORA_CONSOLE_SESSION_SECONDS", help="How long a console sign-in lasts before the key is asked for again."),
     ] = Settings.console_session_seconds,
+    oauth: Annotated[
+        bool,
+        typer.Option(
+            "--oauth/--no-oauth", envvar="AGORA_OAUTH",
+            help="Be an OAuth 2.0 authorization server for MCP clients (metadata, client registration, PKCE): a person "
+            "approves a client on the console's consent page with an API key, and the client's tokens act as that key. "
+            "Needs the console.",
+        ),
+    ] = Settings.oauth,
+    oauth_access_token_seconds: Annotated[
+        float, typer.Option(envvar="AGORA_OAUTH_ACCESS_TOKEN_SECONDS", help="How long an OAuth access token is valid.")
+    ] = Settings.oauth_access_token_seconds,
+    oauth_refresh_token_seconds: Annotated[
+        float,
+        typer.Option(envvar="AGORA_OAUTH_REFRESH_TOKEN_SECONDS", help="How long an OAuth refresh token is valid (each use replaces it)."),
+    ] = Settings.oauth_refresh_token_seconds,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
@@ -299,7 +315,7 @@ def serve(
     for number, flag in ((max_header_bytes, "--max-header-bytes"), (max_headers, "--max-headers"), (max_connections, "--max-connections"), (ws_max_frame_bytes, "--ws-max-frame-bytes"), (max_body_bytes, "--max-body-bytes")):
         if number < 1:
             raise typer.BadParameter("must be at least 1", param_hint=flag)
-    for value, flag in ((console_session_seconds, "--console-session-seconds"), (header_timeout, "--header-timeout"), (body_timeout, "--body-timeout"), (keepalive_timeout, "--keepalive-timeout")):
+    for value, flag in ((console_session_seconds, "--console-session-seconds"), (oauth_access_token_seconds, "--oauth-access-token-seconds"), (oauth_refresh_token_seconds, "--oauth-refresh-token-seconds"), (header_timeout, "--header-timeout"), (body_timeout, "--body-timeout"), (keepalive_timeout, "--keepalive-timeout")):
         if value <= 0:
             raise typer.BadParameter("must be more than 0", param_hint=flag)
     try:
@@ -357,6 +373,9 @@ def serve(
         egress_admin_exempt=egress_admin_exempt,
         console=console,
         console_session_seconds=console_session_seconds,
+        oauth=oauth,
+        oauth_access_token_seconds=oauth_access_token_seconds,
+        oauth_refresh_token_seconds=oauth_refresh_token_seconds,
     )
     configure(log_level, log_format)
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms

@@ -15,6 +15,7 @@ from enum import StrEnum
 from agora_sdk.errors import PermissionDenied
 
 KEY_PREFIX = "agora_sk_"
+ACCESS_TOKEN_PREFIX = "agora_oat_"  # an OAuth access token (core/oauth.py): it stands for a key
 
 
 class Scope(StrEnum):

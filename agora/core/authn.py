@@ -11,16 +11,19 @@ out, not past its failed-attempt budget); a refused key counts against its sourc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import time
+from datetime import UTC, datetime
 
 from agora.bus import Event, Notifier
 from agora.limits import Throttle
 from agora.store import Store
 from agora.store.ops import keys as key_ops
+from agora.store.ops import oauth as oauth_ops
 from agora_sdk.errors import Unauthenticated
 
-from .auth import KEY_PREFIX, Principal, PrincipalKind, hash_key
+from .auth import ACCESS_TOKEN_PREFIX, KEY_PREFIX, Principal, PrincipalKind, hash_key
 
 BOOTSTRAP_KEY_ID = "bootstrap"
 REVOKED = "auth_revoked"  # the notifier event that tells every replica to drop cached principals
@@ -53,6 +56,7 @@ class Authenticator:
         self._ttl = ttl
         self._max_entries = max_entries
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._derived: dict[str, set[str]] = {}  # a key's hash -> the cached OAuth access tokens standing for it
         self._throttle = throttle
         self._notifier = notifier
         self._announcing: set[asyncio.Task[None]] = set()  # publishes under way (a task nobody holds may vanish)
@@ -77,12 +81,26 @@ class Authenticator:
         if braked:
             await self._throttle.before_key_check(client)  # type: ignore[union-attr, arg-type]
         try:
+            if token.startswith(ACCESS_TOKEN_PREFIX):
+                return await self._access_token(key_hash)
             principal = await self._load(key_hash, token.startswith(KEY_PREFIX))
         except Unauthenticated:
             if braked:
                 await self._throttle.key_check_failed(client)  # type: ignore[union-attr, arg-type]
             raise
         return self._remember(key_hash, principal)
+
+    async def _access_token(self, token_hash: str) -> Principal:
+        """An OAuth access token's principal: its key's, narrowed to the scopes granted, cached no longer than the
+        token lives and dropped with the key's own entry when the key is revoked."""
+        row = await self._store.read(oauth_ops.token, token_hash, "access", datetime.now(UTC))
+        if row is None:
+            raise Unauthenticated("the access token is not valid (unknown, expired or revoked)")
+        key = await self.principal_for_hash(row["key_hash"])
+        principal = dataclasses.replace(key, scopes=key.scopes & frozenset(row["scopes"] or ()))
+        self._derived.setdefault(row["key_hash"], set()).add(token_hash)
+        left = (row["expires_at"] - datetime.now(UTC)).total_seconds()
+        return self._remember(token_hash, principal, min(self._ttl, left))
 
     async def principal_for_hash(self, key_hash: str) -> Principal:
         """The principal of the key whose hash a console session holds: revoked since, and the session is over."""
@@ -93,10 +111,11 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         return cached[1] if cached and cached[0] > time.monotonic() else None
 
-    def _remember(self, key_hash: str, principal: Principal) -> Principal:
+    def _remember(self, key_hash: str, principal: Principal, ttl: float | None = None) -> Principal:
         if len(self._cache) >= self._max_entries:
             self._cache.clear()
-        self._cache[key_hash] = (time.monotonic() + self._ttl, principal)
+            self._derived.clear()
+        self._cache[key_hash] = (time.monotonic() + (self._ttl if ttl is None else ttl), principal)
         return principal
 
     async def _load(self, key_hash: str, may_be_stored: bool) -> Principal:
@@ -139,5 +158,8 @@ class Authenticator:
     def _drop(self, key_hashes: list[str] | None) -> None:
         if key_hashes is None:
             self._cache.clear()
+            self._derived.clear()
         for h in key_hashes or ():
             self._cache.pop(h, None)
+            for token_hash in self._derived.pop(h, ()):
+                self._cache.pop(token_hash, None)

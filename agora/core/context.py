@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from agora.core.authn import Authenticator
     from agora.core.rendered import RenderedMessages
     from agora.core.services.tool_runs import ToolRuns
+    from agora.core.oauth import OAuthServer
     from agora.core.sessions import ConsoleSessions
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
@@ -58,6 +59,7 @@ class Hub:
     gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
     sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
+    oauth: OAuthServer | None = None  # the OAuth authorization server for MCP clients (None: off)
     tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
 
 

@@ -59,6 +59,8 @@ async def presence(hub: Hub) -> None:
 async def purge_console_sessions(hub: Hub) -> None:
     if hub.sessions is not None:
         await hub.sessions.purge_expired()
+    if hub.oauth is not None:
+        await hub.oauth.purge_expired()
 
 
 Job = Callable[[Hub], Awaitable[object]]
@@ -71,7 +73,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
-    ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins
+    ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins and OAuth grants
     ("activity", lambda s: FLUSH_SECONDS, activity_service.flush),  # this replica's counts, for the overview
 ]
 

@@ -670,6 +670,42 @@ console_sessions = Table(
     Index("ix_console_sessions_expires", "expires_at"),
 )
 
+# OAuth 2.0 for MCP clients (agora/core/oauth.py): the hub is its own authorization server, and the person approving
+# a client pastes an API key. Clients register themselves (RFC 7591). A grant is an authorization request waiting for
+# that approval, then its one-time code; tokens are stored as SHA-256 only, with the hash of the key they stand for,
+# so revoking the key ends them. An access token and its refresh token share a ``pair_id``: revoking one ends both.
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("info", Json, nullable=False),  # the client's registration as answered to it (RFC 7591 3.2.1)
+    Column("created_at", UtcDateTime, nullable=False),
+)
+oauth_grants = Table(
+    "oauth_grants",
+    metadata,
+    Column("request_hash", String(64), primary_key=True),  # of the consent page's request token
+    Column("client_id", String(64), nullable=False),
+    Column("params", Json, nullable=False),  # redirect_uri, code_challenge, scopes, state, resource
+    Column("key_hash", String(64), nullable=True),  # set when approved
+    Column("code_hash", String(64), nullable=True, unique=True),  # set when approved; taken by the token exchange
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_oauth_grants_expires", "expires_at"),
+)
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),  # access | refresh
+    Column("pair_id", String(32), nullable=False, index=True),
+    Column("client_id", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False, index=True),
+    Column("scopes", Json, nullable=True),  # null: whatever the key may do
+    Column("resource", String(512), nullable=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_oauth_tokens_expires", "expires_at"),
+)
+
 # What the hub did per ten seconds, tenant and replica (agora.query.activity): counts, and calls per latency bound
 # (lat_<ms>: at most that many ms, over the one before; lat_inf: slower), which sum across rows.
 LATENCY_COLUMNS = ("lat_1", "lat_2", "lat_5", "lat_10", "lat_25", "lat_50", "lat_100", "lat_250", "lat_500", "lat_1000", "lat_2500", "lat_5000", "lat_10000", "lat_inf")

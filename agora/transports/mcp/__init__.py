@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from agora.catalog import Catalog
 from agora.config import LOOPBACK, Settings
 from agora.limits import scope_source
+from agora.transports import oauth
 from agora.transports.rest.errors import error_response
 from agora.transports.rest.guard import challenge
 from agora_sdk.errors import AgoraError, Unauthenticated
@@ -46,6 +47,8 @@ def _without_ows(name: bytes, value: bytes) -> tuple[bytes, bytes]:
 class McpDoor:
     def __init__(self, catalog: Catalog, settings: Settings):
         self.catalog = catalog
+        self.settings = settings
+        self.oauth = settings.console and settings.oauth  # 401s point OAuth clients at the hub's sign-in
         extra = extension.load(settings.mcp_extension) if settings.mcp_extension else None
         self.anonymous = extra.anonymous if extra else None
         self.server = CatalogServer(catalog, extra)
@@ -72,7 +75,8 @@ class McpDoor:
                 principal = await scope["app"].state.hub.auth.authenticate(authorization, scope_source(scope))
             toolsets = Toolsets.parse(request.query_params.get("toolsets"), self.catalog)
         except Unauthenticated as exc:
-            await challenge(exc)(scope, receive, send)
+            metadata = oauth.resource_metadata_url(request, self.settings, "/mcp") if self.oauth else None
+            await challenge(exc, metadata, presented=authorization is not None)(scope, receive, send)
             return
         except AgoraError as exc:
             await error_response(exc)(scope, receive, send)

@@ -24,8 +24,15 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def challenge(exc: Unauthenticated) -> Response:
-    return error_response(exc, headers={"WWW-Authenticate": 'Bearer realm="agora"'})
+def challenge(exc: Unauthenticated, resource_metadata: str | None = None, presented: bool = False) -> Response:
+    """A 401 with its RFC 6750 challenge; ``resource_metadata`` (RFC 9728) tells an OAuth client where to sign in, and
+    a credential that was ``presented`` but refused is an ``invalid_token``."""
+    params = ['realm="agora"']
+    if presented:
+        params.append('error="invalid_token"')
+    if resource_metadata:
+        params.append(f'resource_metadata="{resource_metadata}"')
+    return error_response(exc, headers={"WWW-Authenticate": "Bearer " + ", ".join(params)})
 
 
 async def guarded(request: Request, tool_name: str, run: Callable[[Hub, Principal], Awaitable[Response]], headers: dict[str, str] | None = None) -> Response:
