@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
             if hub.gateway is not None:
                 await hub.gateway.stop()
             await mcp_door.server.changes.close()
+            await mcp_door.server.legacy_tasks.close()
             await hub.notifier.close()
             await hub.throttle.buckets.close()
             await hub.store.close()

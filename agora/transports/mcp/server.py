@@ -32,6 +32,7 @@ from agora_sdk.wire.gateway import ExtResult
 
 from . import prompts, resources, tasks
 from .changes import ToolListChanges
+from .legacy_tasks import LegacyTasks
 from .toolsets import Toolsets
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def mcp_tool(tool: Tool) -> types.Tool:
         description=tool.description,
         input_schema=tool.input_schema(),
         output_schema=None if tool.category == "ext" else tool.output_schema(),  # an upstream's result is its own
+        execution=types.ToolExecution(task_support="optional") if tasks.support(tool) else None,  # 2025-11-25 only
         annotations=types.ToolAnnotations(
             read_only_hint=tool.read_only,
             destructive_hint=tool.action in ("deregister", "cancel", "revoke", "override"),
@@ -127,7 +129,9 @@ class CatalogServer:
         more = extension.handlers() if extension else {}
         self.server = agora_server(self, self.input_schema, on_subscriptions_listen=self.changes.listen, **more)
         self.tasks = tasks.McpTasks(extension, _caller, output_result)
-        self.tasks.install(self.server)
+        self.legacy_tasks = LegacyTasks(self.tasks, self.start_task)
+        self.tasks.install(self.server, self.legacy_tasks)
+        self.server.middleware.append(self.legacy_tasks)  # 2025-11-25 task-augmented calls, and their capability
         # A multi-round-trip call's requestState comes back from the client: sealed, so it cannot be forged.
         self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="agora"))
         self._listings: dict[Toolsets, list[types.Tool]] = {}
@@ -176,7 +180,7 @@ class CatalogServer:
         if self.extension and self.extension.has_tool(params.name):
             extension, bus = self.extension, self.changes.bus(principal.tenant_scope())
             if tasks.as_task(ctx, extension.task_support(params)):
-                return await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus))
+                return tasks.created(await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus)))
             return await extension.call_tool(ctx, params, bus)
         offered = self._offered(hub, principal, toolsets, params.name)
         if offered is None:
@@ -184,7 +188,7 @@ class CatalogServer:
         relay = progress.reporter.set(ctx.session.report_progress)  # an imported tool passes its upstream's on
         try:
             if tasks.as_task(ctx, tasks.support(offered)):
-                return await self.tasks.start(ctx, params)
+                return tasks.created(await self.tasks.start(ctx, params))
             _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))
         except AgoraError as exc:
             return failure(exc)
@@ -195,6 +199,25 @@ class CatalogServer:
                 {"content": output.content, "structuredContent": output.structured_content, "isError": output.is_error}
             )
         return result(output.model_dump(mode="json"))
+
+    async def start_task(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> dict[str, Any]:
+        """A 2025-11-25 task-augmented call: the task's row; -32601 for a tool that takes no tasks, -32602 for a call
+        refused before it ran (there is no CallToolResult to carry the refusal in)."""
+        hub, principal, toolsets = _caller(ctx)
+        if self.extension and self.extension.has_tool(params.name):
+            extension, bus = self.extension, self.changes.bus(principal.tenant_scope())
+            if extension.task_support(params) not in ("optional", "required"):
+                raise _no_tasks(params.name)
+            return await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus))
+        offered = self._offered(hub, principal, toolsets, params.name)
+        if offered is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
+        if tasks.support(offered) is None:
+            raise _no_tasks(params.name)
+        try:
+            return await self.tasks.start(ctx, params)
+        except AgoraError as exc:
+            raise MCPError(types.INVALID_PARAMS, f"{exc.code}: {exc.message}", data=exc.to_body()) from None
 
     async def list_resources(self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=[resources.SERVICES, *(self.extension.resources if self.extension else [])])
@@ -220,6 +243,10 @@ class CatalogServer:
         if self.extension and self.extension.has_prompt(params.name):
             return self.extension.get_prompt(params)
         return prompts.render(params.name, params.arguments)
+
+
+def _no_tasks(name: str) -> MCPError:
+    return MCPError(types.METHOD_NOT_FOUND, f"tool '{name}' does not run as a task (its execution.taskSupport is forbidden)")
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> tuple[Hub, Principal, Toolsets]:

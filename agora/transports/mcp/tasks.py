@@ -30,6 +30,7 @@ from agora_sdk.errors import AgoraError, Conflict
 
 if TYPE_CHECKING:
     from .extension import McpExtension
+    from .legacy_tasks import LegacyTasks
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 POLL_INTERVAL_MS = 500
@@ -74,9 +75,10 @@ def missing_extension() -> MCPError:
 
 def as_task(ctx: Context, support_level: str | None) -> bool:
     """Whether a call of a tool with ``support_level`` becomes a task (a required one without the extension: -32021)."""
-    wanted = support_level in ("optional", "required") and ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS and declared(ctx)
-    if support_level == "required" and not wanted:
-        raise missing_extension()
+    modern = ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+    wanted = support_level in ("optional", "required") and modern and declared(ctx)
+    if support_level == "required" and not wanted:  # 2025-11-25: a call without params.task (one with it is a task)
+        raise missing_extension() if modern else MCPError(types.METHOD_NOT_FOUND, "this tool runs only as a task: call it with params.task")
     return wanted
 
 
@@ -108,21 +110,25 @@ class McpTasks:
         self.caller = caller  # ctx -> (hub, principal, toolsets)
         self.as_result = as_result  # a catalog tool's output -> its CallToolResult
 
-    def install(self, server: Any) -> None:
+    def install(self, server: Any, legacy: LegacyTasks) -> None:
+        """The extension's handlers; on a 2025-11-25 session tasks/get and tasks/cancel are that revision's (``legacy``),
+        as are tasks/result and tasks/list, which the extension does not have."""
         server.extensions[EXTENSION] = {}
-        server.add_request_handler("tasks/get", types.GetTaskRequestParams, self.get)
-        server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, self.cancel)
-        server.add_request_handler("tasks/update", UpdateTaskParams, self.update)
+        server.add_request_handler("tasks/get", types.GetTaskRequestParams, by_revision(self.get, legacy.get))
+        server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, by_revision(self.cancel, legacy.cancel))
+        server.add_request_handler("tasks/update", UpdateTaskParams, by_revision(self.update, None))
+        server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, by_revision(None, legacy.result))
+        server.add_request_handler("tasks/list", types.PaginatedRequestParams, by_revision(None, legacy.list_tasks))
 
     async def start(self, ctx: Context, params: types.CallToolRequestParams) -> dict[str, Any]:
-        """Start a catalog or imported tool's call as a task (a refusal is answered now, as the call's would be)."""
+        """Start a catalog or imported tool's call as a task: its row (a refusal raises, as the call's would)."""
         hub, principal, _ = self.caller(ctx)
         arguments = {"name": params.name, "arguments": params.arguments or {}}
         _, task, _ = await hub.catalog.call(hub, principal, "agora.tools.start", arguments, new_id("req"))
-        return created(task.model_dump(mode="json"))
+        return dict(task.model_dump(mode="json"))
 
     async def start_extension(self, ctx: Context, params: types.CallToolRequestParams, call: Any) -> dict[str, Any]:
-        """Start an extension tool's call as a task; its CallToolResult is the task's output. A round that asks for
+        """Start an extension tool's call as a task (its row); its CallToolResult is the task's output. A round that asks for
         input (an InputRequiredResult) parks the task as input_required until tasks/update has answered every
         request; the next round runs with the answers (and the round's requestState)."""
         hub, principal, _ = self.caller(ctx)
@@ -140,7 +146,7 @@ class McpTasks:
                     {**wire, "inputResponses": answers, "requestState": outcome.request_state}
                 )
 
-        return created(await hub.tool_runs.start(principal, params.name, params.arguments or {}, output))
+        return await hub.tool_runs.start(principal, params.name, params.arguments or {}, output)
 
     # -- tasks/* ------------------------------------------------------------------------------------------------
 
@@ -179,9 +185,10 @@ class McpTasks:
 
     async def _task(self, ctx: Context, task_id: str) -> dict[str, Any]:
         """The caller's tool-call task ``task_id`` (read through agora.task.get); -32021 or -32602 otherwise."""
-        if not declared(ctx):
-            raise missing_extension()
-        _check_name_header(ctx, task_id)
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            if not declared(ctx):
+                raise missing_extension()
+            _check_name_header(ctx, task_id)
         hub, principal, _ = self.caller(ctx)
         try:
             _, task, _ = await hub.catalog.call(hub, principal, "agora.task.get", {"task_id": task_id}, new_id("req"))
@@ -192,6 +199,14 @@ class McpTasks:
             raise MCPError(types.INVALID_PARAMS, f"unknown task '{task_id}'", data={"taskId": task_id})
         return row
 
+    def read(self, ctx: Context, task_id: str) -> Any:
+        """The caller's tool-call task (for the 2025-11-25 handlers)."""
+        return self._task(ctx, task_id)
+
+    def outcome(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """A finished task's CallToolResult (for the 2025-11-25 handlers)."""
+        return self._result(stored)
+
     def _result(self, stored: dict[str, Any]) -> dict[str, Any]:
         """A finished task's stored outcome as the CallToolResult its call would have answered."""
         name = stored.get("name", "")
@@ -201,6 +216,18 @@ class McpTasks:
         if self.extension is not None and self.extension.has_tool(name):
             return dict(stored["output"])  # the extension's own CallToolResult
         return self.as_result(name, stored["output"])
+
+
+def by_revision(modern: Any, legacy: Any) -> Any:
+    """One handler per revision for a method both share (None: the method is not that revision's: -32601)."""
+
+    async def handler(ctx: Context, params: Any) -> Any:
+        chosen = modern if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else legacy
+        if chosen is None:
+            raise MCPError(types.METHOD_NOT_FOUND, "Method not found", data=ctx.method)
+        return await chosen(ctx, params)
+
+    return handler
 
 
 def _check_name_header(ctx: Context, task_id: str) -> None:
