@@ -9,6 +9,7 @@ lets the form's redirect reach the client's redirect URI and nothing else.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from .door import current_session, hub_of
 from .render import CSP, render
 
 _KEY_FIELD_MAX = 512
+_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:(//[A-Za-z0-9.\-]+(:[0-9]+)?|//\[[0-9a-fA-F:.]+\](:[0-9]+)?)?")
 _GONE = "This sign-in request is over: it was answered, it expired, or it never existed. Start again from your MCP client."
 
 
@@ -36,6 +38,8 @@ def _headers(consent: Consent) -> dict[str, str]:
     redirects against form-action too)."""
     parts = urlsplit(consent.redirect_uri)
     target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+    if not _SOURCE.fullmatch(target):  # nothing that could end the directive or add another
+        return {}
     return {"content-security-policy": CSP.replace("form-action 'self'", f"form-action 'self' {target}")}
 
 
