@@ -87,8 +87,9 @@ def test_try_it_on_a_read_only_tool_shows_the_result_and_a_bad_value_in_place(pa
 
     page.get_by_label("Find tools").fill("query agents")
     expect(page).to_have_url(re.compile(r"q=query"))
+    expect(page.get_by_text("1 tool", exact=True)).to_be_visible()  # the search's own swap is done before the click
     page.get_by_role("link", name="agora.query.agents").click()
-    expect(page.get_by_role("heading", name="agora.query.agents")).to_be_visible()
+    expect(page.get_by_role("heading", name="agora.query.agents")).to_be_visible(timeout=15_000)  # a loaded CI runner
     expect(page.get_by_text("This tool changes things")).to_have_count(0)
 
     page.get_by_label("limit", exact=True).fill("ten")
