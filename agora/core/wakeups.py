@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 from agora.bus import Event, Notifier
 
@@ -124,6 +126,17 @@ class Wakeups:
         for key, waiters in list(self._waiters.items()):
             for waiter in list(waiters):
                 waiter.set(key)
+
+    async def until(self, keys: list[str], read: Callable[[], Awaitable[T]], done: Callable[[T], bool], recheck: float) -> T:
+        """Read again each time ``keys`` wake (armed before each read) until ``done`` says yes, and return that read;
+        a wake-up lost between replicas delays it by ``recheck`` seconds at most."""
+        while True:
+            with self.armed(keys) as woken:
+                value = await read()
+                if done(value):
+                    return value
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), recheck)
 
     def remaining(self, deadline: float) -> float:
         """Seconds a long-poll may still wait until its ``deadline`` (a ``time.monotonic()``); none once draining."""

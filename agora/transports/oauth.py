@@ -37,6 +37,7 @@ from starlette.types import Message
 from agora.config import Settings
 from agora.core.auth import ALL_SCOPES, DEFAULT_SCOPES
 from agora.core.oauth import OAuthServer
+from agora.transports.public_url import base_url
 
 RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
 REGISTRATION = ClientRegistrationOptions(enabled=True, valid_scopes=sorted(ALL_SCOPES), default_scopes=sorted(DEFAULT_SCOPES))
@@ -44,13 +45,9 @@ REVOCATION = RevocationOptions(enabled=True)
 _CACHED = {"Cache-Control": "public, max-age=3600"}
 
 
-def base_url(request: Request, settings: Settings) -> str:
-    return (settings.public_url or str(request.base_url)).rstrip("/")
-
-
 def resource_metadata_url(request: Request, settings: Settings, resource_path: str = "") -> str:
     """Where a 401's challenge sends the client: this resource's RFC 9728 document."""
-    return f"{base_url(request, settings)}{RESOURCE_METADATA}{resource_path}"
+    return f"{base_url(request, settings.public_url)}{RESOURCE_METADATA}{resource_path}"
 
 
 class OAuthDoor:
@@ -60,25 +57,25 @@ class OAuthDoor:
         self.settings = settings
 
     async def authorize(self, request: Request) -> Response:
-        return await AuthorizationHandler(_server(request)).handle(request)
+        return await AuthorizationHandler(server_of(request)).handle(request)
 
     async def token(self, request: Request) -> Response:
-        server = _server(request)
+        server = server_of(request)
         return await TokenHandler(server, ClientAuthenticator(server)).handle(request)
 
     async def register(self, request: Request) -> Response:
-        return await RegistrationHandler(_server(request), REGISTRATION).handle(request)
+        return await RegistrationHandler(server_of(request), REGISTRATION).handle(request)
 
     async def revoke(self, request: Request) -> Response:
-        server = _server(request)
+        server = server_of(request)
         return await RevocationHandler(server, ClientAuthenticator(server)).handle(await _with_secret_field(request))
 
     async def server_metadata(self, request: Request) -> Response:
-        metadata = build_metadata(base_url(request, self.settings), None, REGISTRATION, REVOCATION)  # type: ignore[arg-type]
+        metadata = build_metadata(base_url(request, self.settings.public_url), None, REGISTRATION, REVOCATION)  # type: ignore[arg-type]
         return PydanticJSONResponse(content=metadata, headers=_CACHED)
 
     async def resource_metadata(self, request: Request) -> Response:
-        base = base_url(request, self.settings)
+        base = base_url(request, self.settings.public_url)
         resource = request.url.path.removeprefix(RESOURCE_METADATA)
         metadata = ProtectedResourceMetadata(
             resource=f"{base}{resource}",  # type: ignore[arg-type]
@@ -104,9 +101,10 @@ async def _with_secret_field(request: Request) -> Request:
     return Request(request.scope, receive)
 
 
-def _server(request: Request) -> OAuthServer:
+def server_of(request: Request) -> OAuthServer:
+    """The running hub's OAuth server (this door and the console's consent page are mounted only when it has one)."""
     server = request.app.state.hub.oauth
-    assert server is not None, "the OAuth door is mounted only when the hub is an OAuth server"
+    assert server is not None, "mounted only when the hub is an OAuth server"
     return server  # type: ignore[no-any-return]
 
 

@@ -297,12 +297,9 @@ class RemoteWorker:
 
     async def _until_cancelled(self, task_id: str) -> None:
         """Return when the task is cancelled (by its creator, an admin, or its A2A caller on this hub)."""
-        while True:
-            with self.hub.wakeups.armed([f"task:{task_id}"]) as woken:
-                if (await self.call("agora.task.get", task_id=task_id))["status"] == "cancelled":
-                    return
-                with contextlib.suppress(TimeoutError):  # a wake-up lost between replicas only delays
-                    await asyncio.wait_for(woken.wait(), CANCEL_RECHECK)
+        await self.hub.wakeups.until(
+            [f"task:{task_id}"], lambda: self.call("agora.task.get", task_id=task_id), lambda t: t["status"] == "cancelled", CANCEL_RECHECK
+        )
 
     async def _cancel_remotely(self, remote: RemoteTask) -> None:
         """Cancel the remote agent's task of a task cancelled here; one it cannot cancel (ended, refused) is left be."""

@@ -49,14 +49,15 @@ class RunContext:
         hub = self.runs.hub
         now = hub.clock.now()
         await self._record(lambda conn: run_ops.ask(conn, self.task_id, self.token, requests, now), now)
-        while True:
-            with hub.wakeups.armed([f"task:{self.task_id}"]) as woken:
-                task = await hub.store.read(task_ops.get, self.task_id, None)
-                waiting = (task["result"] or {}).get("input") or {}
-                if waiting and waiting["responses"].keys() >= waiting["requests"].keys():
-                    return dict(waiting["responses"])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), CANCEL_RECHECK)
+
+        def waiting(task: dict[str, Any]) -> dict[str, Any]:
+            return (task["result"] or {}).get("input") or {}
+
+        def answered(task: dict[str, Any]) -> bool:
+            return bool(waiting(task)) and waiting(task)["responses"].keys() >= waiting(task)["requests"].keys()
+
+        task = await hub.wakeups.until([f"task:{self.task_id}"], lambda: hub.store.read(task_ops.get, self.task_id, None), answered, CANCEL_RECHECK)
+        return dict(waiting(task)["responses"])
 
     async def _record(self, change: Callable[[Any], dict[str, Any]], now: Any) -> None:
         hub = self.runs.hub

@@ -32,10 +32,6 @@ CACHE_SECONDS = 60
 SECURITY_SCHEME = "agora"
 
 
-def base_url(request: Request, public_url: str | None) -> str:
-    return (public_url or str(request.base_url)).rstrip("/")
-
-
 VERSIONS = ("1.0", "0.3")
 LEGACY_CARD = "/.well-known/agent.json"  # the card's location before 0.3.0, where 0.3-era clients look too
 

@@ -28,6 +28,7 @@ from a2a.utils.errors import ContentTypeNotSupportedError
 from agora.config import Settings
 from agora.core.ids import is_id
 from agora.store.ops import agents as agent_ops
+from agora.transports.public_url import base_url
 from agora.transports.rest.errors import retry_after
 from agora_sdk.errors import AgoraError, NotFound, Unauthenticated
 
@@ -198,11 +199,11 @@ class A2ADoor:
 
     async def directory_caller(self, request: Request) -> Caller:
         principal = await caller(request, "directory")
-        return Caller(request.app.state.hub, principal, cards.base_url(request, self.settings.public_url))
+        return Caller(request.app.state.hub, principal, base_url(request, self.settings.public_url))
 
     async def hub_card(self, request: Request) -> Response:
         request.scope["state"]["tool"] = "a2a.card"
-        return cards.card_response(request, cards.hub_card(cards.base_url(request, self.settings.public_url), SKILLS, self.grpc), None)
+        return cards.card_response(request, cards.hub_card(base_url(request, self.settings.public_url), SKILLS, self.grpc), None)
 
     async def agent_card(self, request: Request) -> Response:
         """Any agent's card by its id (so a caller learns how to authenticate); by name, a public one's."""
@@ -216,5 +217,5 @@ class A2ADoor:
         visible = agent is not None and agent["a2a"] is not None and (is_id(ref, "agent") or agent["a2a"].get("access") == "public")
         if not visible:
             return http_refusal(NotFound(f"no A2A agent '{ref}' here", details={"agent": ref}))
-        card = cards.agent_card(agent, cards.base_url(request, self.settings.public_url), self.grpc)
+        card = cards.agent_card(agent, base_url(request, self.settings.public_url), self.grpc)
         return cards.card_response(request, card, agent["updated_at"])

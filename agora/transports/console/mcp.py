@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from agora.transports.public_url import base_url
 from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
 
 from .door import View, page
@@ -260,7 +261,8 @@ async def _page(view: View, status: int = 200, **servers: Any) -> Response:
     servers_html = (await servers_fragments(view, {}))["mcp-servers"]
     categories = sorted({t.category for t in (await view.call("agora.discovery.list")).services})
     context = {"values": {}, "errors": {}, "result": None, **servers}
-    return view.render("mcp.html", status, title="MCP", nav="mcp", servers_html=servers_html, categories=categories, **context, **tools)
+    connect = {"mcp_url": base_url(view.request, view.hub.settings.public_url) + "/mcp", "oauth": view.hub.oauth is not None}
+    return view.render("mcp.html", status, title="MCP", nav="mcp", servers_html=servers_html, categories=categories, **connect, **context, **tools)
 
 
 async def _servers_section(view: View, status: int = 200, **context: Any) -> Response:

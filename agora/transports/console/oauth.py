@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from agora.core.oauth import Consent, OAuthServer
+from agora.core.oauth import Consent
 from agora.limits import scope_source
+from agora.transports.oauth import server_of
 from agora_sdk.errors import PermissionDenied, RateLimited, Unauthenticated
 
 from .door import current_session, hub_of
@@ -25,12 +26,6 @@ from .render import CSP, render
 _KEY_FIELD_MAX = 512
 _SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:(//[A-Za-z0-9.\-]+(:[0-9]+)?|//\[[0-9a-fA-F:.]+\](:[0-9]+)?)?")
 _GONE = "This sign-in request is over: it was answered, it expired, or it never existed. Start again from your MCP client."
-
-
-def _server(request: Request) -> OAuthServer:
-    server = hub_of(request).oauth
-    assert server is not None, "the consent page is mounted only when the hub is an OAuth server"
-    return server
 
 
 def _headers(consent: Consent) -> dict[str, str]:
@@ -44,7 +39,7 @@ def _headers(consent: Consent) -> dict[str, str]:
 
 
 async def _page(request: Request, request_token: str, status: int = 200, error: str | None = None) -> Response:
-    consent = await _server(request).consent(request_token)
+    consent = await server_of(request).consent(request_token)
     if consent is None:
         return render("error.html", 410, view=None, title="Sign-in request over", message=_GONE)
     session = await current_session(request)
@@ -63,7 +58,7 @@ async def consent_answer(request: Request) -> Response:
     request_token = str(form.get("request") or "")
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return render("error.html", 403, view=None, title="Refused", message="Answer from the hub's own consent page.")
-    server = _server(request)
+    server = server_of(request)
     if form.get("decision") == "deny":
         target = await server.deny(request_token)
     else:

@@ -102,15 +102,15 @@ class LegacyTasks:
         return await call_next(ctx)
 
     async def get(self, ctx: Context, params: types.GetTaskRequestParams) -> dict[str, Any]:
-        return task_fields(await self.tasks.read(ctx, params.task_id))
+        return task_fields(await self.tasks.task(ctx, params.task_id))
 
     async def cancel(self, ctx: Context, params: types.CancelTaskRequestParams) -> dict[str, Any]:
-        row = await self.tasks.read(ctx, params.task_id)
+        row = await self.tasks.task(ctx, params.task_id)
         if row["status"] not in TERMINAL:
             hub, principal, _ = self.tasks.caller(ctx)
             with contextlib.suppress(Conflict):  # it ended meanwhile: its state says how
                 await hub.catalog.call(hub, principal, "agora.task.cancel", {"task_id": row["task_id"]}, new_id("req"))
-            row = await self.tasks.read(ctx, params.task_id)
+            row = await self.tasks.task(ctx, params.task_id)
             if row["status"] == "cancelled":
                 return task_fields(row)
         raise MCPError(types.INVALID_PARAMS, f"cannot cancel task '{params.task_id}': it already ended ({task_fields(row)['status']})")
@@ -123,7 +123,7 @@ class LegacyTasks:
         if row["status"] == "cancelled":
             raise MCPError(types.INVALID_PARAMS, f"task '{row['task_id']}' was cancelled: it has no result", data=related)
         if "output" in stored or "error" in stored:
-            return {**self.tasks.outcome(stored), "_meta": related}
+            return {**self.tasks.result_of(stored), "_meta": related}
         raise MCPError(types.INTERNAL_ERROR, task_fields(row).get("statusMessage", "the call failed"), data=related)
 
     async def list_tasks(self, ctx: Context, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
@@ -142,14 +142,8 @@ class LegacyTasks:
         return answer | ({"nextCursor": page.next_cursor} if page.next_cursor else {})
 
     async def _ended(self, ctx: Context, task_id: str) -> dict[str, Any]:
-        hub = self.tasks.caller(ctx)[0]
-        while True:
-            with hub.wakeups.armed([f"task:{task_id}"]) as woken:
-                row = await self.tasks.read(ctx, task_id)
-                if row["status"] in TERMINAL:
-                    return row
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), RECHECK_SECONDS)
+        wakeups = self.tasks.caller(ctx)[0].wakeups
+        return await wakeups.until([f"task:{task_id}"], lambda: self.tasks.task(ctx, task_id), lambda row: row["status"] in TERMINAL, RECHECK_SECONDS)
 
     def _watch(self, ctx: Context, task_id: str) -> None:
         """Tell the session's stream when the task ends (best effort: a session gone or a full watch list, and the

@@ -151,26 +151,26 @@ class McpTasks:
     # -- tasks/* ------------------------------------------------------------------------------------------------
 
     async def get(self, ctx: Context, params: types.GetTaskRequestParams) -> dict[str, Any]:
-        task = await self._task(ctx, params.task_id)
+        task = await self.task(ctx, params.task_id)
         detailed = _envelope(task)
         waiting = (task["result"] or {}).get("input") if task["status"] == "in_progress" else None
         if waiting:
             detailed["status"] = "input_required"
             detailed["inputRequests"] = {k: r for k, r in waiting["requests"].items() if k not in waiting["responses"]}
         elif task["status"] == "completed":
-            detailed["result"] = self._result(task["result"])
+            detailed["result"] = self.result_of(task["result"])
         elif task["status"] in ("failed", "dead_letter"):
             failure = (task["result"] or {}).get("error")
             if failure is not None:  # the tool ran and said no: a completed task whose result is the tool's error
                 detailed["status"] = "completed"
-                detailed["result"] = self._result(task["result"])
+                detailed["result"] = self.result_of(task["result"])
             else:
                 reason = LOST if task["last_error"] == "lease expired" else task["last_error"] or "the call failed"
                 detailed["error"] = {"code": types.INTERNAL_ERROR, "message": reason}
         return detailed
 
     async def cancel(self, ctx: Context, params: types.CancelTaskRequestParams) -> dict[str, Any]:
-        task = await self._task(ctx, params.task_id)
+        task = await self.task(ctx, params.task_id)
         hub, principal, _ = self.caller(ctx)
         with contextlib.suppress(Conflict):  # already ended: the ack is the same (the task's state says how it ended)
             await hub.catalog.call(hub, principal, "agora.task.cancel", {"task_id": task["task_id"]}, new_id("req"))
@@ -178,12 +178,12 @@ class McpTasks:
 
     async def update(self, ctx: Context, params: UpdateTaskParams) -> dict[str, Any]:
         """Answers to what an input_required task asked (some or all of its requests; others are ignored): an ack."""
-        await self._task(ctx, params.task_id)
+        await self.task(ctx, params.task_id)
         hub, principal, _ = self.caller(ctx)
         await hub.tool_runs.answer(principal, params.task_id, params.input_responses)
         return {}
 
-    async def _task(self, ctx: Context, task_id: str) -> dict[str, Any]:
+    async def task(self, ctx: Context, task_id: str) -> dict[str, Any]:
         """The caller's tool-call task ``task_id`` (read through agora.task.get); -32021 or -32602 otherwise."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             if not declared(ctx):
@@ -199,15 +199,7 @@ class McpTasks:
             raise MCPError(types.INVALID_PARAMS, f"unknown task '{task_id}'", data={"taskId": task_id})
         return row
 
-    def read(self, ctx: Context, task_id: str) -> Any:
-        """The caller's tool-call task (for the 2025-11-25 handlers)."""
-        return self._task(ctx, task_id)
-
-    def outcome(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """A finished task's CallToolResult (for the 2025-11-25 handlers)."""
-        return self._result(stored)
-
-    def _result(self, stored: dict[str, Any]) -> dict[str, Any]:
+    def result_of(self, stored: dict[str, Any]) -> dict[str, Any]:
         """A finished task's stored outcome as the CallToolResult its call would have answered."""
         name = stored.get("name", "")
         if "error" in stored:
