@@ -3,9 +3,15 @@ the same trivial tool called through the hub's gateway (``ext.ceiling.echo``) ag
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import secrets
 import sys
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from .. import mcp_ceiling_app
 from ..bench import Bench, call_hub, hub_request
@@ -70,10 +76,37 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
                     check = at_least(min(result.rps / TARGET_CALLS_PER_SECOND, ratio / TARGET_RATIO), 1.0,
                                      f">= {TARGET_CALLS_PER_SECOND:,.0f} calls/s and >= {TARGET_RATIO}x the mcp SDK server")  # fmt: skip
                 bench.add(LoadRecord(NAME, store.kind.value, "tools/call agora.query.agents (10 of 50 agents)", result, ceiling, check))
+            _oauth(bench, hub, spec.admin_key, ceilings[bench.throughput], store)
             bench.step(f"{NAME}: the same query over REST, {bench.throughput.label} (what the tool costs without MCP)")
             rest = bench.drive(hub, hub_request(hub, spec.admin_key, "/agora/query/agents", StaticBody(json.dumps(QUERY).encode())), bench.throughput)
             bench.add(LoadRecord(NAME, store.kind.value, "REST POST /agora/query/agents, same query", rest, ceilings[bench.throughput]))
             _gateway(bench, hub, upstream, spec.admin_key, ceilings, store)
+
+
+def _oauth(bench: Bench, hub: Server, admin_key: str, ceiling: LoadResult, store: StoreProvider) -> None:
+    """The same call made by a tenant, with its API key and then with an OAuth access token granted for that key."""
+    key = call_hub(hub, admin_key, "/agora/admin/keys/create", {"kind": "customer", "tenant": "default"})["key"]
+    for label, bearer in (("a tenant's API key", key), ("an OAuth access token for it", oauth_token(hub, key))):
+        bench.step(f"{NAME}: tools/call agora.query.agents with {label}, {bench.throughput.label}")
+        result = bench.drive(hub, tools_call(hub.port, "agora.query.agents", QUERY, {"Authorization": f"Bearer {bearer}"}), bench.throughput)
+        bench.add(LoadRecord(NAME, store.kind.value, f"tools/call agora.query.agents with {label}", result, ceiling))
+
+
+def oauth_token(hub: Server, key: str) -> str:
+    """An access token got as an MCP client gets one: register, authorize with PKCE, approve with ``key``, exchange."""
+    base, redirect = f"http://127.0.0.1:{hub.port}", "http://127.0.0.1:9/callback"
+    client = httpx.post(f"{base}/register", json={"redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    query = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect, "code_challenge": challenge,
+             "code_challenge_method": "S256"}  # fmt: skip
+    consent = httpx.get(f"{base}/authorize", params=query, follow_redirects=True)
+    request = parse_qs(urlsplit(str(consent.url)).query)["request"][0]
+    approved = httpx.post(f"{base}/ui/oauth/authorize", data={"request": request, "key": key, "decision": "allow"})
+    code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+    exchange = {"grant_type": "authorization_code", "code": code, "client_id": client["client_id"], "redirect_uri": redirect, "code_verifier": verifier}
+    token: str = httpx.post(f"{base}/token", data=exchange).raise_for_status().json()["access_token"]
+    return token
 
 
 def _gateway(bench: Bench, hub: Server, upstream: Server, key: str, direct: dict[Shape, LoadResult], store: StoreProvider) -> None:
