@@ -1329,7 +1329,7 @@ class AdminTools(SyncGroup):
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> admin.AuditLog:
-        """Read the audit log (overrides, key changes), newest first.
+        """Read the audit log (overrides, key changes, OAuth grants), newest first.
 
         Args:
             action: optional (default None).
@@ -2684,7 +2684,7 @@ class AsyncAdminTools(AsyncGroup):
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> admin.AuditLog:
-        """Read the audit log (overrides, key changes), newest first.
+        """Read the audit log (overrides, key changes, OAuth grants), newest first.
 
         Args:
             action: optional (default None).

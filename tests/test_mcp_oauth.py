@@ -182,6 +182,10 @@ def test_a_token_has_only_the_scopes_asked_for(sqlite_hub):
         code = redirected(answer)["code"]
         tokens = _token(sqlite_hub, grant_type="authorization_code", code=code, client_id=client["client_id"], redirect_uri=REDIRECT, code_verifier=verifier).json()
         assert tokens["scope"] == "agents:read"
+        # The grant is in the audit trail: who granted which client what.
+        entry = ok(call(admin, "agora.admin.audit", action="oauth_granted", target_id=client["client_id"]))["entries"][0]
+        assert entry["actor"] == f"customer:{created['info']['key_id']}" and entry["details"]["scopes"] == ["agents:read"]
+        assert entry["details"]["client_name"] == "manual" and entry["details"]["redirect_uri"] == REDIRECT
         assert _ping(sqlite_hub, tokens["access_token"]) == 200
         refused = _mcp_call(sqlite_hub, tokens["access_token"], "agora.agents.register", {"agent_name": unique("oauth")}).json()["result"]
         assert refused["isError"] and refused["structuredContent"]["error"]["details"]["missing_scopes"] == ["agents:write"]

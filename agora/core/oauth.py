@@ -27,7 +27,10 @@ from mcp.server.auth.provider import (
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
+from sqlalchemy import Connection
+
 from agora.store import Store
+from agora.store.ops import audit as audit_ops
 from agora.store.ops import oauth as oauth_ops
 from agora_sdk.errors import PermissionDenied, Unauthenticated
 
@@ -35,6 +38,7 @@ from .auth import ACCESS_TOKEN_PREFIX, Principal, hash_key
 from .authn import Authenticator
 from .clock import Clock
 from .ids import new_id
+from .services.audit import entry_by
 
 REFRESH_TOKEN_PREFIX = "agora_ort_"
 CONSENT_PATH = "/ui/oauth/authorize"
@@ -106,8 +110,9 @@ class OAuthServer:
         params = grant["params"]
         return Consent(client, params["redirect_uri"], params.get("scopes"), params.get("state"))
 
-    async def approve(self, request: str, principal: Principal) -> str | None:
-        """The person allowed the request as ``principal``: the redirect carrying the code (None: already answered)."""
+    async def approve(self, request: str, principal: Principal, request_id: str) -> str | None:
+        """The person allowed the request as ``principal``: the redirect carrying the code (None: already answered).
+        The grant is in the audit trail (``oauth_granted``, the client as its target), in the key's tenant."""
         consent = await self.consent(request)
         if consent is None:
             return None
@@ -117,9 +122,17 @@ class OAuthServer:
             raise Unauthenticated("this sign-in has no key to grant")
         code = secrets.token_urlsafe(32)
         now = self._clock.now()
-        approved = await self._store.write(
-            oauth_ops.approve_grant, hash_key(request), principal.key_hash, hash_key(code), now + timedelta(seconds=CODE_SECONDS), now
-        )
+        key_hash = principal.key_hash
+        about = {"client_name": consent.client.client_name, "redirect_uri": consent.redirect_uri, "scopes": consent.scopes}
+        entry = entry_by(principal, request_id, "oauth_granted", consent.client.client_id, principal.tenant_id, "", now, about)
+
+        def grant(conn: Connection) -> bool:
+            if not oauth_ops.approve_grant(conn, hash_key(request), key_hash, hash_key(code), now + timedelta(seconds=CODE_SECONDS), now):
+                return False
+            audit_ops.append(conn, entry)
+            return True
+
+        approved = await self._store.write(grant)
         return construct_redirect_uri(consent.redirect_uri, code=code, state=consent.state) if approved else None
 
     async def deny(self, request: str) -> str | None:

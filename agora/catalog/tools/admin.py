@@ -33,7 +33,7 @@ TOOLS = [
     Tool(
         name="agora.admin.audit",
         version="1.0.0",
-        description="Read the audit log (overrides, key changes), newest first.",
+        description="Read the audit log (overrides, key changes, OAuth grants), newest first.",
         input_model=w.AuditRequest,
         output_model=w.AuditLog,
         handler=audit.read,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agora.core.auth import Principal
 from agora.core.context import CallContext
 from agora.core.ids import new_id
 from agora.store.ops import audit as audit_ops
@@ -14,17 +15,24 @@ from agora_sdk.wire.admin import AuditEntry, AuditLog, AuditRequest
 def audit_entry(
     ctx: CallContext, action: str, target_id: str, tenant_id: str | None, reason: str, now: datetime, details: dict[str, Any]
 ) -> dict[str, Any]:
+    return entry_by(ctx.principal, ctx.request_id, action, target_id, tenant_id, reason, now, details)
+
+
+def entry_by(
+    principal: Principal, request_id: str, action: str, target_id: str, tenant_id: str | None, reason: str, now: datetime, details: dict[str, Any]
+) -> dict[str, Any]:
+    """An audit entry of something ``principal`` did outside a catalog call (an OAuth grant on the consent page)."""
     return {
         "event_id": new_id("evt"),
         "at": now,
-        "actor": ctx.principal.label,
-        "actor_kind": ctx.principal.kind.value,
+        "actor": principal.label,
+        "actor_kind": principal.kind.value,
         "action": action,
         "target_id": target_id,
         "tenant_id": tenant_id,
         "reason": reason,
-        "authority": ctx.principal.authority,
-        "details": {"request_id": ctx.request_id, **details},
+        "authority": principal.authority,
+        "details": {"request_id": request_id, **details},
     }
 
 

@@ -73,7 +73,7 @@ async def consent_answer(request: Request) -> Response:
                 if session is None:
                     return await _page(request, request_token, 400, "Paste an API key or an agent token.")
                 principal = session.principal
-            target = await server.approve(request_token, principal)
+            target = await server.approve(request_token, principal, request.scope.get("state", {}).get("request_id", "console"))
         except Unauthenticated:
             return await _page(request, request_token, 401, "That key is not valid: it is unknown or was revoked.")
         except (PermissionDenied, RateLimited) as exc:
