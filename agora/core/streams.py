@@ -108,8 +108,8 @@ class Stream:
     @property
     def wake_keys(self) -> list[str]:
         tenant = self.principal.tenant_scope()
-        keys = [f"events:{tenant or '*'}"]
-        if self._agent is not None:
+        keys = [f"events:{tenant or '*'}"] if self.types else []
+        if self._agent is not None and self.types:
             keys += [inbox_key(self._agent["agent_id"]), f"tenant:{self._agent['tenant_id']}"]
         if self.principal.key_hash is not None:
             keys += [credentials_key(self.principal.key_hash), ANY_CREDENTIALS]
@@ -186,7 +186,7 @@ class Stream:
                 rendered = self.hub.rendered.render(rows, lambda seqs: shared_ops.whole_messages(conn, seqs))
             events: list[dict[str, Any]] = []
             passed = after
-            if due.events:
+            if due.events and self.types:
                 events = event_ops.after(conn, after, tenant_scope=p.tenant_scope(), viewer_agent=p.agent_id, limit=BATCH)
                 passed = events[-1]["seq"] if events else after
                 events = [e for e in events if wants.match(e["type"])]

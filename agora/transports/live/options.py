@@ -19,7 +19,8 @@ KNOWN = {"types", "visibility_timeout", "resume"}
 def open_stream(
     hub: Hub, principal: Principal, params: QueryParams, resume: str | None, door_params: frozenset[str] = frozenset()
 ) -> Stream:
-    """``types``: comma-separated event types or globs (``agent_*``); ``visibility_timeout``: seconds a pushed message
+    """``types``: comma-separated event types or globs (``agent_*``), or ``none`` (a socket only for calls and
+    pushed tasks); ``visibility_timeout``: seconds a pushed message
     stays hidden from other consumers until acked; ``resume``: the ``id`` of the last frame processed.
     ``door_params``: the parameters one door adds (checked by that door)."""
     unknown = sorted(set(params) - KNOWN - door_params)
@@ -30,6 +31,10 @@ def open_stream(
         raise InvalidArgument(
             f"types: up to {MAX_PATTERNS} comma-separated event types or globs such as agent_*", details={"field": "types"}
         )
+    if "none" in types:
+        if len(types) > 1:
+            raise InvalidArgument("types: 'none' stands alone (no events or messages)", details={"field": "types"})
+        types = []
     raw = params.get("visibility_timeout", "30")
     try:
         visibility = float(raw)

@@ -1,8 +1,11 @@
-"""WebSocket ``/ws``: frames pushed as JSON text; the client may ack messages and ping over the same socket.
+"""WebSocket ``/ws``: frames pushed as JSON text; the client acks messages, pings, calls tools and takes tasks over
+the same socket.
 
 Client frames: ``{"type": "ack", "message_ids": [...], "up_to": cursor, "ref": any}`` → ``{"type": "acked", …}``;
-``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``. A frame that cannot be understood gets an ``error`` frame and
-the connection stays open (a frame over ``--ws-max-frame-bytes`` closes it with 1009). With ``?batch=1`` the frames the hub has at hand go out together in one
+``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``; ``call``, ``take`` and ``credit`` (the work channel, see
+``work.py``); ``{"type": "batch", "frames": [frame, …]}`` carries several at once. A frame that cannot be understood
+gets an ``error`` frame (with its ``ref``) and the connection stays open (a frame over ``--ws-max-frame-bytes``
+closes it with 1009). With ``?batch=1`` the frames the hub has at hand go out together in one
 ``{"type": "batch", "id": <id after the last>, "events": [frame, …]}`` (a broadcast storm then costs a WebSocket
 frame per batch, not per message). A client that leaves frames unread for ``stream_send_timeout`` is disconnected (close code
 1013): nothing is lost, it reconnects with ``?resume=<id of the last frame it processed>``.
@@ -26,12 +29,14 @@ from agora.transports.rest.errors import error_response
 from agora_sdk.errors import AgoraError, InvalidArgument
 
 from .options import flag, open_stream
+from .work import ToolCalls, TaskPush, error_frame
 
 log = logging.getLogger("agora.ws")
 
 SLOW_CONSUMER = 1013  # "try again later"
 SERVICE_RESTART = 1012  # the hub is stopping: reconnect (to another replica, or once it is back)
 POLICY_VIOLATION = 1008  # the key was revoked (or its agent terminated): reconnecting will not help
+MAX_BATCH = 1000  # frames in one client batch frame
 CLOSING = {
     "slow consumer": (SLOW_CONSUMER, "slow consumer: reconnect with ?resume=<last frame id>"),
     "hub stopping": (SERVICE_RESTART, "the hub is stopping: reconnect with ?resume=<last frame id>"),
@@ -75,6 +80,8 @@ class _Connection:
         self.request_id = request_id
         self.batch = batch
         self._lock = asyncio.Lock()  # pushed frames and replies share one socket
+        self.calls = ToolCalls(stream.hub, stream.principal, request_id, self._send)
+        self.tasks: TaskPush | None = None
 
     async def run(self) -> str:
         await self._send({"type": "ready", "id": self.stream.position.token(), "principal": self.stream.principal.label})
@@ -84,6 +91,9 @@ class _Connection:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self.calls.close()
+        if self.tasks is not None:
+            await self.tasks.close()
         reason = next(iter(done)).result()
         if reason in CLOSING:
             code, why = CLOSING[reason]
@@ -120,34 +130,68 @@ class _Connection:
                 return "client gone"
             if message["type"] == "websocket.disconnect":
                 return "client closed"
-            reply = await self._answer(message.get("text") or message.get("bytes") or b"")
+            replies = await self._answer(message.get("text") or message.get("bytes") or b"")
             try:
-                await self._send(reply)
+                for reply in replies:
+                    await self._send(reply)
             except TimeoutError:
                 return "slow consumer"
             except (WebSocketDisconnect, RuntimeError, OSError):
                 return "client gone"
 
-    async def _answer(self, raw: str | bytes) -> dict[str, Any]:
+    async def _answer(self, raw: str | bytes) -> list[dict[str, Any]]:
+        """The answers to one WebSocket frame (a ``batch`` frame's frames answered in order; a call answers later)."""
+        try:
+            frame = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return [error_frame(None, InvalidArgument(f"frame is not JSON: {exc}"))]
+        if isinstance(frame, dict) and frame.get("type") == "batch":
+            frames = frame.get("frames")
+            if not isinstance(frames, list) or len(frames) > MAX_BATCH:
+                return [error_frame(frame.get("ref"), InvalidArgument(f"a batch frame has 'frames', a list of at most {MAX_BATCH}", details={"field": "frames"}))]
+        else:
+            frames = [frame]
+        replies = []
+        for one in frames:
+            reply = await self._answer_one(one)
+            if reply is not None:
+                replies.append(reply)
+        return replies
+
+    async def _answer_one(self, frame: Any) -> dict[str, Any] | None:
         ref = None
         try:
-            try:
-                frame = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise InvalidArgument(f"frame is not JSON: {exc}") from exc
             if not isinstance(frame, dict):
                 raise InvalidArgument("a frame is a JSON object with a 'type'")
             ref = frame.pop("ref", None)
             kind = frame.pop("type", None)
+            credit = frame.pop("credit", None)
+            if credit is not None and kind != "take":
+                self._work().grant(credit)
+            if kind == "call":
+                await self.calls.start(ref, frame)
+                return None
+            if kind == "credit":
+                self._work().grant(frame.get("tasks", 1))
+                return None
+            if kind == "take":
+                return {"ref": ref, **self._work().declare({**frame, **({"credit": credit} if credit is not None else {})})}
             if kind == "ping":
                 return {"type": "pong", "ref": ref}
             if kind == "ack":
                 hub = self.stream.hub
                 _, result, _ = await hub.catalog.call(hub, self.stream.principal, "agora.messaging.ack", frame, self.request_id)
                 return {"type": "acked", "ref": ref, **result.model_dump(mode="json")}
-            raise InvalidArgument(f"unknown frame type {kind!r}: send 'ack' or 'ping'", details={"field": "type"})
+            raise InvalidArgument(
+                f"unknown frame type {kind!r}: send 'call', 'take', 'credit', 'ack', 'ping' or 'batch'", details={"field": "type"}
+            )
         except AgoraError as exc:
-            return {"type": "error", "ref": ref, "code": exc.code, "message": exc.message, "details": exc.details}
+            return error_frame(ref, exc)
         except Exception:  # noqa: BLE001 - one bad frame must not end the connection
             log.exception("websocket frame failed", extra={"request_id": self.request_id})
-            return {"type": "error", "ref": ref, "code": "internal", "message": "internal error; see the hub log"}
+            return {"type": "error", "ref": ref, "code": "internal", "status": 500, "message": "internal error; see the hub log"}
+
+    def _work(self) -> TaskPush:
+        if self.tasks is None:
+            self.tasks = TaskPush(self.stream.hub, self.stream.principal, self.request_id, self._send)
+        return self.tasks

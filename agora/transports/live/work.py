@@ -1,0 +1,169 @@
+"""The work channel on an agent's WebSocket: tool calls answered on the socket, and tasks pushed down it.
+
+A runtime that holds its ``/ws`` open need not open an HTTP request per claim, outcome or lease renewal:
+
+* ``{"type": "call", "ref": r, "tool": "agora.task.update_batch", "args": {…}}`` runs the tool through
+  ``Catalog.call`` as the connection's principal (the same rights, validation, limits and metrics as REST) and is
+  answered ``{"type": "result", "ref": r, "result": {…}}``, or an ``error`` frame with the same ``ref`` — only after
+  the call's writes are durable, so a runtime may resend an unanswered call after a reconnect (a fenced update that
+  already applied is refused as a conflict, never applied twice). Calls of one connection run concurrently, at most
+  ``MAX_CALLS`` at once: past that the hub stops reading the socket until one ends.
+* ``{"type": "take", "task_types": [...], "capacity": n, "lease_seconds": s}`` makes the hub lease tasks to the
+  connection's agent (``agora.task.claim_batch``, so leases, fencing, attempts and dead-lettering are the queue's) and
+  push them as ``{"type": "tasks", "claims": [{"task": …, "lease": …}]}`` as they arrive, never more than the credit
+  the runtime gave: ``capacity`` at first (or ``credit`` if given), then one more for each ``{"type": "credit",
+  "tasks": k}`` (or a ``"credit": k`` on any frame). A slow runtime is therefore never flooded, and takes no work a
+  faster one could run. A pushed task is a claimed task: unanswered, its lease runs out and it goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field, ValidationError
+
+from agora.core.auth import Principal, PrincipalKind
+from agora.core.context import Hub
+from agora_sdk.errors import AgoraError, InvalidArgument, PermissionDenied
+
+log = logging.getLogger("agora.ws")
+
+MAX_CALLS = 64  # calls of one connection running at once
+MAX_PUSH = 100  # tasks in one pushed frame (agora.task.claim_batch's limit)
+PARK_SECONDS = 20.0  # a claim parked for work is renewed this often (it would find nothing new by itself)
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+def error_frame(ref: Any, exc: AgoraError) -> dict[str, Any]:
+    return {"type": "error", "ref": ref, "code": exc.code, "status": exc.status, "message": exc.message, "details": exc.details}
+
+
+class Take(BaseModel, extra="forbid"):
+    """What a runtime declares it takes: task types (none: any), how many tasks at once, and their lease."""
+
+    task_types: list[str] = Field(default_factory=list, max_length=20)
+    capacity: int = Field(ge=1, le=1000)
+    credit: int | None = Field(None, ge=0, le=1000, description="Tasks it has room for now (default: capacity).")
+    lease_seconds: float = Field(30, ge=1, le=3600)
+
+
+class ToolCalls:
+    """``call`` frames of one connection, each run through ``Catalog.call`` and answered on the socket."""
+
+    def __init__(self, hub: Hub, principal: Principal, request_id: str, send: Send):
+        self.hub, self.principal, self.request_id, self._send = hub, principal, request_id, send
+        self._slots = asyncio.Semaphore(MAX_CALLS)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def start(self, ref: Any, frame: dict[str, Any]) -> None:
+        """Start one call (waits while MAX_CALLS run); its answer is sent when it ends."""
+        tool, args = frame.get("tool"), frame.get("args", {})
+        if not isinstance(tool, str) or not isinstance(args, dict):
+            raise InvalidArgument("a call frame has a 'tool' name and 'args', an object", details={"field": "tool"})
+        await self._slots.acquire()
+        task = asyncio.create_task(self._run(ref, tool, args))
+        self._running.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _run(self, ref: Any, tool: str, args: dict[str, Any]) -> None:
+        try:
+            _, result, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, self.request_id)
+            body = result.model_dump_json(by_alias=True).encode()
+            frame = b'{"type":"result","ref":%s,"result":%s}' % (orjson.dumps(ref), body)
+        except AgoraError as exc:
+            frame = orjson.dumps(error_frame(ref, exc))
+        except Exception:  # noqa: BLE001 - one failed call must not end the connection
+            log.exception("websocket call failed", extra={"request_id": self.request_id, "tool": tool})
+            frame = orjson.dumps({"type": "error", "ref": ref, "code": "internal", "status": 500, "message": "internal error; see the hub log"})
+        with contextlib.suppress(Exception):  # the connection is gone: the runtime resends after reconnecting
+            await self._send(frame)
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+
+class TaskPush:
+    """Tasks claimed for the connection's agent as the runtime's credit allows, pushed down its socket."""
+
+    def __init__(self, hub: Hub, principal: Principal, request_id: str, send: Send):
+        if principal.kind is not PrincipalKind.agent:
+            raise PermissionDenied("only an agent takes tasks: connect with the agent's token")
+        self.hub, self.principal, self.request_id, self._send = hub, principal, request_id, send
+        self.take: Take | None = None
+        self.credit = 0
+        self._has_credit = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    def declare(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Start (or change) what the connection takes; answers the ``taking`` frame."""
+        try:
+            take = Take.model_validate(frame)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise InvalidArgument(f"take: {field}: {first['msg']}", details={"field": field}) from None
+        self.take = take
+        self.credit = 0
+        self.grant(take.capacity if take.credit is None else take.credit)
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._push())
+        return {"type": "taking", "capacity": take.capacity, "credit": self.credit}
+
+    def grant(self, tasks: Any) -> None:
+        if not isinstance(tasks, int) or isinstance(tasks, bool) or tasks < 0:
+            raise InvalidArgument("credit: a whole number of tasks, 0 or more", details={"field": "credit"})
+        if self.take is None:
+            raise InvalidArgument("credit before take: declare what the connection takes first", details={"field": "type"})
+        self.credit = min(self.take.capacity, self.credit + tasks)
+        if self.credit > 0:
+            self._has_credit.set()
+
+    async def _push(self) -> None:
+        while not self.hub.wakeups.draining:
+            await self._has_credit.wait()
+            take = self.take
+            assert take is not None
+            args = {"task_types": take.task_types, "max_tasks": min(self.credit, MAX_PUSH), "wait": PARK_SECONDS, "lease_seconds": take.lease_seconds}
+            try:
+                _, claimed, _ = await self.hub.catalog.call(self.hub, self.principal, "agora.task.claim_batch", args, self.request_id)
+            except AgoraError as exc:  # a paused agent, a halt, a rate limit: say so, and try again a little later
+                with contextlib.suppress(Exception):
+                    await self._send(orjson.dumps(error_frame(None, exc)))
+                await asyncio.sleep(1.0)
+                continue
+            claims = claimed.claims  # type: ignore[attr-defined]
+            if not claims:
+                continue
+            self.credit -= len(claims)
+            if self.credit <= 0:
+                self._has_credit.clear()
+            body = b",".join(c.model_dump_json().encode() for c in claims)
+            try:
+                await self._send(b'{"type":"tasks","claims":[%s]}' % body)
+            except BaseException:
+                await asyncio.shield(self._give_back(claims))
+                raise
+
+    async def _give_back(self, claims: list[Any]) -> None:
+        """Tasks the socket could not carry go back to the queue at once, without spending an attempt (rather than
+        waiting out their leases)."""
+        updates = [{"task_id": c.task.task_id, "lease_token": c.lease.token, "status": "pending"} for c in claims]
+        with contextlib.suppress(Exception):
+            await self.hub.catalog.call(self.hub, self.principal, "agora.task.update_batch", {"updates": updates}, self.request_id)
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
