@@ -1,10 +1,15 @@
 """``Agent``: declare a name, capabilities and handlers, then ``run()``.
 
-The runtime registers (idempotently: the same name is the same agent), heartbeats, claims tasks under leases it
+The runtime registers (idempotently: the same name is the same agent), heartbeats, takes tasks under leases it
 renews while a handler runs, completes a task with the handler's return value or fails it with the exception text
-(back to the queue while attempts remain), takes messages from the live stream and acks each only after its handler
-returned, runs at most ``concurrency`` task handlers and as many message handlers at once, rides out a hub restart
-(every loop retries with backoff, the stream resumes where it stopped) and stops gracefully on SIGINT/SIGTERM.
+(back to the queue while attempts remain), takes messages and acks each only after its handler returned, runs at
+most ``concurrency`` task handlers and as many message handlers at once, rides out a hub restart (every loop retries
+with backoff, the stream resumes where it stopped) and stops gracefully on SIGINT/SIGTERM.
+
+By default everything goes over one held WebSocket (``channel.py``): the hub pushes messages and tasks — as many
+tasks as the runtime has free slots, each slot's credit given back when its handler returns — and outcomes, lease
+renewals, acks, A2A updates and the handlers' own calls go back on it. A hub or proxy that refuses the WebSocket
+sends the runtime to HTTP: claims parked in ``claim_batch(wait=…)`` and messages from ``receive(wait=…)``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ._groups import wire_model
+from .channel import Channel, ChannelRefused
 from .client import AsyncAgoraClient, RetryPolicy
 from .errors import AgoraError, Unavailable
+from .events import StreamEvent
 from .wire.messaging import Message, MessageReceipt
-from .wire.tasks import Lease, Task
+from .wire.tasks import Claim, Lease, Task
 
 log = logging.getLogger("agora_sdk.agent")
 
@@ -68,6 +76,32 @@ class _Coalescer(Generic[T]):
             for error, (_, answered) in zip(errors, batch):
                 if not answered.done():
                     answered.set_result(error)
+
+
+class _Slots:
+    """Task handler slots: taken as a group once one is free (a claim asks for that many tasks), or every free one at
+    once (credit for a new channel connection); given back one by one as handlers return."""
+
+    def __init__(self, count: int):
+        self.free = count
+        self._freed = asyncio.Event()
+
+    async def take(self, most: int) -> int:
+        while self.free == 0:
+            self._freed.clear()
+            await self._freed.wait()
+        taken = min(self.free, most)
+        self.free -= taken
+        return taken
+
+    def take_free(self) -> int:
+        taken, self.free = self.free, 0
+        return taken
+
+    def give(self, count: int = 1) -> None:
+        self.free += count
+        if count:
+            self._freed.set()
 
 
 class _Bridge:
@@ -187,7 +221,9 @@ class A2ATurn(TaskRun):
     def _update(self, ends: bool = False, **fields: Any) -> Any:
         if ends:
             self.ended = True
-        return self._run(self._agent.client.a2a.update(self.task.task_id, lease_token=self.lease.token, **fields))
+        args = {"task_id": self.task.task_id, "lease_token": self.lease.token, **fields}
+        # An update that ends the turn is fenced by the lease (a repeat is refused); an artifact could be added twice.
+        return self._run(self._agent._invoke("agora.a2a.update", "a2a.A2AUpdated", args, resend=ends))
 
 
 def _parts(text: str | None, data: Any) -> list[dict[str, Any]]:
@@ -232,6 +268,7 @@ class Agent:
         visibility_timeout: float = 60.0,
         max_deliveries: int = 5,
         shutdown_grace: float = 30.0,
+        channel: bool = True,
     ):
         self.name = name
         self.capabilities = list(capabilities or [])
@@ -245,11 +282,13 @@ class Agent:
         self.visibility_timeout = visibility_timeout
         self.max_deliveries = max_deliveries
         self.shutdown_grace = shutdown_grace
+        self.use_channel = channel  # False: HTTP only (claims and receives parked on the hub)
+        self.channel: Channel | None = None
         self.agent_id: str | None = None
         self.loop: asyncio.AbstractEventLoop
         self._task_handlers: dict[str | None, Handler] = {}
         self._message_routes: list[_Route] = []
-        self._task_slots = asyncio.Semaphore(concurrency)  # task handlers running at once
+        self._task_slots = _Slots(concurrency)  # task handlers running at once
         self._message_slots = asyncio.Semaphore(concurrency)  # and message handlers
         self._backoff = RetryPolicy(retries=0, base=0.25, cap=5.0)
         self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
@@ -257,6 +296,8 @@ class Agent:
         self._handlers_running: set[asyncio.Task[Any]] = set()
         self._outcomes = _Coalescer(self._send_outcomes, MAX_REPORT)  # task outcomes: agora.task.update_batch
         self._acks = _Coalescer(self._send_acks, MAX_ACK)  # handled messages: agora.messaging.ack
+        self._lent = 0  # task slots given to the hub as credit on the open channel
+        self._incoming: asyncio.Queue[Message] = asyncio.Queue()  # pushed messages waiting for a handler slot
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -313,19 +354,45 @@ class Agent:
         self.loop = asyncio.get_running_loop()
         await self._register()
         self._loops = [asyncio.create_task(self._heartbeats(), name="agora-heartbeat")]
+        if self.use_channel and (self._task_handlers or self._message_routes):
+            self.channel = Channel(
+                self.client, MESSAGE_TYPES if self._message_routes else None, self.visibility_timeout,
+                on_event=self._pushed_event, on_tasks=self._pushed_tasks, take=self._take, on_down=self._channel_down,
+            )  # fmt: skip
+            self.client.channel = self.channel
+            self._loops.append(asyncio.create_task(self._hold_channel(), name="agora-channel"))
+            if self._message_routes:
+                self._loops.append(asyncio.create_task(self._dispatch_messages(), name="agora-messages"))
+        else:
+            self._start_http_loops()
+        self.ready.set()
+        log.info("agent %s (%s) is running", self.name, self.agent_id)
+
+    def _start_http_loops(self) -> None:
         if self._task_handlers:
             self._loops.append(asyncio.create_task(self._claims(), name="agora-claims"))
         if self._message_routes:
             self._loops.append(asyncio.create_task(self._messages(), name="agora-messages"))
-        self.ready.set()
-        log.info("agent %s (%s) is running", self.name, self.agent_id)
+
+    async def _hold_channel(self) -> None:
+        """Until ``stop`` ends it, after the handlers' last answers went out on it."""
+        assert self.channel is not None
+        try:
+            await self.channel.run()
+        except ChannelRefused as exc:
+            log.warning("the hub's WebSocket is out of reach (%s): taking work over HTTP", exc)
+            self.client.channel = self.channel = None
+            self._start_http_loops()
 
     async def stop(self) -> None:
         """Stop taking work, let running handlers finish (up to ``shutdown_grace``), then close."""
         self._stopping.set()
+        if self.channel is not None:
+            self.channel.stop_taking()  # running handlers still answer on it
         for task in list(self._idle):
             task.cancel()
-        working = {t for t in self._loops if not t.done()} | self._handlers_running
+        # The channel lives on until the handlers' last answers went out on it.
+        working = {t for t in self._loops if not t.done() and t.get_name() != "agora-channel"} | self._handlers_running
         if working:
             await asyncio.wait(working, timeout=self.shutdown_grace)
         for task in [*self._loops, *self._handlers_running]:
@@ -365,12 +432,51 @@ class Agent:
 
     # -- tasks ------------------------------------------------------------------------------------------------------
 
+    def _take(self) -> dict[str, Any] | None:
+        """What a new connection declares: the task types handled, and every slot free now as credit."""
+        if not self._task_handlers or self._stopping.is_set():
+            return None
+        self._lent += self._task_slots.take_free()
+        return {"task_types": self._wanted_types(), "capacity": self.concurrency, "credit": self._lent, "lease_seconds": self.lease_seconds}
+
+    def _pushed_tasks(self, raw: list[dict[str, Any]]) -> None:
+        claims = [Claim.model_validate(c) for c in raw]
+        if self._stopping.is_set():  # pushed while we said we stop: back to the queue, no attempt spent
+            self._lent -= len(claims)
+            self._task_slots.give(len(claims))
+            self._start_handler(self._give_back(claims), None)
+            return
+        for claim in claims:
+            self._lent -= 1  # the hub pushes no more than the credit given
+            self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), None)
+
+    async def _give_back(self, claims: list[Claim]) -> None:
+        updates = [{"task_id": c.task.task_id, "lease_token": c.lease.token, "status": "pending"} for c in claims]
+        with contextlib.suppress(AgoraError):
+            await self._invoke("agora.task.update_batch", "tasks.UpdatedBatch", {"updates": updates})
+
+    def _channel_down(self) -> None:
+        """Credit given on a broken connection is void: its slots are free again (the next ``take`` lends them)."""
+        self._release(self._lent)
+        self._lent = 0
+
+    def _slots_back(self, count: int) -> None:
+        """Task slots free again: given to the hub as credit on the open channel, else to the HTTP claim loop."""
+        if count <= 0:
+            return
+        if self.channel is not None and self.channel.up.is_set() and not self._stopping.is_set():
+            self._lent += count
+            self.channel.credit(count)
+        else:
+            self._task_slots.give(count)
+
+    def _wanted_types(self) -> list[str]:
+        return [] if None in self._task_handlers else [t for t in self._task_handlers if t is not None]
+
     async def _claims(self) -> None:
         """One claim at a time, parked until work comes, for as many tasks as task slots are free; each task claimed
         runs in its slot while the loop claims the next. (One parked claim per agent, not one per slot: a new task
         wakes one claimer of this agent, not ``concurrency`` of them.)"""
-        types = [t for t in self._task_handlers if t is not None]
-        wanted = {} if None in self._task_handlers else {"task_types": types}
         attempt = 0
         me = asyncio.current_task()
         assert me is not None
@@ -379,7 +485,7 @@ class Agent:
             self._idle.add(me)  # parked in a claim: stopping cancels it at once
             try:
                 claimed = await self.client.task.claim_batch(
-                    wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, max_tasks=free, **wanted
+                    wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, max_tasks=free, task_types=self._wanted_types()
                 )
             except AgoraError as exc:
                 self._release(free)
@@ -394,21 +500,15 @@ class Agent:
                 self._idle.discard(me)
             attempt = 0
             for claim in claimed.claims:
-                self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), self._task_slots)
+                self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), None)
             self._release(free - len(claimed.claims))
 
     async def _free_slots(self) -> int:
         """Wait for a free task slot, then take every other slot free now (at most MAX_CLAIM): how many were taken."""
-        await self._task_slots.acquire()
-        taken = 1
-        while taken < MAX_CLAIM and not self._task_slots.locked():
-            await self._task_slots.acquire()  # free: returns at once
-            taken += 1
-        return taken
+        return await self._task_slots.take(MAX_CLAIM)
 
     def _release(self, slots: int) -> None:
-        for _ in range(slots):
-            self._task_slots.release()
+        self._task_slots.give(slots)
 
     async def _work(self, run: TaskRun) -> None:
         handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
@@ -417,42 +517,60 @@ class Agent:
         renewing = asyncio.create_task(self._keep_lease(run))
         try:
             result = await self._call(handler, run)
-            if isinstance(run, A2ATurn):
-                if run.ended:
-                    return  # the handler answered the caller itself
-                if isinstance(result, str) or result is None:
-                    await run.complete(result)
-                    return
         except Exception as exc:  # noqa: BLE001 - the handler's failure is the task's failure
             log.exception("task %s failed", run.task.task_id)
             outcome = {"status": "failed", "notes": f"{type(exc).__name__}: {exc}"[:4000], "retry": not isinstance(run, A2ATurn)}
+        except BaseException:
+            self._slots_back(1)
+            raise
         else:
+            if isinstance(run, A2ATurn) and (run.ended or isinstance(result, str) or result is None):
+                renewing.cancel()
+                self._slots_back(1)  # the next task may come while this answer travels
+                if not run.ended:  # else the handler answered the caller itself
+                    await run.complete(result)
+                return
             outcome = {"status": "completed", "result": result}
         finally:
             renewing.cancel()
         await self._report({"task_id": run.task.task_id, "lease_token": run.lease.token, **outcome})
 
     async def _report(self, outcome: dict[str, Any]) -> None:
-        """Hand a task's outcome to the hub, with those of other tasks that finish meanwhile."""
+        """Hand a task's outcome to the hub, with those of other tasks that finish meanwhile. With the channel, the
+        task's slot rides along: the report takes the next task in the same call (``claim_next``)."""
+        if self.channel is None:
+            self._task_slots.give()
         error = await self._outcomes.put(outcome)
         if error is not None:  # the lease was lost (expired and reclaimed): the newer claim's outcome counts
             log.warning("task %s: %s", outcome["task_id"], error)
 
     async def _send_outcomes(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
-        """Report outcomes in one call: why each changed nothing (None where it did)."""
+        """Report outcomes in one call (and take as many tasks as they free slots): why each changed nothing."""
+        riding = len(outcomes) if self.channel is not None else 0
+        args: dict[str, Any] = {"updates": outcomes}
+        if riding and not self._stopping.is_set():
+            args["claim_next"] = {"max_tasks": riding, "task_types": self._wanted_types(), "lease_seconds": self.lease_seconds}
         try:
-            answer = await self._retrying(lambda: self.client.task.update_batch(updates=outcomes), "task update")
-            return [r.error.message if r.error is not None else None for r in answer.results]
+            answer = await self._retrying(lambda: self._invoke("agora.task.update_batch", "tasks.UpdatedBatch", args), "task update")
         except AgoraError:
+            self._slots_back(riding)
             if len(outcomes) == 1:
                 raise
+        except BaseException:
+            self._slots_back(riding)
+            raise
+        else:
+            for claim in answer.claims:
+                self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), None)
+            self._slots_back(riding - len(answer.claims))
+            return [r.error.message if r.error is not None else None for r in answer.results]
         # The call was refused as a whole (one result too large for a request, say): each on its own, so one bad
         # outcome never costs the others theirs.
         return [await self._send_alone(outcome) for outcome in outcomes]
 
     async def _send_alone(self, outcome: dict[str, Any]) -> str | None:
         try:
-            await self._retrying(lambda: self.client.task.update(**outcome), "task update")
+            await self._retrying(lambda: self._invoke("agora.task.update", "tasks.Task", outcome), "task update")
         except AgoraError as exc:
             return exc.message
         return None
@@ -469,18 +587,59 @@ class Agent:
             args["progress"] = percent
         if notes is not None:
             args["notes"] = notes
-        return await self.client.task.heartbeat(task_id=run.task.task_id, lease_token=run.lease.token, **args)
+        result: Task = await self._invoke("agora.task.heartbeat", "tasks.Task", {"task_id": run.task.task_id, "lease_token": run.lease.token, **args})
+        return result
 
     # -- messages ---------------------------------------------------------------------------------------------------
 
-    async def _messages(self) -> None:
+    def _pushed_event(self, event: StreamEvent) -> None:
+        if event.message is not None:
+            self._incoming.put_nowait(event.message)
+
+    async def _dispatch_messages(self) -> None:
+        """Messages pushed on the channel, each to a handler as a slot frees (the socket is never held up: the
+        answers to the handlers' own calls come on it)."""
         me = asyncio.current_task()
         assert me is not None
-        self._idle.add(me)  # the stream only waits for messages: stopping cancels it at once
-        async for event in self.client.events(MESSAGE_TYPES, visibility_timeout=self.visibility_timeout):
-            if event.message is not None:
+        self._idle.add(me)
+        while True:
+            message = await self._incoming.get()
+            await self._message_slots.acquire()
+            self._start_handler(self._deliver(IncomingMessage(self, message)), self._message_slots)
+
+    async def _messages(self) -> None:
+        """Without the channel: messages from a receive parked on the hub, as many as message slots are free."""
+        me = asyncio.current_task()
+        assert me is not None
+        attempt = 0
+        while not self._stopping.is_set():
+            await self._message_slots.acquire()
+            free = 1
+            while free < MAX_CLAIM and not self._message_slots.locked():
                 await self._message_slots.acquire()
-                self._start_handler(self._deliver(IncomingMessage(self, event.message)), self._message_slots)
+                free += 1
+            self._idle.add(me)
+            try:
+                inbox = await self.client.messaging.receive(wait=CLAIM_WAIT, limit=free, visibility_timeout=self.visibility_timeout)
+            except AgoraError as exc:
+                self._release_messages(free)
+                log.warning("receive failed (%s); retrying", exc.message)
+                await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
+                attempt += 1
+                continue
+            except BaseException:
+                self._release_messages(free)
+                raise
+            finally:
+                self._idle.discard(me)
+            attempt = 0
+            for message in inbox.messages:
+                self._start_handler(self._deliver(IncomingMessage(self, message)), self._message_slots)
+            self._release_messages(free - len(inbox.messages))
+
+    def _release_messages(self, slots: int) -> None:
+        for _ in range(slots):
+            self._message_slots.release()
 
     def _route(self, message: Message) -> _Route | None:
         for route in self._message_routes:
@@ -509,7 +668,7 @@ class Agent:
     async def _send_acks(self, message_ids: list[str]) -> list[str | None]:
         """Ack handled messages in one call; if it is refused (a message no longer in the inbox), each on its own."""
         try:
-            await self._retrying(lambda: self.client.messaging.ack(message_ids=message_ids), "ack")
+            await self._retrying(lambda: self._invoke("agora.messaging.ack", "messaging.Acked", {"message_ids": message_ids}), "ack")
             return [None] * len(message_ids)
         except AgoraError as exc:
             if len(message_ids) == 1:
@@ -518,14 +677,21 @@ class Agent:
 
     # -- shared -----------------------------------------------------------------------------------------------------
 
-    def _start_handler(self, work: Coroutine[Any, Any, None], slots: asyncio.Semaphore) -> None:
-        """Run one handler in the slot the caller acquired from ``slots``; the slot is freed when it ends."""
+    async def _invoke(self, tool: str, output: str, args: dict[str, Any], *, resend: bool = True) -> Any:
+        """The runtime's own calls: fenced by a lease or idempotent (an ack), so safe to send again after a broken
+        connection; over the channel while it is open."""
+        return await self.client._invoke(tool, wire_model(output), args, retry_safe=resend)
+
+    def _start_handler(self, work: Coroutine[Any, Any, None], slots: asyncio.Semaphore | None) -> None:
+        """Run one handler in the slot the caller acquired from ``slots`` (freed when it ends; None: the handler
+        frees its own)."""
         task = asyncio.create_task(work)
         self._handlers_running.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
             self._handlers_running.discard(t)
-            slots.release()
+            if slots is not None:
+                slots.release()
 
         task.add_done_callback(done)
 

@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pydantic_core
@@ -27,6 +27,9 @@ from .errors import AgoraError, Unavailable, error_from_body
 from .events import StreamEvent, stream_url
 from .wire.agents import Registration
 from .wire.common import Output
+
+if TYPE_CHECKING:
+    from .channel import Channel
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
@@ -206,6 +209,7 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
         self._http = httpx.AsyncClient(base_url=self.config.url, timeout=self.timeout)
+        self.channel: Channel | None = None  # an agent runtime's held WebSocket: calls go over it while it is open
         self._init_groups()
 
     async def _post(self, tool: str, args: dict[str, Any], retry_safe: bool) -> httpx.Response:
@@ -228,6 +232,9 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
         return {**self._headers(), "Content-Type": "application/json"}
 
     async def _invoke(self, tool: str, output: type[Output], args: dict[str, Any], *, retry_safe: bool) -> Any:
+        if self.channel is not None and self.channel.up.is_set():
+            result = await self.channel.call(tool, args, resend=retry_safe or "idempotency_key" in args)
+            return output.model_validate(result)
         return _result(await self._post(tool, args, retry_safe), output)
 
     async def call(self, tool: str, /, **args: Any) -> Any:

@@ -499,3 +499,25 @@ def test_a_long_poll_whose_client_left_takes_no_work(hub, admin):
         ok(call(admin, "agora.messaging.send", to_agent=agent["agent_id"], content="still here?"))
         assert claim(c, wait=5)["task"]["task_id"] == task
         assert [m["content"] for m in ok(call(c, "agora.messaging.receive", wait=5))["messages"]] == ["still here?"]
+
+
+def test_update_batch_with_claim_next_reports_and_takes_work_in_one_call(hub, admin):
+    customer = new_tenant(admin, hub)
+    worker = register(customer, "relay")
+    me = hub.client(worker["agent_token"])
+    ids = [assign(customer, required_capabilities=["relay"], payload={"n": n})["task_id"] for n in range(3)]
+    first = claim(me)
+    done = ok(call(me, "agora.task.update_batch", claim_next={"max_tasks": 5, "lease_seconds": 10}, updates=[
+        {"task_id": first["task"]["task_id"], "lease_token": first["lease"]["token"], "status": "completed"}]))  # fmt: skip
+    assert done["updated"] == 1 and {c["task"]["task_id"] for c in done["claims"]} == set(ids) - {first["task"]["task_id"]}
+    assert all(c["task"]["status"] == "in_progress" and c["lease"]["fencing_token"] == 1 for c in done["claims"])
+    # A failed update still takes the next work; nothing left: no claims.
+    again = ok(call(me, "agora.task.update_batch", claim_next={}, updates=[
+        {"task_id": first["task"]["task_id"], "lease_token": first["lease"]["token"], "status": "completed"}]))  # fmt: skip
+    assert (again["failed"], again["claims"]) == (1, [])
+    # Only an agent claims its own next tasks.
+    held = done["claims"][0]
+    refused = call(customer, "agora.task.update_batch", claim_next={"max_tasks": 1},
+                   updates=[{"task_id": held["task"]["task_id"], "notes": "hi"}])  # fmt: skip
+    assert expect_error(refused, 400, "invalid_argument")["details"]["field"] == "claim_next"
+    expect_error(call(me, "agora.task.update_batch", claim_next={"max_tasks": 0}, updates=[{"task_id": held["task"]["task_id"]}]), 422, "invalid_argument")

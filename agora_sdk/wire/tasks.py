@@ -91,13 +91,19 @@ class AssignedBatch(Listing):
     created: int = Field(description="How many are new (the rest were returned by their idempotency_key).")
 
 
+TaskTypes = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(default_factory=list, max_length=20, description="Only these task types (default: any)."),
+]
+LeaseSeconds = Annotated[float, Field(ge=1, le=3600, description="How long the lease lasts without a heartbeat.")]
+MaxTasks = Annotated[int, Field(ge=1, le=100, description="At most this many tasks; fewer when fewer are eligible.")]
+
+
 class ClaimTask(Input):
     agent: str | None = acting_agent("The claiming agent; defaults to the calling agent.")
-    task_types: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=20, description="Only these task types (default: any)."
-    )
+    task_types: TaskTypes
     wait: float = Field(0, ge=0, le=60, description="Seconds to long-poll when nothing is eligible.")
-    lease_seconds: float = Field(30, ge=1, le=3600, description="How long the lease lasts without a heartbeat.")
+    lease_seconds: LeaseSeconds = 30
 
 
 class Lease(Output):
@@ -144,7 +150,7 @@ class Claimed(Output):
 class ClaimTasks(ClaimTask):
     """``agora.task.claim_batch``: up to ``max_tasks`` eligible tasks at once, each under its own lease."""
 
-    max_tasks: int = Field(10, ge=1, le=100, description="At most this many tasks; fewer when fewer are eligible.")
+    max_tasks: MaxTasks = 10
 
 
 class Claim(Output):
@@ -185,10 +191,21 @@ class UpdateTask(Input):
         return self
 
 
+class ClaimNext(Input):
+    """Tasks the calling agent takes in the same transaction as its updates (no waiting: what is eligible now)."""
+
+    max_tasks: MaxTasks = 1
+    task_types: TaskTypes
+    lease_seconds: LeaseSeconds = 30
+
+
 class UpdateTasks(Input):
     """``agora.task.update_batch``: several updates in one call; each succeeds or fails on its own."""
 
     updates: list[UpdateTask] = Field(min_length=1, max_length=100)
+    claim_next: ClaimNext | None = Field(
+        None, description="Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only)."
+    )
 
 
 class UpdateError(Output):
@@ -209,6 +226,7 @@ class UpdatedBatch(Listing):
     results: list[UpdateResult] = Field(description="One per update, in the order given.")
     updated: int
     failed: int
+    claims: list[Claim] = Field(default_factory=list, description="The tasks claim_next took (empty without it).")
 
 
 class TaskRef(Input):

@@ -1,4 +1,5 @@
-"""tasks: assign → claim → complete with 8 workers over HTTP, duplicates completed, and claim wake-up latency."""
+"""tasks: assign → claim → complete with 8 workers over HTTP, duplicates completed, and claim wake-up latency; then
+SDK agent runtimes whose handlers take one task at a time, with tasks pushed over their WebSocket and over HTTP."""
 
 from __future__ import annotations
 
@@ -172,6 +173,45 @@ def _pipeline(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: 
     bench.add(ValueRecord(NAME, kind, "tasks completed twice (at once)", duplicates, "", at_most(duplicates, 0, "0")))
 
 
+RUNTIME_TARGET = 0.6  # × the raw one-per-call cycle
+
+
+def _runtimes(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path, count: int, ceiling: float) -> None:
+    """SDK ``Agent``s (one process, as an operator would run them) handling tasks one at a time: 8 runtimes of
+    capacity 1 and 1 of capacity 8, each over the WebSocket channel and over HTTP claims."""
+    kind = store.kind.value
+    for runtimes, capacity in ((WORKERS, 1), (1, WORKERS)):
+        for channel in (True, False):
+            how = "pushed over the WebSocket" if channel else "claimed over HTTP"
+            label = f"SDK runtimes, {runtimes} × capacity {capacity}, tasks {how}"
+            bench.step(f"{NAME}: assign {count:,} tasks; {label}")
+            asyncio.run(_assign(hub.port, admin, count, BATCH, connections=2))
+            out = tmp / "runtimes.json"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.runtime_agents", f"http://127.0.0.1:{hub.port}", admin, str(runtimes), str(capacity),
+                 str(count), str(bench.profile.load_seconds * 4), "1" if channel else "0", str(out)],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert proc.stdin is not None and proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("the runtimes did not start")
+            cpu = hub.cpu_seconds()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            if proc.wait(300) != 0:
+                raise RuntimeError("the runtimes failed")
+            result = json.loads(out.read_text())
+            rate = result["handled"] / result["span_seconds"]
+            agent_us = result["cpu_seconds"] / max(1, result["handled"]) * 1e6
+            hub_us = (hub.cpu_seconds() - cpu) / max(1, result["handled"]) * 1e6
+            check = at_least(rate / ceiling, RUNTIME_TARGET, f"≥ {RUNTIME_TARGET}× the raw cycle") if channel else None
+            bench.add(ValueRecord(NAME, kind, f"{label}, handled", rate, "/s", check,
+                                  f"{rate / ceiling:.2f}× the raw one-per-call cycle; {result['handled']:,} of {count:,}; "
+                                  f"agent CPU {agent_us:.0f} µs/task, hub {hub_us:.0f} µs/task"))
+            bench.add(ValueRecord(NAME, kind, f"{label}, agent CPU per task", agent_us, "µs"))
+            bench.add(ValueRecord(NAME, kind, f"{label}, tasks handled twice", result["handled_twice"], "", at_most(result["handled_twice"], 0, "0")))
+
+
 def _wake(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path, samples: int) -> None:
     worker = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "waker"})
     bench.step(f"{NAME}: a worker parked in claim(wait); {samples} tasks assigned one at a time")
@@ -200,3 +240,4 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
         for batch in (1, BATCH):
             _throughput(bench, store, hub, spec.admin_key, Path(tmp), count, batch, ceilings[batch])
         _pipeline(bench, store, hub, spec.admin_key, Path(tmp), count, ceilings[BATCH])
+        _runtimes(bench, store, hub, spec.admin_key, Path(tmp), count, ceilings[1])

@@ -91,7 +91,8 @@ TOOLS = [
         description=(
             "Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease "
             "changes nothing and is reported with its error code in its place), so one lost lease never holds back "
-            "the other results."
+            "the other results. With claim_next, the calling agent then takes its next tasks in the same transaction: "
+            "a worker reports and takes work in one round trip."
         ),
         input_model=w.UpdateTasks,
         output_model=w.UpdatedBatch,

@@ -311,10 +311,7 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
             agent, taken, events, next_available = await ctx.store.write(op)
             if taken:
                 await announce(ctx.hub, events)
-                return [
-                    Claim(task=task_model(t), lease=Lease(token=t["lease_token"], fencing_token=t["fencing_token"], expires_at=t["lease_expires_at"]))
-                    for t in taken
-                ]
+                return [claim_of(t) for t in taken]
             remaining = ctx.hub.wakeups.remaining(deadline)
             if remaining <= 0:
                 return []
@@ -322,6 +319,10 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
                 remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), remaining)
+
+
+def claim_of(task: dict[str, Any]) -> Claim:
+    return Claim(task=task_model(task), lease=Lease(token=task["lease_token"], fencing_token=task["fencing_token"], expires_at=task["lease_expires_at"]))
 
 
 async def heartbeat(ctx: CallContext, req: TaskHeartbeat) -> Task:
@@ -347,13 +348,19 @@ class _UpdateFailed(Exception):
 async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
     """Every update in one transaction: one that fails (a lost lease, a finished task) changes nothing and is
     reported in its place; the others still apply. Savepoints cost as much as the updates themselves, so the batch
-    runs without them first and again with one per update only when an update failed."""
+    runs without them first and again with one per update only when an update failed. ``claim_next`` then takes the
+    caller's next tasks in the same transaction: a worker reports and takes work in one round trip."""
     p = ctx.principal
     actor = p.agent_id or p.label
     now = ctx.clock.now()
     changes = [u.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json") for u in req.updates]
+    claim_next = req.claim_next
+    if claim_next is not None and p.kind is not PrincipalKind.agent:
+        raise InvalidArgument("claim_next: only an agent claims its next tasks; call as the agent", details={"field": "claim_next"})
+    if ctx.hub.halt.halted:
+        claim_next = None  # outcomes are still taken while the hub is halted; new work is not
 
-    def op(conn: Connection, isolated: bool) -> tuple[list[dict[str, Any] | AgoraError], list[Event]]:
+    def op(conn: Connection, isolated: bool) -> tuple[list[dict[str, Any] | AgoraError], list[dict[str, Any]], list[Event]]:
         outcomes: list[dict[str, Any] | AgoraError] = []
         locked = task_ops.lock_many(conn, [u.task_id for u in req.updates], p.tenant_scope())
         for u, change in zip(req.updates, changes):
@@ -366,13 +373,17 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
                 if not isolated:
                     raise _UpdateFailed from exc
                 outcomes.append(exc)
+        taken: list[dict[str, Any]] = []
+        if claim_next is not None:
+            agent = agent_ops.resolve(conn, p.tenant_id, p.agent_id)
+            taken = task_ops.claim(conn, agent, claim_next.task_types, timedelta(seconds=claim_next.lease_seconds), now, claim_next.max_tasks)
         # Recorded last: on PostgreSQL the events lock is then held only from here to the commit.
-        return outcomes, record_transitions(conn, [o for o in outcomes if not isinstance(o, AgoraError)], now)
+        return outcomes, taken, record_transitions(conn, [o for o in outcomes if not isinstance(o, AgoraError)] + taken, now)
 
     try:
-        outcomes, events = await ctx.store.write(op, False)
+        outcomes, taken, events = await ctx.store.write(op, False)
     except _UpdateFailed:
-        outcomes, events = await ctx.store.write(op, True)
+        outcomes, taken, events = await ctx.store.write(op, True)
     await announce(ctx.hub, events)
     results = [
         UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details))
@@ -381,7 +392,7 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
         for u, o in zip(req.updates, outcomes)
     ]
     failed = sum(r.error is not None for r in results)
-    return UpdatedBatch(results=results, updated=len(results) - failed, failed=failed)
+    return UpdatedBatch(results=results, updated=len(results) - failed, failed=failed, claims=[claim_of(t) for t in taken])
 
 
 async def _apply(ctx: CallContext, move: Callable[[Connection, datetime], dict[str, Any]]) -> Task:

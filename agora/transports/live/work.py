@@ -116,6 +116,7 @@ class TaskPush:
             raise InvalidArgument(f"take: {field}: {first['msg']}", details={"field": field}) from None
         self.take = take
         self.credit = 0
+        self._has_credit.clear()
         self.grant(take.capacity if take.credit is None else take.credit)
         if self._loop is None:
             self._loop = asyncio.create_task(self._push())
@@ -135,6 +136,9 @@ class TaskPush:
             await self._has_credit.wait()
             take = self.take
             assert take is not None
+            if self.credit <= 0:
+                self._has_credit.clear()
+                continue
             args = {"task_types": take.task_types, "max_tasks": min(self.credit, MAX_PUSH), "wait": PARK_SECONDS, "lease_seconds": take.lease_seconds}
             try:
                 _, claimed, _ = await self.hub.catalog.call(self.hub, self.principal, "agora.task.claim_batch", args, self.request_id)
