@@ -358,6 +358,7 @@ class Agent:
             self.channel = Channel(
                 self.client, MESSAGE_TYPES if self._message_routes else None, self.visibility_timeout,
                 on_event=self._pushed_event, on_tasks=self._pushed_tasks, take=self._take, on_down=self._channel_down,
+                messages=self.concurrency if self._message_routes else None,
             )  # fmt: skip
             self.client.channel = self.channel
             self._loops.append(asyncio.create_task(self._hold_channel(), name="agora-channel"))
@@ -466,7 +467,7 @@ class Agent:
             return
         if self.channel is not None and self.channel.up.is_set() and not self._stopping.is_set():
             self._lent += count
-            self.channel.credit(count)
+            self.channel.credit(tasks=count)
         else:
             self._task_slots.give(count)
 
@@ -651,6 +652,13 @@ class Agent:
         return None
 
     async def _deliver(self, incoming: IncomingMessage) -> None:
+        try:
+            await self._handle(incoming)
+        finally:
+            if self.channel is not None:
+                self.channel.credit(messages=1)  # its slot is free: room for the next pushed message
+
+    async def _handle(self, incoming: IncomingMessage) -> None:
         message = incoming.message
         route = self._route(message)
         if route is not None:

@@ -50,7 +50,7 @@ class Channel:
     """``on_event`` gets every pushed message or hub event, ``on_tasks`` every pushed batch of claims (plain JSON:
     ``{"task": …, "lease": …}``), ``on_up``/``on_down`` when a connection opens or breaks. ``take()`` says what to
     declare on a new connection (None: take no tasks) and is asked again each time, so the credit given is the room
-    the runtime has then."""
+    the runtime has then. ``messages``: at most that many messages pushed before ``credit(messages=…)`` gives room."""
 
     client: AsyncAgoraClient
     types: list[str] | None
@@ -60,6 +60,7 @@ class Channel:
     take: Callable[[], dict[str, Any] | None]
     on_up: Callable[[], None] = lambda: None
     on_down: Callable[[], None] = lambda: None
+    messages: int | None = None
     up: asyncio.Event = field(default_factory=asyncio.Event)
     _ws: ClientConnection | None = None
     connections: int = 0  # opened so far
@@ -67,6 +68,7 @@ class Channel:
     _calls: dict[int, _Call] = field(default_factory=dict)
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _outbox: list[dict[str, Any]] = field(default_factory=list)
+    _stopping: bool = False
     _flush: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, refused_after: int = 3) -> None:
@@ -99,7 +101,7 @@ class Channel:
             attempt += 1
 
     def _target(self) -> str:
-        return stream_url(self.client.config.url, self.types or ["none"], self._resume, self.visibility_timeout)
+        return stream_url(self.client.config.url, self.types or ["none"], self._resume, self.visibility_timeout, self.messages)
 
     async def _hold(self, ws: ClientConnection) -> None:
         self.connections += 1
@@ -130,9 +132,10 @@ class Channel:
             self.on_down()
 
     def _drop_unsafe(self) -> None:
-        """Calls sent on the connection that broke and not safe to send twice: their callers hear it."""
+        """Calls sent on the connection that broke and not safe to send twice (all of them once the runtime stops:
+        there may be no next connection): their callers hear it."""
         for ref, call in list(self._calls.items()):
-            if call.sent_on and not call.resend:
+            if (call.sent_on and not call.resend) or self._stopping:
                 del self._calls[ref]
                 if not call.answer.done():
                     call.answer.set_exception(Unavailable("the connection to the hub broke before the call was answered"))
@@ -166,15 +169,19 @@ class Channel:
             self._calls.pop(ref, None)
 
     def stop_taking(self) -> None:
-        """No more tasks on this or any later connection (what was pushed meanwhile still arrives)."""
+        """No more tasks on this or any later connection (what was pushed meanwhile still arrives); calls left
+        unanswered when the connection breaks from now on are not kept for the next one."""
         self.take = lambda: None
+        self._stopping = True
+        if self._ws is None:
+            self._drop_unsafe()
         if self._ws is not None:
             self._send({"type": "take", "capacity": 1, "credit": 0})
 
-    def credit(self, tasks: int) -> None:
-        """Room for ``tasks`` more pushed tasks (a no-op while disconnected: the next ``take`` says the room)."""
-        if self._ws is not None and tasks > 0:
-            self._send({"type": "credit", "tasks": tasks})
+    def credit(self, tasks: int = 0, messages: int = 0) -> None:
+        """Room for more pushed tasks or messages (a no-op while disconnected: a new connection starts afresh)."""
+        if self._ws is not None and (tasks > 0 or messages > 0):
+            self._send({"type": "credit", "tasks": tasks, "messages": messages})
 
     def _received(self, raw: str | bytes) -> None:
         frame = orjson.loads(raw)

@@ -33,10 +33,15 @@ class StreamEvent(Output):
         return [] if kind in CONTROL_FRAMES else [cls.model_validate(frame)]
 
 
-def stream_url(base: str, types: list[str] | None, resume: str | None, visibility_timeout: float | None) -> str:
+def stream_url(
+    base: str, types: list[str] | None, resume: str | None, visibility_timeout: float | None, messages: int | None = None
+) -> str:
     """The hub's ``/ws`` address for these filters (``ws://`` for ``http://``, ``wss://`` for ``https://``), asking for
-    batch frames (several events per WebSocket frame when they come fast)."""
+    batch frames (several events per WebSocket frame when they come fast), and at most ``messages`` messages pushed
+    before the client gives credit back."""
     params: dict[str, Any] = {"batch": 1}
+    if messages is not None:
+        params["messages"] = messages
     if types:
         params["types"] = ",".join(types)
     if resume:

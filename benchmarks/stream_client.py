@@ -3,6 +3,9 @@
 python -m benchmarks.stream_client latency HUB_PORT SENDER_TOKEN RECEIVER_TOKEN RECEIVER_ID RATE SECONDS OUT
     One receiver on /ws and one sender at a steady RATE messages/s (open loop): per message, the send's HTTP
     latency and the send → frame latency (both clocks are this process's).
+python -m benchmarks.stream_client echo HUB_PORT SENDER_TOKEN ECHO_AGENT_ID RATE SECONDS OUT
+    The same, sending to an agent that replies with the message's content, the sender's own /ws taking the replies:
+    send → handler → reply → frame.
 python -m benchmarks.stream_client fanout URL_OF_WS TOKENS_FILE SECONDS OUT
     One WebSocket per token; counts broadcast messages (single frames, or the events of batch frames) until
     SECONDS after the first one, acking with up_to every ACK_EVERY messages.
@@ -36,7 +39,8 @@ async def _connect(url: str, token: str) -> websockets.ClientConnection:
     return ws
 
 
-async def latency(port: int, sender: str, receiver: str, receiver_id: str, rate: float, seconds: float) -> dict[str, Any]:
+async def latency(port: int, sender: str, receiver: str, to_agent: str, rate: float, seconds: float) -> dict[str, Any]:
+    """``receiver``'s stream takes what ``sender`` sends to ``to_agent`` (the receiver, or an agent that replies)."""
     ws = await _connect(f"ws://127.0.0.1:{port}/ws?types=message_received", receiver)
     sent_at: dict[int, float] = {}
     delivery_ms: list[float] = []
@@ -59,7 +63,7 @@ async def latency(port: int, sender: str, receiver: str, receiver_id: str, rate:
     async def send(n: int) -> None:
         sent_at[n] = started = time.perf_counter()
         connection = await idle.get()  # (the lightweight client: httpx would make this process the bottleneck)
-        body = json.dumps({"to_agent": receiver_id, "content": {"n": n}}).encode()
+        body = json.dumps({"to_agent": to_agent, "content": {"n": n}}).encode()
         status, answer = await connection.send(build_request("POST", "/agora/messaging/send", port, headers, body))
         idle.put_nowait(connection)
         if status != 200:
@@ -118,6 +122,9 @@ def main() -> None:
     if mode == "latency":
         port, sender, receiver, receiver_id, rate, seconds, out = args
         result = uvloop.run(latency(int(port), sender, receiver, receiver_id, float(rate), float(seconds)))
+    elif mode == "echo":
+        port, sender, echo_agent, rate, seconds, out = args
+        result = uvloop.run(latency(int(port), sender, sender, echo_agent, float(rate), float(seconds)))
     else:
         url, tokens_file, seconds, out = args
         result = uvloop.run(fanout(url, Path(tokens_file).read_text().split(), float(seconds)))

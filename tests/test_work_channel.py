@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.exceptions import InvalidStatus
 
 from .conftest import call, expect_error, ok, unique
 from .hubproc import HubProcess
@@ -187,3 +188,34 @@ async def test_the_stream_of_a_work_socket_carries_no_events(hub: HubProcess, ad
 
 def test_types_none_is_refused_over_sse_mixed_with_other_types(hub: HubProcess, admin: httpx.Client) -> None:
     expect_error(admin.get("/events", params={"types": "none,agent_*"}, timeout=5), 400, "invalid_argument")
+
+
+async def test_messages_are_pushed_no_faster_than_the_client_gives_credit(hub: HubProcess, admin: httpx.Client) -> None:
+    worker = register(admin)
+    async with connect(hub, worker["agent_token"], types="message_received", messages="2") as ws:
+        ok(call(admin, "agora.messaging.send_batch", messages=[{"to_agent": worker["agent_name"], "content": n} for n in range(5)]))
+        got = await taken_messages(ws, 2)
+        assert [m["message"]["content"] for m in got] == [0, 1]
+        with pytest.raises(TimeoutError):
+            await taken_messages(ws, 1, 0.5)  # no room given: the other three wait in the inbox
+        await ws.send(json.dumps({"type": "credit", "messages": 1}))
+        assert [m["message"]["content"] for m in await taken_messages(ws, 1)] == [2]
+        await ws.send(json.dumps({"type": "credit", "messages": 9}))  # never more than the window at once
+        assert [m["message"]["content"] for m in await taken_messages(ws, 2)] == [3, 4]
+        await ws.send(json.dumps({"type": "credit", "messages": -1, "ref": 7}))
+        assert (await until_frame(ws, "error"))["ref"] == 7
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(hub, worker["agent_token"], messages="0"):
+            pass
+    assert refused.value.response.status_code == 400
+
+
+async def taken_messages(ws: websockets.ClientConnection, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The next ``count`` pushed messages (batch frames opened)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count:
+        f = await frame(ws, max(0.01, deadline - time.monotonic()))
+        events = f["events"] if f["type"] == "batch" else [f]
+        got += [e for e in events if "message" in e]
+    return got

@@ -89,6 +89,25 @@ class Stream:
     _agent: dict[str, Any] | None = field(init=False, default=None)
     _resend_until: int = field(init=False, default=0)
     end_reason: str = field(init=False, default="hub stopping")  # why ``frames`` ended: or "credentials revoked"
+    message_window: int | None = field(init=False, default=None)  # messages pushed unanswered at most (None: any)
+    _message_credit: int = field(init=False, default=0)
+    _starved: _Due = field(init=False, default_factory=lambda: _Due())  # what went unread for want of credit
+
+    def hold_messages(self, window: int, credit: int) -> None:
+        """From now on push messages only while the client gives credit for them (its free handler slots)."""
+        self.message_window, self._message_credit = window, 0
+        self.give_messages(credit)
+
+    def give_messages(self, count: int) -> None:
+        if self.message_window is None:
+            return
+        self._message_credit = min(self.message_window, self._message_credit + count)
+        if self._message_credit > 0 and self._starved.any:
+            self.hub.wakeups.wake([self._credit_key])
+
+    @property
+    def _credit_key(self) -> str:
+        return f"stream-credit:{id(self)}"
 
     async def open(self) -> None:
         """Check the request (a bad token or filter is the client's error, before any frame) and find the start.
@@ -113,6 +132,8 @@ class Stream:
             keys += [inbox_key(self._agent["agent_id"]), f"tenant:{self._agent['tenant_id']}"]
         if self.principal.key_hash is not None:
             keys += [credentials_key(self.principal.key_hash), ANY_CREDENTIALS]
+        if self.message_window is not None:
+            keys.append(self._credit_key)
         return keys
 
     async def frames(self, keepalive: float | None = None) -> AsyncIterator[list[Frame] | None]:
@@ -157,7 +178,10 @@ class Stream:
 
     def _what_woke(self, fired: set[str], next_visible: datetime | None) -> _Due:
         timer = next_visible is not None and next_visible <= self.hub.clock.now()
-        return _Due(
+        starved = _Due()
+        if self._credit_key in fired:
+            starved, self._starved = self._starved, _Due()
+        return starved | _Due(
             inbox=timer or any(k.startswith("agent:") for k in fired),
             shared=any(k.startswith("tenant:") for k in fired),
             events=any(k.startswith("events:") for k in fired),
@@ -173,13 +197,17 @@ class Stream:
         after = self.position.events
         sent = self.position.messages
         resend = (sent, self._resend_until) if sent < self._resend_until else None
-        deliver = self._agent is not None and bool(kinds) and (due.inbox or due.shared or resend is not None)
+        wanted = self._agent is not None and bool(kinds) and (due.inbox or due.shared or resend is not None)
+        limit = BATCH if self.message_window is None else min(BATCH, self._message_credit)
+        deliver = wanted and limit > 0
+        if wanted and not deliver:  # no credit: read it when the client gives some
+            self._starved = self._starved | _Due(inbox=True, shared=due.shared)
 
         def op(conn: Connection) -> tuple[list[dict[str, Any]], list[bytes], datetime | None, list[dict[str, Any]], int]:
             rows, rendered, visible = [], [], next_visible
             if deliver:
                 rows, visible = stream_ops.deliver(
-                    conn, self._agent, kinds=kinds, shared=due.shared, resend=resend, limit=BATCH,
+                    conn, self._agent, kinds=kinds, shared=due.shared, resend=resend, limit=limit,
                     visibility=timedelta(seconds=self.visibility_seconds), now=now, next_visible=next_visible, recompute=due.timer,
                     known=self.hub.rendered,
                 )
@@ -215,7 +243,9 @@ class Stream:
                 self.position.events = seq
                 frames.append(Frame(kind, self.position.token(), event=body))
         self.position.events = passed  # events skipped by the filters are passed for good
-        more_messages = len(rows) == BATCH
+        if self.message_window is not None:
+            self._message_credit -= len(rows)
+        more_messages = deliver and len(rows) == limit
         again = _Due(inbox=more_messages, shared=more_messages and due.shared, events=passed - after >= BATCH and due.events)
         return frames, again, visible
 

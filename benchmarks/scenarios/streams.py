@@ -1,9 +1,11 @@
-"""streams: send → WebSocket delivery latency at 500 messages/s, and broadcast fan-out to 100 WebSocket subscribers
-(batch frames, as the SDK asks for them)."""
+"""streams: send → WebSocket delivery latency at 500 messages/s, a message's round trip through an SDK runtime's
+handler and back (its WebSocket channel, and HTTP), and broadcast fan-out to 100 WebSocket subscribers (batch frames,
+as the SDK asks for them)."""
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from ..stores import StoreProvider
 NAME = "streams"
 RATE = 500
 TARGET_P50_MS, TARGET_P99_MS = 2.0, 10.0
+TARGET_ECHO_P50_MS = 3.0
 SUBSCRIBERS, CLIENT_PROCESSES = 100, 4
 TARGET_DELIVERIES = 50_000
 BROADCASTS_PER_CALL = 50
@@ -62,6 +65,45 @@ def _latency(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: P
     p50, p99 = _percentile(delivery, 0.5), _percentile(delivery, 0.99)
     bench.add(ValueRecord(NAME, store.kind.value, f"send → WS frame p50 at {RATE}/s", p50, "ms", at_most(p50, TARGET_P50_MS, f"≤ {TARGET_P50_MS:g} ms"), notes))
     bench.add(ValueRecord(NAME, store.kind.value, f"send → WS frame p99 at {RATE}/s", p99, "ms", at_most(p99, TARGET_P99_MS, f"≤ {TARGET_P99_MS:g} ms")))
+
+
+def _echo(bench: Bench, store: StoreProvider, hub: Server, admin: str, tmp: Path) -> None:
+    """A message to an SDK runtime whose handler replies, and the reply back on the sender's WebSocket."""
+    sender = call_hub(hub, admin, "/agora/agents/register", {"agent_name": "echo-sender"})
+    seconds = bench.profile.latency_seconds * 2
+    for channel in (True, False):
+        name = f"echo-{'ws' if channel else 'http'}"
+        how = "its WebSocket channel" if channel else "HTTP (receive and send)"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+        env |= {"AGORA_URL": f"http://127.0.0.1:{hub.port}", "AGORA_API_KEY": admin, "BENCH_AGENT_NAME": name, "BENCH_CHANNEL": "1" if channel else "0"}
+        agent = subprocess.Popen([sys.executable, "-m", "benchmarks.echo_agent"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            echo_id = _when_present(hub, admin, name)
+            bench.step(f"{NAME}: send → SDK runtime ({how}) → reply → sender's WS, at {RATE}/s for {seconds:.0f}s")
+            out = tmp / "echo.json"
+            cpu = hub.cpu_seconds()
+            result = _finish(_client("echo", str(hub.port), sender["agent_token"], echo_id, str(RATE), str(seconds), str(out)), out)
+            cores = (hub.cpu_seconds() - cpu) / result["elapsed"]
+        finally:
+            agent.terminate()
+            agent.wait(10)
+        trip = result["delivery_ms"]
+        p50, p99 = _percentile(trip, 0.5), _percentile(trip, 0.99)
+        check = at_most(p50, TARGET_ECHO_P50_MS, f"≤ {TARGET_ECHO_P50_MS:g} ms") if channel else None
+        bench.add(ValueRecord(NAME, store.kind.value, f"message → runtime handler → reply, over {how}, p50 at {RATE}/s", p50, "ms", check,
+                              f"p99 {p99:.2f} ms; {len(trip):,} replies; hub {cores:.2f} cores"))
+
+
+def _when_present(hub: Server, admin: str, name: str) -> str:
+    """The agent's id once it is registered and its runtime has had a moment to connect."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = httpx.get(f"http://127.0.0.1:{hub.port}/agora/agents/get", params={"agent": name}, headers={"Authorization": f"Bearer {admin}"})
+        if found.status_code == 200:
+            time.sleep(1.0)
+            return str(found.json()["agent_id"])
+        time.sleep(0.1)
+    raise RuntimeError(f"the benchmark's echo agent {name} did not come up")
 
 
 def _fan_out(url: str, tokens: list[str], seconds: float, tmp: Path, start_load: Any) -> tuple[float, float]:
@@ -127,4 +169,5 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
     spec = store.fresh()
     with tempfile.TemporaryDirectory(prefix="agora-bench-streams-") as tmp, hub_server(spec) as hub:
         _latency(bench, store, hub, spec.admin_key, Path(tmp))
+        _echo(bench, store, hub, spec.admin_key, Path(tmp))
         _fanout(bench, store, hub, spec.admin_key, Path(tmp))

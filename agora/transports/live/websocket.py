@@ -3,7 +3,8 @@ the same socket.
 
 Client frames: ``{"type": "ack", "message_ids": [...], "up_to": cursor, "ref": any}`` → ``{"type": "acked", …}``;
 ``{"type": "ping", "ref": any}`` → ``{"type": "pong"}``; ``call``, ``take`` and ``credit`` (the work channel, see
-``work.py``); ``{"type": "batch", "frames": [frame, …]}`` carries several at once. A frame that cannot be understood
+``work.py``); ``{"type": "batch", "frames": [frame, …]}`` carries several at once. With ``?messages=m`` at most
+``m`` messages are pushed before ``{"type": "credit", "messages": k}`` frames give room back. A frame that cannot be understood
 gets an ``error`` frame (with its ``ref``) and the connection stays open (a frame over ``--ws-max-frame-bytes``
 closes it with 1009). With ``?batch=1`` the frames the hub has at hand go out together in one
 ``{"type": "batch", "id": <id after the last>, "events": [frame, …]}`` (a broadcast storm then costs a WebSocket
@@ -29,7 +30,7 @@ from agora.transports.rest.errors import error_response
 from agora_sdk.errors import AgoraError, InvalidArgument
 
 from .options import flag, open_stream
-from .work import ToolCalls, TaskPush, error_frame
+from .work import TaskPush, ToolCalls, count, error_frame
 
 log = logging.getLogger("agora.ws")
 
@@ -49,8 +50,13 @@ async def endpoint(websocket: WebSocket) -> None:
     request_id = new_id("req")
     try:
         principal = await hub.auth.authenticate(websocket.headers.get("authorization"), scope_source(websocket.scope))
-        stream = open_stream(hub, principal, websocket.query_params, None, frozenset({"batch"}))
+        stream = open_stream(hub, principal, websocket.query_params, None, frozenset({"batch", "messages"}))
         batch = flag(websocket.query_params, "batch")
+        if "messages" in websocket.query_params:
+            window = websocket.query_params["messages"]
+            if not window.isdigit() or not 1 <= int(window) <= 1000:
+                raise InvalidArgument("messages: how many messages at once, 1 to 1000", details={"field": "messages"})
+            stream.hold_messages(int(window), int(window))
         await stream.open()
     except AgoraError as exc:
         await websocket.send_denial_response(error_response(exc))
@@ -172,7 +178,9 @@ class _Connection:
                 await self.calls.start(ref, frame)
                 return None
             if kind == "credit":
-                self._work().grant(frame.get("tasks", 1))
+                if frame.get("tasks"):
+                    self._work().grant(frame["tasks"])
+                self.stream.give_messages(count(frame.get("messages", 0), "messages"))
                 return None
             if kind == "take":
                 return {"ref": ref, **self._work().declare({**frame, **({"credit": credit} if credit is not None else {})})}

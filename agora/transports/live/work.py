@@ -14,6 +14,8 @@ A runtime that holds its ``/ws`` open need not open an HTTP request per claim, o
   the runtime gave: ``capacity`` at first (or ``credit`` if given), then one more for each ``{"type": "credit",
   "tasks": k}`` (or a ``"credit": k`` on any frame). A slow runtime is therefore never flooded, and takes no work a
   faster one could run. A pushed task is a claimed task: unanswered, its lease runs out and it goes back to the queue.
+* A socket opened with ``?messages=m`` is pushed at most ``m`` messages before the client gives room back with
+  ``{"type": "credit", "messages": k}`` (one per message handled); the rest wait in the inbox.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ Send = Callable[[bytes], Awaitable[None]]
 
 def error_frame(ref: Any, exc: AgoraError) -> dict[str, Any]:
     return {"type": "error", "ref": ref, "code": exc.code, "status": exc.status, "message": exc.message, "details": exc.details}
+
+
+def count(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgument(f"credit: {name}, a whole number, 0 or more", details={"field": name})
+    return value
 
 
 class Take(BaseModel, extra="forbid"):
@@ -123,11 +131,9 @@ class TaskPush:
         return {"type": "taking", "capacity": take.capacity, "credit": self.credit}
 
     def grant(self, tasks: Any) -> None:
-        if not isinstance(tasks, int) or isinstance(tasks, bool) or tasks < 0:
-            raise InvalidArgument("credit: a whole number of tasks, 0 or more", details={"field": "credit"})
         if self.take is None:
             raise InvalidArgument("credit before take: declare what the connection takes first", details={"field": "type"})
-        self.credit = min(self.take.capacity, self.credit + tasks)
+        self.credit = min(self.take.capacity, self.credit + count(tasks, "tasks"))
         if self.credit > 0:
             self._has_credit.set()
 
