@@ -390,12 +390,14 @@ class TaskTools(SyncGroup):
         *,
         updates: builtins.list[tasks.UpdateTask | dict[str, Any]],
         claim_next: tasks.ClaimNext | dict[str, Any] | None | Unset = UNSET,
+        brief: bool | Unset = UNSET,
     ) -> tasks.UpdatedBatch:
         """Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease changes nothing and is reported with its error code in its place), so one lost lease never holds back the other results. With claim_next, the calling agent then takes its next tasks in the same transaction: a worker reports and takes work in one round trip.
 
         Args:
             updates: required.
-            claim_next: Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only)."""
+            claim_next: Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only).
+            brief: Leave the tasks out of the results: only which updates failed, and why."""
         return self._call("agora.task.update_batch", "tasks.UpdatedBatch", locals(), retry_safe=False)
 
     def cancel(
@@ -1747,12 +1749,14 @@ class AsyncTaskTools(AsyncGroup):
         *,
         updates: builtins.list[tasks.UpdateTask | dict[str, Any]],
         claim_next: tasks.ClaimNext | dict[str, Any] | None | Unset = UNSET,
+        brief: bool | Unset = UNSET,
     ) -> tasks.UpdatedBatch:
         """Up to 100 updates in one call and one transaction; each succeeds or fails on its own (a stale lease changes nothing and is reported with its error code in its place), so one lost lease never holds back the other results. With claim_next, the calling agent then takes its next tasks in the same transaction: a worker reports and takes work in one round trip.
 
         Args:
             updates: required.
-            claim_next: Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only)."""
+            claim_next: Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only).
+            brief: Leave the tasks out of the results: only which updates failed, and why."""
         return await self._call("agora.task.update_batch", "tasks.UpdatedBatch", locals(), retry_safe=False)
 
     async def cancel(

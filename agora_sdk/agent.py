@@ -548,7 +548,7 @@ class Agent:
     async def _send_outcomes(self, outcomes: list[dict[str, Any]]) -> list[str | None]:
         """Report outcomes in one call (and take as many tasks as they free slots): why each changed nothing."""
         riding = len(outcomes) if self.channel is not None else 0
-        args: dict[str, Any] = {"updates": outcomes}
+        args: dict[str, Any] = {"updates": outcomes, "brief": True}
         if riding and not self._stopping.is_set():
             args["claim_next"] = {"max_tasks": riding, "task_types": self._wanted_types(), "lease_seconds": self.lease_seconds}
         try:

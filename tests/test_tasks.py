@@ -511,10 +511,14 @@ def test_update_batch_with_claim_next_reports_and_takes_work_in_one_call(hub, ad
         {"task_id": first["task"]["task_id"], "lease_token": first["lease"]["token"], "status": "completed"}]))  # fmt: skip
     assert done["updated"] == 1 and {c["task"]["task_id"] for c in done["claims"]} == set(ids) - {first["task"]["task_id"]}
     assert all(c["task"]["status"] == "in_progress" and c["lease"]["fencing_token"] == 1 for c in done["claims"])
-    # A failed update still takes the next work; nothing left: no claims.
-    again = ok(call(me, "agora.task.update_batch", claim_next={}, updates=[
+    assert done["results"][0]["task"]["status"] == "completed"
+    # A failed update still takes the next work; nothing left: no claims. Brief results leave the tasks out.
+    again = ok(call(me, "agora.task.update_batch", claim_next={}, brief=True, updates=[
         {"task_id": first["task"]["task_id"], "lease_token": first["lease"]["token"], "status": "completed"}]))  # fmt: skip
     assert (again["failed"], again["claims"]) == (1, [])
+    second = done["claims"][1]
+    brief = ok(call(me, "agora.task.update_batch", brief=True, updates=[{"task_id": second["task"]["task_id"], "lease_token": second["lease"]["token"], "notes": "n"}]))
+    assert brief["updated"] == 1 and brief["results"][0]["task"] is None
     # Only an agent claims its own next tasks.
     held = done["claims"][0]
     refused = call(customer, "agora.task.update_batch", claim_next={"max_tasks": 1},

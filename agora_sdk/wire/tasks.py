@@ -206,6 +206,7 @@ class UpdateTasks(Input):
     claim_next: ClaimNext | None = Field(
         None, description="Then claim tasks in the same call, as agora.task.claim_batch would (the calling agent only)."
     )
+    brief: bool = Field(False, description="Leave the tasks out of the results: only which updates failed, and why.")
 
 
 class UpdateError(Output):
@@ -216,7 +217,7 @@ class UpdateError(Output):
 
 class UpdateResult(Output):
     task_id: str
-    task: Task | None = Field(None, description="The task after the update; null when it failed.")
+    task: Task | None = Field(None, description="The task after the update; null when it failed (or when brief was asked).")
     error: UpdateError | None = Field(None, description="Why this update changed nothing; null when it succeeded.")
 
 

@@ -388,7 +388,7 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
     results = [
         UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details))
         if isinstance(o, AgoraError)
-        else UpdateResult(task_id=u.task_id, task=task_model(o))
+        else UpdateResult(task_id=u.task_id, task=None if req.brief else task_model(o))
         for u, o in zip(req.updates, outcomes)
     ]
     failed = sum(r.error is not None for r in results)
