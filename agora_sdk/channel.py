@@ -31,15 +31,20 @@ log = logging.getLogger("agora_sdk.channel")
 
 STREAM_CONTROL = frozenset({"ready", "pong", "acked", "taking"})
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # the hub's frames: a batch of up to 100 messages or tasks
+HUB_FRAME_BYTES = 256 * 1024  # what a hub takes in one frame unless its ``ready`` frame says otherwise
 
 
 class ChannelRefused(Exception):
     """The hub (or a proxy before it) will not hold this WebSocket: work goes over HTTP instead."""
 
 
+class TooLarge(Exception):
+    """A call larger than the hub takes in one WebSocket frame: it goes over HTTP instead."""
+
+
 @dataclass
 class _Call:
-    frame: dict[str, Any]
+    frame: bytes
     answer: asyncio.Future[Any]
     resend: bool
     sent_on: int = 0  # the connection it went out on (0: not yet)
@@ -67,8 +72,9 @@ class Channel:
     _resume: str | None = None
     _calls: dict[int, _Call] = field(default_factory=dict)
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _outbox: list[dict[str, Any]] = field(default_factory=list)
+    _outbox: list[bytes] = field(default_factory=list)
     _stopping: bool = False
+    _max_frame: int = HUB_FRAME_BYTES
     _flush: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, refused_after: int = 3) -> None:
@@ -104,13 +110,16 @@ class Channel:
         return stream_url(self.client.config.url, self.types or ["none"], self._resume, self.visibility_timeout, self.messages)
 
     async def _hold(self, ws: ClientConnection) -> None:
+        ready = orjson.loads(await ws.recv())  # the hub's first frame: where the stream stands, how large a frame may be
+        self._resume = self._resume or ready.get("id")
+        self._max_frame = int(ready.get("max_frame_bytes") or HUB_FRAME_BYTES)
         self.connections += 1
         self._ws = ws
         writer = asyncio.create_task(self._write(ws))
         try:
             take = self.take()
             if take is not None:
-                self._outbox.append({"type": "take", **take})
+                self._send({"type": "take", **take})
             for call in self._calls.values():  # unanswered calls of the last connection, and calls made meanwhile
                 call.sent_on = self.connections
                 self._outbox.append(call.frame)
@@ -146,11 +155,12 @@ class Channel:
             await asyncio.sleep(0)  # frames queued in this turn of the loop go together
             self._flush.clear()
             frames, self._outbox = self._outbox, []
-            if frames:
-                await ws.send(pydantic_core.to_json(frames[0] if len(frames) == 1 else {"type": "batch", "frames": frames}).decode())
+            for group in _groups(frames, self._max_frame - len(b'{"type":"batch","frames":[]}')):
+                body = group[0] if len(group) == 1 else b'{"type":"batch","frames":[%s]}' % b",".join(group)
+                await ws.send(body.decode())
 
     def _send(self, frame: dict[str, Any]) -> None:
-        self._outbox.append(frame)
+        self._outbox.append(orjson.dumps(frame))
         self._flush.set()
 
     async def call(self, tool: str, args: dict[str, Any], *, resend: bool) -> Any:
@@ -159,10 +169,14 @@ class Channel:
         if self._ws is None:
             raise Unavailable("no connection to the hub's WebSocket")
         ref = next(self._refs)
-        call = _Call({"type": "call", "ref": ref, "tool": tool, "args": args}, asyncio.get_running_loop().create_future(), resend)
+        frame = pydantic_core.to_json({"type": "call", "ref": ref, "tool": tool, "args": args})
+        if len(frame) > self._max_frame:
+            raise TooLarge(f"{len(frame)} bytes")
+        call = _Call(frame, asyncio.get_running_loop().create_future(), resend)
         call.sent_on = self.connections
         self._calls[ref] = call
-        self._send(call.frame)
+        self._outbox.append(frame)
+        self._flush.set()
         try:
             return await call.answer
         finally:
@@ -206,13 +220,24 @@ class Channel:
             self.on_tasks(frame["claims"])
         elif kind == "error":
             log.warning("hub: %s (%s)", frame.get("message"), frame.get("code"))
-        elif kind == "ready":
-            self._resume = self._resume or frame.get("id")
         elif kind not in STREAM_CONTROL:
             event = StreamEvent.model_validate(frame)
             self.on_event(event)
             self._resume = event.id  # handed over: a reconnect starts after it
 
+
+
+def _groups(frames: list[bytes], most: int) -> list[list[bytes]]:
+    """Frames in order, grouped so that each group's batch frame stays within ``most`` bytes."""
+    groups: list[list[bytes]] = []
+    size = most + 1
+    for frame in frames:
+        if size + len(frame) + 1 > most:
+            groups.append([])
+            size = 0
+        groups[-1].append(frame)
+        size += len(frame) + 1
+    return groups
 
 
 def _refusal(exc: InvalidStatus) -> AgoraError | None:

@@ -233,8 +233,13 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
 
     async def _invoke(self, tool: str, output: type[Output], args: dict[str, Any], *, retry_safe: bool) -> Any:
         if self.channel is not None and self.channel.up.is_set():
-            result = await self.channel.call(tool, args, resend=retry_safe or "idempotency_key" in args)
-            return output.model_validate(result)
+            from .channel import TooLarge
+
+            try:
+                result = await self.channel.call(tool, args, resend=retry_safe or "idempotency_key" in args)
+                return output.model_validate(result)
+            except TooLarge:
+                pass  # more than the hub takes in one frame: HTTP takes it
         return _result(await self._post(tool, args, retry_safe), output)
 
     async def call(self, tool: str, /, **args: Any) -> Any:

@@ -19,7 +19,7 @@ from agora_sdk import Agent, AsyncAgoraClient
 from .conftest import unique
 from .hubproc import HubProcess
 from .tcp_proxy import proxy
-from .test_agent_runtime import _status, agent_for, eventually
+from .test_agent_runtime import _status, _tool_calls, agent_for, eventually
 from .test_tasks import ROOT
 
 
@@ -294,3 +294,63 @@ async def test_connections_cut_mid_frame_under_load_lose_and_complete_twice_noth
     assert p.cuts >= 3
     assert set(runs) == set(ids)
     assert results == list(range(50))
+
+
+async def test_a_result_too_large_for_one_frame_goes_over_http(tmp_path):
+    hub = HubProcess(tmp_path / "hub", extra_args=["--ws-max-frame-bytes", "4096"]).start()
+    try:
+        agent = agent_for(hub, unique("bulky"))
+
+        @agent.on_task("bulky")
+        async def bulky(task):
+            return {"text": "x" * 20_000}  # five times what the hub takes in one frame
+
+        @agent.on_task("small")
+        async def small(task):
+            return "fits"
+
+        await agent.start()
+        try:
+            assert agent.channel is not None
+            await asyncio.wait_for(agent.channel.up.wait(), 10)
+            async with AsyncAgoraClient(hub.url, hub.admin_key) as admin:
+                big = await admin.task.assign("bulky", assignee=agent.name)
+                await eventually(lambda: _status(admin, big.task_id, "completed"))
+                little = await admin.task.assign("small", assignee=agent.name)
+                await eventually(lambda: _status(admin, little.task_id, "completed"))
+                assert (await admin.task.get(big.task_id)).result == {"text": "x" * 20_000}
+            assert agent.channel.connections == 1  # the socket was never closed over it
+        finally:
+            await agent.stop()
+    finally:
+        hub.stop()
+
+
+async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushed_at_once(sqlite_hub):
+    agent = agent_for(sqlite_hub, unique("handed"), a2a="public")
+
+    @agent.on_a2a()
+    async def hello(turn):
+        return f"hello, {turn.text}"
+
+    await agent.start()
+    try:
+        assert agent.channel is not None
+        await asyncio.wait_for(agent.channel.up.wait(), 10)
+        await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
+        claims = _tool_calls(sqlite_hub, "agora.task.claim_batch")
+        body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+            "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": "you"}]}}}  # fmt: skip
+        async with httpx.AsyncClient(base_url=sqlite_hub.url, headers={"A2A-Version": "1.0"}, timeout=20) as http:
+            answer = (await http.post(f"/a2a/agents/{agent.agent_id}", json=body)).json()
+        task = answer["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED", answer
+        assert task["status"]["message"]["parts"][0]["text"] == "hello, you"
+        assert _tool_calls(sqlite_hub, "agora.task.claim_batch") == claims  # no claim: the turn was handed over
+        async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
+            listed = await admin.task.list(task_type="a2a.message", agent=agent.name, limit=5)
+            history = await admin.task.history(listed.tasks[0].task_id)
+        moves = [(t.from_status, t.to_status) for t in history]
+        assert moves[:2] == [(None, "pending"), ("pending", "in_progress")] and history[0].at == history[1].at
+    finally:
+        await agent.stop()

@@ -525,3 +525,15 @@ def test_update_batch_with_claim_next_reports_and_takes_work_in_one_call(hub, ad
                    updates=[{"task_id": held["task"]["task_id"], "notes": "hi"}])  # fmt: skip
     assert expect_error(refused, 400, "invalid_argument")["details"]["field"] == "claim_next"
     expect_error(call(me, "agora.task.update_batch", claim_next={"max_tasks": 0}, updates=[{"task_id": held["task"]["task_id"]}]), 422, "invalid_argument")
+
+
+def test_an_empty_claim_says_when_a_task_backing_off_becomes_eligible(hub, admin):
+    customer = new_tenant(admin, hub)
+    worker = register(customer, "later")
+    me = hub.client(worker["agent_token"])
+    assign(customer, required_capabilities=["later"], retry_backoff_seconds=30)
+    first = claim(me)
+    ok(call(me, "agora.task.update", task_id=first["task"]["task_id"], lease_token=first["lease"]["token"], status="failed", retry=True))
+    empty = ok(call(me, "agora.task.claim_batch", max_tasks=5))
+    assert empty["claims"] == [] and empty["next_available_at"] is not None
+    assert ok(call(me, "agora.task.claim_batch", max_tasks=5, task_types=["nothing-of-the-kind"]))["claims"] == []

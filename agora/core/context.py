@@ -11,6 +11,7 @@ from agora_sdk.wire.agents import ServiceSummary
 from .auth import Principal
 from .clock import Clock
 from .egress import EgressPolicy
+from .handoff import Handoffs
 
 if TYPE_CHECKING:
     from agora.bus import Notifier
@@ -60,6 +61,7 @@ class Hub:
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
     sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
     oauth: OAuthServer | None = None  # the OAuth authorization server for MCP clients (None: off)
+    handoffs: Handoffs = field(default_factory=Handoffs)  # work channels new tasks can be handed to, on this replica
     tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
 
 

@@ -125,6 +125,11 @@ class Stream:
             await agent_service.touch(self.hub, agent["agent_id"])
 
     @property
+    def agent(self) -> dict[str, Any] | None:
+        """The agent the stream is of (its row as the stream opened), or None for a key that is no agent."""
+        return self._agent
+
+    @property
     def wake_keys(self) -> list[str]:
         tenant = self.principal.tenant_scope()
         keys = [f"events:{tenant or '*'}"] if self.types else []

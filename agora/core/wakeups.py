@@ -48,7 +48,8 @@ def keys_for(event: Event) -> list[str]:
     if event.type.startswith("task_"):
         keys.append(f"task:{event.data.get('task_id')}")  # callers waiting for that task to finish
         if event.type in _NEW_TARGET:
-            keys += _new_task_keys(event.tenant_id, event.data)
+            if not event.data.get("claimed_by"):  # one leased in the transaction that made it is no one else's
+                keys += _new_task_keys(event.tenant_id, event.data)
         elif event.type not in _NO_NEW_WORK and (event.type not in _ENDS or event.data.get("has_dependents", True)):
             keys.append(f"tasks:{event.tenant_id}")  # every claimer waiting for work in that tenant
     elif event.type == "instance_updated":

@@ -162,6 +162,9 @@ class ClaimedBatch(Listing):
     items_field = "claims"
 
     claims: list[Claim] = Field(description="Empty when nothing was eligible within 'wait'.")
+    next_available_at: UtcDatetime | None = Field(
+        None, description="With no claims: when a task now backing off between attempts becomes eligible, if one is."
+    )
 
 
 class TaskHeartbeat(Input):

@@ -115,8 +115,18 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
     A2A Message as the SDK parsed it (its JSON form), so it is not checked again."""
     message = {**message, "role": "ROLE_USER"}
     now = hub.clock.now()
+    taker = hub.handoffs.reserve(agent["agent_id"], TURN)  # the agent's runtime is here with room: hand it the turn
+    handed: list[dict[str, Any]] = []
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        task, turn, events = _submit(conn)
+        if taker is not None:  # once the A2A task is stored: its turn's claim moves it to working, as a claim would
+            leased, more = task_service.hand_off(conn, turn, taker, now)
+            handed[:] = [leased]
+            events += more
+        return task, events
+
+    def _submit(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
         task_id = message.get("taskId")
         if task_id:
             task = _own(conn, agent, caller, task_id, lock=True)
@@ -133,10 +143,10 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
             if message.get("contextId") not in (None, task["context_id"]):
                 raise InvalidArgument("contextId differs from the task's own", details={"field": "message.contextId"})
             followed = {**message, "contextId": task["context_id"]}  # a follow-up with only taskId inherits it
-            turn, created, events = _turn(conn, agent, task, followed, now)
+            turn, created, events = _turn(conn, agent, task, followed, now, taker is not None)
             task = a2a_ops.save(conn, task, {"history": [*task["history"], followed], "turn_task_id": turn["task_id"]})
             task, woken = _move(conn, task, "submitted", now)
-            return task, [*events, woken]
+            return task, turn, [*events, woken]
         context_id = message.get("contextId") or new_id("ctx")
         task = {
             "task_id": new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
@@ -145,22 +155,32 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
             "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
         }  # fmt: skip
         task["history"][0]["taskId"] = task["task_id"]
-        turn, created, events = _turn(conn, agent, task, task["history"][0], now)
+        turn, created, events = _turn(conn, agent, task, task["history"][0], now, taker is not None)
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
         task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
-        return task, [*events, _wake(conn, task)]
+        return task, turn, [*events, _wake(conn, task)]
 
-    task, events = await hub.store.write(op)
+    try:
+        task, events = await hub.store.write(op)
+    except BaseException:
+        if taker is not None:
+            taker.unreserve()
+        raise
     await announce(hub, events)
+    if taker is not None:
+        taker.hand(task_service.claim_of(handed[0]))
     return task
 
 
-def _turn(conn: Connection, agent: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:
-    """The Agora task through which the agent gets this message (and the history before it)."""
+def _turn(
+    conn: Connection, agent: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime, handed: bool
+) -> tuple[dict[str, Any], bool, list[Event]]:
+    """The Agora task through which the agent gets this message (and the history before it); ``handed``: it is
+    leased to the agent in this transaction, once the A2A task is stored."""
     payload = {"a2a_task_id": task["task_id"], "context_id": task["context_id"], "message": message, "history": task["history"]}
     row = task_service.new_task_row(agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3)
-    return task_service.create_in(conn, row, task["caller"], now)
+    return task_service.create_in(conn, row, task["caller"], now, handed_to=agent["agent_id"] if handed else None)
 
 
 def _own(conn: Connection, agent: dict[str, Any], caller: str | None, task_id: str, **how: bool) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from agora.bus import Event
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.events import announce
+from agora.core.handoff import Taker
 from agora.core.ids import new_id
 from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
@@ -251,17 +252,19 @@ def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], create
 
 
 def create_in(
-    conn: Connection, row: dict[str, Any], actor: str, now: datetime, batch: task_ops.NewTasks | None = None
+    conn: Connection, row: dict[str, Any], actor: str, now: datetime, batch: task_ops.NewTasks | None = None,
+    handed_to: str | None = None,
 ) -> tuple[dict[str, Any], bool, list[Event]]:
     """Store a new task inside the caller's transaction and record its events: (task, created, events).
 
     With ``batch``, a task without dependencies is only added to it (``flush_new`` writes it and records its event);
-    one with dependencies writes the batch first, so events keep the order the tasks came in."""
+    one with dependencies writes the batch first, so events keep the order the tasks came in. ``handed_to``: the
+    agent the caller leases the task to in this transaction (``hand_off``), so its creation wakes no claimer."""
     deferred = batch is not None and not row["depends_on"]
     events = flush_new(conn, batch, now) if batch is not None and not deferred else []
     task, created, transitions = task_ops.create(conn, row, actor, batch)
     if created and not deferred:
-        events += record_transitions(conn, [{**task, "from_status": None}], now)
+        events += record_transitions(conn, [{**task, "from_status": None, "claimed_by": handed_to}], now)
     if transitions:  # a task whose dependency already failed is stored failed
         task = {**task, "status": transitions[-1]["status"]}
     return task, created, events + record_transitions(conn, transitions, now)
@@ -279,16 +282,18 @@ def _unavailable(req: AssignTask, warnings: list[str], why: str) -> None:
 
 
 async def claim(ctx: CallContext, req: ClaimTask) -> Claimed:
-    taken = await _claim(ctx, req, 1)
+    taken, _ = await _claim(ctx, req, 1)
     return Claimed(task=taken[0].task, lease=taken[0].lease) if taken else Claimed(task=None, lease=None)
 
 
 async def claim_batch(ctx: CallContext, req: ClaimTasks) -> ClaimedBatch:
-    return ClaimedBatch(claims=await _claim(ctx, req, req.max_tasks))
+    claims, next_available = await _claim(ctx, req, req.max_tasks)
+    return ClaimedBatch(claims=claims, next_available_at=next_available)
 
 
-async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
-    """Up to ``limit`` tasks under leases, as soon as at least one is eligible (or none once ``req.wait`` ran out)."""
+async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> tuple[list[Claim], datetime | None]:
+    """Up to ``limit`` tasks under leases, as soon as at least one is eligible (or none once ``req.wait`` ran out,
+    with when a task backing off becomes eligible, if one is)."""
     p = ctx.principal
     if p.kind is PrincipalKind.agent and req.agent is None:  # the common case: the agent is read in the claim itself
         claimer, tenant_id = p.agent_id, p.tenant_id
@@ -311,14 +316,21 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> list[Claim]:
             agent, taken, events, next_available = await ctx.store.write(op)
             if taken:
                 await announce(ctx.hub, events)
-                return [claim_of(t) for t in taken]
+                return [claim_of(t) for t in taken], None
             remaining = ctx.hub.wakeups.remaining(deadline)
             if remaining <= 0:
-                return []
+                return [], next_available
             if next_available is not None:  # a retry's backoff ends before the wait does
                 remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), remaining)
+
+
+def hand_off(conn: Connection, task: dict[str, Any], taker: Taker, now: datetime) -> tuple[dict[str, Any], list[Event]]:
+    """Lease a task made in this transaction (``create_in(…, handed_to=…)``) to the agent whose channel ``taker``
+    reserved room for: the claim it would have made, without the wake-up and the write of its own."""
+    leased = task_ops.lease_new(conn, task, taker.agent_id, timedelta(seconds=taker.lease_seconds), now)
+    return leased, record_transitions(conn, [leased], now)
 
 
 def claim_of(task: dict[str, Any]) -> Claim:

@@ -343,6 +343,11 @@ def claim(
     return taken
 
 
+def lease_new(conn: Connection, task: dict[str, Any], agent_id: str, lease: timedelta, now: datetime) -> Transition:
+    """Lease a task this transaction just made (pending, assigned to ``agent_id``) to that agent, as a claim would."""
+    return _take(conn, task, agent_id, f"lease_{secrets.token_hex(16)}", now + lease, now)
+
+
 def _take(
     conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime,
     history: list[dict[str, Any]] | None = None, **values: Any,

@@ -88,9 +88,11 @@ class _Connection:
         self._lock = asyncio.Lock()  # pushed frames and replies share one socket
         self.calls = ToolCalls(stream.hub, stream.principal, request_id, self._send)
         self.tasks: TaskPush | None = None
+        self.max_frame_bytes = stream.hub.settings.ws_max_frame_bytes  # the largest frame it takes: said in the ready frame
 
     async def run(self) -> str:
-        await self._send({"type": "ready", "id": self.stream.position.token(), "principal": self.stream.principal.label})
+        hello = {"type": "ready", "id": self.stream.position.token(), "principal": self.stream.principal.label}
+        await self._send(hello | {"max_frame_bytes": self.max_frame_bytes})
         push = asyncio.create_task(self._push())
         read = asyncio.create_task(self._read())
         done, pending = await asyncio.wait({push, read}, return_when=asyncio.FIRST_COMPLETED)
@@ -201,5 +203,5 @@ class _Connection:
 
     def _work(self) -> TaskPush:
         if self.tasks is None:
-            self.tasks = TaskPush(self.stream.hub, self.stream.principal, self.request_id, self._send)
+            self.tasks = TaskPush(self.stream.hub, self.stream.principal, self.stream.agent, self.request_id, self._send)
         return self.tasks

@@ -31,13 +31,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import Hub
+from agora.core.wakeups import claimer_keys
 from agora_sdk.errors import AgoraError, InvalidArgument, PermissionDenied
 
 log = logging.getLogger("agora.ws")
 
 MAX_CALLS = 64  # calls of one connection running at once
 MAX_PUSH = 100  # tasks in one pushed frame (agora.task.claim_batch's limit)
-PARK_SECONDS = 20.0  # a claim parked for work is renewed this often (it would find nothing new by itself)
+PARK_SECONDS = 20.0  # a channel parked for work looks again this often (a missed wake-up costs no more)
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -103,16 +104,26 @@ class ToolCalls:
 
 
 class TaskPush:
-    """Tasks claimed for the connection's agent as the runtime's credit allows, pushed down its socket."""
+    """Tasks claimed for the connection's agent as the runtime's credit allows, pushed down its socket; also a
+    ``core/handoff.Taker``: a task made for the agent on this replica may be leased to it as it is made and handed
+    here, within the same credit."""
 
-    def __init__(self, hub: Hub, principal: Principal, request_id: str, send: Send):
-        if principal.kind is not PrincipalKind.agent:
+    def __init__(self, hub: Hub, principal: Principal, agent: dict[str, Any] | None, request_id: str, send: Send):
+        if principal.kind is not PrincipalKind.agent or agent is None:
             raise PermissionDenied("only an agent takes tasks: connect with the agent's token")
         self.hub, self.principal, self.request_id, self._send = hub, principal, request_id, send
+        self.agent_id: str = agent["agent_id"]
+        self._keys = claimer_keys(agent["tenant_id"], agent)
         self.take: Take | None = None
-        self.credit = 0
-        self._has_credit = asyncio.Event()
+        self.credit = 0  # room the runtime gave that no claim in flight and no reservation holds
+        self._more = asyncio.Event()  # credit came to a channel that had none
         self._loop: asyncio.Task[None] | None = None
+        self._handed: list[Any] = []  # handed claims not yet on their way
+        self._handing: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.take.lease_seconds if self.take is not None else 30.0
 
     def declare(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Start (or change) what the connection takes; answers the ``taking`` frame."""
@@ -124,10 +135,10 @@ class TaskPush:
             raise InvalidArgument(f"take: {field}: {first['msg']}", details={"field": field}) from None
         self.take = take
         self.credit = 0
-        self._has_credit.clear()
         self.grant(take.capacity if take.credit is None else take.credit)
         if self._loop is None:
             self._loop = asyncio.create_task(self._push())
+            self.hub.handoffs.add(self)
         return {"type": "taking", "capacity": take.capacity, "credit": self.credit}
 
     def grant(self, tasks: Any) -> None:
@@ -135,36 +146,83 @@ class TaskPush:
             raise InvalidArgument("credit before take: declare what the connection takes first", details={"field": "type"})
         self.credit = min(self.take.capacity, self.credit + count(tasks, "tasks"))
         if self.credit > 0:
-            self._has_credit.set()
+            self._more.set()
+
+    # -- core/handoff.Taker ---------------------------------------------------------------------------------------
+
+    def wants(self, task_type: str) -> bool:
+        return self.take is not None and (not self.take.task_types or task_type in self.take.task_types)
+
+    def reserve(self) -> bool:
+        """Only for an idle runtime (all its room free): its caller is served at once. A busy one takes its work in
+        claims of several tasks, which cost the store less per task than one hand-off each."""
+        if self.take is None or self.credit < self.take.capacity:
+            return False
+        self.credit -= 1
+        return True
+
+    def unreserve(self) -> None:
+        self.credit += 1
+        self._more.set()
+
+    def hand(self, claim: Any) -> None:
+        """Push it with the others handed in the same turn of the event loop, in one frame."""
+        self._handed.append(claim)
+        if len(self._handed) == 1:
+            task = asyncio.create_task(self._deliver_handed())
+            self._handing.add(task)
+            task.add_done_callback(self._handing.discard)
+
+    async def _deliver_handed(self) -> None:
+        await asyncio.sleep(0)
+        claims, self._handed = self._handed, []
+        await self._deliver(claims)
+
+    # -- claiming ---------------------------------------------------------------------------------------------------
 
     async def _push(self) -> None:
+        """Claim as much as the credit allows, without waiting in the claim (its room would be out of reach of a
+        hand-off meanwhile); when nothing is eligible, park on the claimer wake-ups or until a task backing off
+        becomes eligible; with no credit, until some comes."""
         while not self.hub.wakeups.draining:
-            await self._has_credit.wait()
             take = self.take
             assert take is not None
             if self.credit <= 0:
-                self._has_credit.clear()
+                self._more.clear()
+                await self._more.wait()
                 continue
-            args = {"task_types": take.task_types, "max_tasks": min(self.credit, MAX_PUSH), "wait": PARK_SECONDS, "lease_seconds": take.lease_seconds}
-            try:
-                _, claimed, _ = await self.hub.catalog.call(self.hub, self.principal, "agora.task.claim_batch", args, self.request_id)
-            except AgoraError as exc:  # a paused agent, a halt, a rate limit: say so, and try again a little later
-                with contextlib.suppress(Exception):
-                    await self._send(orjson.dumps(error_frame(None, exc)))
-                await asyncio.sleep(1.0)
-                continue
-            claims = claimed.claims  # type: ignore[attr-defined]
-            if not claims:
-                continue
-            self.credit -= len(claims)
-            if self.credit <= 0:
-                self._has_credit.clear()
-            body = b",".join(c.model_dump_json().encode() for c in claims)
-            try:
-                await self._send(b'{"type":"tasks","claims":[%s]}' % body)
-            except BaseException:
-                await asyncio.shield(self._give_back(claims))
-                raise
+            with self.hub.wakeups.armed(self._keys) as woken:
+                asked = min(self.credit, MAX_PUSH)
+                self.credit -= asked
+                args = {"task_types": take.task_types, "max_tasks": asked, "lease_seconds": take.lease_seconds}
+                try:
+                    _, claimed, _ = await self.hub.catalog.call(self.hub, self.principal, "agora.task.claim_batch", args, self.request_id)
+                except AgoraError as exc:  # a paused agent, a halt, a rate limit: say so, and try again a little later
+                    self.credit += asked
+                    with contextlib.suppress(Exception):
+                        await self._send(orjson.dumps(error_frame(None, exc)))
+                    await asyncio.sleep(1.0)
+                    continue
+                claims = claimed.claims  # type: ignore[attr-defined]
+                self.credit += asked - len(claims)
+                if claims:
+                    await self._deliver(claims)
+                    continue
+                # Nothing eligible: more credit changes nothing until work comes (a claim now would find none).
+                park = PARK_SECONDS
+                next_available = claimed.next_available_at  # type: ignore[attr-defined]
+                if next_available is not None:
+                    park = min(park, max(0.0, (next_available - self.hub.clock.now()).total_seconds()) + 0.005)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), park)
+
+    async def _deliver(self, claims: list[Any]) -> None:
+        body = b",".join(c.model_dump_json().encode() for c in claims)
+        try:
+            await self._send(b'{"type":"tasks","claims":[%s]}' % body)
+        except BaseException:
+            await asyncio.shield(self._give_back(claims))
+            raise
 
     async def _give_back(self, claims: list[Any]) -> None:
         """Tasks the socket could not carry go back to the queue at once, without spending an attempt (rather than
@@ -174,6 +232,9 @@ class TaskPush:
             await self.hub.catalog.call(self.hub, self.principal, "agora.task.update_batch", {"updates": updates}, self.request_id)
 
     async def close(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
+        self.hub.handoffs.remove(self)
+        for task in [self._loop, *self._handing]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._loop, *self._handing] if t is not None), return_exceptions=True)
+
