@@ -23,6 +23,13 @@ from .test_agent_runtime import _status, _tool_calls, agent_for, eventually
 from .test_tasks import ROOT
 
 
+async def started(agent: Agent) -> None:
+    """Start the agent and wait until its channel is open."""
+    await agent.start()
+    assert agent.channel is not None
+    await asyncio.wait_for(agent.channel.up.wait(), 10)
+
+
 def counting_http(agent: Agent) -> list[str]:
     """The paths of the HTTP requests the agent's client makes from now on."""
     paths: list[str] = []
@@ -56,10 +63,8 @@ async def test_tasks_messages_replies_and_progress_travel_on_one_socket(sqlite_h
     async def answer(msg):
         await msg.reply(f"re: {msg.content}")
 
-    await agent.start()
+    await started(agent)
     try:
-        assert agent.channel is not None
-        await asyncio.wait_for(agent.channel.up.wait(), 10)
         http = counting_http(agent)
         async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
             asker = await admin.agents.register(unique("asker"))
@@ -176,10 +181,8 @@ async def test_a_runtime_on_one_replica_is_pushed_work_assigned_through_another(
     async def job(task):
         return "pushed from the other replica"
 
-    await agent.start()
+    await started(agent)
     try:
-        assert agent.channel is not None
-        await asyncio.wait_for(agent.channel.up.wait(), 10)
         http = counting_http(agent)
         async with AsyncAgoraClient(two.url, two.admin_key) as admin:
             task = await admin.task.assign("across", assignee=agent.name)
@@ -309,10 +312,8 @@ async def test_a_result_too_large_for_one_frame_goes_over_http(tmp_path):
         async def small(task):
             return "fits"
 
-        await agent.start()
+        await started(agent)
         try:
-            assert agent.channel is not None
-            await asyncio.wait_for(agent.channel.up.wait(), 10)
             async with AsyncAgoraClient(hub.url, hub.admin_key) as admin:
                 big = await admin.task.assign("bulky", assignee=agent.name)
                 await eventually(lambda: _status(admin, big.task_id, "completed"))
@@ -333,10 +334,8 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
     async def hello(turn):
         return f"hello, {turn.text}"
 
-    await agent.start()
+    await started(agent)
     try:
-        assert agent.channel is not None
-        await asyncio.wait_for(agent.channel.up.wait(), 10)
         await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
         claims = _tool_calls(sqlite_hub, "agora.task.claim_batch")
         body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
