@@ -23,6 +23,13 @@ from .test_agent_runtime import _status, _tool_calls, agent_for, eventually
 from .test_tasks import ROOT
 
 
+def metric(hub: HubProcess, sample: str) -> float:
+    """One sample of the hub's /metrics (0 while it has none)."""
+    with hub.client() as admin:
+        rows = admin.get("/metrics").text.splitlines()
+    return sum(float(row.rpartition(" ")[2]) for row in rows if row.startswith(sample + " "))
+
+
 async def started(agent: Agent) -> None:
     """Start the agent and wait until its channel is open."""
     await agent.start()
@@ -338,6 +345,8 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
     try:
         await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
         claims = _tool_calls(sqlite_hub, "agora.task.claim_batch")
+        handed = metric(sqlite_hub, 'agora_tasks_pushed_total{how="handed"}')
+        assert metric(sqlite_hub, "agora_work_channels") >= 1
         body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
             "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": "you"}]}}}  # fmt: skip
         async with httpx.AsyncClient(base_url=sqlite_hub.url, headers={"A2A-Version": "1.0"}, timeout=20) as http:
@@ -346,6 +355,7 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
         assert task["status"]["state"] == "TASK_STATE_COMPLETED", answer
         assert task["status"]["message"]["parts"][0]["text"] == "hello, you"
         assert _tool_calls(sqlite_hub, "agora.task.claim_batch") == claims  # no claim: the turn was handed over
+        assert metric(sqlite_hub, 'agora_tasks_pushed_total{how="handed"}') == handed + 1
         async with AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as admin:
             listed = await admin.task.list(task_type="a2a.message", agent=agent.name, limit=5)
             history = await admin.task.history(listed.tasks[0].task_id)

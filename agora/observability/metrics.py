@@ -41,6 +41,16 @@ RATE_LIMITED = Counter(
 AUTH_FAILURES = Counter("agora_auth_failures", "Requests whose credentials were refused (401).", registry=REGISTRY)
 LOCKOUTS = Counter("agora_auth_lockouts", "Client addresses locked out after repeated failed authentication.", registry=REGISTRY)
 AGENTS = Gauge("agora_agents", "Registered agents by status (read from the store at scrape time).", ["status"], registry=REGISTRY)
+WORK_CHANNELS = Gauge(
+    "agora_work_channels", "WebSockets of agent runtimes that take tasks (declared with a take frame), on this replica.", registry=REGISTRY
+)
+TASKS_PUSHED = Counter(
+    "agora_tasks_pushed",
+    "Tasks pushed down agents' WebSockets, by how they were taken: claimed (by the channel) or handed (leased as they "
+    "were made); given_back: pushed on a socket that broke before the frame left.",
+    ["how"],
+    registry=REGISTRY,
+)
 
 
 # A metric's child per label values, looked up once: ``labels()`` costs a lock and a tuple per call (~2% of a send).
@@ -57,6 +67,10 @@ def record_call(tool: str, outcome: str, seconds: float) -> None:
 
 def count_request(method: str, status: int) -> None:
     _child(HTTP_REQUESTS, method, str(status)).inc()
+
+
+def count_pushed(how: str, tasks: int) -> None:
+    _child(TASKS_PUSHED, how).inc(tasks)
 
 
 def count_edge_refusal(reason: str) -> None:

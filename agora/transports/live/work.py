@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agora.core.auth import Principal, PrincipalKind
 from agora.core.context import Hub
 from agora.core.wakeups import claimer_keys
+from agora.observability import metrics
 from agora_sdk.errors import AgoraError, InvalidArgument, PermissionDenied
 
 log = logging.getLogger("agora.ws")
@@ -139,6 +140,7 @@ class TaskPush:
         if self._loop is None:
             self._loop = asyncio.create_task(self._push())
             self.hub.handoffs.add(self)
+            metrics.WORK_CHANNELS.inc()
         return {"type": "taking", "capacity": take.capacity, "credit": self.credit}
 
     def grant(self, tasks: Any) -> None:
@@ -176,7 +178,7 @@ class TaskPush:
     async def _deliver_handed(self) -> None:
         await asyncio.sleep(0)
         claims, self._handed = self._handed, []
-        await self._deliver(claims)
+        await self._deliver(claims, "handed")
 
     # -- claiming ---------------------------------------------------------------------------------------------------
 
@@ -206,7 +208,7 @@ class TaskPush:
                 claims = claimed.claims  # type: ignore[attr-defined]
                 self.credit += asked - len(claims)
                 if claims:
-                    await self._deliver(claims)
+                    await self._deliver(claims, "claimed")
                     continue
                 # Nothing eligible: more credit changes nothing until work comes (a claim now would find none).
                 park = PARK_SECONDS
@@ -216,13 +218,15 @@ class TaskPush:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), park)
 
-    async def _deliver(self, claims: list[Any]) -> None:
+    async def _deliver(self, claims: list[Any], how: str) -> None:
         body = b",".join(c.model_dump_json().encode() for c in claims)
         try:
             await self._send(b'{"type":"tasks","claims":[%s]}' % body)
         except BaseException:
+            metrics.count_pushed("given_back", len(claims))
             await asyncio.shield(self._give_back(claims))
             raise
+        metrics.count_pushed(how, len(claims))
 
     async def _give_back(self, claims: list[Any]) -> None:
         """Tasks the socket could not carry go back to the queue at once, without spending an attempt (rather than
@@ -232,6 +236,8 @@ class TaskPush:
             await self.hub.catalog.call(self.hub, self.principal, "agora.task.update_batch", {"updates": updates}, self.request_id)
 
     async def close(self) -> None:
+        if self._loop is not None:
+            metrics.WORK_CHANNELS.dec()
         self.hub.handoffs.remove(self)
         for task in [self._loop, *self._handing]:
             if task is not None:
