@@ -79,8 +79,8 @@ class _Coalescer(Generic[T]):
 
 
 class _Slots:
-    """Task handler slots: taken as a group once one is free (a claim asks for that many tasks), or every free one at
-    once (credit for a new channel connection); given back one by one as handlers return."""
+    """Handler slots: taken as a group once one is free (a claim or receive asks for that many), or every free one
+    at once (credit for a new channel connection); given back as handlers return."""
 
     def __init__(self, count: int):
         self.free = count
@@ -289,7 +289,7 @@ class Agent:
         self._task_handlers: dict[str | None, Handler] = {}
         self._message_routes: list[_Route] = []
         self._task_slots = _Slots(concurrency)  # task handlers running at once
-        self._message_slots = asyncio.Semaphore(concurrency)  # and message handlers
+        self._message_slots = _Slots(concurrency)  # and message handlers
         self._backoff = RetryPolicy(retries=0, base=0.25, cap=5.0)
         self._idle: set[asyncio.Task[Any]] = set()  # loops parked waiting for work: cancelled at once on stop
         self._loops: list[asyncio.Task[Any]] = []
@@ -458,7 +458,7 @@ class Agent:
 
     def _channel_down(self) -> None:
         """Credit given on a broken connection is void: its slots are free again (the next ``take`` lends them)."""
-        self._release(self._lent)
+        self._task_slots.give(self._lent)
         self._lent = 0
 
     def _slots_back(self, count: int) -> None:
@@ -475,41 +475,44 @@ class Agent:
         return [] if None in self._task_handlers else [t for t in self._task_handlers if t is not None]
 
     async def _claims(self) -> None:
-        """One claim at a time, parked until work comes, for as many tasks as task slots are free; each task claimed
-        runs in its slot while the loop claims the next. (One parked claim per agent, not one per slot: a new task
-        wakes one claimer of this agent, not ``concurrency`` of them.)"""
+        """Without the channel: one claim at a time, parked until work comes, for as many tasks as task slots are free;
+        each task claimed runs in its slot while the loop claims the next. (One parked claim per agent, not one per
+        slot: a new task wakes one claimer of this agent, not ``concurrency`` of them.)"""
+
+        async def claim(free: int) -> list[Claim]:
+            claimed = await self.client.task.claim_batch(
+                wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, max_tasks=free, task_types=self._wanted_types()
+            )
+            return claimed.claims
+
+        await self._poll(self._task_slots, claim, lambda c: self._start_handler(self._work(TaskRun(self, c.task, c.lease)), None), "claim")
+
+    async def _poll(self, slots: _Slots, fetch: Callable[[int], Awaitable[list[T]]], start: Callable[[T], None], what: str) -> None:
+        """Long polls parked on the hub for as many items as ``slots`` are free, each item started in its slot; a
+        failed poll is retried with backoff."""
         attempt = 0
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping.is_set():
-            free = await self._free_slots()
-            self._idle.add(me)  # parked in a claim: stopping cancels it at once
+            free = await slots.take(MAX_CLAIM)
+            self._idle.add(me)  # parked in a poll: stopping cancels it at once
             try:
-                claimed = await self.client.task.claim_batch(
-                    wait=CLAIM_WAIT, lease_seconds=self.lease_seconds, max_tasks=free, task_types=self._wanted_types()
-                )
+                items = await fetch(free)
             except AgoraError as exc:
-                self._release(free)
-                log.warning("claim failed (%s); retrying", exc.message)
+                slots.give(free)
+                log.warning("%s failed (%s); retrying", what, exc.message)
                 await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
                 attempt += 1
                 continue
             except BaseException:
-                self._release(free)
+                slots.give(free)
                 raise
             finally:
                 self._idle.discard(me)
             attempt = 0
-            for claim in claimed.claims:
-                self._start_handler(self._work(TaskRun(self, claim.task, claim.lease)), None)
-            self._release(free - len(claimed.claims))
-
-    async def _free_slots(self) -> int:
-        """Wait for a free task slot, then take every other slot free now (at most MAX_CLAIM): how many were taken."""
-        return await self._task_slots.take(MAX_CLAIM)
-
-    def _release(self, slots: int) -> None:
-        self._task_slots.give(slots)
+            for item in items:
+                start(item)
+            slots.give(free - len(items))
 
     async def _work(self, run: TaskRun) -> None:
         handler = self._task_handlers.get(run.task.task_type) or self._task_handlers[None]
@@ -605,42 +608,17 @@ class Agent:
         self._idle.add(me)
         while True:
             message = await self._incoming.get()
-            await self._message_slots.acquire()
+            await self._message_slots.take(1)
             self._start_handler(self._deliver(IncomingMessage(self, message)), self._message_slots)
 
     async def _messages(self) -> None:
         """Without the channel: messages from a receive parked on the hub, as many as message slots are free."""
-        me = asyncio.current_task()
-        assert me is not None
-        attempt = 0
-        while not self._stopping.is_set():
-            await self._message_slots.acquire()
-            free = 1
-            while free < MAX_CLAIM and not self._message_slots.locked():
-                await self._message_slots.acquire()
-                free += 1
-            self._idle.add(me)
-            try:
-                inbox = await self.client.messaging.receive(wait=CLAIM_WAIT, limit=free, visibility_timeout=self.visibility_timeout)
-            except AgoraError as exc:
-                self._release_messages(free)
-                log.warning("receive failed (%s); retrying", exc.message)
-                await asyncio.sleep(self._backoff.delay(min(attempt, 5)))
-                attempt += 1
-                continue
-            except BaseException:
-                self._release_messages(free)
-                raise
-            finally:
-                self._idle.discard(me)
-            attempt = 0
-            for message in inbox.messages:
-                self._start_handler(self._deliver(IncomingMessage(self, message)), self._message_slots)
-            self._release_messages(free - len(inbox.messages))
 
-    def _release_messages(self, slots: int) -> None:
-        for _ in range(slots):
-            self._message_slots.release()
+        async def receive(free: int) -> list[Message]:
+            inbox = await self.client.messaging.receive(wait=CLAIM_WAIT, limit=free, visibility_timeout=self.visibility_timeout)
+            return inbox.messages
+
+        await self._poll(self._message_slots, receive, lambda m: self._start_handler(self._deliver(IncomingMessage(self, m)), self._message_slots), "receive")
 
     def _route(self, message: Message) -> _Route | None:
         for route in self._message_routes:
@@ -690,7 +668,7 @@ class Agent:
         connection; over the channel while it is open."""
         return await self.client._invoke(tool, wire_model(output), args, retry_safe=resend)
 
-    def _start_handler(self, work: Coroutine[Any, Any, None], slots: asyncio.Semaphore | None) -> None:
+    def _start_handler(self, work: Coroutine[Any, Any, None], slots: _Slots | None) -> None:
         """Run one handler in the slot the caller acquired from ``slots`` (freed when it ends; None: the handler
         frees its own)."""
         task = asyncio.create_task(work)
@@ -699,7 +677,7 @@ class Agent:
         def done(t: asyncio.Task[None]) -> None:
             self._handlers_running.discard(t)
             if slots is not None:
-                slots.release()
+                slots.give()
 
         task.add_done_callback(done)
 
