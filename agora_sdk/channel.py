@@ -53,7 +53,7 @@ class _Call:
 @dataclass
 class Channel:
     """``on_event`` gets every pushed message or hub event, ``on_tasks`` every pushed batch of claims (plain JSON:
-    ``{"task": …, "lease": …}``), ``on_up``/``on_down`` when a connection opens or breaks. ``take()`` says what to
+    ``{"task": …, "lease": …}``), ``on_down`` when a connection breaks. ``take()`` says what to
     declare on a new connection (None: take no tasks) and is asked again each time, so the credit given is the room
     the runtime has then. ``messages``: at most that many messages pushed before ``credit(messages=…)`` gives room."""
 
@@ -63,7 +63,6 @@ class Channel:
     on_event: Callable[[StreamEvent], None]
     on_tasks: Callable[[list[dict[str, Any]]], None]
     take: Callable[[], dict[str, Any] | None]
-    on_up: Callable[[], None] = lambda: None
     on_down: Callable[[], None] = lambda: None
     messages: int | None = None
     up: asyncio.Event = field(default_factory=asyncio.Event)
@@ -95,12 +94,10 @@ class Channel:
                     raise refusal from exc  # the hub's own answer: a revoked key, a bad filter
                 if status < 500:
                     refused, why = refused + 1, f"the WebSocket handshake was answered with {status}"
-            except InvalidMessage:
-                pass  # the connection broke during the handshake: no answer to judge by
+            except (InvalidMessage, ConnectionClosed, OSError, TimeoutError):
+                log.debug("the connection to the hub broke; reconnecting")  # no answer to judge by: try again
             except InvalidHandshake as exc:  # an answer, but not a WebSocket's
                 refused, why = refused + 1, f"the WebSocket handshake failed: {exc}"
-            except (ConnectionClosed, OSError, TimeoutError):
-                pass
             if refused >= refused_after:
                 raise ChannelRefused(why)
             await asyncio.sleep(backoff.delay(min(attempt, 5)))
@@ -125,7 +122,6 @@ class Channel:
                 self._outbox.append(call.frame)
             self._flush.set()
             self.up.set()
-            self.on_up()
             async for raw in ws:
                 try:
                     self._received(raw)

@@ -9,6 +9,7 @@ retried only when that is safe (a read-only tool, or one with an ``idempotency_k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -235,11 +236,9 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
         if self.channel is not None and self.channel.up.is_set():
             from .channel import TooLarge
 
-            try:
+            with contextlib.suppress(TooLarge):  # more than the hub takes in one frame: HTTP takes it below
                 result = await self.channel.call(tool, args, resend=retry_safe or "idempotency_key" in args)
                 return output.model_validate(result)
-            except TooLarge:
-                pass  # more than the hub takes in one frame: HTTP takes it
         return _result(await self._post(tool, args, retry_safe), output)
 
     async def call(self, tool: str, /, **args: Any) -> Any:
