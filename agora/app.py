@@ -131,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
     a2a.mount(app, settings)
     console.mount(app, settings)
     oauth.mount(app, settings)
-    app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs))
+    app.add_middleware(ToolDispatch, endpoints=rest.mount(app, catalog, public_docs=settings.public_docs), doors={("POST", mcp.PATH): mcp_door})
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

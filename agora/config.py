@@ -38,6 +38,7 @@ class Settings:
     a2a_grpc_default_agent: str | None = None  # the agent answering gRPC calls that name none; None: the directory
     opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
     mcp_extension: str | None = None  # module:attribute of extra MCP tools (agora/transports/mcp/extension.py)
+    mcp_fast_path: bool = True  # plain stateless MCP requests answered without the SDK's machinery (mcp/fast.py)
     # The edge (agora/transports/edge): limits enforced before any door runs.
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100

@@ -251,6 +251,15 @@ def serve(
             "admits anonymous callers is refused unless --host is a loopback address.",
         ),
     ] = "",
+    mcp_fast_path: Annotated[
+        bool,
+        typer.Option(
+            "--mcp-fast-path/--no-mcp-fast-path", envvar="AGORA_MCP_FAST_PATH",
+            help="Answer plain stateless (2026-07-28) MCP tools/call, tools/list, resources/read and ping requests "
+            "straight from the catalog, as the MCP SDK would answer them, without its per-request session machinery. "
+            "Off: the SDK serves every MCP request. Off as well with --opentelemetry (the SDK's MCP spans).",
+        ),
+    ] = Settings.mcp_fast_path,
     node_sandbox: Sandbox = "auto",
     node_build_timeout: BuildTimeout = 600.0,
     node_build_max_bytes: BuildMaxBytes = 1 << 30,
@@ -354,6 +363,7 @@ def serve(
         a2a_grpc_port=a2a_grpc_port or None,
         a2a_grpc_default_agent=a2a_grpc_default_agent or None,
         mcp_extension=mcp_extension or None,
+        mcp_fast_path=mcp_fast_path,
         max_header_bytes=max_header_bytes,
         max_headers=max_headers,
         header_timeout=header_timeout,

@@ -51,6 +51,13 @@ TASKS_PUSHED = Counter(
     ["how"],
     registry=REGISTRY,
 )
+MCP_REQUESTS = Counter(
+    "agora_mcp_requests",
+    "Requests to /mcp by who answered them: fast (a plain stateless request answered straight from the catalog) or "
+    "sdk (the MCP SDK: sessions, streams, tasks, and whatever the fast path leaves to it).",
+    ["path"],
+    registry=REGISTRY,
+)
 
 
 # A metric's child per label values, looked up once: ``labels()`` costs a lock and a tuple per call (~2% of a send).
@@ -71,6 +78,10 @@ def count_request(method: str, status: int) -> None:
 
 def count_pushed(how: str, tasks: int) -> None:
     _child(TASKS_PUSHED, how).inc(tasks)
+
+
+def count_mcp_request(path: str) -> None:
+    _child(MCP_REQUESTS, path).inc()
 
 
 def count_edge_refusal(reason: str) -> None:

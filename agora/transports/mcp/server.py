@@ -153,6 +153,10 @@ class CatalogServer:
     async def list_tools(self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         hub, principal, toolsets = _caller(ctx)
         self.changes.remember(ctx, principal, toolsets)
+        return await self.tools_listing(hub, principal, toolsets)
+
+    async def tools_listing(self, hub: Hub, principal: Principal, toolsets: Toolsets) -> types.ListToolsResult:
+        """What ``tools/list`` answers this caller (with the toolsets it asked for)."""
         if toolsets not in self._listings:  # the built-in catalog does not change while the hub runs
             self._listings[toolsets] = [mcp_tool(t) for t in self.visible(toolsets)] + (self.extension.tools if self.extension else [])
         imported = [mcp_tool(t) for t in self._imported(hub, principal, toolsets)]
@@ -166,7 +170,7 @@ class CatalogServer:
             return []
         return [t for t in hub.gateway.tools_for(principal) if toolsets.includes(t)]
 
-    def _offered(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> Tool | None:
+    def offered(self, hub: Hub, principal: Principal, toolsets: Toolsets, name: str) -> Tool | None:
         """The tool ``name`` if ``tools/list`` shows it to this caller."""
         if name.startswith(EXT_PREFIX):
             return next((t for t in self._imported(hub, principal, toolsets) if t.name == name), None)
@@ -182,18 +186,26 @@ class CatalogServer:
             if tasks.as_task(ctx, extension.task_support(params)):
                 return tasks.created(await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus)))
             return await extension.call_tool(ctx, params, bus)
-        offered = self._offered(hub, principal, toolsets, params.name)
+        offered = self.offered(hub, principal, toolsets, params.name)
         if offered is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         relay = progress.reporter.set(ctx.session.report_progress)  # an imported tool passes its upstream's on
         try:
             if tasks.as_task(ctx, tasks.support(offered)):
                 return tasks.created(await self.tasks.start(ctx, params))
-            _, output, _ = await hub.catalog.call(hub, principal, params.name, params.arguments or {}, new_id("req"))
-        except AgoraError as exc:
+            return await self.run_call(hub, principal, params.name, params.arguments or {}, _request_id(ctx))
+        except AgoraError as exc:  # the task was refused
             return failure(exc)
         finally:
             progress.reporter.reset(relay)
+
+    @staticmethod
+    async def run_call(hub: Hub, principal: Principal, name: str, arguments: dict[str, Any], request_id: str) -> types.CallToolResult:
+        """The tool's answer as a CallToolResult; a refusal or failure of the tool is one too (``isError``)."""
+        try:
+            _, output, _ = await hub.catalog.call(hub, principal, name, arguments, request_id)
+        except AgoraError as exc:
+            return failure(exc)
         if isinstance(output, ExtResult):  # an upstream MCP server's own result, passed on as it came
             return types.CallToolResult.model_validate(
                 {"content": output.content, "structuredContent": output.structured_content, "isError": output.is_error}
@@ -209,7 +221,7 @@ class CatalogServer:
             if extension.task_support(params) not in ("optional", "required"):
                 raise _no_tasks(params.name)
             return await self.tasks.start_extension(ctx, params, lambda round_params: extension.call_tool(ctx, round_params, bus))
-        offered = self._offered(hub, principal, toolsets, params.name)
+        offered = self.offered(hub, principal, toolsets, params.name)
         if offered is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool '{params.name}'")
         if tasks.support(offered) is None:
@@ -247,6 +259,12 @@ class CatalogServer:
 
 def _no_tasks(name: str) -> MCPError:
     return MCPError(types.METHOD_NOT_FOUND, f"tool '{name}' does not run as a task (its execution.taskSupport is forbidden)")
+
+
+def _request_id(ctx: ServerRequestContext[Any]) -> str:
+    """The HTTP request's id (the edge gave it one, and logs it), for the call made for it."""
+    state = ctx.request.scope.get("state", {}) if ctx.request is not None else {}
+    return state.get("request_id") or new_id("req")
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> tuple[Hub, Principal, Toolsets]:
