@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -19,7 +20,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.subscriptions import ToolsListChanged
+from pydantic import ValidationError
 
+from agora.gateway.direct import DirectCalls
+from agora.gateway.direct import _answer as direct_answer
 from agora_sdk import AgoraClient
 from agora_sdk.errors import Unavailable
 
@@ -358,3 +362,37 @@ def test_a_server_registered_on_one_replica_is_served_by_the_other(two_replicas,
         expect_error(call(second, "agora.mcp_servers.register", name="shared", url=mcp_url(upstream)), 409, "conflict")
         ok(call(first, "agora.mcp_servers.remove", name="shared"))
         until(lambda: "ext.shared.add" not in names(second), "the other replica kept a removed server")
+
+
+async def test_a_direct_call_answers_as_the_sdk_client_and_refuses_what_it_refuses(upstream):
+    """``gateway/direct.py`` against the real server: the same results as the SDK client's (failures included), and
+    the SDK client's refusals of a result that is not one and of structured content that breaks the output schema."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx2.AsyncClient(headers=auth) as http, Client(streamable_http_client(mcp_url(upstream), http_client=http)) as client:
+        assert client.protocol_version == "2026-07-28"
+        listings = {t.name: t for t in (await client.list_tools()).tools}
+        direct = DirectCalls(mcp_url(upstream), http, client.protocol_version, {})
+        unknown = listings["add"].model_copy(update={"name": "no_such_tool"})
+        for listing, arguments in ((listings["add"], {"a": 2, "b": 3}), (listings["shout"], {"text": "héllo"}),
+                                   (listings["seen_authorization"], {}), (listings["add"], {"a": "x"}), (unknown, {})):  # fmt: skip
+            assert await direct.call(listing, arguments) == await client.call_tool(listing.name, arguments)
+        lying = listings["add"].model_copy(update={"output_schema": {"type": "object", "properties": {"result": {"type": "string"}}, "required": ["result"]}})
+        with pytest.raises(RuntimeError, match="Invalid structured content"):
+            await direct.call(lying, {"a": 1, "b": 1})
+    async with httpx2.AsyncClient(headers=auth) as http:
+        with running("--garbage-results") as liar:
+            with pytest.raises(ValidationError):
+                await DirectCalls(mcp_url(liar), http, "2026-07-28", {}).call(listings["add"], {"a": 1, "b": 1})
+
+
+def test_a_direct_call_reads_its_answer_from_an_event_stream_too():
+    """A server that streamed (pings and notifications before the answer), as the SDK's server writes a stream."""
+    answer = {"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": "done"}], "isError": False}}
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
+    events = [": ping", f"event: message\r\ndata: {json.dumps(note)}", f"event: message\r\ndata: {json.dumps(answer)}"]
+    stream = httpx2.Response(200, headers={"content-type": "text/event-stream"}, content="\r\n\r\n".join(events) + "\r\n\r\n")
+    assert direct_answer(stream, 7) == answer
+    with pytest.raises(ValueError, match="no answer"):
+        direct_answer(stream, 8)
+    with pytest.raises(ValueError, match="HTTP 401"):
+        direct_answer(httpx2.Response(401, headers={"content-type": "text/plain"}, content="who are you"), 7)

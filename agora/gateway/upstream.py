@@ -35,6 +35,8 @@ from agora.core.exception_groups import innermost
 from agora_sdk.errors import Unavailable
 from agora_sdk.wire.gateway import Transport, UpstreamState
 
+from .direct import CLIENT_INFO, DirectCalls, MisroutedCall
+
 log = logging.getLogger("agora.gateway")
 
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0
@@ -57,6 +59,7 @@ class Upstream:
         self.connected_at: datetime | None = None
         self._next_attempt = 0.0  # loop time of the next connection attempt while down
         self._client: Client | None = None
+        self._direct: DirectCalls | None = None  # calls sent without the SDK client, to a stateless server
         self._changed = asyncio.Event()
         self._on_tools_changed = on_tools_changed
         self._task: asyncio.Task[None] | None = None
@@ -91,8 +94,15 @@ class Upstream:
         if secrets.get("bearer_token"):
             headers["Authorization"] = f"Bearer {secrets['bearer_token']}"
         async with self.egress.client(httpx2, headers=headers, timeout=max(self.timeout, 30.0)) as http:
-            async with Client(streamable_http_client(row["url"], http_client=http), message_handler=self._on_message) as client:
-                yield client
+            async with Client(
+                streamable_http_client(row["url"], http_client=http), message_handler=self._on_message, client_info=types.Implementation(**CLIENT_INFO)
+            ) as client:
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:  # stateless: a call can go straight on the pool
+                    self._direct = DirectCalls(row["url"], http, client.protocol_version, {})
+                try:
+                    yield client
+                finally:
+                    self._direct = None
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
@@ -188,13 +198,18 @@ class Upstream:
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Call ``tool`` upstream, relaying its progress to the caller's door; cancelling the call cancels it upstream
-        (the SDK client sends ``notifications/cancelled``, or on 2026-07-28 closes the request's stream)."""
+        (the SDK client sends ``notifications/cancelled``, or on 2026-07-28 closes the request's stream). A call to a
+        stateless server whose caller wants no progress goes straight on the HTTP pool (``direct.py``)."""
         client = self._client
         if client is None or self.state is not UpstreamState.up:
             raise self.down()
+        relay, direct, listing = progress.reporter.get(), self._direct, self.tools.get(tool)
         try:
             with anyio.fail_after(self.timeout):
-                return await client.call_tool(tool, arguments, progress_callback=progress.reporter.get())
+                if direct is not None and relay is None and listing is not None and direct.takes(listing):
+                    with contextlib.suppress(MisroutedCall):
+                        return await direct.call(listing, arguments)
+                return await client.call_tool(tool, arguments, progress_callback=relay)
         except TimeoutError:
             raise Unavailable(
                 f"MCP server '{self.name}' did not answer {tool} within {self.timeout:g} s",
