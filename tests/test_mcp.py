@@ -64,10 +64,12 @@ async def test_tool_errors_are_results_the_model_can_read(sqlite_hub):
         missing = await client.call_tool("agora.messaging.send", {"to_agent": "nobody-" + unique(), "content": "x"})
         invalid = await client.call_tool("agora.task.update", {"task_id": "task_0000000000000000", "progress": 101})
         forbidden = await client.call_tool("agora.admin.keys.list", {})
-    assert missing.is_error and missing.structured_content["error"]["code"] == "not_found"
-    assert invalid.is_error and invalid.structured_content["error"]["code"] == "invalid_argument"
-    assert forbidden.is_error and forbidden.structured_content["error"]["code"] == "permission_denied"
+    assert missing.is_error and missing.meta["agora/error"]["code"] == "not_found"
+    assert invalid.is_error and invalid.meta["agora/error"]["code"] == "invalid_argument"
+    assert forbidden.is_error and forbidden.meta["agora/error"]["code"] == "permission_denied"
     assert missing.content[0].text.startswith("not_found: ")
+    # Not as structured content: that must fit the tool's output schema (strict clients refuse the result otherwise).
+    assert missing.structured_content is invalid.structured_content is forbidden.structured_content is None
 
 
 async def test_toolsets_narrow_the_list_and_the_calls(sqlite_hub):
@@ -106,8 +108,8 @@ async def test_search_and_call_reach_tools_outside_the_loaded_toolsets(sqlite_hu
         denied = await client.call_tool("agora.tools.call", {"name": "agora.admin.keys.list", "arguments": {}})
         nested = await client.call_tool("agora.tools.call", {"name": "agora.tools.call", "arguments": {}})
     assert me.structured_content["result"]["agent_name"] == agent["agent_name"]
-    assert denied.is_error and denied.structured_content["error"]["code"] == "permission_denied"
-    assert nested.is_error and nested.structured_content["error"]["code"] == "invalid_argument"
+    assert denied.is_error and denied.meta["agora/error"]["code"] == "permission_denied"
+    assert nested.is_error and nested.meta["agora/error"]["code"] == "invalid_argument"
 
 
 async def test_resources_and_prompts(sqlite_hub):

@@ -97,7 +97,7 @@ def test_a_normal_hub_has_no_fixtures_and_no_anonymous_mcp(sqlite_hub, fixtures_
     # The anonymous caller reaches the fixtures only: every catalog tool that needs a right refuses it.
     call = {**body, "method": "tools/call", "params": {**body["params"], "name": "agora.agents.register", "arguments": {"agent_name": "x"}}}
     refused = httpx.post(f"{fixtures_hub.url}/mcp", json=call, headers=headers | {"Mcp-Method": "tools/call", "Mcp-Name": "agora.agents.register"}).json()
-    assert refused["result"]["isError"] and refused["result"]["structuredContent"]["error"]["code"] == "permission_denied"
+    assert refused["result"]["isError"] and refused["result"]["_meta"]["agora/error"]["code"] == "permission_denied"
 
 
 def test_a_missing_resource_is_invalid_params_naming_it(fixtures_hub):

@@ -120,7 +120,7 @@ def test_cancel_errors_and_strangers(sqlite_hub):
     # A tool's own error is a failed task here, and its result is the tool's isError result.
     failing = session.rpc("tools/call", {"name": "agora.messaging.receive", "arguments": {"agent": "nobody-at-all"}, "task": {}})["result"]["task"]
     result = session.rpc("tasks/result", {"taskId": failing["taskId"]})["result"]
-    assert result["isError"] and result["structuredContent"]["error"]["code"] in ("not_found", "permission_denied")
+    assert result["isError"] and result["_meta"]["agora/error"]["code"] in ("not_found", "permission_denied")
     assert session.rpc("tasks/get", {"taskId": failing["taskId"]})["result"]["status"] == "failed"
 
 

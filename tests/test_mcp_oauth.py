@@ -188,7 +188,7 @@ def test_a_token_has_only_the_scopes_asked_for(sqlite_hub):
         assert entry["details"]["client_name"] == "manual" and entry["details"]["redirect_uri"] == REDIRECT
         assert _ping(sqlite_hub, tokens["access_token"]) == 200
         refused = _mcp_call(sqlite_hub, tokens["access_token"], "agora.agents.register", {"agent_name": unique("oauth")}).json()["result"]
-        assert refused["isError"] and refused["structuredContent"]["error"]["details"]["missing_scopes"] == ["agents:write"]
+        assert refused["isError"] and refused["_meta"]["agora/error"]["details"]["missing_scopes"] == ["agents:write"]
 
 
 def test_revoking_the_key_ends_the_tokens_granted_with_it(sqlite_hub):

@@ -91,7 +91,7 @@ def test_an_mcp_client_with_the_tasks_extension_gets_a_task_for_a_long_call(sqli
     nowhere = {"name": "agora.marketplace.execute", "arguments": {"instance_id": "inst_00000000000000000000", "endpoint": "echo"}}
     refused = settled(sqlite_hub, key, mcp(sqlite_hub, key, "tools/call", nowhere, name="agora.marketplace.execute")["result"]["taskId"])
     assert refused["status"] == "completed" and refused["result"]["isError"]
-    assert refused["result"]["structuredContent"]["error"]["code"] == "not_found"
+    assert refused["result"]["_meta"]["agora/error"]["code"] == "not_found"
 
 
 def test_a_call_lost_with_its_hub_is_a_failed_task_after_the_restart(tmp_path):

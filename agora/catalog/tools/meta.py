@@ -43,7 +43,7 @@ async def call(ctx: CallContext, req: d.ToolCall) -> d.ToolCallResult:
     if req.name.startswith("agora.tools."):
         raise InvalidArgument("agora.tools.call calls other tools, not itself or agora.tools.search", details={"field": "name"})
     _, output, _ = await ctx.hub.catalog.call(ctx.hub, ctx.principal, req.name, req.arguments, ctx.request_id)
-    return d.ToolCallResult(name=req.name, result=output.model_dump(mode="json"))
+    return d.ToolCallResult(name=req.name, result=output.model_dump(mode="json", by_alias=True))
 
 
 async def start(ctx: CallContext, req: d.ToolCall) -> Task:
@@ -56,7 +56,7 @@ async def start(ctx: CallContext, req: d.ToolCall) -> Task:
 
     async def run(_run: Any) -> dict[str, Any]:
         _, output, _ = await hub.catalog.call(hub, principal, req.name, arguments, new_id("req"))
-        return output.model_dump(mode="json")
+        return output.model_dump(mode="json", by_alias=True)
 
     return task_model(await hub.tool_runs.start(principal, req.name, arguments, run))
 

@@ -123,7 +123,8 @@ class LegacyTasks:
         if row["status"] == "cancelled":
             raise MCPError(types.INVALID_PARAMS, f"task '{row['task_id']}' was cancelled: it has no result", data=related)
         if "output" in stored or "error" in stored:
-            return {**self.tasks.result_of(stored), "_meta": related}
+            answer = self.tasks.result_of(stored)
+            return {**answer, "_meta": {**answer.get("_meta", {}), **related}}
         raise MCPError(types.INTERNAL_ERROR, task_fields(row).get("statusMessage", "the call failed"), data=related)
 
     async def list_tasks(self, ctx: Context, params: types.PaginatedRequestParams | None) -> dict[str, Any]:

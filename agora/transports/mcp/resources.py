@@ -67,7 +67,7 @@ async def _call(hub: Hub, principal: Principal, uri: str, tool: str, args: dict[
         _, output, _ = await hub.catalog.call(hub, principal, tool, args, new_id("req"))
     except AgoraError as exc:  # a missing or foreign thing is "no such resource" (the same 404 as REST; SEP-2164)
         raise MCPError(types.INVALID_PARAMS, f"{exc.code}: {exc.message}", data={"uri": uri}) from exc
-    return output.model_dump(mode="json")
+    return output.model_dump(mode="json", by_alias=True)
 
 
 def _contents(uri: str, document: dict[str, Any]) -> types.ReadResourceResult:

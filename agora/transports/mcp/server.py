@@ -2,8 +2,10 @@
 
 The handlers only translate: ``tools/list`` renders catalog tools, ``tools/call`` goes through ``Catalog.call``
 with the principal the door authenticated, so an agent's MCP call acts as that agent with its rights. A tool's
-failure is an ``isError`` result carrying the error code and message (the model can read and correct it); an
-unknown tool is a protocol error.
+failure is an ``isError`` result carrying the error code and message as text (the model can read and correct it)
+and the whole error body in ``_meta["agora/error"]`` (not as structured content: that would have to fit the tool's
+output schema, and clients such as MCP Inspector refuse a result whose structured content does not); an unknown
+tool is a protocol error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-import orjson
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -32,6 +33,7 @@ from agora_sdk.wire.gateway import ExtResult
 
 from . import prompts, resources, tasks
 from .changes import ToolListChanges
+from .results import failure, output_result, result
 from .legacy_tasks import LegacyTasks
 from .toolsets import Toolsets
 
@@ -58,30 +60,6 @@ def mcp_tool(tool: Tool) -> types.Tool:
             destructive_hint=tool.action in ("deregister", "cancel", "revoke", "override"),
             open_world_hint=False,
         ),
-    )
-
-
-def result(structured: dict[str, Any]) -> types.CallToolResult:
-    """Structured content plus the same JSON as text, for clients that only read text."""
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=orjson.dumps(structured, default=str).decode())],
-        structured_content=structured,
-    )
-
-
-def output_result(name: str, output: dict[str, Any]) -> dict[str, Any]:
-    """A tool's output JSON as the CallToolResult JSON its call answers (an imported tool's: the upstream's own)."""
-    if name.startswith(EXT_PREFIX):
-        return {"content": output["content"], "structuredContent": output["structured_content"], "isError": output["is_error"]}
-    return result(output).model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def failure(exc: AgoraError) -> types.CallToolResult:
-    body = exc.to_body()
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=f"{exc.code}: {exc.message}")],
-        structured_content=body,
-        is_error=True,
     )
 
 
@@ -210,7 +188,7 @@ class CatalogServer:
             return types.CallToolResult.model_validate(
                 {"content": output.content, "structuredContent": output.structured_content, "isError": output.is_error}
             )
-        return result(output.model_dump(mode="json"))
+        return result(output.model_dump(mode="json", by_alias=True))
 
     async def start_task(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> dict[str, Any]:
         """A 2025-11-25 task-augmented call: the task's row; -32601 for a tool that takes no tasks, -32602 for a call

@@ -28,6 +28,8 @@ from agora.core.ids import new_id
 from agora.core.services.tool_runs import TASK_TYPE, RunContext
 from agora_sdk.errors import AgoraError, Conflict
 
+from .results import failed
+
 if TYPE_CHECKING:
     from .extension import McpExtension
     from .legacy_tasks import LegacyTasks
@@ -203,8 +205,7 @@ class McpTasks:
         """A finished task's stored outcome as the CallToolResult its call would have answered."""
         name = stored.get("name", "")
         if "error" in stored:
-            error = stored["error"]
-            return {"content": [{"type": "text", "text": f"{error['code']}: {error['message']}"}], "structuredContent": {"error": error}, "isError": True}
+            return failed(stored["error"])
         if self.extension is not None and self.extension.has_tool(name):
             return dict(stored["output"])  # the extension's own CallToolResult
         return self.as_result(name, stored["output"])
