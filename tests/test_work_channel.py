@@ -206,7 +206,7 @@ async def test_messages_are_pushed_no_faster_than_the_client_gives_credit(hub: H
         assert (await until_frame(ws, "error"))["ref"] == 7
     with pytest.raises(InvalidStatus) as refused:
         async with connect(hub, worker["agent_token"], messages="0"):
-            pass
+            pytest.fail("a window of 0 messages was accepted")
     assert refused.value.response.status_code == 400
 
 

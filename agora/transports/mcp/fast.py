@@ -122,7 +122,7 @@ class FastPath:
         if extension and extension.has_tool(name):
             return None
         tool = self.server.offered(hub, principal, toolsets, name)
-        if tool is None or (tasks.support(tool) and tasks.EXTENSION in ((capabilities or {}).get("extensions") or {})):
+        if tool is None or (tasks.support(tool) and tasks.wants_tasks(capabilities)):
             return None  # an unknown tool's error, or a call the client may want as a task: the SDK's
         arguments = params.get("arguments") or {}
         return self.server.run_call(hub, principal, name, arguments, request_id), tool.long_running or name.startswith(EXT_PREFIX)
@@ -267,8 +267,10 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    """Returns when the caller hangs up (the body is read already: nothing else comes before that)."""
+    message = await receive()
+    while message["type"] != "http.disconnect":
+        message = await receive()
 
 
 async def _write(message: dict[str, Any], scope: Scope, send: Send) -> None:

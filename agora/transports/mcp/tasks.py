@@ -57,7 +57,12 @@ def declared(ctx: Context) -> bool:
     meta: Any = ctx.meta or {}
     if not isinstance(meta, dict):
         meta = meta.model_dump(by_alias=True)
-    return EXTENSION in ((meta.get(types.CLIENT_CAPABILITIES_META_KEY) or {}).get("extensions") or {})
+    return wants_tasks(meta.get(types.CLIENT_CAPABILITIES_META_KEY))
+
+
+def wants_tasks(capabilities: dict[str, Any] | None) -> bool:
+    """Whether client capabilities (their JSON, as a request's ``_meta`` carries them) declare the extension."""
+    return EXTENSION in ((capabilities or {}).get("extensions") or {})
 
 
 def support(tool: Tool | None) -> str | None:
