@@ -114,6 +114,21 @@ def test_try_it_on_a_read_only_tool_shows_the_result_and_a_bad_value_in_place(pa
     assert not [p for p in problems if "400" not in p], problems  # (the bad value's 400 is logged by the browser)
 
 
+def test_a_result_clicked_at_a_person_s_pace_after_searching_is_followed(page: Page, sqlite_hub: HubProcess) -> None:
+    """Pressing the mouse on a result takes the focus from the search box, which fires the form's change trigger.
+    A person's press lasts ~100 ms: a search run again for that would swap the list under the pointer before the
+    button comes up, and the click would land on nothing (it did, in CI, with Playwright's quicker clicks)."""
+    sign_in(page, sqlite_hub, sqlite_hub.admin_key, "/ui/mcp")
+    page.get_by_label("Find tools").fill("query agents")
+    expect(page.get_by_text("1 tool", exact=True)).to_be_visible()
+
+    page.get_by_role("link", name="agora.query.agents").hover()
+    page.mouse.down()
+    page.wait_for_timeout(300)
+    page.mouse.up()
+    expect(page.get_by_role("heading", name="agora.query.agents")).to_be_visible(timeout=LIVE)
+
+
 def test_an_upstream_server_is_registered_tried_and_removed_from_the_page(page: Page, sqlite_hub: HubProcess) -> None:
     server = unique("up").replace("-", "")[:20]
     upstream = FixtureServer(UPSTREAM, ["--http", "{port}", "--token", TOKEN], probe="/mcp").start()

@@ -13,6 +13,21 @@
     if (token) { event.detail.headers["X-CSRF-Token"] = token; }
   });
 
+  // A filter form searches as you type and again on "change", which fires when the search box loses the focus: when a
+  // person presses the mouse on a result. Run again, that search would swap the list under the pointer before the
+  // button comes up, and the click would land on nothing. A search for exactly what the page already shows is not
+  // sent (the Find button still refreshes).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var detail = event.detail;
+    if (detail.verb !== "get" || !detail.elt.matches("form[hx-push-url]") || detail.path !== location.pathname
+        || (detail.triggeringEvent && detail.triggeringEvent.type === "submit")) { return; }
+    var asked = new URLSearchParams(detail.formData);
+    var shown = new URLSearchParams(location.search);
+    asked.sort();
+    shown.sort();
+    if (asked.toString() === shown.toString()) { event.preventDefault(); }
+  });
+
   // A live region's stream says the session is over: go and sign in, then come back here.
   document.addEventListener("htmx:sseMessage", function (event) {
     if (event.detail && event.detail.type === "signed-out") {
