@@ -43,7 +43,9 @@ class HubProcess:
     def admin_key(self) -> str:
         return (self.data_dir / "admin.key").read_text().strip()
 
-    def start(self, timeout: float = 20.0) -> HubProcess:
+    def start(self, timeout: float = 60.0) -> HubProcess:
+        """Start the hub and wait for /ready. The limit is generous: on a busy 2-core machine (a container image being
+        built beside the suite) importing the hub alone has taken 6 s, and a PostgreSQL start three times that."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "agora", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.database_url:
@@ -96,7 +98,7 @@ class FixtureServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> FixtureServer:
+    def start(self, timeout: float = 60.0) -> FixtureServer:
         args = [a.format(port=self.port) for a in self.args]
         self.proc = subprocess.Popen([sys.executable, self.script, *args])
         deadline = time.monotonic() + timeout
