@@ -228,6 +228,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
             "agora.hosting.register_node",  # admin only: operators still manage hosting capacity
             "agora.tools.call",  # a dispatcher: the tool it calls decides (checked below)
             "agora.tools.start",  # likewise: the tool it starts is checked before the task is made
+            "agora.marketplace.chat",  # likewise: it answers from reads; a change it makes goes through its tool
         }
         assert {"agora.task.assign", "agora.task.assign_batch", "agora.task.claim", "agora.task.claim_batch", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)

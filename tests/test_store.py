@@ -283,10 +283,14 @@ def _schema_drift(conn: Connection) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from agora.store.schema import metadata
+    from agora.store.schema import FULL_TEXT_COLUMNS, FULL_TEXT_INDEXES, FULL_TEXT_TABLES, metadata
 
     def comparable(obj, name, type_, _reflected, _compare_to) -> bool:
-        return not (type_ == "index" and name in EXPRESSION_INDEXES)
+        if type_ == "table":
+            return not str(name).startswith(FULL_TEXT_TABLES)
+        if type_ == "column":
+            return (obj.table.name, name) not in FULL_TEXT_COLUMNS
+        return not (type_ == "index" and name in EXPRESSION_INDEXES | FULL_TEXT_INDEXES)
 
     return compare_metadata(MigrationContext.configure(conn, opts={"include_object": comparable}), metadata)
 
@@ -524,9 +528,11 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         marked |= {fn: None for fn in vars(module).values() if inspect.isfunction(fn) and getattr(fn, "point_read", False)}
     from agora.store.ops import a2a as a2a_ops
     from agora.store.ops import agents as agent_ops
+    from agora.store.ops import chat as chat_ops
     from agora.store.ops import keys as key_ops
     from agora.store.ops import messages as message_ops
     from agora.store.ops import oauth as oauth_ops
+    from agora.store.ops import search as search_ops
     from agora.store.ops import sessions as session_ops
     from agora.store.ops import system as system_ops
 
@@ -544,6 +550,8 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         system_ops.get: [("halt",)],
         message_ops.any_reply_due: [(NOW,)],
         task_ops.any_expired: [(NOW,)],
+        chat_ops.memory: [("conv_000000000000000000000000", "t", NOW), ("conv_000000000000000000000000", None, NOW)],
+        search_ops.last_embedded_at: [()],
     }
     assert set(calls) == set(marked), "a point read was marked or unmarked: say here how it is called"
     return calls

@@ -15,6 +15,7 @@ import types
 import typing
 from collections import defaultdict
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel
@@ -62,6 +63,8 @@ def render_type(annotation: object) -> str:
     if isinstance(annotation, type):
         if annotation in (str, int, float, bool, bytes, datetime, date):
             return annotation.__name__
+        if annotation is Decimal:  # money: exact, so also taken as its decimal string
+            return "Decimal | str"
         if issubclass(annotation, BaseModel):
             return f"{_module_ref(annotation)} | dict[str, Any]"
         if issubclass(annotation, enum.Enum):
@@ -177,6 +180,8 @@ def _imports(body: str) -> str:
     dates = [n for n in ("date", "datetime") if re.search(rf"\b{n}\b", body.replace("datetime", "" if n == "date" else "datetime"))]
     typing_names = ["TYPE_CHECKING", "Any", *(["Literal"] if "Literal[" in body else [])]
     lines = [f"from datetime import {', '.join(dates)}"] if dates else []
+    if re.search(r"\bDecimal\b", body):
+        lines.append("from decimal import Decimal")
     return "\n".join([*lines, f"from typing import {', '.join(typing_names)}", ""])
 
 

@@ -36,6 +36,7 @@ class Tool:
     last_updated: date = date(2026, 11, 22)
     answers_accepted: bool = False  # may answer 202 Accepted (its handler sets CallContext.accepted): OpenAPI says so
     long_running: bool = False  # may wait long: MCP clients may run it as a task (transports/mcp/tasks.py)
+    streams_events: bool = False  # emits events while it runs (core/call_events.py): REST answers them as SSE when asked
     schema_override: dict[str, Any] | None = None  # an imported tool's own input schema (the upstream validates)
     _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

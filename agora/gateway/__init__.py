@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from agora.catalog.tool import EXT_NAME_RE, EXT_PREFIX, Tool
@@ -20,6 +21,8 @@ from agora.core.context import CallContext
 from agora.core.egress import EgressPolicy
 from agora.store import Store
 from agora.store.ops import mcp_servers as server_ops
+from agora.store.ops import search as search_ops
+from agora.store.search_documents import imported_tool_document
 from agora_sdk.errors import NotFound
 from agora_sdk.wire.common import ToolStatus
 from agora_sdk.wire.gateway import ExtArguments, ExtResult, McpServer, UpstreamState
@@ -32,14 +35,19 @@ CALL = frozenset({Scope.tools_call.value})
 
 
 class McpGateway:
-    def __init__(self, store: Store, refresh_seconds: float = 5.0, egress: EgressPolicy | None = None):
+    def __init__(
+        self, store: Store, refresh_seconds: float = 5.0, egress: EgressPolicy | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):  # fmt: skip
         self.store = store
         self.refresh_seconds = refresh_seconds
         self.egress = egress or EgressPolicy()
+        self.now = now
         self.upstreams: dict[str, Upstream] = {}
         self._tools: dict[str, list[Tool]] = {}  # server name -> its imported tools
         self._watchers: list[Callable[[str | None], None]] = []
         self._sync: asyncio.Task[None] | None = None
+        self._indexing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.sync()
@@ -105,6 +113,7 @@ class McpGateway:
             await upstream.stop()
             self._tools.pop(name, None)
             self._changed(upstream.row["tenant_id"])
+            self._index(name, None)
 
     # -- what a caller sees ---------------------------------------------------------------------------------
 
@@ -153,6 +162,23 @@ class McpGateway:
         status = ToolStatus.active if upstream.state is UpstreamState.up else ToolStatus.unavailable
         self._tools[name] = [_imported(upstream, listing, status) for listing in upstream.tools.values() if ext_name(name, listing.name)]
         self._changed(upstream.row["tenant_id"])
+        self._index(name, upstream.row["tenant_id"])
+
+    def _index(self, name: str, tenant_id: str | None) -> None:
+        """Bring the search's documents of a server's tools in line with what it serves now (its tools, or none once
+        it is dropped). Every replica writes the same documents: the writes are idempotent."""
+        tools = self._tools.get(name, [])
+        documents = [imported_tool_document(name, tenant_id, t.name, t.description, self.now()) for t in tools]
+
+        async def write() -> None:
+            try:
+                await self.store.write(search_ops.replace_imported, name, documents)
+            except Exception:  # noqa: BLE001 - the next change of the server's tools writes them again
+                log.warning("indexing the tools of MCP server %s for search failed", name, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._indexing.add(task)
+        task.add_done_callback(self._indexing.discard)
 
 
 def sees(tenant_scope: str | None, tenant_id: str | None) -> bool:

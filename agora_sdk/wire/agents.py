@@ -227,6 +227,9 @@ class QueryAgents(Input):
     status: AgentStatus | None = None
     service_tier: ServiceTier | None = None
     text: str | None = Field(None, min_length=1, max_length=200, description="Words to find in name/description/capabilities.")
+    q: str | None = Field(
+        None, min_length=1, max_length=500, description="What is wanted, as a person says it: agents ranked by relevance (as agora.marketplace.search ranks them)."
+    )
     tenant: str | None = Field(
         None, min_length=1, max_length=128, description="Only this tenant's agents (id or name); the admin sees every tenant's otherwise."
     )

@@ -17,6 +17,7 @@ from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="An ISO 639-1 (or 639-3) language code, lowercase.")]
 EnvVars = Annotated[
     dict[str, str],
     Field(default_factory=dict, max_length=100, description="Write-only: the process gets them; reads show the names only."),
@@ -89,6 +90,7 @@ class PublishListing(Input):
     host_requirements: HostRequirements = Field(default_factory=HostRequirements)
     pricing: Pricing = Field(default_factory=Pricing)
     max_instances: int = Field(10, ge=1, le=10_000)
+    languages: list[Language] = Field(default_factory=list, max_length=30, description="Languages the agent works in.")
 
 
 class ListingRef(Input):
@@ -135,6 +137,7 @@ class MarketplaceListing(Output):
     host_requirements: HostRequirements
     pricing: Pricing
     max_instances: int
+    languages: list[str] = Field(default_factory=list)
     created_at: UtcDatetime
     updated_at: UtcDatetime
     marketplace_info: MarketplaceInfo | None = None
@@ -143,6 +146,9 @@ class MarketplaceListing(Output):
 class Discover(Input):
     category: str | None = Field(None, max_length=64)
     text: str | None = Field(None, max_length=200, description="Words to find in the name, description or capabilities.")
+    q: str | None = Field(
+        None, min_length=1, max_length=500, description="What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them)."
+    )
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page.")
 

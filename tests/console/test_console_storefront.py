@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -41,7 +42,7 @@ def test_an_instance_is_created_paused_and_terminated_from_the_storefront_and_it
         sign_in(page, market, customer.headers["Authorization"].removeprefix("Bearer "), "/ui/marketplace")
 
         expect(page.get_by_role("heading", name="Marketplace")).to_be_visible()
-        page.get_by_label("Search listings").fill(name)
+        page.get_by_label("What do you need?").fill(name)
         expect(page).to_have_url(re.compile(rf"q={name}"))
         card = page.get_by_role("listitem").filter(has_text=name)
         expect(card).to_contain_text("0.50 USD per running hour + 0.002 USD per request")
@@ -128,3 +129,30 @@ def test_an_instance_is_created_paused_and_terminated_from_the_storefront_and_it
         page.goto(market.url + "/ui/billing")
         expect(page.get_by_role("heading", name="Billing")).to_be_visible()
         expect(page.get_by_text(iid)).to_have_count(0)
+
+
+def test_the_search_box_ranks_listings_and_says_why(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
+    """Words as a person types them: ranked by the search, the matched words marked, constraints and corrections said."""
+    word = "zq" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(8))
+    with sqlite_hub.client() as admin:
+        repo = {"repository": {"url": "https://example.com/agent.git"}, "build_config": {"start_command": "python agent.py"}}
+        best = ok(call(admin, "agora.marketplace.publish", agent_name=f"Juris-{word}", category="translation", languages=["fr", "en"],
+                       description=f"Certified {word} translation of legal contracts from French.", pricing={"price": "0.004"}, **repo))
+        ok(call(admin, "agora.marketplace.publish", agent_name=f"Dear-{word}", category="translation",
+                description=f"Premium {word} translation of legal contracts.", pricing={"price": "0.09"}, **repo))
+        sign_in(page, sqlite_hub, sqlite_hub.admin_key, "/ui/marketplace")
+        page.get_by_label("What do you need?").fill(f"{word} legal translation from French under a cent a request")
+        results = page.locator("#market-view")
+        expect(results).to_contain_text("Read “under a cent a request”, “french” as a price of at most 0.01")
+        cards = page.locator(".market-listings > li")
+        expect(cards.first).to_contain_text(best["agent_name"])
+        expect(cards.filter(has_text=f"Dear-{word}")).to_have_count(0)  # over the price said in words
+        expect(cards.first.locator("mark").first).to_have_text(word)  # the matched words, marked (escaped text)
+        expect(cards.first).to_contain_text("Why: the words match its")
+        expect(cards.first).to_contain_text("languages match: fr")
+        screenshot(page, "marketplace-search")
+        i = next(i for i in range(2, len(word) - 1) if word[i] != word[i + 1])
+        misspelled = word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # two (different) letters swapped
+        page.get_by_label("What do you need?").fill(f"{misspelled} contracts")
+        expect(results).to_contain_text(f"No listing says “{misspelled}”: searched for “{word}” instead", timeout=LIVE)
+        expect(cards.filter(has_text=best["agent_name"])).to_have_count(1)

@@ -59,6 +59,7 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.admin.override", "target_id"): EXAMPLES["agora.admin.override"],
     ("agora.admin.audit", "target_id"): lambda a: {"target_id": _agent(a)},
     ("agora.admin.keys.revoke", "key_id"): EXAMPLES["agora.admin.keys.revoke"],
+    ("agora.marketplace.chat", "conversation_id"): lambda a: {"message": "and the second one?", "conversation_id": _conversation(a)},
 }
 
 # Inputs that look like names but name nothing a stranger could probe (new things, tools, free labels), or that are
@@ -81,6 +82,11 @@ NOT_IN_MATRIX = {
     ("agora.task.reassign", "assignee"): "a stranger's own task given to someone else's agent: "
     "test_task_intervention.py::test_a_task_is_never_reassigned_to_another_tenant_s_agent (here the task is the admin's)",
 }
+
+def _conversation(admin: httpx.Client) -> str:
+    """A marketplace chat conversation of the admin's tenant."""
+    return ok(call(admin, "agora.marketplace.chat", message="how many listings are there?"))["conversation_id"]
+
 
 def _unlisted(admin: httpx.Client) -> str:
     """A listing taken off the marketplace: its publisher's alone (a listed one is public, seen by every tenant)."""

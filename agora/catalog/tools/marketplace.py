@@ -3,8 +3,11 @@
 from datetime import date
 
 from agora.core.auth import Scope
-from agora.core.services import billing, hosting, instances, marketplace
+from agora.chat import turn
+from agora.core.services import billing, catalog_stats, hosting, instances, marketplace, search
+from agora_sdk.wire import chat as cw
 from agora_sdk.wire import marketplace as w
+from agora_sdk.wire import search as sw
 from agora_sdk.wire.common import Empty
 
 from ..tool import Tool
@@ -14,6 +17,8 @@ WRITE = frozenset({Scope.marketplace_write.value})
 HOSTING = frozenset({Scope.hosting.value})
 ADDED = date(2026, 11, 23)
 CONSOLE = date(2026, 11, 25)  # what the console's storefront and billing pages needed
+SEARCH = date(2026, 11, 26)
+CHAT = date(2026, 11, 26)
 
 TOOLS = [
     Tool(
@@ -44,6 +49,57 @@ TOOLS = [
         scopes=READ,
         read_only=True,
         last_updated=ADDED,
+    ),
+    Tool(
+        name="agora.marketplace.search",
+        version="1.0.0",
+        description=(
+            "Find agents, marketplace listings and the hub's tools by saying what is needed: ranked by full-text "
+            "relevance (and meaning, when the hub has an embedder), with filters (category, capabilities, price ceiling, "
+            "pricing model, region, languages, minimum success rate) and constraints read from the words ('under a cent "
+            "a request', 'from French', 'in Europe'); listings are re-ranked by their measured performance. Each result "
+            "says why it matched: the fields, the matched words, its ranks. A page at a time (next_cursor)."
+        ),
+        input_model=sw.Search,
+        output_model=sw.SearchResults,
+        handler=search.search,
+        scopes=READ,
+        read_only=True,
+        last_updated=SEARCH,
+    ),
+    Tool(
+        name="agora.marketplace.chat",
+        version="1.0.0",
+        description=(
+            "Ask the marketplace in words (seed 001's chat): find agents by need with filters, the details of one, "
+            "statistics, start an instance of a listing, register an agent. Answers with response, data (every tool "
+            "result the answer rests on) and tools_used; the tools are the catalog's own, called as the caller, and a "
+            "change is made only when the message itself asks for it. With conversation_id, 'the second one' and 'it' "
+            "mean earlier results. Planned by the hub's LLM when one is configured (--llm-url), else (or when it fails, "
+            "with a notice) by the deterministic planner. With Accept: text/event-stream, tool calls and text stream as "
+            "they happen."
+        ),
+        input_model=cw.Chat,
+        output_model=cw.ChatAnswer,
+        handler=turn.chat,
+        scopes=READ,
+        new_work=False,  # the tools it calls decide whether a halted hub refuses them
+        streams_events=True,
+        last_updated=CHAT,
+    ),
+    Tool(
+        name="agora.marketplace.stats",
+        version="1.0.0",
+        description=(
+            "How many listings and registered agents the caller can find, and the listings by category, pricing model "
+            "and region (optionally within one category): the marketplace statistics of the chat."
+        ),
+        input_model=cw.CatalogStatsQuery,
+        output_model=cw.CatalogStats,
+        handler=catalog_stats.stats,
+        scopes=READ,
+        read_only=True,
+        last_updated=CHAT,
     ),
     Tool(
         name="agora.marketplace.get_listing",

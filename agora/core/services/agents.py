@@ -26,6 +26,7 @@ from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 from agora_sdk.wire.agents import (
     Agent,
     AgentList,
+    AgentSort,
     AgentLookup,
     GetAgent,
     Deregistered,
@@ -41,6 +42,7 @@ from agora_sdk.wire.agents import (
     UpdateAgent,
 )
 from agora_sdk.wire.common import Empty
+from agora_sdk.wire.search import SearchKind
 
 
 def register_in(
@@ -171,6 +173,8 @@ async def list_agents(ctx: CallContext, req: ListAgents) -> AgentList:
 
 async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
     scope = await tenant_in_scope(ctx, req.tenant)
+    if req.q is not None:
+        return await _query_ranked(ctx, req, scope)
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
         rows, next_cursor = agent_ops.query(
@@ -191,6 +195,33 @@ async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
         return rows, next_cursor
 
     rows, next_cursor = await ctx.store.read(op)
+    return AgentList(agents=[Agent.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
+
+
+async def _query_ranked(ctx: CallContext, req: QueryAgents, scope: str | None) -> AgentList:
+    """``q``: the agents the caller sees by relevance (the search's ranking and cursor), narrowed by the other filters
+    (a page may hold fewer than ``limit`` when they drop some)."""
+    from .search import ranked_ids
+
+    if req.text is not None or req.sort is not AgentSort.id:
+        raise InvalidArgument("q orders by relevance: give it without text and sort", details={"field": "q"})
+    ids, next_cursor, _ = await ranked_ids(ctx, req.q or "", SearchKind.agent, req.limit, req.cursor, capabilities=req.capabilities)
+
+    def op(conn: Connection) -> list[dict[str, Any]]:
+        rows = {r["agent_id"]: r for r in agent_ops.by_ids(conn, ids)}
+        kept = [
+            rows[i] for i in ids
+            if i in rows and (scope is None or rows[i]["tenant_id"] == scope)
+            and (req.status is None or rows[i]["status"] == req.status)
+            and (req.service_tier is None or rows[i]["service_tier"] == req.service_tier)
+            and (not req.any_capabilities or set(req.any_capabilities) & set(rows[i]["capabilities"]))
+        ]  # fmt: skip
+        if req.include_load and kept:
+            loads = agent_ops.loads(conn, [r["agent_id"] for r in kept])
+            kept = [{**r, "load": loads.get(r["agent_id"], 0)} for r in kept]
+        return kept
+
+    rows = await ctx.store.read(op)
     return AgentList(agents=[Agent.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
 
 

@@ -15,15 +15,21 @@ from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, InvalidArgument, PermissionDenied
 from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.common import redact_url
+from agora_sdk.wire.search import SearchKind
 
 
 async def publish(ctx: CallContext, req: w.PublishListing) -> w.MarketplaceListing:
     p, now = ctx.principal, ctx.clock.now()
     await _check_repository(ctx, req.repository.url)
+    row, _created = await ctx.store.write(market_ops.publish, p.tenant_id, stored_fields(req), now)
+    return listing_model(row)
+
+
+def stored_fields(req: w.PublishListing) -> dict[str, Any]:
+    """The listing's columns as a publish sets them."""
     fields = req.model_dump(mode="json")
     fields["search_text"] = agent_ops.search_text(req.agent_name, f"{req.description} {req.category}", req.capabilities)
-    row, _created = await ctx.store.write(market_ops.publish, p.tenant_id, fields, now)
-    return listing_model(row)
+    return fields
 
 
 async def _check_repository(ctx: CallContext, url: str) -> None:
@@ -49,19 +55,39 @@ async def _check_repository(ctx: CallContext, url: str) -> None:
 
 
 def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) -> w.MarketplaceListing:
-    return w.MarketplaceListing.model_validate({**row, "agent_id": row["listing_id"], "publisher": row["tenant_id"], "marketplace_info": info})
+    return w.MarketplaceListing.model_validate(
+        {**row, "agent_id": row["listing_id"], "publisher": row["tenant_id"], "languages": row.get("languages") or [], "marketplace_info": info}
+    )
 
 
 async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
     """Listed agents (by category and words, a page at a time), each with its availability, price, the caller's
     instances and performance measured from its instances' tasks and uptime."""
 
+    if req.q is not None:
+        return await _discover_ranked(ctx, req)
+
     def op(conn: Connection) -> tuple[list[w.MarketplaceListing], int, str | None]:
         rows, total, next_cursor = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit, req.cursor)
-        return _with_info(conn, rows, ctx.principal.tenant_id, ctx.clock.now()), total, next_cursor
+        return with_info(conn, rows, ctx.principal.tenant_id, ctx.clock.now()), total, next_cursor
 
     listings, total, next_cursor = await ctx.store.read(op)
     return w.ListingList(agents=listings, total=total, next_cursor=next_cursor)
+
+
+async def _discover_ranked(ctx: CallContext, req: w.Discover) -> w.ListingList:
+    """``q``: listed listings by relevance (the search's ranking, its cursor), a category narrowing them."""
+    from .search import ranked_ids
+
+    if req.text is not None:
+        raise InvalidArgument("give q (ranked by relevance) or text (words every listing holds), not both", details={"field": "q"})
+    ids, next_cursor, total = await ranked_ids(ctx, req.q or "", SearchKind.listing, req.limit, req.cursor, category=req.category)
+
+    def op(conn: Connection) -> list[w.MarketplaceListing]:
+        rows = {r["listing_id"]: r for r in market_ops.listings_by_id(conn, ids) if r["status"] == "listed"}
+        return with_info(conn, [rows[i] for i in ids if i in rows], ctx.principal.tenant_id, ctx.clock.now())
+
+    return w.ListingList(agents=await ctx.store.read(op), total=total, next_cursor=next_cursor)
 
 
 async def get_listing(ctx: CallContext, req: w.ListingRef) -> w.MarketplaceListing:
@@ -70,12 +96,12 @@ async def get_listing(ctx: CallContext, req: w.ListingRef) -> w.MarketplaceListi
 
     def op(conn: Connection) -> w.MarketplaceListing:
         row = market_ops.listing(conn, req.listing, p.tenant_id, listed_only=False, sees_all=p.is_admin)
-        return _with_info(conn, [row], p.tenant_id, ctx.clock.now())[0]
+        return with_info(conn, [row], p.tenant_id, ctx.clock.now())[0]
 
     return await ctx.store.read(op)
 
 
-def _with_info(conn: Connection, rows: list[dict[str, Any]], tenant: str | None, now: datetime) -> list[w.MarketplaceListing]:
+def with_info(conn: Connection, rows: list[dict[str, Any]], tenant: str | None, now: datetime) -> list[w.MarketplaceListing]:
     ids = [r["listing_id"] for r in rows]
     counts = market_ops.instance_counts(conn, ids, tenant)
     figures = market_ops.performance(conn, ids)

@@ -21,11 +21,13 @@ from sqlalchemy import (
 )
 
 from agora.core.ids import is_id, new_id
+from ..search_documents import agent_document
 from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
 from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agent_capabilities, agents, lent_ranges, tasks
+from . import search as search_ops
 from .dialect import upsert_insert
 from .pagination import decode_cursor, decode_position, page
 
@@ -112,6 +114,7 @@ def upsert(
         }
         if conn.execute(_insert_if_new(conn.dialect.name), row).scalar() is not None:
             _set_capabilities(conn, row["agent_id"], tenant_id, fields["capabilities"], replace=False)
+            search_ops.put(conn, agent_document(row, now))
             return row, True
     existing = resolve(conn, tenant_id, name) if acting_agent_id is None else _own(conn, tenant_id, name, acting_agent_id)
     changes = dict(values)
@@ -121,7 +124,9 @@ def upsert(
         changes["last_heartbeat"] = now  # the agent itself, with its own token: it is there now
     conn.execute(update(agents).where(agents.c.agent_id == existing["agent_id"]).values(**changes))
     _set_capabilities(conn, existing["agent_id"], tenant_id, fields["capabilities"], replace=True)
-    return {**existing, **changes}, False
+    updated = {**existing, **changes}
+    search_ops.put(conn, agent_document(updated, now))
+    return updated, False
 
 
 def _own(conn: Connection, tenant_id: str, name: str, acting_agent_id: str) -> dict[str, Any]:
@@ -144,7 +149,9 @@ def modify(conn: Connection, agent_id: str, changes: dict[str, Any], now: dateti
     if "a2a" in changes:
         changes["a2a_access"] = (changes["a2a"] or {}).get("access")
     conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**changes, updated_at=now))
-    return resolve(conn, None, agent_id)
+    updated = resolve(conn, None, agent_id)
+    search_ops.put(conn, agent_document(updated, now))
+    return updated
 
 
 PRESENT = ("active", "busy", "error", "inactive")  # what silence turns into "offline" (paused/terminated are an admin's)
@@ -184,6 +191,7 @@ def remove(conn: Connection, agent_id: str) -> None:
     conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
     conn.execute(delete(lent_ranges).where(lent_ranges.c.agent_id == agent_id))  # else they keep messages from retention
     conn.execute(delete(agents).where(agents.c.agent_id == agent_id))
+    search_ops.remove(conn, "agent", agent_id)
 
 
 def set_status(conn: Connection, tenant_scope: str | None, agent_ids: list[str] | None, status: str) -> int:
@@ -232,6 +240,13 @@ def query(
 
 # The orders agents are listed in: their columns, the agent id last (unique, so a page ends at one place).
 SORTS = {"id": ("agent_id",), "name": ("agent_name", "agent_id"), "status": ("status", "agent_name", "agent_id")}
+
+
+def by_ids(conn: Connection, agent_ids: list[str]) -> list[dict[str, Any]]:
+    """The agents of ``agent_ids`` that exist, as queries return them (any order)."""
+    if not agent_ids:
+        return []
+    return [dict(r) for r in conn.execute(select(*_RETURNED).where(agents.c.agent_id.in_(agent_ids))).mappings()]
 
 
 def loads(conn: Connection, agent_ids: list[str]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from agora.core.billing import micros_between, month_of, split_by_month
 from agora.core.ids import is_id, new_id
+from ..search_documents import listing_document
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
 from ..schema import (
@@ -19,6 +20,7 @@ from ..schema import (
     market_usage,
     tasks,
 )
+from . import search as search_ops
 from .dialect import seconds_between
 from .pagination import decode_cursor, page
 
@@ -45,10 +47,13 @@ def publish(conn: Connection, tenant_id: str, fields: dict[str, Any], now: datet
         row = {**fields, "listing_id": new_id("lst"), "tenant_id": tenant_id, "version": 1, "status": "listed",
                "created_at": now, "updated_at": now}  # fmt: skip
         conn.execute(insert(market_listings).values(**row))
+        search_ops.put(conn, listing_document(row, now))
         return row, True
     changes = {**fields, "version": existing["version"] + 1, "status": "listed", "updated_at": now}
     conn.execute(update(market_listings).where(market_listings.c.listing_id == existing["listing_id"]).values(**changes))
-    return {**existing, **changes}, False
+    updated = {**existing, **changes}
+    search_ops.put(conn, listing_document(updated, now))
+    return updated, False
 
 
 def listing(conn: Connection, ref: str, tenant_id: str | None, *, listed_only: bool = True, sees_all: bool = False) -> dict[str, Any]:
@@ -96,8 +101,15 @@ def discover(conn: Connection, category: str | None, words: list[str], limit: in
     return found, total, next_cursor
 
 
+def listings_by_id(conn: Connection, listing_ids: list[str]) -> list[dict[str, Any]]:
+    if not listing_ids:
+        return []
+    return [dict(r) for r in conn.execute(select(market_listings).where(market_listings.c.listing_id.in_(listing_ids))).mappings()]
+
+
 def set_listing_status(conn: Connection, listing_id: str, status: str, now: datetime) -> None:
     conn.execute(update(market_listings).where(market_listings.c.listing_id == listing_id).values(status=status, updated_at=now))
+    search_ops.set_public(conn, "listing", listing_id, status == "listed", now)
 
 
 def instance_counts(conn: Connection, listing_ids: list[str], tenant_id: str | None) -> dict[str, dict[str, int]]:

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from agora.core.ids import new_id
+from ..search_documents import service_document
 
 from ..schema import services
+from . import search as search_ops
 from .dialect import upsert_insert
 
 
@@ -21,6 +23,7 @@ def sync_catalog(conn: Connection, entries: list[dict[str, Any]], now: datetime)
         conn.execute(
             stmt.on_conflict_do_update(index_elements=["service_name"], set_={**changed, "updated_at": now})
         )
+        search_ops.put(conn, service_document(entry, now))
 
 
 def query(conn: Connection, category: str | None, status: str | None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import admin, export, mcp, oauth, pages, send, signin, storefront, workflows
+from . import admin, ask, export, mcp, oauth, pages, send, signin, storefront, workflows
 from .live import live
 from .shared_reads import SharedReads
 
@@ -66,6 +66,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         *workflows.ROUTES,
         *send.ROUTES,
         *storefront.ROUTES,
+        *ask.ROUTES,
         *mcp.ROUTES,
         *admin.ROUTES,
         Route("/ui/live/{view}", live, methods=["GET"]),

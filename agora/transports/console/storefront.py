@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -34,7 +35,8 @@ from .render import environment, render_text
 LISTING_PAGE = 24
 INSTANCE_PAGE = 50
 USAGE_MONTHS = 12
-MARKET_FILTERS = {"q": "text", "category": "category", "cursor": "cursor"}
+MARKET_FILTERS = {"category": "category", "cursor": "cursor"}
+SEARCH_FILTERS = {"q": "q", "category": "category", "max_price": "max_price", "region": "region", "cursor": "cursor"}
 INSTANCE_FILTERS = {"status": "status", "cursor": "cursor"}
 INSTANCE_STATUSES = [s.value for s in InstanceStatus]
 PRICE_UNITS = {
@@ -80,8 +82,43 @@ environment.globals.update(market_price_units=PRICE_UNITS)
 
 @live_view("market", every=30.0)  # others' instances move the listings' metrics: no event of this tenant says so
 async def market_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
+    """Every listing a page at a time; with words to look for (``q``), the listings ranked by the search, each saying
+    why it matched."""
+    if params.get("q", "").strip():
+        found = await view.call("agora.marketplace.search", kinds=["listing"], **{**tool_args(params, SEARCH_FILTERS), "limit": LISTING_PAGE})
+        return {"market": render_text("_market_hits.html", view=view, found=found, params=params)}
     found = await view.call("agora.marketplace.discover", **{**tool_args(params, MARKET_FILTERS), "limit": LISTING_PAGE})
     return {"market": render_text("_market_rows.html", view=view, found=found, params=params)}
+
+
+def highlighted(highlight: Any) -> Markup:
+    """A search highlight as HTML: its text escaped, the matched words in ``<mark>``."""
+    text: str = highlight.text
+    parts: list[str] = []
+    at = 0
+    for span in highlight.spans:
+        parts += [str(escape(text[at : span.start])), f"<mark>{escape(text[span.start : span.end])}</mark>"]
+        at = span.end
+    return Markup("".join([*parts, str(escape(text[at:]))]))
+
+
+def reading(interpretation: Any) -> str:
+    """What the search read as constraints, in words: "a price of at most 0.01; priced per request or hybrid"."""
+    said = []
+    if interpretation.max_price is not None:
+        said.append(f"a price of at most {money(interpretation.max_price)}")
+    if interpretation.pricing_models:
+        said.append("priced " + " or ".join(m.replace("_", " ") for m in interpretation.pricing_models))
+    if interpretation.languages:
+        said.append("preferring listings in " + ", ".join(interpretation.languages))
+    if interpretation.regions:
+        said.append("preferring regions " + ", ".join(interpretation.regions))
+    if interpretation.min_success_rate is not None:
+        said.append(f"a success rate of at least {percent(interpretation.min_success_rate)}")
+    return "; ".join(said) or "nothing to filter by"
+
+
+environment.filters.update(market_highlighted=highlighted, market_reading=reading)
 
 
 @page

@@ -26,6 +26,11 @@ ERROR_SCHEMA = {
         }
     },
 }
+SSE_DESCRIPTION = (
+    "With 'Accept: text/event-stream': the call's events as they happen (for the chat: 'tool' for each tool call, "
+    "'text' for the answer's words, 'notice'), then 'answer' with the result as application/json gives it, or 'error' "
+    "with the error body."
+)
 _ERROR_RESPONSES = {
     status: {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for status, text in (
@@ -102,6 +107,8 @@ def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
                 "200": {"description": "Result", "content": {"application/json": {"schema": refs[(tool.output_model, "serialization")]}}},
                 **_ERROR_RESPONSES,
             }
+            if tool.streams_events:
+                op["responses"]["200"]["content"]["text/event-stream"] = {"schema": {"type": "string", "description": SSE_DESCRIPTION}}
             if tool.answers_accepted:
                 op["responses"]["202"] = {
                     "description": "Accepted: the result is the state of work that goes on in the background",

@@ -32,7 +32,7 @@ from agora_sdk.errors import (
     Unavailable,
 )
 
-from . import acp, bus
+from . import acp, bus, sse
 from .errors import error_response
 from .dispatch import Endpoint
 from .guard import authenticate, challenge, guarded
@@ -88,6 +88,8 @@ ALIASES = (
     Alias("POST", "/marketplace/instances/{instance_id}/execute", "agora.marketplace.execute", ("instance_id",)),
     Alias("DELETE", "/marketplace/instances/{instance_id}", "agora.marketplace.terminate_instance", ("instance_id",)),
     Alias("GET", "/marketplace/dashboard", "agora.marketplace.dashboard"),
+    # seed 001's marketplace chat
+    Alias("POST", "/marketplace/chat", "agora.marketplace.chat"),
 )
 
 
@@ -141,6 +143,8 @@ def tool_endpoint(tool: Tool, path_fields: tuple[str, ...] = ()) -> Endpoint:
             value = request.path_params[name]
             if args.setdefault(name, value) != value:
                 raise InvalidArgument(f"'{name}' is given in the path and differs in the input", details={"field": name})
+        if tool.streams_events and sse.asked_for(request):
+            return await sse.answer(hub, principal, tool, args, request.scope["state"]["request_id"])
         call = hub.catalog.call(hub, principal, tool.name, args, request.scope["state"]["request_id"])
         if isinstance(args, dict) and args.get("wait"):
             outcome = await _unless_client_leaves(request, call)
@@ -202,15 +206,18 @@ async def ready(request: Request) -> Response:
     hub: Hub | None = getattr(request.app.state, "hub", None)
     if hub is None:
         return error_response(Unavailable("the hub is starting"))
+    if hub.stopping:
+        return error_response(Unavailable("the hub is stopping"))
     try:
         revision = await hub.store.migration_revision()
     except Exception as exc:  # noqa: BLE001 - readiness reports the failure
         return error_response(Unavailable("database unreachable", details={"reason": str(exc)[:300]}))
-    if revision != migrate.head_revision():
+    schema = migrate.status_of(revision)
+    if not schema.state.serves:  # behind; a schema a newer release migrated (during a rolling upgrade) still serves
         return error_response(
-            Unavailable("database schema is not current", details={"revision": revision, "head": migrate.head_revision()})
+            Unavailable("database schema is not current", details={"revision": revision, "head": schema.head})
         )
-    return JSONResponse({"status": "ready", "database": hub.store.dialect, "revision": revision})
+    return JSONResponse({"status": "ready", "database": hub.store.dialect, "revision": revision, "schema": schema.state.value})
 
 
 async def metrics_endpoint(request: Request) -> Response:

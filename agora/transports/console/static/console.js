@@ -68,3 +68,24 @@
     }
   });
 })();
+
+// Ask: Enter sends (Shift+Enter makes a new line); after an answer the box is emptied and the answer brought into view.
+(function () {
+  "use strict";
+
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (box && box.id === "ask-message" && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (box.value.trim()) { box.form.requestSubmit(); }
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || form.id !== "ask-form" || !event.detail.successful) { return; }
+    form.querySelector("#ask-message").value = "";
+    var turns = document.getElementById("ask-turns");
+    if (turns && turns.lastElementChild) { turns.lastElementChild.scrollIntoView({ block: "nearest" }); }
+  });
+})();
