@@ -5,13 +5,15 @@ never more than the credit given). Out: tool calls, answered on the socket once 
 ready in the same turn of the event loop go in one WebSocket frame (``batch``), so a handler's credit and outcome
 travel together, and many outcomes ready at once cost one frame. A call that was sent but not answered when the
 connection broke is sent again on the next connection when ``resend`` says that is harmless (a fenced outcome, a
-lease renewal, an ack); otherwise its caller hears ``Unavailable``, as over HTTP.
+lease renewal, an ack), with a key that lets the hub answer it with the first run's answer; otherwise its caller hears
+``Unavailable``, as over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ class Channel:
     _resume: str | None = None
     _calls: dict[int, _Call] = field(default_factory=dict)
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _keys: str = field(default_factory=lambda: secrets.token_hex(8))  # with a ref, a call's key, unique to this runtime
     _outbox: list[bytes] = field(default_factory=list)
     _stopping: bool = False
     _max_frame: int = HUB_FRAME_BYTES
@@ -165,7 +168,10 @@ class Channel:
         if self._ws is None:
             raise Unavailable("no connection to the hub's WebSocket")
         ref = next(self._refs)
-        frame = pydantic_core.to_json({"type": "call", "ref": ref, "tool": tool, "args": args})
+        call_frame: dict[str, Any] = {"type": "call", "ref": ref, "tool": tool, "args": args}
+        if resend:  # the hub answers the resend with the first run's answer (the tasks a claim_next took, say)
+            call_frame["key"] = f"{self._keys}-{ref}"
+        frame = pydantic_core.to_json(call_frame)
         if len(frame) > self._max_frame:
             raise TooLarge(f"{len(frame)} bytes")
         call = _Call(frame, asyncio.get_running_loop().create_future(), resend)

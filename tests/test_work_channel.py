@@ -147,6 +147,44 @@ async def test_pushed_but_unanswered_work_goes_back_when_its_lease_runs_out(hub:
     assert task_of(admin, task_id)["attempts"] == 2
 
 
+async def test_a_keyed_call_sent_again_on_a_new_connection_gets_the_first_answer(hub: HubProcess, admin: httpx.Client) -> None:
+    capability = unique("cap")
+    worker = ok(call(admin, "agora.agents.register", agent_name=unique("keyed"), capabilities=[capability]))
+    first_ids = assign(admin, capability, 2)
+    claim = {"type": "call", "tool": "agora.task.claim_batch", "key": "k-1", "args": {"max_tasks": 2, "lease_seconds": 30}}
+    async with connect(hub, worker["agent_token"], types="none") as ws:
+        claimed = (await call_frame(ws, 1, "agora.task.claim_batch", max_tasks=2, lease_seconds=30))["result"]["claims"]
+        assert sorted(c["task"]["task_id"] for c in claimed) == sorted(first_ids)
+        # The outcomes and the next tasks in one keyed call, whose answer the connection loses: closed at once.
+        others = assign(admin, capability, 2)
+        update = {"type": "call", "ref": 2, "key": "k-2", "tool": "agora.task.update_batch",
+                  "args": {"updates": complete(claimed), "claim_next": {"max_tasks": 2, "lease_seconds": 30}}}  # fmt: skip
+        await ws.send(json.dumps(update))
+    deadline = time.monotonic() + 10
+    while task_of(admin, others[0])["status"] != "in_progress" or task_of(admin, others[1])["status"] != "in_progress":
+        assert time.monotonic() < deadline, "the lost call did not run"
+        await asyncio.sleep(0.05)
+    async with connect(hub, worker["agent_token"], types="none") as ws:
+        # Sent again (as a runtime does after a reconnect): the same answer, the same leases; nothing ran twice.
+        await ws.send(json.dumps({**update, "ref": 3}))
+        again = await until_frame(ws, "result")
+        assert again["ref"] == 3 and [r["error"] for r in again["result"]["results"]] == [None, None], again
+        taken = {c["task"]["task_id"]: c["lease"]["fencing_token"] for c in again["result"]["claims"]}
+        assert taken == {t: 1 for t in others}  # their first leases, the ones the lost answer carried
+        assert [(task_of(admin, t)["attempts"], task_of(admin, t)["claimed_by"]) for t in others] == [(1, worker["agent_id"])] * 2
+        # The same key with another call is a mistake, said as such; a key is the caller's own.
+        await ws.send(json.dumps({**claim, "ref": 5, "key": "k-2"}))
+        refused = await until_frame(ws, "error")
+        assert (refused["ref"], refused["code"], refused["status"]) == (5, "invalid_argument", 400), refused
+        await ws.send(json.dumps({**claim, "ref": 6, "key": ""}))
+        assert (await until_frame(ws, "error"))["code"] == "invalid_argument"
+    stranger = ok(call(admin, "agora.agents.register", agent_name=unique("stranger"), capabilities=[capability]))
+    async with connect(hub, stranger["agent_token"], types="none") as ws:
+        await ws.send(json.dumps({**update, "ref": 7}))
+        theirs = await until_frame(ws, "result")
+        assert theirs["result"]["claims"] == [] and all(r["error"] is not None for r in theirs["result"]["results"]), theirs
+
+
 async def test_only_an_agent_takes_tasks_and_a_bad_take_is_refused(hub: HubProcess, admin: httpx.Client) -> None:
     async with connect(hub, hub.admin_key, types="none") as ws:
         await ws.send(json.dumps({"type": "take", "ref": 1, "capacity": 1}))

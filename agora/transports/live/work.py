@@ -6,7 +6,9 @@ A runtime that holds its ``/ws`` open need not open an HTTP request per claim, o
   ``Catalog.call`` as the connection's principal (the same rights, validation, limits and metrics as REST) and is
   answered ``{"type": "result", "ref": r, "result": {…}}``, or an ``error`` frame with the same ``ref`` — only after
   the call's writes are durable, so a runtime may resend an unanswered call after a reconnect (a fenced update that
-  already applied is refused as a conflict, never applied twice). Calls of one connection run concurrently, at most
+  already applied is refused as a conflict, never applied twice). A call with a ``"key"`` (unique per call) is run
+  once: its resend gets the first run's answer (``core/answered``), so the tasks an ``update_batch`` took with
+  ``claim_next`` reach the runtime instead of waiting out their leases. Calls of one connection run concurrently, at most
   ``MAX_CALLS`` at once: past that the hub stops reading the socket until one ends.
 * ``{"type": "take", "task_types": [...], "capacity": n, "lease_seconds": s}`` makes the hub lease tasks to the
   connection's agent (``agora.task.claim_batch``, so leases, fencing, attempts and dead-lettering are the queue's) and
@@ -77,7 +79,7 @@ class ToolCalls:
         if not isinstance(tool, str) or not isinstance(args, dict):
             raise InvalidArgument("a call frame has a 'tool' name and 'args', an object", details={"field": "tool"})
         await self._slots.acquire()
-        task = asyncio.create_task(self._run(ref, tool, args))
+        task = asyncio.create_task(self._run(ref, tool, args, frame.get("key")))
         self._running.add(task)
         task.add_done_callback(self._ended)
 
@@ -85,10 +87,15 @@ class ToolCalls:
         self._running.discard(task)
         self._slots.release()
 
-    async def _run(self, ref: Any, tool: str, args: dict[str, Any]) -> None:
+    async def _run(self, ref: Any, tool: str, args: dict[str, Any], key: Any) -> None:
         try:
-            _, result, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, self.request_id)
-            body = result.model_dump_json(by_alias=True).encode()
+            if key is None:
+                body = await self._result(tool, args)
+            else:
+                caller = f"{self.principal.tenant_id}/{self.principal.label}"
+                body, again = await self.hub.answered.answer(caller, key, tool, orjson.dumps(args), lambda: self._result(tool, args))
+                if again:
+                    metrics.CALLS_REPLAYED.inc()
             frame = b'{"type":"result","ref":%s,"result":%s}' % (orjson.dumps(ref), body)
         except AgoraError as exc:
             frame = orjson.dumps(error_frame(ref, exc))
@@ -97,6 +104,10 @@ class ToolCalls:
             frame = orjson.dumps({"type": "error", "ref": ref, "code": "internal", "status": 500, "message": "internal error; see the hub log"})
         with contextlib.suppress(Exception):  # the connection is gone: the runtime resends after reconnecting
             await self._send(frame)
+
+    async def _result(self, tool: str, args: dict[str, Any]) -> bytes:
+        _, result, _ = await self.hub.catalog.call(self.hub, self.principal, tool, args, self.request_id)
+        return result.model_dump_json(by_alias=True).encode()
 
     async def close(self) -> None:
         for task in list(self._running):
