@@ -11,9 +11,10 @@ from sqlalchemy import Connection
 
 from agora.bus import Event
 from agora.config import Settings
+from agora.core import retention
+from agora.core.activity import FLUSH_SECONDS
 from agora.core.context import Hub
 from agora.core.events import announce
-from agora.core.activity import FLUSH_SECONDS
 from agora.core.services import activity as activity_service
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
@@ -21,21 +22,14 @@ from agora.core.services import billing as billing_service
 from agora.core.services import hosting as hosting_service
 from agora.core.services import messaging as messaging_service
 from agora.core.services import tasks as task_service
-from agora.store.ops import a2a as a2a_ops
-from agora.store.ops import events as event_ops
-from agora.store.ops import messages as message_ops
+from agora.observability import metrics
 
 log = logging.getLogger("agora.housekeeping")
 
 
 async def purge_retained(hub: Hub) -> None:
-    """Retention: acked deliveries, finished messages, hub events and finished A2A tasks older than the retention
-    period go away."""
-    retention = timedelta(seconds=hub.settings.message_retention_seconds)
-    now = hub.clock.now()
-    purged = await hub.store.write(message_ops.purge, now - retention, now)
-    purged["events"] = await hub.store.write(event_ops.purge, now - retention)
-    purged["a2a_tasks"] = await hub.store.write(a2a_ops.purge, now - retention)
+    """Retention (``core/retention``): what each kind's policy keeps no longer goes, a small batch at a time."""
+    purged = await retention.purge(hub.store, retention.policies(hub.settings), hub.clock.now(), metrics.count_purged)
     purged["activity"] = await activity_service.purge(hub)
     if any(purged.values()):
         log.info("retention purge", extra=purged)

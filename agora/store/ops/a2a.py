@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     and_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -22,6 +24,7 @@ from agora_sdk.errors import NotFound
 from ..base import point_read
 from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks
+from .dialect import unlocked
 
 _INSERT_EVENT = Prepared(insert(a2a_events))
 _EVENTS_AFTER = (
@@ -115,12 +118,21 @@ def list_tasks(
 FINISHED = ("completed", "failed", "canceled", "rejected")
 
 
-def purge(conn: Connection, before: datetime, limit: int = 5000) -> int:
-    """Finished A2A tasks last changed before ``before`` go, with their events and push configs."""
+def _purgeable(before: datetime) -> Select[Any]:
+    """The states as SQL literals, as the partial index ``ix_a2a_tasks_finished`` states them, so it is used."""
     t = a2a_tasks.c
-    doomed = [r[0] for r in conn.execute(select(t.task_id).where(t.state.in_(FINISHED), t.updated_at < before).limit(limit))]
+    return select(t.task_id).where(t.state.in_([literal_column(f"'{s}'") for s in FINISHED]), t.updated_at < before)
+
+
+def purge(conn: Connection, before: datetime, limit: int) -> int:
+    """Finished A2A tasks last changed before ``before`` go, with their events and push configs."""
+    doomed = unlocked(conn, _purgeable(before), limit)
     if doomed:
         conn.execute(delete(a2a_events).where(a2a_events.c.task_id.in_(doomed)))
         conn.execute(delete(a2a_push_configs).where(a2a_push_configs.c.task_id.in_(doomed)))
-        conn.execute(delete(a2a_tasks).where(t.task_id.in_(doomed)))
+        conn.execute(delete(a2a_tasks).where(a2a_tasks.c.task_id.in_(doomed)))
     return len(doomed)
+
+
+def purgeable(conn: Connection, before: datetime) -> int:
+    return int(conn.execute(select(func.count()).select_from(_purgeable(before).subquery())).scalar_one())

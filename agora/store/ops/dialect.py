@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select, text
+from sqlalchemy import JSON, ColumnElement, Connection, Select, Table, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -43,3 +43,13 @@ def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
     return column.in_(select(values.c.value))
+
+
+def unlocked(conn: Connection, candidates: Select[Any], limit: int) -> list[Any]:
+    """The first column of the first ``limit`` candidates; on PostgreSQL locked for this transaction, skipping rows
+    another transaction holds: every replica runs the same purges and expiries, and they share the work instead of
+    waiting on each other (or deadlocking)."""
+    query = candidates.limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query).scalars())

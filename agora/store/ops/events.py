@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from ..prepared import Prepared
 from ..schema import events
-from .dialect import serialize_appends
+from .dialect import serialize_appends, unlocked
 
 _INSERT = Prepared(insert(events))
 
@@ -47,5 +47,11 @@ def after(
     return [dict(r) for r in conn.execute(stmt.order_by(events.c.seq).limit(limit)).mappings()]
 
 
-def purge(conn: Connection, before: datetime) -> int:
-    return conn.execute(delete(events).where(events.c.created_at < before)).rowcount
+def purge(conn: Connection, before: datetime, limit: int) -> int:
+    """``limit`` of the events older than ``before`` go."""
+    seqs = unlocked(conn, select(events.c.seq).where(events.c.created_at < before), limit)  # by ix_events_created
+    return conn.execute(delete(events).where(events.c.seq.in_(seqs))).rowcount if seqs else 0
+
+
+def purgeable(conn: Connection, before: datetime) -> int:
+    return int(conn.execute(select(func.count()).where(events.c.created_at < before)).scalar_one())

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Text, bindparam, cast, delete, func, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, Connection, Text, bindparam, cast, delete, func, insert, or_, select, tuple_, union, update
 
 from agora_sdk.errors import NotFound
 
@@ -377,13 +377,79 @@ def claim_due_replies(conn: Connection, now: datetime, limit: int = 500) -> list
     return [dict(r) for r in taken if r["sender_id"] != "system"]
 
 
-def purge(conn: Connection, acked_before: datetime, now: datetime) -> dict[str, int]:
-    """Retention: drop acked deliveries, expired messages, and messages nobody still has to receive."""
-    acked = conn.execute(delete(inbox).where(inbox.c.acked_at < acked_before)).rowcount
-    expired_seqs = select(messages.c.seq).where(messages.c.expires_at < now)
-    conn.execute(delete(inbox).where(inbox.c.seq.in_(expired_seqs)))
-    expired = conn.execute(delete(messages).where(messages.c.expires_at < now)).rowcount
+def _nobody_needs() -> ColumnElement[bool]:
+    """A message no delivery is pending for and no live stream has been lent (retention may drop it)."""
     still_pending = select(inbox.c.seq).where(inbox.c.seq == messages.c.seq).exists()
-    lent = shared.still_lent(messages.c.seq, messages.c.tenant_id)
-    old = conn.execute(delete(messages).where(messages.c.created_at < acked_before, ~still_pending, ~lent)).rowcount
-    return {"acked_deliveries": acked, "expired_messages": expired, "old_messages": old}
+    return ~still_pending & ~shared.still_lent(messages.c.seq, messages.c.tenant_id)
+
+
+def purge(conn: Connection, acked_before: datetime, now: datetime, batch: int = 10_000) -> dict[str, int]:
+    """Retention in one transaction (``purge_batch`` until it is done): what went, by part."""
+    parts = {"acked": "acked_deliveries", "expired": "expired_messages", "old": "old_messages"}
+    purged = dict.fromkeys(parts.values(), 0)
+    cursor: Any = None
+    while True:
+        stage = parts[(cursor or ("acked",))[0]]
+        dropped, cursor = purge_batch(conn, acked_before, now, batch, cursor)
+        purged[stage] += dropped
+        if cursor is None:
+            return purged
+
+
+@lru_cache(maxsize=2)
+def _purge_statements(dialect: str) -> dict[str, Prepared]:
+    """``purge_batch``'s statements, built and compiled once: a batch builds no SQL of its own, whose garbage would
+    bring the collector's pauses into the sends' latency while a purge runs."""
+    m = messages.c
+    acked = select(inbox.c.agent_id, inbox.c.seq).where(inbox.c.acked_at < bindparam("before")).limit(bindparam("limit"))
+    window = select(m.seq, m.created_at).where(m.created_at < bindparam("before")).order_by(m.created_at, m.seq).limit(bindparam("limit"))
+    expired = select(m.seq).where(m.expires_at < bindparam("now")).limit(bindparam("limit"))
+    if dialect == "postgresql":  # every replica runs the job: rows another replica's batch holds are left to it
+        acked, window, expired = (q.with_for_update(skip_locked=True) for q in (acked, window, expired))
+    after = tuple_(m.created_at, m.seq) > tuple_(bindparam("after_at", type_=m.created_at.type), bindparam("after_seq", type_=m.seq.type))
+    return {
+        "acked": Prepared(delete(inbox).where(tuple_(inbox.c.agent_id, inbox.c.seq).in_(acked))),
+        "expired": Prepared(expired),
+        "window": Prepared(window),
+        "window_after": Prepared(window.where(after)),
+        "free": Prepared(select(m.seq).where(one_of(dialect, m.seq, "seqs"), _nobody_needs())),
+        "deliveries": Prepared(delete(inbox).where(one_of(dialect, inbox.c.seq, "seqs"))),
+        "messages": Prepared(delete(messages).where(one_of(dialect, m.seq, "seqs"))),
+    }
+
+
+def purge_batch(conn: Connection, acked_before: datetime, now: datetime, limit: int, cursor: Any) -> tuple[int, Any]:
+    """One batch of retention, at most ``limit`` rows: acked deliveries first, then expired messages, then old
+    messages nobody still has to receive, walked in windows of ``limit`` by age (so a message kept because it is still
+    to be received is looked at once per run, not once per batch). ``cursor``: where the last batch stopped (None to
+    start); returns the rows dropped and where to go on (None: done)."""
+    stage, *position = cursor or ("acked",)
+    sql = _purge_statements(conn.dialect.name)
+    if stage == "acked":
+        n = sql["acked"].execute(conn, {"before": acked_before, "limit": limit})
+        return n, ("acked",) if n == limit else ("expired",)
+    if stage == "expired":
+        seqs = [r["seq"] for r in sql["expired"].rows(conn, {"now": now, "limit": limit})]
+        if seqs:
+            sql["deliveries"].execute(conn, {"seqs": seqs})
+        dropped = sql["messages"].execute(conn, {"seqs": seqs}) if seqs else 0
+        return dropped, ("expired",) if len(seqs) == limit else ("old",)
+    if position:
+        seen = sql["window_after"].rows(conn, {"before": acked_before, "limit": limit, "after_at": position[0], "after_seq": position[1]})
+    else:
+        seen = sql["window"].rows(conn, {"before": acked_before, "limit": limit})
+    if not seen:
+        return 0, None
+    free = [r["seq"] for r in sql["free"].rows(conn, {"seqs": [r["seq"] for r in seen]})]
+    dropped = sql["messages"].execute(conn, {"seqs": free}) if free else 0
+    return dropped, ("old", seen[-1]["created_at"], seen[-1]["seq"]) if len(seen) == limit else None
+
+
+def purgeable(conn: Connection, acked_before: datetime, now: datetime) -> dict[str, int]:
+    """What ``purge`` would drop now, counted."""
+    counted = {
+        "acked_deliveries": select(func.count()).select_from(inbox).where(inbox.c.acked_at < acked_before),
+        "expired_messages": select(func.count()).select_from(messages).where(messages.c.expires_at < now),
+        "old_messages": select(func.count()).select_from(messages).where(messages.c.created_at < acked_before, _nobody_needs()),
+    }
+    return {part: int(conn.execute(query).scalar_one()) for part, query in counted.items()}
