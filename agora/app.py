@@ -19,6 +19,7 @@ from agora import __version__
 from agora.bus import Event, open_notifier
 from agora.catalog import Catalog, build_catalog
 from agora.catalog.tools.discovery import catalog_rows
+from agora.chat.llm import LanguageModel
 from agora.config import Settings
 from agora.core.auth import generate_key
 from agora.core.authn import REVOKED, Authenticator, revocation_wake_keys
@@ -37,6 +38,8 @@ from agora.core.services.a2a_push import PushDeliverer
 from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
+from agora.search.embedders import make_embedder
+from agora.search.engine import SearchEngine
 from agora.store import open_store
 from agora.store.ops import services as service_ops
 from agora.transports import a2a, console, live, mcp, oauth, rest
@@ -70,6 +73,7 @@ def bootstrap_admin_key(settings: Settings) -> tuple[str, Path | None]:
 
 def _background(hub: Hub) -> list[asyncio.Task[None]]:
     return [
+        *hub.search.start(),
         asyncio.create_task(hub.wakeups.run(), name="wakeups"),
         asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
         asyncio.create_task(Bridge(hub).run(), name="a2a-bridge"),
@@ -109,6 +113,9 @@ def create_app(settings: Settings) -> FastAPI:
                 await hub.gateway.stop()
             await mcp_door.server.changes.close()
             await mcp_door.server.legacy_tasks.close()
+            await hub.search.close()
+            if hub.llm is not None:
+                await hub.llm.close()
             await hub.notifier.close()
             await hub.throttle.buckets.close()
             await hub.store.close()
@@ -186,10 +193,13 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         version=__version__,
         services=[ServiceSummary(name=t.name, version=t.version, status=t.status.value) for t in catalog],
         started_at=clock.now(),
-        gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds, egress=egress),
+        gateway=McpGateway(store, refresh_seconds=settings.mcp_gateway_refresh_seconds, egress=egress, now=clock.now),
         egress=egress,
     )
     hub.tool_runs = ToolRuns(hub)
+    hub.search = SearchEngine(store, clock.now, make_embedder(settings.embedder, settings.embedder_url, settings.embedder_model, settings.embedder_key))
+    if settings.llm_url and settings.llm_model:
+        hub.llm = LanguageModel(settings.llm_url, settings.llm_model, settings.llm_key, settings.llm_timeout)
     if settings.console:
         lifetime = timedelta(seconds=settings.console_session_seconds)
         hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime)
@@ -208,10 +218,18 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
 class HubServer(uvicorn.Server):
     """uvicorn's server, telling the hub the moment shutdown begins. uvicorn waits for requests in flight (up to
     ``--graceful-timeout``) before the app hears of it, then cancels them: a parked long-poll answered 500. Drained
-    first, it answers at once with what there is (no task, no message)."""
+    first, it answers at once with what there is (no task, no message).
+
+    Before any of that, for ``--shutdown-delay`` seconds, the hub keeps serving everything while ``/ready`` answers
+    503: a proxy's or Kubernetes' health checks take it out of the rotation while it still accepts connections, so no
+    request is sent to a replica that has stopped listening (which a proxy can retry only if it kept the body)."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         hub: Hub | None = getattr(self.config.app.state, "hub", None)
         if hub is not None:
+            hub.stopping = True
+            if hub.settings.shutdown_delay > 0:
+                log.info("leaving the rotation", extra={"seconds": hub.settings.shutdown_delay})
+                await asyncio.sleep(hub.settings.shutdown_delay)
             hub.wakeups.drain()
         await super().shutdown(sockets)

@@ -22,12 +22,19 @@ class Settings:
     log_format: str = "json"
     max_body_bytes: int = 1024 * 1024
     graceful_timeout: float = 4.0
+    shutdown_delay: float = 0.0  # seconds between SIGTERM (/ready turns 503) and closing the listener
     key_cache_seconds: float = 5.0
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     public_docs: bool = False
     max_message_bytes: int = 256 * 1024
     message_retention_seconds: float = 7 * 86_400
+    # Retention of the other kinds (agora/core/retention.py): None follows the messages' retention; 0 keeps forever.
+    event_retention_seconds: float | None = None
+    a2a_retention_seconds: float | None = None
+    task_retention_seconds: float = 0.0
+    workflow_retention_seconds: float = 0.0
+    usage_retention_seconds: float = 0.0
     offline_after_seconds: float = 90.0
     stream_send_timeout: float = 10.0
     mcp_gateway_refresh_seconds: float = 5.0
@@ -66,6 +73,17 @@ class Settings:
     oauth: bool = True
     oauth_access_token_seconds: float = 3600.0
     oauth_refresh_token_seconds: float = 30 * 86_400.0
+    # Search (agora/search): the embedder that gives documents and queries their vectors; none: lexical search only.
+    embedder: str = "none"  # none, local (the packaged model: the embeddings extra) or openai (any compatible endpoint)
+    embedder_url: str | None = None  # openai: the API base, e.g. http://127.0.0.1:11434/v1
+    embedder_model: str | None = None
+    embedder_key: str | None = None
+    # The marketplace chat (agora/chat): an OpenAI-compatible chat-completions endpoint plans with the catalog's tools;
+    # none: the deterministic planner answers.
+    llm_url: str | None = None  # the API base, e.g. http://127.0.0.1:11434/v1
+    llm_model: str | None = None
+    llm_key: str | None = None
+    llm_timeout: float = 30.0  # seconds for each request to it; past that the deterministic planner answers
 
     @property
     def admin_key_file(self) -> Path:

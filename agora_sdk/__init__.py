@@ -1,10 +1,16 @@
 """Agora's client side: talk to a hub from Python. Never imports the server (``agora``).
 
 ``AgoraClient`` / ``AsyncAgoraClient`` call every tool; ``Agent`` runs an agent from a few handlers.
+
+The client, the runtime and the event types are imported when first named (PEP 562): the hub imports this package for
+its wire models and errors alone, and importing httpx and the runtime would add a third of a second to its start.
 """
 
-from .agent import Agent, IncomingMessage, TaskRun
-from .client import AgoraClient, AsyncAgoraClient
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AgoraError,
     Conflict,
@@ -16,7 +22,30 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
-from .events import StreamEvent
+
+if TYPE_CHECKING:
+    from .agent import Agent, IncomingMessage, TaskRun
+    from .client import AgoraClient, AsyncAgoraClient
+    from .events import StreamEvent
+
+_LAZY = {
+    "Agent": "agent",
+    "IncomingMessage": "agent",
+    "TaskRun": "agent",
+    "AgoraClient": "client",
+    "AsyncAgoraClient": "client",
+    "StreamEvent": "events",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Agent",

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, common, discovery, gateway, marketplace, messaging, monitoring, tasks, workflows
+    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, search, tasks, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -555,6 +556,7 @@ class QueryTools(SyncGroup):
         status: common.AgentStatus | str | None | Unset = UNSET,
         service_tier: common.ServiceTier | str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        q: str | None | Unset = UNSET,
         tenant: str | None | Unset = UNSET,
         sort: agents.AgentSort | str | Unset = UNSET,
         include_load: bool | Unset = UNSET,
@@ -569,6 +571,7 @@ class QueryTools(SyncGroup):
             status: optional (default None).
             service_tier: optional (default None).
             text: Words to find in name/description/capabilities.
+            q: What is wanted, as a person says it: agents ranked by relevance (as agora.marketplace.search ranks them).
             tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
             sort: optional (default 'id').
             include_load: Also count each agent's tasks in progress (its load).
@@ -841,6 +844,7 @@ class MarketplaceTools(SyncGroup):
         host_requirements: marketplace.HostRequirements | dict[str, Any] | Unset = UNSET,
         pricing: marketplace.Pricing | dict[str, Any] | Unset = UNSET,
         max_instances: int | Unset = UNSET,
+        languages: builtins.list[str] | Unset = UNSET,
     ) -> marketplace.MarketplaceListing:
         """List an agent on the marketplace: description, category, repository and build_config (python, npm, custom; docker only on nodes with a container runtime), host_requirements, pricing (per_request, per_minute, per_hour or hybrid) and max_instances. Publishing a name again makes its next version.
 
@@ -853,7 +857,8 @@ class MarketplaceTools(SyncGroup):
             build_config: required.
             host_requirements: optional (default empty).
             pricing: optional (default empty).
-            max_instances: optional (default 10)."""
+            max_instances: optional (default 10).
+            languages: Languages the agent works in."""
         return self._call("agora.marketplace.publish", "marketplace.MarketplaceListing", locals(), retry_safe=False)
 
     def discover(
@@ -861,6 +866,7 @@ class MarketplaceTools(SyncGroup):
         *,
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        q: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
@@ -869,9 +875,69 @@ class MarketplaceTools(SyncGroup):
         Args:
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
+            q: What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them).
             limit: optional (default 50).
             cursor: next_cursor of the previous page."""
         return self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
+
+    def search(
+        self,
+        q: str,
+        *,
+        kinds: builtins.list[search.SearchKind | str] | Unset = UNSET,
+        category: str | None | Unset = UNSET,
+        capabilities: builtins.list[str] | Unset = UNSET,
+        max_price: Decimal | str | None | Unset = UNSET,
+        pricing_models: builtins.list[marketplace.PricingModel | str] | Unset = UNSET,
+        region: str | None | Unset = UNSET,
+        languages: builtins.list[str] | Unset = UNSET,
+        min_success_rate: float | None | Unset = UNSET,
+        interpret: bool | Unset = UNSET,
+        mode: search.SearchMode | str | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> search.SearchResults:
+        """Find agents, marketplace listings and the hub's tools by saying what is needed: ranked by full-text relevance (and meaning, when the hub has an embedder), with filters (category, capabilities, price ceiling, pricing model, region, languages, minimum success rate) and constraints read from the words ('under a cent a request', 'from French', 'in Europe'); listings are re-ranked by their measured performance. Each result says why it matched: the fields, the matched words, its ranks. A page at a time (next_cursor).
+
+        Args:
+            q: What is wanted, as a person says it.
+            kinds: What to find (the hub's tools: service).
+            category: optional (default None).
+            capabilities: Every one of them.
+            max_price: Unit price at most this (listings and priced agents only).
+            pricing_models: Any of these pricing models.
+            region: A region ('eu-west'), or a prefix ending in '-' ('eu-').
+            languages: Works in any of these languages.
+            min_success_rate: Listings whose measured success rate is at least this.
+            interpret: Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences.
+            mode: optional (default 'auto').
+            limit: optional (default 10).
+            cursor: optional (default None)."""
+        return self._call("agora.marketplace.search", "search.SearchResults", locals(), retry_safe=True)
+
+    def chat(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None | Unset = UNSET,
+    ) -> chat.ChatAnswer:
+        """Ask the marketplace in words (seed 001's chat): find agents by need with filters, the details of one, statistics, start an instance of a listing, register an agent. Answers with response, data (every tool result the answer rests on) and tools_used; the tools are the catalog's own, called as the caller, and a change is made only when the message itself asks for it. With conversation_id, 'the second one' and 'it' mean earlier results. Planned by the hub's LLM when one is configured (--llm-url), else (or when it fails, with a notice) by the deterministic planner. With Accept: text/event-stream, tool calls and text stream as they happen.
+
+        Args:
+            message: What the person or agent asks, in their own words ('find a French translator under a cent a request', 'tell me more about the second one', 'start an instance of it').
+            conversation_id: Continue this conversation (its earlier results and the entry it is about)."""
+        return self._call("agora.marketplace.chat", "chat.ChatAnswer", locals(), retry_safe=False)
+
+    def stats(
+        self,
+        *,
+        category: str | None | Unset = UNSET,
+    ) -> chat.CatalogStats:
+        """How many listings and registered agents the caller can find, and the listings by category, pricing model and region (optionally within one category): the marketplace statistics of the chat.
+
+        Args:
+            category: Only this category."""
+        return self._call("agora.marketplace.stats", "chat.CatalogStats", locals(), retry_safe=True)
 
     def get_listing(
         self,
@@ -1914,6 +1980,7 @@ class AsyncQueryTools(AsyncGroup):
         status: common.AgentStatus | str | None | Unset = UNSET,
         service_tier: common.ServiceTier | str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        q: str | None | Unset = UNSET,
         tenant: str | None | Unset = UNSET,
         sort: agents.AgentSort | str | Unset = UNSET,
         include_load: bool | Unset = UNSET,
@@ -1928,6 +1995,7 @@ class AsyncQueryTools(AsyncGroup):
             status: optional (default None).
             service_tier: optional (default None).
             text: Words to find in name/description/capabilities.
+            q: What is wanted, as a person says it: agents ranked by relevance (as agora.marketplace.search ranks them).
             tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
             sort: optional (default 'id').
             include_load: Also count each agent's tasks in progress (its load).
@@ -2200,6 +2268,7 @@ class AsyncMarketplaceTools(AsyncGroup):
         host_requirements: marketplace.HostRequirements | dict[str, Any] | Unset = UNSET,
         pricing: marketplace.Pricing | dict[str, Any] | Unset = UNSET,
         max_instances: int | Unset = UNSET,
+        languages: builtins.list[str] | Unset = UNSET,
     ) -> marketplace.MarketplaceListing:
         """List an agent on the marketplace: description, category, repository and build_config (python, npm, custom; docker only on nodes with a container runtime), host_requirements, pricing (per_request, per_minute, per_hour or hybrid) and max_instances. Publishing a name again makes its next version.
 
@@ -2212,7 +2281,8 @@ class AsyncMarketplaceTools(AsyncGroup):
             build_config: required.
             host_requirements: optional (default empty).
             pricing: optional (default empty).
-            max_instances: optional (default 10)."""
+            max_instances: optional (default 10).
+            languages: Languages the agent works in."""
         return await self._call("agora.marketplace.publish", "marketplace.MarketplaceListing", locals(), retry_safe=False)
 
     async def discover(
@@ -2220,6 +2290,7 @@ class AsyncMarketplaceTools(AsyncGroup):
         *,
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
+        q: str | None | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
@@ -2228,9 +2299,69 @@ class AsyncMarketplaceTools(AsyncGroup):
         Args:
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
+            q: What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them).
             limit: optional (default 50).
             cursor: next_cursor of the previous page."""
         return await self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
+
+    async def search(
+        self,
+        q: str,
+        *,
+        kinds: builtins.list[search.SearchKind | str] | Unset = UNSET,
+        category: str | None | Unset = UNSET,
+        capabilities: builtins.list[str] | Unset = UNSET,
+        max_price: Decimal | str | None | Unset = UNSET,
+        pricing_models: builtins.list[marketplace.PricingModel | str] | Unset = UNSET,
+        region: str | None | Unset = UNSET,
+        languages: builtins.list[str] | Unset = UNSET,
+        min_success_rate: float | None | Unset = UNSET,
+        interpret: bool | Unset = UNSET,
+        mode: search.SearchMode | str | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> search.SearchResults:
+        """Find agents, marketplace listings and the hub's tools by saying what is needed: ranked by full-text relevance (and meaning, when the hub has an embedder), with filters (category, capabilities, price ceiling, pricing model, region, languages, minimum success rate) and constraints read from the words ('under a cent a request', 'from French', 'in Europe'); listings are re-ranked by their measured performance. Each result says why it matched: the fields, the matched words, its ranks. A page at a time (next_cursor).
+
+        Args:
+            q: What is wanted, as a person says it.
+            kinds: What to find (the hub's tools: service).
+            category: optional (default None).
+            capabilities: Every one of them.
+            max_price: Unit price at most this (listings and priced agents only).
+            pricing_models: Any of these pricing models.
+            region: A region ('eu-west'), or a prefix ending in '-' ('eu-').
+            languages: Works in any of these languages.
+            min_success_rate: Listings whose measured success rate is at least this.
+            interpret: Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences.
+            mode: optional (default 'auto').
+            limit: optional (default 10).
+            cursor: optional (default None)."""
+        return await self._call("agora.marketplace.search", "search.SearchResults", locals(), retry_safe=True)
+
+    async def chat(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None | Unset = UNSET,
+    ) -> chat.ChatAnswer:
+        """Ask the marketplace in words (seed 001's chat): find agents by need with filters, the details of one, statistics, start an instance of a listing, register an agent. Answers with response, data (every tool result the answer rests on) and tools_used; the tools are the catalog's own, called as the caller, and a change is made only when the message itself asks for it. With conversation_id, 'the second one' and 'it' mean earlier results. Planned by the hub's LLM when one is configured (--llm-url), else (or when it fails, with a notice) by the deterministic planner. With Accept: text/event-stream, tool calls and text stream as they happen.
+
+        Args:
+            message: What the person or agent asks, in their own words ('find a French translator under a cent a request', 'tell me more about the second one', 'start an instance of it').
+            conversation_id: Continue this conversation (its earlier results and the entry it is about)."""
+        return await self._call("agora.marketplace.chat", "chat.ChatAnswer", locals(), retry_safe=False)
+
+    async def stats(
+        self,
+        *,
+        category: str | None | Unset = UNSET,
+    ) -> chat.CatalogStats:
+        """How many listings and registered agents the caller can find, and the listings by category, pricing model and region (optionally within one category): the marketplace statistics of the chat.
+
+        Args:
+            category: Only this category."""
+        return await self._call("agora.marketplace.stats", "chat.CatalogStats", locals(), retry_safe=True)
 
     async def get_listing(
         self,

@@ -24,9 +24,11 @@ from websockets.sync.client import connect as ws_connect
 
 from . import config as _config
 from ._tools import AsyncToolGroups, ToolGroups
+from .chat import CHAT_PATH, STREAM_HEADERS, EventReader
 from .errors import AgoraError, Unavailable, error_from_body
 from .events import StreamEvent, stream_url
 from .wire.agents import Registration
+from .wire.chat import ChatEvent
 from .wire.common import Output
 
 if TYPE_CHECKING:
@@ -121,6 +123,12 @@ class _Base:
     def _stream_target(self, types: list[str] | None, resume: str | None, visibility_timeout: float | None) -> str:
         return stream_url(self.config.url, types, resume, visibility_timeout)
 
+    def _chat_request(self, message: str, conversation_id: str | None) -> dict[str, Any]:
+        """A streamed chat turn's request; it may wait on the hub's language model between events."""
+        body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
+        timeout = httpx.Timeout(self.timeout, read=self.timeout * 5)
+        return {"method": "POST", "url": CHAT_PATH, "json": body, "headers": {**self._headers(), **STREAM_HEADERS}, "timeout": timeout}
+
 
 def _result(response: httpx.Response, output: type[Output] | None) -> Any:
     if response.is_success:
@@ -171,6 +179,21 @@ class AgoraClient(_Base, ToolGroups):
         registration = self.agents.register(agent_name, **options)
         self._adopt(registration)
         return registration
+
+    def chat_stream(self, message: str, conversation_id: str | None = None) -> Iterator[ChatEvent]:
+        """One marketplace chat turn, its events as they happen (``agora_sdk.chat``); the last is ``answer``. Never
+        retried once sent: the turn may have changed something."""
+        try:
+            with self._http.stream(**self._chat_request(message, conversation_id)) as response:
+                if not response.is_success:
+                    response.read()
+                    _result(response, None)
+                reader = EventReader()
+                for line in response.iter_lines():
+                    if (event := reader.feed(line)) is not None:
+                        yield event
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
     def events(
         self, types: list[str] | None = None, *, resume: str | None = None, visibility_timeout: float | None = None
@@ -250,6 +273,20 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
         registration = await self.agents.register(agent_name, **options)
         self._adopt(registration)
         return registration
+
+    async def chat_stream(self, message: str, conversation_id: str | None = None) -> AsyncIterator[ChatEvent]:
+        """One marketplace chat turn, its events as they happen (``agora_sdk.chat``); the last is ``answer``."""
+        try:
+            async with self._http.stream(**self._chat_request(message, conversation_id)) as response:
+                if not response.is_success:
+                    await response.aread()
+                    _result(response, None)
+                reader = EventReader()
+                async for line in response.aiter_lines():
+                    if (event := reader.feed(line)) is not None:
+                        yield event
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
     async def events(
         self, types: list[str] | None = None, *, resume: str | None = None, visibility_timeout: float | None = None

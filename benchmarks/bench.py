@@ -22,10 +22,15 @@ class Profile:
     agents: int  # agents registered before the query scenario measures
     coldstart_runs: int  # hub starts per kind of data directory
     settle_seconds: float  # idle time before reading a process's memory
+    store_messages: int  # messages in the store the storecopy scenario backs up and copies
 
 
-DEFAULT = Profile(load_seconds=8, latency_seconds=5, connections=32, agents=10_000, coldstart_runs=5, settle_seconds=2)
-QUICK = Profile(load_seconds=2, latency_seconds=2, connections=32, agents=1_000, coldstart_runs=2, settle_seconds=0.5)
+DEFAULT = Profile(
+    load_seconds=8, latency_seconds=5, connections=32, agents=10_000, coldstart_runs=5, settle_seconds=2, store_messages=1_000_000
+)
+QUICK = Profile(
+    load_seconds=2, latency_seconds=2, connections=32, agents=1_000, coldstart_runs=2, settle_seconds=0.5, store_messages=50_000
+)
 
 
 @dataclass

@@ -78,6 +78,12 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _shown(v: ValueRecord) -> str:
+    if not v.unit:
+        return f"{v.value:.3f}"  # a score (nDCG, recall) or a difference of scores
+    return f"{v.value:,.2f} {v.unit}" if v.unit in ("s", "ms") else f"{v.value:,.1f} {v.unit}"
+
+
 def render(console: Console, records: list[Record], meta: dict[str, Any]) -> None:
     loads = [r for r in records if isinstance(r, LoadRecord)]
     values = [r for r in records if isinstance(r, ValueRecord)]
@@ -108,9 +114,8 @@ def render(console: Console, records: list[Record], meta: dict[str, Any]) -> Non
         for name in ("Scenario", "Store", "Measure", "Value", "Target", "", "Notes"):
             table.add_column(name, justify="right" if name == "Value" else "left")
         for v in values:
-            shown = f"{v.value:,.2f} {v.unit}" if v.unit in ("s", "ms") else f"{v.value:,.1f} {v.unit}"
             table.add_row(
-                v.scenario, v.store, v.label, shown, v.check.target if v.check else "", _verdict(v.check), v.notes
+                v.scenario, v.store, v.label, _shown(v), v.check.target if v.check else "", _verdict(v.check), v.notes
             )
         console.print(table)
 

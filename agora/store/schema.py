@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -197,6 +198,14 @@ messages = Table(
         sqlite_where=text("topic IS NOT NULL"),
         postgresql_where=text("topic IS NOT NULL"),
     ),
+    # Retention (migration 0027): messages by age, walked a window at a time; those with an expiry, by it.
+    Index("ix_messages_created", "created_at", "seq"),
+    Index(
+        "ix_messages_expires",
+        "expires_at",
+        sqlite_where=text("expires_at IS NOT NULL"),
+        postgresql_where=text("expires_at IS NOT NULL"),
+    ),
     Index(
         "ix_messages_reply_due",
         "reply_due_at",
@@ -236,6 +245,7 @@ inbox = Table(
         sqlite_where=text("acked_at IS NULL"),
         postgresql_where=text("acked_at IS NULL"),
     ),
+    Index("ix_inbox_seq", "seq"),  # a message's deliveries (retention keeps a message while one is pending)
     Index(  # retention: acked before a cutoff (an unacked delivery has no entry to write)
         "ix_inbox_acked",
         "acked_at",
@@ -371,6 +381,12 @@ tasks = Table(
         sqlite_where=text("claimed_by IS NOT NULL"),
         postgresql_where=text("claimed_by IS NOT NULL"),
     ),
+    Index(  # retention: finished tasks, oldest first (migration 0027)
+        "ix_tasks_finished",
+        "finished_at",
+        sqlite_where=text("finished_at IS NOT NULL"),
+        postgresql_where=text("finished_at IS NOT NULL"),
+    ),
     Index(  # the recent durations an assign estimates its completion from
         "ix_tasks_recent_completions",
         "tenant_id",
@@ -461,6 +477,12 @@ a2a_tasks = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_a2a_tasks_listing", "agent_id", "caller", "updated_at", "task_id"),
     Index("ix_a2a_tasks_context", "agent_id", "context_id"),
+    Index(  # retention: finished A2A tasks, oldest first (migration 0027)
+        "ix_a2a_tasks_finished",
+        "updated_at",
+        sqlite_where=text("state IN ('completed', 'failed', 'canceled', 'rejected')"),
+        postgresql_where=text("state IN ('completed', 'failed', 'canceled', 'rejected')"),
+    ),
 )
 
 # Every A2A stream event of every A2A task, in order: what SendStreamingMessage and SubscribeToTask send.
@@ -515,6 +537,12 @@ workflows = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Index("ix_workflows_tenant_created", "tenant_id", "created_at", "workflow_id"),
+    Index(  # retention: finished runs, oldest first (migration 0027)
+        "ix_workflows_finished",
+        "finished_at",
+        sqlite_where=text("finished_at IS NOT NULL"),
+        postgresql_where=text("finished_at IS NOT NULL"),
+    ),
 )
 
 workflow_steps = Table(
@@ -579,6 +607,7 @@ market_listings = Table(
     Column("host_requirements", Json, nullable=False),
     Column("pricing", Json, nullable=False),
     Column("max_instances", Integer, nullable=False),
+    Column("languages", Json, nullable=True),  # ISO 639-1 codes the listed agent works in (NULL: not said)
     Column("search_text", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -724,4 +753,76 @@ activity = Table(
     Column("failed", Integer, nullable=False),
     *(Column(name, Integer, nullable=False) for name in LATENCY_COLUMNS),
     Index("ix_activity_tenant", "tenant_id", "bucket_start"),
+)
+
+# Made by migration 0023 beside the metadata, for the engines' own full text: SQLite's FTS5 table search_fts (with
+# the shadow tables FTS5 keeps, search_fts_*) and its vocabulary search_vocab; PostgreSQL's generated tsv column of
+# search_documents and its GIN index. Schema comparisons and store copies leave them out: the engine keeps them.
+FULL_TEXT_TABLES = ("search_fts", "search_vocab")  # and every table whose name starts with one of these
+FULL_TEXT_COLUMNS = {("search_documents", "tsv")}
+FULL_TEXT_INDEXES = {"ix_search_documents_tsv"}
+
+# The search index: one document per agent, marketplace listing and catalog tool, written in the transaction that
+# changes its source. Full text is the engine's own (SQLite: the FTS5 table ``search_fts`` over these rows, kept by
+# triggers; PostgreSQL: the generated ``tsv`` column and its GIN index), both made by migration 0023 and absent from
+# this metadata. ``embedding`` (float32, little-endian) is filled after the write by the hub's embedder, for the text
+# whose hash is ``embedded_hash``; a document whose ``text_hash`` differs waits for a new one.
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("doc_seq", Serial, primary_key=True, autoincrement=True),  # FTS5's rowid: must never change
+    Column("kind", String(16), nullable=False),  # agent, listing, service
+    Column("ref_id", String(160), nullable=False),  # agent_id, listing_id, service_name
+    Column("tenant_id", String(64), nullable=True),  # owner (agent's tenant, publisher); NULL: the hub's own
+    Column("public", Boolean, nullable=False),  # seen by every tenant (a listed listing, a catalog tool)
+    Column("title", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # capabilities, category, the name's parts
+    Column("body", Text, nullable=False),
+    Column("category", String(64), nullable=True),
+    Column("price", Float, nullable=True),  # per pricing_model's unit (per request for hybrid); NULL: not priced
+    Column("pricing_model", String(16), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("region", String(64), nullable=True),
+    Column("languages", Text, nullable=False),  # space-separated ISO 639-1 codes
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("text_hash", String(32), nullable=False),
+    Column("embedding", LargeBinary, nullable=True),
+    Column("embedder", String(160), nullable=True),
+    Column("embedded_hash", String(32), nullable=True),
+    Column("embedded_at", UtcDateTime, nullable=True),
+    UniqueConstraint("kind", "ref_id", name="uq_search_documents_ref"),
+    Index("ix_search_documents_tenant", "tenant_id", "kind"),
+    Index("ix_search_documents_public", "public", "kind"),
+    Index("ix_search_documents_unembedded", "embedded_hash"),  # the embedder's queue: embedded_hash IS NULL
+    Index("ix_search_documents_embedded_at", "embedded_at"),  # whether any vector was stored since a replica looked
+)
+
+# Marketplace chat conversations (agora.marketplace.chat, agora/chat/memory.py): a tenant's recent turns, the last
+# result list and the entry the conversation is about, so "start the second one" and "tell me more about it" mean
+# something. Bounded in size by the chat, and forgotten after ``expires_at``.
+chat_conversations = Table(
+    "chat_conversations",
+    metadata,
+    Column("conversation_id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("started_by", String(160), nullable=False),  # the principal's label
+    Column("memory", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_chat_conversations_expires", "expires_at"),
+)
+
+# What an import from another system (``agora import v4``) made of each of its rows: the row's key in that system →
+# the id it got here. Re-running an import looks here, so it creates nothing twice even after the retention job has
+# purged what it made (v4 history is old on arrival). One row per imported row; nothing purges it.
+import_ledger = Table(
+    "import_ledger",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),  # v4
+    Column("scope", String(64), primary_key=True),  # whose key it is: a message's sender
+    Column("source_key", String(128), primary_key=True),  # the message's idempotency key, v4:<id>
+    Column("target_id", String(40), nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
 )

@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, query, quickstart, register, rss, sdk, security, send, streams, tasks, workflows
+from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, query, quickstart, register, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(tasks, per_store=True),
         Scenario(workflows, per_store=True),
         Scenario(sdk, per_store=True),
+        Scenario(typescript, per_store=True),
         Scenario(mcp, per_store=True),
         Scenario(a2a, per_store=True),
         Scenario(marketplace, per_store=True),
@@ -47,5 +48,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(rss, per_store=True),
         Scenario(security, per_store=True),
         Scenario(fuzz, per_store=True),
+        Scenario(storecopy, per_store=True),
+        Scenario(retention, per_store=True),
+        Scenario(search, per_store=True),
     )
 }
