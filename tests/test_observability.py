@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import call, ok, unique
+from .conftest import call, ok, unique, until
 
 
 def test_one_json_log_line_per_request_with_id_principal_tool_status_duration(sqlite_hub):
@@ -15,8 +15,13 @@ def test_one_json_log_line_per_request_with_id_principal_tool_status_duration(sq
         missing = call(admin, "agora.agents.get", agent="nobody-here")
         assert missing.status_code == 404
         generated = missing.headers["x-request-id"]
-    lines = [json.loads(line) for line in sqlite_hub.log_path.read_text().splitlines() if line.startswith("{")]
-    requests = {line.get("request_id"): line for line in lines if line.get("msg") == "request"}
+
+    def logged() -> dict[str, dict]:  # a request's line is written once its answer has gone out: maybe just after
+        lines = [json.loads(line) for line in sqlite_hub.log_path.read_text().splitlines() if line.startswith("{")]
+        requests = {line.get("request_id"): line for line in lines if line.get("msg") == "request"}
+        return requests if {"trace-me-123", generated} <= requests.keys() else {}
+
+    requests = until(logged, "both requests logged", timeout=10)
     mine = requests["trace-me-123"]
     assert mine["tool"] == "agora.agents.register" and mine["status"] == 200
     assert mine["principal"] == "admin:bootstrap" and mine["duration_ms"] > 0
