@@ -1,4 +1,5 @@
-"""The hot path's statements on SQLite's own cursor: compiled once, bound and decoded by SQLAlchemy's type processors.
+"""The hot path's statements on the driver's own connection: compiled once, bound and decoded by SQLAlchemy's type
+processors.
 
 A Core ``conn.execute`` costs ~55 µs here (cache key, execution context, result metadata) where SQLite itself takes
 ~13 µs for a point lookup, and the hub's writes are a few such statements each: that overhead was half of the
@@ -6,8 +7,15 @@ writer thread's time. A ``Prepared`` statement is compiled once per shape by SQL
 DBAPI connection inside the same transaction, with the dialect's own bind and result processors (JSON, UTC
 timestamps, booleans) and its exception wrapping, so callers see what ``conn.execute`` would give them.
 
+On PostgreSQL the same holds with more at stake: a statement through SQLAlchemy's asyncpg adapter costs ~300 µs of
+CPU more than asyncpg itself (cursor adapter, its own prepared-statement cache, result wrapping). A ``Prepared``
+statement goes to the asyncpg connection under ``conn`` (asyncpg prepares it once per connection and keeps it), in
+the transaction SQLAlchemy's adapter began or begins for it, so the adapter's commit and rollback still apply.
+Errors are translated as the adapter translates them, and a lost connection is invalidated (the store re-runs the
+operation on another).
+
 Only shapes SQLAlchemy could compile to one fixed string are run this way (no expanding IN lists, no Python-side
-column defaults to compute); anything else, and every engine but SQLite, goes through ``conn.execute`` as usual.
+column defaults to compute); anything else goes through ``conn.execute`` as usual.
 
 Several rows of a plain INSERT go in multi-row ``VALUES`` statements rather than ``executemany``: the sqlite3 module
 lets go of the GIL around each step, so ``executemany`` hands the GIL back and forth once per row, and each time it
@@ -24,12 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.util import await_
 
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()
@@ -55,12 +64,14 @@ class Prepared:
     def __init__(self, stmt: Executable):
         self.stmt = stmt
         self._dml = isinstance(stmt, UpdateBase)
-        self._shapes: dict[tuple[str, ...] | None, _Shape | None] = {}
+        self._shapes: dict[tuple[str, tuple[str, ...] | None], _Shape | None] = {}
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         shape = self._shape(conn, params)
         if shape is None:
             return [dict(r) for r in conn.execute(self.stmt, params).mappings()]
+        if conn.dialect.name == "postgresql":
+            return [_decode(shape, row) for row in _pg(conn, "fetch", shape.sql, shape.bind(params))]
         cursor = self._run(conn, shape, params)
         return [_decode(shape, row) for row in cursor.fetchall()]
 
@@ -69,16 +80,22 @@ class Prepared:
         if shape is None:
             row = conn.execute(self.stmt, params).mappings().first()
             return dict(row) if row is not None else None
-        cursor = self._run(conn, shape, params)
-        row = cursor.fetchone()
-        cursor.close()
+        if conn.dialect.name == "postgresql":
+            row = _pg(conn, "fetchrow", shape.sql, shape.bind(params))
+        else:
+            cursor = self._run(conn, shape, params)
+            row = cursor.fetchone()
+            cursor.close()
         return _decode(shape, row) if row is not None else None
 
     def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
         shape = self._shape(conn, params)
         if shape is None:
             return conn.execute(self.stmt, params).scalar()
-        row = self._run(conn, shape, params).fetchone()
+        if conn.dialect.name == "postgresql":
+            row = _pg(conn, "fetchrow", shape.sql, shape.bind(params))
+        else:
+            row = self._run(conn, shape, params).fetchone()
         if row is None:
             return None
         process = shape.columns[0][1]
@@ -89,6 +106,9 @@ class Prepared:
         shape = self._shape(conn, params)
         if shape is None:
             return int(conn.execute(self.stmt, params).rowcount)
+        if conn.dialect.name == "postgresql":
+            status = _pg(conn, "execute", shape.sql, shape.bind(params))  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
+            return int(status.rsplit(" ", 1)[-1])
         return int(self._run(conn, shape, params).rowcount)
 
     def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -96,6 +116,12 @@ class Prepared:
         shape = self._shape(conn, rows[0])
         if shape is None:
             conn.execute(self.stmt, rows[0] if len(rows) == 1 else rows)  # one row: a plain execute costs less
+            return
+        if conn.dialect.name == "postgresql":
+            if len(rows) == 1:
+                _pg(conn, "execute", shape.sql, shape.bind(rows[0]))
+            else:  # asyncpg sends the rows' executions in one pipeline: one round trip for the lot
+                _pg(conn, "executemany", shape.sql, [shape.bind(row) for row in rows])
             return
         if shape.insert_rows is None or len(rows) == 1:
             self._run(conn, shape, rows, many=True)
@@ -110,16 +136,18 @@ class Prepared:
             start += count
 
     def insert(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """Run an INSERT of one row; its generated primary key."""
-        shape = self._shape(conn, params)
+        """Run an INSERT of one row; its generated primary key (SQLite's rowid; PostgreSQL has none to read, and
+        SQLAlchemy adds the RETURNING)."""
+        shape = self._shape(conn, params) if conn.dialect.name == "sqlite" else None
         if shape is None:
             return conn.execute(self.stmt, params).inserted_primary_key[0]
         return self._run(conn, shape, params).lastrowid
 
     def _shape(self, conn: Connection, params: dict[str, Any]) -> _Shape | None:
-        if conn.dialect.name != "sqlite":
+        engine = conn.dialect.name
+        if engine not in ("sqlite", "postgresql"):
             return None
-        key = tuple(params) if self._dml else None
+        key = (engine, tuple(params) if self._dml else None)
         try:
             return self._shapes[key]
         except KeyError:
@@ -142,6 +170,34 @@ def _dbapi(conn: Connection) -> sqlite3.Connection:
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     return dbapi  # type: ignore[no-any-return]
+
+
+def _pg(conn: Connection, method: str, sql: str, values: list[Any]) -> Any:
+    """``method`` (fetch, fetchrow, execute, executemany) of the asyncpg connection under ``conn``, in the transaction
+    of SQLAlchemy's adapter (begun here if the operation has run nothing yet; none on an AUTOCOMMIT reader)."""
+    if not conn.in_transaction():
+        conn.begin()
+    adapter: Any = conn.connection.dbapi_connection
+    try:
+        if adapter._transaction is None and not adapter.autocommit:
+            await_(adapter._start_transaction())
+        run = getattr(adapter._connection, method)
+        return await_(run(sql, values) if method == "executemany" else run(sql, *values))
+    except Exception as error:
+        _raise_translated(conn, adapter, sql, values, error)
+
+
+def _raise_translated(conn: Connection, adapter: Any, sql: str, values: Any, error: Exception) -> NoReturn:
+    """Raise ``error`` as ``conn.execute`` would have: the adapter's DBAPI exception, wrapped in SQLAlchemy's, the
+    connection invalidated if it is gone."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        adapter._handle_exception(error)
+    except dbapi.Error as translated:
+        lost = conn.dialect.is_disconnect(translated, adapter, None)
+        if lost:
+            conn.invalidate(translated)
+        raise DBAPIError.instance(sql, values, translated, dbapi.Error, connection_invalidated=lost) from error
 
 
 def _execute(dbapi: sqlite3.Connection, sql: str, values: Any, many: bool = False) -> sqlite3.Cursor:
@@ -199,10 +255,23 @@ def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) 
         bind = binds[name]
         default = bind.effective_value if not bind.required and bind.callable is None else _REQUIRED
         params.append((name, default, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+    result = compiled._result_columns
+    coltypes = _pg_column_types(conn, compiled.string) if result and dialect.name == "postgresql" else [None] * len(result)
     columns = tuple(
-        (entry[0], entry[3].dialect_impl(dialect).result_processor(dialect, None)) for entry in compiled._result_columns
+        (entry[0], entry[3].dialect_impl(dialect).result_processor(dialect, coltype)) for entry, coltype in zip(result, coltypes)
     )
     return _Shape(compiled.string, tuple(params), columns, _binder(params), _insert_rows(stmt, compiled.string))
+
+
+def _pg_column_types(conn: Connection, sql: str) -> list[int]:
+    """The type OIDs of the statement's result columns, as a cursor's description gives them to the result
+    processors (a numeric column's depends on it), from the statement prepared on the connection once."""
+    adapter: Any = conn.connection.dbapi_connection
+    try:
+        prepared = await_(adapter._connection.prepare(sql))
+    except Exception as error:
+        _raise_translated(conn, adapter, sql, [], error)
+    return [attribute.type.oid for attribute in prepared.get_attributes()]
 
 
 def _insert_rows(stmt: Executable, sql: str) -> tuple[str, str] | None:
