@@ -79,6 +79,9 @@ def _recipient_statement(by_id: bool, scoped: bool) -> Prepared:
 
 _RECIPIENTS = {scoped: _recipients_statement(scoped) for scoped in (False, True)}
 _RECIPIENT = {(by_id, scoped): _recipient_statement(by_id, scoped) for by_id in (False, True) for scoped in (False, True)}
+# The common send, one direct message, whole in one statement on PostgreSQL. Not by name across tenants: a name
+# unique only within a tenant could match several agents.
+_DIRECT_SEND = {key: message_ops.direct_send(_RECIPIENT[key].stmt) for key in ((True, False), (True, True), (False, True))}
 
 
 def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[str]) -> dict[str, dict[str, Any]]:
@@ -139,6 +142,10 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
     drafts = [_draft(ctx, msg, now) for msg in batch]
     refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
     scope = p.tenant_scope()
+    if len(drafts) == 1 and _plain_direct(drafts[0]):
+        direct = _DIRECT_SEND.get((is_id(refs[0], "agent"), scope is not None))
+        if direct is not None:
+            return [await _send_one(ctx, direct, refs[0], scope, drafts[0], now)]
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         # Recipients are resolved in the sending transaction: one trip to the store, and none can vanish in between.
@@ -166,6 +173,25 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
     for row in wakes.values():
         await ctx.notifier.publish(_event(row))
     return [receipts[row["message_id"]] for row in rows]
+
+
+def _plain_direct(draft: dict[str, Any]) -> bool:
+    """A direct message without an idempotency key (nothing earlier to look up) that answers nothing (no waiting
+    sender to release)."""
+    return draft["kind"] == "direct" and not draft["idempotency_key"] and not (draft["correlation"] or {}).get("reply_to")
+
+
+async def _send_one(ctx: CallContext, statement: Prepared, ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
+    """A plain direct message (``_plain_direct``) stored and its recipient woken: on PostgreSQL one statement, one
+    round trip."""
+    recipient = _RECIPIENT[is_id(ref, "agent"), scope is not None]
+    params = {"ref": ref, "tenant_id": scope}
+    row = await ctx.store.write_statement(message_ops.send_direct, recipient, statement, params, draft, now)
+    if row is None:
+        raise NotFound(f"no agent {ref!r}", details={"agents": [ref]})
+    ctx.hub.activity.count(row["tenant_id"], "messages")
+    await ctx.notifier.publish(_event(row))
+    return message_ops.queued(row)
 
 
 def _event(row: dict[str, Any]) -> Event:
