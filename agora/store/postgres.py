@@ -30,11 +30,14 @@ def asyncpg_url(url: str) -> str:
 class PostgresStore(Store):
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_max_overflow: int = 10):
+    def __init__(self, url: str, *, pg_pool_size: int = 10):
         self.url_for_display = url.split("@")[-1] if "@" in url else url
         # No pre-ping (a round trip per checkout): a connection found dead is discarded and the operation re-run.
+        # No overflow: an overflow connection is closed as soon as it is checked in, so under a load above the pool's
+        # size the hub spent a fifth of its CPU opening and closing connections (TLS probe, codecs, statements
+        # prepared again). An operation waits for one of the pool's connections instead.
         self._engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=pg_max_overflow, **ENGINE_JSON_OPTIONS
+            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=0, **ENGINE_JSON_OPTIONS
         )
         # Reads and single-statement writes run outside a transaction (the same pool): under READ COMMITTED a
         # transaction gives a read's statements no common snapshot anyway, and its BEGIN and ROLLBACK (or COMMIT) were
