@@ -50,6 +50,27 @@ def test_message_waits_for_an_offline_agent_and_arrives_once_acked(hub, admin):
             assert ok(call(r, "agora.messaging.ack", message_ids=[msg["message_id"]]))["acked"] == 0  # idempotent
 
 
+def test_a_single_direct_send_stores_every_field_it_was_given(hub, admin):
+    """One direct message takes the send's short way (on PostgreSQL one statement): each field comes back as sent."""
+    with new_tenant(admin, hub) as tenant:
+        sender, receiver = agents_of(tenant, hub, 2)
+        fields = {
+            "message_type": "quote", "performative": "request", "intent": "price.ask", "priority": "high", "ttl": 3600,
+            "content": {"sku": "ü-1", "n": [1, 2.5, None]}, "context": {"trace": "t-1"},
+            "correlation": {"conversation_id": "conv-7"}, "expected": {"timeout_ms": 60_000},
+        }  # fmt: skip
+        with hub.client(sender["agent_token"]) as s:
+            receipt = ok(call(s, "agora.messaging.send", to_agent=receiver["agent_id"], **fields))
+        with hub.client(receiver["agent_token"]) as r:
+            [msg] = receive(r)
+    assert msg["message_id"] == receipt["message_id"] and msg["to_agent"] == receiver["agent_id"] and msg["kind"] == "direct"
+    assert {k: msg[k] for k in ("message_type", "performative", "intent", "priority", "content", "context")} == {
+        k: fields[k] for k in ("message_type", "performative", "intent", "priority", "content", "context")
+    }
+    assert msg["correlation"] == {"conversation_id": "conv-7"} and msg["expected"] == {"timeout_ms": 60_000}
+    assert msg["expires_at"] is not None and msg["timestamp"] == receipt["timestamp"]
+
+
 def test_unacked_message_comes_back_after_the_visibility_timeout(hub, admin):
     with new_tenant(admin, hub) as tenant:
         [agent] = agents_of(tenant, hub, 1)
@@ -156,6 +177,8 @@ def test_isolation_and_bad_input(hub, admin):
         for to in (foreign["agent_id"], foreign["agent_name"], "agent_0000000000000000", unique("ghost")):
             error = expect_error(call(tenant, "agora.messaging.send", to_agent=to, content="x"), 404, "not_found")
             assert foreign["agent_id"] not in str(error["details"]) or to == foreign["agent_id"]
+        with hub.client(foreign["agent_token"]) as rf:
+            assert receive(rf) == []  # the refused sends stored nothing
         ok(call(tenant, "agora.messaging.send", to_agent=a["agent_id"], content="for a"))
         with hub.client(a["agent_token"]) as ra, hub.client(b["agent_token"]) as rb:
             [msg] = receive(ra)
