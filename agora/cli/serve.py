@@ -142,7 +142,7 @@ def serve(
     sqlite_synchronous: Annotated[
         str, typer.Option(envvar="AGORA_SQLITE_SYNCHRONOUS", help="SQLite synchronous mode: NORMAL (crash-safe) or FULL (power-loss-safe).")
     ] = "NORMAL",
-    pg_pool_size: Annotated[int, typer.Option(envvar="AGORA_PG_POOL_SIZE", help="PostgreSQL connections per hub process.")] = 10,
+    pg_pool_size: Annotated[int, typer.Option(envvar="AGORA_PG_POOL_SIZE", help="PostgreSQL connections per hub process, all it opens: an operation waits for a free one.")] = 10,
     migrate: Annotated[
         bool,
         typer.Option(
