@@ -590,3 +590,27 @@ async def test_a_point_read_runs_on_the_callers_thread_and_looks_up_by_key_only(
     assert len(plans) >= 10
     for plan in plans:
         assert "SEARCH" in plan and not re.search(r"^SCAN (?!CONSTANT)", plan, re.M), plan
+
+
+_BACKEND = Prepared(select(func.pg_backend_pid().label("pid")))
+_LOCK_AND_WAIT = Prepared(select(func.pg_advisory_xact_lock(bindparam("key")), func.pg_sleep(bindparam("seconds"))))
+
+
+async def test_an_operation_cancelled_mid_statement_leaves_no_connection_holding_its_transaction(postgres_url: str):
+    """A caller that goes away mid-operation cancels it while asyncpg runs a Prepared statement: that connection is
+    dropped (the server rolls its transaction back), never handed to the next operation with locks still held."""
+    from agora.store.postgres import PostgresStore
+
+    store = PostgresStore(fresh_postgres_url(postgres_url), pg_pool_size=1)
+    await store.start()
+    try:
+        first = await store.read(_BACKEND.scalar, {})
+        cut = asyncio.ensure_future(store.write(_LOCK_AND_WAIT.rows, {"key": 7, "seconds": 5}))
+        await asyncio.sleep(0.5)  # the lock is held and the sleep runs
+        cut.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cut
+        again = await asyncio.wait_for(store.write(_LOCK_AND_WAIT.rows, {"key": 7, "seconds": 0}), 5)  # the lock is free
+        assert again and await store.read(_BACKEND.scalar, {}) != first  # another connection: the cut one is gone
+    finally:
+        await store.close()

@@ -185,6 +185,17 @@ def _pg(conn: Connection, method: str, sql: str, values: list[Any]) -> Any:
         return await_(run(sql, values) if method == "executemany" else run(sql, *values))
     except Exception as error:
         _raise_translated(conn, adapter, sql, values, error)
+    except BaseException:
+        _drop(conn)
+        raise
+
+
+def _drop(conn: Connection) -> None:
+    """The operation was cancelled (or the process is exiting) while asyncpg was at work: whether the server began,
+    ran or committed anything is unknown, and the adapter may have lost track of an open transaction (a BEGIN cut
+    short is never rolled back), which would go back to the pool holding its locks. The connection is invalidated
+    (closed, the server rolls back), as SQLAlchemy does when such an exception interrupts one of its executions."""
+    conn.invalidate()
 
 
 def _raise_translated(conn: Connection, adapter: Any, sql: str, values: Any, error: Exception) -> NoReturn:
@@ -271,6 +282,9 @@ def _pg_column_types(conn: Connection, sql: str) -> list[int]:
         prepared = await_(adapter._connection.prepare(sql))
     except Exception as error:
         _raise_translated(conn, adapter, sql, [], error)
+    except BaseException:
+        _drop(conn)
+        raise
     return [attribute.type.oid for attribute in prepared.get_attributes()]
 
 
