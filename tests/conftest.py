@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -149,6 +150,12 @@ def until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> 
             return value
         time.sleep(0.05)
     raise AssertionError(message)
+
+
+def rare_word() -> str:
+    """A word no other document holds, that the search engines keep whole: letters only (one token), and no final
+    "s" (their stemmers take it off as a plural's, so a correction would offer the stem)."""
+    return "zq" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(7)) + secrets.choice("bcdfghjklmnpqrtvwxz")
 
 
 def unique(prefix: str = "agent") -> str:

@@ -1,13 +1,12 @@
 """agora.marketplace.search: ranking by the engine's full text, filters and constraints read from words, the index
 following every write, tenancy, bad input, and meaning (vectors from the packaged model) fused with the words.
 
-Hubs here are shared with other tests, so each test's documents carry words of their own (``_word``): a search
+Hubs here are shared with other tests, so each test's documents carry words of their own (``rare_word``): a search
 only ever finds that test's things.
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, unique, until
+from tests.conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, rare_word, unique, until
 from tests.hubproc import HubProcess
-
-
-def _word() -> str:
-    """A word no other document holds (letters only: the engines' tokenizers keep it whole)."""
-    return "zq" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(8))
 
 
 def publish(admin: httpx.Client, name: str, description: str, **fields: Any) -> dict[str, Any]:
@@ -43,7 +37,7 @@ def names(found: dict[str, Any], among: set[str] | None = None) -> list[str]:
 
 
 def test_the_best_match_comes_first_and_says_why(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     best = publish(admin, unique("LegalTranslator"), f"Translates {topic} legal contracts from French to English.",
                    category="translation", capabilities=["translation", "legal"])  # fmt: skip
     other = publish(admin, unique("Chatty"), f"Small talk about {topic} and the weather.", category="social")
@@ -61,7 +55,7 @@ def test_the_best_match_comes_first_and_says_why(admin: httpx.Client):
 
 
 def test_constraints_said_in_words_filter_and_prefer(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     cheap_fr = publish(admin, unique("CheapFr"), f"{topic} document translation", languages=["fr", "en"], pricing={"price": "0.004"})
     cheap_de = publish(admin, unique("CheapDe"), f"{topic} document translation", languages=["de", "en"], pricing={"price": "0.005"})
     dear = publish(admin, unique("Dear"), f"{topic} document translation", languages=["fr"], pricing={"price": "0.02"})
@@ -80,7 +74,7 @@ def test_constraints_said_in_words_filter_and_prefer(admin: httpx.Client):
 
 
 def test_explicit_filters(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     eu = publish(admin, unique("EuOcr"), f"{topic} OCR", category="vision", capabilities=["ocr", "pdf"],
                  host_requirements={"preferred_region": "eu-west"}, languages=["de"], pricing={"price": "0.01"})  # fmt: skip
     us = publish(admin, unique("UsOcr"), f"{topic} OCR", category="vision", capabilities=["ocr"],
@@ -97,7 +91,7 @@ def test_explicit_filters(admin: httpx.Client):
 
 
 def test_a_misspelled_word_is_corrected_to_the_indexed_one(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     listed = publish(admin, unique("Flow"), f"Transcribes {topic} podcasts into text")
     i = next(i for i in range(2, len(topic) - 1) if topic[i] != topic[i + 1])
     misspelled = topic[:i] + topic[i + 1] + topic[i] + topic[i + 2 :]  # two (different) letters swapped
@@ -108,7 +102,7 @@ def test_a_misspelled_word_is_corrected_to_the_indexed_one(admin: httpx.Client):
 
 
 def test_the_index_follows_every_write(hub: HubProcess, admin: httpx.Client):
-    before, after = _word(), _word()
+    before, after = rare_word(), rare_word()
     listing = publish(admin, unique("Versioned"), f"does {before} things")
     assert names(search(admin, before)) == [listing["agent_name"]]
     publish(admin, listing["agent_name"], f"does {after} things now")  # its next version
@@ -120,11 +114,11 @@ def test_the_index_follows_every_write(hub: HubProcess, admin: httpx.Client):
     assert names(search(customer, after)) == []  # unlisted: gone for others
     assert names(search(admin, after)) == [listing["agent_name"]]  # its publisher still finds it
 
-    word = _word()
+    word = rare_word()
     agent = ok(call(customer, "agora.agents.register", agent_name=unique("helper"), description=f"answers {word} questions"))
     assert [h["id"] for h in search(customer, word)["results"]] == [agent["agent_id"]]
     assert search(customer, word)["results"][0]["status"] == "active"
-    renamed = _word()
+    renamed = rare_word()
     ok(call(customer, "agora.agents.update", agent=agent["agent_id"], description=f"answers {renamed} questions"))
     assert names(search(customer, word)) == [] and len(names(search(customer, renamed))) == 1
     ok(call(customer, "agora.agents.deregister", agent=agent["agent_id"]))
@@ -132,7 +126,7 @@ def test_the_index_follows_every_write(hub: HubProcess, admin: httpx.Client):
 
 
 def test_a_tenant_never_finds_another_tenant_s_agents(hub: HubProcess, admin: httpx.Client):
-    word = _word()
+    word = rare_word()
     mine, theirs = new_tenant(admin, hub), new_tenant(admin, hub)
     ok(call(mine, "agora.agents.register", agent_name=unique("mine"), description=f"{word} specialist"))
     ok(call(theirs, "agora.agents.register", agent_name=unique("theirs"), description=f"{word} specialist"))
@@ -143,7 +137,7 @@ def test_a_tenant_never_finds_another_tenant_s_agents(hub: HubProcess, admin: ht
 
 
 def test_pages_follow_each_other(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     published = {publish(admin, unique("Paged"), f"{topic} number {i}")["agent_name"] for i in range(7)}
     first = search(admin, topic, limit=4)
     second = search(admin, topic, limit=4, cursor=first["next_cursor"])
@@ -196,7 +190,7 @@ def test_a_hub_rebuilds_an_index_it_did_not_build(tmp_path: Path):
     hub = HubProcess(tmp_path / "hub").start()
     try:
         with hub.client() as admin:
-            word = _word()
+            word = rare_word()
             listing = publish(admin, unique("Rebuilt"), f"{word} agent")
     finally:
         hub.stop()
@@ -213,7 +207,7 @@ def test_a_hub_rebuilds_an_index_it_did_not_build(tmp_path: Path):
 
 
 def test_the_discovery_tools_rank_by_q(hub: HubProcess, admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     best = publish(admin, unique("Ranked"), f"{topic} {topic} invoices", category="finance")
     publish(admin, unique("Other"), f"{topic} weather", category="finance")
     publish(admin, unique("Elsewhere"), f"{topic} invoices", category="travel")
@@ -223,7 +217,7 @@ def test_the_discovery_tools_rank_by_q(hub: HubProcess, admin: httpx.Client):
     expect_error(call(admin, "agora.marketplace.discover", q=topic, text=topic), 400, "invalid_argument")
 
     customer = new_tenant(admin, hub)
-    word = _word()
+    word = rare_word()
     for name, description in (("alpha", f"{word} reports"), ("beta", f"{word} {word} reports"), ("gamma", "nothing here")):
         ok(call(customer, "agora.agents.register", agent_name=name, description=description, capabilities=["reports"]))
     agents = ok(call(customer, "agora.query.agents", q=f"{word} reports", capabilities=["reports"]))

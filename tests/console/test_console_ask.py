@@ -3,17 +3,16 @@ key may not make shown as refused."""
 
 from __future__ import annotations
 
-import secrets
 
 from playwright.sync_api import Page, expect
 
-from ..conftest import call, new_tenant, ok
+from ..conftest import call, new_tenant, ok, rare_word
 from ..hubproc import HubProcess
 from .test_console_pages import Screenshot, sign_in
 
 
 def test_a_conversation_with_the_marketplace(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
-    word = "zq" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(8))
+    word = rare_word()
     repo = {"repository": {"url": "https://example.com/agent.git"}, "build_config": {"start_command": "python agent.py"}}
     with sqlite_hub.client() as admin, new_tenant(admin, sqlite_hub, scopes=["marketplace:read", "agents:read"]) as reader:
         first = ok(call(admin, "agora.marketplace.publish", agent_name=f"Lexi-{word}", category="translation", languages=["fr", "en"],

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import re
-import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from ..conftest import call, new_tenant, ok
+from ..conftest import call, new_tenant, ok, rare_word
 from ..hubproc import HubProcess
 from ..test_marketplace import listing, market_hub
 from .test_console_pages import LIVE, Screenshot, sign_in
@@ -133,7 +132,7 @@ def test_an_instance_is_created_paused_and_terminated_from_the_storefront_and_it
 
 def test_the_search_box_ranks_listings_and_says_why(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
     """Words as a person types them: ranked by the search, the matched words marked, constraints and corrections said."""
-    word = "zq" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(8))
+    word = rare_word()
     with sqlite_hub.client() as admin:
         repo = {"repository": {"url": "https://example.com/agent.git"}, "build_config": {"start_command": "python agent.py"}}
         best = ok(call(admin, "agora.marketplace.publish", agent_name=f"Juris-{word}", category="translation", languages=["fr", "en"],
