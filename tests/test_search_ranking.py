@@ -20,13 +20,13 @@ from agora.store import open_store
 from agora.store.ops import search as search_ops
 from agora.store.schema import search_documents as docs
 from agora.store.search_documents import listing_document
-from tests.conftest import unique, until
+from tests.conftest import rare_word, unique, until
 from tests.hubproc import HubProcess
-from tests.test_search import _word, names, publish, search
+from tests.test_search import names, publish, search
 
 
 def test_a_listing_rises_by_the_share_of_the_languages_asked_for_that_it_states(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     both = publish(admin, unique("FrEn"), f"{topic} document translation", languages=["fr", "en"])["agent_name"]
     english = publish(admin, unique("En"), f"{topic} document translation", languages=["en"])["agent_name"]
     german = publish(admin, unique("De"), f"{topic} document translation", languages=["de"])["agent_name"]
@@ -39,7 +39,7 @@ def test_a_listing_rises_by_the_share_of_the_languages_asked_for_that_it_states(
 
 
 def test_words_with_accents_match_as_the_index_holds_them(admin: httpx.Client):
-    topic = _word()
+    topic = rare_word()
     manuals = publish(admin, unique("Handbuch"), f"{topic}: Übersetzung technischer Handbücher ins Englische.")["agent_name"]
     digests = publish(admin, unique("Resumes"), f"{topic}: résumés automatiques d'articles en français.")["agent_name"]
     for query, wanted, marked in (
@@ -54,7 +54,7 @@ def test_words_with_accents_match_as_the_index_holds_them(admin: httpx.Client):
 
 
 def test_a_word_of_two_letters_is_matched_whole_and_a_longer_one_also_as_a_beginning(admin: httpx.Client):
-    word = _word()
+    word = rare_word()
     mine = publish(admin, unique("Prefixed"), f"{word} analytics")["agent_name"]
     assert mine not in names(search(admin, word[:2], limit=100))  # "zq": every word starting so is no match for it
     assert names(search(admin, word[:4], limit=100)) == [mine]
