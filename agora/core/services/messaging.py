@@ -97,8 +97,12 @@ def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[s
         found[agent_id] = found[name] = {"agent_id": agent_id, "tenant_id": tenant_id}
     missing = sorted(set(refs) - found.keys())
     if missing:
-        raise NotFound(f"no agent {', '.join(repr(m) for m in missing[:10])}", details={"agents": missing[:50]})
+        raise _no_agent(missing)
     return found
+
+
+def _no_agent(missing: list[str]) -> NotFound:
+    return NotFound(f"no agent {', '.join(repr(m) for m in missing[:10])}", details={"agents": missing[:50]})
 
 
 def _draft(ctx: CallContext, msg: SendMessage, now: Any) -> dict[str, Any]:
@@ -142,10 +146,8 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
     drafts = [_draft(ctx, msg, now) for msg in batch]
     refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
     scope = p.tenant_scope()
-    if len(drafts) == 1 and _plain_direct(drafts[0]):
-        direct = _DIRECT_SEND.get((is_id(refs[0], "agent"), scope is not None))
-        if direct is not None:
-            return [await _send_one(ctx, direct, refs[0], scope, drafts[0], now)]
+    if len(drafts) == 1 and _plain_direct(drafts[0]) and (key := (is_id(refs[0], "agent"), scope is not None)) in _DIRECT_SEND:
+        return [await _send_one(ctx, key, refs[0], scope, drafts[0], now)]
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         # Recipients are resolved in the sending transaction: one trip to the store, and none can vanish in between.
@@ -181,14 +183,13 @@ def _plain_direct(draft: dict[str, Any]) -> bool:
     return draft["kind"] == "direct" and not draft["idempotency_key"] and not (draft["correlation"] or {}).get("reply_to")
 
 
-async def _send_one(ctx: CallContext, statement: Prepared, ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
-    """A plain direct message (``_plain_direct``) stored and its recipient woken: on PostgreSQL one statement, one
-    round trip."""
-    recipient = _RECIPIENT[is_id(ref, "agent"), scope is not None]
+async def _send_one(ctx: CallContext, key: tuple[bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
+    """A plain direct message (``_plain_direct``) to ``ref`` (its statements' ``key``: by id, scoped) stored and its
+    recipient woken: on PostgreSQL one statement, one round trip."""
     params = {"ref": ref, "tenant_id": scope}
-    row = await ctx.store.write_statement(message_ops.send_direct, recipient, statement, params, draft, now)
+    row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key], _DIRECT_SEND[key], params, draft, now)
     if row is None:
-        raise NotFound(f"no agent {ref!r}", details={"agents": [ref]})
+        raise _no_agent([ref])
     ctx.hub.activity.count(row["tenant_id"], "messages")
     await ctx.notifier.publish(_event(row))
     return message_ops.queued(row)
