@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Connection, Select, Table, any_, bindparam, func, select, text
+from sqlalchemy import JSON, ColumnElement, Connection, Select, Table, any_, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -24,7 +24,12 @@ def serialize_appends(conn: Connection, stream: str) -> None:
     insert, closes that window. SQLite has one writer, so commit order already is sequence order.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"agora:{stream}"})
+        conn.execute(select(func.pg_advisory_xact_lock(stream_lock(stream))))
+
+
+def stream_lock(stream: str) -> ColumnElement[int]:
+    """The key of a stream's advisory lock (PostgreSQL)."""
+    return func.hashtextextended(literal(f"agora:{stream}"), 0)
 
 
 def seconds_between(engine: Connection | str, start: Any, end: Any) -> Any:

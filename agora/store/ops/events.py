@@ -2,29 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select
+from sqlalchemy import CTE, ColumnElement, Connection, Select, bindparam, delete, func, insert, or_, select, true
+from sqlalchemy.sql.dml import Insert
 
 from ..prepared import Prepared
 from ..schema import events
-from .dialect import serialize_appends, unlocked
+from .dialect import stream_lock, serialize_appends, unlocked
 
+# One stream: an admin follows every tenant's events by one position, so every append takes the same lock.
+STREAM = "events"
+_COLUMNS = ("tenant_id", "type", "visible_to", "data", "created_at")
 _INSERT = Prepared(insert(events))
+
+
+def _locked_insert(rows: Callable[[CTE], Select[Any]], after: CTE | None = None) -> Insert:
+    """PostgreSQL's INSERT of events that takes the stream's lock (``serialize_appends``) itself: the events of
+    ``rows(lock)`` (a SELECT of the event columns from the lock's CTE) get their seqs only after it. The lock is held
+    to the commit; taken by a statement of its own it cost a round trip to the hub and back while held, and every
+    task transition of the hub queued on it.
+
+    ``after``: another CTE of the statement, which must have run to its end, with rows, before the lock is taken. (A
+    lock taken while the statement still locks rows could deadlock with a transaction that holds one of them and
+    waits for the events lock.)"""
+    locking = select(func.pg_advisory_xact_lock(stream_lock(STREAM)).label("locked"))
+    if after is not None:
+        counted = select(func.count().label("rows")).select_from(after).subquery()
+        locking = locking.select_from(counted).where(counted.c.rows > 0)
+    return insert(events).from_select(list(_COLUMNS), rows(locking.cte(f"{STREAM}_lock")))
+
+
+_APPEND_LOCKED = Prepared(
+    _locked_insert(lambda lock: select(*(bindparam(c, type_=events.c[c].type) for c in _COLUMNS)).select_from(lock))
+)
 
 
 def append(
     conn: Connection, tenant_id: str | None, type_: str, data: dict[str, Any], now: datetime, visible_to: str | None = None
 ) -> None:
-    serialize_appends(conn, "events")  # one stream: an admin follows every tenant's events by one position
-    _INSERT.execute(conn, {"tenant_id": tenant_id, "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
+    append_many(conn, [{"tenant_id": tenant_id, "type": type_, "visible_to": visible_to, "data": data, "created_at": now}])
 
 
 def append_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``) in one statement, in order."""
-    serialize_appends(conn, "events")
+    """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``), in order: one statement on
+    SQLite, one round trip on PostgreSQL (each row's INSERT takes the lock again, which costs nothing once held)."""
+    if conn.dialect.name == "postgresql":
+        _APPEND_LOCKED.execute_many(conn, rows)
+        return
+    serialize_appends(conn, STREAM)
     _INSERT.execute_many(conn, rows)
+
+
+def append_for(source: CTE, values: dict[str, ColumnElement[Any]], order_by: ColumnElement[Any]) -> CTE:
+    """PostgreSQL: a CTE that appends one event per row of ``source`` (another CTE of the same statement), in
+    ``order_by`` order; ``values`` gives each event column as an expression over ``source``'s columns. The lock is
+    taken once ``source`` has run, if it has rows. For one-statement operations, which the store runs without a
+    transaction: the lock then is held from here to the statement's own commit, with no round trip in between."""
+
+    def rows(lock: CTE) -> Select[Any]:
+        return select(*(values[c].label(c) for c in _COLUMNS)).select_from(source.join(lock, true())).order_by(order_by)
+
+    return _locked_insert(rows, after=source).cte(f"{source.name}_events")
 
 
 def latest(conn: Connection) -> int:
