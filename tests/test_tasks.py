@@ -537,3 +537,68 @@ def test_an_empty_claim_says_when_a_task_backing_off_becomes_eligible(hub, admin
     empty = ok(call(me, "agora.task.claim_batch", max_tasks=5))
     assert empty["claims"] == [] and empty["next_available_at"] is not None
     assert ok(call(me, "agora.task.claim_batch", max_tasks=5, task_types=["nothing-of-the-kind"]))["claims"] == []
+
+
+async def test_completions_in_a_batch_are_made_each_on_its_own_with_their_history_and_events(hub, admin):
+    """Completions alike (on PostgreSQL one statement for the lot): the good ones are made with what they set, in
+    order on the stream; a foreign lease or a finished task is refused in its place and changes nothing."""
+    from .test_streams import connect, frame
+
+    agent = register(admin)
+    ids = [assign(admin, assignee=agent["agent_id"])["task_id"] for _ in range(4)]
+    with hub.client(agent["agent_token"]) as c:
+        token = {x["task"]["task_id"]: x["lease"]["token"] for x in ok(call(c, "agora.task.claim_batch", max_tasks=4))["claims"]}
+        ok(call(c, "agora.task.update", task_id=ids[3], lease_token=token[ids[3]], status="completed"))
+        async with connect(hub, agent["agent_token"], types="task_completed") as ws:
+            answer = ok(call(c, "agora.task.update_batch", updates=[
+                {"task_id": ids[0], "lease_token": token[ids[0]], "status": "completed", "result": {"n": 0}, "notes": "done", "progress": 90},
+                {"task_id": ids[1], "lease_token": token[ids[1]], "status": "completed", "result": [1, 2], "notes": None, "progress": 100},
+                {"task_id": ids[2], "lease_token": token[ids[0]], "status": "completed", "result": None, "notes": "x", "progress": 5},
+                {"task_id": ids[3], "lease_token": token[ids[3]], "status": "completed", "result": 3, "notes": "again", "progress": 7},
+            ]))  # fmt: skip
+            seen = [await frame(ws) for _ in range(2)]
+    assert (answer["updated"], answer["failed"]) == (2, 2)
+    errors = [r["error"] and r["error"]["message"] for r in answer["results"]]
+    assert errors[:2] == [None, None] and "stale" in errors[2] and "already completed" in errors[3], errors
+    assert [(f["data"]["task_id"], f["data"]["from_status"], f["data"]["claimed_by"], f["data"]["progress"]) for f in seen] == [
+        (ids[0], "in_progress", agent["agent_id"], 90), (ids[1], "in_progress", agent["agent_id"], 100)
+    ]
+    assert set(seen[0]["data"]) == {
+        "task_id", "task_type", "status", "from_status", "assignee", "required_capabilities", "claimed_by", "progress",
+        "priority", "workflow_id", "last_error", "has_dependents",
+    }  # fmt: skip
+    first, second, refused = (ok(call(admin, "agora.task.get", task_id=t)) for t in ids[:3])
+    assert (first["status"], first["result"], first["notes"], first["progress"]) == ("completed", {"n": 0}, "done", 90)
+    assert first["finished_at"] is not None and answer["results"][0]["task"]["finished_at"] == first["finished_at"]
+    assert (second["result"], second["notes"]) == ([1, 2], None)
+    assert (refused["status"], refused["notes"], refused["progress"]) == ("in_progress", None, 0)
+    history = ok(call(admin, "agora.task.history", task_id=ids[0]))["transitions"]
+    assert [(h["from_status"], h["to_status"], h["actor"], h["note"]) for h in history][1:] == [
+        ("pending", "in_progress", agent["agent_id"], "attempt 1"), ("in_progress", "completed", agent["agent_id"], "done")
+    ]
+
+
+async def test_racing_transitions_reach_a_stream_each_once_and_in_order(hub, admin):
+    """Six connections claim and complete 300 tasks at once: the assignee's stream, which follows the events by
+    position, gets every task's three events, each once and in order (PostgreSQL commits them in sequence order)."""
+    from .test_streams import connect, frame
+
+    agent = register(admin)
+    count = 300
+    async with connect(hub, agent["agent_token"], types="task_*") as ws:
+        for _ in range(count // 100):
+            ok(call(admin, "agora.task.assign_batch", tasks=[{"task_type": "job", "assignee": agent["agent_id"]}] * 100))
+
+        def work() -> None:
+            with hub.client(agent["agent_token"]) as c:
+                while (got := claim(c))["task"] is not None:
+                    ok(call(c, "agora.task.update", task_id=got["task"]["task_id"], lease_token=got["lease"]["token"], status="completed"))
+
+        with ThreadPoolExecutor(6) as pool:
+            for done in [pool.submit(work) for _ in range(6)]:
+                done.result()
+        seen = [await frame(ws) for _ in range(3 * count)]
+    by_task: dict[str, list[str]] = {}
+    for f in seen:
+        by_task.setdefault(f["data"]["task_id"], []).append(f["type"])
+    assert len(by_task) == count and all(t == ["task_assigned", "task_claimed", "task_completed"] for t in by_task.values())

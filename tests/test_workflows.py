@@ -62,9 +62,11 @@ def states(status: Any) -> dict[str, str]:
     return {s.name: s.state for s in status.steps}
 
 
-async def test_the_seeds_data_pipeline_runs_in_order_with_results_flowing(sqlite_hub):
+async def test_the_seeds_data_pipeline_runs_in_order_with_results_flowing(hub):
+    """On both engines: on PostgreSQL the steps' tasks, which the workflow follows, are claimed and completed in
+    transactions rather than the queue's one-statement transitions."""
     tag = unique("pipe")
-    async with crew(sqlite_hub, tag) as seen, AsyncAgoraClient(sqlite_hub.url, sqlite_hub.admin_key) as client:
+    async with crew(hub, tag) as seen, AsyncAgoraClient(hub.url, hub.admin_key) as client:
         made = await client.workflow.create(
             workflow_name="data_pipeline",
             steps=[

@@ -383,4 +383,4 @@ def _result_artifact(conn: Connection, task: dict[str, Any], result: Any, now: d
     return task
 
 
-task_service.follow(lambda task: task["task_type"] == TURN, follow_turn)
+task_service.follow(follow_turn, task_types=[TURN])

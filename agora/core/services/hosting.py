@@ -276,4 +276,4 @@ def _follow_operation(conn: Connection, t: dict[str, Any], now: datetime) -> lis
     return [instance_event(conn, {**inst, "status": "failed"}, now, error=error)]
 
 
-task_service.follow(lambda t: t["task_type"] in OPERATIONS, _follow_operation)
+task_service.follow(_follow_operation, task_types=OPERATIONS)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import operator
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +28,9 @@ from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
+from agora.store.ops import task_statements
 from agora.store.ops import tasks as task_ops
+from agora.store.ops.task_statements import Followed
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import AgoraError, Conflict, InvalidArgument, NotFound, PermissionDenied
 from agora_sdk.wire.tasks import (
@@ -89,14 +93,31 @@ def _event_type(t: dict[str, Any]) -> str:
 
 
 # Other services that follow some tasks' transitions in the same transaction: A2A turns (task type "a2a.message"),
-# workflow steps (tasks with a workflow_id).
+# workflow steps (tasks with a workflow_id), hosting operations.
 Follower = Callable[[Connection, dict[str, Any], datetime], list[Event]]
-_FOLLOWERS: list[tuple[Callable[[dict[str, Any]], bool], Follower]] = []
+_FOLLOWERS: list[tuple[Followed, Follower]] = []
 
 
-def follow(concerns: Callable[[dict[str, Any]], bool], follower: Follower) -> None:
-    """Have ``follower(conn, transition, now)`` see every transition of the tasks ``concerns(task)`` picks."""
-    _FOLLOWERS.append((concerns, follower))
+def follow(follower: Follower, *, task_types: Iterable[str] = (), workflows: bool = False) -> None:
+    """Have ``follower(conn, transition, now)`` see every transition of the tasks of ``task_types`` (and of every task
+    of a workflow if ``workflows``), in the transaction that moves them."""
+    _FOLLOWERS.append((Followed(frozenset(task_types), workflows), follower))
+
+
+def followed() -> Followed:
+    """Every task some follower sees."""
+    return functools.reduce(operator.or_, (concerns for concerns, _ in _FOLLOWERS), Followed())
+
+
+def _event(t: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Event]:
+    """A transition's hub event: its row in the events table, and as announced."""
+    data = {k: t.get(k) for k in task_ops.EVENT_FIELDS}
+    # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
+    # (task_statements writes the same on PostgreSQL's one-statement transitions.)
+    visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
+    type_ = _event_type(t)
+    row = {"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": data, "created_at": now}
+    return row, Event(type_, t["tenant_id"], data)
 
 
 def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any) -> list[Event]:
@@ -117,18 +138,9 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
             if concerns(t):
                 write()
                 events += follower(conn, t, now)
-        data = {
-            k: t.get(k)
-            for k in (
-                "task_id", "task_type", "status", "from_status", "assignee", "required_capabilities", "claimed_by", "progress",
-                "priority", "workflow_id", "last_error", "has_dependents",
-            )  # fmt: skip
-        }
-        # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
-        visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
-        type_ = _event_type(t)
-        rows.append({"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": data, "created_at": now})
-        events.append(Event(type_, t["tenant_id"], data))
+        row, event = _event(t, now)
+        rows.append(row)
+        events.append(event)
         if t.get("dependents_failed"):
             write()
             events += record_transitions(conn, t["dependents_failed"], now)
@@ -304,16 +316,7 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> tuple[list[Cla
     agent: dict[str, Any] | None = None  # known after the first claim: then only work it may take wakes it
     while True:
         with ctx.hub.wakeups.armed(claimer_keys(tenant_id, agent)) as woken:
-            now = ctx.clock.now()
-
-            def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Event], Any]:
-                agent = agent_ops.resolve(conn, tenant_id, claimer)
-                taken = task_ops.claim(conn, agent, req.task_types, timedelta(seconds=req.lease_seconds), now, limit)
-                if not taken:
-                    return agent, [], [], task_ops.next_available(conn, tenant_id, now)
-                return agent, taken, record_transitions(conn, taken, now), None
-
-            agent, taken, events, next_available = await ctx.store.write(op)
+            agent, taken, events, next_available = await _claim_now(ctx, tenant_id, claimer, req.task_types, req.lease_seconds, limit)
             if taken:
                 await announce(ctx.hub, events)
                 return [claim_of(t) for t in taken], None
@@ -324,6 +327,31 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> tuple[list[Cla
                 remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), remaining)
+
+
+async def _claim_now(
+    ctx: CallContext, tenant_id: str, claimer: str, task_types: list[str], lease_seconds: float, limit: int, *, then: bool = True
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[Event], datetime | None]:
+    """One try: (the claimer's agent row, the tasks it took, their events, and if none was taken and ``then``, when a
+    task backing off becomes eligible). On PostgreSQL one statement, unless it finds a task a follower sees."""
+    now = ctx.clock.now()
+    lease = timedelta(seconds=lease_seconds)
+    if ctx.store.dialect == "postgresql":
+        found = await ctx.store.write_statement(task_statements.claim, tenant_id, claimer, task_types, lease, now, limit, followed())
+        if found is not None:
+            agent, taken = found
+            if taken or not then:
+                return agent, taken, [_event(t, now)[1] for t in taken], None
+            return agent, [], [], await ctx.store.read(task_ops.next_available, tenant_id, now)
+
+    def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Event], Any]:
+        agent = agent_ops.resolve(conn, tenant_id, claimer)
+        taken = task_ops.claim(conn, agent, task_types, lease, now, limit)
+        if not taken:
+            return agent, [], [], task_ops.next_available(conn, tenant_id, now) if then else None
+        return agent, taken, record_transitions(conn, taken, now), None
+
+    return await ctx.store.write(op)
 
 
 def hand_off(conn: Connection, task: dict[str, Any], taker: Taker, now: datetime) -> tuple[dict[str, Any], list[Event]]:
@@ -349,8 +377,32 @@ async def heartbeat(ctx: CallContext, req: TaskHeartbeat) -> Task:
 async def update(ctx: CallContext, req: UpdateTask) -> Task:
     p = ctx.principal
     changes = req.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json")
+    completed = await _complete_at_once(ctx, [req.task_id], [changes])
+    if completed:
+        return task_model(completed[0])
     actor = p.agent_id or p.label
     return await _apply(ctx, lambda conn, now: task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now))
+
+
+async def _complete_at_once(ctx: CallContext, task_ids: list[str], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PostgreSQL, an agent completing tasks it leased (each update sets the same fields): one statement for all.
+    The transitions made, announced; an update it did not make (a lost lease, a finished task, a task a follower
+    sees; or all when these are not such updates) is the caller's to make or refuse."""
+    p = ctx.principal
+    fields = {"status", "lease_token", "retry", *task_statements.COMPLETION_FIELDS}
+    if (
+        ctx.store.dialect != "postgresql"
+        or p.kind is not PrincipalKind.agent
+        or len(set(task_ids)) < len(task_ids)
+        or any(c.get("status") != "completed" or not c.get("lease_token") or c.get("retry") or not c.keys() <= fields for c in changes)
+        or len({tuple(f for f in task_statements.COMPLETION_FIELDS if f in c) for c in changes}) > 1
+    ):
+        return []
+    completions = [{"task_id": t, **c} for t, c in zip(task_ids, changes)]
+    now = ctx.clock.now()
+    done = await ctx.store.write_statement(task_statements.complete, p.tenant_id, p.agent_id, completions, now, followed())
+    await announce(ctx.hub, [_event(t, now)[1] for t in done])
+    return done
 
 
 class _UpdateFailed(Exception):
@@ -358,51 +410,66 @@ class _UpdateFailed(Exception):
 
 
 async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
-    """Every update in one transaction: one that fails (a lost lease, a finished task) changes nothing and is
-    reported in its place; the others still apply. Savepoints cost as much as the updates themselves, so the batch
-    runs without them first and again with one per update only when an update failed. ``claim_next`` then takes the
-    caller's next tasks in the same transaction: a worker reports and takes work in one round trip."""
+    """Several updates, each made or refused on its own: one that fails (a lost lease, a finished task) changes
+    nothing and is reported in its place; the others still apply. They run in one transaction (on PostgreSQL an
+    agent's completions of its leased tasks first, in one statement of their own; the transaction then makes the
+    rest). Savepoints cost as much as the updates themselves, so the transaction runs without them first and again
+    with one per update only when an update failed. ``claim_next`` then takes the caller's next tasks in that
+    transaction (or, with nothing left for one, in a claim's one statement): a worker reports and takes work in one
+    call."""
     p = ctx.principal
     actor = p.agent_id or p.label
-    now = ctx.clock.now()
     changes = [u.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json") for u in req.updates]
     claim_next = req.claim_next
     if claim_next is not None and p.kind is not PrincipalKind.agent:
         raise InvalidArgument("claim_next: only an agent claims its next tasks; call as the agent", details={"field": "claim_next"})
     if ctx.hub.halt.halted:
         claim_next = None  # outcomes are still taken while the hub is halted; new work is not
+    done = {t["task_id"]: t for t in await _complete_at_once(ctx, [u.task_id for u in req.updates], changes)}
+    outcomes: dict[int, dict[str, Any] | AgoraError] = {i: done[u.task_id] for i, u in enumerate(req.updates) if u.task_id in done}
+    rest = [i for i in range(len(req.updates)) if i not in outcomes]
+    now = ctx.clock.now()
 
-    def op(conn: Connection, isolated: bool) -> tuple[list[dict[str, Any] | AgoraError], list[dict[str, Any]], list[Event]]:
-        outcomes: list[dict[str, Any] | AgoraError] = []
-        locked = task_ops.lock_many(conn, [u.task_id for u in req.updates], p.tenant_scope())
-        for u, change in zip(req.updates, changes):
+    def op(conn: Connection, isolated: bool) -> tuple[dict[int, dict[str, Any] | AgoraError], list[dict[str, Any]], list[Event]]:
+        made: dict[int, dict[str, Any] | AgoraError] = {}
+        locked = task_ops.lock_many(conn, [req.updates[i].task_id for i in rest], p.tenant_scope())
+        for i in rest:
+            task_id = req.updates[i].task_id
             try:
                 with conn.begin_nested() if isolated else contextlib.nullcontext():
                     # A task updated twice in one batch is read again the second time: the first update changed it.
-                    row = locked.pop(u.task_id, None)
-                    outcomes.append(task_ops.update_task(conn, u.task_id, p.tenant_scope(), actor, p.agent_id, change, now, row))
+                    row = locked.pop(task_id, None)
+                    made[i] = task_ops.update_task(conn, task_id, p.tenant_scope(), actor, p.agent_id, changes[i], now, row)
             except AgoraError as exc:
                 if not isolated:
                     raise _UpdateFailed from exc
-                outcomes.append(exc)
+                made[i] = exc
         taken: list[dict[str, Any]] = []
         if claim_next is not None:
             agent = agent_ops.resolve(conn, p.tenant_id, p.agent_id)
             taken = task_ops.claim(conn, agent, claim_next.task_types, timedelta(seconds=claim_next.lease_seconds), now, claim_next.max_tasks)
         # Recorded last: on PostgreSQL the events lock is then held only from here to the commit.
-        return outcomes, taken, record_transitions(conn, [o for o in outcomes if not isinstance(o, AgoraError)] + taken, now)
+        return made, taken, record_transitions(conn, [o for o in made.values() if not isinstance(o, AgoraError)] + taken, now)
 
-    try:
-        outcomes, taken, events = await ctx.store.write(op, False)
-    except _UpdateFailed:
-        outcomes, taken, events = await ctx.store.write(op, True)
-    await announce(ctx.hub, events)
-    results = [
-        UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details))
-        if isinstance(o, AgoraError)
-        else UpdateResult(task_id=u.task_id, task=None if req.brief else task_model(o))
-        for u, o in zip(req.updates, outcomes)
-    ]
+    taken: list[dict[str, Any]] = []
+    if rest:
+        try:
+            made, taken, events = await ctx.store.write(op, False)
+        except _UpdateFailed:
+            made, taken, events = await ctx.store.write(op, True)
+        outcomes.update(made)
+        await announce(ctx.hub, events)
+    elif claim_next is not None:  # every update made at once: the next tasks too
+        assert p.agent_id is not None
+        _, taken, events, _ = await _claim_now(ctx, p.tenant_id, p.agent_id, claim_next.task_types, claim_next.lease_seconds, claim_next.max_tasks, then=False)
+        await announce(ctx.hub, events)
+    results = []
+    for i, u in enumerate(req.updates):
+        o = outcomes[i]
+        if isinstance(o, AgoraError):
+            results.append(UpdateResult(task_id=u.task_id, error=UpdateError(code=o.code, message=o.message, details=o.details)))
+        else:
+            results.append(UpdateResult(task_id=u.task_id, task=None if req.brief else task_model(o)))
     failed = sum(r.error is not None for r in results)
     return UpdatedBatch(results=results, updated=len(results) - failed, failed=failed, claims=[claim_of(t) for t in taken])
 

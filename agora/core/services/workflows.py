@@ -169,4 +169,4 @@ async def signal(ctx: CallContext, req: w.Signal) -> w.WorkflowStatus:
     return await _apply(ctx, req.workflow_id, lambda conn, wf, now: engine.signal(conn, wf, req.step, approve, req.data, actor, now, req.note))
 
 
-task_service.follow(lambda task: task.get("workflow_id") is not None, engine.task_moved)
+task_service.follow(engine.task_moved, workflows=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     bindparam,
     delete,
@@ -63,6 +64,15 @@ DURATION_SAMPLE = 20
 UPDATE_START_LEASE = timedelta(minutes=5)  # a task started by update (no token, no heartbeats) gets a longer lease
 
 Transition = dict[str, Any]  # the task row after the move, plus "from_status"
+# What a task's hub event tells of it (``services.tasks.record_transitions``; ``task_statements`` on PostgreSQL).
+EVENT_FIELDS = (
+    "task_id", "task_type", "status", "from_status", "assignee", "required_capabilities", "claimed_by", "progress",
+    "priority", "workflow_id", "last_error", "has_dependents",
+)  # fmt: skip
+
+
+def lease_token() -> str:
+    return f"lease_{secrets.token_hex(16)}"
 
 
 @lru_cache(maxsize=4)
@@ -265,11 +275,12 @@ def _history_row(task_id: str, actor: str, from_status: str | None, to_status: s
     return {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note}
 
 
-@lru_cache(maxsize=32)
-def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Prepared:
-    """The claim query, built once per shape (``types``: how many task types the claimer names, 0, 1 or more);
-    parameters are bound at execution. The claimer's capabilities are its ``agent_capabilities`` rows, so every
-    shape but "more than one type" is one fixed statement."""
+def claimable(types: int, one_task: bool = False, agent_name: ColumnElement[Any] | None = None) -> Select[Any]:
+    """The tasks an agent may claim now (parameters ``tenant_id``, ``now``, ``agent_id``, and ``agent_name`` unless
+    given as an expression): pending, available, assigned to it or needing only capabilities it has, with every
+    dependency done; of the claimer's ``task_type`` (``types`` 1) or ``task_types`` (more than 1), and the one with
+    ``task_id`` if ``one_task``. The claimer's capabilities are its ``agent_capabilities`` rows, so every shape but
+    "more than one type" is one fixed statement."""
     upstream = tasks.alias("upstream")
     unmet = (
         select(task_dependencies.c.task_id)
@@ -283,12 +294,12 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
     stmt = select(tasks).where(
         tasks.c.tenant_id == bindparam("tenant_id"),
         status_is("pending"),
-        tasks.c.available_at <= bindparam("now"),
+        tasks.c.available_at <= bindparam("now", type_=tasks.c.available_at.type),
         or_(
             # Assigned to it by id or by name. (An IN, not two equalities: SQLite would answer those three branches
             # with an OR-by-union over ix_tasks_assignee, reading every unassigned task, instead of the ordered
             # walk of ix_tasks_claimable that stops at the first eligible one.)
-            tasks.c.assignee.in_([bindparam("agent_id"), bindparam("agent_name")]),
+            tasks.c.assignee.in_([bindparam("agent_id"), bindparam("agent_name") if agent_name is None else agent_name]),
             and_(tasks.c.assignee.is_(None), ~exists(lacking)),  # or it has every required capability
         ),
         ~exists(unmet),
@@ -297,11 +308,22 @@ def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_ta
         stmt = stmt.where(tasks.c.task_type == bindparam("task_type"))
     elif types > 1:
         stmt = stmt.where(tasks.c.task_type.in_(bindparam("task_types", expanding=True)))
-    if preferred_only:
-        stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
     if one_task:
         stmt = stmt.where(tasks.c.task_id == bindparam("task_id"))
-    stmt = stmt.order_by(tasks.c.priority.desc(), tasks.c.created_at).limit(bindparam("limit"))
+    return stmt
+
+
+CLAIM_ORDER = (tasks.c.priority.desc(), tasks.c.created_at)
+
+
+@lru_cache(maxsize=32)
+def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Prepared:
+    """The claim query, built once per shape (``types``: how many task types the claimer names, 0, 1 or more);
+    parameters are bound at execution."""
+    stmt = claimable(types, one_task)
+    if preferred_only:
+        stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
+    stmt = stmt.order_by(*CLAIM_ORDER).limit(bindparam("limit"))
     return Prepared(stmt.with_for_update(skip_locked=True) if skip_locked else stmt)
 
 
@@ -335,7 +357,7 @@ def claim(
     for preferred_only in shapes:
         statement = _claim_statement(len(set(task_types)), preferred_only, postgres)
         for row in statement.rows(conn, {**params, "limit": limit - len(taken)}):
-            taken.append(_take(conn, row, agent["agent_id"], f"lease_{secrets.token_hex(16)}", now + lease, now, history))
+            taken.append(_take(conn, row, agent["agent_id"], lease_token(), now + lease, now, history))
         if len(taken) == limit:
             break
     if history:
@@ -345,7 +367,7 @@ def claim(
 
 def lease_new(conn: Connection, task: dict[str, Any], agent_id: str, lease: timedelta, now: datetime) -> Transition:
     """Lease a task this transaction just made (pending, assigned to ``agent_id``) to that agent, as a claim would."""
-    return _take(conn, task, agent_id, f"lease_{secrets.token_hex(16)}", now + lease, now)
+    return _take(conn, task, agent_id, lease_token(), now + lease, now)
 
 
 def _take(
