@@ -26,6 +26,7 @@ class Settings:
     key_cache_seconds: float = 5.0
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
+    pg_statement_timeout: float = 30.0  # seconds; 0: no limit
     public_docs: bool = False
     max_message_bytes: int = 256 * 1024
     message_retention_seconds: float = 7 * 86_400

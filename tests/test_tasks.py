@@ -19,7 +19,7 @@ import httpx
 from agora.bus import Event
 from agora.core.wakeups import claimer_keys, keys_for
 
-from .conftest import call, expect_error, new_tenant, ok, unique
+from .conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, unique
 from .hubproc import HubProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -602,3 +602,39 @@ async def test_racing_transitions_reach_a_stream_each_once_and_in_order(hub, adm
     for f in seen:
         by_task.setdefault(f["data"]["task_id"], []).append(f["type"])
     assert len(by_task) == count and all(t == ["task_assigned", "task_claimed", "task_completed"] for t in by_task.values())
+
+
+def test_a_statement_held_past_the_timeout_answers_503_and_keeps_nothing(postgres_url, tmp_path):
+    """PostgreSQL: a completion stuck behind a row lock someone else holds is ended by the statement timeout; the
+    caller gets 503 unavailable at once, not a hang or a 500, and the task is as it was (its lease still good)."""
+    import asyncio
+
+    import asyncpg
+
+    url = fresh_postgres_url(postgres_url)
+    hub = HubProcess(tmp_path / "hub", database_url=url, extra_args=["--pg-statement-timeout", "0.3"]).start()
+    try:
+        with hub.client() as admin:
+            agent = register(admin)
+            task_id = assign(admin, assignee=agent["agent_id"])["task_id"]
+            with hub.client(agent["agent_token"]) as c:
+                lease = claim(c)["lease"]["token"]
+
+                async def held() -> tuple[httpx.Response, float]:
+                    holder = await asyncpg.connect(url)
+                    try:
+                        async with holder.transaction():
+                            await holder.execute("SELECT 1 FROM tasks WHERE task_id = $1 FOR UPDATE", task_id)
+                            started = time.monotonic()
+                            answer = await asyncio.to_thread(call, c, "agora.task.update", task_id=task_id, lease_token=lease, status="completed")
+                            return answer, time.monotonic() - started
+                    finally:
+                        await holder.close()
+
+                answer, waited = asyncio.run(held())
+                assert expect_error(answer, 503, "unavailable")["details"] == {"reason": "statement_timeout"}
+                assert waited < 5, waited
+                assert ok(call(admin, "agora.task.get", task_id=task_id))["status"] == "in_progress"
+                assert ok(call(c, "agora.task.update", task_id=task_id, lease_token=lease, status="completed"))["status"] == "completed"
+    finally:
+        hub.stop()

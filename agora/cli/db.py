@@ -63,7 +63,7 @@ def _database_errors(store: Store | None, timeout: float) -> Iterator[None]:
 
 def _open(database_url: str | None, data_dir: Path) -> Store:
     with _database_errors(None, 0):
-        return open_store(database_url or None, data_dir)
+        return open_store(database_url or None, data_dir, pg_statement_timeout=0)  # an operator's command: no limit
 
 
 def _missing_sqlite_file(store: Store) -> bool:

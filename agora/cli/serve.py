@@ -143,6 +143,13 @@ def serve(
         str, typer.Option(envvar="AGORA_SQLITE_SYNCHRONOUS", help="SQLite synchronous mode: NORMAL (crash-safe) or FULL (power-loss-safe).")
     ] = "NORMAL",
     pg_pool_size: Annotated[int, typer.Option(envvar="AGORA_PG_POOL_SIZE", help="PostgreSQL connections per hub process, all it opens: an operation waits for a free one.")] = 10,
+    pg_statement_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_PG_STATEMENT_TIMEOUT", min=0,
+            help="Seconds a PostgreSQL statement (or a transaction left idle) may take before the server ends it; the caller gets 503 unavailable and nothing of the operation is kept. 0: no limit. Migrations have none.",
+        ),
+    ] = 30.0,
     migrate: Annotated[
         bool,
         typer.Option(
@@ -453,6 +460,7 @@ def serve(
         key_cache_seconds=key_cache_seconds,
         sqlite_synchronous=sqlite_synchronous.upper(),
         pg_pool_size=pg_pool_size,
+        pg_statement_timeout=pg_statement_timeout,
         public_docs=public_docs,
         max_message_bytes=max_message_bytes,
         message_retention_seconds=message_retention,

@@ -218,7 +218,7 @@ def retention(
         raise fail(f"the database schema is at revision {schema.revision or 'base'}, not this version's {schema.head}: run `agora db upgrade` first")
 
     async def run(progress: ProgressSink) -> tuple[dict[str, int], dict[str, int]]:
-        store = open_store(database_url, data_dir)
+        store = open_store(database_url, data_dir, pg_statement_timeout=0)  # a count over millions of rows takes what it takes
         await store.start()
         try:
             now = Clock().now()

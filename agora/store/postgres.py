@@ -8,8 +8,11 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
+
+from agora_sdk.errors import Unavailable
 
 from . import migrate
 from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
@@ -18,6 +21,7 @@ log = logging.getLogger("agora.store")
 
 # Serialization failures and deadlocks are retried: the operation is re-run from the start.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_QUERY_CANCELED = "57014"  # statement_timeout ran out (or an operator cancelled the statement)
 _MAX_ATTEMPTS = 5
 _MIGRATION_LOCK = 0x61676F7261  # "agora": replicas starting together migrate one at a time
 
@@ -30,14 +34,20 @@ def asyncpg_url(url: str) -> str:
 class PostgresStore(Store):
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pg_pool_size: int = 10):
+    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_statement_timeout: float = 30.0):
         self.url_for_display = url.split("@")[-1] if "@" in url else url
+        self.statement_timeout = pg_statement_timeout
         # No pre-ping (a round trip per checkout): a connection found dead is discarded and the operation re-run.
         # No overflow: an overflow connection is closed as soon as it is checked in, so under a load above the pool's
         # size the hub spent a fifth of its CPU opening and closing connections (TLS probe, codecs, statements
         # prepared again). An operation waits for one of the pool's connections instead.
+        # The statement timeout bounds what one statement may hold (locks, a connection of the pool) when something
+        # goes wrong: a lock held by a stuck client, a plan gone bad. A transaction left idle as long is ended by the
+        # server too, releasing its locks (its hub is wedged, or lost it). 0: no limit.
+        limit = str(round(pg_statement_timeout * 1000))
+        settings = {"statement_timeout": limit, "idle_in_transaction_session_timeout": limit}
         self._engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=0, **ENGINE_JSON_OPTIONS
+            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=0, connect_args={"server_settings": settings}, **ENGINE_JSON_OPTIONS
         )
         # Reads and single-statement writes run outside a transaction (the same pool): under READ COMMITTED a
         # transaction gives a read's statements no common snapshot anyway, and its BEGIN and ROLLBACK (or COMMIT) were
@@ -46,6 +56,7 @@ class PostgresStore(Store):
 
     async def start(self) -> None:
         async with self._engine.begin() as conn:
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration takes what it takes
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             await conn.run_sync(migrate.upgrade)
         log.info("store ready", extra={"store": self.url_for_display})
@@ -72,9 +83,21 @@ class PostgresStore(Store):
         while True:
             try:
                 return await greenlet_spawn(_in_connection, engine, transactional, op, args)
+            except PoolTimeout as exc:
+                raise Unavailable(
+                    "every database connection of this hub stayed busy too long; try again shortly",
+                    details={"reason": "database_busy"},
+                ) from exc
             except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if sqlstate == _QUERY_CANCELED:
+                    raise Unavailable(
+                        f"the database did not finish this operation within the statement timeout ({self.statement_timeout:g} s); "
+                        "nothing of it was kept; try again shortly",
+                        details={"reason": "statement_timeout"},
+                    ) from exc
                 attempt += 1
-                retryable = exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+                retryable = exc.connection_invalidated or sqlstate in _RETRYABLE_SQLSTATES
                 if not retryable or attempt >= _MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.005 * 2**attempt)
