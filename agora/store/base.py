@@ -113,8 +113,30 @@ def open_store(database_url: str | None, data_dir: Path, **options: Any) -> Stor
     raise InvalidArgument(f"unsupported database URL scheme: {database_url.split(':', 1)[0]!r}")
 
 
+Flush = Callable[[Connection, list[dict[str, Any]]], None]
+_DEFERRED = "agora.deferred"  # the rows an operation deferred, by the function that writes them (conn.info)
+
+
+def defer(conn: Connection, flush: Flush, row: dict[str, Any], *, locks: bool = False) -> None:
+    """Write ``row`` at the end of the operation, with the other rows deferred to ``flush``: ``flush(conn, rows)``
+    then writes them in one statement, in the order they came. For what an operation appends and never reads back
+    (hub events, task history): one statement instead of one per call. A flush that ``locks`` (PostgreSQL: a stream's
+    lock, held to the commit) runs after the others, so the lock is held from its statement to the commit only."""
+    pending: dict[Flush, tuple[bool, list[dict[str, Any]]]] = conn.info.setdefault(_DEFERRED, {})
+    pending.setdefault(flush, (locks, []))[1].append(row)
+
+
 def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...]) -> T:
     try:
-        return op(conn, *args)
+        result = op(conn, *args)
+        pending = conn.info.pop(_DEFERRED, {})
+        for flush, (_, rows) in sorted(pending.items(), key=lambda item: item[1][0]):
+            flush(conn, rows)
+        return result
     except IntegrityError as exc:
+        conn.info.pop(_DEFERRED, None)
         raise integrity_to_conflict(exc) from exc
+    except BaseException:
+        if not conn.invalidated:  # (an invalidated connection's info went with it)
+            conn.info.pop(_DEFERRED, None)  # an operation that failed wrote nothing: its rows go with it
+        raise

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import CTE, ColumnElement, Connection, Select, bindparam, delete, func, insert, or_, select, true
 from sqlalchemy.sql.dml import Insert
 
+from ..base import defer
 from ..prepared import Prepared
 from ..schema import events
 from .dialect import stream_lock, serialize_appends, unlocked
@@ -47,8 +48,15 @@ def append(
 
 
 def append_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``), in order: one statement on
-    SQLite, one round trip on PostgreSQL (each row's INSERT takes the lock again, which costs nothing once held)."""
+    """Several events (``tenant_id``, ``type``, ``visible_to``, ``data``, ``created_at``), in order, written at the
+    end of the operation with every other event it appends (``defer``)."""
+    for row in rows:
+        defer(conn, _write, row, locks=True)
+
+
+def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One statement on SQLite, one round trip on PostgreSQL (each row's INSERT takes the lock again, which costs
+    nothing once held)."""
     if conn.dialect.name == "postgresql":
         _APPEND_LOCKED.execute_many(conn, rows)
         return

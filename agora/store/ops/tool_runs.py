@@ -14,7 +14,7 @@ from sqlalchemy import Connection, update
 
 from agora_sdk.errors import Conflict
 
-from .tasks import _INSERT_HISTORY, _INSERT_TASK, _get, _history_row, _move, tasks
+from .tasks import _INSERT_TASK, _get, _move, created, tasks
 
 TASK_TYPE = "tool.call"
 
@@ -22,7 +22,7 @@ TASK_TYPE = "tool.call"
 def start(conn: Connection, row: dict[str, Any], actor: str) -> dict[str, Any]:
     """Store the running call's task; the transition that announces it."""
     _INSERT_TASK.execute(conn, row)
-    _INSERT_HISTORY.execute(conn, _history_row(row["task_id"], actor, None, "in_progress", row["created_at"], f"runs {row['payload']['name']}"))
+    created(conn, row, actor, "in_progress", f"runs {row['payload']['name']}")
     return {**row, "from_status": None, "event": "task_claimed"}
 
 
