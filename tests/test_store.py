@@ -614,3 +614,27 @@ async def test_an_operation_cancelled_mid_statement_leaves_no_connection_holding
         assert again and await store.read(_BACKEND.scalar, {}) != first  # another connection: the cut one is gone
     finally:
         await store.close()
+
+
+async def test_presence_of_many_agents_is_written_at_once_and_wakes_only_the_offline(store: Store):
+    """``touch_many`` (the live streams' presence, core/presence): every agent named gets its heartbeat; an offline
+    one is active again and is the one returned; a paused one stays paused; one that is gone is skipped."""
+    from agora.core.services.agents import stored_fields
+    from agora.store.ops import agents as agent_ops
+    from agora_sdk.wire.agents import RegisterAgent
+
+    def setup(conn: Connection) -> list[str]:
+        add_tenant(conn, "p")
+        made = [agent_ops.upsert(conn, "p", stored_fields(RegisterAgent(agent_name=f"a{i}")), NOW, None)[0]["agent_id"] for i in range(3)]
+        agent_ops.set_status(conn, "p", [made[0]], "offline")
+        agent_ops.set_status(conn, "p", [made[2]], "paused")
+        return made
+
+    made = await store.write(setup)
+    later = NOW + timedelta(minutes=1)
+    back = await store.write(agent_ops.touch_many, [*made, "agent_gone"], later)
+    rows = await store.read(agent_ops.by_ids, made)
+    assert [(r["agent_id"], r["status"]) for r in back] == [(made[0], "offline")]
+    assert {r["agent_id"]: (r["status"], r["last_heartbeat"]) for r in rows} == {
+        made[0]: ("active", later), made[1]: ("active", later), made[2]: ("paused", later)
+    }

@@ -273,6 +273,30 @@ async def test_presence_offline_after_silence_and_back_with_a_heartbeat(tuned_hu
             assert ok(call(s, "agora.agents.heartbeat"))["status"] == "active"
 
 
+async def test_many_live_streams_keep_their_agents_present_until_they_close(tuned_hub):
+    """The replica writes the presence of every agent with a live stream at once (core/presence): thirty streams
+    held past several spans of silence keep all thirty present, a second stream of the same agent closing does not
+    count it gone, and once their streams close they go offline like any silent agent."""
+    with tuned_hub.client() as admin:
+        agents = [register(admin) for _ in range(30)]
+        ids = {a["agent_id"] for a in agents}
+
+        def offline() -> set[str]:
+            return {a["agent_id"] for a in ok(call(admin, "agora.query.agents", status="offline", limit=200))["agents"]}
+
+        async with contextlib.AsyncExitStack() as streams:
+            for agent in agents:
+                await streams.enter_async_context(connect(tuned_hub, agent["agent_token"]))
+            async with connect(tuned_hub, agents[0]["agent_token"]):
+                await asyncio.sleep(1)
+            await asyncio.sleep(4)  # twice the silence that makes an agent offline
+            assert not ids & offline()
+        deadline = time.monotonic() + 15
+        while ids - offline() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert not ids - offline()
+
+
 async def test_websocket_compression_is_offered_only_when_turned_on(sqlite_hub, tuned_hub):
     for hub, offered in ((sqlite_hub, False), (tuned_hub, True)):
         with hub.client() as admin:

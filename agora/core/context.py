@@ -13,6 +13,7 @@ from .auth import Principal
 from .clock import Clock
 from .egress import EgressPolicy
 from .handoff import Handoffs
+from .presence import LiveAgents
 
 if TYPE_CHECKING:
     from agora.bus import Notifier
@@ -67,6 +68,7 @@ class Hub:
     oauth: OAuthServer | None = None  # the OAuth authorization server for MCP clients (None: off)
     handoffs: Handoffs = field(default_factory=Handoffs)  # work channels new tasks can be handed to, on this replica
     answered: AnsweredCalls = field(default_factory=AnsweredCalls)  # keyed calls' answers, for their resends
+    live: LiveAgents = field(default_factory=LiveAgents)  # agents with a live stream here, whose presence is written
     llm: LanguageModel | None = None  # the marketplace chat's language model (--llm-url); None: deterministic only
     tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
     search: SearchEngine = field(init=False, repr=False)  # embedder, vectors in memory, vocabulary (set at start)

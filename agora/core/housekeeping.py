@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from agora.bus import Event
 from agora.config import Settings
+from agora.core import presence as live_presence
 from agora.core import retention
 from agora.core.activity import FLUSH_SECONDS
 from agora.core.context import Hub
@@ -63,6 +64,7 @@ Job = Callable[[Hub], Awaitable[object]]
 JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("halt-refresh", lambda s: 1.0, admin_service.load_halt),  # another replica may halt or resume the system
     ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), presence),
+    ("live-presence", live_presence.interval, agent_service.touch_live),  # the agents with a live stream here
     ("reply-timeouts", lambda s: 0.2, messaging_service.expire_replies),  # request/reply: failure to the sender
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),

@@ -145,10 +145,20 @@ class Stream:
         """Frames as they come, forever, those of one read together (a door may write them in one go), and ``None``
         after ``keepalive`` idle seconds (for doors that need a heartbeat on the wire). While the connection lives,
         the agent counts as present."""
+        if self._agent is None:
+            async for frames in self._frames(keepalive):
+                yield frames
+            return
+        self.hub.live.opened(self._agent["agent_id"])  # its presence is written with the others' (core/presence)
+        try:
+            async for frames in self._frames(keepalive):
+                yield frames
+        finally:
+            self.hub.live.closed(self._agent["agent_id"])
+
+    async def _frames(self, keepalive: float | None) -> AsyncIterator[list[Frame] | None]:
         wants = _matcher(self.types)
         kinds = [kind for kind, event in MESSAGE_EVENTS.items() if wants.match(event)]
-        presence_every = max(1.0, min(30.0, self.hub.settings.offline_after_seconds / 3))
-        next_touch = time.monotonic() + presence_every
         next_keepalive = time.monotonic() + (keepalive or float("inf"))
         due = _Due(inbox=True, shared=True, events=True, timer=True)  # the first read looks at everything
         next_visible: datetime | None = None
@@ -164,14 +174,10 @@ class Stream:
                 if self.hub.wakeups.draining:
                     return  # the hub is stopping: the client resumes elsewhere with the last frame's id
                 now = time.monotonic()
-                if now >= next_touch:
-                    if self._agent is not None:
-                        await agent_service.touch(self.hub, self._agent["agent_id"])
-                    next_touch = now + presence_every
                 if now >= next_keepalive:
                     yield None
                     next_keepalive = now + (keepalive or float("inf"))
-                timeout = min(next_touch, next_keepalive) - now
+                timeout = next_keepalive - now
                 if next_visible is not None:
                     timeout = min(timeout, max(0.0, (next_visible - self.hub.clock.now()).total_seconds()) + 0.01)
                 with contextlib.suppress(TimeoutError):

@@ -296,6 +296,23 @@ async def touch(hub: Hub, agent_id: str) -> None:
     await announce(hub, events)
 
 
+LIVE_PER_WRITE = 1_000  # agents whose presence one statement writes
+
+
+async def touch_live(hub: Hub) -> None:
+    """Presence for every agent with a live stream on this replica (``core/presence``), a thousand per write; an
+    agent that had gone offline meanwhile is active again, as at a heartbeat."""
+    agent_ids = hub.live.agent_ids()
+    now = hub.clock.now()
+    for start in range(0, len(agent_ids), LIVE_PER_WRITE):
+        await announce(hub, await hub.store.write(_touch_many_op, agent_ids[start : start + LIVE_PER_WRITE], now))
+
+
+def _touch_many_op(conn: Connection, agent_ids: list[str], now: datetime) -> list[Event]:
+    back = agent_ops.touch_many(conn, agent_ids, now)
+    return [e for row in back for e in status_changed(conn, {**row, "status": "active"}, "offline", now)]
+
+
 def mark_silent_offline(conn: Connection, offline_after: timedelta, now: datetime) -> list[Event]:
     """Presence: an agent silent for ``offline_after`` (no heartbeat, no live stream) goes offline."""
     silent = agent_ops.mark_silent_offline(conn, now - offline_after)

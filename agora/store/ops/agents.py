@@ -28,7 +28,7 @@ from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agent_capabilities, agents, lent_ranges, tasks
 from . import search as search_ops
-from .dialect import upsert_insert
+from .dialect import one_of, upsert_insert
 from .pagination import decode_cursor, decode_position, page
 
 
@@ -168,6 +168,19 @@ def heartbeat(conn: Connection, agent_id: str, status: str | None, now: datetime
         .values(last_heartbeat=now, status=case((held, agents.c.status), else_=said))
     )
     return resolve(conn, None, agent_id)
+
+
+def touch_many(conn: Connection, agent_ids: list[str], now: datetime) -> list[dict[str, Any]]:
+    """``heartbeat`` for many agents at once (those that are gone are skipped): the ones that were offline, as they
+    were (they are active now)."""
+    these = one_of(conn.dialect.name, agents.c.agent_id, "agent_ids")
+    back = conn.execute(
+        select(agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id, agents.c.status).where(these, agents.c.status == "offline"),
+        {"agent_ids": agent_ids},
+    ).mappings().all()
+    awake = case((agents.c.status == "offline", "active"), else_=agents.c.status)
+    conn.execute(update(agents).where(these).values(last_heartbeat=now, status=awake), {"agent_ids": agent_ids})
+    return [dict(r) for r in back]
 
 
 def mark_silent_offline(conn: Connection, silent_since: datetime) -> list[dict[str, Any]]:
