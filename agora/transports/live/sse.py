@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from agora.core.streams import Stream
-from agora_sdk.errors import AgoraError
+from agora_sdk.errors import AgoraError, Unavailable
 
 from ..rest.errors import error_response
 from ..rest.guard import authenticate
@@ -86,6 +86,8 @@ class _EventStream(Response):
             return "slow consumer"
         except OSError:
             return "client gone"
+        except Unavailable:  # the store is overloaded: the client reconnects (retry: 1000) from its last id
+            return "hub busy"
         return self.stream.end_reason
 
     async def _write(self, send: Send, data: bytes) -> None:

@@ -27,7 +27,7 @@ from agora.core.ids import new_id
 from agora.core.streams import Stream
 from agora.limits import scope_source
 from agora.transports.rest.errors import error_response
-from agora_sdk.errors import AgoraError, InvalidArgument
+from agora_sdk.errors import AgoraError, InvalidArgument, Unavailable
 
 from .options import flag, open_stream
 from .work import TaskPush, ToolCalls, count, error_frame
@@ -42,6 +42,7 @@ CLOSING = {
     "slow consumer": (SLOW_CONSUMER, "slow consumer: reconnect with ?resume=<last frame id>"),
     "hub stopping": (SERVICE_RESTART, "the hub is stopping: reconnect with ?resume=<last frame id>"),
     "credentials revoked": (POLICY_VIOLATION, "the key was revoked"),
+    "hub busy": (SLOW_CONSUMER, "the hub could not read the store in time: reconnect with ?resume=<last frame id>"),
 }
 
 
@@ -128,6 +129,8 @@ class _Connection:
             return "slow consumer"
         except (WebSocketDisconnect, RuntimeError, OSError):
             return "client gone"
+        except Unavailable:  # the store is overloaded (its pool stayed busy, a statement ran out of time)
+            return "hub busy"
         return self.stream.end_reason
 
     async def _read(self) -> str:
