@@ -56,6 +56,12 @@ class Request:
     path: str
     body: Body
     headers: dict[str, str] = field(default_factory=dict)
+    spread: tuple[int, ...] = ()  # more ports of the same service (replicas): connections are dealt out over all
+
+    def port_of(self, connection: int) -> int:
+        """The port the ``connection``-th connection of a run uses."""
+        ports = (self.port, *self.spread)
+        return ports[connection % len(ports)]
 
     def all_headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json", **self.headers}
@@ -145,6 +151,8 @@ class Wrk:
         self.name = f"wrk {match.group(1) if match else '?'} (1 thread)"
 
     def run(self, request: Request, shape: Shape) -> LoadResult:
+        if request.spread:
+            raise ValueError("wrk drives one port: spread a request over replicas with the Python generator")
         headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in request.all_headers().items())
         script = _WRK_SCRIPT.format(headers=headers, body=request.body.lua())
         with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="agora-bench-") as f:
@@ -186,6 +194,7 @@ class _Job:
     request: Request
     worker: int
     connections: int
+    first_connection: int  # the run-wide index of this worker's first connection
     start_at: float  # time.time(): every process starts together
     stop_at: float
     max_requests: int
@@ -206,12 +215,13 @@ async def _worker(job: _Job) -> _Outcome:
     sent = 0
     headers = job.request.all_headers()
 
-    async def connection_loop() -> None:
+    async def connection_loop(index: int) -> None:
         nonlocal errors, sent
-        async with Connection(job.request.port) as conn:
+        port = job.request.port_of(job.first_connection + index)
+        async with Connection(port) as conn:
             while time.time() < job.stop_at and sent < job.max_requests:
                 body = job.request.body.render(job.worker * WORKER_STRIDE + sent)
-                raw = build_request("POST", job.request.path, job.request.port, headers, body)
+                raw = build_request("POST", job.request.path, port, headers, body)
                 sent += 1
                 t0 = time.perf_counter()
                 status, _ = await conn.send(raw)
@@ -219,7 +229,7 @@ async def _worker(job: _Job) -> _Outcome:
                 errors += not 200 <= status < 300
 
     await asyncio.sleep(max(0.0, job.start_at - time.time()))
-    outcomes = await asyncio.gather(*(connection_loop() for _ in range(job.connections)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(connection_loop(i) for i in range(job.connections)), return_exceptions=True)
     errors += sum(isinstance(o, BaseException) for o in outcomes)
     return _Outcome(errors, latencies, time.time())
 
@@ -232,11 +242,13 @@ class PythonLoad:
     def run(self, request: Request, shape: Shape) -> LoadResult:
         procs = min(self.processes, shape.connections)
         start = time.time() + 0.3
+        counts = [shape.connections // procs + (w < shape.connections % procs) for w in range(procs)]
         jobs = [
             _Job(
                 request=request,
                 worker=w,
-                connections=shape.connections // procs + (w < shape.connections % procs),
+                connections=counts[w],
+                first_connection=sum(counts[:w]),
                 start_at=start,
                 stop_at=start + shape.seconds,
                 max_requests=shape.max_requests // procs,

@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, query, quickstart, register, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
+from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, query, quickstart, register, replicas, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(fuzz, per_store=True),
         Scenario(storecopy, per_store=True),
         Scenario(retention, per_store=True),
+        Scenario(replicas, per_store=True),
         Scenario(search, per_store=True),
     )
 }
