@@ -63,7 +63,9 @@ class Prepared:
 
     def __init__(self, stmt: Executable):
         self.stmt = stmt
-        self._dml = isinstance(stmt, UpdateBase)
+        # The parameters' keys choose the columns of a plain INSERT or UPDATE; an INSERT … SELECT names its own (and
+        # the keys would reach the SET clause of an UPDATE in one of its CTEs).
+        self._dml = isinstance(stmt, UpdateBase) and not (isinstance(stmt, Insert) and stmt.select is not None)
         self._shapes: dict[tuple[str, tuple[str, ...] | None], _Shape | None] = {}
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -81,7 +81,11 @@ _RECIPIENTS = {scoped: _recipients_statement(scoped) for scoped in (False, True)
 _RECIPIENT = {(by_id, scoped): _recipient_statement(by_id, scoped) for by_id in (False, True) for scoped in (False, True)}
 # The common send, one direct message, whole in one statement on PostgreSQL. Not by name across tenants: a name
 # unique only within a tenant could match several agents.
-_DIRECT_SEND = {key: message_ops.direct_send(_RECIPIENT[key].stmt) for key in ((True, False), (True, True), (False, True))}
+_DIRECT_SEND = {
+    (by_id, scoped, answers): message_ops.direct_send(_RECIPIENT[by_id, scoped].stmt, answers)
+    for by_id, scoped in ((True, False), (True, True), (False, True))
+    for answers in (False, True)
+}
 
 
 def _resolve_recipients(conn: Connection, tenant_scope: str | None, refs: list[str]) -> dict[str, dict[str, Any]]:
@@ -146,8 +150,10 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
     drafts = [_draft(ctx, msg, now) for msg in batch]
     refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
     scope = p.tenant_scope()
-    if len(drafts) == 1 and _plain_direct(drafts[0]) and (key := (is_id(refs[0], "agent"), scope is not None)) in _DIRECT_SEND:
-        return [await _send_one(ctx, key, refs[0], scope, drafts[0], now)]
+    if len(drafts) == 1 and _plain_direct(drafts[0]):
+        answers = bool((drafts[0]["correlation"] or {}).get("reply_to"))
+        if (key := (is_id(refs[0], "agent"), scope is not None, answers)) in _DIRECT_SEND:
+            return [await _send_one(ctx, key, refs[0], scope, drafts[0], now)]
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         # Recipients are resolved in the sending transaction: one trip to the store, and none can vanish in between.
@@ -178,16 +184,15 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
 
 
 def _plain_direct(draft: dict[str, Any]) -> bool:
-    """A direct message without an idempotency key (nothing earlier to look up) that answers nothing (no waiting
-    sender to release)."""
-    return draft["kind"] == "direct" and not draft["idempotency_key"] and not (draft["correlation"] or {}).get("reply_to")
+    """A direct message without an idempotency key (nothing earlier to look up)."""
+    return draft["kind"] == "direct" and not draft["idempotency_key"]
 
 
-async def _send_one(ctx: CallContext, key: tuple[bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
-    """A plain direct message (``_plain_direct``) to ``ref`` (its statements' ``key``: by id, scoped) stored and its
-    recipient woken: on PostgreSQL one statement, one round trip."""
+async def _send_one(ctx: CallContext, key: tuple[bool, bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
+    """A plain direct message (``_plain_direct``) to ``ref`` (its statements' ``key``: by id, scoped, a reply) stored
+    and its recipient woken: on PostgreSQL one statement, one round trip."""
     params = {"ref": ref, "tenant_id": scope}
-    row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key], _DIRECT_SEND[key], params, draft, now)
+    row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key[:2]], _DIRECT_SEND[key], params, draft, now)
     if row is None:
         raise _no_agent([ref])
     ctx.hub.activity.count(row["tenant_id"], "messages")
@@ -413,8 +418,13 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
 async def ack(ctx: CallContext, req: Ack) -> Acked:
     agent = await _inbox_owner(ctx, req.agent)
     up_to = _seq(req.up_to, "up_to")
-    count = await ctx.store.write(message_ops.ack, agent, list(dict.fromkeys(req.message_ids)), up_to, ctx.clock.now())
-    return Acked(acked=count)
+    message_ids = list(dict.fromkeys(req.message_ids))
+    now = ctx.clock.now()
+    if ctx.store.dialect == "postgresql" and message_ids and up_to is None:  # the common ack: one statement
+        count = await ctx.store.write_statement(message_ops.ack_found, agent["agent_id"], message_ids, now)
+        if count is not None:
+            return Acked(acked=count)
+    return Acked(acked=await ctx.store.write(message_ops.ack, agent, message_ids, up_to, now))
 
 
 async def subscribe(ctx: CallContext, req: Subscribe) -> Subscription:

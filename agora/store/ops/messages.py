@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, cast, delete, func, insert, literal, null, or_, select, tuple_, union, update
+from sqlalchemy import ColumnElement, Connection, Select, String, Text, any_, bindparam, cast, delete, func, insert, literal, null, or_, select, tuple_, union, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from agora_sdk.errors import NotFound
 
@@ -107,13 +108,14 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
     return receipts
 
 
-def direct_send(recipient: Select[Any]) -> Prepared:
+def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
     """PostgreSQL's whole send of one direct message, in one statement: the agent ``recipient`` selects (its
     ``agent_id`` and ``tenant_id``, by the parameters it binds) gets the message (the message's columns but seq,
-    tenant_id and recipient_id, as parameters) and its delivery (visible at ``now``). The statement's row is that
-    agent's ``agent_id`` and ``tenant_id``; no row when ``recipient`` found nobody (nothing was written). One
+    tenant_id and recipient_id, as parameters) and its delivery (visible at ``now``); a message that ``answers``
+    (a reply) releases the sender of the message ``reply_to`` from waiting, as ``send`` does. The statement's row is
+    that agent's ``agent_id`` and ``tenant_id``; no row when ``recipient`` found nobody (nothing was written). One
     statement is its own transaction: the store sends it without BEGIN and COMMIT, one round trip for the send
-    where the statements of ``send`` take five."""
+    where the statements of ``send`` take five (six for a reply)."""
     found = recipient.cte("recipient")
     columns = [c for c in messages.c if c.name != "seq"]
     by_recipient = {"tenant_id": found.c.tenant_id, "recipient_id": found.c.agent_id}
@@ -128,7 +130,20 @@ def direct_send(recipient: Select[Any]) -> Prepared:
         bindparam("now", type_=inbox.c.visible_at.type), literal(0), null(),
     )  # fmt: skip
     names = ["agent_id", "seq", "tenant_id", "priority", "subscription_id", "visible_at", "delivery_count", "acked_at"]
-    return Prepared(insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id))
+    statement = insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id)
+    if answers:
+        released = (
+            update(messages)
+            .where(
+                messages.c.tenant_id == select(found.c.tenant_id).scalar_subquery(),
+                messages.c.message_id == bindparam("reply_to", type_=messages.c.message_id.type),
+                messages.c.reply_due_at.is_not(None),
+            )
+            .values(reply_due_at=null())
+            .cte("released")
+        )
+        statement = statement.add_cte(released)
+    return Prepared(statement)
 
 
 def send_direct(conn: Connection, recipient: Prepared, statement: Prepared, params: dict[str, Any], row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
@@ -136,7 +151,8 @@ def send_direct(conn: Connection, recipient: Prepared, statement: Prepared, para
     ``params``; the message as stored, or None when there is no such agent (nothing is written). On PostgreSQL one
     statement, ``statement`` (``direct_send(recipient)``); elsewhere the recipient's read, then ``send``."""
     if conn.dialect.name == "postgresql":
-        found = statement.first(conn, {**row, **params, "now": now})
+        answered = {"reply_to": (row["correlation"] or {}).get("reply_to")}
+        found = statement.first(conn, {**row, **params, **answered, "now": now})
         return None if found is None else {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"]}
     found = recipient.first(conn, params)
     if found is None:
@@ -236,6 +252,36 @@ def _inbox_seqs(conn: Connection, agent_id: str, message_ids: list[str]) -> dict
             .where(inbox.c.agent_id == agent_id, messages.c.message_id.in_(message_ids))
         ).all()
     )
+
+
+@lru_cache(maxsize=1)
+def _ack_found_statement() -> Prepared:
+    """PostgreSQL: ack the agent's deliveries of ``message_ids``, provided there is one for each of the ``count``;
+    its row counts the deliveries found and those acked now."""
+    found = (
+        select(inbox.c.seq)
+        .join(messages, messages.c.seq == inbox.c.seq)
+        .where(inbox.c.agent_id == bindparam("agent_id"), messages.c.message_id == any_(bindparam("message_ids", type_=ARRAY(String))))
+        .cte("found")
+    )
+    every = select(func.count()).select_from(found).scalar_subquery()
+    acked = (
+        update(inbox)
+        .where(inbox.c.agent_id == bindparam("agent_id"), inbox.c.seq == found.c.seq, inbox.c.acked_at.is_(None), every == bindparam("count"))
+        .values(acked_at=bindparam("now", type_=inbox.c.acked_at.type))
+        .returning(inbox.c.seq)
+        .cte("acked")
+    )
+    return Prepared(select(every.label("found"), select(func.count()).select_from(acked).scalar_subquery().label("acked")))
+
+
+def ack_found(conn: Connection, agent_id: str, message_ids: list[str], now: datetime) -> int | None:
+    """``ack`` by ids of deliveries all in the agent's own inbox (the common ack of a live stream's messages), in one
+    statement on PostgreSQL: how many were acked now; None, with nothing changed, when one of them is not there
+    (lent from a broadcast or topic, or not this inbox's: ``ack`` sorts those out)."""
+    row = _ack_found_statement().first(conn, {"agent_id": agent_id, "message_ids": message_ids, "count": len(message_ids), "now": now})
+    assert row is not None
+    return int(row["acked"]) if row["found"] == len(message_ids) else None
 
 
 def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: int | None, now: datetime) -> int:
