@@ -112,7 +112,9 @@ async def test_the_wal_is_copied_back_and_started_over_while_writes_keep_coming(
         for i in range(4000):  # one commit each: ~3 pages per commit, ~50 MB of WAL if it were never started over
             await s.write(read_then_add, f"w-{i:05d}")  # a read first: a checkpoint must never make the write "locked"
         wal = tmp_path / "agora.db-wal"
-        assert wal.exists() and wal.stat().st_size < 20_000_000, wal.stat().st_size
+        # Never started over it would be ~50 MB; started over it stays near 10 MB, more when the checkpointer thread
+        # gets little of two cores shared with the rest of a parallel test run (20-22 MB seen).
+        assert wal.exists() and wal.stat().st_size < 32_000_000, wal.stat().st_size
         assert await s.read(count, "w-") == 4000
     finally:
         await s.close()
