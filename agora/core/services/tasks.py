@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import operator
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -96,17 +94,21 @@ def _event_type(t: dict[str, Any]) -> str:
 # workflow steps (tasks with a workflow_id), hosting operations.
 Follower = Callable[[Connection, dict[str, Any], datetime], list[Event]]
 _FOLLOWERS: list[tuple[Followed, Follower]] = []
+_FOLLOWED = Followed()  # what all of them see
 
 
 def follow(follower: Follower, *, task_types: Iterable[str] = (), workflows: bool = False) -> None:
     """Have ``follower(conn, transition, now)`` see every transition of the tasks of ``task_types`` (and of every task
     of a workflow if ``workflows``), in the transaction that moves them."""
-    _FOLLOWERS.append((Followed(frozenset(task_types), workflows), follower))
+    global _FOLLOWED
+    concerns = Followed(frozenset(task_types), workflows)
+    _FOLLOWERS.append((concerns, follower))
+    _FOLLOWED = _FOLLOWED | concerns
 
 
 def followed() -> Followed:
     """Every task some follower sees."""
-    return functools.reduce(operator.or_, (concerns for concerns, _ in _FOLLOWERS), Followed())
+    return _FOLLOWED
 
 
 def _event(t: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Event]:
