@@ -133,10 +133,9 @@ def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...]) -> T:
         for flush, (_, rows) in sorted(pending.items(), key=lambda item: item[1][0]):
             flush(conn, rows)
         return result
-    except IntegrityError as exc:
-        conn.info.pop(_DEFERRED, None)
-        raise integrity_to_conflict(exc) from exc
-    except BaseException:
+    except BaseException as exc:
         if not conn.invalidated:  # (an invalidated connection's info went with it)
             conn.info.pop(_DEFERRED, None)  # an operation that failed wrote nothing: its rows go with it
+        if isinstance(exc, IntegrityError):
+            raise integrity_to_conflict(exc) from exc
         raise

@@ -12,7 +12,7 @@ from sqlalchemy.sql.dml import Insert
 from ..base import defer
 from ..prepared import Prepared
 from ..schema import events
-from .dialect import stream_lock, serialize_appends, unlocked
+from .dialect import serialize_appends, stream_lock, unlocked
 
 # One stream: an admin follows every tenant's events by one position, so every append takes the same lock.
 STREAM = "events"

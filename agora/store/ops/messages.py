@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, String, Text, any_, bindparam, cast, delete, func, insert, literal, null, or_, select, tuple_, union, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, cast, delete, func, insert, literal, null, or_, select, tuple_, union, update
 
 from agora_sdk.errors import NotFound
 
@@ -261,7 +260,7 @@ def _ack_found_statement() -> Prepared:
     found = (
         select(inbox.c.seq)
         .join(messages, messages.c.seq == inbox.c.seq)
-        .where(inbox.c.agent_id == bindparam("agent_id"), messages.c.message_id == any_(bindparam("message_ids", type_=ARRAY(String))))
+        .where(inbox.c.agent_id == bindparam("agent_id"), one_of("postgresql", messages.c.message_id, "message_ids"))
         .cte("found")
     )
     every = select(func.count()).select_from(found).scalar_subquery()

@@ -29,7 +29,6 @@ from sqlalchemy import (
     String,
     Text,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -49,6 +48,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from ..prepared import Prepared
 from ..schema import agents, task_history, tasks
 from . import events as event_ops
+from .dialect import one_of
 from .tasks import CLAIM_ORDER, EVENT_FIELDS, Transition, claimable, lease_token, status_is
 
 _NOW = bindparam("now", type_=tasks.c.updated_at.type)
@@ -75,7 +75,7 @@ class Followed:
 def _followed(of: Any) -> ColumnElement[bool]:
     """SQL for ``Followed`` (parameters ``followed_types``, ``follow_workflows``) on the task columns of ``of``."""
     return or_(
-        of.c.task_type == any_(bindparam("followed_types", type_=ARRAY(String))),
+        one_of("postgresql", of.c.task_type, "followed_types"),
         and_(of.c.workflow_id.is_not(None), bindparam("follow_workflows", type_=Boolean)),
     )
 
@@ -115,7 +115,7 @@ def _claim_statement(types: int) -> Prepared:
     )
     eligible = claimable(types if types < 2 else 0, agent_name=select(claimer.c.agent_name).scalar_subquery()).where(exists(select(claimer.c.agent_id)))
     if types > 1:
-        eligible = eligible.where(tasks.c.task_type == any_(bindparam("task_types", type_=ARRAY(String))))
+        eligible = eligible.where(one_of("postgresql", tasks.c.task_type, "task_types"))
 
     def arm(preferred: bool) -> CTE:
         """A lazy arm: the second runs only when the first found fewer than ``limit`` tasks."""
