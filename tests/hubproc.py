@@ -21,6 +21,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port``. A port ``free_port`` handed out may be taken
+    by another test's process before the hub binds it; that process's /ready must not pass for this hub's."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in {f"socket:[{inode}]" for inode in inodes}:
+                return True
+    return False
+
+
 @dataclass
 class HubProcess:
     data_dir: Path
@@ -43,9 +59,10 @@ class HubProcess:
     def admin_key(self) -> str:
         return (self.data_dir / "admin.key").read_text().strip()
 
-    def start(self, timeout: float = 60.0) -> HubProcess:
-        """Start the hub and wait for /ready. The limit is generous: on a busy 2-core machine (a container image being
-        built beside the suite) importing the hub alone has taken 6 s, and a PostgreSQL start three times that."""
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> HubProcess:
+        """Start the hub and wait for /ready, answered by this hub's own process. The limit is generous: on a busy
+        2-core machine (a container image being built beside the suite) importing the hub alone has taken 6 s, and a
+        PostgreSQL start three times that. A port another process took first is traded for a new one."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "agora", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.database_url:
@@ -57,9 +74,13 @@ class HubProcess:
         deadline = started + timeout
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                if attempts > 1 and "address already in use" in tail:
+                    self.port = free_port()
+                    return self.start(timeout, attempts - 1)
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{tail}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(self.url + "/ready", timeout=0.5).status_code == 200:
+                if httpx.get(self.url + "/ready", timeout=0.5).status_code == 200 and listening(self.proc.pid, self.port):
                     self.ready_seconds = time.perf_counter() - started
                     return self
             time.sleep(0.02)
