@@ -15,10 +15,11 @@ from sqlalchemy import Connection, func, insert, select
 
 from agora.config import Settings
 from agora.core import retention
-from agora.store import Store, open_store
+from agora.store import Store, open_store, partitions
 from agora.store.ops import tasks as task_ops
 from agora.store.schema import (
     a2a_tasks,
+    events,
     market_usage,
     task_dependencies,
     task_history,
@@ -28,6 +29,7 @@ from agora.store.schema import (
     workflows,
 )
 
+from .conftest import fresh_postgres_url
 from .test_store import store  # noqa: F401 - the fixture: both engines
 from .test_tasks import ROOT
 
@@ -203,3 +205,97 @@ async def test_two_replicas_purging_at_once_share_the_work(store: Store) -> None
         "messages": 300, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1,
     }  # fmt: skip
     assert await store.read(_message_counts) == (150, 150)
+
+
+# --- PostgreSQL: events go a day's partition at a time (store/partitions.py) -----------------------------------------
+
+
+def _day_start(at: datetime) -> datetime:
+    return partitions.start_of(at.astimezone(timezone.utc).date())
+
+
+def _add_events(conn: Connection, dated: dict[str, list[datetime]]) -> None:
+    conn.execute(insert(events), [
+        {"tenant_id": "default", "type": kind, "visible_to": None, "data": {}, "created_at": at}
+        for kind, ats in dated.items() for at in ats
+    ])  # fmt: skip
+
+
+def _events_where(conn: Connection) -> tuple[list[str], dict[str, list[str]]]:
+    """The events table's partitions, and which types of event each holds."""
+    held: dict[str, list[str]] = {}
+    for partition, kind in conn.exec_driver_sql("SELECT tableoid::regclass::text, type FROM events ORDER BY seq"):
+        held.setdefault(partition, []).append(kind)
+    return [p.name for p in partitions.partitions(conn, "events")], held
+
+
+async def test_on_postgres_events_of_a_past_day_go_with_its_partition(postgres_url, tmp_path) -> None:
+    """The migration's first partition (every event up to the end of its day) and the next day's go whole, their
+    rows counted as removed; the part of a day the cutoff falls in goes a row at a time; a row the default partition
+    held moves into its day's partition when that is made."""
+    store = open_store(fresh_postgres_url(postgres_url), tmp_path)
+    await store.start()
+    try:
+        today = _day_start(datetime.now(timezone.utc))
+        names, _ = await store.read(_events_where)
+        assert names == [partitions.partition_name("events", today.date() + n * partitions.DAY) for n in range(partitions.AHEAD + 1)] + ["events_default"]
+        await store.write(_add_events, {
+            "old": [OLD, today + timedelta(hours=1)] * 60,  # the first partition: before today, and today
+            "next-day": [today + timedelta(days=1, hours=5)] * 40,
+            "early": [today + timedelta(days=2, minutes=30)] * 7,  # the day the cutoff falls in, before it
+            "late": [today + timedelta(days=2, hours=12)] * 5,  # the same day, after the cutoff
+            "far": [today + timedelta(days=10)] * 3,  # no partition yet: the default
+        })  # fmt: skip
+        _, held = await store.read(_events_where)
+        assert held["events_default"] == ["far"] * 3
+        await store.write(lambda conn: conn.exec_driver_sql("ANALYZE events"))  # a dropped partition's rows: as analysed
+        now = today + timedelta(days=9, hours=1)  # cutoff: two days and an hour after today began
+        kept = {**dict.fromkeys(retention.policies(Settings()), None), "events": timedelta(days=7)}
+        assert await retention.preview(store, kept, now) == {"events": 120 + 40 + 7}
+        batches: list[int] = []
+        assert await retention.purge(store, kept, now, lambda kind, rows: batches.append(rows)) == {"events": 167}
+        assert batches[:2] == [120, 40]  # a partition a batch, then the rows
+        names, held = await store.read(_events_where)
+        assert names[0] == partitions.partition_name("events", today.date() + 2 * partitions.DAY)
+        assert partitions.partition_name("events", today.date()) not in names
+        assert held == {names[0]: ["late"] * 5, partitions.partition_name("events", today.date() + 10 * partitions.DAY): ["far"] * 3}
+    finally:
+        await store.close()
+
+
+async def _hold_events(url: str, held: asyncio.Event, release: asyncio.Event) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.fetchval("SELECT count(*) FROM events")  # holds the table's lock to the end of the transaction
+            held.set()
+            await release.wait()
+    finally:
+        await conn.close()
+
+
+async def test_on_postgres_a_partition_is_not_dropped_while_a_reader_holds_the_table(postgres_url, tmp_path) -> None:
+    """Dropping a partition locks the table: behind a long read it would queue every append. It waits at most the
+    lock timeout, leaves the day to the next run (removing none of its rows one by one meanwhile), and goes then."""
+    url = fresh_postgres_url(postgres_url)
+    store = open_store(url, tmp_path)
+    await store.start()
+    try:
+        today = _day_start(datetime.now(timezone.utc))
+        await store.write(_add_events, {"old": [today + timedelta(hours=1)] * 10})
+        kept = {**dict.fromkeys(retention.policies(Settings()), None), "events": timedelta(days=7)}
+        now = today + timedelta(days=8, hours=1)
+        held, release = asyncio.Event(), asyncio.Event()
+        reader = asyncio.create_task(_hold_events(url, held, release))
+        await held.wait()
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(retention.purge(store, kept, now), 10) == {"events": 0}
+        assert asyncio.get_running_loop().time() - started < 5
+        assert (await store.read(_events_where))[1] == {partitions.partition_name("events", today.date()): ["old"] * 10}
+        release.set()
+        await reader
+        assert await retention.purge(store, kept, now) == {"events": 10}
+    finally:
+        await store.close()

@@ -285,11 +285,12 @@ def _schema_drift(conn: Connection) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from agora.store.partitions import is_partition
     from agora.store.schema import FULL_TEXT_COLUMNS, FULL_TEXT_INDEXES, FULL_TEXT_TABLES, metadata
 
     def comparable(obj, name, type_, _reflected, _compare_to) -> bool:
-        if type_ == "table":
-            return not str(name).startswith(FULL_TEXT_TABLES)
+        if type_ == "table":  # a partition is part of its table (store/partitions.py)
+            return not (str(name).startswith(FULL_TEXT_TABLES) or is_partition(str(name)))
         if type_ == "column":
             return (obj.table.name, name) not in FULL_TEXT_COLUMNS
         return not (type_ == "index" and name in EXPRESSION_INDEXES | FULL_TEXT_INDEXES)

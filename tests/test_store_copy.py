@@ -5,6 +5,7 @@ target as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -83,6 +84,25 @@ def finish_everything(hub: HubProcess, work: dict[str, Any]) -> list[str]:
     return done
 
 
+def partition_indexes(url: str) -> dict[str, int]:
+    """Each partition of the events table (PostgreSQL): how many valid indexes it has."""
+    import asyncpg
+
+    async def read() -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT c.relname, count(x.indexrelid) FILTER (WHERE x.indisvalid) AS n FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN pg_index x ON x.indrelid = c.oid "
+                "WHERE i.inhparent = 'events'::regclass GROUP BY c.relname"
+            )
+        finally:
+            await conn.close()
+        return {r["relname"]: r["n"] for r in rows}
+
+    return asyncio.run(read())
+
+
 def test_a_hub_moved_mid_work_to_postgres_finishes_it_once_and_the_way_back_is_lossless(tmp_path, postgres_url):
     first = HubProcess(tmp_path / "sqlite").start()
     try:
@@ -94,6 +114,7 @@ def test_a_hub_moved_mid_work_to_postgres_finishes_it_once_and_the_way_back_is_l
     pg = fresh_postgres_url(postgres_url)
     copied = agora_json("store", "copy", "--from", sqlite_url(first.data_dir / "agora.db"), "--to", pg)
     assert {k: copied[k] for k in ("revision", "tables", "sequences")} == original == summary(pg)
+    assert partition_indexes(pg) == dict.fromkeys(partition_indexes(pg), 3)  # the load's dropped indexes are back on each
     assert copied["rows_per_second"] > 0 and rows(original)["messages"] == 5 and original["sequences"]["messages"] == 5
 
     second = HubProcess(tmp_path / "pg", database_url=pg).start()  # its own data dir: a new admin key, same store

@@ -4,7 +4,8 @@ The purge goes a batch at a time: rows of one kind per transaction, as many as t
 engine's ``Pace`` (on SQLite ~1 ms of its one writer, then three times that left to everyone else's writes). Millions
 of old rows so go without a transaction that holds the writer for seconds while sends wait, and a send that comes
 during a purge waits for one short batch at most. ``agora serve`` runs it every minute (``core/housekeeping``);
-``agora store retention`` shows what it would remove and can run it on its own.
+``agora store retention`` shows what it would remove and can run it on its own. On PostgreSQL, events older than a
+whole day past the cutoff go with their day's partition (``store/partitions``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.config import Settings
-from agora.store import Store
+from agora.store import Store, partitions
 from agora.store.ops import retention as retention_ops
 
 
@@ -61,6 +62,7 @@ async def purge(store: Store, kept: Policies, now: datetime, on_batch: Callable[
     """Remove what each policy no longer keeps, a batch per transaction; the rows removed per kind."""
     removed: dict[str, int] = {}
     pace = PACES.get(store.dialect, PACES["postgresql"])
+    await store.write(partitions.ensure, now)  # the coming days' partitions (PostgreSQL), before their rows come
     for name, keep in kept.items():
         if keep is None:
             continue

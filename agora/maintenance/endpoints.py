@@ -285,7 +285,8 @@ class PostgresEndpoint(Endpoint):
         ).all()
         for name, _definition in found:
             self.conn.exec_driver_sql(f"DROP INDEX {name}")
-        return [definition for _name, definition in found]
+        # A partitioned table's index reads "ON ONLY events": made so, it would cover none of the partitions.
+        return [definition.replace(" ON ONLY ", " ON ", 1) for _name, definition in found]
 
     def _sequence(self, table: Table) -> str | None:
         column = table.autoincrement_column

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -14,7 +15,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from agora_sdk.errors import Unavailable
 
-from . import migrate
+from . import migrate, partitions
 from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
 
 log = logging.getLogger("agora.store")
@@ -59,6 +60,7 @@ class PostgresStore(Store):
             await conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration takes what it takes
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             await conn.run_sync(migrate.upgrade)
+            await conn.run_sync(partitions.ensure, datetime.now(timezone.utc))  # a hub stopped for days: today's too
         log.info("store ready", extra={"store": self.url_for_display})
 
     async def close(self) -> None:

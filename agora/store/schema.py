@@ -311,6 +311,8 @@ events = Table(
     Index("ix_events_tenant_seq", "tenant_id", "seq"),
     Index("ix_events_created", "created_at"),
     sqlite_autoincrement=True,  # stream positions are seqs: one must never be handed out twice
+    # On PostgreSQL partitioned by day, its primary key (seq, created_at) (migration 0028, store/partitions.py).
+    postgresql_partition_by="RANGE (created_at)",
 )
 
 # The task queue. A task is claimable when pending, available (backoff passed), its dependencies are done, and the

@@ -28,6 +28,7 @@ from ..schema import (
     workflow_steps,
     workflows,
 )
+from .. import partitions
 from . import a2a as a2a_ops
 from . import events as event_ops
 from . import messages as message_ops
@@ -103,8 +104,18 @@ def purge_usage(conn: Connection, before: datetime, now: datetime, limit: int) -
     return conn.execute(delete(market_usage).where(market_usage.c.usage_id.in_(doomed))).rowcount
 
 
-def purge_events(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
-    return event_ops.purge(conn, before, limit)
+def purge_events(conn: Connection, before: datetime, now: datetime, limit: int, cursor: Any) -> tuple[int, Any]:
+    """On PostgreSQL first the day partitions wholly older than ``before``, one a batch (store/partitions.py), then
+    what is left older than it a batch of rows at a time (all of it on SQLite)."""
+    if cursor in (None, "partitions") and partitions.partitioned(conn):
+        try:
+            dropped = partitions.drop_oldest(conn, "events", before)
+        except partitions.Busy:
+            return 0, None  # the next run tries again, rather than deleting the day's rows one by one meanwhile
+        if dropped is not None:
+            return dropped, "partitions"
+    removed = event_ops.purge(conn, before, limit)
+    return removed, ("rows" if removed >= limit else None)
 
 
 def purge_a2a_tasks(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
@@ -166,7 +177,7 @@ KINDS = {
     k.name: k
     for k in (
         Kind("messages", "acked deliveries, expired messages and messages nobody has still to receive", count_messages, message_ops.purge_batch),
-        Kind("events", "hub events", count_events, _batches(purge_events)),
+        Kind("events", "hub events", count_events, purge_events),
         Kind("a2a_tasks", "finished A2A tasks with their events", count_a2a_tasks, _batches(purge_a2a_tasks)),
         Kind("tasks", "finished tasks outside workflows, with their history", count_tasks, _batches(purge_tasks)),
         Kind("workflows", "finished workflow runs, with their steps and tasks", count_workflows, _batches(purge_workflows)),
