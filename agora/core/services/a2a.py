@@ -91,7 +91,8 @@ def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, A
 def _wake(conn: Connection, task: dict[str, Any]) -> Event:
     """Wakes the task's streams (and push deliverers, when it has webhooks), and its blocking callers once it is
     ``settled`` (they have nothing to read before)."""
-    data = {"task_id": task["task_id"], "push": push_ops.any_for(conn, task["task_id"]), "settled": task["state"] in ENDS_STREAM}
+    push = task["has_push"] if "has_push" in task else push_ops.any_for(conn, task["task_id"])
+    data = {"task_id": task["task_id"], "push": push, "settled": task["state"] in ENDS_STREAM}
     return Event("a2a_updated", task["tenant_id"], data)
 
 
@@ -121,9 +122,10 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
         task, turn, events = _submit(conn)
         if taker is not None:  # once the A2A task is stored: its turn's claim moves it to working, as a claim would
-            leased, more = task_service.hand_off(conn, turn, taker, now)
+            leased, more = task_service.hand_off(conn, turn, taker, now, a2a_moved=True)
             handed[:] = [leased]
-            events += more
+            task, woken = _move(conn, task, "working", now)  # as follow_turn would, with the task in hand
+            events += [woken, *more]
         return task, events
 
     def _submit(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
@@ -340,7 +342,7 @@ def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[
     else:
         changes = {"status": "completed", "notes": f"A2A {state}", "lease_token": turn["lease_token"]}
         moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now, locked=turn)
-    return task_service.record_transitions(conn, [{**moved, "ended_by_a2a": True}], now)
+    return task_service.record_transitions(conn, [{**moved, "a2a_moved": True}], now)
 
 
 _FOLLOWED = {"in_progress", "completed", "failed", "dead_letter", "cancelled"}  # the turn statuses the A2A task follows
@@ -350,7 +352,7 @@ def follow_turn(conn: Connection, turn: dict[str, Any], now: datetime) -> list[E
     """A turn moved without ``agora.a2a.update`` saying so (claimed, finished by a plain task handler, failed,
     expired, cancelled): the A2A task follows. A state the agent already set is left alone."""
     status = turn["status"]
-    if status not in _FOLLOWED or turn.get("ended_by_a2a"):  # a new turn, a retry's wait; or _end_turn's own move
+    if status not in _FOLLOWED or turn.get("a2a_moved"):  # a new turn, a retry's wait; or the A2A side moved it
         return []
     task = a2a_ops.for_turn(conn, turn["task_id"])
     if task is None or task["state"] in ENDS_STREAM:

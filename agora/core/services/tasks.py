@@ -356,11 +356,14 @@ async def _claim_now(
     return await ctx.store.write(op)
 
 
-def hand_off(conn: Connection, task: dict[str, Any], taker: Taker, now: datetime) -> tuple[dict[str, Any], list[Event]]:
+def hand_off(
+    conn: Connection, task: dict[str, Any], taker: Taker, now: datetime, *, a2a_moved: bool = False
+) -> tuple[dict[str, Any], list[Event]]:
     """Lease a task made in this transaction (``create_in(…, handed_to=…)``) to the agent whose channel ``taker``
-    reserved room for: the claim it would have made, without the wake-up and the write of its own."""
+    reserved room for: the claim it would have made, without the wake-up and the write of its own. ``a2a_moved``:
+    the caller moves the turn's A2A task itself (A2A's follower leaves it alone)."""
     leased = task_ops.lease_new(conn, task, taker.agent_id, timedelta(seconds=taker.lease_seconds), now)
-    return leased, record_transitions(conn, [leased], now)
+    return leased, record_transitions(conn, [{**leased, "a2a_moved": True} if a2a_moved else leased], now)
 
 
 def claim_of(task: dict[str, Any]) -> Claim:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -39,22 +40,28 @@ _EVENTS_AFTER = (
 _INSERT_TASK = Prepared(insert(a2a_tasks))
 _GET_STATEMENT = select(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("task_id"))
 _GET = Prepared(_GET_STATEMENT)
-_GET_LOCKED = Prepared(_GET_STATEMENT.with_for_update())
+# A task read to be moved comes with whether it has webhooks (``has_push``), which its wake-up tells the deliverers:
+# a statement of its own per wake-up was three of an A2A round trip's.
+_HAS_PUSH = exists().where(a2a_push_configs.c.task_id == a2a_tasks.c.task_id).label("has_push")
+_GET_LOCKED = Prepared(select(a2a_tasks, _HAS_PUSH).where(a2a_tasks.c.task_id == bindparam("task_id")).with_for_update(of=a2a_tasks))
 _LAST_SEQ = select(func.coalesce(func.max(a2a_events.c.seq), 0)).where(a2a_events.c.task_id == bindparam("task_id"))
 # One statement, so one snapshot even under PostgreSQL's READ COMMITTED (two statements may see different commits).
 _GET_WITH_LAST_SEQ = Prepared(select(a2a_tasks, _LAST_SEQ.scalar_subquery().label("last_seq")).where(a2a_tasks.c.task_id == bindparam("task_id")))
-_FOR_TURN = Prepared(select(a2a_tasks).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update())
+_FOR_TURN = Prepared(select(a2a_tasks, _HAS_PUSH).where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id")).with_for_update(of=a2a_tasks))
 # The SET clause comes from the parameters' keys; the key names its own parameter so it never clashes with them.
 _SAVE = Prepared(update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_task_id")))
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
+    """A new task (it has no webhooks yet: ``has_push`` False)."""
     _INSERT_TASK.execute(conn, row)
+    row["has_push"] = False
 
 
 @point_read
 def get(conn: Connection, task_id: str, lock: bool = False, last_seq: bool = False) -> dict[str, Any]:
-    """The task; with ``last_seq``, also the seq of its newest event (``last_seq``), as of the same instant."""
+    """The task; with ``last_seq``, also the seq of its newest event (``last_seq``), as of the same instant; with
+    ``lock``, also whether it has webhooks (``has_push``)."""
     row = (_GET_WITH_LAST_SEQ if last_seq else _GET_LOCKED if lock else _GET).first(conn, {"task_id": task_id})
     if row is None:
         raise NotFound(f"no A2A task '{task_id}'", details={"task_id": task_id})
@@ -62,7 +69,8 @@ def get(conn: Connection, task_id: str, lock: bool = False, last_seq: bool = Fal
 
 
 def for_turn(conn: Connection, turn_task_id: str) -> dict[str, Any] | None:
-    """The A2A task whose current turn is the Agora task ``turn_task_id`` (locked: a transition follows)."""
+    """The A2A task whose current turn is the Agora task ``turn_task_id`` (locked: a transition follows), with
+    whether it has webhooks (``has_push``)."""
     return _FOR_TURN.first(conn, {"turn_task_id": turn_task_id})
 
 
