@@ -112,23 +112,31 @@ def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, mes
 
 async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any]) -> dict[str, Any]:
     """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input). The task
-    comes back with ``last_seq``, its SUBMITTED event: a stream follows it from there. ``message`` is the caller's
+    comes back with ``last_seq``, its newest event (SUBMITTED, or WORKING when the turn went to the agent's channel at
+    once): a stream follows it from there. ``message`` is the caller's
     A2A Message as the SDK parsed it (its JSON form), so it is not checked again."""
     message = {**message, "role": "ROLE_USER"}
     now = hub.clock.now()
     taker = hub.handoffs.reserve(agent["agent_id"], TURN)  # the agent's runtime is here with room: hand it the turn
     handed: list[dict[str, Any]] = []
 
+    # A turn handed to the agent's channel is claimed in this transaction, which moves the A2A task on to working, as
+    # follow_turn would: it is stored so at once, its stream getting both status events.
+    states = ("submitted", "working") if taker is not None else ("submitted",)
+
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
         task, turn, events = _submit(conn)
-        if taker is not None:  # once the A2A task is stored: its turn's claim moves it to working, as a claim would
+        for state in states:
+            task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event({**task, "state": state}), False, now)
+        events.append(_wake(conn, task))
+        if taker is not None:
             leased, more = task_service.hand_off(conn, turn, taker, now, a2a_moved=True)
             handed[:] = [leased]
-            task, woken = _move(conn, task, "working", now)  # as follow_turn would, with the task in hand
-            events += [woken, *more]
+            events += more
         return task, events
 
     def _submit(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
+        """The task stored (in its last state of ``states``) with the message, and the turn that carries it."""
         task_id = message.get("taskId")
         if task_id:
             task = _own(conn, agent, caller, task_id, lock=True)
@@ -146,13 +154,12 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
                 raise InvalidArgument("contextId differs from the task's own", details={"field": "message.contextId"})
             followed = {**message, "contextId": task["context_id"]}  # a follow-up with only taskId inherits it
             turn, created, events = _turn(conn, agent, task, followed, now, taker is not None)
-            task = a2a_ops.save(conn, task, {"history": [*task["history"], followed], "turn_task_id": turn["task_id"]})
-            task, woken = _move(conn, task, "submitted", now)
-            return task, turn, [*events, woken]
+            changes = {"history": [*task["history"], followed], "turn_task_id": turn["task_id"], "state": states[-1], "status_message": None, "updated_at": now}
+            return a2a_ops.save(conn, task, changes), turn, events
         context_id = message.get("contextId") or new_id("ctx")
         task = {
             "task_id": new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
-            "context_id": context_id, "state": "submitted", "status_message": None,
+            "context_id": context_id, "state": states[-1], "status_message": None,
             "history": [{**message, "contextId": context_id}], "artifacts": [], "metadata": message.get("metadata") or {},
             "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
         }  # fmt: skip
@@ -160,8 +167,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
         turn, created, events = _turn(conn, agent, task, task["history"][0], now, taker is not None)
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
-        task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event(task), False, now)
-        return task, turn, [*events, _wake(conn, task)]
+        return task, turn, events
 
     try:
         task, events = await hub.store.write(op)
