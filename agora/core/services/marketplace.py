@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -105,22 +106,23 @@ def with_info(conn: Connection, rows: list[dict[str, Any]], tenant: str | None, 
     ids = [r["listing_id"] for r in rows]
     counts = market_ops.instance_counts(conn, ids, tenant)
     figures = market_ops.performance(conn, ids)
-    listings = []
-    for row in rows:
-        count = counts.get(row["listing_id"], {"total": 0, "live": 0, "own": 0})
-        info = w.MarketplaceInfo(
-            availability=w.Availability(
-                available=row["status"] == "listed" and count["live"] < row["max_instances"],
-                max_instances=row["max_instances"],
-                current_instances=count["live"],
-            ),
-            pricing_info=w.Pricing.model_validate(row["pricing"]),
-            customer_instances=count["own"],
-            total_instances=count["total"],
-            performance_metrics=performance(figures[row["listing_id"]], now),
-        )
-        listings.append(listing_model(row, info))
-    return listings
+    return [listing_model(row, marketplace_info(row, counts, figures[row["listing_id"]], now)) for row in rows]
+
+
+def marketplace_info(row: Mapping[str, Any], counts: dict[str, dict[str, int]], figures: dict[str, Any], now: datetime) -> w.MarketplaceInfo:
+    """A listing's availability, pricing, instances and performance (``row``: its status, max_instances, pricing)."""
+    count = counts.get(row["listing_id"], {"total": 0, "live": 0, "own": 0})
+    return w.MarketplaceInfo(
+        availability=w.Availability(
+            available=row["status"] == "listed" and count["live"] < row["max_instances"],
+            max_instances=row["max_instances"],
+            current_instances=count["live"],
+        ),
+        pricing_info=w.Pricing.model_validate(row["pricing"]),
+        customer_instances=count["own"],
+        total_instances=count["total"],
+        performance_metrics=performance(figures, now),
+    )
 
 
 def performance(figures: dict[str, Any], now: datetime) -> w.PerformanceMetrics:

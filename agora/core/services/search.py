@@ -31,7 +31,7 @@ from agora.store.schema import agents, market_listings
 from agora_sdk.errors import InvalidArgument
 from agora_sdk.wire import search as w
 
-from .marketplace import with_info
+from .marketplace import marketplace_info
 
 CANDIDATES = 200  # from each retriever
 RRF_K = 60
@@ -121,13 +121,13 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
     regions = () if req.region else tuple(c.regions)
 
     def op(conn: Connection) -> tuple[list[tuple[dict[str, Any], float, w.Why]], int, dict[str, dict[str, Any]], int | None]:
-        docs = search_ops.documents(conn, list(fused), filters, viewer)
+        docs = search_ops.candidates(conn, list(fused), filters, viewer)
         similarity = dict(nearest)
         lexical_rank = ranks(lexical)
         semantic_rank = {seq: i + 1 for i, (seq, _) in enumerate(nearest) if seq in docs and _fresh(docs[seq])}
         listing_ids = [d["ref_id"] for d in docs.values() if d["kind"] == "listing"]
         figures = market_ops.performance(conn, listing_ids) if listing_ids else {}
-        scored = []
+        scored: list[tuple[dict[str, Any], float, list[str]]] = []
         for seq, doc in docs.items():
             if seq not in lexical_rank and seq not in semantic_rank:
                 continue  # only a stale vector brought it: its text changed since
@@ -141,17 +141,24 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
                 score *= factor
             elif min_success is not None:
                 continue  # only listings have a measured success rate
+            scored.append((doc, score, adjustments))
+        # Equal relevance (to rounding) reads best in name order: the same words in every name are the same score.
+        scored.sort(key=lambda item: (-round(item[1], 12), item[0]["title"].lower(), item[0]["doc_seq"]))
+        shown = scored[offset : offset + req.limit]
+        whole = search_ops.documents(conn, [doc["doc_seq"] for doc, _, _ in shown])
+        page = []
+        for doc, score, adjustments in shown:
+            seq = doc["doc_seq"]
+            if seq not in whole:
+                continue  # removed since it was ranked (on PostgreSQL each statement of a read sees the latest commits)
             why = w.Why(
                 matched_fields=[], highlights=[], lexical_rank=lexical_rank.get(seq), semantic_rank=semantic_rank.get(seq),
                 similarity=round(similarity[seq], 4) if seq in semantic_rank else None, adjustments=adjustments,
             )  # fmt: skip
-            scored.append((doc, score, why))
-        # Equal relevance (to rounding) reads best in name order: the same words in every name are the same score.
-        scored.sort(key=lambda item: (-round(item[1], 12), item[0]["title"].lower(), item[0]["doc_seq"]))
-        page = scored[offset : offset + req.limit]
+            page.append((whole[seq], score, why))
         _highlight(conn, page, terms.stems)
         waiting = len(search_ops.unembedded(conn, MAX_BATCH)) if embedding_ms is not None else None
-        return page, len(scored), _sources(conn, page, p.tenant_id, ctx.clock.now()), waiting
+        return page, len(scored), _sources(conn, page, p.tenant_id, figures, ctx.clock.now()), waiting
 
     page, total, sources, waiting = await ctx.store.read(op)
     if waiting is not None:
@@ -281,8 +288,11 @@ def _spans(field_name: str, marked: str) -> w.Highlight:
     return w.Highlight(field=field_name, text="".join(plain), spans=spans)
 
 
-def _sources(conn: Connection, page: list[tuple[dict[str, Any], float, w.Why]], tenant: str | None, now: datetime) -> dict[str, dict[str, Any]]:
-    """What the hits show beyond their documents: an agent's status, a listing's availability and performance."""
+def _sources(
+    conn: Connection, page: list[tuple[dict[str, Any], float, w.Why]], tenant: str | None, figures: dict[str, dict[str, Any]], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """What the hits show beyond their documents: an agent's status, a listing's availability and performance (from
+    ``figures``, read for ranking)."""
     agent_ids = [doc["ref_id"] for doc, _, _ in page if doc["kind"] == "agent"]
     listing_ids = [doc["ref_id"] for doc, _, _ in page if doc["kind"] == "listing"]
     found: dict[str, dict[str, Any]] = {}
@@ -290,8 +300,10 @@ def _sources(conn: Connection, page: list[tuple[dict[str, Any], float, w.Why]], 
         rows = conn.execute(select(agents.c.agent_id, agents.c.status, agents.c.last_heartbeat).where(agents.c.agent_id.in_(agent_ids)))
         found |= {r.agent_id: {"status": r.status, "last_heartbeat": r.last_heartbeat} for r in rows}
     if listing_ids:
-        rows = [dict(r) for r in conn.execute(select(market_listings).where(market_listings.c.listing_id.in_(listing_ids))).mappings()]
-        found |= {listing.listing_id: {"info": listing.marketplace_info} for listing in with_info(conn, rows, tenant, now)}
+        l = market_listings.c
+        rows = conn.execute(select(l.listing_id, l.status, l.max_instances, l.pricing).where(l.listing_id.in_(listing_ids))).mappings()
+        counts = market_ops.instance_counts(conn, listing_ids, tenant)
+        found |= {r["listing_id"]: {"info": marketplace_info(r, counts, figures[r["listing_id"]], now)} for r in rows}
     return found
 
 

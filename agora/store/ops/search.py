@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, column, delete, func, literal_column, or_, select, table, text, update
+from sqlalchemy import Connection, and_, bindparam, case, column, delete, func, literal_column, or_, select, table, text, update
 
 from ..search_documents import agent_document, listing_document, service_document
 
 from ..schema import agents, market_listings, services
 from ..schema import search_documents as docs
 from ..base import point_read
-from .dialect import upsert_insert
+from .dialect import one_of, upsert_insert
 
 _FTS = table("search_fts", column("rowid"))  # SQLite's FTS5 table (made by the migration, not in the metadata)
 HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE = "\x02", "\x03"  # never in indexed text (control characters); turned into spans
@@ -142,21 +142,30 @@ def pg_tsquery(stems: list[str], prefixes: list[str]) -> str:
     return " | ".join(dict.fromkeys(terms))
 
 
-_NOT_READ = ("embedding", "embedder", "embedded_at", "updated_at")  # a search's candidates need none of them
+_NOT_READ = ("embedding", "embedder", "embedded_at", "updated_at")  # a search's hits need none of them
+# What ranking a candidate takes (its kind and id, the name that breaks ties, what a query may prefer, whether its
+# vector is of its text): a search reads hundreds of candidates and shows ten, whose whole documents it reads after.
+_RANKED_BY = ("doc_seq", "kind", "ref_id", "title", "languages", "region", "text_hash", "embedded_hash")
+_FILTERED_BY = ("public", "tenant_id", "category", "tags", "price", "pricing_model")  # with kind, region, languages
 
 
-def documents(conn: Connection, seqs: list[int], filters: Filters, viewer: Viewer) -> dict[int, dict[str, Any]]:
-    """The documents of ``seqs`` that pass the filters and the viewer's visibility, by doc_seq (without their vectors
-    and when they were written or embedded)."""
+def candidates(conn: Connection, seqs: list[int], filters: Filters, viewer: Viewer) -> dict[int, dict[str, Any]]:
+    """The documents of ``seqs`` that pass the filters and the viewer's visibility, by doc_seq: what ranks them."""
     if not seqs:
         return {}
-    columns = [c for c in docs.c if c.name not in _NOT_READ]
     # The candidates by primary key first, then the filters: with "kind IN (…)" in the same WHERE, SQLite's planner
     # (no statistics) walks the (kind, ref_id) index through every document of those kinds instead (25-70 ms at
     # 100,000 documents, 3 ms by key). The LIMIT keeps SQLite from merging the subquery into the filtering query.
-    picked = select(*columns).where(docs.c.doc_seq.in_(seqs)).limit(len(seqs)).subquery()
-    stmt = select(picked).where(*_where(filters, viewer, picked.c))
-    return {r["doc_seq"]: dict(r) for r in conn.execute(stmt).mappings()}
+    read = [docs.c[name] for name in (*_RANKED_BY, *_FILTERED_BY)]
+    picked = select(*read).where(one_of(conn.dialect.name, docs.c.doc_seq, "seqs")).limit(bindparam("limit")).subquery()
+    stmt = select(*(picked.c[name] for name in _RANKED_BY)).where(*_where(filters, viewer, picked.c))
+    return {r["doc_seq"]: dict(r) for r in conn.execute(stmt, {"seqs": seqs, "limit": len(seqs)}).mappings()}
+
+
+def documents(conn: Connection, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """The whole documents of ``seqs`` (without their vectors and when they were written or embedded), by doc_seq."""
+    columns = [c for c in docs.c if c.name not in _NOT_READ]
+    return {r["doc_seq"]: dict(r) for r in conn.execute(select(*columns).where(docs.c.doc_seq.in_(seqs))).mappings()}
 
 
 def highlights(conn: Connection, seqs: list[int], stems: list[str], prefixes: list[str]) -> dict[int, dict[str, str]]:
