@@ -37,6 +37,21 @@ def _pg(sql: str) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
+def pg_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one query on the PostgreSQL database at ``url``, read on a connection of its own."""
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url, timeout=3)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
 def _pg_unavailable() -> str | None:
     try:
         _pg("SELECT 1")

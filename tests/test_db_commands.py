@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from agora.store.migrate import head_revision
 
-from .conftest import fresh_postgres_url
+from .conftest import fresh_postgres_url, pg_fetch
 from .hubproc import HubProcess, free_port
 
 HEAD = head_revision()
@@ -198,21 +198,10 @@ def test_status_wait_gives_up_with_pending_migrations(tmp_path):
 
 def pg_schema(url: str) -> dict[str, object]:
     """Tables, columns (type, nullability, default) and indexes of a PostgreSQL database, as the catalog has them."""
-    import asyncpg
-
-    async def read() -> dict[str, object]:
-        conn = await asyncpg.connect(url)
-        try:
-            columns = await conn.fetch(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
-                "WHERE table_schema = 'public' ORDER BY 1, 2"
-            )
-            indexes = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
-            return {"columns": [tuple(r) for r in columns], "indexes": [tuple(r) for r in indexes]}
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
+    columns = pg_fetch(url, "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+                            "WHERE table_schema = 'public' ORDER BY 1, 2")  # fmt: skip
+    indexes = pg_fetch(url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
+    return {"columns": columns, "indexes": indexes}
 
 
 def pg_execute(url: str, script: str) -> None:

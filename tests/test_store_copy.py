@@ -5,7 +5,6 @@ target as it was."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Float, LargeBina
 from agora.maintenance.checksums import TableDigest
 from agora.store.types import UtcDateTime
 
-from .conftest import call, fresh_postgres_url, new_tenant, ok, unique, until
+from .conftest import call, fresh_postgres_url, new_tenant, ok, pg_fetch, unique, until
 from .hubproc import HubProcess
 from .store_cli import agora, agora_json, refused, rows, sqlite_url, summary
 
@@ -86,21 +85,10 @@ def finish_everything(hub: HubProcess, work: dict[str, Any]) -> list[str]:
 
 def partition_indexes(url: str) -> dict[str, int]:
     """Each partition of the events table (PostgreSQL): how many valid indexes it has."""
-    import asyncpg
-
-    async def read() -> dict[str, int]:
-        conn = await asyncpg.connect(url)
-        try:
-            rows = await conn.fetch(
-                "SELECT c.relname, count(x.indexrelid) FILTER (WHERE x.indisvalid) AS n FROM pg_inherits i "
-                "JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN pg_index x ON x.indrelid = c.oid "
-                "WHERE i.inhparent = 'events'::regclass GROUP BY c.relname"
-            )
-        finally:
-            await conn.close()
-        return {r["relname"]: r["n"] for r in rows}
-
-    return asyncio.run(read())
+    rows = pg_fetch(url, "SELECT c.relname, count(x.indexrelid) FILTER (WHERE x.indisvalid) FROM pg_inherits i "
+                         "JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN pg_index x ON x.indrelid = c.oid "
+                         "WHERE i.inhparent = 'events'::regclass GROUP BY c.relname")  # fmt: skip
+    return dict(rows)
 
 
 def test_a_hub_moved_mid_work_to_postgres_finishes_it_once_and_the_way_back_is_lossless(tmp_path, postgres_url):

@@ -8,7 +8,7 @@ Revision ID: 0028
 Revises: 0027
 Create Date: 2026-11-26
 """
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from alembic import op
 
@@ -23,13 +23,12 @@ INDEXES = {'ix_events_created': '(created_at)', 'ix_events_tenant_seq': '(tenant
 
 
 def upgrade() -> None:
-    conn = op.get_bind()
-    if conn.dialect.name != 'postgresql':
+    if op.get_context().dialect.name != 'postgresql':
         return
-    now = datetime.now(timezone.utc)
-    first = partitions.partition_name('events', now.date())
-    ends = partitions.bound(partitions.start_of(now.date() + partitions.DAY))
-    run = conn.exec_driver_sql
+    # Statements only (no reads of the catalog), so `agora db upgrade --sql` prints them as they run.
+    today = datetime.now(timezone.utc).date()
+    first = partitions.partition_name('events', today)
+    run = op.execute
     run('ALTER TABLE events RENAME TO events_unpartitioned')
     run(f'ALTER INDEX events_pkey RENAME TO {first}_pkey')
     for index in INDEXES:
@@ -39,19 +38,25 @@ def upgrade() -> None:
     run('ALTER TABLE events_unpartitioned ALTER COLUMN seq DROP DEFAULT')
     run(f'ALTER TABLE events_unpartitioned DROP CONSTRAINT {first}_pkey')
     run(f'ALTER TABLE events_unpartitioned ADD CONSTRAINT {first}_pkey PRIMARY KEY (seq, created_at)')
-    run(f'ALTER TABLE events ATTACH PARTITION events_unpartitioned FOR VALUES FROM (MINVALUE) TO ({ends})')
+    run(f'ALTER TABLE events ATTACH PARTITION events_unpartitioned FOR VALUES FROM (MINVALUE) TO ({_day_bound(today, 1)})')
     run(f'ALTER TABLE events_unpartitioned RENAME TO {first}')
     for index, columns in INDEXES.items():  # on the table: each partition's matching index is attached, not rebuilt
         run(f'CREATE INDEX {index} ON events {columns}')
     run(f'CREATE TABLE {partitions.partition_name("events", None)} PARTITION OF events DEFAULT')
-    partitions.ensure(conn, now)
+    for ahead in range(1, partitions.AHEAD + 1):  # then the retention job makes each next day's (store/partitions.py)
+        day = today + ahead * partitions.DAY
+        run(f'CREATE TABLE {partitions.partition_name("events", day)} PARTITION OF events '
+            f'FOR VALUES FROM ({_day_bound(day, 0)}) TO ({_day_bound(day, 1)})')
+
+
+def _day_bound(day: date, days_after: int) -> str:
+    return partitions.bound(partitions.start_of(day + days_after * partitions.DAY))
 
 
 def downgrade() -> None:
-    conn = op.get_bind()
-    if conn.dialect.name != 'postgresql':
+    if op.get_context().dialect.name != 'postgresql':
         return
-    run = conn.exec_driver_sql
+    run = op.execute
     run('CREATE TABLE events_whole (LIKE events INCLUDING DEFAULTS)')
     run('INSERT INTO events_whole SELECT * FROM events')
     run('ALTER SEQUENCE events_seq_seq OWNED BY events_whole.seq')
