@@ -177,7 +177,7 @@ KINDS = {
     k.name: k
     for k in (
         Kind("messages", "acked deliveries, expired messages and messages nobody has still to receive", count_messages, message_ops.purge_batch),
-        Kind("events", "hub events", count_events, purge_events),
+        Kind("events", "hub events (on PostgreSQL, a day wholly past goes with its partition)", count_events, purge_events),
         Kind("a2a_tasks", "finished A2A tasks with their events", count_a2a_tasks, _batches(purge_a2a_tasks)),
         Kind("tasks", "finished tasks outside workflows, with their history", count_tasks, _batches(purge_tasks)),
         Kind("workflows", "finished workflow runs, with their steps and tasks", count_workflows, _batches(purge_workflows)),
