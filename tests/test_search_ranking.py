@@ -96,6 +96,13 @@ def test_a_correction_is_one_edit_away_unless_the_word_is_long():
     assert vocabulary.correct("dokumant") == "document"  # two edits in a word of eight letters
 
 
+def test_terms_in_most_documents_are_not_matched_on_while_a_rarer_one_remains():
+    vocabulary = Vocabulary({"team": 500, "support": 60, "korean": 3}, documents=1_000)
+    assert vocabulary.selective(["team", "support", "korean", "unseen"]) == ["support", "korean", "unseen"]
+    assert vocabulary.selective(["team"]) == ["team"]  # nothing rarer: the common term is all the query has
+    assert Vocabulary({"team": 500}).selective(["team", "support"]) == ["team", "support"]  # no size: all matched
+
+
 def test_a_pricing_unit_said_with_not_asks_for_nothing():
     said = parse("summarization billed per hour, not per request").constraints
     assert said.pricing_models == ["per_hour"] and said.understood == ["per hour"]

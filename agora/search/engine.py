@@ -77,7 +77,7 @@ class SearchEngine:
         async with self._vocabulary_lock:
             self._vocabulary_at = time.monotonic()  # one read at a time, and none again for a while even if it fails
             try:
-                self._vocabulary = Vocabulary(await self.store.read(search_ops.vocabulary))
+                self._vocabulary = Vocabulary(*await self.store.read(search_ops.vocabulary))
             except Exception:  # noqa: BLE001 - corrections wait for the next read; searches go on
                 log.exception("reading the search vocabulary failed")
                 if self._vocabulary is None:

@@ -96,12 +96,13 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
     p = ctx.principal
     viewer = search_ops.Viewer(p.tenant_id, sees_all=p.is_admin)
     mode, semantic = _mode(ctx, req.mode)
-    terms = match_terms(parsed.words, ctx.store.dialect, await engine.vocabulary())
+    vocabulary = await engine.vocabulary()
+    terms = match_terms(parsed.words, ctx.store.dialect, vocabulary)
     if terms.unknown or terms.corrections:
         engine.saw_unknown()  # (a correction may be a new word's misreading: "zqab" for the just-indexed "zqba")
     lexical: list[tuple[int, float]] = []
     if mode is not w.SearchMode.semantic:
-        lexical = await ctx.store.read(search_ops.lexical, terms.stems, [], filters, viewer, CANDIDATES)
+        lexical = await ctx.store.read(search_ops.lexical, vocabulary.selective(terms.stems), [], filters, viewer, CANDIDATES)
     nearest: list[tuple[int, float]] = []
     embedding_ms = None
     if mode is not w.SearchMode.lexical and engine.vectors is not None:

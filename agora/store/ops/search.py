@@ -193,13 +193,13 @@ def highlights(conn: Connection, seqs: list[int], stems: list[str], prefixes: li
     return {r[0]: {"title": r[1] or "", "tags": r[2] or "", "body": r[3] or ""} for r in rows}
 
 
-def vocabulary(conn: Connection) -> dict[str, int]:
-    """Every indexed term (a stem) with the number of documents holding it."""
+def vocabulary(conn: Connection) -> tuple[dict[str, int], int]:
+    """Every indexed term (a stem) with the number of documents holding it, and the number of documents."""
     if conn.dialect.name == "postgresql":
         rows = conn.execute(text("SELECT word, ndoc FROM ts_stat('SELECT tsv FROM search_documents')"))
     else:
         rows = conn.execute(text("SELECT term, doc FROM search_vocab"))
-    return {r[0]: int(r[1]) for r in rows}
+    return {r[0]: int(r[1]) for r in rows}, count(conn)
 
 
 def count(conn: Connection) -> int:
