@@ -167,7 +167,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
         turn, created, events = _turn(conn, agent, task, task["history"][0], now, taker is not None)
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
-        return task, turn, events
+        return {**task, "has_push": False}, turn, events  # a task made now has no webhook yet
 
     try:
         task, events = await hub.store.write(op)

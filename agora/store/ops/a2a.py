@@ -53,9 +53,7 @@ _SAVE = Prepared(update(a2a_tasks).where(a2a_tasks.c.task_id == bindparam("b_tas
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    """A new task (it has no webhooks yet: ``has_push`` False)."""
     _INSERT_TASK.execute(conn, row)
-    row["has_push"] = False
 
 
 @point_read
