@@ -273,6 +273,29 @@ async def test_presence_offline_after_silence_and_back_with_a_heartbeat(tuned_hu
             assert ok(call(s, "agora.agents.heartbeat"))["status"] == "active"
 
 
+def test_an_agent_registered_again_after_going_offline_stays_present_for_a_whole_span(tuned_hub):
+    """Registering again (by the admin, as a hosting node's start does) is a sign of life: the agent is active and the
+    2 s of silence that make it offline start again, rather than the next presence sweep (every 0.5 s) finding it
+    silent since its first registration."""
+    with tuned_hub.client() as admin:
+        agent = register(admin)
+
+        def status() -> str:
+            return ok(call(admin, "agora.agents.get", agent=agent["agent_id"]))["status"]
+
+        deadline = time.monotonic() + 10
+        while status() != "offline" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status() == "offline"
+        assert register(admin, agent["agent_name"])["agent_id"] == agent["agent_id"]
+        again = time.monotonic()
+        seen = set()
+        while time.monotonic() - again < 1.5:
+            seen.add(status())
+            time.sleep(0.1)
+        assert seen == {"active"}
+
+
 async def test_many_live_streams_keep_their_agents_present_until_they_close(tuned_hub):
     """The replica writes the presence of every agent with a live stream at once (core/presence): thirty streams
     held past several spans of silence keep all thirty present, a second stream of the same agent closing does not

@@ -119,7 +119,10 @@ def upsert(
     existing = resolve(conn, tenant_id, name) if acting_agent_id is None else _own(conn, tenant_id, name, acting_agent_id)
     changes = dict(values)
     if existing["status"] in ("offline", "inactive"):
-        changes["status"] = "active"  # registering again is a sign of life
+        # registering again is a sign of life, recorded as one: else presence would find the agent silent since its
+        # last heartbeat and take it offline again at its next pass
+        changes["status"] = "active"
+        changes["last_heartbeat"] = now
     if acting_agent_id is not None:
         changes["last_heartbeat"] = now  # the agent itself, with its own token: it is there now
     conn.execute(update(agents).where(agents.c.agent_id == existing["agent_id"]).values(**changes))
