@@ -259,3 +259,13 @@ def test_a_percentage_is_never_read_as_a_price():
     assert floor.max_price is None and floor.min_success_rate == 0.95
     assert parse("at least 99.9% success").constraints.min_success_rate == 0.999
     assert str(parse("under 1.5 dollars").constraints.max_price) == "1.5"
+
+
+def test_a_term_another_one_matches_as_a_prefix_is_matched_once():
+    from agora.store.ops.search import fts5_query, pg_tsquery
+
+    # "summarise" and "summary" stem apart; "summar"* matches both, so "summaris"* would score a document twice
+    assert fts5_query(["summaris", "summar", "research"], []) == '"summar"* OR "research"*'
+    assert pg_tsquery(["summaris", "summar", "research"], []) == "'summar':* | 'research':*"
+    assert fts5_query(["cent", "center", "ce"], ["centr"]) == '"cent"* OR "ce"'  # "ce" is matched whole, not a prefix
+    assert fts5_query(["translat"], ["transl"]) == '"transl"*'

@@ -132,14 +132,28 @@ MIN_PREFIX = 3
 def fts5_query(stems: list[str], prefixes: list[str]) -> str:
     """An FTS5 query matching any term. Each is quoted (no query syntax gets through); a stem is given as a prefix
     too, because the porter tokenizer would stem it again ("translat" is its own stem, but not every stem is)."""
+    stems, prefixes = _unsubsumed(stems, prefixes)
     quoted = [f'"{s}"*' if len(s) >= MIN_PREFIX else f'"{s}"' for s in stems] + [f'"{p}"*' for p in prefixes]
     return " OR ".join(dict.fromkeys(q.replace("'", "") for q in quoted))
 
 
 def pg_tsquery(stems: list[str], prefixes: list[str]) -> str:
     """A tsquery (config 'simple': the terms are stems already) matching any term, each also as a prefix."""
+    stems, prefixes = _unsubsumed(stems, prefixes)
     terms = [f"'{t}':*" if len(t) >= MIN_PREFIX else f"'{t}'" for t in stems] + [f"'{p}':*" for p in prefixes]
     return " | ".join(dict.fromkeys(terms))
+
+
+def _unsubsumed(stems: list[str], prefixes: list[str]) -> tuple[list[str], list[str]]:
+    """Without the terms another one matches as a prefix ("summaris" when "summar" is there, as "summarise" and
+    "summary" stem apart): matched twice, a document would be scored twice for one word, and each term is work for
+    every matching document (ranking 16,000 matches of six terms takes ~45 ms at 100,000 documents)."""
+    wide = [t for t in (*stems, *prefixes) if len(t) >= MIN_PREFIX] + list(prefixes)
+
+    def kept(term: str) -> bool:
+        return not any(term != w and term.startswith(w) for w in wide)
+
+    return [s for s in stems if kept(s)], [p for p in prefixes if kept(p)]
 
 
 _NOT_READ = ("embedding", "embedder", "embedded_at", "updated_at")  # a search's hits need none of them
