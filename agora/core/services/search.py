@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from dataclasses import dataclass, field
@@ -100,12 +101,16 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
     terms = match_terms(parsed.words, ctx.store.dialect, vocabulary)
     if terms.unknown or terms.corrections:
         engine.saw_unknown()  # (a correction may be a new word's misreading: "zqab" for the just-indexed "zqba")
-    lexical: list[tuple[int, float]] = []
-    if mode is not w.SearchMode.semantic:
-        lexical = await ctx.store.read(search_ops.lexical, vocabulary.selective(terms.stems), [], filters, viewer, CANDIDATES)
-    nearest: list[tuple[int, float]] = []
-    embedding_ms = None
-    if mode is not w.SearchMode.lexical and engine.vectors is not None:
+
+    async def by_words() -> list[tuple[int, float]]:
+        if mode is w.SearchMode.semantic:
+            return []
+        return await ctx.store.read(search_ops.lexical, vocabulary.selective(terms.stems), [], filters, viewer, CANDIDATES)
+
+    async def by_meaning() -> tuple[list[tuple[int, float]], float | None]:
+        """The nearest vectors, and the ms embedding the query took."""
+        if mode is w.SearchMode.lexical or engine.vectors is None:
+            return [], None
         started = time.perf_counter()
         query_vector = await engine.embed_query(parsed.text or req.q)
         embedding_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -114,7 +119,11 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
         # Vectors are filtered after the search: three times as many when filters or visibility may drop most of them
         # (each candidate is read back and scored: 600 instead of 200 cost a search ~20 ms at 100,000 documents).
         wanted = CANDIDATES if viewer.sees_all and not filters.narrow else CANDIDATES * 3
-        nearest = [(seq, sim) for seq, sim in engine.vectors.nearest(query_vector, wanted) if sim >= MIN_SIMILARITY]
+        return [(seq, sim) for seq, sim in engine.vectors.nearest(query_vector, wanted) if sim >= MIN_SIMILARITY], embedding_ms
+
+    # The full-text read runs in the store (its thread, or PostgreSQL) while the query is embedded and its vectors
+    # compared here: a hybrid search takes the longer of the two, not their sum.
+    lexical, (nearest, embedding_ms) = await asyncio.gather(by_words(), by_meaning())
     metrics.SEARCH_QUERIES.labels(mode.value).inc()
     fused = _fuse(lexical, nearest)
     min_success = req.min_success_rate if req.min_success_rate is not None else c.min_success_rate
