@@ -272,7 +272,7 @@ def _performance(figures: dict[str, Any] | None, min_success: float | None, adju
 
 
 def _highlight(conn: Connection, page: list[tuple[dict[str, Any], float, w.Why]], stems: list[str]) -> None:
-    marked = search_ops.highlights(conn, [doc["doc_seq"] for doc, _, _ in page], stems, [])
+    marked = search_ops.highlights(conn, [doc for doc, _, _ in page], stems, [])
     for doc, _, why in page:
         for field_name, column in (("name", "title"), ("tags", "tags"), ("description", "body")):
             text = marked.get(doc["doc_seq"], {}).get(column, "")

@@ -20,6 +20,7 @@ from ..search_documents import agent_document, listing_document, service_documen
 from ..schema import agents, market_listings, services
 from ..schema import search_documents as docs
 from ..base import point_read
+from . import fts5_marks
 from .dialect import one_of, upsert_insert
 
 _FTS = table("search_fts", column("rowid"))  # SQLite's FTS5 table (made by the migration, not in the metadata)
@@ -182,11 +183,12 @@ def documents(conn: Connection, seqs: list[int]) -> dict[int, dict[str, Any]]:
     return {r["doc_seq"]: dict(r) for r in conn.execute(select(*columns).where(docs.c.doc_seq.in_(seqs))).mappings()}
 
 
-def highlights(conn: Connection, seqs: list[int], stems: list[str], prefixes: list[str]) -> dict[int, dict[str, str]]:
-    """For matching documents of ``seqs``: their title and tags with the matched terms marked, and the best
-    fragment of their description, marked (``HIGHLIGHT_OPEN`` … ``HIGHLIGHT_CLOSE``)."""
-    if not seqs or (not stems and not prefixes):
+def highlights(conn: Connection, documents: list[dict[str, Any]], stems: list[str], prefixes: list[str]) -> dict[int, dict[str, str]]:
+    """For matching ``documents`` (whole, as ``documents`` reads them): their title and tags with the matched terms
+    marked, and the best fragment of their description, marked (``HIGHLIGHT_OPEN`` … ``HIGHLIGHT_CLOSE``)."""
+    if not documents or (not stems and not prefixes):
         return {}
+    seqs = [d["doc_seq"] for d in documents]
     o, c = HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE
     if conn.dialect.name == "postgresql":
         options = f"StartSel={o}, StopSel={c}, HighlightAll=true"
@@ -198,12 +200,8 @@ def highlights(conn: Connection, seqs: list[int], stems: list[str], prefixes: li
         )
         rows = conn.execute(stmt, {"q": pg_tsquery(stems, prefixes), "all": options, "body": body_options, "seqs": list(seqs)})
     else:
-        stmt = text(
-            f"SELECT rowid, highlight(search_fts, 0, '{o}', '{c}'), highlight(search_fts, 1, '{o}', '{c}'), "
-            f"snippet(search_fts, 2, '{o}', '{c}', '…', 24) FROM search_fts WHERE search_fts MATCH :q "
-            f"AND rowid IN ({', '.join(str(int(s)) for s in seqs)})"
-        )
-        rows = conn.execute(stmt, {"q": fts5_query(stems, prefixes)})
+        page = [(d["doc_seq"], d["title"], d["tags"], d["body"]) for d in documents]
+        rows = fts5_marks.marks(page, fts5_query(stems, prefixes), o, c)
     return {r[0]: {"title": r[1] or "", "tags": r[2] or "", "body": r[3] or ""} for r in rows}
 
 
