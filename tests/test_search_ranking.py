@@ -129,5 +129,9 @@ def test_a_search_says_when_every_document_has_its_vector(tmp_path: Path):
             # Settled, the new document is among the vectors searched: found by meaning alone.
             found = search(admin, "turn my voice memos into text", mode="semantic")
             assert names(found) == [scribe["agent_name"]] and found["results"][0]["why"]["lexical_rank"] is None
+            # The same words again (the next page, the chat asking again): the query's vector is kept, not made anew.
+            again = search(admin, "turn my voice memos into text", mode="semantic")
+            assert names(again) == names(found)
+            assert again["embedding_ms"] < 1.0 < found["embedding_ms"], (found["embedding_ms"], again["embedding_ms"])
     finally:
         hub.stop()

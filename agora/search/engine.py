@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -40,6 +41,7 @@ REBUILD_BATCH = 500
 IDLE_SECONDS = 1.0  # the embedder looks for new documents this often when it found none
 VOCABULARY_SECONDS = 60.0
 UNKNOWN_SECONDS = 2.0  # a word the vocabulary lacks makes it read again, at most this often…
+QUERY_CACHE = 1_024  # queries whose vectors are kept (1.5 KiB each at 384 dimensions)
 UNKNOWN_READ_SHARE = 0.05  # …and at most this share of the time: reading it at 100,000 documents takes ~0.5 s
 
 
@@ -52,6 +54,7 @@ class SearchEngine:
         self._vocabulary_seconds = 0.0  # what the last read took
         self._vocabulary_lock = asyncio.Lock()
         self._vocabulary_refresh: asyncio.Task[None] | None = None
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # the last queries' vectors, oldest first
         self.rebuilt = asyncio.Event()
 
     # -- for a search ------------------------------------------------------------------------------------------------
@@ -89,9 +92,19 @@ class SearchEngine:
                 if self._vocabulary is None:
                     self._vocabulary = Vocabulary({})
 
-    async def embed_query(self, text: str) -> np.ndarray:
+    async def embed_query(self, text: str) -> tuple[np.ndarray, bool]:
+        """The query's vector, and whether it was embedded now rather than found among the ``QUERY_CACHE`` last
+        (the next page of a search, the chat asking again, a console refreshing: the same words again)."""
         assert self.embedder is not None
-        return (await self.embedder.embed([text]))[0]
+        vector = self._queries.get(text)
+        if vector is not None:
+            self._queries.move_to_end(text)
+            return vector, False
+        vector = (await self.embedder.embed([text]))[0]
+        self._queries[text] = vector
+        if len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return vector, True
 
     # -- background --------------------------------------------------------------------------------------------------
 

@@ -112,9 +112,10 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
         if mode is w.SearchMode.lexical or engine.vectors is None:
             return [], None
         started = time.perf_counter()
-        query_vector = await engine.embed_query(parsed.text or req.q)
+        query_vector, embedded_now = await engine.embed_query(parsed.text or req.q)
         embedding_ms = round((time.perf_counter() - started) * 1000, 3)
-        metrics.SEARCH_EMBED_SECONDS.labels("query").observe(embedding_ms / 1000)
+        if embedded_now:
+            metrics.SEARCH_EMBED_SECONDS.labels("query").observe(embedding_ms / 1000)
         await engine.vectors.refresh()
         # Vectors are filtered after the search: three times as many when filters or visibility may drop most of them
         # (each candidate is read back and scored: 600 instead of 200 cost a search ~20 ms at 100,000 documents).
