@@ -1,9 +1,11 @@
 """The search benchmark's data in a hub: the judged corpus through the hub's own tools, synthetic listings through
-the store's own operations (a hub is then started on them), and the wait until every document has its vector."""
+the store's own operations (a hub is then started on them), the wait until every document has its vector, and what
+the clustered vector search finds of what an exact one finds."""
 
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +16,13 @@ import httpx
 from sqlalchemy import Connection
 
 from agora.core.services.marketplace import stored_fields
+from agora.core.services.search import CANDIDATES, MIN_SIMILARITY
 from agora.search.engine import INDEX_STATE_KEY, INDEX_VERSION
-from agora.search.vectors import FRESH_SECONDS
+from agora.search.embedders import Embedder
+from agora.search.vectors import FRESH_SECONDS, PAGE as VECTOR_PAGE, VectorCopy
 from agora.store import open_store
 from agora.store.ops import marketplace as market_ops
+from agora.store.ops import search as search_ops
 from agora.store.ops import system as system_ops
 from agora_sdk.wire.marketplace import PublishListing
 
@@ -128,3 +133,50 @@ def wait_embedded(hub: Server, key: str, timeout: float, on_progress: Callable[[
                 return Embedded(count, seconds)
             time.sleep(POLL_SECONDS)
     raise RuntimeError(f"documents still waiting for their vectors after {timeout:.0f}s")
+
+
+@dataclass(frozen=True)
+class ClusteredRecall:
+    """The clustered vector search against the exact one, over the same vectors and queries."""
+
+    at_10: float  # mean share of the exact 10 nearest (above the similarity floor) the clustered search found
+    at_candidates: float  # the same over the ``CANDIDATES`` nearest a search takes from the vectors
+    worst_at_10: float
+    exact_ms: float  # per query, median
+    clustered_ms: float
+    clustering_seconds: float
+    clusters: int
+
+
+async def clustered_recall(spec: HubSpec, embedder: Embedder, queries: list[str]) -> ClusteredRecall:
+    """Every vector of ``spec``'s store read as a replica reads them, clustered as it clusters them, and each query's
+    nearest neighbours found both ways."""
+    store = open_store(spec.database_url, spec.data_dir)
+    await store.start()
+    try:
+        exact, after = VectorCopy(), 0
+        while page := await store.read(search_ops.vectors, embedder.name, after, VECTOR_PAGE):
+            exact.put(page)
+            after = page[-1][0]
+    finally:
+        await store.close()
+    started = time.perf_counter()
+    clustered = exact.clustered()
+    clustering_seconds = time.perf_counter() - started
+    assert clustered.clusters is not None, f"{exact.count:,} vectors are too few to cluster"
+    at_10, at_candidates, exact_ms, clustered_ms = [], [], [], []
+    for query in await embedder.embed(queries):
+        ranked = []
+        for copy, timings in ((exact, exact_ms), (clustered, clustered_ms)):
+            started = time.perf_counter()
+            found = copy.nearest(query, CANDIDATES)
+            timings.append((time.perf_counter() - started) * 1000)
+            ranked.append([seq for seq, similarity in found if similarity >= MIN_SIMILARITY])
+        truth, got = ranked
+        if truth:
+            at_10.append(len(set(truth[:10]) & set(got[:10])) / len(truth[:10]))
+            at_candidates.append(len(set(truth) & set(got)) / len(truth))
+    return ClusteredRecall(
+        statistics.mean(at_10), statistics.mean(at_candidates), min(at_10), statistics.median(exact_ms),
+        statistics.median(clustered_ms), clustering_seconds, len(clustered.clusters.centroids),
+    )  # fmt: skip
