@@ -40,9 +40,9 @@ INDEX_STATE_KEY = "search_index_version"
 REBUILD_BATCH = 500
 IDLE_SECONDS = 1.0  # the embedder looks for new documents this often when it found none
 VOCABULARY_SECONDS = 60.0
-UNKNOWN_SECONDS = 2.0  # a word the vocabulary lacks makes it read again, at most this often…
+UNKNOWN_SECONDS = 2.0  # a word the vocabulary lacks: read again if documents came or went, at most this often…
+UNKNOWN_READ_SHARE = 0.01  # …and at most this share of the time: at 100,000 documents a read takes ~0.3 s
 QUERY_CACHE = 1_024  # queries whose vectors are kept (1.5 KiB each at 384 dimensions)
-UNKNOWN_READ_SHARE = 0.05  # …and at most this share of the time: reading it at 100,000 documents takes ~0.5 s
 
 
 class SearchEngine:
@@ -52,6 +52,7 @@ class SearchEngine:
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_at = 0.0
         self._vocabulary_seconds = 0.0  # what the last read took
+        self._vocabulary_of: tuple[int, int] | None = None  # search_ops.extent when it was read
         self._vocabulary_lock = asyncio.Lock()
         self._vocabulary_refresh: asyncio.Task[None] | None = None
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # the last queries' vectors, oldest first
@@ -70,22 +71,28 @@ class SearchEngine:
         return self._vocabulary
 
     def saw_unknown(self) -> None:
-        """A search met a word the vocabulary lacks: maybe it was indexed since the last read. (Searches with typos
-        come all the time; with a read every ``UNKNOWN_SECONDS`` a large index would be read half the time, and the
-        searches meanwhile would wait for the cores.)"""
+        """A search met a word the vocabulary lacks: maybe a document holding it came since the last read (one
+        edited since waits for the periodic read). Searches with typos come all the time, and a read of a large
+        vocabulary stalls the searches beside it (at 100,000 documents ~0.3 s of rows, each taking the GIL), so it
+        is read again only when documents came or went, at most every ``UNKNOWN_SECONDS`` and
+        ``UNKNOWN_READ_SHARE`` of the time."""
         wait = max(UNKNOWN_SECONDS, self._vocabulary_seconds / UNKNOWN_READ_SHARE)
         if time.monotonic() - self._vocabulary_at > wait:
-            self._refresh_vocabulary()
+            self._refresh_vocabulary(unless_unchanged=True)
 
-    def _refresh_vocabulary(self) -> None:
+    def _refresh_vocabulary(self, unless_unchanged: bool = False) -> None:
         if self._vocabulary_refresh is None or self._vocabulary_refresh.done():
-            self._vocabulary_refresh = asyncio.create_task(self._read_vocabulary())
+            self._vocabulary_refresh = asyncio.create_task(self._read_vocabulary(unless_unchanged))
 
-    async def _read_vocabulary(self) -> None:
+    async def _read_vocabulary(self, unless_unchanged: bool = False) -> None:
         async with self._vocabulary_lock:
             self._vocabulary_at = time.monotonic()  # one read at a time, and none again for a while even if it fails
             try:
-                self._vocabulary = Vocabulary(*await self.store.read(search_ops.vocabulary))
+                if unless_unchanged and await self.store.read(search_ops.extent) == self._vocabulary_of:
+                    return
+                # (the extent first: a document that comes during the read makes the next look differ)
+                self._vocabulary_of, terms = await self.store.read(lambda conn: (search_ops.extent(conn), search_ops.vocabulary(conn)))
+                self._vocabulary = Vocabulary(*terms)
                 self._vocabulary_seconds = time.monotonic() - self._vocabulary_at
             except Exception:  # noqa: BLE001 - corrections wait for the next read; searches go on
                 log.exception("reading the search vocabulary failed")

@@ -214,6 +214,12 @@ def vocabulary(conn: Connection) -> tuple[dict[str, int], int]:
     return {r[0]: int(r[1]) for r in rows}, count(conn)
 
 
+def extent(conn: Connection) -> tuple[int, int]:
+    """How many documents there are and the newest one's doc_seq: a cheap sign that documents came or went."""
+    row = conn.execute(select(func.count(), func.max(docs.c.doc_seq)).select_from(docs)).one()
+    return int(row[0]), int(row[1] or 0)
+
+
 def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(docs)).scalar_one())
 
