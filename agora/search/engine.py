@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy import Connection
 
 from agora.observability import metrics
 from agora.store import Store
@@ -41,7 +42,7 @@ REBUILD_BATCH = 500
 IDLE_SECONDS = 1.0  # the embedder looks for new documents this often when it found none
 VOCABULARY_SECONDS = 60.0
 UNKNOWN_SECONDS = 2.0  # a word the vocabulary lacks: read again if documents came or went, at most this often…
-UNKNOWN_READ_SHARE = 0.01  # …and at most this share of the time: at 100,000 documents a read takes ~0.3 s
+UNKNOWN_READ_SHARE = 0.05  # …and at most this share of the time: at 100,000 documents a read takes ~0.3 s
 QUERY_CACHE = 1_024  # queries whose vectors are kept (1.5 KiB each at 384 dimensions)
 
 
@@ -51,7 +52,7 @@ class SearchEngine:
         self.vectors = VectorIndex(store, now, embedder.name) if embedder is not None else None
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_at = 0.0
-        self._vocabulary_seconds = 0.0  # what the last read took
+        self._vocabulary_seconds = 0.0  # what the last read took in the store (not waiting for it: a busy machine)
         self._vocabulary_of: tuple[int, int] | None = None  # search_ops.extent when it was read
         self._vocabulary_lock = asyncio.Lock()
         self._vocabulary_refresh: asyncio.Task[None] | None = None
@@ -90,10 +91,8 @@ class SearchEngine:
             try:
                 if unless_unchanged and await self.store.read(search_ops.extent) == self._vocabulary_of:
                     return
-                # (the extent first: a document that comes during the read makes the next look differ)
-                self._vocabulary_of, terms = await self.store.read(lambda conn: (search_ops.extent(conn), search_ops.vocabulary(conn)))
-                self._vocabulary = Vocabulary(*terms)
-                self._vocabulary_seconds = time.monotonic() - self._vocabulary_at
+                (terms, self._vocabulary_of), self._vocabulary_seconds = await self.store.read(_timed_vocabulary)
+                self._vocabulary = Vocabulary(terms, self._vocabulary_of[0])
             except Exception:  # noqa: BLE001 - corrections wait for the next read; searches go on
                 log.exception("reading the search vocabulary failed")
                 if self._vocabulary is None:
@@ -164,3 +163,8 @@ class SearchEngine:
             except Exception as exc:  # noqa: BLE001 - an embedder that is down: lexical search goes on; try again later
                 log.warning("embedding search documents failed; retrying", extra={"reason": str(exc)[:300]})
                 await asyncio.sleep(5 * IDLE_SECONDS)
+
+
+def _timed_vocabulary(conn: Connection) -> tuple[tuple[dict[str, int], tuple[int, int]], float]:
+    started = time.perf_counter()
+    return search_ops.vocabulary(conn), time.perf_counter() - started

@@ -205,23 +205,21 @@ def highlights(conn: Connection, documents: list[dict[str, Any]], stems: list[st
     return {r[0]: {"title": r[1] or "", "tags": r[2] or "", "body": r[3] or ""} for r in rows}
 
 
-def vocabulary(conn: Connection) -> tuple[dict[str, int], int]:
-    """Every indexed term (a stem) with the number of documents holding it, and the number of documents."""
+def vocabulary(conn: Connection) -> tuple[dict[str, int], tuple[int, int]]:
+    """Every indexed term (a stem) with the number of documents holding it, and the ``extent`` it was read at (read
+    first: a document that comes during the read makes the next ``extent`` differ)."""
+    at = extent(conn)
     if conn.dialect.name == "postgresql":
         rows = conn.execute(text("SELECT word, ndoc FROM ts_stat('SELECT tsv FROM search_documents')"))
     else:
         rows = conn.execute(text("SELECT term, doc FROM search_vocab"))
-    return {r[0]: int(r[1]) for r in rows}, count(conn)
+    return {r[0]: int(r[1]) for r in rows}, at
 
 
 def extent(conn: Connection) -> tuple[int, int]:
     """How many documents there are and the newest one's doc_seq: a cheap sign that documents came or went."""
     row = conn.execute(select(func.count(), func.max(docs.c.doc_seq)).select_from(docs)).one()
     return int(row[0]), int(row[1] or 0)
-
-
-def count(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(docs)).scalar_one())
 
 
 # -- vectors ----------------------------------------------------------------------------------------------------------
