@@ -612,7 +612,7 @@ def test_a_statement_held_past_the_timeout_answers_503_and_keeps_nothing(postgre
     import asyncpg
 
     url = fresh_postgres_url(postgres_url)
-    hub = HubProcess(tmp_path / "hub", database_url=url, extra_args=["--pg-statement-timeout", "0.3"]).start()
+    hub = HubProcess(tmp_path / "hub", database_url=url, extra_args=["--pg-statement-timeout", "1"]).start()
     try:
         with hub.client() as admin:
             agent = register(admin)
@@ -636,5 +636,34 @@ def test_a_statement_held_past_the_timeout_answers_503_and_keeps_nothing(postgre
                 assert waited < 5, waited
                 assert ok(call(admin, "agora.task.get", task_id=task_id))["status"] == "in_progress"
                 assert ok(call(c, "agora.task.update", task_id=task_id, lease_token=lease, status="completed"))["status"] == "completed"
+    finally:
+        hub.stop()
+
+
+def test_a_hub_starts_while_a_table_it_reads_at_start_is_locked(postgres_url, tmp_path):
+    """PostgreSQL: a start-up read held past the statement timeout (here: the MCP servers, behind someone else's
+    lock) does not stop the hub from starting; it says so in its log and serves."""
+    import asyncio
+
+    import asyncpg
+
+    url = fresh_postgres_url(postgres_url)
+    hub = HubProcess(tmp_path / "hub", database_url=url, extra_args=["--pg-statement-timeout", "0.5"])
+    hub.start().stop()  # the schema is in place: the next start migrates nothing
+
+    async def start_behind_a_lock() -> None:
+        holder = await asyncpg.connect(url)
+        try:
+            async with holder.transaction():
+                await holder.execute("LOCK TABLE mcp_servers IN ACCESS EXCLUSIVE MODE")
+                await asyncio.to_thread(hub.start)
+        finally:
+            await holder.close()
+
+    try:
+        asyncio.run(start_behind_a_lock())
+        assert "could not be read at start" in hub.log_path.read_text()
+        with hub.client() as admin:
+            assert ok(call(admin, "agora.admin.health", component="system"))["status"] == "healthy"
     finally:
         hub.stop()

@@ -23,7 +23,7 @@ from agora.store import Store
 from agora.store.ops import mcp_servers as server_ops
 from agora.store.ops import search as search_ops
 from agora.store.search_documents import imported_tool_document
-from agora_sdk.errors import NotFound
+from agora_sdk.errors import NotFound, Unavailable
 from agora_sdk.wire.common import ToolStatus
 from agora_sdk.wire.gateway import ExtArguments, ExtResult, McpServer, UpstreamState
 
@@ -50,7 +50,12 @@ class McpGateway:
         self._indexing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.sync()
+        """Connect the registered servers. A database too slow to answer at once does not stop the hub from
+        starting: the servers are connected at the next refresh."""
+        try:
+            await self.sync()
+        except Unavailable:
+            log.warning("the registered MCP servers could not be read at start; they are connected at the next refresh")
         self._sync = asyncio.create_task(self._sync_forever(), name="mcp-gateway-sync")
 
     def watch(self, callback: Callable[[str | None], None]) -> None:
