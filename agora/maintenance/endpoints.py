@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from agora.store import migrate
-from agora.store.base import ENGINE_JSON_OPTIONS
+from agora.store.base import ENGINE_JSON_OPTIONS, begin_sqlite
 from agora.store.postgres import asyncpg_url
 from agora.store.schema import metadata
 from agora_sdk.errors import FailedPrecondition, InvalidArgument
@@ -413,8 +413,7 @@ def _sqlite_connection(location: StoreLocation, read_only: bool) -> Iterator[Con
         dbapi.execute("PRAGMA foreign_keys=ON")
 
     event.listen(engine, "connect", on_connect)
-    # The sqlite3 module is in autocommit mode (isolation_level None): SQLAlchemy's transactions emit BEGIN themselves.
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    event.listen(engine, "begin", begin_sqlite)
     try:
         with engine.connect() as conn:
             yield conn

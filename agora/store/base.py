@@ -97,6 +97,13 @@ def _json_loads(value: Any) -> Any:
 ENGINE_JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
 
 
+def begin_sqlite(conn: Connection) -> None:
+    """The "begin" listener of an engine whose sqlite3 connections are in autocommit mode (isolation_level None):
+    SQLAlchemy's transactions emit BEGIN themselves. It goes straight to sqlite3; through ``exec_driver_sql`` its
+    execution machinery cost more than the statement (~5% of a point read on the hot path)."""
+    conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+
+
 def open_store(database_url: str | None, data_dir: Path, **options: Any) -> Store:
     """Pick the engine from the URL: no URL means embedded SQLite in ``data_dir``."""
     if not database_url or database_url.startswith("sqlite"):

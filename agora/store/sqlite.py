@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from agora_sdk.errors import Unavailable
 
 from . import migrate
-from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
+from .base import ENGINE_JSON_OPTIONS, Op, Store, T, begin_sqlite, run_op
 
 log = logging.getLogger("agora.store")
 
@@ -134,7 +134,7 @@ class SQLiteStore(Store):
         self._max_batch = sqlite_max_batch
         self._engine = create_engine(self.url_for_display, poolclass=NullPool, **ENGINE_JSON_OPTIONS)
         event.listen(self._engine, "connect", self._on_connect)
-        event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(self._engine, "begin", begin_sqlite)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._checkpointer: _Checkpointer | None = None
