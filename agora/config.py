@@ -41,6 +41,7 @@ class Settings:
     mcp_gateway_refresh_seconds: float = 5.0
     public_url: str | None = None  # how clients reach this hub (cards carry it); unset: taken from each request
     a2a_blocking_timeout: float = 60.0
+    a2a_fast_path: bool = True  # plain blocking A2A sends answered without the SDK's protobuf round trips (a2a/fast.py)
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
     a2a_grpc_port: int | None = None  # the A2A gRPC binding's port (agora/transports/a2a/grpc.py); None: not served
     a2a_grpc_default_agent: str | None = None  # the agent answering gRPC calls that name none; None: the directory

@@ -221,6 +221,15 @@ def serve(
             "task as it stands.",
         ),
     ] = 60.0,
+    a2a_fast_path: Annotated[
+        bool,
+        typer.Option(
+            "--a2a-fast-path/--no-a2a-fast-path", envvar="AGORA_A2A_FAST_PATH",
+            help="Answer plain blocking A2A 1.0 JSON-RPC SendMessage requests (text parts, no configuration or metadata) "
+            "as the A2A SDK would answer them, without its protobuf round trips. Off: the SDK parses and answers every "
+            "A2A request. Off as well with --opentelemetry (the SDK's A2A spans).",
+        ),
+    ] = Settings.a2a_fast_path,
     a2a_public_rate: Annotated[
         float,
         typer.Option(envvar="AGORA_A2A_PUBLIC_RATE", help="Requests a minute one anonymous client may send to one public A2A agent."),
@@ -476,6 +485,7 @@ def serve(
         public_url=public_url.rstrip("/") if public_url else None,
         a2a_blocking_timeout=a2a_blocking_timeout,
         a2a_public_rate=a2a_public_rate,
+        a2a_fast_path=a2a_fast_path,
         a2a_grpc_port=a2a_grpc_port or None,
         a2a_grpc_default_agent=a2a_grpc_default_agent or None,
         mcp_extension=mcp_extension or None,

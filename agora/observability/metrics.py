@@ -66,6 +66,13 @@ MCP_REQUESTS = Counter(
     ["path"],
     registry=REGISTRY,
 )
+A2A_REQUESTS = Counter(
+    "agora_a2a_jsonrpc_requests",
+    "JSON-RPC requests to agents' A2A fronts by who answered them: fast (a plain blocking SendMessage, answered "
+    "without the SDK's protobuf round trips) or sdk (the A2A SDK: every other method, version and shape).",
+    ["path"],
+    registry=REGISTRY,
+)
 SEARCH_QUERIES = Counter(
     "agora_search_queries", "Searches by how they ranked: lexical, or hybrid (lexical and vectors).", ["mode"], registry=REGISTRY
 )
@@ -105,6 +112,10 @@ def count_pushed(how: str, tasks: int) -> None:
 
 def count_mcp_request(path: str) -> None:
     _child(MCP_REQUESTS, path).inc()
+
+
+def count_a2a_request(path: str) -> None:
+    _child(A2A_REQUESTS, path).inc()
 
 
 def count_edge_refusal(reason: str) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.json_format import ParseDict, ParseError
 from sqlalchemy import Connection
@@ -30,6 +30,9 @@ from agora.store.ops import tasks as task_ops
 from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
 from agora_sdk.wire.common import iso_utc
+
+if TYPE_CHECKING:
+    from agora.core.wakeups import Waiter
 
 TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
 TERMINAL = frozenset(a2a_ops.FINISHED)
@@ -110,10 +113,16 @@ def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, mes
 # -- callers: send, read, cancel ---------------------------------------------------------------------------------------
 
 
-async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any]) -> dict[str, Any]:
-    """Start a task for ``agent`` with ``message``, or continue the task it names (one waiting for input). The task
-    comes back with ``last_seq``, its newest event (SUBMITTED, or WORKING when the turn went to the agent's channel at
-    once): a stream follows it from there. ``message`` is the caller's
+def task_id_for(message: dict[str, Any]) -> str:
+    """The id of the task ``message`` goes to: the one it continues, or a new one (``send`` takes it), known before
+    the send so that a caller can arm its wake-up first."""
+    return message.get("taskId") or new_id("a2a")
+
+
+async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any], new_task_id: str | None = None) -> dict[str, Any]:
+    """Start a task for ``agent`` with ``message`` (its id ``new_task_id`` when given), or continue the task it names (one
+    waiting for input). The task comes back with ``last_seq``, its newest event (SUBMITTED, or WORKING when the turn
+    went to the agent's channel at once): a stream follows it from there. ``message`` is the caller's
     A2A Message as the SDK parsed it (its JSON form), so it is not checked again."""
     message = {**message, "role": "ROLE_USER"}
     now = hub.clock.now()
@@ -158,7 +167,7 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
             return a2a_ops.save(conn, task, changes), turn, events
         context_id = message.get("contextId") or new_id("ctx")
         task = {
-            "task_id": new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
+            "task_id": new_task_id or new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
             "context_id": context_id, "state": states[-1], "status_message": None,
             "history": [{**message, "contextId": context_id}], "artifacts": [], "metadata": message.get("metadata") or {},
             "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
@@ -249,12 +258,23 @@ async def events(hub: Hub, task_id: str, after: int = 0) -> AsyncIterator[dict[s
                     await asyncio.wait_for(woken.wait(), RECHECK)
 
 
-async def settled(hub: Hub, task_id: str, timeout: float) -> dict[str, Any]:
-    """The task once it ends a stream (terminal, interrupted or answered by a message), or as it is at ``timeout``."""
+def settled_keys(task_id: str) -> list[str]:
+    """The wake-up keys of the task's blocking callers."""
+    return [f"a2a-settled:{task_id}"]
+
+
+async def settled(hub: Hub, task_id: str, timeout: float, sent: tuple[dict[str, Any], Waiter] | None = None) -> dict[str, Any]:
+    """The task once it ends a stream (terminal, interrupted or answered by a message), or as it is at ``timeout``.
+    ``sent``: the task as its send stored it, and a waiter armed (``settled_keys``) before that send: the first look
+    needs no read."""
     deadline = time.monotonic() + timeout
     while True:
-        with hub.wakeups.armed([f"a2a-settled:{task_id}"]) as woken:
-            task = await hub.store.read(a2a_ops.get, task_id)
+        with contextlib.ExitStack() as armed:
+            if sent is not None:
+                (task, woken), sent = sent, None
+            else:
+                woken = armed.enter_context(hub.wakeups.armed(settled_keys(task_id)))
+                task = await hub.store.read(a2a_ops.get, task_id)
             remaining = hub.wakeups.remaining(deadline)
             if task["state"] in ENDS_STREAM or remaining <= 0:
                 return task

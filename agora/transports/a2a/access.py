@@ -39,8 +39,8 @@ class Front:
     def reachable(self) -> bool:
         return self.agent["status"] in a2a.REACHABLE
 
-    def hub_send(self, message: dict[str, Any]) -> Awaitable[dict[str, Any]]:
-        return a2a.send(self.hub, self.agent, self.caller, message)
+    def hub_send(self, message: dict[str, Any], task_id: str) -> Awaitable[dict[str, Any]]:
+        return a2a.send(self.hub, self.agent, self.caller, message, task_id)
 
     def get(self, task_id: str) -> Awaitable[dict[str, Any]]:
         return a2a.get(self.hub, self.agent, self.caller, task_id)

@@ -32,7 +32,7 @@ from agora.transports.public_url import base_url
 from agora.transports.rest.errors import retry_after
 from agora_sdk.errors import AgoraError, NotFound, Unauthenticated
 
-from . import cards
+from . import cards, fast
 from .access import Endpoint, FrontContext, admit, admitted, caller
 from .directory import SKILLS, Caller, DirectoryHandler
 from .handler import AgoraRequestHandler
@@ -159,16 +159,19 @@ def _is_request(body: bytes) -> bool:
     return request_id is None or (isinstance(request_id, (str, int)) and not isinstance(request_id, bool))
 
 
-def _served(handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]]) -> list[BaseRoute]:
+def _served(
+    handler: RequestHandler, prefix: str, admit: Callable[[Request], Awaitable[Any]], fast: Callable[[Endpoint], Endpoint] | None = None
+) -> list[BaseRoute]:
     """The SDK's JSON-RPC (at ``prefix``, with or without a trailing slash) and HTTP+JSON routes (under it) for
-    ``handler``, 1.0 and 0.3, each behind ``admit``."""
+    ``handler``, 1.0 and 0.3, each behind ``admit``; ``fast`` puts a fast path in front of the JSON-RPC one."""
     context = FrontContext()
     jsonrpc = create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=context, enable_v0_3_compat=True)
     rest = create_rest_routes(handler, context_builder=context, enable_v0_3_compat=True, path_prefix=prefix)
     routes: list[BaseRoute] = []
     for route in jsonrpc:
         assert isinstance(route, Route)
-        endpoint = admitted(json_only(jsonrpc_answers(route.endpoint)), admit, jsonrpc_refusal)
+        endpoint = route.endpoint if fast is None else fast(route.endpoint)
+        endpoint = admitted(json_only(jsonrpc_answers(endpoint)), admit, jsonrpc_refusal)
         routes += [Route(route.path, endpoint, methods=["POST"]), Route(route.path + "/", endpoint, methods=["POST"])]
     for route in rest:
         if isinstance(route, Mount):
@@ -193,7 +196,8 @@ class A2ADoor:
                 Route(card, self.hub_card, methods=["GET"]),
                 Route(f"{DIRECTORY}{card}", self.hub_card, methods=["GET"]),  # beside its endpoint too
             ]
-        routes += _served(self.handler, PREFIX, admit)
+        fast_path = self.settings.a2a_fast_path and not self.settings.opentelemetry
+        routes += _served(self.handler, PREFIX, admit, (lambda sdk: fast.served(sdk, self.handler)) if fast_path else None)
         routes += _served(self.directory, DIRECTORY, self.directory_caller)
         return routes
 

@@ -64,6 +64,14 @@ def a2a_errors() -> Iterator[None]:
         raise InternalError("the request failed unexpectedly; the hub's logs have the details") from None
 
 
+def send_answer(task: dict[str, Any], history_length: int | None = None) -> tuple[str, dict[str, Any]]:
+    """What a SendMessage answers with, in its JSON form: the agent's message alone when it answered with one and no
+    task ("message"), else the task ("task")."""
+    if task["message_only"] and task["status_message"]:
+        return "message", task["status_message"]
+    return "task", a2a.document(task, history_length)
+
+
 def _task(task: dict[str, Any], history_length: int | None = None, artifacts: bool = True) -> pb.Task:
     return ParseDict(a2a.document(task, history_length, artifacts), pb.Task())
 
@@ -96,34 +104,40 @@ class AgoraRequestHandler(RequestHandler):
 
     # -- messages ---------------------------------------------------------------------------------------------------
 
-    async def _send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> dict[str, Any]:
+    async def _send(self, params: pb.SendMessageRequest, context: ServerCallContext, blocking: bool) -> dict[str, Any]:
         front = self.front(context)
         if not params.message.parts:
             raise InvalidParamsError("a message needs at least one part", data={"field": "message.parts"})
         push = None
         if params.configuration.HasField("task_push_notification_config"):  # a webhook for the task, from its start
             push = await a2a_push.checked(front.hub, MessageToDict(params.configuration.task_push_notification_config), front.caller)
-        task = await front.hub_send(MessageToDict(params.message))
-        if push is not None:
-            await a2a_push.put(front.hub, task["task_id"], push, from_start=True)
-        return task
+        return await self.sent(front, MessageToDict(params.message), push, blocking)
+
+    async def sent(self, front: Front, message: dict[str, Any], push: dict[str, Any] | None, blocking: bool) -> dict[str, Any]:
+        """``message`` sent (its task's webhook ``push`` set from the start); when the call blocks and the agent can
+        move the task, the task once it settles (or at the blocking timeout). The wake-up is armed before the send,
+        so the first look at the task needs no read."""
+        task_id = a2a.task_id_for(message)
+        with front.hub.wakeups.armed(a2a.settled_keys(task_id)) as woken:
+            task = await front.hub_send(message, task_id)
+            if push is not None:
+                await a2a_push.put(front.hub, task["task_id"], push, from_start=True)
+            if not blocking or not front.reachable:
+                return task
+            return await a2a.settled(front.hub, task_id, self.blocking_timeout, (task, woken))
 
     async def on_message_send(self, params: pb.SendMessageRequest, context: ServerCallContext) -> pb.Task | pb.Message:
         config = params.configuration if params.HasField("configuration") else None
         history = _history_length(config)  # refused before anything is sent
         with a2a_errors():
-            front = self.front(context)
-            task = await self._send(params, context)
-            if (config is None or not config.return_immediately) and front.reachable:
-                task = await a2a.settled(front.hub, task["task_id"], self.blocking_timeout)
-            if task["message_only"] and task["status_message"]:
-                return ParseDict(task["status_message"], pb.Message())
-            return _task(task, history)
+            task = await self._send(params, context, blocking=config is None or not config.return_immediately)
+            kind, answer = send_answer(task, history)
+            return ParseDict(answer, pb.Message() if kind == "message" else pb.Task())
 
     async def on_message_send_stream(self, params: pb.SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[A2AEvent]:
         with a2a_errors():
             front = self.front(context)
-            task = await self._send(params, context)
+            task = await self._send(params, context, blocking=False)
         first = await self._first_move(front, task["task_id"], task["last_seq"])
         if first is not None and "message" in first["body"]:
             yield _event(first["body"])  # the agent answered with a message: that is the whole stream
