@@ -13,6 +13,9 @@ class Event:
     type: str
     tenant_id: str | None
     data: dict[str, Any] = field(default_factory=dict)
+    # What this replica's waiters may use instead of reading the store again (e.g. the settled A2A task); it never
+    # leaves the replica: other replicas get ``data`` alone, and read.
+    local: Any = field(default=None, compare=False, repr=False)
 
 
 class Notifier(abc.ABC):

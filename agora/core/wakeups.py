@@ -93,9 +93,12 @@ class Waiter:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self.fired: set[str] = set()
+        self.carried: dict[str, Any] = {}  # key -> what the event that woke it carried for this replica (``Event.local``)
 
-    def set(self, key: str) -> None:
+    def set(self, key: str, local: Any = None) -> None:
         self.fired.add(key)
+        if local is not None:
+            self.carried[key] = local
         self._event.set()
 
     async def wait(self) -> None:
@@ -104,6 +107,7 @@ class Waiter:
     def clear(self) -> None:
         """Wait again, still armed: a wake-up from now on sets it (for a caller that parks many times in a row)."""
         self.fired.clear()
+        self.carried.clear()
         self._event.clear()
 
 
@@ -153,14 +157,14 @@ class Wakeups:
                 if handler is not None:
                     handler(event)
                 else:
-                    self.wake(keys_for(event))
+                    self.wake(keys_for(event), event.local)
         finally:
             self._notifier.unsubscribe(queue)
 
-    def wake(self, keys: Iterable[str]) -> None:
+    def wake(self, keys: Iterable[str], local: Any = None) -> None:
         for key in keys:
             for waiter in self._waiters.get(key, ()):
-                waiter.set(key)
+                waiter.set(key, local)
 
     @contextlib.contextmanager
     def armed(self, keys: list[str]) -> Iterator[Waiter]:

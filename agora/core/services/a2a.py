@@ -96,7 +96,7 @@ def _wake(conn: Connection, task: dict[str, Any]) -> Event:
     ``settled`` (they have nothing to read before)."""
     push = task["has_push"] if "has_push" in task else push_ops.any_for(conn, task["task_id"])
     data = {"task_id": task["task_id"], "push": push, "settled": task["state"] in ENDS_STREAM}
-    return Event("a2a_updated", task["tenant_id"], data)
+    return Event("a2a_updated", task["tenant_id"], data, local=task if data["settled"] else None)  # for ``settled``
 
 
 def _move(conn: Connection, task: dict[str, Any], state: str, now: datetime, message: dict[str, Any] | None = None) -> tuple[dict[str, Any], Event]:
@@ -266,8 +266,9 @@ def settled_keys(task_id: str) -> list[str]:
 async def settled(hub: Hub, task_id: str, timeout: float, sent: tuple[dict[str, Any], Waiter] | None = None) -> dict[str, Any]:
     """The task once it ends a stream (terminal, interrupted or answered by a message), or as it is at ``timeout``.
     ``sent``: the task as its send stored it, and a waiter armed (``settled_keys``) before that send: the first look
-    needs no read."""
+    needs no read. Nor does the last when the task settled on this replica: the wake-up carries it."""
     deadline = time.monotonic() + timeout
+    [key] = settled_keys(task_id)
     while True:
         with contextlib.ExitStack() as armed:
             if sent is not None:
@@ -280,6 +281,8 @@ async def settled(hub: Hub, task_id: str, timeout: float, sent: tuple[dict[str, 
                 return task
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), min(remaining, RECHECK))
+            if key in woken.carried:
+                return woken.carried[key]  # type: ignore[no-any-return]
 
 
 async def snapshot(hub: Hub, agent: dict[str, Any], caller: str | None, task_id: str) -> tuple[dict[str, Any], int]:
