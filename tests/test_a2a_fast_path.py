@@ -2,7 +2,7 @@
 
 A corpus of SendMessage requests (plain ones the fast path keeps, and shapes it leaves to the SDK) goes to a hub with
 the fast path and to one without it, each with the same agent; the answers must match byte for byte once the ids and
-times the hubs made up are written as placeholders of the same shape. The hub's metrics show which requests the
+times the hubs made up are written as placeholders. The hub's metrics show which requests the
 fast path kept, so the comparison cannot pass by the fast path serving nothing. The printer itself is compared with
 protobuf's on documents made to reach its corners (timestamps' fractions, empty fields, any character)."""
 
@@ -127,10 +127,11 @@ CORPUS: dict[str, tuple[bytes, dict[str, str], str]] = {
 
 
 def comparable(response: httpx.Response) -> tuple[int, str, str]:
-    """Status, content type and body, with the ids and times a hub made up written as placeholders of their shape."""
+    """Status, content type and body, with the ids and times a hub made up written as placeholders. (A time's printed
+    fraction depends on the time itself: 3 digits for whole milliseconds. The printer test checks how it is printed.)"""
     names: dict[str, str] = {}
     body = MADE_UP_ID.sub(lambda m: names.setdefault(m.group(0), f"{m.group(1)}_<{len(names)}>"), response.text)
-    body = TIME.sub(lambda m: re.sub(r"\d", "0", m.group(0)), body)
+    body = TIME.sub("<time>", body)
     return response.status_code, response.headers.get("content-type", ""), body
 
 
