@@ -177,7 +177,8 @@ def test_meaning_finds_what_shares_no_word(embedding_hub: HubProcess):
         found = until(lambda: (f := search(admin, query)) and f["results"] and f, "the documents were never embedded", timeout=120)
         assert found["mode"] == "hybrid" and found["semantic"].startswith("on: local:all-MiniLM-L6-v2")
         assert names(found)[0] == scribe["agent_name"] and found["results"][0]["why"]["semantic_rank"] == 1
-        assert found["results"][0]["why"]["similarity"] > 0.3 and found["embedding_ms"] > 0
+        # The query was embedded by the first of these searches and kept since (0 ms when kept: test_search_ranking).
+        assert found["results"][0]["why"]["similarity"] > 0.3 and found["embedding_ms"] is not None
         assert "PixelPainter" not in names(found)  # found by meaning alone only when close enough
         semantic = search(admin, "bookkeeping for my bank account", mode="semantic")
         assert names(semantic)[0] == "LedgerBot" and semantic["results"][0]["why"]["lexical_rank"] is None

@@ -116,4 +116,6 @@ class SearchResults(Output):
     interpretation: Interpretation
     results: list[SearchHit]
     next_cursor: str | None = None
-    embedding_ms: float | None = Field(None, description="Time spent embedding the query, if it was.")
+    embedding_ms: float | None = Field(
+        None, description="Time spent embedding the query, if it was (0 when its vector was kept from an earlier search)."
+    )

@@ -113,8 +113,9 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
             return [], None
         started = time.perf_counter()
         query_vector, embedded_now = await engine.embed_query(parsed.text or req.q)
-        embedding_ms = round((time.perf_counter() - started) * 1000, 3)
+        embedding_ms = 0.0  # its vector was kept from an earlier search: no time went into embedding it
         if embedded_now:
+            embedding_ms = round((time.perf_counter() - started) * 1000, 3)
             metrics.SEARCH_EMBED_SECONDS.labels("query").observe(embedding_ms / 1000)
         await engine.vectors.refresh()
         # Vectors are filtered after the search: three times as many when filters or visibility may drop most of them

@@ -1475,7 +1475,7 @@ export interface SearchResults {
   interpretation: Interpretation;
   results: SearchHit[];
   next_cursor: string | null;
-  /** Time spent embedding the query, if it was. */
+  /** Time spent embedding the query, if it was (0 when its vector was kept from an earlier search). */
   embedding_ms: number | null;
 }
 
