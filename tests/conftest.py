@@ -167,6 +167,13 @@ def until(condition: Callable[[], Any], message: str, timeout: float = 30.0) -> 
     raise AssertionError(message)
 
 
+def metric(hub: HubProcess, sample: str) -> float:
+    """One sample of the hub's /metrics (0 while it has none)."""
+    with hub.client() as admin:
+        rows = admin.get("/metrics").text.splitlines()
+    return sum(float(row.rpartition(" ")[2]) for row in rows if row.startswith(sample + " "))
+
+
 def rare_word() -> str:
     """A word no other document holds, that the search engines keep whole: letters only (one token), and no final
     "s" (their stemmers take it off as a plural's, so a correction would offer the stem)."""

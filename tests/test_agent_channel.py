@@ -16,18 +16,11 @@ import httpx
 
 from agora_sdk import Agent, AsyncAgoraClient
 
-from .conftest import unique
+from .conftest import metric, unique
 from .hubproc import HubProcess
 from .tcp_proxy import proxy
 from .test_agent_runtime import _status, _tool_calls, agent_for, eventually
 from .test_tasks import ROOT
-
-
-def metric(hub: HubProcess, sample: str) -> float:
-    """One sample of the hub's /metrics (0 while it has none)."""
-    with hub.client() as admin:
-        rows = admin.get("/metrics").text.splitlines()
-    return sum(float(row.rpartition(" ")[2]) for row in rows if row.startswith(sample + " "))
 
 
 async def started(agent: Agent) -> None:

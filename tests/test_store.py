@@ -641,3 +641,63 @@ async def test_presence_of_many_agents_is_written_at_once_and_wakes_only_the_off
     assert {r["agent_id"]: (r["status"], r["last_heartbeat"]) for r in rows} == {
         made[0]: ("active", later), made[1]: ("active", later), made[2]: ("paused", later)
     }
+
+
+def _direct_draft(n: int, sender: str) -> dict[str, Any]:
+    """A direct message's row as the messaging service drafts it (its tenant and recipient come from the send)."""
+    return {
+        "message_id": f"msg_{n:016x}", "kind": "direct", "sender_id": sender, "topic": None, "message_type": "info",
+        "performative": None, "intent": None, "priority": 2, "content": {"n": n}, "correlation": None,
+        "conversation_id": None, "expected": None, "context": {}, "idempotency_key": None, "created_at": NOW,
+        "expires_at": None, "reply_due_at": None,
+    }  # fmt: skip
+
+
+async def test_a_direct_send_is_handed_out_only_when_no_earlier_delivery_of_the_recipient_is_due(store: Store):
+    """A message a live stream takes as it is sent (``handed_until``) must not overtake a delivery the stream would read
+    first: one visible, unacked and not expired."""
+    from agora.core.services.messaging import _DIRECT_SEND, _RECIPIENT
+    from agora.store.ops import messages as message_ops
+    from agora.store.schema import agents, inbox, messages
+
+    agent_id, until = "agent_00000000000000aa", NOW + timedelta(seconds=30)
+
+    def setup(conn: Connection) -> None:
+        add_tenant(conn, "t-hand")
+        conn.execute(insert(agents).values(
+            agent_id=agent_id, tenant_id="t-hand", agent_name="reader", service_tier="free", status="active",
+            description="", capabilities=[], metadata={}, search_text="", registered_at=NOW, updated_at=NOW,
+        ))  # fmt: skip
+
+    def send(n: int, handed_until: datetime | None = until) -> Any:
+        def op(conn: Connection) -> dict[str, Any] | None:
+            return message_ops.send_direct(
+                conn, _RECIPIENT[True, False], _DIRECT_SEND[True, False, False], {"ref": agent_id, "tenant_id": None},
+                _direct_draft(n, "system"), NOW, handed_until,
+            )
+        return store.write_statement(op)
+
+    def delivery(seq: int) -> Any:
+        return store.read(lambda conn: conn.execute(select(inbox.c.visible_at, inbox.c.delivery_count).where(inbox.c.seq == seq)).one())
+
+    def change(stmt: Any) -> Any:
+        return store.write(lambda conn: conn.execute(stmt))
+
+    await store.write(setup)
+    first = await send(1)
+    assert first["handed"] and first["recipient_id"] == agent_id
+    assert tuple(await delivery(first["seq"])) == (until, 1)
+    second = await send(2)  # the first is handed out (hidden), not due: no reason to wait
+    assert second["handed"] and second["seq"] > first["seq"]
+    assert (await send(3, None))["handed"] is False  # nobody asked to take it: it waits in the inbox, due
+    fourth = await send(4)
+    assert fourth["handed"] is False  # the third is due: a reader takes it first
+    assert tuple(await delivery(fourth["seq"])) == (NOW, 0)
+    # The third and fourth acked; the first back in view (its timeout passed) but expired: nothing due any more.
+    await change(update(inbox).where(inbox.c.delivery_count == 0).values(acked_at=NOW))
+    await change(update(inbox).where(inbox.c.seq == first["seq"]).values(visible_at=NOW - timedelta(seconds=1)))
+    assert (await send(5))["handed"] is False  # the first is due again
+    await change(update(inbox).where(inbox.c.delivery_count == 0).values(acked_at=NOW))
+    await change(update(messages).where(messages.c.seq == first["seq"]).values(expires_at=NOW - timedelta(seconds=1)))
+    assert (await send(6))["handed"] is True
+    assert await send(7, None) is not None and (await send(8))["handed"] is False

@@ -18,7 +18,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from .conftest import call, ok, unique
+from .conftest import call, metric, ok, unique
 from .hubproc import HubProcess
 
 
@@ -120,6 +120,7 @@ async def test_websocket_resume_loses_nothing_and_repeats_nothing_acked(hub, adm
             await ws.send(json.dumps({"type": "ack", "message_ids": first[:3]}))
             assert (await frame(ws))["acked"] == 3
             resume = got[2]["id"]
+        await asyncio.sleep(0.3)  # the hub sees the socket close (a message sent before may be handed to the closing stream)
         later = [send(s, receiver["agent_id"], i) for i in range(6, 9)]  # sent while disconnected
         async with connect(hub, receiver["agent_token"], resume=resume) as ws:
             again = await messages(ws, 6)
@@ -139,6 +140,35 @@ async def test_visibility_timeout_redelivers_over_the_stream(hub, admin):
         assert second["message"]["message_id"] == msg and second["message"]["delivery_count"] == 2
         assert 0.8 < time.perf_counter() - started < 5
         assert first["message"]["delivery_count"] == 1
+
+
+async def test_a_message_sent_to_a_live_stream_by_id_is_handed_to_it_as_it_is_sent(hub, admin):
+    """The send hands the delivery out to the stream in its own statement (no wake-up, read or write of the stream's):
+    in order, delivered once, acked as any, back after its visibility timeout when it is not; by name it is read."""
+    sender, receiver = register(admin), register(admin)
+    handed, read = 'agora_messages_streamed_total{how="handed"}', 'agora_messages_streamed_total{how="read"}'
+    before = metric(hub, handed), metric(hub, read)
+    with hub.client(sender["agent_token"]) as s:
+        async with connect(hub, receiver["agent_token"], visibility_timeout="1", messages="3") as ws:
+            await ws.send(json.dumps({"type": "ping"}))  # answered once the stream runs (and takes hand-offs)
+            assert (await frame(ws))["type"] == "pong"
+            sent = []
+            for i in range(6):
+                sent.append(send(s, receiver["agent_id"], i))
+                (got,) = await messages(ws, 1)
+                assert got["message"]["message_id"] == sent[-1] and got["message"]["delivery_count"] == 1
+                assert got["message"]["content"] == i and got["message"]["from_agent"] == sender["agent_id"]
+                await ws.send(json.dumps({"type": "credit", "messages": 1}))
+            assert (metric(hub, handed) - before[0], metric(hub, read) - before[1]) == (6, 0)
+            await ws.send(json.dumps({"type": "ack", "message_ids": sent[:5]}))
+            assert (await frame(ws))["acked"] == 5
+            (again,) = await messages(ws, 1)  # the sixth, never acked: back after a second, read from the store
+            assert again["message"]["message_id"] == sent[5] and again["message"]["delivery_count"] == 2
+            await ws.send(json.dumps({"type": "ack", "message_ids": [sent[5]]}))
+            assert (await frame(ws))["acked"] == 1
+            by_name = send(s, receiver["agent_name"], "by name")
+            assert [f["message"]["message_id"] for f in await messages(ws, 1)] == [by_name]
+            assert (metric(hub, handed) - before[0], metric(hub, read) - before[1]) == (6, 2)
 
 
 async def test_broadcast_and_topics_reach_every_stream(hub, admin):

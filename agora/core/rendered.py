@@ -39,6 +39,10 @@ class RenderedMessages:
             for r in rows:
                 if r["seq"] in whole:
                     r.update({k: v for k, v in whole[r["seq"]].items() if k not in r})
+        return self.whole(rows)
+
+    def whole(self, rows: list[dict[str, Any]]) -> list[bytes]:
+        """Each row's message JSON, for rows that hold the whole message."""
         return [self._json(r) for r in rows]
 
     def _json(self, row: dict[str, Any]) -> bytes:

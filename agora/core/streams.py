@@ -2,8 +2,10 @@
 
 A stream keeps no queue of its own. When the notifier wakes it (or a hidden delivery becomes visible again) it reads
 the store: the agent's inbox deliveries (handed out with a visibility timeout, exactly like ``receive``) and the hub
-events its principal may see. So a slow or vanished client costs one batch of frames, never a growing buffer, and a
-client that reconnects with the ``id`` of the last frame it processed resumes where it left off: events after that
+events its principal may see. A direct message sent through this replica to an agent whose stream is here, with room
+and nothing earlier due, is handed out to the stream in the send's own statement and handed to it (``core/handoff``):
+no wake-up, read or write of the stream's own. So a slow or vanished client costs one batch of frames, never a
+growing buffer, and a client that reconnects with the ``id`` of the last frame it processed resumes where it left off: events after that
 position, and every unacked message the lost connection had been sent after it, at once.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -27,12 +30,15 @@ from agora.core.authn import ANY_CREDENTIALS, credentials_key
 from agora.core.context import Hub
 from agora.core.services import agents as agent_service
 from agora.core.wakeups import inbox_key
+from agora.observability import metrics
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
 from agora.store.ops import shared as shared_ops
 from agora.store.ops import streams as stream_ops
 from agora.store.ops.pagination import decode_cursor, encode_cursor
 from agora_sdk.errors import InvalidArgument
+
+log = logging.getLogger("agora.streams")
 
 BATCH = 100
 MESSAGE_EVENTS = {"direct": "message_received", "broadcast": "broadcast_message", "topic": "topic_message"}
@@ -92,6 +98,8 @@ class Stream:
     message_window: int | None = field(init=False, default=None)  # messages pushed unanswered at most (None: any)
     _message_credit: int = field(init=False, default=0)
     _starved: _Due = field(init=False, default_factory=lambda: _Due())  # what went unread for want of credit
+    _handed: list[dict[str, Any]] = field(init=False, default_factory=list)  # messages handed to it, not yet framed
+    _sending: list[int] = field(init=False, default_factory=list)  # seqs of the inbox deliveries the door is sending
 
     def hold_messages(self, window: int, credit: int) -> None:
         """From now on push messages only while the client gives credit for them (its free handler slots)."""
@@ -108,6 +116,28 @@ class Stream:
     @property
     def _credit_key(self) -> str:
         return f"stream-credit:{id(self)}"
+
+    @property
+    def _handed_key(self) -> str:
+        return f"stream-handed:{id(self)}"
+
+    # -- a ``core.handoff.Reader`` of the agent's direct messages ----------------------------------------------------
+
+    def reserve_message(self) -> bool:
+        if self.position.messages < self._resend_until or self.hub.wakeups.draining:
+            return False  # a resumed stream sends what the lost connection had first
+        if self.message_window is not None:
+            if self._message_credit <= 0:
+                return False
+            self._message_credit -= 1
+        return True
+
+    def unreserve_message(self) -> None:
+        self.give_messages(1)
+
+    def hand_message(self, row: dict[str, Any]) -> None:
+        self._handed.append({**row, "subscription_id": None, "delivery_count": 1})
+        self.hub.wakeups.wake([self._handed_key])
 
     async def open(self) -> None:
         """Check the request (a bad token or filter is the client's error, before any frame) and find the start.
@@ -139,6 +169,8 @@ class Stream:
             keys += [credentials_key(self.principal.key_hash), ANY_CREDENTIALS]
         if self.message_window is not None:
             keys.append(self._credit_key)
+        if self._agent is not None:
+            keys.append(self._handed_key)
         return keys
 
     async def frames(self, keepalive: float | None = None) -> AsyncIterator[list[Frame] | None]:
@@ -149,12 +181,34 @@ class Stream:
             async for frames in self._frames(keepalive):
                 yield frames
             return
-        self.hub.live.opened(self._agent["agent_id"])  # its presence is written with the others' (core/presence)
+        agent_id = self._agent["agent_id"]
+        self.hub.live.opened(agent_id)  # its presence is written with the others' (core/presence)
+        reads = bool(_matcher(self.types).match(MESSAGE_EVENTS["direct"]))
+        if reads:
+            self.hub.handoffs.add_reader(agent_id, self)
         try:
             async for frames in self._frames(keepalive):
                 yield frames
         finally:
-            self.hub.live.closed(self._agent["agent_id"])
+            if reads:
+                self.hub.handoffs.remove_reader(agent_id, self)
+            await self._give_back(agent_id)
+            self.hub.live.closed(agent_id)
+
+    async def _give_back(self, agent_id: str) -> None:
+        """Direct messages the stream had as it ended but did not send are due again at once (the agent's next
+        connection, or another one, takes them) instead of after their visibility timeout: those handed to it and not
+        framed yet (as if never handed out), and those of the frames its door was sending (maybe sent: still counted)."""
+        unframed, self._handed = [row["seq"] for row in self._handed], []
+        unsent, self._sending = self._sending, []
+        if not unframed and not unsent:
+            return
+        try:
+            await self.hub.store.write(stream_ops.give_back, agent_id, unframed, unsent, self.hub.clock.now())
+        except Exception:  # noqa: BLE001 - they still come back after their visibility timeout
+            log.warning("giving back messages a closed stream had not sent failed", extra={"agent_id": agent_id}, exc_info=True)
+            return
+        self.hub.wakeups.wake([inbox_key(agent_id)])
 
     async def _frames(self, keepalive: float | None) -> AsyncIterator[list[Frame] | None]:
         wants = _matcher(self.types)
@@ -167,6 +221,7 @@ class Stream:
                 batch, due, next_visible = await self._read(kinds, wants, due, next_visible)
                 if batch:
                     yield batch
+                    self._sending = []  # the door asked for more: it sent them
                     next_keepalive = time.monotonic() + (keepalive or float("inf"))
                 if due.any:  # a part came back full: read on at once, with whatever woke us while we were sending
                     due = due | self._what_woke(woken.fired, next_visible)
@@ -235,10 +290,23 @@ class Stream:
                     events = [e for e in events if e["visible_to"] is not None or subscribed.match(e["type"])]
             return rows, rendered, visible, events, passed
 
-        # Handing out messages changes delivery state (a write); otherwise the stream only reads.
-        rows, rendered, visible, events, passed = await (self.hub.store.write if deliver else self.hub.store.read)(op)
+        if deliver or (due.events and self.types):
+            # Handing out messages changes delivery state (a write); otherwise the stream only reads.
+            rows, rendered, visible, events, passed = await (self.hub.store.write if deliver else self.hub.store.read)(op)
+        else:
+            rows, rendered, visible, events, passed = [], [], next_visible, [], after
+        handed, self._handed = self._handed, []
+        if rows:
+            metrics.count_streamed("read", len(rows))
+        if handed:
+            metrics.count_streamed("handed", len(handed))
+            # (the credit they take was reserved as they were handed; their timer is the latest's, like a read's)
+            rendered = [*rendered, *self.hub.rendered.whole(handed)]
+            until = handed[0]["created_at"] + timedelta(seconds=self.visibility_seconds)
+            visible = min(visible or until, until)
+        self._sending = [r["seq"] for r in [*rows, *handed] if not r.get("lent")]
         items: list[tuple[Any, str, int, bytes | dict[str, Any]]] = [
-            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], message) for r, message in zip(rows, rendered)
+            (r["created_at"], MESSAGE_EVENTS[r["kind"]], r["seq"], message) for r, message in zip([*rows, *handed], rendered)
         ]
         items += [
             (e["created_at"], e["type"], e["seq"], {"tenant_id": e["tenant_id"], "data": e["data"], "timestamp": e["created_at"]})

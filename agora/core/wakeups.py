@@ -36,6 +36,8 @@ def inbox_key(agent_id: str) -> str:
 def keys_for(event: Event) -> list[str]:
     field = _AGENT_EVENTS.get(event.type)
     if field is not None:
+        if event.data.get("handed"):  # a live stream of the agent has it already (core/handoff): nothing to read
+            return _message_views(event)
         return [inbox_key(event.data.get(field)), *_message_views(event)]
     if event.type in _TENANT_EVENTS:
         return [f"tenant:{event.tenant_id}", *_message_views(event)]

@@ -51,6 +51,13 @@ TASKS_PUSHED = Counter(
     ["how"],
     registry=REGISTRY,
 )
+MESSAGES_STREAMED = Counter(
+    "agora_messages_streamed",
+    "Messages pushed on live streams (WebSocket, SSE), by how they reached the stream: read (from the store when it was "
+    "woken) or handed (by their send, to a stream of the recipient on the same replica with room).",
+    ["how"],
+    registry=REGISTRY,
+)
 RETENTION_PURGED = Counter(
     "agora_retention_purged", "Rows the retention job removed, by kind (messages, events, a2a_tasks, tasks, …).", ["kind"], registry=REGISTRY
 )
@@ -108,6 +115,10 @@ def count_purged(kind: str, rows: int) -> None:
 
 def count_pushed(how: str, tasks: int) -> None:
     _child(TASKS_PUSHED, how).inc(tasks)
+
+
+def count_streamed(how: str, messages: int) -> None:
+    _child(MESSAGES_STREAMED, how).inc(messages)
 
 
 def count_mcp_request(path: str) -> None:

@@ -190,11 +190,21 @@ def _plain_direct(draft: dict[str, Any]) -> bool:
 
 async def _send_one(ctx: CallContext, key: tuple[bool, bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
     """A plain direct message (``_plain_direct``) to ``ref`` (its statements' ``key``: by id, scoped, a reply) stored
-    and its recipient woken: on PostgreSQL one statement, one round trip."""
+    and its recipient woken: on PostgreSQL one statement, one round trip. Sent by id to an agent with a live stream
+    on this replica that has room, it is handed to that stream (``core/handoff``)."""
     params = {"ref": ref, "tenant_id": scope}
-    row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key[:2]], _DIRECT_SEND[key], params, draft, now)
+    reader = ctx.hub.handoffs.reserve_reader(ref) if key[0] else None
+    handed_until = now + timedelta(seconds=reader.visibility_seconds) if reader is not None else None
+    row = None
+    try:
+        row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key[:2]], _DIRECT_SEND[key], params, draft, now, handed_until)
+    finally:
+        if reader is not None and (row is None or not row["handed"]):
+            reader.unreserve_message()  # no such agent (for this sender), an earlier delivery is due, or it failed
     if row is None:
         raise _no_agent([ref])
+    if reader is not None and row["handed"]:
+        reader.hand_message(row)
     ctx.hub.activity.count(row["tenant_id"], "messages")
     await ctx.notifier.publish(_event(row))
     return message_ops.queued(row)
@@ -203,7 +213,8 @@ async def _send_one(ctx: CallContext, key: tuple[bool, bool, bool], ref: str, sc
 def _event(row: dict[str, Any]) -> Event:
     data = {"message_id": row["message_id"], "from_agent": row["sender_id"], "message_type": row["message_type"]}
     if row["kind"] == "direct":
-        return Event("message_received", row["tenant_id"], {**data, "to_agent": row["recipient_id"]})
+        handed = {"handed": True} if row.get("handed") else {}  # (its reader has it: only views of messages are woken)
+        return Event("message_received", row["tenant_id"], {**data, "to_agent": row["recipient_id"], **handed})
     if row["kind"] == "broadcast":
         return Event("broadcast_message", row["tenant_id"], data)
     return Event("topic_message", row["tenant_id"], {**data, "topic": row["topic"]})

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, cast, delete, func, insert, literal, null, or_, select, tuple_, union, update
+from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, case, cast, delete, exists, func, insert, literal, null, or_, select, tuple_, union, update
 
 from agora_sdk.errors import NotFound
 
@@ -57,6 +57,14 @@ def _receipt(row: dict[str, Any], status: str) -> dict[str, Any]:
 
 def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     """Store the messages (idempotency keys honoured, also within the batch) and fill direct inboxes."""
+    return _store(conn, tenant_id, sender_id, rows, now)[0]
+
+
+def _store(
+    conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, Any]], now: datetime, handed_until: datetime | None = None
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """``send``, also giving the new messages' seqs; with ``handed_until``, their deliveries are handed out already
+    (a live stream takes them: ``send_direct``)."""
     keys = [r["idempotency_key"] for r in rows if r["idempotency_key"]]
     seen: dict[str, dict[str, Any]] = {}
     if keys:
@@ -68,6 +76,7 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
         seen = {r["idempotency_key"]: dict(r) for r in earlier}
     receipts: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
+    seqs: list[int] = []
     for row in rows:
         key = row["idempotency_key"]
         if key and key in seen:
@@ -95,8 +104,8 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
                 "tenant_id": tenant_id,
                 "priority": r["priority"],
                 "subscription_id": None,
-                "visible_at": now,
-                "delivery_count": 0,
+                "visible_at": handed_until or now,
+                "delivery_count": int(handed_until is not None),
                 "acked_at": None,
             }
             for r, seq in zip(new, seqs)
@@ -104,17 +113,34 @@ def send(conn: Connection, tenant_id: str, sender_id: str, rows: list[dict[str, 
         ]
         if direct:
             _INSERT_DELIVERIES.execute_many(conn, direct)
-    return receipts
+    return receipts, seqs
+
+
+def _due_before(agent_id: Any) -> Select[Any]:
+    """A delivery of the agent (``agent_id``: a value or a column) that a reader could take now: one a message sent
+    now must not overtake."""
+    pending, message = inbox.alias("pending"), messages.alias("pending_message")
+    return select(pending.c.seq).join(message, message.c.seq == pending.c.seq).where(
+        pending.c.agent_id == agent_id,
+        pending.c.acked_at.is_(None),
+        pending.c.visible_at <= bindparam("now"),
+        or_(message.c.expires_at.is_(None), message.c.expires_at > bindparam("now")),
+    )
+
+
+_DUE_BEFORE = Prepared(_due_before(bindparam("agent_id")).limit(1))
 
 
 def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
     """PostgreSQL's whole send of one direct message, in one statement: the agent ``recipient`` selects (its
     ``agent_id`` and ``tenant_id``, by the parameters it binds) gets the message (the message's columns but seq,
-    tenant_id and recipient_id, as parameters) and its delivery (visible at ``now``); a message that ``answers``
-    (a reply) releases the sender of the message ``reply_to`` from waiting, as ``send`` does. The statement's row is
-    that agent's ``agent_id`` and ``tenant_id``; no row when ``recipient`` found nobody (nothing was written). One
-    statement is its own transaction: the store sends it without BEGIN and COMMIT, one round trip for the send
-    where the statements of ``send`` take five (six for a reply)."""
+    tenant_id and recipient_id, as parameters) and its delivery (visible at ``now``, or handed out until
+    ``handed_until`` when that is given and no earlier delivery is due); a message that ``answers`` (a reply)
+    releases the sender of the message ``reply_to`` from waiting, as ``send`` does. The statement's row is that
+    agent's ``agent_id`` and ``tenant_id``, the message's ``seq`` and its delivery's ``delivery_count`` (1: handed
+    out); no row when ``recipient`` found nobody (nothing was written). One statement is its own transaction: the
+    store sends it without BEGIN and COMMIT, one round trip for the send where the statements of ``send`` take five
+    (six for a reply)."""
     found = recipient.cte("recipient")
     columns = [c for c in messages.c if c.name != "seq"]
     by_recipient = {"tenant_id": found.c.tenant_id, "recipient_id": found.c.agent_id}
@@ -124,12 +150,17 @@ def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
         .returning(messages.c.seq, messages.c.tenant_id, messages.c.recipient_id, messages.c.priority)
         .cte("stored")
     )
+    now = bindparam("now", type_=inbox.c.visible_at.type)
+    handing = bindparam("handed_until", type_=inbox.c.visible_at.type)
+    older = exists(_due_before(stored.c.recipient_id))  # (CASE tests in order: not looked for unless handing)
     delivery = select(
         stored.c.recipient_id, stored.c.seq, stored.c.tenant_id, stored.c.priority, null(),
-        bindparam("now", type_=inbox.c.visible_at.type), literal(0), null(),
+        case((handing.is_(None), now), (older, now), else_=handing),
+        case((handing.is_(None), literal(0)), (older, literal(0)), else_=literal(1)),
+        null(),
     )  # fmt: skip
     names = ["agent_id", "seq", "tenant_id", "priority", "subscription_id", "visible_at", "delivery_count", "acked_at"]
-    statement = insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id)
+    statement = insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id, inbox.c.seq, inbox.c.delivery_count)
     if answers:
         released = (
             update(messages)
@@ -145,20 +176,29 @@ def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
     return Prepared(statement)
 
 
-def send_direct(conn: Connection, recipient: Prepared, statement: Prepared, params: dict[str, Any], row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+def send_direct(
+    conn: Connection, recipient: Prepared, statement: Prepared, params: dict[str, Any], row: dict[str, Any], now: datetime,
+    handed_until: datetime | None = None,
+) -> dict[str, Any] | None:
     """One direct message (``row``, but for its tenant_id and recipient_id) to the agent ``recipient`` selects with
-    ``params``; the message as stored, or None when there is no such agent (nothing is written). On PostgreSQL one
-    statement, ``statement`` (``direct_send(recipient)``); elsewhere the recipient's read, then ``send``."""
+    ``params``; the message as stored, with its ``seq`` and whether its delivery was ``handed`` out until
+    ``handed_until`` (asked for by a live stream of the recipient that takes it: only when no earlier delivery of
+    the recipient is due, which the message would overtake); None when there is no such agent (nothing is written).
+    On PostgreSQL one statement, ``statement`` (``direct_send(recipient)``); elsewhere the recipient's read, then
+    ``send``."""
     if conn.dialect.name == "postgresql":
         answered = {"reply_to": (row["correlation"] or {}).get("reply_to")}
-        found = statement.first(conn, {**row, **params, **answered, "now": now})
-        return None if found is None else {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"]}
+        found = statement.first(conn, {**row, **params, **answered, "now": now, "handed_until": handed_until})
+        if found is None:
+            return None
+        return {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"], "seq": found["seq"], "handed": found["delivery_count"] == 1}
     found = recipient.first(conn, params)
     if found is None:
         return None
     stored = {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"]}
-    send(conn, stored["tenant_id"], stored["sender_id"], [stored], now)
-    return stored
+    handed = handed_until is not None and _DUE_BEFORE.first(conn, {"agent_id": found["agent_id"], "now": now}) is None
+    (seq,) = _store(conn, stored["tenant_id"], stored["sender_id"], [stored], now, handed_until if handed else None)[1]
+    return {**stored, "seq": seq, "handed": handed}
 
 
 def queued(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from ..prepared import Prepared
 from ..schema import inbox, messages, subscriptions
+from .dialect import one_of
 from . import messages as message_ops
 from . import shared as shared_ops
 
@@ -75,6 +76,26 @@ _NEXT_VISIBLE = Prepared(
         inbox.c.agent_id == bindparam("agent_id"), inbox.c.acked_at.is_(None), inbox.c.visible_at > bindparam("now")
     )
 )
+
+
+@lru_cache(maxsize=4)
+def _give_back(dialect: str, uncount: bool) -> Prepared:
+    return Prepared(
+        update(inbox)
+        .where(
+            inbox.c.agent_id == bindparam("b_agent_id"), one_of(dialect, inbox.c.seq, "seqs"), inbox.c.acked_at.is_(None),
+            inbox.c.delivery_count > 0,
+        )
+        .values(visible_at=bindparam("now"), **({"delivery_count": inbox.c.delivery_count - 1} if uncount else {}))
+    )
+
+
+def give_back(conn: Connection, agent_id: str, unframed: list[int], unsent: list[int], now: datetime) -> None:
+    """Deliveries handed out to a stream that ended before it sent them, due again at once: ``unframed`` as if never
+    handed out, ``unsent`` (their frames may have left) still counted."""
+    for seqs, uncount in ((unframed, True), (unsent, False)):
+        if seqs:
+            _give_back(conn.dialect.name, uncount).execute(conn, {"b_agent_id": agent_id, "seqs": seqs, "now": now})
 
 
 def subscribed_event_types(conn: Connection, agent_id: str) -> list[str]:
