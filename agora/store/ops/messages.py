@@ -89,11 +89,7 @@ def _store(
     if new:
         answered = [r["correlation"]["reply_to"] for r in new if (r["correlation"] or {}).get("reply_to")]
         if answered:  # a reply in time: the original's sender stops waiting
-            conn.execute(
-                update(messages)
-                .where(messages.c.tenant_id == tenant_id, messages.c.message_id.in_(answered), messages.c.reply_due_at.is_not(None))
-                .values(reply_due_at=None)
-            )
+            _release(conn.dialect.name).execute(conn, {"b_tenant_id": tenant_id, "answered": answered})
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
         seqs = _append(conn, new)
@@ -283,14 +279,37 @@ def inbox_depth(conn: Connection, agent_id: str, limit: int) -> int:
     return int(conn.execute(select(func.count()).select_from(pending.subquery())).scalar_one())
 
 
-def _inbox_seqs(conn: Connection, agent_id: str, message_ids: list[str]) -> dict[str, int]:
-    return dict(
-        conn.execute(
-            select(messages.c.message_id, inbox.c.seq)
-            .join(messages, messages.c.seq == inbox.c.seq)
-            .where(inbox.c.agent_id == agent_id, messages.c.message_id.in_(message_ids))
-        ).all()
+@lru_cache(maxsize=2)
+def _release(dialect: str) -> Prepared:
+    """The senders of the tenant's messages ``answered`` (their ids) stop waiting for a reply."""
+    return Prepared(
+        update(messages)
+        .where(messages.c.tenant_id == bindparam("b_tenant_id"), one_of(dialect, messages.c.message_id, "answered"), messages.c.reply_due_at.is_not(None))
+        .values(reply_due_at=None)
     )
+
+
+@lru_cache(maxsize=2)
+def _inbox_seqs_statement(dialect: str) -> Prepared:
+    return Prepared(
+        select(messages.c.message_id, inbox.c.seq)
+        .join(messages, messages.c.seq == inbox.c.seq)
+        .where(inbox.c.agent_id == bindparam("agent_id"), one_of(dialect, messages.c.message_id, "message_ids"))
+    )
+
+
+@lru_cache(maxsize=2)
+def _ack_seqs(dialect: str) -> Prepared:
+    return Prepared(
+        update(inbox)
+        .where(inbox.c.agent_id == bindparam("b_agent_id"), one_of(dialect, inbox.c.seq, "seqs"), inbox.c.acked_at.is_(None))
+        .values(acked_at=bindparam("now"))
+    )
+
+
+def _inbox_seqs(conn: Connection, agent_id: str, message_ids: list[str]) -> dict[str, int]:
+    rows = _inbox_seqs_statement(conn.dialect.name).rows(conn, {"agent_id": agent_id, "message_ids": message_ids})
+    return {r["message_id"]: r["seq"] for r in rows}
 
 
 @lru_cache(maxsize=1)
@@ -345,11 +364,7 @@ def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: 
                 missing = [m for m in missing if shared_seqs.get(m) not in gone]
         if missing:
             raise NotFound(f"{len(missing)} message(s) are not in this inbox", details={"message_ids": sorted(missing)[:50]})
-        acked += conn.execute(
-            update(inbox)
-            .where(inbox.c.agent_id == agent_id, inbox.c.seq.in_(list(found.values())), inbox.c.acked_at.is_(None))
-            .values(acked_at=now)
-        ).rowcount
+        acked += _ack_seqs(conn.dialect.name).execute(conn, {"b_agent_id": agent_id, "seqs": list(found.values()), "now": now})
     if up_to is not None:
         acked += _ACK_UP_TO.execute(conn, {"b_agent_id": agent_id, "up_to": up_to, "now": now})
         acked += shared.ack_up_to(conn, agent, up_to)
