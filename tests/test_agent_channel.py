@@ -357,3 +357,51 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
         assert moves[:2] == [(None, "pending"), ("pending", "in_progress")] and history[0].at == history[1].at
     finally:
         await agent.stop()
+
+
+def _send_message(text: str) -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": text}]}}}  # fmt: skip
+
+
+async def test_a_busy_runtime_with_room_is_handed_a2a_turns_and_one_without_room_claims_them_when_room_comes(sqlite_hub):
+    agent = agent_for(sqlite_hub, unique("busy"), a2a="public", concurrency=2)
+    gate, holding = asyncio.Event(), []
+
+    @agent.on_a2a()
+    async def answer(turn):
+        if turn.text.startswith("hold"):
+            holding.append(turn.text)
+            await gate.wait()
+        return f"done: {turn.text}"
+
+    def pushed(how: str) -> float:
+        return metric(sqlite_hub, f'agora_tasks_pushed_total{{how="{how}"}}')
+
+    await started(agent)
+    try:
+        await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
+        async with httpx.AsyncClient(base_url=sqlite_hub.url, headers={"A2A-Version": "1.0"}, timeout=30) as http:
+
+            def send(text: str) -> asyncio.Task[httpx.Response]:
+                return asyncio.create_task(http.post(f"/a2a/agents/{agent.agent_id}", json=_send_message(text)))
+
+            held = send("hold 1")
+            await eventually(lambda: holding == ["hold 1"])
+            claims, handed = _tool_calls(sqlite_hub, "agora.task.claim_batch"), pushed("handed")
+            quick = (await send("quick")).json()["result"]["task"]  # one slot busy, one free: handed, no claim
+            assert quick["status"]["message"]["parts"][0]["text"] == "done: quick"
+            assert (_tool_calls(sqlite_hub, "agora.task.claim_batch"), pushed("handed")) == (claims, handed + 1)
+
+            held_too = send("hold 2")  # the last free slot
+            await eventually(lambda: holding == ["hold 1", "hold 2"])
+            assert pushed("handed") == handed + 2
+            waiting = send("no room")  # no slot free: not handed; it waits for the runtime's credit
+            await asyncio.sleep(0.5)
+            assert not waiting.done() and pushed("handed") == handed + 2
+            gate.set()
+            answers = [(await t).json()["result"]["task"]["status"]["message"]["parts"][0]["text"] for t in (held, held_too, waiting)]
+            assert answers == ["done: hold 1", "done: hold 2", "done: no room"]
+            assert _tool_calls(sqlite_hub, "agora.task.claim_batch") > claims  # claimed once room came back
+    finally:
+        await agent.stop()

@@ -167,9 +167,10 @@ class TaskPush:
         return self.take is not None and (not self.take.task_types or task_type in self.take.task_types)
 
     def reserve(self) -> bool:
-        """Only for an idle runtime (all its room free): its caller is served at once. A busy one takes its work in
-        claims of several tasks, which cost the store less per task than one hand-off each."""
-        if self.take is None or self.credit < self.take.capacity:
+        """Whenever the runtime has room, busy or not: the turn's caller is waiting, and a hand-off spares its round
+        trip a claim of its own and the wake-up before it (a busy runtime's push loop would claim the turn alone
+        anyway, turns coming one per request)."""
+        if self.take is None or self.credit <= 0:
             return False
         self.credit -= 1
         return True
