@@ -2,7 +2,8 @@
 
 python -m benchmarks.stream_client latency HUB_PORT SENDER_TOKEN RECEIVER_TOKEN RECEIVER_ID RATE SECONDS OUT
     One receiver on /ws and one sender at a steady RATE messages/s (open loop): per message, the send's HTTP
-    latency and the send → frame latency (both clocks are this process's).
+    latency and the send → frame latency (both clocks are this process's); frames still missing DRAIN_SECONDS after
+    the last send are counted as "unanswered" (a hub that cannot keep up), not waited for.
 python -m benchmarks.stream_client echo HUB_PORT SENDER_TOKEN ECHO_AGENT_ID RATE SECONDS OUT
     The same, sending to an agent that replies with the message's content, the sender's own /ws taking the replies:
     send → handler → reply → frame.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from .http import Connection, build_request
 
 ACK_EVERY = 200
 SENDER_CONNECTIONS = 16
+DRAIN_SECONDS = 30  # how long frames still due are waited for after the last send
 
 
 async def _connect(url: str, token: str) -> websockets.ClientConnection:
@@ -42,6 +45,7 @@ async def _connect(url: str, token: str) -> websockets.ClientConnection:
 async def latency(port: int, sender: str, receiver: str, to_agent: str, rate: float, seconds: float) -> dict[str, Any]:
     """``receiver``'s stream takes what ``sender`` sends to ``to_agent`` (the receiver, or an agent that replies)."""
     ws = await _connect(f"ws://127.0.0.1:{port}/ws?types=message_received", receiver)
+    run = secrets.token_hex(4)  # frames of an earlier run (late replies to it) are not this run's
     sent_at: dict[int, float] = {}
     delivery_ms: list[float] = []
     send_ms: list[float] = []
@@ -51,7 +55,7 @@ async def latency(port: int, sender: str, receiver: str, to_agent: str, rate: fl
     async def receive() -> None:
         while len(delivery_ms) < total:
             frame = json.loads(await ws.recv())
-            if frame["type"] != "message_received":
+            if frame["type"] != "message_received" or frame["message"]["content"].get("run") != run:
                 continue
             delivery_ms.append((time.perf_counter() - sent_at[frame["message"]["content"]["n"]]) * 1000)
             if len(delivery_ms) % ACK_EVERY == 0:
@@ -63,7 +67,7 @@ async def latency(port: int, sender: str, receiver: str, to_agent: str, rate: fl
     async def send(n: int) -> None:
         sent_at[n] = started = time.perf_counter()
         connection = await idle.get()  # (the lightweight client: httpx would make this process the bottleneck)
-        body = json.dumps({"to_agent": to_agent, "content": {"n": n}}).encode()
+        body = json.dumps({"to_agent": to_agent, "content": {"n": n, "run": run}}).encode()
         status, answer = await connection.send(build_request("POST", "/agora/messaging/send", port, headers, body))
         idle.put_nowait(connection)
         if status != 200:
@@ -80,10 +84,11 @@ async def latency(port: int, sender: str, receiver: str, to_agent: str, rate: fl
             await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
             sends.append(asyncio.create_task(send(n)))
         await asyncio.gather(*sends)
-        await asyncio.wait_for(receiver_task, 30)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver_task, DRAIN_SECONDS)
         elapsed = time.perf_counter() - begin
     await ws.close()
-    return {"delivery_ms": delivery_ms, "send_ms": send_ms, "messages": total, "elapsed": elapsed}
+    return {"delivery_ms": delivery_ms, "send_ms": send_ms, "messages": total, "unanswered": total - len(delivery_ms), "elapsed": elapsed}
 
 
 async def fanout(url: str, tokens: list[str], seconds: float) -> dict[str, Any]:
