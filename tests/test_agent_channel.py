@@ -328,6 +328,11 @@ async def test_a_result_too_large_for_one_frame_goes_over_http(tmp_path):
         hub.stop()
 
 
+def _send_message(text: str) -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+        "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": text}]}}}  # fmt: skip
+
+
 async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushed_at_once(sqlite_hub):
     agent = agent_for(sqlite_hub, unique("handed"), a2a="public")
 
@@ -341,10 +346,8 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
         claims = _tool_calls(sqlite_hub, "agora.task.claim_batch")
         handed = metric(sqlite_hub, 'agora_tasks_pushed_total{how="handed"}')
         assert metric(sqlite_hub, "agora_work_channels") >= 1
-        body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
-            "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": "you"}]}}}  # fmt: skip
         async with httpx.AsyncClient(base_url=sqlite_hub.url, headers={"A2A-Version": "1.0"}, timeout=20) as http:
-            answer = (await http.post(f"/a2a/agents/{agent.agent_id}", json=body)).json()
+            answer = (await http.post(f"/a2a/agents/{agent.agent_id}", json=_send_message("you"))).json()
         task = answer["result"]["task"]
         assert task["status"]["state"] == "TASK_STATE_COMPLETED", answer
         assert task["status"]["message"]["parts"][0]["text"] == "hello, you"
@@ -357,11 +360,6 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
         assert moves[:2] == [(None, "pending"), ("pending", "in_progress")] and history[0].at == history[1].at
     finally:
         await agent.stop()
-
-
-def _send_message(text: str) -> dict:
-    return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
-        "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": text}]}}}  # fmt: skip
 
 
 async def test_a_busy_runtime_with_room_is_handed_a2a_turns_and_one_without_room_claims_them_when_room_comes(sqlite_hub):
