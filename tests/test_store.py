@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from agora.store import Store, open_store
+from agora.store.base import defer
 from agora.store.migrate import head_revision
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import tasks as task_ops
@@ -75,6 +76,33 @@ async def test_a_failing_operation_leaves_its_batch_mates_committed(store: Store
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 20 and all(isinstance(f, NotFound) for f in failures)
     assert await store.read(count, "f-") == 40  # the failed ones' inserts were rolled back, nothing else
+
+
+FLUSHED: list[int] = []  # rows per call of _add_deferred
+
+
+def _add_deferred(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    FLUSHED.append(len(rows))
+    conn.execute(insert(tenants), rows)
+
+
+def defer_tenant(conn: Connection, tenant_id: str, fail: bool) -> str:
+    defer(conn, _add_deferred, {"tenant_id": tenant_id, "name": tenant_id, "created_at": NOW})
+    if fail:
+        raise NotFound("deliberate failure after deferring a row")
+    return tenant_id
+
+
+async def test_rows_deferred_by_batch_mates_are_written_together_and_a_failed_operations_go_with_it(store: Store):
+    FLUSHED.clear()
+    assert len(await asyncio.gather(*(store.write(defer_tenant, f"d-{i:03d}", False) for i in range(60)))) == 60
+    assert await store.read(count, "d-") == 60 and sum(FLUSHED) == 60
+    # SQLite's writer commits what queued up together: one statement for the rows of a whole batch
+    assert len(FLUSHED) < 10 if store.dialect == "sqlite" else len(FLUSHED) == 60, FLUSHED
+
+    results = await asyncio.gather(*(store.write(defer_tenant, f"e-{i:03d}", i % 5 == 0) for i in range(60)), return_exceptions=True)
+    assert sum(isinstance(r, NotFound) for r in results) == 12
+    assert await store.read(count, "e-") == 48  # the failed ones' rows were never written, their batch mates' were
 
 
 async def test_constraint_violation_is_a_conflict_not_a_crash(store: Store):

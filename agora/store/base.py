@@ -133,12 +133,13 @@ def defer(conn: Connection, flush: Flush, row: dict[str, Any], *, locks: bool = 
     pending.setdefault(flush, (locks, []))[1].append(row)
 
 
-def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...]) -> T:
+def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...], *, flush: bool = True) -> T:
+    """``op(conn, *args)``, then the rows it deferred (``flush`` False: they stay for ``flush_deferred``, so the
+    operations of one transaction append theirs in one statement per table)."""
     try:
         result = op(conn, *args)
-        pending = conn.info.pop(_DEFERRED, {})
-        for flush, (_, rows) in sorted(pending.items(), key=lambda item: item[1][0]):
-            flush(conn, rows)
+        if flush:
+            flush_deferred(conn)
         return result
     except BaseException as exc:
         if not conn.invalidated:  # (an invalidated connection's info went with it)
@@ -146,3 +147,10 @@ def run_op(conn: Connection, op: Op[T], args: tuple[Any, ...]) -> T:
         if isinstance(exc, IntegrityError):
             raise integrity_to_conflict(exc) from exc
         raise
+
+
+def flush_deferred(conn: Connection) -> None:
+    """Write the rows deferred so far, one statement per table, in the order they came (locking flushes last)."""
+    pending = conn.info.pop(_DEFERRED, {})
+    for write, (_, rows) in sorted(pending.items(), key=lambda item: item[1][0]):
+        write(conn, rows)

@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from agora_sdk.errors import Unavailable
 
 from . import migrate
-from .base import ENGINE_JSON_OPTIONS, Op, Store, T, begin_sqlite, run_op
+from .base import ENGINE_JSON_OPTIONS, Op, Store, T, begin_sqlite, flush_deferred, run_op
 
 log = logging.getLogger("agora.store")
 
@@ -263,14 +263,16 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _run_optimistically(conn: Connection, batch: list[_Job]) -> bool:
-        """Fast path: the whole batch in one transaction. False (and rolled back) if any operation fails."""
+        """Fast path: the whole batch in one transaction, the rows its operations deferred (history, events) written
+        together at its end. False (and rolled back) if any operation, or that write, fails."""
         with conn.begin() as tx:
-            for job in batch:
-                try:
-                    job.result = run_op(conn, job.op, job.args)
-                except BaseException:  # noqa: BLE001 - retried one by one below
-                    tx.rollback()
-                    return False
+            try:
+                for job in batch:
+                    job.result = run_op(conn, job.op, job.args, flush=False)
+                flush_deferred(conn)
+            except BaseException:  # noqa: BLE001 - retried one by one below
+                tx.rollback()
+                return False
         return True
 
     @staticmethod
