@@ -512,6 +512,9 @@ def test_update_batch_with_claim_next_reports_and_takes_work_in_one_call(hub, ad
     assert done["updated"] == 1 and {c["task"]["task_id"] for c in done["claims"]} == set(ids) - {first["task"]["task_id"]}
     assert all(c["task"]["status"] == "in_progress" and c["lease"]["fencing_token"] == 1 for c in done["claims"])
     assert done["results"][0]["task"]["status"] == "completed"
+    history = ok(call(customer, "agora.task.history", task_id=first["task"]["task_id"]))["transitions"]
+    assert [(t["from_status"], t["to_status"], t["actor"]) for t in history][1:] == [
+        ("pending", "in_progress", worker["agent_id"]), ("in_progress", "completed", worker["agent_id"])]  # fmt: skip
     # A failed update still takes the next work; nothing left: no claims. Brief results leave the tasks out.
     again = ok(call(me, "agora.task.update_batch", claim_next={}, brief=True, updates=[
         {"task_id": first["task"]["task_id"], "lease_token": first["lease"]["token"], "status": "completed"}]))  # fmt: skip

@@ -394,13 +394,12 @@ async def _complete_at_once(ctx: CallContext, task_ids: list[str], changes: list
     The transitions made, announced; an update it did not make (a lost lease, a finished task, a task a follower
     sees; or all when these are not such updates) is the caller's to make or refuse."""
     p = ctx.principal
-    fields = {"status", "lease_token", "retry", *task_statements.COMPLETION_FIELDS}
     if (
         ctx.store.dialect != "postgresql"
         or p.kind is not PrincipalKind.agent
         or len(set(task_ids)) < len(task_ids)
-        or any(c.get("status") != "completed" or not c.get("lease_token") or c.get("retry") or not c.keys() <= fields for c in changes)
-        or len({tuple(f for f in task_statements.COMPLETION_FIELDS if f in c) for c in changes}) > 1
+        or not all(task_ops.plain_completion(c) for c in changes)
+        or len({tuple(f for f in task_ops.COMPLETION_FIELDS if f in c) for c in changes}) > 1
     ):
         return []
     completions = [{"task_id": t, **c} for t, c in zip(task_ids, changes)]
@@ -418,8 +417,9 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
     """Several updates, each made or refused on its own: one that fails (a lost lease, a finished task) changes
     nothing and is reported in its place; the others still apply. They run in one transaction (on PostgreSQL an
     agent's completions of its leased tasks first, in one statement of their own; the transaction then makes the
-    rest). Savepoints cost as much as the updates themselves, so the transaction runs without them first and again
-    with one per update only when an update failed. ``claim_next`` then takes the caller's next tasks in that
+    rest; on SQLite each such completion is one statement, without reading the task first). Savepoints cost as much
+    as the updates themselves, so the transaction runs without them first and again with one per update only when
+    an update failed. ``claim_next`` then takes the caller's next tasks in that
     transaction (or, with nothing left for one, in a claim's one statement): a worker reports and takes work in one
     call."""
     p = ctx.principal
@@ -430,15 +430,24 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
         raise InvalidArgument("claim_next: only an agent claims its next tasks; call as the agent", details={"field": "claim_next"})
     if ctx.hub.halt.halted:
         claim_next = None  # outcomes are still taken while the hub is halted; new work is not
-    done = {t["task_id"]: t for t in await _complete_at_once(ctx, [u.task_id for u in req.updates], changes)}
+    ids = [u.task_id for u in req.updates]
+    done = {t["task_id"]: t for t in await _complete_at_once(ctx, ids, changes)}
     outcomes: dict[int, dict[str, Any] | AgoraError] = {i: done[u.task_id] for i, u in enumerate(req.updates) if u.task_id in done}
     rest = [i for i in range(len(req.updates)) if i not in outcomes]
     now = ctx.clock.now()
+    quick = p.agent_id if ctx.store.dialect == "sqlite" and p.kind is PrincipalKind.agent and len(set(ids)) == len(ids) else None
 
     def op(conn: Connection, isolated: bool) -> tuple[dict[int, dict[str, Any] | AgoraError], list[dict[str, Any]], list[Event]]:
         made: dict[int, dict[str, Any] | AgoraError] = {}
-        locked = task_ops.lock_many(conn, [req.updates[i].task_id for i in rest], p.tenant_scope())
-        for i in rest:
+        if quick:  # SQLite: a completion under the agent's lease in one statement; the others are read, then made
+            for i in rest:
+                if task_ops.plain_completion(changes[i]):
+                    completed = task_ops.complete_leased(conn, req.updates[i].task_id, p.tenant_id, quick, changes[i], now)
+                    if completed is not None:
+                        made[i] = completed
+        left = [i for i in rest if i not in made]
+        locked = task_ops.lock_many(conn, [req.updates[i].task_id for i in left], p.tenant_scope()) if left else {}
+        for i in left:
             task_id = req.updates[i].task_id
             try:
                 with conn.begin_nested() if isolated else contextlib.nullcontext():
@@ -451,10 +460,12 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
                 made[i] = exc
         taken: list[dict[str, Any]] = []
         if claim_next is not None:
-            agent = agent_ops.resolve(conn, p.tenant_id, p.agent_id)
-            taken = task_ops.claim(conn, agent, claim_next.task_types, timedelta(seconds=claim_next.lease_seconds), now, claim_next.max_tasks)
+            assert p.agent_id is not None
+            lease = timedelta(seconds=claim_next.lease_seconds)
+            taken = task_ops.claim_by_id(conn, p.tenant_id, p.agent_id, claim_next.task_types, lease, now, claim_next.max_tasks)
         # Recorded last: on PostgreSQL the events lock is then held only from here to the commit.
-        return made, taken, record_transitions(conn, [o for o in made.values() if not isinstance(o, AgoraError)] + taken, now)
+        moved = [made[i] for i in sorted(made) if not isinstance(made[i], AgoraError)]
+        return made, taken, record_transitions(conn, moved + taken, now)
 
     taken: list[dict[str, Any]] = []
     if rest:

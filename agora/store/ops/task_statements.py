@@ -11,7 +11,8 @@ finishes the statement and commits it.
 They move only tasks no service follows (``Followed``): a followed task's transition runs that service's writes in
 the same transaction. A claim that finds one changes nothing and says so, and a completion leaves it as it is; the
 caller then runs those transitions through ``tasks``' functions, in a transaction. SQLite runs a transition's
-statements back to back on its single writer and needs none of this.
+statements back to back on its single writer and needs none of this (its completion by the lease holder is one
+``UPDATE … RETURNING`` there too: ``tasks.complete_leased``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from ..prepared import Prepared
 from ..schema import agents, task_history, tasks
 from . import events as event_ops
 from .dialect import one_of
-from .tasks import CLAIM_ORDER, EVENT_FIELDS, Transition, claimable, lease_token, status_is
+from .tasks import CLAIM_ORDER, COMPLETION_FIELDS, EVENT_FIELDS, Transition, claimable, lease_token, status_is
 
 _NOW = bindparam("now", type_=tasks.c.updated_at.type)
 
@@ -172,9 +173,6 @@ def claim(
         return None
     agent = {"agent_id": agent_id, "agent_name": rows[0]["claimer_name"], "capabilities": rows[0]["claimer_capabilities"]}
     return agent, [_transition(r, "pending") for r in rows if r["task_id"] is not None]
-
-
-COMPLETION_FIELDS = ("result", "notes", "progress")  # what a completion may set beside the status
 
 
 @lru_cache(maxsize=8)

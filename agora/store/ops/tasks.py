@@ -320,10 +320,15 @@ CLAIM_ORDER = (tasks.c.priority.desc(), tasks.c.created_at)
 
 
 @lru_cache(maxsize=32)
-def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_task: bool = False) -> Prepared:
+def _claim_statement(types: int, preferred_only: bool, skip_locked: bool, one_task: bool = False, by_id: bool = False) -> Prepared:
     """The claim query, built once per shape (``types``: how many task types the claimer names, 0, 1 or more);
-    parameters are bound at execution."""
-    stmt = claimable(types, one_task)
+    parameters are bound at execution. ``by_id``: the claimer is named by ``tenant_id`` and ``agent_id`` only (its
+    name is read by the query, and an agent that is not there claims nothing)."""
+    if by_id:
+        name = select(agents.c.agent_name).where(agents.c.agent_id == bindparam("agent_id"), agents.c.tenant_id == bindparam("tenant_id"))
+        stmt = claimable(types, one_task, agent_name=name.scalar_subquery()).where(name.exists())
+    else:
+        stmt = claimable(types, one_task)
     if preferred_only:
         stmt = stmt.where(tasks.c.preferred_agent_id == bindparam("agent_id"))
     stmt = stmt.order_by(*CLAIM_ORDER).limit(bindparam("limit"))
@@ -351,15 +356,27 @@ def claim(
     limit: int = 1,
 ) -> list[Transition]:
     """Take up to ``limit`` eligible tasks for the agent (its preferred ones first), each under a fresh lease."""
-    params = _eligibility(agent, now, task_types)
+    return _claim(conn, _eligibility(agent, now, task_types), len(set(task_types)), lease, now, limit, by_id=False)
+
+
+def claim_by_id(
+    conn: Connection, tenant_id: str, agent_id: str, task_types: list[str], lease: timedelta, now: datetime, limit: int = 1
+) -> list[Transition]:
+    """``claim``, for an agent known by its id only (an agent token's): its row is not read first. An agent that is
+    not there (deleted since) takes nothing."""
+    params = _eligibility({"tenant_id": tenant_id, "agent_id": agent_id, "agent_name": None}, now, task_types)
+    return _claim(conn, params, len(set(task_types)), lease, now, limit, by_id=True)
+
+
+def _claim(conn: Connection, params: dict[str, Any], types: int, lease: timedelta, now: datetime, limit: int, *, by_id: bool) -> list[Transition]:
     postgres = conn.dialect.name == "postgresql"
     # The ordered search among the agent's preferred tasks runs only when an index probe says there are some.
     shapes = [True, False] if _HAS_PREFERRED.scalar(conn, params) else [False]
     taken: list[Transition] = []
     for preferred_only in shapes:
-        statement = _claim_statement(len(set(task_types)), preferred_only, postgres)
+        statement = _claim_statement(types, preferred_only, postgres, by_id=by_id)
         for row in statement.rows(conn, {**params, "limit": limit - len(taken)}):
-            taken.append(_take(conn, row, agent["agent_id"], lease_token(), now + lease, now))
+            taken.append(_take(conn, row, params["agent_id"], lease_token(), now + lease, now))
         if len(taken) == limit:
             break
     return taken
@@ -479,6 +496,45 @@ def update_task(
     if status == "completed":
         changes.setdefault("progress", 100)
     return _move(conn, task, status, actor, now, changes.get("notes"), **changes, **extra)
+
+
+COMPLETION_FIELDS = ("result", "notes", "progress")  # what a completion may set beside the status
+
+
+def plain_completion(changes: dict[str, Any]) -> bool:
+    """An update that only completes a task under its lease (and sets some of ``COMPLETION_FIELDS``)."""
+    return (
+        changes.get("status") == "completed" and bool(changes.get("lease_token")) and not changes.get("retry")
+        and changes.keys() <= {"status", "lease_token", "retry", *COMPLETION_FIELDS}
+    )  # fmt: skip
+
+
+# The guard names its own parameters (the SET clause comes from the others' keys); the task's id is its primary key,
+# which SQLite looks up whatever else the WHERE says.
+_COMPLETE_LEASED = Prepared(
+    update(tasks)
+    .where(
+        tasks.c.task_id == bindparam("b_task_id"), tasks.c.tenant_id == bindparam("b_tenant_id"), status_is("in_progress"),
+        tasks.c.lease_token == bindparam("b_token"), tasks.c.claimed_by == bindparam("b_agent_id"),
+    )  # fmt: skip
+    .returning(*tasks.c)
+)
+
+
+def complete_leased(conn: Connection, task_id: str, tenant_id: str, agent_id: str, changes: dict[str, Any], now: datetime) -> Transition | None:
+    """A ``plain_completion`` by the agent holding the lease, as ``update_task`` makes it, in one statement instead
+    of a read and a write: the task completed, or None when nothing changed (not this agent's leased task, or not
+    there): ``update_task`` then says why."""
+    values = {
+        "status": "completed", "updated_at": now, "finished_at": now, "lease_token": None, "lease_expires_at": None,
+        "progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes},
+    }  # fmt: skip
+    guard = {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": changes["lease_token"], "b_agent_id": agent_id}
+    row = _COMPLETE_LEASED.first(conn, {**guard, **values})
+    if row is None:
+        return None
+    defer(conn, _write_history, _history_row(task_id, agent_id, "in_progress", "completed", now, changes.get("notes")))
+    return {**row, "from_status": "in_progress"}
 
 
 def cancel(conn: Connection, task_id: str, tenant_scope: str | None, actor: str, reason: str | None, now: datetime) -> Transition:
