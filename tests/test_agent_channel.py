@@ -328,6 +328,19 @@ async def test_a_result_too_large_for_one_frame_goes_over_http(tmp_path):
         hub.stop()
 
 
+async def _parked(hub: HubProcess) -> None:
+    """Until the runtime's channel has declared what it takes, looked for work and parked: its claims have stopped
+    coming (a fixed sleep was too short on a loaded machine, and its first claim then fell inside the test's count)."""
+    seen = None
+    for _ in range(50):
+        now = (_tool_calls(hub, "agora.task.claim_batch"), metric(hub, "agora_work_channels"))
+        if now == seen and now[1] >= 1:
+            return
+        seen = now
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"the channel never parked: {seen}")
+
+
 def _send_message(text: str) -> dict:
     return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
         "message": {"messageId": unique("m"), "role": "ROLE_USER", "parts": [{"text": text}]}}}  # fmt: skip
@@ -342,7 +355,7 @@ async def test_an_a2a_turn_for_an_idle_runtime_is_leased_as_it_is_made_and_pushe
 
     await started(agent)
     try:
-        await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
+        await _parked(sqlite_hub)
         claims = _tool_calls(sqlite_hub, "agora.task.claim_batch")
         handed = metric(sqlite_hub, 'agora_tasks_pushed_total{how="handed"}')
         assert metric(sqlite_hub, "agora_work_channels") >= 1
@@ -378,7 +391,7 @@ async def test_a_busy_runtime_with_room_is_handed_a2a_turns_and_one_without_room
 
     await started(agent)
     try:
-        await asyncio.sleep(0.3)  # its channel has declared what it takes and parked
+        await _parked(sqlite_hub)
         async with httpx.AsyncClient(base_url=sqlite_hub.url, headers={"A2A-Version": "1.0"}, timeout=30) as http:
 
             def send(text: str) -> asyncio.Task[httpx.Response]:
