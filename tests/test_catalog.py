@@ -390,3 +390,22 @@ def test_no_tool_schema_accepts_any_value_unsaid():
             if found:
                 loose[f"{tool.name} {kind}"] = found
     assert loose == {}
+
+
+@pytest.mark.parametrize("containers", [1, 63, 64, 65, 66, 200])
+def test_the_quick_nesting_check_refuses_exactly_what_the_walk_refuses(containers: int):
+    """Input with fewer brackets than the depth allowed skips the walk; at the limit and past it the walk decides."""
+    from agora.catalog.registry import MAX_INPUT_DEPTH, _check_values, _refuse_first_flaw
+    from agora_sdk.errors import InvalidArgument
+
+    def verdict(check: Callable[[str, Any], None], value: Any) -> bool:
+        try:
+            check("agora.test.tool", value)
+        except InvalidArgument:
+            return False
+        return True
+
+    value: Any = {"leaf": "[{"}  # brackets inside text only count against the quick check
+    for _ in range(containers - 1):
+        value = {"x": value}
+    assert verdict(_check_values, value) == verdict(_refuse_first_flaw, value) == (containers <= MAX_INPUT_DEPTH)
