@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal_column, or_, select, update
 
 from agora.core.billing import micros_between, month_of, split_by_month
 from agora.core.ids import is_id, new_id
 from ..search_documents import listing_document
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 
+from ..prepared import Prepared
 from ..schema import (
     agents,
     hosting_nodes,
@@ -21,7 +23,7 @@ from ..schema import (
     tasks,
 )
 from . import search as search_ops
-from .dialect import seconds_between
+from .dialect import one_of, seconds_between
 from .pagination import decode_cursor, page
 
 LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
@@ -112,61 +114,79 @@ def set_listing_status(conn: Connection, listing_id: str, status: str, now: date
     search_ops.set_public(conn, "listing", listing_id, status == "listed", now)
 
 
-def instance_counts(conn: Connection, listing_ids: list[str], tenant_id: str | None) -> dict[str, dict[str, int]]:
-    """Per listing: live instances, the caller's live ones, and every instance ever made."""
-    live = market_instances.c.status.in_(LIVE)
-    own = live & (market_instances.c.tenant_id == tenant_id)
-    stmt = (
+@lru_cache(maxsize=2)
+def _instance_counts_statement(dialect: str) -> Prepared:
+    live = _one_of_literals(market_instances.c.status, LIVE)
+    own = live & (market_instances.c.tenant_id == bindparam("tenant_id"))
+    return Prepared(
         select(
             market_instances.c.listing_id,
             func.count().label("total"),
             func.sum(_as_int(live)).label("live"),
             func.sum(_as_int(own)).label("own"),
         )
-        .where(market_instances.c.listing_id.in_(listing_ids))
+        .where(one_of(dialect, market_instances.c.listing_id, "ids"))
         .group_by(market_instances.c.listing_id)
     )
-    return {r.listing_id: {"total": r.total, "live": int(r.live or 0), "own": int(r.own or 0)} for r in conn.execute(stmt)}
+
+
+def instance_counts(conn: Connection, listing_ids: list[str], tenant_id: str | None) -> dict[str, dict[str, int]]:
+    """Per listing: live instances, the caller's live ones, and every instance ever made."""
+    rows = _instance_counts_statement(conn.dialect.name).rows(conn, {"ids": listing_ids, "tenant_id": tenant_id})
+    return {r["listing_id"]: {"total": r["total"], "live": int(r["live"] or 0), "own": int(r["own"] or 0)} for r in rows}
 
 
 def _as_int(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
+def _one_of_literals(column: Any, values: tuple[str, ...]) -> Any:
+    """``column`` is one of these fixed words, written into the statement (not an expanding list of parameters, which
+    would keep it from being prepared)."""
+    return column.in_([literal_column(f"'{v}'") for v in values])
+
+
+@lru_cache(maxsize=2)
+def _performance_statements(dialect: str) -> tuple[Prepared, Prepared, Prepared]:
+    """``performance``'s three reads, built and compiled once per engine; the listings are one bound list, ``ids``."""
+    done = tasks.c.status == "completed"
+    finished = (
+        select(
+            market_instances.c.listing_id,
+            func.sum(_as_int(done)).label("completed"),
+            func.sum(_as_int(~done)).label("failed"),
+            func.avg(case((done, seconds_between(dialect, tasks.c.started_at, tasks.c.finished_at)))).label("mean"),
+        )
+        .join(tasks, tasks.c.claimed_by == market_instances.c.agent_id)
+        .where(one_of(dialect, market_instances.c.listing_id, "ids"), _one_of_literals(tasks.c.status, ("completed", "failed", "dead_letter")))
+        .group_by(market_instances.c.listing_id)
+    )
+    closed = (
+        select(market_usage.c.listing_id, market_usage.c.state, func.sum(market_usage.c.micros).label("micros"))
+        .where(one_of(dialect, market_usage.c.listing_id, "ids"), _one_of_literals(market_usage.c.state, ("running", "down")))
+        .group_by(market_usage.c.listing_id, market_usage.c.state)
+    )
+    opened = select(market_instances.c.listing_id, market_instances.c.period_state, market_instances.c.period_started_at).where(
+        one_of(dialect, market_instances.c.listing_id, "ids"), _one_of_literals(market_instances.c.period_state, ("running", "down"))
+    )
+    return Prepared(finished), Prepared(closed), Prepared(opened)
+
+
 def performance(conn: Connection, listing_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per listing, from its instances' records: finished tasks (completed, failed) with the mean seconds from claim to
-    completion, closed running and down microseconds, and the open periods (added up by the caller at its ``now``)."""
+    completion, closed running and down microseconds, and the open periods (added up by the caller at its ``now``).
+    A search reads it for its hundreds of candidates: prepared statements, one bound list of ids each."""
     figures: dict[str, dict[str, Any]] = {
         i: {"completed": 0, "failed": 0, "mean_seconds": None, "running": 0, "down": 0, "open": []} for i in listing_ids
     }
-    done = tasks.c.status == "completed"
-    rows = conn.execute(
-        select(
-            market_instances.c.listing_id,
-            func.sum(_as_int(done)),
-            func.sum(_as_int(~done)),
-            func.avg(case((done, seconds_between(conn, tasks.c.started_at, tasks.c.finished_at)))),
-        )
-        .join(tasks, tasks.c.claimed_by == market_instances.c.agent_id)
-        .where(market_instances.c.listing_id.in_(listing_ids), tasks.c.status.in_(("completed", "failed", "dead_letter")))
-        .group_by(market_instances.c.listing_id)
-    )
-    for listing_id, completed, failed, mean in rows:
-        figures[listing_id].update(completed=int(completed or 0), failed=int(failed or 0), mean_seconds=mean)
-    closed = conn.execute(
-        select(market_usage.c.listing_id, market_usage.c.state, func.sum(market_usage.c.micros))
-        .where(market_usage.c.listing_id.in_(listing_ids), market_usage.c.state.in_(("running", "down")))
-        .group_by(market_usage.c.listing_id, market_usage.c.state)
-    )
-    for listing_id, state, micros in closed:
-        figures[listing_id][state] = int(micros or 0)
-    opened = conn.execute(
-        select(market_instances.c.listing_id, market_instances.c.period_state, market_instances.c.period_started_at).where(
-            market_instances.c.listing_id.in_(listing_ids), market_instances.c.period_state.in_(("running", "down"))
-        )
-    )
-    for listing_id, state, since in opened:
-        figures[listing_id]["open"].append((state, since))
+    finished, closed, opened = _performance_statements(conn.dialect.name)
+    ids = {"ids": listing_ids}
+    for r in finished.rows(conn, ids):
+        figures[r["listing_id"]].update(completed=int(r["completed"] or 0), failed=int(r["failed"] or 0), mean_seconds=r["mean"])
+    for r in closed.rows(conn, ids):
+        figures[r["listing_id"]][r["state"]] = int(r["micros"] or 0)
+    for r in opened.rows(conn, ids):
+        figures[r["listing_id"]]["open"].append((r["period_state"], r["period_started_at"]))
     return figures
 
 

@@ -10,13 +10,15 @@ BM25 with the name above the tags above the description) and PostgreSQL's genera
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, column, delete, func, literal_column, or_, select, table, text, update
+from sqlalchemy import Connection, and_, bindparam, case, column, delete, func, literal, literal_column, or_, select, table, text, update
 
 from ..search_documents import agent_document, listing_document, service_document
 
+from ..prepared import Prepared
 from ..schema import agents, market_listings, services
 from ..schema import search_documents as docs
 from ..base import point_read
@@ -81,7 +83,9 @@ def _visible(viewer: Viewer, c: Any) -> Any:
 
 def _where(filters: Filters, viewer: Viewer, c: Any = docs.c) -> list[Any]:
     """The filters and the viewer's visibility over the columns ``c`` (the documents' own, or a subquery's)."""
-    clauses = [_visible(viewer, c), c.kind.in_(filters.kinds)]
+    # (Lists of values as separate parameters, not one expanding list: a statement with an expanding list is never
+    # prepared, ``_candidates_statement``.)
+    clauses = [_visible(viewer, c), c.kind.in_([literal(k) for k in filters.kinds])]
     if filters.category:
         clauses.append(func.lower(c.category) == filters.category.lower())
     for capability in filters.capabilities:
@@ -89,7 +93,7 @@ def _where(filters: Filters, viewer: Viewer, c: Any = docs.c) -> list[Any]:
     if filters.max_price is not None:
         clauses.append(and_(c.price.is_not(None), c.price <= filters.max_price))
     if filters.pricing_models:
-        clauses.append(c.pricing_model.in_(filters.pricing_models))
+        clauses.append(c.pricing_model.in_([literal(m) for m in filters.pricing_models]))
     if filters.regions:
         clauses.append(or_(*(c.region.startswith(r, autoescape=True) if r.endswith("-") else c.region == r for r in filters.regions)))
     if filters.languages:
@@ -164,23 +168,34 @@ _RANKED_BY = ("doc_seq", "kind", "ref_id", "title", "languages", "region", "text
 _FILTERED_BY = ("public", "tenant_id", "category", "tags", "price", "pricing_model")  # with kind, region, languages
 
 
-def candidates(conn: Connection, seqs: list[int], filters: Filters, viewer: Viewer) -> dict[int, dict[str, Any]]:
-    """The documents of ``seqs`` that pass the filters and the viewer's visibility, by doc_seq: what ranks them."""
-    if not seqs:
-        return {}
+@lru_cache(maxsize=256)
+def _candidates_statement(dialect: str, filters: Filters, viewer: Viewer) -> Prepared:
+    """``candidates``' read for these filters and viewer (their values are in the statement), compiled once: a search
+    reads hundreds of candidates, and building, compiling and decoding through Core cost more than the read."""
     # The candidates by primary key first, then the filters: with "kind IN (…)" in the same WHERE, SQLite's planner
     # (no statistics) walks the (kind, ref_id) index through every document of those kinds instead (25-70 ms at
     # 100,000 documents, 3 ms by key). The LIMIT keeps SQLite from merging the subquery into the filtering query.
     read = [docs.c[name] for name in (*_RANKED_BY, *_FILTERED_BY)]
-    picked = select(*read).where(one_of(conn.dialect.name, docs.c.doc_seq, "seqs")).limit(bindparam("limit")).subquery()
-    stmt = select(*(picked.c[name] for name in _RANKED_BY)).where(*_where(filters, viewer, picked.c))
-    return {r["doc_seq"]: dict(r) for r in conn.execute(stmt, {"seqs": seqs, "limit": len(seqs)}).mappings()}
+    picked = select(*read).where(one_of(dialect, docs.c.doc_seq, "seqs")).limit(bindparam("limit")).subquery()
+    return Prepared(select(*(picked.c[name] for name in _RANKED_BY)).where(*_where(filters, viewer, picked.c)))
+
+
+def candidates(conn: Connection, seqs: list[int], filters: Filters, viewer: Viewer) -> dict[int, dict[str, Any]]:
+    """The documents of ``seqs`` that pass the filters and the viewer's visibility, by doc_seq: what ranks them."""
+    if not seqs:
+        return {}
+    rows = _candidates_statement(conn.dialect.name, filters, viewer).rows(conn, {"seqs": seqs, "limit": len(seqs)})
+    return {r["doc_seq"]: r for r in rows}
+
+
+@lru_cache(maxsize=2)
+def _documents_statement(dialect: str) -> Prepared:
+    return Prepared(select(*(c for c in docs.c if c.name not in _NOT_READ)).where(one_of(dialect, docs.c.doc_seq, "seqs")))
 
 
 def documents(conn: Connection, seqs: list[int]) -> dict[int, dict[str, Any]]:
     """The whole documents of ``seqs`` (without their vectors and when they were written or embedded), by doc_seq."""
-    columns = [c for c in docs.c if c.name not in _NOT_READ]
-    return {r["doc_seq"]: dict(r) for r in conn.execute(select(*columns).where(docs.c.doc_seq.in_(seqs))).mappings()}
+    return {r["doc_seq"]: r for r in _documents_statement(conn.dialect.name).rows(conn, {"seqs": seqs})}
 
 
 def highlights(conn: Connection, documents: list[dict[str, Any]], stems: list[str], prefixes: list[str]) -> dict[int, dict[str, str]]:
