@@ -419,9 +419,8 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
     agent's completions of its leased tasks first, in one statement of their own; the transaction then makes the
     rest; on SQLite each such completion is one statement, without reading the task first). Savepoints cost as much
     as the updates themselves, so the transaction runs without them first and again with one per update only when
-    an update failed. ``claim_next`` then takes the caller's next tasks in that
-    transaction (or, with nothing left for one, in a claim's one statement): a worker reports and takes work in one
-    call."""
+    an update failed. ``claim_next`` then takes the caller's next tasks in that transaction (or, with nothing left
+    for one, in a claim's one statement): a worker reports and takes work in one call."""
     p = ctx.principal
     actor = p.agent_id or p.label
     changes = [u.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json") for u in req.updates]

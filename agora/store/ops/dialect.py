@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Connection, Select, Table, any_, bindparam, func, literal, select
+from sqlalchemy import JSON, ColumnElement, Connection, Select, Table, any_, bindparam, func, literal, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -48,6 +48,14 @@ def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
     return column.in_(select(values.c.value))
+
+
+def one_of_words(column: ColumnElement[Any], words: tuple[str, ...]) -> ColumnElement[bool]:
+    """``column`` is one of these fixed words, written into the statement as SQL literals rather than bound: the
+    statement stays one fixed text (it can be prepared), and a planner sees the values (a partial index whose
+    predicate names them can be used). Only for the program's own constants, never for input."""
+    literals = [literal_column(f"'{w}'") for w in words]
+    return column == literals[0] if len(literals) == 1 else column.in_(literals)
 
 
 def unlocked(conn: Connection, candidates: Select[Any], limit: int) -> list[Any]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal_column, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 
 from agora.core.billing import micros_between, month_of, split_by_month
 from agora.core.ids import is_id, new_id
@@ -23,7 +23,7 @@ from ..schema import (
     tasks,
 )
 from . import search as search_ops
-from .dialect import one_of, seconds_between
+from .dialect import one_of, one_of_words, seconds_between
 from .pagination import decode_cursor, page
 
 LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
@@ -116,7 +116,7 @@ def set_listing_status(conn: Connection, listing_id: str, status: str, now: date
 
 @lru_cache(maxsize=2)
 def _instance_counts_statement(dialect: str) -> Prepared:
-    live = _one_of_literals(market_instances.c.status, LIVE)
+    live = one_of_words(market_instances.c.status, LIVE)
     own = live & (market_instances.c.tenant_id == bindparam("tenant_id"))
     return Prepared(
         select(
@@ -140,12 +140,6 @@ def _as_int(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
-def _one_of_literals(column: Any, values: tuple[str, ...]) -> Any:
-    """``column`` is one of these fixed words, written into the statement (not an expanding list of parameters, which
-    would keep it from being prepared)."""
-    return column.in_([literal_column(f"'{v}'") for v in values])
-
-
 @lru_cache(maxsize=2)
 def _performance_statements(dialect: str) -> tuple[Prepared, Prepared, Prepared]:
     """``performance``'s three reads, built and compiled once per engine; the listings are one bound list, ``ids``."""
@@ -158,16 +152,16 @@ def _performance_statements(dialect: str) -> tuple[Prepared, Prepared, Prepared]
             func.avg(case((done, seconds_between(dialect, tasks.c.started_at, tasks.c.finished_at)))).label("mean"),
         )
         .join(tasks, tasks.c.claimed_by == market_instances.c.agent_id)
-        .where(one_of(dialect, market_instances.c.listing_id, "ids"), _one_of_literals(tasks.c.status, ("completed", "failed", "dead_letter")))
+        .where(one_of(dialect, market_instances.c.listing_id, "ids"), one_of_words(tasks.c.status, ("completed", "failed", "dead_letter")))
         .group_by(market_instances.c.listing_id)
     )
     closed = (
         select(market_usage.c.listing_id, market_usage.c.state, func.sum(market_usage.c.micros).label("micros"))
-        .where(one_of(dialect, market_usage.c.listing_id, "ids"), _one_of_literals(market_usage.c.state, ("running", "down")))
+        .where(one_of(dialect, market_usage.c.listing_id, "ids"), one_of_words(market_usage.c.state, ("running", "down")))
         .group_by(market_usage.c.listing_id, market_usage.c.state)
     )
     opened = select(market_instances.c.listing_id, market_instances.c.period_state, market_instances.c.period_started_at).where(
-        one_of(dialect, market_instances.c.listing_id, "ids"), _one_of_literals(market_instances.c.period_state, ("running", "down"))
+        one_of(dialect, market_instances.c.listing_id, "ids"), one_of_words(market_instances.c.period_state, ("running", "down"))
     )
     return Prepared(finished), Prepared(closed), Prepared(opened)
 

@@ -24,7 +24,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     or_,
     select,
     update,
@@ -44,7 +43,7 @@ from ..schema import (
     tasks,
 )
 from . import agents as agents_ops
-from .dialect import one_of, seconds_between
+from .dialect import one_of, one_of_words, seconds_between
 
 UNFINISHED = ("pending", "in_progress")
 
@@ -56,8 +55,9 @@ def status_is(*statuses: str, of: Any = tasks) -> ColumnElement[bool]:
     does not state literally: the claim then sorted every pending task of the tenant (10,000 queued tasks were
     claimed at 58/s). SQLite re-prepared the claim on every run while its dependency check bound the statuses,
     which made that check 100 µs instead of 8."""
-    values = [literal_column(f"'{s}'") for s in statuses]
-    return of.c.status == values[0] if len(values) == 1 else of.c.status.in_(values)
+    return one_of_words(of.c.status, statuses)
+
+
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 DURATION_SAMPLE = 20
@@ -120,11 +120,7 @@ _MOVE = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), 
 def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
     """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice.
     Its history row is written at the end of the operation, with the others (``defer``)."""
-    changes = {"status": to_status, "updated_at": now, **values}
-    if to_status in ("completed", "failed", "cancelled", "dead_letter"):
-        changes.setdefault("finished_at", now)
-        changes.setdefault("lease_token", None)
-        changes.setdefault("lease_expires_at", None)
+    changes = _moved_to(to_status, now, values)
     moved = _MOVE.execute(conn, {"b_task_id": task["task_id"], "b_status": task["status"], **changes})
     if not moved:
         raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
@@ -133,6 +129,16 @@ def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, no
     if to_status in ("failed", "cancelled", "dead_letter"):
         moved_row["dependents_failed"] = _fail_dependents(conn, task["task_id"], now)
     return moved_row
+
+
+def _moved_to(to_status: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+    """The columns a move to ``to_status`` sets: ``values``, and for a finished task its end and no lease."""
+    changes = {"status": to_status, "updated_at": now, **values}
+    if to_status in ("completed", "failed", "cancelled", "dead_letter"):
+        changes.setdefault("finished_at", now)
+        changes.setdefault("lease_token", None)
+        changes.setdefault("lease_expires_at", None)
+    return changes
 
 
 def _fail_dependents(conn: Connection, task_id: str, now: datetime) -> list[Transition]:
@@ -525,10 +531,7 @@ def complete_leased(conn: Connection, task_id: str, tenant_id: str, agent_id: st
     """A ``plain_completion`` by the agent holding the lease, as ``update_task`` makes it, in one statement instead
     of a read and a write: the task completed, or None when nothing changed (not this agent's leased task, or not
     there): ``update_task`` then says why."""
-    values = {
-        "status": "completed", "updated_at": now, "finished_at": now, "lease_token": None, "lease_expires_at": None,
-        "progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes},
-    }  # fmt: skip
+    values = _moved_to("completed", now, {"progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes}})
     guard = {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": changes["lease_token"], "b_agent_id": agent_id}
     row = _COMPLETE_LEASED.first(conn, {**guard, **values})
     if row is None:
