@@ -68,9 +68,11 @@ class AgentProcess:
         return f"{self.hub.url}/a2a/agents/{self.agent_id}"
 
 
-@pytest.fixture(scope="module")
-def agent(sqlite_hub: HubProcess) -> Iterator[AgentProcess]:
-    process = AgentProcess(sqlite_hub, sqlite_hub.admin_key).start()
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def agent(request: pytest.FixtureRequest) -> Iterator[AgentProcess]:
+    """The example agent on each engine's hub (PostgreSQL starts and ends a turn in one statement each)."""
+    hub: HubProcess = request.getfixturevalue(f"{request.param}_hub")
+    process = AgentProcess(hub, hub.admin_key).start()
     yield process
     process.stop()
 
@@ -218,7 +220,7 @@ async def test_cancel_and_the_errors_around_it(agent, binding):
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
-async def test_list_pages_through_the_callers_own_tasks(sqlite_hub, agent, binding):
+async def test_list_pages_through_the_callers_own_tasks(agent, binding):
     context = unique("ctx")
     async with a2a_client(agent.url, binding) as client:
         made = [(await send(client, message(f"n{i}", "tck-complete-task", context_id=context))).task.id for i in range(5)]
@@ -233,20 +235,21 @@ async def test_list_pages_through_the_callers_own_tasks(sqlite_hub, agent, bindi
             await client.list_tasks(pb.ListTasksRequest(page_size=1000))
     assert [len(p) for p in pages] == [2, 2, 1] and sorted(sum(pages, [])) == sorted(made)
     assert page.total_size == 5
-    with sqlite_hub.client() as admin:
+    with agent.hub.client() as admin:
         other_key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["key"]
     async with a2a_client(agent.url, binding, key=other_key) as stranger:  # a public agent: anyone may call, each sees theirs
         assert list((await stranger.list_tasks(pb.ListTasksRequest(context_id=context))).tasks) == []
 
 
-async def test_an_offline_agent_gets_its_task_queued_and_does_it_when_it_comes(sqlite_hub):
-    later = AgentProcess(sqlite_hub, sqlite_hub.admin_key)
-    with sqlite_hub.client() as admin:
+async def test_an_offline_agent_gets_its_task_queued_and_does_it_when_it_comes(hub):
+    """On PostgreSQL the task and its turn are written in one statement: the turn's history is the transaction's."""
+    later = AgentProcess(hub, hub.admin_key)
+    with hub.client() as admin:
         registered = ok(call(admin, "agora.agents.register", agent_name=later.name, a2a={"access": "public"}))
         ok(call(admin, "agora.admin.override", target_id=registered["agent_id"], action="pause", reason="offline for the test"))
         ok(call(admin, "agora.admin.override", target_id=registered["agent_id"], action="resume", reason="still not running"))
         ok(call(admin, "agora.agents.heartbeat", agent=registered["agent_id"], status="inactive"))
-    url = f"{sqlite_hub.url}/a2a/agents/{registered['agent_id']}"
+    url = f"{hub.url}/a2a/agents/{registered['agent_id']}"
     started = time.monotonic()
     async with a2a_client(url) as client:
         queued = (await send(client, message("later", "tck-complete-task"))).task
@@ -261,6 +264,26 @@ async def test_an_offline_agent_gets_its_task_queued_and_does_it_when_it_comes(s
     finally:
         later.stop()
     assert texts(task.status.message) == ["Hello from TCK"]
+    assert turn_of(hub, registered["agent_id"], queued.id)[1] == [(None, "pending", None), ("pending", "in_progress", "attempt 1"), ("in_progress", "completed", "A2A completed")]
+
+
+async def test_a_turn_handed_to_a_running_agent_is_leased_and_completed_with_its_history(agent):
+    """PostgreSQL makes the task with its turn leased to the agent's channel, and ends the turn, in one statement each."""
+    done = (await send_unstreamed(agent.url, "JSONRPC", message("hi", "tck-complete-task"), key=agent.key)).task
+    assert done.status.state == STATE.TASK_STATE_COMPLETED
+    turn, history = turn_of(agent.hub, agent.agent_id, done.id)
+    assert history == [(None, "pending", None), ("pending", "in_progress", "attempt 1"), ("in_progress", "completed", "A2A completed")]
+    assert (turn["status"], turn["attempts"], turn["progress"], turn["claimed_by"]) == ("completed", 1, 100, agent.agent_id)
+    assert turn["finished_at"] is not None and turn["started_at"] is not None and turn["notes"] == "A2A completed"
+
+
+def turn_of(hub: HubProcess, agent_id: str, a2a_task_id: str) -> tuple[dict[str, Any], list[tuple[str | None, str, str | None]]]:
+    """The turn that carried the A2A task's first message to the agent, and its history."""
+    with hub.client() as admin:
+        turns = ok(call(admin, "agora.task.list", agent=agent_id, task_type="a2a.message", limit=500))["tasks"]
+        turn = next(t for t in turns if t["payload"]["a2a_task_id"] == a2a_task_id)
+        history = ok(call(admin, "agora.task.history", task_id=turn["task_id"]))["transitions"]
+    return turn, [(h["from_status"], h["to_status"], h["note"]) for h in history]
 
 
 async def test_a_private_front_wants_a_key_of_its_tenant(sqlite_hub):
@@ -286,8 +309,8 @@ async def test_a_private_front_wants_a_key_of_its_tenant(sqlite_hub):
     assert done.status.state == by_admin.status.state == STATE.TASK_STATE_COMPLETED
 
 
-def test_cards_are_cached_and_only_agents_with_a_front_have_one(sqlite_hub, agent):
-    first = httpx.get(f"{sqlite_hub.url}/a2a/agents/{agent.name}/.well-known/agent-card.json")
+def test_cards_are_cached_and_only_agents_with_a_front_have_one(agent):
+    first = httpx.get(f"{agent.hub.url}/a2a/agents/{agent.name}/.well-known/agent-card.json")
     card = first.json()
     assert first.status_code == 200 and "max-age" in first.headers["cache-control"] and first.headers["last-modified"]
     assert [(i["protocolBinding"], i["protocolVersion"], i["url"]) for i in card["supportedInterfaces"]] == [
@@ -296,10 +319,10 @@ def test_cards_are_cached_and_only_agents_with_a_front_have_one(sqlite_hub, agen
     assert card["capabilities"]["streaming"] and "url" not in card and "preferredTransport" not in card  # 1.0 only
     again = httpx.get(f"{agent.url}/.well-known/agent-card.json", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
-    with sqlite_hub.client() as admin:
+    with agent.hub.client() as admin:
         plain = ok(call(admin, "agora.agents.register", agent_name=unique("plain")))
-    assert httpx.get(f"{sqlite_hub.url}/a2a/agents/{plain['agent_id']}/.well-known/agent-card.json").status_code == 404
-    missing = httpx.post(f"{sqlite_hub.url}/a2a/agents/nobody-here", json={}, headers={"A2A-Version": "1.0"})
+    assert httpx.get(f"{agent.hub.url}/a2a/agents/{plain['agent_id']}/.well-known/agent-card.json").status_code == 404
+    missing = httpx.post(f"{agent.hub.url}/a2a/agents/nobody-here", json={}, headers={"A2A-Version": "1.0"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == -32001
 
 

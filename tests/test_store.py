@@ -729,3 +729,61 @@ async def test_a_direct_send_is_handed_out_only_when_no_earlier_delivery_of_the_
     await change(update(messages).where(messages.c.seq == first["seq"]).values(expires_at=NOW - timedelta(seconds=1)))
     assert (await send(6))["handed"] is True
     assert await send(7, None) is not None and (await send(8))["handed"] is False
+
+
+async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_and_the_lease_are_as_read(postgres_url: str, tmp_path):
+    """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task moved on since the
+    agent's read or the lease is not the caller's; otherwise the task, its event, the turn, its history and its hub
+    event, all at once. The task and its turn are written by ``inserts.insert_all``, as a send writes them."""
+    from agora.core.services.tasks import new_task_row
+    from agora.store.ops import a2a_statements, inserts
+    from agora.store.schema import a2a_tasks, agents, events, task_history
+
+    store = open_store(fresh_postgres_url(postgres_url), tmp_path)
+    await store.start()
+    agent_id, token = "agent_00000000000000ab", "lease_0123"
+    turn = new_task_row("t-turn", "a2a.message", {}, "caller", NOW, assignee=agent_id)
+    turn |= task_ops.moved_to("in_progress", NOW, task_ops.lease_values(turn, agent_id, token, NOW + timedelta(seconds=30), NOW))
+    task = {
+        "task_id": "a2a_0000000000000001", "tenant_id": "t-turn", "agent_id": agent_id, "caller": "caller", "context_id": "ctx_1",
+        "state": "working", "status_message": None, "history": [{"messageId": "m1"}], "artifacts": [], "metadata": {},
+        "message_only": False, "turn_task_id": turn["task_id"], "created_at": NOW, "updated_at": NOW,
+    }  # fmt: skip
+
+    def setup(conn: Connection) -> None:
+        add_tenant(conn, "t-turn")
+        conn.execute(insert(agents).values(
+            agent_id=agent_id, tenant_id="t-turn", agent_name="turner", service_tier="free", status="active",
+            description="", capabilities=[], metadata={}, search_text="", registered_at=NOW, updated_at=NOW,
+        ))  # fmt: skip
+
+    def counts(conn: Connection) -> tuple[Any, ...]:
+        of = turn["task_id"]
+        return (
+            conn.execute(select(tasks.c.status).where(tasks.c.task_id == of)).scalar_one(),
+            conn.execute(select(a2a_tasks.c.state).where(a2a_tasks.c.task_id == task["task_id"])).scalar_one(),
+            conn.execute(select(func.count()).select_from(a2a_events).where(a2a_events.c.task_id == task["task_id"])).scalar_one(),
+            conn.execute(select(func.count()).select_from(task_history).where(task_history.c.task_id == of)).scalar_one(),
+            conn.execute(select(func.count()).select_from(events).where(events.c.type == "task_completed")).scalar_one(),
+        )
+
+    def end(seen: dict[str, Any], lease: str) -> Any:
+        reply = {"messageId": "m2", "role": "ROLE_AGENT"}
+        changes = {"state": "completed", "status_message": reply, "history": [*task["history"], reply]}
+        return store.write_statement(a2a_statements.end_turn, seen, "t-turn", agent_id, lease, changes, {"done": True}, "A2A completed", NOW)
+
+    try:
+        await store.write(setup)
+        seqs = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task])], [], tasks)
+        assert seqs == [turn["task_id"]]
+        assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
+        assert await end({**task, "updated_at": NOW - timedelta(seconds=1)}, token) is None  # moved on since the read
+        assert await end({**task, "state": "submitted"}, token) is None
+        assert await end(task, "lease_other") is None
+        assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
+        ended = await end(task, token)
+        assert ended["status"] == "completed" and ended["lease_token"] is None and ended["a2a_last_seq"] > 0
+        assert await store.read(counts) == ("completed", "completed", 1, 1, 1)
+        assert await end(task, token) is None  # once only
+    finally:
+        await store.close()

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf.json_format import ParseDict, ParseError
@@ -24,14 +24,17 @@ from agora.core.context import CallContext, Hub
 from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services import tasks as task_service
+from agora.store import schema
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import a2a_push as push_ops
+from agora.store.ops import a2a_statements, inserts
 from agora.store.ops import tasks as task_ops
 from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
 from agora_sdk.wire.common import iso_utc
 
 if TYPE_CHECKING:
+    from agora.core.handoff import Taker
     from agora.core.wakeups import Waiter
 
 TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
@@ -94,7 +97,10 @@ def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, A
 def _wake(conn: Connection, task: dict[str, Any]) -> Event:
     """Wakes the task's streams (and push deliverers, when it has webhooks), and its blocking callers once it is
     ``settled`` (they have nothing to read before)."""
-    push = task["has_push"] if "has_push" in task else push_ops.any_for(conn, task["task_id"])
+    return _wake_event(task, task["has_push"] if "has_push" in task else push_ops.any_for(conn, task["task_id"]))
+
+
+def _wake_event(task: dict[str, Any], push: bool) -> Event:
     data = {"task_id": task["task_id"], "push": push, "settled": task["state"] in ENDS_STREAM}
     return Event("a2a_updated", task["tenant_id"], data, local=task if data["settled"] else None)  # for ``settled``
 
@@ -165,21 +171,17 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
             turn, created, events = _turn(conn, agent, task, followed, now, taker is not None)
             changes = {"history": [*task["history"], followed], "turn_task_id": turn["task_id"], "state": states[-1], "status_message": None, "updated_at": now}
             return a2a_ops.save(conn, task, changes), turn, events
-        context_id = message.get("contextId") or new_id("ctx")
-        task = {
-            "task_id": new_task_id or new_id("a2a"), "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
-            "context_id": context_id, "state": states[-1], "status_message": None,
-            "history": [{**message, "contextId": context_id}], "artifacts": [], "metadata": message.get("metadata") or {},
-            "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
-        }  # fmt: skip
-        task["history"][0]["taskId"] = task["task_id"]
+        task = _new_task(agent, caller, message, new_task_id, states[-1], now)
         turn, created, events = _turn(conn, agent, task, task["history"][0], now, taker is not None)
         task["turn_task_id"] = turn["task_id"]
         a2a_ops.insert_task(conn, task)
         return {**task, "has_push": False}, turn, events  # a task made now has no webhook yet
 
     try:
-        task, events = await hub.store.write(op)
+        if hub.store.dialect == "postgresql" and not message.get("taskId"):
+            task, events, handed[:] = await _start_at_once(hub, agent, caller, message, new_task_id, taker, now)
+        else:
+            task, events = await hub.store.write(op)
     except BaseException:
         if taker is not None:
             taker.unreserve()
@@ -195,9 +197,53 @@ def _turn(
 ) -> tuple[dict[str, Any], bool, list[Event]]:
     """The Agora task through which the agent gets this message (and the history before it); ``handed``: it is
     leased to the agent in this transaction, once the A2A task is stored."""
-    payload = {"a2a_task_id": task["task_id"], "context_id": task["context_id"], "message": message, "history": task["history"]}
-    row = task_service.new_task_row(agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3)
+    row = _turn_row(agent, task, message, now)
     return task_service.create_in(conn, row, task["caller"], now, handed_to=agent["agent_id"] if handed else None)
+
+
+def _turn_row(agent: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> dict[str, Any]:
+    payload = {"a2a_task_id": task["task_id"], "context_id": task["context_id"], "message": message, "history": task["history"]}
+    return task_service.new_task_row(agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3)
+
+
+def _new_task(agent: dict[str, Any], caller: str, message: dict[str, Any], task_id: str | None, state: str, now: datetime) -> dict[str, Any]:
+    """The row of a task ``message`` starts (in ``state``), its turn not known yet."""
+    context_id = message.get("contextId") or new_id("ctx")
+    task_id = task_id or new_id("a2a")
+    return {
+        "task_id": task_id, "tenant_id": agent["tenant_id"], "agent_id": agent["agent_id"], "caller": caller,
+        "context_id": context_id, "state": state, "status_message": None,
+        "history": [{**message, "contextId": context_id, "taskId": task_id}], "artifacts": [], "metadata": message.get("metadata") or {},
+        "message_only": False, "turn_task_id": "", "created_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+async def _start_at_once(
+    hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any], task_id: str | None, taker: Taker | None, now: datetime
+) -> tuple[dict[str, Any], list[Event], list[dict[str, Any]]]:
+    """PostgreSQL, a message that starts a task: what ``send``'s transaction writes (the task, its turn, leased to
+    ``taker``'s agent if given, their history and events), made here and written in one statement
+    (``inserts.insert_all``): nothing to read first, so no transaction of eight round trips. The task, the events
+    to announce, and the turn as leased (none if not handed)."""
+    states = ("submitted", "working") if taker is not None else ("submitted",)
+    task = _new_task(agent, caller, message, task_id, states[-1], now)
+    turn = _turn_row(agent, task, task["history"][0], now)
+    task["turn_task_id"] = turn["task_id"]
+    history = [task_ops.history_row(turn["task_id"], caller, None, "pending", now, None)]
+    transitions = [{**turn, "from_status": None, "claimed_by": taker.agent_id if taker else None}]
+    if taker is not None:
+        expires = now + timedelta(seconds=taker.lease_seconds)
+        leased = {**turn, **task_ops.moved_to("in_progress", now, task_ops.lease_values(turn, taker.agent_id, task_ops.lease_token(), expires, now))}
+        history.append(task_ops.history_row(turn["task_id"], taker.agent_id, "pending", "in_progress", now, task_ops.attempt_note(turn)))
+        transitions.append({**leased, "from_status": "pending", "a2a_moved": True})
+        turn = leased
+    made = [task_service.transition_event(t, now) for t in transitions]
+    moves = [{"task_id": task["task_id"], "body": _status_event({**task, "state": s}), "final": False, "created_at": now} for s in states]
+    tables = [(schema.tasks, [turn]), (schema.task_history, history), (schema.a2a_tasks, [task]), (schema.a2a_events, moves)]
+    seqs = await hub.store.write_statement(inserts.insert_all, tables, [row for row, _ in made], schema.a2a_events)
+    task = {**task, "has_push": False, "last_seq": seqs[-1]}
+    events = [made[0][1], _wake_event(task, False), *(event for _, event in made[1:])]
+    return task, events, [turn] if taker is not None else []
 
 
 def _own(conn: Connection, agent: dict[str, Any], caller: str | None, task_id: str, **how: bool) -> dict[str, Any]:
@@ -299,6 +345,10 @@ async def snapshot(hub: Hub, agent: dict[str, Any], caller: str | None, task_id:
 async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
     p = ctx.principal
     now = ctx.clock.now()
+    if _ends_at_once(ctx, req):
+        done = await _end_at_once(ctx, req, now)
+        if done is not None:
+            return done
 
     def op(conn: Connection) -> tuple[dict[str, Any], bool, list[Event]]:
         turn = task_ops.leased(conn, req.task_id, p.tenant_scope(), p.agent_id, req.lease_token)
@@ -328,6 +378,45 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
     task, final, events = await ctx.store.write(op)
     await announce(ctx.hub, events)
     return A2AUpdated(a2a_task_id=task["task_id"], state=task["state"], final=final)
+
+
+_ENDED_AT_ONCE = ENDS_STREAM - {"failed", "canceled"}  # a turn failed or cancelled moves otherwise (``_end_turn``)
+
+
+def _ends_at_once(ctx: CallContext, req: A2AUpdate) -> bool:
+    """PostgreSQL, the turn's holder ending it with a state and nothing else (how a handler's answer ends a turn):
+    ``_end_at_once`` can make it."""
+    return (
+        ctx.store.dialect == "postgresql" and ctx.principal.agent_id is not None and req.lease_token is not None
+        and req.state is not None and req.state.value in _ENDED_AT_ONCE
+        and req.artifact is None and req.metadata is None and not req.reply
+    )  # fmt: skip
+
+
+async def _end_at_once(ctx: CallContext, req: A2AUpdate, now: datetime) -> A2AUpdated | None:
+    """``update``'s transaction for an ``_ends_at_once`` update, as a read and one statement
+    (``a2a_statements.end_turn``); None when it changed nothing (the task or the lease moved on, or there is no such
+    turn): the transaction then makes the update or says why not."""
+    p = ctx.principal
+    assert p.agent_id is not None and req.state is not None and req.lease_token is not None
+    task = await ctx.store.read(a2a_statements.turn_task, req.task_id, p.tenant_id, p.agent_id)
+    if task is None or task["state"] in ENDS_STREAM:
+        return None
+    state = req.state.value
+    message = _agent_message(task, req.message) if req.message is not None else None
+    changes: dict[str, Any] = {"state": state, "updated_at": now, "status_message": message, "history": task["history"]}
+    if message is not None:
+        changes["history"] = [*task["history"], message]
+    moved = {**task, **changes}
+    turn = await ctx.store.write_statement(
+        a2a_statements.end_turn, task, p.tenant_id, p.agent_id, req.lease_token, changes, _status_event(moved), f"A2A {state}", now
+    )
+    if turn is None:
+        return None
+    moved["last_seq"] = turn.pop("a2a_last_seq")
+    completed = {**turn, "from_status": "in_progress", "a2a_moved": True}
+    await announce(ctx.hub, [_wake_event(moved, moved["has_push"]), task_service.transition_event(completed, now)[1]])
+    return A2AUpdated(a2a_task_id=moved["task_id"], state=state, final=True)
 
 
 def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:

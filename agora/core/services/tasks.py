@@ -111,7 +111,7 @@ def followed() -> Followed:
     return _FOLLOWED
 
 
-def _event(t: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Event]:
+def transition_event(t: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Event]:
     """A transition's hub event: its row in the events table, and as announced."""
     data = {k: t.get(k) for k in task_ops.EVENT_FIELDS}
     # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
@@ -140,7 +140,7 @@ def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now:
             if concerns(t):
                 write()
                 events += follower(conn, t, now)
-        row, event = _event(t, now)
+        row, event = transition_event(t, now)
         rows.append(row)
         events.append(event)
         if t.get("dependents_failed"):
@@ -343,7 +343,7 @@ async def _claim_now(
         if found is not None:
             agent, taken = found
             if taken or not then:
-                return agent, taken, [_event(t, now)[1] for t in taken], None
+                return agent, taken, [transition_event(t, now)[1] for t in taken], None
             return agent, [], [], await ctx.store.read(task_ops.next_available, tenant_id, now)
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Event], Any]:
@@ -405,7 +405,7 @@ async def _complete_at_once(ctx: CallContext, task_ids: list[str], changes: list
     completions = [{"task_id": t, **c} for t, c in zip(task_ids, changes)]
     now = ctx.clock.now()
     done = await ctx.store.write_statement(task_statements.complete, p.tenant_id, p.agent_id, completions, now, followed())
-    await announce(ctx.hub, [_event(t, now)[1] for t in done])
+    await announce(ctx.hub, [transition_event(t, now)[1] for t in done])
     return done
 
 

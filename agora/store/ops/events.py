@@ -16,11 +16,11 @@ from .dialect import serialize_appends, stream_lock, unlocked
 
 # One stream: an admin follows every tenant's events by one position, so every append takes the same lock.
 STREAM = "events"
-_COLUMNS = ("tenant_id", "type", "visible_to", "data", "created_at")
+COLUMNS = ("tenant_id", "type", "visible_to", "data", "created_at")
 _INSERT = Prepared(insert(events))
 
 
-def _locked_insert(rows: Callable[[CTE], Select[Any]], after: CTE | None = None) -> Insert:
+def locked_insert(rows: Callable[[CTE], Select[Any]], after: CTE | None = None) -> Insert:
     """PostgreSQL's INSERT of events that takes the stream's lock (``serialize_appends``) itself: the events of
     ``rows(lock)`` (a SELECT of the event columns from the lock's CTE) get their seqs only after it. The lock is held
     to the commit; taken by a statement of its own it cost a round trip to the hub and back while held, and every
@@ -33,11 +33,11 @@ def _locked_insert(rows: Callable[[CTE], Select[Any]], after: CTE | None = None)
     if after is not None:
         counted = select(func.count().label("rows")).select_from(after).subquery()
         locking = locking.select_from(counted).where(counted.c.rows > 0)
-    return insert(events).from_select(list(_COLUMNS), rows(locking.cte(f"{STREAM}_lock")))
+    return insert(events).from_select(list(COLUMNS), rows(locking.cte(f"{STREAM}_lock")))
 
 
 _APPEND_LOCKED = Prepared(
-    _locked_insert(lambda lock: select(*(bindparam(c, type_=events.c[c].type) for c in _COLUMNS)).select_from(lock))
+    locked_insert(lambda lock: select(*(bindparam(c, type_=events.c[c].type) for c in COLUMNS)).select_from(lock))
 )
 
 
@@ -71,9 +71,9 @@ def append_for(source: CTE, values: dict[str, ColumnElement[Any]], order_by: Col
     transaction: the lock then is held from here to the statement's own commit, with no round trip in between."""
 
     def rows(lock: CTE) -> Select[Any]:
-        return select(*(values[c].label(c) for c in _COLUMNS)).select_from(source.join(lock, true())).order_by(order_by)
+        return select(*(values[c].label(c) for c in COLUMNS)).select_from(source.join(lock, true())).order_by(order_by)
 
-    return _locked_insert(rows, after=source).cte(f"{source.name}_events")
+    return locked_insert(rows, after=source).cte(f"{source.name}_events")
 
 
 def latest(conn: Connection) -> int:

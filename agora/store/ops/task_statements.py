@@ -86,7 +86,7 @@ def _constant(value: str) -> ColumnElement[str]:
     return cast(literal_column(f"'{value}'"), Text)
 
 
-def _recorded(moved: CTE, actor: ColumnElement[Any], from_status: str, to_status: str, note: ColumnElement[Any], event: str) -> list[CTE]:
+def recorded(moved: CTE, actor: ColumnElement[Any], from_status: str, to_status: str, note: ColumnElement[Any], event: str) -> list[CTE]:
     """The history rows and the events of the tasks ``moved`` (a CTE returning their rows and an order ``n``)."""
     history = insert(task_history).from_select(
         ["task_id", "at", "actor", "from_status", "to_status", "note"],
@@ -152,7 +152,7 @@ def _claim_statement(types: int) -> Prepared:
         select(claimer.c.agent_name.label("claimer_name"), claimer.c.capabilities.label("claimer_capabilities"), flag.c.followed, moved)
         .select_from(claimer.join(flag, true()).outerjoin(moved, true()))
         .order_by(moved.c.n)
-        .add_cte(*_recorded(moved, bindparam("agent_id"), "pending", "in_progress", note, "task_claimed"))
+        .add_cte(*recorded(moved, bindparam("agent_id"), "pending", "in_progress", note, "task_claimed"))
     )
 
 
@@ -199,7 +199,7 @@ def _complete_statement(fields: tuple[str, ...]) -> Prepared:
         .cte("completed")
     )
     note = moved.c.notes if "notes" in fields else cast(None, Text)
-    return Prepared(select(moved).order_by(moved.c.n).add_cte(*_recorded(moved, bindparam("agent_id"), "in_progress", "completed", note, "task_completed")))
+    return Prepared(select(moved).order_by(moved.c.n).add_cte(*recorded(moved, bindparam("agent_id"), "in_progress", "completed", note, "task_completed")))
 
 
 def complete(

@@ -120,18 +120,18 @@ _MOVE = Prepared(update(tasks).where(tasks.c.task_id == bindparam("b_task_id"), 
 def _move(conn: Connection, task: dict[str, Any], to_status: str, actor: str, now: datetime, note: str | None = None, **values: Any) -> Transition:
     """Change a task's status (and other columns), guarded by its current status so a race changes nothing twice.
     Its history row is written at the end of the operation, with the others (``defer``)."""
-    changes = _moved_to(to_status, now, values)
+    changes = moved_to(to_status, now, values)
     moved = _MOVE.execute(conn, {"b_task_id": task["task_id"], "b_status": task["status"], **changes})
     if not moved:
         raise Conflict(f"task '{task['task_id']}' changed meanwhile; read it again", details={"task_id": task["task_id"]})
-    defer(conn, _write_history, _history_row(task["task_id"], actor, task["status"], to_status, now, note))
+    defer(conn, _write_history, history_row(task["task_id"], actor, task["status"], to_status, now, note))
     moved_row = {**task, **changes, "from_status": task["status"]}
     if to_status in ("failed", "cancelled", "dead_letter"):
         moved_row["dependents_failed"] = _fail_dependents(conn, task["task_id"], now)
     return moved_row
 
 
-def _moved_to(to_status: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+def moved_to(to_status: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
     """The columns a move to ``to_status`` sets: ``values``, and for a finished task its end and no lease."""
     changes = {"status": to_status, "updated_at": now, **values}
     if to_status in ("completed", "failed", "cancelled", "dead_letter"):
@@ -210,7 +210,7 @@ def _write_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def created(conn: Connection, row: dict[str, Any], actor: str, status: str = "pending", note: str | None = None) -> None:
     """The first history row of a task just stored."""
-    defer(conn, _write_history, _history_row(row["task_id"], actor, None, status, row["created_at"], note))
+    defer(conn, _write_history, history_row(row["task_id"], actor, None, status, row["created_at"], note))
 
 
 @dataclass
@@ -280,7 +280,7 @@ def create(
     return row, True, []
 
 
-def _history_row(task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> dict[str, Any]:
+def history_row(task_id: str, actor: str, from_status: str | None, to_status: str, now: datetime, note: str | None) -> dict[str, Any]:
     return {"task_id": task_id, "at": now, "actor": actor, "from_status": from_status, "to_status": to_status, "note": note}
 
 
@@ -394,16 +394,20 @@ def lease_new(conn: Connection, task: dict[str, Any], agent_id: str, lease: time
 
 
 def _take(conn: Connection, task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime, **values: Any) -> Transition:
-    return _move(
-        conn, task, "in_progress", agent_id, now, f"attempt {task['attempts'] + 1}",
-        **values,
-        claimed_by=agent_id,
-        attempts=task["attempts"] + 1,
-        lease_token=token,
-        fencing_token=task["fencing_token"] + 1,
-        lease_expires_at=expires,
-        started_at=task["started_at"] or now,
-    )
+    return _move(conn, task, "in_progress", agent_id, now, attempt_note(task), **values, **lease_values(task, agent_id, token, expires, now))
+
+
+def lease_values(task: dict[str, Any], agent_id: str, token: str | None, expires: datetime, now: datetime) -> dict[str, Any]:
+    """The columns a claim of ``task`` by ``agent_id`` sets beside its status (one attempt more, a new fence)."""
+    return {
+        "claimed_by": agent_id, "attempts": task["attempts"] + 1, "lease_token": token, "fencing_token": task["fencing_token"] + 1,
+        "lease_expires_at": expires, "started_at": task["started_at"] or now,
+    }  # fmt: skip
+
+
+def attempt_note(task: dict[str, Any]) -> str:
+    """The history note of a claim of ``task``."""
+    return f"attempt {task['attempts'] + 1}"
 
 
 def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, Any], changes: dict[str, Any], now: datetime) -> Transition:
@@ -531,12 +535,12 @@ def complete_leased(conn: Connection, task_id: str, tenant_id: str, agent_id: st
     """A ``plain_completion`` by the agent holding the lease, as ``update_task`` makes it, in one statement instead
     of a read and a write: the task completed, or None when nothing changed (not this agent's leased task, or not
     there): ``update_task`` then says why."""
-    values = _moved_to("completed", now, {"progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes}})
+    values = moved_to("completed", now, {"progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes}})
     guard = {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": changes["lease_token"], "b_agent_id": agent_id}
     row = _COMPLETE_LEASED.first(conn, {**guard, **values})
     if row is None:
         return None
-    defer(conn, _write_history, _history_row(task_id, agent_id, "in_progress", "completed", now, changes.get("notes")))
+    defer(conn, _write_history, history_row(task_id, agent_id, "in_progress", "completed", now, changes.get("notes")))
     return {**row, "from_status": "in_progress"}
 
 

@@ -1,0 +1,72 @@
+"""New rows for several tables, with their hub events, in one PostgreSQL statement.
+
+An operation that only adds rows (it reads nothing and changes no row that exists) need not be a transaction of one
+INSERT per table: each is a round trip from the hub's event loop to the database and back, plus BEGIN and COMMIT.
+Here each table's rows are a data-modifying CTE of one statement, the events last (taking the events lock in their
+own INSERT, as ``events.append_for`` does), which the store runs without BEGIN and COMMIT
+(``Store.write_statement``): all of it is kept, or none.
+
+One shape (which tables, how many rows, which columns) is compiled once and kept; a statement's values are bound.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import CTE, Connection, Table, bindparam, literal_column, select, true, union_all
+
+from ..prepared import Prepared
+from ..schema import metadata
+from . import events as event_ops
+
+Rows = list[dict[str, Any]]
+_Shape = tuple[tuple[str, int, tuple[str, ...]], ...]  # (table, rows, columns) of each table, in order
+
+
+def insert_all(conn: Connection, tables: list[tuple[Table, Rows]], events: Rows, returning: Table) -> list[Any]:
+    """Insert ``tables``' rows (each table's rows with the same columns) and the hub ``events`` (in order, after
+    them); the primary keys given to ``returning``'s rows, in their order (a sequence's values)."""
+    shape = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in tables if rows)
+    params = {
+        _name(table.name, i, column): value
+        for table, rows in tables
+        for i, row in enumerate(rows)
+        for column, value in row.items()
+    }  # fmt: skip
+    params |= {_name("events", i, column): value for i, row in enumerate(events) for column, value in row.items()}
+    return [row["key"] for row in _statement(shape, len(events), returning.name).rows(conn, params)]
+
+
+def _name(table: str, row: int, column: str) -> str:
+    return f"{table}_{row}_{column}"
+
+
+@lru_cache(maxsize=16)
+def _statement(shape: _Shape, events: int, returning: str) -> Prepared:
+    ctes: dict[str, CTE] = {}
+    for name, count, columns in shape:
+        table = metadata.tables[name]
+        values = [{c: bindparam(_name(name, i, c), type_=table.c[c].type) for c in columns} for i in range(count)]
+        ctes[name] = table.insert().values(values).returning(*table.primary_key.columns).cte(f"{name}_rows")
+    first = ctes[shape[0][0]]
+    key = ctes[returning].c[0].label("key")
+    statement = select(key).order_by(key).add_cte(*ctes.values())
+    if events:
+        statement = statement.add_cte(_events(events, after=first))
+    return Prepared(statement)
+
+
+def _events(count: int, after: CTE) -> CTE:
+    """The events' INSERT, taking the events lock once ``after`` has run (``events.append_for``), in the given order."""
+    columns = event_ops.COLUMNS
+    table = metadata.tables["events"]
+
+    def rows(lock: CTE) -> Any:
+        given = union_all(*(
+            select(*(bindparam(_name("events", i, c), type_=table.c[c].type).label(c) for c in columns), literal_column(str(i)).label("n"))
+            for i in range(count)
+        )).subquery("given")  # fmt: skip
+        return select(*(given.c[c] for c in columns)).select_from(given.join(lock, true())).order_by(given.c.n)
+
+    return event_ops.locked_insert(rows, after=after).cte("events_rows")
