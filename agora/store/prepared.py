@@ -227,29 +227,31 @@ def _insert_rows_sql(head: str, tail: str, width: int, count: int) -> str:
 
 
 def _binder(params: list[tuple[str, Any, Processor]]) -> Callable[[dict[str, Any]], list[Any]]:
-    """The function that turns a row's parameters into the statement's positional values. When every value comes
-    from the row (a DML shape: the row's keys chose the columns), one ``itemgetter`` takes them all at once and only
-    the columns with a processor (JSON, timestamps) are visited: binding was a fifth of a batch INSERT's time."""
-    if not params or any(default is not _REQUIRED for _, default, _ in params):
-        return lambda row: [_value(row, *param) for param in params]
+    """The function that turns a row's parameters into the statement's positional values. Only the columns with a
+    processor (JSON, timestamps) are visited one by one: binding was a fifth of a batch INSERT's time. When every
+    value comes from the row (a DML shape: the row's keys chose the columns), one ``itemgetter`` takes them all at
+    once; otherwise one pass takes each value or its default (a function call per parameter cost a single send's
+    23 parameters ~20 µs)."""
     names = [name for name, _, _ in params]
-    take = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     processed = [(i, process) for i, (_, _, process) in enumerate(params) if process is not None]
+    if params and all(default is _REQUIRED for _, default, _ in params):
+        take = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    else:
+        pairs = [(name, default) for name, default, _ in params]
+
+        def take(row: dict[str, Any]) -> list[Any]:
+            try:
+                return [row[name] if default is _REQUIRED else row.get(name, default) for name, default in pairs]
+            except KeyError as missing:
+                raise KeyError(f"no value for the statement's parameter '{missing.args[0]}'") from None
 
     def bind(row: dict[str, Any]) -> list[Any]:
-        values = list(take(row))
+        values = list(take(row))  # (a tuple from itemgetter)
         for i, process in processed:
             values[i] = process(values[i])
         return values
 
     return bind
-
-
-def _value(row: dict[str, Any], name: str, default: Any, process: Processor) -> Any:
-    value = row.get(name, default)
-    if value is _REQUIRED:
-        raise KeyError(f"no value for the statement's parameter '{name}'")
-    return process(value) if process is not None else value
 
 
 def _compile(stmt: Executable, conn: Connection, column_keys: list[str] | None) -> _Shape | None:
