@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 import websockets
 
+from .. import send_floor
 from ..bench import Bench, call_hub, hub_request
 from ..load import PythonLoad
 from ..report import ValueRecord
@@ -194,4 +195,16 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
             rate = _task_cycle(bench, hubs, admin, replicas, singles.get("tasks"), Path(tmp))
             singles.setdefault("tasks", rate)
     _idle_agents(bench, store)
+    _send_floor(bench, store)
+
+
+def _send_floor(bench: Bench, store: StoreProvider) -> None:
+    """Beside the hub's CPU per HTTP send (above): the part its store takes, and raw asyncpg's floor for the same
+    statement (``benchmarks/send_floor.py``)."""
+    sends = 2_000 if bench.profile.load_seconds < 5 else 8_000
+    bench.step(f"{NAME}: the single send's statement, through the store and by raw asyncpg ({sends:,} each, 8 at once, best of 5)")
+    through_store, floor = send_floor.measure(store.fresh().database_url or "", sends)
+    bench.add(ValueRecord(NAME, "postgres", "single send: the store's statement, CPU per send", through_store, "µs",
+                          notes=f"in-process, 8 at once; raw asyncpg runs the same statement in {floor:.0f} µs"))  # fmt: skip
+    bench.add(ValueRecord(NAME, "postgres", "single send: raw asyncpg floor, CPU per statement", floor, "µs"))
 
