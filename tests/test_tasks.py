@@ -420,6 +420,27 @@ async def test_task_transitions_are_events_on_the_assignee_s_stream(hub, admin):
     ]
 
 
+def test_a_task_for_any_capable_agent_is_queued_with_its_history_and_estimate(hub, admin):
+    """On PostgreSQL such a task (no assignee, key or dependency) is read for and written in one statement."""
+    cap = unique("anycap")
+    nobody = ok(call(admin, "agora.task.assign", task_type="est-any", required_capabilities=[cap]))
+    assert nobody["created"] and nobody["estimated_completion"] is None and "no active agent has" in nobody["warnings"][0]
+    agent = register(admin, cap)
+    with hub.client(agent["agent_token"]) as c:
+        got = claim(c)
+        ok(call(c, "agora.task.update", task_id=got["task"]["task_id"], lease_token=got["lease"]["token"], status="completed"))
+    queued = ok(call(admin, "agora.task.assign", task_type="est-any", required_capabilities=[cap], payload={"n": 2}))
+    assert queued["warnings"] == [] and queued["estimated_completion"] is not None
+    task = ok(call(admin, "agora.task.get", task_id=queued["task_id"]))
+    assert (task["status"], task["preferred_agent"], task["payload"], task["attempts"]) == ("pending", agent["agent_id"], {"n": 2}, 0)
+    history = ok(call(admin, "agora.task.history", task_id=queued["task_id"]))["transitions"]
+    assert [(h["from_status"], h["to_status"], h["note"]) for h in history] == [(None, "pending", None)]
+    with hub.client(agent["agent_token"]) as c:  # its requirement was stored: an agent without the capability gets nothing
+        assert claim(c)["task"]["task_id"] == queued["task_id"]
+    with hub.client(register(admin)["agent_token"]) as other:
+        assert claim(other)["task"] is None
+
+
 async def test_a_batch_writes_its_tasks_together_yet_announces_them_in_order(hub, admin):
     """A batch's tasks without dependencies are written in one statement per table; one with dependencies writes
     those before it first, so the stream still sees every task in the order the batch gave them."""

@@ -24,8 +24,10 @@ from agora.core.handoff import Taker
 from agora.core.ids import new_id
 from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
+from agora.store import schema
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
+from agora.store.ops import inserts
 from agora.store.ops import task_statements
 from agora.store.ops import tasks as task_ops
 from agora.store.ops.task_statements import Followed
@@ -196,7 +198,10 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
         durations = {t: task_ops.estimated_duration(conn, p.tenant_id, t) for t in {r.task_type for r in reqs}}
         return queued, events, durations
 
-    queued, events, durations = await ctx.store.write(op)
+    if len(reqs) == 1 and ctx.store.dialect == "postgresql" and _made_at_once(reqs[0]):
+        queued, events, durations = await _assign_at_once(ctx, reqs[0], now)
+    else:
+        queued, events, durations = await ctx.store.write(op)
     await announce(ctx.hub, events)
     results = []
     for req, (task, created, warnings) in zip(reqs, queued):
@@ -228,13 +233,47 @@ def _assign_one(
         except NotFound:
             _unavailable(req, warnings, f"no agent '{req.assignee}' yet; the task waits for an agent of that name")
     else:
-        preferred = least_loaded(req.required_capabilities)
-        if preferred is None:
-            _unavailable(
-                req, warnings,
-                f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one",
-            )
-    row = new_task_row(
+        preferred = _preferred(req, least_loaded(req.required_capabilities), warnings)
+    task, created, events = create_in(conn, _assigned_row(p, req, now, assignee, preferred), p.label, now, batch)
+    return task, created, events, warnings
+
+
+def _preferred(req: AssignTask, agent_id: str | None, warnings: list[str]) -> str | None:
+    """The least loaded agent picked for a task any agent with its capabilities may take; a warning (or, with
+    ``require_available``, a refusal) when there is none."""
+    if agent_id is None:
+        _unavailable(req, warnings, f"no active agent has {', '.join(req.required_capabilities)}; the task waits for one")
+    return agent_id
+
+
+def _made_at_once(req: AssignTask) -> bool:
+    """A task ``_assign_at_once`` can queue: for any agent with its capabilities, with nothing to look up or wait
+    for first (no idempotency key, no dependencies) and no service following it."""
+    plain = req.assignee is None and req.idempotency_key is None and not req.depends_on and req.workflow_id is None
+    return plain and req.task_type not in followed().task_types
+
+
+async def _assign_at_once(ctx: CallContext, req: AssignTask, now: datetime) -> tuple[list[tuple[dict[str, Any], bool, list[str]]], list[Event], dict[str, Any]]:
+    """PostgreSQL, one ``_made_at_once`` task: ``_assign_all``'s transaction as a read (the least loaded agents, the
+    recent duration) and one statement for every row it adds (``inserts.insert_all``): three round trips, not eight."""
+    p = ctx.principal
+
+    def read(conn: Connection) -> tuple[list[str], timedelta | None]:
+        return task_ops.least_loaded_agents(conn, p.tenant_id, req.required_capabilities), task_ops.estimated_duration(conn, p.tenant_id, req.task_type)
+
+    candidates, duration = await ctx.store.read(read)
+    warnings: list[str] = []
+    row = _assigned_row(p, req, now, None, _preferred(req, random.choice(candidates) if candidates else None, warnings))
+    requirements = [{"task_id": row["task_id"], "capability": c} for c in row["required_capabilities"]]
+    history = [task_ops.history_row(row["task_id"], p.label, None, "pending", now, None)]
+    event_row, event = transition_event({**row, "from_status": None}, now)
+    tables = [(schema.tasks, [row]), (schema.task_requirements, requirements), (schema.task_history, history)]
+    await ctx.store.write_statement(inserts.insert_all, tables, [event_row], schema.tasks)
+    return [(row, True, warnings)], [event], {req.task_type: duration}
+
+
+def _assigned_row(p: Principal, req: AssignTask, now: datetime, assignee: str | None, preferred: str | None) -> dict[str, Any]:
+    return new_task_row(
         p.tenant_id, req.task_type, req.payload, p.agent_id or p.label, now,
         assignee=assignee,
         required_capabilities=list(dict.fromkeys(req.required_capabilities)),
@@ -248,8 +287,6 @@ def _assign_one(
         workflow_id=req.workflow_id,
         idempotency_key=req.idempotency_key,
     )  # fmt: skip
-    task, created, events = create_in(conn, row, p.label, now, batch)
-    return task, created, events, warnings
 
 
 def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], created_by: str, now: datetime, **options: Any) -> dict[str, Any]:
