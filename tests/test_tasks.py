@@ -105,6 +105,26 @@ def test_a_stale_lease_is_refused_and_changes_nothing(hub, admin):
         expect_error(call(ca, "agora.task.update", task_id=task, lease_token=second["lease"]["token"], notes="again"), 409, "conflict")
 
 
+def test_a_heartbeat_renews_only_its_holder_s_lease(hub, admin):
+    """One guarded UPDATE: the holder's renewal moves the lease and sets progress and notes; anyone else's, a stale
+    token's or a finished task's changes nothing and says why."""
+    a, b = register(admin, "hb"), register(admin, "hb")
+    task = assign(admin, assignee=a["agent_id"])["task_id"]
+    with hub.client(a["agent_token"]) as ca, hub.client(b["agent_token"]) as cb:
+        got = claim(ca, lease_seconds=30)
+        token = got["lease"]["token"]
+        renewed = ok(call(ca, "agora.task.heartbeat", task_id=task, lease_token=token, progress=40, notes="halfway", lease_seconds=600))
+        assert (renewed["progress"], renewed["notes"], renewed["status"]) == (40, "halfway", "in_progress")
+        expect_error(call(cb, "agora.task.heartbeat", task_id=task, lease_token=token), 409, "conflict")
+        expect_error(call(ca, "agora.task.heartbeat", task_id=task, lease_token="lease_" + "0" * 32), 409, "conflict")
+        expect_error(call(ca, "agora.task.heartbeat", task_id="task_" + "0" * 24, lease_token=token), 404, "not_found")
+        assert ok(call(admin, "agora.task.get", task_id=task))["notes"] == "halfway"  # the refusals changed nothing
+        ok(call(ca, "agora.task.update", task_id=task, lease_token=token, status="completed"))
+        expect_error(call(ca, "agora.task.heartbeat", task_id=task, lease_token=token), 409, "conflict")
+    listed = ok(call(admin, "agora.task.list", agent=a["agent_id"], status="completed"))["tasks"]
+    assert [t["progress"] for t in listed if t["task_id"] == task] == [100]
+
+
 def test_a_batch_claim_takes_tasks_in_claim_order_each_under_its_own_lease(hub, admin):
     bulk = unique("bulk")  # queued before any agent has it: no task prefers the agent, claim order alone decides
     low = [assign(admin, required_capabilities=[bulk], priority="low")["task_id"] for _ in range(3)]

@@ -409,7 +409,7 @@ def claim_of(task: dict[str, Any]) -> Claim:
 
 async def heartbeat(ctx: CallContext, req: TaskHeartbeat) -> Task:
     agent = await acting_agent(ctx, req.agent, "runs tasks")
-    row = await ctx.store.write(
+    row = await ctx.store.write_statement(
         task_ops.heartbeat, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, req.progress,
         req.notes, timedelta(seconds=req.lease_seconds), ctx.clock.now(),
     )

@@ -444,18 +444,33 @@ def _check_lease(task: dict[str, Any], agent_id: str | None, token: str | None) 
         )
 
 
+# A lease holder's renewal, guarded as ``leased`` checks a lease; the SET clause comes from the other parameters' keys.
+_RENEW = Prepared(
+    update(tasks)
+    .where(
+        tasks.c.task_id == bindparam("b_task_id"), tasks.c.tenant_id == bindparam("b_tenant_id"), status_is("in_progress"),
+        tasks.c.lease_token == bindparam("b_token"), tasks.c.claimed_by == bindparam("b_agent_id"),
+    )  # fmt: skip
+    .returning(*tasks.c)
+)
+
+
 def heartbeat(
-    conn: Connection, task_id: str, tenant_id: str, agent_id: str | None, token: str, progress: int | None,
+    conn: Connection, task_id: str, tenant_id: str, agent_id: str, token: str, progress: int | None,
     notes: str | None, lease: timedelta, now: datetime,
 ) -> dict[str, Any]:
-    task = leased(conn, task_id, tenant_id, agent_id, token)
+    """Renew the lease ``agent_id`` holds on the task by ``token`` (and set its progress and notes): one guarded
+    UPDATE, so the store may run it as a statement of its own. When it changes nothing, ``leased`` says why."""
     values: dict[str, Any] = {"lease_expires_at": now + lease, "updated_at": now}
     if progress is not None:
         values["progress"] = progress
     if notes is not None:
         values["notes"] = notes
-    conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(**values))
-    return {**task, **values}
+    row = _RENEW.first(conn, {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": token, "b_agent_id": agent_id, **values})
+    if row is None:
+        leased(conn, task_id, tenant_id, agent_id, token)  # not there, not in progress, or another's lease
+        raise Conflict(f"task '{task_id}' changed meanwhile; read it again", details={"task_id": task_id})
+    return row
 
 
 def backoff(attempts: int, base: float | None = None) -> timedelta:
