@@ -731,17 +731,18 @@ async def test_a_direct_send_is_handed_out_only_when_no_earlier_delivery_of_the_
     assert await send(7, None) is not None and (await send(8))["handed"] is False
 
 
-async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_and_the_lease_are_as_read(postgres_url: str, tmp_path):
-    """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task moved on since the
-    agent's read or the lease is not the caller's; otherwise the task, its event, the turn, its history and its hub
-    event, all at once. The task and its turn are written by ``inserts.insert_all``, as a send writes them."""
+async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and_the_lease_the_callers(postgres_url: str, tmp_path):
+    """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task has ended its
+    stream or the lease is not the caller's; otherwise the task (the message with the task's ids, in its history
+    too), its event, the turn, its history and its hub event, all at once. The task and its turn are written by
+    ``inserts.insert_all``, as a send writes them."""
     from agora.core.services.tasks import new_task_row
     from agora.store.ops import a2a_statements, inserts
     from agora.store.schema import a2a_tasks, agents, events, task_history
 
     store = open_store(fresh_postgres_url(postgres_url), tmp_path)
     await store.start()
-    agent_id, token = "agent_00000000000000ab", "lease_0123"
+    agent_id, token, ends = "agent_00000000000000ab", "lease_0123", ("completed", "input_required")
     turn = new_task_row("t-turn", "a2a.message", {}, "caller", NOW, assignee=agent_id)
     turn |= task_ops.moved_to("in_progress", NOW, task_ops.lease_values(turn, agent_id, token, NOW + timedelta(seconds=30), NOW))
     task = {
@@ -767,23 +768,29 @@ async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_and_the_lea
             conn.execute(select(func.count()).select_from(events).where(events.c.type == "task_completed")).scalar_one(),
         )
 
-    def end(seen: dict[str, Any], lease: str) -> Any:
-        reply = {"messageId": "m2", "role": "ROLE_AGENT"}
-        changes = {"state": "completed", "status_message": reply, "history": [*task["history"], reply]}
-        return store.write_statement(a2a_statements.end_turn, seen, "t-turn", agent_id, lease, changes, {"done": True}, "A2A completed", NOW)
+    def end(lease: str, state: str = "completed", closed: tuple[str, ...] = ends) -> Any:
+        said = {"messageId": "m2", "role": "ROLE_AGENT", "parts": [{"text": "done"}]}
+        return store.write_statement(
+            a2a_statements.end_turn, turn["task_id"], "t-turn", agent_id, lease, closed, state, f"TASK_STATE_{state.upper()}", said,
+            "A2A completed", NOW, "2026-01-01T00:00:00Z",
+        )  # fmt: skip
 
     try:
         await store.write(setup)
-        seqs = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task])], [], tasks)
-        assert seqs == [turn["task_id"]]
+        keys = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task])], [], tasks)
+        assert keys == [turn["task_id"]]
         assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
-        assert await end({**task, "updated_at": NOW - timedelta(seconds=1)}, token) is None  # moved on since the read
-        assert await end({**task, "state": "submitted"}, token) is None
-        assert await end(task, "lease_other") is None
+        assert await end("lease_other") is None
+        assert await end(token, closed=("working",)) is None  # the task has ended its stream (here: "working" does)
         assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
-        ended = await end(task, token)
-        assert ended["status"] == "completed" and ended["lease_token"] is None and ended["a2a_last_seq"] > 0
+        moved, turned = await end(token)
+        said = {"messageId": "m2", "role": "ROLE_AGENT", "parts": [{"text": "done"}], "taskId": task["task_id"], "contextId": "ctx_1"}
+        assert (moved["state"], moved["status_message"], moved["history"], moved["has_push"]) == ("completed", said, [{"messageId": "m1"}, said], False)
+        assert (turned["status"], turned["claimed_by"], turned["task_id"]) == ("completed", agent_id, turn["task_id"])
+        body = await store.read(lambda conn: conn.execute(select(a2a_events.c.body).where(a2a_events.c.seq == moved["last_seq"])).scalar_one())
+        status = {"state": "TASK_STATE_COMPLETED", "timestamp": "2026-01-01T00:00:00Z", "message": said}
+        assert body == {"statusUpdate": {"taskId": task["task_id"], "contextId": "ctx_1", "status": status}}
         assert await store.read(counts) == ("completed", "completed", 1, 1, 1)
-        assert await end(task, token) is None  # once only
+        assert await end(token) is None  # once only
     finally:
         await store.close()

@@ -90,8 +90,14 @@ def _status_event(task: dict[str, Any]) -> dict[str, Any]:
 
 def _agent_message(task: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     """An agent's message, checked and completed with its ids and role."""
-    message = {"messageId": new_id("msg"), **message, "role": "ROLE_AGENT", "taskId": task["task_id"], "contextId": task["context_id"]}
-    return checked(a2a_pb2.Message, message, "message")
+    return {**_agent_said(message), "taskId": task["task_id"], "contextId": task["context_id"]}
+
+
+def _agent_said(message: dict[str, Any]) -> dict[str, Any]:
+    """An agent's message, checked, with its id and role: all but the task's ids (which it gets whatever it says)."""
+    said = {"messageId": new_id("msg"), **message, "role": "ROLE_AGENT"}
+    checked(a2a_pb2.Message, {**said, "taskId": "", "contextId": ""}, "message")
+    return said
 
 
 def _wake(conn: Connection, task: dict[str, Any]) -> Event:
@@ -381,6 +387,7 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
 
 
 _ENDED_AT_ONCE = ENDS_STREAM - {"failed", "canceled"}  # a turn failed or cancelled moves otherwise (``_end_turn``)
+_ENDS = tuple(sorted(ENDS_STREAM))
 
 
 def _ends_at_once(ctx: CallContext, req: A2AUpdate) -> bool:
@@ -394,29 +401,23 @@ def _ends_at_once(ctx: CallContext, req: A2AUpdate) -> bool:
 
 
 async def _end_at_once(ctx: CallContext, req: A2AUpdate, now: datetime) -> A2AUpdated | None:
-    """``update``'s transaction for an ``_ends_at_once`` update, as a read and one statement
-    (``a2a_statements.end_turn``); None when it changed nothing (the task or the lease moved on, or there is no such
-    turn): the transaction then makes the update or says why not."""
+    """``update``'s transaction for an ``_ends_at_once`` update, as one statement (``a2a_statements.end_turn``); None
+    when it changed nothing (the task had ended its stream, the lease is not the caller's, there is no such turn):
+    the transaction then makes the update or says why not."""
     p = ctx.principal
     assert p.agent_id is not None and req.state is not None and req.lease_token is not None
-    task = await ctx.store.read(a2a_statements.turn_task, req.task_id, p.tenant_id, p.agent_id)
-    if task is None or task["state"] in ENDS_STREAM:
-        return None
     state = req.state.value
-    message = _agent_message(task, req.message) if req.message is not None else None
-    changes: dict[str, Any] = {"state": state, "updated_at": now, "status_message": message, "history": task["history"]}
-    if message is not None:
-        changes["history"] = [*task["history"], message]
-    moved = {**task, **changes}
-    turn = await ctx.store.write_statement(
-        a2a_statements.end_turn, task, p.tenant_id, p.agent_id, req.lease_token, changes, _status_event(moved), f"A2A {state}", now
-    )
-    if turn is None:
+    said = _agent_said(req.message) if req.message is not None else None
+    ended = await ctx.store.write_statement(
+        a2a_statements.end_turn, req.task_id, p.tenant_id, p.agent_id, req.lease_token, _ENDS, state, wire_state(state), said,
+        f"A2A {state}", now, iso_utc(now),
+    )  # fmt: skip
+    if ended is None:
         return None
-    moved["last_seq"] = turn.pop("a2a_last_seq")
+    task, turn = ended
     completed = {**turn, "from_status": "in_progress", "a2a_moved": True}
-    await announce(ctx.hub, [_wake_event(moved, moved["has_push"]), task_service.transition_event(completed, now)[1]])
-    return A2AUpdated(a2a_task_id=moved["task_id"], state=state, final=True)
+    await announce(ctx.hub, [_wake_event(task, task["has_push"]), task_service.transition_event(completed, now)[1]])
+    return A2AUpdated(a2a_task_id=task["task_id"], state=state, final=True)
 
 
 def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool, list[Event]]:

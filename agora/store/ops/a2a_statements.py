@@ -1,47 +1,38 @@
 """An A2A turn's ending as one statement on PostgreSQL: the agent's final answer (``agora.a2a.update`` with a state
 that ends the turn) moves the A2A task, appends its status event, completes the turn under its lease, and records the
 turn's history and hub event. Through ``services.a2a``'s transaction that is nine round trips (BEGIN, both rows
-locked, five writes, COMMIT); here it is a read and this statement, run without BEGIN and COMMIT.
+locked, five writes, COMMIT); here it is one statement, run without BEGIN and COMMIT.
 
-The read gives the A2A task as it was; the statement changes it only if it still is so (its state and ``updated_at``,
-locked first), and the turn only if the caller still holds its lease: otherwise nothing changes, and the caller runs
-the transaction, which says why.
+The A2A task is locked first, and only if it has not ended its stream yet; the turn is completed only if the caller
+holds its lease. Otherwise nothing changes, and the caller runs the transaction, which says why. The agent's message
+gets the task's ids, and the status event its body, in SQL (``services.a2a`` builds the same in Python).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy import Connection, String, bindparam, exists, func, insert, literal_column, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks, tasks
-from .task_statements import recorded
-from .tasks import status_is
+from .dialect import one_of_words
+from .task_statements import constant, recorded
+from .tasks import EVENT_FIELDS, status_is
 
 _NOW = bindparam("now", type_=tasks.c.updated_at.type)
-
-_HAS_PUSH = exists().where(a2a_push_configs.c.task_id == a2a_tasks.c.task_id).label("has_push")
-_TURN_TASK = Prepared(
-    select(a2a_tasks, _HAS_PUSH)
-    .join(tasks, tasks.c.task_id == a2a_tasks.c.turn_task_id)
-    .where(tasks.c.task_id == bindparam("turn_task_id"), tasks.c.tenant_id == bindparam("tenant_id"), tasks.c.claimed_by == bindparam("agent_id"))
-)
+_TURN_FIELDS = (*(f for f in EVENT_FIELDS if f in tasks.c), "tenant_id")  # what the turn's hub event tells of it
 
 
-def turn_task(conn: Connection, turn_task_id: str, tenant_id: str, agent_id: str) -> dict[str, Any] | None:
-    """The A2A task whose turn ``turn_task_id`` the agent holds (with ``has_push``), unlocked; None if none."""
-    return _TURN_TASK.first(conn, {"turn_task_id": turn_task_id, "tenant_id": tenant_id, "agent_id": agent_id})
-
-
-def _end_statement() -> Prepared:
+@lru_cache(maxsize=4)
+def _end_statement(ends: tuple[str, ...], with_message: bool) -> Prepared:
+    """The statement for A2A states ``ends`` (those that end a stream), with a status message or without."""
     seen = (
-        select(a2a_tasks.c.task_id)
-        .where(
-            a2a_tasks.c.task_id == bindparam("a2a_task_id"), a2a_tasks.c.state == bindparam("seen_state"),
-            a2a_tasks.c.updated_at == bindparam("seen_at", type_=a2a_tasks.c.updated_at.type),
-        )  # fmt: skip
+        select(a2a_tasks.c.task_id, a2a_tasks.c.context_id)
+        .where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id"), ~one_of_words(a2a_tasks.c.state, ends))
         .with_for_update()
         .cte("seen")
     )
@@ -58,43 +49,53 @@ def _end_statement() -> Prepared:
         .returning(*tasks.c, literal_column("1").label("n"))
         .cte("turn")
     )
+    status = func.jsonb_build_object(constant("state"), bindparam("wire_state", type_=String), constant("timestamp"), bindparam("timestamp", type_=String))
+    changes: dict[str, Any] = {"state": bindparam("state", type_=a2a_tasks.c.state.type), "updated_at": _NOW}
+    if with_message:  # the agent's message, with the task's ids: its status message, and the last of its history
+        ids = func.jsonb_build_object(constant("taskId"), seen.c.task_id, constant("contextId"), seen.c.context_id)
+        said = bindparam("message", type_=JSONB).op("||", return_type=JSONB)(ids)
+        changes |= {"status_message": said, "history": a2a_tasks.c.history.op("||", return_type=JSONB)(func.jsonb_build_array(said))}
+    else:
+        changes["status_message"] = None
     moved = (
         update(a2a_tasks)
-        .where(a2a_tasks.c.task_id == bindparam("a2a_task_id"), exists(select(turn.c.task_id)))
-        .values(
-            state=bindparam("state", type_=a2a_tasks.c.state.type), status_message=bindparam("message", type_=a2a_tasks.c.status_message.type),
-            history=bindparam("history", type_=a2a_tasks.c.history.type), updated_at=_NOW,
-        )  # fmt: skip
-        .returning(a2a_tasks.c.task_id)
+        .where(a2a_tasks.c.task_id == seen.c.task_id, exists(select(turn.c.task_id)))
+        .values(**changes)
+        .returning(*a2a_tasks.c, exists().where(a2a_push_configs.c.task_id == a2a_tasks.c.task_id).label("has_push"))
         .cte("moved")
     )
+    if with_message:
+        status = status.op("||", return_type=JSONB)(func.jsonb_build_object(constant("message"), moved.c.status_message))
+    body = func.jsonb_build_object(constant("statusUpdate"), func.jsonb_build_object(
+        constant("taskId"), moved.c.task_id, constant("contextId"), moved.c.context_id, constant("status"), status,
+    ))  # fmt: skip
     event = (
         insert(a2a_events)
-        .from_select(
-            ["task_id", "body", "final", "created_at"],
-            select(moved.c.task_id, bindparam("body", type_=a2a_events.c.body.type), literal_column("true"), _NOW),
-        )
+        .from_select(["task_id", "body", "final", "created_at"], select(moved.c.task_id, body, true(), _NOW))
         .returning(a2a_events.c.seq)
         .cte("a2a_event")
     )
-    last_seq = select(event.c.seq).scalar_subquery().label("a2a_last_seq")
     history_and_events = recorded(turn, bindparam("agent_id"), "in_progress", "completed", turn.c.notes, "task_completed")
-    return Prepared(select(turn, last_seq).add_cte(seen, moved, event, *history_and_events))
-
-
-_END = _end_statement()
+    returned = select(
+        moved, select(event.c.seq).scalar_subquery().label("last_seq"), *(turn.c[f].label(f"turn_{f}") for f in _TURN_FIELDS)
+    ).select_from(moved.join(turn, true()))
+    return Prepared(returned.add_cte(seen, event, *history_and_events))
 
 
 def end_turn(
-    conn: Connection, task: dict[str, Any], tenant_id: str, agent_id: str, token: str, changes: dict[str, Any], body: dict[str, Any],
-    notes: str, now: datetime,
-) -> dict[str, Any] | None:
-    """End the turn of the A2A ``task`` (as the agent read it): the task takes ``changes`` (``state``,
-    ``status_message``, ``history``) and the status event ``body``; the turn is completed with ``notes``. The turn as
-    completed (with the event's seq, ``a2a_last_seq``), or None if nothing changed."""
+    conn: Connection, turn_task_id: str, tenant_id: str, agent_id: str, token: str, ends: tuple[str, ...], state: str, wire_state: str,
+    message: dict[str, Any] | None, notes: str, now: datetime, timestamp: str,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """End the turn ``turn_task_id`` that ``agent_id`` holds by ``token``: its A2A task, unless in one of the states
+    ``ends``, takes ``state`` (``wire_state`` in its event, stamped ``timestamp``) and the agent's ``message`` (its
+    ids still to add); the turn is completed with ``notes``. The A2A task as moved (with ``has_push`` and
+    ``last_seq``) and the turn's event fields, or None if nothing changed."""
     params = {
-        "a2a_task_id": task["task_id"], "seen_state": task["state"], "seen_at": task["updated_at"], "turn_task_id": task["turn_task_id"],
-        "tenant_id": tenant_id, "agent_id": agent_id, "token": token, "notes": notes, "now": now, "state": changes["state"],
-        "message": changes["status_message"], "history": changes["history"], "body": body,
+        "turn_task_id": turn_task_id, "tenant_id": tenant_id, "agent_id": agent_id, "token": token, "notes": notes, "now": now,
+        "state": state, "wire_state": wire_state, "timestamp": timestamp, "message": message,
     }  # fmt: skip
-    return _END.first(conn, params)
+    row = _end_statement(ends, message is not None).first(conn, params)
+    if row is None:
+        return None
+    turn = {f: row.pop(f"turn_{f}") for f in _TURN_FIELDS}
+    return row, turn

@@ -81,7 +81,7 @@ def _followed(of: Any) -> ColumnElement[bool]:
     )
 
 
-def _constant(value: str) -> ColumnElement[str]:
+def constant(value: str) -> ColumnElement[str]:
     """A fixed word of the statement, typed text (PostgreSQL cannot type a bound parameter inside jsonb_build_object)."""
     return cast(literal_column(f"'{value}'"), Text)
 
@@ -90,14 +90,14 @@ def recorded(moved: CTE, actor: ColumnElement[Any], from_status: str, to_status:
     """The history rows and the events of the tasks ``moved`` (a CTE returning their rows and an order ``n``)."""
     history = insert(task_history).from_select(
         ["task_id", "at", "actor", "from_status", "to_status", "note"],
-        select(moved.c.task_id, _NOW, actor, _constant(from_status), _constant(to_status), note),
+        select(moved.c.task_id, _NOW, actor, constant(from_status), constant(to_status), note),
     ).cte(f"{moved.name}_history")
-    fields = {name: _constant(from_status) if name == "from_status" else moved.c[name] for name in EVENT_FIELDS}
-    data = func.jsonb_build_object(*(part for name, value in fields.items() for part in (_constant(name), value)))
+    fields = {name: constant(from_status) if name == "from_status" else moved.c[name] for name in EVENT_FIELDS}
+    data = func.jsonb_build_object(*(part for name, value in fields.items() for part in (constant(name), value)))
     # As ``services.tasks.record_transitions``: a task addressed to an agent is pushed to it.
-    visible_to = case((func.starts_with(moved.c.assignee, _constant("agent_")), moved.c.assignee), else_=None)
+    visible_to = case((func.starts_with(moved.c.assignee, constant("agent_")), moved.c.assignee), else_=None)
     values = {
-        "tenant_id": moved.c.tenant_id, "type": _constant(event), "visible_to": visible_to, "data": data, "created_at": _NOW,
+        "tenant_id": moved.c.tenant_id, "type": constant(event), "visible_to": visible_to, "data": data, "created_at": _NOW,
     }  # fmt: skip
     return [history, event_ops.append_for(moved, values, moved.c.n)]
 
@@ -146,7 +146,7 @@ def _claim_statement(types: int) -> Prepared:
         .returning(*tasks.c, picked.c.n)
         .cte("claimed")
     )
-    note = _constant("attempt ") + cast(moved.c.attempts, Text)
+    note = constant("attempt ") + cast(moved.c.attempts, Text)
     flag = select(func.coalesce(func.bool_or(picked.c.followed), false()).label("followed")).subquery("flag")
     return Prepared(
         select(claimer.c.agent_name.label("claimer_name"), claimer.c.capabilities.label("claimer_capabilities"), flag.c.followed, moved)
