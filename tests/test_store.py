@@ -41,6 +41,15 @@ def add_tenant(conn: Connection, tenant_id: str) -> str:
     return tenant_id
 
 
+def add_agent(conn: Connection, tenant_id: str, agent_id: str, name: str) -> None:
+    from agora.store.schema import agents
+
+    conn.execute(insert(agents).values(
+        agent_id=agent_id, tenant_id=tenant_id, agent_name=name, service_tier="free", status="active",
+        description="", capabilities=[], metadata={}, search_text="", registered_at=NOW, updated_at=NOW,
+    ))  # fmt: skip
+
+
 def read_then_add(conn: Connection, tenant_id: str) -> str:
     count(conn, tenant_id)
     return add_tenant(conn, tenant_id)
@@ -686,16 +695,12 @@ async def test_a_direct_send_is_handed_out_only_when_no_earlier_delivery_of_the_
     first: one visible, unacked and not expired."""
     from agora.core.services.messaging import _DIRECT_SEND, _RECIPIENT
     from agora.store.ops import messages as message_ops
-    from agora.store.schema import agents, inbox, messages
+    from agora.store.schema import inbox, messages
 
     agent_id, until = "agent_00000000000000aa", NOW + timedelta(seconds=30)
 
     def setup(conn: Connection) -> None:
-        add_tenant(conn, "t-hand")
-        conn.execute(insert(agents).values(
-            agent_id=agent_id, tenant_id="t-hand", agent_name="reader", service_tier="free", status="active",
-            description="", capabilities=[], metadata={}, search_text="", registered_at=NOW, updated_at=NOW,
-        ))  # fmt: skip
+        add_agent(conn, add_tenant(conn, "t-hand"), agent_id, "reader")
 
     def send(n: int, handed_until: datetime | None = until) -> Any:
         def op(conn: Connection) -> dict[str, Any] | None:
@@ -738,7 +743,7 @@ async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and
     ``inserts.insert_all``, as a send writes them."""
     from agora.core.services.tasks import new_task_row
     from agora.store.ops import a2a_statements, inserts
-    from agora.store.schema import a2a_tasks, agents, events, task_history
+    from agora.store.schema import a2a_tasks, events, task_history
 
     store = open_store(fresh_postgres_url(postgres_url), tmp_path)
     await store.start()
@@ -752,11 +757,7 @@ async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and
     }  # fmt: skip
 
     def setup(conn: Connection) -> None:
-        add_tenant(conn, "t-turn")
-        conn.execute(insert(agents).values(
-            agent_id=agent_id, tenant_id="t-turn", agent_name="turner", service_tier="free", status="active",
-            description="", capabilities=[], metadata={}, search_text="", registered_at=NOW, updated_at=NOW,
-        ))  # fmt: skip
+        add_agent(conn, add_tenant(conn, "t-turn"), agent_id, "turner")
 
     def counts(conn: Connection) -> tuple[Any, ...]:
         of = turn["task_id"]

@@ -444,17 +444,6 @@ def _check_lease(task: dict[str, Any], agent_id: str | None, token: str | None) 
         )
 
 
-# A lease holder's renewal, guarded as ``leased`` checks a lease; the SET clause comes from the other parameters' keys.
-_RENEW = Prepared(
-    update(tasks)
-    .where(
-        tasks.c.task_id == bindparam("b_task_id"), tasks.c.tenant_id == bindparam("b_tenant_id"), status_is("in_progress"),
-        tasks.c.lease_token == bindparam("b_token"), tasks.c.claimed_by == bindparam("b_agent_id"),
-    )  # fmt: skip
-    .returning(*tasks.c)
-)
-
-
 def heartbeat(
     conn: Connection, task_id: str, tenant_id: str, agent_id: str, token: str, progress: int | None,
     notes: str | None, lease: timedelta, now: datetime,
@@ -466,7 +455,7 @@ def heartbeat(
         values["progress"] = progress
     if notes is not None:
         values["notes"] = notes
-    row = _RENEW.first(conn, {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": token, "b_agent_id": agent_id, **values})
+    row = _BY_HOLDER.first(conn, {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": token, "b_agent_id": agent_id, **values})
     if row is None:
         leased(conn, task_id, tenant_id, agent_id, token)  # not there, not in progress, or another's lease
         raise Conflict(f"task '{task_id}' changed meanwhile; read it again", details={"task_id": task_id})
@@ -534,9 +523,10 @@ def plain_completion(changes: dict[str, Any]) -> bool:
     )  # fmt: skip
 
 
-# The guard names its own parameters (the SET clause comes from the others' keys); the task's id is its primary key,
-# which SQLite looks up whatever else the WHERE says.
-_COMPLETE_LEASED = Prepared(
+# A change by the lease holder (a completion, a renewal), guarded as ``leased`` checks a lease. The guard names its own
+# parameters (the SET clause comes from the others' keys); the task's id is its primary key, which SQLite looks up
+# whatever else the WHERE says.
+_BY_HOLDER = Prepared(
     update(tasks)
     .where(
         tasks.c.task_id == bindparam("b_task_id"), tasks.c.tenant_id == bindparam("b_tenant_id"), status_is("in_progress"),
@@ -552,7 +542,7 @@ def complete_leased(conn: Connection, task_id: str, tenant_id: str, agent_id: st
     there): ``update_task`` then says why."""
     values = moved_to("completed", now, {"progress": 100, **{f: changes[f] for f in COMPLETION_FIELDS if f in changes}})
     guard = {"b_task_id": task_id, "b_tenant_id": tenant_id, "b_token": changes["lease_token"], "b_agent_id": agent_id}
-    row = _COMPLETE_LEASED.first(conn, {**guard, **values})
+    row = _BY_HOLDER.first(conn, {**guard, **values})
     if row is None:
         return None
     defer(conn, _write_history, history_row(task_id, agent_id, "in_progress", "completed", now, changes.get("notes")))
