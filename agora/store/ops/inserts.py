@@ -42,7 +42,7 @@ def _name(table: str, row: int, column: str) -> str:
     return f"{table}_{row}_{column}"
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)  # a task's requirements are one row each: an assign's shape varies with their count
 def _statement(shape: _Shape, events: int, returning: str) -> Prepared:
     ctes: dict[str, CTE] = {}
     for name, count, columns in shape:
