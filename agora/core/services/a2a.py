@@ -410,7 +410,7 @@ async def _end_at_once(ctx: CallContext, req: A2AUpdate, now: datetime) -> A2AUp
     said = _agent_said(req.message) if req.message is not None else None
     ended = await ctx.store.write_statement(
         a2a_statements.end_turn, req.task_id, p.tenant_id, p.agent_id, req.lease_token, _ENDS, state, wire_state(state), said,
-        f"A2A {state}", now, iso_utc(now),
+        _turn_notes(state), now, iso_utc(now),
     )  # fmt: skip
     if ended is None:
         return None
@@ -449,6 +449,11 @@ def merged(artifacts: list[dict[str, Any]], artifact: dict[str, Any], append: bo
     return artifacts
 
 
+def _turn_notes(state: str) -> str:
+    """The notes of a turn completed because its A2A task reached ``state``."""
+    return f"A2A {state}"
+
+
 def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[str, Any] | None, now: datetime) -> list[Event]:
     """Finish the turn's Agora task to match the A2A state (a task waiting for input has done this turn's work).
     ``turn`` is the task as ``leased`` read and locked it in this transaction."""
@@ -459,7 +464,7 @@ def _end_turn(conn: Connection, turn: dict[str, Any], state: str, message: dict[
     elif state == "canceled":
         moved = task_ops.cancel(conn, turn["task_id"], None, turn["claimed_by"], text, now)
     else:
-        changes = {"status": "completed", "notes": f"A2A {state}", "lease_token": turn["lease_token"]}
+        changes = {"status": "completed", "notes": _turn_notes(state), "lease_token": turn["lease_token"]}
         moved = task_ops.update_task(conn, turn["task_id"], None, turn["claimed_by"], turn["claimed_by"], changes, now, locked=turn)
     return task_service.record_transitions(conn, [{**moved, "a2a_moved": True}], now)
 
