@@ -425,6 +425,30 @@ def _generic_claim_plan(conn: Connection) -> str:
     return _plan(conn, task_ops._claim_statement(0, False, True).stmt, values)
 
 
+def _by_id_plans(conn: Connection) -> tuple[str, str]:
+    """SQLite's plans (no statistics) of a reply's release of its original and of the lookup of messages acked by id."""
+    from agora.store.ops import messages as message_ops
+
+    ids = "'[\"msg_1\"]'"
+    release = _plan(conn, message_ops._release("sqlite").stmt, {"b_tenant_id": "'t'", "answered": ids}, analyze=False)
+    acked = _plan(conn, message_ops._inbox_seqs_statement("sqlite").stmt, {"agent_id": "'a'", "message_ids": ids}, analyze=False)
+    return release, acked
+
+
+async def test_a_reply_and_an_ack_by_id_look_their_messages_up_by_id(tmp_path):
+    """Beside the listed ids, the tenant's (or the agent's) equality looked narrow to SQLite's planner: each reply
+    walked every message of its tenant to release its original (28 ms a reply at 100,000 messages, on the one
+    writer), and each ack by id every delivery the agent ever had."""
+    s = open_store(None, tmp_path)
+    await s.start()
+    try:
+        release, acked = await s.read(_by_id_plans)
+    finally:
+        await s.close()
+    assert "SEARCH messages USING INDEX sqlite_autoindex_messages_1 (message_id=?)" in release and "tenant" not in release, release
+    assert "sqlite_autoindex_messages_1 (message_id=?)" in acked and "(agent_id=? AND seq=?)" in acked, acked
+
+
 async def test_a_claim_walks_the_claimable_index_under_a_generic_plan(postgres_url):
     """A status bound as a parameter kept PostgreSQL's generic plan off the partial index (WHERE status = 'pending'):
     each claim sorted the whole queue, and 10,000 queued tasks were claimed at 58/s instead of ~450/s."""

@@ -1,5 +1,5 @@
 """Where SQLite and PostgreSQL differ: INSERT … ON CONFLICT, ordered appends to shared streams, time arithmetic,
-membership in a bound list."""
+membership in a bound list, what a planner without statistics must be told."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
     return column.in_(select(values.c.value))
+
+
+def broad(dialect: str, clause: ColumnElement[bool]) -> ColumnElement[Any]:
+    """``clause``, an equality on a column that leads an index (a tenant, an agent), beside a ``one_of`` on a unique
+    column: on SQLite marked as true of most rows, so that the list drives the statement. SQLite keeps no statistics
+    and takes any indexed equality for a narrow one: it walked every message of the tenant (every delivery of the
+    agent) to find the few listed, a reply's cost growing with the messages kept. PostgreSQL's planner has its
+    statistics."""
+    return func.likely(clause) if dialect == "sqlite" else clause
 
 
 def one_of_words(column: ColumnElement[Any], words: tuple[str, ...]) -> ColumnElement[bool]:

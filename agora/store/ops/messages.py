@@ -21,7 +21,7 @@ from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agents, inbox, messages
 from . import shared
-from .dialect import one_of, serialize_appends
+from .dialect import broad, one_of, serialize_appends
 from .pagination import encode_cursor, page
 
 _INSERT_MESSAGES_RETURNING = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
@@ -284,7 +284,10 @@ def _release(dialect: str) -> Prepared:
     """The senders of the tenant's messages ``answered`` (their ids) stop waiting for a reply."""
     return Prepared(
         update(messages)
-        .where(messages.c.tenant_id == bindparam("b_tenant_id"), one_of(dialect, messages.c.message_id, "answered"), messages.c.reply_due_at.is_not(None))
+        .where(
+            broad(dialect, messages.c.tenant_id == bindparam("b_tenant_id")), one_of(dialect, messages.c.message_id, "answered"),
+            messages.c.reply_due_at.is_not(None),
+        )
         .values(reply_due_at=None)
     )
 
@@ -294,7 +297,7 @@ def _inbox_seqs_statement(dialect: str) -> Prepared:
     return Prepared(
         select(messages.c.message_id, inbox.c.seq)
         .join(messages, messages.c.seq == inbox.c.seq)
-        .where(inbox.c.agent_id == bindparam("agent_id"), one_of(dialect, messages.c.message_id, "message_ids"))
+        .where(broad(dialect, inbox.c.agent_id == bindparam("agent_id")), one_of(dialect, messages.c.message_id, "message_ids"))
     )
 
 
