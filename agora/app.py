@@ -47,6 +47,7 @@ from agora.transports.rest.errors import install as install_error_handlers
 from agora.transports.rest.dispatch import ToolDispatch
 from agora.transports.edge import EdgeMiddleware
 from agora.limits import Policy, Throttle, open_buckets
+from agora_sdk.tls import tls_context
 from agora_sdk.wire.agents import ServiceSummary
 
 log = logging.getLogger("agora")
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await start_hub(settings, catalog)
         app.state.hub = hub
+        await asyncio.to_thread(tls_context)  # made here, off the event loop, before any client needs it
         tasks = _background(hub)
         try:
             if hub.gateway is not None:

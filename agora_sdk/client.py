@@ -27,6 +27,7 @@ from ._tools import AsyncToolGroups, ToolGroups
 from .chat import CHAT_PATH, STREAM_HEADERS, EventReader
 from .errors import AgoraError, Unavailable, error_from_body
 from .events import StreamEvent, stream_url
+from .tls import tls_context
 from .wire.agents import Registration
 from .wire.chat import ChatEvent
 from .wire.common import Output
@@ -145,7 +146,7 @@ class AgoraClient(_Base, ToolGroups):
 
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
-        self._http = httpx.Client(base_url=self.config.url, timeout=self.timeout)
+        self._http = httpx.Client(base_url=self.config.url, timeout=self.timeout, verify=tls_context())
         self._init_groups()
 
     def _post(self, tool: str, args: dict[str, Any], retry_safe: bool) -> httpx.Response:
@@ -232,7 +233,7 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
 
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
-        self._http = httpx.AsyncClient(base_url=self.config.url, timeout=self.timeout)
+        self._http = httpx.AsyncClient(base_url=self.config.url, timeout=self.timeout, verify=tls_context())
         self.channel: Channel | None = None  # an agent runtime's held WebSocket: calls go over it while it is open
         self._init_groups()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,25 @@ def test_sdk_never_imports_the_server():
         "assert not leaked, leaked"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_every_http_client_of_a_process_verifies_with_one_tls_context():
+    """httpx loads the whole CA bundle for each client it builds (~45 ms of CPU): the hub built clients on its event
+    loop (a push round, a bridged agent, its own hosting node) and stalled every request that long each time."""
+    import httpx2
+
+    from agora.core.egress import EgressPolicy
+    from agora_sdk.tls import tls_context
+
+    def context(client: Any) -> Any:
+        return client._transport._pool._ssl_context  # (httpx keeps the context its connections are made with here)
+
+    sync_client, async_client = AgoraClient("http://127.0.0.1:9"), AsyncAgoraClient("http://127.0.0.1:9")
+    async with EgressPolicy().acting_for(admin=False).client() as egress, EgressPolicy().acting_for(admin=True).client(httpx2) as upstream:
+        clients = [sync_client._http, async_client._http, egress, upstream]
+        assert all(context(c) is tls_context() for c in clients)
+    sync_client.close()
+    await async_client.aclose()
 
 
 def test_sync_client_calls_tools_and_raises_typed_errors(sqlite_hub):

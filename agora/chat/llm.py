@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from agora.core.call_events import emit
+from agora_sdk.tls import tls_context
 
 from .guard import WriteGuard
 from .memory import Memory
@@ -74,7 +75,7 @@ class LanguageModel:
         self.model = model
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(base_url=self.url + "/", headers=headers, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=self.url + "/", headers=headers, timeout=timeout, verify=tls_context())
 
     async def close(self) -> None:
         await self._http.aclose()

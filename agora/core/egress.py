@@ -30,6 +30,7 @@ import anyio
 import httpx
 import idna
 
+from agora_sdk.tls import tls_context
 from agora_sdk.wire.common import redact_url
 
 log = logging.getLogger("agora.egress")
@@ -189,11 +190,11 @@ class Egress:
         """An ``httpx.AsyncClient`` (or ``httpx2``'s, for the ``mcp`` SDK) whose every connection goes through this
         policy; a refusal is the library's ConnectError, like a closed port."""
         core = importlib.import_module(http.__name__.replace("httpx", "httpcore"))
-        transport = http.AsyncHTTPTransport()
+        transport = http.AsyncHTTPTransport(verify=tls_context())
         # httpx takes no network backend, but its transport hands every request to one connection pool: that pool
         # is replaced by one (same TLS settings and limits) that connects through the policy.
         transport._pool = core.AsyncConnectionPool(  # noqa: SLF001
-            ssl_context=http.create_ssl_context(),
+            ssl_context=tls_context(),
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 
 from agora_sdk.errors import InvalidArgument, Unavailable
+from agora_sdk.tls import tls_context
 
 log = logging.getLogger("agora.search")
 
@@ -92,7 +93,7 @@ class OpenAIEmbedder:
         self.name = f"openai:{model}@{url.rstrip('/')}"
         self._model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(base_url=url.rstrip("/") + "/", headers=headers, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/") + "/", headers=headers, timeout=timeout, verify=tls_context())
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         try:
