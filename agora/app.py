@@ -39,6 +39,7 @@ from agora.core.services.admin import load_halt
 from agora.core.wakeups import Wakeups
 from agora.gateway import McpGateway
 from agora.search.embedders import make_embedder
+from agora.observability.loop_watch import LoopWatch
 from agora.search.engine import SearchEngine
 from agora.store import open_store
 from agora.store.ops import services as service_ops
@@ -76,6 +77,7 @@ def _background(hub: Hub) -> list[asyncio.Task[None]]:
     return [
         *hub.search.start(),
         asyncio.create_task(hub.wakeups.run(), name="wakeups"),
+        asyncio.create_task(LoopWatch().run(), name="loop-watch"),
         asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
         asyncio.create_task(Bridge(hub).run(), name="a2a-bridge"),
         *housekeeping.start(hub),

@@ -49,3 +49,35 @@ def test_metrics_count_calls_by_tool_and_outcome_and_agents_by_status(sqlite_hub
     assert 'agora_tool_calls_total{outcome="not_found",tool="agora.agents.get"}' in text
     assert 'agora_tool_duration_seconds_bucket{le="0.005",tool="agora.agents.register"}' in text
     assert 'agora_agents{status="active"}' in text
+    assert _sample(text, "agora_event_loop_lag_seconds_count") > 0  # the hub's loop is watched
+
+
+async def test_a_stalled_event_loop_is_measured_and_logged_with_what_held_it(caplog):
+    """One blocking call holds up every request of a replica: the lag is a metric, and a stall is logged with the
+    loop thread's stack (here the function that slept), once."""
+    import asyncio
+    import logging
+    import time
+
+    from agora.observability import metrics
+    from agora.observability.loop_watch import LoopWatch
+
+    def slow_synchronous_call() -> None:
+        time.sleep(0.5)
+
+    def ticks_late_by_more_than_a_quarter_second() -> float:
+        samples = metrics.EVENT_LOOP_LAG.collect()[0].samples
+        every = next(s.value for s in samples if s.name.endswith("_count"))
+        return every - next(s.value for s in samples if s.name.endswith("_bucket") and s.labels["le"] == "0.25")
+
+    watch = asyncio.create_task(LoopWatch(stall_seconds=0.2).run())
+    before = ticks_late_by_more_than_a_quarter_second()
+    with caplog.at_level(logging.WARNING, logger="agora.loop"):
+        await asyncio.sleep(0.35)
+        slow_synchronous_call()
+        await asyncio.sleep(0.35)
+    watch.cancel()
+    await asyncio.gather(watch, return_exceptions=True)
+    stalls = [r for r in caplog.records if r.getMessage() == "event loop stalled" and "slow_synchronous_call" in r.stack]
+    assert len(stalls) == 1 and stalls[0].stalled_ms >= 200, stalls
+    assert ticks_late_by_more_than_a_quarter_second() >= before + 1

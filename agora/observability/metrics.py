@@ -92,6 +92,12 @@ SEARCH_EMBED_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
+EVENT_LOOP_LAG = Histogram(
+    "agora_event_loop_lag_seconds",
+    "How late the event loop ran a tick it had scheduled (observability/loop_watch): high values delay every request.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
 
 # A metric's child per label values, looked up once: ``labels()`` costs a lock and a tuple per call (~2% of a send).
 # The label values are few (tools, error codes, methods, statuses) and these metrics are never cleared.
