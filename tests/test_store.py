@@ -704,6 +704,31 @@ async def test_presence_of_many_agents_is_written_at_once_and_wakes_only_the_off
     }
 
 
+async def test_silent_agents_are_found_by_a_read_and_only_those_still_silent_go_offline(store: Store):
+    """Presence looks at every agent in a read (on SQLite it held the one writer ~40 ms every few seconds at 100,000
+    agents); the write then takes only the agents it found, each again only if still silent: one that sent a heartbeat
+    in between stays, and one found silent is all the write looks at."""
+    from agora.core.services.agents import stored_fields
+    from agora.store.ops import agents as agent_ops
+    from agora_sdk.wire.agents import RegisterAgent
+
+    def setup(conn: Connection) -> list[str]:
+        add_tenant(conn, "q")
+        made = [agent_ops.upsert(conn, "q", stored_fields(RegisterAgent(agent_name=f"s{i}")), NOW, None)[0]["agent_id"] for i in range(3)]
+        agent_ops.set_status(conn, "q", [made[2]], "paused")  # an admin's status: silence leaves it
+        return made
+
+    made = await store.write(setup)
+    since = NOW + timedelta(minutes=1)
+    found = await store.read(agent_ops.silent, since)
+    assert set(made[:2]) <= set(found) and made[2] not in found
+    await store.write(agent_ops.touch_many, [made[1]], since + timedelta(seconds=1))  # its heartbeat comes meanwhile
+    went = await store.write(agent_ops.mark_silent_offline, [made[0], made[1]], since)
+    assert [(r["agent_id"], r["status"]) for r in went] == [(made[0], "active")]
+    statuses = {r["agent_id"]: r["status"] for r in await store.read(agent_ops.by_ids, made)}
+    assert statuses == {made[0]: "offline", made[1]: "active", made[2]: "paused"}
+
+
 def _direct_draft(n: int, sender: str) -> dict[str, Any]:
     """A direct message's row as the messaging service drafts it (its tenant and recipient come from the send)."""
     return {

@@ -40,9 +40,11 @@ async def presence(hub: Hub) -> None:
     """Silent agents go offline, and the instances of hosting nodes among them are down from the node's last heartbeat,
     in one transaction: a node is never shown offline while its instances are still billed as running."""
     now = hub.clock.now()
+    offline_after = timedelta(seconds=hub.settings.offline_after_seconds)
+    silent = await hub.store.read(agent_service.silent_agents, offline_after, now)  # a read: it holds up no writer
 
     def op(conn: Connection) -> tuple[list[Event], int]:
-        events = agent_service.mark_silent_offline(conn, timedelta(seconds=hub.settings.offline_after_seconds), now)
+        events = agent_service.mark_silent_offline(conn, silent, offline_after, now)
         return events, hosting_service.down_on_absent_nodes(conn)
 
     events, moved = await hub.store.write(op)

@@ -313,7 +313,12 @@ def _touch_many_op(conn: Connection, agent_ids: list[str], now: datetime) -> lis
     return [e for row in back for e in status_changed(conn, {**row, "status": "active"}, "offline", now)]
 
 
-def mark_silent_offline(conn: Connection, offline_after: timedelta, now: datetime) -> list[Event]:
-    """Presence: an agent silent for ``offline_after`` (no heartbeat, no live stream) goes offline."""
-    silent = agent_ops.mark_silent_offline(conn, now - offline_after)
+def silent_agents(conn: Connection, offline_after: timedelta, now: datetime) -> list[str]:
+    return agent_ops.silent(conn, now - offline_after)
+
+
+def mark_silent_offline(conn: Connection, agent_ids: list[str], offline_after: timedelta, now: datetime) -> list[Event]:
+    """Presence: those of ``agent_ids`` (found silent by ``agent_ops.silent``) still silent for ``offline_after`` (no
+    heartbeat, no live stream) go offline."""
+    silent = agent_ops.mark_silent_offline(conn, agent_ids, now - offline_after)
     return [e for r in silent for e in status_changed(conn, {**r, "status": "offline"}, r["status"], now, "silent")]
