@@ -729,6 +729,14 @@ async def test_silent_agents_are_found_by_a_read_and_only_those_still_silent_go_
     assert statuses == {made[0]: "offline", made[1]: "active", made[2]: "paused"}
 
 
+async def test_presence_takes_any_number_of_silent_agents_in_one_write(store: Store):
+    """After a long outage every agent may be silent at once: the ids go as one bound list (a parameter each would
+    pass PostgreSQL's limit of 32,767), so the write neither fails nor is retried forever."""
+    from agora.store.ops import agents as agent_ops
+
+    assert await store.write(agent_ops.mark_silent_offline, [f"agent_{i:024x}" for i in range(40_000)], NOW) == []
+
+
 def _direct_draft(n: int, sender: str) -> dict[str, Any]:
     """A direct message's row as the messaging service drafts it (its tenant and recipient come from the send)."""
     return {

@@ -202,12 +202,13 @@ def mark_silent_offline(conn: Connection, agent_ids: list[str], silent_since: da
     them with their previous status."""
     if not agent_ids:
         return []
-    still = and_(agents.c.agent_id.in_(agent_ids), _silent(silent_since))
+    # One bound list, not a parameter per id: after a long outage every agent may be silent at once.
+    still, ids = and_(one_of(conn.dialect.name, agents.c.agent_id, "agent_ids"), _silent(silent_since)), {"agent_ids": agent_ids}
     columns = (agents.c.agent_id, agents.c.agent_name, agents.c.tenant_id, agents.c.status)
-    before = {r["agent_id"]: dict(r) for r in conn.execute(select(*columns).where(still)).mappings()}
+    before = {r["agent_id"]: dict(r) for r in conn.execute(select(*columns).where(still), ids).mappings()}
     if not before:
         return []
-    changed = conn.execute(update(agents).where(still).values(status="offline").returning(agents.c.agent_id)).scalars()
+    changed = conn.execute(update(agents).where(still).values(status="offline").returning(agents.c.agent_id), ids).scalars()
     return [before[agent_id] for agent_id in changed]
 
 
