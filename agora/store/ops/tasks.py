@@ -43,7 +43,7 @@ from ..schema import (
     tasks,
 )
 from . import agents as agents_ops
-from .dialect import one_of, one_of_words, seconds_between
+from .dialect import broad, one_of, one_of_words, seconds_between
 
 UNFINISHED = ("pending", "in_progress")
 
@@ -183,16 +183,24 @@ def _loads_statement(dialect: str) -> Prepared:
         .group_by(caps.agent_id)
         .having(func.count() == bindparam("needed"))
     )
-    load = select(func.count()).where(tasks.c.claimed_by == agents.c.agent_id, status_is("in_progress")).scalar_subquery()
+    load = select(func.count()).where(tasks.c.claimed_by == agents.c.agent_id, status_is("in_progress")).scalar_subquery().label("load")
+    # The capable agents drive the statement: SQLite, with no statistics, otherwise walks every active agent of the
+    # tenant and tests each against the list (8 ms for 600 capable agents among 10,000, on the writer thread).
+    tenant, active = agents.c.tenant_id == bindparam("tenant_id"), agents.c.status == "active"
     return Prepared(
-        select(agents.c.agent_id, load.label("load"))
-        .where(agents.c.tenant_id == bindparam("tenant_id"), agents.c.status == "active", agents.c.agent_id.in_(capable))
-        .order_by(load)
+        select(agents.c.agent_id, load)
+        .where(broad(dialect, tenant), broad(dialect, active), agents.c.agent_id.in_(capable))
+        .order_by(load, func.random())
+        .limit(LEAST_LOADED_SAMPLE)
     )
 
 
+LEAST_LOADED_SAMPLE = 64  # tied agents a task picks among: a random sample of them, not every one decoded
+
+
 def least_loaded_agents(conn: Connection, tenant_id: str, capabilities: list[str]) -> list[str]:
-    """The active agents with every capability that have the fewest tasks in progress (all of them, when tied)."""
+    """The active agents with every capability that have the fewest tasks in progress (when many are tied, a random
+    ``LEAST_LOADED_SAMPLE`` of them)."""
     wanted = sorted(set(capabilities))
     rows = _loads_statement(conn.dialect.name).rows(conn, {"tenant_id": tenant_id, "capabilities": wanted, "needed": len(wanted)})
     return [r["agent_id"] for r in rows if r["load"] == rows[0]["load"]]
