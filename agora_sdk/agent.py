@@ -338,12 +338,12 @@ class Agent:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the hub's job
-        asyncio.run(self.serve())
+        _run(self.serve())
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (uvloop: ValueError)
                 loop.add_signal_handler(sig, self._stopping.set)
         await self.start()
         await self._stopping.wait()
@@ -687,4 +687,16 @@ class Agent:
         return await asyncio.to_thread(handler, arg)
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop's event loop where it is installed (the hub's own install brings it, on Linux and
+    macOS), else on asyncio's: every frame, hand-off and answer is an event-loop turn, and uvloop's cost less."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 __all__ = ["A2ATurn", "Agent", "IncomingMessage", "TaskRun"]
+

@@ -49,6 +49,24 @@ async def test_every_http_client_of_a_process_verifies_with_one_tls_context():
     await async_client.aclose()
 
 
+def test_an_agent_runs_on_uvloop_where_it_is_installed():
+    """``Agent.run`` ran on asyncio's own loop: every frame, hand-off and answer of the runtime cost more CPU, and a
+    handler's round trip (message → handler → reply, an A2A turn) waits on it."""
+    import asyncio
+
+    import uvloop
+
+    from agora_sdk import agent as agent_module
+
+    loops: list[type] = []
+
+    async def main() -> None:
+        loops.append(type(asyncio.get_running_loop()))
+
+    agent_module._run(main())
+    assert loops == [uvloop.Loop]
+
+
 def test_sync_client_calls_tools_and_raises_typed_errors(sqlite_hub):
     with AgoraClient(sqlite_hub.url, data_dir=sqlite_hub.data_dir) as client:
         assert client.config.key_source.endswith("admin.key")
