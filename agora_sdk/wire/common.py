@@ -42,6 +42,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 # Secrets are write-only: stored and used by the hub, never read back. A read shows a secret's name with this value.
 SECRET_MASK = "********"
+INT32_MAX = 2**31 - 1  # the largest value a PostgreSQL integer column holds: an input stored or compared there stays under it
 
 
 def mask_values(values: dict[str, str]) -> dict[str, str]:

@@ -446,7 +446,7 @@ class NodeReport(Input):
     output_tail: list[Annotated[str, Field(max_length=2000)]] | None = Field(None, max_length=100)
     cpu_percent: float | None = Field(None, ge=0)
     memory_mb: float | None = Field(None, ge=0)
-    processes: int | None = Field(None, ge=0)
+    processes: int | None = Field(None, ge=0, le=4_194_304)  # Linux's ceiling of pid_max: no instance has more
     isolation: Isolation | None = Field(None, description="How the node confines it (with the running status).")
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, id_pattern
+from .common import INT32_MAX, Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, id_pattern
 from .tasks import Capability
 
 StepName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
@@ -88,7 +88,7 @@ class RunWorkflow(Input):
     positional_args: ClassVar[tuple[str, ...]] = ("workflow_name",)
 
     workflow_name: str = Field(min_length=1, max_length=200)
-    version: int | None = Field(None, ge=1, description="Unset: the latest version.")
+    version: int | None = Field(None, ge=1, le=INT32_MAX, description="Unset: the latest version.")
     input: JSONObject = Field(default_factory=dict, description="What steps read as ${input.…}.")
     metadata: JSONObject = Field(default_factory=dict)
 

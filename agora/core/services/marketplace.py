@@ -82,7 +82,8 @@ async def _discover_ranked(ctx: CallContext, req: w.Discover) -> w.ListingList:
 
     if req.text is not None:
         raise InvalidArgument("give q (ranked by relevance) or text (words every listing holds), not both", details={"field": "q"})
-    ids, next_cursor, total = await ranked_ids(ctx, req.q or "", SearchKind.listing, req.limit, req.cursor, category=req.category)
+    # (An empty category is none, as in the unranked listing.)
+    ids, next_cursor, total = await ranked_ids(ctx, req.q or "", SearchKind.listing, req.limit, req.cursor, category=req.category or None)
 
     def op(conn: Connection) -> list[w.MarketplaceListing]:
         rows = {r["listing_id"]: r for r in market_ops.listings_by_id(conn, ids) if r["status"] == "listed"}
