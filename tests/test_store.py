@@ -805,6 +805,60 @@ async def test_a_direct_send_is_handed_out_only_when_no_earlier_delivery_of_the_
     assert await send(7, None) is not None and (await send(8))["handed"] is False
 
 
+async def test_direct_sends_together_answer_each_in_its_place_and_are_kept_all_or_none(store: Store):
+    """``send_direct_all``: on PostgreSQL one pipelined call (one round trip, one commit). A send to nobody is None in
+    its place; a batch where one send fails keeps none of them (so each can be run again alone)."""
+    from agora.core.services.messaging import _DIRECT_SEND, _RECIPIENT
+    from agora.store.ops import messages as message_ops
+    from agora.store.schema import messages
+
+    agent_id, nobody = "agent_00000000000000ab", "agent_00000000000000ff"
+    head = (_RECIPIENT[True, False], _DIRECT_SEND[True, False, False])
+    await store.write(lambda conn: add_agent(conn, add_tenant(conn, "t-all"), agent_id, "taker"))
+
+    def send(n: int, to: str = agent_id) -> Any:
+        return ({"ref": to, "tenant_id": None}, _direct_draft(n, "system"), NOW, None)
+
+    def stored() -> Any:
+        return store.read(lambda conn: sorted(conn.execute(select(messages.c.message_id)).scalars()))
+
+    sent = await store.write_statement(message_ops.send_direct_all, *head, [send(1), send(2, nobody), send(3)])
+    assert [row and row["message_id"] for row in sent] == ["msg_0000000000000001", None, "msg_0000000000000003"]
+    assert sent[0]["recipient_id"] == agent_id and sent[2]["seq"] > sent[0]["seq"] and not sent[0]["handed"]
+    assert await stored() == ["msg_0000000000000001", "msg_0000000000000003"]
+    with pytest.raises(Conflict):  # the third repeats a stored message's id: nothing of the batch stays
+        await store.write_statement(message_ops.send_direct_all, *head, [send(4), send(5), send(3)])
+    assert await stored() == ["msg_0000000000000001", "msg_0000000000000003"]
+
+
+async def test_writes_together_share_one_call_and_a_failing_one_fails_alone(store: Store):
+    """``write_together``: items brought at once to the same operation go in one call on PostgreSQL (SQLite's writer
+    commits them together anyway, one call each); when that call fails, each item is run again alone, so only the
+    failing one's caller sees the error."""
+    calls: list[list[str]] = []
+
+    def shout(_conn: Connection, _tag: str, items: list[str]) -> list[str]:
+        calls.append(list(items))
+        if "bad" in items:
+            raise Conflict("bad item")
+        return [item.upper() for item in items]
+
+    outcomes = await asyncio.gather(*(store.write_together(shout, ("tag",), item) for item in ("a", "b", "bad", "c")), return_exceptions=True)
+    assert outcomes[:2] == ["A", "B"] and isinstance(outcomes[2], Conflict) and outcomes[3] == "C"
+    if store.dialect == "postgresql":
+        assert calls == [["a", "b", "bad", "c"], ["a"], ["b"], ["bad"], ["c"]], calls
+    else:  # (the writer's own batch, then its isolated retry, each operation with its one item)
+        assert all(len(items) == 1 for items in calls), calls
+    assert await store.write_together(shout, ("tag",), "d") == "D"  # a batch of one, after
+    calls.clear()
+    many = [f"m{i}" for i in range(11)]
+    assert await asyncio.gather(*(store.write_together(shout, ("tag",), item) for item in many)) == [m.upper() for m in many]
+    if store.dialect == "postgresql":  # full batches go on without the rest: PostgreSQL runs each on a backend
+        from agora.store.postgres import TOGETHER_AT_MOST
+
+        assert [len(items) for items in calls] == [TOGETHER_AT_MOST, len(many) - TOGETHER_AT_MOST], calls
+
+
 async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and_the_lease_the_callers(postgres_url: str, tmp_path):
     """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task has ended its
     stream or the lease is not the caller's; otherwise the task (the message with the task's ids, in its history

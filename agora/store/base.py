@@ -70,6 +70,13 @@ class Store(abc.ABC):
         ``write`` takes three). As durable as ``write`` once it returns."""
         return await self.write(op, *args)
 
+    async def write_together(self, op: Op[list[T]], head: tuple[Any, ...], item: Any) -> T:
+        """``write_statement(op, *head, [item])``'s one answer, for an ``op`` that takes a list of items and answers
+        each in its place. PostgreSQL runs the items other callers bring to the same ``op`` and ``head`` meanwhile in
+        the same call (``PostgresStore``): one round trip and one commit for them all. SQLite's writer already
+        commits concurrent writes together."""
+        return (await self.write_statement(op, *head, [item]))[0]
+
     @abc.abstractmethod
     async def migration_revision(self) -> str | None:
         """The schema revision the database is at."""

@@ -90,6 +90,18 @@ class Prepared:
             cursor.close()
         return _decode(shape, row) if row is not None else None
 
+    def first_each(self, conn: Connection, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """PostgreSQL: the statement run once for each set of ``params``, pipelined (asyncpg's ``fetchmany``: one
+        round trip, one transaction: all kept or none); for a statement that gives exactly one row each time, those
+        rows in order."""
+        shape = self._shape(conn, params[0])
+        if shape is None or conn.dialect.name != "postgresql":
+            raise TypeError("first_each runs one compiled statement on PostgreSQL")
+        rows = _pg(conn, "fetchmany", shape.sql, [shape.bind(p) for p in params])
+        if len(rows) != len(params):
+            raise RuntimeError(f"first_each: {len(rows)} rows for {len(params)} runs; the statement must give one each")
+        return [_decode(shape, row) for row in rows]
+
     def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
         shape = self._shape(conn, params)
         if shape is None:
@@ -175,8 +187,9 @@ def _dbapi(conn: Connection) -> sqlite3.Connection:
 
 
 def _pg(conn: Connection, method: str, sql: str, values: list[Any]) -> Any:
-    """``method`` (fetch, fetchrow, execute, executemany) of the asyncpg connection under ``conn``, in the transaction
-    of SQLAlchemy's adapter (begun here if the operation has run nothing yet; none on an AUTOCOMMIT reader)."""
+    """``method`` (fetch, fetchrow, execute, or executemany or fetchmany with a list of value lists) of the asyncpg
+    connection under ``conn``, in the transaction of SQLAlchemy's adapter (begun here if the operation has run
+    nothing yet; none on an AUTOCOMMIT connection)."""
     if not conn.in_transaction():
         conn.begin()
     adapter: Any = conn.connection.dbapi_connection
@@ -184,7 +197,7 @@ def _pg(conn: Connection, method: str, sql: str, values: list[Any]) -> Any:
         if adapter._transaction is None and not adapter.autocommit:
             await_(adapter._start_transaction())
         run = getattr(adapter._connection, method)
-        return await_(run(sql, values) if method == "executemany" else run(sql, *values))
+        return await_(run(sql, values) if method in ("executemany", "fetchmany") else run(sql, *values))
     except Exception as error:
         _raise_translated(conn, adapter, sql, values, error)
     except BaseException:

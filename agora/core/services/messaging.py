@@ -190,14 +190,15 @@ def _plain_direct(draft: dict[str, Any]) -> bool:
 
 async def _send_one(ctx: CallContext, key: tuple[bool, bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:
     """A plain direct message (``_plain_direct``) to ``ref`` (its statements' ``key``: by id, scoped, a reply) stored
-    and its recipient woken: on PostgreSQL one statement, one round trip. Sent by id to an agent with a live stream
-    on this replica that has room, it is handed to that stream (``core/handoff``)."""
+    and its recipient woken: on PostgreSQL one statement, pipelined with the other sends of this replica that wait
+    for a connection meanwhile (one round trip and one commit for them all). Sent by id to an agent with a live
+    stream on this replica that has room, it is handed to that stream (``core/handoff``)."""
     params = {"ref": ref, "tenant_id": scope}
     reader = ctx.hub.handoffs.reserve_reader(ref) if key[0] else None
     handed_until = now + timedelta(seconds=reader.visibility_seconds) if reader is not None else None
     row = None
     try:
-        row = await ctx.store.write_statement(message_ops.send_direct, _RECIPIENT[key[:2]], _DIRECT_SEND[key], params, draft, now, handed_until)
+        row = await ctx.store.write_together(message_ops.send_direct_all, (_RECIPIENT[key[:2]], _DIRECT_SEND[key]), (params, draft, now, handed_until))
     finally:
         if reader is not None and (row is None or not row["handed"]):
             reader.unreserve_message()  # no such agent (for this sender), an earlier delivery is due, or it failed

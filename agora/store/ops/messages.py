@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, case, cast, delete, exists, func, insert, literal, null, or_, select, tuple_, union, update
+from sqlalchemy import ColumnElement, Connection, Select, Text, bindparam, case, cast, delete, exists, func, insert, literal, null, or_, select, true, tuple_, union, update
 
 from agora_sdk.errors import NotFound
 
@@ -134,9 +134,10 @@ def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
     ``handed_until`` when that is given and no earlier delivery is due); a message that ``answers`` (a reply)
     releases the sender of the message ``reply_to`` from waiting, as ``send`` does. The statement's row is that
     agent's ``agent_id`` and ``tenant_id``, the message's ``seq`` and its delivery's ``delivery_count`` (1: handed
-    out); no row when ``recipient`` found nobody (nothing was written). One statement is its own transaction: the
-    store sends it without BEGIN and COMMIT, one round trip for the send where the statements of ``send`` take five
-    (six for a reply)."""
+    out); NULLs when ``recipient`` found nobody (nothing was written): always one row, so that sends pipelined
+    together (``send_direct_all``) get their answers in order. One statement is its own transaction: the store sends
+    it without BEGIN and COMMIT, one round trip for the send where the statements of ``send`` take five (six for a
+    reply)."""
     found = recipient.cte("recipient")
     columns = [c for c in messages.c if c.name != "seq"]
     by_recipient = {"tenant_id": found.c.tenant_id, "recipient_id": found.c.agent_id}
@@ -156,7 +157,11 @@ def direct_send(recipient: Select[Any], answers: bool = False) -> Prepared:
         null(),
     )  # fmt: skip
     names = ["agent_id", "seq", "tenant_id", "priority", "subscription_id", "visible_at", "delivery_count", "acked_at"]
-    statement = insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id, inbox.c.seq, inbox.c.delivery_count)
+    delivered = insert(inbox).from_select(names, delivery).returning(inbox.c.agent_id, inbox.c.tenant_id, inbox.c.seq, inbox.c.delivery_count).cte("delivered")
+    one = select(literal(1).label("one")).subquery("one")  # a row even when nobody was found: one per send, in order
+    statement = select(delivered.c.agent_id, delivered.c.tenant_id, delivered.c.seq, delivered.c.delivery_count).select_from(
+        one.outerjoin(delivered, true())
+    )
     if answers:
         released = (
             update(messages)
@@ -183,11 +188,7 @@ def send_direct(
     On PostgreSQL one statement, ``statement`` (``direct_send(recipient)``); elsewhere the recipient's read, then
     ``send``."""
     if conn.dialect.name == "postgresql":
-        answered = {"reply_to": (row["correlation"] or {}).get("reply_to")}
-        found = statement.first(conn, {**row, **params, **answered, "now": now, "handed_until": handed_until})
-        if found is None:
-            return None
-        return {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"], "seq": found["seq"], "handed": found["delivery_count"] == 1}
+        return _sent(row, statement.first(conn, _direct_values(params, row, now, handed_until)))
     found = recipient.first(conn, params)
     if found is None:
         return None
@@ -195,6 +196,30 @@ def send_direct(
     handed = handed_until is not None and _DUE_BEFORE.first(conn, {"agent_id": found["agent_id"], "now": now}) is None
     (seq,) = _store(conn, stored["tenant_id"], stored["sender_id"], [stored], now, handed_until if handed else None)[1]
     return {**stored, "seq": seq, "handed": handed}
+
+
+DirectSend = tuple[dict[str, Any], dict[str, Any], datetime, datetime | None]  # send_direct's params, row, now, handed_until
+
+
+def send_direct_all(conn: Connection, recipient: Prepared, statement: Prepared, sends: list[DirectSend]) -> list[dict[str, Any] | None]:
+    """``send_direct`` for each of ``sends``, its answer in its place. On PostgreSQL, several are pipelined: one round
+    trip and one commit for them all, all kept or none (one failing fails them all)."""
+    if conn.dialect.name != "postgresql" or len(sends) == 1:
+        return [send_direct(conn, recipient, statement, *send) for send in sends]
+    found = statement.first_each(conn, [_direct_values(*send) for send in sends])
+    return [_sent(send[1], one) for send, one in zip(sends, found)]
+
+
+def _direct_values(params: dict[str, Any], row: dict[str, Any], now: datetime, handed_until: datetime | None) -> dict[str, Any]:
+    """The values of ``direct_send``'s statement for one message."""
+    return {**row, **params, "reply_to": (row["correlation"] or {}).get("reply_to"), "now": now, "handed_until": handed_until}
+
+
+def _sent(row: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The message as stored from ``direct_send``'s row for it; None when it found no recipient (nothing written)."""
+    if found is None or found["agent_id"] is None:
+        return None
+    return {**row, "tenant_id": found["tenant_id"], "recipient_id": found["agent_id"], "seq": found["seq"], "handed": found["delivery_count"] == 1}
 
 
 def queued(row: dict[str, Any]) -> dict[str, Any]:
