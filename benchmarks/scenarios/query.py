@@ -1,4 +1,5 @@
-"""query: agora.query.agents by one capability among many registered agents (latency and throughput)."""
+"""query: agora.query.agents by one capability among many registered agents (latency and throughput); then tasks
+assigned to any agent with that capability among them (the least-loaded pick reads every capable agent)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from .ceiling import ceiling_for
 NAME = "query"
 QUERY_PATH = "/agora/query/agents"
 QUERY = {"capabilities": ["cap-7"], "limit": 50}
+ASSIGN_PATH = "/agora/task/assign"
+ASSIGN = {"task_type": "bench-pick", "required_capabilities": ["cap-7"]}
 TARGET_P99_MS = 20.0
 SEED_CONCURRENCY = 32
 SEED_TIMEOUT_SECONDS = 300.0
@@ -76,6 +79,15 @@ def _measure(bench: Bench, store: StoreProvider, hub: Server, key: str, who: str
     )
 
 
+def _measure_assign(bench: Bench, store: StoreProvider, hub: Server, key: str) -> None:
+    capable = call_hub(hub, key, "/agora/query/marketplace", {})["by_capability"].get(ASSIGN["required_capabilities"][0], 0)
+    shape = bench.latency
+    bench.step(f"{NAME}: POST {ASSIGN_PATH} {json.dumps(ASSIGN)}, {capable:,} capable of {bench.profile.agents:,} agents, {shape.label}")
+    result = bench.drive(hub, hub_request(hub, key, ASSIGN_PATH, StaticBody(json.dumps(ASSIGN).encode())), shape)
+    label = f"assign to any agent with cap-7 ({capable:,} capable) among {bench.profile.agents:,}, admin key"
+    bench.add(LoadRecord(NAME, store.kind.value, label, result, ceiling_for(bench, shape), notes="the least loaded of them is preferred"))
+
+
 def run(bench: Bench, store: StoreProvider | None) -> None:
     assert store is not None
     ceiling_for(bench, bench.latency)
@@ -87,6 +99,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
         _measure(bench, store, hub, spec.admin_key, "admin key", bench.latency)
         _measure(bench, store, hub, spec.admin_key, "admin key", bench.throughput)
         _measure(bench, store, hub, agent["agent_token"], "agent key", bench.latency)
+        _measure_assign(bench, store, hub, spec.admin_key)
     bench.add(
         ValueRecord(
             NAME,

@@ -90,10 +90,12 @@ def _split(cpu: Cpu, operations: int, seconds: float) -> str:
     )
 
 
-def _record(bench: Bench, workload: str, replicas: int, rate: float, single: float | None, cpu: Cpu, operations: int, seconds: float) -> None:
+def _record(
+    bench: Bench, workload: str, replicas: int, rate: float, single: float | None, cpu: Cpu, operations: int, seconds: float, note: str = ""
+) -> None:
     scale = f"; {rate / single:.2f}× one replica" if single else ""
     bench.add(ValueRecord(NAME, "postgres", f"{workload}, {replicas} replica(s): all of them", rate, "/s",
-                          notes=f"{rate / replicas:,.0f}/s per replica{scale}; {_split(cpu, operations, seconds)}"))  # fmt: skip
+                          notes=f"{rate / replicas:,.0f}/s per replica{scale}; {_split(cpu, operations, seconds)}{note}"))  # fmt: skip
     for part, seconds_used in (("hubs", cpu.hubs), ("PostgreSQL", cpu.database)):
         bench.add(ValueRecord(NAME, "postgres", f"{workload}, {replicas} replica(s): {part} CPU per operation", seconds_used * 1e6 / max(1, operations), "µs"))
 
@@ -132,10 +134,10 @@ def _task_cycle(bench: Bench, hubs: list[Server], admin: str, replicas: int, sin
     done = {t for r in results for t in r["completed"]}
     first_start = min(r["last_completed_at"] - r["span_seconds"] for r in results)
     seconds = max(r["last_completed_at"] for r in results) - max(first_start, started)
-    if len(done) != count:
-        raise RuntimeError(f"{len(done):,} of {count:,} tasks completed over {replicas} replica(s)")
-    rate = count / seconds
-    _record(bench, "one-task cycle", replicas, rate, single, cpu, count, seconds)
+    # A slow machine may not finish them all within the workers' time: the rate is of those done, and says so.
+    note = f"; only {len(done):,} of {count:,} tasks done within the workers' {bench.profile.load_seconds * 4} s" if len(done) < count else ""
+    rate = len(done) / seconds
+    _record(bench, "one-task cycle", replicas, rate, single, cpu, len(done), seconds, note)
     return rate
 
 
