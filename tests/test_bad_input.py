@@ -393,10 +393,13 @@ def test_no_garbage_input_ever_gets_a_500(hub, admin, who):
 
 def test_numbers_past_a_columns_range_and_an_empty_category_are_not_500s(hub, admin):
     """Found by schemathesis on PostgreSQL: an integer past its column's range (int4) reached the database and failed
-    there, and a ranked storefront search with an empty category built a search the hub's own model refused."""
+    there (every integer input now has a bound: test_catalog), and a ranked storefront search with an empty category
+    built a search the hub's own model refused."""
     run = call(admin, "agora.workflow.run", workflow_name=unique("flow"), version=2**40, input={})
     assert "version" in expect_error(run, 422, "invalid_argument")["message"]
     report = call(admin, "agora.hosting.report", instance_id="inst_" + "0" * 24, processes=2**40, memory_mb=1.0)
     assert "processes" in expect_error(report, 422, "invalid_argument")["message"]
+    report = call(admin, "agora.hosting.report", instance_id="inst_" + "0" * 24, pid=2**40, memory_mb=1.0)
+    assert "pid" in expect_error(report, 422, "invalid_argument")["message"]
     assert ok(admin.get("/agora/marketplace/discover", params={"q": "translate", "category": ""}))["agents"] == []
     assert ok(call(admin, "agora.marketplace.discover", q="translate", category=""))["agents"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import jsonschema
@@ -353,28 +353,36 @@ def test_discovery_filters(admin, tools):
 _ANNOTATIONS = {"description", "title", "default", "examples", "deprecated", "readOnly", "writeOnly"}
 
 
-def _loose_nodes(node: Any, defs: dict[str, Any], path: str, seen: tuple[str, ...] = ()) -> list[str]:
-    """Where a JSON schema accepts any value (an empty node) or any object (no properties, no pattern, no schema
-    for the values)."""
+def _schema_nodes(node: Any, defs: dict[str, Any], path: str = "", seen: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node of a JSON schema with its path, each definition followed once along a path."""
     if not isinstance(node, dict):
-        return []
+        return
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
-        return [] if name in seen else _loose_nodes(defs[name], defs, path, (*seen, name))
-    if not set(node) - _ANNOTATIONS:
-        return [path or "(the whole input)"]
-    loose = []
-    if node.get("type") == "object" and not ({"properties", "patternProperties"} & set(node)) and node.get("additionalProperties", True) is True:
-        loose.append(f"{path} (any object)")
+        if name not in seen:
+            yield from _schema_nodes(defs[name], defs, path, (*seen, name))
+        return
+    yield path, node
     for union in ("anyOf", "oneOf", "allOf"):
         for i, branch in enumerate(node.get(union, [])):
-            loose += _loose_nodes(branch, defs, f"{path}|{union}[{i}]", seen)
+            yield from _schema_nodes(branch, defs, f"{path}|{union}[{i}]", seen)
     for name, sub in node.get("properties", {}).items():
-        loose += _loose_nodes(sub, defs, f"{path}.{name}", seen)
+        yield from _schema_nodes(sub, defs, f"{path}.{name}", seen)
     for key in ("items", "additionalProperties"):
-        loose += _loose_nodes(node.get(key), defs, f"{path}.<{key}>", seen)
+        yield from _schema_nodes(node.get(key), defs, f"{path}.<{key}>", seen)
     for sub in node.get("patternProperties", {}).values():
-        loose += _loose_nodes(sub, defs, f"{path}.<pattern>", seen)
+        yield from _schema_nodes(sub, defs, f"{path}.<pattern>", seen)
+
+
+def _loose_nodes(schema: dict[str, Any]) -> list[str]:
+    """Where a JSON schema accepts any value (an empty node) or any object (no properties, no pattern, no schema
+    for the values)."""
+    loose = []
+    for path, node in _schema_nodes(schema, schema.get("$defs", {})):
+        if not set(node) - _ANNOTATIONS:
+            loose.append(path or "(the whole input)")
+        elif node.get("type") == "object" and not ({"properties", "patternProperties"} & set(node)) and node.get("additionalProperties", True) is True:
+            loose.append(f"{path} (any object)")
     return loose
 
 
@@ -386,10 +394,25 @@ def test_no_tool_schema_accepts_any_value_unsaid():
     loose = {}
     for tool in build_catalog():
         for kind, schema in (("input", tool.input_schema()), ("output", tool.output_schema())):
-            found = _loose_nodes(schema, schema.get("$defs", {}), "")
+            found = _loose_nodes(schema)
             if found:
                 loose[f"{tool.name} {kind}"] = found
     assert loose == {}
+
+
+def test_every_integer_a_tool_takes_has_an_upper_bound():
+    """An integer input with no maximum reached PostgreSQL's integer columns (int4) and failed there: 500s that
+    schemathesis runs found (a workflow's version, an instance's pid and process count). Bounded, a value past the
+    bound is a 422 naming the field."""
+    from agora.catalog.registry import build_catalog
+
+    unbounded = {}
+    for tool in build_catalog():
+        schema = tool.input_schema()
+        found = [path for path, node in _schema_nodes(schema, schema.get("$defs", {})) if node.get("type") == "integer" and not {"maximum", "exclusiveMaximum"} & set(node)]
+        if found:
+            unbounded[tool.name] = found
+    assert unbounded == {}
 
 
 @pytest.mark.parametrize("containers", [1, 63, 64, 65, 66, 200])

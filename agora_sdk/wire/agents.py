@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, HttpUrl
 
 from .a2a import A2AFront
 from .common import (
+    INT32_MAX,
     AgentStatus,
     Cursor,
     HeaderText,
@@ -69,7 +70,7 @@ class BuildConfig(Input):
 
 
 class HostRequirements(Input):
-    min_memory_mb: int | None = Field(None, ge=1)
+    min_memory_mb: int | None = Field(None, ge=1, le=1_048_576)  # as a listing's
     min_cpu_cores: float | None = Field(None, gt=0)
     gpu_required: bool = False
     preferred_region: str | None = Field(None, max_length=64)
@@ -98,7 +99,7 @@ class AgentManifest(Input):
     build_config: BuildConfig | None = None
     host_requirements: HostRequirements | None = None
     pricing: Pricing | None = None
-    max_instances: int | None = Field(None, ge=1)
+    max_instances: int | None = Field(None, ge=1, le=10_000)  # as a listing's
 
 
 class RegisterAgent(Input):
@@ -258,4 +259,4 @@ class RegisterCapability(Input):
     agent_id: AgentName = Field(description="In v4 the agent's id was its name.")
     capability_type: Capability
     proficiency: int = Field(0, ge=0, le=100)
-    max_tasks: int = Field(1, ge=1)
+    max_tasks: int = Field(1, ge=1, le=INT32_MAX)

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from .common import Input, JSONObject, JSONValue, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
+from .common import INT32_MAX, Input, JSONObject, JSONValue, Listing, MaskedEnv, Output, RedactedUrl, UtcDatetime
 from .tasks import Capability
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -271,7 +271,7 @@ class Isolation(Output):
     """How its hosting node confines an instance, as the node reported when it started it."""
 
     sandbox: str = Field(description="'bwrap': a bubblewrap sandbox (its own directory read-write, the system read-only, nothing of the node's); 'none'.")
-    uid: int | None = Field(None, description="The user it runs as when the node runs as root; null: the node's own user.")
+    uid: int | None = Field(None, ge=0, le=2**32 - 1, description="The user it runs as when the node runs as root; null: the node's own user.")
     memory: str = Field(description="How its memory limit is enforced: 'cgroup v2', 'cgroup v1', 'rlimit' (per process), 'sampled' (killed when a sample is over it) or 'none'.")
     cpu: str = Field(description="How its CPU limit is enforced: 'cgroup v2', 'cgroup v1' or 'none' (measured only).")
 
@@ -440,7 +440,7 @@ class NodeReport(Input):
 
     instance_id: InstanceRef
     status: InstanceStatus | None = Field(None, description="A state change; unset: a sample only.")
-    pid: int | None = None
+    pid: int | None = Field(None, ge=1, le=INT32_MAX)
     restarting: bool = Field(False, description="The process crashed and the node is restarting it.")
     error: str | None = Field(None, max_length=4000)
     output_tail: list[Annotated[str, Field(max_length=2000)]] | None = Field(None, max_length=100)
