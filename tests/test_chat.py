@@ -478,14 +478,16 @@ def test_a_new_agent_is_read_however_it_is_introduced(message: str, name: str, c
 ])  # fmt: skip
 def test_a_long_hostile_message_is_read_at_once(message: str):
     """No pattern of the reader backtracks on a long message (the chat takes 4,000 characters): each is read, its
-    names and categories settled, in well under half a second. CPU time is measured, so a busy machine cannot fail it."""
+    names and categories settled, in well under a second of CPU. The slowest takes ~0.2 s here; backtracking over
+    4,000 characters takes seconds. (A bound of 0.25 s failed once at 0.2525 s on a loaded machine: CPU time grows
+    too when the cores are shared.)"""
     names = [entry["agent_name"] for entry in CORPUS]
     categories = sorted({entry["category"] for entry in CORPUS if entry["kind"] == "listing"})
     started = time.process_time()
     read(message[:4000])
     names_in(message[:4000], names[:25])
     category_in(message[:4000], categories)
-    assert time.process_time() - started < 0.25
+    assert time.process_time() - started < 1.0
 
 
 def test_names_and_categories_are_found_as_said():
