@@ -1,5 +1,5 @@
 """The edge, tried from outside with raw sockets: header floods, slowloris, oversized bodies, connection floods,
-WebSocket frames, and the headers every answer carries. (A WebSocket client that stops reading is cut off: see
+WebSocket frames, and the headers every answer carries; then how an answer is written, on a recorded connection. (A WebSocket client that stops reading is cut off: see
 tests/test_streams.py::test_a_client_that_stops_reading_is_cut_off_and_resumes.)"""
 
 from __future__ import annotations
@@ -226,3 +226,73 @@ def test_a_websocket_frame_past_the_limit_closes_the_socket(sqlite_hub):
             return closed.value.rcvd.code if closed.value.rcvd else None
 
     assert asyncio.run(run()) == 1009
+
+
+class _RecordingTransport(asyncio.Transport):
+    """What the protocol writes to its connection, each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+def _edge_connection(app: object) -> tuple[object, _RecordingTransport]:
+    """The hub's edge protocol on a recorded connection, serving ``app``."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from agora.transports.edge.protocol import EdgeLimits, protocol_class
+
+    config = uvicorn.Config(app, http=protocol_class(EdgeLimits()), lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    config.load()
+    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={})  # type: ignore[call-arg]
+    transport = _RecordingTransport()
+    protocol.connection_made(transport)  # type: ignore[attr-defined]
+    return protocol, transport
+
+
+async def test_an_answer_leaves_in_one_write_and_a_streamed_head_does_not_wait_for_its_body():
+    """uvicorn writes a head and a body apart (two system calls, two TCP segments); the edge sends them as one. A
+    streamed answer's head still leaves in the turn it was written, before a body that comes later."""
+    body_may_come = asyncio.Event()
+
+    async def app(scope, receive, send):  # noqa: ANN001 - an ASGI app
+        streamed = scope["path"] == "/stream"
+        length = [] if streamed else [(b"content-length", b"11")]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), *length]})
+        if streamed:
+            await body_may_come.wait()
+        await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+    protocol, transport = _edge_connection(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nhost: hub\r\n\r\n")  # type: ignore[attr-defined]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert len(transport.writes) == 1, transport.writes
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and transport.writes[0].endswith(b'\r\n\r\n{"ok":true}')
+
+    protocol.data_received(b"GET /stream HTTP/1.1\r\nhost: hub\r\n\r\n")  # type: ignore[attr-defined]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert len(transport.writes) == 2 and transport.writes[1].startswith(b"HTTP/1.1 200 OK\r\n") and transport.writes[1].endswith(b"\r\n\r\n")
+    body_may_come.set()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert transport.writes[2:] == [b'b\r\n{"ok":true}\r\n0\r\n\r\n'], transport.writes

@@ -13,7 +13,8 @@ protocol keeps uvicorn's parsing and request cycle as they are and adds, per con
 - a ceiling on open connections: one more is answered 503 and closed at once, before it can send a byte;
 - a hold: after a 429 the connection is not read until its ``Retry-After`` has passed (``HOLD_SCOPE_KEY``).
 
-The idle time between two requests of a kept-alive connection is uvicorn's own ``timeout_keep_alive``.
+The idle time between two requests of a kept-alive connection is uvicorn's own ``timeout_keep_alive``. And an answer
+leaves in one send where uvicorn makes two (its head, then its body): ``_TurnWrites``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,38 @@ def refusal_bytes(status: int, code: str, message: str, details: dict[str, Any])
     return STATUS_LINE[status] + head + body
 
 
+class _TurnWrites:
+    """The transport a request's answer is written through: what is written in one turn of the event loop leaves in
+    one send at its end (or before a close). uvicorn writes an answer's head and body separately, each its own system
+    call and TCP segment; written in the same turn, they now go as one (a streamed answer's head still leaves at
+    once: at the end of the turn that wrote it)."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport, self._loop = transport, loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        if self._held:
+            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """See the module docstring. ``limits`` is set on the subclass that ``protocol_class`` makes."""
 
@@ -75,6 +108,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._answers = _TurnWrites(transport, self.loop)
         self._in_head = True  # the next bytes belong to a request head
         self._head_bytes = 0
         self._header_count = 0
@@ -146,6 +180,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = self._answers  # type: ignore[assignment]
         if not self.parser.should_upgrade():
             self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
@@ -199,6 +235,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, code: str, message: str, details: dict[str, Any], reason: str) -> None:
         self._cancel_timers()
+        self._answers.flush()  # (an answer written before it goes first)
         if not self.transport.is_closing():
             self.transport.write(refusal_bytes(status, code, message, details))
             self.transport.close()
