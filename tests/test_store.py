@@ -859,6 +859,41 @@ async def test_writes_together_share_one_call_and_a_failing_one_fails_alone(stor
         assert [len(items) for items in calls] == [TOGETHER_AT_MOST, len(many) - TOGETHER_AT_MOST], calls
 
 
+async def test_rows_inserted_together_give_their_keys_in_order_and_are_kept_all_or_none(store: Store):
+    """``inserts.insert_all`` (how an A2A send writes its task, turn and events on both engines): each table's rows,
+    the hub events after them, and the keys of the ``returning`` table's rows in their order (a2a_events' seqs); a
+    row that cannot be inserted leaves none of them."""
+    from agora.core.services.tasks import new_task_row
+    from agora.store.ops import inserts
+    from agora.store.schema import a2a_tasks, events
+
+    turn = new_task_row("t-ins", "a2a.message", {"n": 1}, "caller", NOW)
+    task = {
+        "task_id": "a2a_00000000000000i1", "tenant_id": "t-ins", "agent_id": "agent_00000000000000i1", "caller": "caller",
+        "context_id": "ctx_i1", "state": "submitted", "status_message": None, "history": [{"messageId": "m1"}], "artifacts": [],
+        "metadata": {}, "message_only": False, "turn_task_id": turn["task_id"], "created_at": NOW, "updated_at": NOW,
+    }  # fmt: skip
+    moves = [{"task_id": task["task_id"], "body": {"n": n}, "final": False, "created_at": NOW} for n in range(3)]
+    hub_event = {"tenant_id": "t-ins", "type": "task_created", "visible_to": None, "data": {"task_id": turn["task_id"]}, "created_at": NOW}
+
+    def written(conn: Connection) -> tuple[Any, ...]:
+        return (
+            conn.execute(select(func.count()).select_from(tasks).where(tasks.c.task_id == turn["task_id"])).scalar_one(),
+            conn.execute(select(a2a_tasks.c.history).where(a2a_tasks.c.task_id == task["task_id"])).scalar_one_or_none(),
+            [(r.seq, r.body) for r in conn.execute(select(a2a_events.c.seq, a2a_events.c.body).where(a2a_events.c.task_id == task["task_id"]).order_by(a2a_events.c.seq))],
+            conn.execute(select(func.count()).select_from(events).where(events.c.tenant_id == "t-ins")).scalar_one(),
+        )
+
+    await store.write(add_tenant, "t-ins")
+    again = [(tasks, [new_task_row("t-ins", "a2a.message", {}, "caller", NOW)]), (a2a_tasks, [task])]  # (task twice: refused below)
+    seqs = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task]), (a2a_events, moves)], [hub_event], a2a_events)
+    assert len(seqs) == 3 and seqs == sorted(seqs)
+    assert await store.read(written) == (1, [{"messageId": "m1"}], [(seq, {"n": n}) for n, seq in enumerate(seqs)], 1)
+    with pytest.raises(Conflict):
+        await store.write_statement(inserts.insert_all, again, [hub_event], tasks)
+    assert await store.read(written) == (1, [{"messageId": "m1"}], [(seq, {"n": n}) for n, seq in enumerate(seqs)], 1)
+
+
 async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and_the_lease_the_callers(postgres_url: str, tmp_path):
     """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task has ended its
     stream or the lease is not the caller's; otherwise the task (the message with the task's ids, in its history

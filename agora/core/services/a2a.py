@@ -145,8 +145,9 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
     # follow_turn would: it is stored so at once, its stream getting both status events.
     states = ("submitted", "working") if taker is not None else ("submitted",)
 
-    def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
-        task, turn, events = _submit(conn)
+    def follow_up(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
+        """The task ``message`` continues, moved on with it (to the last of ``states``), and its new turn."""
+        task, turn, events = _continued(conn, message["taskId"])
         for state in states:
             task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], _status_event({**task, "state": state}), False, now)
         events.append(_wake(conn, task))
@@ -156,38 +157,31 @@ async def send(hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, 
             events += more
         return task, events
 
-    def _submit(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
-        """The task stored (in its last state of ``states``) with the message, and the turn that carries it."""
-        task_id = message.get("taskId")
-        if task_id:
-            task = _own(conn, agent, caller, task_id, lock=True)
-            if task["state"] in TERMINAL:
-                raise FailedPrecondition(
-                    f"task {task_id} is {task['state']}; a finished task takes no more messages",
-                    details={"reason": "a2a_task_terminal", "task_id": task_id, "state": task["state"]},
-                )
-            if task["state"] not in INTERRUPTED:
-                raise Conflict(
-                    f"task {task_id} is {task['state']}; it takes a follow-up once it asks for input",
-                    details={"reason": "a2a_task_busy", "task_id": task_id, "state": task["state"]},
-                )
-            if message.get("contextId") not in (None, task["context_id"]):
-                raise InvalidArgument("contextId differs from the task's own", details={"field": "message.contextId"})
-            followed = {**message, "contextId": task["context_id"]}  # a follow-up with only taskId inherits it
-            turn, created, events = _turn(conn, agent, task, followed, now, taker is not None)
-            changes = {"history": [*task["history"], followed], "turn_task_id": turn["task_id"], "state": states[-1], "status_message": None, "updated_at": now}
-            return a2a_ops.save(conn, task, changes), turn, events
-        task = _new_task(agent, caller, message, new_task_id, states[-1], now)
-        turn, created, events = _turn(conn, agent, task, task["history"][0], now, taker is not None)
-        task["turn_task_id"] = turn["task_id"]
-        a2a_ops.insert_task(conn, task)
-        return {**task, "has_push": False}, turn, events  # a task made now has no webhook yet
+    def _continued(conn: Connection, task_id: str) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
+        """The task stored (in its last state of ``states``) with the follow-up, and the turn that carries it."""
+        task = _own(conn, agent, caller, task_id, lock=True)
+        if task["state"] in TERMINAL:
+            raise FailedPrecondition(
+                f"task {task_id} is {task['state']}; a finished task takes no more messages",
+                details={"reason": "a2a_task_terminal", "task_id": task_id, "state": task["state"]},
+            )
+        if task["state"] not in INTERRUPTED:
+            raise Conflict(
+                f"task {task_id} is {task['state']}; it takes a follow-up once it asks for input",
+                details={"reason": "a2a_task_busy", "task_id": task_id, "state": task["state"]},
+            )
+        if message.get("contextId") not in (None, task["context_id"]):
+            raise InvalidArgument("contextId differs from the task's own", details={"field": "message.contextId"})
+        followed = {**message, "contextId": task["context_id"]}  # a follow-up with only taskId inherits it
+        turn, _created, events = _turn(conn, agent, task, followed, now, taker is not None)
+        changes = {"history": [*task["history"], followed], "turn_task_id": turn["task_id"], "state": states[-1], "status_message": None, "updated_at": now}
+        return a2a_ops.save(conn, task, changes), turn, events
 
     try:
-        if hub.store.dialect == "postgresql" and not message.get("taskId"):
-            task, events, handed[:] = await _start_at_once(hub, agent, caller, message, new_task_id, taker, now)
+        if message.get("taskId"):
+            task, events = await hub.store.write(follow_up)
         else:
-            task, events = await hub.store.write(op)
+            task, events, handed[:] = await _start_at_once(hub, agent, caller, message, new_task_id, taker, now)
     except BaseException:
         if taker is not None:
             taker.unreserve()
@@ -227,10 +221,11 @@ def _new_task(agent: dict[str, Any], caller: str, message: dict[str, Any], task_
 async def _start_at_once(
     hub: Hub, agent: dict[str, Any], caller: str, message: dict[str, Any], task_id: str | None, taker: Taker | None, now: datetime
 ) -> tuple[dict[str, Any], list[Event], list[dict[str, Any]]]:
-    """PostgreSQL, a message that starts a task: what ``send``'s transaction writes (the task, its turn, leased to
-    ``taker``'s agent if given, their history and events), made here and written in one statement
-    (``inserts.insert_all``): nothing to read first, so no transaction of eight round trips. The task, the events
-    to announce, and the turn as leased (none if not handed)."""
+    """A message that starts a task: what ``send``'s transaction writes (the task, its turn, leased to ``taker``'s
+    agent if given, their history and events), made here and written with nothing read first
+    (``inserts.insert_all``): on PostgreSQL one statement, not a transaction of eight round trips; on SQLite one
+    INSERT a table, not the reads and writes of the general path on the one writer thread. The task, the events to
+    announce, and the turn as leased (none if not handed)."""
     states = ("submitted", "working") if taker is not None else ("submitted",)
     task = _new_task(agent, caller, message, task_id, states[-1], now)
     turn = _turn_row(agent, task, task["history"][0], now)

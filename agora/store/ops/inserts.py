@@ -1,4 +1,4 @@
-"""New rows for several tables, with their hub events, in one PostgreSQL statement.
+"""New rows for several tables, with their hub events, in one PostgreSQL statement (on SQLite, one INSERT a table).
 
 An operation that only adds rows (it reads nothing and changes no row that exists) need not be a transaction of one
 INSERT per table: each is a round trip from the hub's event loop to the database and back, plus BEGIN and COMMIT.
@@ -7,6 +7,8 @@ own INSERT, as ``events.append_for`` does), which the store runs without BEGIN a
 (``Store.write_statement``): all of it is kept, or none.
 
 One shape (which tables, how many rows, which columns) is compiled once and kept; a statement's values are bound.
+On SQLite the operation runs in the writer's transaction like any other: each table's rows go in one prepared INSERT,
+the events with the rest of the transaction's (``events.append_many``), and nothing is read first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CTE, Connection, Table, bindparam, literal_column, select, true, union_all
+from sqlalchemy import CTE, Connection, Table, bindparam, insert, literal_column, select, true, union_all
 
 from ..prepared import Prepared
 from ..schema import metadata
@@ -27,6 +29,8 @@ _Shape = tuple[tuple[str, int, tuple[str, ...]], ...]  # (table, rows, columns) 
 def insert_all(conn: Connection, tables: list[tuple[Table, Rows]], events: Rows, returning: Table) -> list[Any]:
     """Insert ``tables``' rows (each table's rows with the same columns) and the hub ``events`` (in order, after
     them); the primary keys given to ``returning``'s rows, in their order (a sequence's values)."""
+    if conn.dialect.name != "postgresql":
+        return _insert_each(conn, tables, events, returning)
     shape = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in tables if rows)
     params = {
         _name(table.name, i, column): value
@@ -36,6 +40,29 @@ def insert_all(conn: Connection, tables: list[tuple[Table, Rows]], events: Rows,
     }  # fmt: skip
     params |= {_name("events", i, column): value for i, row in enumerate(events) for column, value in row.items()}
     return [row["key"] for row in _statement(shape, len(events), returning.name).rows(conn, params)]
+
+
+def _insert_each(conn: Connection, tables: list[tuple[Table, Rows]], events: Rows, returning: Table) -> list[Any]:
+    """``insert_all`` elsewhere than on PostgreSQL: one INSERT a table (``returning``'s one a row, for its keys)."""
+    keys: list[Any] = []
+    for table, rows in tables:
+        if not rows:
+            continue
+        inserter = _inserter(table.name)
+        if table is not returning:
+            inserter.execute_many(conn, rows)
+            continue
+        key = table.primary_key.columns[0].name
+        for row in rows:
+            rowid = inserter.insert(conn, row)
+            keys.append(row[key] if key in row else rowid)
+    event_ops.append_many(conn, events)
+    return keys
+
+
+@lru_cache(maxsize=None)
+def _inserter(table: str) -> Prepared:
+    return Prepared(insert(metadata.tables[table]))
 
 
 def _name(table: str, row: int, column: str) -> str:
