@@ -407,3 +407,24 @@ def test_numbers_past_a_columns_range_and_an_empty_category_are_not_500s(hub, ad
     anywhere = ids(call(admin, "agora.marketplace.discover", q="translate"))  # an empty category is none
     assert ids(admin.get("/agora/marketplace/discover", params={"q": "translate", "category": ""})) == anywhere
     assert ids(call(admin, "agora.marketplace.discover", q="translate", category="")) == anywhere
+
+
+def test_an_agents_a2a_message_that_is_not_an_a2a_message_is_refused_and_changes_nothing(hub, admin):
+    """An agent's message is checked before its update's transaction: text-only ones by shape, any other by the A2A
+    schema. A message neither accepts is refused whole; the turn and the task are as they were, and a good update
+    then ends them."""
+    from .test_catalog import _a2a_turn
+
+    turn = _a2a_turn(admin)
+    for bad in (
+        {"parts": [{"text": 5}]},  # text-only in shape, but not text
+        {"parts": [{"texte": "misspelt"}]},  # a part field A2A does not have
+        {"parts": [{"text": "hi"}], "role": "ROLE_USER", "extensions": "not a list"},
+        {"parts": "not a list"},
+    ):
+        update = call(admin, "agora.a2a.update", **turn, state="completed", message=bad)
+        assert "not an A2A Message" in expect_error(update, 400, "invalid_argument")["message"], bad
+    task = ok(call(admin, "agora.task.get", task_id=turn["task_id"]))
+    assert task["status"] == "in_progress"
+    done = ok(call(admin, "agora.a2a.update", **turn, state="completed", message={"parts": [{"text": "done"}]}))
+    assert (done["state"], done["final"]) == ("completed", True)
