@@ -894,8 +894,8 @@ async def test_rows_inserted_together_give_their_keys_in_order_and_are_kept_all_
     assert await store.read(written) == (1, [{"messageId": "m1"}], [(seq, {"n": n}) for n, seq in enumerate(seqs)], 1)
 
 
-async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and_the_lease_the_callers(postgres_url: str, tmp_path):
-    """PostgreSQL: ``a2a_statements.end_turn`` changes nothing (no row, no event) when the A2A task has ended its
+async def test_an_a2a_turn_ends_at_once_only_while_the_task_is_open_and_the_lease_the_callers(store: Store):
+    """``a2a_statements.end_turn`` (one statement on PostgreSQL, a few on SQLite) changes nothing (no row, no event) when the A2A task has ended its
     stream or the lease is not the caller's; otherwise the task (the message with the task's ids, in its history
     too), its event, the turn, its history and its hub event, all at once. The task and its turn are written by
     ``inserts.insert_all``, as a send writes them."""
@@ -903,8 +903,6 @@ async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and
     from agora.store.ops import a2a_statements, inserts
     from agora.store.schema import a2a_tasks, events, task_history
 
-    store = open_store(fresh_postgres_url(postgres_url), tmp_path)
-    await store.start()
     agent_id, token, ends = "agent_00000000000000ab", "lease_0123", ("completed", "input_required")
     turn = new_task_row("t-turn", "a2a.message", {}, "caller", NOW, assignee=agent_id)
     turn |= task_ops.moved_to("in_progress", NOW, task_ops.lease_values(turn, agent_id, token, NOW + timedelta(seconds=30), NOW))
@@ -934,22 +932,19 @@ async def test_an_a2a_turn_ends_in_one_statement_only_while_the_task_is_open_and
             "A2A completed", NOW, "2026-01-01T00:00:00Z",
         )  # fmt: skip
 
-    try:
-        await store.write(setup)
-        keys = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task])], [], tasks)
-        assert keys == [turn["task_id"]]
-        assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
-        assert await end("lease_other") is None
-        assert await end(token, closed=("working",)) is None  # the task has ended its stream (here: "working" does)
-        assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
-        moved, turned = await end(token)
-        said = {"messageId": "m2", "role": "ROLE_AGENT", "parts": [{"text": "done"}], "taskId": task["task_id"], "contextId": "ctx_1"}
-        assert (moved["state"], moved["status_message"], moved["history"], moved["has_push"]) == ("completed", said, [{"messageId": "m1"}, said], False)
-        assert (turned["status"], turned["claimed_by"], turned["task_id"]) == ("completed", agent_id, turn["task_id"])
-        body = await store.read(lambda conn: conn.execute(select(a2a_events.c.body).where(a2a_events.c.seq == moved["last_seq"])).scalar_one())
-        status = {"state": "TASK_STATE_COMPLETED", "timestamp": "2026-01-01T00:00:00Z", "message": said}
-        assert body == {"statusUpdate": {"taskId": task["task_id"], "contextId": "ctx_1", "status": status}}
-        assert await store.read(counts) == ("completed", "completed", 1, 1, 1)
-        assert await end(token) is None  # once only
-    finally:
-        await store.close()
+    await store.write(setup)
+    keys = await store.write_statement(inserts.insert_all, [(tasks, [turn]), (a2a_tasks, [task])], [], tasks)
+    assert keys == [turn["task_id"]]
+    assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
+    assert await end("lease_other") is None
+    assert await end(token, closed=("working",)) is None  # the task has ended its stream (here: "working" does)
+    assert await store.read(counts) == ("in_progress", "working", 0, 0, 0)
+    moved, turned = await end(token)
+    said = {"messageId": "m2", "role": "ROLE_AGENT", "parts": [{"text": "done"}], "taskId": task["task_id"], "contextId": "ctx_1"}
+    assert (moved["state"], moved["status_message"], moved["history"], moved["has_push"]) == ("completed", said, [{"messageId": "m1"}, said], False)
+    assert (turned["status"], turned["claimed_by"], turned["task_id"]) == ("completed", agent_id, turn["task_id"])
+    body = await store.read(lambda conn: conn.execute(select(a2a_events.c.body).where(a2a_events.c.seq == moved["last_seq"])).scalar_one())
+    status = {"state": "TASK_STATE_COMPLETED", "timestamp": "2026-01-01T00:00:00Z", "message": said}
+    assert body == {"statusUpdate": {"taskId": task["task_id"], "contextId": "ctx_1", "status": status}}
+    assert await store.read(counts) == ("completed", "completed", 1, 1, 1)
+    assert await end(token) is None  # once only

@@ -406,17 +406,18 @@ _ENDS = tuple(sorted(ENDS_STREAM))
 
 
 def _ends_at_once(ctx: CallContext, req: A2AUpdate) -> bool:
-    """PostgreSQL, the turn's holder ending it with a state and nothing else (how a handler's answer ends a turn):
-    ``_end_at_once`` can make it."""
+    """The turn's holder ending it with a state and nothing else (how a handler's answer ends a turn): ``_end_at_once``
+    can make it."""
     return (
-        ctx.store.dialect == "postgresql" and ctx.principal.agent_id is not None and req.lease_token is not None
+        ctx.principal.agent_id is not None and req.lease_token is not None
         and req.state is not None and req.state.value in _ENDED_AT_ONCE
         and req.artifact is None and req.metadata is None and not req.reply
     )  # fmt: skip
 
 
 async def _end_at_once(ctx: CallContext, req: A2AUpdate, now: datetime) -> A2AUpdated | None:
-    """``update``'s transaction for an ``_ends_at_once`` update, as one statement (``a2a_statements.end_turn``); None
+    """``update``'s transaction for an ``_ends_at_once`` update, as one statement on PostgreSQL and a few plain ones on
+    SQLite (``a2a_statements.end_turn``); None
     when it changed nothing (the task had ended its stream, the lease is not the caller's, there is no such turn):
     the transaction then makes the update or says why not."""
     p = ctx.principal
