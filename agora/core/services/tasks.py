@@ -115,13 +115,9 @@ def followed() -> Followed:
 
 def transition_event(t: dict[str, Any], now: datetime) -> tuple[dict[str, Any], Event]:
     """A transition's hub event: its row in the events table, and as announced."""
-    data = {k: t.get(k) for k in task_ops.EVENT_FIELDS}
-    # A task addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
-    # (task_statements writes the same on PostgreSQL's one-statement transitions.)
-    visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
     type_ = _event_type(t)
-    row = {"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": data, "created_at": now}
-    return row, Event(type_, t["tenant_id"], data)
+    row = task_ops.transition_row(t, type_, now)
+    return row, Event(type_, t["tenant_id"], row["data"])
 
 
 def record_transitions(conn: Connection, transitions: list[dict[str, Any]], now: Any) -> list[Event]:

@@ -7,8 +7,9 @@ The A2A task is locked first, and only if it has not ended its stream yet; the t
 holds its lease. Otherwise nothing changes, and the caller runs the transaction, which says why. The agent's message
 gets the task's ids, and the status event its body, in SQL (``services.a2a`` builds the same in Python).
 
-On SQLite the same changes are a read and five writes in the writer's transaction (``_end_turn_each``), none of
-them reading the turn's payload or rewriting the A2A task's history: ~half the writer's time of the general path.
+On SQLite the same changes are a read and a few writes in the writer's transaction (``_end_turn_each``): the turn
+completed as any completion under its lease (``tasks.complete_leased``), and the A2A task moved without reading and
+rewriting its history.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from sqlalchemy import Connection, String, bindparam, exists, func, insert, lite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..prepared import Prepared
-from ..schema import a2a_events, a2a_push_configs, a2a_tasks, task_history, tasks
+from ..schema import a2a_events, a2a_push_configs, a2a_tasks, tasks
 from . import events as event_ops
+from . import tasks as task_ops
 from .dialect import one_of_words
 from .task_statements import constant, recorded
 from .tasks import EVENT_FIELDS, status_is
@@ -113,7 +115,8 @@ def _end_turn_each(conn: Connection, params: dict[str, Any], ends: tuple[str, ..
     seen = _seen_statement(ends).first(conn, params)
     if seen is None:
         return None
-    turn = _COMPLETE_TURN.first(conn, {f"turn_{k}": params[k] for k in ("turn_task_id", "tenant_id", "agent_id", "token", "notes", "now")})
+    completion = {"lease_token": params["token"], "notes": params["notes"]}
+    turn = task_ops.complete_leased(conn, params["turn_task_id"], params["tenant_id"], params["agent_id"], completion, params["now"])
     if turn is None:
         return None  # (nothing was written: the lease is not the caller's)
     said = params["message"]
@@ -126,12 +129,7 @@ def _end_turn_each(conn: Connection, params: dict[str, Any], ends: tuple[str, ..
     assert task is not None  # (its row was read above, in this transaction)
     body = {"statusUpdate": {"taskId": task["task_id"], "contextId": task["context_id"], "status": status}}
     task["last_seq"] = _A2A_EVENT.insert(conn, {"task_id": task["task_id"], "body": body, "final": True, "created_at": params["now"]})
-    _HISTORY.execute(conn, {"turn_id": turn["task_id"], "at_time": params["now"], "by": params["agent_id"], "why": turn["notes"]})
-    # As ``recorded`` (and ``services.tasks.transition_event``): the turn's hub event, pushed to its assignee.
-    data = {name: "in_progress" if name == "from_status" else turn[name] for name in EVENT_FIELDS}
-    assignee = turn["assignee"]
-    visible_to = assignee if assignee and assignee.startswith("agent_") else None
-    event_ops.append_many(conn, [{"tenant_id": turn["tenant_id"], "type": "task_completed", "visible_to": visible_to, "data": data, "created_at": params["now"]}])
+    event_ops.append_many(conn, [task_ops.transition_row(turn, "task_completed", params["now"])])  # (its history: complete_leased)
     return task, {f: turn[f] for f in _TURN_FIELDS}
 
 
@@ -142,21 +140,6 @@ def _seen_statement(ends: tuple[str, ...]) -> Prepared:
         select(a2a_tasks.c.task_id, a2a_tasks.c.context_id)
         .where(a2a_tasks.c.turn_task_id == bindparam("turn_task_id"), ~one_of_words(a2a_tasks.c.state, ends))
     )
-
-
-_COMPLETE_TURN = Prepared(
-    update(tasks)
-    .where(
-        tasks.c.task_id == bindparam("turn_turn_task_id"), tasks.c.tenant_id == bindparam("turn_tenant_id"), status_is("in_progress"),
-        tasks.c.lease_token == bindparam("turn_token"), tasks.c.claimed_by == bindparam("turn_agent_id"),
-    )  # fmt: skip
-    .values(
-        status="completed", notes=bindparam("turn_notes", type_=tasks.c.notes.type), progress=100,
-        updated_at=bindparam("turn_now", type_=tasks.c.updated_at.type), finished_at=bindparam("turn_now", type_=tasks.c.updated_at.type),
-        lease_token=None, lease_expires_at=None,
-    )  # fmt: skip
-    .returning(*(tasks.c[f] for f in (*_TURN_FIELDS, "notes")))
-)
 
 
 def _move_statement(with_message: bool) -> Prepared:
@@ -176,9 +159,3 @@ def _move_statement(with_message: bool) -> Prepared:
 
 _MOVE, _MOVE_SAID = _move_statement(False), _move_statement(True)
 _A2A_EVENT = Prepared(insert(a2a_events))
-_HISTORY = Prepared(
-    insert(task_history).values(
-        task_id=bindparam("turn_id"), at=bindparam("at_time", type_=task_history.c.at.type), actor=bindparam("by"),
-        from_status=literal("in_progress"), to_status=literal("completed"), note=bindparam("why"),
-    )  # fmt: skip
-)

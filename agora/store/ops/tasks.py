@@ -71,6 +71,14 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
+def transition_row(t: dict[str, Any], type_: str, now: datetime) -> dict[str, Any]:
+    """A task transition's row in the hub's events table (``events.append_many``): its ``EVENT_FIELDS``. A task
+    addressed to an agent is always pushed to it; the rest reach agents that subscribed to task_* events.
+    (``task_statements.recorded`` writes the same in SQL.)"""
+    visible_to = t["assignee"] if t["assignee"] and t["assignee"].startswith("agent_") else None
+    return {"tenant_id": t["tenant_id"], "type": type_, "visible_to": visible_to, "data": {k: t.get(k) for k in EVENT_FIELDS}, "created_at": now}
+
+
 def lease_token() -> str:
     return f"lease_{secrets.token_hex(16)}"
 
