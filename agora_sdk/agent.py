@@ -699,4 +699,3 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 __all__ = ["A2ATurn", "Agent", "IncomingMessage", "TaskRun"]
-

@@ -228,7 +228,6 @@ class Channel:
             self._resume = event.id  # handed over: a reconnect starts after it
 
 
-
 def _groups(frames: list[bytes], most: int) -> list[list[bytes]]:
     """Frames in order, grouped so that each group's batch frame stays within ``most`` bytes."""
     groups: list[list[bytes]] = []

@@ -1,6 +1,6 @@
-"""An A2A turn's ending as one statement on PostgreSQL (a few plain ones on SQLite): the agent's final answer (``agora.a2a.update`` with a state
-that ends the turn) moves the A2A task, appends its status event, completes the turn under its lease, and records the
-turn's history and hub event. Through ``services.a2a``'s transaction that is nine round trips (BEGIN, both rows
+"""An A2A turn's ending as one statement on PostgreSQL (a few plain ones on SQLite): the agent's final answer
+(``agora.a2a.update`` with a state that ends the turn) moves the A2A task, appends its status event, completes the
+turn under its lease, and records the turn's history and hub event. Through ``services.a2a``'s transaction that is nine round trips (BEGIN, both rows
 locked, five writes, COMMIT); here it is one statement, run without BEGIN and COMMIT.
 
 The A2A task is locked first, and only if it has not ended its stream yet; the turn is completed only if the caller
@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks, tasks
+from . import a2a as a2a_ops
 from . import events as event_ops
 from . import tasks as task_ops
 from .dialect import one_of_words
@@ -128,7 +129,7 @@ def _end_turn_each(conn: Connection, params: dict[str, Any], ends: tuple[str, ..
     task = (_MOVE_SAID if said is not None else _MOVE).first(conn, moved)
     assert task is not None  # (its row was read above, in this transaction)
     body = {"statusUpdate": {"taskId": task["task_id"], "contextId": task["context_id"], "status": status}}
-    task["last_seq"] = _A2A_EVENT.insert(conn, {"task_id": task["task_id"], "body": body, "final": True, "created_at": params["now"]})
+    task["last_seq"] = a2a_ops.append_event(conn, task["task_id"], body, True, params["now"])
     event_ops.append_many(conn, [task_ops.transition_row(turn, "task_completed", params["now"])])  # (its history: complete_leased)
     return task, {f: turn[f] for f in _TURN_FIELDS}
 
@@ -158,4 +159,3 @@ def _move_statement(with_message: bool) -> Prepared:
 
 
 _MOVE, _MOVE_SAID = _move_statement(False), _move_statement(True)
-_A2A_EVENT = Prepared(insert(a2a_events))
