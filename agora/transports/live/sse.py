@@ -91,7 +91,8 @@ class _EventStream(Response):
         return self.stream.end_reason
 
     async def _write(self, send: Send, data: bytes) -> None:
-        await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": True}), self.send_timeout)
+        async with asyncio.timeout(self.send_timeout):
+            await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -112,8 +112,8 @@ class _Connection:
 
     async def _send(self, body: dict[str, Any] | bytes) -> None:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
-        async with self._lock:
-            await asyncio.wait_for(self.ws.send_text(data.decode()), self.send_timeout)
+        async with self._lock, asyncio.timeout(self.send_timeout):  # (wait_for would wrap the send in a task of its own)
+            await self.ws.send_text(data.decode())
 
     async def _push(self) -> str:
         try:
