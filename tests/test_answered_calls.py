@@ -28,8 +28,9 @@ async def test_a_resend_during_and_after_the_first_run_gets_its_answer_and_runs_
     first = asyncio.create_task(calls.answer("t/a1", "k", "tool", b"{}", runs.run))
     await asyncio.sleep(0)
     during = asyncio.create_task(calls.answer("t/a1", "k", "tool", b"{}", runs.run))
-    first.cancel()  # the connection that asked closed: the run goes on for the resend
+    await asyncio.sleep(0)
     runs.release.set()
+    assert await first == (b'{"n":1}', False)
     assert await during == (b'{"n":1}', True)
     assert await calls.answer("t/a1", "k", "tool", b"{}", runs.run) == (b'{"n":1}', True)
     assert await calls.answer("t/a2", "k", "tool", b"{}", runs.run) == (b'{"n":2}', False)  # another caller's key
@@ -38,6 +39,22 @@ async def test_a_resend_during_and_after_the_first_run_gets_its_answer_and_runs_
         await calls.answer("t/a1", "k", "tool", b'{"other":1}', runs.run)
     with pytest.raises(InvalidArgument):
         await calls.answer("t/a1", "x" * 101, "tool", b"{}", runs.run)
+
+
+async def test_a_run_cancelled_with_its_task_keeps_nothing_and_its_waiting_resend_runs_it() -> None:
+    """A keyed call runs in its caller's task (the work channel leaves keyed calls running when their connection
+    closes); one cancelled all the same, as when the hub stops, is not kept: a resend waiting for it runs it."""
+    calls, runs = AnsweredCalls(), Runs()
+    first = asyncio.create_task(calls.answer("t/a", "k", "tool", b"{}", runs.run))
+    await asyncio.sleep(0)
+    during = asyncio.create_task(calls.answer("t/a", "k", "tool", b"{}", runs.run))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    runs.release.set()
+    assert await during == (b'{"n":2}', False)
+    assert first.cancelled() and runs.count == 2
+    assert await calls.answer("t/a", "k", "tool", b"{}", runs.run) == (b'{"n":2}', True)
 
 
 async def test_a_failed_run_is_not_kept() -> None:

@@ -30,7 +30,7 @@ MAX_KEY_LENGTH = 100
 @dataclass
 class _Answer:
     call: bytes  # digest of the tool and its arguments: a key sent again with another call is a mistake
-    run: asyncio.Task[bytes]
+    answer: asyncio.Future[bytes]
     at: float = field(default_factory=time.monotonic)
 
 
@@ -38,11 +38,12 @@ class _Answer:
 class AnsweredCalls:
     _answers: OrderedDict[tuple[str, str], _Answer] = field(default_factory=OrderedDict)
     _bytes: int = 0
+    _running: set[asyncio.Task[Any]] = field(default_factory=set)  # (held: a run outlives its connection's objects)
 
     async def answer(self, caller: str, key: object, tool: str, args: bytes, run: Callable[[], Coroutine[Any, Any, bytes]]) -> tuple[bytes, bool]:
         """The answer ``run`` gave (or gives) to this caller's call with ``key``, and whether it was given before; runs
-        it only the first time, to its end even if the connection that asked closes meanwhile (its resend will want
-        the answer). A run that raised keeps nothing: a later resend runs again."""
+        it only the first time, in the caller's task (which must not be cancelled because its connection closed: the
+        resend will want the answer). A run that raised keeps nothing: a later resend runs again."""
         if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
             raise InvalidArgument(f"a call's 'key' is a string of 1 to {MAX_KEY_LENGTH} characters", details={"field": "key"})
         self._expire()
@@ -52,17 +53,34 @@ class AnsweredCalls:
         if kept is not None:
             if kept.call != digest:
                 raise InvalidArgument("this key was sent with another call: give each call a key of its own", details={"field": "key"})
-            return await asyncio.shield(kept.run), True
-        task = asyncio.create_task(run())
-        self._answers[slot] = _Answer(digest, task)
-        task.add_done_callback(lambda done: self._settled(slot, done))
-        return await asyncio.shield(task), False
-
-    def _settled(self, slot: tuple[str, str], run: asyncio.Task[bytes]) -> None:
-        if not run.cancelled() and run.exception() is None:
-            self._bytes += len(run.result()) + ENTRY_BYTES
-        elif self._answers.get(slot) is not None and self._answers[slot].run is run:
-            del self._answers[slot]
+            try:
+                return await asyncio.shield(kept.answer), True
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if not kept.answer.cancelled() or (me is not None and me.cancelling()):
+                    raise  # this call was cancelled, not the run
+                # The first run was cancelled (its task ended with the hub): nothing is kept, this call runs it.
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        entry = self._answers[slot] = _Answer(digest, answer)
+        me = asyncio.current_task()
+        assert me is not None
+        self._running.add(me)
+        try:
+            body = await run()
+        except BaseException as exc:
+            if self._answers.get(slot) is entry:
+                del self._answers[slot]
+            if isinstance(exc, asyncio.CancelledError):
+                answer.cancel()
+            else:
+                answer.set_exception(exc)
+                answer.exception()  # (retrieved: a resend waiting on it gets it; nobody else needs to)
+            raise
+        finally:
+            self._running.discard(me)
+        answer.set_result(body)
+        self._bytes += len(body) + ENTRY_BYTES
+        return body, False
 
     def _expire(self) -> None:
         """Answers older than ``KEEP_SECONDS``, then the oldest until the rest fit in ``MAX_BYTES`` (in order of their
@@ -70,7 +88,7 @@ class AnsweredCalls:
         now = time.monotonic()
         while self._answers:
             slot, oldest = next(iter(self._answers.items()))
-            if not oldest.run.done() or (now - oldest.at < KEEP_SECONDS and self._bytes <= MAX_BYTES):
+            if not oldest.answer.done() or (now - oldest.at < KEEP_SECONDS and self._bytes <= MAX_BYTES):
                 return
             del self._answers[slot]
-            self._bytes -= len(oldest.run.result()) + ENTRY_BYTES
+            self._bytes -= len(oldest.answer.result()) + ENTRY_BYTES

@@ -71,7 +71,8 @@ class ToolCalls:
     def __init__(self, hub: Hub, principal: Principal, request_id: str, send: Send):
         self.hub, self.principal, self.request_id, self._send = hub, principal, request_id, send
         self._slots = asyncio.Semaphore(MAX_CALLS)
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()  # unkeyed calls (keyed ones run to their end: core/answered)
+        self._closed = False
 
     async def start(self, ref: Any, frame: dict[str, Any]) -> None:
         """Start one call (waits while MAX_CALLS run); its answer is sent when it ends."""
@@ -79,8 +80,10 @@ class ToolCalls:
         if not isinstance(tool, str) or not isinstance(args, dict):
             raise InvalidArgument("a call frame has a 'tool' name and 'args', an object", details={"field": "tool"})
         await self._slots.acquire()
-        task = asyncio.create_task(self._run(ref, tool, args, frame.get("key")))
-        self._running.add(task)
+        key = frame.get("key")
+        task = asyncio.create_task(self._run(ref, tool, args, key))
+        if key is None:
+            self._running.add(task)
         task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
@@ -102,6 +105,8 @@ class ToolCalls:
         except Exception:  # noqa: BLE001 - one failed call must not end the connection
             log.exception("websocket call failed", extra={"request_id": self.request_id, "tool": tool})
             frame = orjson.dumps({"type": "error", "ref": ref, "code": "internal", "status": 500, "message": "internal error; see the hub log"})
+        if self._closed:
+            return  # the runtime resends after reconnecting, and a keyed call gets this answer then
         with contextlib.suppress(Exception):  # the connection is gone: the runtime resends after reconnecting
             await self._send(frame)
 
@@ -110,6 +115,8 @@ class ToolCalls:
         return result.model_dump_json(by_alias=True).encode()
 
     async def close(self) -> None:
+        """Cancel the calls under way, but for keyed ones: those run to their end (``core/answered``)."""
+        self._closed = True
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
