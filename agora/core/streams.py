@@ -11,8 +11,6 @@ position, and every unacked message the lost connection had been sent after it, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fnmatch
 import logging
 import re
@@ -235,8 +233,7 @@ class Stream:
                 timeout = next_keepalive - now
                 if next_visible is not None:
                     timeout = min(timeout, max(0.0, (next_visible - self.hub.clock.now()).total_seconds()) + 0.01)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), timeout)
+                await woken.wait(timeout)
                 if any(key.startswith("credentials:") for key in woken.fired) and not await self.hub.auth.still_valid(self.principal):
                     self.end_reason = "credentials revoked"
                     return  # a revoked key (or a terminated agent) is not pushed another frame

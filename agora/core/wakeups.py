@@ -103,8 +103,18 @@ class Waiter:
             self.carried[key] = local
         self._event.set()
 
-    async def wait(self) -> None:
-        await self._event.wait()
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until a wake-up (True) or, if given, ``timeout`` seconds (False). (``asyncio.timeout``, not ``wait_for``,
+        which would wait in a task of its own: one more task, and two more turns of the event loop once woken.)"""
+        if timeout is None:
+            await self._event.wait()
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def clear(self) -> None:
         """Wait again, still armed: a wake-up from now on sets it (for a caller that parks many times in a row)."""
@@ -142,8 +152,7 @@ class Wakeups:
                 value = await read()
                 if done(value):
                     return value
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), recheck)
+                await woken.wait(recheck)
 
     def remaining(self, deadline: float) -> float:
         """Seconds a long-poll may still wait until its ``deadline`` (a ``time.monotonic()``); none once draining."""

@@ -8,7 +8,6 @@ the A2A door converts them to and from the SDK's protobuf types. State is stored
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -317,8 +316,7 @@ async def events(hub: Hub, task_id: str, after: int = 0) -> AsyncIterator[dict[s
             if not batch:
                 if hub.wakeups.draining:
                     return  # the hub is stopping: the client resubscribes
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), RECHECK)
+                await woken.wait(RECHECK)
 
 
 def settled_keys(task_id: str) -> list[str]:
@@ -342,8 +340,7 @@ async def settled(hub: Hub, task_id: str, timeout: float, sent: tuple[dict[str, 
             remaining = hub.wakeups.remaining(deadline)
             if task["state"] in ENDS_STREAM or remaining <= 0:
                 return task
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), min(remaining, RECHECK))
+            await woken.wait(min(remaining, RECHECK))
             if key in woken.carried:
                 return woken.carried[key]  # type: ignore[no-any-return]
 

@@ -13,7 +13,6 @@ is checked when it is stored, and every connection again when it is made.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
@@ -133,8 +132,7 @@ class PushDeliverer:
                         log.exception("push delivery round failed")
                         claimed = []
                     if not claimed:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(woken.wait(), RETRY_TICK)
+                        await woken.wait(RETRY_TICK)
 
     async def _claim(self) -> list[dict[str, Any]]:
         now = self.hub.clock.now()

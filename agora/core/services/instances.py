@@ -7,8 +7,6 @@ Every change is one transaction that moves the instance, closes or opens its usa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -256,8 +254,7 @@ async def _until(ctx: CallContext, key: str, read: Callable[[], Awaitable[T]], d
             value = await read()
             if done(value) or time.monotonic() >= deadline:
                 return value
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), max(0.0, deadline - time.monotonic()))
+            await woken.wait(max(0.0, deadline - time.monotonic()))
 
 
 async def execute(ctx: CallContext, req: w.Execute) -> w.Executed:

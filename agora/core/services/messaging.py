@@ -5,8 +5,6 @@ Every message is committed before the sender gets its receipt; the notifier then
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -423,8 +421,7 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
             remaining = ctx.hub.wakeups.remaining(deadline)
             if rows or remaining <= 0:
                 return Inbox(messages=[message_from_row(r) for r in rows], count=len(rows))
-            with contextlib.suppress(TimeoutError):  # then one last look, and an empty answer
-                await asyncio.wait_for(woken.wait(), remaining)
+            await woken.wait(remaining)  # then one last look, and an empty answer
 
 
 async def ack(ctx: CallContext, req: Ack) -> Acked:

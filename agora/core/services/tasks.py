@@ -6,7 +6,6 @@ Every transition is recorded as a hub event in its own transaction and wakes wai
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import time
@@ -360,8 +359,7 @@ async def _claim(ctx: CallContext, req: ClaimTask, limit: int) -> tuple[list[Cla
                 return [], next_available
             if next_available is not None:  # a retry's backoff ends before the wait does
                 remaining = min(remaining, max(0.0, (next_available - ctx.clock.now()).total_seconds()) + 0.005)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
+            await woken.wait(remaining)
 
 
 async def _claim_now(

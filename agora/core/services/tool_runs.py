@@ -12,7 +12,6 @@ expiry job buries the task with "lease expired" (one attempt of one): a call is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -153,5 +152,4 @@ class ToolRuns:
                     if not await self.hub.store.write(run_ops.renew, task_id, token, now + LEASE, now):
                         return
                     renew_at = loop.time() + RENEW_SECONDS
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), min(CANCEL_RECHECK, max(0.0, renew_at - loop.time())))
+                await woken.wait(min(CANCEL_RECHECK, max(0.0, renew_at - loop.time())))

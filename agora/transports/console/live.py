@@ -75,12 +75,9 @@ async def live(request: Request) -> Response:
                     if sent.get(name) != html:
                         sent[name] = html
                         yield sse_event(name, html)
-                try:
-                    await asyncio.wait_for(waiter.wait(), live_view.every or KEEPALIVE_SECONDS)
-                    woken = True
-                except TimeoutError:  # nothing happened: say so (and look again: time passes on some views)
+                woken = await waiter.wait(live_view.every or KEEPALIVE_SECONDS)
+                if not woken:  # nothing happened: say so (and look again: time passes on some views)
                     yield ": still here\n\n"
-                    woken = False
                 armed_at = time.monotonic()
                 waiter.clear()
                 if woken:  # renders of every tab woken in one slot start together, so they share their reads

@@ -234,8 +234,7 @@ class TaskPush:
                 next_available = claimed.next_available_at  # type: ignore[attr-defined]
                 if next_available is not None:
                     park = min(park, max(0.0, (next_available - self.hub.clock.now()).total_seconds()) + 0.005)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), park)
+                await woken.wait(park)
 
     async def _deliver(self, claims: list[Any], how: str) -> None:
         body = b",".join(c.model_dump_json().encode() for c in claims)
