@@ -7,9 +7,9 @@ A runtime that holds its ``/ws`` open need not open an HTTP request per claim, o
   answered ``{"type": "result", "ref": r, "result": {…}}``, or an ``error`` frame with the same ``ref`` — only after
   the call's writes are durable, so a runtime may resend an unanswered call after a reconnect (a fenced update that
   already applied is refused as a conflict, never applied twice). A call with a ``"key"`` (unique per call) is run
-  once: its resend gets the first run's answer (``core/answered``), so the tasks an ``update_batch`` took with
-  ``claim_next`` reach the runtime instead of waiting out their leases. Calls of one connection run concurrently, at most
-  ``MAX_CALLS`` at once: past that the hub stops reading the socket until one ends.
+  once, to its end even if the connection closes: its resend gets the first run's answer (``core/answered``), so the
+  tasks an ``update_batch`` took with ``claim_next`` reach the runtime instead of waiting out their leases. Calls of one
+  connection run concurrently, at most ``MAX_CALLS`` at once: past that the hub stops reading the socket until one ends.
 * ``{"type": "take", "task_types": [...], "capacity": n, "lease_seconds": s}`` makes the hub lease tasks to the
   connection's agent (``agora.task.claim_batch``, so leases, fencing, attempts and dead-lettering are the queue's) and
   push them as ``{"type": "tasks", "claims": [{"task": …, "lease": …}]}`` as they arrive, never more than the credit
