@@ -414,9 +414,8 @@ def _ends_at_once(ctx: CallContext, req: A2AUpdate) -> bool:
 
 async def _end_at_once(ctx: CallContext, req: A2AUpdate, now: datetime) -> A2AUpdated | None:
     """``update``'s transaction for an ``_ends_at_once`` update, as one statement on PostgreSQL and a few plain ones on
-    SQLite (``a2a_statements.end_turn``); None
-    when it changed nothing (the task had ended its stream, the lease is not the caller's, there is no such turn):
-    the transaction then makes the update or says why not."""
+    SQLite (``a2a_statements.end_turn``); None when it changed nothing (the task had ended its stream, the lease is not
+    the caller's, there is no such turn): the transaction then makes the update or says why not."""
     p = ctx.principal
     assert p.agent_id is not None and req.state is not None and req.lease_token is not None
     state = req.state.value

@@ -1,7 +1,8 @@
 """An A2A turn's ending as one statement on PostgreSQL (a few plain ones on SQLite): the agent's final answer
 (``agora.a2a.update`` with a state that ends the turn) moves the A2A task, appends its status event, completes the
-turn under its lease, and records the turn's history and hub event. Through ``services.a2a``'s transaction that is nine round trips (BEGIN, both rows
-locked, five writes, COMMIT); here it is one statement, run without BEGIN and COMMIT.
+turn under its lease, and records the turn's history and hub event. Through ``services.a2a``'s transaction that is
+nine round trips (BEGIN, both rows locked, five writes, COMMIT); here it is one statement, run without BEGIN and
+COMMIT.
 
 The A2A task is locked first, and only if it has not ended its stream yet; the turn is completed only if the caller
 holds its lease. Otherwise nothing changes, and the caller runs the transaction, which says why. The agent's message
