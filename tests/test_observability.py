@@ -52,6 +52,28 @@ def test_metrics_count_calls_by_tool_and_outcome_and_agents_by_status(sqlite_hub
     assert _sample(text, "agora_event_loop_lag_seconds_count") > 0  # the hub's loop is watched
 
 
+def test_metrics_time_each_store_write_and_count_those_in_flight(hub):
+    """Every write is timed from its ask to its commit, on both engines; SQLite's group commits are counted by size.
+    Several writes sent at once are all timed, and none is left counted in flight once answered."""
+    with hub.client() as admin:
+        before = admin.get("/metrics").text
+        writes = 0
+        for _ in range(3):
+            ok(call(admin, "agora.agents.register", agent_name=unique()))
+            writes += 1
+        text = admin.get("/metrics").text
+    timed = _sample(text, "agora_store_write_seconds_count") - _sample(before, "agora_store_write_seconds_count")
+    assert timed >= writes  # each registration is a write (the hub's own jobs may write meanwhile)
+    assert _sample(text, "agora_store_write_seconds_sum") > _sample(before, "agora_store_write_seconds_sum")
+    assert _sample(text, 'agora_store_write_seconds_bucket{le="+Inf"}') == _sample(text, "agora_store_write_seconds_count")
+    assert _sample(text, "agora_store_writes_in_flight") >= 0
+    if hub.database_url is None:  # SQLite
+        commits = _sample(text, "agora_store_group_commit_operations_count") - _sample(before, "agora_store_group_commit_operations_count")
+        assert 1 <= commits <= timed  # a commit takes one write or more
+    else:
+        assert _sample(text, "agora_store_group_commit_operations_count") == 0  # PostgreSQL commits each write itself
+
+
 async def test_a_stalled_event_loop_is_measured_and_logged_with_what_held_it(caplog):
     """One blocking call holds up every request of a replica: the lag is a metric, and a stall is logged with the
     loop thread's stack (here the function that slept), once."""

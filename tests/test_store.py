@@ -114,6 +114,31 @@ async def test_rows_deferred_by_batch_mates_are_written_together_and_a_failed_op
     assert await store.read(count, "e-") == 48  # the failed ones' rows were never written, their batch mates' were
 
 
+async def test_writes_are_counted_in_flight_until_committed_or_refused(store: Store):
+    """What ``agora_store_writes_in_flight`` reports: writes asked for and not yet answered, failed ones included."""
+    started, release = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def held(conn: Connection, tenant_id: str) -> str:
+        loop.call_soon_threadsafe(started.set)
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)  # (SQLite: on its writer thread)
+        return add_tenant(conn, tenant_id)
+
+    assert store.writes_in_flight == 0
+    if store.dialect == "postgresql":  # its operations run on the event loop's thread: nothing can be held there
+        writing = asyncio.gather(store.write(add_tenant, "f-1"), store.write(fail_after_insert, "f-2"), return_exceptions=True)
+        await asyncio.sleep(0)
+        assert store.writes_in_flight == 2
+    else:
+        writing = asyncio.gather(store.write(held, "f-1"), store.write(fail_after_insert, "f-2"), return_exceptions=True)
+        await asyncio.wait_for(started.wait(), 10)
+        assert store.writes_in_flight == 2  # neither answered while the writer is held
+        release.set()
+    committed, refused = await writing
+    assert committed == "f-1" and isinstance(refused, NotFound)
+    assert store.writes_in_flight == 0
+
+
 async def test_constraint_violation_is_a_conflict_not_a_crash(store: Store):
     await store.write(add_tenant, "dup-1")
     with pytest.raises(Conflict):

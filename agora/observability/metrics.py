@@ -92,6 +92,24 @@ SEARCH_EMBED_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
+STORE_WRITE_SECONDS = Histogram(
+    "agora_store_write_seconds",
+    "Time a store write took from being asked for to its commit, waiting included (behind SQLite's one writer, or for "
+    "a PostgreSQL connection): the first figure to rise when the database is what holds requests up.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+STORE_WRITES_IN_FLIGHT = Gauge(
+    "agora_store_writes_in_flight", "Store writes asked for and not yet committed, on this replica (at scrape time).", registry=REGISTRY
+)
+STORE_GROUP_COMMIT = Histogram(
+    "agora_store_group_commit_operations",
+    "Writes the SQLite writer committed together, in one transaction (group commit): near 1 at light load, growing "
+    "as writes queue up behind it.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    registry=REGISTRY,
+)
+
 EVENT_LOOP_LAG = Histogram(
     "agora_event_loop_lag_seconds",
     "How late the event loop ran a tick it had scheduled (observability/loop_watch): high values delay every request.",
@@ -143,7 +161,8 @@ def count_rate_limited(kind: str, tool_class: str) -> None:
     _child(RATE_LIMITED, kind, tool_class).inc()
 
 
-def render(agents_by_status: dict[str, int]) -> bytes:
+def render(agents_by_status: dict[str, int], store_writes_in_flight: int) -> bytes:
+    STORE_WRITES_IN_FLIGHT.set(store_writes_in_flight)
     AGENTS.clear()
     for status, count in agents_by_status.items():
         AGENTS.labels(status).set(count)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -17,6 +18,7 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from agora.observability import metrics
 from agora_sdk.errors import Conflict
 
 log = logging.getLogger("agora.store")
@@ -41,6 +43,7 @@ class Store(abc.ABC):
 
     dialect: str
     url_for_display: str
+    writes_in_flight = 0  # asked for and not yet committed (``agora_store_writes_in_flight``)
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -76,6 +79,15 @@ class Store(abc.ABC):
         the same call (``PostgresStore``): one round trip and one commit for them all. SQLite's writer already
         commits concurrent writes together."""
         return (await self.write_statement(op, *head, [item]))[0]
+
+    def _write_began(self) -> float:
+        """Count a write in flight (from its ask to its commit) and say when it began, for ``_write_ended``."""
+        self.writes_in_flight += 1
+        return time.perf_counter()
+
+    def _write_ended(self, began: float) -> None:
+        self.writes_in_flight -= 1
+        metrics.STORE_WRITE_SECONDS.observe(time.perf_counter() - began)
 
     @abc.abstractmethod
     async def migration_revision(self) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from agora.observability import metrics
 from agora_sdk.errors import Unavailable
 
 from . import migrate
@@ -191,8 +192,12 @@ class SQLiteStore(Store):
             raise Unavailable("the store is not accepting writes (the hub is stopping)")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(op, args, future, loop))
-        return await future
+        began = self._write_began()
+        try:
+            self._queue.put(_Job(op, args, future, loop))
+            return await future
+        finally:
+            self._write_ended(began)
 
     async def read(self, op: Op[T], *args: Any) -> T:
         if self._closed:
@@ -247,6 +252,7 @@ class SQLiteStore(Store):
             conn.close()
 
     def _commit_batch(self, conn: Connection, batch: list[_Job]) -> None:
+        metrics.STORE_GROUP_COMMIT.observe(len(batch))
         try:
             if not self._run_optimistically(conn, batch):
                 self._run_isolated(conn, batch)

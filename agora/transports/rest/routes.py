@@ -231,7 +231,7 @@ async def metrics_endpoint(request: Request) -> Response:
         return error_response(exc)
     hub: Hub = request.app.state.hub
     counts = await hub.store.read(agent_ops.counts, None)
-    return Response(metrics.render(counts["by_status"]), media_type="text/plain; version=0.0.4")
+    return Response(metrics.render(counts["by_status"], hub.store.writes_in_flight), media_type="text/plain; version=0.0.4")
 
 
 def _docs_endpoints(app: FastAPI, catalog: Catalog, public: bool) -> None:
