@@ -139,6 +139,28 @@ async def test_writes_are_counted_in_flight_until_committed_or_refused(store: St
     assert store.writes_in_flight == 0
 
 
+async def test_each_write_is_timed_once_even_when_writes_go_together(store: Store):
+    """``agora_store_write_seconds`` counts the writes callers asked for: sends that share one PostgreSQL call, or
+    are run again alone after a batch mate failed, are still one each."""
+    from agora.observability import metrics
+
+    def timed() -> float:
+        return next(s.value for s in metrics.STORE_WRITE_SECONDS.collect()[0].samples if s.name.endswith("_count"))
+
+    def upper(_conn: Connection, _tag: str, items: list[str]) -> list[str]:
+        if "bad" in items:
+            raise Conflict("bad item")
+        return [item.upper() for item in items]
+
+    before = timed()
+    items = ["a", "b", "bad", "c", "d"]
+    outcomes = await asyncio.gather(*(store.write_together(upper, ("tag",), item) for item in items), return_exceptions=True)
+    assert isinstance(outcomes[2], Conflict) and outcomes[3:] == ["C", "D"]
+    await store.write(add_tenant, "timed-1")
+    assert timed() - before == len(items) + 1
+    assert store.writes_in_flight == 0
+
+
 async def test_constraint_violation_is_a_conflict_not_a_crash(store: Store):
     await store.write(add_tenant, "dup-1")
     with pytest.raises(Conflict):

@@ -119,7 +119,8 @@ class PostgresStore(Store):
             return op(conn, *args, gathered.items)
 
         try:
-            _answer_each(gathered.answers, await self.write_statement(sealed, *head))
+            # (each caller's write is counted and timed in write_together: the batch is not one more)
+            _answer_each(gathered.answers, await self._run(False, sealed, head))
         except Exception as exc:  # noqa: BLE001 - handed to the callers
             seal()  # (it never ran if no connection came)
             if len(gathered.items) == 1 or isinstance(exc, Unavailable):  # (the database's trouble, not an item's)
@@ -127,7 +128,7 @@ class PostgresStore(Store):
                     _fail(answer, exc)
                 return
             # One item's failure undid them all (nothing of the batch was kept): each again alone, for its own answer.
-            alone = await asyncio.gather(*(self.write_statement(op, *head, [item]) for item in gathered.items), return_exceptions=True)
+            alone = await asyncio.gather(*(self._run(False, op, (*head, [item])) for item in gathered.items), return_exceptions=True)
             for answer, outcome in zip(gathered.answers, alone):
                 if isinstance(outcome, BaseException):
                     _fail(answer, outcome)
