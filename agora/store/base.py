@@ -12,7 +12,7 @@ import abc
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
 from sqlalchemy import Connection
@@ -80,14 +80,15 @@ class Store(abc.ABC):
         commits concurrent writes together."""
         return (await self.write_statement(op, *head, [item]))[0]
 
-    def _write_began(self) -> float:
-        """Count a write in flight (from its ask to its commit) and say when it began, for ``_write_ended``."""
+    async def _timed_write(self, committed: Awaitable[T]) -> T:
+        """Await a write's commit, counted in flight meanwhile and timed (``agora_store_write_seconds``)."""
         self.writes_in_flight += 1
-        return time.perf_counter()
-
-    def _write_ended(self, began: float) -> None:
-        self.writes_in_flight -= 1
-        metrics.STORE_WRITE_SECONDS.observe(time.perf_counter() - began)
+        began = time.perf_counter()
+        try:
+            return await committed
+        finally:
+            self.writes_in_flight -= 1
+            metrics.STORE_WRITE_SECONDS.observe(time.perf_counter() - began)
 
     @abc.abstractmethod
     async def migration_revision(self) -> str | None:

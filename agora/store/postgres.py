@@ -73,17 +73,10 @@ class PostgresStore(Store):
         return await self._run(False, op, args)
 
     async def write(self, op: Op[T], *args: Any) -> T:
-        return await self._written(True, op, args)
+        return await self._timed_write(self._run(True, op, args))
 
     async def write_statement(self, op: Op[T], *args: Any) -> T:
-        return await self._written(False, op, args)  # on the AUTOCOMMIT connections: the statement commits as it ends
-
-    async def _written(self, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
-        began = self._write_began()
-        try:
-            return await self._run(transactional, op, args)
-        finally:
-            self._write_ended(began)
+        return await self._timed_write(self._run(False, op, args))  # on the AUTOCOMMIT connections: the statement commits as it ends
 
     async def write_together(self, op: Op[list[T]], head: tuple[Any, ...], item: Any) -> T:
         """The items that reach one ``op`` and ``head`` go in one call (``TOGETHER_AT_MOST`` at most), until that
@@ -101,11 +94,7 @@ class PostgresStore(Store):
         gathered.answers.append(answer)
         if len(gathered.items) >= TOGETHER_AT_MOST and self._gathering.get(key) is gathered:
             del self._gathering[key]  # full: the next item starts another batch, on another connection
-        began = self._write_began()
-        try:
-            return await answer
-        finally:
-            self._write_ended(began)
+        return await self._timed_write(answer)
 
     async def _write_gathered(self, op: Op[list[Any]], head: tuple[Any, ...], key: tuple[Any, ...], gathered: _Gathered) -> None:
         def seal() -> None:

@@ -192,12 +192,8 @@ class SQLiteStore(Store):
             raise Unavailable("the store is not accepting writes (the hub is stopping)")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        began = self._write_began()
-        try:
-            self._queue.put(_Job(op, args, future, loop))
-            return await future
-        finally:
-            self._write_ended(began)
+        self._queue.put(_Job(op, args, future, loop))
+        return await self._timed_write(future)
 
     async def read(self, op: Op[T], *args: Any) -> T:
         if self._closed:
