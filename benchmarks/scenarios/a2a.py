@@ -85,7 +85,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
             for shape in shapes:
                 pairs = []
                 for i in range(rounds):
-                    bench.step(f"{NAME}: {shape.label}, round {i + 1} of {rounds}: the a2a-sdk server, then the hub → agent (SDK runtime) → back")
+                    bench.step(f"{NAME}: {shape.label}, round {i + 1} of {rounds}: the a2a-sdk server, then the hub → agent → back")
                     pairs.append((bench.drive(sdk, direct, shape), bench.drive(hub, through, shape)))
                 _add_rounds(bench, store, shape, pairs)
             _grpc_beside_jsonrpc(bench, store, hub, spec.admin_key, f"127.0.0.1:{grpc_port}", shapes)
@@ -107,15 +107,16 @@ def _add_rounds(bench: Bench, store: StoreProvider, shape: Shape, pairs: list[tu
     label = "SendMessage through the hub to an SDK-runtime agent and back"
     bench.add(LoadRecord(NAME, store.kind.value, label, hub, sdk, check, notes=f"median round of {len(pairs)}"))
     if shape.connections == 1:
-        label, ratios = "p50 at 1 client", [h.p50_ms / d.p50_ms for d, h in pairs]
+        measure, ratios = "p50 at 1 client", [h.p50_ms / d.p50_ms for d, h in pairs]
         ratio = statistics.median(ratios)
-        check = at_most(ratio, TARGET_P50_RATIO, f"≤ {TARGET_P50_RATIO:g}× the SDK's")
+        target = at_most(ratio, TARGET_P50_RATIO, f"≤ {TARGET_P50_RATIO:g}× the SDK's")
     else:
-        label, ratios = f"round trips/s at {shape.connections} clients", [h.rps / d.rps for d, h in pairs]
+        measure, ratios = f"round trips/s at {shape.connections} clients", [h.rps / d.rps for d, h in pairs]
         ratio = statistics.median(ratios)
-        check = at_least(ratio, TARGET_RPS_RATIO, f"≥ {TARGET_RPS_RATIO:g}× the SDK's")
+        target = at_least(ratio, TARGET_RPS_RATIO, f"≥ {TARGET_RPS_RATIO:g}× the SDK's")
     rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    bench.add(ValueRecord(NAME, store.kind.value, f"{label}, hub ÷ a2a-sdk server (median of paired rounds)", ratio, "×", check, f"rounds: {rounds}"))
+    what = f"{measure}, hub ÷ a2a-sdk server (median of paired rounds)"
+    bench.add(ValueRecord(NAME, store.kind.value, what, ratio, "×", target, f"rounds: {rounds}"))
 
 
 def _median_round(results: list[LoadResult]) -> LoadResult:
