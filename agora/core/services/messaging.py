@@ -425,15 +425,20 @@ async def receive(ctx: CallContext, req: Receive) -> Inbox:
 
 
 async def ack(ctx: CallContext, req: Ack) -> Acked:
-    agent = await _inbox_owner(ctx, req.agent)
+    p = ctx.principal
+    if p.kind is PrincipalKind.agent and p.agent_id is not None and req.agent in (None, p.agent_id):
+        tenant_id, agent_id = p.tenant_id, p.agent_id  # its own inbox (a runtime acks all the time): nothing to read first
+    else:
+        agent = await _inbox_owner(ctx, req.agent)
+        tenant_id, agent_id = agent["tenant_id"], agent["agent_id"]
     up_to = _seq(req.up_to, "up_to")
     message_ids = list(dict.fromkeys(req.message_ids))
     now = ctx.clock.now()
     if ctx.store.dialect == "postgresql" and message_ids and up_to is None:  # the common ack: one statement
-        count = await ctx.store.write_statement(message_ops.ack_found, agent["agent_id"], message_ids, now)
+        count = await ctx.store.write_statement(message_ops.ack_found, agent_id, message_ids, now)
         if count is not None:
             return Acked(acked=count)
-    return Acked(acked=await ctx.store.write(message_ops.ack, agent, message_ids, up_to, now))
+    return Acked(acked=await ctx.store.write(message_ops.ack, tenant_id, agent_id, message_ids, up_to, now))
 
 
 async def subscribe(ctx: CallContext, req: Subscribe) -> Subscription:

@@ -370,9 +370,10 @@ def ack_found(conn: Connection, agent_id: str, message_ids: list[str], now: date
     return int(row["acked"]) if row["found"] == len(message_ids) else None
 
 
-def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: int | None, now: datetime) -> int:
-    """Ack by id (every id must be in this agent's inbox: 404 otherwise) and/or every delivered one up to a cursor."""
-    agent_id = agent["agent_id"]
+def ack(conn: Connection, tenant_id: str, agent_id: str, message_ids: list[str], up_to: int | None, now: datetime) -> int:
+    """Ack by id (every id must be in this agent's inbox: 404 otherwise) and/or every delivered one up to a cursor.
+    The agent's row is read only for shared messages (their streams start where it registered): the common ack, of
+    direct messages by id, is its inbox's rows alone."""
     acked = 0
     if message_ids:
         found = _inbox_seqs(conn, agent_id, message_ids)
@@ -381,11 +382,12 @@ def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: 
             shared_seqs = dict(
                 conn.execute(
                     select(messages.c.message_id, messages.c.seq).where(
-                        messages.c.tenant_id == agent["tenant_id"], messages.c.message_id.in_(missing), messages.c.kind != "direct"
+                        messages.c.tenant_id == tenant_id, messages.c.message_id.in_(missing), messages.c.kind != "direct"
                     )
                 ).all()
             )
             if shared_seqs:
+                agent = _agent(conn, tenant_id, agent_id)
                 lent = shared.ack_lent(conn, agent, list(shared_seqs.values()))
                 acked += len(lent)
                 gone = lent | shared.acked_while_lent(conn, agent, [s for s in shared_seqs.values() if s not in lent])
@@ -395,8 +397,15 @@ def ack(conn: Connection, agent: dict[str, Any], message_ids: list[str], up_to: 
         acked += _ack_seqs(conn.dialect.name).execute(conn, {"b_agent_id": agent_id, "seqs": list(found.values()), "now": now})
     if up_to is not None:
         acked += _ACK_UP_TO.execute(conn, {"b_agent_id": agent_id, "up_to": up_to, "now": now})
-        acked += shared.ack_up_to(conn, agent, up_to)
+        acked += shared.ack_up_to(conn, _agent(conn, tenant_id, agent_id), up_to)
     return acked
+
+
+def _agent(conn: Connection, tenant_id: str, agent_id: str) -> dict[str, Any]:
+    row = conn.execute(select(agents).where(agents.c.agent_id == agent_id, agents.c.tenant_id == tenant_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no agent '{agent_id}'", details={"agent": agent_id})
+    return dict(row)
 
 
 @dataclass(frozen=True)
