@@ -22,3 +22,33 @@ def test_ids_are_unique_random_and_ordered_by_their_second():
 def test_ids_made_before_random_ids_are_still_ids():
     assert is_id("agent_0123456789abcdef", "agent") and is_id("agent_6b06935500000000deadbeef12345678"[:30], "agent")
     assert not is_id("agent_0123456789abcde", "agent") and not is_id("task_0123456789abcdef", "agent")
+
+
+def test_ids_made_on_many_threads_and_lease_sized_randomness_never_repeat():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agora.core.ids import random_hex
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(lambda _: [new_id("task") for _ in range(2_000)], range(8)))
+    ids = [i for batch in batches for i in batch]
+    assert len(set(ids)) == len(ids)
+    tokens = [random_hex(16) for _ in range(1_000)]  # a lease token's 16 bytes, across the pool's block boundaries
+    assert len(set(tokens)) == len(tokens) and all(len(t) == 32 and int(t, 16) >= 0 for t in tokens)
+
+
+def test_a_forked_child_does_not_make_the_ids_its_parent_makes():
+    import os
+
+    new_id("msg")  # the parent's pool holds unused random bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out at once
+        os.write(write, " ".join(new_id("msg") for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 4096).decode().split()
+    os.close(read)
+    parent = [new_id("msg") for _ in range(5)]
+    assert len(child) == 5 and {c[12:] for c in child}.isdisjoint(p[12:] for p in parent)

@@ -14,8 +14,9 @@ Ids made before, ``{prefix}_{16 hex}``, stay valid everywhere (``agora_sdk.wire.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
+import threading
 import time
 
 from agora_sdk.wire.common import ID_HEX
@@ -24,7 +25,35 @@ ID_RE = re.compile(rf"^(?P<prefix>[a-z]+)_{ID_HEX}$")
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{int(time.time()):08x}{secrets.token_hex(8)}"
+    return f"{prefix}_{int(time.time()):08x}{random_hex(8)}"
+
+
+class _Pool(threading.local):
+    """This thread's unused random bytes, taken from the OS in blocks: ``os.urandom`` is a system call that lets go of
+    the GIL, and the event loop making an id per message then waited for the store's writer to hand the GIL back."""
+
+    block = b""
+    at = 0
+
+
+_POOL = _Pool()
+_BLOCK = 4096  # 512 ids a system call
+
+
+def random_hex(nbytes: int) -> str:
+    """``secrets.token_hex(nbytes)`` for the hot paths (ids, lease tokens): the same OS randomness, taken in blocks."""
+    pool = _POOL
+    if pool.at + nbytes > len(pool.block):
+        pool.block, pool.at = os.urandom(max(_BLOCK, nbytes)), 0
+    pool.at += nbytes
+    return pool.block[pool.at - nbytes : pool.at].hex()
+
+
+def _forget_pool() -> None:
+    _POOL.block, _POOL.at = b"", 0  # a forked child must not make the ids its parent makes
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def is_id(value: str, prefix: str) -> bool:

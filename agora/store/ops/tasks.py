@@ -8,7 +8,6 @@ record the matching hub event in the same transaction. Claims on PostgreSQL lock
 from __future__ import annotations
 
 import random
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -29,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from agora.core.ids import random_hex
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
 from agora_sdk.wire.messaging import PriorityLevel
 
@@ -80,7 +80,7 @@ def transition_row(t: dict[str, Any], type_: str, now: datetime) -> dict[str, An
 
 
 def lease_token() -> str:
-    return f"lease_{secrets.token_hex(16)}"
+    return f"lease_{random_hex(16)}"
 
 
 @lru_cache(maxsize=4)
