@@ -20,6 +20,7 @@ from agora_sdk.errors import NotFound
 from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agents, inbox, messages
+from . import agents as agents_ops
 from . import shared
 from .dialect import broad, one_of, serialize_appends
 from .pagination import encode_cursor, page
@@ -387,7 +388,7 @@ def ack(conn: Connection, tenant_id: str, agent_id: str, message_ids: list[str],
                 ).all()
             )
             if shared_seqs:
-                agent = _agent(conn, tenant_id, agent_id)
+                agent = agents_ops.resolve(conn, tenant_id, agent_id)
                 lent = shared.ack_lent(conn, agent, list(shared_seqs.values()))
                 acked += len(lent)
                 gone = lent | shared.acked_while_lent(conn, agent, [s for s in shared_seqs.values() if s not in lent])
@@ -397,15 +398,8 @@ def ack(conn: Connection, tenant_id: str, agent_id: str, message_ids: list[str],
         acked += _ack_seqs(conn.dialect.name).execute(conn, {"b_agent_id": agent_id, "seqs": list(found.values()), "now": now})
     if up_to is not None:
         acked += _ACK_UP_TO.execute(conn, {"b_agent_id": agent_id, "up_to": up_to, "now": now})
-        acked += shared.ack_up_to(conn, _agent(conn, tenant_id, agent_id), up_to)
+        acked += shared.ack_up_to(conn, agents_ops.resolve(conn, tenant_id, agent_id), up_to)
     return acked
-
-
-def _agent(conn: Connection, tenant_id: str, agent_id: str) -> dict[str, Any]:
-    row = conn.execute(select(agents).where(agents.c.agent_id == agent_id, agents.c.tenant_id == tenant_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no agent '{agent_id}'", details={"agent": agent_id})
-    return dict(row)
 
 
 @dataclass(frozen=True)
