@@ -46,6 +46,8 @@ class HubProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     ready_seconds: float | None = None
+    python: str = sys.executable
+    run_as: list[str] = field(default_factory=list)  # a command that execs the hub as another user (setpriv …)
 
     @property
     def url(self) -> str:
@@ -64,7 +66,7 @@ class HubProcess:
         2-core machine (a container image being built beside the suite) importing the hub alone has taken 6 s, and a
         PostgreSQL start three times that. A port another process took first is traded for a new one."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "agora", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        args = [*self.run_as, self.python, "-m", "agora", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}  # only what the test sets

@@ -57,9 +57,9 @@ def _online(client: httpx.Client, count: int = 1) -> list[dict[str, Any]]:
     return nodes if sum(1 for n in nodes if n["status"] == "online") >= count else []
 
 
-def market_hub(path: Path, database_url: str | None = None, **env: str) -> Iterator[HubProcess]:
-    """A hub with its local hosting node online (``NODE_ENV``, plus ``env``), stopped afterwards."""
-    hub = HubProcess(path, database_url=database_url, env={**NODE_ENV, **env}).start()
+def market_hub(path: Path, database_url: str | None = None, python: str = sys.executable, **env: str) -> Iterator[HubProcess]:
+    """A hub (run by ``python``) with its local hosting node online (``NODE_ENV``, plus ``env``), stopped afterwards."""
+    hub = HubProcess(path, database_url=database_url, env={**NODE_ENV, **env}, python=python).start()
     try:
         with hub.client() as admin:
             until(lambda: _online(admin), "the hub's local hosting node never came online")

@@ -189,4 +189,5 @@ def host(
     try:
         asyncio.run(run())
     except SandboxError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--sandbox") from None
+        typer.echo(f"agora host: the node cannot run listing code here: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -17,6 +17,8 @@ import uvicorn
 from agora.app import HubServer
 from agora_sdk.errors import AgoraError
 
+from .sandbox import SandboxError
+
 if TYPE_CHECKING:
     from .node import HostingNode
 
@@ -61,6 +63,9 @@ class ServerWithNode(HubServer):
                 return True
             except AgoraError as exc:  # e.g. the hub's store not ready: try again, a bit later each time
                 log.warning("local hosting node could not start: %s", exc.message)
+            except SandboxError as exc:  # this machine cannot run listing code so: the hub serves on, and says why
+                log.error("local hosting node not started (marketplace instances cannot run here): %s", exc)
+                return False
             except Exception:  # the hub serves on without its node; the log says why
                 log.exception("local hosting node failed to start")
                 return False

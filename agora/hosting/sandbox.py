@@ -15,6 +15,11 @@ supervises (and signals as a group) is the chain's first one and ends up as the 
 Without bubblewrap (``--sandbox none``, or ``auto`` where it is missing) the separate user and directory permissions
 (the hub's and the node's directories 0700, or 0711 where an instance must pass through) keep it out of them.
 The network stays: instances talk to the hub over HTTP at ``AGORA_URL``.
+
+Listing code runs the node's own Python (``python`` on its PATH, with the SDK). A separate user cannot, without a
+sandbox, when that Python lies in a directory closed to other users (a virtualenv in root's home, mode 0700), so
+:meth:`Sandbox.setup` runs it once as listing code would and refuses to start the node, naming the cause and the fixes,
+rather than let every instance fail with "Permission denied".
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 UID_BASE = 2_000_000_000  # listing code runs as uids from here on: far from any system's or login's
 UID_BLOCK = 65_536  # ids per node; a node's block is chosen by its directory, so two nodes on one machine differ
 UID_BLOCKS = 16_384
+# What an instance needs of the node at least: ``python`` found on its PATH by its shell (as a start command finds it),
+# the standard library beyond Python's frozen modules, the SDK's client, and a file of its own directory (the build's).
+REACH = ["/bin/sh", "-c", 'exec python -c "$0" "$1"', "import sys, agora_sdk.client; open(sys.argv[1]).read()", "build.txt"]
 
 
 class SandboxMode(StrEnum):
@@ -188,6 +196,7 @@ class Sandbox:
         if sandbox.bwrap is None and uids is None:
             log.warning("listing code runs as the node's own user without a sandbox: it may read what the node may")
         sandbox._protect(root)
+        sandbox._check_reach(root / "instances")
         return sandbox
 
     def describe(self) -> str:
@@ -267,6 +276,44 @@ class Sandbox:
             return None
         self.bwrap, self.binds = None, ()
         return f"bubblewrap does not work here: {error}"
+
+    def _check_reach(self, parent: Path) -> None:
+        """Run this node's Python as an instance would (its user, its sandbox, a directory of its own in ``parent``):
+        it must import the SDK and read a file there. Raises :class:`SandboxError` naming the cause and the fixes."""
+        if self.bwrap is None and self.uids is None:
+            return  # listing code runs as the node's own user, who runs this very interpreter
+        uid = self.uids.take("reach-probe") if self.uids is not None else None
+        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix=".reach-", dir=parent) as made:
+                probe = Path(made)
+                (probe / "build.txt").write_text("a listing's build, as an instance's copy of it\n")
+                self.own(probe, uid)
+                argv = self.confine(probe, uid, Limits()).argv(REACH)
+                path = os.pathsep.join([os.path.dirname(sys.executable), os.defpath])  # as builds.isolated_env has it
+                env = {"PATH": path, "HOME": str(probe), "LANG": "C.UTF-8"}
+                try:
+                    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=probe, env=env)
+                    error = None if done.returncode == 0 else done.stderr.strip()[-300:] or f"exit code {done.returncode}"
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    error = str(exc)
+        finally:
+            if self.uids is not None:
+                self.uids.release("reach-probe")
+        if error is None:
+            return
+        who = f"as uid {uid}" if uid is not None else "as the node's user"
+        how = "in the bubblewrap sandbox" if self.bwrap else "without a sandbox"
+        blocked = None if self.bwrap else _closed_on_the_way([Path(sys.executable), *map(Path, _sdk_dirs())])
+        cause = f"{blocked} (mode {stat.S_IMODE(blocked.stat().st_mode):o}) does not let other users pass" if blocked else error
+        fixes = (
+            "install Agora (its virtualenv, and the Python that made it) where other users may read it"
+            if self.bwrap
+            else "install bubblewrap (e.g. apt-get install bubblewrap), which shows listing code the node's Python "
+            "read-only; or install Agora (its virtualenv, and the Python that made it) where other users may read it, "
+            "e.g. under /opt rather than a private home"
+        )
+        raise SandboxError(f"listing code runs {who} {how}, and cannot run this node's Python ({sys.executable}): {cause}. To fix it, {fixes}")
 
     def _bwrap_args(self, workdir: Path, tmp_bytes: int | None, share: Sequence[Path] = ()) -> list[str]:
         assert self.bwrap is not None
@@ -367,15 +414,30 @@ def kill_processes_of(uid: int) -> None:
                 process.kill()
 
 
+def _closed_on_the_way(paths: Sequence[Path]) -> Path | None:
+    """The first directory on the way to one of ``paths`` (links followed at each step) that other users may not
+    enter, or None."""
+    for path in paths:
+        for target in dict.fromkeys([path.absolute(), path.resolve()]):
+            for directory in reversed(target.parents):
+                with contextlib.suppress(OSError):
+                    if not directory.stat().st_mode & stat.S_IXOTH:
+                        return directory
+    return None
+
+
+def _sdk_dirs() -> list[str]:
+    spec = importlib.util.find_spec("agora_sdk")
+    return list(spec.submodule_search_locations or []) if spec is not None else []
+
+
 def _python_dirs() -> tuple[Path, ...]:
     """What the node's Python needs, read-only in the sandbox (instances and builds use the node's python and SDK):
     its prefixes, the entries of sys.path (not the directory it was started from) and the SDK's own directory."""
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     entries = sys.path[1:] if sys.path and sys.path[0] in ("", os.getcwd()) else sys.path
     found.update(entry for entry in entries if entry and os.path.exists(entry))
-    spec = importlib.util.find_spec("agora_sdk")
-    if spec is not None and spec.submodule_search_locations:
-        found.update(spec.submodule_search_locations)
+    found.update(_sdk_dirs())
     paths = sorted({Path(p).resolve() for p in found})
     system = [Path(p).resolve() for p in SYSTEM]
     kept: list[Path] = []

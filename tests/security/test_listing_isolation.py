@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from agora.hosting.cgroups import find_hierarchies
 
 from ..conftest import ok, until
 from ..hubproc import HubProcess
+from ..interpreters import readable_python
 from ..test_marketplace import listing, market_hub, settled
 
 ROOT = os.geteuid() == 0
@@ -46,11 +48,13 @@ def _cgroups_writable() -> bool:
 
 def _hub(sandbox: str) -> Iterator[HubProcess]:
     """A hub whose local node runs listing code in the bubblewrap sandbox, or without one. Without it, other users
-    must be able to pass through the directories above the node's: a directory of its own under /tmp, 0711."""
+    must be able to pass through the directories above the node's (a directory of its own under /tmp, 0711) and to
+    run the node's Python (installed where they may read it)."""
     base = Path(tempfile.mkdtemp(prefix="agora-isolation-", dir="/tmp"))
     base.chmod(0o711)
+    python = readable_python(base / "opt-agora") if sandbox == "none" and ROOT else sys.executable
     try:
-        yield from market_hub(base / "hub", AGORA_NODE_SANDBOX=sandbox, AGORA_NODE_MAX_RESTARTS="0")
+        yield from market_hub(base / "hub", python=python, AGORA_NODE_SANDBOX=sandbox, AGORA_NODE_MAX_RESTARTS="0")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
