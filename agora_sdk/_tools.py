@@ -27,6 +27,7 @@ class AdminKeysTools(SyncGroup):
         tenant: str | None | Unset = UNSET,
         agent: str | None | Unset = UNSET,
         scopes: builtins.list[str] | None | Unset = UNSET,
+        role: admin.Role | str | None | Unset = UNSET,
     ) -> admin.CreatedKey:
         """Create an API key (customer, agent or admin). The secret is returned once; only its hash is kept.
 
@@ -35,7 +36,8 @@ class AdminKeysTools(SyncGroup):
             name: A label to recognise the key by.
             tenant: Tenant id or name; a customer key for a new name (or none) creates the tenant.
             agent: For kind=agent: the agent id or name it acts as.
-            scopes: Default: every non-admin scope."""
+            scopes: Default: every non-admin scope.
+            role: For kind=customer: limit the key to a role of its tenant (viewer, billing, operator, developer, admin); it then carries that role's scopes (give either role or scopes)."""
         return self._call("agora.admin.keys.create", "admin.CreatedKey", locals(), retry_safe=False)
 
     def list(
@@ -1451,6 +1453,7 @@ class AsyncAdminKeysTools(AsyncGroup):
         tenant: str | None | Unset = UNSET,
         agent: str | None | Unset = UNSET,
         scopes: builtins.list[str] | None | Unset = UNSET,
+        role: admin.Role | str | None | Unset = UNSET,
     ) -> admin.CreatedKey:
         """Create an API key (customer, agent or admin). The secret is returned once; only its hash is kept.
 
@@ -1459,7 +1462,8 @@ class AsyncAdminKeysTools(AsyncGroup):
             name: A label to recognise the key by.
             tenant: Tenant id or name; a customer key for a new name (or none) creates the tenant.
             agent: For kind=agent: the agent id or name it acts as.
-            scopes: Default: every non-admin scope."""
+            scopes: Default: every non-admin scope.
+            role: For kind=customer: limit the key to a role of its tenant (viewer, billing, operator, developer, admin); it then carries that role's scopes (give either role or scopes)."""
         return await self._call("agora.admin.keys.create", "admin.CreatedKey", locals(), retry_safe=False)
 
     async def list(

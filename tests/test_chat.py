@@ -257,7 +257,7 @@ def test_start_an_instance_only_with_the_scope_to(corpus: Corpus):
     refused = chat(corpus.reader, "fire up WhisperWorks")
     assert refused["understood"] == {"intent": "start_instance", "params": {"name": "WhisperWorks"}}
     assert refused["tools_used"][-1] == CREATE and refused["tool_calls"][-1]["status"] == "refused"
-    assert "marketplace:write" in refused["tool_calls"][-1]["reason"] and instances(corpus.reader) == before
+    assert "instances:write" in refused["tool_calls"][-1]["reason"] and instances(corpus.reader) == before
     started = chat(corpus.writer, "start an instance of WhisperWorks")
     (created,) = results(started, CREATE)
     assert created["instance"]["listing_id"] == corpus.ids["WhisperWorks"] and created["instance_id"] in started["response"]
@@ -574,7 +574,7 @@ def test_a_tool_the_caller_may_not_use_is_refused_and_reported(llm: LlmHub):
     answer = chat(llm.reader, f"start an instance of {name}")
     assert answer["planner"] == "llm" and CREATE in answer["tools_used"]
     refusal = next(use for use in answer["tool_calls"] if use["tool"] == CREATE)
-    assert refusal["status"] == "refused" and "marketplace:write" in refusal["reason"]
+    assert refusal["status"] == "refused" and "instances:write" in refusal["reason"]
     offered = {t["function"]["name"] for t in llm.seen()[0]["tools"]}
     assert _function(CREATE) not in offered and _function(REGISTER) not in offered and _function(SEARCH) in offered
     assert instances(llm.reader) == before

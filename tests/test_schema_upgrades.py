@@ -15,6 +15,7 @@ What this proves, and what it does not:
 from __future__ import annotations
 
 import asyncio
+import json
 import importlib.util
 import os
 import subprocess
@@ -196,3 +197,56 @@ def test_hubs_of_this_version_serve_a_schema_a_newer_release_expanded(tmp_path, 
     where = ["--database-url", url] if url else ["--data-dir", str(tmp_path / "hub")]
     out = subprocess.run([sys.executable, "-m", "agora", "db", "upgrade", *where], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0 and f"database is at revision {NEXT_RELEASE}: nothing to apply" in out.stdout, out
+
+
+def _split_scopes(conn: Connection) -> dict[str, list[str]]:
+    """Keys and an OAuth token stored before 0029, as they read after it."""
+    command.upgrade(migrate.alembic_config(conn), "0028")
+    conn.execute(text("INSERT INTO tenants (tenant_id, name, created_at) VALUES ('t', 't', CURRENT_TIMESTAMP)"))
+    stored = {
+        "reader": ["agents:read", "messaging:read", "marketplace:read"],
+        "writer": ["marketplace:write", "messaging:send"],
+        "narrow": ["agents:read"],
+    }
+    for name, scopes in stored.items():
+        conn.execute(
+            text("INSERT INTO api_keys (key_id, key_hash, prefix, kind, name, tenant_id, scopes, created_at, created_by) "
+                 "VALUES (:id, :id, 'p', 'customer', :id, 't', :scopes, CURRENT_TIMESTAMP, 'test')"),
+            {"id": name, "scopes": json.dumps(scopes)},
+        )  # fmt: skip
+    conn.execute(
+        text("INSERT INTO oauth_tokens (token_hash, kind, pair_id, client_id, key_hash, scopes, expires_at) "
+             "VALUES ('tok', 'access', 'p', 'c', 'reader', :scopes, CURRENT_TIMESTAMP)"),
+        {"scopes": json.dumps(["messaging:read"])},
+    )  # fmt: skip
+    command.upgrade(migrate.alembic_config(conn), "0029")
+    rows = conn.execute(text("SELECT key_id, scopes FROM api_keys UNION ALL SELECT token_hash, scopes FROM oauth_tokens"))
+    return {key: sorted(scopes if isinstance(scopes, list) else json.loads(scopes)) for key, scopes in rows}
+
+
+SPLIT = {
+    "reader": ["agents:read", "billing:read", "marketplace:read", "messaging:read", "messaging:receive"],
+    "writer": ["billing:write", "instances:control", "instances:write", "marketplace:write", "messaging:send"],
+    "narrow": ["agents:read"],
+    "tok": ["messaging:read", "messaging:receive"],
+}
+
+
+def test_keys_stored_before_the_roles_split_keep_what_they_could_do(postgres_url):
+    """0029 splits scopes that roles tell apart; every stored key and token gets the new ones its old ones implied."""
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn, conn.begin():
+        assert _split_scopes(conn) == SPLIT
+    engine.dispose()
+
+    url = fresh_postgres_url(postgres_url).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def run() -> dict[str, list[str]]:
+        pg = create_async_engine(url)
+        try:
+            async with pg.begin() as conn:
+                return await conn.run_sync(_split_scopes)
+        finally:
+            await pg.dispose()
+
+    assert asyncio.run(run()) == SPLIT

@@ -32,7 +32,7 @@ def run(args: list[str], env: dict[str, str], path: list[Path]) -> subprocess.Co
 def tenant_env(sqlite_hub: HubProcess, tmp_path: Path) -> dict[str, str]:
     """The shim's settings for a tenant of its own, with a key that may mint agent tokens (the admin scope)."""
     with sqlite_hub.client() as admin:
-        key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("v4"), scopes=["admin", "agents:read", "agents:write", "messaging:send", "messaging:read", "tasks:read", "tasks:write", "workflows:read", "workflows:write"]))["key"]  # fmt: skip
+        key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("v4"), scopes=["admin", "agents:read", "agents:write", "messaging:send", "messaging:read", "messaging:receive", "tasks:read", "tasks:write", "workflows:read", "workflows:write"]))["key"]  # fmt: skip
     return {"AGORA_URL": sqlite_hub.url, "AGORA_API_KEY": key, "AGORA_SPACETIME_TOKENS": str(tmp_path / "tokens.json")}
 
 

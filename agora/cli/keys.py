@@ -20,13 +20,20 @@ def create(
     tenant: Annotated[str | None, typer.Option(help="Tenant id or name (a new name creates the tenant).")] = None,
     agent: Annotated[str | None, typer.Option(help="For agent keys: the agent id or name.")] = None,
     scope: Annotated[list[str] | None, typer.Option("--scope", help="A scope to grant (repeatable; default: all but admin).")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Limit a customer key to a role of its tenant: viewer, billing, operator, developer or admin."),
+    ] = None,
 ) -> None:
     """Create an API key; the secret is printed once."""
-    created = hub.call("agora.admin.keys.create", kind=kind, name=name, tenant=tenant, agent=agent, scopes=scope)
+    created = hub.call("agora.admin.keys.create", kind=kind, name=name, tenant=tenant, agent=agent, scopes=scope, role=role)
 
     def human(created: dict[str, Any]) -> None:
         info = created["info"]
-        table("API key created", ["key_id", "kind", "tenant", "scopes"], [[info["key_id"], info["kind"], info["tenant_id"], " ".join(info["scopes"])]])
+        table(
+            "API key created", ["key_id", "kind", "tenant", "role", "scopes"],
+            [[info["key_id"], info["kind"], info["tenant_id"], info["role"] or "", " ".join(info["scopes"])]],
+        )  # fmt: skip
         typer.echo(f"secret (shown once): {created['key']}")
 
     hub.show(created, human)
@@ -44,8 +51,11 @@ def list_keys(
         result,
         lambda r: table(
             f"{r['count']} key(s)",
-            ["key_id", "kind", "name", "tenant", "agent", "prefix", "created", "revoked"],
-            [[k["key_id"], k["kind"], k["name"], k["tenant_id"], k["agent_id"], k["prefix"], k["created_at"], k["revoked_at"]] for k in r["keys"]],
+            ["key_id", "kind", "name", "tenant", "agent", "role", "prefix", "created", "revoked"],
+            [
+                [k["key_id"], k["kind"], k["name"], k["tenant_id"], k["agent_id"], k["role"], k["prefix"], k["created_at"], k["revoked_at"]]
+                for k in r["keys"]
+            ],
         ),
     )
 

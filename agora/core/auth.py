@@ -1,8 +1,11 @@
-"""Principals and API keys.
+"""Principals, roles and API keys.
 
 Three kinds of principal: the admin (authority 255, sees every tenant), a customer (a tenant, with
 scopes) and an agent (bound to one agent id; it acts only as itself). Keys are random, shown once,
 and stored as SHA-256 hashes: they carry 256 bits of entropy, so a slow password hash adds nothing.
+
+A role (viewer, operator, developer, billing, admin of a tenant) is a named set of scopes: a key limited to a role
+carries that set, so every door checks the one thing it always checks, the tool's scopes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agora_sdk.errors import PermissionDenied
+from agora_sdk.wire.admin import Role
 
 KEY_PREFIX = "agora_sk_"
 ACCESS_TOKEN_PREFIX = "agora_oat_"  # an OAuth access token (core/oauth.py): it stands for a key
@@ -23,6 +27,7 @@ class Scope(StrEnum):
     agents_write = "agents:write"
     messaging_send = "messaging:send"
     messaging_read = "messaging:read"
+    messaging_receive = "messaging:receive"  # take deliveries from an inbox (receive, ack, subscribe): they change it
     tasks_read = "tasks:read"
     tasks_write = "tasks:write"
     workflows_read = "workflows:read"
@@ -31,13 +36,40 @@ class Scope(StrEnum):
     mcp_servers_write = "mcp_servers:write"
     tools_call = "tools:call"  # tools imported from external MCP servers (ext.*)
     marketplace_read = "marketplace:read"
-    marketplace_write = "marketplace:write"  # publish listings, create and control instances
+    marketplace_write = "marketplace:write"  # publish and unlist listings
+    instances_write = "instances:write"  # create and deploy marketplace instances (they are billed)
+    instances_control = "instances:control"  # run requests on instances, pause, resume and terminate them
+    billing_read = "billing:read"  # invoices and usage
+    billing_write = "billing:write"  # budgets, credits and payment details
     hosting = "hosting"  # what a hosting node's agent does: report on its instances, start them
     admin = "admin"
 
 
 ALL_SCOPES = frozenset(s.value for s in Scope)
 DEFAULT_SCOPES = frozenset(ALL_SCOPES - {Scope.admin.value})
+
+
+_READ = frozenset({
+    Scope.agents_read, Scope.messaging_read, Scope.tasks_read, Scope.workflows_read, Scope.mcp_servers_read,
+    Scope.marketplace_read, Scope.billing_read,
+})  # fmt: skip
+_OPERATE = _READ | {
+    Scope.messaging_send, Scope.messaging_receive, Scope.tasks_write, Scope.workflows_write, Scope.instances_control,
+    Scope.tools_call,
+}  # fmt: skip
+_DEVELOP = _OPERATE | {Scope.agents_write, Scope.marketplace_write, Scope.instances_write, Scope.mcp_servers_write}
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.viewer: frozenset(s.value for s in _READ),
+    Role.billing: frozenset(s.value for s in _READ | {Scope.billing_write}),
+    Role.operator: frozenset(s.value for s in _OPERATE),
+    Role.developer: frozenset(s.value for s in _DEVELOP),
+    Role.admin: frozenset(DEFAULT_SCOPES - {Scope.hosting.value} | {Scope.admin.value}),
+}
+
+
+def roles_allowing(needed: frozenset[str]) -> list[str]:
+    """The roles whose scopes include ``needed``, least first."""
+    return [role.value for role, scopes in ROLE_SCOPES.items() if needed <= scopes]
 
 
 class PrincipalKind(StrEnum):
@@ -58,6 +90,7 @@ class Principal:
     agent_id: str | None = None
     agent_status: str | None = None
     key_hash: str | None = field(default=None, repr=False)  # of the key it authenticated with (None: made by the hub)
+    role: str | None = None  # the role its key is limited to, if any
 
     @property
     def authority(self) -> int:
@@ -86,9 +119,12 @@ class Principal:
             return
         missing = sorted(needed - self.scopes)
         if missing:
+            roles = roles_allowing(needed)
+            holder = f"the {self.role} role" if self.role else "this key"
+            allow = f"; the role(s) that allow it: {', '.join(roles)}" if roles else ""
             raise PermissionDenied(
-                f"{tool_name} needs scope(s) {', '.join(missing)}, which this key does not have",
-                details={"missing_scopes": missing},
+                f"{tool_name} needs scope(s) {', '.join(missing)}, which {holder} does not have{allow}",
+                details={"missing_scopes": missing, "role": self.role, "roles_allowing": roles},
             )
 
 

@@ -132,6 +132,7 @@ class Authenticator:
             agent_id=row["agent_id"],
             agent_status=row["agent_status"],
             key_hash=key_hash,
+            role=row["role"],
         )
 
     def forget(self, key_hashes: list[str] | None = None) -> None:

@@ -49,6 +49,7 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    Column("role", String(16), nullable=True),  # the role whose scopes it carries (core/auth.ROLE_SCOPES), if limited to one
     Index("ix_api_keys_tenant", "tenant_id", "key_id"),
 )
 

@@ -85,6 +85,18 @@ class AuditLog(Listing):
     next_cursor: str | None = None
 
 
+class Role(StrEnum):
+    """A person's (or a key's) role in a tenant: viewer reads; billing also manages budgets and credits; operator also
+    intervenes (sends, task and workflow interventions, instance control); developer also registers agents,
+    publishes listings and manages MCP servers; admin does everything in the tenant."""
+
+    viewer = "viewer"
+    billing = "billing"
+    operator = "operator"
+    developer = "developer"
+    admin = "admin"
+
+
 class KeyKind(StrEnum):
     admin = "admin"
     customer = "customer"
@@ -99,6 +111,11 @@ class CreateKey(Input):
     )
     agent: str | None = Field(None, max_length=128, description="For kind=agent: the agent id or name it acts as.")
     scopes: list[str] | None = Field(None, description="Default: every non-admin scope.")
+    role: Role | None = Field(
+        None,
+        description="For kind=customer: limit the key to a role of its tenant (viewer, billing, operator, developer, "
+        "admin); it then carries that role's scopes (give either role or scopes).",
+    )
 
 
 class KeyInfo(Output):
@@ -111,6 +128,7 @@ class KeyInfo(Output):
     prefix: str
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None = None
+    role: Role | None = Field(None, description="The role the key is limited to, if any.")
 
 
 class CreatedKey(Output):

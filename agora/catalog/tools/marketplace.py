@@ -14,6 +14,9 @@ from ..tool import Tool
 
 READ = frozenset({Scope.marketplace_read.value})
 WRITE = frozenset({Scope.marketplace_write.value})
+CREATE = frozenset({Scope.instances_write.value})  # an instance is billed: a developer's (or admin's) decision
+CONTROL = frozenset({Scope.instances_control.value})  # an operator's intervention
+BILLING = frozenset({Scope.billing_read.value})
 HOSTING = frozenset({Scope.hosting.value})
 ADDED = date(2026, 11, 23)
 CONSOLE = date(2026, 11, 25)  # what the console's storefront and billing pages needed
@@ -139,7 +142,7 @@ TOOLS = [
         input_model=w.CreateInstance,
         output_model=w.InstanceCreated,
         handler=instances.create,
-        scopes=WRITE,
+        scopes=CREATE,
         last_updated=ADDED,
     ),
     Tool(
@@ -153,7 +156,7 @@ TOOLS = [
         input_model=w.Deploy,
         output_model=w.Deployed,
         handler=instances.deploy,
-        scopes=WRITE,
+        scopes=CREATE,
         last_updated=ADDED,
     ),
     Tool(
@@ -194,7 +197,7 @@ TOOLS = [
         input_model=w.InstanceRefInput,
         output_model=w.Instance,
         handler=instances.pause,
-        scopes=WRITE,
+        scopes=CONTROL,
         last_updated=ADDED,
     ),
     Tool(
@@ -204,7 +207,7 @@ TOOLS = [
         input_model=w.InstanceRefInput,
         output_model=w.Instance,
         handler=instances.resume,
-        scopes=WRITE,
+        scopes=CONTROL,
         last_updated=ADDED,
     ),
     Tool(
@@ -218,7 +221,7 @@ TOOLS = [
         input_model=w.Terminate,
         output_model=w.Instance,
         handler=instances.terminate,
-        scopes=WRITE,
+        scopes=CONTROL,
         answers_accepted=True,
         last_updated=ADDED,
     ),
@@ -232,7 +235,7 @@ TOOLS = [
         input_model=w.Execute,
         output_model=w.Executed,
         handler=instances.execute,
-        scopes=WRITE,
+        scopes=CONTROL,
         long_running=True,
         last_updated=ADDED,
     ),
@@ -260,7 +263,7 @@ TOOLS = [
         input_model=w.InvoiceRequest,
         output_model=w.Invoice,
         handler=billing.invoice,
-        scopes=READ,
+        scopes=BILLING,
         read_only=True,
         last_updated=ADDED,
     ),
@@ -274,7 +277,7 @@ TOOLS = [
         input_model=w.UsageRequest,
         output_model=w.UsageSeries,
         handler=billing.usage_series,
-        scopes=READ,
+        scopes=BILLING,
         read_only=True,
         last_updated=CONSOLE,
     ),

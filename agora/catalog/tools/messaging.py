@@ -10,6 +10,7 @@ from ..tool import Tool
 
 SEND = frozenset({Scope.messaging_send.value})
 READ = frozenset({Scope.messaging_read.value})
+RECEIVE = frozenset({Scope.messaging_receive.value})  # taking deliveries changes the inbox: not for a viewer
 
 TOOLS = [
     Tool(
@@ -53,7 +54,7 @@ TOOLS = [
         input_model=w.Receive,
         output_model=w.Inbox,
         handler=messaging.receive,
-        scopes=READ,
+        scopes=RECEIVE,
         new_work=False,
         long_running=True,  # 'wait' holds the call up to a minute
     ),
@@ -64,7 +65,7 @@ TOOLS = [
         input_model=w.Ack,
         output_model=w.Acked,
         handler=messaging.ack,
-        scopes=READ,
+        scopes=RECEIVE,
         new_work=False,
     ),
     Tool(
@@ -91,7 +92,7 @@ TOOLS = [
         input_model=w.Subscribe,
         output_model=w.Subscription,
         handler=messaging.subscribe,
-        scopes=READ,
+        scopes=RECEIVE,
     ),
     Tool(
         name="agora.messaging.unsubscribe",
@@ -100,7 +101,7 @@ TOOLS = [
         input_model=w.Unsubscribe,
         output_model=w.Unsubscribed,
         handler=messaging.unsubscribe,
-        scopes=READ,
+        scopes=RECEIVE,
         new_work=False,
     ),
 ]

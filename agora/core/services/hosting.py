@@ -33,8 +33,12 @@ OPERATIONS = ("hosting.start", "hosting.pause", "hosting.resume", "hosting.stop"
 NODE_SCOPES = sorted(s.value for s in (Scope.agents_read, Scope.agents_write, Scope.tasks_read, Scope.tasks_write, Scope.hosting))
 # What an instance's own agent may do: be an agent in its customer's tenant, nothing more.
 INSTANCE_SCOPES = sorted(
-    s.value for s in (Scope.agents_read, Scope.agents_write, Scope.messaging_send, Scope.messaging_read, Scope.tasks_read, Scope.tasks_write)
-)
+    s.value
+    for s in (
+        Scope.agents_read, Scope.agents_write, Scope.messaging_send, Scope.messaging_read, Scope.messaging_receive,
+        Scope.tasks_read, Scope.tasks_write,
+    )
+)  # fmt: skip
 
 
 def _agent_key(conn: Connection, agent: dict[str, Any], scopes: list[str], name: str, created_by: str, now: datetime) -> tuple[str, list[str]]:

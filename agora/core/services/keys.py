@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from agora.core.auth import (
     ALL_SCOPES,
     DEFAULT_SCOPES,
+    ROLE_SCOPES,
     PrincipalKind,
     display_prefix,
     generate_key,
@@ -37,6 +38,15 @@ from .audit import audit_entry
 
 def _check_scopes(ctx: CallContext, req: CreateKey) -> list[str]:
     p = ctx.principal
+    if req.role is not None:
+        if req.kind is not KeyKind.customer:
+            raise InvalidArgument("'role' applies to customer keys only", details={"field": "role"})
+        if req.scopes is not None:
+            raise InvalidArgument("give either 'role' or 'scopes', not both", details={"field": "scopes"})
+        scopes = ROLE_SCOPES[req.role]
+        if not p.is_admin and not scopes <= p.scopes:
+            raise PermissionDenied(f"a key cannot carry the {req.role.value} role: its creator has fewer rights", details={"field": "role"})
+        return sorted(scopes)
     if req.scopes is None:
         defaults = ALL_SCOPES if req.kind is KeyKind.admin else DEFAULT_SCOPES
         # A key never carries more than its creator: a tenant admin's keys default to what it has itself.
@@ -84,8 +94,9 @@ def _create_op(conn: Connection, ctx: CallContext, req: CreateKey, scopes: list[
         scopes=scopes,
         created_by=p.label,
         now=now,
+        role=req.role.value if req.role is not None else None,
     )
-    audit_ops.append(conn, audit_entry(ctx, "key_created", row["key_id"], tenant_id, req.name, now, {"kind": req.kind.value}))
+    audit_ops.append(conn, audit_entry(ctx, "key_created", row["key_id"], tenant_id, req.name, now, {"kind": req.kind.value, "role": row["role"]}))
     return row
 
 

@@ -29,6 +29,7 @@ def insert_key(
     scopes: list[str],
     created_by: str,
     now: datetime,
+    role: str | None = None,
 ) -> dict[str, Any]:
     row = {
         "key_id": new_id("key"),
@@ -42,6 +43,7 @@ def insert_key(
         "created_at": now,
         "created_by": created_by,
         "revoked_at": None,
+        "role": role,
     }
     conn.execute(_INSERT_KEY, row)
     return row

@@ -2,7 +2,9 @@
 
 A private front wants an API key (or agent token) of the agent's tenant; a public one takes anyone, anonymous
 callers included, limited to that agent's A2A surface and rate-limited per client address. An agent without an A2A
-front, another tenant's private agent and an unknown one all answer 404 alike.
+front, another tenant's private agent and an unknown one all answer 404 alike. A caller with a key is held to its
+scopes as on every door: sending needs ``messaging:send``, cancelling and push configs ``tasks:write``, reading
+``tasks:read`` (a viewer reads, an operator also sends and cancels).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.responses import Response
 
 from a2a.server.context import ServerCallContext
 from a2a.server.routes import DefaultServerCallContextBuilder
-from agora.core.auth import Principal
+from agora.core.auth import Principal, Scope
 from agora.core.context import Hub
 from agora.core.ids import is_id
 from agora.core.services import a2a
@@ -34,25 +36,36 @@ class Front:
     hub: Hub
     agent: dict[str, Any]
     caller: str
+    principal: Principal | None = None  # None: an anonymous caller of a public front
 
     @property
     def reachable(self) -> bool:
         return self.agent["status"] in a2a.REACHABLE
 
-    def hub_send(self, message: dict[str, Any], task_id: str) -> Awaitable[dict[str, Any]]:
-        return a2a.send(self.hub, self.agent, self.caller, message, task_id)
+    def require(self, scope: Scope, what: str) -> None:
+        """Refuse a caller whose key lacks ``scope`` (permission_denied, naming the roles that allow it)."""
+        if self.principal is not None:
+            self.principal.require_scopes(frozenset({scope.value}), f"A2A {what}")
 
-    def get(self, task_id: str) -> Awaitable[dict[str, Any]]:
-        return a2a.get(self.hub, self.agent, self.caller, task_id)
+    async def hub_send(self, message: dict[str, Any], task_id: str) -> dict[str, Any]:
+        self.require(Scope.messaging_send, "message/send")
+        return await a2a.send(self.hub, self.agent, self.caller, message, task_id)
 
-    def snapshot(self, task_id: str) -> Awaitable[tuple[dict[str, Any], int]]:
-        return a2a.snapshot(self.hub, self.agent, self.caller, task_id)
+    async def get(self, task_id: str) -> dict[str, Any]:
+        self.require(Scope.tasks_read, "tasks/get")
+        return await a2a.get(self.hub, self.agent, self.caller, task_id)
 
-    def cancel(self, task_id: str) -> Awaitable[dict[str, Any]]:
-        return a2a.cancel(self.hub, self.agent, self.caller, task_id)
+    async def snapshot(self, task_id: str) -> tuple[dict[str, Any], int]:
+        self.require(Scope.tasks_read, "tasks/resubscribe")
+        return await a2a.snapshot(self.hub, self.agent, self.caller, task_id)
 
-    def list(self, **filters: Any) -> Awaitable[tuple[list[dict[str, Any]], int]]:
-        return a2a.list_tasks(self.hub, self.agent, self.caller, **filters)
+    async def cancel(self, task_id: str) -> dict[str, Any]:
+        self.require(Scope.tasks_write, "tasks/cancel")
+        return await a2a.cancel(self.hub, self.agent, self.caller, task_id)
+
+    async def list(self, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        self.require(Scope.tasks_read, "tasks/list")
+        return await a2a.list_tasks(self.hub, self.agent, self.caller, **filters)
 
 
 class FrontContext(DefaultServerCallContextBuilder):
@@ -76,12 +89,12 @@ async def front_of(hub: Hub, ref: str, principal: Principal | None) -> Front:
     """The front of the agent ``ref`` (id or name) that ``principal`` (None: anonymous) may use; or 401, 404."""
     agent = await _agent(hub, ref, principal)
     if agent["a2a"].get("access") == "public":
-        return Front(hub, agent, principal.label if principal else ANONYMOUS)
+        return Front(hub, agent, principal.label if principal else ANONYMOUS, principal)
     if principal is None:
         raise Unauthenticated("this agent's A2A front is private: send an API key of its tenant as a bearer token")
     if not principal.is_admin and principal.tenant_id != agent["tenant_id"]:
         raise _unknown(ref)
-    return Front(hub, agent, principal.label)
+    return Front(hub, agent, principal.label, principal)
 
 
 async def _agent(hub: Hub, ref: str, principal: Principal | None) -> dict[str, Any]:

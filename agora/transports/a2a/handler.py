@@ -29,9 +29,10 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
+from agora.core.auth import Scope
 from agora.core.services import a2a, a2a_push
 from agora.store.ops.pagination import decode_cursor, encode_cursor
-from agora_sdk.errors import AgoraError, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from agora_sdk.errors import AgoraError, Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 from .access import Front
 
@@ -53,6 +54,8 @@ def a2a_errors() -> Iterator[None]:
         raise TaskNotFoundError(exc.message, data=exc.details or None) from None
     except InvalidArgument as exc:
         raise InvalidParamsError(exc.message, data=exc.details or None) from None
+    except PermissionDenied as exc:  # A2A has no error of its own for it: an operation this caller may not use
+        raise UnsupportedOperationError(exc.message, data={"reason": "PERMISSION_DENIED", **(exc.details or {})}) from None
     except (FailedPrecondition, Conflict) as exc:
         if (exc.details or {}).get("reason") == "a2a_task_not_cancelable":
             raise TaskNotCancelableError(exc.message, data=exc.details) from None
@@ -224,6 +227,7 @@ class AgoraRequestHandler(RequestHandler):
         with a2a_errors():
             front = self.front(context)
             await front.get(params.task_id)
+            front.require(Scope.tasks_write, "push notification config set")
             push = await a2a_push.checked(front.hub, MessageToDict(params), front.caller)
             return _push_config(await a2a_push.put(front.hub, params.task_id, push, from_start=False))
 
@@ -258,6 +262,7 @@ class AgoraRequestHandler(RequestHandler):
         with a2a_errors():
             front = self.front(context)
             await front.get(params.task_id)
+            front.require(Scope.tasks_write, "push notification config delete")
             await a2a_push.remove(front.hub, params.task_id, params.id)
 
     async def on_get_extended_agent_card(self, params: pb.GetExtendedAgentCardRequest, context: ServerCallContext) -> pb.AgentCard:

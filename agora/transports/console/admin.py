@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from agora.core.auth import ALL_SCOPES
 from agora_sdk.errors import AgoraError, InvalidArgument, PermissionDenied
-from agora_sdk.wire.admin import KeyKind, OverrideAction
+from agora_sdk.wire.admin import KeyKind, OverrideAction, Role
 
 from .door import Handler, View, page
 from .liveviews import live_view
@@ -26,6 +26,7 @@ from .render import render_text
 
 REFUSED = "The admin pages are for the hub administrator (authority 255): sign in with an admin key to use them."
 KEY_KINDS = [k.value for k in KeyKind]
+ROLES = [r.value for r in Role]
 SCOPES = sorted(ALL_SCOPES)
 KEY_FILTERS = {"tenant": "tenant", "kind": "kind", "cursor": "cursor"}
 AUDIT_FILTERS = {"action": "action", "target": "target_id", "cursor": "cursor"}
@@ -85,7 +86,7 @@ async def _keys_page(view: View, status: int = 200, **context: Any) -> Response:
     context = {**_form_state(), "notice": None, **context}
     return view.render(
         "admin_keys.html", max(status, rows_status), title="Admin · Keys", nav="admin", section="keys", rows=rows,
-        params=params, kinds=KEY_KINDS, scopes=SCOPES, **context,
+        params=params, kinds=KEY_KINDS, roles=ROLES, scopes=SCOPES, **context,
     )  # fmt: skip
 
 
@@ -118,7 +119,7 @@ async def create_key(view: View) -> Response:
     """The create form: the new key's secret shown once in its place (never in a URL, never stored by the page), or
     the catalog's error beside the field it is about, with what was typed kept."""
     form = await view.request.form()
-    values: dict[str, Any] = {name: str(form.get(name) or "").strip() for name in ("kind", "name", "tenant", "agent")}
+    values: dict[str, Any] = {name: str(form.get(name) or "").strip() for name in ("kind", "name", "tenant", "agent", "role")}
     args: dict[str, Any] = {name: value for name, value in values.items() if value}
     values["scopes"] = [str(s) for s in form.getlist("scopes")]
     if values["scopes"]:
@@ -129,7 +130,7 @@ async def create_key(view: View) -> Response:
         state, status = _form_state(values, error=exc), exc.status
     if not view.partial:
         return await _keys_page(view, status, **state)
-    response = view.render("_admin_key_form.html", status, kinds=KEY_KINDS, scopes=SCOPES, **state)
+    response = view.render("_admin_key_form.html", status, kinds=KEY_KINDS, roles=ROLES, scopes=SCOPES, **state)
     if state["created"]:
         response.headers["hx-trigger"] = "keys-changed"  # the table below shows the new key
     return response

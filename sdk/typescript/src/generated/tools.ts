@@ -9,7 +9,7 @@ export class AdminKeysTools extends ToolGroup {
    * Create an API key (customer, agent or admin). The secret is returned once; only its hash is kept.
    *
    * Calls `agora.admin.keys.create`.
-   * @param args the arguments: kind, name, tenant, agent, scopes.
+   * @param args the arguments: kind, name, tenant, agent, scopes, role.
    */
   create(args?: T.CreateKey): Promise<T.CreatedKey> {
     return this.invoker.invoke("agora.admin.keys.create", { ...args }, false) as Promise<T.CreatedKey>;

@@ -465,6 +465,8 @@ export interface CreateKey {
   agent?: string | null;
   /** Default: every non-admin scope. */
   scopes?: string[] | null;
+  /** For kind=customer: limit the key to a role of its tenant (viewer, billing, operator, developer, admin); it then carries that role's scopes (give either role or scopes). */
+  role?: Role | null;
 }
 
 export interface CreateWorkflow {
@@ -786,6 +788,8 @@ export interface KeyInfo {
   prefix: string;
   created_at: string;
   revoked_at: string | null;
+  /** The role the key is limited to, if any. */
+  role: Role | null;
 }
 
 export type KeyKind = "admin" | "customer" | "agent";
@@ -1371,6 +1375,13 @@ export interface RevokedKey {
   revoked_at: string;
   info: KeyInfo;
 }
+
+/**
+ * A person's (or a key's) role in a tenant: viewer reads; billing also manages budgets and credits; operator also
+ * intervenes (sends, task and workflow interventions, instance control); developer also registers agents,
+ * publishes listings and manages MCP servers; admin does everything in the tenant.
+ */
+export type Role = "viewer" | "billing" | "operator" | "developer" | "admin";
 
 export interface RunWorkflow {
   workflow_name: string;
