@@ -30,6 +30,7 @@ from agora.core.context import Hub
 from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
 from agora.core.oauth import OAuthServer
+from agora.core.accounts import Accounts
 from agora.core.sessions import ConsoleSessions
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
@@ -207,7 +208,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         hub.llm = LanguageModel(settings.llm_url, settings.llm_model, settings.llm_key, settings.llm_timeout)
     if settings.console:
         lifetime = timedelta(seconds=settings.console_session_seconds)
-        hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime)
+        hub.sessions = ConsoleSessions(store, hub.auth, clock, lifetime, Accounts(store, hub.throttle, clock))
     if settings.console and settings.oauth:
         hub.oauth = OAuthServer(store, hub.auth, clock, settings.oauth_access_token_seconds, settings.oauth_refresh_token_seconds)
     def revoked(event: Event) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, search, tasks, workflows
+    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -208,6 +208,83 @@ class WorkflowTools(SyncGroup):
             data: The approval step's result (what later steps read).
             note: Why: kept in the step's event, and in its error when rejected."""
         return self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
+
+
+class UsersTools(SyncGroup):
+    """Tools ``agora.users.*``."""
+
+    def me(
+        self,
+    ) -> users.Me:
+        """Who is calling: the key's or person's kind, tenant, role and scopes, and the person's tenants."""
+        return self._call("agora.users.me", "users.Me", locals(), retry_safe=True)
+
+    def new_second_factor(
+        self,
+    ) -> users.NewSecondFactor:
+        """A new TOTP secret for the signed-in person's authenticator app (nothing changes until it is confirmed)."""
+        return self._call("agora.users.new_second_factor", "users.NewSecondFactor", locals(), retry_safe=True)
+
+    def set_second_factor(
+        self,
+        *,
+        secret: str | None | Unset = UNSET,
+        code: str | None | Unset = UNSET,
+        user: str | None | Unset = UNSET,
+    ) -> users.SecondFactorSet:
+        """Turn the signed-in person's second factor on (the new secret and a code from it; answers ten one-time recovery codes, shown once) or off (no secret, the current code).
+
+        Args:
+            secret: The secret from agora.users.new_second_factor to turn the second factor on; none to turn it off.
+            code: A code from the app (the new secret's, or the current one's to turn it off).
+            user: A tenant's or the hub's administrator turning a person's second factor off (a lost phone): no code needed."""
+        return self._call("agora.users.set_second_factor", "users.SecondFactorSet", locals(), retry_safe=False)
+
+    def create(
+        self,
+        email: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+        role: admin.Role | str | None | Unset = UNSET,
+        name: str | Unset = UNSET,
+        hub_admin: bool | Unset = UNSET,
+        link_hours: int | Unset = UNSET,
+    ) -> users.CreatedUser:
+        """Add a person to a tenant with a role (viewer, billing, operator, developer, admin), making their account if the email is new. Answers a one-time sign-up link (shown once; it expires) when they have no password yet.
+
+        Args:
+            email: The person's email address.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out; for the hub administrator a new name makes the tenant).
+            role: Their role in the tenant (give it, or hub_admin).
+            name: How the console shows them.
+            hub_admin: Make them an administrator of the whole hub (the hub administrator only).
+            link_hours: Hours the one-time sign-up link stays valid."""
+        return self._call("agora.users.create", "users.CreatedUser", locals(), retry_safe=False)
+
+    def list(
+        self,
+        *,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> users.UserList:
+        """List people with their roles: a tenant's members, or (the hub administrator) everyone.
+
+        Args:
+            tenant: Tenant id or name (a tenant admin's own tenant when left out).
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return self._call("agora.users.list", "users.UserList", locals(), retry_safe=True)
+
+    def remove(
+        self,
+        user: str,
+    ) -> users.RemovedUser:
+        """Remove a person from the hub: every membership, signed-in session and unused sign-up link ends at once, on every replica. Their audit trail stays.
+
+        Args:
+            user: The user's id (usr_…) or email."""
+        return self._call("agora.users.remove", "users.RemovedUser", locals(), retry_safe=False)
 
 
 class ToolsTools(SyncGroup):
@@ -782,6 +859,38 @@ class MessagingTools(SyncGroup):
         Args:
             subscription_id: required."""
         return self._call("agora.messaging.unsubscribe", "messaging.Unsubscribed", locals(), retry_safe=False)
+
+
+class MembershipsTools(SyncGroup):
+    """Tools ``agora.memberships.*``."""
+
+    def set(
+        self,
+        user: str,
+        role: admin.Role | str,
+        *,
+        tenant: str | None | Unset = UNSET,
+    ) -> users.MembershipChange:
+        """Change a member's role in a tenant; their signed-in sessions there carry the new role from their next call.
+
+        Args:
+            user: The user's id (usr_…) or email.
+            role: required.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out)."""
+        return self._call("agora.memberships.set", "users.MembershipChange", locals(), retry_safe=False)
+
+    def remove(
+        self,
+        user: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+    ) -> users.MembershipChange:
+        """Take a person out of a tenant: their signed-in sessions there end at once, on every replica.
+
+        Args:
+            user: The user's id (usr_…) or email.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out)."""
+        return self._call("agora.memberships.remove", "users.MembershipChange", locals(), retry_safe=False)
 
 
 class McpServersTools(SyncGroup):
@@ -1636,6 +1745,83 @@ class AsyncWorkflowTools(AsyncGroup):
         return await self._call("agora.workflow.signal", "workflows.WorkflowStatus", locals(), retry_safe=False)
 
 
+class AsyncUsersTools(AsyncGroup):
+    """Tools ``agora.users.*``."""
+
+    async def me(
+        self,
+    ) -> users.Me:
+        """Who is calling: the key's or person's kind, tenant, role and scopes, and the person's tenants."""
+        return await self._call("agora.users.me", "users.Me", locals(), retry_safe=True)
+
+    async def new_second_factor(
+        self,
+    ) -> users.NewSecondFactor:
+        """A new TOTP secret for the signed-in person's authenticator app (nothing changes until it is confirmed)."""
+        return await self._call("agora.users.new_second_factor", "users.NewSecondFactor", locals(), retry_safe=True)
+
+    async def set_second_factor(
+        self,
+        *,
+        secret: str | None | Unset = UNSET,
+        code: str | None | Unset = UNSET,
+        user: str | None | Unset = UNSET,
+    ) -> users.SecondFactorSet:
+        """Turn the signed-in person's second factor on (the new secret and a code from it; answers ten one-time recovery codes, shown once) or off (no secret, the current code).
+
+        Args:
+            secret: The secret from agora.users.new_second_factor to turn the second factor on; none to turn it off.
+            code: A code from the app (the new secret's, or the current one's to turn it off).
+            user: A tenant's or the hub's administrator turning a person's second factor off (a lost phone): no code needed."""
+        return await self._call("agora.users.set_second_factor", "users.SecondFactorSet", locals(), retry_safe=False)
+
+    async def create(
+        self,
+        email: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+        role: admin.Role | str | None | Unset = UNSET,
+        name: str | Unset = UNSET,
+        hub_admin: bool | Unset = UNSET,
+        link_hours: int | Unset = UNSET,
+    ) -> users.CreatedUser:
+        """Add a person to a tenant with a role (viewer, billing, operator, developer, admin), making their account if the email is new. Answers a one-time sign-up link (shown once; it expires) when they have no password yet.
+
+        Args:
+            email: The person's email address.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out; for the hub administrator a new name makes the tenant).
+            role: Their role in the tenant (give it, or hub_admin).
+            name: How the console shows them.
+            hub_admin: Make them an administrator of the whole hub (the hub administrator only).
+            link_hours: Hours the one-time sign-up link stays valid."""
+        return await self._call("agora.users.create", "users.CreatedUser", locals(), retry_safe=False)
+
+    async def list(
+        self,
+        *,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> users.UserList:
+        """List people with their roles: a tenant's members, or (the hub administrator) everyone.
+
+        Args:
+            tenant: Tenant id or name (a tenant admin's own tenant when left out).
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return await self._call("agora.users.list", "users.UserList", locals(), retry_safe=True)
+
+    async def remove(
+        self,
+        user: str,
+    ) -> users.RemovedUser:
+        """Remove a person from the hub: every membership, signed-in session and unused sign-up link ends at once, on every replica. Their audit trail stays.
+
+        Args:
+            user: The user's id (usr_…) or email."""
+        return await self._call("agora.users.remove", "users.RemovedUser", locals(), retry_safe=False)
+
+
 class AsyncToolsTools(AsyncGroup):
     """Tools ``agora.tools.*``."""
 
@@ -2208,6 +2394,38 @@ class AsyncMessagingTools(AsyncGroup):
         Args:
             subscription_id: required."""
         return await self._call("agora.messaging.unsubscribe", "messaging.Unsubscribed", locals(), retry_safe=False)
+
+
+class AsyncMembershipsTools(AsyncGroup):
+    """Tools ``agora.memberships.*``."""
+
+    async def set(
+        self,
+        user: str,
+        role: admin.Role | str,
+        *,
+        tenant: str | None | Unset = UNSET,
+    ) -> users.MembershipChange:
+        """Change a member's role in a tenant; their signed-in sessions there carry the new role from their next call.
+
+        Args:
+            user: The user's id (usr_…) or email.
+            role: required.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out)."""
+        return await self._call("agora.memberships.set", "users.MembershipChange", locals(), retry_safe=False)
+
+    async def remove(
+        self,
+        user: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+    ) -> users.MembershipChange:
+        """Take a person out of a tenant: their signed-in sessions there end at once, on every replica.
+
+        Args:
+            user: The user's id (usr_…) or email.
+            tenant: Tenant id or name (a tenant admin's own tenant when left out)."""
+        return await self._call("agora.memberships.remove", "users.MembershipChange", locals(), retry_safe=False)
 
 
 class AsyncMcpServersTools(AsyncGroup):
@@ -2880,10 +3098,12 @@ class ToolGroups:
         self.hosting = HostingTools(self)
         self.marketplace = MarketplaceTools(self)
         self.mcp_servers = McpServersTools(self)
+        self.memberships = MembershipsTools(self)
         self.messaging = MessagingTools(self)
         self.query = QueryTools(self)
         self.task = TaskTools(self)
         self.tools = ToolsTools(self)
+        self.users = UsersTools(self)
         self.workflow = WorkflowTools(self)
 
 
@@ -2899,8 +3119,10 @@ class AsyncToolGroups:
         self.hosting = AsyncHostingTools(self)
         self.marketplace = AsyncMarketplaceTools(self)
         self.mcp_servers = AsyncMcpServersTools(self)
+        self.memberships = AsyncMembershipsTools(self)
         self.messaging = AsyncMessagingTools(self)
         self.query = AsyncQueryTools(self)
         self.task = AsyncTaskTools(self)
         self.tools = AsyncToolsTools(self)
+        self.users = AsyncUsersTools(self)
         self.workflow = AsyncWorkflowTools(self)

@@ -130,6 +130,13 @@ def _key(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("t")))["info"]["key_id"]
 
 
+def _person(admin: httpx.Client, tenant: str = "default") -> str:
+    """A person with the viewer role in ``tenant``: their email."""
+    email = f"{unique('person')}@example.com"
+    ok(call(admin, "agora.users.create", email=email, role="viewer", tenant=tenant))
+    return email
+
+
 EXAMPLES: dict[str, Example] = {
     "agora.agents.register": lambda a: {
         "agent_name": unique(),
@@ -271,6 +278,14 @@ EXAMPLES: dict[str, Example] = {
     "agora.admin.keys.create": lambda a: {"kind": "customer", "name": "ci", "tenant": unique("t"), "scopes": ["agents:read"]},
     "agora.admin.keys.list": lambda a: {"limit": 5},
     "agora.admin.keys.revoke": lambda a: {"key_id": _key(a)},
+    "agora.users.me": lambda a: {},
+    "agora.users.new_second_factor": lambda a: {},
+    "agora.users.set_second_factor": lambda a: {"user": _person(a)},
+    "agora.users.create": lambda a: {"email": f"{unique('p')}@example.com", "role": "operator", "tenant": unique("t"), "link_hours": 24},
+    "agora.users.list": lambda a: {"tenant": "default", "limit": 5},
+    "agora.users.remove": lambda a: {"user": _person(a)},
+    "agora.memberships.set": lambda a: {"user": _person(a), "role": "developer", "tenant": "default"},
+    "agora.memberships.remove": lambda a: {"user": _person(a), "tenant": "default"},
 }
 
 

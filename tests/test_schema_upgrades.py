@@ -116,18 +116,23 @@ def test_every_migration_only_expands_the_schema_on_sqlite():
     engine.dispose()
 
 
-def test_every_migration_only_expands_the_schema_on_postgres(postgres_url):
+def on_fresh_postgres(postgres_url: str, fn: Callable[[Connection], Any]) -> Any:
+    """``fn(conn)`` in one transaction on a new PostgreSQL database."""
     url = fresh_postgres_url(postgres_url).replace("postgresql://", "postgresql+asyncpg://", 1)
 
-    async def run() -> dict[str, list[str]]:
+    async def run() -> Any:
         engine = create_async_engine(url)
         try:
             async with engine.begin() as conn:
-                return await conn.run_sync(walk)
+                return await conn.run_sync(fn)
         finally:
             await engine.dispose()
 
-    assert asyncio.run(run()) == {}
+    return asyncio.run(run())
+
+
+def test_every_migration_only_expands_the_schema_on_postgres(postgres_url):
+    assert on_fresh_postgres(postgres_url, walk) == {}
 
 
 # --- a newer release's schema under this version's hubs ------------------------------------------------------------
@@ -238,15 +243,4 @@ def test_keys_stored_before_the_roles_split_keep_what_they_could_do(postgres_url
     with engine.connect() as conn, conn.begin():
         assert _split_scopes(conn) == SPLIT
     engine.dispose()
-
-    url = fresh_postgres_url(postgres_url).replace("postgresql://", "postgresql+asyncpg://", 1)
-
-    async def run() -> dict[str, list[str]]:
-        pg = create_async_engine(url)
-        try:
-            async with pg.begin() as conn:
-                return await conn.run_sync(_split_scopes)
-        finally:
-            await pg.dispose()
-
-    assert asyncio.run(run()) == SPLIT
+    assert on_fresh_postgres(postgres_url, _split_scopes) == SPLIT

@@ -658,13 +658,17 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
     from agora.store.ops import search as search_ops
     from agora.store.ops import sessions as session_ops
     from agora.store.ops import system as system_ops
+    from agora.store.ops import users as user_ops
 
     calls = {
         agent_ops.resolve: [(None, "agent_0000000000000000"), ("t", "agent_0000000000000000"), (None, "bob"), ("t", "bob")],
         a2a_ops.get: [("a2a_0000000000000000",)],
         a2a_ops.last_seq: [("a2a_0000000000000000",)],
         task_ops.get: [("task_0000000000000000", None), ("task_0000000000000000", "t")],
-        key_ops.lookup: [("0" * 64,)],
+        key_ops.lookup: [("0" * 64, NOW)],
+        user_ops.by_email: [("bob@example.com",)],
+        user_ops.get: [("usr_0000000000000000",)],
+        user_ops.link_user: [("0" * 64, NOW)],
         session_ops.lookup: [("0" * 64, NOW)],
         oauth_ops.client: [("00000000-0000-0000-0000-000000000000",)],
         oauth_ops.pending_grant: [("0" * 64, NOW)],

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, backup, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, serve, store, tasks, tools, workflows
+from . import agents, backup, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, serve, store, tasks, tools, users, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command("host")(host.host)
 app.command("mcp", epilog=mcp_stdio.CONFIG_EXAMPLE)(mcp_stdio.mcp)
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(messages.messages_app, name="messages")

@@ -91,6 +91,8 @@ class Principal:
     agent_status: str | None = None
     key_hash: str | None = field(default=None, repr=False)  # of the key it authenticated with (None: made by the hub)
     role: str | None = None  # the role its key is limited to, if any
+    user_id: str | None = None  # the person it acts for (a signed-in user), if any
+    user_email: str | None = None
 
     @property
     def authority(self) -> int:
@@ -107,8 +109,10 @@ class Principal:
 
     @property
     def label(self) -> str:
-        """How logs and the audit trail name the caller."""
-        return self.agent_id if self.agent_id else f"{self.kind.value}:{self.key_id}"
+        """How logs and the audit trail name the caller: its agent, its person, or its key."""
+        if self.agent_id:
+            return self.agent_id
+        return f"user:{self.user_id}" if self.user_id else f"{self.kind.value}:{self.key_id}"
 
     def tenant_scope(self) -> str | None:
         """The tenant whose objects this principal may see, or None for every tenant (admin)."""

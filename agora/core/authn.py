@@ -121,7 +121,7 @@ class Authenticator:
     async def _load(self, key_hash: str, may_be_stored: bool) -> Principal:
         if hmac.compare_digest(key_hash, self._bootstrap_hash):
             return Principal(PrincipalKind.admin, BOOTSTRAP_KEY_ID, "default", frozenset(), key_hash=key_hash)
-        row = await self._store.read(key_ops.lookup, key_hash) if may_be_stored else None
+        row = await self._store.read(key_ops.lookup, key_hash, datetime.now(UTC)) if may_be_stored else None
         if row is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)")
         return Principal(
@@ -133,6 +133,8 @@ class Authenticator:
             agent_status=row["agent_status"],
             key_hash=key_hash,
             role=row["role"],
+            user_id=row["user_id"],
+            user_email=row["user_email"],
         )
 
     def forget(self, key_hashes: list[str] | None = None) -> None:
@@ -153,7 +155,7 @@ class Authenticator:
         its agent not terminated. A paused agent keeps its streams (it is refused only new work)."""
         if principal.key_hash is None or hmac.compare_digest(principal.key_hash, self._bootstrap_hash):
             return True
-        row = await self._store.read(key_ops.lookup, principal.key_hash)
+        row = await self._store.read(key_ops.lookup, principal.key_hash, datetime.now(UTC))
         return row is not None and row["agent_status"] != "terminated"
 
     def _drop(self, key_hashes: list[str] | None) -> None:

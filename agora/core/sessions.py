@@ -1,9 +1,12 @@
-"""Web console sessions: an API key or agent token, given once on the sign-in form, exchanged for a cookie.
+"""Web console sessions: an API key or agent token, given once on the sign-in form, or a person's email and password
+(``core/accounts.py``), exchanged for a cookie.
 
 The cookie carries a random 256-bit token; the store keeps only its SHA-256, the hash of the key it stands for and a
-CSRF token for the session's forms. Every request re-derives the principal from that key hash through the
-``Authenticator`` (cached like a bearer key), so revoking the key — or deregistering the agent — ends its console
-sessions on every replica, and a session can never do more than its key. Signing out deletes the row.
+CSRF token for the session's forms. A person's session stands for a key minted for it (their role in one tenant,
+ending with the session). Every request re-derives the principal from that key hash through the ``Authenticator``
+(cached like a bearer key), so revoking the key — deregistering the agent, removing the person — ends its console
+sessions on every replica, and a session can never do more than its key. Signing out deletes the row (and revokes a
+person's session key).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from datetime import datetime, timedelta
 
 from agora.store import Store
 from agora.store.ops import sessions as session_ops
-from agora_sdk.errors import Unauthenticated
+from agora.store.ops import users as user_ops
+from agora_sdk.errors import InvalidArgument, Unauthenticated
 
+from .accounts import Accounts, hash_password, token_hash
 from .auth import Principal, hash_key
 from .authn import Authenticator
 from .clock import Clock
@@ -34,11 +39,45 @@ def _session_hash(token: str) -> str:
 
 
 class ConsoleSessions:
-    def __init__(self, store: Store, auth: Authenticator, clock: Clock, lifetime: timedelta):
+    def __init__(self, store: Store, auth: Authenticator, clock: Clock, lifetime: timedelta, accounts: Accounts):
         self._store = store
         self._auth = auth
         self._clock = clock
         self.lifetime = lifetime
+        self.accounts = accounts
+
+    async def sign_in_person(self, email: str, password: str, code: str, client: str, tenant: str | None = None) -> tuple[str, Session]:
+        """A person's session (in ``tenant``, else their first), by email, password and second factor."""
+        user = await self.accounts.verify(email, password, code, client)
+        return await self._person(user, tenant)
+
+    async def sign_up(self, link: str, password: str) -> tuple[str, Session]:
+        """Take a one-time sign-up link: set the person's password, and sign them in."""
+        password_hash = hash_password(password)
+        user = await self._store.write(user_ops.take_link, token_hash(link), password_hash, self._clock.now()) if link else None
+        if user is None:
+            raise InvalidArgument("this sign-up link is not valid: it was used, it expired, or it never existed", details={"field": "token"})
+        return await self._person(user, None)
+
+    async def link_email(self, link: str) -> str | None:
+        """The email a sign-up link is for, while it can be used (nothing is taken)."""
+        if not link:
+            return None
+        user = await self._store.read(user_ops.link_user, token_hash(link), self._clock.now())
+        return None if user is None else str(user["email"])
+
+    async def switch(self, token: str, session: Session, tenant: str) -> tuple[str, Session]:
+        """The signed-in person's session in another of their tenants; the current one ends."""
+        if session.principal.user_id is None:
+            raise InvalidArgument("only a person's session switches tenants (a key belongs to one)", details={"field": "tenant"})
+        user = await self._store.read(user_ops.get, session.principal.user_id)
+        started = await self._person(user, tenant)
+        await self.sign_out(token)
+        return started
+
+    async def _person(self, user: dict[str, object], tenant: str | None) -> tuple[str, Session]:
+        signed = await self.accounts.start_session(user, tenant, self.lifetime)
+        return await self.sign_in(signed.key, None)
 
     async def sign_in(self, key: str, client: str | None) -> tuple[str, Session]:
         """(the cookie's token, the session) for a valid key; ``Unauthenticated`` (counted against ``client``) if not."""
@@ -69,8 +108,12 @@ class ConsoleSessions:
         return Session(principal, row["csrf_token"], row["expires_at"])
 
     async def sign_out(self, token: str) -> None:
-        if token and len(token) <= 128:
-            await self._store.write(session_ops.end, _session_hash(token))
+        """End the session; a person's session key goes with it (it stood for nothing else)."""
+        if not token or len(token) > 128:
+            return
+        ended = await self._store.write(session_ops.end, _session_hash(token), self._clock.now())
+        if ended:
+            self._auth.forget(ended)
 
     async def purge_expired(self) -> int:
         return await self._store.write(session_ops.purge_expired, self._clock.now())

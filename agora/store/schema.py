@@ -50,7 +50,53 @@ api_keys = Table(
     Column("created_by", String(64), nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("role", String(16), nullable=True),  # the role whose scopes it carries (core/auth.ROLE_SCOPES), if limited to one
+    Column("user_id", String(32), nullable=True, index=True),  # the person it acts for (a console session's key)
+    Column("expires_at", UtcDateTime, nullable=True),  # a session's key ends with its session
     Index("ix_api_keys_tenant", "tenant_id", "key_id"),
+)
+
+# People (core/accounts.py): a user signs in with a local account (email and an argon2id password hash, an optional
+# TOTP second factor) or through the identity provider (issuer, subject). A membership gives a user a role in a tenant.
+# A signed-in user acts through a key minted for the session (api_keys.user_id, limited to the membership's role), so
+# every door checks a person exactly as it checks a key, and removing the user revokes those keys on every replica.
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # lower-cased
+    Column("name", String(200), nullable=False, default=""),
+    Column("issuer", String(512), nullable=True),
+    Column("subject", String(255), nullable=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("totp_secret", String(64), nullable=True),  # set once confirmed with a code
+    Column("recovery_codes", Json, nullable=True),  # SHA-256 of the unused recovery codes
+    Column("hub_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("removed_at", UtcDateTime, nullable=True),
+    UniqueConstraint("issuer", "subject", name="uq_users_identity"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.user_id"), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.tenant_id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_memberships_tenant", "tenant_id", "user_id"),
+)
+
+# One-time sign-up links: only the token's SHA-256 is kept; taking one sets its used_at (single use) before expiry.
+signup_links = Table(
+    "signup_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.user_id"), nullable=False, index=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Column("created_by", String(64), nullable=False),
 )
 
 agents = Table(

@@ -20,7 +20,7 @@ LIVE = 5_000  # ms a live update may take here before the test fails (the consol
 def sign_in(page: Page, hub: HubProcess, key: str, path: str = "/ui") -> None:
     page.goto(hub.url + path)
     page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the key").click()
 
 
 def test_sign_in_pages_and_sign_out(page: Page, sqlite_hub: HubProcess, screenshot: Screenshot) -> None:
@@ -28,11 +28,11 @@ def test_sign_in_pages_and_sign_out(page: Page, sqlite_hub: HubProcess, screensh
     expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
     screenshot(page, "sign-in")
     page.get_by_label("API key").fill("agora_sk_" + "x" * 43)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the key").click()
     expect(page.get_by_role("alert")).to_contain_text("not valid")
 
     page.get_by_label("API key").fill(sqlite_hub.admin_key)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the key").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_role("heading", name="Health")).to_be_visible()
     screenshot(page, "overview")

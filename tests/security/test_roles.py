@@ -23,8 +23,9 @@ from ..test_mcp import mcp_client
 
 VIEWER = ROLE_SCOPES[Role.viewer]
 # Not read-only, yet open to a viewer: the chat keeps the conversation's own memory (it calls every other tool as the
-# caller, so a viewer's chat changes nothing of the tenant); agora.tools.call runs a named tool under that tool's rights.
-VIEWER_MAY_CALL = {"agora.marketplace.chat", "agora.tools.call"}
+# caller, so a viewer's chat changes nothing of the tenant); agora.tools.call runs a named tool under that tool's rights;
+# a person's second factor is their own, not the tenant's.
+VIEWER_MAY_CALL = {"agora.marketplace.chat", "agora.tools.call", "agora.users.set_second_factor"}
 
 
 def _keys(admin: httpx.Client, hub: HubProcess) -> dict[str, httpx.Client]:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import call, ok, unique
-from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _stdio_server, _workflow
+from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _person, _stdio_server, _workflow
 
 Builder = Callable[[httpx.Client], dict[str, Any]]
 
@@ -41,6 +41,10 @@ MATRIX: dict[tuple[str, str], Builder] = {
         "agora.messaging.search", "agora.task.requeue_dead_letter", "agora.admin.keys.list", "agora.query.activity",
         "agora.query.agents", "agora.task.list")},  # fmt: skip
     ("agora.admin.keys.create", "tenant"): lambda a: {"kind": "customer", "tenant": "default"},
+    ("agora.users.create", "tenant"): lambda a: {"email": f"{unique('p')}@example.com", "role": "viewer", "tenant": "default"},
+    ("agora.users.list", "tenant"): lambda a: {"tenant": "default"},
+    ("agora.memberships.set", "tenant"): lambda a: {"user": _person(a), "role": "viewer", "tenant": "default"},
+    ("agora.memberships.remove", "tenant"): lambda a: {"user": _person(a), "tenant": "default"},
     ("agora.mcp_servers.register", "tenant"): lambda a: {**_stdio_server(), "tenant": "default"},
     **{(tool, "workflow_id"): EXAMPLES[tool] for tool in (
         "agora.workflow.status", "agora.workflow.modify", "agora.workflow.cancel", "agora.workflow.signal")},
@@ -73,6 +77,7 @@ NOT_IN_MATRIX = {
     ("agora.mcp_servers.register", "name"): "a new server's name (per tenant)",
     ("agora.hosting.register_node", "name"): "a node's own name",
     ("agora.admin.keys.create", "name"): "a label of the new key",
+    ("agora.users.create", "name"): "how the console shows the new person",
     ("agora.admin.keys.create", "agent"): "admin only: a tenant key never gets past the scope check",
     ("agora.discovery.schema", "name"): "a tool's name: the catalog is public",
     ("agora.tools.call", "name"): "a tool's name: the catalog is public",

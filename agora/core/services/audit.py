@@ -32,8 +32,15 @@ def entry_by(
         "tenant_id": tenant_id,
         "reason": reason,
         "authority": principal.authority,
-        "details": {"request_id": request_id, **details},
+        "details": {"request_id": request_id, **_who(principal), **details},
     }
+
+
+def _who(principal: Principal) -> dict[str, Any]:
+    """Who acted, beside the actor's label: the person (with their email) and the role they acted in, and the key."""
+    if principal.user_id is None:
+        return {}
+    return {"user": {"user_id": principal.user_id, "email": principal.user_email}, "role": principal.role, "key_id": principal.key_id}
 
 
 async def read(ctx: CallContext, req: AuditRequest) -> AuditLog:

@@ -11,7 +11,7 @@ from agora.core.ids import new_id
 from agora_sdk.errors import NotFound
 
 from ..base import point_read
-from ..schema import agents, api_keys, tenants
+from ..schema import agents, api_keys, tenants, users
 from .pagination import decode_cursor, page
 
 _INSERT_KEY = insert(api_keys)
@@ -30,6 +30,8 @@ def insert_key(
     created_by: str,
     now: datetime,
     role: str | None = None,
+    user_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> dict[str, Any]:
     row = {
         "key_id": new_id("key"),
@@ -44,19 +46,32 @@ def insert_key(
         "created_by": created_by,
         "revoked_at": None,
         "role": role,
+        "user_id": user_id,
+        "expires_at": expires_at,
     }
     conn.execute(_INSERT_KEY, row)
     return row
 
 
+def insert_fields(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+    """``insert_key`` with its fields in one dict (a store write passes positional arguments only)."""
+    return insert_key(conn, **fields)
+
+
 @point_read
-def lookup(conn: Connection, key_hash: str) -> dict[str, Any] | None:
-    """The live key with this hash, with its agent's status when it is an agent key."""
+def lookup(conn: Connection, key_hash: str, now: datetime) -> dict[str, Any] | None:
+    """The live key with this hash (not revoked, not past its expiry), with its agent's status when it is an agent
+    key and its person's email when it acts for one."""
     stmt = (
-        select(api_keys, agents.c.status.label("agent_status"))
-        .select_from(api_keys.outerjoin(agents, agents.c.agent_id == api_keys.c.agent_id))
-        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    )
+        select(api_keys, agents.c.status.label("agent_status"), users.c.email.label("user_email"))
+        .select_from(
+            api_keys.outerjoin(agents, agents.c.agent_id == api_keys.c.agent_id).outerjoin(users, users.c.user_id == api_keys.c.user_id)
+        )
+        .where(
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None),
+            or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+        )
+    )  # fmt: skip
     row = conn.execute(stmt).mappings().first()
     return dict(row) if row else None
 
@@ -105,6 +120,16 @@ def revoke_agent_keys(conn: Connection, agent_id: str, now: datetime) -> list[st
     conn.execute(
         update(api_keys).where(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
     )
+    return list(hashes)
+
+
+def revoke_user_keys(conn: Connection, user_id: str, tenant_id: str | None, now: datetime) -> list[str]:
+    """Revoke the keys acting for a person (in one tenant, or everywhere); returns their hashes."""
+    live = (api_keys.c.user_id == user_id) & api_keys.c.revoked_at.is_(None)
+    if tenant_id is not None:
+        live &= api_keys.c.tenant_id == tenant_id
+    hashes = conn.execute(select(api_keys.c.key_hash).where(live)).scalars().all()
+    conn.execute(update(api_keys).where(live).values(revoked_at=now))
     return list(hashes)
 
 

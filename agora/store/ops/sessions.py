@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ..base import point_read
-from ..schema import console_sessions
+from ..schema import api_keys, console_sessions
 
 
 def insert_session(conn: Connection, row: dict[str, Any]) -> None:
@@ -23,8 +23,16 @@ def lookup(conn: Connection, session_hash: str, now: datetime) -> dict[str, Any]
     return dict(row) if row else None
 
 
-def end(conn: Connection, session_hash: str) -> bool:
-    return conn.execute(delete(console_sessions).where(console_sessions.c.session_hash == session_hash)).rowcount > 0
+def end(conn: Connection, session_hash: str, now: datetime) -> list[str]:
+    """Delete the session; a person's session key (minted for it alone) is revoked with it. Returns the revoked
+    key hashes, for the authenticator to forget."""
+    key_hash = conn.execute(
+        delete(console_sessions).where(console_sessions.c.session_hash == session_hash).returning(console_sessions.c.key_hash)
+    ).scalar()
+    if key_hash is None:
+        return []
+    minted = (api_keys.c.key_hash == key_hash) & api_keys.c.user_id.is_not(None) & api_keys.c.revoked_at.is_(None)
+    return [key_hash] if conn.execute(update(api_keys).where(minted).values(revoked_at=now)).rowcount else []
 
 
 def purge_expired(conn: Connection, now: datetime) -> int:

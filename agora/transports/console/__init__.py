@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import admin, ask, export, mcp, oauth, pages, send, signin, storefront, workflows
+from . import account, admin, ask, export, mcp, oauth, pages, send, signin, storefront, workflows
 from .live import live
 from .shared_reads import SharedReads
 
@@ -53,6 +53,9 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/sign-in", signin.sign_in_form, methods=["GET"]),
         Route("/ui/sign-in", signin.sign_in, methods=["POST"]),
         Route("/ui/sign-out", signin.sign_out, methods=["POST"]),
+        Route("/ui/sign-up", signin.sign_up_form, methods=["GET"]),
+        Route("/ui/sign-up", signin.sign_up, methods=["POST"]),
+        *account.ROUTES,
         *([Route("/ui/oauth/authorize", oauth.consent_form, methods=["GET"]),
            Route("/ui/oauth/authorize", oauth.consent_answer, methods=["POST"])] if settings.oauth else []),
         Route("/ui/agents", pages.agents, methods=["GET"]),

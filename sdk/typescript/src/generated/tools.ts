@@ -465,6 +465,32 @@ export class McpServersTools extends ToolGroup {
   }
 }
 
+/** Tools `agora.memberships.*`. */
+export class MembershipsTools extends ToolGroup {
+  /**
+   * Change a member's role in a tenant; their signed-in sessions there carry the new role from their next call.
+   *
+   * Calls `agora.memberships.set`.
+   * @param user The user's id (usr_…) or email.
+   * @param role role
+   * @param options the other arguments: tenant.
+   */
+  set(user: T.SetMembership["user"], role: T.SetMembership["role"], options?: Omit<T.SetMembership, "user" | "role">): Promise<T.MembershipChange> {
+    return this.invoker.invoke("agora.memberships.set", { ...options, user, role }, false) as Promise<T.MembershipChange>;
+  }
+
+  /**
+   * Take a person out of a tenant: their signed-in sessions there end at once, on every replica.
+   *
+   * Calls `agora.memberships.remove`.
+   * @param user The user's id (usr_…) or email.
+   * @param options the other arguments: tenant.
+   */
+  remove(user: T.RemoveMembership["user"], options?: Omit<T.RemoveMembership, "user">): Promise<T.MembershipChange> {
+    return this.invoker.invoke("agora.memberships.remove", { ...options, user }, false) as Promise<T.MembershipChange>;
+  }
+}
+
 /** Tools `agora.messaging.*`. */
 export class MessagingTools extends ToolGroup {
   /**
@@ -801,6 +827,68 @@ export class ToolsTools extends ToolGroup {
   }
 }
 
+/** Tools `agora.users.*`. */
+export class UsersTools extends ToolGroup {
+  /**
+   * Who is calling: the key's or person's kind, tenant, role and scopes, and the person's tenants.
+   *
+   * Calls `agora.users.me`.
+   */
+  me(): Promise<T.Me> {
+    return this.invoker.invoke("agora.users.me", {}, true) as Promise<T.Me>;
+  }
+
+  /**
+   * A new TOTP secret for the signed-in person's authenticator app (nothing changes until it is confirmed).
+   *
+   * Calls `agora.users.new_second_factor`.
+   */
+  newSecondFactor(): Promise<T.NewSecondFactor> {
+    return this.invoker.invoke("agora.users.new_second_factor", {}, true) as Promise<T.NewSecondFactor>;
+  }
+
+  /**
+   * Turn the signed-in person's second factor on (the new secret and a code from it; answers ten one-time recovery codes, shown once) or off (no secret, the current code).
+   *
+   * Calls `agora.users.set_second_factor`.
+   * @param args the arguments: secret, code, user.
+   */
+  setSecondFactor(args?: T.SetSecondFactor): Promise<T.SecondFactorSet> {
+    return this.invoker.invoke("agora.users.set_second_factor", { ...args }, false) as Promise<T.SecondFactorSet>;
+  }
+
+  /**
+   * Add a person to a tenant with a role (viewer, billing, operator, developer, admin), making their account if the email is new. Answers a one-time sign-up link (shown once; it expires) when they have no password yet.
+   *
+   * Calls `agora.users.create`.
+   * @param email The person's email address.
+   * @param options the other arguments: tenant, role, name, hub_admin, link_hours.
+   */
+  create(email: T.CreateUser["email"], options?: Omit<T.CreateUser, "email">): Promise<T.CreatedUser> {
+    return this.invoker.invoke("agora.users.create", { ...options, email }, false) as Promise<T.CreatedUser>;
+  }
+
+  /**
+   * List people with their roles: a tenant's members, or (the hub administrator) everyone.
+   *
+   * Calls `agora.users.list`.
+   * @param args the arguments: tenant, limit, cursor.
+   */
+  list(args?: T.ListUsers): Promise<T.UserList> {
+    return this.invoker.invoke("agora.users.list", { ...args }, true) as Promise<T.UserList>;
+  }
+
+  /**
+   * Remove a person from the hub: every membership, signed-in session and unused sign-up link ends at once, on every replica. Their audit trail stays.
+   *
+   * Calls `agora.users.remove`.
+   * @param user The user's id (usr_…) or email.
+   */
+  remove(user: T.UserRefInput["user"]): Promise<T.RemovedUser> {
+    return this.invoker.invoke("agora.users.remove", { user }, false) as Promise<T.RemovedUser>;
+  }
+}
+
 /** Tools `agora.workflow.*`. */
 export class WorkflowTools extends ToolGroup {
   /**
@@ -905,10 +993,12 @@ export abstract class ToolGroups implements Invoker {
   readonly hosting = new HostingTools(this);
   readonly marketplace = new MarketplaceTools(this);
   readonly mcpServers = new McpServersTools(this);
+  readonly memberships = new MembershipsTools(this);
   readonly messaging = new MessagingTools(this);
   readonly query = new QueryTools(this);
   readonly task = new TaskTools(this);
   readonly tools = new ToolsTools(this);
+  readonly users = new UsersTools(this);
   readonly workflow = new WorkflowTools(this);
 
   abstract invoke(tool: string, args: Record<string, unknown>, retrySafe: boolean): Promise<unknown>;

@@ -469,6 +469,21 @@ export interface CreateKey {
   role?: Role | null;
 }
 
+export interface CreateUser {
+  /** The person's email address. */
+  email: string;
+  /** Tenant id or name (a tenant admin's own tenant when left out; for the hub administrator a new name makes the tenant). */
+  tenant?: string | null;
+  /** Their role in the tenant (give it, or hub_admin). */
+  role?: Role | null;
+  /** How the console shows them. Default: "". */
+  name?: string;
+  /** Make them an administrator of the whole hub (the hub administrator only). Default: false. */
+  hub_admin?: boolean;
+  /** Hours the one-time sign-up link stays valid. Default: 72. */
+  link_hours?: number;
+}
+
 export interface CreateWorkflow {
   workflow_name: string;
   steps: Step[];
@@ -485,6 +500,17 @@ export interface CreatedKey {
   /** The secret. Shown once; only its hash is stored. */
   key: string;
   info: KeyInfo;
+}
+
+export interface CreatedUser {
+  user: User;
+  /** False when the email was a user already (the membership was set). */
+  created: boolean;
+  /** The tenant they were given a role in. */
+  tenant_id: string | null;
+  /** The one-time sign-up link (path on the hub; shown once): the person opens it and sets a password. None when they have one already, or sign in through the identity provider. */
+  signup_path: string | null;
+  signup_expires_at: string | null;
 }
 
 export interface Dashboard {
@@ -864,6 +890,14 @@ export interface ListTools {
   text?: string | null;
 }
 
+export interface ListUsers {
+  /** Tenant id or name (a tenant admin's own tenant when left out). */
+  tenant?: string | null;
+  /** Maximum number of items to return. Default: 100. */
+  limit?: number;
+  cursor?: string | null;
+}
+
 export interface ListWorkflows {
   status?: string | null;
   /** Default: 50. */
@@ -994,6 +1028,37 @@ export interface McpServerRemoved {
   removed: boolean;
 }
 
+/** Who is calling: the principal's kind, tenant and rights, and the person behind it, if any. */
+export interface Me {
+  /** admin, customer (a tenant) or agent. */
+  kind: string;
+  /** How the audit log names the caller: user:<id>, an agent id, or <kind>:<key id>. */
+  label: string;
+  /** The tenant it acts in (None: the hub administrator, every tenant). */
+  tenant_id: string | null;
+  /** The role its rights come from, if limited to one. */
+  role: Role | null;
+  scopes: string[];
+  /** The signed-in person, with all their memberships. */
+  user: User | null;
+}
+
+export interface Membership {
+  tenant_id: string;
+  tenant_name: string;
+  role: Role;
+}
+
+export interface MembershipChange {
+  user_id: string;
+  tenant_id: string;
+  /** The role now held; None once the membership is removed. */
+  role: Role | null;
+  previous_role: Role | null;
+  /** Signed-in sessions ended by the change (a removal). */
+  sessions_ended: number;
+}
+
 export interface Message {
   message_id: string;
   cursor: string;
@@ -1056,6 +1121,14 @@ export interface MonthUsage {
   requests: number;
   /** The month's invoice total. */
   cost: string;
+}
+
+/** A TOTP secret to enrol in an authenticator app; nothing is stored until a code from it is confirmed. */
+export interface NewSecondFactor {
+  /** Base32, for entering by hand. */
+  secret: string;
+  /** The otpauth:// URI an authenticator app reads (as a QR code or pasted). */
+  otpauth_uri: string;
 }
 
 export interface Node {
@@ -1322,6 +1395,19 @@ export interface Registration {
   available_services: ServiceSummary[];
 }
 
+export interface RemoveMembership {
+  /** The user's id (usr_…) or email. */
+  user: string;
+  /** Tenant id or name (a tenant admin's own tenant when left out). */
+  tenant?: string | null;
+}
+
+export interface RemovedUser {
+  user_id: string;
+  removed_at: string;
+  sessions_ended: number;
+}
+
 export interface Repository {
   /** A git URL, or a directory on the hosting node. */
   url: string;
@@ -1490,6 +1576,12 @@ export interface SearchResults {
   embedding_ms: number | null;
 }
 
+export interface SecondFactorSet {
+  two_factor: boolean;
+  /** One-time codes for when the app is lost: shown once, each works once. */
+  recovery_codes: string[];
+}
+
 export interface SendBatch {
   messages: SendMessage[];
 }
@@ -1541,10 +1633,27 @@ export interface ServiceSummary {
 
 export type ServiceTier = "basic" | "premium" | "enterprise";
 
+export interface SetMembership {
+  /** The user's id (usr_…) or email. */
+  user: string;
+  role: Role;
+  /** Tenant id or name (a tenant admin's own tenant when left out). */
+  tenant?: string | null;
+}
+
 export interface SetPriority {
   task_id: string;
   /** low | normal | high | urgent (or 1-4, the v4 scale). */
   priority: "low" | "normal" | "high" | "urgent" | number;
+}
+
+export interface SetSecondFactor {
+  /** The secret from agora.users.new_second_factor to turn the second factor on; none to turn it off. */
+  secret?: string | null;
+  /** A code from the app (the new secret's, or the current one's to turn it off). */
+  code?: string | null;
+  /** A tenant's or the hub's administrator turning a person's second factor off (a lost phone): no code needed. */
+  user?: string | null;
 }
 
 /** A listing's build_config as a read shows it: env_vars are write-only (names only). */
@@ -1949,6 +2058,33 @@ export interface UsageSeries {
   customer: string;
   currency: string;
   months: MonthUsage[];
+}
+
+export interface User {
+  user_id: string;
+  email: string;
+  name: string;
+  /** The identity provider (issuer) the person signs in with, if any. */
+  single_sign_on: string | null;
+  /** Whether the person has set a password (a local account). */
+  has_password: boolean;
+  /** Whether sign-in asks for a TOTP code. */
+  two_factor: boolean;
+  /** Whether the person administers the whole hub. */
+  hub_admin: boolean;
+  /** Their roles, one per tenant (only the caller's tenant for a tenant admin). */
+  memberships: Membership[];
+  created_at: string;
+}
+
+export interface UserList {
+  users: User[];
+  next_cursor: string | null;
+}
+
+export interface UserRefInput {
+  /** The user's id (usr_…) or email. */
+  user: string;
 }
 
 /** Why a result is where it is. */
