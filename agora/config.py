@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agora.core.oidc import OidcSettings
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -75,6 +79,9 @@ class Settings:
     oauth: bool = True
     oauth_access_token_seconds: float = 3600.0
     oauth_refresh_token_seconds: float = 30 * 86_400.0
+    # Single sign-on (agora/core/oidc.py): people sign in to the console through an OpenID Connect provider, and its
+    # JWT access tokens for the audience are accepted on every door. None: local accounts and keys only.
+    oidc: OidcSettings | None = None
     # Search (agora/search): the embedder that gives documents and queries their vectors; none: lexical search only.
     embedder: str = "none"  # none, local (the packaged model: the embeddings extra) or openai (any compatible endpoint)
     embedder_url: str | None = None  # openai: the API base, e.g. http://127.0.0.1:11434/v1

@@ -669,6 +669,7 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         user_ops.by_email: [("bob@example.com",)],
         user_ops.get: [("usr_0000000000000000",)],
         user_ops.link_user: [("0" * 64, NOW)],
+        user_ops.sso_member: [("http://127.0.0.1:1", "alice")],
         session_ops.lookup: [("0" * 64, NOW)],
         oauth_ops.client: [("00000000-0000-0000-0000-000000000000",)],
         oauth_ops.pending_grant: [("0" * 64, NOW)],

@@ -13,6 +13,7 @@ from agora.config import LOOPBACK, Settings
 from agora.limits.rules import Policy
 
 if TYPE_CHECKING:
+    from agora.core.oidc import OidcSettings
     from agora.hosting.node import HostingNode
 
 from .host import (
@@ -375,6 +376,53 @@ def serve(
         float,
         typer.Option(envvar="AGORA_OAUTH_REFRESH_TOKEN_SECONDS", help="How long an OAuth refresh token is valid (each use replaces it)."),
     ] = Settings.oauth_refresh_token_seconds,
+    oidc_issuer: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_OIDC_ISSUER",
+            help="An OpenID Connect provider people sign in with (its issuer URL: Keycloak's realm URL, Entra ID's, "
+            "Okta's…). The console's redirect URI there is <public url>/ui/oidc/callback. Needs --oidc-client-id and "
+            "--oidc-client-secret.",
+        ),
+    ] = "",
+    oidc_client_id: Annotated[str, typer.Option(envvar="AGORA_OIDC_CLIENT_ID", help="The console's client id at the provider.")] = "",
+    oidc_client_secret: Annotated[
+        str, typer.Option(envvar="AGORA_OIDC_CLIENT_SECRET", help="The console's client secret at the provider (prefer the variable).")
+    ] = "",
+    oidc_scopes: Annotated[str, typer.Option(envvar="AGORA_OIDC_SCOPES", help="The scopes asked for at sign-in.")] = "openid email profile",
+    oidc_tenant_claim: Annotated[
+        str, typer.Option(envvar="AGORA_OIDC_TENANT_CLAIM", help="The claim naming a person's tenant (its id or name).")
+    ] = "tenant",
+    oidc_roles_claim: Annotated[
+        str, typer.Option(envvar="AGORA_OIDC_ROLES_CLAIM", help="The claim whose values (groups) map to roles.")
+    ] = "groups",
+    oidc_role_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="AGORA_OIDC_ROLE_MAP",
+            help="Which group gives which role: GROUP=ROLE[@TENANT] (ROLE viewer, billing, operator, developer or admin; "
+            "without @TENANT, in the tenant the tenant claim names). Repeat or separate with commas.",
+        ),
+    ] = None,
+    oidc_default_role: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_OIDC_DEFAULT_ROLE",
+            help="The role of a person whose groups map to none, in the tenant the tenant claim names (none: such a "
+            "person is refused, with a page that says why).",
+        ),
+    ] = "",
+    oidc_audience: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_OIDC_AUDIENCE",
+            help="Accept the provider's JWT access tokens for this audience as bearer tokens on every door (REST, MCP, "
+            "A2A, streams), acting as the person with the roles their claims map to.",
+        ),
+    ] = "",
+    oidc_name: Annotated[
+        str, typer.Option(envvar="AGORA_OIDC_NAME", help="How the sign-in page names the provider (default: its host).")
+    ] = "",
     embedder: Annotated[
         str,
         typer.Option(
@@ -446,6 +494,10 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rate-limit/--auth-failure-rate/--auth-lockout-*") from None
     sandbox_mode(node_sandbox, "--node-sandbox")
+    oidc = oidc_settings(
+        oidc_issuer, oidc_client_id, oidc_client_secret, oidc_scopes, oidc_tenant_claim, oidc_roles_claim, oidc_role_map,
+        oidc_default_role, oidc_audience, oidc_name,
+    )  # fmt: skip
     if not migrate:
         from .db import CONNECT_TIMEOUT, require_serving_schema
 
@@ -512,6 +564,7 @@ def serve(
         oauth=oauth,
         oauth_access_token_seconds=oauth_access_token_seconds,
         oauth_refresh_token_seconds=oauth_refresh_token_seconds,
+        oidc=oidc,
         embedder=embedder,
         embedder_url=embedder_url or None,
         embedder_model=embedder_model or None,
@@ -563,6 +616,37 @@ def serve(
     server.run()
     if not server.started:
         raise typer.Exit(1)
+
+
+def oidc_settings(
+    issuer: str, client_id: str, client_secret: str, scopes: str, tenant_claim: str, roles_claim: str,
+    role_map: list[str] | None, default_role: str, audience: str, name: str,
+) -> OidcSettings | None:  # fmt: skip
+    """The single sign-on settings of these flags (None without an issuer), or the flag that is wrong."""
+    from agora.core.oidc import OidcSettings, parse_role_map
+    from agora_sdk.wire.admin import Role
+
+    if not issuer:
+        if client_id or audience or role_map:
+            raise typer.BadParameter("set --oidc-issuer too", param_hint="--oidc-*")
+        return None
+    if not issuer.lower().startswith(("https://", "http://")):
+        raise typer.BadParameter("must be the provider's issuer URL", param_hint="--oidc-issuer")
+    if not client_id or not client_secret:
+        raise typer.BadParameter("--oidc-issuer needs --oidc-client-id and --oidc-client-secret", param_hint="--oidc-client-id")
+    if "openid" not in scopes.split():
+        raise typer.BadParameter("must include openid", param_hint="--oidc-scopes")
+    if default_role and default_role not in Role.__members__:
+        raise typer.BadParameter(f"must be one of {', '.join(Role.__members__)}", param_hint="--oidc-default-role")
+    try:
+        mappings = parse_role_map(role_map or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--oidc-role-map") from None
+    return OidcSettings(
+        issuer=issuer, client_id=client_id, client_secret=client_secret,  # as the provider writes it in iss
+        scopes=scopes, tenant_claim=tenant_claim, roles_claim=roles_claim, role_map=tuple(mappings),
+        default_role=Role(default_role) if default_role else None, audience=audience or None, name=name,
+    )  # fmt: skip
 
 
 def check_mcp_extension(spec: str, host: str) -> None:

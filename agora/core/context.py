@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agora.core.rendered import RenderedMessages
     from agora.core.services.tool_runs import ToolRuns
     from agora.core.oauth import OAuthServer
+    from agora.core.oidc import IdentityProvider
     from agora.core.sessions import ConsoleSessions
     from agora.core.wakeups import Wakeups
     from agora.gateway import McpGateway
@@ -66,6 +67,7 @@ class Hub:
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where it may connect on a caller's behalf
     sessions: ConsoleSessions | None = None  # web console sign-ins (None: the console is off)
     oauth: OAuthServer | None = None  # the OAuth authorization server for MCP clients (None: off)
+    sso: IdentityProvider | None = None  # the OpenID Connect provider people sign in with (None: not set up)
     handoffs: Handoffs = field(default_factory=Handoffs)  # work channels new tasks can be handed to, on this replica
     answered: AnsweredCalls = field(default_factory=AnsweredCalls)  # keyed calls' answers, for their resends
     live: LiveAgents = field(default_factory=LiveAgents)  # agents with a live stream here, whose presence is written

@@ -12,6 +12,7 @@ person's session key).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from .accounts import Accounts, hash_password, token_hash
 from .auth import Principal, hash_key
 from .authn import Authenticator
 from .clock import Clock
+from .oidc import IdentityProvider
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,36 @@ class ConsoleSessions:
         await self.sign_out(token)
         return started
 
-    async def _person(self, user: dict[str, object], tenant: str | None) -> tuple[str, Session]:
-        signed = await self.accounts.start_session(user, tenant, self.lifetime)
-        return await self.sign_in(signed.key, None)
+    async def start_sso(self, sso: IdentityProvider, next_: str, redirect_uri: str) -> tuple[str, str]:
+        """Begin a single sign-on: (the cookie binding this browser to it, where to send the browser)."""
+        state, nonce, verifier, browser = (secrets.token_urlsafe(32) for _ in range(4))
+        url = await sso.authorization_url(redirect_uri, state, nonce, verifier)
+        row = {
+            "state_hash": token_hash(state), "browser_hash": token_hash(browser), "nonce": nonce, "verifier": verifier,
+            "next": next_[:512], "expires_at": self._clock.now() + user_ops.SSO_REQUEST_LIFETIME,
+        }  # fmt: skip
+        await self._store.write(user_ops.insert_sso_request, row)
+        return browser, url
 
-    async def sign_in(self, key: str, client: str | None) -> tuple[str, Session]:
+    async def finish_sso(self, sso: IdentityProvider, state: str, code: str, browser: str, redirect_uri: str) -> tuple[str, Session, str]:
+        """The provider sent the browser back: (the session's cookie token, the session, where the person was going).
+        Refused (nothing changes) for a state used before, unknown or expired, or begun by another browser."""
+        request = await self._store.write(user_ops.take_sso_request, token_hash(state), self._clock.now()) if state else None
+        if request is None or not browser or not hmac.compare_digest(request["browser_hash"], token_hash(browser)):
+            raise Unauthenticated("this sign-in was not started here, was used already, or took too long: start again")
+        identity, id_token = await sso.sign_in(code, redirect_uri, request["verifier"], request["nonce"])
+        user = await self._store.write(
+            user_ops.sign_in_sso, identity.issuer, identity.subject, identity.email, identity.name,
+            [(tenant, role.value) for tenant, role in identity.roles], self._clock.now(),
+        )  # fmt: skip
+        token, session = await self._person(user, user["tenants"][0], id_token)
+        return token, session, request["next"]
+
+    async def _person(self, user: dict[str, object], tenant: str | None, id_token: str | None = None) -> tuple[str, Session]:
+        signed = await self.accounts.start_session(user, tenant, self.lifetime)
+        return await self.sign_in(signed.key, None, id_token)
+
+    async def sign_in(self, key: str, client: str | None, id_token: str | None = None) -> tuple[str, Session]:
         """(the cookie's token, the session) for a valid key; ``Unauthenticated`` (counted against ``client``) if not."""
         principal = await self._auth.principal_for_key(key.strip(), client)
         token = secrets.token_urlsafe(32)
@@ -90,6 +117,7 @@ class ConsoleSessions:
             "csrf_token": secrets.token_urlsafe(32),
             "created_at": now,
             "expires_at": now + self.lifetime,
+            "id_token": id_token,
         }
         await self._store.write(session_ops.insert_session, row)
         return token, Session(principal, row["csrf_token"], row["expires_at"])
@@ -107,13 +135,15 @@ class ConsoleSessions:
             return None
         return Session(principal, row["csrf_token"], row["expires_at"])
 
-    async def sign_out(self, token: str) -> None:
-        """End the session; a person's session key goes with it (it stood for nothing else)."""
+    async def sign_out(self, token: str) -> str | None:
+        """End the session; a person's session key goes with it (it stood for nothing else). Returns the ID token of
+        a single sign-on, for the provider's logout."""
         if not token or len(token) > 128:
-            return
-        ended = await self._store.write(session_ops.end, _session_hash(token), self._clock.now())
-        if ended:
-            self._auth.forget(ended)
+            return None
+        revoked, id_token = await self._store.write(session_ops.end, _session_hash(token), self._clock.now())
+        if revoked:
+            self._auth.forget(revoked)
+        return id_token
 
     async def purge_expired(self) -> int:
         return await self._store.write(session_ops.purge_expired, self._clock.now())

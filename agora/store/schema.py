@@ -745,7 +745,22 @@ console_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+    Column("id_token", Text, nullable=True),  # a single sign-on's ID token: the provider's logout is asked with it
     Index("ix_console_sessions_expires", "expires_at"),
+)
+
+# Single sign-on requests under way (core/oidc.py): one row per redirect to the identity provider, taken (deleted) by
+# the callback, so a state is used once and on any replica. ``browser_hash`` is the SHA-256 of a cookie set on the
+# browser that started it: a callback from another browser (a stolen or planted code) is refused.
+sso_requests = Table(
+    "sso_requests",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("browser_hash", String(64), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("next", String(512), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
 
 # OAuth 2.0 for MCP clients (agora/core/oauth.py): the hub is its own authorization server, and the person approving

@@ -77,9 +77,12 @@ class OAuthDoor:
     async def resource_metadata(self, request: Request) -> Response:
         base = base_url(request, self.settings.public_url)
         resource = request.url.path.removeprefix(RESOURCE_METADATA)
+        oidc = self.settings.oidc
+        # The identity provider first when its access tokens are accepted here: MCP clients sign in with it directly.
+        servers = [oidc.issuer, base] if oidc is not None and oidc.audience else [base]
         metadata = ProtectedResourceMetadata(
             resource=f"{base}{resource}",  # type: ignore[arg-type]
-            authorization_servers=[base],  # type: ignore[list-item]
+            authorization_servers=servers,  # type: ignore[arg-type]
             scopes_supported=sorted(ALL_SCOPES),
             resource_name="Agora",
             resource_documentation=f"{base}/docs" if self.settings.public_docs else None,  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
-import pytest
 from sqlalchemy import create_engine
 
 from agora.core.accounts import hash_password, token_hash
@@ -223,3 +222,24 @@ def test_a_sign_up_link_past_its_expiry_is_refused(tmp_path) -> None:
         assert user_ops.take_link(conn, token_hash("expired"), hash_password(PASSWORD), now) is not None
         assert user_ops.take_link(conn, token_hash("expired"), hash_password(PASSWORD), now) is None
     engine.dispose()
+
+
+def test_a_tenant_admin_invites_changes_and_takes_out_people_in_the_console(sqlite_hub: HubProcess) -> None:
+    tenant = unique("team")
+    with sqlite_hub.client() as admin:
+        boss = f"{unique('boss')}@example.com"
+        made = invite(admin, boss, "admin", tenant)
+    with sign_up(sqlite_hub, made) as console:
+        assert "/ui/people" in console.get("/ui/account").text  # the People page is in a tenant admin's menu
+        newcomer = f"{unique('ivan')}@example.com"
+        invited = console.post("/ui/people/invite", data={"csrf_token": csrf(console), "email": newcomer, "role": "viewer"})
+        link = re.search(r'<code id="signup-link">([^<]+)</code>', invited.text)
+        assert invited.status_code == 200 and link and link.group(1).startswith(f"{sqlite_hub.url}/ui/sign-up?token=")
+        with sqlite_hub.client() as admin:
+            user_id = next(u["user_id"] for u in ok(call(admin, "agora.users.list", tenant=tenant))["users"] if u["email"] == newcomer)
+        changed = console.post(f"/ui/people/{user_id}/role", data={"csrf_token": csrf(console), "role": "operator", "tenant": made["tenant_id"]})
+        assert changed.status_code == 200 and "Now operator" in changed.text
+        bad = console.post(f"/ui/people/{user_id}/role", data={"csrf_token": csrf(console), "role": "wizard", "tenant": made["tenant_id"]})
+        assert bad.status_code == 422 and 'role="alert"' in bad.text
+        out = console.post(f"/ui/people/{user_id}/remove", data={"csrf_token": csrf(console), "tenant": made["tenant_id"]})
+        assert out.status_code == 200 and "Taken out" in out.text and newcomer not in out.text.split("Members")[1]

@@ -115,7 +115,7 @@ async def set_membership(ctx: CallContext, req: SetMembership) -> MembershipChan
     the new role from their next call on."""
     tenant_id = await _tenant(ctx, req.tenant)
     done = await ctx.store.write(_set_op, ctx, req, tenant_id, ctx.clock.now())
-    ctx.hub.auth.forget(done["hashes"])
+    ctx.hub.auth.forget(done["hashes"], [done["user_id"]])
     return MembershipChange(user_id=done["user_id"], tenant_id=tenant_id, role=req.role, previous_role=done["previous"])
 
 
@@ -133,7 +133,7 @@ async def remove_membership(ctx: CallContext, req: RemoveMembership) -> Membersh
     """Take a person out of a tenant: their sessions there end at once, on every replica."""
     tenant_id = await _tenant(ctx, req.tenant)
     done = await ctx.store.write(_remove_membership_op, ctx, req, tenant_id, ctx.clock.now())
-    ctx.hub.auth.forget(done["hashes"])
+    ctx.hub.auth.forget(done["hashes"], [done["user_id"]])
     return MembershipChange(user_id=done["user_id"], tenant_id=tenant_id, role=None, previous_role=done["previous"], sessions_ended=len(done["hashes"]))
 
 
@@ -149,7 +149,7 @@ async def remove(ctx: CallContext, req: UserRefInput) -> RemovedUser:
     """The person leaves the hub: every membership, session and unused sign-up link, at once on every replica."""
     now = ctx.clock.now()
     done = await ctx.store.write(_remove_op, ctx, req.user, now)
-    ctx.hub.auth.forget(done["hashes"])
+    ctx.hub.auth.forget(done["hashes"], [done["user_id"]])
     return RemovedUser(user_id=done["user_id"], removed_at=now, sessions_ended=len(done["hashes"]))
 
 

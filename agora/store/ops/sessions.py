@@ -23,16 +23,20 @@ def lookup(conn: Connection, session_hash: str, now: datetime) -> dict[str, Any]
     return dict(row) if row else None
 
 
-def end(conn: Connection, session_hash: str, now: datetime) -> list[str]:
-    """Delete the session; a person's session key (minted for it alone) is revoked with it. Returns the revoked
-    key hashes, for the authenticator to forget."""
-    key_hash = conn.execute(
-        delete(console_sessions).where(console_sessions.c.session_hash == session_hash).returning(console_sessions.c.key_hash)
-    ).scalar()
-    if key_hash is None:
-        return []
+def end(conn: Connection, session_hash: str, now: datetime) -> tuple[list[str], str | None]:
+    """Delete the session; a person's session key (minted for it alone) is revoked with it. Returns the revoked key
+    hashes (for the authenticator to forget) and the session's single sign-on ID token, if any."""
+    ended = conn.execute(
+        delete(console_sessions)
+        .where(console_sessions.c.session_hash == session_hash)
+        .returning(console_sessions.c.key_hash, console_sessions.c.id_token)
+    ).first()
+    if ended is None:
+        return [], None
+    key_hash, id_token = ended
     minted = (api_keys.c.key_hash == key_hash) & api_keys.c.user_id.is_not(None) & api_keys.c.revoked_at.is_(None)
-    return [key_hash] if conn.execute(update(api_keys).where(minted).values(revoked_at=now)).rowcount else []
+    revoked = [key_hash] if conn.execute(update(api_keys).where(minted).values(revoked_at=now)).rowcount else []
+    return revoked, id_token
 
 
 def purge_expired(conn: Connection, now: datetime) -> int:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from agora.core.ids import new_id
-from agora_sdk.errors import NotFound
+from agora_sdk.errors import Conflict, NotFound, PermissionDenied
 
 from ..base import point_read
-from ..schema import api_keys, memberships, signup_links, tenants, users
+from ..schema import api_keys, memberships, signup_links, sso_requests, tenants, users
+from .keys import create_tenant, resolve_tenant
 from .pagination import decode_cursor, page
+
+SSO_REQUEST_LIFETIME = timedelta(minutes=10)  # a person has this long at the identity provider's login page
 
 
 @point_read
@@ -58,7 +61,8 @@ def create(conn: Connection, email: str, name: str, created_by: str, now: dateti
         "created_at": now, "created_by": created_by, "removed_at": None,
     }  # fmt: skip
     if found is not None:  # the email of a removed person: their row is renamed out of the way, kept for the audit
-        conn.execute(update(users).where(users.c.user_id == found["user_id"]).values(email=f"{found['user_id']}~{found['email']}"[:254]))
+        renamed = f"{found['user_id']}~{found['email']}"[:254]
+        conn.execute(update(users).where(users.c.user_id == found["user_id"]).values(email=renamed, issuer=None, subject=None))
     conn.execute(insert(users).values(**row))
     return row, True
 
@@ -177,3 +181,71 @@ def use_recovery_code(conn: Connection, user_id: str, code_hash: str) -> bool:
         return False
     conn.execute(update(users).where(users.c.user_id == user_id).values(recovery_codes=[c for c in codes if c != code_hash]))
     return True
+
+
+# -- single sign-on -------------------------------------------------------------------------------------------------
+
+
+def insert_sso_request(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(delete(sso_requests).where(sso_requests.c.expires_at <= row["expires_at"] - SSO_REQUEST_LIFETIME))
+    conn.execute(insert(sso_requests).values(**row))
+
+
+def take_sso_request(conn: Connection, state_hash: str, now: datetime) -> dict[str, Any] | None:
+    """The request a callback's state names, once: it is deleted here (a replayed state finds nothing)."""
+    row = conn.execute(
+        delete(sso_requests).where(sso_requests.c.state_hash == state_hash).returning(*sso_requests.c)
+    ).mappings().first()
+    return dict(row) if row is not None and row["expires_at"] > now else None
+
+
+@point_read
+def sso_member(conn: Connection, issuer: str, subject: str) -> dict[str, Any] | None:
+    """The user an identity provider's (issuer, subject) is, with their memberships; None if never seen."""
+    row = conn.execute(select(users).where(users.c.issuer == issuer, users.c.subject == subject)).mappings().first()
+    if row is None:
+        return None
+    held = conn.execute(
+        select(memberships.c.tenant_id, tenants.c.name, memberships.c.role)
+        .select_from(memberships.join(tenants, tenants.c.tenant_id == memberships.c.tenant_id))
+        .where(memberships.c.user_id == row["user_id"])
+    ).all()
+    return {**row, "memberships": {tenant_id: role for tenant_id, _, role in held}, "names": {name: tenant_id for tenant_id, name, _ in held}}
+
+
+def sign_in_sso(conn: Connection, issuer: str, subject: str, email: str, name: str, roles: list[tuple[str, str]], now: datetime) -> dict[str, Any]:
+    """The person an identity provider vouches for, with exactly the memberships its claims give (tenants named by id
+    or name, made when new); their email and name as the provider has them now. A person removed from this hub stays
+    refused until an administrator adds them again; a local account with the same email becomes theirs."""
+    user = conn.execute(select(users).where(users.c.issuer == issuer, users.c.subject == subject)).mappings().first()
+    if user is not None and user["removed_at"] is not None:
+        raise PermissionDenied("an administrator removed you from this hub: ask them to add you again", details={"reason": "removed"})
+    if user is None:
+        local = by_email(conn, email)
+        if local is not None and local["removed_at"] is None and local["issuer"] is None:
+            user = local
+            conn.execute(update(users).where(users.c.user_id == local["user_id"]).values(issuer=issuer, subject=subject))
+        elif local is not None and local["removed_at"] is None:
+            raise Conflict(f"{email} signs in through another identity already", details={"reason": "email_taken"})
+        else:
+            user, _ = create(conn, email, name, f"sso:{issuer}"[:64], now)
+            conn.execute(update(users).where(users.c.user_id == user["user_id"]).values(issuer=issuer, subject=subject))
+    user = dict(user)
+    if user["email"] != email or (name and user["name"] != name):
+        clash = by_email(conn, email)
+        if clash is None or clash["user_id"] == user["user_id"]:
+            conn.execute(update(users).where(users.c.user_id == user["user_id"]).values(email=email, name=name or user["name"]))
+            user.update(email=email, name=name or user["name"])
+    wanted: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for ref, role in roles:
+        tenant = resolve_tenant(conn, ref) or create_tenant(conn, ref, now)
+        wanted.setdefault(tenant["tenant_id"], role)
+        names[tenant["name"]] = tenant["tenant_id"]
+    held = {t: r for t, r in conn.execute(select(memberships.c.tenant_id, memberships.c.role).where(memberships.c.user_id == user["user_id"])).all()}
+    for tenant_id in held.keys() - wanted.keys():
+        remove_membership(conn, user["user_id"], tenant_id)
+    for tenant_id, role in wanted.items():
+        if held.get(tenant_id) != role:
+            set_membership(conn, user["user_id"], tenant_id, role, f"sso:{issuer}"[:64], now)
+    return {**user, "issuer": issuer, "subject": subject, "tenants": list(wanted), "memberships": wanted, "names": names}

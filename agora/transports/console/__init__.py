@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import account, admin, ask, export, mcp, oauth, pages, send, signin, storefront, workflows
+from . import account, admin, ask, export, mcp, oauth, pages, people, send, signin, storefront, workflows
 from .live import live
 from .shared_reads import SharedReads
 
@@ -55,7 +55,10 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/sign-out", signin.sign_out, methods=["POST"]),
         Route("/ui/sign-up", signin.sign_up_form, methods=["GET"]),
         Route("/ui/sign-up", signin.sign_up, methods=["POST"]),
+        Route("/ui/oidc/start", signin.sso_start, methods=["GET"]),
+        Route("/ui/oidc/callback", signin.sso_callback, methods=["GET"]),
         *account.ROUTES,
+        *people.ROUTES,
         *([Route("/ui/oauth/authorize", oauth.consent_form, methods=["GET"]),
            Route("/ui/oauth/authorize", oauth.consent_answer, methods=["POST"])] if settings.oauth else []),
         Route("/ui/agents", pages.agents, methods=["GET"]),

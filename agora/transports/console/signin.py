@@ -12,7 +12,9 @@ from agora.core.sessions import Session
 from agora.limits import scope_source
 from agora_sdk.errors import AgoraError, RateLimited, Unauthenticated
 
-from .door import COOKIE, CSRF_COOKIE, View, current_session, page, safe_next, sessions_of
+from agora.transports.public_url import base_url
+
+from .door import COOKIE, CSRF_COOKIE, View, current_session, hub_of, page, safe_next, sessions_of
 from .render import render
 
 _KEY_FIELD_MAX = 512
@@ -23,25 +25,76 @@ async def sign_in_form(request: Request) -> Response:
     target = safe_next(request.query_params.get("next"))
     if await current_session(request) is not None:
         return RedirectResponse(target, 303)
-    return render("sign_in.html", view=None, next=target, error=None)
+    return _sign_in_page(request, target)
+
+
+def _sign_in_page(request: Request, target: str, status: int = 200, **errors: Any) -> Response:
+    sso = hub_of(request).sso
+    return render("sign_in.html", status, view=None, next=target, sso_name=sso.settings.display_name if sso else None, **errors)
+
+
+SSO_COOKIE = "agora_sso"  # binds a single sign-on under way to the browser that began it
+
+
+async def sso_start(request: Request) -> Response:
+    """Off to the identity provider's login page, the request (state, nonce, PKCE verifier) kept for its return."""
+    sso = hub_of(request).sso
+    if sso is None:
+        return render("error.html", 404, view=None, title="Not found", message="This hub has no single sign-on.")
+    target = safe_next(request.query_params.get("next"))
+    try:
+        browser, url = await sessions_of(request).start_sso(sso, target, _callback_url(request))
+    except AgoraError as exc:  # the provider is down: keys and passwords still work
+        return _sign_in_page(request, target, exc.status, sso_error=f"Single sign-on is not available now: {exc.message}")
+    response = RedirectResponse(url, 303)
+    # Lax, not strict: the provider sends the browser back with a top-level GET from its own site.
+    response.set_cookie(SSO_COOKIE, browser, max_age=600, path="/ui/oidc", secure=request.url.scheme == "https", httponly=True, samesite="lax")
+    return response
+
+
+async def sso_callback(request: Request) -> Response:
+    """The provider sent the person back: a session for them, or a page saying why not (nothing changed)."""
+    sso = hub_of(request).sso
+    if sso is None:
+        return render("error.html", 404, view=None, title="Not found", message="This hub has no single sign-on.")
+    params = request.query_params
+    if params.get("error"):
+        why = str(params.get("error_description") or params["error"])[:300]
+        return _sign_in_page(request, "/ui", 401, sso_error=f"The identity provider did not sign you in: {why}")
+    try:
+        token, session, target = await sessions_of(request).finish_sso(
+            sso, params.get("state", "")[:512], params.get("code", "")[:2048], request.cookies.get(SSO_COOKIE, "")[:128],
+            _callback_url(request),
+        )  # fmt: skip
+    except AgoraError as exc:
+        return _sign_in_page(request, "/ui", exc.status, sso_error=f"Not signed in: {exc.message}")
+    # A page, not a redirect: the session's cookies are SameSite=strict, and a redirect that began on the provider's
+    # site would not carry them to the console.
+    response = signed_in(request, target, token, session, render("_continue.html", view=None, target=safe_next(target)))
+    response.delete_cookie(SSO_COOKIE, path="/ui/oidc")
+    return response
+
+
+def _callback_url(request: Request) -> str:
+    return base_url(request, hub_of(request).settings.public_url) + "/ui/oidc/callback"
 
 
 async def sign_in(request: Request) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return render("sign_in.html", 403, view=None, next=target, error="Sign in from the console's own page.")
+        return _sign_in_page(request, target, 403, error="Sign in from the console's own page.")
     if "email" in form:
         return await _sign_in_person(request, form, target)
     key = str(form.get("key") or "").strip()
     if not key or len(key) > _KEY_FIELD_MAX:
-        return render("sign_in.html", 400, view=None, next=target, error="Paste an API key or an agent token.")
+        return _sign_in_page(request, target, 400, error="Paste an API key or an agent token.")
     try:
         token, session = await sessions_of(request).sign_in(key, scope_source(request.scope))
     except Unauthenticated:
-        return render("sign_in.html", 401, view=None, next=target, error="That key is not valid: it is unknown or was revoked.")
+        return _sign_in_page(request, target, 401, error="That key is not valid: it is unknown or was revoked.")
     except RateLimited as exc:
-        return render("sign_in.html", 429, view=None, next=target, error=exc.message)
+        return _sign_in_page(request, target, 429, error=exc.message)
     return signed_in(request, target, token, session)
 
 
@@ -49,19 +102,19 @@ async def _sign_in_person(request: Request, form: Any, target: str) -> Response:
     email, password, code = (str(form.get(name) or "").strip() for name in ("email", "password", "code"))
     again = {"email": email[:_FIELD_MAX]}
     if not email or not password or max(len(email), len(password), len(code)) > _FIELD_MAX:
-        return render("sign_in.html", 400, view=None, next=target, person_error="Give your email and password.", values=again)
+        return _sign_in_page(request, target, 400, person_error="Give your email and password.", values=again)
     try:
         token, session = await sessions_of(request).sign_in_person(email, password, code, scope_source(request.scope))
     except Unauthenticated as exc:
-        return render("sign_in.html", 401, view=None, next=target, person_error=f"Not signed in: {exc.message}.", values=again)
+        return _sign_in_page(request, target, 401, person_error=f"Not signed in: {exc.message}.", values=again)
     except AgoraError as exc:  # rate-limited or locked out; a member of no tenant yet
-        return render("sign_in.html", exc.status, view=None, next=target, person_error=exc.message, values=again)
+        return _sign_in_page(request, target, exc.status, person_error=exc.message, values=again)
     return signed_in(request, target, token, session)
 
 
-def signed_in(request: Request, target: str, token: str, session: Session) -> Response:
-    """Go on to ``target`` with the session's cookies set."""
-    response = RedirectResponse(target, 303)
+def signed_in(request: Request, target: str, token: str, session: Session, response: Response | None = None) -> Response:
+    """Go on to ``target`` (or answer ``response``) with the session's cookies set."""
+    response = response or RedirectResponse(target, 303)
     secure = request.url.scheme == "https"
     max_age = int(sessions_of(request).lifetime.total_seconds())
     response.set_cookie(COOKIE, token, max_age=max_age, path="/ui", secure=secure, httponly=True, samesite="strict")
@@ -101,8 +154,12 @@ async def sign_up(request: Request) -> Response:
 
 @page
 async def sign_out(view: View) -> Response:
-    await sessions_of(view.request).sign_out(view.request.cookies.get(COOKIE, ""))
-    response = RedirectResponse("/ui/sign-in", 303)
+    """End the session; a single sign-on's also at the provider, which sends the person back to the sign-in page."""
+    id_token = await sessions_of(view.request).sign_out(view.request.cookies.get(COOKIE, ""))
+    sso, target = view.hub.sso, "/ui/sign-in"
+    if sso is not None and id_token is not None:
+        target = await sso.end_session_url(id_token, base_url(view.request, view.hub.settings.public_url) + "/ui/sign-in") or target
+    response = RedirectResponse(target, 303)
     for name in (COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/ui", samesite="strict")
     return response
