@@ -104,8 +104,9 @@ class Principal:
 
     @property
     def limit_key(self) -> str:
-        """Whose rate limits a call counts against: an agent's own, else the key's."""
-        return self.agent_id or self.key_id
+        """Whose rate limits a call counts against: an agent's own, a person's (all their sessions and tokens), else
+        the key's."""
+        return self.agent_id or self.user_id or self.key_id
 
     @property
     def label(self) -> str:
