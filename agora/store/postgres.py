@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -22,6 +23,12 @@ log = logging.getLogger("agora.store")
 
 # Serialization failures and deadlocks are retried: the operation is re-run from the start.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+# The server is away (shutting down, starting up, restarting, failing over) or cut the connection: 08xxx, 57P0x.
+_AWAY_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+# What asyncpg raises unwrapped when it cannot open, or loses, a connection (a refused port, a closed socket, a server
+# that is starting or shutting down).
+_AWAY_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
+RETRY_AFTER_SECONDS = 1.0
 _QUERY_CANCELED = "57014"  # statement_timeout ran out (or an operator cancelled the statement)
 _MAX_ATTEMPTS = 5
 _MIGRATION_LOCK = 0x61676F7261  # "agora": replicas starting together migrate one at a time
@@ -152,13 +159,34 @@ class PostgresStore(Store):
                         details={"reason": "statement_timeout"},
                     ) from exc
                 attempt += 1
-                retryable = exc.connection_invalidated or sqlstate in _RETRYABLE_SQLSTATES
-                if not retryable or attempt >= _MAX_ATTEMPTS:
+                away = exc.connection_invalidated or isinstance(exc.orig, _AWAY_ERRORS) or _is_away(sqlstate)
+                if not (away or sqlstate in _RETRYABLE_SQLSTATES):
                     raise
+                if attempt >= _MAX_ATTEMPTS:
+                    raise _database_away(exc) if away else exc
+                await asyncio.sleep(0.005 * 2**attempt)
+            except _AWAY_ERRORS as exc:
+                attempt += 1
+                if attempt >= _MAX_ATTEMPTS:
+                    raise _database_away(exc) from exc
                 await asyncio.sleep(0.005 * 2**attempt)
 
     async def migration_revision(self) -> str | None:
         return await self.read(migrate.current_revision)
+
+
+def _is_away(sqlstate: str | None) -> bool:
+    return sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _AWAY_SQLSTATES)
+
+
+def _database_away(exc: BaseException) -> Unavailable:
+    """503 with Retry-After: the database cannot be reached now. A write cut off at its commit may have been kept:
+    the answer says to repeat it with the same idempotency key, which returns the first outcome if it was."""
+    return Unavailable(
+        "the database cannot be reached right now; try again shortly (a write may or may not have been kept: "
+        f"repeat it with the same idempotency key) [{type(exc).__name__}]",
+        details={"reason": "database_unavailable", "retry_after_seconds": RETRY_AFTER_SECONDS},
+    )
 
 
 class _Gathered:
