@@ -79,6 +79,7 @@ def _background(hub: Hub) -> list[asyncio.Task[None]]:
     return [
         *hub.search.start(),
         asyncio.create_task(hub.wakeups.run(), name="wakeups"),
+        asyncio.create_task(hub.wakeups.poll_while_the_bus_is_down(), name="bus-down-poll"),
         asyncio.create_task(LoopWatch().run(), name="loop-watch"),
         asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
         asyncio.create_task(Bridge(hub).run(), name="a2a-bridge"),

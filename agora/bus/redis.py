@@ -57,7 +57,7 @@ class RedisNotifier(Notifier):
         publish_timeout: float = 1.0,
         ping_interval: float = 5.0,
         min_backoff: float = 0.1,
-        max_backoff: float = 5.0,
+        max_backoff: float = 1.0,  # Redis back: the replicas hear each other again within about a second
         client_name: str | None = "agora-hub",
         outbox_size: int = 10_000,
     ) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 from agora.bus import Event, Notifier
+from agora.observability import metrics
 
 # Which keys an event wakes.
 _AGENT_EVENTS = {"message_received": "to_agent"}
@@ -123,6 +124,9 @@ class Waiter:
         self._event.clear()
 
 
+BUS_DOWN_POLL = 0.25  # seconds between looks at the store of every parked caller while the bus is down
+
+
 class Wakeups:
     def __init__(self, notifier: Notifier):
         self._notifier = notifier
@@ -140,9 +144,24 @@ class Wakeups:
         server; streams end, so clients reconnect to another replica or to the restarted hub. Background loops just
         look once more and park again."""
         self.draining = True
+        self.wake_everyone()
+
+    def wake_everyone(self) -> None:
+        """Wake every parked caller once: each looks at the store again."""
         for key, waiters in list(self._waiters.items()):
             for waiter in list(waiters):
                 waiter.set(key)
+
+    async def poll_while_the_bus_is_down(self, interval: float = BUS_DOWN_POLL) -> None:
+        """While the notifier cannot reach the other replicas (Redis away), wake every parked caller each ``interval``
+        seconds: what another replica stored then reaches a long-poll, a parked claim or a live stream here within
+        that, instead of at its own timeout. ``agora_bus_up`` says which way it is."""
+        while True:
+            await asyncio.sleep(interval)
+            up = self._notifier.healthy()
+            metrics.BUS_UP.set(1 if up else 0)
+            if not up:
+                self.wake_everyone()
 
     async def until(self, keys: list[str], read: Callable[[], Awaitable[T]], done: Callable[[T], bool], recheck: float) -> T:
         """Read again each time ``keys`` wake (armed before each read) until ``done`` says yes, and return that read;

@@ -40,6 +40,11 @@ RATE_LIMITED = Counter(
 )
 AUTH_FAILURES = Counter("agora_auth_failures", "Requests whose credentials were refused (401).", registry=REGISTRY)
 LOCKOUTS = Counter("agora_auth_lockouts", "Client addresses locked out after repeated failed authentication.", registry=REGISTRY)
+BUS_UP = Gauge(
+    "agora_bus_up",
+    "1 while the notifier reaches the other replicas (Redis), 0 while it does not and wake-ups fall back to polling.",
+    registry=REGISTRY,
+)
 AGENTS = Gauge("agora_agents", "Registered agents by status (read from the store at scrape time).", ["status"], registry=REGISTRY)
 WORK_CHANNELS = Gauge(
     "agora_work_channels", "WebSockets of agent runtimes that take tasks (declared with a take frame), on this replica.", registry=REGISTRY

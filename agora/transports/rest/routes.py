@@ -217,7 +217,8 @@ async def ready(request: Request) -> Response:
         return error_response(
             Unavailable("database schema is not current", details={"revision": revision, "head": schema.head})
         )
-    return JSONResponse({"status": "ready", "database": hub.store.dialect, "revision": revision, "schema": schema.state.value})
+    bus = "up" if hub.notifier.healthy() else "down"  # down: still ready; wake-ups between replicas fall back to polling
+    return JSONResponse({"status": "ready", "database": hub.store.dialect, "revision": revision, "schema": schema.state.value, "bus": bus})
 
 
 async def metrics_endpoint(request: Request) -> Response:
