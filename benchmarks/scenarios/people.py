@@ -6,7 +6,6 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -16,16 +15,16 @@ from tests.sso_provider import Provider, access_token
 from ..bench import Bench, call_hub, hub_request
 from ..load import LoadResult, StaticBody
 from ..report import LoadRecord, ValueRecord, at_most
-from ..servers import HubSpec, Server, hub_server
+from ..servers import Server, hub_server
 from ..stores import StoreKind, StoreProvider
 from .mcp import tools_call
+from .security import redis_missing, two_replicas
 
 NAME = "people"
 ROUNDS = 3
 TARGET_JWT_COST = 0.10  # hub CPU per call, JWT over key
 TARGET_REMOVAL_SECONDS = 1.0
 REMOVALS = 5
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def run(bench: Bench, store: StoreProvider | None) -> None:
@@ -80,22 +79,11 @@ def _compare(bench: Bench, store: StoreProvider, hub: Server, label: str, with_k
 
 
 def _removal(bench: Bench, store: StoreProvider, provider: Provider) -> None:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception as exc:  # noqa: BLE001 - no Redis: the row says why
-        bench.step(f"{NAME}: no Redis at {REDIS_URL} ({exc}); removal across replicas not measured")
+    if redis_missing(bench, NAME, "removal across replicas"):
         return
     bench.step(f"{NAME}: two replicas on PostgreSQL + Redis, a person removed on one, their token polled on the other ({REMOVALS}×)")
-    spec = store.fresh()
-    channel = ("--redis-url", REDIS_URL, "--redis-channel", f"agora:bench:{uuid.uuid4().hex[:8]}")
-    second = HubSpec(Path(str(spec.data_dir) + "-b"), spec.database_url)
-    second.data_dir.mkdir()
-    with hub_server(spec, *channel, *provider.hub_args()) as one:
-        (second.data_dir / "admin.key").write_text(spec.admin_key)
-        with hub_server(second, *channel, *provider.hub_args()) as two:
-            delays = [_one_removal(one, two, spec.admin_key, provider) for _ in range(REMOVALS)]
+    with two_replicas(store, *provider.hub_args()) as (one, two, admin_key):
+        delays = [_one_removal(one, two, admin_key, provider) for _ in range(REMOVALS)]
     worst = max(delays)
     bench.add(ValueRecord(
         NAME, store.kind.value, "removed person: first refusal of their token on another replica", worst * 1000, "ms (worst)",

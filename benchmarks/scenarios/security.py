@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -182,23 +184,37 @@ def _limiter_cost(bench: Bench, store: StoreProvider) -> None:
     ))  # fmt: skip
 
 
-def _revocation(bench: Bench, store: StoreProvider) -> None:
+def redis_missing(bench: Bench, name: str, what: str) -> bool:
+    """Whether there is no Redis to run two replicas with (the step says so, and what is not measured)."""
     try:
         import redis
 
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception as exc:  # noqa: BLE001 - no Redis: the row says why
-        bench.step(f"{NAME}: no Redis at {REDIS_URL} ({exc}); revocation across replicas not measured")
-        return
-    bench.step(f"{NAME}: two replicas on PostgreSQL + Redis, a key revoked on one, polled on the other ({REVOCATIONS}×)")
+    except Exception as exc:  # noqa: BLE001 - no Redis: the step says why
+        bench.step(f"{name}: no Redis at {REDIS_URL} ({exc}); {what} not measured")
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def two_replicas(store: StoreProvider, *args: str) -> Iterator[tuple[Server, Server, str]]:
+    """Two hubs (with ``args``) on one new PostgreSQL database, waking each other through Redis; their admin key."""
     spec = store.fresh()
     channel = ("--redis-url", REDIS_URL, "--redis-channel", f"agora:bench:{uuid.uuid4().hex[:8]}")
     second = HubSpec(Path(str(spec.data_dir) + "-b"), spec.database_url)
     second.data_dir.mkdir()
-    with hub_server(spec, *channel) as one:
+    with hub_server(spec, *channel, *args) as one:
         (second.data_dir / "admin.key").write_text(spec.admin_key)
-        with hub_server(second, *channel) as two:
-            delays = [_one_revocation(one, two, spec.admin_key) for _ in range(REVOCATIONS)]
+        with hub_server(second, *channel, *args) as two:
+            yield one, two, spec.admin_key
+
+
+def _revocation(bench: Bench, store: StoreProvider) -> None:
+    if redis_missing(bench, NAME, "revocation across replicas"):
+        return
+    bench.step(f"{NAME}: two replicas on PostgreSQL + Redis, a key revoked on one, polled on the other ({REVOCATIONS}×)")
+    with two_replicas(store) as (one, two, admin_key):
+        delays = [_one_revocation(one, two, admin_key) for _ in range(REVOCATIONS)]
     worst = max(delays)
     bench.add(ValueRecord(
         NAME, store.kind.value, "revoked key: first refusal on another replica", worst * 1000, "ms (worst)",
