@@ -17,7 +17,7 @@ import typer
 
 from agora.store import Store, migrate, open_store
 from agora.store.migrate import SchemaStatus
-from agora_sdk.errors import InvalidArgument
+from agora_sdk.errors import InvalidArgument, Unavailable
 
 from .output import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_UNAVAILABLE, emit_json, err_console, fail
 from .serve import DatabaseUrl, DataDir
@@ -54,6 +54,10 @@ def _database_errors(store: Store | None, timeout: float) -> Iterator[None]:
         raise fail(f"the database{where} did not answer within {timeout:g} s", EXIT_UNAVAILABLE) from None
     except (OSError, DBAPIError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise fail(f"cannot reach the database{where}: {reason}", EXIT_UNAVAILABLE) from None
+    except Unavailable as exc:  # the store's own word for a database it could not reach after its retries
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
         raise fail(f"cannot reach the database{where}: {reason}", EXIT_UNAVAILABLE) from None
     except Exception as exc:  # noqa: BLE001 - asyncpg's own errors (wrong password, no such database) share no base
         if type(exc).__module__.startswith("asyncpg"):

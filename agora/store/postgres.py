@@ -163,7 +163,9 @@ class PostgresStore(Store):
                 if not (away or sqlstate in _RETRYABLE_SQLSTATES):
                     raise
                 if attempt >= _MAX_ATTEMPTS:
-                    raise _database_away(exc) if away else exc
+                    if away:
+                        raise _database_away(exc) from exc
+                    raise
                 await asyncio.sleep(0.005 * 2**attempt)
             except _AWAY_ERRORS as exc:
                 attempt += 1

@@ -57,6 +57,7 @@ TOOLS = [
         output_model=w.CreatedUser,
         handler=users.create,
         scopes=TENANT_ADMIN,
+        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
         last_updated=ADDED,
     ),
     Tool(
@@ -81,6 +82,7 @@ TOOLS = [
         output_model=w.RemovedUser,
         handler=users.remove,
         admin_only=True,
+        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
         last_updated=ADDED,
     ),
     Tool(
@@ -91,6 +93,7 @@ TOOLS = [
         output_model=w.MembershipChange,
         handler=users.set_membership,
         scopes=TENANT_ADMIN,
+        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
         last_updated=ADDED,
     ),
     Tool(
@@ -101,6 +104,7 @@ TOOLS = [
         output_model=w.MembershipChange,
         handler=users.remove_membership,
         scopes=TENANT_ADMIN,
+        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
         last_updated=ADDED,
     ),
 ]
