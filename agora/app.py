@@ -31,7 +31,6 @@ from agora.core.egress import EgressPolicy
 from agora.core.rendered import RenderedMessages
 from agora.core.oauth import OAuthServer
 from agora.core.accounts import Accounts
-from agora.core.oidc import IdentityProvider
 from agora.core.sessions import ConsoleSessions
 from agora.core.services.messaging import message_json
 from agora.core.services.a2a_bridge import Bridge
@@ -210,7 +209,9 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
     hub.search = SearchEngine(store, clock.now, make_embedder(settings.embedder, settings.embedder_url, settings.embedder_model, settings.embedder_key))
     if settings.llm_url and settings.llm_model:
         hub.llm = LanguageModel(settings.llm_url, settings.llm_model, settings.llm_key, settings.llm_timeout)
-    if settings.oidc is not None:
+    if settings.oidc is not None:  # (Authlib and joserfc are imported by such a hub alone)
+        from agora.core.oidc import IdentityProvider
+
         hub.sso = hub.auth.sso = IdentityProvider(settings.oidc)
     if settings.console:
         lifetime = timedelta(seconds=settings.console_session_seconds)

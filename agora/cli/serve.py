@@ -623,13 +623,12 @@ def oidc_settings(
     role_map: list[str] | None, default_role: str, audience: str, name: str,
 ) -> OidcSettings | None:  # fmt: skip
     """The single sign-on settings of these flags (None without an issuer), or the flag that is wrong."""
-    from agora.core.oidc import OidcSettings, parse_role_map
-    from agora_sdk.wire.admin import Role
-
     if not issuer:
         if client_id or audience or role_map:
             raise typer.BadParameter("set --oidc-issuer too", param_hint="--oidc-*")
         return None
+    from agora.core.oidc import OidcSettings, parse_role_map
+    from agora_sdk.wire.admin import Role
     if not issuer.lower().startswith(("https://", "http://")):
         raise typer.BadParameter("must be the provider's issuer URL", param_hint="--oidc-issuer")
     if not client_id or not client_secret:

@@ -13,6 +13,7 @@ few failures, then locked out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -36,8 +37,13 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 256  # argon2 takes any length; a bound keeps one sign-in's cost bounded
 RECOVERY_CODES = 10
 _HASHER = PasswordHasher()  # argon2id with the library's recommended parameters (RFC 9106's second choice)
-# Compared against when the email is unknown, so that a wrong email costs what a wrong password does.
-_DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the email is unknown, so that a wrong email costs what a wrong password does (made at
+    the first sign-in, not at every hub's start)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -105,7 +111,7 @@ class Accounts:
         user = await self._store.read(user_ops.by_email, email) if email and len(email) <= 254 else None
         try:
             if user is None or user["removed_at"] is not None or user["password_hash"] is None:
-                _HASHER.verify(_DUMMY, password[:PASSWORD_MAX])
+                _HASHER.verify(_dummy_hash(), password[:PASSWORD_MAX])
                 raise Unauthenticated("wrong email or password")
             _HASHER.verify(user["password_hash"], password[:PASSWORD_MAX])
             if user["totp_secret"] and not await self._second_factor(user, code):

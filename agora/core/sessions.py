@@ -16,6 +16,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from agora.store import Store
 from agora.store.ops import sessions as session_ops
@@ -26,7 +27,9 @@ from .accounts import Accounts, hash_password, token_hash
 from .auth import Principal, hash_key
 from .authn import Authenticator
 from .clock import Clock
-from .oidc import IdentityProvider
+
+if TYPE_CHECKING:
+    from .oidc import IdentityProvider
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,8 @@ def test_wrong_passwords_are_refused_alike_and_braked(tmp_path) -> None:
     try:
         with hub.client() as admin:
             email = f"{unique('bob')}@example.com"
-            with sign_up(hub, invite(admin, email, "developer", unique("team"))):
-                pass
+            with sign_up(hub, invite(admin, email, "developer", unique("team"))) as bob:
+                assert acting_as(bob).startswith(f"{email} · developer")
         unknown = sign_in(hub, f"{unique('nobody')}@example.com")
         wrong = sign_in(hub, email, "not the password at all")
         assert unknown.status_code == wrong.status_code == 401

@@ -1,6 +1,7 @@
 """agora.users.* and agora.memberships.*: people and their roles in tenants."""
 
 from datetime import date
+from typing import Any
 
 from agora.core.auth import Scope
 from agora.core.services import users
@@ -11,6 +12,8 @@ from ..tool import Tool
 
 TENANT_ADMIN = frozenset({Scope.admin.value})  # a tenant's admin (its own members), or the hub administrator
 ADDED = date(2026, 11, 28)
+# Managing people is not new work: during an emergency halt a compromised account must still go.
+MANAGING: dict[str, Any] = {"new_work": False, "last_updated": ADDED}
 
 TOOLS = [
     Tool(
@@ -57,8 +60,7 @@ TOOLS = [
         output_model=w.CreatedUser,
         handler=users.create,
         scopes=TENANT_ADMIN,
-        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
-        last_updated=ADDED,
+        **MANAGING,
     ),
     Tool(
         name="agora.users.list",
@@ -82,8 +84,7 @@ TOOLS = [
         output_model=w.RemovedUser,
         handler=users.remove,
         admin_only=True,
-        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
-        last_updated=ADDED,
+        **MANAGING,
     ),
     Tool(
         name="agora.memberships.set",
@@ -93,8 +94,7 @@ TOOLS = [
         output_model=w.MembershipChange,
         handler=users.set_membership,
         scopes=TENANT_ADMIN,
-        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
-        last_updated=ADDED,
+        **MANAGING,
     ),
     Tool(
         name="agora.memberships.remove",
@@ -104,7 +104,6 @@ TOOLS = [
         output_model=w.MembershipChange,
         handler=users.remove_membership,
         scopes=TENANT_ADMIN,
-        new_work=False,  # managing people is not new work: during a halt a compromised account must still go
-        last_updated=ADDED,
+        **MANAGING,
     ),
 ]
