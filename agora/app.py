@@ -168,6 +168,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         sqlite_synchronous=settings.sqlite_synchronous,
         pg_pool_size=settings.pg_pool_size,
         pg_statement_timeout=settings.pg_statement_timeout,
+        pg_row_security=settings.pg_row_security,
     )
     await store.start()
     admin_key, key_file = bootstrap_admin_key(settings)

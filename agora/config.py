@@ -31,6 +31,7 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     pg_statement_timeout: float = 30.0  # seconds; 0: no limit
+    pg_row_security: bool = True  # work as the role row-level security binds (store/tenancy.py)
     public_docs: bool = False
     max_message_bytes: int = 256 * 1024
     message_retention_seconds: float = 7 * 86_400

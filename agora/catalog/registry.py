@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from agora.core.auth import Principal
 from agora.core.context import CallContext, Hub
 from agora.observability import metrics
+from agora.store import tenancy
 from agora_sdk.errors import (
     AgoraError,
     FailedPrecondition,
@@ -69,7 +70,12 @@ class Catalog:
             await hub.throttle.charge(principal.limit_key, principal.kind.value, tool.rate_class)
             request = validate_input(tool, args)
             ctx = CallContext(hub=hub, principal=principal, request_id=request_id, tool=tool.name)
-            result = await tool.handler(ctx, request)
+            # Row-level security: the caller's tenant's rows only.
+            scope = tenancy.serve(None if tool.crosses_tenants else principal.tenant_scope())
+            try:
+                result = await tool.handler(ctx, request)
+            finally:
+                tenancy.restore(scope)
             return tool, result, ctx
         except AgoraError as exc:
             outcome, status = exc.code, exc.status

@@ -38,6 +38,10 @@ class Tool:
     long_running: bool = False  # may wait long: MCP clients may run it as a task (transports/mcp/tasks.py)
     streams_events: bool = False  # emits events while it runs (core/call_events.py): REST answers them as SSE when asked
     schema_override: dict[str, Any] | None = None  # an imported tool's own input schema (the upstream validates)
+    # Its calls reach across tenants by design and check who may see what themselves, so they run hub-wide under
+    # PostgreSQL's row-level security (store/tenancy.py): the marketplace (a listing, the instances other tenants run
+    # of it, the nodes that host them).
+    crosses_tenants: bool = False
     _schema_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

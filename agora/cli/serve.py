@@ -151,6 +151,16 @@ def serve(
             help="Seconds a PostgreSQL statement (or a transaction left idle) may take before the server ends it; the caller gets 503 unavailable and nothing of the operation is kept. 0: no limit. Migrations have none.",
         ),
     ] = 30.0,
+    pg_row_security: Annotated[
+        bool,
+        typer.Option(
+            "--pg-row-security/--no-pg-row-security",
+            envvar="AGORA_PG_ROW_SECURITY",
+            help="On PostgreSQL, work as the role agora_app, which row-level security binds: each call sees and writes only "
+            "its tenant's rows, whatever a query says. --no-pg-row-security works as the database user (the tables' owner), "
+            "unbound; for measuring what the policies cost.",
+        ),
+    ] = True,
     migrate: Annotated[
         bool,
         typer.Option(
@@ -522,6 +532,7 @@ def serve(
         sqlite_synchronous=sqlite_synchronous.upper(),
         pg_pool_size=pg_pool_size,
         pg_statement_timeout=pg_statement_timeout,
+        pg_row_security=pg_row_security,
         public_docs=public_docs,
         max_message_bytes=max_message_bytes,
         message_retention_seconds=message_retention,

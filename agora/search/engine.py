@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from agora.observability import metrics
-from agora.store import Store
+from agora.store import Store, tenancy
 from agora.store.ops import search as search_ops
 from agora.store.ops import system as system_ops
 
@@ -83,7 +83,8 @@ class SearchEngine:
 
     def _refresh_vocabulary(self, unless_unchanged: bool = False) -> None:
         if self._vocabulary_refresh is None or self._vocabulary_refresh.done():
-            self._vocabulary_refresh = asyncio.create_task(self._read_vocabulary(unless_unchanged))
+            with tenancy.hub_wide():  # the hub's vocabulary, whichever tenant's search met the unknown word
+                self._vocabulary_refresh = asyncio.create_task(self._read_vocabulary(unless_unchanged))
 
     async def _read_vocabulary(self, unless_unchanged: bool = False) -> None:
         async with self._vocabulary_lock:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -16,7 +16,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from agora_sdk.errors import Unavailable
 
-from . import migrate, partitions
+from . import migrate, partitions, tenancy
 from .base import ENGINE_JSON_OPTIONS, Op, Store, T, run_op
 
 log = logging.getLogger("agora.store")
@@ -36,6 +36,8 @@ _MIGRATION_LOCK = 0x61676F7261  # "agora": replicas starting together migrate on
 # backend: with no cap, 32 concurrent sends went as one call of 32 while the second core idled (1,250/s); capped at
 # 4, 8 and 16: 1,314, 1,540 and 1,550/s, against ~1,000/s one statement each (single sends, 32 connections).
 TOGETHER_AT_MOST = 8
+APP_ROLE = "agora_app"  # the role a tenant's calls work as: it owns nothing, so the policies of migration 0032 bind it
+_TENANT = "agora.tenant"  # the tenant a pooled connection was last set to serve (in its record's info)
 
 
 def asyncpg_url(url: str) -> str:
@@ -46,9 +48,10 @@ def asyncpg_url(url: str) -> str:
 class PostgresStore(Store):
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_statement_timeout: float = 30.0):
+    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_statement_timeout: float = 30.0, pg_row_security: bool = True):
         self.url_for_display = url.split("@")[-1] if "@" in url else url
         self.statement_timeout = pg_statement_timeout
+        self.row_security = pg_row_security  # until start finds whether the hub may work as APP_ROLE
         # No pre-ping (a round trip per checkout): a connection found dead is discarded and the operation re-run.
         # No overflow: an overflow connection is closed as soon as it is checked in, so under a load above the pool's
         # size the hub spent a fifth of its CPU opening and closing connections (TLS probe, codecs, statements
@@ -70,7 +73,15 @@ class PostgresStore(Store):
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             await conn.run_sync(migrate.upgrade)
             await conn.run_sync(partitions.ensure, datetime.now(timezone.utc))  # a hub stopped for days: today's too
-        log.info("store ready", extra={"store": self.url_for_display})
+            may_work_as_app = (await conn.execute(text(_MAY_WORK_AS_APP), {"role": APP_ROLE})).scalar()
+        if self.row_security and not may_work_as_app:
+            self.row_security = False
+            log.error(
+                "row-level security is not in force: the database user may not work as the role %s; as a superuser, run "
+                "CREATE ROLE %s NOLOGIN; GRANT %s TO <this user>; then `agora db upgrade` again (migration 0032 grants it the tables)",
+                APP_ROLE, APP_ROLE, APP_ROLE,
+            )
+        log.info("store ready", extra={"store": self.url_for_display, "row_security": self.row_security})
 
     async def close(self) -> None:
         await asyncio.gather(*self._flushes, return_exceptions=True)
@@ -89,7 +100,7 @@ class PostgresStore(Store):
         """The items that reach one ``op`` and ``head`` go in one call (``TOGETHER_AT_MOST`` at most), until that
         call has its connection: under load, while every connection of the pool is busy, a batch grows; alone, an
         item goes at once."""
-        key = (op, *head)
+        key = (op, tenancy.current(), *head)  # (a batch runs as one tenant)
         gathered = self._gathering.get(key)
         if gathered is None:
             gathered = self._gathering[key] = _Gathered()
@@ -141,10 +152,11 @@ class PostgresStore(Store):
         Re-running is safe: a failed transaction committed nothing.
         """
         engine = self._engine.sync_engine
+        tenant = tenancy.current() if self.row_security else None
         attempt = 0
         while True:
             try:
-                return await greenlet_spawn(_in_connection, engine, transactional, op, args)
+                return await greenlet_spawn(_in_connection, engine, tenant, transactional, op, args)
             except PoolTimeout as exc:
                 raise Unavailable(
                     "every database connection of this hub stayed busy too long; try again shortly",
@@ -210,7 +222,29 @@ def _fail(answer: asyncio.Future[Any], exc: BaseException) -> None:
         answer.set_exception(exc)
 
 
-def _in_connection(engine: Engine, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
+_MAY_WORK_AS_APP = (
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :role) THEN pg_has_role(current_user, :role, 'MEMBER') "
+    "ELSE false END"
+)
+
+
+def _act_as(conn: Connection, tenant: str | None) -> None:
+    """Row-level security for what follows on ``conn``: a tenant's rows only, as ``APP_ROLE`` with ``app.tenant_id``
+    set; or the hub's own work (``tenancy.HUB_WIDE``), as the user the hub logs in as, whom the policies do not bind.
+    Set for the session and remembered with the pooled connection, so it costs a round trip only when a connection
+    serves another tenant than last time. (A new connection is the hub's own; after a failed transaction, what it is
+    is not known: ``_in_connection`` marks it so.)"""
+    info = conn.connection.info
+    if tenant is not None and info.get(_TENANT, tenancy.HUB_WIDE) != tenant:
+        hub_wide = tenant == tenancy.HUB_WIDE
+        conn.execute(
+            text("SELECT set_config('role', :role, false), set_config('app.tenant_id', :tenant, false)"),
+            {"role": "none" if hub_wide else APP_ROLE, "tenant": "" if hub_wide else tenant},
+        )
+        info[_TENANT] = tenant
+
+
+def _in_connection(engine: Engine, tenant: str | None, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
     """The operation on a pooled connection, in a transaction if ``transactional``, all inside the one greenlet
     ``_run`` spawns: checkout, BEGIN, the statements, COMMIT and checkin each waited on asyncpg from here.
     (``AsyncEngine.begin`` + ``run_sync`` spawn one for each step, ~150 µs of CPU an operation.)
@@ -219,14 +253,24 @@ def _in_connection(engine: Engine, transactional: bool, op: Op[T], args: tuple[A
     READ COMMITTED a transaction gives a read's statements no common snapshot anyway, and its BEGIN and ROLLBACK (or
     COMMIT) were two of a one-statement operation's three round trips. The adapter is told so for this operation
     alone; SQLAlchemy's ``AUTOCOMMIT`` execution option did the same through its pool events, setting and resetting
-    the connection's isolation level on every checkout (~35 µs of CPU an operation)."""
+    the connection's isolation level on every checkout (~35 µs of CPU an operation).
+
+    ``tenant``: whose rows the operation may touch (``tenancy``; None: row-level security is off)."""
     if transactional:
-        with engine.begin() as conn:
-            return run_op(conn, op, args)
+        info: dict[Any, Any] = {}
+        try:
+            with engine.begin() as conn:
+                info = conn.connection.info
+                _act_as(conn, tenant)
+                return run_op(conn, op, args)
+        except BaseException:
+            info[_TENANT] = None  # unknown: rolled back, or its commit failed (a setting made inside it went with it)
+            raise
     with engine.connect() as conn:
         adapter: Any = conn.connection.dbapi_connection
         adapter.autocommit = True
         try:
+            _act_as(conn, tenant)
             return run_op(conn, op, args)
         finally:
             adapter.autocommit = False

@@ -1,5 +1,6 @@
 """agora.marketplace.*, agora.hosting.*, agora.billing.*: listings, hosting nodes, customer instances and their bills."""
 
+from dataclasses import replace
 from datetime import date
 
 from agora.core.auth import Scope
@@ -346,3 +347,6 @@ TOOLS = [
         last_updated=ADDED,
     ),
 ]
+# A listing, the instances other tenants run of it and the nodes that host them span tenants: each tool checks who may
+# see and change what itself (Tool.crosses_tenants).
+TOOLS = [replace(tool, crosses_tenants=True) for tool in TOOLS]

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from agora.core.accounts import link_token, new_second_factor, provisioning_uri, recovery_codes, totp_ok
 from agora.core.auth import ROLE_SCOPES
 from agora.core.context import CallContext
+from agora.store import tenancy
 from agora.store.ops import audit as audit_ops
 from agora.store.ops import keys as key_ops
 from agora.store.ops import users as user_ops
@@ -158,7 +159,8 @@ async def me(ctx: CallContext, _req: Empty) -> Me:
     user = None
     if p.user_id is not None:
         row = await ctx.store.read(user_ops.get, p.user_id)
-        held = await ctx.store.read(user_ops.memberships_of, [p.user_id])
+        with tenancy.hub_wide():  # the person's own memberships, in every tenant
+            held = await ctx.store.read(user_ops.memberships_of, [p.user_id])
         user = user_model(row, held[p.user_id]) if row is not None else None
     return Me(kind=p.kind.value, label=p.label, tenant_id=p.tenant_scope(), role=p.role, scopes=sorted(p.scopes), user=user)
 
