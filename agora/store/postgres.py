@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from agora_sdk.errors import Unavailable
 
@@ -231,17 +231,18 @@ _MAY_WORK_AS_APP = (
 def _act_as(conn: Connection, tenant: str | None) -> None:
     """Row-level security for what follows on ``conn``: a tenant's rows only, as ``APP_ROLE`` with ``app.tenant_id``
     set; or the hub's own work (``tenancy.HUB_WIDE``), as the user the hub logs in as, whom the policies do not bind.
-    Set for the session and remembered with the pooled connection, so it costs a round trip only when a connection
-    serves another tenant than last time. (A new connection is the hub's own; after a failed transaction, what it is
-    is not known: ``_in_connection`` marks it so.)"""
+    Set for the session, on asyncpg itself before the operation's first statement (so before the adapter begins its
+    transaction: a rollback cannot take it back), and remembered with the pooled connection, so it costs a round trip
+    only when a connection serves another tenant than last time. (A new connection is the hub's own.)"""
     info = conn.connection.info
     if tenant is not None and info.get(_TENANT, tenancy.HUB_WIDE) != tenant:
         hub_wide = tenant == tenancy.HUB_WIDE
-        conn.execute(
-            text("SELECT set_config('role', :role, false), set_config('app.tenant_id', :tenant, false)"),
-            {"role": "none" if hub_wide else APP_ROLE, "tenant": "" if hub_wide else tenant},
-        )
+        driver: Any = conn.connection.driver_connection
+        await_only(driver.fetchval(_SET_TENANT, "none" if hub_wide else APP_ROLE, "" if hub_wide else tenant))
         info[_TENANT] = tenant
+
+
+_SET_TENANT = "SELECT set_config('role', $1, false), set_config('app.tenant_id', $2, false)"
 
 
 def _in_connection(engine: Engine, tenant: str | None, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
@@ -257,15 +258,9 @@ def _in_connection(engine: Engine, tenant: str | None, transactional: bool, op: 
 
     ``tenant``: whose rows the operation may touch (``tenancy``; None: row-level security is off)."""
     if transactional:
-        info: dict[Any, Any] = {}
-        try:
-            with engine.begin() as conn:
-                info = conn.connection.info
-                _act_as(conn, tenant)
-                return run_op(conn, op, args)
-        except BaseException:
-            info[_TENANT] = None  # unknown: rolled back, or its commit failed (a setting made inside it went with it)
-            raise
+        with engine.begin() as conn:
+            _act_as(conn, tenant)
+            return run_op(conn, op, args)
     with engine.connect() as conn:
         adapter: Any = conn.connection.dbapi_connection
         adapter.autocommit = True
