@@ -31,6 +31,7 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     pg_statement_timeout: float = 30.0  # seconds; 0: no limit
+    reputation_seconds: float = 300.0  # how often listings' reputations are reckoned again (core/reputation.py)
     pg_row_security: bool = True  # work as the role row-level security binds (store/tenancy.py)
     public_docs: bool = False
     max_message_bytes: int = 256 * 1024

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, search, tasks, users, workflows
+    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -611,6 +611,98 @@ class TaskTools(SyncGroup):
         return self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
 
 
+class ReviewsTools(SyncGroup):
+    """Tools ``agora.reviews.*``."""
+
+    def write(
+        self,
+        listing: str,
+        rating: int,
+        *,
+        title: str | Unset = UNSET,
+        text: str | Unset = UNSET,
+        listing_version: int | None | Unset = UNSET,
+    ) -> reviews.Review:
+        """Rate a listing 1-5, with an optional title and text (at most 4,000 characters): once per tenant and listing, only by a verified buyer (an instance of it completed an execution or ran ten minutes).
+
+        Args:
+            listing: Listing id, or a listed listing's name.
+            rating: required.
+            title: optional (default '').
+            text: optional (default '').
+            listing_version: The version reviewed (default: the one the caller's latest instance ran)."""
+        return self._call("agora.reviews.write", "reviews.Review", locals(), retry_safe=False)
+
+    def edit(
+        self,
+        review_id: str,
+        *,
+        rating: int | None | Unset = UNSET,
+        title: str | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+    ) -> reviews.Review:
+        """Change the caller's tenant's review (its earlier wording is kept in its history).
+
+        Args:
+            review_id: The review's id.
+            rating: optional (default None).
+            title: optional (default None).
+            text: optional (default None)."""
+        return self._call("agora.reviews.edit", "reviews.Review", locals(), retry_safe=False)
+
+    def withdraw(
+        self,
+        review_id: str,
+    ) -> reviews.Review:
+        """Take the caller's tenant's review back (its rating no longer counts; writing again publishes it anew).
+
+        Args:
+            review_id: The review's id."""
+        return self._call("agora.reviews.withdraw", "reviews.Review", locals(), retry_safe=False)
+
+    def list(
+        self,
+        listing: str,
+        *,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> reviews.ReviewList:
+        """A listing's reviews, newest first, with its rating (Bayesian), count and distribution.
+
+        Args:
+            listing: Listing id, or a listed listing's name.
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return self._call("agora.reviews.list", "reviews.ReviewList", locals(), retry_safe=True)
+
+    def respond(
+        self,
+        review_id: str,
+        text: str,
+    ) -> reviews.Review:
+        """The publisher's answer to a review of its listing (one per review; writing again replaces it).
+
+        Args:
+            review_id: The review's id.
+            text: The publisher's answer (one per review; writing again replaces it)."""
+        return self._call("agora.reviews.respond", "reviews.Review", locals(), retry_safe=False)
+
+    def hide(
+        self,
+        review_id: str,
+        reason: str,
+        *,
+        hidden: bool | Unset = UNSET,
+    ) -> reviews.Review:
+        """Hide a review (or show it again), with the reason: it is kept, with the reason on record, and no longer counts.
+
+        Args:
+            review_id: The review's id.
+            reason: Why (kept with the review and in the audit log).
+            hidden: False shows it again."""
+        return self._call("agora.reviews.hide", "reviews.Review", locals(), retry_safe=False)
+
+
 class QueryTools(SyncGroup):
     """Tools ``agora.query.*``."""
 
@@ -978,6 +1070,9 @@ class MarketplaceTools(SyncGroup):
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
         q: str | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
+        sort: marketplace.DiscoverOrder | str | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
@@ -987,6 +1082,9 @@ class MarketplaceTools(SyncGroup):
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
             q: What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them).
+            min_rating: Only listings rated at least this (their Bayesian rating).
+            min_reputation: Only listings of at least this reputation (0 to 100).
+            sort: name (A to Z), rating or reputation (best first); q ranks by relevance.
             limit: optional (default 50).
             cursor: next_cursor of the previous page."""
         return self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
@@ -2146,6 +2244,98 @@ class AsyncTaskTools(AsyncGroup):
         return await self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
 
 
+class AsyncReviewsTools(AsyncGroup):
+    """Tools ``agora.reviews.*``."""
+
+    async def write(
+        self,
+        listing: str,
+        rating: int,
+        *,
+        title: str | Unset = UNSET,
+        text: str | Unset = UNSET,
+        listing_version: int | None | Unset = UNSET,
+    ) -> reviews.Review:
+        """Rate a listing 1-5, with an optional title and text (at most 4,000 characters): once per tenant and listing, only by a verified buyer (an instance of it completed an execution or ran ten minutes).
+
+        Args:
+            listing: Listing id, or a listed listing's name.
+            rating: required.
+            title: optional (default '').
+            text: optional (default '').
+            listing_version: The version reviewed (default: the one the caller's latest instance ran)."""
+        return await self._call("agora.reviews.write", "reviews.Review", locals(), retry_safe=False)
+
+    async def edit(
+        self,
+        review_id: str,
+        *,
+        rating: int | None | Unset = UNSET,
+        title: str | None | Unset = UNSET,
+        text: str | None | Unset = UNSET,
+    ) -> reviews.Review:
+        """Change the caller's tenant's review (its earlier wording is kept in its history).
+
+        Args:
+            review_id: The review's id.
+            rating: optional (default None).
+            title: optional (default None).
+            text: optional (default None)."""
+        return await self._call("agora.reviews.edit", "reviews.Review", locals(), retry_safe=False)
+
+    async def withdraw(
+        self,
+        review_id: str,
+    ) -> reviews.Review:
+        """Take the caller's tenant's review back (its rating no longer counts; writing again publishes it anew).
+
+        Args:
+            review_id: The review's id."""
+        return await self._call("agora.reviews.withdraw", "reviews.Review", locals(), retry_safe=False)
+
+    async def list(
+        self,
+        listing: str,
+        *,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> reviews.ReviewList:
+        """A listing's reviews, newest first, with its rating (Bayesian), count and distribution.
+
+        Args:
+            listing: Listing id, or a listed listing's name.
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return await self._call("agora.reviews.list", "reviews.ReviewList", locals(), retry_safe=True)
+
+    async def respond(
+        self,
+        review_id: str,
+        text: str,
+    ) -> reviews.Review:
+        """The publisher's answer to a review of its listing (one per review; writing again replaces it).
+
+        Args:
+            review_id: The review's id.
+            text: The publisher's answer (one per review; writing again replaces it)."""
+        return await self._call("agora.reviews.respond", "reviews.Review", locals(), retry_safe=False)
+
+    async def hide(
+        self,
+        review_id: str,
+        reason: str,
+        *,
+        hidden: bool | Unset = UNSET,
+    ) -> reviews.Review:
+        """Hide a review (or show it again), with the reason: it is kept, with the reason on record, and no longer counts.
+
+        Args:
+            review_id: The review's id.
+            reason: Why (kept with the review and in the audit log).
+            hidden: False shows it again."""
+        return await self._call("agora.reviews.hide", "reviews.Review", locals(), retry_safe=False)
+
+
 class AsyncQueryTools(AsyncGroup):
     """Tools ``agora.query.*``."""
 
@@ -2513,6 +2703,9 @@ class AsyncMarketplaceTools(AsyncGroup):
         category: str | None | Unset = UNSET,
         text: str | None | Unset = UNSET,
         q: str | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
+        sort: marketplace.DiscoverOrder | str | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> marketplace.ListingList:
@@ -2522,6 +2715,9 @@ class AsyncMarketplaceTools(AsyncGroup):
             category: optional (default None).
             text: Words to find in the name, description or capabilities.
             q: What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them).
+            min_rating: Only listings rated at least this (their Bayesian rating).
+            min_reputation: Only listings of at least this reputation (0 to 100).
+            sort: name (A to Z), rating or reputation (best first); q ranks by relevance.
             limit: optional (default 50).
             cursor: next_cursor of the previous page."""
         return await self._call("agora.marketplace.discover", "marketplace.ListingList", locals(), retry_safe=True)
@@ -3101,6 +3297,7 @@ class ToolGroups:
         self.memberships = MembershipsTools(self)
         self.messaging = MessagingTools(self)
         self.query = QueryTools(self)
+        self.reviews = ReviewsTools(self)
         self.task = TaskTools(self)
         self.tools = ToolsTools(self)
         self.users = UsersTools(self)
@@ -3122,6 +3319,7 @@ class AsyncToolGroups:
         self.memberships = AsyncMembershipsTools(self)
         self.messaging = AsyncMessagingTools(self)
         self.query = AsyncQueryTools(self)
+        self.reviews = AsyncReviewsTools(self)
         self.task = AsyncTaskTools(self)
         self.tools = AsyncToolsTools(self)
         self.users = AsyncUsersTools(self)

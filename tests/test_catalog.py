@@ -14,7 +14,8 @@ import pytest
 from .conftest import call, ok, unique
 
 # A real, valid input for every tool. A tool added to the catalog without one fails test_every_tool_has_an_example.
-Example = Callable[[httpx.Client], dict[str, Any]]
+# The input of a call the admin makes, or (the client that makes it, its input).
+Example = Callable[[httpx.Client], dict[str, Any] | tuple[httpx.Client, dict[str, Any]]]
 
 
 def _agent(admin: httpx.Client) -> str:
@@ -112,9 +113,9 @@ def _paused(admin: httpx.Client) -> str:
     return instance_id
 
 
-def _served(admin: httpx.Client) -> dict[str, Any]:
+def _served(admin: httpx.Client, instance_id: str | None = None) -> dict[str, Any]:
     """A running instance whose agent (played by a thread with the agent's key) completes the next task it gets."""
-    instance_id = _instance(admin, "running")
+    instance_id = instance_id or _instance(admin, "running")
     token = ok(call(admin, "agora.hosting.credentials", instance_id=instance_id))["agent_token"]
 
     def serve() -> None:
@@ -124,6 +125,35 @@ def _served(admin: httpx.Client) -> dict[str, Any]:
 
     threading.Thread(target=serve, daemon=True).start()
     return {"instance_id": instance_id, "endpoint": "add", "parameters": {"numbers": [1, 2]}, "timeout": 20}
+
+
+def _buyer(admin: httpx.Client) -> tuple[httpx.Client, str]:
+    """A tenant's client that ran one of the admin's listings and had an execution completed (a verified buyer), and
+    the listing."""
+    key = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("buyer")))["key"]
+    buyer = httpx.Client(base_url=str(admin.base_url), headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    listing = _listed(admin)
+    instance_id = ok(call(buyer, "agora.marketplace.create_instance", agent_id=listing))["instance_id"]
+    ok(call(admin, "agora.hosting.report", instance_id=instance_id, status="running"))
+    execution = _served(admin, instance_id)
+    assert ok(call(buyer, "agora.marketplace.execute", **execution))["status"] == "completed"
+    return buyer, listing
+
+
+def _review(admin: httpx.Client) -> tuple[httpx.Client, str, str]:
+    """A verified buyer's client, the admin's listing it ran and its published review of it."""
+    buyer, listing = _buyer(admin)
+    return buyer, listing, ok(call(buyer, "agora.reviews.write", listing=listing, rating=4))["review_id"]
+
+
+def _as_buyer(make: Callable[[str], dict[str, Any]]) -> Callable[[httpx.Client], tuple[httpx.Client, dict[str, Any]]]:
+    """An example the verified buyer that wrote a review calls: ``make(review_id)`` gives its input."""
+
+    def example(admin: httpx.Client) -> tuple[httpx.Client, dict[str, Any]]:
+        buyer, _listing, review_id = _review(admin)
+        return buyer, make(review_id)
+
+    return example
 
 
 def _key(admin: httpx.Client) -> str:
@@ -260,7 +290,7 @@ EXAMPLES: dict[str, Example] = {
     "agora.marketplace.pause_instance": lambda a: {"instance_id": _instance(a, "running")},
     "agora.marketplace.resume_instance": lambda a: {"instance_id": _paused(a)},
     "agora.marketplace.terminate_instance": lambda a: {"instance_id": _instance(a, "failed"), "grace_seconds": 1},
-    "agora.marketplace.execute": _served,
+    "agora.marketplace.execute": lambda a: _served(a),
     "agora.marketplace.dashboard": lambda a: {},
     "agora.billing.invoice": lambda a: {"month": "2026-11"},
     "agora.billing.usage": lambda a: {"months": 3, "until": "2026-11"},
@@ -269,6 +299,12 @@ EXAMPLES: dict[str, Example] = {
     "agora.hosting.assigned": lambda a: {"node": "catalog-node"} if _listed(a) else {},
     "agora.hosting.credentials": lambda a: {"instance_id": _instance(a)},
     "agora.hosting.report": lambda a: {"instance_id": _instance(a), "status": "running", "pid": 4242, "cpu_percent": 1.5, "memory_mb": 40.2, "processes": 1},
+    "agora.reviews.write": lambda a: (lambda b: (b[0], {"listing": b[1], "rating": 5, "title": "Adds up", "text": "fast\nand right", "listing_version": 1}))(_buyer(a)),
+    "agora.reviews.edit": _as_buyer(lambda review: {"review_id": review, "rating": 5, "text": "even better"}),
+    "agora.reviews.withdraw": _as_buyer(lambda review: {"review_id": review}),
+    "agora.reviews.list": lambda a: {"listing": _review(a)[1], "limit": 5},
+    "agora.reviews.respond": lambda a: {"review_id": _review(a)[2], "text": "Thank you"},
+    "agora.reviews.hide": lambda a: {"review_id": _review(a)[2], "reason": "spam", "hidden": True},
     "agora.mcp_servers.register": lambda a: _stdio_server(),
     "agora.mcp_servers.list": lambda a: {},
     "agora.mcp_servers.remove": lambda a: {"name": _mcp_server(a)},
@@ -305,9 +341,10 @@ def test_each_tool_schema_validates_its_real_input_and_the_call_succeeds(hub, ad
         schema = ok(call(admin, "agora.discovery.schema", name=tool["name"]))
         assert schema["version"] == tool["version"]
         assert schema["http"]["path"] == "/" + tool["name"].replace(".", "/")
-        args = EXAMPLES[tool["name"]](admin)
+        example = EXAMPLES[tool["name"]](admin)
+        caller, args = example if isinstance(example, tuple) else (admin, example)
         jsonschema.validate(args, schema["input_schema"])
-        result = ok(call(admin, tool["name"], **args))
+        result = ok(call(caller, tool["name"], **args))
         jsonschema.validate(result, schema["output_schema"])
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**args, "no_such_field": 1}, schema["input_schema"])

@@ -36,10 +36,15 @@ def discover(
     hub: Hub,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     text: Annotated[str | None, typer.Option(help="Words to find in the name, description or capabilities.")] = None,
+    min_rating: Annotated[float | None, typer.Option(help="Only listings rated at least this (1 to 5).")] = None,
+    min_reputation: Annotated[float | None, typer.Option(help="Only listings of at least this reputation (0 to 100).")] = None,
+    sort: Annotated[str, typer.Option(help="name, rating or reputation (best first).")] = "name",
     limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
 ) -> None:
-    """Listed agents, with price, availability and measured performance."""
-    result = hub.call("agora.marketplace.discover", category=category, text=text, limit=limit)
+    """Listed agents, with price, rating, availability and measured performance."""
+    result = hub.call(
+        "agora.marketplace.discover", category=category, text=text, min_rating=min_rating, min_reputation=min_reputation, sort=sort, limit=limit
+    )
 
     def rows() -> list[list[Any]]:
         out = []
@@ -47,11 +52,12 @@ def discover(
             info = a["marketplace_info"]
             perf, avail = info["performance_metrics"], info["availability"]
             success = "—" if perf["success_rate"] is None else f"{perf['success_rate']:.0%}"
-            out.append([a["listing_id"], a["agent_name"], a["category"], _price(info["pricing_info"]),
+            out.append([a["listing_id"], a["agent_name"], a["category"], _price(info["pricing_info"]), f"{a['rating']:.2f} ({a['rating_count']})", f"{a['reputation']:.1f}",
                         f"{avail['current_instances']}/{avail['max_instances']}", info["customer_instances"], success])  # fmt: skip
         return out
 
-    hub.show(result, lambda r: table(f"{r['total']} listed agent(s)", ["listing", "name", "category", "price", "running", "yours", "success"], rows()))
+    columns = ["listing", "name", "category", "price", "rating", "reputation", "running", "yours", "success"]
+    hub.show(result, lambda r: table(f"{r['total']} listed agent(s)", columns, rows()))
 
 
 @hub_command(market_app, "publish")

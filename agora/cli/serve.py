@@ -185,6 +185,13 @@ def serve(
     offline_after: Annotated[
         float, typer.Option(envvar="AGORA_OFFLINE_AFTER", help="Seconds without a heartbeat or live stream before an agent is marked offline.")
     ] = 90.0,
+    reputation_seconds: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_REPUTATION_SECONDS", min=0.1,
+            help="How often each listed listing's reputation is reckoned again from its rating and its instances' records.",
+        ),
+    ] = 300.0,
     stream_send_timeout: Annotated[
         float,
         typer.Option(
@@ -542,6 +549,7 @@ def serve(
         workflow_retention_seconds=workflow_retention,
         usage_retention_seconds=usage_retention,
         offline_after_seconds=offline_after,
+        reputation_seconds=reputation_seconds,
         stream_send_timeout=stream_send_timeout,
         mcp_gateway_refresh_seconds=mcp_gateway_refresh,
         opentelemetry=opentelemetry,

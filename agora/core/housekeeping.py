@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from agora.bus import Event
 from agora.config import Settings
 from agora.core import presence as live_presence
-from agora.core import retention
+from agora.core import reputation, retention
 from agora.core.activity import FLUSH_SECONDS
 from agora.core.context import Hub
 from agora.core.events import announce
@@ -71,6 +71,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("task-expiry", lambda s: 0.5, task_service.expire),  # leases that ran out, deadlines that passed
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
+    ("reputation", lambda s: s.reputation_seconds, reputation.refresh),  # listings' reputations, from their records
     ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins and OAuth grants
     ("activity", lambda s: FLUSH_SECONDS, activity_service.flush),  # this replica's counts, for the overview
 ]

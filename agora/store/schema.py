@@ -660,8 +660,58 @@ market_listings = Table(
     Column("search_text", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Its published reviews' ratings (agora_sdk/wire/reviews.py): the Bayesian rating, how many, their sum and count
+    # per star (1 to 5). Kept with each review written, edited, withdrawn or hidden.
+    Column("rating", Float, nullable=False, server_default=text("3")),
+    Column("rating_count", Integer, nullable=False, server_default=text("0")),
+    Column("rating_total", Integer, nullable=False, server_default=text("0")),
+    Column("rating_distribution", Json, nullable=False, server_default=text("'[0, 0, 0, 0, 0]'")),
+    # Its reputation (0 to 100) and what it was reckoned from, kept by a periodic job (core/reputation.py); the
+    # default is that of a listing nobody ran or rated yet (core/reputation.PRIOR).
+    Column("reputation", Float, nullable=False, server_default=text("70.75")),
+    Column("reputation_inputs", Json, nullable=True),
     UniqueConstraint("tenant_id", "agent_name", name="uq_market_listings_name"),
     Index("ix_market_listings_status", "status", "category"),
+    Index("ix_market_listings_rating", "status", "rating", "listing_id"),  # best rated first
+    Index("ix_market_listings_reputation", "status", "reputation", "listing_id"),
+)
+
+# Reviews of listings by verified buyers: one per tenant and listing, edited in place (earlier versions in
+# market_review_history), withdrawn by its author or hidden by the hub's administrator, never deleted.
+market_reviews = Table(
+    "market_reviews",
+    metadata,
+    Column("review_id", String(32), primary_key=True),
+    Column("listing_id", String(32), nullable=False),
+    Column("tenant_id", String(64), nullable=False),  # the reviewer
+    Column("author", String(200), nullable=False),  # who wrote it (Principal.label)
+    Column("rating", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("listing_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # published, withdrawn, hidden
+    Column("hidden_reason", Text, nullable=True),
+    Column("response", Text, nullable=True),  # the publisher's answer
+    Column("responded_at", UtcDateTime, nullable=True),
+    Column("edits", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("listing_id", "tenant_id", name="uq_market_reviews_tenant"),
+    Index("ix_market_reviews_listing", "listing_id", "status", "updated_at", "review_id"),
+    Index("ix_market_reviews_tenant", "tenant_id", "created_at"),  # a tenant's recent reviews (the burst limit)
+)
+
+market_review_history = Table(
+    "market_review_history",
+    metadata,
+    Column("entry_id", Serial, primary_key=True, autoincrement=True),
+    Column("review_id", String(32), nullable=False, index=True),
+    Column("rating", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("listing_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("replaced_at", UtcDateTime, nullable=False),
 )
 
 hosting_nodes = Table(

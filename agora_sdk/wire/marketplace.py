@@ -122,6 +122,20 @@ class MarketplaceInfo(Output):
     performance_metrics: PerformanceMetrics
 
 
+class ReputationInputs(Output):
+    """What a listing's reputation is reckoned from: its rating and the hub's own records of its instances."""
+
+    rating: float
+    completed: int = Field(0, description="Executions its instances completed.")
+    failed: int = Field(0, description="Executions that failed.")
+    p95_seconds: float | None = Field(None, description="95th percentile from claim to completion, last 30 days (null: none measured).")
+    running_seconds: float = 0.0
+    down_seconds: float = Field(0.0, description="Time its instances were down (their node away).")
+    instances: int = Field(0, description="Instances buyers made of it.")
+    ended_early: int = Field(0, description="Of those, stopped within their first hour.")
+    reckoned_at: UtcDatetime | None = None
+
+
 class MarketplaceListing(Output):
     listing_id: str
     agent_id: str = Field(description="The listing id (seed 003 calls it agent_id).")
@@ -140,7 +154,18 @@ class MarketplaceListing(Output):
     languages: list[str] = Field(default_factory=list)
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    rating: float = Field(3.0, description="Its verified buyers' ratings as a Bayesian average (agora_sdk/wire/reviews.py): 3 with none.")
+    rating_count: int = 0
+    rating_distribution: list[int] = Field(default_factory=lambda: [0] * 5, description="How many ratings of 1, 2, 3, 4 and 5 stars.")
+    reputation: float = Field(description="0 to 100: its rating and what the hub measured of its instances (agora/core/reputation.py).")
+    reputation_inputs: ReputationInputs | None = Field(None, description="What the reputation was reckoned from (null: not yet).")
     marketplace_info: MarketplaceInfo | None = None
+
+
+class DiscoverOrder(StrEnum):
+    name = "name"
+    rating = "rating"
+    reputation = "reputation"
 
 
 class Discover(Input):
@@ -149,6 +174,9 @@ class Discover(Input):
     q: str | None = Field(
         None, min_length=1, max_length=500, description="What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them)."
     )
+    min_rating: float | None = Field(None, ge=1, le=5, description="Only listings rated at least this (their Bayesian rating).")
+    min_reputation: float | None = Field(None, ge=0, le=100, description="Only listings of at least this reputation (0 to 100).")
+    sort: DiscoverOrder = Field(DiscoverOrder.name, description="name (A to Z), rating or reputation (best first); q ranks by relevance.")
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page.")
 

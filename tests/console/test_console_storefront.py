@@ -119,6 +119,23 @@ def test_an_instance_is_created_paused_and_terminated_from_the_storefront_and_it
         exported = next(r for r in rows if r["instance_id"] == iid)
         assert Decimal(exported["total_cost"]) == Decimal(line["cost"]["total_cost"]) and int(exported["requests"]) == 1
 
+        # Having run it, the customer is a verified buyer: it rates the listing on the listing's page.
+        page.goto(f"{market.url}/ui/marketplace/{published['listing_id']}")
+        reviews = page.get_by_role("region", name="Ratings and reviews")
+        expect(reviews).to_contain_text("No reviews yet.")
+        reviews.get_by_label("4 ★").check()
+        reviews.get_by_label("Title").fill("Adds up")
+        reviews.get_by_label("Review", exact=True).fill("<b>fast</b>\nand right")
+        reviews.get_by_role("button", name="Publish review").click()
+        expect(page.locator("#review-result").get_by_role("status")).to_contain_text("published")
+        page.reload()
+        expect(reviews.get_by_role("article")).to_contain_text("<b>fast</b>")  # shown as text, never as markup
+        expect(reviews).to_contain_text("3.17")  # (5·3 + 4) / (5 + 1)
+        screenshot(page, "listing-reviews")
+        reviews.get_by_label("5 ★").check()
+        reviews.get_by_role("button", name="Publish review").click()  # again: the catalog refuses, beside the form
+        expect(page.locator("#review-result").get_by_role("alert")).to_contain_text("reviewed the listing already")
+
         assert problems == [], problems
 
         # Another customer: the instance is not there.

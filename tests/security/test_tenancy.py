@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import call, ok, unique
-from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _person, _stdio_server, _workflow
+from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _person, _review, _stdio_server, _workflow
 
 Builder = Callable[[httpx.Client], dict[str, Any]]
 
@@ -64,6 +64,13 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.admin.audit", "target_id"): lambda a: {"target_id": _agent(a)},
     ("agora.admin.keys.revoke", "key_id"): EXAMPLES["agora.admin.keys.revoke"],
     ("agora.marketplace.chat", "conversation_id"): lambda a: {"message": "and the second one?", "conversation_id": _conversation(a)},
+    ("agora.reviews.list", "listing"): lambda a: {"listing": _unlisted(a)},
+    ("agora.reviews.write", "listing"): lambda a: {"listing": _unlisted(a), "rating": 5},
+    # A buyer's review of the admin's listing: no one else may change it or answer it (its publisher aside).
+    ("agora.reviews.edit", "review_id"): lambda a: {"review_id": _review(a)[2], "rating": 1},
+    ("agora.reviews.withdraw", "review_id"): lambda a: {"review_id": _review(a)[2]},
+    ("agora.reviews.respond", "review_id"): lambda a: {"review_id": _review(a)[2], "text": "not mine to answer"},
+    ("agora.reviews.hide", "review_id"): lambda a: {"review_id": _review(a)[2], "reason": "not mine to hide"},
 }
 
 # Inputs that look like names but name nothing a stranger could probe (new things, tools, free labels), or that are

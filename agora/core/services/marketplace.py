@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from agora.core import billing
 from agora.core.context import CallContext
 from agora.core.egress import http_url
+from agora.core.reputation import PRIOR
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, InvalidArgument, PermissionDenied
@@ -56,9 +57,12 @@ async def _check_repository(ctx: CallContext, url: str) -> None:
 
 
 def listing_model(row: dict[str, Any], info: w.MarketplaceInfo | None = None) -> w.MarketplaceListing:
-    return w.MarketplaceListing.model_validate(
-        {**row, "agent_id": row["listing_id"], "publisher": row["tenant_id"], "languages": row.get("languages") or [], "marketplace_info": info}
-    )
+    # Its rating and reputation are the row's (store/ops/reviews.rate_listing, core/reputation.py); a listing just
+    # published, as its publish wrote it, has neither yet.
+    return w.MarketplaceListing.model_validate({
+        "reputation": PRIOR, **row, "agent_id": row["listing_id"], "publisher": row["tenant_id"], "languages": row.get("languages") or [],
+        "marketplace_info": info,
+    })  # fmt: skip
 
 
 async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
@@ -69,7 +73,10 @@ async def discover(ctx: CallContext, req: w.Discover) -> w.ListingList:
         return await _discover_ranked(ctx, req)
 
     def op(conn: Connection) -> tuple[list[w.MarketplaceListing], int, str | None]:
-        rows, total, next_cursor = market_ops.discover(conn, req.category, (req.text or "").split(), req.limit, req.cursor)
+        rows, total, next_cursor = market_ops.discover(
+            conn, req.category, (req.text or "").split(), req.limit, req.cursor, min_rating=req.min_rating,
+            min_reputation=req.min_reputation, best=None if req.sort is w.DiscoverOrder.name else req.sort.value,
+        )  # fmt: skip
         return with_info(conn, rows, ctx.principal.tenant_id, ctx.clock.now()), total, next_cursor
 
     listings, total, next_cursor = await ctx.store.read(op)
@@ -82,6 +89,8 @@ async def _discover_ranked(ctx: CallContext, req: w.Discover) -> w.ListingList:
 
     if req.text is not None:
         raise InvalidArgument("give q (ranked by relevance) or text (words every listing holds), not both", details={"field": "q"})
+    if req.min_rating is not None or req.min_reputation is not None or req.sort is not w.DiscoverOrder.name:
+        raise InvalidArgument("q ranks by relevance: leave min_rating, min_reputation and sort out, or leave q out", details={"field": "q"})
     # (An empty category is none, as in the unranked listing.)
     ids, next_cursor, total = await ranked_ids(ctx, req.q or "", SearchKind.listing, req.limit, req.cursor, category=req.category or None)
 

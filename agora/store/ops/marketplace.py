@@ -24,7 +24,7 @@ from ..schema import (
 )
 from . import search as search_ops
 from .dialect import one_of, one_of_words, seconds_between
-from .pagination import decode_cursor, page
+from .pagination import decode_cursor, decode_position, page
 
 LIVE = ("starting", "running", "paused", "stopping")  # instances that hold a place on a node
 
@@ -83,15 +83,26 @@ def _has_run(conn: Connection, listing_row: Any, tenant_id: str | None) -> bool:
     return tenant_id is not None and conn.execute(ran.limit(1)).first() is not None
 
 
-def discover(conn: Connection, category: str | None, words: list[str], limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], int, str | None]:
-    """A page of listed listings by name (then id), the number of all that match, and the cursor of the next page
-    (keyset: after the listing the cursor names)."""
+def discover(
+    conn: Connection, category: str | None, words: list[str], limit: int, cursor: str | None = None, *,
+    min_rating: float | None = None, min_reputation: float | None = None, best: str | None = None,
+) -> tuple[list[dict[str, Any]], int, str | None]:  # fmt: skip
+    """A page of listed listings by name (then id), or the ``best`` by ``rating`` or ``reputation`` first (then the
+    newest id), the number of all that match, and the cursor of the next page (keyset: after the listing the cursor
+    names, or the position it gives)."""
     stmt = select(market_listings).where(market_listings.c.status == "listed")
     if category:
         stmt = stmt.where(market_listings.c.category == category)
     for word in words:
         stmt = stmt.where(market_listings.c.search_text.contains(word.lower(), autoescape=True))
+    if min_rating is not None:
+        stmt = stmt.where(market_listings.c.rating >= min_rating)
+    if min_reputation is not None:
+        stmt = stmt.where(market_listings.c.reputation >= min_reputation)
     total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    if best is not None:
+        found, next_cursor = _best_page(conn, stmt, market_listings.c[best], limit, cursor)
+        return found, total, next_cursor
     after = decode_cursor(cursor)
     if after is not None:
         pivot = select(market_listings.c.agent_name).where(market_listings.c.listing_id == after).scalar_subquery()
@@ -101,6 +112,19 @@ def discover(conn: Connection, category: str | None, words: list[str], limit: in
     rows = conn.execute(stmt.order_by(market_listings.c.agent_name, market_listings.c.listing_id).limit(limit + 1)).mappings()
     found, next_cursor = page([dict(r) for r in rows], limit, lambda r: r["listing_id"])
     return found, total, next_cursor
+
+
+def _best_page(conn: Connection, stmt: Any, column: Any, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Highest ``column`` first, then the newest id (keyset on both: the cursor carries the last row's)."""
+    after = decode_position(cursor, 2)
+    if after is not None:
+        try:
+            value = float(after[0])
+        except ValueError:
+            raise InvalidArgument("cursor is not one this hub issued", details={"field": "cursor"}) from None
+        stmt = stmt.where(or_(column < value, and_(column == value, market_listings.c.listing_id < after[1])))
+    rows = conn.execute(stmt.order_by(column.desc(), market_listings.c.listing_id.desc()).limit(limit + 1)).mappings()
+    return page([dict(r) for r in rows], limit, lambda r: (repr(r[column.name]), r["listing_id"]))
 
 
 def listings_by_id(conn: Connection, listing_ids: list[str]) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import account, admin, ask, export, mcp, oauth, pages, people, send, signin, storefront, workflows
+from . import account, admin, ask, export, mcp, oauth, pages, people, reviews, send, signin, storefront, workflows
 from .live import live
 from .shared_reads import SharedReads
 
@@ -72,6 +72,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         *workflows.ROUTES,
         *send.ROUTES,
         *storefront.ROUTES,
+        *reviews.ROUTES,
         *ask.ROUTES,
         *mcp.ROUTES,
         *admin.ROUTES,

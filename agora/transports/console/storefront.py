@@ -151,7 +151,10 @@ async def listing_fragments(view: View, params: Mapping[str, str]) -> dict[str, 
 async def listing(view: View) -> Response:
     found = await view.call("agora.marketplace.get_listing", listing=view.request.path_params["listing_id"])
     fragment = render_text("_market_listing_live.html", view=view, listing=found)
-    return view.render("market_listing.html", title=found.agent_name, nav="marketplace", listing=found, fragment=fragment, help=FORM_HELP)
+    reviews = await view.call("agora.reviews.list", listing=found.listing_id, limit=20)
+    return view.render(
+        "market_listing.html", title=found.agent_name, nav="marketplace", listing=found, fragment=fragment, help=FORM_HELP, reviews=reviews
+    )
 
 
 def _env(text: str) -> dict[str, str]:

@@ -80,6 +80,8 @@ ALIASES = (
     Alias("GET", "/marketplace/agents", "agora.marketplace.discover"),
     Alias("POST", "/marketplace/agents", "agora.marketplace.publish"),
     Alias("DELETE", "/marketplace/agents/{listing}", "agora.marketplace.unlist", ("listing",)),
+    Alias("GET", "/marketplace/agents/{listing}/reviews", "agora.reviews.list", ("listing",)),
+    Alias("POST", "/marketplace/agents/{listing}/reviews", "agora.reviews.write", ("listing",)),
     Alias("POST", "/marketplace/instances", "agora.marketplace.create_instance"),
     Alias("GET", "/marketplace/instances", "agora.marketplace.list_instances"),
     Alias("GET", "/marketplace/instances/{instance_id}", "agora.marketplace.get_instance", ("instance_id",)),

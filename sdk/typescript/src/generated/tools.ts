@@ -279,7 +279,7 @@ export class MarketplaceTools extends ToolGroup {
    * Listed agents by category and words, each with marketplace_info: availability, pricing, the caller's instances, total instances and performance (response time, success rate, availability) measured from its instances' tasks and uptime. A page at a time: next_cursor, when set, gives the next.
    *
    * Calls `agora.marketplace.discover`.
-   * @param args the arguments: category, text, q, limit, cursor.
+   * @param args the arguments: category, text, q, min_rating, min_reputation, sort, limit, cursor.
    */
   discover(args?: T.Discover): Promise<T.ListingList> {
     return this.invoker.invoke("agora.marketplace.discover", { ...args }, true) as Promise<T.ListingList>;
@@ -618,6 +618,76 @@ export class QueryTools extends ToolGroup {
    */
   marketplace(): Promise<T.MarketplaceStats> {
     return this.invoker.invoke("agora.query.marketplace", {}, true) as Promise<T.MarketplaceStats>;
+  }
+}
+
+/** Tools `agora.reviews.*`. */
+export class ReviewsTools extends ToolGroup {
+  /**
+   * Rate a listing 1-5, with an optional title and text (at most 4,000 characters): once per tenant and listing, only by a verified buyer (an instance of it completed an execution or ran ten minutes).
+   *
+   * Calls `agora.reviews.write`.
+   * @param listing Listing id, or a listed listing's name.
+   * @param rating rating
+   * @param options the other arguments: title, text, listing_version.
+   */
+  write(listing: T.WriteReview["listing"], rating: T.WriteReview["rating"], options?: Omit<T.WriteReview, "listing" | "rating">): Promise<T.Review> {
+    return this.invoker.invoke("agora.reviews.write", { ...options, listing, rating }, false) as Promise<T.Review>;
+  }
+
+  /**
+   * Change the caller's tenant's review (its earlier wording is kept in its history).
+   *
+   * Calls `agora.reviews.edit`.
+   * @param reviewId The review's id.
+   * @param options the other arguments: rating, title, text.
+   */
+  edit(reviewId: T.EditReview["review_id"], options?: Omit<T.EditReview, "review_id">): Promise<T.Review> {
+    return this.invoker.invoke("agora.reviews.edit", { ...options, review_id: reviewId }, false) as Promise<T.Review>;
+  }
+
+  /**
+   * Take the caller's tenant's review back (its rating no longer counts; writing again publishes it anew).
+   *
+   * Calls `agora.reviews.withdraw`.
+   * @param reviewId The review's id.
+   */
+  withdraw(reviewId: T.ReviewRef["review_id"]): Promise<T.Review> {
+    return this.invoker.invoke("agora.reviews.withdraw", { review_id: reviewId }, false) as Promise<T.Review>;
+  }
+
+  /**
+   * A listing's reviews, newest first, with its rating (Bayesian), count and distribution.
+   *
+   * Calls `agora.reviews.list`.
+   * @param listing Listing id, or a listed listing's name.
+   * @param options the other arguments: limit, cursor.
+   */
+  list(listing: T.ListReviews["listing"], options?: Omit<T.ListReviews, "listing">): Promise<T.ReviewList> {
+    return this.invoker.invoke("agora.reviews.list", { ...options, listing }, true) as Promise<T.ReviewList>;
+  }
+
+  /**
+   * The publisher's answer to a review of its listing (one per review; writing again replaces it).
+   *
+   * Calls `agora.reviews.respond`.
+   * @param reviewId The review's id.
+   * @param text The publisher's answer (one per review; writing again replaces it).
+   */
+  respond(reviewId: T.RespondToReview["review_id"], text: T.RespondToReview["text"]): Promise<T.Review> {
+    return this.invoker.invoke("agora.reviews.respond", { review_id: reviewId, text }, false) as Promise<T.Review>;
+  }
+
+  /**
+   * Hide a review (or show it again), with the reason: it is kept, with the reason on record, and no longer counts.
+   *
+   * Calls `agora.reviews.hide`.
+   * @param reviewId The review's id.
+   * @param reason Why (kept with the review and in the audit log).
+   * @param options the other arguments: hidden.
+   */
+  hide(reviewId: T.HideReview["review_id"], reason: T.HideReview["reason"], options?: Omit<T.HideReview, "review_id" | "reason">): Promise<T.Review> {
+    return this.invoker.invoke("agora.reviews.hide", { ...options, review_id: reviewId, reason }, false) as Promise<T.Review>;
   }
 }
 
@@ -996,6 +1066,7 @@ export abstract class ToolGroups implements Invoker {
   readonly memberships = new MembershipsTools(this);
   readonly messaging = new MessagingTools(this);
   readonly query = new QueryTools(this);
+  readonly reviews = new ReviewsTools(this);
   readonly task = new TaskTools(this);
   readonly tools = new ToolsTools(this);
   readonly users = new UsersTools(this);

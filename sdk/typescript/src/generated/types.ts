@@ -569,10 +569,26 @@ export interface Discover {
   text?: string | null;
   /** What is wanted, as a person says it: listings ranked by relevance (as agora.marketplace.search ranks them). */
   q?: string | null;
+  /** Only listings rated at least this (their Bayesian rating). */
+  min_rating?: number | null;
+  /** Only listings of at least this reputation (0 to 100). */
+  min_reputation?: number | null;
+  /** name (A to Z), rating or reputation (best first); q ranks by relevance. Default: "name". */
+  sort?: DiscoverOrder;
   /** Default: 50. */
   limit?: number;
   /** next_cursor of the previous page. */
   cursor?: string | null;
+}
+
+export type DiscoverOrder = "name" | "rating" | "reputation";
+
+export interface EditReview {
+  /** The review's id. */
+  review_id: string;
+  rating?: number | null;
+  title?: string | null;
+  text?: string | null;
 }
 
 /** A tool that takes no arguments. */
@@ -631,6 +647,15 @@ export interface HeartbeatAck {
   agent_id: string;
   status: AgentStatus;
   last_heartbeat: string;
+}
+
+export interface HideReview {
+  /** The review's id. */
+  review_id: string;
+  /** Why (kept with the review and in the audit log). */
+  reason: string;
+  /** False shows it again. Default: true. */
+  hidden?: boolean;
 }
 
 export interface Highlight {
@@ -864,6 +889,14 @@ export interface ListKeys {
 /** No arguments: the servers the caller sees. */
 export type ListMcpServers = Record<string, never>;
 
+export interface ListReviews {
+  /** Listing id, or a listed listing's name. */
+  listing: string;
+  /** Maximum number of items to return. Default: 50. */
+  limit?: number;
+  cursor?: string | null;
+}
+
 export interface ListTasks {
   /** Assigned to or claimed by this agent (id or name). */
   agent?: string | null;
@@ -974,6 +1007,15 @@ export interface MarketplaceListing {
   languages: string[];
   created_at: string;
   updated_at: string;
+  /** Its verified buyers' ratings as a Bayesian average (agora_sdk/wire/reviews.py): 3 with none. */
+  rating: number;
+  rating_count: number;
+  /** How many ratings of 1, 2, 3, 4 and 5 stars. */
+  rating_distribution: number[];
+  /** 0 to 100: its rating and what the hub measured of its instances (agora/core/reputation.py). */
+  reputation: number;
+  /** What the reputation was reckoned from (null: not yet). */
+  reputation_inputs: ReputationInputs | null;
   marketplace_info: MarketplaceInfo | null;
 }
 
@@ -1308,6 +1350,16 @@ export interface QueryServices {
   status?: ToolStatus | null;
 }
 
+export interface RatingSummary {
+  /** Bayesian average: (C·m + Σ ratings) / (C + n), m = 3, C = 5. */
+  rating: number;
+  rating_count: number;
+  /** The plain mean of the ratings (null: none yet). */
+  average: number | null;
+  /** How many ratings of each star, '1' to '5'. */
+  distribution: { [key: string]: number };
+}
+
 /** ``agora.task.reassign``: a new target for a task that is not completed or cancelled. */
 export interface Reassign {
   task_id: string;
@@ -1414,6 +1466,25 @@ export interface Repository {
   branch?: string | null;
 }
 
+/** What a listing's reputation is reckoned from: its rating and the hub's own records of its instances. */
+export interface ReputationInputs {
+  rating: number;
+  /** Executions its instances completed. */
+  completed: number;
+  /** Executions that failed. */
+  failed: number;
+  /** 95th percentile from claim to completion, last 30 days (null: none measured). */
+  p95_seconds: number | null;
+  running_seconds: number;
+  /** Time its instances were down (their node away). */
+  down_seconds: number;
+  /** Instances buyers made of it. */
+  instances: number;
+  /** Of those, stopped within their first hour. */
+  ended_early: number;
+  reckoned_at: string | null;
+}
+
 export interface Requeue {
   task_id: string;
   /** Start counting attempts again. Default: true. */
@@ -1445,12 +1516,58 @@ export interface ResourceUsage {
   sampled_at: string | null;
 }
 
+export interface RespondToReview {
+  /** The review's id. */
+  review_id: string;
+  /** The publisher's answer (one per review; writing again replaces it). */
+  text: string;
+}
+
+export interface Response {
+  text: string;
+  at: string;
+}
+
 export interface Retry {
   /** Times the step's task is tried before the step fails. Default: 3. */
   attempts?: number;
   /** Wait before the first retry, doubled each time (jittered). Default: 1.0. */
   backoff_seconds?: number;
 }
+
+export interface Review {
+  review_id: string;
+  listing_id: string;
+  rating: number;
+  title: string;
+  text: string;
+  listing_version: number;
+  status: ReviewStatus;
+  /** Always: only a tenant that ran the listing may review it. */
+  verified_buyer: boolean;
+  /** Written by the caller's tenant. */
+  yours: boolean;
+  edited: boolean;
+  /** Shown to the hub's administrator and the review's author. */
+  hidden_reason: string | null;
+  response: Response | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ReviewList {
+  listing_id: string;
+  summary: RatingSummary;
+  reviews: Review[];
+  next_cursor: string | null;
+}
+
+export interface ReviewRef {
+  /** The review's id. */
+  review_id: string;
+}
+
+export type ReviewStatus = "published" | "withdrawn" | "hidden";
 
 export interface RevokeKey {
   key_id: string;
@@ -2151,4 +2268,16 @@ export interface WorkflowSummary {
   progress: number;
   created_at: string;
   finished_at: string | null;
+}
+
+export interface WriteReview {
+  /** Listing id, or a listed listing's name. */
+  listing: string;
+  rating: number;
+  /** Default: "". */
+  title?: string;
+  /** Default: "". */
+  text?: string;
+  /** The version reviewed (default: the one the caller's latest instance ran). */
+  listing_version?: number | null;
 }
