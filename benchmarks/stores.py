@@ -48,16 +48,23 @@ class StoreProvider:
         self._databases.append(name)
         return HubSpec(data_dir, urlsplit(self.pg_admin_url)._replace(path=f"/{name}").geturl())
 
+    def analyze(self, spec: HubSpec) -> None:
+        """Gather the planner's statistics of ``spec``'s database now (PostgreSQL). A production server's autovacuum
+        does it within a minute of a burst of writes; a test server may run without it, and a plan chosen on no
+        statistics is a guess."""
+        if spec.database_url:
+            asyncio.run(self._execute("ANALYZE", spec.database_url))
+
     def close(self) -> None:
         for name in self._databases:
             asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self._databases.clear()
         shutil.rmtree(self._root, ignore_errors=True)
 
-    async def _execute(self, sql: str) -> None:
+    async def _execute(self, sql: str, url: str | None = None) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        conn = await asyncpg.connect(self.pg_admin_url, timeout=5)
+        conn = await asyncpg.connect(url or self.pg_admin_url, timeout=5)
         try:
             await conn.execute(sql)
         finally:
