@@ -232,6 +232,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
             # People are managed during a halt (a compromised account must still go), and a person's own second factor.
             "agora.users.create", "agora.users.remove", "agora.memberships.set", "agora.memberships.remove",
             "agora.users.set_second_factor",
+            "agora.reviews.hide",  # admin only: moderation goes on
         }
         assert {"agora.task.assign", "agora.task.assign_batch", "agora.task.claim", "agora.task.claim_batch", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)

@@ -27,7 +27,14 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _AWAY_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
 # What asyncpg raises unwrapped when it cannot open, or loses, a connection (a refused port, a closed socket, a server
 # that is starting or shutting down).
-_AWAY_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
+class _SwitchFailed(Exception):
+    """Setting a connection's role and tenant failed on asyncpg itself (the server went away, or cut the connection
+    mid-statement): the connection is discarded and the operation re-run, as for any lost connection."""
+
+
+_AWAY_ERRORS = (
+    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, _SwitchFailed
+)
 RETRY_AFTER_SECONDS = 1.0
 _QUERY_CANCELED = "57014"  # statement_timeout ran out (or an operator cancelled the statement)
 _MAX_ATTEMPTS = 5
@@ -238,7 +245,13 @@ def _act_as(conn: Connection, tenant: str | None) -> None:
     if tenant is not None and info.get(_TENANT, tenancy.HUB_WIDE) != tenant:
         hub_wide = tenant == tenancy.HUB_WIDE
         driver: Any = conn.connection.driver_connection
-        await_only(driver.fetchval(_SET_TENANT, "none" if hub_wide else APP_ROLE, "" if hub_wide else tenant))
+        try:
+            await_only(driver.fetchval(_SET_TENANT, "none" if hub_wide else APP_ROLE, "" if hub_wide else tenant))
+        except Exception as exc:  # noqa: BLE001 - this statement cannot fail on a sound connection (a dropped one
+            # answers "another operation is in progress" as often as "connection is closed"): the connection goes, not
+            # through the adapter, so nothing else would tell the pool it is dead
+            conn.invalidate(exc)
+            raise _SwitchFailed(f"{type(exc).__name__}: {exc}") from exc
         info[_TENANT] = tenant
 
 

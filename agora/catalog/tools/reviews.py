@@ -72,6 +72,7 @@ TOOLS = [
         output_model=w.Review,
         handler=reviews.hide,
         admin_only=True,
+        new_work=False,  # moderation goes on during an emergency halt
         **COMMON,
     ),
 ]
