@@ -240,11 +240,13 @@ def _act_as(conn: Connection, tenant: str | None) -> None:
     set; or the hub's own work (``tenancy.HUB_WIDE``), as the user the hub logs in as, whom the policies do not bind.
     Set for the session, on asyncpg itself before the operation's first statement (so before the adapter begins its
     transaction: a rollback cannot take it back), and remembered with the pooled connection, so it costs a round trip
-    only when a connection serves another tenant than last time. (A new connection is the hub's own.)"""
+    only when a connection serves another tenant than last time. (A new connection is the hub's own; one whose switch
+    was cut short is no one's until it is set again.)"""
     info = conn.connection.info
     if tenant is not None and info.get(_TENANT, tenancy.HUB_WIDE) != tenant:
         hub_wide = tenant == tenancy.HUB_WIDE
         driver: Any = conn.connection.driver_connection
+        info[_TENANT] = None  # unknown until the server answers: a call cancelled meanwhile leaves it to be set again
         try:
             await_only(driver.fetchval(_SET_TENANT, "none" if hub_wide else APP_ROLE, "" if hub_wide else tenant))
         except Exception as exc:  # noqa: BLE001 - this statement cannot fail on a sound connection (a dropped one
