@@ -3,7 +3,7 @@ hub's administrator hides with a reason; each change moves the listing's Bayesia
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection, insert
 
-from agora.store import Store, open_store
+from agora.store import Store
 from agora.store.ops import marketplace as market_ops
 from agora.store.ops import reviews as review_ops
 from agora.store.schema import market_listings, market_reviews
@@ -22,6 +22,7 @@ from agora_sdk.wire.reviews import bayesian
 from .conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, until
 from .hubproc import HubProcess
 from .test_marketplace import listing, market_hub, running
+from .test_store import store  # noqa: F401 - the fixture: a fresh store of each engine
 
 NOW = datetime(2026, 11, 28, tzinfo=timezone.utc)
 
@@ -128,15 +129,6 @@ def test_reputation_starts_from_its_priors_and_follows_the_records() -> None:
 
 
 # -- ratings and the best-rated order, in the store (both engines) -----------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Store]:
-    url = fresh_postgres_url(request.getfixturevalue("postgres_url")) if request.param == "postgres" else None
-    s = open_store(url, tmp_path)
-    await s.start()
-    yield s
-    await s.close()
 
 
 def _listing_rated(conn: Connection, name: str, ratings: list[int]) -> None:
