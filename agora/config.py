@@ -84,6 +84,8 @@ class Settings:
     # Single sign-on (agora/core/oidc.py): people sign in to the console through an OpenID Connect provider, and its
     # JWT access tokens for the audience are accepted on every door. None: local accounts and keys only.
     oidc: OidcSettings | None = None
+    # A payment provider's webhook (transports/rest/payments.py): Stripe's signing secret for its events; None: off.
+    stripe_webhook_secret: str | None = None
     # Search (agora/search): the embedder that gives documents and queries their vectors; none: lexical search only.
     embedder: str = "none"  # none, local (the packaged model: the embeddings extra) or openai (any compatible endpoint)
     embedder_url: str | None = None  # openai: the API base, e.g. http://127.0.0.1:11434/v1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, chat, common, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
+    from .wire import a2a, admin, agents, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -1431,6 +1431,70 @@ class BillingTools(SyncGroup):
             until: The last month of the series; default: the current month.
             customer: Admin only: the tenant whose usage to give."""
         return self._call("agora.billing.usage", "marketplace.UsageSeries", locals(), retry_safe=True)
+
+    def report_usage(
+        self,
+        report_id: str,
+        units: dict[str, int],
+        *,
+        task_id: str | None | Unset = UNSET,
+    ) -> credits.UsageReported:
+        """An instance's own agent reports units it used (e.g. input_tokens), as its listing's per_unit pricing names them. Each report id counts once, however often it is sent; the charge is paid from the customer's credits as far as they go. Unknown units and counts above the unit's max_per_call are refused.
+
+        Args:
+            report_id: Unique per instance: a report sent again is counted once.
+            units: Units used, by name, as the listing declares them.
+            task_id: The task the units were used for, if any."""
+        return self._call("agora.billing.report_usage", "credits.UsageReported", locals(), retry_safe=False)
+
+    def credits(
+        self,
+        *,
+        customer: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> credits.Credits:
+        """The customer's prepaid credits: its balance per currency and its ledger (grants, refunds, debits), newest first.
+
+        Args:
+            customer: Admin only: whose credits.
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return self._call("agora.billing.credits", "credits.Credits", locals(), retry_safe=True)
+
+    def credit_policy(
+        self,
+        when_exhausted: credits.WhenExhausted | str,
+        *,
+        customer: str | None | Unset = UNSET,
+    ) -> credits.Credits:
+        """What happens when the customer's credits are spent: 'invoice' (the rest goes on the monthly invoice) or 'pause' (its billable instances are paused until credits are granted).
+
+        Args:
+            when_exhausted: required.
+            customer: Admin only: whose policy."""
+        return self._call("agora.billing.credit_policy", "credits.Credits", locals(), retry_safe=False)
+
+    def grant_credits(
+        self,
+        customer: str,
+        amount: Decimal | str,
+        *,
+        currency: str | Unset = UNSET,
+        idempotency_key: str,
+        kind: credits.EntryKind | str | Unset = UNSET,
+        note: str | Unset = UNSET,
+    ) -> credits.CreditGranted:
+        """Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+
+        Args:
+            customer: The tenant (id or name) credited.
+            amount: required.
+            currency: optional (default 'USD').
+            idempotency_key: Printable ASCII, no spaces; the same key is the same entry.
+            kind: grant or refund.
+            note: optional (default '')."""
+        return self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
 
 
 class AgentsTools(SyncGroup):
@@ -3064,6 +3128,70 @@ class AsyncBillingTools(AsyncGroup):
             until: The last month of the series; default: the current month.
             customer: Admin only: the tenant whose usage to give."""
         return await self._call("agora.billing.usage", "marketplace.UsageSeries", locals(), retry_safe=True)
+
+    async def report_usage(
+        self,
+        report_id: str,
+        units: dict[str, int],
+        *,
+        task_id: str | None | Unset = UNSET,
+    ) -> credits.UsageReported:
+        """An instance's own agent reports units it used (e.g. input_tokens), as its listing's per_unit pricing names them. Each report id counts once, however often it is sent; the charge is paid from the customer's credits as far as they go. Unknown units and counts above the unit's max_per_call are refused.
+
+        Args:
+            report_id: Unique per instance: a report sent again is counted once.
+            units: Units used, by name, as the listing declares them.
+            task_id: The task the units were used for, if any."""
+        return await self._call("agora.billing.report_usage", "credits.UsageReported", locals(), retry_safe=False)
+
+    async def credits(
+        self,
+        *,
+        customer: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+    ) -> credits.Credits:
+        """The customer's prepaid credits: its balance per currency and its ledger (grants, refunds, debits), newest first.
+
+        Args:
+            customer: Admin only: whose credits.
+            limit: Maximum number of items to return.
+            cursor: optional (default None)."""
+        return await self._call("agora.billing.credits", "credits.Credits", locals(), retry_safe=True)
+
+    async def credit_policy(
+        self,
+        when_exhausted: credits.WhenExhausted | str,
+        *,
+        customer: str | None | Unset = UNSET,
+    ) -> credits.Credits:
+        """What happens when the customer's credits are spent: 'invoice' (the rest goes on the monthly invoice) or 'pause' (its billable instances are paused until credits are granted).
+
+        Args:
+            when_exhausted: required.
+            customer: Admin only: whose policy."""
+        return await self._call("agora.billing.credit_policy", "credits.Credits", locals(), retry_safe=False)
+
+    async def grant_credits(
+        self,
+        customer: str,
+        amount: Decimal | str,
+        *,
+        currency: str | Unset = UNSET,
+        idempotency_key: str,
+        kind: credits.EntryKind | str | Unset = UNSET,
+        note: str | Unset = UNSET,
+    ) -> credits.CreditGranted:
+        """Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+
+        Args:
+            customer: The tenant (id or name) credited.
+            amount: required.
+            currency: optional (default 'USD').
+            idempotency_key: Printable ASCII, no spaces; the same key is the same entry.
+            kind: grant or refund.
+            note: optional (default '')."""
+        return await self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
 
 
 class AsyncAgentsTools(AsyncGroup):

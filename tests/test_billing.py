@@ -44,7 +44,7 @@ PRICES = {
 )
 def test_each_pricing_model_costs_exactly_what_it_says(model: str, micros: int, requests: int, expected: dict[str, str]) -> None:
     cost = billing.cost(PRICES[model], micros, requests)
-    parts = {"base_cost": "0.000000", "usage_cost": "0.000000", "task_cost": "0.000000", **expected}
+    parts = {"base_cost": "0.000000", "usage_cost": "0.000000", "task_cost": "0.000000", "unit_cost": "0.000000", **expected}
     assert {k: str(v) for k, v in cost.as_dict().items() if k.endswith("_cost") and k != "total_cost"} == parts
     assert cost.total_cost == sum(Decimal(v) for v in parts.values()) and cost.currency == "EUR"
 
@@ -107,9 +107,10 @@ async def test_usage_periods_bill_running_time_only_and_split_by_month(store: St
     november = await store.read(billing_service.usage, [inst], now, "2026-11")
     december = await store.read(billing_service.usage, [inst], now, "2026-12")
     minutes = 60 * 10**6
-    assert whole[inst["instance_id"]] == {"running": 120 * minutes, "paused": 30 * minutes, "down": 0, "requests": 3}
-    assert november[inst["instance_id"]] == {"running": 90 * minutes, "paused": 30 * minutes, "down": 0, "requests": 2}
-    assert december[inst["instance_id"]] == {"running": 30 * minutes, "paused": 0, "down": 0, "requests": 1}
+    unmetered = {"unit_charge": 0, "units": {}}  # no unit reports (tests/test_credits.py)
+    assert whole[inst["instance_id"]] == {"running": 120 * minutes, "paused": 30 * minutes, "down": 0, "requests": 3, **unmetered}
+    assert november[inst["instance_id"]] == {"running": 90 * minutes, "paused": 30 * minutes, "down": 0, "requests": 2, **unmetered}
+    assert december[inst["instance_id"]] == {"running": 30 * minutes, "paused": 0, "down": 0, "requests": 1, **unmetered}
     # hybrid: 0.50 per running hour + 0.002 per request
     assert billing_service.cost_of(inst, whole).total_cost == Decimal("1.000000") + Decimal("0.006000")
     assert billing_service.cost_of(inst, november).total_cost == Decimal("0.750000") + Decimal("0.004000")

@@ -96,6 +96,19 @@ def _listed(admin: httpx.Client) -> str:
     return ok(call(admin, "agora.marketplace.publish", **_listing()))["listing_id"]
 
 
+def _metered(admin: httpx.Client) -> tuple[httpx.Client, dict[str, Any]]:
+    """A running instance of a listing priced per token, as its own agent (with the key its node would give it), and
+    a unit report."""
+    pricing = {"model": "per_unit", "price": "0.001", "units": {"input_tokens": {"price": "0.003", "per": 1000, "max_per_call": 100_000}}}
+    _listed(admin)
+    listing = ok(call(admin, "agora.marketplace.publish", **_listing(), pricing=pricing))["listing_id"]
+    instance_id = ok(call(admin, "agora.marketplace.create_instance", agent_id=listing))["instance_id"]
+    ok(call(admin, "agora.hosting.report", instance_id=instance_id, status="running"))
+    token = ok(call(admin, "agora.hosting.credentials", instance_id=instance_id))["agent_token"]
+    agent = httpx.Client(base_url=str(admin.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return agent, {"report_id": unique("report"), "units": {"input_tokens": 1200}, "task_id": None}
+
+
 def _instance(admin: httpx.Client, state: str | None = None) -> str:
     instance_id = ok(call(admin, "agora.marketplace.create_instance", agent_id=_listed(admin)))["instance_id"]
     if state is not None:
@@ -154,6 +167,12 @@ def _as_buyer(make: Callable[[str], dict[str, Any]]) -> Callable[[httpx.Client],
         return buyer, make(review_id)
 
     return example
+
+
+def _tenant(admin: httpx.Client) -> str:
+    name = unique("payer")
+    ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=name))
+    return name
 
 
 def _key(admin: httpx.Client) -> str:
@@ -294,6 +313,10 @@ EXAMPLES: dict[str, Example] = {
     "agora.marketplace.dashboard": lambda a: {},
     "agora.billing.invoice": lambda a: {"month": "2026-11"},
     "agora.billing.usage": lambda a: {"months": 3, "until": "2026-11"},
+    "agora.billing.report_usage": _metered,
+    "agora.billing.credits": lambda a: {"customer": "default", "limit": 5},
+    "agora.billing.credit_policy": lambda a: {"when_exhausted": "invoice"},
+    "agora.billing.grant_credits": lambda a: {"customer": _tenant(a), "amount": "12.50", "currency": "EUR", "idempotency_key": unique("grant"), "kind": "grant", "note": "welcome"},
     "agora.hosting.register_node": lambda a: {"name": unique("node"), "region": "eu", "capacity_cpu": 2, "capacity_memory_mb": 2048},
     "agora.hosting.list_nodes": lambda a: {},
     "agora.hosting.assigned": lambda a: {"node": "catalog-node"} if _listed(a) else {},

@@ -118,7 +118,7 @@ def test_seed_003_customer_workflow(market: HubProcess) -> None:
         assert [a["agent_name"] for a in found["agents"]] == [published["agent_name"]]
         info = found["agents"][0]["marketplace_info"]
         assert info["availability"] == {"available": True, "max_instances": 20, "current_instances": 0}
-        assert info["pricing_info"] == {"model": "hybrid", "price": "0.002", "base_fee": "0.50", "currency": "USD"}
+        assert info["pricing_info"] == {"model": "hybrid", "price": "0.002", "base_fee": "0.50", "currency": "USD", "units": {}}
         assert info["performance_metrics"]["tasks_measured"] == 0 and info["performance_metrics"]["success_rate"] is None
 
         created = ok(customer.post("/marketplace/instances", json={"agent_id": published["listing_id"], "instance_config": {"env": {"GREETING": "hi"}}}))

@@ -17,7 +17,8 @@ def money(amount: Any, currency: str | None) -> str:
 
 
 def price(pricing: dict[str, Any] | None) -> str:
-    """'$0.004 per request', '$0.50 per hour', '$1 per hour + $0.002 per request', 'free'."""
+    """'$0.004 per request', '$0.50 per hour', '$1 per hour + $0.002 per request', '$0.003 per 1,000 input_tokens',
+    'free'."""
     if not pricing or pricing.get("price") is None:
         return "price not stated"
     model, currency = pricing.get("model"), pricing.get("currency")
@@ -25,6 +26,9 @@ def price(pricing: dict[str, Any] | None) -> str:
     base = pricing.get("base_fee")
     if model == "hybrid" and base is not None and Decimal(str(base)):
         return f"{money(base, currency)} per hour + {per}"
+    if model == "per_unit" and pricing.get("units"):
+        units = " + ".join(f"{money(u['price'], currency)} per {u['per']:,} {name}" for name, u in pricing["units"].items())
+        return units if not Decimal(str(pricing["price"])) else f"{per} + {units}"
     return "free" if not Decimal(str(pricing["price"])) and not (base and Decimal(str(base))) else per
 
 

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, backup, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, reviews, serve, store, tasks, tools, users, workflows
+from . import agents, backup, billing, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, reviews, serve, store, tasks, tools, users, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(tools.tools_app, name="tools")
 app.add_typer(marketplace.market_app, name="marketplace")
 app.add_typer(marketplace.instance_app, name="instance")
 app.add_typer(reviews.app, name="reviews")
+app.add_typer(billing.app, name="billing")
 app.registered_commands += messages.app.registered_commands + tools.app.registered_commands + marketplace.dashboard_app.registered_commands
 app.registered_commands += backup.app.registered_commands
 app.registered_commands += chat.app.registered_commands

@@ -27,6 +27,9 @@ def _money(cost: dict[str, Any]) -> str:
 def _price(pricing: dict[str, Any]) -> str:
     if pricing["model"] == "hybrid":
         return f"{pricing['base_fee']}/h + {pricing['price']}/request {pricing['currency']}"
+    if pricing["model"] == "per_unit":
+        units = " + ".join(f"{u['price']}/{u['per']} {name}" for name, u in pricing["units"].items())
+        return f"{pricing['price']}/request + {units} {pricing['currency']}"
     unit = {"per_request": "request", "per_minute": "minute", "per_hour": "hour"}[pricing["model"]]
     return f"{pricing['price']}/{unit} {pricing['currency']}"
 

@@ -406,6 +406,14 @@ def serve(
     oidc_client_secret: Annotated[
         str, typer.Option(envvar="AGORA_OIDC_CLIENT_SECRET", help="The console's client secret at the provider (prefer the variable).")
     ] = "",
+    stripe_webhook_secret: Annotated[
+        str,
+        typer.Option(
+            envvar="AGORA_STRIPE_WEBHOOK_SECRET",
+            help="Stripe's signing secret (whsec_…): its checkout.session.completed events at POST /billing/webhooks/stripe "
+            "grant credits to the customer named in the session's metadata 'agora_customer' (prefer the variable).",
+        ),
+    ] = "",
     oidc_scopes: Annotated[str, typer.Option(envvar="AGORA_OIDC_SCOPES", help="The scopes asked for at sign-in.")] = "openid email profile",
     oidc_tenant_claim: Annotated[
         str, typer.Option(envvar="AGORA_OIDC_TENANT_CLAIM", help="The claim naming a person's tenant (its id or name).")
@@ -584,6 +592,7 @@ def serve(
         oauth_access_token_seconds=oauth_access_token_seconds,
         oauth_refresh_token_seconds=oauth_refresh_token_seconds,
         oidc=oidc,
+        stripe_webhook_secret=stripe_webhook_secret or None,
         embedder=embedder,
         embedder_url=embedder_url or None,
         embedder_model=embedder_model or None,

@@ -42,6 +42,7 @@ class Scope(StrEnum):
     billing_read = "billing:read"  # invoices and usage
     billing_write = "billing:write"  # budgets, credits and payment details
     hosting = "hosting"  # what a hosting node's agent does: report on its instances, start them
+    usage_report = "usage:report"  # what a marketplace instance's own agent does: report the units it used
     admin = "admin"
 
 
@@ -63,7 +64,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.billing: frozenset(s.value for s in _READ | {Scope.billing_write}),
     Role.operator: frozenset(s.value for s in _OPERATE),
     Role.developer: frozenset(s.value for s in _DEVELOP),
-    Role.admin: frozenset(DEFAULT_SCOPES - {Scope.hosting.value} | {Scope.admin.value}),
+    Role.admin: frozenset(DEFAULT_SCOPES - {Scope.hosting.value, Scope.usage_report.value} | {Scope.admin.value}),
 }
 
 

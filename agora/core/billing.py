@@ -1,8 +1,11 @@
-"""Billing arithmetic: exact, in Decimal, from whole microseconds of running time and counted requests.
+"""Billing arithmetic: exact, in Decimal, from whole microseconds of running time, counted requests and reported units.
 
 Prices are per request, per minute or per hour of *running* time (paused and down time are never billed); ``hybrid``
-is a base fee per running hour plus a price per request. Each cost is rounded once, to six places, half up, after the
-exact product: the same usage always gives the same amount, however it is split into periods.
+is a base fee per running hour plus a price per request; ``per_unit`` is a price per request plus named units the
+instance reports (e.g. tokens), each priced per ``per`` of them. Each cost is rounded once, to six places, half up,
+after the exact product: the same usage always gives the same amount, however it is split into periods. A unit report
+is a charge of its own, priced (and rounded) when it is accepted, so that the invoice and the credits ledger add up
+the very same amounts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 MICROS_PER_SECOND = 1_000_000
 _PER_UNIT = {"per_minute": 60 * MICROS_PER_SECOND, "per_hour": 3600 * MICROS_PER_SECOND}
 PLACES = Decimal("0.000001")
+MILLIONTHS = 1_000_000  # money in whole millionths of its currency (PLACES): how the ledger keeps it, exact anywhere
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,16 @@ class Cost:
     usage_cost: Decimal
     task_cost: Decimal
     currency: str
+    unit_cost: Decimal = Decimal("0.000000")
 
     @property
     def total_cost(self) -> Decimal:
-        return self.base_cost + self.usage_cost + self.task_cost
+        return self.base_cost + self.usage_cost + self.task_cost + self.unit_cost
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "base_cost": self.base_cost, "usage_cost": self.usage_cost, "task_cost": self.task_cost,
-            "total_cost": self.total_cost, "currency": self.currency,
+            "unit_cost": self.unit_cost, "total_cost": self.total_cost, "currency": self.currency,
         }  # fmt: skip
 
 
@@ -39,12 +44,13 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(PLACES, rounding=ROUND_HALF_UP)
 
 
-def cost(pricing: dict[str, Any], running_micros: int, requests: int) -> Cost:
-    """What ``running_micros`` of running time and ``requests`` completed tasks cost under ``pricing``."""
+def cost(pricing: dict[str, Any], running_micros: int, requests: int, unit_millionths: int = 0) -> Cost:
+    """What ``running_micros`` of running time, ``requests`` completed tasks and unit reports charged
+    ``unit_millionths`` in all cost under ``pricing``."""
     model, price = pricing["model"], Decimal(str(pricing["price"]))
     zero = Decimal(0).quantize(PLACES)
     base = usage = task = zero
-    if model == "per_request":
+    if model in ("per_request", "per_unit"):
         task = _money(price * requests)
     elif model in _PER_UNIT:
         usage = _money(price * running_micros / _PER_UNIT[model])
@@ -53,7 +59,36 @@ def cost(pricing: dict[str, Any], running_micros: int, requests: int) -> Cost:
         task = _money(price * requests)
     else:
         raise ValueError(f"unknown pricing model {model!r}")
-    return Cost(base, usage, task, pricing["currency"])
+    return Cost(base, usage, task, pricing["currency"], from_millionths(unit_millionths))
+
+
+def unit_charge(pricing: dict[str, Any], units: dict[str, int]) -> int:
+    """What one unit report costs, in millionths of the currency: the exact sum over its units, rounded once.
+    The caller has checked the units against the pricing (``unit_problem``)."""
+    declared = pricing["units"]
+    exact = sum((Decimal(str(declared[u]["price"])) * count / declared[u]["per"] for u, count in units.items()), Decimal(0))
+    return to_millionths(_money(exact))
+
+
+def unit_problem(pricing: dict[str, Any], units: dict[str, int]) -> tuple[str, str] | None:
+    """Why a unit report does not fit the instance's pricing, as (reason, the unit), or None when it does."""
+    declared = pricing.get("units") or {}
+    for unit, count in units.items():
+        if unit not in declared:
+            return "unknown_unit", unit
+        most = declared[unit].get("max_per_call")
+        if most is not None and count > most:
+            return "over_max_per_call", unit
+    return None
+
+
+def to_millionths(amount: Decimal) -> int:
+    """Money as whole millionths."""
+    return int(amount.quantize(PLACES, rounding=ROUND_HALF_UP) * MILLIONTHS)
+
+
+def from_millionths(amount: int) -> Decimal:
+    return (Decimal(amount) / MILLIONTHS).quantize(PLACES)
 
 
 def micros_between(start: datetime, end: datetime) -> int:

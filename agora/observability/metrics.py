@@ -66,6 +66,17 @@ MESSAGES_STREAMED = Counter(
 RETENTION_PURGED = Counter(
     "agora_retention_purged", "Rows the retention job removed, by kind (messages, events, a2a_tasks, tasks, …).", ["kind"], registry=REGISTRY
 )
+UNIT_REPORTS = Counter(
+    "agora_unit_reports",
+    "Unit reports of per_unit instances, by outcome: accepted, replayed (sent again: counted once), or why refused "
+    "(unknown_unit, over_max_per_call, not_per_unit, changed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+LEDGER_ENTRIES = Counter(
+    "agora_credit_ledger_entries", "Rows this replica added to the prepaid credits ledger, by kind (grant, refund, debit).",
+    ["kind"], registry=REGISTRY,
+)  # fmt: skip
 CALLS_REPLAYED = Counter(
     "agora_ws_calls_replayed",
     "Keyed calls sent again on an agent's WebSocket after a reconnect and answered with the first run's answer.",
@@ -164,6 +175,14 @@ def count_edge_refusal(reason: str) -> None:
 
 def count_rate_limited(kind: str, tool_class: str) -> None:
     _child(RATE_LIMITED, kind, tool_class).inc()
+
+
+def count_unit_report(outcome: str) -> None:
+    _child(UNIT_REPORTS, outcome).inc()
+
+
+def count_ledger_entry(kind: str) -> None:
+    _child(LEDGER_ENTRIES, kind).inc()
 
 
 def render(agents_by_status: dict[str, int], store_writes_in_flight: int) -> bytes:

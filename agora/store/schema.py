@@ -785,6 +785,63 @@ market_usage = Table(
     Index("ix_market_usage_listing", "listing_id", "state"),
 )
 
+# Unit reports of per_unit instances (agora.billing.report_usage): one row per (instance, report id), never updated;
+# its charge is priced when it is accepted, so the invoice and the credits ledger add up the same amounts.
+market_unit_reports = Table(
+    "market_unit_reports",
+    metadata,
+    Column("instance_id", String(32), primary_key=True),
+    Column("report_id", String(200), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("listing_id", String(32), nullable=False),
+    Column("units", Json, nullable=False),
+    Column("charge", BigInteger, nullable=False),  # millionths of the currency (core/billing.MILLIONTHS)
+    Column("currency", String(3), nullable=False),
+    Column("task_id", String(64), nullable=True),
+    Column("month", String(7), nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Index("ix_market_unit_reports_tenant_month", "tenant_id", "month"),
+)
+
+# Prepaid credits: an append-only ledger per customer (grants, refunds, debits), each row's idempotency key unique for
+# its customer; amounts are signed millionths of the currency. billing_balances keeps each balance (the ledger's sum,
+# kept in the same transaction as each row); billing_settings what the customer chose.
+billing_ledger = Table(
+    "billing_ledger",
+    metadata,
+    Column("entry_id", Serial, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("kind", String(16), nullable=False),  # grant, refund, debit
+    Column("amount", BigInteger, nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("source", String(32), nullable=False),  # admin, webhook:stripe, units, usage
+    Column("instance_id", String(32), nullable=True),
+    Column("month", String(7), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_billing_ledger_key"),
+    Index("ix_billing_ledger_tenant", "tenant_id", "entry_id"),
+    Index("ix_billing_ledger_month", "tenant_id", "month", "kind"),
+)
+
+billing_balances = Table(
+    "billing_balances",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+billing_settings = Table(
+    "billing_settings",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("when_exhausted", String(16), nullable=False),  # invoice, pause
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # Web console sign-ins. The cookie holds a random token; only its SHA-256 is stored, with the hash of the key it was
 # exchanged for (so revoking that key ends its sessions) and the session's CSRF token. Expired rows are purged.
 console_sessions = Table(

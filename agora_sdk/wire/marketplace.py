@@ -69,13 +69,35 @@ class PricingModel(StrEnum):
     per_minute = "per_minute"
     per_hour = "per_hour"
     hybrid = "hybrid"  # base_fee per running hour + price per request
+    per_unit = "per_unit"  # named units the instance reports (e.g. tokens), priced per ``per`` of them, + price per request
+
+
+UnitName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="e.g. input_tokens")]
+UnitCount = Annotated[int, Field(ge=0, le=10**15)]
+
+
+class UnitPrice(Input):
+    price: Money = Field(description="The price of ``per`` units.")
+    per: int = Field(1000, ge=1, le=10**9, description="How many units the price is for (e.g. 1,000 tokens).")
+    max_per_call: int | None = Field(
+        None, ge=1, le=10**15, description="The most one report may count; more is refused as absurd (null: no limit)."
+    )
 
 
 class Pricing(Input):
     model: PricingModel = PricingModel.per_request
-    price: Money = Field(Decimal(0), description="Per request, minute or hour; per request for hybrid.")
+    price: Money = Field(Decimal(0), description="Per request, minute or hour; per request for hybrid and per_unit.")
     base_fee: Money = Field(Decimal(0), description="hybrid: per running hour.")
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    units: dict[UnitName, UnitPrice] = Field(
+        default_factory=dict, max_length=20, description="per_unit only: the units an instance reports, and their prices."
+    )
+
+    @model_validator(mode="after")
+    def _units_only_per_unit(self) -> Pricing:
+        if (self.model is PricingModel.per_unit) != bool(self.units):
+            raise ValueError("per_unit pricing names its units, and only per_unit pricing has units")
+        return self
 
 
 class PublishListing(Input):
@@ -283,6 +305,7 @@ class CostBreakdown(Output):
     base_cost: Decimal
     usage_cost: Decimal
     task_cost: Decimal
+    unit_cost: Decimal = Field(Decimal(0), description="per_unit: the reported units, each report priced when accepted.")
     total_cost: Decimal
     currency: str
 
@@ -427,6 +450,7 @@ class InvoiceLine(Output):
     pricing: Pricing
     running_seconds: float
     requests: int
+    units: dict[str, int] = Field(default_factory=dict, description="per_unit: the units reported in the month.")
     cost: CostBreakdown
 
 
@@ -436,6 +460,8 @@ class Invoice(Output):
     currency: str
     lines: list[InvoiceLine]
     total: Decimal
+    credits_applied: Decimal = Field(Decimal(0), description="What prepaid credits paid of the month's charges so far.")
+    amount_due: Decimal = Field(Decimal(0), description="total - credits_applied: what the invoice asks to be paid.")
     closed: bool = Field(description="True once the month is over.")
 
 

@@ -91,6 +91,8 @@ NOT_IN_MATRIX = {
     ("agora.tools.start", "name"): "a tool's name: the catalog is public",
     ("agora.messaging.receive", "conversation_id"): "a filter over the caller's own inbox",
     ("agora.task.assign", "workflow_id"): "a label stored on the caller's own task",
+    ("agora.billing.report_usage", "report_id"): "the instance's own new report (per instance: the caller's instance is implied)",
+    ("agora.billing.report_usage", "task_id"): "a label stored on the caller's own report",
     ("agora.task.reassign", "assignee"): "a stranger's own task given to someone else's agent: "
     "test_task_intervention.py::test_a_task_is_never_reassigned_to_another_tenant_s_agent (here the task is the admin's)",
 }

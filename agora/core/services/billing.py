@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from agora.core import billing
 from agora.core.context import CallContext, Hub
+from agora.store.ops import credits as credit_ops
 from agora.store.ops import keys as key_ops
 from agora.store.ops import marketplace as market_ops
 from agora_sdk.errors import Conflict, NotFound
@@ -24,9 +25,13 @@ from agora_sdk.wire.common import Empty
 PERIOD = timedelta(hours=1)  # the longest a usage period stays open
 
 
-def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: str | None = None) -> dict[str, dict[str, int]]:
-    """Per instance: running and down microseconds and completed requests, up to ``now`` (within ``month``)."""
-    totals = market_ops.usage_totals(conn, [i["instance_id"] for i in insts], month)
+def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per instance: running and down microseconds, completed requests, and what its unit reports counted and were
+    charged, up to ``now`` (within ``month``)."""
+    ids = [i["instance_id"] for i in insts]
+    totals = market_ops.usage_totals(conn, ids, month)
+    for iid, reported in credit_ops.unit_totals(conn, ids, month).items():
+        totals[iid]["unit_charge"], totals[iid]["units"] = reported["charge"], reported["units"]
     for inst in insts:
         start = inst["period_started_at"]
         if inst["period_state"] is None or start >= now:
@@ -52,12 +57,12 @@ async def close_periods(hub: Hub) -> None:
             await hub.store.write(market_ops.switch_period, inst, inst["period_state"], now)
 
 
-def cost_of(inst: dict[str, Any], figures: dict[str, dict[str, int]]) -> billing.Cost:
+def cost_of(inst: dict[str, Any], figures: dict[str, dict[str, Any]]) -> billing.Cost:
     own = figures[inst["instance_id"]]
-    return billing.cost(inst["pricing"], own["running"], own["requests"])
+    return billing.cost(inst["pricing"], own["running"], own["requests"], own["unit_charge"])
 
 
-def bill(inst: dict[str, Any], figures: dict[str, dict[str, int]]) -> w.BillingInfo:
+def bill(inst: dict[str, Any], figures: dict[str, dict[str, Any]]) -> w.BillingInfo:
     own, cost = figures[inst["instance_id"]], cost_of(inst, figures)
     return w.BillingInfo(
         pricing=w.Pricing.model_validate(inst["pricing"]),
@@ -108,7 +113,7 @@ def _one_currency(pricings: list[dict[str, Any]]) -> str:
     return currencies.pop() if len(currencies) == 1 else ("mixed" if currencies else "USD")
 
 
-def _tenant_billed(conn: Connection, ctx: CallContext, customer: str | None) -> str:
+def tenant_billed(conn: Connection, ctx: CallContext, customer: str | None) -> str:
     """The caller's own tenant, or (the admin's call) the customer it names; a customer naming another is a 404."""
     p = ctx.principal
     if customer is None:
@@ -124,29 +129,27 @@ async def invoice(ctx: CallContext, req: w.InvoiceRequest) -> w.Invoice:
     now = ctx.clock.now()
     month = req.month or billing.month_of(now)
 
-    def op(conn: Connection) -> tuple[str, list[dict[str, Any]], dict[str, dict[str, int]]]:
-        tenant = _tenant_billed(conn, ctx, req.customer)
+    def op(conn: Connection) -> tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+        tenant = tenant_billed(conn, ctx, req.customer)
         insts = market_ops.instances(conn, tenant, limit=100_000)
-        return tenant, insts, usage(conn, insts, now, month)
+        return tenant, insts, usage(conn, insts, now, month), credit_ops.paid_in(conn, tenant, month, _currency(insts))
 
-    tenant, insts, figures = await ctx.store.read(op)
+    tenant, insts, figures, paid = await ctx.store.read(op)
     lines = [
         w.InvoiceLine(
             instance_id=i["instance_id"], agent_name=i["spec"]["listing_name"], pricing=w.Pricing.model_validate(i["pricing"]),
-            running_seconds=figures[i["instance_id"]]["running"] / billing.MICROS_PER_SECOND, requests=figures[i["instance_id"]]["requests"],
+            running_seconds=own["running"] / billing.MICROS_PER_SECOND, requests=own["requests"], units=own["units"],
             cost=w.CostBreakdown(**cost_of(i, figures).as_dict()),
         )
         for i in insts
-        if figures[i["instance_id"]]["running"] or figures[i["instance_id"]]["requests"]
+        if (own := figures[i["instance_id"]])["running"] or own["requests"] or own["units"]
     ]
+    total = sum((line.cost.total_cost for line in lines), Decimal(0))
+    credited = billing.from_millionths(paid)
     return w.Invoice(
-        customer=tenant,
-        month=month,
-        currency=_currency(insts),
-        lines=lines,
-        total=sum((line.cost.total_cost for line in lines), Decimal(0)),
-        closed=billing.month_bounds(month)[1] <= now,
-    )
+        customer=tenant, month=month, currency=_currency(insts), lines=lines, total=total, credits_applied=credited,
+        amount_due=total - credited, closed=billing.month_bounds(month)[1] <= now,
+    )  # fmt: skip
 
 
 def _months(last: str, count: int) -> list[str]:
@@ -163,16 +166,19 @@ async def usage_series(ctx: CallContext, req: w.UsageRequest) -> w.UsageSeries:
     months = _months(req.until or billing.month_of(now), req.months)
 
     def op(conn: Connection) -> tuple[str, dict[tuple[str, str], dict[str, int]], dict[str, dict[str, Any]]]:
-        tenant = _tenant_billed(conn, ctx, req.customer)
+        tenant = tenant_billed(conn, ctx, req.customer)
         figures: dict[tuple[str, str], dict[str, int]] = {}
 
-        def add(iid: str, month: str, state: str, micros: int, requests: int) -> None:
-            own = figures.setdefault((iid, month), {"running": 0, "requests": 0})
+        def add(iid: str, month: str, state: str, micros: int, requests: int, unit_charge: int = 0) -> None:
+            own = figures.setdefault((iid, month), {"running": 0, "requests": 0, "unit_charge": 0})
             own["running"] += micros if state == "running" else 0
             own["requests"] += requests
+            own["unit_charge"] += unit_charge
 
         for row in market_ops.usage_by_month(conn, tenant, months[0], months[-1]):
             add(*row)
+        for iid, month, charged in credit_ops.unit_charges_by_month(conn, tenant, months[0], months[-1]):
+            add(iid, month, "running", 0, 0, charged)
         for inst in market_ops.open_periods(conn, tenant):
             for start, end in billing.split_by_month(inst["period_started_at"], max(now, inst["period_started_at"])):
                 month = billing.month_of(start)
@@ -184,11 +190,11 @@ async def usage_series(ctx: CallContext, req: w.UsageRequest) -> w.UsageSeries:
     tenant, figures, pricing = await ctx.store.read(op)
     series = {m: w.MonthUsage(month=m, instances=0, running_seconds=0.0, requests=0, cost=Decimal(0)) for m in months}
     for (iid, month), own in figures.items():
-        if not (own["running"] or own["requests"]):
+        if not (own["running"] or own["requests"] or own["unit_charge"]):
             continue  # not on that month's invoice
         point = series[month]
         point.instances += 1
         point.running_seconds += own["running"] / billing.MICROS_PER_SECOND
         point.requests += own["requests"]
-        point.cost += billing.cost(pricing[iid], own["running"], own["requests"]).total_cost
+        point.cost += billing.cost(pricing[iid], own["running"], own["requests"], own["unit_charge"]).total_cost
     return w.UsageSeries(customer=tenant, currency=_one_currency(list(pricing.values())), months=list(series.values()))

@@ -31,12 +31,12 @@ from agora_sdk.wire.common import Empty
 NODE_CAPABILITY = "agora.hosting.node"
 OPERATIONS = ("hosting.start", "hosting.pause", "hosting.resume", "hosting.stop")
 NODE_SCOPES = sorted(s.value for s in (Scope.agents_read, Scope.agents_write, Scope.tasks_read, Scope.tasks_write, Scope.hosting))
-# What an instance's own agent may do: be an agent in its customer's tenant, nothing more.
+# What an instance's own agent may do: be an agent in its customer's tenant and report the units it used, nothing more.
 INSTANCE_SCOPES = sorted(
     s.value
     for s in (
         Scope.agents_read, Scope.agents_write, Scope.messaging_send, Scope.messaging_read, Scope.messaging_receive,
-        Scope.tasks_read, Scope.tasks_write,
+        Scope.tasks_read, Scope.tasks_write, Scope.usage_report,
     )
 )  # fmt: skip
 

@@ -133,7 +133,7 @@ async def _views(ctx: CallContext, select_rows: Any) -> list[w.Instance]:
     return await ctx.store.read(op)
 
 
-def _model(conn: Connection, inst: dict[str, Any], figures: dict[str, dict[str, int]], now: datetime) -> w.Instance:
+def _model(conn: Connection, inst: dict[str, Any], figures: dict[str, dict[str, Any]], now: datetime) -> w.Instance:
     agent = agent_ops.resolve(conn, None, inst["agent_id"])
     node = market_ops.node(conn, inst["node_id"])
     own = figures[inst["instance_id"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 
-from agora.core.billing import micros_between, month_of, split_by_month
+from agora.core.billing import cost, micros_between, month_of, split_by_month, to_millionths
 from agora.core.ids import is_id, new_id
 from ..search_documents import listing_document
 from agora_sdk.errors import Conflict, InvalidArgument, NotFound
@@ -22,6 +22,7 @@ from ..schema import (
     market_usage,
     tasks,
 )
+from . import credits as credit_ops
 from . import search as search_ops
 from .dialect import one_of, one_of_words, seconds_between
 from .pagination import decode_cursor, decode_position, page
@@ -291,9 +292,11 @@ def no_instance(instance_id: str) -> NotFound:
     return NotFound(f"no instance '{instance_id}'", details={"instance_id": instance_id})
 
 
+_OF_AGENT = Prepared(select(market_instances).where(market_instances.c.agent_id == bindparam("agent_id")))
+
+
 def instance_of_agent(conn: Connection, agent_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(market_instances).where(market_instances.c.agent_id == agent_id)).mappings().first()
-    return dict(row) if row else None
+    return _OF_AGENT.first(conn, {"agent_id": agent_id})
 
 
 def instances(
@@ -365,8 +368,30 @@ def switch_period(conn: Connection, inst: dict[str, Any], state: str | None, now
             }
             for start, end in split_by_month(inst["period_started_at"], now)
         ]
+        _pay_from_credits(conn, inst, rows, now)
         conn.execute(insert(market_usage), rows)
     return {**inst, **changes}
+
+
+def _pay_from_credits(conn: Connection, inst: dict[str, Any], periods: list[dict[str, Any]], now: datetime) -> None:
+    """What closing ``periods`` adds to each month's bill is paid from the customer's credits, as far as they go.
+
+    The amount is the month's cost with the periods less its cost without them, both rounded as the invoice rounds
+    them, so that a month's debits add up to its invoice's time and request charges to the millionth."""
+    pricing, iid = inst["pricing"], inst["instance_id"]
+    if credit_ops.balance(conn, inst["tenant_id"], pricing["currency"]) is None:
+        return  # no credits: the invoice asks for it all
+    for period in periods:
+        before = usage_totals(conn, [iid], period["month"])[iid]
+        running = period["micros"] if period["state"] == "running" else 0
+        added = cost(pricing, before["running"] + running, before["requests"] + period["requests"]).total_cost
+        added -= cost(pricing, before["running"], before["requests"]).total_cost
+        credit_ops.charge(conn, {
+            "tenant_id": inst["tenant_id"], "currency": pricing["currency"], "amount": to_millionths(added),
+            "idempotency_key": f"usage:{iid}:{period['started_at'].isoformat()}", "source": "usage", "instance_id": iid,
+            "month": period["month"], "note": f"{period['state']} {period['started_at']:%Y-%m-%d %H:%M}-{period['ended_at']:%H:%M}",
+            "created_at": now,
+        })  # fmt: skip
 
 
 def open_since(conn: Connection, before: datetime) -> list[dict[str, Any]]:
@@ -375,14 +400,14 @@ def open_since(conn: Connection, before: datetime) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def usage_totals(conn: Connection, instance_ids: list[str], month: str | None = None) -> dict[str, dict[str, int]]:
+def usage_totals(conn: Connection, instance_ids: list[str], month: str | None = None) -> dict[str, dict[str, Any]]:
     """Per instance, from closed periods: running and down microseconds and completed requests (of one month)."""
     stmt = select(
         market_usage.c.instance_id, market_usage.c.state, func.sum(market_usage.c.micros), func.sum(market_usage.c.requests)
     ).where(market_usage.c.instance_id.in_(instance_ids))
     if month is not None:
         stmt = stmt.where(market_usage.c.month == month)
-    totals: dict[str, dict[str, int]] = {i: {"running": 0, "down": 0, "paused": 0, "requests": 0} for i in instance_ids}
+    totals: dict[str, dict[str, Any]] = {i: {"running": 0, "down": 0, "paused": 0, "requests": 0} for i in instance_ids}
     for instance_id, state, micros, requests in conn.execute(stmt.group_by(market_usage.c.instance_id, market_usage.c.state)):
         totals[instance_id][state] += int(micros or 0)
         totals[instance_id]["requests"] += int(requests or 0)

@@ -41,10 +41,10 @@ INSTANCE_FILTERS = {"status": "status", "cursor": "cursor"}
 INSTANCE_STATUSES = [s.value for s in InstanceStatus]
 PRICE_UNITS = {
     PricingModel.per_request: "per request", PricingModel.per_minute: "per running minute",
-    PricingModel.per_hour: "per running hour", PricingModel.hybrid: "per request",
+    PricingModel.per_hour: "per running hour", PricingModel.hybrid: "per request", PricingModel.per_unit: "per request",
 }  # fmt: skip
 CSV_COLUMNS = ["month", "instance_id", "agent_name", "pricing_model", "price", "base_fee", "running_seconds", "requests",
-               "base_cost", "usage_cost", "task_cost", "total_cost", "currency"]  # fmt: skip
+               "units", "base_cost", "usage_cost", "task_cost", "unit_cost", "total_cost", "currency"]  # fmt: skip
 
 
 # -- formatting (filters prefixed market_: the environment is shared with the other pages) ---------------------------
@@ -275,6 +275,9 @@ async def execute(view: View) -> Response:
 # -- billing ---------------------------------------------------------------------------------------------------------
 
 
+CREDIT_ROWS = 10  # the newest ledger rows the billing page shows
+
+
 def _billing_args(params: Mapping[str, str]) -> dict[str, Any]:
     """The month (YYYY-MM; the tool checks it) and, for the admin, the customer, from the URL."""
     return {key: params[key].strip() for key in ("month", "customer") if params.get(key, "").strip()}
@@ -311,10 +314,11 @@ async def _billing_view(view: View, params: Mapping[str, str]) -> BillingView:
     invoice = await view.call("agora.billing.invoice", **args)
     usage = await view.call("agora.billing.usage", until=invoice.month, months=USAGE_MONTHS, **customer)
     board = None if customer else await view.call("agora.marketplace.dashboard")
+    credits = await view.call("agora.billing.credits", limit=CREDIT_ROWS, **customer)
     query = urlencode({"month": invoice.month, **customer})
     html = render_text(
         "_billing_live.html", view=view, invoice=invoice, usage=usage, board=board, chart=chart_data(usage),
-        customer=args.get("customer", ""), query=query,
+        credits=credits, customer=args.get("customer", ""), query=query,
     )  # fmt: skip
     return BillingView(invoice, html, query, args.get("customer", ""))
 
@@ -345,7 +349,8 @@ async def billing_export(view: View) -> Response:
             p, c = line.pricing, line.cost
             yield csv_line([
                 invoice.month, line.instance_id, line.agent_name, p.model.value, p.price, p.base_fee, line.running_seconds,
-                line.requests, c.base_cost, c.usage_cost, c.task_cost, c.total_cost, c.currency,
+                line.requests, " ".join(f"{u}={n}" for u, n in line.units.items()), c.base_cost, c.usage_cost, c.task_cost,
+                c.unit_cost, c.total_cost, c.currency,
             ])  # fmt: skip
 
     name = f"agora-invoice-{invoice.customer}-{invoice.month}.csv"

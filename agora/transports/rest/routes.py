@@ -32,7 +32,7 @@ from agora_sdk.errors import (
     Unavailable,
 )
 
-from . import acp, bus, sse
+from . import acp, bus, payments, sse
 from .errors import error_response
 from .dispatch import Endpoint
 from .guard import authenticate, challenge, guarded
@@ -283,6 +283,7 @@ def mount(app: FastAPI, catalog: Catalog, public_docs: bool) -> dict[tuple[str, 
         )
     acp.mount(app)
     bus.mount(app)
+    payments.mount(app)
     app.add_route("/ext/{server}/{tool:path}", imported_tool, methods=["POST"], include_in_schema=False)
     app.add_route("/agora/{rest:path}", unknown_tool, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     app.add_route("/health", health, methods=["GET"], include_in_schema=False)

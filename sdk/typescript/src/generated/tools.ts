@@ -182,6 +182,51 @@ export class BillingTools extends ToolGroup {
   usage(args?: T.UsageRequest): Promise<T.UsageSeries> {
     return this.invoker.invoke("agora.billing.usage", { ...args }, true) as Promise<T.UsageSeries>;
   }
+
+  /**
+   * An instance's own agent reports units it used (e.g. input_tokens), as its listing's per_unit pricing names them. Each report id counts once, however often it is sent; the charge is paid from the customer's credits as far as they go. Unknown units and counts above the unit's max_per_call are refused.
+   *
+   * Calls `agora.billing.report_usage`.
+   * @param reportId Unique per instance: a report sent again is counted once.
+   * @param units Units used, by name, as the listing declares them.
+   * @param options the other arguments: task_id.
+   */
+  reportUsage(reportId: T.ReportUsage["report_id"], units: T.ReportUsage["units"], options?: Omit<T.ReportUsage, "report_id" | "units">): Promise<T.UsageReported> {
+    return this.invoker.invoke("agora.billing.report_usage", { ...options, report_id: reportId, units }, false) as Promise<T.UsageReported>;
+  }
+
+  /**
+   * The customer's prepaid credits: its balance per currency and its ledger (grants, refunds, debits), newest first.
+   *
+   * Calls `agora.billing.credits`.
+   * @param args the arguments: customer, limit, cursor.
+   */
+  credits(args?: T.CreditsRequest): Promise<T.Credits> {
+    return this.invoker.invoke("agora.billing.credits", { ...args }, true) as Promise<T.Credits>;
+  }
+
+  /**
+   * What happens when the customer's credits are spent: 'invoice' (the rest goes on the monthly invoice) or 'pause' (its billable instances are paused until credits are granted).
+   *
+   * Calls `agora.billing.credit_policy`.
+   * @param whenExhausted when exhausted
+   * @param options the other arguments: customer.
+   */
+  creditPolicy(whenExhausted: T.CreditPolicy["when_exhausted"], options?: Omit<T.CreditPolicy, "when_exhausted">): Promise<T.Credits> {
+    return this.invoker.invoke("agora.billing.credit_policy", { ...options, when_exhausted: whenExhausted }, false) as Promise<T.Credits>;
+  }
+
+  /**
+   * Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+   *
+   * Calls `agora.billing.grant_credits`.
+   * @param customer The tenant (id or name) credited.
+   * @param amount amount
+   * @param options the other arguments: currency, idempotency_key, kind, note.
+   */
+  grantCredits(customer: T.GrantCredits["customer"], amount: T.GrantCredits["amount"], options: Omit<T.GrantCredits, "customer" | "amount">): Promise<T.CreditGranted> {
+    return this.invoker.invoke("agora.billing.grant_credits", { ...options, customer, amount }, false) as Promise<T.CreditGranted>;
+  }
 }
 
 /** Tools `agora.discovery.*`. */

@@ -186,7 +186,7 @@ export interface AgentsHostRequirementsInput {
 }
 
 export interface AgentsPricingInput {
-  type: PricingModel;
+  type: PricingModelInput;
   /** Per request, minute or hour; for hybrid, per request. */
   price: number | string;
   /** Hybrid only: base fee per running hour. */
@@ -442,6 +442,8 @@ export interface CostBreakdown {
   base_cost: string;
   usage_cost: string;
   task_cost: string;
+  /** per_unit: the reported units, each report priced when accepted. */
+  unit_cost: string;
   total_cost: string;
   currency: string;
 }
@@ -511,6 +513,53 @@ export interface CreatedUser {
   /** The one-time sign-up link (path on the hub; shown once): the person opens it and sets a password. None when they have one already, or sign in through the identity provider. */
   signup_path: string | null;
   signup_expires_at: string | null;
+}
+
+export interface CreditEntry {
+  entry_id: number;
+  kind: EntryKind;
+  /** Signed: a debit is negative. */
+  amount: string;
+  currency: string;
+  idempotency_key: string;
+  /** admin, webhook:stripe, units or usage. */
+  source: string;
+  instance_id: string | null;
+  month: string;
+  note: string;
+  created_at: string;
+}
+
+export interface CreditGranted {
+  entry: CreditEntry;
+  /** The customer's balance in that currency after it. */
+  balance: string;
+  /** True when the idempotency key had been used: nothing was granted again. */
+  replayed: boolean;
+}
+
+export interface CreditPolicy {
+  when_exhausted: WhenExhausted;
+  /** Admin only: whose policy. */
+  customer?: string | null;
+}
+
+export interface Credits {
+  customer: string;
+  /** Per currency: the sum of the ledger's rows. */
+  balances: { [key: string]: string };
+  when_exhausted: WhenExhausted;
+  /** Newest first. */
+  entries: CreditEntry[];
+  next_cursor: string | null;
+}
+
+export interface CreditsRequest {
+  /** Admin only: whose credits. */
+  customer?: string | null;
+  /** Maximum number of items to return. Default: 50. */
+  limit?: number;
+  cursor?: string | null;
 }
 
 export interface Dashboard {
@@ -594,6 +643,8 @@ export interface EditReview {
 /** A tool that takes no arguments. */
 export type Empty = Record<string, never>;
 
+export type EntryKind = "grant" | "refund" | "debit";
+
 export interface Execute {
   /** The instance id. */
   instance_id: string;
@@ -627,6 +678,20 @@ export interface GetAgent {
   agent: string;
   /** Also count its tasks in progress (load) and the messages waiting in its inbox (inbox_depth). Default: false. */
   include_counts?: boolean;
+}
+
+export interface GrantCredits {
+  /** The tenant (id or name) credited. */
+  customer: string;
+  amount: number | string;
+  /** Default: "USD". */
+  currency?: string;
+  /** Printable ASCII, no spaces; the same key is the same entry. */
+  idempotency_key: string;
+  /** grant or refund. Default: "grant". */
+  kind?: EntryKind;
+  /** Default: "". */
+  note?: string;
 }
 
 export type HealthLevel = "healthy" | "degraded" | "critical";
@@ -785,6 +850,10 @@ export interface Invoice {
   currency: string;
   lines: InvoiceLine[];
   total: string;
+  /** What prepaid credits paid of the month's charges so far. */
+  credits_applied: string;
+  /** total - credits_applied: what the invoice asks to be paid. */
+  amount_due: string;
   /** True once the month is over. */
   closed: boolean;
 }
@@ -795,6 +864,8 @@ export interface InvoiceLine {
   pricing: Pricing;
   running_seconds: number;
   requests: number;
+  /** per_unit: the units reported in the month. */
+  units: { [key: string]: number };
   cost: CostBreakdown;
 }
 
@@ -1022,12 +1093,14 @@ export interface MarketplaceListing {
 export interface MarketplacePricingInput {
   /** Default: "per_request". */
   model?: PricingModel;
-  /** Per request, minute or hour; per request for hybrid. Default: "0". */
+  /** Per request, minute or hour; per request for hybrid and per_unit. Default: "0". */
   price?: number | string;
   /** hybrid: per running hour. Default: "0". */
   base_fee?: number | string;
   /** Default: "USD". */
   currency?: string;
+  /** per_unit only: the units an instance reports, and their prices. */
+  units?: { [key: string]: unknown };
 }
 
 export interface MarketplaceStats {
@@ -1275,14 +1348,18 @@ export interface PriceSummary {
 
 export interface Pricing {
   model: PricingModel;
-  /** Per request, minute or hour; per request for hybrid. */
+  /** Per request, minute or hour; per request for hybrid and per_unit. */
   price: string;
   /** hybrid: per running hour. */
   base_fee: string;
   currency: string;
+  /** per_unit only: the units an instance reports, and their prices. */
+  units: { [key: string]: JsonValue };
 }
 
-export type PricingModel = "per_request" | "per_minute" | "per_hour" | "hybrid";
+export type PricingModel = "per_request" | "per_minute" | "per_hour" | "hybrid" | "per_unit";
+
+export type PricingModelInput = "per_request" | "per_minute" | "per_hour" | "hybrid";
 
 export interface PublishListing {
   /** The listing's name; publishing it again makes its next version. */
@@ -1458,6 +1535,15 @@ export interface RemovedUser {
   user_id: string;
   removed_at: string;
   sessions_ended: number;
+}
+
+export interface ReportUsage {
+  /** Unique per instance: a report sent again is counted once. */
+  report_id: string;
+  /** Units used, by name, as the listing declares them. */
+  units: { [key: string]: unknown };
+  /** The task the units were used for, if any. */
+  task_id?: string | null;
 }
 
 export interface Repository {
@@ -2087,6 +2173,24 @@ export interface Understood {
   params: { [key: string]: JsonValue };
 }
 
+export interface UnitPrice {
+  /** The price of ``per`` units. */
+  price: string;
+  /** How many units the price is for (e.g. 1,000 tokens). */
+  per: number;
+  /** The most one report may count; more is refused as absurd (null: no limit). */
+  max_per_call: number | null;
+}
+
+export interface UnitPriceInput {
+  /** The price of ``per`` units. */
+  price: number | string;
+  /** How many units the price is for (e.g. 1,000 tokens). Default: 1000. */
+  per?: number;
+  /** The most one report may count; more is refused as absurd (null: no limit). */
+  max_per_call?: number | null;
+}
+
 export interface Unlisted {
   listing_id: string;
   status: string;
@@ -2161,6 +2265,19 @@ export interface UpdatedBatch {
 
 export type UpstreamState = "connecting" | "up" | "down";
 
+export interface UsageReported {
+  report_id: string;
+  instance_id: string;
+  units: { [key: string]: number };
+  /** What the report is charged, priced when it was first accepted. */
+  cost: string;
+  currency: string;
+  /** The part of the charge the customer's credits paid. */
+  paid_from_credits: string;
+  /** True when this report id had been accepted before: nothing was counted again. */
+  replayed: boolean;
+}
+
 export interface UsageRequest {
   /** How many months, ending with ``until``. Default: 12. */
   months?: number;
@@ -2203,6 +2320,8 @@ export interface UserRefInput {
   /** The user's id (usr_…) or email. */
   user: string;
 }
+
+export type WhenExhausted = "invoice" | "pause";
 
 /** Why a result is where it is. */
 export interface Why {

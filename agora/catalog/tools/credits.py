@@ -1,0 +1,64 @@
+"""agora.billing.* for prepaid credits and metered units: instances report the units they used, customers read their
+credits ledger and say what happens when it runs out, the hub's administrator grants credits and refunds."""
+
+from datetime import date
+from typing import Any
+
+from agora.core.auth import Scope
+from agora.core.services import credits
+from agora_sdk.wire import credits as w
+
+from ..tool import Tool
+
+COMMON: dict[str, Any] = {"version": "1.0.0", "last_updated": date(2026, 11, 28)}
+
+TOOLS = [
+    Tool(
+        name="agora.billing.report_usage",
+        description=(
+            "An instance's own agent reports units it used (e.g. input_tokens), as its listing's per_unit pricing names "
+            "them. Each report id counts once, however often it is sent; the charge is paid from the customer's credits "
+            "as far as they go. Unknown units and counts above the unit's max_per_call are refused."
+        ),
+        input_model=w.ReportUsage,
+        output_model=w.UsageReported,
+        handler=credits.report_usage,
+        scopes=frozenset({Scope.usage_report.value}),
+        **COMMON,
+    ),
+    Tool(
+        name="agora.billing.credits",
+        description="The customer's prepaid credits: its balance per currency and its ledger (grants, refunds, debits), newest first.",
+        input_model=w.CreditsRequest,
+        output_model=w.Credits,
+        handler=credits.credits,
+        scopes=frozenset({Scope.billing_read.value}),
+        read_only=True,
+        **COMMON,
+    ),
+    Tool(
+        name="agora.billing.credit_policy",
+        description=(
+            "What happens when the customer's credits are spent: 'invoice' (the rest goes on the monthly invoice) or "
+            "'pause' (its billable instances are paused until credits are granted)."
+        ),
+        input_model=w.CreditPolicy,
+        output_model=w.Credits,
+        handler=credits.credit_policy,
+        scopes=frozenset({Scope.billing_write.value}),
+        **COMMON,
+    ),
+    Tool(
+        name="agora.billing.grant_credits",
+        description=(
+            "Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key "
+            "with another amount is refused."
+        ),
+        input_model=w.GrantCredits,
+        output_model=w.CreditGranted,
+        handler=credits.grant_credits,
+        admin_only=True,
+        new_work=False,
+        **COMMON,
+    ),
+]

@@ -1,0 +1,181 @@
+"""Prepaid credits and metered units: ``agora.billing.report_usage``, ``credits``, ``grant_credits`` and
+``credit_policy``, the payment provider's grants, and the job that pauses the instances of customers whose credits ran
+out (when they chose so).
+
+A unit report is one transaction: the report (unique per instance and report id) and the debit it causes (its ledger
+key names the report) commit together or not at all, so a report sent again after a crash, or sent twice, is counted
+once. Grants are keyed by the caller (the administrator's idempotency key, the provider's event id) the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from agora.core import billing
+from agora.core.auth import ALL_SCOPES, Principal, PrincipalKind
+from agora.core.context import CallContext, Hub
+from agora.core.services import billing as billing_service
+from agora.core.ids import new_id
+from agora.observability import metrics
+from agora.store import tenancy
+from agora.store.ops import credits as credit_ops
+from agora.store.ops import marketplace as market_ops
+from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, PermissionDenied
+from agora_sdk.wire import credits as w
+
+log = logging.getLogger("agora.billing.credits")
+PAUSER = "hub:credits"  # who pauses instances whose customer's credits ran out (the audit log and events say so)
+
+
+def _not_an_instance() -> PermissionDenied:
+    return PermissionDenied("only a marketplace instance's own agent reports its units", details={"reason": "not_an_instance"})
+
+
+async def report_usage(ctx: CallContext, req: w.ReportUsage) -> w.UsageReported:
+    """Units an instance used, checked against its listing's pricing, charged once per report id."""
+    agent_id = ctx.principal.agent_id
+    if agent_id is None:
+        raise _not_an_instance()
+    row, paid, replayed, short = await ctx.store.write(record_report, agent_id, req, ctx.clock.now())
+    metrics.count_unit_report("replayed" if replayed else "accepted")
+    if paid and not replayed:
+        metrics.count_ledger_entry("debit")
+    if short:
+        await pause_exhausted(ctx.hub, row["tenant_id"])
+    return w.UsageReported(
+        report_id=row["report_id"], instance_id=row["instance_id"], units=row["units"], cost=billing.from_millionths(row["charge"]),
+        currency=row["currency"], paid_from_credits=billing.from_millionths(paid), replayed=replayed,
+    )  # fmt: skip
+
+
+def record_report(conn: Connection, agent_id: str, req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
+    """The report of the instance whose agent is ``agent_id``, and its debit, in the caller's transaction: (the
+    report's row, what credits paid, whether it had been accepted before, whether credits fell short)."""
+    inst = market_ops.instance_of_agent(conn, agent_id)
+    if inst is None:
+        raise _not_an_instance()
+    iid, tenant, pricing = inst["instance_id"], inst["tenant_id"], inst["pricing"]
+    if pricing["model"] != "per_unit":
+        raise _refused(iid, FailedPrecondition, "not_per_unit", "this instance's pricing counts no units", {"model": pricing["model"]})
+    problem = billing.unit_problem(pricing, req.units)
+    if problem is not None:
+        reason, unit = problem
+        limit = (pricing["units"].get(unit) or {}).get("max_per_call")
+        text = f"'{unit}' is not a unit of this listing" if reason == "unknown_unit" else f"{req.units[unit]} '{unit}' is more than one report may count ({limit})"
+        raise _refused(iid, InvalidArgument, reason, text, {"unit": unit, "declared": sorted(pricing["units"]), "max_per_call": limit})
+    row = {
+        "instance_id": iid, "report_id": req.report_id, "tenant_id": tenant, "listing_id": inst["listing_id"],
+        "units": req.units, "charge": billing.unit_charge(pricing, req.units), "currency": pricing["currency"],
+        "task_id": req.task_id, "month": billing.month_of(now), "reported_at": now,
+    }  # fmt: skip
+    key = f"units:{iid}:{req.report_id}"
+    if not credit_ops.add_report(conn, row):  # sent before: the first is the report
+        earlier = credit_ops.report(conn, iid, req.report_id)
+        assert earlier is not None
+        if earlier["units"] != req.units:
+            raise _refused(iid, Conflict, "changed", f"report '{req.report_id}' was accepted with other units", {"units": earlier["units"]})
+        paid = credit_ops.entry(conn, tenant, key)
+        return earlier, -paid["amount"] if paid else 0, True, False
+    paid, short = credit_ops.charge(conn, {
+        "tenant_id": tenant, "currency": row["currency"], "amount": row["charge"], "idempotency_key": key, "source": "units",
+        "instance_id": iid, "month": row["month"], "note": ", ".join(f"{n} {u}" for u, n in sorted(req.units.items())),
+        "created_at": now,
+    })  # fmt: skip
+    return row, paid, False, short
+
+
+def _refused(instance_id: str, error: type[Any], reason: str, message: str, details: dict[str, Any]) -> Exception:
+    """A bad unit report: counted, logged (an instance sending them is misbehaving or misconfigured), refused."""
+    metrics.count_unit_report(reason)
+    log.warning("unit report refused", extra={"instance_id": instance_id, "reason": reason, **details})
+    return error(message, details={"reason": reason, **details})
+
+
+def _entry(row: dict[str, Any]) -> w.CreditEntry:
+    return w.CreditEntry(**{**row, "amount": billing.from_millionths(row["amount"])})
+
+
+async def credits(ctx: CallContext, req: w.CreditsRequest) -> w.Credits:
+    def op(conn: Connection) -> tuple[str, dict[str, int], str, list[dict[str, Any]], str | None]:
+        tenant = billing_service.tenant_billed(conn, ctx, req.customer)
+        rows, cursor = credit_ops.entries(conn, tenant, req.limit, req.cursor)
+        return tenant, credit_ops.balances(conn, tenant), credit_ops.policy(conn, tenant), rows, cursor
+
+    tenant, balances, policy, rows, cursor = await ctx.store.read(op)
+    return w.Credits(
+        customer=tenant, balances={c: billing.from_millionths(a) for c, a in balances.items()},
+        when_exhausted=w.WhenExhausted(policy), entries=[_entry(r) for r in rows], next_cursor=cursor,
+    )  # fmt: skip
+
+
+async def grant_credits(ctx: CallContext, req: w.GrantCredits) -> w.CreditGranted:
+    """The administrator's grant or refund (the payment provider's webhook grants through this too)."""
+    if req.kind is w.EntryKind.debit:
+        raise InvalidArgument("credits are debited by charges, not granted as debits", details={"field": "kind"})
+    source = ctx.principal.key_id if ctx.principal.key_id.startswith("webhook:") else "admin"
+    return await grant(ctx, req, source)
+
+
+async def grant(ctx: CallContext, req: w.GrantCredits, source: str) -> w.CreditGranted:
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[dict[str, Any], bool, int]:
+        tenant = billing_service.tenant_billed(conn, ctx, req.customer)
+        row = {
+            "tenant_id": tenant, "currency": req.currency, "kind": req.kind.value, "amount": billing.to_millionths(req.amount),
+            "idempotency_key": req.idempotency_key, "source": source, "instance_id": None, "month": billing.month_of(now),
+            "note": req.note, "created_at": now,
+        }  # fmt: skip
+        added = credit_ops.append(conn, row)
+        if added is None:
+            earlier = credit_ops.entry(conn, tenant, req.idempotency_key)
+            assert earlier is not None
+            if (earlier["kind"], earlier["amount"], earlier["currency"]) != (row["kind"], row["amount"], row["currency"]):
+                raise Conflict(
+                    f"idempotency key '{req.idempotency_key}' was used for another entry",
+                    details={"idempotency_key": req.idempotency_key, "entry_id": earlier["entry_id"]},
+                )
+            return earlier, True, credit_ops.balance(conn, tenant, req.currency) or 0
+        return added, False, credit_ops.balance(conn, tenant, req.currency) or 0
+
+    entry, replayed, balance = await ctx.store.write(op)
+    if not replayed:
+        metrics.count_ledger_entry(req.kind.value)
+        log.info("credits %s", req.kind.value, extra={"tenant_id": entry["tenant_id"], "amount": str(req.amount), "currency": req.currency, "source": source})
+    return w.CreditGranted(entry=_entry(entry), balance=billing.from_millionths(balance), replayed=replayed)
+
+
+async def credit_policy(ctx: CallContext, req: w.CreditPolicy) -> w.Credits:
+    def op(conn: Connection) -> None:
+        credit_ops.set_policy(conn, billing_service.tenant_billed(conn, ctx, req.customer), req.when_exhausted.value, ctx.clock.now())
+
+    await ctx.store.write(op)
+    if req.when_exhausted is w.WhenExhausted.pause:
+        await pause_exhausted(ctx.hub, ctx.principal.tenant_id if req.customer is None else None)
+    return await credits(ctx, w.CreditsRequest(customer=req.customer, limit=1))
+
+
+# -- credits run out --------------------------------------------------------------------------------------------------
+
+
+async def pause_exhausted(hub: Hub, tenant_id: str | None = None) -> int:
+    """Pause the running instances of customers who chose ``pause`` and whose credits in their instances' currency are
+    spent (one customer's, or all): billing stops at once; granting credits lets them be resumed. Housekeeping runs
+    it too, for charges made by usage periods closing. Returns how many it paused."""
+    with tenancy.hub_wide():
+        due = await hub.store.read(credit_ops.exhausted_instances, tenant_id)
+    paused = 0
+    for inst in due:
+        principal = Principal(PrincipalKind.admin, PAUSER, inst["tenant_id"], ALL_SCOPES)
+        try:
+            await hub.catalog.call(hub, principal, "agora.marketplace.pause_instance", {"instance_id": inst["instance_id"]}, new_id("req"))
+        except Conflict:  # it stopped or paused meanwhile
+            continue
+        paused += 1
+        log.warning("instance paused: its customer's credits are spent", extra={"instance_id": inst["instance_id"], "tenant_id": inst["tenant_id"]})
+    return paused
+

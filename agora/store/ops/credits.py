@@ -1,0 +1,200 @@
+"""Prepaid credits and unit reports: the append-only ledger, each customer's balance, what it chose for when credits
+run out, and the unit reports of per_unit instances. Amounts are signed millionths of their currency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from ..schema import billing_balances, billing_ledger, billing_settings, market_instances, market_unit_reports
+from ..prepared import Prepared
+from .dialect import upsert_insert
+from .pagination import decode_cursor, page
+
+DEFAULT_POLICY = "invoice"
+
+
+@lru_cache(maxsize=2)
+def _ledger_statements(dialect: str) -> tuple[Prepared, Prepared]:
+    """A ledger row added unless its key was used (the row back, or none), and a balance moved by an amount (made at
+    the first row)."""
+    added = (
+        upsert_insert(dialect, billing_ledger)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        .returning(*billing_ledger.c)
+    )
+    moved = upsert_insert(dialect, billing_balances)
+    moved = moved.on_conflict_do_update(
+        index_elements=["tenant_id", "currency"],
+        set_={"balance": billing_balances.c.balance + moved.excluded.balance, "updated_at": moved.excluded.updated_at},
+    )
+    return Prepared(added), Prepared(moved)
+
+
+_BALANCE = Prepared(
+    select(billing_balances.c.balance)
+    .where(billing_balances.c.tenant_id == bindparam("tenant_id"), billing_balances.c.currency == bindparam("currency"))
+    .with_for_update()
+)
+
+
+def append(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
+    """Add one ledger row (tenant_id, currency, kind, amount, idempotency_key, source, instance_id, month, note,
+    created_at) and move the balance with it; None, and nothing changed, when the key was used already."""
+    added, moved = _ledger_statements(conn.dialect.name)
+    entry = added.first(conn, row)
+    if entry is not None:
+        moved.execute(conn, {"tenant_id": row["tenant_id"], "currency": row["currency"], "balance": row["amount"], "updated_at": row["created_at"]})
+    return entry
+
+
+def entry(conn: Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
+    stmt = select(billing_ledger).where(billing_ledger.c.tenant_id == tenant_id, billing_ledger.c.idempotency_key == key)
+    found = conn.execute(stmt).mappings().first()
+    return dict(found) if found else None
+
+
+def balance(conn: Connection, tenant_id: str, currency: str) -> int | None:
+    """The customer's balance in ``currency``, locked until the transaction ends (PostgreSQL); None when it never
+    had credits in it (its charges go on the invoice)."""
+    value = _BALANCE.scalar(conn, {"tenant_id": tenant_id, "currency": currency})
+    return None if value is None else int(value)
+
+
+def balances(conn: Connection, tenant_id: str) -> dict[str, int]:
+    stmt = select(billing_balances.c.currency, billing_balances.c.balance).where(billing_balances.c.tenant_id == tenant_id)
+    return {currency: amount for currency, amount in conn.execute(stmt.order_by(billing_balances.c.currency))}
+
+
+def ledger_sums(conn: Connection, tenant_id: str) -> dict[str, int]:
+    """Each balance as the ledger's rows add it up (what billing_balances must always agree with)."""
+    stmt = (
+        select(billing_ledger.c.currency, func.sum(billing_ledger.c.amount))
+        .where(billing_ledger.c.tenant_id == tenant_id)
+        .group_by(billing_ledger.c.currency)
+    )
+    return {currency: int(total) for currency, total in conn.execute(stmt)}
+
+
+def charge(conn: Connection, row: dict[str, Any]) -> tuple[int, bool]:
+    """Pay a charge of ``row["amount"]`` (positive) from the customer's credits, as far as they go: a debit row for
+    what they paid (none if nothing). Returns (paid, short): short when the customer has credits in that currency
+    (or had) and they did not cover all of it. A customer who never had credits in it pays by invoice."""
+    held = balance(conn, row["tenant_id"], row["currency"])
+    if held is None or row["amount"] <= 0:
+        return 0, False
+    paid = min(row["amount"], max(held, 0))
+    if paid and append(conn, {**row, "kind": "debit", "amount": -paid}) is None:
+        return 0, False  # this charge was paid before (its key is used)
+    return paid, paid < row["amount"]
+
+
+def entries(conn: Connection, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The customer's ledger, newest first."""
+    stmt = select(billing_ledger).where(billing_ledger.c.tenant_id == tenant_id)
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(billing_ledger.c.entry_id < int(after))
+    rows = [dict(r) for r in conn.execute(stmt.order_by(billing_ledger.c.entry_id.desc()).limit(limit + 1)).mappings()]
+    return page(rows, limit, lambda r: r["entry_id"])
+
+
+def paid_in(conn: Connection, tenant_id: str, month: str, currency: str) -> int:
+    """What credits paid of the month's charges (the debits' sum, positive)."""
+    stmt = select(func.coalesce(func.sum(billing_ledger.c.amount), 0)).where(
+        billing_ledger.c.tenant_id == tenant_id, billing_ledger.c.month == month, billing_ledger.c.kind == "debit",
+        billing_ledger.c.currency == currency,
+    )  # fmt: skip
+    return -int(conn.execute(stmt).scalar_one())
+
+
+def policy(conn: Connection, tenant_id: str) -> str:
+    stmt = select(billing_settings.c.when_exhausted).where(billing_settings.c.tenant_id == tenant_id)
+    return conn.execute(stmt).scalar_one_or_none() or DEFAULT_POLICY
+
+
+def set_policy(conn: Connection, tenant_id: str, when_exhausted: str, now: datetime) -> None:
+    conn.execute(
+        upsert_insert(conn, billing_settings)
+        .values(tenant_id=tenant_id, when_exhausted=when_exhausted, updated_at=now)
+        .on_conflict_do_update(index_elements=["tenant_id"], set_={"when_exhausted": when_exhausted, "updated_at": now})
+    )
+
+
+def exhausted_instances(conn: Connection, tenant_id: str | None) -> list[dict[str, Any]]:
+    """Running instances whose customer chose ``pause`` and has spent its credits in the instance's currency."""
+    b, s = billing_balances.c, billing_settings.c
+    stmt = select(b.tenant_id, b.currency).join(billing_settings, s.tenant_id == b.tenant_id)
+    stmt = stmt.where(s.when_exhausted == "pause", b.balance <= 0)
+    if tenant_id is not None:
+        stmt = stmt.where(b.tenant_id == tenant_id)
+    spent = {(t, c) for t, c in conn.execute(stmt)}
+    if not spent:
+        return []
+    i = market_instances.c
+    running = select(market_instances).where(i.tenant_id.in_({t for t, _ in spent}), i.status == "running")
+    return [
+        dict(r) for r in conn.execute(running).mappings()
+        if (r["tenant_id"], r["pricing"]["currency"]) in spent and billing_is_due(r["pricing"])
+    ]  # fmt: skip
+
+
+def billing_is_due(pricing: dict[str, Any]) -> bool:
+    """Whether running an instance at this pricing costs anything."""
+    prices = [pricing["price"], pricing.get("base_fee", 0), *(u["price"] for u in (pricing.get("units") or {}).values())]
+    return any(Decimal(str(p)) > 0 for p in prices)
+
+
+# -- unit reports -----------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _add_report_statement(dialect: str) -> Prepared:
+    return Prepared(upsert_insert(dialect, market_unit_reports).on_conflict_do_nothing(index_elements=["instance_id", "report_id"]))
+
+
+_REPORT = Prepared(
+    select(market_unit_reports).where(
+        market_unit_reports.c.instance_id == bindparam("instance_id"), market_unit_reports.c.report_id == bindparam("report_id")
+    )
+)
+
+
+def add_report(conn: Connection, row: dict[str, Any]) -> bool:
+    """Record a unit report; False, and nothing changed, when the instance sent this report id before."""
+    return _add_report_statement(conn.dialect.name).execute(conn, row) == 1
+
+
+def report(conn: Connection, instance_id: str, report_id: str) -> dict[str, Any] | None:
+    return _REPORT.first(conn, {"instance_id": instance_id, "report_id": report_id})
+
+
+def unit_totals(conn: Connection, instance_ids: list[str], month: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per instance (of one month): what its unit reports were charged, and the units they counted."""
+    r = market_unit_reports.c
+    stmt = select(r.instance_id, r.units, r.charge).where(r.instance_id.in_(instance_ids))
+    if month is not None:
+        stmt = stmt.where(r.month == month)
+    totals: dict[str, dict[str, Any]] = {i: {"charge": 0, "units": {}} for i in instance_ids}
+    for instance_id, units, charged in conn.execute(stmt):
+        own = totals[instance_id]
+        own["charge"] += charged
+        for unit, count in units.items():
+            own["units"][unit] = own["units"].get(unit, 0) + count
+    return totals
+
+
+
+def unit_charges_by_month(conn: Connection, tenant_id: str, first: str, last: str) -> list[tuple[str, str, int]]:
+    """The customer's unit reports from month ``first`` to ``last``, charged per instance and month."""
+    r = market_unit_reports.c
+    rows = conn.execute(
+        select(r.instance_id, r.month, func.sum(r.charge))
+        .where(r.tenant_id == tenant_id, r.month >= first, r.month <= last)
+        .group_by(r.instance_id, r.month)
+    )
+    return [(iid, month, int(total)) for iid, month, total in rows]
