@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
+    from .wire import a2a, admin, agents, budgets, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -1495,6 +1495,40 @@ class BillingTools(SyncGroup):
             kind: grant or refund.
             note: optional (default '')."""
         return self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
+
+    def set_budget(
+        self,
+        monthly_limit: Decimal | str | None,
+        *,
+        currency: str | Unset = UNSET,
+        instance_cap: Decimal | str | None | Unset = UNSET,
+        thresholds: builtins.list[int] | Unset = UNSET,
+        action: budgets.BudgetAction | str | Unset = UNSET,
+        notify_agent: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> budgets.Budget:
+        """Set the customer's monthly budget for its instances (null removes it): a limit, an optional cap per instance, alert thresholds in percent (default 50, 80, 100: a hub event, a message to notify_agent, a console banner) and the action at 100%: 'pause' (billable instances paused, new ones and executions refused), 'refuse_new' or 'notify'. Refusals are budget_exceeded (402) with what is left and when it resets.
+
+        Args:
+            monthly_limit: The most the customer's instances may cost in a month; null removes the budget.
+            currency: The budget's currency: instances priced in another are not counted.
+            instance_cap: The most one instance may cost in a month (null: no cap).
+            thresholds: Percentages of the limit that raise an alert.
+            action: optional (default 'pause').
+            notify_agent: An agent of the customer's (id or name) told of each alert by message.
+            customer: Admin only: whose budget."""
+        return self._call("agora.billing.set_budget", "budgets.Budget", locals(), retry_safe=False)
+
+    def budget(
+        self,
+        *,
+        customer: str | None | Unset = UNSET,
+    ) -> budgets.Budget:
+        """The customer's budget, what this month's invoice says it spent so far, what is left, when it resets, and the month's alerts.
+
+        Args:
+            customer: Admin only: whose budget."""
+        return self._call("agora.billing.budget", "budgets.Budget", locals(), retry_safe=True)
 
 
 class AgentsTools(SyncGroup):
@@ -3192,6 +3226,40 @@ class AsyncBillingTools(AsyncGroup):
             kind: grant or refund.
             note: optional (default '')."""
         return await self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
+
+    async def set_budget(
+        self,
+        monthly_limit: Decimal | str | None,
+        *,
+        currency: str | Unset = UNSET,
+        instance_cap: Decimal | str | None | Unset = UNSET,
+        thresholds: builtins.list[int] | Unset = UNSET,
+        action: budgets.BudgetAction | str | Unset = UNSET,
+        notify_agent: str | None | Unset = UNSET,
+        customer: str | None | Unset = UNSET,
+    ) -> budgets.Budget:
+        """Set the customer's monthly budget for its instances (null removes it): a limit, an optional cap per instance, alert thresholds in percent (default 50, 80, 100: a hub event, a message to notify_agent, a console banner) and the action at 100%: 'pause' (billable instances paused, new ones and executions refused), 'refuse_new' or 'notify'. Refusals are budget_exceeded (402) with what is left and when it resets.
+
+        Args:
+            monthly_limit: The most the customer's instances may cost in a month; null removes the budget.
+            currency: The budget's currency: instances priced in another are not counted.
+            instance_cap: The most one instance may cost in a month (null: no cap).
+            thresholds: Percentages of the limit that raise an alert.
+            action: optional (default 'pause').
+            notify_agent: An agent of the customer's (id or name) told of each alert by message.
+            customer: Admin only: whose budget."""
+        return await self._call("agora.billing.set_budget", "budgets.Budget", locals(), retry_safe=False)
+
+    async def budget(
+        self,
+        *,
+        customer: str | None | Unset = UNSET,
+    ) -> budgets.Budget:
+        """The customer's budget, what this month's invoice says it spent so far, what is left, when it resets, and the month's alerts.
+
+        Args:
+            customer: Admin only: whose budget."""
+        return await self._call("agora.billing.budget", "budgets.Budget", locals(), retry_safe=True)
 
 
 class AsyncAgentsTools(AsyncGroup):

@@ -64,6 +64,14 @@ class FailedPrecondition(AgoraError):
     http_status = 409
 
 
+class BudgetExceeded(AgoraError):
+    """The customer's budget (or an instance's cap) has nothing left for this: ``details`` say what is left and when
+    the budget resets. Nothing was changed."""
+
+    code = "budget_exceeded"
+    http_status = 402
+
+
 class PayloadTooLarge(AgoraError):
     code = "payload_too_large"
     http_status = 413
@@ -106,6 +114,7 @@ ERRORS_BY_CODE: dict[str, type[AgoraError]] = {
         MethodNotAllowed,
         Conflict,
         FailedPrecondition,
+        BudgetExceeded,
         PayloadTooLarge,
         UnsupportedMediaType,
         RateLimited,

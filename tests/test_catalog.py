@@ -316,6 +316,8 @@ EXAMPLES: dict[str, Example] = {
     "agora.billing.report_usage": _metered,
     "agora.billing.credits": lambda a: {"customer": "default", "limit": 5},
     "agora.billing.credit_policy": lambda a: {"when_exhausted": "invoice"},
+    "agora.billing.set_budget": lambda a: {"monthly_limit": "250.00", "currency": "USD", "instance_cap": "40", "thresholds": [80, 50, 100], "action": "refuse_new", "notify_agent": _agent(a), "customer": "default"},
+    "agora.billing.budget": lambda a: {"customer": "default"},
     "agora.billing.grant_credits": lambda a: {"customer": _tenant(a), "amount": "12.50", "currency": "EUR", "idempotency_key": unique("grant"), "kind": "grant", "note": "welcome"},
     "agora.hosting.register_node": lambda a: {"name": unique("node"), "region": "eu", "capacity_cpu": 2, "capacity_memory_mb": 2048},
     "agora.hosting.list_nodes": lambda a: {},

@@ -133,6 +133,11 @@ def test_a_customer_creates_runs_pauses_and_terminates_an_instance_and_is_billed
             page = b.get("/ui/billing")
             assert page.status_code == 200 and iid in page.text and page.text.count("<figure class=\"card chart\" data-chart=") == 3
             assert '<script src="/ui/static/charts.js' in page.text and "<script>" not in page.text
+            assert "Prepaid credits" in page.text and "Set one with" in page.text  # no budget yet
+            ok(call(customer, "agora.billing.set_budget", monthly_limit="0.000001", action="notify"))  # spent already
+            budgeted = b.get("/ui/billing").text
+            assert '<p class="banner banner-bad" role="alert">The monthly budget of 0.000001 USD is spent' in budgeted
+            assert "nothing is stopped (notify only)" in budgeted and "0.00 USD left" in budgeted
 
             exported = b.get("/ui/billing/export.csv", params={"month": invoice["month"]})
             assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")

@@ -247,3 +247,34 @@ def test_signed_payment_events_grant_credits_once_and_forged_or_stale_ones_nothi
         shown = ok(call(buyer, "agora.billing.credits"))
         assert shown["balances"] == {"EUR": "25.500000", "JPY": "500.000000"}
         assert [(e["kind"], e["source"], e["amount"]) for e in shown["entries"]] == [("grant", "webhook:stripe", "500.000000"), ("grant", "webhook:stripe", "25.500000")]
+
+
+def test_a_budget_alerts_refuses_past_its_limit_and_pauses_at_it(market: HubProcess) -> None:
+    """Per request 0.002 USD against a 0.005 budget: 50% alerts (event, message, console), the third execution would
+    pass the limit and is refused changing nothing, and a limit lowered to what is spent pauses the instance."""
+    with market.client() as admin, new_tenant(admin, market) as buyer:
+        lid = ok(admin.post("/marketplace/agents", json=listing(pricing={"model": "per_request", "price": "0.002", "base_fee": "0"})))["listing_id"]
+        watcher = ok(call(buyer, "agora.agents.register", agent_name=unique("accounts")))
+        shown = ok(call(buyer, "agora.billing.set_budget", monthly_limit="0.005", thresholds=[50, 100], action="pause", notify_agent=watcher["agent_name"]))
+        assert (shown["monthly_limit"], shown["spent"], shown["left"], shown["exceeded"], shown["alerts"]) == ("0.005000", "0.000000", "0.005000", False, [])
+        iid = ok(buyer.post("/marketplace/instances", json={"agent_id": lid}))["instance_id"]
+        running(buyer, iid)
+        add = {"endpoint": "add", "parameters": {"numbers": [1, 2]}}
+        for _ in range(2):
+            assert ok(buyer.post(f"/marketplace/instances/{iid}/execute", json=add))["status"] == "completed"
+        ok(call(buyer, "agora.billing.set_budget", monthly_limit="0.005", thresholds=[50, 100], action="pause", notify_agent=watcher["agent_id"]))
+        budget = ok(call(buyer, "agora.billing.budget"))
+        assert (budget["spent"], budget["left"], [a["threshold"] for a in budget["alerts"]]) == ("0.004000", "0.001000", [50])
+
+        refused = expect_error(buyer.post(f"/marketplace/instances/{iid}/execute", json=add), 402, "budget_exceeded")
+        assert refused["details"]["left"] == "0.001000" and refused["details"]["resets_at"] == budget["resets_at"].replace("Z", "+00:00")
+        executed = ok(call(buyer, "agora.marketplace.get_instance", instance_id=iid))["tasks_executed"]
+        assert executed == 2 and ok(call(buyer, "agora.billing.budget"))["spent"] == "0.004000"  # nothing changed
+
+        lowered = ok(call(buyer, "agora.billing.set_budget", monthly_limit="0.004", thresholds=[50, 100], action="pause", notify_agent=watcher["agent_id"]))
+        assert lowered["exceeded"] is True and [a["threshold"] for a in lowered["alerts"]] == [50, 100]
+        settled(buyer, iid, "paused")
+        expect_error(buyer.post("/marketplace/instances", json={"agent_id": lid}), 402, "budget_exceeded")
+        with market.client(watcher["agent_token"]) as accounts:
+            told = ok(call(accounts, "agora.messaging.receive", limit=10))["messages"]
+        assert [(m["from_agent"], m["message_type"], m["content"]["thresholds"]) for m in told] == [("system", "budget_alert", [50]), ("system", "budget_alert", [100])]

@@ -1,4 +1,4 @@
-"""``agora billing invoice|credits|grant|policy|report``: invoices, prepaid credits and metered units."""
+"""``agora billing invoice|credits|grant|policy|report|budget``: invoices, prepaid credits, metered units, budgets."""
 
 from __future__ import annotations
 
@@ -83,3 +83,42 @@ def report(
         counted[name] = int(count)
     result = hub.call("agora.billing.report_usage", report_id=report_id, units=counted)
     hub.show(result, lambda r: typer.echo(f"{'already counted' if r['replayed'] else 'counted'}: {r['cost']} {r['currency']} ({r['paid_from_credits']} from credits)"))
+
+
+@hub_command(app, "budget")
+def budget(
+    hub: Hub,
+    limit: Annotated[str | None, typer.Option(help="Set the monthly limit (e.g. 200.00).")] = None,
+    currency: Annotated[str, typer.Option(help="The budget's currency.")] = "USD",
+    cap: Annotated[str | None, typer.Option(help="The most one instance may cost in a month.")] = None,
+    thresholds: Annotated[str, typer.Option(help="Alert thresholds in percent, comma-separated.")] = "50,80,100",
+    action: Annotated[str, typer.Option(help="At 100%: pause, refuse_new or notify.")] = "pause",
+    notify: Annotated[str | None, typer.Option(help="An agent of yours told of each alert.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the budget.")] = False,
+    customer: Customer = None,
+) -> None:
+    """Your monthly budget: shown, or set with --limit (removed with --remove)."""
+    if remove or limit is not None:
+        try:
+            marks = [int(t) for t in thresholds.split(",") if t.strip()]
+        except ValueError:
+            raise fail(f"--thresholds '{thresholds}' is not percentages separated by commas") from None
+        result = hub.call(
+            "agora.billing.set_budget", monthly_limit=None if remove else limit, currency=currency, instance_cap=cap,
+            thresholds=marks, action=action, notify_agent=notify, customer=customer,
+        )  # fmt: skip
+    else:
+        result = hub.call("agora.billing.budget", customer=customer)
+
+    def show(r: dict[str, Any]) -> None:
+        if r["monthly_limit"] is None:
+            typer.echo(f"no budget; spent {r['spent']} this month ({r['month']})")
+            return
+        typer.echo(
+            f"{r['month']}: spent {r['spent']} of {r['monthly_limit']} {r['currency']} ({r['percent']}%), {r['left']} left, "
+            f"resets {r['resets_at'][:10]}; at 100%: {r['action']}{'; EXCEEDED' if r['exceeded'] else ''}"
+        )
+        for alert in r["alerts"]:
+            typer.echo(f"  alert {alert['threshold']}% at {alert['at'][:19]} (spent {alert['spent']})")
+
+    hub.show(result, show)

@@ -20,6 +20,7 @@ from agora.core.services import activity as activity_service
 from agora.core.services import admin as admin_service
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
+from agora.core.services import budgets as budget_service
 from agora.core.services import credits as credit_service
 from agora.core.services import hosting as hosting_service
 from agora.core.services import messaging as messaging_service
@@ -73,6 +74,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
     ("credits-spent", lambda s: 15.0, credit_service.pause_exhausted),  # customers who chose to pause when credits end
+    ("budgets", lambda s: 15.0, budget_service.watch),  # alerts at thresholds, pauses at the limit
     ("reputation", lambda s: s.reputation_seconds, reputation.refresh),  # listings' reputations, from their records
     ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins and OAuth grants
     ("activity", lambda s: FLUSH_SECONDS, activity_service.flush),  # this replica's counts, for the overview

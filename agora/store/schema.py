@@ -842,6 +842,25 @@ billing_settings = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Budgets: a customer's monthly limit (millionths of its currency), an optional cap per instance, the thresholds
+# (percent) that raise alerts, what happens at the limit, and the alerts raised in ``alerts_month`` (``version`` moves
+# with each change, so that of two replicas raising the same alert one does).
+billing_budgets = Table(
+    "billing_budgets",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("monthly_limit", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("instance_cap", BigInteger, nullable=True),
+    Column("thresholds", Json, nullable=False),
+    Column("action", String(16), nullable=False),  # pause, refuse_new, notify
+    Column("notify_agent", String(32), nullable=True),
+    Column("alerts_month", String(7), nullable=True),
+    Column("alerts", Json, nullable=False),  # [{"threshold", "at", "spent"}] of alerts_month
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # Web console sign-ins. The cookie holds a random token; only its SHA-256 is stored, with the hash of the key it was
 # exchanged for (so revoking that key ends its sessions) and the session's CSRF token. Expired rows are purged.
 console_sessions = Table(

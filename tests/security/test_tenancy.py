@@ -64,6 +64,7 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.admin.audit", "target_id"): lambda a: {"target_id": _agent(a)},
     ("agora.admin.keys.revoke", "key_id"): EXAMPLES["agora.admin.keys.revoke"],
     ("agora.marketplace.chat", "conversation_id"): lambda a: {"message": "and the second one?", "conversation_id": _conversation(a)},
+    ("agora.billing.set_budget", "notify_agent"): lambda a: {"monthly_limit": "100", "notify_agent": _agent(a)},
     ("agora.reviews.list", "listing"): lambda a: {"listing": _unlisted(a)},
     ("agora.reviews.write", "listing"): lambda a: {"listing": _unlisted(a), "rating": 5},
     # A buyer's review of the admin's listing: no one else may change it or answer it (its publisher aside).

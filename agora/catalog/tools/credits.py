@@ -1,11 +1,12 @@
-"""agora.billing.* for prepaid credits and metered units: instances report the units they used, customers read their
-credits ledger and say what happens when it runs out, the hub's administrator grants credits and refunds."""
+"""agora.billing.* for spending: instances report the units they used, customers read their credits ledger and say
+what happens when it runs out, set a monthly budget, and the hub's administrator grants credits and refunds."""
 
 from datetime import date
 from typing import Any
 
 from agora.core.auth import Scope
-from agora.core.services import credits
+from agora.core.services import budgets, credits
+from agora_sdk.wire import budgets as bw
 from agora_sdk.wire import credits as w
 
 from ..tool import Tool
@@ -59,6 +60,30 @@ TOOLS = [
         handler=credits.grant_credits,
         admin_only=True,
         new_work=False,
+        **COMMON,
+    ),
+    Tool(
+        name="agora.billing.set_budget",
+        description=(
+            "Set the customer's monthly budget for its instances (null removes it): a limit, an optional cap per instance, "
+            "alert thresholds in percent (default 50, 80, 100: a hub event, a message to notify_agent, a console banner) "
+            "and the action at 100%: 'pause' (billable instances paused, new ones and executions refused), 'refuse_new' "
+            "or 'notify'. Refusals are budget_exceeded (402) with what is left and when it resets."
+        ),
+        input_model=bw.SetBudget,
+        output_model=bw.Budget,
+        handler=budgets.set_budget,
+        scopes=frozenset({Scope.billing_write.value}),
+        **COMMON,
+    ),
+    Tool(
+        name="agora.billing.budget",
+        description="The customer's budget, what this month's invoice says it spent so far, what is left, when it resets, and the month's alerts.",
+        input_model=bw.BudgetRequest,
+        output_model=bw.Budget,
+        handler=budgets.budget,
+        scopes=frozenset({Scope.billing_read.value}),
+        read_only=True,
         **COMMON,
     ),
 ]

@@ -7,6 +7,7 @@ that has passed, so a bill read twice at the same instant is the same bill, and 
 from __future__ import annotations
 
 import contextlib
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.core import billing
+from agora.core.auth import ALL_SCOPES, Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
+from agora.core.ids import new_id
 from agora.store.ops import credits as credit_ops
 from agora.store.ops import keys as key_ops
 from agora.store.ops import marketplace as market_ops
@@ -23,6 +26,7 @@ from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.common import Empty
 
 PERIOD = timedelta(hours=1)  # the longest a usage period stays open
+log = logging.getLogger("agora.billing")
 
 
 def usage(conn: Connection, insts: list[dict[str, Any]], now: datetime, month: str | None = None) -> dict[str, dict[str, Any]]:
@@ -55,6 +59,21 @@ async def close_periods(hub: Hub) -> None:
     for inst in await hub.store.read(market_ops.open_since, now - PERIOD):
         with contextlib.suppress(Conflict):  # another replica (or a pause, a report) moved it first
             await hub.store.write(market_ops.switch_period, inst, inst["period_state"], now)
+
+
+async def pause_for(hub: Hub, insts: list[dict[str, Any]], who: str, why: str) -> int:
+    """Pause these instances as the hub (``who`` names the part of it that decided, in the audit log and events),
+    through the catalog like any pause; one that stopped or paused meanwhile is left. How many it paused."""
+    paused = 0
+    for inst in insts:
+        principal = Principal(PrincipalKind.admin, who, inst["tenant_id"], ALL_SCOPES)
+        try:
+            await hub.catalog.call(hub, principal, "agora.marketplace.pause_instance", {"instance_id": inst["instance_id"]}, new_id("req"))
+        except Conflict:
+            continue
+        paused += 1
+        log.warning("instance paused: %s", why, extra={"instance_id": inst["instance_id"], "tenant_id": inst["tenant_id"]})
+    return paused
 
 
 def cost_of(inst: dict[str, Any], figures: dict[str, dict[str, Any]]) -> billing.Cost:
@@ -159,33 +178,53 @@ def _months(last: str, count: int) -> list[str]:
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1) if i >= 1970 * 12]
 
 
+MonthFigures = dict[tuple[str, str], dict[str, int]]  # per (instance, month): running micros, requests, unit charge
+
+
+def monthly_figures(conn: Connection, tenant: str, first: str, last: str, now: datetime) -> tuple[MonthFigures, dict[str, dict[str, Any]]]:
+    """What the tenant's invoices from month ``first`` to ``last`` would say, per instance and month (closed periods,
+    the part of an open one that has passed, unit reports), and each of those instances' pricing."""
+    figures: MonthFigures = {}
+
+    def add(iid: str, month: str, state: str, micros: int, requests: int, unit_charge: int = 0) -> None:
+        own = figures.setdefault((iid, month), {"running": 0, "requests": 0, "unit_charge": 0})
+        own["running"] += micros if state == "running" else 0
+        own["requests"] += requests
+        own["unit_charge"] += unit_charge
+
+    for row in market_ops.usage_by_month(conn, tenant, first, last):
+        add(*row)
+    for iid, month, charged in credit_ops.unit_charges_by_month(conn, tenant, first, last):
+        add(iid, month, "running", 0, 0, charged)
+    for inst in market_ops.open_periods(conn, tenant):
+        for start, end in billing.split_by_month(inst["period_started_at"], max(now, inst["period_started_at"])):
+            month = billing.month_of(start)
+            if first <= month <= last and start < end:
+                requests = market_ops.requests_between(conn, inst["agent_id"], start, end)
+                add(inst["instance_id"], month, inst["period_state"], billing.micros_between(start, end), requests)
+    return figures, market_ops.pricing_of(conn, sorted({iid for iid, _ in figures}))
+
+
+def month_costs(conn: Connection, tenant: str, now: datetime, currency: str) -> dict[str, int]:
+    """Per instance priced in ``currency``: what this month's invoice says it cost so far, in millionths."""
+    month = billing.month_of(now)
+    figures, pricing = monthly_figures(conn, tenant, month, month, now)
+    return {
+        iid: billing.to_millionths(billing.cost(pricing[iid], own["running"], own["requests"], own["unit_charge"]).total_cost)
+        for (iid, _), own in figures.items()
+        if pricing[iid]["currency"] == currency
+    }
+
+
 async def usage_series(ctx: CallContext, req: w.UsageRequest) -> w.UsageSeries:
     """Month by month, what invoices would say: each instance's running time and requests of the month (closed
     periods, plus the part of an open one that has passed) priced as its invoice line is, then added up."""
     now = ctx.clock.now()
     months = _months(req.until or billing.month_of(now), req.months)
 
-    def op(conn: Connection) -> tuple[str, dict[tuple[str, str], dict[str, int]], dict[str, dict[str, Any]]]:
+    def op(conn: Connection) -> tuple[str, MonthFigures, dict[str, dict[str, Any]]]:
         tenant = tenant_billed(conn, ctx, req.customer)
-        figures: dict[tuple[str, str], dict[str, int]] = {}
-
-        def add(iid: str, month: str, state: str, micros: int, requests: int, unit_charge: int = 0) -> None:
-            own = figures.setdefault((iid, month), {"running": 0, "requests": 0, "unit_charge": 0})
-            own["running"] += micros if state == "running" else 0
-            own["requests"] += requests
-            own["unit_charge"] += unit_charge
-
-        for row in market_ops.usage_by_month(conn, tenant, months[0], months[-1]):
-            add(*row)
-        for iid, month, charged in credit_ops.unit_charges_by_month(conn, tenant, months[0], months[-1]):
-            add(iid, month, "running", 0, 0, charged)
-        for inst in market_ops.open_periods(conn, tenant):
-            for start, end in billing.split_by_month(inst["period_started_at"], max(now, inst["period_started_at"])):
-                month = billing.month_of(start)
-                if months[0] <= month <= months[-1] and start < end:
-                    requests = market_ops.requests_between(conn, inst["agent_id"], start, end)
-                    add(inst["instance_id"], month, inst["period_state"], billing.micros_between(start, end), requests)
-        return tenant, figures, market_ops.pricing_of(conn, sorted({iid for iid, _ in figures}))
+        return tenant, *monthly_figures(conn, tenant, months[0], months[-1], now)
 
     tenant, figures, pricing = await ctx.store.read(op)
     series = {m: w.MonthUsage(month=m, instances=0, running_seconds=0.0, requests=0, cost=Decimal(0)) for m in months}

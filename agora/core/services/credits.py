@@ -16,10 +16,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.core import billing
-from agora.core.auth import ALL_SCOPES, Principal, PrincipalKind
 from agora.core.context import CallContext, Hub
 from agora.core.services import billing as billing_service
-from agora.core.ids import new_id
 from agora.observability import metrics
 from agora.store import tenancy
 from agora.store.ops import credits as credit_ops
@@ -168,14 +166,4 @@ async def pause_exhausted(hub: Hub, tenant_id: str | None = None) -> int:
     it too, for charges made by usage periods closing. Returns how many it paused."""
     with tenancy.hub_wide():
         due = await hub.store.read(credit_ops.exhausted_instances, tenant_id)
-    paused = 0
-    for inst in due:
-        principal = Principal(PrincipalKind.admin, PAUSER, inst["tenant_id"], ALL_SCOPES)
-        try:
-            await hub.catalog.call(hub, principal, "agora.marketplace.pause_instance", {"instance_id": inst["instance_id"]}, new_id("req"))
-        except Conflict:  # it stopped or paused meanwhile
-            continue
-        paused += 1
-        log.warning("instance paused: its customer's credits are spent", extra={"instance_id": inst["instance_id"], "tenant_id": inst["tenant_id"]})
-    return paused
-
+    return await billing_service.pause_for(hub, due, PAUSER, "its customer's credits are spent")

@@ -22,12 +22,12 @@ from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
-from agora.core.services import hosting, messaging
+from agora.core.services import budgets, hosting, messaging
 from agora.core.services import tasks as task_service
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
 from agora.store.ops import tasks as task_ops
-from agora_sdk.errors import Conflict, DeadlineExceeded, InvalidArgument, NotFound
+from agora_sdk.errors import BudgetExceeded, Conflict, DeadlineExceeded, InvalidArgument, NotFound
 from agora_sdk.wire import marketplace as w
 from agora_sdk.wire.messaging import SendMessage
 
@@ -42,6 +42,7 @@ async def create(ctx: CallContext, req: w.CreateInstance) -> w.InstanceCreated:
     def op(conn: Connection) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
         market_ops.lock_placement(conn)
         listing = market_ops.listing(conn, req.agent_id, p.tenant_id, sees_all=p.is_admin)
+        budgets.refuse_over_budget(conn, p.tenant_id, now)
         live = market_ops.instance_counts(conn, [listing["listing_id"]], None).get(listing["listing_id"], {"live": 0})["live"]
         if live >= listing["max_instances"]:
             raise Conflict(
@@ -265,6 +266,7 @@ async def execute(ctx: CallContext, req: w.Execute) -> w.Executed:
 
     def op(conn: Connection) -> tuple[dict[str, Any], list[Event]]:
         inst = check(conn)
+        budgets.refuse_over_budget(conn, inst["tenant_id"], now, inst)
         row = task_service.new_task_row(
             inst["tenant_id"], req.endpoint, req.parameters, p.agent_id or p.label, now,
             assignee=inst["agent_id"], max_attempts=1,
@@ -310,7 +312,7 @@ async def deploy(ctx: CallContext, req: w.Deploy) -> w.Deployed:
     instance: w.InstanceCreated | None = None
     try:
         instance = await create(ctx, w.CreateInstance.model_validate(req.model_dump(exclude={"reply_to"}, exclude_unset=True)))
-    except (Conflict, NotFound, InvalidArgument) as exc:
+    except (Conflict, NotFound, InvalidArgument, BudgetExceeded) as exc:
         outcome, intent = "deploy_failure", "deploy_failed"
         payload = {"agent_id": req.agent_id, "reason": exc.message, "code": exc.code, "details": exc.details}
     else:

@@ -315,10 +315,11 @@ async def _billing_view(view: View, params: Mapping[str, str]) -> BillingView:
     usage = await view.call("agora.billing.usage", until=invoice.month, months=USAGE_MONTHS, **customer)
     board = None if customer else await view.call("agora.marketplace.dashboard")
     credits = await view.call("agora.billing.credits", limit=CREDIT_ROWS, **customer)
+    budget = await view.call("agora.billing.budget", **customer)
     query = urlencode({"month": invoice.month, **customer})
     html = render_text(
         "_billing_live.html", view=view, invoice=invoice, usage=usage, board=board, chart=chart_data(usage),
-        credits=credits, customer=args.get("customer", ""), query=query,
+        credits=credits, budget=budget, customer=args.get("customer", ""), query=query,
     )  # fmt: skip
     return BillingView(invoice, html, query, args.get("customer", ""))
 

@@ -53,6 +53,11 @@ export class FailedPrecondition extends AgoraError {
   static override readonly code = "failed_precondition";
   static override readonly httpStatus = 409;
 }
+/** The customer's budget (or an instance's cap) has nothing left for this; `details` say what is left and when it resets. */
+export class BudgetExceeded extends AgoraError {
+  static override readonly code = "budget_exceeded";
+  static override readonly httpStatus = 402;
+}
 export class PayloadTooLarge extends AgoraError {
   static override readonly code = "payload_too_large";
   static override readonly httpStatus = 413;
@@ -81,7 +86,7 @@ export class DeadlineExceeded extends AgoraError {
 const BY_CODE: ReadonlyMap<string, typeof AgoraError> = new Map(
   [
     InvalidArgument, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, Conflict, FailedPrecondition,
-    PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable, DeadlineExceeded,
+    BudgetExceeded, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable, DeadlineExceeded,
   ].map((kind) => [kind.code, kind]),
 );
 

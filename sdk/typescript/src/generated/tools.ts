@@ -227,6 +227,27 @@ export class BillingTools extends ToolGroup {
   grantCredits(customer: T.GrantCredits["customer"], amount: T.GrantCredits["amount"], options: Omit<T.GrantCredits, "customer" | "amount">): Promise<T.CreditGranted> {
     return this.invoker.invoke("agora.billing.grant_credits", { ...options, customer, amount }, false) as Promise<T.CreditGranted>;
   }
+
+  /**
+   * Set the customer's monthly budget for its instances (null removes it): a limit, an optional cap per instance, alert thresholds in percent (default 50, 80, 100: a hub event, a message to notify_agent, a console banner) and the action at 100%: 'pause' (billable instances paused, new ones and executions refused), 'refuse_new' or 'notify'. Refusals are budget_exceeded (402) with what is left and when it resets.
+   *
+   * Calls `agora.billing.set_budget`.
+   * @param monthlyLimit The most the customer's instances may cost in a month; null removes the budget.
+   * @param options the other arguments: currency, instance_cap, thresholds, action, notify_agent, customer.
+   */
+  setBudget(monthlyLimit: T.SetBudget["monthly_limit"], options?: Omit<T.SetBudget, "monthly_limit">): Promise<T.Budget> {
+    return this.invoker.invoke("agora.billing.set_budget", { ...options, monthly_limit: monthlyLimit }, false) as Promise<T.Budget>;
+  }
+
+  /**
+   * The customer's budget, what this month's invoice says it spent so far, what is left, when it resets, and the month's alerts.
+   *
+   * Calls `agora.billing.budget`.
+   * @param args the arguments: customer.
+   */
+  budget(args?: T.BudgetRequest): Promise<T.Budget> {
+    return this.invoker.invoke("agora.billing.budget", { ...args }, true) as Promise<T.Budget>;
+  }
 }
 
 /** Tools `agora.discovery.*`. */

@@ -195,6 +195,12 @@ export interface AgentsPricingInput {
   currency?: string;
 }
 
+export interface Alert {
+  threshold: number;
+  at: string;
+  spent: string;
+}
+
 export interface AssignTask {
   task_type: string;
   /** Agent id or name; or give required_capabilities. */
@@ -307,6 +313,36 @@ export interface BillingInfo {
   cost: CostBreakdown;
   /** True once the instance is stopped: this is its last bill. */
   final: boolean;
+}
+
+export interface Budget {
+  customer: string;
+  /** Null: no budget. */
+  monthly_limit: string | null;
+  currency: string;
+  instance_cap: string | null;
+  thresholds: number[];
+  action: BudgetAction;
+  notify_agent: string | null;
+  month: string;
+  /** What the month's invoice says so far, in the budget's currency. */
+  spent: string;
+  /** monthly_limit - spent, never below 0 (null: no budget). */
+  left: string | null;
+  percent: number | null;
+  /** When the month ends (UTC) and the budget starts again. */
+  resets_at: string;
+  /** This month's alerts, in order. */
+  alerts: Alert[];
+  /** Spent has reached the limit. */
+  exceeded: boolean;
+}
+
+export type BudgetAction = "pause" | "refuse_new" | "notify";
+
+export interface BudgetRequest {
+  /** Admin only: whose budget. */
+  customer?: string | null;
 }
 
 export type BuildType = "python" | "npm" | "custom" | "docker";
@@ -1835,6 +1871,23 @@ export interface ServiceSummary {
 }
 
 export type ServiceTier = "basic" | "premium" | "enterprise";
+
+export interface SetBudget {
+  /** The most the customer's instances may cost in a month; null removes the budget. */
+  monthly_limit: number | string | null;
+  /** The budget's currency: instances priced in another are not counted. Default: "USD". */
+  currency?: string;
+  /** The most one instance may cost in a month (null: no cap). */
+  instance_cap?: number | string | null;
+  /** Percentages of the limit that raise an alert. Default: [50, 80, 100]. */
+  thresholds?: number[];
+  /** Default: "pause". */
+  action?: BudgetAction;
+  /** An agent of the customer's (id or name) told of each alert by message. */
+  notify_agent?: string | null;
+  /** Admin only: whose budget. */
+  customer?: string | null;
+}
 
 export interface SetMembership {
   /** The user's id (usr_…) or email. */
