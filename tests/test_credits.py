@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -278,3 +279,35 @@ def test_a_budget_alerts_refuses_past_its_limit_and_pauses_at_it(market: HubProc
         with market.client(watcher["agent_token"]) as accounts:
             told = ok(call(accounts, "agora.messaging.receive", limit=10))["messages"]
         assert [(m["from_agent"], m["message_type"], m["content"]["thresholds"]) for m in told] == [("system", "budget_alert", [50]), ("system", "budget_alert", [100])]
+
+
+def test_an_execution_result_reports_units_in_its_completion(market: HubProcess) -> None:
+    """The instance's agent (played by the test: the listing's process only sleeps) completes executions with
+    ``units`` in the result: one report per task, in the completion; units the listing lacks refuse the completion."""
+    sleeper = {"start_command": "python -c 'import time; time.sleep(600)'"}
+    with market.client() as admin, new_tenant(admin, market) as buyer:
+        lid = ok(admin.post("/marketplace/agents", json=listing(pricing=TOKENS, build_config=sleeper)))["listing_id"]
+        iid = ok(buyer.post("/marketplace/instances", json={"agent_id": lid}))["instance_id"]
+        settled(buyer, iid, "running")  # (its process never joins the hub: the test is its agent)
+        token = ok(call(admin, "agora.hosting.credentials", instance_id=iid))["agent_token"]
+        outcomes: list[dict[str, Any]] = []
+
+        def serve(results: list[dict[str, Any]]) -> None:
+            with market.client(token) as agent:
+                claimed = ok(call(agent, "agora.task.claim", wait=20))
+                for result in results:
+                    answer = call(agent, "agora.task.update", task_id=claimed["task"]["task_id"], lease_token=claimed["lease"]["token"], status="completed", result=result)
+                    outcomes.append({"http": answer.status_code, **answer.json()})
+
+        for results in ([{"sum": 3, "units": {"input_tokens": 1500, "output_tokens": 20}}],
+                        [{"sum": 3, "units": {"images": 2}}, {"sum": 3, "units": "many"}, {"sum": 3, "units": {"output_tokens": 40}}]):  # fmt: skip
+            worker = threading.Thread(target=serve, args=(results,))
+            worker.start()
+            done = ok(buyer.post(f"/marketplace/instances/{iid}/execute", json={"endpoint": "add", "parameters": {"numbers": [1, 2]}, "timeout": 30}))
+            worker.join(30)
+            assert done["status"] == "completed" and done["result"]["units"] == results[-1]["units"]
+        assert [o["http"] for o in outcomes] == [200, 400, 400, 200]  # the refused completions left the task in progress
+        assert outcomes[1]["error"]["details"]["reason"] == "unknown_unit" and outcomes[2]["error"]["details"]["field"] == "result.units"
+        line = next(x for x in ok(call(buyer, "agora.billing.invoice"))["lines"] if x["instance_id"] == iid)
+        assert line["units"] == {"input_tokens": 1500, "output_tokens": 60} and line["requests"] == 2
+        assert line["cost"]["unit_cost"] == str(_exact({"input_tokens": 1500, "output_tokens": 20}) + _exact({"output_tokens": 40}))

@@ -69,7 +69,7 @@ RETENTION_PURGED = Counter(
 UNIT_REPORTS = Counter(
     "agora_unit_reports",
     "Unit reports of per_unit instances, by outcome: accepted, replayed (sent again: counted once), or why refused "
-    "(unknown_unit, over_max_per_call, not_per_unit, changed).",
+    "(unknown_unit, over_max_per_call, not_per_unit, changed, malformed: an execution result's units that are not counts).",
     ["outcome"],
     registry=REGISTRY,
 )

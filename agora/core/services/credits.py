@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from agora.core import billing
@@ -50,12 +51,33 @@ async def report_usage(ctx: CallContext, req: w.ReportUsage) -> w.UsageReported:
     )  # fmt: skip
 
 
+def record_result_units(conn: Connection, agent_id: str, task_id: str, units: Any, now: datetime) -> None:
+    """Units an execution's result reports (``{"units": {...}}``), as report ``task:<task id>``, if ``agent_id`` is a
+    per_unit instance's agent (anyone else's result is only a result)."""
+    inst = market_ops.instance_of_agent(conn, agent_id)
+    if inst is None or inst["pricing"]["model"] != "per_unit":
+        return
+    try:
+        req = w.ReportUsage(report_id=f"task:{task_id}", units=units, task_id=task_id)
+    except ValidationError as exc:
+        metrics.count_unit_report("malformed")
+        raise InvalidArgument(
+            "result.units must map each unit's name to a count (0 to 10^15)", details={"field": "result.units", "errors": exc.errors(include_url=False, include_context=False)}
+        ) from None
+    _record(conn, inst, req, now)
+    metrics.count_unit_report("accepted")
+
+
 def record_report(conn: Connection, agent_id: str, req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
     """The report of the instance whose agent is ``agent_id``, and its debit, in the caller's transaction: (the
     report's row, what credits paid, whether it had been accepted before, whether credits fell short)."""
     inst = market_ops.instance_of_agent(conn, agent_id)
     if inst is None:
         raise _not_an_instance()
+    return _record(conn, inst, req, now)
+
+
+def _record(conn: Connection, inst: dict[str, Any], req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
     iid, tenant, pricing = inst["instance_id"], inst["tenant_id"], inst["pricing"]
     if pricing["model"] != "per_unit":
         raise _refused(iid, FailedPrecondition, "not_per_unit", "this instance's pricing counts no units", {"model": pricing["model"]})

@@ -21,6 +21,7 @@ from agora.core.context import CallContext, Hub
 from agora.core.events import announce
 from agora.core.handoff import Taker
 from agora.core.ids import new_id
+from agora.core.services import credits as credit_service
 from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
 from agora.store import schema
@@ -417,7 +418,19 @@ async def update(ctx: CallContext, req: UpdateTask) -> Task:
     if completed:
         return task_model(completed[0])
     actor = p.agent_id or p.label
-    return await _apply(ctx, lambda conn, now: task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now))
+
+    def move(conn: Connection, now: datetime) -> dict[str, Any]:
+        return _metered(conn, p.agent_id, changes, task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now), now)
+
+    return await _apply(ctx, move)
+
+
+def _metered(conn: Connection, agent_id: str | None, changes: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A completion whose result reports units: if a per_unit instance's agent made it, its unit report (and debit),
+    in the completion's transaction (bad units refuse the completion)."""
+    if agent_id is not None and moved["status"] == "completed" and task_ops.reports_units(changes):
+        credit_service.record_result_units(conn, agent_id, moved["task_id"], changes["result"]["units"], now)
+    return moved
 
 
 async def _complete_at_once(ctx: CallContext, task_ids: list[str], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -483,7 +496,8 @@ async def update_batch(ctx: CallContext, req: UpdateTasks) -> UpdatedBatch:
                 with conn.begin_nested() if isolated else contextlib.nullcontext():
                     # A task updated twice in one batch is read again the second time: the first update changed it.
                     row = locked.pop(task_id, None)
-                    made[i] = task_ops.update_task(conn, task_id, p.tenant_scope(), actor, p.agent_id, changes[i], now, row)
+                    moved = task_ops.update_task(conn, task_id, p.tenant_scope(), actor, p.agent_id, changes[i], now, row)
+                    made[i] = _metered(conn, p.agent_id, changes[i], moved, now)
             except AgoraError as exc:
                 if not isolated:
                     raise _UpdateFailed from exc

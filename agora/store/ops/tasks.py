@@ -532,11 +532,18 @@ COMPLETION_FIELDS = ("result", "notes", "progress")  # what a completion may set
 
 
 def plain_completion(changes: dict[str, Any]) -> bool:
-    """An update that only completes a task under its lease (and sets some of ``COMPLETION_FIELDS``)."""
+    """An update that only completes a task under its lease (and sets some of ``COMPLETION_FIELDS``), with a result
+    that reports no units (a metered instance's completion also records them: core/services/credits.py)."""
     return (
         changes.get("status") == "completed" and bool(changes.get("lease_token")) and not changes.get("retry")
-        and changes.keys() <= {"status", "lease_token", "retry", *COMPLETION_FIELDS}
+        and changes.keys() <= {"status", "lease_token", "retry", *COMPLETION_FIELDS} and not reports_units(changes)
     )  # fmt: skip
+
+
+def reports_units(changes: dict[str, Any]) -> bool:
+    """A completion whose result has a top-level ``units`` object: a per_unit instance's units for this execution."""
+    result = changes.get("result")
+    return changes.get("status") == "completed" and isinstance(result, dict) and "units" in result
 
 
 # A change by the lease holder (a completion, a renewal), guarded as ``leased`` checks a lease. The guard names its own
