@@ -1101,6 +1101,9 @@ class MarketplaceTools(SyncGroup):
         region: str | None | Unset = UNSET,
         languages: builtins.list[str] | Unset = UNSET,
         min_success_rate: float | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
+        sort: search.SearchSort | str | Unset = UNSET,
         interpret: bool | Unset = UNSET,
         mode: search.SearchMode | str | Unset = UNSET,
         limit: int | Unset = UNSET,
@@ -1118,6 +1121,9 @@ class MarketplaceTools(SyncGroup):
             region: A region ('eu-west'), or a prefix ending in '-' ('eu-').
             languages: Works in any of these languages.
             min_success_rate: Listings whose measured success rate is at least this.
+            min_rating: Listings whose (Bayesian) rating is at least this.
+            min_reputation: Listings whose reputation is at least this.
+            sort: relevance, or best rated / best reputed first (relevance breaks ties).
             interpret: Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences.
             mode: optional (default 'auto').
             limit: optional (default 10).
@@ -2832,6 +2838,9 @@ class AsyncMarketplaceTools(AsyncGroup):
         region: str | None | Unset = UNSET,
         languages: builtins.list[str] | Unset = UNSET,
         min_success_rate: float | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
+        sort: search.SearchSort | str | Unset = UNSET,
         interpret: bool | Unset = UNSET,
         mode: search.SearchMode | str | Unset = UNSET,
         limit: int | Unset = UNSET,
@@ -2849,6 +2858,9 @@ class AsyncMarketplaceTools(AsyncGroup):
             region: A region ('eu-west'), or a prefix ending in '-' ('eu-').
             languages: Works in any of these languages.
             min_success_rate: Listings whose measured success rate is at least this.
+            min_rating: Listings whose (Bayesian) rating is at least this.
+            min_reputation: Listings whose reputation is at least this.
+            sort: relevance, or best rated / best reputed first (relevance breaks ties).
             interpret: Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences.
             mode: optional (default 'auto').
             limit: optional (default 10).

@@ -417,6 +417,8 @@ def test_conversations_on_postgresql(postgres_hub: HubProcess):
     ("a proofreader. Budget: 4 cents, hosted anywhere in Europe", {"max_price": "0.04", "region": "eu"}),
     ("a 中文 tutor", {"language": "zh"}),  # a language named in its own script
     ("OCR with no less than 95% success", {"min_success_rate": 0.95}),  # no price of 95
+    ("best rated translator under $0.01 a request", {"sort": "rating", "max_price": "0.01", "pricing_model": "per_request"}),
+    ("the most reputable OCR, rated 4+", {"sort": "reputation", "min_rating": 4.0}),
 ])  # fmt: skip
 def test_filters_said_in_everyday_words(message: str, params: dict[str, Any]):
     def as_said(found: dict[str, Any]) -> dict[str, Any]:

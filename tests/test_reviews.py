@@ -65,6 +65,12 @@ def test_a_verified_buyer_rates_once_the_publisher_answers_and_the_admin_hides(m
 
         edited = ok(call(buyer, "agora.reviews.edit", review_id=review["review_id"], rating=4))
         assert edited["edited"] is True and edited["text"] == text
+        name = published["agent_name"]  # rated bayesian(4, 1) = 3.17 now; the admin's other listings stand at 3
+        found = ok(call(stranger, "agora.marketplace.search", q=name, min_rating=3.1, kinds=["listing", "agent"]))
+        assert [(h["id"], h["marketplace_info"]["rating_count"]) for h in found["results"]] == [(lid, 1)]
+        assert ok(call(stranger, "agora.marketplace.search", q=name, min_rating=3.2))["results"] == []
+        best = ok(call(stranger, "agora.marketplace.search", q=f"best rated {name}"))
+        assert best["interpretation"]["sort"] == "rating" and best["results"][0]["id"] == lid
         shown = ok(call(stranger, "agora.marketplace.get_listing", listing=lid))
         assert (shown["rating"], shown["rating_count"], shown["rating_distribution"]) == (bayesian(4, 1), 1, [0, 0, 0, 1, 0])
         expect_error(call(stranger, "agora.reviews.edit", review_id=review["review_id"], rating=1), 404, "not_found")

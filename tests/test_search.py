@@ -252,6 +252,19 @@ def test_a_region_code_and_a_success_rate_said_in_words_are_read_whole():
     assert parse("summaries from Europe").constraints.regions == ["eu-"]
 
 
+def test_best_rated_and_a_star_floor_said_in_words_are_read():
+    from agora.search.query import parse
+
+    best = parse("best rated translator under $0.01 a request")
+    assert (best.words, best.constraints.sort, str(best.constraints.max_price)) == (["translator"], "rating", "0.01")
+    assert best.constraints.understood == ["under $0.01 a request", "best rated"]
+    for said, floor in (("a calculator rated 4+", 4.0), ("summariser with at least 4.5 stars", 4.5), ("ocr, 4 stars or more", 4.0)):
+        assert parse(said).constraints.min_rating == floor, said
+    reputed = parse("the most reputable speech to text")
+    assert reputed.constraints.sort == "reputation" and reputed.words == ["speech", "text"]
+    assert parse("rated r movies summarizer").constraints.min_rating is None  # a rating needs a number of stars
+
+
 def test_a_percentage_is_never_read_as_a_price():
     from agora.search.query import parse
 

@@ -161,6 +161,10 @@ def search_arguments(reading: Reading, category: str | None) -> dict[str, Any]:
         args["languages"] = [wanted.language]
     if wanted.min_success_rate is not None:
         args["min_success_rate"] = wanted.min_success_rate
+    if wanted.min_rating is not None:
+        args["min_rating"] = wanted.min_rating
+    if wanted.sort:
+        args["sort"] = wanted.sort
     return args
 
 

@@ -26,10 +26,13 @@ class Wanted:
     region: str | None = None  # a region ("eu-central"), or a continent ("eu": every region starting with it)
     language: str | None = None  # ISO 639-1; of a pair with English, the other one
     min_success_rate: float | None = None
+    min_rating: float | None = None
+    sort: str | None = None  # rating or reputation: best first
 
     def params(self) -> dict[str, object]:
         found = {"max_price": str(self.max_price) if self.max_price is not None else None, "pricing_model": self.pricing_model,
-                 "region": self.region, "language": self.language, "min_success_rate": self.min_success_rate}  # fmt: skip
+                 "region": self.region, "language": self.language, "min_success_rate": self.min_success_rate,
+                 "min_rating": self.min_rating, "sort": self.sort}  # fmt: skip
         return {k: v for k, v in found.items() if v is not None}
 
 
@@ -88,7 +91,10 @@ def need_and_filters(text: str) -> tuple[str, Wanted]:
     for pattern in (_PRICING_WORDS, SUCCESS_WORDS, PERCENT_LEFT, _LANGUAGE_FILTER):
         rest = " ".join(pattern.sub(" ", rest).split())  # no runs of spaces: patterns are tried at each space
     success = round(c.min_success_rate, 6) if c.min_success_rate is not None else None  # 99.9 / 100 is 0.9990000000000001
-    wanted = Wanted(max_price=c.max_price, pricing_model=model, region=region, language=language, min_success_rate=success)
+    wanted = Wanted(
+        max_price=c.max_price, pricing_model=model, region=region, language=language, min_success_rate=success,
+        min_rating=c.min_rating, sort=c.sort,
+    )  # fmt: skip
     return _need(rest), wanted
 
 

@@ -53,6 +53,10 @@ def filters(params: dict[str, Any]) -> str:
         said.append(f"language {params['language']}")
     if "min_success_rate" in params:
         said.append(f"success rate at least {percent(params['min_success_rate'])}")
+    if "min_rating" in params:
+        said.append(f"rated at least {params['min_rating']:g}")
+    if "sort" in params:
+        said.append(f"best {'rated' if params['sort'] == 'rating' else 'reputation'} first")
     return ", ".join(said)
 
 
@@ -63,6 +67,8 @@ def hit_line(number: int, hit: dict[str, Any]) -> str:
         rate = percent((info.get("performance_metrics") or {}).get("success_rate"))
         if rate:
             facts.append(f"{rate} success")
+        if info.get("rating_count"):
+            facts.append(f"rated {info['rating']:.1f} ({info['rating_count']})")
         kind = "listing"
     else:
         facts = [f"status {hit['status']}"] if hit.get("status") else []

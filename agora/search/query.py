@@ -59,6 +59,14 @@ _SUCCESS = re.compile(
     re.IGNORECASE,
 )
 # A region named as the clouds name them ("eu-central", "us-east-1"): that region, not the continent.
+# "best rated", "top-rated", "highest rated": best rated first; "most reputable", "best reputation": best reputed first.
+_BEST = re.compile(r"\b(?:(?:best|top|highest)[- ]rated|(?:most reputable|best reputation|highest reputation))\b", re.IGNORECASE)
+# "rated 4+", "at least 4 stars", "4 stars or more", "4.5+ stars": a rating floor.
+_STARS = re.compile(
+    r"\b(?:rated\s+(?:at least\s+)?(?P<a>[1-5](?:\.\d)?)\s*\+?(?:\s*stars?)?|(?:at least|min(?:imum)?)\s+(?P<b>[1-5](?:\.\d)?)\s*stars?"
+    r"|(?P<c>[1-5](?:\.\d)?)\s*(?:\+\s*stars?|stars?\s*(?:\+|or (?:more|better|above)|and (?:up|above))))",
+    re.IGNORECASE,
+)
 _REGION_CODE = re.compile(r"\b(?:us|eu|ap|sa|ca|me|af)-(?:north|south|east|west|central|northeast|northwest|southeast|southwest)\b(?:-\d)?", re.IGNORECASE)
 _WORDS_AMOUNTS = {
     "a cent": "0.01", "one cent": "0.01", "a penny": "0.01", "half a cent": "0.005", "a tenth of a cent": "0.001",
@@ -76,13 +84,16 @@ _SPELLINGS = ((re.compile(r"is(e|ed|es|ing|ation|ations|er|ers)$"), r"iz\1"), (r
 
 @dataclass
 class Constraints:
-    """What a query said besides its words: a price ceiling, pricing models, regions, languages, a success rate."""
+    """What a query said besides its words: a price ceiling, pricing models, regions, languages, a success rate, a
+    rating floor and an order."""
 
     max_price: Decimal | None = None
     pricing_models: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)  # a region or a prefix ending in '-'
     languages: list[str] = field(default_factory=list)
     min_success_rate: float | None = None
+    min_rating: float | None = None
+    sort: str | None = None  # rating or reputation: best first
     understood: list[str] = field(default_factory=list)  # the phrases read as constraints, as said
 
 
@@ -119,6 +130,14 @@ def parse(query: str) -> ParsedQuery:
         constraints.min_success_rate = min(1.0, round(float(success.group(1)) / 100, 6))
         constraints.understood.append(success.group(0).strip())
         rest = rest.replace(success.group(0), " ")
+    if best := _BEST.search(rest):
+        constraints.sort = "reputation" if "reput" in best.group(0).lower() else "rating"
+        constraints.understood.append(best.group(0))
+        rest = rest.replace(best.group(0), " ")
+    if stars := _STARS.search(rest):
+        constraints.min_rating = float(stars.group("a") or stars.group("b") or stars.group("c"))
+        constraints.understood.append(stars.group(0).strip())
+        rest = rest.replace(stars.group(0), " ")
     for match in _REGION_CODE.finditer(rest):
         code = re.sub(r"-\d$", "", match.group(0).lower())
         if code not in constraints.regions:

@@ -142,6 +142,9 @@ class MarketplaceInfo(Output):
     customer_instances: int = Field(description="The caller's live instances of this listing.")
     total_instances: int = Field(description="Every instance ever made of this listing.")
     performance_metrics: PerformanceMetrics
+    rating: float = Field(3.0, description="Its Bayesian rating (agora_sdk/wire/reviews.py).")
+    rating_count: int = 0
+    reputation: float = Field(70.75, description="0 to 100, from its rating and the hub's own records (core/reputation.py).")
 
 
 class ReputationInputs(Output):

@@ -29,6 +29,12 @@ class SearchMode(StrEnum):
     hybrid = "hybrid"  # both, fused by reciprocal rank (needs an embedder)
 
 
+class SearchSort(StrEnum):
+    relevance = "relevance"
+    rating = "rating"  # listings only, best rated first
+    reputation = "reputation"  # listings only, best reputed first
+
+
 class Search(Input):
     positional_args: ClassVar[tuple[str, ...]] = ("q",)
 
@@ -43,6 +49,9 @@ class Search(Input):
     region: str | None = Field(None, min_length=1, max_length=64, description="A region ('eu-west'), or a prefix ending in '-' ('eu-').")
     languages: list[Language] = Field(default_factory=list, max_length=10, description="Works in any of these languages.")
     min_success_rate: float | None = Field(None, ge=0, le=1, description="Listings whose measured success rate is at least this.")
+    min_rating: float | None = Field(None, ge=1, le=5, description="Listings whose (Bayesian) rating is at least this.")
+    min_reputation: float | None = Field(None, ge=0, le=100, description="Listings whose reputation is at least this.")
+    sort: SearchSort = Field(SearchSort.relevance, description="relevance, or best rated / best reputed first (relevance breaks ties).")
     interpret: bool = Field(
         True, description="Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences."
     )
@@ -107,6 +116,8 @@ class Interpretation(Output):
     regions: list[str] = Field(description="Preferred regions (a filter when given as region).")
     languages: list[str] = Field(description="Preferred languages (a filter when given as languages).")
     min_success_rate: float | None
+    min_rating: float | None = None
+    sort: SearchSort = SearchSort.relevance
 
 
 class SearchResults(Output):

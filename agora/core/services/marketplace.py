@@ -132,6 +132,7 @@ def marketplace_info(row: Mapping[str, Any], counts: dict[str, dict[str, int]], 
         customer_instances=count["own"],
         total_instances=count["total"],
         performance_metrics=performance(figures, now),
+        **{k: row[k] for k in ("rating", "rating_count", "reputation") if k in row},
     )
 
 

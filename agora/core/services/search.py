@@ -71,6 +71,7 @@ async def search(ctx: CallContext, req: w.Search) -> w.SearchResults:
         pricing_models=[m.value for m in req.pricing_models] or c.pricing_models,
         regions=[req.region] if req.region else c.regions, languages=list(req.languages) or c.languages,
         min_success_rate=req.min_success_rate if req.min_success_rate is not None else c.min_success_rate,
+        min_rating=_min_rating(req, c), sort=_sort(req, c),
     )  # fmt: skip
     return w.SearchResults(
         query=req.q, mode=ranked.mode, semantic=ranked.semantic, interpretation=interpretation, results=hits,
@@ -129,6 +130,8 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
     metrics.SEARCH_QUERIES.labels(mode.value).inc()
     fused = _fuse(lexical, nearest)
     min_success = req.min_success_rate if req.min_success_rate is not None else c.min_success_rate
+    min_rating, sort = _min_rating(req, c), _sort(req, c)
+    rated = min_rating is not None or req.min_reputation is not None or sort is not w.SearchSort.relevance
     languages = () if req.languages else tuple(c.languages)
     regions = () if req.region else tuple(c.regions)
 
@@ -139,6 +142,7 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
         semantic_rank = {seq: i + 1 for i, (seq, _) in enumerate(nearest) if seq in docs and _fresh(docs[seq])}
         listing_ids = [d["ref_id"] for d in docs.values() if d["kind"] == "listing"]
         figures = market_ops.performance(conn, listing_ids) if listing_ids else {}
+        standing = {r["listing_id"]: (r["rating"], r["reputation"]) for r in market_ops.listings_by_id(conn, listing_ids)} if rated else {}
         scored: list[tuple[dict[str, Any], float, list[str]]] = []
         for seq, doc in docs.items():
             if seq not in lexical_rank and seq not in semantic_rank:
@@ -151,11 +155,17 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
                 if factor is None:
                     continue
                 score *= factor
-            elif min_success is not None:
-                continue  # only listings have a measured success rate
+            elif min_success is not None or rated:
+                continue  # only listings have a measured success rate, a rating and a reputation
+            if rated and not _stands(standing.get(doc["ref_id"]), min_rating, req.min_reputation):
+                continue
             scored.append((doc, score, adjustments))
         # Equal relevance (to rounding) reads best in name order: the same words in every name are the same score.
-        scored.sort(key=lambda item: (-round(item[1], 12), item[0]["title"].lower(), item[0]["doc_seq"]))
+        # Best rated (or reputed) first, when asked, relevance then breaking ties.
+        first = {w.SearchSort.rating: 0, w.SearchSort.reputation: 1}.get(sort)
+        scored.sort(key=lambda item: (
+            -standing[item[0]["ref_id"]][first] if first is not None else 0, -round(item[1], 12), item[0]["title"].lower(), item[0]["doc_seq"],
+        ))  # fmt: skip
         shown = scored[offset : offset + req.limit]
         whole = search_ops.documents(conn, [doc["doc_seq"] for doc, _, _ in shown])
         page = []
@@ -256,6 +266,22 @@ def _preference(doc: dict[str, Any], column: str, wanted: tuple[str, ...], adjus
     return PREFERRED_FACTOR * share + OTHER_FACTOR * (1 - share)
 
 
+def _min_rating(req: w.Search, c: Any) -> float | None:
+    return req.min_rating if req.min_rating is not None else c.min_rating
+
+
+def _sort(req: w.Search, c: Any) -> w.SearchSort:
+    return req.sort if req.sort is not w.SearchSort.relevance or c.sort is None else w.SearchSort(c.sort)
+
+
+def _stands(standing: tuple[float, float] | None, min_rating: float | None, min_reputation: float | None) -> bool:
+    """Whether a listing's (rating, reputation) clears the floors asked for."""
+    if standing is None:
+        return False
+    rating, reputation = standing
+    return (min_rating is None or rating >= min_rating) and (min_reputation is None or reputation >= min_reputation)
+
+
 def _performance(figures: dict[str, Any] | None, min_success: float | None, adjustments: list[str]) -> float | None:
     """A listing's factor from its measured success rate and availability (None: filtered out by ``min_success``)."""
     if figures is None:
@@ -313,7 +339,7 @@ def _sources(
         found |= {r.agent_id: {"status": r.status, "last_heartbeat": r.last_heartbeat} for r in rows}
     if listing_ids:
         l = market_listings.c
-        rows = conn.execute(select(l.listing_id, l.status, l.max_instances, l.pricing).where(l.listing_id.in_(listing_ids))).mappings()
+        rows = conn.execute(select(l.listing_id, l.status, l.max_instances, l.pricing, l.rating, l.rating_count, l.reputation).where(l.listing_id.in_(listing_ids))).mappings()
         counts = market_ops.instance_counts(conn, listing_ids, tenant)
         found |= {r["listing_id"]: {"info": marketplace_info(r, counts, figures[r["listing_id"]], now)} for r in rows}
     return found

@@ -356,7 +356,7 @@ export class MarketplaceTools extends ToolGroup {
    *
    * Calls `agora.marketplace.search`.
    * @param q What is wanted, as a person says it.
-   * @param options the other arguments: kinds, category, capabilities, max_price, pricing_models, region, languages, min_success_rate, interpret, mode, limit, cursor.
+   * @param options the other arguments: kinds, category, capabilities, max_price, pricing_models, region, languages, min_success_rate, min_rating, min_reputation, sort, interpret, mode, limit, cursor.
    */
   search(q: T.Search["q"], options?: Omit<T.Search, "q">): Promise<T.SearchResults> {
     return this.invoker.invoke("agora.marketplace.search", { ...options, q }, true) as Promise<T.SearchResults>;

@@ -878,6 +878,8 @@ export interface Interpretation {
   /** Preferred languages (a filter when given as languages). */
   languages: string[];
   min_success_rate: number | null;
+  min_rating: number | null;
+  sort: SearchSort;
 }
 
 export interface Invoice {
@@ -1093,6 +1095,11 @@ export interface MarketplaceInfo {
   /** Every instance ever made of this listing. */
   total_instances: number;
   performance_metrics: PerformanceMetrics;
+  /** Its Bayesian rating (agora_sdk/wire/reviews.py). */
+  rating: number;
+  rating_count: number;
+  /** 0 to 100, from its rating and the hub's own records (core/reputation.py). */
+  reputation: number;
 }
 
 export interface MarketplaceListing {
@@ -1741,6 +1748,12 @@ export interface Search {
   languages?: string[];
   /** Listings whose measured success rate is at least this. */
   min_success_rate?: number | null;
+  /** Listings whose (Bayesian) rating is at least this. */
+  min_rating?: number | null;
+  /** Listings whose reputation is at least this. */
+  min_reputation?: number | null;
+  /** relevance, or best rated / best reputed first (relevance breaks ties). Default: "relevance". */
+  sort?: SearchSort;
   /** Read constraints said in words in q ('under a cent a request', 'in Europe', 'from French') as filters and preferences. Default: true. */
   interpret?: boolean;
   /** Default: "auto". */
@@ -1814,6 +1827,8 @@ export interface SearchResults {
   /** Time spent embedding the query, if it was (0 when its vector was kept from an earlier search). */
   embedding_ms: number | null;
 }
+
+export type SearchSort = "relevance" | "rating" | "reputation";
 
 export interface SecondFactorSet {
   two_factor: boolean;
