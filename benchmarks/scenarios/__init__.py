@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, people, query, quickstart, register, replicas, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
+from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, money, people, query, quickstart, register, replicas, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(rss, per_store=True),
         Scenario(security, per_store=True),
         Scenario(people, per_store=True),
+        Scenario(money, per_store=True),
         Scenario(fuzz, per_store=True),
         Scenario(storecopy, per_store=True),
         Scenario(retention, per_store=True),

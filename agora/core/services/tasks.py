@@ -415,6 +415,8 @@ async def update(ctx: CallContext, req: UpdateTask) -> Task:
     p = ctx.principal
     changes = req.model_dump(exclude={"task_id"}, exclude_unset=True, mode="json")
     completed = await _complete_at_once(ctx, [req.task_id], [changes])
+    if not completed and task_ops.reports_units(changes) and task_ops.plain_completion(changes, with_units=True):
+        completed = await _complete_metered(ctx, req.task_id, changes)
     if completed:
         return task_model(completed[0])
     actor = p.agent_id or p.label
@@ -423,6 +425,25 @@ async def update(ctx: CallContext, req: UpdateTask) -> Task:
         return _metered(conn, p.agent_id, changes, task_ops.update_task(conn, req.task_id, p.tenant_scope(), actor, p.agent_id, changes, now), now)
 
     return await _apply(ctx, move)
+
+
+async def _complete_metered(ctx: CallContext, task_id: str, changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """An agent completing its leased task with units in the result: the completion in one statement and the units'
+    report with it, in one transaction. Nothing when the completion was not made (the general path says why)."""
+    p, now = ctx.principal, ctx.clock.now()
+    if p.kind is not PrincipalKind.agent or p.agent_id is None:
+        return []
+    agent_id = p.agent_id
+
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], list[Event]]:
+        moved = task_ops.complete_leased(conn, task_id, p.tenant_id, agent_id, changes, now)
+        if moved is None:
+            return [], []
+        return [_metered(conn, agent_id, changes, moved, now)], record_transitions(conn, [moved], now)
+
+    done, events = await ctx.store.write(op)
+    await announce(ctx.hub, events)
+    return done
 
 
 def _metered(conn: Connection, agent_id: str | None, changes: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -531,12 +531,13 @@ def update_task(
 COMPLETION_FIELDS = ("result", "notes", "progress")  # what a completion may set beside the status
 
 
-def plain_completion(changes: dict[str, Any]) -> bool:
+def plain_completion(changes: dict[str, Any], *, with_units: bool = False) -> bool:
     """An update that only completes a task under its lease (and sets some of ``COMPLETION_FIELDS``), with a result
-    that reports no units (a metered instance's completion also records them: core/services/credits.py)."""
+    that reports no units unless ``with_units`` (a metered instance's completion also records them, in its own
+    transaction: core/services/tasks.py)."""
     return (
         changes.get("status") == "completed" and bool(changes.get("lease_token")) and not changes.get("retry")
-        and changes.keys() <= {"status", "lease_token", "retry", *COMPLETION_FIELDS} and not reports_units(changes)
+        and changes.keys() <= {"status", "lease_token", "retry", *COMPLETION_FIELDS} and (with_units or not reports_units(changes))
     )  # fmt: skip
 
 
