@@ -831,6 +831,7 @@ billing_balances = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("currency", String(3), primary_key=True),
     Column("balance", BigInteger, nullable=False),
+    Column("last_paid", BigInteger, nullable=False, server_default=text("0")),  # what the latest debit took (see charge)
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

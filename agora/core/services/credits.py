@@ -10,6 +10,7 @@ once. Grants are keyed by the caller (the administrator's idempotency key, the p
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +52,31 @@ async def report_usage(ctx: CallContext, req: w.ReportUsage) -> w.UsageReported:
     )  # fmt: skip
 
 
+# Metered instances by their agent, per database: what metering reads of one (its id, customer, listing and pricing)
+# never changes, so a completion need not read it again.
+_METERED: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+METERED_KEPT = 4096
+
+
+def _metered_instance(conn: Connection, agent_id: str) -> dict[str, Any] | None:
+    key = (str(conn.engine.url), agent_id)
+    if (inst := _METERED.get(key)) is not None:
+        _METERED.move_to_end(key)
+        return inst
+    found = market_ops.instance_of_agent(conn, agent_id)
+    if found is None or found["pricing"]["model"] != "per_unit":
+        return None
+    _METERED[key] = {k: found[k] for k in ("instance_id", "tenant_id", "listing_id", "pricing")}
+    if len(_METERED) > METERED_KEPT:
+        _METERED.popitem(last=False)
+    return _METERED[key]
+
+
 def record_result_units(conn: Connection, agent_id: str, task_id: str, units: Any, now: datetime) -> None:
     """Units an execution's result reports (``{"units": {...}}``), as report ``task:<task id>``, if ``agent_id`` is a
     per_unit instance's agent (anyone else's result is only a result)."""
-    inst = market_ops.instance_of_agent(conn, agent_id)
-    if inst is None or inst["pricing"]["model"] != "per_unit":
+    inst = _metered_instance(conn, agent_id)
+    if inst is None:
         return
     try:
         req = w.ReportUsage(report_id=f"task:{task_id}", units=units, task_id=task_id)

@@ -436,10 +436,14 @@ async def _complete_metered(ctx: CallContext, task_id: str, changes: dict[str, A
     agent_id = p.agent_id
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], list[Event]]:
-        moved = task_ops.complete_leased(conn, task_id, p.tenant_id, agent_id, changes, now)
-        if moved is None:
-            return [], []
-        return [_metered(conn, agent_id, changes, moved, now)], record_transitions(conn, [moved], now)
+        if conn.dialect.name == "postgresql":  # the completion, its history and event in one statement
+            done = task_statements.complete(conn, p.tenant_id, agent_id, [{"task_id": task_id, **changes}], now, followed())
+            events = [transition_event(t, now)[1] for t in done]
+        else:
+            moved = task_ops.complete_leased(conn, task_id, p.tenant_id, agent_id, changes, now)
+            done = [moved] if moved is not None else []
+            events = record_transitions(conn, done, now)
+        return [_metered(conn, agent_id, changes, t, now) for t in done], events
 
     done, events = await ctx.store.write(op)
     await announce(ctx.hub, events)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, case, func, select, update
 
 from ..schema import billing_balances, billing_ledger, billing_settings, market_instances, market_unit_reports
 from ..prepared import Prepared
@@ -19,20 +19,16 @@ DEFAULT_POLICY = "invoice"
 
 
 @lru_cache(maxsize=2)
-def _ledger_statements(dialect: str) -> tuple[Prepared, Prepared]:
-    """A ledger row added unless its key was used (the row back, or none), and a balance moved by an amount (made at
-    the first row)."""
-    added = (
-        upsert_insert(dialect, billing_ledger)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        .returning(*billing_ledger.c)
-    )
+def _ledger_statements(dialect: str) -> tuple[Prepared, Prepared, Prepared]:
+    """A ledger row added unless its key was used (the row back, or none), a balance moved by an amount (made at the
+    first row), and a ledger row added unless its key was used (how many: 1 or 0)."""
+    kept = upsert_insert(dialect, billing_ledger).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
     moved = upsert_insert(dialect, billing_balances)
     moved = moved.on_conflict_do_update(
         index_elements=["tenant_id", "currency"],
         set_={"balance": billing_balances.c.balance + moved.excluded.balance, "updated_at": moved.excluded.updated_at},
     )
-    return Prepared(added), Prepared(moved)
+    return Prepared(kept.returning(*billing_ledger.c)), Prepared(moved), Prepared(kept)
 
 
 _BALANCE = Prepared(
@@ -45,7 +41,7 @@ _BALANCE = Prepared(
 def append(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
     """Add one ledger row (tenant_id, currency, kind, amount, idempotency_key, source, instance_id, month, note,
     created_at) and move the balance with it; None, and nothing changed, when the key was used already."""
-    added, moved = _ledger_statements(conn.dialect.name)
+    added, moved, _ = _ledger_statements(conn.dialect.name)
     entry = added.first(conn, row)
     if entry is not None:
         moved.execute(conn, {"tenant_id": row["tenant_id"], "currency": row["currency"], "balance": row["amount"], "updated_at": row["created_at"]})
@@ -80,16 +76,41 @@ def ledger_sums(conn: Connection, tenant_id: str) -> dict[str, int]:
     return {currency: int(total) for currency, total in conn.execute(stmt)}
 
 
+# A debit from a balance, as far as it goes, in one statement: SET sees the balance as it was, so ``last_paid`` keeps
+# what this debit took (the whole amount, or what was left), and RETURNING hands it back.
+_AS_FAR_AS_IT_GOES = case((billing_balances.c.balance < bindparam("b_amount"), billing_balances.c.balance), else_=bindparam("b_amount"))
+_TAKE = Prepared(
+    update(billing_balances)
+    .where(
+        billing_balances.c.tenant_id == bindparam("b_tenant_id"), billing_balances.c.currency == bindparam("b_currency"),
+        billing_balances.c.balance > 0,
+    )
+    .values(
+        balance=billing_balances.c.balance - _AS_FAR_AS_IT_GOES, last_paid=_AS_FAR_AS_IT_GOES, updated_at=bindparam("b_now")
+    )
+    .returning(billing_balances.c.last_paid)
+)
+_GIVE_BACK = Prepared(
+    update(billing_balances)
+    .where(billing_balances.c.tenant_id == bindparam("b_tenant_id"), billing_balances.c.currency == bindparam("b_currency"))
+    .values(balance=billing_balances.c.balance + bindparam("b_amount"))
+)
+
+
 def charge(conn: Connection, row: dict[str, Any]) -> tuple[int, bool]:
-    """Pay a charge of ``row["amount"]`` (positive) from the customer's credits, as far as they go: a debit row for
-    what they paid (none if nothing). Returns (paid, short): short when the customer has credits in that currency
-    (or had) and they did not cover all of it. A customer who never had credits in it pays by invoice."""
-    held = balance(conn, row["tenant_id"], row["currency"])
-    if held is None or row["amount"] <= 0:
+    """Pay a charge of ``row["amount"]`` (positive) from the customer's credits, as far as they go, with a debit row
+    for what they paid. Returns (paid, short): short when the credits paid part of it and ran out. A customer without
+    credits in that currency (none ever, or spent) pays nothing here: the invoice asks for it (and, when the customer
+    chose so, housekeeping pauses its instances)."""
+    if row["amount"] <= 0:
         return 0, False
-    paid = min(row["amount"], max(held, 0))
-    if paid and append(conn, {**row, "kind": "debit", "amount": -paid}) is None:
-        return 0, False  # this charge was paid before (its key is used)
+    where = {"b_tenant_id": row["tenant_id"], "b_currency": row["currency"]}
+    paid = _TAKE.scalar(conn, {**where, "b_amount": row["amount"], "b_now": row["created_at"]})
+    if not paid:
+        return 0, False
+    if not _ledger_statements(conn.dialect.name)[2].execute(conn, {**row, "kind": "debit", "amount": -paid}):
+        _GIVE_BACK.execute(conn, {**where, "b_amount": paid})  # this charge was paid before (its key is used)
+        return 0, False
     return paid, paid < row["amount"]
 
 

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column('tenant_id', sa.String(64), nullable=False),
         sa.Column('currency', sa.String(3), nullable=False),
         sa.Column('balance', sa.BigInteger(), nullable=False),
+        sa.Column('last_paid', sa.BigInteger(), nullable=False, server_default=sa.text('0')),
         sa.Column('updated_at', UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('tenant_id', 'currency'),
     )
