@@ -1490,8 +1490,9 @@ class BillingTools(SyncGroup):
         idempotency_key: str,
         kind: credits.EntryKind | str | Unset = UNSET,
         note: str | Unset = UNSET,
+        expires_at: datetime | None | Unset = UNSET,
     ) -> credits.CreditGranted:
-        """Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+        """Grant (or refund) a customer credits, optionally until expires_at (what is left then expires; charges use the soonest-ending credits first). The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
 
         Args:
             customer: The tenant (id or name) credited.
@@ -1499,7 +1500,8 @@ class BillingTools(SyncGroup):
             currency: optional (default 'USD').
             idempotency_key: Printable ASCII, no spaces; the same key is the same entry.
             kind: grant or refund.
-            note: optional (default '')."""
+            note: optional (default '').
+            expires_at: A grant's end: what is left of it then expires (charges use the soonest-expiring credits first)."""
         return self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
 
     def set_budget(
@@ -3227,8 +3229,9 @@ class AsyncBillingTools(AsyncGroup):
         idempotency_key: str,
         kind: credits.EntryKind | str | Unset = UNSET,
         note: str | Unset = UNSET,
+        expires_at: datetime | None | Unset = UNSET,
     ) -> credits.CreditGranted:
-        """Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+        """Grant (or refund) a customer credits, optionally until expires_at (what is left then expires; charges use the soonest-ending credits first). The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
 
         Args:
             customer: The tenant (id or name) credited.
@@ -3236,7 +3239,8 @@ class AsyncBillingTools(AsyncGroup):
             currency: optional (default 'USD').
             idempotency_key: Printable ASCII, no spaces; the same key is the same entry.
             kind: grant or refund.
-            note: optional (default '')."""
+            note: optional (default '').
+            expires_at: A grant's end: what is left of it then expires (charges use the soonest-expiring credits first)."""
         return await self._call("agora.billing.grant_credits", "credits.CreditGranted", locals(), retry_safe=False)
 
     async def set_budget(

@@ -318,7 +318,7 @@ EXAMPLES: dict[str, Example] = {
     "agora.billing.credit_policy": lambda a: {"when_exhausted": "invoice"},
     "agora.billing.set_budget": lambda a: {"monthly_limit": "250.00", "currency": "USD", "instance_cap": "40", "thresholds": [80, 50, 100], "action": "refuse_new", "notify_agent": _agent(a), "customer": "default"},
     "agora.billing.budget": lambda a: {"customer": "default"},
-    "agora.billing.grant_credits": lambda a: {"customer": _tenant(a), "amount": "12.50", "currency": "EUR", "idempotency_key": unique("grant"), "kind": "grant", "note": "welcome"},
+    "agora.billing.grant_credits": lambda a: {"customer": _tenant(a), "amount": "12.50", "currency": "EUR", "idempotency_key": unique("grant"), "kind": "grant", "note": "welcome", "expires_at": "2099-01-01T00:00:00Z"},
     "agora.hosting.register_node": lambda a: {"name": unique("node"), "region": "eu", "capacity_cpu": 2, "capacity_memory_mb": 2048},
     "agora.hosting.list_nodes": lambda a: {},
     "agora.hosting.assigned": lambda a: {"node": "catalog-node"} if _listed(a) else {},

@@ -150,6 +150,32 @@ async def test_closing_usage_periods_debits_what_the_invoice_says_to_the_million
     assert (await store.read(credit_ops.balances, CUSTOMER))["EUR"] == (100 - invoice.total) * 10**6
 
 
+async def test_what_is_left_of_a_grant_expires_at_its_end_and_the_soonest_ending_credits_go_first(store: Store) -> None:
+    inst = await store.write(lambda conn: market_ops.switch_period(conn, _customer_instance(conn, TOKENS), "running", T0))
+    admin = _context(store, _admin(), T0)
+    day = timedelta(days=1)
+    for key, amount, ends in (("a", 10, T0 + day), ("b", 5, None), ("c", 4, T0 + 2 * day)):
+        await credit_service.grant(admin, cw.GrantCredits(customer=CUSTOMER, amount=Decimal(amount), currency="EUR", idempotency_key=key, expires_at=ends), "admin")
+    with pytest.raises(InvalidArgument):
+        await credit_service.grant(admin, cw.GrantCredits(customer=CUSTOMER, amount=Decimal(1), currency="EUR", idempotency_key="old", expires_at=T0 - day), "admin")
+    agent = _context(store, _agent(inst), T0 + HOUR)
+    spent = await credit_service.report_usage(agent, cw.ReportUsage(report_id="big", units={"output_tokens": 800_000}))  # 12.00
+    assert spent.paid_from_credits == Decimal(12)  # from a (10, ends first), then c (2); b has no end: last
+
+    async def expire_at(moment: Any) -> list[tuple[str, int]]:
+        await credit_service.expire(SimpleNamespace(store=store, clock=SimpleNamespace(now=lambda: moment)))  # type: ignore[arg-type]
+        rows = await store.read(credit_ops.ledger_of, CUSTOMER, "EUR")
+        return [(r["idempotency_key"], r["amount"]) for r in rows if r["kind"] == "expiry"]
+
+    assert await expire_at(T0 + day - timedelta(seconds=1)) == []  # not yet
+    keys = {r["entry_id"]: r["idempotency_key"] for r in await store.read(credit_ops.ledger_of, CUSTOMER, "EUR")}
+    a, c = (next(i for i, k in keys.items() if k == key) for key in ("a", "c"))
+    assert await expire_at(T0 + day) == [(f"expiry:{a}", 0)]  # all of a was spent
+    assert await expire_at(T0 + 3 * day) == [(f"expiry:{a}", 0), (f"expiry:{c}", -2 * 10**6)]  # c had 2 left
+    assert await expire_at(T0 + 4 * day) == [(f"expiry:{a}", 0), (f"expiry:{c}", -2 * 10**6)]  # once
+    assert await store.read(credit_ops.ledger_sums, CUSTOMER) == await store.read(credit_ops.balances, CUSTOMER) == {"EUR": 5 * 10**6}
+
+
 # -- through the hub ---------------------------------------------------------------------------------------------------
 
 

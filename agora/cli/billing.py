@@ -53,11 +53,12 @@ def grant(
     currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "USD",
     refund: Annotated[bool, typer.Option(help="Record it as a refund.")] = False,
     note: Annotated[str, typer.Option(help="Why.")] = "",
+    expires: Annotated[str | None, typer.Option(help="When what is left expires (ISO 8601, e.g. 2027-01-31T00:00:00Z).")] = None,
 ) -> None:
     """Admin: grant (or refund) a customer credits."""
     result = hub.call(
         "agora.billing.grant_credits", customer=customer, amount=amount, currency=currency, idempotency_key=key,
-        kind="refund" if refund else "grant", note=note,
+        kind="refund" if refund else "grant", note=note, expires_at=expires,
     )  # fmt: skip
     hub.show(result, lambda r: typer.echo(f"{'already granted' if r['replayed'] else 'granted'} {r['entry']['amount']} {r['entry']['currency']}; balance {r['balance']}"))
 

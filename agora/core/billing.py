@@ -122,3 +122,33 @@ def split_by_month(start: datetime, end: datetime) -> list[tuple[datetime, datet
             return pieces
         pieces.append((start, boundary))
         start = boundary
+
+
+def expiring(rows: list[dict[str, Any]], now: datetime) -> list[tuple[dict[str, Any], int]]:
+    """One customer's ledger in one currency, in order, replayed with each charge taking the soonest-expiring credits
+    first (grants without an end last; credits past their end only when nothing else is left, as the balance allowed
+    it before the expiry was written): the grants past their end at ``now`` not expired yet, and what is left of each
+    (0 too: its expiry row says so, and it is not looked at again)."""
+    buckets: list[list[Any]] = []  # [expires_at, left, row]
+    expired = {r["idempotency_key"] for r in rows if r["kind"] == "expiry"}
+    for row in rows:
+        if row["kind"] in ("grant", "refund"):
+            buckets.append([row.get("expires_at"), row["amount"], row])
+        elif row["kind"] in ("debit", "expiry"):
+            mine = [b for b in buckets if row["kind"] == "debit" or row["idempotency_key"] == _expiry_key(b[2])]
+            _consume(mine, -row["amount"], row["created_at"])
+    return [(b[2], b[1]) for b in buckets if b[0] is not None and b[0] <= now and _expiry_key(b[2]) not in expired]
+
+
+def _expiry_key(grant: dict[str, Any]) -> str:
+    return f"expiry:{grant['entry_id']}"
+
+
+def _consume(buckets: list[list[Any]], amount: int, at: datetime) -> None:
+    live = sorted((b for b in buckets if b[0] is None or b[0] > at), key=lambda b: (b[0] is None, b[0] or at, b[2]["entry_id"]))
+    for bucket in live + [b for b in buckets if b not in live]:
+        take = min(bucket[1], amount)
+        bucket[1] -= take
+        amount -= take
+        if not amount:
+            return

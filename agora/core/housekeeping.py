@@ -74,6 +74,7 @@ JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
     ("retention", lambda s: 60.0, purge_retained),
     ("billing-periods", lambda s: 60.0, billing_service.close_periods),  # marketplace usage accrues in rows
     ("credits-spent", lambda s: 15.0, credit_service.pause_exhausted),  # customers who chose to pause when credits end
+    ("credits-expiry", lambda s: 60.0, credit_service.expire),  # what is left of grants past their end
     ("budgets", lambda s: 15.0, budget_service.watch),  # alerts at thresholds, pauses at the limit
     ("reputation", lambda s: s.reputation_seconds, reputation.refresh),  # listings' reputations, from their records
     ("console-sessions", lambda s: 300.0, purge_console_sessions),  # expired sign-ins and OAuth grants

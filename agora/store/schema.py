@@ -812,14 +812,15 @@ billing_ledger = Table(
     Column("entry_id", Serial, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("kind", String(16), nullable=False),  # grant, refund, debit
+    Column("kind", String(16), nullable=False),  # grant, refund, debit, expiry
     Column("amount", BigInteger, nullable=False),
     Column("idempotency_key", String(200), nullable=False),
-    Column("source", String(32), nullable=False),  # admin, webhook:stripe, units, usage
+    Column("source", String(32), nullable=False),  # admin, webhook:stripe, units, usage, expiry
     Column("instance_id", String(32), nullable=True),
     Column("month", String(7), nullable=False),
     Column("note", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),  # a grant's: what is left of it then expires (an expiry row)
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_billing_ledger_key"),
     Index("ix_billing_ledger_tenant", "tenant_id", "entry_id"),
     Index("ix_billing_ledger_month", "tenant_id", "month", "kind"),

@@ -1,7 +1,8 @@
 """Prepaid credits and metered units (``agora.billing.*``).
 
 Credits are an append-only ledger per customer: grants (by the hub's administrator or a payment provider's webhook),
-refunds, and debits by what the customer's instances are charged. Every row has an idempotency key unique for its
+refunds, debits by what the customer's instances are charged, and expiries of what was left of a grant at its end
+(charges use the soonest-expiring credits first). Every row has an idempotency key unique for its
 customer, so a grant, a webhook event or a unit report counted twice is one row; a balance is the sum of the rows.
 """
 
@@ -26,6 +27,7 @@ class EntryKind(StrEnum):
     grant = "grant"  # credits bought or given
     refund = "refund"  # credits given back for a charge
     debit = "debit"  # a charge paid from credits
+    expiry = "expiry"  # what was left of a grant when it expired
 
 
 class WhenExhausted(StrEnum):
@@ -60,6 +62,7 @@ class GrantCredits(Input):
     idempotency_key: IdempotencyKey
     kind: EntryKind = Field(EntryKind.grant, description="grant or refund.")
     note: str = Field("", max_length=500)
+    expires_at: UtcDatetime | None = Field(None, description="A grant's end: what is left of it then expires (charges use the soonest-expiring credits first).")
 
 
 class CreditsRequest(Input):
@@ -74,11 +77,12 @@ class CreditEntry(Output):
     amount: Decimal = Field(description="Signed: a debit is negative.")
     currency: str
     idempotency_key: str
-    source: str = Field(description="admin, webhook:stripe, units or usage.")
+    source: str = Field(description="admin, webhook:stripe, units, usage or expiry.")
     instance_id: str | None
     month: str
     note: str
     created_at: UtcDatetime
+    expires_at: UtcDatetime | None = None
 
 
 class Credits(Listing):

@@ -52,7 +52,8 @@ TOOLS = [
     Tool(
         name="agora.billing.grant_credits",
         description=(
-            "Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key "
+            "Grant (or refund) a customer credits, optionally until expires_at (what is left then expires; charges use "
+            "the soonest-ending credits first). The idempotency key makes a grant sent twice one grant; the same key "
             "with another amount is refused."
         ),
         input_model=w.GrantCredits,

@@ -155,21 +155,23 @@ async def credits(ctx: CallContext, req: w.CreditsRequest) -> w.Credits:
 
 async def grant_credits(ctx: CallContext, req: w.GrantCredits) -> w.CreditGranted:
     """The administrator's grant or refund (the payment provider's webhook grants through this too)."""
-    if req.kind is w.EntryKind.debit:
-        raise InvalidArgument("credits are debited by charges, not granted as debits", details={"field": "kind"})
     source = ctx.principal.key_id if ctx.principal.key_id.startswith("webhook:") else "admin"
     return await grant(ctx, req, source)
 
 
 async def grant(ctx: CallContext, req: w.GrantCredits, source: str) -> w.CreditGranted:
     now = ctx.clock.now()
+    if req.kind in (w.EntryKind.debit, w.EntryKind.expiry):
+        raise InvalidArgument("credits are debited by charges and expire by their grant's end, not by a grant", details={"field": "kind"})
+    if req.expires_at is not None and req.expires_at <= now:
+        raise InvalidArgument("expires_at is in the past", details={"field": "expires_at"})
 
     def op(conn: Connection) -> tuple[dict[str, Any], bool, int]:
         tenant = billing_service.tenant_billed(conn, ctx, req.customer)
         row = {
             "tenant_id": tenant, "currency": req.currency, "kind": req.kind.value, "amount": billing.to_millionths(req.amount),
             "idempotency_key": req.idempotency_key, "source": source, "instance_id": None, "month": billing.month_of(now),
-            "note": req.note, "created_at": now,
+            "note": req.note, "created_at": now, "expires_at": req.expires_at,
         }  # fmt: skip
         added = credit_ops.append(conn, row)
         if added is None:
@@ -210,3 +212,31 @@ async def pause_exhausted(hub: Hub, tenant_id: str | None = None) -> int:
     with tenancy.hub_wide():
         due = await hub.store.read(credit_ops.exhausted_instances, tenant_id)
     return await billing_service.pause_for(hub, due, PAUSER, "its customer's credits are spent")
+
+
+async def expire(hub: Hub) -> None:
+    """Housekeeping: what is left of each grant past its end expires, as a ledger row (``expiry:<grant's entry>``)."""
+    now = hub.clock.now()
+    with tenancy.hub_wide():
+        due = await hub.store.read(credit_ops.due_expiries, now)
+        for tenant, currency in due:
+            made = await hub.store.write(_expire, tenant, currency, now)
+            for row in made:
+                metrics.count_ledger_entry("expiry")
+                log.info("credits expired", extra={"tenant_id": tenant, "amount": str(billing.from_millionths(-row["amount"])), "currency": currency})
+
+
+def _expire(conn: Connection, tenant: str, currency: str, now: datetime) -> list[dict[str, Any]]:
+    held = credit_ops.balance(conn, tenant, currency) or 0  # locked: no charge moves it meanwhile
+    made = []
+    for grant, left in billing.expiring(credit_ops.ledger_of(conn, tenant, currency), now):
+        amount = min(left, max(held, 0))
+        row = credit_ops.append(conn, {
+            "tenant_id": tenant, "currency": currency, "kind": "expiry", "amount": -amount, "idempotency_key": f"expiry:{grant['entry_id']}",
+            "source": "expiry", "instance_id": None, "month": billing.month_of(now), "created_at": now, "expires_at": None,
+            "note": f"what was left of grant {grant['entry_id']} ({grant['idempotency_key']}) at its end",
+        })  # fmt: skip
+        if row is not None:
+            held -= amount
+            made.append(row)
+    return made

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, String, bindparam, case, cast, func, literal, select, update
 
 from ..schema import billing_balances, billing_ledger, billing_settings, market_instances, market_unit_reports
 from ..prepared import Prepared
@@ -112,6 +112,22 @@ def charge(conn: Connection, row: dict[str, Any]) -> tuple[int, bool]:
         _GIVE_BACK.execute(conn, {**where, "b_amount": paid})  # this charge was paid before (its key is used)
         return 0, False
     return paid, paid < row["amount"]
+
+
+def due_expiries(conn: Connection, now: datetime) -> list[tuple[str, str]]:
+    """(customer, currency) with a grant past its end whose expiry is not written yet."""
+    grant, done = billing_ledger.alias("grant"), billing_ledger.alias("done")
+    written = select(done.c.entry_id).where(
+        done.c.tenant_id == grant.c.tenant_id, done.c.idempotency_key == literal("expiry:", String) + cast(grant.c.entry_id, String)
+    )
+    stmt = select(grant.c.tenant_id, grant.c.currency).where(grant.c.kind == "grant", grant.c.expires_at <= now, ~written.exists())
+    return [(tenant, currency) for tenant, currency in conn.execute(stmt.distinct())]
+
+
+def ledger_of(conn: Connection, tenant_id: str, currency: str) -> list[dict[str, Any]]:
+    """The customer's ledger in one currency, oldest first."""
+    stmt = select(billing_ledger).where(billing_ledger.c.tenant_id == tenant_id, billing_ledger.c.currency == currency)
+    return [dict(r) for r in conn.execute(stmt.order_by(billing_ledger.c.entry_id)).mappings()]
 
 
 def entries(conn: Connection, tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column('month', sa.String(7), nullable=False),
         sa.Column('note', sa.Text(), nullable=False),
         sa.Column('created_at', UtcDateTime(), nullable=False),
+        sa.Column('expires_at', UtcDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('entry_id'),
         sa.UniqueConstraint('tenant_id', 'idempotency_key', name='uq_billing_ledger_key'),
     )

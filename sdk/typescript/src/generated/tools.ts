@@ -217,12 +217,12 @@ export class BillingTools extends ToolGroup {
   }
 
   /**
-   * Grant (or refund) a customer credits. The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
+   * Grant (or refund) a customer credits, optionally until expires_at (what is left then expires; charges use the soonest-ending credits first). The idempotency key makes a grant sent twice one grant; the same key with another amount is refused.
    *
    * Calls `agora.billing.grant_credits`.
    * @param customer The tenant (id or name) credited.
    * @param amount amount
-   * @param options the other arguments: currency, idempotency_key, kind, note.
+   * @param options the other arguments: currency, idempotency_key, kind, note, expires_at.
    */
   grantCredits(customer: T.GrantCredits["customer"], amount: T.GrantCredits["amount"], options: Omit<T.GrantCredits, "customer" | "amount">): Promise<T.CreditGranted> {
     return this.invoker.invoke("agora.billing.grant_credits", { ...options, customer, amount }, false) as Promise<T.CreditGranted>;

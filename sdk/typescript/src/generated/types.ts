@@ -558,12 +558,13 @@ export interface CreditEntry {
   amount: string;
   currency: string;
   idempotency_key: string;
-  /** admin, webhook:stripe, units or usage. */
+  /** admin, webhook:stripe, units, usage or expiry. */
   source: string;
   instance_id: string | null;
   month: string;
   note: string;
   created_at: string;
+  expires_at: string | null;
 }
 
 export interface CreditGranted {
@@ -679,7 +680,7 @@ export interface EditReview {
 /** A tool that takes no arguments. */
 export type Empty = Record<string, never>;
 
-export type EntryKind = "grant" | "refund" | "debit";
+export type EntryKind = "grant" | "refund" | "debit" | "expiry";
 
 export interface Execute {
   /** The instance id. */
@@ -728,6 +729,8 @@ export interface GrantCredits {
   kind?: EntryKind;
   /** Default: "". */
   note?: string;
+  /** A grant's end: what is left of it then expires (charges use the soonest-expiring credits first). */
+  expires_at?: string | null;
 }
 
 export type HealthLevel = "healthy" | "degraded" | "critical";
