@@ -233,6 +233,9 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
             "agora.users.create", "agora.users.remove", "agora.memberships.set", "agora.memberships.remove",
             "agora.users.set_second_factor",
             "agora.reviews.hide",  # admin only: moderation goes on
+            "agora.billing.report_usage",  # an instance's units of work in flight
+            "agora.billing.grant_credits",  # admin only: money goes on
+            "agora.billing.set_budget", "agora.billing.credit_policy",  # spending controls are never frozen
         }
         assert {"agora.task.assign", "agora.task.assign_batch", "agora.task.claim", "agora.task.claim_batch", "agora.task.requeue"} <= set(writes)
         tenant, reg = tenant_with_agent(admin, hub)

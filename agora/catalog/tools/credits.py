@@ -25,6 +25,7 @@ TOOLS = [
         output_model=w.UsageReported,
         handler=credits.report_usage,
         scopes=frozenset({Scope.usage_report.value}),
+        new_work=False,  # a halted hub still takes the units of work in flight
         **COMMON,
     ),
     Tool(
@@ -47,6 +48,7 @@ TOOLS = [
         output_model=w.Credits,
         handler=credits.credit_policy,
         scopes=frozenset({Scope.billing_write.value}),
+        new_work=False,  # spending controls are never frozen
         **COMMON,
     ),
     Tool(
@@ -75,6 +77,7 @@ TOOLS = [
         output_model=bw.Budget,
         handler=budgets.set_budget,
         scopes=frozenset({Scope.billing_write.value}),
+        new_work=False,  # spending controls are never frozen
         **COMMON,
     ),
     Tool(
