@@ -729,12 +729,14 @@ class QueryTools(SyncGroup):
         text: str | None | Unset = UNSET,
         q: str | None | Unset = UNSET,
         tenant: str | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
         sort: agents.AgentSort | str | Unset = UNSET,
         include_load: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> agents.AgentList:
-        """Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination.
+        """Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination. A marketplace instance's agent carries the listing it runs with its rating and reputation; min_rating, min_reputation and sort=rating|reputation keep to such agents (seed 001's discover flow).
 
         Args:
             capabilities: The agent must have all of these.
@@ -744,7 +746,9 @@ class QueryTools(SyncGroup):
             text: Words to find in name/description/capabilities.
             q: What is wanted, as a person says it: agents ranked by relevance (as agora.marketplace.search ranks them).
             tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
-            sort: optional (default 'id').
+            min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).
+            min_reputation: Only marketplace agents whose listing has at least this reputation (0 to 100).
+            sort: id, name or status; rating or reputation: marketplace agents only, best first.
             include_load: Also count each agent's tasks in progress (its load).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
@@ -767,8 +771,15 @@ class QueryTools(SyncGroup):
 
     def marketplace(
         self,
+        *,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
     ) -> agents.MarketplaceStats:
-        """Marketplace statistics: agent counts by status, capability and service tier."""
+        """Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
+
+        Args:
+            min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).
+            min_reputation: Only marketplace agents whose listing has at least this reputation (0 to 100)."""
         return self._call("agora.query.marketplace", "agents.MarketplaceStats", locals(), retry_safe=True)
 
 
@@ -2468,12 +2479,14 @@ class AsyncQueryTools(AsyncGroup):
         text: str | None | Unset = UNSET,
         q: str | None | Unset = UNSET,
         tenant: str | None | Unset = UNSET,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
         sort: agents.AgentSort | str | Unset = UNSET,
         include_load: bool | Unset = UNSET,
         limit: int | Unset = UNSET,
         cursor: str | None | Unset = UNSET,
     ) -> agents.AgentList:
-        """Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination.
+        """Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination. A marketplace instance's agent carries the listing it runs with its rating and reputation; min_rating, min_reputation and sort=rating|reputation keep to such agents (seed 001's discover flow).
 
         Args:
             capabilities: The agent must have all of these.
@@ -2483,7 +2496,9 @@ class AsyncQueryTools(AsyncGroup):
             text: Words to find in name/description/capabilities.
             q: What is wanted, as a person says it: agents ranked by relevance (as agora.marketplace.search ranks them).
             tenant: Only this tenant's agents (id or name); the admin sees every tenant's otherwise.
-            sort: optional (default 'id').
+            min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).
+            min_reputation: Only marketplace agents whose listing has at least this reputation (0 to 100).
+            sort: id, name or status; rating or reputation: marketplace agents only, best first.
             include_load: Also count each agent's tasks in progress (its load).
             limit: Maximum number of items to return.
             cursor: optional (default None)."""
@@ -2506,8 +2521,15 @@ class AsyncQueryTools(AsyncGroup):
 
     async def marketplace(
         self,
+        *,
+        min_rating: float | None | Unset = UNSET,
+        min_reputation: float | None | Unset = UNSET,
     ) -> agents.MarketplaceStats:
-        """Marketplace statistics: agent counts by status, capability and service tier."""
+        """Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
+
+        Args:
+            min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).
+            min_reputation: Only marketplace agents whose listing has at least this reputation (0 to 100)."""
         return await self._call("agora.query.marketplace", "agents.MarketplaceStats", locals(), retry_safe=True)
 
 

@@ -69,6 +69,11 @@ def test_a_verified_buyer_rates_once_the_publisher_answers_and_the_admin_hides(m
         found = ok(call(stranger, "agora.marketplace.search", q=name, min_rating=3.1, kinds=["listing", "agent"]))
         assert [(h["id"], h["marketplace_info"]["rating_count"]) for h in found["results"]] == [(lid, 1)]
         assert ok(call(stranger, "agora.marketplace.search", q=name, min_rating=3.2))["results"] == []
+        mine = ok(call(buyer, "agora.query.agents", min_rating=3.1, sort="rating"))["agents"]  # its instance's agent
+        assert [(a["listing"]["listing_id"], a["listing"]["rating"]) for a in mine] == [(lid, bayesian(4, 1))]
+        assert ok(call(buyer, "agora.query.agents", min_rating=3.2))["agents"] == []
+        stats = ok(call(buyer, "agora.query.marketplace", min_rating=3.1))
+        assert (stats["total_agents"], stats["by_rating"]) == (1, {"3": 1})
         best = ok(call(stranger, "agora.marketplace.search", q=f"best rated {name}"))
         assert best["interpretation"]["sort"] == "rating" and best["results"][0]["id"] == lid
         shown = ok(call(stranger, "agora.marketplace.get_listing", listing=lid))
@@ -172,3 +177,54 @@ async def test_one_five_star_review_does_not_beat_forty_good_ones(store: Store) 
         if cursor is None:
             break
     assert pages == ["proven", "lucky", "unrated", "poor"]
+
+
+async def test_marketplace_agents_are_found_and_counted_by_their_listings_standing(store: Store) -> None:
+    """agora.query.agents and agora.query.marketplace: an instance's agent stands as the listing it runs does."""
+    from agora.store.ops import agents as agent_ops
+    from agora.store.schema import market_instances
+
+    from .test_store import add_agent, add_tenant
+
+    def seed(conn: Connection) -> None:
+        add_tenant(conn, "buyer")
+        for name, ratings in (("proven", [5, 5, 5, 5, 4] * 8), ("lucky", [5]), ("poor", [2, 1, 2])):
+            _listing_rated(conn, name, ratings)
+            for n in range(2):  # two instances of each: two agents of the buyer's
+                add_agent(conn, "buyer", f"agt_{name}_{n}", f"{name}-{n}")
+                conn.execute(insert(market_instances).values(
+                    instance_id=f"ins_{name}_{n}", tenant_id="buyer", listing_id=f"lst_{name}", listing_version=1, node_id="node",
+                    agent_id=f"agt_{name}_{n}", status="running", config={}, spec={}, pricing={}, cpu_reserved=0.1,
+                    memory_reserved_mb=64, restarts=0, error_count=0, last_output=[], created_at=NOW,
+                ))  # fmt: skip
+        add_agent(conn, "buyer", "agt_own", "own")  # the buyer's own agent: no listing, no rating
+
+    await store.write(seed)
+
+    def query(**filters: Any) -> Any:
+        args: dict[str, Any] = {"all_of": [], "any_of": [], "status": None, "service_tier": None, "text": None, "limit": 10, "cursor": None}
+        return store.read(lambda conn: agent_ops.query(conn, "buyer", **{**args, **filters}))
+
+    everyone, _ = await query()
+    assert len(everyone) == 7
+    best, _ = await query(sort="rating")
+    assert [r["agent_id"] for r in best] == ["agt_proven_1", "agt_proven_0", "agt_lucky_1", "agt_lucky_0", "agt_poor_1", "agt_poor_0"]
+    good, _ = await query(min_rating=3.2, sort="name")
+    assert [r["agent_name"] for r in good] == ["lucky-0", "lucky-1", "proven-0", "proven-1"]
+    pages, cursor = [], None
+    while True:  # best first, a page at a time
+        rows, cursor = await query(sort="rating", min_rating=3.2, limit=3, cursor=cursor)
+        pages += [r["agent_id"] for r in rows]
+        if cursor is None:
+            break
+    assert pages == ["agt_proven_1", "agt_proven_0", "agt_lucky_1", "agt_lucky_0"]
+    reputed, _ = await query(sort="reputation", min_reputation=0)
+    assert len(reputed) == 6  # every marketplace agent; the buyer's own stands for no listing
+    standing = await store.read(lambda conn: agent_ops.standing(conn, ["agt_poor_0", "agt_own"]))
+    assert list(standing) == ["agt_poor_0"] and standing["agt_poor_0"]["listing_id"] == "lst_poor"
+    assert standing["agt_poor_0"]["rating"] == bayesian(5, 3) and standing["agt_poor_0"]["rating_count"] == 3
+
+    counts = await store.read(lambda conn: agent_ops.counts(conn, "buyer"))
+    assert counts["by_status"] == {"active": 7} and counts["by_rating"] == {"4": 2, "3": 2, "2": 2}  # 4.6, 3.33, 2.5
+    rated = await store.read(lambda conn: agent_ops.counts(conn, "buyer", min_rating=3.2))
+    assert rated["by_status"] == {"active": 4} and rated["by_rating"] == {"4": 2, "3": 2}

@@ -18,18 +18,30 @@ def ls(
     capability: Annotated[list[str] | None, typer.Option("--capability", "-c", help="Required capability (repeatable).")] = None,
     status: Annotated[str | None, typer.Option(help="Only agents with this status (active, busy, offline, …).")] = None,
     text: Annotated[str | None, typer.Option(help="Words to find in name, description or capabilities.")] = None,
+    min_rating: Annotated[float | None, typer.Option(help="Only marketplace agents whose listing is rated at least this (1 to 5).")] = None,
+    min_reputation: Annotated[float | None, typer.Option(help="Only marketplace agents whose listing has at least this reputation (0 to 100).")] = None,
+    sort: Annotated[str | None, typer.Option(help="id, name, status; rating or reputation: marketplace agents, best first.")] = None,
     limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
 ) -> None:
     """List or search agents."""
-    result = hub.call("agora.query.agents", capabilities=capability, status=status, text=text, limit=limit)
+    result = hub.call(
+        "agora.query.agents", capabilities=capability, status=status, text=text, limit=limit, min_rating=min_rating,
+        min_reputation=min_reputation, sort=sort,
+    )  # fmt: skip
     hub.show(
         result,
         lambda r: table(
             f"{r['count']} agent(s)",
-            ["agent_id", "name", "status", "tier", "capabilities", "last heartbeat"],
-            [[a["agent_id"], a["agent_name"], a["status"], a["service_tier"], ", ".join(a["capabilities"]), a["last_heartbeat"]] for a in r["agents"]],
+            ["agent_id", "name", "status", "tier", "capabilities", "rating", "last heartbeat"],
+            [[a["agent_id"], a["agent_name"], a["status"], a["service_tier"], ", ".join(a["capabilities"]), _rating(a), a["last_heartbeat"]] for a in r["agents"]],
         ),
     )
+
+
+def _rating(agent: dict[str, Any]) -> str:
+    """A marketplace agent's listing rating (reviews) and reputation; nothing for others."""
+    listing = agent.get("listing")
+    return f"{listing['rating']:.2f}★ ({listing['rating_count']}) · {listing['reputation']:.0f}" if listing else ""
 
 
 @hub_command(app, "show")

@@ -129,6 +129,15 @@ def _manifest_shown(manifest: JSONObject | None) -> JSONObject | None:
     return {**manifest, "build_config": {**build, "env_vars": mask_values(build["env_vars"])}}  # type: ignore[dict-item]
 
 
+class Standing(Output):
+    """What buyers think of the listing a marketplace agent runs, and what the hub measured of it."""
+
+    listing_id: str
+    rating: float = Field(description="Bayesian average of its reviews, 1 to 5 (agora_sdk/wire/reviews.py).")
+    rating_count: int
+    reputation: float = Field(description="0 to 100: the rating with the hub's own measurements (core/reputation.py).")
+
+
 class Agent(Output):
     agent_id: str
     agent_name: str
@@ -149,6 +158,9 @@ class Agent(Output):
     load: int | None = Field(None, description="Tasks in progress (only when asked: include_load, include_counts).")
     inbox_depth: int | None = Field(
         None, description="Messages handed to it and not acked yet, up to 10,000 (only when asked: include_counts)."
+    )
+    listing: Standing | None = Field(
+        None, description="A marketplace instance's agent: the listing it runs, with its rating and reputation (agora.query.agents)."
     )
 
 
@@ -220,6 +232,13 @@ class AgentSort(StrEnum):
     id = "id"  # registration order, roughly (ids begin with the second they were made)
     name = "name"
     status = "status"  # then by name
+    rating = "rating"  # best rated first (marketplace agents only), then the newest id
+    reputation = "reputation"  # most reputable first (marketplace agents only), then the newest id
+
+
+RATED_SORTS = (AgentSort.rating, AgentSort.reputation)
+RATING = Field(None, ge=1, le=5, description="Only marketplace agents whose listing is rated at least this (its Bayesian rating).")
+REPUTATION = Field(None, ge=0, le=100, description="Only marketplace agents whose listing has at least this reputation (0 to 100).")
 
 
 class QueryAgents(Input):
@@ -234,7 +253,9 @@ class QueryAgents(Input):
     tenant: str | None = Field(
         None, min_length=1, max_length=128, description="Only this tenant's agents (id or name); the admin sees every tenant's otherwise."
     )
-    sort: AgentSort = AgentSort.id
+    min_rating: float | None = RATING
+    min_reputation: float | None = REPUTATION
+    sort: AgentSort = Field(AgentSort.id, description="id, name or status; rating or reputation: marketplace agents only, best first.")
     include_load: bool = Field(False, description="Also count each agent's tasks in progress (its load).")
     limit: Limit = 50
     cursor: Cursor | None = None
@@ -246,11 +267,21 @@ class ListAgents(Input):
     cursor: Cursor | None = None
 
 
+class MarketplaceQuery(Input):
+    """Statistics of every agent the caller sees, or only of marketplace agents whose listing stands this well."""
+
+    min_rating: float | None = RATING
+    min_reputation: float | None = REPUTATION
+
+
 class MarketplaceStats(Output):
     total_agents: int
     by_status: dict[str, int]
     by_capability: dict[str, int]
     by_tier: dict[str, int]
+    by_rating: dict[str, int] = Field(
+        default_factory=dict, description="Marketplace agents by their listing's rating in whole stars ('1' to '5', rounded down)."
+    )
 
 
 class RegisterCapability(Input):

@@ -4,7 +4,6 @@ from agora.core.services import activity, agents
 from agora_sdk.wire import monitoring as a
 from agora_sdk.wire import agents as w
 from agora_sdk.wire import discovery as d
-from agora_sdk.wire.common import Empty
 
 from ..tool import Tool
 from .agents import READ
@@ -30,7 +29,9 @@ TOOLS = [
         version="1.0.0",
         description=(
             "Find agents by capabilities (all of / any of), status, service tier and free text over name, "
-            "description and capabilities, with cursor pagination."
+            "description and capabilities, with cursor pagination. A marketplace instance's agent carries the listing "
+            "it runs with its rating and reputation; min_rating, min_reputation and sort=rating|reputation keep to "
+            "such agents (seed 001's discover flow)."
         ),
         input_model=w.QueryAgents,
         output_model=w.AgentList,
@@ -50,8 +51,11 @@ TOOLS = [
     Tool(
         name="agora.query.marketplace",
         version="1.0.0",
-        description="Marketplace statistics: agent counts by status, capability and service tier.",
-        input_model=Empty,
+        description=(
+            "Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their "
+            "listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated."
+        ),
+        input_model=w.MarketplaceQuery,
         output_model=w.MarketplaceStats,
         handler=agents.marketplace,
         scopes=READ,

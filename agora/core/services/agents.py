@@ -33,6 +33,7 @@ from agora_sdk.wire.agents import (
     Heartbeat,
     HeartbeatAck,
     ListAgents,
+    MarketplaceQuery,
     MarketplaceStats,
     QueryAgents,
     RegisterAgent,
@@ -41,7 +42,6 @@ from agora_sdk.wire.agents import (
     ServiceSummary,
     UpdateAgent,
 )
-from agora_sdk.wire.common import Empty
 from agora_sdk.wire.search import SearchKind
 
 
@@ -188,14 +188,22 @@ async def query(ctx: CallContext, req: QueryAgents) -> AgentList:
             limit=req.limit,
             cursor=req.cursor,
             sort=req.sort.value,
+            min_rating=req.min_rating,
+            min_reputation=req.min_reputation,
         )
-        if req.include_load and rows:
-            loads = agent_ops.loads(conn, [r["agent_id"] for r in rows])
-            rows = [{**r, "load": loads.get(r["agent_id"], 0)} for r in rows]
-        return rows, next_cursor
+        return _with_figures(conn, rows, req.include_load), next_cursor
 
     rows, next_cursor = await ctx.store.read(op)
     return AgentList(agents=[Agent.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
+
+
+def _with_figures(conn: Connection, rows: list[dict[str, Any]], include_load: bool) -> list[dict[str, Any]]:
+    """The page's agents with the listing each marketplace agent runs (its rating and reputation) and, when asked,
+    its load: a statement each for the whole page."""
+    ids = [r["agent_id"] for r in rows]
+    listings = agent_ops.standing(conn, ids)
+    loads = agent_ops.loads(conn, ids) if include_load and ids else None
+    return [{**r, "listing": listings.get(r["agent_id"]), **({"load": loads.get(r["agent_id"], 0)} if loads is not None else {})} for r in rows]
 
 
 async def _query_ranked(ctx: CallContext, req: QueryAgents, scope: str | None) -> AgentList:
@@ -216,10 +224,8 @@ async def _query_ranked(ctx: CallContext, req: QueryAgents, scope: str | None) -
             and (req.service_tier is None or rows[i]["service_tier"] == req.service_tier)
             and (not req.any_capabilities or set(req.any_capabilities) & set(rows[i]["capabilities"]))
         ]  # fmt: skip
-        if req.include_load and kept:
-            loads = agent_ops.loads(conn, [r["agent_id"] for r in kept])
-            kept = [{**r, "load": loads.get(r["agent_id"], 0)} for r in kept]
-        return kept
+        kept = _with_figures(conn, kept, req.include_load)
+        return [r for r in kept if _stands(r["listing"], req.min_rating, req.min_reputation)]
 
     rows = await ctx.store.read(op)
     return AgentList(agents=[Agent.model_validate(r) for r in rows], count=len(rows), next_cursor=next_cursor)
@@ -276,8 +282,17 @@ async def deregister(ctx: CallContext, req: AgentLookup) -> Deregistered:
     return Deregistered(agent_id=row["agent_id"], revoked_keys=len(hashes))
 
 
-async def marketplace(ctx: CallContext, _req: Empty) -> MarketplaceStats:
-    counts = await ctx.store.read(agent_ops.counts, ctx.principal.tenant_scope())
+def _stands(listing: dict[str, Any] | None, min_rating: float | None, min_reputation: float | None) -> bool:
+    """With no filter, every agent; with one, a marketplace agent whose listing stands at least so well."""
+    if min_rating is None and min_reputation is None:
+        return True
+    return listing is not None and (min_rating is None or listing["rating"] >= min_rating) and (
+        min_reputation is None or listing["reputation"] >= min_reputation
+    )
+
+
+async def marketplace(ctx: CallContext, req: MarketplaceQuery) -> MarketplaceStats:
+    counts = await ctx.store.read(agent_ops.counts, ctx.principal.tenant_scope(), req.min_rating, req.min_reputation)
     return MarketplaceStats(total_agents=sum(counts["by_status"].values()), **counts)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -27,7 +28,7 @@ from agora_sdk.errors import InvalidArgument, NotFound, PermissionDenied
 
 from ..base import point_read
 from ..prepared import Prepared
-from ..schema import agent_capabilities, agents, lent_ranges, tasks
+from ..schema import agent_capabilities, agents, lent_ranges, market_instances, market_listings, tasks
 from . import search as search_ops
 from .dialect import one_of, upsert_insert
 from .pagination import decode_cursor, decode_position, page
@@ -242,25 +243,65 @@ def query(
     cursor: str | None,
     a2a_access: tuple[str, ...] = (),
     sort: str = "id",
+    min_rating: float | None = None,
+    min_reputation: float | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Agents by capability (all of, any of), status, tier and words; ``a2a_access``: only A2A fronts of those kinds.
-    In ``sort`` order (a key of ``SORTS``), a page at a time from ``cursor``."""
+    """Agents by capability (all of, any of), status, tier and words; ``a2a_access``: only A2A fronts of those kinds;
+    ``min_rating``/``min_reputation``: only marketplace agents whose listing stands so well. In ``sort`` order (a key
+    of ``SORTS``, or best first by ``rating`` or ``reputation``), a page at a time from ``cursor``."""
     words = (_WORD.findall(text.lower()) or [text.lower()]) if text else []
-    order = SORTS[sort]
+    order = SORTS.get(sort, (sort, "agent_id"))
     after = (decode_cursor(cursor),) if len(order) == 1 and cursor else decode_position(cursor, len(order))
+    if after is not None and sort in BEST:
+        after = (_number(after[0]), after[1])
     stmt = _query_statement(
-        tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after), bool(a2a_access), sort
-    )
+        tenant_scope is not None, bool(all_of), bool(any_of), bool(status), bool(service_tier), len(words), bool(after), bool(a2a_access), sort,
+        min_rating is not None, min_reputation is not None,
+    )  # fmt: skip
     params: dict[str, Any] = {
         "tenant_id": tenant_scope, "all_of": all_of, "needed": len(all_of), "any_of": any_of, "status": status,
-        "service_tier": service_tier, "limit": limit + 1, "a2a_access": list(a2a_access),
-        **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
+        "service_tier": service_tier, "limit": limit + 1, "a2a_access": list(a2a_access), "min_rating": min_rating,
+        "min_reputation": min_reputation, **{f"word_{i}": _like_escaped(w) for i, w in enumerate(words)},
         **{f"after_{i}": value for i, value in enumerate(after or ())},
     }  # fmt: skip
     rows = conn.execute(stmt, params).mappings().all()
     if len(order) == 1:
         return page([dict(r) for r in rows], limit, lambda r: r["agent_id"])
+    if sort in BEST:
+        return page([dict(r) for r in rows], limit, lambda r: (repr(r[sort]), r["agent_id"]))
     return page([dict(r) for r in rows], limit, lambda r: tuple(str(r[c]) for c in order))
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidArgument("cursor is not one this hub issued", details={"field": "cursor"}) from None
+
+
+def standing(conn: Connection, agent_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Of these agents, the marketplace instances' agents: the listing each runs, with its rating and reputation."""
+    if not agent_ids:
+        return {}
+    stmt = select(market_instances.c.agent_id, *_STANDING).select_from(_RUNS).where(market_instances.c.agent_id.in_(agent_ids))
+    return {r["agent_id"]: {k: r[k] for k in _STANDING_KEYS} for r in conn.execute(stmt).mappings()}
+
+
+# An instance's agent and the listing it runs (a listing is read only when listed, or by its publisher: RLS).
+_RUNS = market_instances.join(market_listings, market_listings.c.listing_id == market_instances.c.listing_id)
+_STANDING = (market_listings.c.listing_id, market_listings.c.rating, market_listings.c.rating_count, market_listings.c.reputation)
+_STANDING_KEYS = tuple(c.name for c in _STANDING)
+BEST = ("rating", "reputation")  # sorts best first, by the listing's figure
+
+
+def rated_agents(min_rating: float | None, min_reputation: float | None) -> Any:
+    """The agents of marketplace instances whose listing stands at least so well (a subquery of agent ids)."""
+    stmt = select(market_instances.c.agent_id).select_from(_RUNS)
+    if min_rating is not None:
+        stmt = stmt.where(market_listings.c.rating >= min_rating)
+    if min_reputation is not None:
+        stmt = stmt.where(market_listings.c.reputation >= min_reputation)
+    return stmt
 
 
 # The orders agents are listed in: their columns, the agent id last (unique, so a page ends at one place).
@@ -290,10 +331,22 @@ def _like_escaped(word: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool, a2a: bool, sort: str) -> Any:
+def _query_statement(
+    scoped: bool, all_of: bool, any_of: bool, status: bool, tier: bool, words: int, after: bool, a2a: bool, sort: str,
+    min_rating: bool = False, min_reputation: bool = False,
+) -> Any:  # fmt: skip
     """The agent search for one combination of filters, built once: a call only binds its values."""
     caps = agent_capabilities.c
-    stmt = select(*_RETURNED)
+    rated = min_rating or min_reputation or sort in BEST
+    stmt = select(*_RETURNED, *(_STANDING[1:] if sort in BEST else ()))
+    if rated:
+        stmt = stmt.select_from(agents.join(market_instances, market_instances.c.agent_id == agents.c.agent_id).join(
+            market_listings, market_listings.c.listing_id == market_instances.c.listing_id
+        ))  # fmt: skip
+    if min_rating:
+        stmt = stmt.where(market_listings.c.rating >= bindparam("min_rating"))
+    if min_reputation:
+        stmt = stmt.where(market_listings.c.reputation >= bindparam("min_reputation"))
     cap_scope = []
     if scoped:
         stmt = stmt.where(agents.c.tenant_id == bindparam("tenant_id"))
@@ -315,27 +368,42 @@ def _query_statement(scoped: bool, all_of: bool, any_of: bool, status: bool, tie
         stmt = stmt.where(agents.c.service_tier == bindparam("service_tier"))
     for i in range(words):
         stmt = stmt.where(agents.c.search_text.contains(bindparam(f"word_{i}"), escape="/"))
+    if a2a:
+        stmt = stmt.where(agents.c.a2a_access.in_(bindparam("a2a_access", expanding=True)))
+    if sort in BEST:
+        best, last = market_listings.c[sort], agents.c.agent_id
+        if after:
+            stmt = stmt.where(or_(best < bindparam("after_0"), and_(best == bindparam("after_0"), last < bindparam("after_1"))))
+        return stmt.order_by(best.desc(), last.desc()).limit(bindparam("limit"))
     order = [agents.c[name] for name in SORTS[sort]]
     if after:
         stmt = stmt.where(tuple_(*order) > tuple_(*(bindparam(f"after_{i}") for i in range(len(order)))))
-    if a2a:
-        stmt = stmt.where(agents.c.a2a_access.in_(bindparam("a2a_access", expanding=True)))
     return stmt.order_by(*order).limit(bindparam("limit"))
 
 
-def counts(conn: Connection, tenant_scope: str | None) -> dict[str, dict[str, int]]:
-    by_status = _scoped(select(agents.c.status, func.count()).group_by(agents.c.status), tenant_scope)
-    by_tier = _scoped(select(agents.c.service_tier, func.count()).group_by(agents.c.service_tier), tenant_scope)
+def counts(conn: Connection, tenant_scope: str | None, min_rating: float | None = None, min_reputation: float | None = None) -> dict[str, dict[str, int]]:
+    """Agents by status, tier and capability, and marketplace agents by whole stars of their listing's rating; only
+    those whose listing stands at least so well when ``min_rating`` or ``min_reputation`` is given."""
+    rated = None if min_rating is None and min_reputation is None else rated_agents(min_rating, min_reputation)
+
+    def narrowed(stmt: Any, agent_id: Any) -> Any:
+        return stmt if rated is None else stmt.where(agent_id.in_(rated))
+
+    by_status = narrowed(_scoped(select(agents.c.status, func.count()).group_by(agents.c.status), tenant_scope), agents.c.agent_id)
+    by_tier = narrowed(_scoped(select(agents.c.service_tier, func.count()).group_by(agents.c.service_tier), tenant_scope), agents.c.agent_id)
     caps = agent_capabilities.c
-    by_cap = select(caps.capability, func.count()).group_by(caps.capability)
+    by_cap = narrowed(select(caps.capability, func.count()).group_by(caps.capability), caps.agent_id)
     if tenant_scope is not None:
         by_cap = by_cap.where(caps.tenant_id == tenant_scope)
+    stars = case(*((market_listings.c.rating >= n, n) for n in (5, 4, 3, 2)), else_=1)  # floor(): not in every SQLite
+    by_stars = select(stars, func.count()).select_from(_RUNS.join(agents, agents.c.agent_id == market_instances.c.agent_id)).group_by(stars)
+    by_stars = narrowed(_scoped(by_stars, tenant_scope), agents.c.agent_id)
     return {
         "by_status": {k: v for k, v in conn.execute(by_status).all()},
         "by_tier": {k: v for k, v in conn.execute(by_tier).all()},
         "by_capability": {k: v for k, v in conn.execute(by_cap).all()},
+        "by_rating": {str(int(k)): v for k, v in conn.execute(by_stars).all()},
     }
-
 
 
 def remote(conn: Connection) -> list[dict[str, Any]]:

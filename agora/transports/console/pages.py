@@ -77,8 +77,9 @@ def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Map
     return args
 
 
-AGENT_FILTERS = {"q": "text", "status": "status", "tenant": "tenant", "sort": "sort", "cursor": "cursor"}
-AGENT_SORTS = ["id", "name", "status"]
+AGENT_FILTERS = {"q": "text", "status": "status", "rated": "min_rating", "tenant": "tenant", "sort": "sort", "cursor": "cursor"}
+AGENT_SORTS = ["id", "name", "status", "rating", "reputation"]
+AGENT_RATINGS = ["3", "4", "4.5"]  # "rated at least": marketplace agents whose listing is rated so well
 TASK_FILTERS = {"status": "status", "type": "task_type", "agent": "agent", "tenant": "tenant", "sort": "sort", "cursor": "cursor"}
 TASK_SORTS = ["created", "priority", "deadline"]
 MESSAGE_FILTERS = {
@@ -90,7 +91,7 @@ MESSAGE_CHOICES = {"kind": ["direct", "broadcast", "topic"], "performative": [p.
 
 @live_view("agents")
 async def agents_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
-    args = tool_args(params, AGENT_FILTERS, {"status": AGENT_STATUSES, "sort": AGENT_SORTS})
+    args = tool_args(params, AGENT_FILTERS, {"status": AGENT_STATUSES, "sort": AGENT_SORTS, "rated": AGENT_RATINGS})
     found = await view.call("agora.query.agents", include_load=True, **args)
     return {"agents": render_text("_agents_rows.html", view=view, agents=found.agents, next_cursor=found.next_cursor, params=params)}
 
@@ -152,7 +153,7 @@ async def overview(view: View) -> Response:
 
 @page
 async def agents(view: View) -> Response:
-    return await list_page(view, "agents", "Agents", statuses=AGENT_STATUSES)
+    return await list_page(view, "agents", "Agents", statuses=AGENT_STATUSES, ratings=AGENT_RATINGS)
 
 
 @page

@@ -658,10 +658,10 @@ export class QueryTools extends ToolGroup {
   }
 
   /**
-   * Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination.
+   * Find agents by capabilities (all of / any of), status, service tier and free text over name, description and capabilities, with cursor pagination. A marketplace instance's agent carries the listing it runs with its rating and reputation; min_rating, min_reputation and sort=rating|reputation keep to such agents (seed 001's discover flow).
    *
    * Calls `agora.query.agents`.
-   * @param args the arguments: capabilities, any_capabilities, status, service_tier, text, q, tenant, sort, include_load, limit, cursor.
+   * @param args the arguments: capabilities, any_capabilities, status, service_tier, text, q, tenant, min_rating, min_reputation, sort, include_load, limit, cursor.
    */
   agents(args?: T.QueryAgents): Promise<T.AgentList> {
     return this.invoker.invoke("agora.query.agents", { ...args }, true) as Promise<T.AgentList>;
@@ -678,12 +678,13 @@ export class QueryTools extends ToolGroup {
   }
 
   /**
-   * Marketplace statistics: agent counts by status, capability and service tier.
+   * Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
    *
    * Calls `agora.query.marketplace`.
+   * @param args the arguments: min_rating, min_reputation.
    */
-  marketplace(): Promise<T.MarketplaceStats> {
-    return this.invoker.invoke("agora.query.marketplace", {}, true) as Promise<T.MarketplaceStats>;
+  marketplace(args?: T.MarketplaceQuery): Promise<T.MarketplaceStats> {
+    return this.invoker.invoke("agora.query.marketplace", { ...args }, true) as Promise<T.MarketplaceStats>;
   }
 }
 

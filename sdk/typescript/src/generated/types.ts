@@ -139,6 +139,8 @@ export interface Agent {
   load: number | null;
   /** Messages handed to it and not acked yet, up to 10,000 (only when asked: include_counts). */
   inbox_depth: number | null;
+  /** A marketplace instance's agent: the listing it runs, with its rating and reputation (agora.query.agents). */
+  listing: Standing | null;
 }
 
 export interface AgentList {
@@ -161,7 +163,7 @@ export interface AgentManifest {
   max_instances?: number | null;
 }
 
-export type AgentSort = "id" | "name" | "status";
+export type AgentSort = "id" | "name" | "status" | "rating" | "reputation";
 
 /** Presence states an agent reports, plus the two an administrator imposes. */
 export type AgentStatus = "active" | "busy" | "error" | "inactive" | "offline" | "paused" | "terminated";
@@ -1149,11 +1151,21 @@ export interface MarketplacePricingInput {
   units?: { [key: string]: unknown };
 }
 
+/** Statistics of every agent the caller sees, or only of marketplace agents whose listing stands this well. */
+export interface MarketplaceQuery {
+  /** Only marketplace agents whose listing is rated at least this (its Bayesian rating). */
+  min_rating?: number | null;
+  /** Only marketplace agents whose listing has at least this reputation (0 to 100). */
+  min_reputation?: number | null;
+}
+
 export interface MarketplaceStats {
   total_agents: number;
   by_status: { [key: string]: number };
   by_capability: { [key: string]: number };
   by_tier: { [key: string]: number };
+  /** Marketplace agents by their listing's rating in whole stars ('1' to '5', rounded down). */
+  by_rating: { [key: string]: number };
 }
 
 /** A registered server as the hub sees it now; secrets (headers, token, env) are never returned. */
@@ -1457,7 +1469,11 @@ export interface QueryAgents {
   q?: string | null;
   /** Only this tenant's agents (id or name); the admin sees every tenant's otherwise. */
   tenant?: string | null;
-  /** Default: "id". */
+  /** Only marketplace agents whose listing is rated at least this (its Bayesian rating). */
+  min_rating?: number | null;
+  /** Only marketplace agents whose listing has at least this reputation (0 to 100). */
+  min_reputation?: number | null;
+  /** id, name or status; rating or reputation: marketplace agents only, best first. Default: "id". */
   sort?: AgentSort;
   /** Also count each agent's tasks in progress (its load). Default: false. */
   include_load?: boolean;
@@ -1970,6 +1986,16 @@ export interface Signal {
 export interface Span {
   start: number;
   end: number;
+}
+
+/** What buyers think of the listing a marketplace agent runs, and what the hub measured of it. */
+export interface Standing {
+  listing_id: string;
+  /** Bayesian average of its reviews, 1 to 5 (agora_sdk/wire/reviews.py). */
+  rating: number;
+  rating_count: number;
+  /** 0 to 100: the rating with the hub's own measurements (core/reputation.py). */
+  reputation: number;
 }
 
 export interface StatsRequest {
