@@ -674,6 +674,8 @@ market_listings = Table(
     Index("ix_market_listings_status", "status", "category"),
     Index("ix_market_listings_rating", "status", "rating", "listing_id"),  # best rated first
     Index("ix_market_listings_reputation", "status", "reputation", "listing_id"),
+    Index("ix_market_listings_category_rating", "status", "category", "rating", "listing_id"),  # within a category
+    Index("ix_market_listings_category_reputation", "status", "category", "reputation", "listing_id"),
 )
 
 # Reviews of listings by verified buyers: one per tenant and listing, edited in place (earlier versions in

@@ -73,7 +73,7 @@ def _search_body(query: str, mode: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _bar(bench: Bench, description: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(bench: Bench, description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar; the callable sets how much of ``total`` is done."""
     with Progress(
         TextColumn("[dim]· {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -94,7 +94,7 @@ def _running_hub(spec: HubSpec) -> Iterator[Server]:
 
 def _wait_embedded(bench: Bench, hub: Server, key: str, documents: int) -> Embedded:
     """Wait for the hub to embed about ``documents`` documents, the bar following its count of vectors."""
-    with _bar(bench, f"{NAME}: the hub embeds its documents", documents) as done:
+    with progress_bar(bench, f"{NAME}: the hub embeds its documents", documents) as done:
         return wait_embedded(hub, key, 120 + documents / MIN_EMBED_RATE, done)
 
 
@@ -158,7 +158,7 @@ def _quality(bench: Bench, store: StoreProvider) -> None:
     with _running_hub(spec) as hub:
         key = spec.admin_key
         started = time.perf_counter()
-        with _bar(bench, f"{NAME}: publishing and registering the {len(corpus)} evaluation entries", len(corpus)) as done:
+        with progress_bar(bench, f"{NAME}: publishing and registering the {len(corpus)} evaluation entries", len(corpus)) as done:
             ids = load_corpus(hub, key, corpus, done)
         load_rate = len(corpus) / (time.perf_counter() - started)
         embedded = _wait_embedded(bench, hub, key, len(corpus))
@@ -256,7 +256,7 @@ def _latency(bench: Bench, store: StoreProvider, sizes: tuple[int, ...], rounds:
     listings = synthetic.generate(max(sizes))
     written = embedded_before = 0
     for size in sizes:
-        with _bar(bench, f"{NAME}: writing listings {written + 1:,}-{size:,} through the store's publish operation", size - written) as done:
+        with progress_bar(bench, f"{NAME}: writing listings {written + 1:,}-{size:,} through the store's publish operation", size - written) as done:
             seconds = asyncio.run(write_listings(spec, listings[written:size], done))
         bench.add(ValueRecord(NAME, kind, f"listings {written + 1:,}-{size:,} written through the store (no hub)", (size - written) / seconds,
                               "listings/s", notes=f"{seconds:.1f} s, {size - written:,} publish operations in transactions of 2,000"))  # fmt: skip

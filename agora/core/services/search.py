@@ -142,7 +142,7 @@ async def rank(ctx: CallContext, req: w.Search) -> Ranked:
         semantic_rank = {seq: i + 1 for i, (seq, _) in enumerate(nearest) if seq in docs and _fresh(docs[seq])}
         listing_ids = [d["ref_id"] for d in docs.values() if d["kind"] == "listing"]
         figures = market_ops.performance(conn, listing_ids) if listing_ids else {}
-        standing = {r["listing_id"]: (r["rating"], r["reputation"]) for r in market_ops.listings_by_id(conn, listing_ids)} if rated else {}
+        standing = market_ops.standing(conn, listing_ids) if rated else {}
         scored: list[tuple[dict[str, Any], float, list[str]]] = []
         for seq, doc in docs.items():
             if seq not in lexical_rank and seq not in semantic_rank:

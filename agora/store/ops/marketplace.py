@@ -128,6 +128,20 @@ def _best_page(conn: Connection, stmt: Any, column: Any, limit: int, cursor: str
     return page([dict(r) for r in rows], limit, lambda r: (repr(r[column.name]), r["listing_id"]))
 
 
+@lru_cache(maxsize=2)
+def _standing_statement(dialect: str) -> Prepared:
+    c = market_listings.c
+    return Prepared(select(c.listing_id, c.rating, c.reputation).where(one_of(dialect, c.listing_id, "ids")))
+
+
+def standing(conn: Connection, listing_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """(rating, reputation) of each of these listings the caller may read: what a search filters and sorts by, for
+    its hundreds of candidates in one prepared statement."""
+    if not listing_ids:
+        return {}
+    return {r["listing_id"]: (r["rating"], r["reputation"]) for r in _standing_statement(conn.dialect.name).rows(conn, {"ids": listing_ids})}
+
+
 def listings_by_id(conn: Connection, listing_ids: list[str]) -> list[dict[str, Any]]:
     if not listing_ids:
         return []
