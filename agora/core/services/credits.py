@@ -114,19 +114,23 @@ def _record(conn: Connection, inst: dict[str, Any], req: w.ReportUsage, now: dat
         "task_id": req.task_id, "month": billing.month_of(now), "reported_at": now,
     }  # fmt: skip
     key = f"units:{iid}:{req.report_id}"
-    if not credit_ops.add_report(conn, row):  # sent before: the first is the report
-        earlier = credit_ops.report(conn, iid, req.report_id)
-        assert earlier is not None
-        if earlier["units"] != req.units:
-            raise _refused(iid, Conflict, "changed", f"report '{req.report_id}' was accepted with other units", {"units": earlier["units"]})
-        paid = credit_ops.entry(conn, tenant, key)
-        return earlier, -paid["amount"] if paid else 0, True, False
-    paid, short = credit_ops.charge(conn, {
-        "tenant_id": tenant, "currency": row["currency"], "amount": row["charge"], "idempotency_key": key, "source": "units",
-        "instance_id": iid, "month": row["month"], "note": ", ".join(f"{n} {u}" for u, n in sorted(req.units.items())),
-        "created_at": now,
-    })  # fmt: skip
-    return row, paid, False, short
+    note = ", ".join(f"{n} {u}" for u, n in sorted(req.units.items()))
+    together = credit_ops.add_report_and_charge(conn, row, key, note)
+    if together is not None:
+        added, paid, short = together
+    elif added := credit_ops.add_report(conn, row):
+        paid, short = credit_ops.charge(conn, {
+            "tenant_id": tenant, "currency": row["currency"], "amount": row["charge"], "idempotency_key": key, "source": "units",
+            "instance_id": iid, "month": row["month"], "note": note, "created_at": now,
+        })  # fmt: skip
+    if added:
+        return row, paid, False, short
+    earlier = credit_ops.report(conn, iid, req.report_id)  # sent before: the first is the report
+    assert earlier is not None
+    if earlier["units"] != req.units:
+        raise _refused(iid, Conflict, "changed", f"report '{req.report_id}' was accepted with other units", {"units": earlier["units"]})
+    entry = credit_ops.entry(conn, tenant, key)
+    return earlier, -entry["amount"] if entry else 0, True, False
 
 
 def _refused(instance_id: str, error: type[Any], reason: str, message: str, details: dict[str, Any]) -> Exception:
