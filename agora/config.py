@@ -50,7 +50,10 @@ class Settings:
     a2a_fast_path: bool = True  # plain blocking A2A sends answered without the SDK's protobuf round trips (a2a/fast.py)
     a2a_public_rate: float = 600.0  # requests a minute per client address, to one public A2A agent
     a2a_grpc_port: int | None = None  # the A2A gRPC binding's port (agora/transports/a2a/grpc.py); None: not served
-    a2a_grpc_default_agent: str | None = None  # the agent answering gRPC calls that name none; None: the directory
+    # The agent a client reaches without naming one: gRPC calls naming no tenant, and the card at the hub's root (where
+    # 0.3-era tools look); None: the hub's directory agent.
+    a2a_default_agent: str | None = None
+    a2a_strict_cards: bool = False  # a card request naming no A2A version gets the 1.0 card alone (cards.py says why)
     opentelemetry: bool = False  # FastAPI's native OpenTelemetry, through the globally configured providers
     mcp_extension: str | None = None  # module:attribute of extra MCP tools (agora/transports/mcp/extension.py)
     mcp_fast_path: bool = True  # plain stateless MCP requests answered without the SDK's machinery (mcp/fast.py)

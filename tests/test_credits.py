@@ -316,6 +316,8 @@ def test_an_execution_result_reports_units_in_its_completion(market: HubProcess)
         iid = ok(buyer.post("/marketplace/instances", json={"agent_id": lid}))["instance_id"]
         settled(buyer, iid, "running")  # (its process never joins the hub: the test is its agent)
         token = ok(call(admin, "agora.hosting.credentials", instance_id=iid))["agent_token"]
+        customer = ok(call(buyer, "agora.billing.credits"))["customer"]
+        ok(call(admin, "agora.billing.grant_credits", customer=customer, amount="1", currency="EUR", idempotency_key=unique("g")))
         outcomes: list[dict[str, Any]] = []
 
         def serve(results: list[dict[str, Any]]) -> None:
@@ -337,3 +339,7 @@ def test_an_execution_result_reports_units_in_its_completion(market: HubProcess)
         line = next(x for x in ok(call(buyer, "agora.billing.invoice"))["lines"] if x["instance_id"] == iid)
         assert line["units"] == {"input_tokens": 1500, "output_tokens": 60} and line["requests"] == 2
         assert line["cost"]["unit_cost"] == str(_exact({"input_tokens": 1500, "output_tokens": 20}) + _exact({"output_tokens": 40}))
+        paid = ok(call(buyer, "agora.billing.credits"))  # each report debited with its completion, once
+        debits = [(e["amount"], e["idempotency_key"].rsplit(":", 1)[0]) for e in paid["entries"] if e["kind"] == "debit"]
+        assert sorted(debits) == sorted([(f"-{_exact({'input_tokens': 1500, 'output_tokens': 20})}", f"units:{iid}:task"), (f"-{_exact({'output_tokens': 40})}", f"units:{iid}:task")])
+        assert Decimal(paid["balances"]["EUR"]) == 1 - _exact({"input_tokens": 1500, "output_tokens": 20}) - _exact({"output_tokens": 40})

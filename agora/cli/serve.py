@@ -260,14 +260,24 @@ def serve(
             "it, each agent's with its id as the tenant.",
         ),
     ] = 0,
-    a2a_grpc_default_agent: Annotated[
+    a2a_default_agent: Annotated[
         str,
         typer.Option(
-            envvar="AGORA_A2A_GRPC_DEFAULT_AGENT",
-            help="The agent (id or name) that answers A2A gRPC calls naming no tenant (0.3 calls, clients that ignore "
-            "the card's tenant); empty: the hub's directory agent.",
+            "--a2a-default-agent", "--a2a-grpc-default-agent", envvar=["AGORA_A2A_DEFAULT_AGENT", "AGORA_A2A_GRPC_DEFAULT_AGENT"],
+            help="The agent (id or name) a client reaches without naming one: it answers A2A gRPC calls naming no tenant "
+            "(0.3 calls, clients that ignore the card's tenant), and its card is the one at the hub's root "
+            "(/.well-known/agent-card.json, where 0.3-era tools such as the A2A TCK 0.3 look; the hub's own card stays "
+            "at /a2a/.well-known/agent-card.json). Empty: the hub's directory agent.",
         ),
     ] = "",
+    a2a_strict_cards: Annotated[
+        bool,
+        typer.Option(
+            "--a2a-strict-cards/--no-a2a-strict-cards", envvar="AGORA_A2A_STRICT_CARDS",
+            help="A card request that names no A2A version gets the 1.0 card alone, as the A2A TCK 1.0's schema check "
+            "wants, instead of the card 1.0 and 0.3 clients both read (a stock 0.3 client names none).",
+        ),
+    ] = Settings.a2a_strict_cards,
     local_node: Annotated[
         bool,
         typer.Option(
@@ -566,7 +576,8 @@ def serve(
         a2a_public_rate=a2a_public_rate,
         a2a_fast_path=a2a_fast_path,
         a2a_grpc_port=a2a_grpc_port or None,
-        a2a_grpc_default_agent=a2a_grpc_default_agent or None,
+        a2a_default_agent=a2a_default_agent or None,
+        a2a_strict_cards=a2a_strict_cards,
         mcp_extension=mcp_extension or None,
         mcp_fast_path=mcp_fast_path,
         max_header_bytes=max_header_bytes,

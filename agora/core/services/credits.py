@@ -52,41 +52,61 @@ async def report_usage(ctx: CallContext, req: w.ReportUsage) -> w.UsageReported:
     )  # fmt: skip
 
 
-# Metered instances by their agent, per database: what metering reads of one (its id, customer, listing and pricing)
-# never changes, so a completion need not read it again.
-_METERED: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+# Metered instances by their agent: what metering reads of one (its id, customer, listing and pricing) never changes,
+# so a completion need not read it again. Agent ids are unique across databases (a copied store holds the same
+# instances).
+_METERED: OrderedDict[str, dict[str, Any]] = OrderedDict()
 METERED_KEPT = 4096
+_METERED_FIELDS = ("instance_id", "tenant_id", "listing_id", "pricing")
 
 
-def _metered_instance(conn: Connection, agent_id: str) -> dict[str, Any] | None:
-    key = (str(conn.engine.url), agent_id)
-    if (inst := _METERED.get(key)) is not None:
-        _METERED.move_to_end(key)
-        return inst
-    found = market_ops.instance_of_agent(conn, agent_id)
+def _cached_instance(agent_id: str) -> dict[str, Any] | None:
+    if (inst := _METERED.get(agent_id)) is not None:
+        _METERED.move_to_end(agent_id)
+    return inst
+
+
+def _keep_instance(agent_id: str, found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The per_unit instance ``found`` (of ``agent_id``), kept for the next completion; None for any other."""
     if found is None or found["pricing"]["model"] != "per_unit":
         return None
-    _METERED[key] = {k: found[k] for k in ("instance_id", "tenant_id", "listing_id", "pricing")}
+    _METERED[agent_id] = {k: found[k] for k in _METERED_FIELDS}
     if len(_METERED) > METERED_KEPT:
         _METERED.popitem(last=False)
-    return _METERED[key]
+    return _METERED[agent_id]
 
 
-def record_result_units(conn: Connection, agent_id: str, task_id: str, units: Any, now: datetime) -> None:
-    """Units an execution's result reports (``{"units": {...}}``), as report ``task:<task id>``, if ``agent_id`` is a
-    per_unit instance's agent (anyone else's result is only a result)."""
-    inst = _metered_instance(conn, agent_id)
-    if inst is None:
-        return
+def _result_request(task_id: str, units: Any) -> w.ReportUsage:
+    """An execution result's units as report ``task:<task id>`` (malformed units refuse the completion)."""
     try:
-        req = w.ReportUsage(report_id=f"task:{task_id}", units=units, task_id=task_id)
+        return w.ReportUsage(report_id=f"task:{task_id}", units=units, task_id=task_id)
     except ValidationError as exc:
         metrics.count_unit_report("malformed")
         raise InvalidArgument(
             "result.units must map each unit's name to a count (0 to 10^15)", details={"field": "result.units", "errors": exc.errors(include_url=False, include_context=False)}
         ) from None
-    _record(conn, inst, req, now)
+
+
+def record_result_units(conn: Connection, agent_id: str, task_id: str, units: Any, now: datetime) -> None:
+    """Units an execution's result reports (``{"units": {...}}``), as report ``task:<task id>``, if ``agent_id`` is a
+    per_unit instance's agent (anyone else's result is only a result)."""
+    inst = _cached_instance(agent_id) or _keep_instance(agent_id, market_ops.instance_of_agent(conn, agent_id))
+    if inst is None:
+        return
+    _record(conn, inst, _result_request(task_id, units), now)
     metrics.count_unit_report("accepted")
+
+
+async def result_report(ctx: CallContext, agent_id: str, task_id: str, units: Any, now: datetime) -> dict[str, Any] | None:
+    """For a completion that reports units in one statement (PostgreSQL): the unit report's row with its debit's
+    ledger key and note, checked against the listing's units; None when ``agent_id`` is no per_unit instance's."""
+    inst = _cached_instance(agent_id)
+    if inst is None:
+        inst = _keep_instance(agent_id, await ctx.store.read(market_ops.instance_of_agent, agent_id))
+        if inst is None:
+            return None
+    row, key, note = _report_row(inst, _result_request(task_id, units), now)
+    return {**row, "idempotency_key": key, "note": note}
 
 
 def record_report(conn: Connection, agent_id: str, req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
@@ -98,8 +118,9 @@ def record_report(conn: Connection, agent_id: str, req: w.ReportUsage, now: date
     return _record(conn, inst, req, now)
 
 
-def _record(conn: Connection, inst: dict[str, Any], req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
-    iid, tenant, pricing = inst["instance_id"], inst["tenant_id"], inst["pricing"]
+def _report_row(inst: dict[str, Any], req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], str, str]:
+    """The report's row, checked against the instance's pricing and priced; its debit's ledger key and note."""
+    iid, pricing = inst["instance_id"], inst["pricing"]
     if pricing["model"] != "per_unit":
         raise _refused(iid, FailedPrecondition, "not_per_unit", "this instance's pricing counts no units", {"model": pricing["model"]})
     problem = billing.unit_problem(pricing, req.units)
@@ -109,12 +130,16 @@ def _record(conn: Connection, inst: dict[str, Any], req: w.ReportUsage, now: dat
         text = f"'{unit}' is not a unit of this listing" if reason == "unknown_unit" else f"{req.units[unit]} '{unit}' is more than one report may count ({limit})"
         raise _refused(iid, InvalidArgument, reason, text, {"unit": unit, "declared": sorted(pricing["units"]), "max_per_call": limit})
     row = {
-        "instance_id": iid, "report_id": req.report_id, "tenant_id": tenant, "listing_id": inst["listing_id"],
+        "instance_id": iid, "report_id": req.report_id, "tenant_id": inst["tenant_id"], "listing_id": inst["listing_id"],
         "units": req.units, "charge": billing.unit_charge(pricing, req.units), "currency": pricing["currency"],
         "task_id": req.task_id, "month": billing.month_of(now), "reported_at": now,
     }  # fmt: skip
-    key = f"units:{iid}:{req.report_id}"
-    note = ", ".join(f"{n} {u}" for u, n in sorted(req.units.items()))
+    return row, f"units:{iid}:{req.report_id}", ", ".join(f"{n} {u}" for u, n in sorted(req.units.items()))
+
+
+def _record(conn: Connection, inst: dict[str, Any], req: w.ReportUsage, now: datetime) -> tuple[dict[str, Any], int, bool, bool]:
+    row, key, note = _report_row(inst, req, now)
+    iid, tenant = row["instance_id"], row["tenant_id"]
     together = credit_ops.add_report_and_charge(conn, row, key, note)
     if together is not None:
         added, paid, short = together

@@ -24,6 +24,7 @@ from agora.core.ids import new_id
 from agora.core.services import credits as credit_service
 from agora.core.services.acting import acting_agent, tenant_in_scope
 from agora.core.wakeups import claimer_keys
+from agora.observability import metrics
 from agora.store import schema
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import events as event_ops
@@ -428,22 +429,26 @@ async def update(ctx: CallContext, req: UpdateTask) -> Task:
 
 
 async def _complete_metered(ctx: CallContext, task_id: str, changes: dict[str, Any]) -> list[dict[str, Any]]:
-    """An agent completing its leased task with units in the result: the completion in one statement and the units'
-    report with it, in one transaction. Nothing when the completion was not made (the general path says why)."""
+    """An agent completing its leased task with units in the result: the completion and, if the agent is a per_unit
+    instance's, the units' report and debit with it — one statement on PostgreSQL (the report checked first, so bad
+    units refuse the completion), one transaction on SQLite. Nothing when the completion was not made (the general
+    path says why)."""
     p, now = ctx.principal, ctx.clock.now()
     if p.kind is not PrincipalKind.agent or p.agent_id is None:
         return []
     agent_id = p.agent_id
+    if ctx.store.dialect == "postgresql":  # the completion, its history, event, report and debit in one statement
+        report = await credit_service.result_report(ctx, agent_id, task_id, changes["result"]["units"], now)
+        done = await ctx.store.write_statement(task_statements.complete, p.tenant_id, agent_id, [{"task_id": task_id, **changes}], now, followed(), report)
+        if done and report is not None:
+            metrics.count_unit_report("accepted")
+        await announce(ctx.hub, [transition_event(t, now)[1] for t in done])
+        return done
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], list[Event]]:
-        if conn.dialect.name == "postgresql":  # the completion, its history and event in one statement
-            done = task_statements.complete(conn, p.tenant_id, agent_id, [{"task_id": task_id, **changes}], now, followed())
-            events = [transition_event(t, now)[1] for t in done]
-        else:
-            moved = task_ops.complete_leased(conn, task_id, p.tenant_id, agent_id, changes, now)
-            done = [moved] if moved is not None else []
-            events = record_transitions(conn, done, now)
-        return [_metered(conn, agent_id, changes, t, now) for t in done], events
+        moved = task_ops.complete_leased(conn, task_id, p.tenant_id, agent_id, changes, now)
+        done = [moved] if moved is not None else []
+        return [_metered(conn, agent_id, changes, t, now) for t in done], record_transitions(conn, done, now)
 
     done, events = await ctx.store.write(op)
     await announce(ctx.hub, events)

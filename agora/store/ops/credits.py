@@ -223,17 +223,17 @@ def add_report_and_charge(conn: Connection, row: dict[str, Any], key: str, note:
     return added, paid, 0 < paid < row["charge"]
 
 
-def _report_and_charge() -> Prepared:
-    """The report (unless sent before), then, if it is new and costs something, the debit from the balance as far as
-    it goes and its ledger row: data-modifying CTEs, each run once, in one statement."""
+def report_and_charge(after: Any = None) -> tuple[Any, Any, Any]:
+    """PostgreSQL: the unit report (unless sent before), then, if it is new and costs something, the debit from the
+    balance as far as it goes and its ledger row: data-modifying CTEs (reported, taken, debited), each run once in
+    the statement they join. Their parameters: a report's row (``market_unit_reports``' columns) with its debit's
+    ``idempotency_key`` and ``note``. ``after``: a CTE of the statement whose rows the report waits for (a completion:
+    no report when it completed nothing)."""
     r, b, ledger = market_unit_reports.c, billing_balances.c, billing_ledger.c
-    reported = (
-        postgresql.insert(market_unit_reports)
-        .values({c.name: bindparam(c.name, type_=c.type) for c in market_unit_reports.c})
-        .on_conflict_do_nothing(index_elements=["instance_id", "report_id"])
-        .returning(r.charge)
-        .cte("reported")
-    )
+    given = {c.name: bindparam(c.name, type_=c.type) for c in market_unit_reports.c}
+    reported = postgresql.insert(market_unit_reports)
+    reported = reported.values(given) if after is None else reported.from_select(list(given), select(*given.values()).select_from(after))
+    reported = reported.on_conflict_do_nothing(index_elements=["instance_id", "report_id"]).returning(r.charge).cte("reported")
     owed = case((b.balance < reported.c.charge, b.balance), else_=reported.c.charge)
     taken = (
         update(billing_balances)
@@ -254,6 +254,11 @@ def _report_and_charge() -> Prepared:
         .returning(ledger.entry_id)
         .cte("debited")
     )
+    return reported, taken, debited
+
+
+def _report_and_charge() -> Prepared:
+    reported, taken, debited = report_and_charge()
     return Prepared(select(
         exists(select(reported.c.charge)).label("added"), select(taken.c.last_paid).scalar_subquery().label("paid"),
         exists(select(debited.c.entry_id)).label("debited"),

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from ..prepared import Prepared
 from ..schema import agents, task_history, tasks
+from . import credits as credit_ops
 from . import events as event_ops
 from .dialect import one_of
 from .tasks import CLAIM_ORDER, COMPLETION_FIELDS, EVENT_FIELDS, Transition, claimable, lease_token, status_is
@@ -176,10 +177,11 @@ def claim(
 
 
 @lru_cache(maxsize=8)
-def _complete_statement(fields: tuple[str, ...]) -> Prepared:
+def _complete_statement(fields: tuple[str, ...], metered: bool = False) -> Prepared:
     """Complete the agent's tasks of ``task_ids`` whose leases are the ``tokens`` (and which are not followed),
     setting ``fields`` (of ``COMPLETION_FIELDS``, arrays of the same length) beside; progress is 100 unless given.
-    Its rows: the tasks completed, in the order given."""
+    ``metered``: a per_unit instance's one completion, with the unit report of its result and its debit
+    (``credits.report_and_charge``), made only if it completed. Its rows: the tasks completed, in the order given."""
     arrays = {
         "task_id": ARRAY(String), "token": ARRAY(String), "result": ARRAY(JSONB), "notes": ARRAY(Text),
         "progress": ARRAY(tasks.c.progress.type),
@@ -199,22 +201,25 @@ def _complete_statement(fields: tuple[str, ...]) -> Prepared:
         .cte("completed")
     )
     note = moved.c.notes if "notes" in fields else cast(None, Text)
-    return Prepared(select(moved).order_by(moved.c.n).add_cte(*recorded(moved, bindparam("agent_id"), "in_progress", "completed", note, "task_completed")))
+    ctes = recorded(moved, bindparam("agent_id"), "in_progress", "completed", note, "task_completed")
+    return Prepared(select(moved).order_by(moved.c.n).add_cte(*ctes, *(credit_ops.report_and_charge(after=moved) if metered else ())))
 
 
 def complete(
-    conn: Connection, tenant_id: str, agent_id: str, completions: list[dict[str, Any]], now: datetime, followed: Followed
-) -> list[Transition]:
+    conn: Connection, tenant_id: str, agent_id: str, completions: list[dict[str, Any]], now: datetime, followed: Followed,
+    report: dict[str, Any] | None = None,
+) -> list[Transition]:  # fmt: skip
     """Complete the agent's leased tasks: ``completions`` (distinct ``task_id``, ``lease_token``, and the same ones of
     ``COMPLETION_FIELDS`` each) as ``tasks.update_task`` would. The tasks completed; any other (its lease lost,
-    already finished, followed, not there) is left as it was."""
+    already finished, followed, not there) is left as it was. ``report``: one completion's unit report and debit
+    (``credits.report_and_charge``'s parameters), made with it in the same statement."""
     fields = tuple(f for f in COMPLETION_FIELDS if f in completions[0])
     params = {
         "tenant_id": tenant_id, "agent_id": agent_id, "now": now, **followed.params(),
         "task_ids": [c["task_id"] for c in completions], "tokens": [c["lease_token"] for c in completions],
-        **{f"{f}s": [c[f] for c in completions] for f in fields},
+        **{f"{f}s": [c[f] for c in completions] for f in fields}, **(report or {}),
     }  # fmt: skip
-    return [_transition(r, "in_progress") for r in _complete_statement(fields).rows(conn, params)]
+    return [_transition(r, "in_progress") for r in _complete_statement(fields, report is not None).rows(conn, params)]
 
 
 def _transition(row: dict[str, Any], from_status: str) -> Transition:

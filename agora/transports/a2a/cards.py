@@ -1,12 +1,24 @@
 """Agent cards, A2A 1.0 and 0.3: one per agent with an A2A front, and the hub's own.
 
-One card, two shapes. The 1.0 card carries only 1.0 fields (the 1.0 card schema allows no others, so 0.3's ``url``
-and ``preferredTransport`` cannot ride along) and declares every interface, 1.0 and 0.3, on the same URLs. The 0.3
-card is the same card converted by the SDK's compatibility layer (``url``, ``preferredTransport``,
-``additionalInterfaces``, 0.3 security schemes). Which one a request gets (``version_of``): the 0.3 card at
-``…/.well-known/agent.json`` (where 0.2- and 0.3-era clients look), and at ``…/.well-known/agent-card.json`` for a
-request that says ``A2A-Version: 0.3``; the 1.0 card otherwise. Every card is sent with ``Cache-Control``, a weak
-``ETag`` over its content, ``Vary: A2A-Version`` and ``Last-Modified``; a matching ``If-None-Match`` gets 304.
+One card, three shapes. The 1.0 card carries only 1.0 fields and declares every interface, 1.0 and 0.3, on the same
+URLs. The 0.3 card is the same card converted by the SDK's compatibility layer (``url``, ``preferredTransport``,
+``additionalInterfaces``, 0.3 security schemes). The card both read is the 1.0 card with the 0.3 card's fields added
+(the SDK's own ``agent_card_to_dict``, what its servers send).
+
+Which one a request gets (``version_of``) follows what each client sends on its card request:
+
+- a stock 0.3 client (``a2a-sdk`` 0.3.x, frameworks on it) asks for ``…/.well-known/agent-card.json`` with no
+  ``A2A-Version``: 0.3 has no such header, and the 1.0 specification assumes 0.3 for a request without one;
+- ``a2a-sdk`` 1.x's ``ClientFactory`` sends ``A2A-Version: 1.0`` on it; its bare card resolver sends what its
+  caller sets, and parses cards with unknown fields ignored (the 0.3 fields are dropped or read as interfaces);
+- the A2A TCK 1.0 asks with no header and checks the card against the 1.0 JSON schema, which allows no other
+  fields; the TCK 0.3 asks with none, at the host's root.
+
+So ``A2A-Version: 0.3`` (or the card's 0.2/0.3 location ``…/.well-known/agent.json``) gets the 0.3 card, a 1.x
+version the 1.0 card, and no version the card both read — or, on a hub run with ``--a2a-strict-cards`` (for a
+conformance run of the 1.0 TCK), the 1.0 card. A version may come as a query parameter too, as the specification
+allows. Every card is sent with ``Cache-Control``, a weak ``ETag`` over its content, ``Vary: A2A-Version`` and
+``Last-Modified``; a matching ``If-None-Match`` gets 304.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a.compat.v0_3.conversions import to_compat_agent_card
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.constants import VERSION_HEADER
 from agora import __version__
@@ -33,6 +46,7 @@ SECURITY_SCHEME = "agora"
 
 
 VERSIONS = ("1.0", "0.3")
+BOTH = "0.3+1.0"  # the card a request naming no version gets: 1.0 and 0.3 clients read it
 LEGACY_CARD = "/.well-known/agent.json"  # the card's location before 0.3.0, where 0.3-era clients look too
 
 
@@ -66,18 +80,24 @@ def _interfaces(url: str, grpc: Grpc | None, tenant: str, untenanted: bool) -> l
     return interfaces
 
 
-def version_of(request: Request) -> str:
-    """The card version a request asks for: 0.3 at the legacy location or with ``A2A-Version: 0.3``, else 1.0."""
+def version_of(request: Request, strict: bool = False) -> str:
+    """The card a request asks for: "0.3", "1.0", or with no version named ``BOTH`` (``strict``: "1.0")."""
     if request.url.path.endswith(LEGACY_CARD):
         return "0.3"
-    return "0.3" if request.headers.get(VERSION_HEADER, "").strip() in ("0.3", "0.3.0") else "1.0"
+    named = (request.headers.get(VERSION_HEADER) or request.query_params.get(VERSION_HEADER) or "").strip()
+    if named in ("0.3", "0.3.0"):
+        return "0.3"
+    return "1.0" if named or strict else BOTH
 
 
 def as_json(card: pb.AgentCard, version: str) -> dict[str, Any]:
+    if version == "1.0":
+        return MessageToDict(card)
     if version == "0.3":
         legacy = to_compat_agent_card(card).model_dump(mode="json", by_alias=True, exclude_none=True)
-        return {**legacy, "protocolVersion": "0.3.0"}  # the card field is the full version (an interface's, Major.Minor)
-    return MessageToDict(card)
+    else:
+        legacy = agent_card_to_dict(card)
+    return {**legacy, "protocolVersion": "0.3.0"}  # the card field is the full version (an interface's, Major.Minor)
 
 
 def _skills(agent: dict[str, Any], front: dict[str, Any]) -> list[pb.AgentSkill]:
@@ -134,9 +154,9 @@ def hub_card(base: str, skills: list[pb.AgentSkill], grpc: Grpc | None) -> pb.Ag
     )
 
 
-def card_response(request: Request, card: pb.AgentCard, modified: datetime | None) -> Response:
+def card_response(request: Request, card: pb.AgentCard, modified: datetime | None, strict: bool = False) -> Response:
     """The card in the version the request asks for, with its caching headers."""
-    body = orjson.dumps(as_json(card, version_of(request)), option=orjson.OPT_SORT_KEYS)
+    body = orjson.dumps(as_json(card, version_of(request, strict)), option=orjson.OPT_SORT_KEYS)
     headers = {
         "ETag": f'W/"{hashlib.sha256(body).hexdigest()[:32]}"',
         "Cache-Control": f"public, max-age={CACHE_SECONDS}",

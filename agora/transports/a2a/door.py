@@ -1,7 +1,8 @@
 """The A2A door: every agent with an A2A front at ``/a2a/agents/{agent id or name}``, on the official ``a2a-sdk``.
 
-The hub itself is an A2A agent too, at ``/a2a`` with its card at ``/.well-known/agent-card.json``: a directory that
-finds and describes the agents it hosts (``directory.py``). JSON-RPC is served at each agent's URL (with or without a
+The hub itself is an A2A agent too, at ``/a2a`` with its card at ``/a2a/.well-known/agent-card.json`` and at the
+hub's root (unless ``--a2a-default-agent`` names an agent whose card the root shows): a directory that finds and
+describes the agents it hosts (``directory.py``). JSON-RPC is served at each agent's URL (with or without a
 trailing slash), HTTP+JSON under it (``/message:send``,
 ``/tasks/{id}``, …), both in A2A 1.0 and, for requests without ``A2A-Version: 1.0``, in 0.3 through the SDK's
 compatibility layer; the agent's card is at ``…/.well-known/agent-card.json``. The SDK's dispatchers parse and
@@ -186,14 +187,14 @@ class A2ADoor:
         self.settings = settings
         self.handler = AgoraRequestHandler(settings.a2a_blocking_timeout)
         self.directory = DirectoryHandler()
-        self.grpc = cards.Grpc(settings.a2a_grpc_port, settings.a2a_grpc_default_agent) if settings.a2a_grpc_port else None
+        self.grpc = cards.Grpc(settings.a2a_grpc_port, settings.a2a_default_agent) if settings.a2a_grpc_port else None
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for card in ("/.well-known/agent-card.json", cards.LEGACY_CARD):  # 1.0 (0.3 on request), and 0.3
             routes += [
                 Route(f"{PREFIX}{card}", self.agent_card, methods=["GET"]),
-                Route(card, self.hub_card, methods=["GET"]),
+                Route(card, self.root_card, methods=["GET"]),
                 Route(f"{DIRECTORY}{card}", self.hub_card, methods=["GET"]),  # beside its endpoint too
             ]
         fast_path = self.settings.a2a_fast_path and not self.settings.opentelemetry
@@ -207,19 +208,28 @@ class A2ADoor:
 
     async def hub_card(self, request: Request) -> Response:
         request.scope["state"]["tool"] = "a2a.card"
-        return cards.card_response(request, cards.hub_card(base_url(request, self.settings.public_url), SKILLS, self.grpc), None)
+        card = cards.hub_card(base_url(request, self.settings.public_url), SKILLS, self.grpc)
+        return cards.card_response(request, card, None, self.settings.a2a_strict_cards)
+
+    async def root_card(self, request: Request) -> Response:
+        """The card at the hub's root: the default agent's (``--a2a-default-agent``), or else the hub's own."""
+        if self.settings.a2a_default_agent is None:
+            return await self.hub_card(request)
+        return await self._agent_card(request, self.settings.a2a_default_agent, named_by_operator=True)
 
     async def agent_card(self, request: Request) -> Response:
         """Any agent's card by its id (so a caller learns how to authenticate); by name, a public one's."""
+        return await self._agent_card(request, request.path_params["agent"], named_by_operator=False)
+
+    async def _agent_card(self, request: Request, ref: str, named_by_operator: bool) -> Response:
         hub = request.app.state.hub
-        ref = request.path_params["agent"]
         request.scope["state"]["tool"] = "a2a.card"
         try:
             agent = await hub.store.read(agent_ops.resolve, None, ref)
         except AgoraError:
             agent = None
-        visible = agent is not None and agent["a2a"] is not None and (is_id(ref, "agent") or agent["a2a"].get("access") == "public")
-        if not visible:
+        shown = named_by_operator or is_id(ref, "agent") or (agent is not None and (agent["a2a"] or {}).get("access") == "public")
+        if agent is None or agent["a2a"] is None or not shown:
             return http_refusal(NotFound(f"no A2A agent '{ref}' here", details={"agent": ref}))
         card = cards.agent_card(agent, base_url(request, self.settings.public_url), self.grpc)
-        return cards.card_response(request, card, agent["updated_at"])
+        return cards.card_response(request, card, agent["updated_at"], self.settings.a2a_strict_cards)

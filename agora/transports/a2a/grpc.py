@@ -3,7 +3,7 @@ own (``--a2a-grpc-port``), for every agent's A2A front and the hub's directory.
 
 One endpoint serves many agents the way A2A has it: a request's ``tenant`` names the agent (its id or name; the
 agent's card declares it on its gRPC interface, and the SDK's client sends it). A request without one (0.3 has no
-tenant, and some clients ignore it) goes to ``--a2a-grpc-default-agent``, or else to the hub's directory. Callers are
+tenant, and some clients ignore it) goes to ``--a2a-default-agent``, or else to the hub's directory. Callers are
 admitted exactly as over HTTP (``access.front_of``): ``authorization: Bearer <key>`` metadata, public fronts open to
 anonymous callers rate-limited per address; a refusal is the gRPC status of the HTTP one. Each call writes one line
 to the request log.
@@ -65,7 +65,7 @@ class Routed(RequestHandler):
         self.hub = hub
         self.agents = AgoraRequestHandler(settings.a2a_blocking_timeout)
         self.directory = DirectoryHandler()
-        self.default_agent = settings.a2a_grpc_default_agent
+        self.default_agent = settings.a2a_default_agent
         self.base = settings.public_url or f"http://{settings.host}:{settings.port}"
 
     async def _admit(self, context: ServerCallContext) -> RequestHandler:
