@@ -310,14 +310,14 @@ async def test_a_private_front_wants_a_key_of_its_tenant(sqlite_hub):
 
 
 def test_cards_are_cached_and_only_agents_with_a_front_have_one(agent):
-    first = httpx.get(f"{agent.hub.url}/a2a/agents/{agent.name}/.well-known/agent-card.json")
+    first = httpx.get(f"{agent.hub.url}/a2a/agents/{agent.name}/.well-known/agent-card.json", headers={"A2A-Version": "1.0"})
     card = first.json()
     assert first.status_code == 200 and "max-age" in first.headers["cache-control"] and first.headers["last-modified"]
     assert [(i["protocolBinding"], i["protocolVersion"], i["url"]) for i in card["supportedInterfaces"]] == [
         ("JSONRPC", "1.0", agent.url), ("HTTP+JSON", "1.0", agent.url), ("JSONRPC", "0.3", agent.url), ("HTTP+JSON", "0.3", agent.url),
     ]  # fmt: skip
     assert card["capabilities"]["streaming"] and "url" not in card and "preferredTransport" not in card  # 1.0 only
-    again = httpx.get(f"{agent.url}/.well-known/agent-card.json", headers={"If-None-Match": first.headers["etag"]})
+    again = httpx.get(f"{agent.url}/.well-known/agent-card.json", headers={"If-None-Match": first.headers["etag"], "A2A-Version": "1.0"})
     assert again.status_code == 304
     with agent.hub.client() as admin:
         plain = ok(call(admin, "agora.agents.register", agent_name=unique("plain")))

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -48,14 +49,15 @@ def v03_python() -> Path:
     return python
 
 
-GRPC_DEFAULT = "v03-grpc-agent"  # the agent that answers gRPC calls naming no tenant (0.3 has none)
+GRPC_DEFAULT = "v03-grpc-agent"  # the agent reached naming none: gRPC calls without a tenant (0.3 has none), the root card
 
 
 @pytest.fixture(scope="module")
 def grpc_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    """A hub serving the A2A gRPC binding too, where the agent of ``agent`` answers untenanted gRPC calls."""
+    """A hub serving the A2A gRPC binding too, where the agent of ``agent`` answers untenanted gRPC calls and shows its
+    card at the hub's root."""
     port = free_port()
-    extra = ["--a2a-grpc-port", str(port), "--a2a-grpc-default-agent", GRPC_DEFAULT]
+    extra = ["--a2a-grpc-port", str(port), "--a2a-default-agent", GRPC_DEFAULT]
     hub = HubProcess(tmp_path_factory.mktemp("grpc-hub"), extra_args=extra).start()
     hub.grpc_target = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
     yield hub
@@ -70,36 +72,74 @@ def agent(grpc_hub: HubProcess) -> Iterator[AgentProcess]:
     process.stop()
 
 
-def v03_client(python: Path, url: str, binding: str, card: str) -> dict[str, object]:
-    done = subprocess.run([str(python), str(CLIENT), url, binding, card], capture_output=True, text=True, timeout=60)
+def v03_client(python: Path, url: str, binding: str) -> dict[str, object]:
+    done = subprocess.run([str(python), str(CLIENT), url, binding], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
 
+async def _as_1_0_client(url: str, binding: str) -> dict[str, object]:
+    """What ``tests/a2a_v03_client.py`` does, with the 1.x SDK's defaults (its factory asks for the card naming 1.0)."""
+    async with a2a_client(url, binding, streaming=True) as client:
+        done = final(await events(client, message("hi", "tck-complete-task")))
+        again = await client.get_task(pb.GetTaskRequest(id=done.id))
+        reply = (await events(client, message("hi", "tck-message-response")))[-1]
+        streamed = await events(client, message("hi", "tck-stream-001"))
+        waiting = final(await events(client, message("hi", "tck-input-required")))
+        cancelled = await client.cancel_task(pb.CancelTaskRequest(id=waiting.id))
+    artifacts = [texts(a) for e in streamed if e.HasField("task") for a in e.task.artifacts]
+    artifacts += [texts(e.artifact_update.artifact) for e in streamed if e.HasField("artifact_update")]
+    return {
+        "completed": (pb.TaskState.Name(done.status.state), texts(done.status.message), pb.TaskState.Name(again.status.state)),
+        "replied": texts(reply.message), "streamed": (pb.TaskState.Name(final(streamed).status.state), artifacts),
+        "cancelled": (pb.TaskState.Name(waiting.status.state), pb.TaskState.Name(cancelled.status.state)),
+    }  # fmt: skip
+
+
+async def events(client: Any, request: pb.SendMessageRequest) -> list[pb.StreamResponse]:
+    return [e async for e in client.send_message(request)]
+
+
+def final(streamed: list[pb.StreamResponse]) -> pb.Task:
+    """The task as a stream of its events leaves it: the first event's task, then each status update's state."""
+    task = next(e.task for e in streamed if e.HasField("task"))
+    for e in streamed:
+        if e.HasField("status_update"):
+            task.status.CopyFrom(e.status_update.status)
+    return task
+
+
 @pytest.mark.parametrize("binding", [*BINDINGS, "GRPC"])
-async def test_a_0_3_client_and_a_1_0_client_talk_with_one_agora_agent(agent, v03_python, binding):
-    for card in ("legacy", "negotiated"):  # the 0.3 card at agent.json, and at agent-card.json asked for as 0.3
-        seen = v03_client(v03_python, agent.url, binding, card)
-        assert seen == {
-            "card": "0.3.0",
-            "tck-complete-task": {"state": "completed", "text": ["Hello from TCK"], "read_back": "completed"},
-            "tck-message-response": {"message": ["Direct message response"]},
-        }, (card, seen)
-    async with a2a_client(agent.url, binding) as client:  # the 1.0 SDK, from the 1.0 card (gRPC: its tenant)
-        done = (await send(client, message("hi", "tck-complete-task"))).task
-        reply = await send(client, message("hi", "tck-message-response"))
-    assert done.status.state == pb.TaskState.TASK_STATE_COMPLETED and texts(done.status.message) == ["Hello from TCK"]
-    assert texts(reply.message) == ["Direct message response"]
+async def test_a_stock_0_3_client_and_a_1_0_client_work_with_one_agora_agent_with_their_defaults(agent, v03_python, binding):
+    """A 0.3 client names no version anywhere, so the card at the agent's URL is one it reads: send, stream, get and
+    cancel, as the 1.x client does with its own defaults at the same URL."""
+    seen = v03_client(v03_python, agent.url, binding)
+    assert seen == {
+        "card": "0.3.0",
+        "completed": {"state": "completed", "text": ["Hello from TCK"], "read_back": "completed"},
+        "replied": ["Direct message response"],
+        "streamed": {"state": "completed", "artifacts": [["Stream hello from TCK"]]},
+        "cancelled": {"waited": "input-required", "state": "canceled"},
+    }, seen
+    assert await _as_1_0_client(agent.url, binding) == {
+        "completed": ("TASK_STATE_COMPLETED", ["Hello from TCK"], "TASK_STATE_COMPLETED"),
+        "replied": ["Direct message response"], "streamed": ("TASK_STATE_COMPLETED", [["Stream hello from TCK"]]),
+        "cancelled": ("TASK_STATE_INPUT_REQUIRED", "TASK_STATE_CANCELED"),
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("where", ["agent", "hub"])
-def test_the_card_is_1_0_unless_0_3_is_asked_for(grpc_hub, agent, where):
-    base = agent.url if where == "agent" else grpc_hub.url
-    card = httpx.get(f"{base}/.well-known/agent-card.json")
-    strict = card.json()
-    assert card.headers["vary"] == "A2A-Version"
-    assert not {"url", "preferredTransport", "protocolVersion", "additionalInterfaces"} & strict.keys()  # 1.0 fields only
-    declared = {(i["protocolBinding"], i["protocolVersion"], i.get("tenant")) for i in strict["supportedInterfaces"]}
+def test_a_card_asked_for_by_no_version_is_read_by_both_and_each_version_gets_its_own(grpc_hub, agent, where):
+    """With no A2A-Version the card carries 1.0's fields and 0.3's (their SDK's merge); 1.0 gets the 1.0 card alone,
+    0.3 (by header, query or the legacy location) the 0.3 card alone. The hub's root shows the default agent's card
+    (``--a2a-default-agent``); the hub's own is beside its endpoint."""
+    base = agent.url if where == "agent" else f"{grpc_hub.url}/a2a"
+    strict = httpx.get(f"{base}/.well-known/agent-card.json", headers={"A2A-Version": "1.0"})
+    assert strict.headers["vary"] == "A2A-Version"
+    strict_card = strict.json()
+    assert not {"url", "preferredTransport", "protocolVersion", "additionalInterfaces", "security"} & strict_card.keys()  # 1.0 fields only
+    assert httpx.get(f"{base}/.well-known/agent-card.json", params={"A2A-Version": "1.0"}).json() == strict_card
+    declared = {(i["protocolBinding"], i["protocolVersion"], i.get("tenant")) for i in strict_card["supportedInterfaces"]}
     tenant = agent.agent_id if where == "agent" else None  # the hub's directory answers gRPC only by its tenant ""
     assert declared == {(b, v, None) for b in BINDINGS for v in ("1.0", "0.3")} | {("GRPC", "1.0", tenant)} | (
         {("GRPC", "0.3", None)} if where == "agent" else set()  # this agent answers calls without a tenant
@@ -107,9 +147,16 @@ def test_the_card_is_1_0_unless_0_3_is_asked_for(grpc_hub, agent, where):
     legacy = httpx.get(f"{base}/.well-known/agent.json").json()
     assert legacy == httpx.get(f"{base}/.well-known/agent-card.json", headers={"A2A-Version": "0.3"}).json()
     assert legacy["protocolVersion"] == "0.3.0" and legacy["preferredTransport"] == "JSONRPC"
-    assert legacy["url"] == strict["supportedInterfaces"][0]["url"] and "supportedInterfaces" not in legacy
+    assert legacy["url"] == strict_card["supportedInterfaces"][0]["url"] and "supportedInterfaces" not in legacy
     http_json = {"transport": "HTTP+JSON", "url": legacy["url"]}
     assert legacy["additionalInterfaces"] == ([http_json, {"transport": "GRPC", "url": grpc_hub.grpc_target}] if where == "agent" else [http_json])
+
+    both = httpx.get(f"{base}/.well-known/agent-card.json").json()
+    assert {k: both[k] for k in strict_card} | {"securitySchemes": None} == strict_card | {"securitySchemes": None}
+    merged = ("capabilities", "supportsAuthenticatedExtendedCard")  # (the merge leaves a false extended-card flag out)
+    assert {k: both[k] for k in legacy if k not in merged} == {k: v for k, v in legacy.items() if k not in merged}
+    if where == "agent":  # the hub's root shows the default agent (this one)
+        assert httpx.get(f"{grpc_hub.url}/.well-known/agent-card.json").json() == both
 
 
 def test_0_3_push_configs_are_complete(grpc_hub, agent):

@@ -28,6 +28,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from a2a.client import A2AClientError, Client, ClientConfig, ClientFactory
 from a2a.client.card_resolver import parse_agent_card
+from a2a.utils.constants import VERSION_HEADER
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import A2AError
 from agora.core.auth import DEFAULT_SCOPES, Principal, PrincipalKind
@@ -76,7 +77,8 @@ async def remote_profile(egress: Egress, url: str, token: str | None, now: datet
         http_url(url)
     except ValueError as exc:
         raise InvalidArgument(f"a2a_card_url: {exc}", details={"field": "a2a_card_url"}) from None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # A 1.0 client names its version (a 0.3 agent ignores it and sends its 0.3 card, which the SDK reads as well).
+    headers = {VERSION_HEADER: "1.0", **({"Authorization": f"Bearer {token}"} if token else {})}
     location = card_location(url)
     try:
         async with egress.client(timeout=CARD_TIMEOUT, headers=headers) as http:
