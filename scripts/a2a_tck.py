@@ -14,16 +14,18 @@ How the hub is set up for it, and why:
 - ``--egress-allow 127.0.0.1/32``: the TCK's webhook receiver listens on loopback, where a hub lets no caller's push
   notifications go by default.
 - ``--rate-limit anonymous=off``: the TCK calls the public agent anonymously, hundreds of times a second.
-- ``--a2a-grpc-default-agent``: the TCK's gRPC client does not send the card's ``tenant``.
-- The 0.3 branch reads the card at the host's root (``/.well-known/agent-card.json``), not under the URL it is given;
-  the script gives the agent a host of its own: a forwarding proxy on another port that sends every request to the
-  agent's URL and asks for 0.3 (``A2A-Version: 0.3``) where the request names no version.
+- ``--a2a-default-agent``: the TCK's gRPC client does not send the card's ``tenant``, and the 0.3 branch reads the
+  card at the host's root (``/.well-known/agent-card.json``), not under the URL it is given: the agent is the one a
+  client reaches without naming one. The 0.3 branch runs straight at the agent's URL, as a 0.3 client would (no
+  ``A2A-Version`` anywhere), and reads the card a request naming no version gets.
+- ``--a2a-strict-cards`` for the 1.0 branch only: it asks for the card naming no version and checks it against the
+  1.0 JSON schema, which allows no field beyond 1.0's; by default such a request gets the card 0.3 clients read too
+  (``agora/transports/a2a/cards.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -34,15 +36,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import uvicorn
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "examples" / "a2a_tck_agent.py"
@@ -94,14 +91,14 @@ class Hub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> str:
+    def start(self, strict_cards: bool) -> str:
         """Start both; the agent's A2A URL."""
         log = open(self.data / "hub.log", "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")} | {"AGORA_LOCAL_NODE": "false"}
         self.processes.append(subprocess.Popen([
             sys.executable, "-m", "agora", "serve", "--port", str(self.port), "--data-dir", str(self.data),
-            "--a2a-grpc-port", str(self.grpc_port), "--a2a-grpc-default-agent", AGENT_NAME,
-            "--egress-allow", "127.0.0.1/32", "--rate-limit", "anonymous=off",
+            "--a2a-grpc-port", str(self.grpc_port), "--a2a-default-agent", AGENT_NAME,
+            "--egress-allow", "127.0.0.1/32", "--rate-limit", "anonymous=off", *(["--a2a-strict-cards"] if strict_cards else []),
         ], stdout=log, stderr=subprocess.STDOUT, env=env))  # fmt: skip
         self._until(lambda: httpx.get(f"{self.url}/ready").status_code == 200, "the hub did not start")
         key = (self.data / "admin.key").read_text().strip()
@@ -130,47 +127,6 @@ class Hub:
                 process.kill()
 
 
-@contextlib.contextmanager
-def own_host(target: str) -> Iterator[str]:
-    """A forwarding proxy that gives the agent at ``target`` a host root of its own, asking for 0.3 by default."""
-    port = free_port()
-    client = httpx.AsyncClient(timeout=120)
-
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)  # type: ignore[arg-type]
-        headers = {k: v for k, v in request.headers.items() if k not in ("host", "content-length")}
-        headers.setdefault("a2a-version", "0.3")
-        path = request.url.path if request.url.path != "/" else ""
-        upstream = client.build_request(request.method, f"{target}{path}", params=request.query_params, headers=headers, content=await request.body())
-        answer = await client.send(upstream, stream=True)
-        kept = {k: v for k, v in answer.headers.items() if k not in ("content-length", "transfer-encoding", "content-encoding")}
-
-        async def body() -> AsyncIterator[bytes]:
-            async for chunk in answer.aiter_raw():
-                yield chunk
-            await answer.aclose()
-
-        if answer.headers.get("content-type", "").startswith("text/event-stream"):
-            response: Response = StreamingResponse(body(), status_code=answer.status_code, headers=kept)
-        else:
-            response = Response(await answer.aread(), status_code=answer.status_code, headers=kept)
-        await response(scope, receive, send)  # type: ignore[arg-type]
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        asyncio.run(client.aclose())
-
-
 def run_10(python: Path, source: Path, agent_url: str, transports: str) -> dict[str, object]:
     """TCK 1.0-dev: its compatibility report (per transport, per level, the requirements that failed)."""
     subprocess.run([str(python), "run_tck.py", "--sut-host", agent_url, "--transport", transports], cwd=source, check=False)
@@ -185,11 +141,10 @@ def run_10(python: Path, source: Path, agent_url: str, transports: str) -> dict[
 
 
 def run_03(python: Path, source: Path, agent_url: str) -> dict[str, object]:
-    """TCK 0.3.x, every category, through a host of the agent's own: passed/failed/skipped per category."""
-    with own_host(agent_url) as host:
-        # With a compliance report asked for, the runner keeps its per-category JSON reports (else it deletes them).
-        command = [str(python), "run_tck.py", "--sut-url", host, "--category", "all", "--compliance-report", "reports/compliance.json"]
-        subprocess.run(command, cwd=source, check=False)
+    """TCK 0.3.x, every category, straight at the agent: passed/failed/skipped per category."""
+    # With a compliance report asked for, the runner keeps its per-category JSON reports (else it deletes them).
+    command = [str(python), "run_tck.py", "--sut-url", agent_url, "--category", "all", "--compliance-report", "reports/compliance.json"]
+    subprocess.run(command, cwd=source, check=False)
     per_category = {}
     for path in sorted(source.rglob("*_results.json")):  # under reports/, wherever pytest's rootdir put it
         summary = json.loads(path.read_text())["summary"]
@@ -228,7 +183,7 @@ def main() -> None:
             python = virtualenv(source, commit)
             hub = Hub(data)
             try:
-                agent_url = hub.start()
+                agent_url = hub.start(strict_cards=branch == "1.0-dev")
                 outcome = run_10(python, source, agent_url, args.transport) if branch == "1.0-dev" else run_03(python, source, agent_url)
             finally:
                 hub.stop()
