@@ -20,6 +20,7 @@ from .errors import (
     PermissionDenied,
     RateLimited,
     Unauthenticated,
+    StorageFull,
     Unavailable,
 )
 
@@ -62,5 +63,6 @@ __all__ = [
     "StreamEvent",
     "TaskRun",
     "Unauthenticated",
+    "StorageFull",
     "Unavailable",
 ]

@@ -97,6 +97,13 @@ class Unavailable(AgoraError):
     http_status = 503
 
 
+class StorageFull(Unavailable):
+    """The hub's disk is full: writes are refused until space is freed (reads go on). Try again later."""
+
+    code = "storage_full"
+    http_status = 507
+
+
 class DeadlineExceeded(AgoraError):
     """The work did not finish in the time the caller allowed (and was cancelled)."""
 
@@ -120,6 +127,7 @@ ERRORS_BY_CODE: dict[str, type[AgoraError]] = {
         RateLimited,
         Internal,
         Unavailable,
+        StorageFull,
         DeadlineExceeded,
     )
 }

@@ -125,6 +125,12 @@ STORE_GROUP_COMMIT = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
     registry=REGISTRY,
 )
+STORAGE_FULL_REFUSALS = Counter(
+    "agora_storage_full_refusals_total",
+    "Writes refused because the disk (of the SQLite store, or a hosting node's builds) had no room: answered 507 "
+    "storage_full, nothing of them kept. Rising: free space.",
+    registry=REGISTRY,
+)
 
 EVENT_LOOP_LAG = Histogram(
     "agora_event_loop_lag_seconds",

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import queue
+import shutil
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from agora.observability import metrics
-from agora_sdk.errors import Unavailable
+from agora_sdk.errors import StorageFull, Unavailable
 
 from . import migrate
 from .base import ENGINE_JSON_OPTIONS, Op, Store, T, begin_sqlite, flush_deferred, run_op
@@ -37,6 +40,19 @@ _STOP = object()
 CHECKPOINT_PAUSE = 0.2  # seconds between two checkpoints while writes keep coming
 WAL_CATCH_UP_PAGES = 1_000  # ~4 MiB of WAL left behind by the checkpointer: the writer finishes the copy
 CATCH_UP_WITHIN = 1.0  # seconds the writer may put that off while writes are queued
+FULL_LOG_EVERY = 10.0  # seconds between two log lines about a full disk while it stays full
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """A write that failed for want of disk space: SQLite's SQLITE_FULL (its name for ENOSPC), or ENOSPC itself."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 class _Job:
@@ -138,6 +154,7 @@ class SQLiteStore(Store):
         event.listen(self._engine, "begin", begin_sqlite)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._full_logged_at = float("-inf")
         self._checkpointer: _Checkpointer | None = None
         self._readers = ThreadPoolExecutor(max_workers=sqlite_readers, thread_name_prefix="agora-sqlite-read")
         self._reader_local = threading.local()
@@ -253,15 +270,37 @@ class SQLiteStore(Store):
             if not self._run_optimistically(conn, batch):
                 self._run_isolated(conn, batch)
         except BaseException as exc:  # the COMMIT itself failed: nothing in the batch is durable
-            log.exception("group commit failed")
+            full = is_storage_full(exc)
+            if not full:
+                log.exception("group commit failed")
             for job in batch:
-                job.error = Unavailable("the write could not be committed", details={"reason": str(exc)[:300]})
+                job.error = exc if full else Unavailable("the write could not be committed", details={"reason": str(exc)[:300]})
+        refused = [job for job in batch if job.error is not None and is_storage_full(job.error)]
+        if refused:
+            full = self._storage_full()
+            for job in refused:
+                job.error = full
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
             by_loop.setdefault(job.loop, []).append(job)
         for loop, jobs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that event loop is gone; nobody is waiting
                 loop.call_soon_threadsafe(_settle, jobs)
+
+    def _storage_full(self) -> StorageFull:
+        """The answer to a write the disk has no room for (SQLite rolled it back: nothing of it was kept); counted,
+        and logged at most every ``FULL_LOG_EVERY`` seconds while the disk stays full."""
+        free = shutil.disk_usage(self.path.parent).free
+        metrics.STORAGE_FULL_REFUSALS.inc()
+        now = time.monotonic()
+        if now - self._full_logged_at >= FULL_LOG_EVERY:
+            self._full_logged_at = now
+            log.error("disk full: writes refused until space is freed", extra={"path": str(self.path.parent), "free_bytes": free})
+        return StorageFull(
+            "the hub's disk is full: this write was refused and nothing of it was kept; reads go on, and writes do "
+            "again once space is freed",
+            details={"reason": "storage_full", "free_bytes": free},
+        )
 
     @staticmethod
     def _run_optimistically(conn: Connection, batch: list[_Job]) -> bool:

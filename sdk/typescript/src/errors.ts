@@ -75,8 +75,13 @@ export class Internal extends AgoraError {
   static override readonly httpStatus = 500;
 }
 export class Unavailable extends AgoraError {
-  static override readonly code = "unavailable";
-  static override readonly httpStatus = 503;
+  static override readonly code: string = "unavailable"; // (a string: StorageFull narrows it)
+  static override readonly httpStatus: number = 503;
+}
+/** The hub's disk is full: writes are refused until space is freed (reads go on). Try again later. */
+export class StorageFull extends Unavailable {
+  static override readonly code = "storage_full";
+  static override readonly httpStatus = 507;
 }
 export class DeadlineExceeded extends AgoraError {
   static override readonly code = "deadline_exceeded";
@@ -86,7 +91,8 @@ export class DeadlineExceeded extends AgoraError {
 const BY_CODE: ReadonlyMap<string, typeof AgoraError> = new Map(
   [
     InvalidArgument, Unauthenticated, PermissionDenied, NotFound, MethodNotAllowed, Conflict, FailedPrecondition,
-    BudgetExceeded, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable, DeadlineExceeded,
+    BudgetExceeded, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable, StorageFull,
+    DeadlineExceeded,
   ].map((kind) => [kind.code, kind]),
 );
 

@@ -9,7 +9,8 @@ export { AgoraClient, DEFAULT_TIMEOUT_MS, toolPath, type CallRoute, type ClientO
 export { DEFAULT_URL, resolveConfig, type ClientConfig, type ConnectionOptions } from "./config.js";
 export {
   AgoraError, Conflict, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument, MethodNotAllowed, NotFound,
-  BudgetExceeded, PayloadTooLarge, PermissionDenied, RateLimited, Unauthenticated, Unavailable, UnsupportedMediaType, errorFromBody,
+  BudgetExceeded, PayloadTooLarge, PermissionDenied, RateLimited, StorageFull, Unauthenticated, Unavailable, UnsupportedMediaType,
+  errorFromBody,
   type ErrorDetails,
 } from "./errors.js";
 export type { StreamEvent } from "./events.js";
