@@ -168,6 +168,8 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         sqlite_synchronous=settings.sqlite_synchronous,
         pg_pool_size=settings.pg_pool_size,
         pg_statement_timeout=settings.pg_statement_timeout,
+        pg_pool_timeout=settings.pg_pool_timeout,
+        pg_max_waiting=settings.pg_max_waiting,
         pg_row_security=settings.pg_row_security,
     )
     await store.start()

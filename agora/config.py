@@ -31,6 +31,8 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     pg_statement_timeout: float = 30.0  # seconds; 0: no limit
+    pg_pool_timeout: float = 5.0  # seconds an operation may wait for a free connection before 503 database_busy
+    pg_max_waiting: int = 1000  # operations that may wait for one at once; more are refused at once (database_busy)
     reputation_seconds: float = 300.0  # how often listings' reputations are reckoned again (core/reputation.py)
     pg_row_security: bool = True  # work as the role row-level security binds (store/tenancy.py)
     public_docs: bool = False

@@ -1,6 +1,6 @@
-"""A TCP proxy between a client and a hub, on its own thread, that the tests can make misbehave: cut every
-connection in the middle of what it is forwarding, swallow what the hub answers, or refuse WebSocket upgrades (as a
-proxy that does not carry WebSockets would)."""
+"""A TCP proxy between a client and a server (a hub, a database), on its own thread, that the tests can make
+misbehave: cut every connection in the middle of what it is forwarding, swallow or delay what the server answers, or
+refuse WebSocket upgrades (as a proxy that does not carry WebSockets would)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class TcpProxy:
         self.upstream_port = upstream_port
         self.refuse_websockets = refuse_websockets
         self.swallow_answers = False  # what the hub sends is dropped (the client waits for answers that never come)
+        self.delay = 0.0  # seconds each chunk the server sends waits before it is forwarded (a slow server or network)
         self.cuts = 0
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -86,6 +87,8 @@ class TcpProxy:
         while chunk := await reader.read(65536):
             if answers and self.swallow_answers:
                 continue
+            if answers and self.delay:
+                await asyncio.sleep(self.delay)
             if self._cutting and len(chunk) > 1:
                 writer.write(chunk[: len(chunk) // 2])
                 await writer.drain()

@@ -151,6 +151,22 @@ def serve(
             help="Seconds a PostgreSQL statement (or a transaction left idle) may take before the server ends it; the caller gets 503 unavailable and nothing of the operation is kept. 0: no limit. Migrations have none.",
         ),
     ] = 30.0,
+    pg_pool_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_PG_POOL_TIMEOUT", min=0.01,
+            help="Seconds an operation may wait for a free PostgreSQL connection of the pool (a slow or stuck database "
+            "keeps them all busy) before the call is answered 503 unavailable (reason database_busy, with Retry-After).",
+        ),
+    ] = Settings.pg_pool_timeout,
+    pg_max_waiting: Annotated[
+        int,
+        typer.Option(
+            envvar="AGORA_PG_MAX_WAITING", min=0,
+            help="Operations that may wait for a PostgreSQL connection at once; past that a call is refused at once with "
+            "503 database_busy instead of queueing, so a slow database cannot pile up work and memory in the hub.",
+        ),
+    ] = Settings.pg_max_waiting,
     pg_row_security: Annotated[
         bool,
         typer.Option(
@@ -557,6 +573,8 @@ def serve(
         sqlite_synchronous=sqlite_synchronous.upper(),
         pg_pool_size=pg_pool_size,
         pg_statement_timeout=pg_statement_timeout,
+        pg_pool_timeout=pg_pool_timeout,
+        pg_max_waiting=pg_max_waiting,
         pg_row_security=pg_row_security,
         public_docs=public_docs,
         max_message_bytes=max_message_bytes,

@@ -125,6 +125,14 @@ STORE_GROUP_COMMIT = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
     registry=REGISTRY,
 )
+STORE_BUSY_REFUSALS = Counter(
+    "agora_store_busy_refusals_total",
+    "Calls refused 503 database_busy because every PostgreSQL connection of the pool was busy: reason queue_full "
+    "(--pg-max-waiting operations already waited) or pool_timeout (none came free within --pg-pool-timeout). Rising: "
+    "a slow database, or more work than --pg-pool-size connections carry.",
+    ["reason"],
+    registry=REGISTRY,
+)
 STORAGE_FULL_REFUSALS = Counter(
     "agora_storage_full_refusals_total",
     "Writes refused because the disk (of the SQLite store, or a hosting node's builds) had no room: answered 507 "

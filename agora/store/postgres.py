@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from agora.observability import metrics
 from agora_sdk.errors import Unavailable
 
 from . import migrate, partitions, tenancy
@@ -55,7 +56,10 @@ def asyncpg_url(url: str) -> str:
 class PostgresStore(Store):
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pg_pool_size: int = 10, pg_statement_timeout: float = 30.0, pg_row_security: bool = True):
+    def __init__(
+        self, url: str, *, pg_pool_size: int = 10, pg_statement_timeout: float = 30.0, pg_row_security: bool = True,
+        pg_pool_timeout: float = 5.0, pg_max_waiting: int = 1000,
+    ):  # fmt: skip
         self.url_for_display = url.split("@")[-1] if "@" in url else url
         self.statement_timeout = pg_statement_timeout
         self.row_security = pg_row_security  # until start finds whether the hub may work as APP_ROLE
@@ -68,9 +72,17 @@ class PostgresStore(Store):
         # server too, releasing its locks (its hub is wedged, or lost it). 0: no limit.
         limit = str(round(pg_statement_timeout * 1000))
         settings = {"statement_timeout": limit, "idle_in_transaction_session_timeout": limit}
+        # A slow database keeps every connection busy longer: operations then wait for one at most pg_pool_timeout,
+        # and no more than pg_max_waiting of them wait at once (the rest are refused at once), so the hub answers
+        # 503 with Retry-After instead of piling up calls, and what it does not touch (/health) stays fast.
         self._engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=0, connect_args={"server_settings": settings}, **ENGINE_JSON_OPTIONS
-        )
+            asyncpg_url(url), pool_size=pg_pool_size, max_overflow=0, pool_timeout=pg_pool_timeout,
+            connect_args={"server_settings": settings}, **ENGINE_JSON_OPTIONS,
+        )  # fmt: skip
+        self._pool_timeout = pg_pool_timeout
+        self._max_waiting = pg_max_waiting
+        self._admitted_at_most = pg_pool_size + pg_max_waiting
+        self._in_flight = 0  # operations holding or waiting for a connection
         self._gathering: dict[tuple[Any, ...], _Gathered] = {}  # write_together's batches still taking items
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -158,6 +170,16 @@ class PostgresStore(Store):
 
         Re-running is safe: a failed transaction committed nothing.
         """
+        if self._in_flight >= self._admitted_at_most:
+            metrics.STORE_BUSY_REFUSALS.labels("queue_full").inc()
+            raise _busy(f"{self._max_waiting} operations already wait for one")
+        self._in_flight += 1
+        try:
+            return await self._attempts(transactional, op, args)
+        finally:
+            self._in_flight -= 1
+
+    async def _attempts(self, transactional: bool, op: Op[T], args: tuple[Any, ...]) -> T:
         engine = self._engine.sync_engine
         tenant = tenancy.current() if self.row_security else None
         attempt = 0
@@ -165,10 +187,8 @@ class PostgresStore(Store):
             try:
                 return await greenlet_spawn(_in_connection, engine, tenant, transactional, op, args)
             except PoolTimeout as exc:
-                raise Unavailable(
-                    "every database connection of this hub stayed busy too long; try again shortly",
-                    details={"reason": "database_busy"},
-                ) from exc
+                metrics.STORE_BUSY_REFUSALS.labels("pool_timeout").inc()
+                raise _busy(f"none came free within {self._pool_timeout:g} s") from exc
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate == _QUERY_CANCELED:
@@ -194,6 +214,14 @@ class PostgresStore(Store):
 
     async def migration_revision(self) -> str | None:
         return await self.read(migrate.current_revision)
+
+
+def _busy(why: str) -> Unavailable:
+    """503 with Retry-After: every connection of the pool is busy (a slow database, or more work than it takes)."""
+    return Unavailable(
+        f"every database connection of this hub is busy ({why}); nothing was done: try again shortly",
+        details={"reason": "database_busy", "retry_after_seconds": RETRY_AFTER_SECONDS},
+    )
 
 
 def _is_away(sqlstate: str | None) -> bool:
