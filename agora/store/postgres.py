@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy import Connection, Engine, text
@@ -49,8 +50,19 @@ _TENANT = "agora.tenant"  # the tenant a pooled connection was last set to serve
 
 
 def asyncpg_url(url: str) -> str:
+    """SQLAlchemy's URL for a PostgreSQL one: the asyncpg driver named, and several hosts as libpq writes them
+    (``postgresql://user@primary:5432,standby:5432/db?target_session_attrs=read-write``: a primary and the standbys
+    that may take over from it) as SQLAlchemy's ``host=`` parameters (each with its port: it has no default)."""
     scheme, rest = url.split("://", 1)
-    return f"postgresql+asyncpg://{rest}" if "+" not in scheme else url
+    if "+" not in scheme:
+        scheme = "postgresql+asyncpg"
+    parts = urlsplit(f"{scheme}://{rest}")
+    user, at, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return f"{scheme}://{rest}"
+    each = [f"host={quote(h if ':' in h else h + ':5432', safe=':')}" for h in hosts.split(",")]
+    query = "&".join([*each, *([parts.query] if parts.query else [])])
+    return urlunsplit((scheme, f"{user}{at}", parts.path, query, parts.fragment))
 
 
 class PostgresStore(Store):

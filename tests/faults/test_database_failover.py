@@ -1,0 +1,93 @@
+"""Fault: the hub's PostgreSQL primary crashes and its standby is promoted (issue 59, fault 1). A primary and a
+synchronous streaming standby of the test's own; the hub names both, libpq's way
+(``postgresql://…@primary,standby/…?target_session_attrs=read-write``). While an agent sends, the primary is killed
+(``pg_ctl -m immediate``: a crash) and the standby promoted: the hub keeps its process, answers 503 with
+``Retry-After`` while no server takes writes (never a 500), finds the new primary by itself, and every send it
+acknowledged is there (the standby had each one before the hub was answered)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from ..conftest import call, ok, unique
+from ..hubproc import HubProcess
+from .postgres_server import PostgresServer
+
+
+def test_a_crashed_primary_fails_over_to_its_promoted_standby_and_loses_nothing(tmp_path: Path) -> None:
+    primary = PostgresServer().start()
+    standby = primary.standby()
+    try:
+        # Synchronous replication: a commit is answered once the standby has it, so the crash loses nothing answered.
+        for statement in ("ALTER SYSTEM SET synchronous_standby_names = '*'", "SELECT pg_reload_conf()"):
+            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-c", statement], check=True, capture_output=True)
+        url = f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/postgres?target_session_attrs=read-write"
+        hub = HubProcess(tmp_path / "hub", database_url=url).start()
+        try:
+            _sends_survive_the_failover(hub, primary, standby)
+        finally:
+            hub.stop()
+    finally:
+        standby.remove()
+        primary.remove()
+
+
+def _sends_survive_the_failover(hub: HubProcess, primary: PostgresServer, standby: PostgresServer) -> None:
+    with hub.client() as admin:
+        sender = ok(call(admin, "agora.agents.register", agent_name=unique("sender")))
+        sink = ok(call(admin, "agora.agents.register", agent_name=unique("sink")))
+    statuses: Counter[int] = Counter()
+    acknowledged: list[str] = []
+    missing_retry_after: list[int] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        with hub.client(sender["agent_token"]) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    answer = call(client, "agora.messaging.send", to_agent=sink["agent_id"], content=f"m{n}", idempotency_key=f"k{n}")
+                except httpx.TimeoutException:
+                    statuses[0] += 1
+                    continue
+                statuses[answer.status_code] += 1
+                if answer.status_code == 200:
+                    acknowledged.append(answer.json()["message_id"])
+                elif answer.status_code == 503 and "retry-after" not in answer.headers:
+                    missing_retry_after.append(n)
+                time.sleep(0.02)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    time.sleep(1.0)
+    before = statuses[200]
+    primary.stop("immediate")  # a crash
+    time.sleep(1.0)  # (the failover's detection, as a cluster manager takes a moment to decide)
+    standby.promote()
+    promoted = time.monotonic()
+    recovered = None
+    while time.monotonic() - promoted < 10 and recovered is None:
+        seen = statuses[200]
+        time.sleep(0.1)
+        if statuses[200] > seen:
+            recovered = time.monotonic() - promoted
+    time.sleep(0.5)
+    stop.set()
+    sending.join(30)
+
+    assert before > 0, "nothing was sent before the crash"
+    assert hub.proc is not None and hub.proc.poll() is None, "the hub's process went away"
+    assert statuses[500] == 0 and statuses[0] == 0, statuses
+    assert statuses[503] > 0 and not missing_retry_after, statuses
+    assert recovered is not None and recovered < 5.0, f"sends came back {recovered} s after the promotion"
+    with hub.client() as admin:
+        stored = ok(call(admin, "agora.messaging.search", to_agent=sink["agent_id"], limit=500))["messages"]
+        assert ok(admin.get("/ready"))
+    assert set(acknowledged) <= {m["message_id"] for m in stored}, "an acknowledged send was lost"
