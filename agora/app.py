@@ -173,6 +173,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         pg_row_security=settings.pg_row_security,
     )
     await store.start()
+    await clock.follow_database(store)
     admin_key, key_file = bootstrap_admin_key(settings)
     if key_file is not None:
         log.info(

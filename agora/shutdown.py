@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 log = logging.getLogger("agora")
@@ -34,14 +33,14 @@ class ShutdownDeadline:
         """Arm once ``begun()`` is true (e.g. a uvicorn server's ``should_exit``), checked every ``poll`` seconds."""
 
         def watch() -> None:
-            while not begun():
-                time.sleep(poll)
+            while not begun() and not self._armed.wait(poll):  # (armed meanwhile by a signal: done watching)
+                pass
             self.arm()
 
         threading.Thread(target=watch, name="agora-shutdown-watch", daemon=True).start()
 
     def _expire(self) -> None:
-        time.sleep(self.seconds)
+        threading.Event().wait(self.seconds)
         processes = sys.modules.get("agora.hosting.processes")  # imported only where a node runs
         killed = processes.kill_all_groups() if processes is not None else 0
         log.error(

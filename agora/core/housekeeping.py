@@ -14,6 +14,7 @@ from agora.config import Settings
 from agora.core import presence as live_presence
 from agora.core import reputation, retention
 from agora.core.activity import FLUSH_SECONDS
+from agora.core.clock import ANCHOR_SECONDS
 from agora.core.context import Hub
 from agora.core.events import announce
 from agora.core.services import activity as activity_service
@@ -66,6 +67,7 @@ Job = Callable[[Hub], Awaitable[object]]
 
 # (name, seconds between runs given the settings, job)
 JOBS: list[tuple[str, Callable[[Settings], float], Job]] = [
+    ("clock", lambda s: ANCHOR_SECONDS, lambda hub: hub.clock.follow_database(hub.store)),  # the database's time
     ("halt-refresh", lambda s: 1.0, admin_service.load_halt),  # another replica may halt or resume the system
     ("presence", lambda s: min(5.0, s.offline_after_seconds / 4), presence),
     ("live-presence", live_presence.interval, agent_service.touch_live),  # the agents with a live stream here

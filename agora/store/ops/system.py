@@ -22,5 +22,10 @@ def put(conn: Connection, key: str, value: Any, now: datetime) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now}))
 
 
+def database_time(conn: Connection) -> datetime:
+    """The database server's clock now (PostgreSQL: not the transaction's start, as now() would be)."""
+    return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
 def ping(conn: Connection) -> int:
     return conn.execute(text("SELECT 1")).scalar_one()
