@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, coldstart, console, fuzz, marketplace, mcp, money, people, query, quickstart, ratings, register, replicas, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
+from . import a2a, ceiling, chaos, coldstart, console, fuzz, marketplace, mcp, money, people, query, quickstart, ratings, register, replicas, retention, rss, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
 
 
 @dataclass(frozen=True)
@@ -55,5 +55,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(replicas, per_store=True),
         Scenario(search, per_store=True),
         Scenario(ratings, per_store=True),
+        Scenario(chaos, per_store=True),
     )
 }

@@ -40,9 +40,9 @@ class PostgresServer:
         self._start()
         return self
 
-    def standby(self) -> PostgresServer:
+    def standby(self, *settings: str) -> PostgresServer:
         """A streaming standby of this server, started: a base backup (``-R``: it follows this server)."""
-        standby = PostgresServer()
+        standby = PostgresServer(settings=settings)
         standby._own_directory()
         standby._as_postgres(str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-D", str(standby.directory / "data"), "-R", "-X", "stream")
         standby._start()
