@@ -8,16 +8,13 @@ acknowledged is there (the standby had each one before the hub was answered)."""
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-import httpx
-
-from ..conftest import call, ok, unique
+from ..conftest import ok
 from ..hubproc import HubProcess
 from .postgres_server import PostgresServer
+from .steady_sends import SteadySends
 
 
 def test_a_crashed_primary_fails_over_to_its_promoted_standby_and_loses_nothing(tmp_path: Path) -> None:
@@ -39,55 +36,20 @@ def test_a_crashed_primary_fails_over_to_its_promoted_standby_and_loses_nothing(
 
 
 def _sends_survive_the_failover(hub: HubProcess, primary: PostgresServer, standby: PostgresServer) -> None:
-    with hub.client() as admin:
-        sender = ok(call(admin, "agora.agents.register", agent_name=unique("sender")))
-        sink = ok(call(admin, "agora.agents.register", agent_name=unique("sink")))
-    statuses: Counter[int] = Counter()
-    acknowledged: list[str] = []
-    missing_retry_after: list[int] = []
-    stop = threading.Event()
-
-    def send() -> None:
-        with hub.client(sender["agent_token"]) as client:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    answer = call(client, "agora.messaging.send", to_agent=sink["agent_id"], content=f"m{n}", idempotency_key=f"k{n}")
-                except httpx.TimeoutException:
-                    statuses[0] += 1
-                    continue
-                statuses[answer.status_code] += 1
-                if answer.status_code == 200:
-                    acknowledged.append(answer.json()["message_id"])
-                elif answer.status_code == 503 and "retry-after" not in answer.headers:
-                    missing_retry_after.append(n)
-                time.sleep(0.02)
-
-    sending = threading.Thread(target=send)
-    sending.start()
-    time.sleep(1.0)
-    before = statuses[200]
-    primary.stop("immediate")  # a crash
-    time.sleep(1.0)  # (the failover's detection, as a cluster manager takes a moment to decide)
-    standby.promote()
-    promoted = time.monotonic()
-    recovered = None
-    while time.monotonic() - promoted < 10 and recovered is None:
-        seen = statuses[200]
-        time.sleep(0.1)
-        if statuses[200] > seen:
-            recovered = time.monotonic() - promoted
-    time.sleep(0.5)
-    stop.set()
-    sending.join(30)
+    with SteadySends(hub) as sends:
+        time.sleep(1.0)
+        before = sends.statuses[200]
+        primary.stop("immediate")  # a crash
+        time.sleep(1.0)  # (the failover's detection, as a cluster manager takes a moment to decide)
+        standby.promote()
+        recovered = sends.recovered_within(10)
+        time.sleep(0.5)
 
     assert before > 0, "nothing was sent before the crash"
     assert hub.proc is not None and hub.proc.poll() is None, "the hub's process went away"
-    assert statuses[500] == 0 and statuses[0] == 0, statuses
-    assert statuses[503] > 0 and not missing_retry_after, statuses
+    assert sends.statuses[500] == 0 and sends.statuses[0] == 0, sends.statuses
+    assert sends.statuses[503] > 0 and not sends.missing_retry_after, sends.statuses
     assert recovered is not None and recovered < 5.0, f"sends came back {recovered} s after the promotion"
     with hub.client() as admin:
-        stored = ok(call(admin, "agora.messaging.search", to_agent=sink["agent_id"], limit=500))["messages"]
         assert ok(admin.get("/ready"))
-    assert set(acknowledged) <= {m["message_id"] for m in stored}, "an acknowledged send was lost"
+    assert set(sends.acknowledged) <= sends.stored(), "an acknowledged send was lost"
