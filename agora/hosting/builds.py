@@ -31,7 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from agora.core.disk import is_storage_full
 from agora.core.egress import Egress, EgressPolicy, EgressRefused, display
+from agora.observability import metrics
 
 from .files import Budget, TooLarge, copy_tree, disk_usage, entries, in_thread
 from .processes import GroupProcess, describe_exit
@@ -42,15 +44,18 @@ log = logging.getLogger("agora.hosting")
 BUILT_MARKER = ".agora-build.json"  # written last, inside the build: its presence means "built"
 DEFAULT_MAX_BYTES = 1 << 30
 _SIZE_POLL = 0.5  # seconds between measurements of a running step's output
-_XFSZ = (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)  # a step killed for writing past its file size limit (bare, or in bwrap)
+_XFSZ = (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)
+FULL_BELOW = 1 << 20  # bytes left where builds go under which a failed build is taken for a full disk  # a step killed for writing past its file size limit (bare, or in bwrap)
 
 
 class BuildError(Exception):
-    """A build that failed; .output_tail holds its last output lines."""
+    """A build that failed; .output_tail holds its last output lines; .reason is ``storage_full`` when the node's disk
+    had no room for it."""
 
-    def __init__(self, message: str, output_tail: list[str]) -> None:
+    def __init__(self, message: str, output_tail: list[str], reason: str | None = None) -> None:
         super().__init__(message)
         self.output_tail = output_tail
+        self.reason = reason
 
 
 class Builds:
@@ -143,14 +148,32 @@ class Builds:
                 f.write(json.dumps(marker))
             staging.chmod(0o700)
             staging.rename(final)
-        except BaseException:
+        except BaseException as exc:
             if uid is not None:
                 kill_processes_of(uid)
+            full = self._disk_full(exc, tail) if isinstance(exc, (BuildError, OSError)) else None  # (before the staging goes)
             await _remove(staging)
+            if full is not None:
+                raise full from exc
             raise
         finally:
             if uids is not None:
                 uids.release(key)
+
+    def _disk_full(self, exc: BaseException, tail: deque[str]) -> BuildError | None:
+        """A build that failed for want of disk space: its copy or write said so (ENOSPC), or its command failed with
+        less than ``FULL_BELOW`` bytes left where builds go (a command's own words for it vary). Counted and logged;
+        the next build of it (the next instance placed here) starts afresh."""
+        free = shutil.disk_usage(self.root).free
+        if not (is_storage_full(exc) or free < FULL_BELOW):
+            return None
+        metrics.STORAGE_FULL_REFUSALS.inc()
+        log.error("disk full: a build failed", extra={"path": str(self.root), "free_bytes": free})
+        return BuildError(
+            f"the hosting node's disk is full ({free:,} bytes free where it builds): {exc}; the build is tried again "
+            "when an instance is next placed here, once space is freed",
+            getattr(exc, "output_tail", None) or list(tail), reason="storage_full",
+        )  # fmt: skip
 
     async def _fetch(self, repository: dict, dest: Path, tail: deque[str], deadline: float, uid: int | None) -> None:
         """Copy a local non-git directory; clone anything else (``--`` keeps a URL from passing as an option), through

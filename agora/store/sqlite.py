@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import queue
 import shutil
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from agora.core.disk import is_storage_full
 from agora.observability import metrics
 from agora_sdk.errors import StorageFull, Unavailable
 
@@ -41,18 +40,6 @@ CHECKPOINT_PAUSE = 0.2  # seconds between two checkpoints while writes keep comi
 WAL_CATCH_UP_PAGES = 1_000  # ~4 MiB of WAL left behind by the checkpointer: the writer finishes the copy
 CATCH_UP_WITHIN = 1.0  # seconds the writer may put that off while writes are queued
 FULL_LOG_EVERY = 10.0  # seconds between two log lines about a full disk while it stays full
-
-
-def is_storage_full(exc: BaseException) -> bool:
-    """A write that failed for want of disk space: SQLite's SQLITE_FULL (its name for ENOSPC), or ENOSPC itself."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return True
-        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
 
 
 class _Job:

@@ -82,7 +82,7 @@ def test_the_full_disk_error_is_known_by_its_errno() -> None:
     """SQLite's SQLITE_FULL and the OS's ENOSPC, however wrapped, are a full disk; other failures are not."""
     from sqlalchemy.exc import OperationalError
 
-    from agora.store.sqlite import is_storage_full
+    from agora.core.disk import is_storage_full
 
     full = sqlite3.OperationalError("database or disk is full")
     full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
@@ -91,3 +91,23 @@ def test_the_full_disk_error_is_known_by_its_errno() -> None:
     locked = sqlite3.OperationalError("database is locked")
     locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
     assert not is_storage_full(OperationalError("INSERT", {}, locked)) and not is_storage_full(OSError(errno.EIO, "I/O error"))
+
+
+async def test_a_build_the_nodes_disk_has_no_room_for_fails_as_storage_full_and_is_built_once_space_is_freed(small_disk: Path, tmp_path: Path) -> None:
+    from agora.hosting.builds import BuildError, Builds
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "model.bin").write_bytes(b"x" * 8 * CHUNK)
+    builds = Builds(small_disk / "builds")
+    (small_disk / "builds").mkdir()
+    fill(small_disk / "ballast")
+    config = {"type": "custom", "build_command": None, "env_vars": {}}
+    with pytest.raises(BuildError) as failed:
+        await builds.ensure("lst_full", 1, {"url": str(source)}, config)
+    assert failed.value.reason == "storage_full" and "disk is full" in str(failed.value), str(failed.value)
+    assert [p.name for p in (small_disk / "builds" / "lst_full").iterdir()] == []  # the half-done build is gone
+
+    (small_disk / "ballast").unlink()
+    built = await builds.ensure("lst_full", 1, {"url": str(source)}, config)  # the same builds, no restart
+    assert (built / "model.bin").stat().st_size == 8 * CHUNK
