@@ -279,7 +279,7 @@ def serve(
     a2a_default_agent: Annotated[
         str,
         typer.Option(
-            "--a2a-default-agent", "--a2a-grpc-default-agent", envvar=["AGORA_A2A_DEFAULT_AGENT", "AGORA_A2A_GRPC_DEFAULT_AGENT"],
+            "--a2a-default-agent", "--a2a-grpc-default-agent", envvar="AGORA_A2A_DEFAULT_AGENT",
             help="The agent (id or name) a client reaches without naming one: it answers A2A gRPC calls naming no tenant "
             "(0.3 calls, clients that ignore the card's tenant), and its card is the one at the hub's root "
             "(/.well-known/agent-card.json, where 0.3-era tools such as the A2A TCK 0.3 look; the hub's own card stays "
