@@ -197,7 +197,7 @@ async def start_hub(settings: Settings, catalog: Catalog) -> Hub:
         store=store,
         notifier=notifier,
         clock=clock,
-        auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds, throttle=throttle, notifier=notifier),
+        auth=Authenticator(store, admin_key, ttl=settings.key_cache_seconds, throttle=throttle, notifier=notifier, clock=clock),
         throttle=throttle,
         catalog=catalog,
         wakeups=Wakeups(notifier),

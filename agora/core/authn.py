@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import hmac
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agora.bus import Event, Notifier
@@ -27,6 +26,7 @@ from agora_sdk.errors import Unauthenticated
 from agora_sdk.wire.admin import Role
 
 from .auth import ACCESS_TOKEN_PREFIX, KEY_PREFIX, ROLE_SCOPES, Principal, PrincipalKind, hash_key
+from .clock import Clock
 
 if TYPE_CHECKING:
     from .oidc import IdentityProvider
@@ -57,8 +57,10 @@ class Authenticator:
         *,
         throttle: Throttle | None = None,
         notifier: Notifier | None = None,
+        clock: Clock | None = None,
     ):
         self._store = store
+        self._clock = clock or Clock()  # the hub's: expiries are stamped by it, on every replica alike
         self._bootstrap_hash = hash_key(bootstrap_admin_key)
         self._ttl = ttl
         self._max_entries = max_entries
@@ -104,13 +106,13 @@ class Authenticator:
     async def _access_token(self, token_hash: str) -> Principal:
         """An OAuth access token's principal: its key's, narrowed to the scopes granted, cached no longer than the
         token lives and dropped with the key's own entry when the key is revoked."""
-        row = await self._store.read(oauth_ops.token, token_hash, "access", datetime.now(UTC))
+        row = await self._store.read(oauth_ops.token, token_hash, "access", self._clock.now())
         if row is None:
             raise Unauthenticated("the access token is not valid (unknown, expired or revoked)")
         key = await self.principal_for_hash(row["key_hash"])
         principal = dataclasses.replace(key, scopes=key.scopes & frozenset(row["scopes"] or ()))
         self._derived.setdefault(row["key_hash"], set()).add(token_hash)
-        left = (row["expires_at"] - datetime.now(UTC)).total_seconds()
+        left = (row["expires_at"] - self._clock.now()).total_seconds()
         return self._remember(token_hash, principal, min(self._ttl, left))
 
     async def _provider_token(self, token: str, token_hash: str) -> Principal:
@@ -125,7 +127,7 @@ class Authenticator:
             raise Unauthenticated("an administrator removed this person from the hub")
         if user is None or not _same_roles(user, roles):
             user = await self._store.write(
-                user_ops.sign_in_sso, identity.issuer, identity.subject, identity.email, identity.name, roles, datetime.now(UTC)
+                user_ops.sign_in_sso, identity.issuer, identity.subject, identity.email, identity.name, roles, self._clock.now()
             )  # fmt: skip
         tenant_id = _tenant_of(user, roles[0][0])  # the first tenant the claims name
         role = user["memberships"].get(tenant_id) if tenant_id else None
@@ -159,7 +161,7 @@ class Authenticator:
     async def _load(self, key_hash: str, may_be_stored: bool) -> Principal:
         if hmac.compare_digest(key_hash, self._bootstrap_hash):
             return Principal(PrincipalKind.admin, BOOTSTRAP_KEY_ID, "default", frozenset(), key_hash=key_hash)
-        row = await self._store.read(key_ops.lookup, key_hash, datetime.now(UTC)) if may_be_stored else None
+        row = await self._store.read(key_ops.lookup, key_hash, self._clock.now()) if may_be_stored else None
         if row is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)")
         return Principal(
@@ -198,7 +200,7 @@ class Authenticator:
             user = await self._store.read(user_ops.get, principal.user_id)
             held = await self._store.read(user_ops.memberships_of, [principal.user_id], principal.tenant_id)
             return user is not None and user["removed_at"] is None and bool(held[principal.user_id])
-        row = await self._store.read(key_ops.lookup, principal.key_hash, datetime.now(UTC))
+        row = await self._store.read(key_ops.lookup, principal.key_hash, self._clock.now())
         return row is not None and row["agent_status"] != "terminated"
 
     def _drop(self, key_hashes: list[str] | None, user_ids: list[str] | None = None) -> None:

@@ -8,11 +8,17 @@ import sqlite3
 
 
 def is_storage_full(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+    """Whether ``exc``, or one it was raised from or while handling (a rollback failing after SQLite gave up the
+    transaction for a full disk), is a full disk."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, sqlite3.Error) and getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
             return True
-        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
             return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
+        pending += [e for e in (getattr(current, "orig", None), current.__cause__, current.__context__) if isinstance(e, BaseException)]
     return False

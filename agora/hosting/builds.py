@@ -99,7 +99,8 @@ class Builds:
 
         Files are cloned copy-on-write where the filesystem can, else copied: never hard-linked, as an
         instance writing into a shared inode would change the build and every other instance of it.
-        An existing workdir is kept as it is (it holds the instance's state).
+        An existing workdir is kept as it is (it holds the instance's state). A disk with no room for it is a
+        ``BuildError`` (reason ``storage_full``), and what was copied goes.
         """
         if workdir.exists():
             return
@@ -111,8 +112,11 @@ class Builds:
             if uid is not None:
                 os.chown(staging, uid, uid)
             staging.rename(workdir)
-        except BaseException:
+        except BaseException as exc:
+            full = self._disk_full(exc, deque()) if isinstance(exc, OSError) else None
             await _remove(staging)
+            if full is not None:
+                raise full from exc
             raise
 
     def _path(self, listing_id: str, version: int) -> Path:
@@ -164,7 +168,10 @@ class Builds:
         """A build that failed for want of disk space: its copy or write said so (ENOSPC), or its command failed with
         less than ``FULL_BELOW`` bytes left where builds go (a command's own words for it vary). Counted and logged;
         the next build of it (the next instance placed here) starts afresh."""
-        free = shutil.disk_usage(self.root).free
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return None  # (the root itself is gone: not a full disk, and the build's own error says what happened)
         if not (is_storage_full(exc) or free < FULL_BELOW):
             return None
         metrics.STORAGE_FULL_REFUSALS.inc()

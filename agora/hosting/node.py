@@ -281,7 +281,11 @@ class HostingNode:
             _kill_leftover(self._pid_file(instance_id), workdir)
             await self._release(instance_id)
             uid = self._instance_uid(instance_id, workdir)
-            await self.builds.prepare_workdir(build, workdir, uid)
+            try:
+                await self.builds.prepare_workdir(build, workdir, uid)
+            except BuildError as exc:  # no room for its working directory
+                await self._report(instance_id, status="failed", error=str(exc), output_tail=exc.output_tail)
+                return
             env = self._environment(creds, workdir, instance_id)
             if spec["build_config"]["type"] == "docker":
                 self._containers[instance_id] = env["AGORA_CONTAINER_NAME"] = f"agora-{instance_id}"

@@ -60,6 +60,8 @@ def asyncpg_url(url: str) -> str:
     user, at, hosts = parts.netloc.rpartition("@")
     if "," not in hosts:
         return f"{scheme}://{rest}"
+    if "[" in hosts:  # SQLAlchemy splits each host= at its colons
+        raise ValueError(f"{hosts}: an IPv6 address cannot be one of several hosts in a database URL; give the servers names")
     each = [f"host={quote(h if ':' in h else h + ':5432', safe=':')}" for h in hosts.split(",")]
     query = "&".join([*each, *([parts.query] if parts.query else [])])
     return urlunsplit((scheme, f"{user}{at}", parts.path, query, parts.fragment))

@@ -262,11 +262,9 @@ class SQLiteStore(Store):
                 log.exception("group commit failed")
             for job in batch:
                 job.error = exc if full else Unavailable("the write could not be committed", details={"reason": str(exc)[:300]})
-        refused = [job for job in batch if job.error is not None and is_storage_full(job.error)]
-        if refused:
-            full = self._storage_full()
-            for job in refused:
-                job.error = full
+        for job in batch:
+            if job.error is not None and is_storage_full(job.error):
+                job.error = self._storage_full()  # (one each: an exception raised in several callers gathers tracebacks)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
             by_loop.setdefault(job.loop, []).append(job)

@@ -236,7 +236,6 @@ class AgentSort(StrEnum):
     reputation = "reputation"  # most reputable first (marketplace agents only), then the newest id
 
 
-RATED_SORTS = (AgentSort.rating, AgentSort.reputation)
 RATING = Field(None, ge=1, le=5, description="Only marketplace agents whose listing is rated at least this (its Bayesian rating).")
 REPUTATION = Field(None, ge=0, le=100, description="Only marketplace agents whose listing has at least this reputation (0 to 100).")
 

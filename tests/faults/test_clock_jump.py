@@ -56,3 +56,29 @@ def test_a_replica_whose_clock_jumps_takes_no_lease_early_and_stamps_the_databas
     finally:
         ahead.stop()
         right.stop()
+
+
+async def test_the_clock_takes_the_databases_time_first_then_never_goes_back_nor_trusts_a_slow_reading() -> None:
+    from agora.core.clock import Clock, ticks
+
+    readings: list[tuple[float, float]] = []  # (seconds off the real time, round trip) of the server's next answers
+
+    class Postgres:
+        dialect = "postgresql"
+
+        async def read(self, _op: object, clock: object) -> tuple[float, datetime, float]:
+            off, round_trip = readings.pop(0)
+            answered = ticks()
+            return answered - round_trip, datetime.now(UTC) + timedelta(seconds=off), answered
+
+    clock, store = Clock(), Postgres()
+    readings.append((-300, 2.0))  # the first reading is taken however slow: the machine's own clock may be 5 min off
+    await clock.follow_database(store)  # type: ignore[arg-type]
+    assert abs(clock.now() - (datetime.now(UTC) - timedelta(seconds=300))) < timedelta(seconds=2)
+    readings.append((0, 2.0))  # a slow reading later is let go
+    await clock.follow_database(store)  # type: ignore[arg-type]
+    assert clock.now() < datetime.now(UTC) - timedelta(seconds=290)
+    readings.append((-310, 0.01))  # ten seconds further back: the clock holds still rather than go back
+    held = clock.now()
+    await clock.follow_database(store)  # type: ignore[arg-type]
+    assert clock.now() == held and clock.now() >= held

@@ -287,8 +287,11 @@ def standing(conn: Connection, agent_ids: list[str]) -> dict[str, dict[str, Any]
     return {r["agent_id"]: {k: r[k] for k in _STANDING_KEYS} for r in conn.execute(stmt).mappings()}
 
 
-# An instance's agent and the listing it runs (a listing is read only when listed, or by its publisher: RLS).
-_RUNS = market_instances.join(market_listings, market_listings.c.listing_id == market_instances.c.listing_id)
+# An instance's agent and the listing it runs, while listed: one the publisher withdrew has no standing to show (and
+# under row-level security a buyer could not read it), the same for everyone on either engine.
+_RUNS = market_instances.join(
+    market_listings, and_(market_listings.c.listing_id == market_instances.c.listing_id, market_listings.c.status == "listed")
+)
 _STANDING = (market_listings.c.listing_id, market_listings.c.rating, market_listings.c.rating_count, market_listings.c.reputation)
 _STANDING_KEYS = tuple(c.name for c in _STANDING)
 BEST = ("rating", "reputation")  # sorts best first, by the listing's figure
@@ -340,9 +343,7 @@ def _query_statement(
     rated = min_rating or min_reputation or sort in BEST
     stmt = select(*_RETURNED, *(_STANDING[1:] if sort in BEST else ()))
     if rated:
-        stmt = stmt.select_from(agents.join(market_instances, market_instances.c.agent_id == agents.c.agent_id).join(
-            market_listings, market_listings.c.listing_id == market_instances.c.listing_id
-        ))  # fmt: skip
+        stmt = stmt.select_from(agents.join(_RUNS, market_instances.c.agent_id == agents.c.agent_id))
     if min_rating:
         stmt = stmt.where(market_listings.c.rating >= bindparam("min_rating"))
     if min_reputation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -22,9 +23,12 @@ def put(conn: Connection, key: str, value: Any, now: datetime) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now}))
 
 
-def database_time(conn: Connection) -> datetime:
-    """The database server's clock now (PostgreSQL: not the transaction's start, as now() would be)."""
-    return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+def database_time(conn: Connection, ticks: Callable[[], float]) -> tuple[float, datetime, float]:
+    """The database server's clock (PostgreSQL: clock_timestamp(), not the transaction's start as now() would be),
+    with ``ticks()`` just before and just after the statement: its round trip alone, not the wait for a connection."""
+    sent = ticks()
+    wall = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return sent, wall, ticks()
 
 
 def ping(conn: Connection) -> int:

@@ -41,7 +41,7 @@ from .handler import AgoraRequestHandler
 PREFIX = "/a2a/agents/{agent}"
 DIRECTORY = "/a2a"  # the hub's own A2A agent
 JSON_RPC_CODES = {401: -32600, 404: -32001, 429: -32603}  # how a refusal before the SDK reads in JSON-RPC
-HTTP_STATUS_NAMES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED"}
+HTTP_STATUS_NAMES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 507: "UNAVAILABLE"}
 
 
 def _headers(exc: AgoraError) -> dict[str, str]:

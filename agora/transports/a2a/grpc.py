@@ -42,7 +42,10 @@ from .handler import AgoraRequestHandler
 
 log = logging.getLogger("agora.request")
 
-STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 404: grpc.StatusCode.NOT_FOUND, 429: grpc.StatusCode.RESOURCE_EXHAUSTED}
+STATUS = {
+    401: grpc.StatusCode.UNAUTHENTICATED, 404: grpc.StatusCode.NOT_FOUND, 429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE, 507: grpc.StatusCode.UNAVAILABLE,  # (a busy or full store: try again later)
+}  # fmt: skip
 PEER = re.compile(r"^ipv[46]:\[?(?P<host>[^\]]+?)\]?:\d+$")  # grpc's peer(): ipv4:1.2.3.4:5 or ipv6:[::1]:5
 
 
