@@ -775,7 +775,7 @@ class QueryTools(SyncGroup):
         min_rating: float | None | Unset = UNSET,
         min_reputation: float | None | Unset = UNSET,
     ) -> agents.MarketplaceStats:
-        """Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
+        """Marketplace statistics: agent counts by status, capability, service tier and the whole stars of the listing an instance's agent runs; min_rating and min_reputation narrow every count to the agent of an instance whose listing stands so well.
 
         Args:
             min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).
@@ -2525,7 +2525,7 @@ class AsyncQueryTools(AsyncGroup):
         min_rating: float | None | Unset = UNSET,
         min_reputation: float | None | Unset = UNSET,
     ) -> agents.MarketplaceStats:
-        """Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
+        """Marketplace statistics: agent counts by status, capability, service tier and the whole stars of the listing an instance's agent runs; min_rating and min_reputation narrow every count to the agent of an instance whose listing stands so well.
 
         Args:
             min_rating: Only marketplace agents whose listing is rated at least this (its Bayesian rating).

@@ -52,8 +52,9 @@ TOOLS = [
         name="agora.query.marketplace",
         version="1.0.0",
         description=(
-            "Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their "
-            "listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated."
+            "Marketplace statistics: agent counts by status, capability, service tier and the whole stars of the listing "
+            "an instance's agent runs; min_rating and min_reputation narrow every count to the agent of an instance "
+            "whose listing stands so well."
         ),
         input_model=w.MarketplaceQuery,
         output_model=w.MarketplaceStats,

@@ -678,7 +678,7 @@ export class QueryTools extends ToolGroup {
   }
 
   /**
-   * Marketplace statistics: agent counts by status, capability, service tier and (marketplace agents) their listing's rating in whole stars; min_rating and min_reputation count only marketplace agents so well rated.
+   * Marketplace statistics: agent counts by status, capability, service tier and the whole stars of the listing an instance's agent runs; min_rating and min_reputation narrow every count to the agent of an instance whose listing stands so well.
    *
    * Calls `agora.query.marketplace`.
    * @param args the arguments: min_rating, min_reputation.
