@@ -33,8 +33,9 @@ class ShutdownDeadline:
         """Arm once ``begun()`` is true (e.g. a uvicorn server's ``should_exit``), checked every ``poll`` seconds."""
 
         def watch() -> None:
-            while not begun() and not self._armed.wait(poll):  # (armed meanwhile by a signal: done watching)
-                pass
+            while not begun():
+                if self._armed.wait(poll):  # armed meanwhile (by a signal): nothing left to watch for
+                    return
             self.arm()
 
         threading.Thread(target=watch, name="agora-shutdown-watch", daemon=True).start()

@@ -39,9 +39,9 @@ def fill(path: Path) -> None:
     """Take every byte left on ``path``'s filesystem."""
     with open(path, "wb", buffering=0) as ballast:  # (unbuffered: nothing left to fail at close)
         for size in (CHUNK, 4096, 1):  # the last bytes, smaller and smaller
-            with contextlib.suppress(OSError):
-                while ballast.write(b"\0" * size):
-                    pass
+            with contextlib.suppress(OSError):  # (ENOSPC ends each size's run)
+                while True:
+                    ballast.write(b"\0" * size)
 
 
 def test_a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_when_space_is_freed(small_disk: Path) -> None:
