@@ -1,6 +1,7 @@
 """A TCP proxy between a client and a server (a hub, a database), on its own thread, that the tests can make
-misbehave: cut every connection in the middle of what it is forwarding, swallow or delay what the server answers, or
-refuse WebSocket upgrades (as a proxy that does not carry WebSockets would)."""
+misbehave: cut every connection in the middle of what it is forwarding, swallow or delay what the server answers,
+partition the network (nothing gets through until it heals), or refuse WebSocket upgrades (as a proxy that does not
+carry WebSockets would)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class TcpProxy:
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._cutting = False
+        self._healed: asyncio.Event | None = None  # set while there is no partition
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     @property
@@ -44,6 +46,8 @@ class TcpProxy:
         self._thread.join(5)
 
     async def _serve(self) -> None:
+        self._healed = asyncio.Event()
+        self._healed.set()
         self._server = await asyncio.start_server(self._accept, sock=self._sock)
 
     def cut(self, window: float = 0.1) -> None:
@@ -62,7 +66,31 @@ class TcpProxy:
 
         self._loop.call_soon_threadsafe(start)
 
+    def partition(self) -> None:
+        """A network cut: open connections die, and new ones are held unanswered (as if every packet were dropped:
+        a client waits for its own timeout) until :meth:`heal`."""
+        assert self._healed is not None
+
+        def start() -> None:
+            assert self._healed is not None
+            self.cuts += 1
+            self._healed.clear()
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        self._loop.call_soon_threadsafe(start)
+
+    def heal(self) -> None:
+        """The network is back: the connections held meanwhile are reset (their clients retry), new ones get through."""
+        assert self._healed is not None
+        self._loop.call_soon_threadsafe(self._healed.set)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._healed is not None
+        if not self._healed.is_set():
+            await self._healed.wait()
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:

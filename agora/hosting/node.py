@@ -5,6 +5,12 @@ It is an SDK ``Agent``: instance operations reach it as tasks (``hosting.start``
 so a node that is down simply finds its work queued when it comes back. It talks to the hub only through the SDK:
 ``agora.hosting.credentials`` for an instance's agent key, ``agora.hosting.report`` for what happened, and
 ``agora.hosting.assigned`` at start, to run again what was placed on it before a restart.
+
+State changes go to the hub in order from an outbox, so that an instance's supervisor never waits on the network. A
+node that loses the hub (a network cut, a hub restart) keeps its instances running and restarting; their changes wait
+in the outbox. Once the hub answers again the node reconciles: what was placed here or ended meanwhile is started or
+swept, the waiting changes are told, then each instance's state now (the hub stopped billing the instances it could
+not see, from the node's last sign of life; a running report bills them again).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,7 @@ import psutil
 from agora.core.egress import EgressPolicy
 from agora_sdk import Agent
 from agora_sdk.client import AsyncAgoraClient
-from agora_sdk.errors import AgoraError, Conflict, NotFound
+from agora_sdk.errors import AgoraError, Conflict, NotFound, Unavailable
 
 from .builds import DEFAULT_MAX_BYTES, BuildError, Builds, isolated_env
 from .files import in_thread
@@ -37,6 +44,7 @@ log = logging.getLogger("agora.hosting")
 NODE_CAPABILITY = "agora.hosting.node"
 SWEEP_SECONDS = 60.0  # how often working directories of instances that are gone are removed
 MB = 1024 * 1024
+UNSENT_REPORTS = 1000  # state changes kept while the hub is away (the oldest go first: the state now is told anyway)
 # What a node tells the hub when an instance's process reaches a state (paused needs no word: the hub asked for it).
 _REPORTED = {State.running: "running", State.stopped: "stopped", State.failed: "failed"}
 
@@ -115,6 +123,9 @@ class HostingNode:
         self._launches: dict[str, asyncio.Task[None]] = {}  # builds and starts under way, cancelled by a stop
         self._locks: dict[str, asyncio.Lock] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._outbox: deque[tuple[str, dict[str, Any]]] = deque(maxlen=UNSENT_REPORTS)  # state changes, in order
+        self._outbox_filled = asyncio.Event()
+        self.out_of_touch = False  # a report did not reach the hub: it is told everything when it answers again
         self.agent: Agent | None = None
 
     def _builds(self) -> Builds:
@@ -153,8 +164,9 @@ class HostingNode:
         agent.on_task("hosting.stop")(self._on_stop)
         self.agent = agent
         await agent.start()
+        self._loops = [asyncio.create_task(self._sending(), name="hosting-reports")]
         await self._recover()
-        self._loops = [asyncio.create_task(self._sampling(), name="hosting-sampler")]
+        self._loops.append(asyncio.create_task(self._sampling(), name="hosting-sampler"))
         log.info("hosting node %s is up", self.name, extra={"node": registered.node.node_id, "region": self.region})
 
     async def stop(self) -> None:
@@ -364,26 +376,72 @@ class HostingNode:
             )  # fmt: skip
 
     async def _report(self, instance_id: str, **fields: Any) -> None:
+        """A state change goes to the outbox; a sample is sent now (lost if the hub is away: the next one is taken)."""
         report = {k: v for k, v in fields.items() if v is not None}
+        if "status" in report or report.get("restarting"):
+            self._outbox.append((instance_id, report))
+            self._outbox_filled.set()
+            return
         try:
             await self.client.hosting.report(instance_id, **report)
+        except Unavailable as exc:
+            self._lost(exc)
         except AgoraError as exc:
             log.warning("report on %s refused: %s", instance_id, exc.message)
+
+    async def _sending(self) -> None:
+        """The outbox goes to the hub one change at a time, in order; while the hub is away the changes wait."""
+        while True:
+            await self._outbox_filled.wait()
+            self._outbox_filled.clear()
+            while self._outbox and not self.out_of_touch:
+                instance_id, report = self._outbox[0]
+                try:
+                    await self.client.hosting.report(instance_id, **report)
+                except Unavailable as exc:
+                    self._lost(exc)
+                    break
+                except AgoraError as exc:  # e.g. an instance terminated meanwhile: its stop is on its way here
+                    log.warning("report on %s refused: %s", instance_id, exc.message)
+                self._outbox.popleft()
+
+    def _lost(self, exc: Unavailable) -> None:
+        if not self.out_of_touch:
+            log.warning("hosting node %s lost the hub (%s): its instances keep running", self.name, exc.message)
+        self.out_of_touch = True
 
     # -- recovery and sampling --------------------------------------------------------------------------------------
 
     async def _recover(self) -> None:
         for placed in (await self.client.hosting.assigned()).instances:
+            if placed.instance_id in self.instances:
+                continue  # running here (one stopping has its stop task on its way)
             if placed.status == "stopping":
                 await self._report(placed.instance_id, status="stopped")
-            elif placed.instance_id not in self.instances:
+            else:
                 log.info("running instance %s again", placed.instance_id)
                 asyncio.create_task(self._launch(placed.instance_id, placed.spec, paused=placed.status == "paused"))
+
+    async def _reconcile(self) -> None:
+        """The hub answers again: run what was placed here meanwhile and sweep what ended, then send the outbox and
+        every instance's state now. Raises ``Unavailable`` (and stays out of touch) if the hub is still away."""
+        await self._recover()
+        await self._sweep()
+        self.out_of_touch = False
+        for inst in list(self.instances.values()):
+            if inst.state is State.running:
+                await self._changed(inst)
+        self._outbox_filled.set()
+        log.info("hosting node %s is back in touch with the hub: %d instances reconciled", self.name, len(self.instances))
 
     async def _sampling(self) -> None:
         swept = time.monotonic()
         while True:
             await asyncio.sleep(self.sample_interval)
+            if self.out_of_touch:
+                with contextlib.suppress(Unavailable):
+                    await self._reconcile()
+                continue
             if time.monotonic() - swept >= SWEEP_SECONDS:
                 swept = time.monotonic()
                 with contextlib.suppress(AgoraError):

@@ -5,7 +5,9 @@ so it retries a lost primary every 0.5 s, not PostgreSQL's default 5 s), waking 
 through a Redis of the benchmark's own; the hubs name the primary (through a TCP proxy that can slow it) and the
 standby, libpq's way (``target_session_attrs=read-write``). A steady load runs throughout, each call on either
 replica in turn: an agent sending messages (each with an idempotency key), a producer assigning tasks, two workers
-claiming and completing them. The faults, each held ``HOLD`` seconds with a quiet spell between them:
+claiming and completing them, an A2A client sending (``SendMessage``, returning at once) to an A2A agent, and the
+receiver of the messages watching its live stream (SSE on either replica, reconnecting with ``Last-Event-ID`` whenever
+it breaks, acknowledging what it got). The faults, each held ``HOLD`` seconds with a quiet spell between them:
 
 1. the primary stops (``pg_ctl -m fast``) and starts again;
 2. Redis stops, then starts again on its port;
@@ -14,12 +16,16 @@ claiming and completing them. The faults, each held ``HOLD`` seconds with a quie
 
 Per fault: the calls made while it lasted, by answer (2xx, 429, 503, other 5xx, timeouts), and the time from its end to
 the first success of every kind of call. At the end: acknowledged sends missing from the database (goal 0), tasks
-whose completion was acknowledged twice (goal 0), and 500s over the whole run (goal 0). PostgreSQL only (there are no
+whose completion was acknowledged twice (goal 0), acknowledged A2A sends whose task is missing (goal 0), acknowledged
+sends the stream never showed though it resumed after every break (goal 0), and 500s over the whole run (goal 0).
+PostgreSQL only (there are no
 replicas on SQLite).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import subprocess
 import threading
@@ -46,7 +52,8 @@ HOLD = 5.0  # seconds each fault lasts
 QUIET = 3.0  # seconds of plain load before and between faults
 SLOW = 0.2  # seconds the slow database holds each answer
 TARGET_RECOVERY_DB, TARGET_RECOVERY_REDIS = 5.0, 2.0
-KINDS = ("send", "assign", "claim", "complete")
+KINDS = ("send", "assign", "claim", "complete", "a2a")  # the calls whose recovery is timed (the stream: by its frames)
+DRAIN = 15.0  # seconds the stream has, after the load stops, to show the last sends
 
 
 @dataclass
@@ -63,12 +70,17 @@ class Load:
     calls: list[Call] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
     completed: Counter[str] = field(default_factory=Counter)
+    a2a_tasks: list[str] = field(default_factory=list)
+    streamed: Counter[str] = field(default_factory=Counter)  # message id -> times the live stream showed it
+    resumes: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def call(self, client: httpx.Client, kind: str, tool: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
-        """The call's status (0: timed out or no connection) and, when 200, its answer; recorded."""
+    def call(self, client: httpx.Client, kind: str, tool: str, body: dict[str, Any], **options: Any) -> tuple[int, dict[str, Any] | None]:
+        """The call's status (0: timed out or no connection) and, when 200, its answer; recorded. ``tool`` is a
+        catalog tool's name or a path."""
+        path = tool if tool.startswith("/") else f"/agora/{tool.removeprefix('agora.').replace('.', '/')}"
         try:
-            answer = client.post(f"/agora/{tool.removeprefix('agora.').replace('.', '/')}", json=body)
+            answer = client.post(path, json=body, **options)
             status = answer.status_code
         except httpx.HTTPError:
             status, answer = 0, None
@@ -133,9 +145,10 @@ def _under_load(bench: Bench, store: StoreProvider, url: str, redis: RedisServer
             fault("the primary fails over to its standby", lambda: primary.stop("immediate"), standby.promote)
             load.stop.set()
             for thread in threads:
-                thread.join(30)
+                thread.join(30 + DRAIN)
     stored = set(_psql(standby.port, "SELECT message_id FROM messages").split())
-    _report(bench, load, faults, stored)
+    tasks = set(_psql(standby.port, "SELECT task_id FROM a2a_tasks").split())
+    _report(bench, load, faults, stored, tasks)
 
 
 def _start_load(load: Load, hubs: list[Server], admin_key: str) -> list[threading.Thread]:
@@ -144,6 +157,7 @@ def _start_load(load: Load, hubs: list[Server], admin_key: str) -> list[threadin
     sender = clients[0].post("/agora/agents/register", json={"agent_name": "chaos-sender"}, headers=admin).json()
     sink = clients[0].post("/agora/agents/register", json={"agent_name": "chaos-sink"}, headers=admin).json()
     workers = [clients[0].post("/agora/agents/register", json={"agent_name": f"chaos-worker-{i}", "capabilities": ["chaos"]}, headers=admin).json() for i in range(2)]
+    a2a_agent = clients[0].post("/agora/agents/register", json={"agent_name": "chaos-a2a", "a2a": {"access": "public"}}, headers=admin).json()
 
     def each(token: str) -> list[httpx.Client]:
         return [httpx.Client(base_url=str(c.base_url), timeout=10, headers={"Authorization": f"Bearer {token}"}) for c in clients]
@@ -181,13 +195,77 @@ def _start_load(load: Load, hubs: list[Server], admin_key: str) -> list[threadin
                     break  # refused for good (its lease lost): another worker has it
                 time.sleep(0.2)
 
-    threads = [threading.Thread(target=send), threading.Thread(target=assign)] + [threading.Thread(target=work, args=(w, i)) for i, w in enumerate(workers)]
+    def a2a() -> None:
+        mine, n = each(admin_key), 0
+        while not load.stop.is_set():
+            n += 1
+            message = {"messageId": f"chaos-{n}", "role": "ROLE_USER", "parts": [{"text": f"n={n}"}]}
+            body = {"jsonrpc": "2.0", "id": n, "method": "SendMessage", "params": {"message": message, "configuration": {"returnImmediately": True}}}
+            status, answer = load.call(mine[n % 2], "a2a", f"/a2a/agents/{a2a_agent['agent_id']}", body, headers={"A2A-Version": "1.0"})
+            if answer is not None and "result" in answer:
+                load.a2a_tasks.append(answer["result"]["task"]["id"])
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=send), threading.Thread(target=assign), threading.Thread(target=a2a)]
+    threads += [threading.Thread(target=work, args=(w, i)) for i, w in enumerate(workers)]
+    threads.append(threading.Thread(target=_watch, args=(load, each(sink["agent_token"]))))
     for thread in threads:
         thread.start()
     return threads
 
 
-def _report(bench: Bench, load: Load, faults: list[tuple[str, float, float]], stored: set[str]) -> None:
+def _watch(load: Load, replicas: list[httpx.Client]) -> None:
+    """The receiver's live stream: read until it breaks, then again on the other replica from the last event seen
+    (``Last-Event-ID``); what it shows is acknowledged in batches. Ends once the load has stopped and every
+    acknowledged send was shown (or ``DRAIN`` seconds after it stopped)."""
+    last: str | None = None
+    drain_until = float("inf")
+    while time.monotonic() < drain_until:
+        if load.stop.is_set() and drain_until == float("inf"):
+            drain_until = time.monotonic() + DRAIN
+        if load.stop.is_set() and set(load.sent) <= set(load.streamed):
+            break
+        client = replicas[load.resumes % 2]
+        headers = {"Last-Event-ID": last} if last else {}
+        shown: list[str] = []
+        opened = False
+        try:
+            with client.stream("GET", "/events", params={"types": "message_received"}, headers=headers, timeout=httpx.Timeout(10, read=5)) as answer:
+                load.calls.append(Call(time.monotonic(), "stream", answer.status_code))
+                opened = answer.status_code == 200
+                event: dict[str, str] = {}
+                for line in answer.iter_lines() if opened else ():
+                    if line:
+                        key, _, value = line.partition(": ")
+                        event[key] = value
+                        continue
+                    if event.get("event") == "message_received":
+                        message_id = json.loads(event["data"])["message"]["message_id"]
+                        load.streamed[message_id] += 1
+                        shown.append(message_id)
+                        last = event["id"]
+                    event = {}
+                    if len(shown) >= 20:
+                        _acknowledge(client, shown)
+                        shown = []
+                    if load.stop.is_set() and set(load.sent) <= set(load.streamed):
+                        break
+        except httpx.HTTPError:
+            if not opened:
+                load.calls.append(Call(time.monotonic(), "stream", 0))
+        _acknowledge(client, shown)
+        load.resumes += 1
+        time.sleep(0.1)
+
+
+def _acknowledge(client: httpx.Client, message_ids: list[str]) -> None:
+    """What the stream showed is acknowledged; if that fails it is shown again later (at least once, not lost)."""
+    if message_ids:
+        with contextlib.suppress(httpx.HTTPError):
+            client.post("/agora/messaging/ack", json={"message_ids": message_ids})
+
+
+def _report(bench: Bench, load: Load, faults: list[tuple[str, float, float]], stored: set[str], tasks: set[str]) -> None:
     for name, began, ended in faults:
         during = Counter(_answer(c.status) for c in load.calls if began <= c.at <= ended)
         recovery = max((_first_success(load.calls, kind, ended) for kind in KINDS), default=0.0)
@@ -204,6 +282,14 @@ def _report(bench: Bench, load: Load, faults: list[tuple[str, float, float]], st
                           notes=f"{len(load.sent)} sends acknowledged over {len(load.calls)} calls"))  # fmt: skip
     bench.add(ValueRecord(NAME, "postgres", "tasks whose completion was acknowledged twice", doubled, "tasks", at_most(doubled, 0, "0"),
                           notes=f"{len(load.completed)} tasks completed"))  # fmt: skip
+    lost_a2a = len(set(load.a2a_tasks) - tasks)
+    bench.add(ValueRecord(NAME, "postgres", "acknowledged A2A sends whose task is missing", lost_a2a, "tasks", at_most(lost_a2a, 0, "0"),
+                          notes=f"{len(load.a2a_tasks)} A2A sends acknowledged"))  # fmt: skip
+    unseen = len(set(load.sent) - set(load.streamed))
+    repeated = sum(1 for n in load.streamed.values() if n > 1)
+    bench.add(ValueRecord(NAME, "postgres", "acknowledged sends the live stream never showed", unseen, "messages", at_most(unseen, 0, "0"),
+                          notes=f"the stream resumed {load.resumes} times and showed {len(load.streamed)} messages; "
+                                f"{repeated} shown again (unacknowledged when it broke: at least once)"))  # fmt: skip
     bench.add(ValueRecord(NAME, "postgres", "answers 5xx other than 503, whole run", errors, "answers", at_most(errors, 0, "0")))
 
 
