@@ -25,6 +25,7 @@ from agora.core.auth import generate_key
 from agora.core.authn import REVOKED, Authenticator, revocation_wake_keys
 from agora.core.clock import Clock
 from agora.core import housekeeping
+from agora.core.schedules import firing as scheduler
 from agora.core.activity import Activity
 from agora.core.context import Hub
 from agora.core.egress import EgressPolicy
@@ -82,6 +83,7 @@ def _background(hub: Hub) -> list[asyncio.Task[None]]:
         asyncio.create_task(LoopWatch().run(), name="loop-watch"),
         asyncio.create_task(PushDeliverer(hub).run(), name="a2a-push"),
         asyncio.create_task(Bridge(hub).run(), name="a2a-bridge"),
+        asyncio.create_task(scheduler.run(hub), name="schedules"),
         *housekeeping.start(hub),
     ]
 

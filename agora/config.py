@@ -45,6 +45,9 @@ class Settings:
     workflow_retention_seconds: float = 0.0
     usage_retention_seconds: float = 0.0
     offline_after_seconds: float = 90.0
+    schedule_min_interval_seconds: float = 10.0  # the shortest interval a schedule may have (core/schedules)
+    schedule_grace_seconds: float = 60.0  # a tick later than this (the hub was down) is missed: its policy decides
+    schedule_retention_seconds: float = 30 * 86_400  # ticks of schedules' history are kept this long
     stream_send_timeout: float = 10.0
     mcp_gateway_refresh_seconds: float = 5.0
     public_url: str | None = None  # how clients reach this hub (cards carry it); unset: taken from each request

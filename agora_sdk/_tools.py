@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, budgets, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, search, tasks, users, workflows
+    from .wire import a2a, admin, agents, budgets, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, schedules, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -340,11 +340,11 @@ class TaskTools(SyncGroup):
         *,
         assignee: str | None | Unset = UNSET,
         required_capabilities: builtins.list[str] | Unset = UNSET,
-        deadline: datetime | None | Unset = UNSET,
         priority: messaging.PriorityLevel | int | Unset = UNSET,
-        idempotency_key: str | None | Unset = UNSET,
         max_attempts: int | Unset = UNSET,
         retry_backoff_seconds: float | None | Unset = UNSET,
+        deadline: datetime | None | Unset = UNSET,
+        idempotency_key: str | None | Unset = UNSET,
         depends_on: builtins.list[str] | Unset = UNSET,
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
@@ -357,11 +357,11 @@ class TaskTools(SyncGroup):
             assignee: Agent id or name; or give required_capabilities.
             required_capabilities: Any active agent with all of these may claim it.
             payload: optional (default empty).
-            deadline: After this the task fails as 'expired'.
             priority: optional (default 2).
-            idempotency_key: The same key returns the same task.
             max_attempts: Claims before the task goes to the dead letter.
             retry_backoff_seconds: Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s.
+            deadline: After this the task fails as 'expired'.
+            idempotency_key: The same key returns the same task.
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
@@ -609,6 +609,161 @@ class TaskTools(SyncGroup):
         Args:
             task_type: optional (default None)."""
         return self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
+
+
+class SchedulesTools(SyncGroup):
+    """Tools ``agora.schedules.*``."""
+
+    def create(
+        self,
+        name: str,
+        trigger: str,
+        *,
+        overlap: schedules.Overlap | str | None | Unset = UNSET,
+        missed: schedules.Missed | str | None | Unset = UNSET,
+        catch_up_max: int | None | Unset = UNSET,
+        jitter_seconds: float | None | Unset = UNSET,
+        start_at: datetime | None | Unset = UNSET,
+        end_at: datetime | None | Unset = UNSET,
+        max_runs: int | None | Unset = UNSET,
+        timezone: str | Unset = UNSET,
+        action: schedules.Action | dict[str, Any],
+        description: str | None | Unset = UNSET,
+        paused: bool | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Schedule recurring work: at each tick of a cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m') or one time ('at 2026-12-01T09:00'), in an IANA time zone, assign a task, send a message or run a saved workflow ({{tick}} in it becomes the tick's time), exactly once per tick. Policies: overlap (skip, queue, allow), missed ticks after downtime (skip, run_once, catch_up), jitter, start_at/end_at, max_runs. It acts as its creator, whose rights are checked at each tick.
+
+        Args:
+            overlap: While the previous run goes on: skip (default), queue or allow.
+            missed: Ticks passed while no hub ran: skip, run_once (default) or catch_up.
+            catch_up_max: With catch_up: the most missed ticks run (default 10).
+            jitter_seconds: Each tick fires up to this much later, at random (default 0).
+            start_at: No tick before this (an interval counts from it).
+            end_at: No tick after this: the schedule ends.
+            max_runs: The schedule ends after this many runs.
+            name: Unique in the tenant.
+            trigger: A cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m', 'every 1h30m') or one time ('at 2026-12-01T09:00').
+            timezone: The IANA time zone the trigger reads in.
+            action: required.
+            description: optional (default None).
+            paused: Create it paused."""
+        return self._call("agora.schedules.create", "schedules.Schedule", locals(), retry_safe=False)
+
+    def get(
+        self,
+        schedule: str,
+    ) -> schedules.Schedule:
+        """A schedule by id or name: its trigger (and in words), action, policies, status, next runs and last tick.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return self._call("agora.schedules.get", "schedules.Schedule", locals(), retry_safe=True)
+
+    def list(
+        self,
+        *,
+        status: schedules.ScheduleStatus | str | None | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> schedules.ScheduleList:
+        """The tenant's schedules by name, optionally of one status (active, paused, ended, stopped); cursor pagination.
+
+        Args:
+            status: optional (default None).
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return self._call("agora.schedules.list", "schedules.ScheduleList", locals(), retry_safe=True)
+
+    def update(
+        self,
+        schedule: str,
+        *,
+        overlap: schedules.Overlap | str | None | Unset = UNSET,
+        missed: schedules.Missed | str | None | Unset = UNSET,
+        catch_up_max: int | None | Unset = UNSET,
+        jitter_seconds: float | None | Unset = UNSET,
+        start_at: datetime | None | Unset = UNSET,
+        end_at: datetime | None | Unset = UNSET,
+        max_runs: int | None | Unset = UNSET,
+        trigger: str | None | Unset = UNSET,
+        timezone: str | None | Unset = UNSET,
+        action: schedules.Action | dict[str, Any] | None | Unset = UNSET,
+        description: str | None | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Change a schedule's trigger, time zone, action or policies; its next tick is computed again and it acts as the caller from now.
+
+        Args:
+            overlap: While the previous run goes on: skip (default), queue or allow.
+            missed: Ticks passed while no hub ran: skip, run_once (default) or catch_up.
+            catch_up_max: With catch_up: the most missed ticks run (default 10).
+            jitter_seconds: Each tick fires up to this much later, at random (default 0).
+            start_at: No tick before this (an interval counts from it).
+            end_at: No tick after this: the schedule ends.
+            max_runs: The schedule ends after this many runs.
+            schedule: The schedule's id (sched_…) or name.
+            trigger: optional (default None).
+            timezone: optional (default None).
+            action: optional (default None).
+            description: optional (default None)."""
+        return self._call("agora.schedules.update", "schedules.Schedule", locals(), retry_safe=False)
+
+    def pause(
+        self,
+        schedule: str,
+        *,
+        note: str | None | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Pause a schedule (with a note): no tick fires until it is resumed.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name.
+            note: Why, for whoever looks at it next."""
+        return self._call("agora.schedules.pause", "schedules.Schedule", locals(), retry_safe=False)
+
+    def resume(
+        self,
+        schedule: str,
+    ) -> schedules.Schedule:
+        """Resume a paused or stopped schedule: ticks from now on fire (those that passed meanwhile do not); it acts as the caller.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return self._call("agora.schedules.resume", "schedules.Schedule", locals(), retry_safe=False)
+
+    def delete(
+        self,
+        schedule: str,
+    ) -> schedules.ScheduleDeleted:
+        """Delete a schedule and its history (what it started stays).
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return self._call("agora.schedules.delete", "schedules.ScheduleDeleted", locals(), retry_safe=False)
+
+    def run_now(
+        self,
+        schedule: str,
+    ) -> schedules.RanNow:
+        """Fire a schedule now, besides its clock (its overlap policy applies); the tick it made.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return self._call("agora.schedules.run_now", "schedules.RanNow", locals(), retry_safe=False)
+
+    def history(
+        self,
+        schedule: str,
+        *,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> schedules.TickHistory:
+        """A schedule's ticks, newest first: when each was due and fired, its lag, outcome (fired, skipped, queued, missed, refused) and what it started, with that run's status.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name.
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return self._call("agora.schedules.history", "schedules.TickHistory", locals(), retry_safe=True)
 
 
 class ReviewsTools(SyncGroup):
@@ -2090,11 +2245,11 @@ class AsyncTaskTools(AsyncGroup):
         *,
         assignee: str | None | Unset = UNSET,
         required_capabilities: builtins.list[str] | Unset = UNSET,
-        deadline: datetime | None | Unset = UNSET,
         priority: messaging.PriorityLevel | int | Unset = UNSET,
-        idempotency_key: str | None | Unset = UNSET,
         max_attempts: int | Unset = UNSET,
         retry_backoff_seconds: float | None | Unset = UNSET,
+        deadline: datetime | None | Unset = UNSET,
+        idempotency_key: str | None | Unset = UNSET,
         depends_on: builtins.list[str] | Unset = UNSET,
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
@@ -2107,11 +2262,11 @@ class AsyncTaskTools(AsyncGroup):
             assignee: Agent id or name; or give required_capabilities.
             required_capabilities: Any active agent with all of these may claim it.
             payload: optional (default empty).
-            deadline: After this the task fails as 'expired'.
             priority: optional (default 2).
-            idempotency_key: The same key returns the same task.
             max_attempts: Claims before the task goes to the dead letter.
             retry_backoff_seconds: Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s.
+            deadline: After this the task fails as 'expired'.
+            idempotency_key: The same key returns the same task.
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
@@ -2359,6 +2514,161 @@ class AsyncTaskTools(AsyncGroup):
         Args:
             task_type: optional (default None)."""
         return await self._call("agora.task.stats", "tasks.TaskStats", locals(), retry_safe=True)
+
+
+class AsyncSchedulesTools(AsyncGroup):
+    """Tools ``agora.schedules.*``."""
+
+    async def create(
+        self,
+        name: str,
+        trigger: str,
+        *,
+        overlap: schedules.Overlap | str | None | Unset = UNSET,
+        missed: schedules.Missed | str | None | Unset = UNSET,
+        catch_up_max: int | None | Unset = UNSET,
+        jitter_seconds: float | None | Unset = UNSET,
+        start_at: datetime | None | Unset = UNSET,
+        end_at: datetime | None | Unset = UNSET,
+        max_runs: int | None | Unset = UNSET,
+        timezone: str | Unset = UNSET,
+        action: schedules.Action | dict[str, Any],
+        description: str | None | Unset = UNSET,
+        paused: bool | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Schedule recurring work: at each tick of a cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m') or one time ('at 2026-12-01T09:00'), in an IANA time zone, assign a task, send a message or run a saved workflow ({{tick}} in it becomes the tick's time), exactly once per tick. Policies: overlap (skip, queue, allow), missed ticks after downtime (skip, run_once, catch_up), jitter, start_at/end_at, max_runs. It acts as its creator, whose rights are checked at each tick.
+
+        Args:
+            overlap: While the previous run goes on: skip (default), queue or allow.
+            missed: Ticks passed while no hub ran: skip, run_once (default) or catch_up.
+            catch_up_max: With catch_up: the most missed ticks run (default 10).
+            jitter_seconds: Each tick fires up to this much later, at random (default 0).
+            start_at: No tick before this (an interval counts from it).
+            end_at: No tick after this: the schedule ends.
+            max_runs: The schedule ends after this many runs.
+            name: Unique in the tenant.
+            trigger: A cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m', 'every 1h30m') or one time ('at 2026-12-01T09:00').
+            timezone: The IANA time zone the trigger reads in.
+            action: required.
+            description: optional (default None).
+            paused: Create it paused."""
+        return await self._call("agora.schedules.create", "schedules.Schedule", locals(), retry_safe=False)
+
+    async def get(
+        self,
+        schedule: str,
+    ) -> schedules.Schedule:
+        """A schedule by id or name: its trigger (and in words), action, policies, status, next runs and last tick.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return await self._call("agora.schedules.get", "schedules.Schedule", locals(), retry_safe=True)
+
+    async def list(
+        self,
+        *,
+        status: schedules.ScheduleStatus | str | None | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> schedules.ScheduleList:
+        """The tenant's schedules by name, optionally of one status (active, paused, ended, stopped); cursor pagination.
+
+        Args:
+            status: optional (default None).
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return await self._call("agora.schedules.list", "schedules.ScheduleList", locals(), retry_safe=True)
+
+    async def update(
+        self,
+        schedule: str,
+        *,
+        overlap: schedules.Overlap | str | None | Unset = UNSET,
+        missed: schedules.Missed | str | None | Unset = UNSET,
+        catch_up_max: int | None | Unset = UNSET,
+        jitter_seconds: float | None | Unset = UNSET,
+        start_at: datetime | None | Unset = UNSET,
+        end_at: datetime | None | Unset = UNSET,
+        max_runs: int | None | Unset = UNSET,
+        trigger: str | None | Unset = UNSET,
+        timezone: str | None | Unset = UNSET,
+        action: schedules.Action | dict[str, Any] | None | Unset = UNSET,
+        description: str | None | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Change a schedule's trigger, time zone, action or policies; its next tick is computed again and it acts as the caller from now.
+
+        Args:
+            overlap: While the previous run goes on: skip (default), queue or allow.
+            missed: Ticks passed while no hub ran: skip, run_once (default) or catch_up.
+            catch_up_max: With catch_up: the most missed ticks run (default 10).
+            jitter_seconds: Each tick fires up to this much later, at random (default 0).
+            start_at: No tick before this (an interval counts from it).
+            end_at: No tick after this: the schedule ends.
+            max_runs: The schedule ends after this many runs.
+            schedule: The schedule's id (sched_…) or name.
+            trigger: optional (default None).
+            timezone: optional (default None).
+            action: optional (default None).
+            description: optional (default None)."""
+        return await self._call("agora.schedules.update", "schedules.Schedule", locals(), retry_safe=False)
+
+    async def pause(
+        self,
+        schedule: str,
+        *,
+        note: str | None | Unset = UNSET,
+    ) -> schedules.Schedule:
+        """Pause a schedule (with a note): no tick fires until it is resumed.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name.
+            note: Why, for whoever looks at it next."""
+        return await self._call("agora.schedules.pause", "schedules.Schedule", locals(), retry_safe=False)
+
+    async def resume(
+        self,
+        schedule: str,
+    ) -> schedules.Schedule:
+        """Resume a paused or stopped schedule: ticks from now on fire (those that passed meanwhile do not); it acts as the caller.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return await self._call("agora.schedules.resume", "schedules.Schedule", locals(), retry_safe=False)
+
+    async def delete(
+        self,
+        schedule: str,
+    ) -> schedules.ScheduleDeleted:
+        """Delete a schedule and its history (what it started stays).
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return await self._call("agora.schedules.delete", "schedules.ScheduleDeleted", locals(), retry_safe=False)
+
+    async def run_now(
+        self,
+        schedule: str,
+    ) -> schedules.RanNow:
+        """Fire a schedule now, besides its clock (its overlap policy applies); the tick it made.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name."""
+        return await self._call("agora.schedules.run_now", "schedules.RanNow", locals(), retry_safe=False)
+
+    async def history(
+        self,
+        schedule: str,
+        *,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> schedules.TickHistory:
+        """A schedule's ticks, newest first: when each was due and fired, its lag, outcome (fired, skipped, queued, missed, refused) and what it started, with that run's status.
+
+        Args:
+            schedule: The schedule's id (sched_…) or name.
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return await self._call("agora.schedules.history", "schedules.TickHistory", locals(), retry_safe=True)
 
 
 class AsyncReviewsTools(AsyncGroup):
@@ -3532,6 +3842,7 @@ class ToolGroups:
         self.messaging = MessagingTools(self)
         self.query = QueryTools(self)
         self.reviews = ReviewsTools(self)
+        self.schedules = SchedulesTools(self)
         self.task = TaskTools(self)
         self.tools = ToolsTools(self)
         self.users = UsersTools(self)
@@ -3554,6 +3865,7 @@ class AsyncToolGroups:
         self.messaging = AsyncMessagingTools(self)
         self.query = AsyncQueryTools(self)
         self.reviews = AsyncReviewsTools(self)
+        self.schedules = AsyncSchedulesTools(self)
         self.task = AsyncTaskTools(self)
         self.tools = AsyncToolsTools(self)
         self.users = AsyncUsersTools(self)

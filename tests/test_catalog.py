@@ -75,6 +75,13 @@ def _definition(admin: httpx.Client) -> str:
     return name
 
 
+def _schedule(admin: httpx.Client, **fields: Any) -> str:
+    """A schedule of the admin's tenant: a message to one of its agents each Monday at 09:00 in Berlin."""
+    action = {"message": {"to_agent": _agent(admin), "content": {"week_of": "{{tick}}"}}}
+    made = ok(call(admin, "agora.schedules.create", name=unique("weekly"), trigger="0 9 * * 1", timezone="Europe/Berlin", action=action, **fields))
+    return str(made["name"])
+
+
 def _failed_task(admin: httpx.Client) -> str:
     claimed = _claimed(admin)
     ok(call(admin, "agora.task.update", task_id=claimed["task_id"], lease_token=claimed["lease_token"], status="failed"))
@@ -258,6 +265,19 @@ EXAMPLES: dict[str, Example] = {
     },  # fmt: skip
     "agora.workflow.define": lambda a: {"workflow_name": unique("etl"), "steps": [{"name": "extract", "agent": unique("x")}], "description": "nightly"},
     "agora.workflow.run": lambda a: {"workflow_name": _definition(a), "input": {"day": "monday"}},
+    "agora.schedules.create": lambda a: {
+        "name": unique("nightly"), "trigger": "@daily", "timezone": "America/New_York", "overlap": "queue", "missed": "catch_up",
+        "catch_up_max": 3, "jitter_seconds": 30, "max_runs": 100, "description": "the nightly report",
+        "action": {"task": {"task_type": "report", "required_capabilities": ["reports"], "payload": {"day": "{{tick}}"}, "deadline_seconds": 3600}},
+    },
+    "agora.schedules.get": lambda a: {"schedule": _schedule(a)},
+    "agora.schedules.list": lambda a: {"status": "active", "limit": 5},
+    "agora.schedules.update": lambda a: {"schedule": _schedule(a), "trigger": "every 15m", "timezone": "UTC", "jitter_seconds": 5},
+    "agora.schedules.pause": lambda a: {"schedule": _schedule(a), "note": "holidays"},
+    "agora.schedules.resume": lambda a: {"schedule": _schedule(a, paused=True)},
+    "agora.schedules.delete": lambda a: {"schedule": _schedule(a)},
+    "agora.schedules.run_now": lambda a: {"schedule": _schedule(a)},
+    "agora.schedules.history": lambda a: {"schedule": _schedule(a), "limit": 10},
     "agora.workflow.status": lambda a: {"workflow_id": _workflow(a), "mermaid": True},
     "agora.workflow.list": lambda a: {"status": "running", "limit": 5},
     "agora.workflow.modify": lambda a: {"workflow_id": _workflow(a), "add": [{"name": "report", "agent": unique("writer")}]},

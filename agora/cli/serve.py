@@ -84,6 +84,10 @@ UsageRetention = Annotated[
         help="Seconds marketplace usage records are kept; never before their month's invoice closes (default 0: forever).",
     ),
 ]  # fmt: skip
+ScheduleRetention = Annotated[
+    float,
+    typer.Option(envvar="AGORA_SCHEDULE_RETENTION", min=0, help="Seconds the ticks of schedules' history are kept (default 30 days; 0: forever)."),
+]
 
 
 # How the hub runs under uvicorn (the benchmarks' ceiling server uses the same).
@@ -198,6 +202,17 @@ def serve(
     task_retention: TaskRetention = Settings.task_retention_seconds,
     workflow_retention: WorkflowRetention = Settings.workflow_retention_seconds,
     usage_retention: UsageRetention = Settings.usage_retention_seconds,
+    schedule_retention: ScheduleRetention = Settings.schedule_retention_seconds,
+    schedule_min_interval: Annotated[
+        float, typer.Option(envvar="AGORA_SCHEDULE_MIN_INTERVAL", min=0, help="The shortest interval a schedule may have, in seconds ('every 10s').")
+    ] = Settings.schedule_min_interval_seconds,
+    schedule_grace: Annotated[
+        float,
+        typer.Option(
+            envvar="AGORA_SCHEDULE_GRACE", min=0,
+            help="Seconds late a tick may fire; one later than this (the hub was down) is missed, and the schedule's 'missed' policy decides.",
+        ),
+    ] = Settings.schedule_grace_seconds,
     offline_after: Annotated[
         float, typer.Option(envvar="AGORA_OFFLINE_AFTER", help="Seconds without a heartbeat or live stream before an agent is marked offline.")
     ] = 90.0,
@@ -584,6 +599,9 @@ def serve(
         task_retention_seconds=task_retention,
         workflow_retention_seconds=workflow_retention,
         usage_retention_seconds=usage_retention,
+        schedule_retention_seconds=schedule_retention,
+        schedule_min_interval_seconds=schedule_min_interval,
+        schedule_grace_seconds=schedule_grace,
         offline_after_seconds=offline_after,
         reputation_seconds=reputation_seconds,
         stream_send_timeout=stream_send_timeout,

@@ -24,6 +24,7 @@ from .serve import (
     DataDir,
     EventRetention,
     MessageRetention,
+    ScheduleRetention,
     TaskRetention,
     UsageRetention,
     WorkflowRetention,
@@ -192,6 +193,7 @@ def retention(
     task_retention: TaskRetention = Settings.task_retention_seconds,
     workflow_retention: WorkflowRetention = Settings.workflow_retention_seconds,
     usage_retention: UsageRetention = Settings.usage_retention_seconds,
+    schedule_retention: ScheduleRetention = Settings.schedule_retention_seconds,
     apply: Annotated[
         bool, typer.Option("--apply", help="Remove it now, a small batch at a time, as a running hub's retention job does every minute.")
     ] = False,
@@ -211,6 +213,7 @@ def retention(
     settings = Settings(
         message_retention_seconds=message_retention, event_retention_seconds=event_retention, a2a_retention_seconds=a2a_retention,
         task_retention_seconds=task_retention, workflow_retention_seconds=workflow_retention, usage_retention_seconds=usage_retention,
+        schedule_retention_seconds=schedule_retention,
     )  # fmt: skip
     kept = retention_service.policies(settings)
     schema = read_status(database_url, data_dir, CONNECT_TIMEOUT)[1]

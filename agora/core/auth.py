@@ -32,6 +32,8 @@ class Scope(StrEnum):
     tasks_write = "tasks:write"
     workflows_read = "workflows:read"
     workflows_write = "workflows:write"
+    schedules_read = "schedules:read"
+    schedules_write = "schedules:write"  # make and change schedules (each tick's action needs its own scope too)
     mcp_servers_read = "mcp_servers:read"
     mcp_servers_write = "mcp_servers:write"
     tools_call = "tools:call"  # tools imported from external MCP servers (ext.*)
@@ -51,12 +53,12 @@ DEFAULT_SCOPES = frozenset(ALL_SCOPES - {Scope.admin.value})
 
 
 _READ = frozenset({
-    Scope.agents_read, Scope.messaging_read, Scope.tasks_read, Scope.workflows_read, Scope.mcp_servers_read,
-    Scope.marketplace_read, Scope.billing_read,
+    Scope.agents_read, Scope.messaging_read, Scope.tasks_read, Scope.workflows_read, Scope.schedules_read,
+    Scope.mcp_servers_read, Scope.marketplace_read, Scope.billing_read,
 })  # fmt: skip
 _OPERATE = _READ | {
-    Scope.messaging_send, Scope.messaging_receive, Scope.tasks_write, Scope.workflows_write, Scope.instances_control,
-    Scope.tools_call,
+    Scope.messaging_send, Scope.messaging_receive, Scope.tasks_write, Scope.workflows_write, Scope.schedules_write,
+    Scope.instances_control, Scope.tools_call,
 }  # fmt: skip
 _DEVELOP = _OPERATE | {Scope.agents_write, Scope.marketplace_write, Scope.instances_write, Scope.mcp_servers_write}
 ROLE_SCOPES: dict[Role, frozenset[str]] = {

@@ -164,18 +164,7 @@ class Authenticator:
         row = await self._store.read(key_ops.lookup, key_hash, self._clock.now()) if may_be_stored else None
         if row is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)")
-        return Principal(
-            kind=PrincipalKind(row["kind"]),
-            key_id=row["key_id"],
-            tenant_id=row["tenant_id"] or "default",
-            scopes=frozenset(row["scopes"]),
-            agent_id=row["agent_id"],
-            agent_status=row["agent_status"],
-            key_hash=key_hash,
-            role=row["role"],
-            user_id=row["user_id"],
-            user_email=row["user_email"],
-        )
+        return principal_of_key(row, key_hash)
 
     def forget(self, key_hashes: list[str] | None = None, user_ids: list[str] | None = None) -> None:
         """Drop cached principals (all of them when no hashes are given), and the provider's tokens of these people,
@@ -215,6 +204,22 @@ class Authenticator:
             self._cache.pop(h, None)
             for token_hash in self._derived.pop(h, ()):
                 self._cache.pop(token_hash, None)
+
+
+def principal_of_key(row: dict[str, Any], key_hash: str) -> Principal:
+    """The principal of a live stored key (``key_ops.lookup``'s row)."""
+    return Principal(
+        kind=PrincipalKind(row["kind"]),
+        key_id=row["key_id"],
+        tenant_id=row["tenant_id"] or "default",
+        scopes=frozenset(row["scopes"]),
+        agent_id=row["agent_id"],
+        agent_status=row["agent_status"],
+        key_hash=key_hash,
+        role=row["role"],
+        user_id=row["user_id"],
+        user_email=row["user_email"],
+    )
 
 
 def _tenant_of(user: dict[str, Any], ref: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -71,6 +72,7 @@ class Hub:
     handoffs: Handoffs = field(default_factory=Handoffs)  # work channels new tasks can be handed to, on this replica
     answered: AnsweredCalls = field(default_factory=AnsweredCalls)  # keyed calls' answers, for their resends
     live: LiveAgents = field(default_factory=LiveAgents)  # agents with a live stream here, whose presence is written
+    schedule_wake: asyncio.Event = field(default_factory=asyncio.Event)  # a schedule changed here: the scheduler looks now
     llm: LanguageModel | None = None  # the marketplace chat's language model (--llm-url); None: deterministic only
     tool_runs: ToolRuns = field(init=False, repr=False)  # the calls this replica runs in the background (set at start)
     search: SearchEngine = field(init=False, repr=False)  # embedder, vectors in memory, vocabulary (set at start)

@@ -50,6 +50,7 @@ def policies(settings: Settings) -> Policies:
         "tasks": kept(settings.task_retention_seconds),
         "workflows": kept(settings.workflow_retention_seconds),
         "usage": kept(settings.usage_retention_seconds),
+        "schedule_ticks": kept(settings.schedule_retention_seconds),
     }
 
 

@@ -140,6 +140,20 @@ STORAGE_FULL_REFUSALS = Counter(
     registry=REGISTRY,
 )
 
+SCHEDULE_TICKS = Counter(
+    "agora_schedule_ticks",
+    "Ticks of schedules, by outcome: fired, skipped (the run before still going), queued, missed (passed while no hub "
+    "ran) or refused (the action was refused).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SCHEDULE_LAG = Histogram(
+    "agora_schedule_lag_seconds",
+    "From a tick's time (with its jitter) to its action being committed, for ticks the clock fired.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+
 EVENT_LOOP_LAG = Histogram(
     "agora_event_loop_lag_seconds",
     "How late the event loop ran a tick it had scheduled (observability/loop_watch): high values delay every request.",
@@ -165,6 +179,10 @@ def count_request(method: str, status: int) -> None:
 
 def count_purged(kind: str, rows: int) -> None:
     _child(RETENTION_PURGED, kind).inc(rows)
+
+
+def count_ticks(outcome: str, ticks: int = 1) -> None:
+    _child(SCHEDULE_TICKS, outcome).inc(ticks)
 
 
 def count_pushed(how: str, tasks: int) -> None:

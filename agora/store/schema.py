@@ -865,6 +865,63 @@ billing_budgets = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Schedules (core/schedules): work the hub starts on a clock. ``next_fire_at`` (the next tick plus its jitter) is what
+# the scheduler reads, by index: idle schedules cost nothing between ticks. A schedule acts as the key that made it
+# (``owner_key_hash``) or the person who made it (``owner_user_id``), checked again at each tick.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("schedule_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("trigger", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("anchor_at", UtcDateTime, nullable=False),  # where an interval counts from
+    Column("action", Json, nullable=False),  # wire.schedules.Action
+    Column("overlap", String(8), nullable=False),
+    Column("missed", String(8), nullable=False),
+    Column("catch_up_max", Integer, nullable=False),
+    Column("jitter_seconds", Float, nullable=False),
+    Column("start_at", UtcDateTime, nullable=True),
+    Column("end_at", UtcDateTime, nullable=True),
+    Column("max_runs", Integer, nullable=True),
+    Column("status", String(8), nullable=False),  # active, paused, ended, stopped
+    Column("status_reason", Text, nullable=True),
+    Column("runs", Integer, nullable=False),
+    Column("next_tick_at", UtcDateTime, nullable=True),  # the next tick the clock gives (none: ended)
+    Column("next_fire_at", UtcDateTime, nullable=True),  # next_tick_at plus its jitter; null unless active
+    Column("queued_tick_at", UtcDateTime, nullable=True),  # overlap 'queue': the tick waiting for the run before
+    Column("last_run_kind", String(8), nullable=True),
+    Column("last_run_id", String(64), nullable=True),
+    Column("owner_key_hash", String(64), nullable=True),  # the key it acts as (null: a person's, or the bootstrap key)
+    Column("owner_user_id", String(32), nullable=True),  # the person it acts for, with their role in the tenant now
+    Column("created_by", String(160), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_schedules_tenant_name"),
+    Index("ix_schedules_due", "next_fire_at"),
+    Index("ix_schedules_queued", "queued_tick_at"),
+    Index("ix_schedules_owner", "owner_key_hash"),
+)
+
+# One row per tick of a schedule: the key that makes each tick fire once, on any number of replicas, and its history.
+schedule_ticks = Table(
+    "schedule_ticks",
+    metadata,
+    Column("schedule_id", String(32), primary_key=True),
+    Column("tick_at", UtcDateTime, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("outcome", String(8), nullable=False),  # fired, skipped, queued, missed, refused
+    Column("reason", Text, nullable=True),
+    Column("manual", Boolean, nullable=False),
+    Column("fired_at", UtcDateTime, nullable=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("run_kind", String(8), nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Index("ix_schedule_ticks_recorded", "recorded_at"),  # retention
+)
+
 # Web console sign-ins. The cookie holds a random token; only its SHA-256 is stored, with the hash of the key it was
 # exchanged for (so revoking that key ends its sessions) and the session's CSRF token. Expired rows are purged.
 console_sessions = Table(

@@ -35,7 +35,9 @@ class TaskStatus(StrEnum):
 FINISHED = frozenset({TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.dead_letter})
 
 
-class AssignTask(Input):
+class TaskSpec(Input):
+    """What a task is and who may take it: an assign's fields, and a schedule's task (``schedules.ScheduledTask``)."""
+
     positional_args = ("task_type", "payload")
 
     task_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -44,24 +46,27 @@ class AssignTask(Input):
         default_factory=list, max_length=20, description="Any active agent with all of these may claim it."
     )
     payload: JSONObject = Field(default_factory=dict)
-    deadline: UtcDatetime | None = Field(None, description="After this the task fails as 'expired'.")
     priority: Priority = PriorityLevel.normal
-    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="The same key returns the same task.")
     max_attempts: int = Field(3, ge=1, le=100, description="Claims before the task goes to the dead letter.")
     retry_backoff_seconds: float | None = Field(
         None, gt=0, le=300, description="Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s."
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TaskSpec:
+        _check_one_target(self.assignee, self.required_capabilities)
+        return self
+
+
+class AssignTask(TaskSpec):
+    deadline: UtcDatetime | None = Field(None, description="After this the task fails as 'expired'.")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="The same key returns the same task.")
     depends_on: list[TaskId] = Field(default_factory=list, max_length=100, description="Tasks that must complete first.")
     run_if_dependency_fails: bool = Field(False, description="Run once the dependencies finish, whatever their outcome.")
     require_available: bool = Field(
         False, description="Refuse (409) unless an active agent can take it now, instead of queueing with a warning."
     )
     workflow_id: str | None = Field(None, max_length=64)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> AssignTask:
-        _check_one_target(self.assignee, self.required_capabilities)
-        return self
 
 
 def _check_one_target(assignee: str | None, required_capabilities: list[str]) -> None:

@@ -50,6 +50,9 @@ MATRIX: dict[tuple[str, str], Builder] = {
         "agora.workflow.status", "agora.workflow.modify", "agora.workflow.cancel", "agora.workflow.signal")},
     ("agora.workflow.signal", "step"): EXAMPLES["agora.workflow.signal"],
     ("agora.workflow.run", "workflow_name"): EXAMPLES["agora.workflow.run"],
+    **{(tool, "schedule"): EXAMPLES[tool] for tool in (
+        "agora.schedules.get", "agora.schedules.update", "agora.schedules.pause", "agora.schedules.resume",
+        "agora.schedules.delete", "agora.schedules.run_now", "agora.schedules.history")},  # fmt: skip
     ("agora.marketplace.unlist", "listing"): lambda a: {"listing": _unlisted(a)},
     ("agora.marketplace.get_listing", "listing"): lambda a: {"listing": _unlisted(a)},
     ("agora.marketplace.create_instance", "agent_id"): lambda a: {"agent_id": _unlisted(a)},
@@ -82,6 +85,7 @@ NOT_IN_MATRIX = {
     "test_gateway.py::test_a_tenant_s_server_is_seen_by_that_tenant_only (the admin's are shared, seen by all)",
     ("agora.workflow.create", "workflow_name"): "the name of a new workflow run",
     ("agora.workflow.define", "workflow_name"): "the caller's own new definition",
+    ("agora.schedules.create", "name"): "the caller's own new schedule (names are per tenant)",
     ("agora.mcp_servers.register", "name"): "a new server's name (per tenant)",
     ("agora.hosting.register_node", "name"): "a node's own name",
     ("agora.admin.keys.create", "name"): "a label of the new key",
@@ -110,7 +114,7 @@ def _unlisted(admin: httpx.Client) -> str:
     return listing
 
 
-_REFERENCE = re.compile(r"(_id|_ids|^agent|_agent|^assignee|^tenant|^listing|^instance|^task|^workflow_name|^node|^name|^step)$")
+_REFERENCE = re.compile(r"(_id|_ids|^agent|_agent|^assignee|^tenant|^listing|^instance|^task|^workflow_name|^node|^name|^step|^schedule)$")
 
 
 def _ghost(value: Any) -> Any:

@@ -6,7 +6,7 @@ Every message is committed before the sender gets its receipt; the notifier then
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -107,7 +107,7 @@ def _no_agent(missing: list[str]) -> NotFound:
     return NotFound(f"no agent {', '.join(repr(m) for m in missing[:10])}", details={"agents": missing[:50]})
 
 
-def _draft(ctx: CallContext, msg: SendMessage, now: Any) -> dict[str, Any]:
+def draft(ctx: CallContext, msg: SendMessage, now: Any) -> dict[str, Any]:
     """The stored row of a message, but for its tenant and recipient (resolved in the sending transaction)."""
     size = len(orjson.dumps(msg.content))
     if size > ctx.hub.settings.max_message_bytes:
@@ -145,7 +145,7 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
     one call, which costs a third less than one call per receipt)."""
     p = ctx.principal
     now = ctx.clock.now()
-    drafts = [_draft(ctx, msg, now) for msg in batch]
+    drafts = [draft(ctx, msg, now) for msg in batch]
     refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
     scope = p.tenant_scope()
     if len(drafts) == 1 and _plain_direct(drafts[0]):
@@ -153,32 +153,43 @@ async def _send_all(ctx: CallContext, batch: list[SendMessage]) -> list[dict[str
         if (key := (is_id(refs[0], "agent"), scope is not None, answers)) in _DIRECT_SEND:
             return [await _send_one(ctx, key, refs[0], scope, drafts[0], now)]
 
-    def op(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        # Recipients are resolved in the sending transaction: one trip to the store, and none can vanish in between.
-        recipients = _resolve_recipients(conn, scope, refs) if refs else {}
-        rows, by_tenant = [], {}
-        for msg, draft in zip(batch, drafts):
-            target = recipients.get(msg.to_agent or "")
-            row = {**draft, "tenant_id": target["tenant_id"] if target else p.tenant_id, "recipient_id": target and target["agent_id"]}
-            rows.append(row)
-            by_tenant.setdefault(row["tenant_id"], []).append(row)
-        receipts: dict[str, dict[str, Any]] = {}
-        for tenant_id, tenant_rows in by_tenant.items():
-            for row, receipt in zip(tenant_rows, message_ops.send(conn, tenant_id, _sender(ctx), tenant_rows, now)):
-                receipts[row["message_id"]] = receipt
-        return rows, receipts
+    rows, receipts = await ctx.store.write(send_in, ctx, batch, drafts, now)
+    await announce_sent(ctx, rows, receipts)
+    return [receipts[row["message_id"]] for row in rows]
 
-    rows, receipts = await ctx.store.write(op)
+
+def send_in(
+    conn: Connection, ctx: CallContext, batch: list[SendMessage], drafts: list[dict[str, Any]], now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Store the drafted messages inside the caller's transaction: (rows, receipts by message id). Recipients are
+    resolved in it: one trip to the store, and none can vanish in between."""
+    p = ctx.principal
+    refs = sorted({m.to_agent for m in batch if m.to_agent and m.to_agent != BROADCAST})
+    recipients = _resolve_recipients(conn, p.tenant_scope(), refs) if refs else {}
+    rows, by_tenant = [], {}
+    for msg, draft in zip(batch, drafts):
+        target = recipients.get(msg.to_agent or "")
+        row = {**draft, "tenant_id": target["tenant_id"] if target else p.tenant_id, "recipient_id": target and target["agent_id"]}
+        rows.append(row)
+        by_tenant.setdefault(row["tenant_id"], []).append(row)
+    receipts: dict[str, dict[str, Any]] = {}
+    for tenant_id, tenant_rows in by_tenant.items():
+        for row, receipt in zip(tenant_rows, message_ops.send(conn, tenant_id, _sender(ctx), tenant_rows, now)):
+            receipts[row["message_id"]] = receipt
+    return rows, receipts
+
+
+async def announce_sent(ctx: CallContext, rows: list[dict[str, Any]], receipts: dict[str, dict[str, Any]]) -> None:
+    """After the commit: count the messages and wake their readers (one wake-up per recipient, tenant or topic is
+    enough: woken readers read everything new from the store)."""
     for row in rows:
         ctx.hub.activity.count(row["tenant_id"], "messages")
-    # One wake-up per recipient (or tenant, or topic) is enough: woken readers read everything new from the store.
     wakes = {}
     for row in rows:
         if receipts[row["message_id"]]["status"] == "queued":
             wakes.setdefault((row["kind"], row["tenant_id"], row["recipient_id"], row["topic"]), row)
     for row in wakes.values():
         await ctx.notifier.publish(_event(row))
-    return [receipts[row["message_id"]] for row in rows]
 
 
 def _plain_direct(draft: dict[str, Any]) -> bool:

@@ -214,6 +214,18 @@ async def _assign_all(ctx: CallContext, reqs: list[AssignTask]) -> list[Assigned
     return results
 
 
+def assign_in(conn: Connection, p: Principal, req: AssignTask, now: datetime) -> tuple[dict[str, Any], list[Event], list[str]]:
+    """One task queued as ``p`` inside the caller's transaction (a schedule's tick): (task, events, warnings)."""
+    batch = task_ops.NewTasks()
+
+    def least_loaded(capabilities: list[str]) -> str | None:
+        candidates = task_ops.least_loaded_agents(conn, p.tenant_id, capabilities)
+        return random.choice(candidates) if candidates else None
+
+    task, _created, events, warnings = _assign_one(conn, p, req, now, least_loaded, batch)
+    return task, events + flush_new(conn, batch, now), warnings
+
+
 def _assign_one(
     conn: Connection, p: Principal, req: AssignTask, now: datetime, least_loaded: Callable[[list[str]], str | None],
     batch: task_ops.NewTasks,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agora.bus import Event
+from agora.core.auth import Principal
 from agora.core.context import CallContext
 from agora.core.events import announce
 from agora.core.services import tasks as task_service
@@ -36,35 +37,42 @@ async def create(ctx: CallContext, req: w.CreateWorkflow) -> w.WorkflowCreated:
 
 async def run(ctx: CallContext, req: w.RunWorkflow) -> w.WorkflowCreated:
     """Start a saved definition (its latest version unless one is named) with this input."""
-
-    def source(conn: Connection) -> tuple[list[w.Step], str, dict[str, Any]]:
-        saved = workflow_ops.definition(conn, ctx.principal.tenant_id, req.workflow_name, req.version)
-        steps = [w.Step.model_validate(s) for s in saved["steps"]]
-        return steps, saved["failure_policy"], {**req.metadata, "definition_version": saved["version"]}
-
-    return await _start(ctx, req.workflow_name, source, req.input, [])
+    return await _start(ctx, req.workflow_name, saved_source(ctx.principal, req), req.input, [])
 
 
 async def _start(ctx: CallContext, name: str, source: Source, input_: dict[str, Any], assigned_agents: list[str]) -> w.WorkflowCreated:
     """Plan and start a workflow in one transaction: its rows, its first steps' tasks, its events."""
-    p = ctx.principal
     now = ctx.clock.now()
-
-    def op(conn: Connection) -> tuple[dict[str, Any], list[str], list[Event]]:
-        steps, policy, metadata = source(conn)
-        plan = engine.plan(conn, p.tenant_id, steps)
-        workflow = {
-            "workflow_id": engine.new_workflow_id(), "tenant_id": p.tenant_id, "workflow_name": name, "status": "running",
-            "failure_policy": policy, "input": input_, "metadata": metadata, "assigned_agents": assigned_agents,
-            "created_by": p.agent_id or p.label, "created_at": now, "updated_at": now, "finished_at": None,
-        }  # fmt: skip
-        workflow_ops.insert_workflow(conn, workflow, [{**s, "workflow_id": workflow["workflow_id"]} for s in plan.steps])
-        events = [engine.event(conn, workflow, "workflow_created", now, workflow_name=name)]
-        return workflow, plan.warnings, events + engine.advance(conn, workflow, now)
-
-    workflow, warnings, events = await ctx.store.write(op)
+    workflow, warnings, events = await ctx.store.write(start_in, ctx.principal, name, source, input_, assigned_agents, now)
     await announce(ctx.hub, events)
     return w.WorkflowCreated(workflow_id=workflow["workflow_id"], status=workflow["status"], created_at=now, warnings=warnings)
+
+
+def start_in(
+    conn: Connection, p: Principal, name: str, source: Source, input_: dict[str, Any], assigned_agents: list[str], now: datetime
+) -> tuple[dict[str, Any], list[str], list[Event]]:
+    """Start a workflow as ``p`` inside the caller's transaction: (workflow, warnings, events to announce)."""
+    steps, policy, metadata = source(conn)
+    plan = engine.plan(conn, p.tenant_id, steps)
+    workflow = {
+        "workflow_id": engine.new_workflow_id(), "tenant_id": p.tenant_id, "workflow_name": name, "status": "running",
+        "failure_policy": policy, "input": input_, "metadata": metadata, "assigned_agents": assigned_agents,
+        "created_by": p.agent_id or p.label, "created_at": now, "updated_at": now, "finished_at": None,
+    }  # fmt: skip
+    workflow_ops.insert_workflow(conn, workflow, [{**s, "workflow_id": workflow["workflow_id"]} for s in plan.steps])
+    events = [engine.event(conn, workflow, "workflow_created", now, workflow_name=name)]
+    return workflow, plan.warnings, events + engine.advance(conn, workflow, now)
+
+
+def saved_source(p: Principal, req: w.RunWorkflow) -> Source:
+    """A saved definition (its latest version unless one is named) as what a run starts from."""
+
+    def source(conn: Connection) -> tuple[list[w.Step], str, dict[str, Any]]:
+        saved = workflow_ops.definition(conn, p.tenant_id, req.workflow_name, req.version)
+        steps = [w.Step.model_validate(s) for s in saved["steps"]]
+        return steps, saved["failure_policy"], {**req.metadata, "definition_version": saved["version"]}
+
+    return source
 
 
 async def define(ctx: CallContext, req: w.DefineWorkflow) -> w.WorkflowDefinition:

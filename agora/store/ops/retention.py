@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from ..schema import (
     a2a_tasks,
     market_usage,
+    schedule_ticks,
     task_dependencies,
     task_history,
     task_requirements,
@@ -32,6 +33,7 @@ from .. import partitions
 from . import a2a as a2a_ops
 from . import events as event_ops
 from . import messages as message_ops
+from . import schedules as schedule_ops
 from .dialect import unlocked
 from .tasks import UNFINISHED, status_is
 
@@ -118,6 +120,14 @@ def purge_events(conn: Connection, before: datetime, now: datetime, limit: int, 
     return removed, ("rows" if removed >= limit else None)
 
 
+def purge_schedule_ticks(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
+    return schedule_ops.purge_ticks(conn, before, limit)
+
+
+def count_schedule_ticks(conn: Connection, before: datetime, now: datetime) -> int:
+    return _count(conn, select(schedule_ticks.c.schedule_id).where(schedule_ticks.c.recorded_at < before))
+
+
 def purge_a2a_tasks(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
     return a2a_ops.purge(conn, before, limit)
 
@@ -182,5 +192,6 @@ KINDS = {
         Kind("tasks", "finished tasks outside workflows, with their history", count_tasks, _batches(purge_tasks)),
         Kind("workflows", "finished workflow runs, with their steps and tasks", count_workflows, _batches(purge_workflows)),
         Kind("usage", "marketplace usage records of closed months", count_usage, _batches(purge_usage)),
+        Kind("schedule_ticks", "ticks of schedules' history", count_schedule_ticks, _batches(purge_schedule_ticks)),
     )
 }

@@ -758,6 +758,104 @@ export class ReviewsTools extends ToolGroup {
   }
 }
 
+/** Tools `agora.schedules.*`. */
+export class SchedulesTools extends ToolGroup {
+  /**
+   * Schedule recurring work: at each tick of a cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m') or one time ('at 2026-12-01T09:00'), in an IANA time zone, assign a task, send a message or run a saved workflow ({{tick}} in it becomes the tick's time), exactly once per tick. Policies: overlap (skip, queue, allow), missed ticks after downtime (skip, run_once, catch_up), jitter, start_at/end_at, max_runs. It acts as its creator, whose rights are checked at each tick.
+   *
+   * Calls `agora.schedules.create`.
+   * @param name Unique in the tenant.
+   * @param trigger A cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m', 'every 1h30m') or one time ('at 2026-12-01T09:00').
+   * @param options the other arguments: overlap, missed, catch_up_max, jitter_seconds, start_at, end_at, max_runs, timezone, action, description, paused.
+   */
+  create(name: T.CreateSchedule["name"], trigger: T.CreateSchedule["trigger"], options: Omit<T.CreateSchedule, "name" | "trigger">): Promise<T.Schedule> {
+    return this.invoker.invoke("agora.schedules.create", { ...options, name, trigger }, false) as Promise<T.Schedule>;
+  }
+
+  /**
+   * A schedule by id or name: its trigger (and in words), action, policies, status, next runs and last tick.
+   *
+   * Calls `agora.schedules.get`.
+   * @param schedule The schedule's id (sched_…) or name.
+   */
+  get(schedule: T.ScheduleRefInput["schedule"]): Promise<T.Schedule> {
+    return this.invoker.invoke("agora.schedules.get", { schedule }, true) as Promise<T.Schedule>;
+  }
+
+  /**
+   * The tenant's schedules by name, optionally of one status (active, paused, ended, stopped); cursor pagination.
+   *
+   * Calls `agora.schedules.list`.
+   * @param args the arguments: status, cursor, limit.
+   */
+  list(args?: T.ListSchedules): Promise<T.ScheduleList> {
+    return this.invoker.invoke("agora.schedules.list", { ...args }, true) as Promise<T.ScheduleList>;
+  }
+
+  /**
+   * Change a schedule's trigger, time zone, action or policies; its next tick is computed again and it acts as the caller from now.
+   *
+   * Calls `agora.schedules.update`.
+   * @param schedule The schedule's id (sched_…) or name.
+   * @param options the other arguments: overlap, missed, catch_up_max, jitter_seconds, start_at, end_at, max_runs, trigger, timezone, action, description.
+   */
+  update(schedule: T.UpdateSchedule["schedule"], options?: Omit<T.UpdateSchedule, "schedule">): Promise<T.Schedule> {
+    return this.invoker.invoke("agora.schedules.update", { ...options, schedule }, false) as Promise<T.Schedule>;
+  }
+
+  /**
+   * Pause a schedule (with a note): no tick fires until it is resumed.
+   *
+   * Calls `agora.schedules.pause`.
+   * @param schedule The schedule's id (sched_…) or name.
+   * @param options the other arguments: note.
+   */
+  pause(schedule: T.PauseSchedule["schedule"], options?: Omit<T.PauseSchedule, "schedule">): Promise<T.Schedule> {
+    return this.invoker.invoke("agora.schedules.pause", { ...options, schedule }, false) as Promise<T.Schedule>;
+  }
+
+  /**
+   * Resume a paused or stopped schedule: ticks from now on fire (those that passed meanwhile do not); it acts as the caller.
+   *
+   * Calls `agora.schedules.resume`.
+   * @param schedule The schedule's id (sched_…) or name.
+   */
+  resume(schedule: T.ScheduleRefInput["schedule"]): Promise<T.Schedule> {
+    return this.invoker.invoke("agora.schedules.resume", { schedule }, false) as Promise<T.Schedule>;
+  }
+
+  /**
+   * Delete a schedule and its history (what it started stays).
+   *
+   * Calls `agora.schedules.delete`.
+   * @param schedule The schedule's id (sched_…) or name.
+   */
+  delete(schedule: T.ScheduleRefInput["schedule"]): Promise<T.ScheduleDeleted> {
+    return this.invoker.invoke("agora.schedules.delete", { schedule }, false) as Promise<T.ScheduleDeleted>;
+  }
+
+  /**
+   * Fire a schedule now, besides its clock (its overlap policy applies); the tick it made.
+   *
+   * Calls `agora.schedules.run_now`.
+   * @param schedule The schedule's id (sched_…) or name.
+   */
+  runNow(schedule: T.ScheduleRefInput["schedule"]): Promise<T.RanNow> {
+    return this.invoker.invoke("agora.schedules.run_now", { schedule }, false) as Promise<T.RanNow>;
+  }
+
+  /**
+   * A schedule's ticks, newest first: when each was due and fired, its lag, outcome (fired, skipped, queued, missed, refused) and what it started, with that run's status.
+   *
+   * Calls `agora.schedules.history`.
+   * @param schedule The schedule's id (sched_…) or name.
+   * @param options the other arguments: cursor, limit.
+   */
+  history(schedule: T.HistoryRequest["schedule"], options?: Omit<T.HistoryRequest, "schedule">): Promise<T.TickHistory> {
+    return this.invoker.invoke("agora.schedules.history", { ...options, schedule }, true) as Promise<T.TickHistory>;
+  }
+}
+
 /** Tools `agora.task.*`. */
 export class TaskTools extends ToolGroup {
   /**
@@ -766,7 +864,7 @@ export class TaskTools extends ToolGroup {
    * Calls `agora.task.assign`.
    * @param taskType task type
    * @param payload payload
-   * @param options the other arguments: assignee, required_capabilities, deadline, priority, idempotency_key, max_attempts, retry_backoff_seconds, depends_on, run_if_dependency_fails, require_available, workflow_id.
+   * @param options the other arguments: assignee, required_capabilities, priority, max_attempts, retry_backoff_seconds, deadline, idempotency_key, depends_on, run_if_dependency_fails, require_available, workflow_id.
    */
   assign(taskType: T.AssignTask["task_type"], payload?: T.AssignTask["payload"], options?: Omit<T.AssignTask, "task_type" | "payload">): Promise<T.Assigned> {
     return this.invoker.invoke("agora.task.assign", { ...options, task_type: taskType, payload }, false) as Promise<T.Assigned>;
@@ -1059,7 +1157,7 @@ export class WorkflowTools extends ToolGroup {
    * @param workflowName workflow name
    * @param options the other arguments: version, input, metadata.
    */
-  run(workflowName: T.RunWorkflow["workflow_name"], options?: Omit<T.RunWorkflow, "workflow_name">): Promise<T.WorkflowCreated> {
+  run(workflowName: T.RunWorkflowInput["workflow_name"], options?: Omit<T.RunWorkflowInput, "workflow_name">): Promise<T.WorkflowCreated> {
     return this.invoker.invoke("agora.workflow.run", { ...options, workflow_name: workflowName }, false) as Promise<T.WorkflowCreated>;
   }
 
@@ -1134,6 +1232,7 @@ export abstract class ToolGroups implements Invoker {
   readonly messaging = new MessagingTools(this);
   readonly query = new QueryTools(this);
   readonly reviews = new ReviewsTools(this);
+  readonly schedules = new SchedulesTools(this);
   readonly task = new TaskTools(this);
   readonly tools = new ToolsTools(this);
   readonly users = new UsersTools(this);

@@ -74,6 +74,22 @@ export interface Acked {
   acked: number;
 }
 
+/** What each tick starts: exactly one of a task, a message (to an agent, everyone, or a topic) or a workflow. */
+export interface Action {
+  task: ScheduledTask | null;
+  message: ScheduledMessage | null;
+  /** A saved workflow definition, run with this input. */
+  workflow: RunWorkflow | null;
+}
+
+/** What each tick starts: exactly one of a task, a message (to an agent, everyone, or a topic) or a workflow. */
+export interface ActionInput {
+  task?: ScheduledTaskInput | null;
+  message?: ScheduledMessageInput | null;
+  /** A saved workflow definition, run with this input. */
+  workflow?: RunWorkflowInput | null;
+}
+
 export interface Activity {
   since: string;
   until: string;
@@ -210,16 +226,16 @@ export interface AssignTask {
   /** Any active agent with all of these may claim it. */
   required_capabilities?: string[];
   payload?: { [key: string]: unknown };
-  /** After this the task fails as 'expired'. */
-  deadline?: string | null;
   /** low | normal | high | urgent (or 1-4, the v4 scale). Default: 2. */
   priority?: "low" | "normal" | "high" | "urgent" | number;
-  /** The same key returns the same task. */
-  idempotency_key?: string | null;
   /** Claims before the task goes to the dead letter. Default: 3. */
   max_attempts?: number;
   /** Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s. */
   retry_backoff_seconds?: number | null;
+  /** After this the task fails as 'expired'. */
+  deadline?: string | null;
+  /** The same key returns the same task. */
+  idempotency_key?: string | null;
   /** Tasks that must complete first. */
   depends_on?: string[];
   /** Run once the dependencies finish, whatever their outcome. Default: false. */
@@ -471,6 +487,12 @@ export interface ComponentHealth {
 }
 
 export interface Correlation {
+  conversation_id: string | null;
+  /** The message this one answers. */
+  reply_to: string | null;
+}
+
+export interface CorrelationInput {
   conversation_id?: string | null;
   /** The message this one answers. */
   reply_to?: string | null;
@@ -507,6 +529,33 @@ export interface CreateKey {
   scopes?: string[] | null;
   /** For kind=customer: limit the key to a role of its tenant (viewer, billing, operator, developer, admin); it then carries that role's scopes (give either role or scopes). */
   role?: Role | null;
+}
+
+export interface CreateSchedule {
+  /** While the previous run goes on: skip (default), queue or allow. */
+  overlap?: Overlap | null;
+  /** Ticks passed while no hub ran: skip, run_once (default) or catch_up. */
+  missed?: Missed | null;
+  /** With catch_up: the most missed ticks run (default 10). */
+  catch_up_max?: number | null;
+  /** Each tick fires up to this much later, at random (default 0). */
+  jitter_seconds?: number | null;
+  /** No tick before this (an interval counts from it). */
+  start_at?: string | null;
+  /** No tick after this: the schedule ends. */
+  end_at?: string | null;
+  /** The schedule ends after this many runs. */
+  max_runs?: number | null;
+  /** Unique in the tenant. */
+  name: string;
+  /** A cron expression ('0 9 * * 1', '@daily'), an interval ('every 5m', 'every 1h30m') or one time ('at 2026-12-01T09:00'). */
+  trigger: string;
+  /** The IANA time zone the trigger reads in. Default: "UTC". */
+  timezone?: string;
+  action: ActionInput;
+  description?: string | null;
+  /** Create it paused. Default: false. */
+  paused?: boolean;
 }
 
 export interface CreateUser {
@@ -705,6 +754,13 @@ export interface Executed {
 
 export interface Expected {
   /** The kind of reply expected. */
+  type: string | null;
+  /** Reply deadline. */
+  timeout_ms: number | null;
+}
+
+export interface ExpectedInput {
+  /** The kind of reply expected. */
   type?: string | null;
   /** Reply deadline. */
   timeout_ms?: number | null;
@@ -771,6 +827,14 @@ export interface Highlight {
   text: string;
   /** Where the matched words are in text (character offsets, end exclusive). */
   spans: Span[];
+}
+
+export interface HistoryRequest {
+  /** The schedule's id (sched_…) or name. */
+  schedule: string;
+  cursor?: string | null;
+  /** Maximum number of items to return. Default: 50. */
+  limit?: number;
 }
 
 export interface HostRequirements {
@@ -1009,6 +1073,13 @@ export interface ListReviews {
   /** Maximum number of items to return. Default: 50. */
   limit?: number;
   cursor?: string | null;
+}
+
+export interface ListSchedules {
+  status?: ScheduleStatus | null;
+  cursor?: string | null;
+  /** Maximum number of items to return. Default: 50. */
+  limit?: number;
 }
 
 export interface ListTasks {
@@ -1273,6 +1344,9 @@ export interface MessageSearch {
   partial: boolean;
 }
 
+/** What happens to the ticks that passed while no hub was running (beyond the hub's grace). */
+export type Missed = "skip" | "run_once" | "catch_up";
+
 /** Change a running workflow's steps that have not started; finished and running steps are never touched. */
 export interface ModifyWorkflow {
   workflow_id: string;
@@ -1360,6 +1434,9 @@ export interface NodeReport {
   isolation?: IsolationInput | null;
 }
 
+/** What a tick does while the run before it (a task or workflow) has not ended. */
+export type Overlap = "skip" | "queue" | "allow";
+
 export interface Override {
   /** An agent id or name, or 'system_wide'. */
   target_id: string;
@@ -1380,6 +1457,13 @@ export interface OverrideResult {
   status: "executed";
   executed_at: string;
   system_halted: boolean;
+}
+
+export interface PauseSchedule {
+  /** The schedule's id (sched_…) or name. */
+  schedule: string;
+  /** Why, for whoever looks at it next. */
+  note?: string | null;
 }
 
 /** From the instances' real task and uptime records; null until there is something to measure. */
@@ -1447,7 +1531,7 @@ export interface PublishMessage {
   intent?: string | null;
   /** low | normal | high | urgent (or 1-4, the v4 scale). Default: 2. */
   priority?: "low" | "normal" | "high" | "urgent" | number;
-  correlation?: Correlation | null;
+  correlation?: CorrelationInput | null;
   context?: { [key: string]: unknown };
   /** A resend with the same key returns the first receipt. */
   idempotency_key?: string | null;
@@ -1487,6 +1571,11 @@ export interface QueryServices {
   /** An exact version or a range such as '>=1.0,<2'. */
   version?: string | null;
   status?: ToolStatus | null;
+}
+
+export interface RanNow {
+  schedule_id: string;
+  tick: Tick;
 }
 
 export interface RatingSummary {
@@ -1737,10 +1826,146 @@ export type Role = "viewer" | "billing" | "operator" | "developer" | "admin";
 export interface RunWorkflow {
   workflow_name: string;
   /** Unset: the latest version. */
+  version: number | null;
+  /** What steps read as ${input.…}. */
+  input: { [key: string]: JsonValue };
+  metadata: { [key: string]: JsonValue };
+}
+
+export interface RunWorkflowInput {
+  workflow_name: string;
+  /** Unset: the latest version. */
   version?: number | null;
   /** What steps read as ${input.…}. */
   input?: { [key: string]: unknown };
   metadata?: { [key: string]: unknown };
+}
+
+export interface Schedule {
+  schedule_id: string;
+  name: string;
+  trigger: string;
+  /** cron, interval or at. */
+  trigger_kind: string;
+  /** The trigger in words. */
+  trigger_words: string;
+  timezone: string;
+  action: Action;
+  description: string | null;
+  overlap: Overlap;
+  missed: Missed;
+  catch_up_max: number;
+  jitter_seconds: number;
+  start_at: string | null;
+  end_at: string | null;
+  max_runs: number | null;
+  status: ScheduleStatus;
+  /** Why it is paused, ended or stopped. */
+  status_reason: string | null;
+  /** Ticks that fired. */
+  runs: number;
+  /** Its next ticks (up to 5), none unless active. */
+  next_runs: string[];
+  last_tick: Tick | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  /** About the action as things stand (e.g. no agent has its capability yet). */
+  warnings: string[];
+}
+
+export interface ScheduleDeleted {
+  schedule_id: string;
+  deleted: boolean;
+}
+
+export interface ScheduleList {
+  schedules: Schedule[];
+  next_cursor: string | null;
+}
+
+export interface ScheduleRefInput {
+  /** The schedule's id (sched_…) or name. */
+  schedule: string;
+}
+
+export type ScheduleStatus = "active" | "paused" | "ended" | "stopped";
+
+export interface ScheduledMessage {
+  /** Text or any JSON value. */
+  content: JsonValue;
+  message_type: string;
+  performative: Performative | null;
+  intent: string | null;
+  /** low | normal | high | urgent (or 1-4, the v4 scale). */
+  priority: "low" | "normal" | "high" | "urgent" | number;
+  correlation: Correlation | null;
+  context: { [key: string]: JsonValue };
+  /** A resend with the same key returns the first receipt. */
+  idempotency_key: string | null;
+  /** Seconds until the message expires unread. */
+  ttl: number | null;
+  /** Agent id, unique name, or 'broadcast'. */
+  to_agent: string | null;
+  /** Publish to a topic instead. */
+  topic: string | null;
+  expected: Expected | null;
+}
+
+export interface ScheduledMessageInput {
+  /** Text or any JSON value. */
+  content: unknown;
+  /** Default: "info". */
+  message_type?: string;
+  performative?: Performative | null;
+  intent?: string | null;
+  /** low | normal | high | urgent (or 1-4, the v4 scale). Default: 2. */
+  priority?: "low" | "normal" | "high" | "urgent" | number;
+  correlation?: CorrelationInput | null;
+  context?: { [key: string]: unknown };
+  /** A resend with the same key returns the first receipt. */
+  idempotency_key?: string | null;
+  /** Seconds until the message expires unread. */
+  ttl?: number | null;
+  /** Agent id, unique name, or 'broadcast'. */
+  to_agent?: string | null;
+  /** Publish to a topic instead. */
+  topic?: string | null;
+  expected?: ExpectedInput | null;
+}
+
+export interface ScheduledTask {
+  task_type: string;
+  /** Agent id or name; or give required_capabilities. */
+  assignee: string | null;
+  /** Any active agent with all of these may claim it. */
+  required_capabilities: string[];
+  payload: { [key: string]: JsonValue };
+  /** low | normal | high | urgent (or 1-4, the v4 scale). */
+  priority: "low" | "normal" | "high" | "urgent" | number;
+  /** Claims before the task goes to the dead letter. */
+  max_attempts: number;
+  /** Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s. */
+  retry_backoff_seconds: number | null;
+  /** The task's deadline, in seconds after its tick. */
+  deadline_seconds: number | null;
+}
+
+export interface ScheduledTaskInput {
+  task_type: string;
+  /** Agent id or name; or give required_capabilities. */
+  assignee?: string | null;
+  /** Any active agent with all of these may claim it. */
+  required_capabilities?: string[];
+  payload?: { [key: string]: unknown };
+  /** low | normal | high | urgent (or 1-4, the v4 scale). Default: 2. */
+  priority?: "low" | "normal" | "high" | "urgent" | number;
+  /** Claims before the task goes to the dead letter. Default: 3. */
+  max_attempts?: number;
+  /** Wait before the first retry (doubled each time, jittered, at most 300 s); default 1 s. */
+  retry_backoff_seconds?: number | null;
+  /** The task's deadline, in seconds after its tick. */
+  deadline_seconds?: number | null;
 }
 
 export interface SchemaRequest {
@@ -1868,7 +2093,7 @@ export interface SendMessage {
   intent?: string | null;
   /** low | normal | high | urgent (or 1-4, the v4 scale). Default: 2. */
   priority?: "low" | "normal" | "high" | "urgent" | number;
-  correlation?: Correlation | null;
+  correlation?: CorrelationInput | null;
   context?: { [key: string]: unknown };
   /** A resend with the same key returns the first receipt. */
   idempotency_key?: string | null;
@@ -1878,7 +2103,7 @@ export interface SendMessage {
   to_agent?: string | null;
   /** Publish to a topic instead. */
   topic?: string | null;
-  expected?: Expected | null;
+  expected?: ExpectedInput | null;
 }
 
 export interface Service {
@@ -2172,6 +2397,35 @@ export interface Terminate {
   grace_seconds?: number;
 }
 
+/** One tick of a schedule and what it did. */
+export interface Tick {
+  /** The time it was due (before jitter). */
+  tick_at: string;
+  /** When its action was committed (null: it did not fire). */
+  fired_at: string | null;
+  /** fired_at - tick_at. */
+  lag_seconds: number | null;
+  outcome: TickOutcome;
+  reason: string | null;
+  /** Started by agora.schedules.run_now, not by the clock. */
+  manual: boolean;
+  /** task, message or workflow. */
+  run_kind: string | null;
+  /** The task, message or workflow it created. */
+  run_id: string | null;
+  /** The run's status now (a task's or workflow's; 'sent' for a message; null once purged). */
+  run_status: string | null;
+}
+
+export interface TickHistory {
+  schedule_id: string;
+  /** Newest first. */
+  ticks: Tick[];
+  next_cursor: string | null;
+}
+
+export type TickOutcome = "fired" | "skipped" | "queued" | "missed" | "refused";
+
 export interface ToolCall {
   /** The tool to call, e.g. agora.messaging.send. */
   name: string;
@@ -2328,6 +2582,30 @@ export interface UpdateResult {
   task: Task | null;
   /** Why this update changed nothing; null when it succeeded. */
   error: UpdateError | null;
+}
+
+/** Change a schedule: what is given replaces what it had; its next tick is computed again. */
+export interface UpdateSchedule {
+  /** While the previous run goes on: skip (default), queue or allow. */
+  overlap?: Overlap | null;
+  /** Ticks passed while no hub ran: skip, run_once (default) or catch_up. */
+  missed?: Missed | null;
+  /** With catch_up: the most missed ticks run (default 10). */
+  catch_up_max?: number | null;
+  /** Each tick fires up to this much later, at random (default 0). */
+  jitter_seconds?: number | null;
+  /** No tick before this (an interval counts from it). */
+  start_at?: string | null;
+  /** No tick after this: the schedule ends. */
+  end_at?: string | null;
+  /** The schedule ends after this many runs. */
+  max_runs?: number | null;
+  /** The schedule's id (sched_…) or name. */
+  schedule: string;
+  trigger?: string | null;
+  timezone?: string | null;
+  action?: ActionInput | null;
+  description?: string | null;
 }
 
 export interface UpdateTask {
