@@ -56,7 +56,7 @@ def run(bench: Bench, store: StoreProvider | None) -> None:
             at_most(cost, TARGET_IDLE, f"≤ {TARGET_IDLE:.0%} of a core"),
             notes=f"hub CPU {loaded:.2%} of a core with them, {bare:.2%} without ({IDLE_SECONDS:g} s each); made at {made:,.0f}/s",
         ))  # fmt: skip
-        _lag(bench, store, hub, admin, inbox)
+        _lag(bench, store, hub, admin, inbox, made)
 
 
 def _idle_cpu(hub: Server) -> float:
@@ -78,8 +78,8 @@ def _each(hub: Server, key: str, path: str, bodies: list[dict[str, Any]]) -> flo
     return len(bodies) / (time.monotonic() - started)
 
 
-def _lag(bench: Bench, store: StoreProvider, hub: Server, admin: str, inbox: dict[str, Any]) -> None:
-    first = datetime.now(timezone.utc) + timedelta(seconds=45)  # after the updates below are done
+def _lag(bench: Bench, store: StoreProvider, hub: Server, admin: str, inbox: dict[str, Any], rate: float) -> None:
+    first = datetime.now(timezone.utc) + timedelta(seconds=10 + 1.5 * COUNT / rate)  # after the updates below are done
     spread = EVERY / COUNT
     bench.step(f"{NAME}: setting them going: first ticks from {first:%H:%M:%S}, one every {spread * 1000:g} ms")
     _each(hub, admin, "/agora/schedules/update", [

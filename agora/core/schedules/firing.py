@@ -76,12 +76,14 @@ def fire_time(sched: dict[str, Any], tick: datetime) -> datetime:
     return tick + jitter(sched["schedule_id"], tick, sched["jitter_seconds"])
 
 
-def first_tick(sched: dict[str, Any], now: datetime) -> datetime | None:
-    """The schedule's first tick from ``now`` on (not before ``start_at``, not after ``end_at``)."""
+def first_tick(sched: dict[str, Any], now: datetime, *, window: bool = True) -> datetime | None:
+    """The schedule's first tick after ``now`` — or at ``start_at`` itself, when that is later — and, with
+    ``window``, not after ``end_at``. An interval counts from its anchor: made without ``start_at``, its first tick is
+    one interval after it was made."""
     trigger = trigger_of(sched["trigger"], sched["timezone"])
-    start = max(now, sched["start_at"]) if sched["start_at"] else now
-    tick = trigger.after(start - timedelta(microseconds=1), sched["anchor_at"])
-    return None if tick is None or (sched["end_at"] and tick > sched["end_at"]) else tick
+    start = sched["start_at"] - timedelta(microseconds=1) if window and sched["start_at"] and sched["start_at"] > now else now
+    tick = trigger.after(start, sched["anchor_at"])
+    return None if tick is None or (window and sched["end_at"] and tick > sched["end_at"]) else tick
 
 
 @dataclass

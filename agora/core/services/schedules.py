@@ -47,8 +47,11 @@ def _checked(conn: Connection, ctx: CallContext, row: dict[str, Any], now: datet
         raise InvalidArgument("end_at is not after start_at", details={"field": "end_at"})
     if trigger.every is not None and row["jitter_seconds"] >= trigger.every.total_seconds():
         raise InvalidArgument("jitter_seconds must be shorter than the interval", details={"field": "jitter_seconds"})
+    if firing.first_tick(row, now, window=False) is None:
+        raise InvalidArgument(f"trigger '{row['trigger']}' has no tick after now", details={"field": "trigger"})
     if firing.first_tick(row, now) is None:
-        raise InvalidArgument(f"trigger '{row['trigger']}' has no tick after now{' and before end_at' if row['end_at'] else ''}", details={"field": "trigger"})
+        field = "end_at" if row["end_at"] else "start_at"
+        raise InvalidArgument(f"trigger '{row['trigger']}' has no tick between start_at and end_at", details={"field": field})
     action = w.Action.model_validate(row["action"])
     scope, tool = firing.NEEDS[action.kind]
     ctx.principal.require_scopes(frozenset({scope}), tool)
@@ -117,17 +120,18 @@ def _activate(row: dict[str, Any], now: datetime) -> None:
 
 
 async def create(ctx: CallContext, req: w.CreateSchedule) -> w.Schedule:
-    now = ctx.clock.now()
     row = {
         "schedule_id": new_id("sched"), "tenant_id": ctx.principal.tenant_id, "name": req.name, "description": req.description,
-        "trigger": " ".join(req.trigger.split()), "timezone": req.timezone, "anchor_at": req.start_at or now,
+        "trigger": " ".join(req.trigger.split()), "timezone": req.timezone,
         "action": req.action.model_dump(mode="json", exclude_none=True),
         **{k: getattr(req, k) if getattr(req, k) is not None else DEFAULTS.get(k) for k in POLICIES},
         "status": "active", "status_reason": None, "runs": 0, "next_tick_at": None, "next_fire_at": None,
-        "queued_tick_at": None, "last_run_kind": None, "last_run_id": None, **_owner(ctx), "created_at": now, "updated_at": now,
+        "queued_tick_at": None, "last_run_kind": None, "last_run_id": None, **_owner(ctx),
     }  # fmt: skip
 
     def op(conn: Connection) -> list[str]:
+        now = ctx.clock.now()  # when the write runs: the first tick is computed from then, not from when it queued
+        row.update(anchor_at=req.start_at or now, created_at=now, updated_at=now)
         warnings = _checked(conn, ctx, row, now)
         _activate(row, now)
         if req.paused:
@@ -163,9 +167,9 @@ async def list_schedules(ctx: CallContext, req: w.ListSchedules) -> w.ScheduleLi
 
 async def _change(ctx: CallContext, ref: str, move: Any) -> w.Schedule:
     """Lock the caller's schedule, let ``move(conn, row, now)`` change it (and say its warnings), save it."""
-    now = ctx.clock.now()
 
     def op(conn: Connection) -> tuple[str, list[str]]:
+        now = ctx.clock.now()  # when the write runs (see create)
         row = schedule_ops.schedule(conn, ctx.principal.tenant_scope(), ref, lock=True)
         before = dict(row)
         warnings = move(conn, row, now) or []
@@ -200,9 +204,9 @@ async def update(ctx: CallContext, req: w.UpdateSchedule) -> w.Schedule:
 
 async def pause(ctx: CallContext, req: w.PauseSchedule) -> w.Schedule:
     def move(conn: Connection, row: dict[str, Any], now: datetime) -> None:
-        if row["status"] in ("ended",):
+        if row["status"] == "ended":
             raise _not_now(row, "paused")
-        row.update(status="paused", status_reason=f"paused: {req.note}" if req.note else "paused", next_fire_at=None)
+        row.update(status="paused", status_reason=f"paused: {req.note}" if req.note else None, next_fire_at=None)
 
     return await _change(ctx, req.schedule, move)
 
@@ -222,8 +226,9 @@ async def resume(ctx: CallContext, req: w.ScheduleRefInput) -> w.Schedule:
 
 
 def _not_now(row: dict[str, Any], what: str) -> InvalidArgument:
+    """The refusal to have an ended schedule ``what`` (paused, resumed, run)."""
     return InvalidArgument(
-        f"schedule '{row['name']}' has {row['status_reason'] or 'ended'}; change its trigger or window to start it again",
+        f"schedule '{row['name']}' cannot be {what}: {row['status_reason'] or 'it has ended'}; change its trigger, window or max_runs first",
         details={"status": row["status"], "field": "schedule"},
     )  # fmt: skip
 
@@ -239,13 +244,16 @@ async def delete(ctx: CallContext, req: w.ScheduleRefInput) -> w.ScheduleDeleted
 
 async def run_now(ctx: CallContext, req: w.ScheduleRefInput) -> w.RanNow:
     """A tick now, besides the clock's: its overlap policy applies, and it runs as the schedule's owner."""
-    now = ctx.clock.now()
-
     def op(conn: Connection) -> tuple[dict[str, Any], firing.Round]:
+        now = ctx.clock.now()
         row = schedule_ops.schedule(conn, ctx.principal.tenant_scope(), req.schedule, lock=True)
+        if row["status"] == "ended":
+            raise _not_now(row, "run")
         done = firing.Round()
         before = dict(row)
         firing.fire_tick(conn, ctx.hub, row, now, now, done, manual=True)
+        if row["max_runs"] is not None and row["runs"] >= row["max_runs"] and row["status"] in ("active", "paused"):
+            row.update(status="ended", status_reason=f"ended: it ran {row['max_runs']} times (max_runs)", next_fire_at=None, queued_tick_at=None)
         changed = {k: v for k, v in row.items() if v != before[k]}
         if changed:
             schedule_ops.change(conn, row["schedule_id"], **changed, updated_at=now)
