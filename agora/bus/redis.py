@@ -168,6 +168,7 @@ class RedisNotifier(Notifier):
                     await asyncio.wait_for(pipe.execute(), self._publish_timeout)
             except Exception as exc:  # noqa: BLE001 - a send that fails is a lost wake-up, not a crash
                 self.unsent += len(batch)
+                self._resubscribe(exc)
                 if not self._publish_warned:
                     self._publish_warned = True
                     log.warning(
@@ -182,6 +183,17 @@ class RedisNotifier(Notifier):
             finally:
                 for _ in batch:
                     self._outbox.task_done()
+
+    def _resubscribe(self, exc: BaseException) -> None:
+        """A PUBLISH went unanswered: Redis is likely cut off (a half-open connection says nothing until the reader's
+        PING, seconds later). The bus counts as down at once, so parked callers poll the store meanwhile, and the
+        reader subscribes afresh: at once if Redis answers, else with its backoff."""
+        if not self._connected or not self._tasks:
+            return
+        self._went_down(exc)
+        reader = self._tasks[0]
+        reader.cancel()
+        self._tasks[0] = asyncio.create_task(self._read_forever(), name=reader.get_name())
 
     async def _read_forever(self) -> None:
         """Listen, and after any failure back off (capped, exponential, jittered) and listen again, until cancelled."""

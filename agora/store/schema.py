@@ -903,6 +903,7 @@ schedules = Table(
     Index("ix_schedules_due", "next_fire_at"),
     Index("ix_schedules_queued", "queued_tick_at"),
     Index("ix_schedules_owner", "owner_key_hash"),
+    Index("ix_schedules_name", "name"),  # an administrator's lookup by name, across tenants
 )
 
 # One row per tick of a schedule: the key that makes each tick fire once, on any number of replicas, and its history.

@@ -79,7 +79,7 @@ def _each(hub: Server, key: str, path: str, bodies: list[dict[str, Any]]) -> flo
 
 
 def _lag(bench: Bench, store: StoreProvider, hub: Server, admin: str, inbox: dict[str, Any], rate: float) -> None:
-    first = datetime.now(timezone.utc) + timedelta(seconds=10 + 1.5 * COUNT / rate)  # after the updates below are done
+    first = datetime.now(timezone.utc) + timedelta(seconds=10 + 3 * COUNT / rate)  # after the updates below are done
     spread = EVERY / COUNT
     bench.step(f"{NAME}: setting them going: first ticks from {first:%H:%M:%S}, one every {spread * 1000:g} ms")
     _each(hub, admin, "/agora/schedules/update", [

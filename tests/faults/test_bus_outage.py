@@ -1,5 +1,6 @@
-"""Fault: Redis, the bus between replicas, goes away (issue 59, fault 2). Two replicas on one PostgreSQL database and a
-Redis server of the test's own: while Redis is down, a message sent through one replica reaches a receiver
+"""Fault: Redis, the bus between replicas, goes away (issue 59, fault 2) — stopped, or cut off by a network that drops
+everything (connections hang, nothing says they are dead). Two replicas on one PostgreSQL database reach a Redis
+server of the test's own through a proxy: while Redis is away, a message sent through one replica reaches a receiver
 long-polling the other within 1 s (wake-ups fall back to polling the store, not to the long-poll's timeout), sends
 keep answering 200, ``/ready`` and ``agora_bus_up`` say the bus is down; when Redis is back they say so within 2 s."""
 
@@ -17,22 +18,24 @@ import pytest
 
 from ..conftest import call, fresh_postgres_url, metric, ok, unique
 from ..hubproc import HubProcess
+from ..tcp_proxy import TcpProxy, proxy
 from .redis_server import RedisServer
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess, RedisServer]]:
+def replicas(tmp_path: Path, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess, RedisServer, TcpProxy]]:
     redis = RedisServer().start()
     url = fresh_postgres_url(postgres_url)
-    env = {"AGORA_REDIS_URL": redis.url, "AGORA_REDIS_CHANNEL": f"agora:test:{uuid.uuid4().hex[:10]}"}
-    one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
-    two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
-    try:
-        yield one, two, redis
-    finally:
-        one.stop()
-        two.stop()
-        redis.stop()
+    with proxy(redis.port) as network:
+        env = {"AGORA_REDIS_URL": f"redis://127.0.0.1:{network.port}/0", "AGORA_REDIS_CHANNEL": f"agora:test:{uuid.uuid4().hex[:10]}"}
+        one = HubProcess(tmp_path / "one", database_url=url, env=env).start()
+        two = HubProcess(tmp_path / "two", database_url=url, env=env).start()
+        try:
+            yield one, two, redis, network
+        finally:
+            one.stop()
+            two.stop()
+            redis.stop()
 
 
 def _delivery_seconds(sender: httpx.Client, receiver: httpx.Client, to: str, n: int) -> float:
@@ -54,14 +57,16 @@ def _delivery_seconds(sender: httpx.Client, receiver: httpx.Client, to: str, n: 
     return received[0] - sent
 
 
-def test_without_redis_replicas_deliver_within_a_second_and_say_the_bus_is_down(replicas) -> None:
-    one, two, redis = replicas
+@pytest.mark.parametrize("fault", ["stopped", "cut off"])
+def test_without_redis_replicas_deliver_within_a_second_and_say_the_bus_is_down(replicas, fault: str) -> None:
+    one, two, redis, network = replicas
+    away, back_again = (redis.stop, redis.start) if fault == "stopped" else (network.partition, network.heal)
     with one.client() as admin:
         sender = ok(call(admin, "agora.agents.register", agent_name=unique("sender")))
         receiver = ok(call(admin, "agora.agents.register", agent_name=unique("receiver")))
     with one.client(sender["agent_token"]) as on_one, two.client(receiver["agent_token"]) as on_two:
         assert _delivery_seconds(on_one, on_two, receiver["agent_id"], 0) < 1.0  # through Redis
-        redis.stop()
+        away()
         deadline = time.monotonic() + 10
         while httpx.get(two.url + "/ready").json().get("bus") != "down":
             assert time.monotonic() < deadline, "the replica never said the bus was down"
@@ -71,7 +76,7 @@ def test_without_redis_replicas_deliver_within_a_second_and_say_the_bus_is_down(
             time.sleep(0.05)
         delays = [_delivery_seconds(on_one, on_two, receiver["agent_id"], n) for n in range(1, 6)]
         assert max(delays) < 1.0, delays  # not the long-poll's 5 s
-        redis.start()  # back, on the same port
+        back_again()  # on the same port
         back = time.monotonic()
         while any(httpx.get(hub.url + "/ready").json().get("bus") != "up" for hub in (one, two)):
             assert time.monotonic() - back < 2.0, "the replicas did not take Redis back within 2 s"

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from agora.core.ids import is_id
 from agora_sdk.errors import Conflict, NotFound
 
 from ..schema import schedule_ticks, schedules, tasks, workflows
@@ -30,16 +31,18 @@ def insert_schedule(conn: Connection, row: dict[str, Any]) -> None:
 
 
 def schedule(conn: Connection, tenant_scope: str | None, ref: str, *, lock: bool = False) -> dict[str, Any]:
-    """A schedule by id or name (of the tenant, if scoped); ``lock``: held until the transaction ends."""
-    stmt = select(schedules).where(or_(s.schedule_id == ref, s.name == ref))
-    if tenant_scope is not None:
-        stmt = stmt.where(s.tenant_id == tenant_scope)
-    if lock:
-        stmt = stmt.with_for_update()
-    rows = conn.execute(stmt.order_by(s.schedule_id != ref).limit(1)).mappings().all()  # an id before a name
-    if not rows:
-        raise no_schedule(ref)
-    return dict(rows[0])
+    """A schedule by id, else by name (of the tenant, if scoped; an administrator's name lookup across tenants takes
+    the oldest); ``lock``: held until the transaction ends."""
+    for match in ([s.schedule_id == ref] if is_id(ref, "sched") else []) + [s.name == ref]:
+        stmt = select(schedules).where(match)
+        if tenant_scope is not None:
+            stmt = stmt.where(s.tenant_id == tenant_scope)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt.order_by(s.created_at).limit(1)).mappings().first()
+        if row is not None:
+            return dict(row)
+    raise no_schedule(ref)
 
 
 def page(conn: Connection, tenant_scope: str | None, status: str | None, after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ def upgrade() -> None:
     op.create_index('ix_schedules_due', 'schedules', ['next_fire_at'])
     op.create_index('ix_schedules_queued', 'schedules', ['queued_tick_at'])
     op.create_index('ix_schedules_owner', 'schedules', ['owner_key_hash'])
+    op.create_index('ix_schedules_name', 'schedules', ['name'])
     op.create_table(
         'schedule_ticks',
         sa.Column('schedule_id', sa.String(32), nullable=False),
