@@ -45,6 +45,7 @@ class Settings:
     workflow_retention_seconds: float = 0.0
     usage_retention_seconds: float = 0.0
     offline_after_seconds: float = 90.0
+    task_output_chunks: int = 10_000  # chunks a task's output keeps; past that, an overflow chunk counts the rest
     schedule_min_interval_seconds: float = 10.0  # the shortest interval a schedule may have (core/schedules)
     schedule_grace_seconds: float = 60.0  # a tick later than this (the hub was down) is missed: its policy decides
     schedule_retention_seconds: float = 30 * 86_400  # ticks of schedules' history are kept this long

@@ -442,6 +442,42 @@ class TaskTools(SyncGroup):
             agent_id: the same as agent (seed 000's spelling)."""
         return self._call("agora.task.heartbeat", "tasks.Task", locals(), retry_safe=False)
 
+    def emit(
+        self,
+        task_id: str,
+        lease_token: str,
+        chunks: builtins.list[tasks.OutputChunk | dict[str, Any]],
+        *,
+        agent: str | None | Unset = UNSET,
+        agent_id: str | None | Unset = UNSET,
+    ) -> tasks.Emitted:
+        """Output of a running task, as it is made (an LLM's tokens, log lines, partial results): text or JSON chunks, stored in order and pushed to its watchers. Only the lease holder, with its lease token; a task keeps at most the hub's bound, and counts the rest in one overflow chunk.
+
+        Args:
+            agent: The lease holder; defaults to the calling agent.
+            task_id: required.
+            lease_token: The lease token the claim returned.
+            chunks: required.
+            agent_id: the same as agent (seed 000's spelling)."""
+        return self._call("agora.task.emit", "tasks.Emitted", locals(), retry_safe=False)
+
+    def watch(
+        self,
+        task_id: str,
+        *,
+        after: int | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        wait: float | Unset = UNSET,
+    ) -> tasks.TaskOutput:
+        """A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE).
+
+        Args:
+            task_id: required.
+            after: The last chunk number the caller has (its next_after); 0: from the start.
+            limit: optional (default 500).
+            wait: Seconds to wait when there is nothing new and the task has not ended."""
+        return self._call("agora.task.watch", "tasks.TaskOutput", locals(), retry_safe=True)
+
     def update(
         self,
         task_id: str,
@@ -2346,6 +2382,42 @@ class AsyncTaskTools(AsyncGroup):
             lease_seconds: optional (default 30).
             agent_id: the same as agent (seed 000's spelling)."""
         return await self._call("agora.task.heartbeat", "tasks.Task", locals(), retry_safe=False)
+
+    async def emit(
+        self,
+        task_id: str,
+        lease_token: str,
+        chunks: builtins.list[tasks.OutputChunk | dict[str, Any]],
+        *,
+        agent: str | None | Unset = UNSET,
+        agent_id: str | None | Unset = UNSET,
+    ) -> tasks.Emitted:
+        """Output of a running task, as it is made (an LLM's tokens, log lines, partial results): text or JSON chunks, stored in order and pushed to its watchers. Only the lease holder, with its lease token; a task keeps at most the hub's bound, and counts the rest in one overflow chunk.
+
+        Args:
+            agent: The lease holder; defaults to the calling agent.
+            task_id: required.
+            lease_token: The lease token the claim returned.
+            chunks: required.
+            agent_id: the same as agent (seed 000's spelling)."""
+        return await self._call("agora.task.emit", "tasks.Emitted", locals(), retry_safe=False)
+
+    async def watch(
+        self,
+        task_id: str,
+        *,
+        after: int | Unset = UNSET,
+        limit: int | Unset = UNSET,
+        wait: float | Unset = UNSET,
+    ) -> tasks.TaskOutput:
+        """A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE).
+
+        Args:
+            task_id: required.
+            after: The last chunk number the caller has (its next_after); 0: from the start.
+            limit: optional (default 500).
+            wait: Seconds to wait when there is nothing new and the task has not ended."""
+        return await self._call("agora.task.watch", "tasks.TaskOutput", locals(), retry_safe=True)
 
     async def update(
         self,

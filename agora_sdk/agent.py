@@ -136,13 +136,54 @@ class IncomingMessage(_Bridge):
         return self._run(self._agent.client.messaging.send(self.message.from_agent, content, **options))
 
 
+class TaskOutput:
+    """A run's output on its way to the hub: chunks go in order, one ``agora.task.emit`` in flight at a time, each
+    taking every chunk that came meanwhile (so a handler emitting tokens one by one does not pay a round trip each)."""
+
+    BACKLOG = 5000  # chunks waiting at most; past that, ``emit`` waits for them to go
+
+    def __init__(self, run: TaskRun):
+        self._run = run
+        self._pending: list[dict[str, Any]] = []
+        self._sending: asyncio.Task[None] | None = None
+        self.error: AgoraError | None = None
+
+    async def add(self, chunk: dict[str, Any]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._pending.append(chunk)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send())
+        if len(self._pending) > self.BACKLOG:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every chunk emitted so far is stored; raise why not (e.g. the lease was lost)."""
+        while self._sending is not None and not self._sending.done():
+            await asyncio.shield(self._sending)
+        if self.error is not None:
+            raise self.error
+
+    async def _send(self) -> None:
+        run = self._run
+        while self._pending:
+            batch, self._pending = self._pending[:500], self._pending[500:]
+            args = {"task_id": run.task.task_id, "lease_token": run.lease.token, "chunks": batch}
+            try:
+                await run._agent._invoke("agora.task.emit", "tasks.Emitted", args)
+            except AgoraError as exc:  # not stored, nor what follows: the handler hears it at its next emit
+                self.error = exc
+                self._pending.clear()
+
+
 class TaskRun(_Bridge):
-    """A claimed task handed to an ``on_task`` handler: the wire ``Task``'s fields, plus ``progress``."""
+    """A claimed task handed to an ``on_task`` handler: the wire ``Task``'s fields, plus ``progress`` and ``emit``."""
 
     def __init__(self, agent: Agent, task: Task, lease: Lease):
         super().__init__(agent)
         self.task = task
         self.lease = lease
+        self.output = TaskOutput(self)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.task, name)
@@ -150,6 +191,12 @@ class TaskRun(_Bridge):
     def progress(self, percent: int, notes: str | None = None) -> Awaitable[Task] | Task:
         """Report progress (0–100); it also renews the lease."""
         return self._run(self._agent._renew(self, percent, notes))
+
+    def emit(self, text: str | None = None, *, data: Any = None) -> Awaitable[None] | None:
+        """Output while the task runs — text (an LLM's next tokens, a log line) or ``data`` (any JSON) — in order,
+        to whoever watches it (``client.task.stream``, the console's task page). Chunks travel in batches while the
+        handler goes on; its result is reported only once every chunk before it is stored."""
+        return self._run(self.output.add({"text": text} if text is not None else {"data": data}))
 
 
 class A2ATurn(TaskRun):
@@ -521,6 +568,7 @@ class Agent:
         renewing = asyncio.create_task(self._keep_lease(run))
         try:
             result = await self._call(handler, run)
+            await run.output.flush()  # its output is all there before the task is seen to end
         except Exception as exc:  # noqa: BLE001 - the handler's failure is the task's failure
             log.exception("task %s failed", run.task.task_id)
             outcome = {"status": "failed", "notes": f"{type(exc).__name__}: {exc}"[:4000], "retry": not isinstance(run, A2ATurn)}

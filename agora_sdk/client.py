@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import connect as ws_connect
 
 from . import config as _config
-from ._tools import AsyncToolGroups, ToolGroups
+from ._tools import AsyncTaskTools, AsyncToolGroups, ToolGroups
 from .chat import CHAT_PATH, STREAM_HEADERS, EventReader
 from .errors import AgoraError, Unavailable, error_from_body
 from .events import StreamEvent, stream_url
@@ -31,6 +31,7 @@ from .tls import tls_context
 from .wire.agents import Registration
 from .wire.chat import ChatEvent
 from .wire.common import Output
+from .wire.tasks import Chunk
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -228,14 +229,53 @@ class AgoraClient(_Base, ToolGroups):
         self.close()
 
 
+class AsyncTasks(AsyncTaskTools):
+    """``client.task``: the catalog's task tools, and ``stream`` (a task's output as it is made)."""
+
+    _client: AsyncAgoraClient
+
+    async def stream(self, task_id: str, *, after: int = 0) -> AsyncIterator[Chunk]:
+        """The chunks the task emits, as they come, until it has finished and every one was given (its SSE stream,
+        ``/tasks/{task_id}/output/stream``). A broken connection is opened again after the last chunk given: none is
+        missed or given twice. ``after``: start after that chunk number."""
+        client = self._client
+        attempt = 0
+        while True:
+            try:
+                async with client._http.stream(
+                    "GET", f"/tasks/{task_id}/output/stream", params={"after": after}, headers=client._headers(),
+                    timeout=httpx.Timeout(client.timeout, read=None),
+                ) as response:  # fmt: skip
+                    if not response.is_success:
+                        await response.aread()
+                        _result(response, None)  # the hub's refusal, raised as its error
+                    reader = EventReader()
+                    async for line in response.aiter_lines():
+                        if (event := reader.feed(line)) is None:
+                            continue
+                        attempt = 0
+                        if event.event == "end":
+                            return
+                        chunk = Chunk.model_validate(event.data)
+                        after = chunk.seq
+                        yield chunk
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(client.retry.delay(min(attempt, 5)))
+            attempt += 1
+
+
 class AsyncAgoraClient(_Base, AsyncToolGroups):
     """Asynchronous client with the same API: ``await AsyncAgoraClient().messaging.send("DocWriter", "hello")``."""
+
+    task: AsyncTasks
 
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
         self._http = httpx.AsyncClient(base_url=self.config.url, timeout=self.timeout, verify=tls_context())
         self.channel: Channel | None = None  # an agent runtime's held WebSocket: calls go over it while it is open
         self._init_groups()
+        self.task = AsyncTasks(self)
 
     async def _post(self, tool: str, args: dict[str, Any], retry_safe: bool) -> httpx.Response:
         path, body, timeout = self._request(tool, args)

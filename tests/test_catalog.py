@@ -285,6 +285,10 @@ EXAMPLES: dict[str, Example] = {
     "agora.workflow.signal": lambda a: {"workflow_id": _workflow(a, {"name": "ok", "kind": "approval"}), "step": "ok", "decision": "approve", "data": {"by": "me"}},
     "agora.a2a.update": lambda a: {**_a2a_turn(a), "state": "completed", "message": {"parts": [{"text": "looks good"}]}},
     "agora.task.heartbeat": lambda a: {**_claimed(a), "progress": 40, "notes": "halfway", "lease_seconds": 20},
+    "agora.task.emit": lambda a: {**_claimed(a), "chunks": [{"text": "Once upon "}, {"text": "a time"}, {"data": {"tokens": 4}}]},
+    "agora.task.watch": lambda a: (lambda claimed: (
+        ok(call(a, "agora.task.emit", **claimed, chunks=[{"text": "partial"}])), {"task_id": claimed["task_id"], "after": 0, "limit": 10, "wait": 0.1},
+    )[1])(_claimed(a)),
     "agora.task.update": lambda a: {
         **{k: v for k, v in _claimed(a).items() if k != "agent"},
         "status": "completed",

@@ -203,6 +203,13 @@ def serve(
     workflow_retention: WorkflowRetention = Settings.workflow_retention_seconds,
     usage_retention: UsageRetention = Settings.usage_retention_seconds,
     schedule_retention: ScheduleRetention = Settings.schedule_retention_seconds,
+    task_output_chunks: Annotated[
+        int,
+        typer.Option(
+            envvar="AGORA_TASK_OUTPUT_CHUNKS", min=1, max=10_000_000,
+            help="Chunks of output (agora.task.emit) a task keeps; past that, one overflow chunk counts the rest and their size.",
+        ),
+    ] = Settings.task_output_chunks,
     schedule_min_interval: Annotated[
         float, typer.Option(envvar="AGORA_SCHEDULE_MIN_INTERVAL", min=0, help="The shortest interval a schedule may have, in seconds ('every 10s').")
     ] = Settings.schedule_min_interval_seconds,
@@ -600,6 +607,7 @@ def serve(
         workflow_retention_seconds=workflow_retention,
         usage_retention_seconds=usage_retention,
         schedule_retention_seconds=schedule_retention,
+        task_output_chunks=task_output_chunks,
         schedule_min_interval_seconds=schedule_min_interval,
         schedule_grace_seconds=schedule_grace,
         offline_after_seconds=offline_after,

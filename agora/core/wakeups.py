@@ -35,6 +35,8 @@ def inbox_key(agent_id: str) -> str:
 
 
 def keys_for(event: Event) -> list[str]:
+    if event.type == "output_emitted":  # a task's output (agora.task.emit): its watchers alone
+        return [f"output:{event.data['task_id']}"]
     field = _AGENT_EVENTS.get(event.type)
     if field is not None:
         if event.data.get("handed"):  # a live stream of the agent has it already (core/handoff): nothing to read

@@ -865,6 +865,20 @@ billing_budgets = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# What a running task emits (``agora.task.emit``), in order: text or JSON chunks, ``seq`` from 1. A task keeps at most
+# ``--task-output-chunks``; past that one ``overflow`` row (seq = the bound + 1) counts what was not kept.
+task_output = Table(
+    "task_output",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # text, data, overflow
+    Column("text", Text, nullable=True),
+    Column("data", Json, nullable=True),  # a data chunk's value; an overflow's {"chunks": n, "bytes": n}
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 # Schedules (core/schedules): work the hub starts on a clock. ``next_fire_at`` (the next tick plus its jitter) is what
 # the scheduler reads, by index: idle schedules cost nothing between ticks. A schedule acts as the key that made it
 # (``owner_key_hash``) or the person who made it (``owner_user_id``), checked again at each tick.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .common import Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, acting_agent, id_pattern
+from .common import INT32_MAX, Cursor, Input, JSONObject, JSONValue, Listing, Output, UtcDatetime, acting_agent, id_pattern
 from .messaging import Priority, PriorityLevel
 
 TASK_ID = id_pattern("task")
@@ -348,3 +348,63 @@ class RequeuedDeadLetters(Listing):
     task_ids: list[str] = Field(description="The tasks put back in the queue, oldest first.")
     requeued: int
     has_more: bool = Field(description="More dead-lettered tasks match: call again for the next ones.")
+
+
+class OutputChunk(Input):
+    """One piece of a task's output: text (say an LLM's next tokens) or any JSON value."""
+
+    text: str | None = Field(None, max_length=65_536)
+    data: JSONValue = Field(None, description="A structured chunk (give text or data, not both).")
+
+    @model_validator(mode="after")
+    def _one(self) -> OutputChunk:
+        if (self.text is None) == ("data" not in self.model_fields_set):
+            raise ValueError("a chunk has text or data (one of them)")
+        return self
+
+
+class EmitOutput(Input):
+    """``agora.task.emit``: output of a task while it runs, from the holder of its lease."""
+
+    positional_args = ("task_id", "lease_token", "chunks")
+
+    agent: str | None = acting_agent("The lease holder; defaults to the calling agent.")
+    task_id: TaskId
+    lease_token: LeaseToken
+    chunks: list[OutputChunk] = Field(min_length=1, max_length=500)
+
+
+class Emitted(Output):
+    task_id: str
+    first_seq: int | None = Field(description="The first chunk's number (null: none was kept, the task's bound was reached).")
+    last_seq: int | None
+    overflowed: int = Field(description="Chunks of this call past the task's bound: counted in its overflow chunk, not kept.")
+
+
+class WatchOutput(Input):
+    """``agora.task.watch``: a task's output after a cursor, waiting up to ``wait`` seconds for more."""
+
+    positional_args = ("task_id",)
+
+    task_id: TaskId
+    after: int = Field(0, ge=0, le=INT32_MAX, description="The last chunk number the caller has (its next_after); 0: from the start.")
+    limit: int = Field(500, ge=1, le=1000)
+    wait: float = Field(0, ge=0, le=60, description="Seconds to wait when there is nothing new and the task has not ended.")
+
+
+class Chunk(Output):
+    seq: int
+    kind: str = Field(description="text, data, or overflow (what the task's bound did not keep: data.chunks, data.bytes).")
+    text: str | None
+    data: JSONValue = None
+    at: UtcDatetime
+
+
+class TaskOutput(Listing):
+    items_field = "chunks"
+
+    task_id: str
+    status: TaskStatus
+    chunks: list[Chunk]
+    next_after: int = Field(description="Give it as 'after' to read on from here.")
+    ended: bool = Field(description="The task has finished and every chunk it emitted is in this or an earlier answer.")

@@ -25,14 +25,15 @@ MATRIX: dict[tuple[str, str], Builder] = {
     **{(tool, "agent"): EXAMPLES[tool] for tool in (
         "agora.agents.get", "agora.agents.heartbeat", "agora.agents.update", "agora.agents.deregister",
         "agora.messaging.receive", "agora.messaging.ack", "agora.messaging.subscribe", "agora.task.claim",
-        "agora.task.claim_batch", "agora.task.heartbeat")},  # fmt: skip
+        "agora.task.claim_batch", "agora.task.heartbeat", "agora.task.emit")},  # fmt: skip
     ("agora.messaging.ack", "message_ids"): EXAMPLES["agora.messaging.ack"],
     ("agora.messaging.unsubscribe", "subscription_id"): EXAMPLES["agora.messaging.unsubscribe"],
     ("agora.task.list", "agent"): lambda a: {"agent": _agent(a)},
     ("agora.task.list", "workflow_id"): lambda a: {"workflow_id": _workflow(a)},
     **{(tool, "task_id"): EXAMPLES[tool] for tool in (
         "agora.task.heartbeat", "agora.task.update", "agora.task.cancel", "agora.task.requeue", "agora.task.reassign",
-        "agora.task.set_priority", "agora.task.get", "agora.task.history", "agora.a2a.update")},  # fmt: skip
+        "agora.task.set_priority", "agora.task.get", "agora.task.history", "agora.a2a.update", "agora.task.emit",
+        "agora.task.watch")},  # fmt: skip
     ("agora.messaging.send", "to_agent"): lambda a: {"to_agent": _agent(a), "content": "hi"},
     ("agora.messaging.search", "from_agent"): lambda a: {"from_agent": _agent(a)},
     ("agora.messaging.search", "to_agent"): lambda a: {"to_agent": _agent(a)},

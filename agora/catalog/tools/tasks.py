@@ -3,7 +3,7 @@
 from datetime import date
 
 from agora.core.auth import Scope
-from agora.core.services import tasks
+from agora.core.services import task_output, tasks
 from agora_sdk.wire import tasks as w
 
 from ..tool import Tool
@@ -71,6 +71,33 @@ TOOLS = [
         handler=tasks.heartbeat,
         scopes=WRITE,
         new_work=False,
+    ),
+    Tool(
+        name="agora.task.emit",
+        version="1.0.0",
+        description=(
+            "Output of a running task, as it is made (an LLM's tokens, log lines, partial results): text or JSON chunks, "
+            "stored in order and pushed to its watchers. Only the lease holder, with its lease token; a task keeps at most "
+            "the hub's bound, and counts the rest in one overflow chunk."
+        ),
+        input_model=w.EmitOutput,
+        output_model=w.Emitted,
+        handler=task_output.emit,
+        scopes=WRITE,
+        new_work=False,
+    ),
+    Tool(
+        name="agora.task.watch",
+        version="1.0.0",
+        description=(
+            "A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for "
+            "more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE)."
+        ),
+        input_model=w.WatchOutput,
+        output_model=w.TaskOutput,
+        handler=task_output.watch,
+        scopes=READ,
+        read_only=True,
     ),
     Tool(
         name="agora.task.update",

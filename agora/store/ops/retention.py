@@ -23,6 +23,7 @@ from ..schema import (
     schedule_ticks,
     task_dependencies,
     task_history,
+    task_output,
     task_requirements,
     tasks,
     workflow_step_tasks,
@@ -72,7 +73,7 @@ def _usage_that_may_go(before: datetime, now: datetime) -> Select[Any]:
 
 
 def _drop_tasks(conn: Connection, task_ids: list[str]) -> int:
-    """The tasks and everything kept about them (history, requirements, dependency links, workflow step links)."""
+    """The tasks and everything kept about them (history, requirements, dependency links, workflow step links, output)."""
     if not task_ids:
         return 0
     conn.execute(delete(task_history).where(task_history.c.task_id.in_(task_ids)))
@@ -80,6 +81,7 @@ def _drop_tasks(conn: Connection, task_ids: list[str]) -> int:
     links = task_dependencies.c
     conn.execute(delete(task_dependencies).where(or_(links.task_id.in_(task_ids), links.depends_on_id.in_(task_ids))))
     conn.execute(delete(workflow_step_tasks).where(workflow_step_tasks.c.task_id.in_(task_ids)))
+    conn.execute(delete(task_output).where(task_output.c.task_id.in_(task_ids)))
     return conn.execute(delete(tasks).where(tasks.c.task_id.in_(task_ids))).rowcount
 
 

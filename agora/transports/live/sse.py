@@ -54,7 +54,7 @@ class _EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         push = asyncio.create_task(self._push(send))
-        gone = asyncio.create_task(_disconnected(receive))
+        gone = asyncio.create_task(disconnected(receive))
         started = time.perf_counter()
         done, pending = await asyncio.wait({push, gone}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -95,6 +95,7 @@ class _EventStream(Response):
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-async def _disconnected(receive: Receive) -> None:
+async def disconnected(receive: Receive) -> None:
+    """Returns once the client has gone."""
     while (await receive())["type"] != "http.disconnect":
         pass

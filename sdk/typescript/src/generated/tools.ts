@@ -911,6 +911,30 @@ export class TaskTools extends ToolGroup {
   }
 
   /**
+   * Output of a running task, as it is made (an LLM's tokens, log lines, partial results): text or JSON chunks, stored in order and pushed to its watchers. Only the lease holder, with its lease token; a task keeps at most the hub's bound, and counts the rest in one overflow chunk.
+   *
+   * Calls `agora.task.emit`.
+   * @param taskId task id
+   * @param leaseToken The lease token the claim returned.
+   * @param chunks chunks
+   * @param options the other arguments: agent.
+   */
+  emit(taskId: T.EmitOutput["task_id"], leaseToken: T.EmitOutput["lease_token"], chunks: T.EmitOutput["chunks"], options?: Omit<T.EmitOutput, "task_id" | "lease_token" | "chunks">): Promise<T.Emitted> {
+    return this.invoker.invoke("agora.task.emit", { ...options, task_id: taskId, lease_token: leaseToken, chunks }, false) as Promise<T.Emitted>;
+  }
+
+  /**
+   * A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE).
+   *
+   * Calls `agora.task.watch`.
+   * @param taskId task id
+   * @param options the other arguments: after, limit, wait.
+   */
+  watch(taskId: T.WatchOutput["task_id"], options?: Omit<T.WatchOutput, "task_id">): Promise<T.TaskOutput> {
+    return this.invoker.invoke("agora.task.watch", { ...options, task_id: taskId }, true) as Promise<T.TaskOutput>;
+  }
+
+  /**
    * Report progress, notes or a result, or finish a task (completed, failed — with retry to go back to the queue — or cancelled). Finishing a claimed task needs its current lease token; finished tasks never change.
    *
    * Calls `agora.task.update`.

@@ -419,6 +419,15 @@ export interface ChatAnswer {
   understood: Understood;
 }
 
+export interface Chunk {
+  seq: number;
+  /** text, data, or overflow (what the task's bound did not keep: data.chunks, data.bytes). */
+  kind: string;
+  text: string | null;
+  data: JsonValue;
+  at: string;
+}
+
 export interface Claim {
   task: Task;
   lease: Lease;
@@ -726,6 +735,25 @@ export interface EditReview {
   rating?: number | null;
   title?: string | null;
   text?: string | null;
+}
+
+/** ``agora.task.emit``: output of a task while it runs, from the holder of its lease. */
+export interface EmitOutput {
+  /** The lease holder; defaults to the calling agent. */
+  agent?: string | null;
+  task_id: string;
+  /** The lease token the claim returned. */
+  lease_token: string;
+  chunks: OutputChunk[];
+}
+
+export interface Emitted {
+  task_id: string;
+  /** The first chunk's number (null: none was kept, the task's bound was reached). */
+  first_seq: number | null;
+  last_seq: number | null;
+  /** Chunks of this call past the task's bound: counted in its overflow chunk, not kept. */
+  overflowed: number;
 }
 
 /** A tool that takes no arguments. */
@@ -1432,6 +1460,13 @@ export interface NodeReport {
   processes?: number | null;
   /** How the node confines it (with the running status). */
   isolation?: IsolationInput | null;
+}
+
+/** One piece of a task's output: text (say an LLM's next tokens) or any JSON value. */
+export interface OutputChunk {
+  text?: string | null;
+  /** A structured chunk (give text or data, not both). */
+  data?: unknown;
 }
 
 /** What a tick does while the run before it (a task or workflow) has not ended. */
@@ -2374,6 +2409,16 @@ export interface TaskList {
   next_cursor: string | null;
 }
 
+export interface TaskOutput {
+  task_id: string;
+  status: TaskStatus;
+  chunks: Chunk[];
+  /** Give it as 'after' to read on from here. */
+  next_after: number;
+  /** The task has finished and every chunk it emitted is in this or an earlier answer. */
+  ended: boolean;
+}
+
 export interface TaskRef {
   task_id: string;
 }
@@ -2694,6 +2739,17 @@ export interface UserList {
 export interface UserRefInput {
   /** The user's id (usr_…) or email. */
   user: string;
+}
+
+/** ``agora.task.watch``: a task's output after a cursor, waiting up to ``wait`` seconds for more. */
+export interface WatchOutput {
+  task_id: string;
+  /** The last chunk number the caller has (its next_after); 0: from the start. Default: 0. */
+  after?: number;
+  /** Default: 500. */
+  limit?: number;
+  /** Seconds to wait when there is nothing new and the task has not ended. Default: 0. */
+  wait?: number;
 }
 
 export type WhenExhausted = "invoice" | "pause";
