@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ..bench import Bench
 from ..stores import StoreProvider
-from . import a2a, ceiling, chaos, coldstart, console, fuzz, marketplace, mcp, money, people, query, quickstart, ratings, register, replicas, retention, rss, schedules, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
+from . import a2a, ceiling, chaos, coldstart, console, fuzz, marketplace, mcp, money, output, people, query, quickstart, ratings, register, replicas, retention, rss, schedules, sdk, search, security, send, storecopy, streams, tasks, typescript, workflows
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(tasks, per_store=True),
         Scenario(workflows, per_store=True),
         Scenario(schedules, per_store=True),
+        Scenario(output, per_store=True),
         Scenario(sdk, per_store=True),
         Scenario(typescript, per_store=True),
         Scenario(mcp, per_store=True),

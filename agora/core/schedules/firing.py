@@ -53,6 +53,7 @@ from . import triggers
 log = logging.getLogger("agora.schedules")
 
 BATCH = 100  # schedules per round (one transaction)
+PARALLEL = 4  # rounds at once through a backlog, on PostgreSQL
 MAX_WAIT = 1.0  # seconds the loop sleeps at most between rounds
 MAX_WALK = 10_000  # ticks walked through after a long downtime; older ones are counted missed without a row each
 MISSED_RECORDED = 100  # missed ticks recorded one row each (the newest); the metric counts them all
@@ -206,25 +207,35 @@ def fire_tick(conn: Connection, hub: Hub, sched: dict[str, Any], tick: datetime,
         return sched
     if queued:
         sched["queued_tick_at"] = None
-    elif not schedule_ops.record_tick(conn, _tick_row(sched, tick, "fired", now, manual)):
-        return sched  # fired already (another replica, or an attempt this one retried)
+
+    def record(outcome: str, reason: str | None = None, **run: Any) -> bool:
+        """The tick's row (a queued tick's, updated); False when another replica or an earlier attempt has it."""
+        if queued:
+            schedule_ops.settle_tick(conn, sched["schedule_id"], tick, outcome=outcome, reason=reason, **run)
+            return True
+        return schedule_ops.record_tick(conn, {**_tick_row(sched, tick, outcome, now, manual, reason), **run})
+
     try:
         principal = acting(conn, hub, sched, now)
     except PermissionDenied as exc:
-        schedule_ops.settle_tick(conn, sched["schedule_id"], tick, outcome="refused", reason=exc.message)
-        sched.update(status="stopped", status_reason=f"stopped: {exc.message}", next_fire_at=None, queued_tick_at=None)
-        done.outcomes["refused"] += 1
-        log.warning("schedule stopped", extra={"schedule": sched["schedule_id"], "reason": exc.message})
+        if record("refused", exc.message):
+            sched.update(status="stopped", status_reason=f"stopped: {exc.message}", next_fire_at=None, queued_tick_at=None)
+            done.outcomes["refused"] += 1
+            log.warning("schedule stopped", extra={"schedule": sched["schedule_id"], "reason": exc.message})
         return sched
     ctx = CallContext(hub, principal, f"schedule:{sched['schedule_id']}", "agora.schedules.tick")
+    told = len(done.events), len(done.sent)
     try:
-        with conn.begin_nested():
+        with conn.begin_nested() as attempt:
             kind, run_id = start_run(conn, ctx, sched, tick, sched["runs"] + 1, now, done)
+            if not record("fired", fired_at=now, run_kind=kind, run_id=run_id):
+                attempt.rollback()  # fired already (another replica, or an attempt this one retried): undone
+                del done.events[told[0] :], done.sent[told[1] :]
+                return sched
     except AgoraError as exc:  # e.g. its workflow was deleted, its recipient is gone: the schedule goes on
-        schedule_ops.settle_tick(conn, sched["schedule_id"], tick, outcome="refused", reason=exc.message)
-        done.outcomes["refused"] += 1
+        if record("refused", exc.message):
+            done.outcomes["refused"] += 1
         return sched
-    schedule_ops.settle_tick(conn, sched["schedule_id"], tick, outcome="fired", reason=None, fired_at=now, run_kind=kind, run_id=run_id)
     sched.update(runs=sched["runs"] + 1, last_run_kind=kind, last_run_id=run_id)
     done.outcomes["fired"] += 1
     if not manual:
@@ -318,16 +329,21 @@ async def after_commit(hub: Hub, done: Round) -> None:
 
 
 async def fire_round(hub: Hub) -> datetime | None:
-    """Rounds until nothing is due; the soonest tick left."""
+    """Rounds until nothing is due; the soonest tick left. On PostgreSQL a backlog (a full round) is taken by
+    ``PARALLEL`` rounds at once, each on its own connection (``SKIP LOCKED`` gives each other schedules); SQLite has
+    one writer."""
+    parallel = 1
     while True:
         now = hub.clock.now()
         work, soonest = await hub.store.read(_pending, now)
         if not work:
             return soonest
-        done = await hub.store.write(_round, hub, now)
-        await after_commit(hub, done)
-        if done.taken < BATCH:
-            return done.soonest
+        rounds = await asyncio.gather(*(hub.store.write(_round, hub, now) for _ in range(parallel)))
+        for done in rounds:
+            await after_commit(hub, done)
+        if all(done.taken < BATCH for done in rounds):
+            return min((d.soonest for d in rounds if d.soonest is not None), default=None)
+        parallel = PARALLEL if hub.store.dialect == "postgresql" else 1
 
 
 async def run(hub: Hub) -> None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agora.core.services.task_output import output_key
 from agora.core.wakeups import inbox_key
 from agora_sdk.errors import AgoraError, InvalidArgument, NotFound
 from agora_sdk.wire.common import AgentStatus
 from agora_sdk.wire.messaging import Performative, PriorityLevel
-from agora_sdk.wire.tasks import TaskStatus
+from agora_sdk.wire.tasks import Chunk, TaskStatus
 
 from .door import View, page
 from .liveviews import LIVE, live_view
@@ -116,11 +118,87 @@ async def tasks_fragments(view: View, params: Mapping[str, str]) -> dict[str, st
     return {"tasks": render_text("_tasks_rows.html", view=view, tasks=found.tasks, total=found.total, next_cursor=found.next_cursor, params=params)}
 
 
-@live_view("task")
+OUTPUT_SHOWN = 2_000  # a task page shows at most about this many of the task's last output chunks
+OUTPUT_PAGE = 1_000  # agora.task.watch's largest limit
+
+
+async def _task_keys(view: View, params: Mapping[str, str]) -> list[str]:
+    """A task page is woken by its tenant's hub events (as ``"events"`` would be) and by the task's output."""
+    tenant = view.principal.tenant_scope()
+    return [f"events:{'*' if tenant is None else tenant}", output_key(params.get("task", ""))]
+
+
+@live_view("task", narrow=_task_keys)
 async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str]:
     task = await view.call("agora.task.get", task_id=params.get("task", ""))
     history = await view.call("agora.task.history", task_id=task.task_id)
-    return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions)}
+    chunks, hidden = await output_tail(view, task.task_id)
+    output = output_parts(chunks)
+    return {"task": render_text("_task_live.html", view=view, task=task, history=history.transitions, output=output, hidden=hidden)}
+
+
+async def output_tail(view: View, task_id: str) -> tuple[list[Chunk], int]:
+    """The task's last chunks (between ``OUTPUT_SHOWN - OUTPUT_PAGE`` and ``OUTPUT_SHOWN`` of them, or all when
+    there are fewer) and how many earlier ones are left out, read through ``agora.task.watch`` alone. Chunks are
+    numbered 1, 2, … without gaps, so a long output's end is found with one-chunk probes (doubling, then halving to
+    within a page) rather than by reading it all."""
+
+    async def read(after: int, limit: int = OUTPUT_PAGE) -> list[Chunk]:
+        return list((await view.call("agora.task.watch", task_id=task_id, after=after, limit=limit)).chunks)
+
+    first = await read(0)
+    if len(first) < OUTPUT_PAGE:
+        return first, 0
+    low, high = OUTPUT_PAGE, 2 * OUTPUT_PAGE  # the last chunk is numbered low or more
+    while await read(high, 1):  # and high or less once no chunk follows high
+        low, high = high + 1, 2 * high
+    while high - low > OUTPUT_PAGE:
+        middle = (low + high) // 2
+        if await read(middle, 1):
+            low = middle + 1
+        else:
+            high = middle
+    start = max(0, high - OUTPUT_SHOWN)  # the chunks after start: at least OUTPUT_SHOWN - OUTPUT_PAGE of them
+    chunks = first[start:] if start < OUTPUT_PAGE else []
+    after = chunks[-1].seq if chunks else start
+    while len(chunks) < OUTPUT_SHOWN:
+        more = await read(after, min(OUTPUT_PAGE, OUTPUT_SHOWN - len(chunks)))
+        chunks += more
+        if len(more) < OUTPUT_PAGE:
+            break
+        after = more[-1].seq
+    return chunks, chunks[0].seq - 1 if chunks else 0
+
+
+def output_parts(chunks: list[Chunk]) -> list[dict[str, str]]:
+    """Chunks as the task page shows them, in order: runs of text joined as the task wrote them, each data chunk as
+    one line of compact JSON, the overflow chunk (always the last) as a notice of what the hub did not keep."""
+    parts: list[dict[str, str]] = []
+    ends_line = True
+    for chunk in chunks:
+        if chunk.kind == "text" and chunk.text:
+            if parts and parts[-1]["kind"] == "text":
+                parts[-1]["text"] += chunk.text
+            else:
+                parts.append({"kind": "text", "text": chunk.text})
+            ends_line = chunk.text.endswith("\n")
+        elif chunk.kind == "data":
+            line = orjson.dumps(chunk.data).decode()
+            parts.append({"kind": "data", "text": ("" if ends_line else "\n") + line + "\n"})
+            ends_line = True
+        elif chunk.kind == "overflow":
+            data = chunk.data if isinstance(chunk.data, dict) else {}
+            count, size = int(data.get("chunks", 0)), int(data.get("bytes", 0))
+            parts.append({"kind": "overflow", "text": f"… {count:,} more chunk{'' if count == 1 else 's'} ({byte_size(size)}) not kept"})
+    return parts
+
+
+def byte_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} byte{'' if n == 1 else 's'}"
+    if n < 1024 * 1024:
+        return f"{n / 1024:,.0f} KB"
+    return f"{n / (1024 * 1024):,.1f} MB"
 
 
 async def _one_inbox(view: View, params: Mapping[str, str]) -> list[str] | None:
