@@ -52,8 +52,9 @@ from . import triggers
 
 log = logging.getLogger("agora.schedules")
 
-BATCH = 100  # schedules per round (one transaction)
-PARALLEL = 4  # rounds at once through a backlog, on PostgreSQL
+# Schedules per round (one transaction). On PostgreSQL a round holds what its actions lock until it commits — a
+# recipient's inbox, the tenant's event stream — so that calls waiting on the same do not wait long.
+BATCH = {"sqlite": 100, "postgresql": 20}
 MAX_WAIT = 1.0  # seconds the loop sleeps at most between rounds
 MAX_WALK = 10_000  # ticks walked through after a long downtime; older ones are counted missed without a row each
 MISSED_RECORDED = 100  # missed ticks recorded one row each (the newest); the metric counts them all
@@ -294,12 +295,12 @@ def fire_due(conn: Connection, hub: Hub, sched: dict[str, Any], now: datetime, d
     schedule_ops.change(conn, sched["schedule_id"], **changes, updated_at=now)
 
 
-def _round(conn: Connection, hub: Hub, now: datetime) -> Round:
+def _round(conn: Connection, hub: Hub, now: datetime, batch: int) -> Round:
     done = Round()
-    due = schedule_ops.due(conn, now, BATCH)
+    due = schedule_ops.due(conn, now, batch)
     for sched in due:
         fire_due(conn, hub, sched, now, done)
-    waiting = schedule_ops.queued(conn, BATCH)
+    waiting = schedule_ops.queued(conn, batch)
     for sched in waiting:
         before = dict(sched)
         fire_tick(conn, hub, sched, sched["queued_tick_at"], now, done, queued=True)
@@ -329,21 +330,17 @@ async def after_commit(hub: Hub, done: Round) -> None:
 
 
 async def fire_round(hub: Hub) -> datetime | None:
-    """Rounds until nothing is due; the soonest tick left. On PostgreSQL a backlog (a full round) is taken by
-    ``PARALLEL`` rounds at once, each on its own connection (``SKIP LOCKED`` gives each other schedules); SQLite has
-    one writer."""
-    parallel = 1
+    """Rounds until nothing is due; the soonest tick left."""
+    batch = BATCH[hub.store.dialect]
     while True:
         now = hub.clock.now()
         work, soonest = await hub.store.read(_pending, now)
         if not work:
             return soonest
-        rounds = await asyncio.gather(*(hub.store.write(_round, hub, now) for _ in range(parallel)))
-        for done in rounds:
-            await after_commit(hub, done)
-        if all(done.taken < BATCH for done in rounds):
-            return min((d.soonest for d in rounds if d.soonest is not None), default=None)
-        parallel = PARALLEL if hub.store.dialect == "postgresql" else 1
+        done = await hub.store.write(_round, hub, now, batch)
+        await after_commit(hub, done)
+        if done.taken < batch:
+            return done.soonest
 
 
 async def run(hub: Hub) -> None:
