@@ -224,6 +224,7 @@ def test_emergency_halt_refuses_every_write_until_resumed_and_survives_a_restart
         assert draining == {
             "agora.messaging.receive", "agora.messaging.ack", "agora.messaging.unsubscribe",
             "agora.task.heartbeat", "agora.task.update", "agora.task.update_batch", "agora.task.cancel",
+            "agora.task.emit",  # a claimed task's output, as it finishes
             "agora.hosting.report",  # hosting nodes still say what their instances do (a crash, a sample)
             "agora.hosting.register_node",  # admin only: operators still manage hosting capacity
             "agora.tools.call",  # a dispatcher: the tool it calls decides (checked below)

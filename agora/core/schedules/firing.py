@@ -333,6 +333,8 @@ async def fire_round(hub: Hub) -> datetime | None:
     """Rounds until nothing is due; the soonest tick left."""
     batch = BATCH[hub.store.dialect]
     while True:
+        if hub.halt.halted:  # an emergency halt: no new work; ticks passed meanwhile follow their 'missed' policy
+            return None
         now = hub.clock.now()
         work, soonest = await hub.store.read(_pending, now)
         if not work:

@@ -12,6 +12,8 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
+from agora.store.migration_sql import add_scope
+
 revision = '0029'
 down_revision = '0028'
 branch_labels = None
@@ -24,26 +26,13 @@ IMPLIED = {
 }
 
 
-def _add_scope(table: str, had: str, new: str) -> str:
-    if op.get_context().dialect.name == 'postgresql':
-        return (
-            f"UPDATE {table} SET scopes = scopes || '[\"{new}\"]'::jsonb "
-            f"WHERE scopes ? '{had}' AND NOT scopes ? '{new}'"
-        )
-    has = "EXISTS (SELECT 1 FROM json_each({table}.scopes) WHERE value = '{scope}')"
-    return (
-        f"UPDATE {table} SET scopes = json_insert(scopes, '$[#]', '{new}') "
-        f"WHERE scopes IS NOT NULL AND {has.format(table=table, scope=had)} AND NOT {has.format(table=table, scope=new)}"
-    )
-
-
 def upgrade() -> None:
     with op.batch_alter_table('api_keys') as batch:
         batch.add_column(sa.Column('role', sa.String(16), nullable=True))
     for table in ('api_keys', 'oauth_tokens'):
         for had, new_scopes in IMPLIED.items():
             for new in new_scopes:
-                op.execute(_add_scope(table, had, new))
+                op.execute(add_scope(op.get_context().dialect.name, table, had, new))
 
 
 def downgrade() -> None:

@@ -5,11 +5,10 @@ Revision ID: 0037
 Revises: 0036
 Create Date: 2026-11-29
 """
-import json
-
 import sqlalchemy as sa
 from alembic import op
 
+from agora.store.migration_sql import add_scope
 from agora.store.types import Json, UtcDateTime
 
 revision = '0037'
@@ -18,8 +17,8 @@ branch_labels = None
 depends_on = None
 
 _OWN = "(tenant_id = current_setting('app.tenant_id', true))"
-# A key that could read or write tasks may read or write schedules (which make tasks): keys made before this have
-# the new scopes added, so that no one's rights shrink with the upgrade.
+# A key (or OAuth token) that could read or write tasks may read or write schedules (which make tasks): those made
+# before this have the new scopes added, so that no one's rights shrink with the upgrade.
 _NEW_SCOPES = {'tasks:read': 'schedules:read', 'tasks:write': 'schedules:write'}
 
 
@@ -80,13 +79,9 @@ def upgrade() -> None:
         for table in ('schedules', 'schedule_ticks'):
             op.execute(f'ALTER TABLE {table} ENABLE ROW LEVEL SECURITY')
             op.execute(f'CREATE POLICY tenant_rows ON {table} USING {_OWN} WITH CHECK {_OWN}')
-    conn = op.get_bind()
-    keys = sa.table('api_keys', sa.column('key_id', sa.String), sa.column('scopes', Json))
-    for key_id, scopes in conn.execute(sa.select(keys.c.key_id, keys.c.scopes)).all():
-        held = json.loads(scopes) if isinstance(scopes, str) else list(scopes or [])
-        added = [new for old, new in _NEW_SCOPES.items() if old in held and new not in held]
-        if added:
-            conn.execute(keys.update().where(keys.c.key_id == key_id).values(scopes=held + added))
+    for table in ('api_keys', 'oauth_tokens'):
+        for had, new in _NEW_SCOPES.items():
+            op.execute(add_scope(op.get_context().dialect.name, table, had, new))
 
 
 def downgrade() -> None:
