@@ -241,7 +241,7 @@ class AsyncTasks(AsyncTaskTools):
         client = self._client
         attempt = 0
         while True:
-            try:
+            with contextlib.suppress(httpx.TransportError):  # a broken connection: opened again below, after the last chunk
                 async with client._http.stream(
                     "GET", f"/tasks/{task_id}/output/stream", params={"after": after}, headers=client._headers(),
                     timeout=httpx.Timeout(client.timeout, read=None),
@@ -259,8 +259,6 @@ class AsyncTasks(AsyncTaskTools):
                         chunk = Chunk.model_validate(event.data)
                         after = chunk.seq
                         yield chunk
-            except httpx.TransportError:
-                pass
             await asyncio.sleep(client.retry.delay(min(attempt, 5)))
             attempt += 1
 
