@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._groups import UNSET, AsyncGroup, SyncGroup, Unset
 
 if TYPE_CHECKING:  # at run time a category's models are imported when one of its methods is first called
-    from .wire import a2a, admin, agents, budgets, chat, common, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, schedules, search, tasks, users, workflows
+    from .wire import a2a, admin, agents, budgets, chat, common, conversations, credits, discovery, gateway, marketplace, messaging, monitoring, reviews, schedules, search, tasks, users, workflows
 
 
 class AdminKeysTools(SyncGroup):
@@ -349,6 +349,7 @@ class TaskTools(SyncGroup):
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
         workflow_id: str | None | Unset = UNSET,
+        conversation_id: str | None | Unset = UNSET,
     ) -> tasks.Assigned:
         """Queue a task for an agent (id or name) or for any agent with the required capabilities (the least-loaded active one is preferred). Dependencies, deadline, priority, max_attempts; an idempotency_key returns the same task on a resend.
 
@@ -365,7 +366,8 @@ class TaskTools(SyncGroup):
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
-            workflow_id: optional (default None)."""
+            workflow_id: optional (default None).
+            conversation_id: The conversation it is a turn of (agora.conversations.get shows it there)."""
         return self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
 
     def assign_batch(
@@ -468,6 +470,7 @@ class TaskTools(SyncGroup):
         after: int | Unset = UNSET,
         limit: int | Unset = UNSET,
         wait: float | Unset = UNSET,
+        last: int | None | Unset = UNSET,
     ) -> tasks.TaskOutput:
         """A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE).
 
@@ -475,7 +478,8 @@ class TaskTools(SyncGroup):
             task_id: required.
             after: The last chunk number the caller has (its next_after); 0: from the start.
             limit: optional (default 500).
-            wait: Seconds to wait when there is nothing new and the task has not ended."""
+            wait: Seconds to wait when there is nothing new and the task has not ended.
+            last: Instead of those after a cursor, the task's last this many chunks, at once (its output's tail)."""
         return self._call("agora.task.watch", "tasks.TaskOutput", locals(), retry_safe=True)
 
     def update(
@@ -1609,6 +1613,65 @@ class DiscoveryTools(SyncGroup):
         return self._call("agora.discovery.schema", "discovery.ToolSchema", locals(), retry_safe=True)
 
 
+class ConversationsTools(SyncGroup):
+    """Tools ``agora.conversations.*``."""
+
+    def list(
+        self,
+        *,
+        agent: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> conversations.ConversationList:
+        """The tenant's conversations (messages and tasks sharing a conversation_id, A2A turns by contextId), the last active first: participants, summary line, turn count, last activity; only one agent's with 'agent'.
+
+        Args:
+            agent: Only those this agent (id or name) took part in.
+            tenant: The tenant (id or name): the admin's to name; others have their own.
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return self._call("agora.conversations.list", "conversations.ConversationList", locals(), retry_safe=True)
+
+    def get(
+        self,
+        conversation_id: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> conversations.Conversation:
+        """A conversation as a thread, oldest turn first: each message, and each task with its output so far, status and result.
+
+        Args:
+            conversation_id: The conversation_id its turns share.
+            tenant: The tenant (id or name): the admin's to name; others have their own.
+            limit: The last this many turns."""
+        return self._call("agora.conversations.get", "conversations.Conversation", locals(), retry_safe=True)
+
+    def send(
+        self,
+        conversation_id: str,
+        text: str | None | Unset = UNSET,
+        *,
+        content: dict[str, Any] | None | Unset = UNSET,
+        to_agent: str | None | Unset = UNSET,
+        send_as: conversations.SendAs | str | None | Unset = UNSET,
+        history: int | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+    ) -> conversations.Continued:
+        """Say the next thing in a conversation: sent to its agent (the last to speak, or 'to_agent') as it last received a turn, a message or a task of the same type, with the earlier turns as history (context.history or payload.history: role, sender, text, at), in the same conversation.
+
+        Args:
+            conversation_id: The conversation_id its turns share.
+            text: What to say (or give 'content').
+            content: What to say, as JSON (or give 'text').
+            to_agent: The agent (id or name); default: the one that spoke last, other than the caller.
+            send_as: A message or a task (of the type the agent was last given); default: as the agent's last turn was.
+            history: How many earlier turns go with it (in context.history, or payload.history).
+            tenant: The tenant (id or name): the admin's to name; others have their own."""
+        return self._call("agora.conversations.send", "conversations.Continued", locals(), retry_safe=False)
+
+
 class BillingTools(SyncGroup):
     """Tools ``agora.billing.*``."""
 
@@ -2290,6 +2353,7 @@ class AsyncTaskTools(AsyncGroup):
         run_if_dependency_fails: bool | Unset = UNSET,
         require_available: bool | Unset = UNSET,
         workflow_id: str | None | Unset = UNSET,
+        conversation_id: str | None | Unset = UNSET,
     ) -> tasks.Assigned:
         """Queue a task for an agent (id or name) or for any agent with the required capabilities (the least-loaded active one is preferred). Dependencies, deadline, priority, max_attempts; an idempotency_key returns the same task on a resend.
 
@@ -2306,7 +2370,8 @@ class AsyncTaskTools(AsyncGroup):
             depends_on: Tasks that must complete first.
             run_if_dependency_fails: Run once the dependencies finish, whatever their outcome.
             require_available: Refuse (409) unless an active agent can take it now, instead of queueing with a warning.
-            workflow_id: optional (default None)."""
+            workflow_id: optional (default None).
+            conversation_id: The conversation it is a turn of (agora.conversations.get shows it there)."""
         return await self._call("agora.task.assign", "tasks.Assigned", locals(), retry_safe=False)
 
     async def assign_batch(
@@ -2409,6 +2474,7 @@ class AsyncTaskTools(AsyncGroup):
         after: int | Unset = UNSET,
         limit: int | Unset = UNSET,
         wait: float | Unset = UNSET,
+        last: int | None | Unset = UNSET,
     ) -> tasks.TaskOutput:
         """A task's output after a cursor (after: the last chunk number you have), waiting up to 'wait' seconds for more; 'ended' once the task has finished and you have every chunk. Live: GET /tasks/{task_id}/output/stream (SSE).
 
@@ -2416,7 +2482,8 @@ class AsyncTaskTools(AsyncGroup):
             task_id: required.
             after: The last chunk number the caller has (its next_after); 0: from the start.
             limit: optional (default 500).
-            wait: Seconds to wait when there is nothing new and the task has not ended."""
+            wait: Seconds to wait when there is nothing new and the task has not ended.
+            last: Instead of those after a cursor, the task's last this many chunks, at once (its output's tail)."""
         return await self._call("agora.task.watch", "tasks.TaskOutput", locals(), retry_safe=True)
 
     async def update(
@@ -3550,6 +3617,65 @@ class AsyncDiscoveryTools(AsyncGroup):
         return await self._call("agora.discovery.schema", "discovery.ToolSchema", locals(), retry_safe=True)
 
 
+class AsyncConversationsTools(AsyncGroup):
+    """Tools ``agora.conversations.*``."""
+
+    async def list(
+        self,
+        *,
+        agent: str | None | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+        cursor: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> conversations.ConversationList:
+        """The tenant's conversations (messages and tasks sharing a conversation_id, A2A turns by contextId), the last active first: participants, summary line, turn count, last activity; only one agent's with 'agent'.
+
+        Args:
+            agent: Only those this agent (id or name) took part in.
+            tenant: The tenant (id or name): the admin's to name; others have their own.
+            cursor: optional (default None).
+            limit: Maximum number of items to return."""
+        return await self._call("agora.conversations.list", "conversations.ConversationList", locals(), retry_safe=True)
+
+    async def get(
+        self,
+        conversation_id: str,
+        *,
+        tenant: str | None | Unset = UNSET,
+        limit: int | Unset = UNSET,
+    ) -> conversations.Conversation:
+        """A conversation as a thread, oldest turn first: each message, and each task with its output so far, status and result.
+
+        Args:
+            conversation_id: The conversation_id its turns share.
+            tenant: The tenant (id or name): the admin's to name; others have their own.
+            limit: The last this many turns."""
+        return await self._call("agora.conversations.get", "conversations.Conversation", locals(), retry_safe=True)
+
+    async def send(
+        self,
+        conversation_id: str,
+        text: str | None | Unset = UNSET,
+        *,
+        content: dict[str, Any] | None | Unset = UNSET,
+        to_agent: str | None | Unset = UNSET,
+        send_as: conversations.SendAs | str | None | Unset = UNSET,
+        history: int | Unset = UNSET,
+        tenant: str | None | Unset = UNSET,
+    ) -> conversations.Continued:
+        """Say the next thing in a conversation: sent to its agent (the last to speak, or 'to_agent') as it last received a turn, a message or a task of the same type, with the earlier turns as history (context.history or payload.history: role, sender, text, at), in the same conversation.
+
+        Args:
+            conversation_id: The conversation_id its turns share.
+            text: What to say (or give 'content').
+            content: What to say, as JSON (or give 'text').
+            to_agent: The agent (id or name); default: the one that spoke last, other than the caller.
+            send_as: A message or a task (of the type the agent was last given); default: as the agent's last turn was.
+            history: How many earlier turns go with it (in context.history, or payload.history).
+            tenant: The tenant (id or name): the admin's to name; others have their own."""
+        return await self._call("agora.conversations.send", "conversations.Continued", locals(), retry_safe=False)
+
+
 class AsyncBillingTools(AsyncGroup):
     """Tools ``agora.billing.*``."""
 
@@ -3906,6 +4032,7 @@ class ToolGroups:
         self.admin = AdminTools(self)
         self.agents = AgentsTools(self)
         self.billing = BillingTools(self)
+        self.conversations = ConversationsTools(self)
         self.discovery = DiscoveryTools(self)
         self.hosting = HostingTools(self)
         self.marketplace = MarketplaceTools(self)
@@ -3929,6 +4056,7 @@ class AsyncToolGroups:
         self.admin = AsyncAdminTools(self)
         self.agents = AsyncAgentsTools(self)
         self.billing = AsyncBillingTools(self)
+        self.conversations = AsyncConversationsTools(self)
         self.discovery = AsyncDiscoveryTools(self)
         self.hosting = AsyncHostingTools(self)
         self.marketplace = AsyncMarketplaceTools(self)

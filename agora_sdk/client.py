@@ -25,6 +25,7 @@ from websockets.sync.client import connect as ws_connect
 from . import config as _config
 from ._tools import AsyncTaskTools, AsyncToolGroups, ToolGroups
 from .chat import CHAT_PATH, STREAM_HEADERS, EventReader
+from .conversations import AsyncConversations, Conversations
 from .errors import AgoraError, Unavailable, error_from_body
 from .events import StreamEvent, stream_url
 from .tls import tls_context
@@ -145,10 +146,13 @@ def _result(response: httpx.Response, output: type[Output] | None) -> Any:
 class AgoraClient(_Base, ToolGroups):
     """Synchronous client: ``AgoraClient().messaging.send("DocWriter", "hello")``."""
 
+    conversations: Conversations
+
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
         self._http = httpx.Client(base_url=self.config.url, timeout=self.timeout, verify=tls_context())
         self._init_groups()
+        self.conversations = Conversations(self)
 
     def _post(self, tool: str, args: dict[str, Any], retry_safe: bool) -> httpx.Response:
         path, body, timeout = self._request(tool, args)
@@ -267,6 +271,7 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
     """Asynchronous client with the same API: ``await AsyncAgoraClient().messaging.send("DocWriter", "hello")``."""
 
     task: AsyncTasks
+    conversations: AsyncConversations
 
     def __init__(self, url: str | None = None, api_key: str | None = None, **options: Any):
         super().__init__(url, api_key, **options)
@@ -274,6 +279,7 @@ class AsyncAgoraClient(_Base, AsyncToolGroups):
         self.channel: Channel | None = None  # an agent runtime's held WebSocket: calls go over it while it is open
         self._init_groups()
         self.task = AsyncTasks(self)
+        self.conversations = AsyncConversations(self)
 
     async def _post(self, tool: str, args: dict[str, Any], retry_safe: bool) -> httpx.Response:
         path, body, timeout = self._request(tool, args)

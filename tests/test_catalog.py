@@ -44,6 +44,14 @@ def _agent_with_task(admin: httpx.Client) -> str:
     return agent
 
 
+def _conversation(admin: httpx.Client) -> str:
+    """A conversation of the admin's tenant: a message to an agent and a task for it, sharing a conversation id."""
+    agent, conversation = _agent(admin), unique("talk")
+    ok(call(admin, "agora.messaging.send", to_agent=agent, content={"text": "shall we?"}, correlation={"conversation_id": conversation}))
+    ok(call(admin, "agora.task.assign", task_type="review", assignee=agent, payload={"text": "review it"}, conversation_id=conversation))
+    return conversation
+
+
 def _claimed(admin: httpx.Client) -> dict[str, Any]:
     """A task claimed by its agent: the agent, the task id and the lease token."""
     agent = _agent(admin)
@@ -194,6 +202,9 @@ def _person(admin: httpx.Client, tenant: str = "default") -> str:
 
 
 EXAMPLES: dict[str, Example] = {
+    "agora.conversations.list": lambda a: {"tenant": "default", "limit": 5} if _conversation(a) else {},
+    "agora.conversations.get": lambda a: {"conversation_id": _conversation(a), "tenant": "default", "limit": 10},
+    "agora.conversations.send": lambda a: {"conversation_id": _conversation(a), "tenant": "default", "text": "and then?", "send_as": "message"},
     "agora.agents.register": lambda a: {
         "agent_name": unique(),
         "capabilities": ["docs"],

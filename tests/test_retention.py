@@ -19,6 +19,8 @@ from agora.store import Store, open_store, partitions
 from agora.store.ops import tasks as task_ops
 from agora.store.schema import (
     a2a_tasks,
+    conversation_participants,
+    conversations,
     events,
     market_usage,
     schedule_ticks,
@@ -84,6 +86,9 @@ def seed(conn: Connection) -> None:
     _workflow(conn, "wf-busy", "cancelled", OLD, "in_progress")  # a task of it still runs
     _usage(conn, "2026-01", datetime(2026, 1, 20, tzinfo=timezone.utc))
     _usage(conn, "2026-03", datetime(2026, 3, 1, tzinfo=timezone.utc))  # this month: its invoice is open
+    for name, at in (("talk-old", OLD), ("talk-recent", NOW - timedelta(days=20))):  # conversations (30 days: the longer)
+        conn.execute(conversations.insert().values(tenant_id="default", conversation_id=name, summary="", turns=1, started_at=at, last_activity_at=at))
+        conn.execute(conversation_participants.insert().values(tenant_id="default", conversation_id=name, agent_id="agent_x"))
     for name, at in (("sched-old", OLD), ("sched-recent", NOW - timedelta(days=1))):  # a schedule's history (30 days)
         conn.execute(schedule_ticks.insert().values(
             schedule_id=name, tick_at=at, tenant_id="default", outcome="fired", manual=False, fired_at=at, recorded_at=at,
@@ -99,6 +104,8 @@ def left(conn: Connection) -> dict[str, Any]:
         "usage": sorted(conn.execute(select(market_usage.c.month)).scalars()),
         "links": conn.execute(select(func.count()).select_from(task_dependencies)).scalar_one(),
         "ticks": sorted(conn.execute(select(schedule_ticks.c.schedule_id)).scalars()),
+        "conversations": sorted(conn.execute(select(conversations.c.conversation_id)).scalars()),
+        "participants": sorted(conn.execute(select(conversation_participants.c.conversation_id)).scalars()),
     }
 
 
@@ -109,12 +116,12 @@ async def test_old_records_go_in_batches_and_what_is_still_needed_stays(store: S
     await store.write(seed)
     kept = retention.policies(SETTINGS)
     assert await retention.preview(store, kept, NOW) == {
-        "messages": 0, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1,
+        "messages": 0, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1, "conversations": 1,
     }  # fmt: skip
     monkeypatch.setattr(retention, "FIRST_BATCH", 10)
     batches: list[tuple[str, int]] = []
     removed = await retention.purge(store, kept, NOW, lambda kind, rows: batches.append((kind, rows)))
-    assert removed == {"messages": 0, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1}
+    assert removed == {"messages": 0, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1, "conversations": 1}
     assert len([b for b in batches if b[0] == "tasks"]) >= 2  # 25 tasks do not go in one first batch of 10
     assert await store.read(left) == {
         "tasks": ["downstream", "recent", "turn", "upstream", "wf-busy-t", "wf-recent-t"],
@@ -124,6 +131,8 @@ async def test_old_records_go_in_batches_and_what_is_still_needed_stays(store: S
         "usage": ["2026-03"],
         "links": 1,
         "ticks": ["sched-recent"],
+        "conversations": ["talk-recent"],
+        "participants": ["talk-recent"],
     }
     assert await retention.preview(store, kept, NOW) == dict.fromkeys(removed, 0)
 
@@ -210,7 +219,7 @@ async def test_two_replicas_purging_at_once_share_the_work(store: Store) -> None
     kept = retention.policies(SETTINGS)
     first, second = await asyncio.gather(retention.purge(store, kept, NOW), retention.purge(store, kept, NOW))
     assert {kind: first[kind] + second[kind] for kind in first} == {
-        "messages": 300, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1,
+        "messages": 300, "events": 0, "a2a_tasks": 0, "tasks": 25, "workflows": 1, "usage": 1, "schedule_ticks": 1, "conversations": 1,
     }  # fmt: skip
     assert await store.read(_message_counts) == (150, 150)
 

@@ -6,7 +6,7 @@ import typer
 
 from agora import __version__
 
-from . import agents, backup, billing, chat, db, host, importer, keys, marketplace, mcp_stdio, messages, reviews, schedules, serve, store, tasks, tools, users, workflows
+from . import agents, backup, billing, chat, conversations, db, host, importer, keys, marketplace, mcp_stdio, messages, reviews, schedules, serve, store, tasks, tools, users, workflows
 from .output import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(messages.messages_app, name="messages")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(schedules.app, name="schedules")
+app.add_typer(conversations.app, name="conversations")
 app.add_typer(tools.tools_app, name="tools")
 app.add_typer(marketplace.market_app, name="marketplace")
 app.add_typer(marketplace.instance_app, name="instance")

@@ -51,6 +51,8 @@ def policies(settings: Settings) -> Policies:
         "workflows": kept(settings.workflow_retention_seconds),
         "usage": kept(settings.usage_retention_seconds),
         "schedule_ticks": kept(settings.schedule_retention_seconds),
+        # A conversation idle past both its messages' and its tasks' retention: what is left of it goes too.
+        "conversations": None if not messages or not settings.task_retention_seconds else kept(max(messages, settings.task_retention_seconds)),
     }
 
 

@@ -34,9 +34,15 @@ def inbox_key(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
+def conversation_key(tenant_id: str, conversation_id: str) -> str:
+    """The wake-up key of a conversation's live views: a task of it emitted output."""
+    return f"conversation:{tenant_id}:{conversation_id}"
+
+
 def keys_for(event: Event) -> list[str]:
-    if event.type == "output_emitted":  # a task's output (agora.task.emit): its watchers alone
-        return [f"output:{event.data['task_id']}"]
+    if event.type == "output_emitted":  # a task's output (agora.task.emit): its watchers alone, and its conversation's
+        conversation = event.data.get("conversation_id")
+        return [f"output:{event.data['task_id']}", *([conversation_key(event.tenant_id, conversation)] if conversation else [])]
     field = _AGENT_EVENTS.get(event.type)
     if field is not None:
         if event.data.get("handed"):  # a live stream of the agent has it already (core/handoff): nothing to read

@@ -237,6 +237,14 @@ messages = Table(
         sqlite_where=text("recipient_id IS NOT NULL"),
         postgresql_where=text("recipient_id IS NOT NULL"),
     ),
+    Index(  # a conversation's messages, in order (agora.conversations.get, migration 0039)
+        "ix_messages_conversation",
+        "tenant_id",
+        "conversation_id",
+        "seq",
+        sqlite_where=text("conversation_id IS NOT NULL"),
+        postgresql_where=text("conversation_id IS NOT NULL"),
+    ),
     Index(
         "ix_messages_topic",
         "tenant_id",
@@ -389,6 +397,7 @@ tasks = Table(
     # Some task depends on this one: its end may make work claimable (otherwise parked claimers are not woken).
     Column("has_dependents", Boolean, nullable=False, default=False, server_default=text("false")),
     Column("workflow_id", String(64), nullable=True),
+    Column("conversation_id", String(128), nullable=True),  # the conversation it is a turn of (an A2A contextId)
     Column("idempotency_key", String(128), nullable=True),
     Column("lease_token", String(40), nullable=True),
     Column("fencing_token", BigInteger, nullable=False),
@@ -455,6 +464,14 @@ tasks = Table(
         "deadline",
         sqlite_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
         postgresql_where=text("deadline IS NOT NULL AND status IN ('pending', 'in_progress')"),
+    ),
+    Index(  # a conversation's tasks, in order (agora.conversations.get, migration 0039)
+        "ix_tasks_conversation",
+        "tenant_id",
+        "conversation_id",
+        "created_at",
+        sqlite_where=text("conversation_id IS NOT NULL"),
+        postgresql_where=text("conversation_id IS NOT NULL"),
     ),
     Index(  # the dead letter, oldest first (agora.task.requeue_dead_letter)
         "ix_tasks_dead_letter",
@@ -877,6 +894,30 @@ task_output = Table(
     Column("text", Text, nullable=True),
     Column("data", Json, nullable=True),  # a data chunk's value; an overflow's {"chunks": n, "bytes": n}
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Conversations (agora.conversations.*): the messages and tasks of a tenant sharing a ``conversation_id`` (an A2A
+# turn's is its contextId). A row per conversation, kept as its turns are written (store/ops/conversations.touch), so
+# a tenant's conversations are listed by last activity without reading their turns; its agents in a row each.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("conversation_id", String(128), primary_key=True),
+    Column("summary", String(200), nullable=False),  # the first turn's words
+    Column("turns", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_activity_at", UtcDateTime, nullable=False),
+    Index("ix_conversations_recent", "tenant_id", "last_activity_at", "conversation_id"),
+    Index("ix_conversations_idle", "last_activity_at"),  # retention
+)
+
+conversation_participants = Table(
+    "conversation_participants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("conversation_id", String(128), primary_key=True),
+    Column("agent_id", String(32), primary_key=True),
 )
 
 # Schedules (core/schedules): work the hub starts on a clock. ``next_fire_at`` (the next tick plus its jitter) is what

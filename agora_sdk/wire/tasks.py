@@ -67,6 +67,9 @@ class AssignTask(TaskSpec):
         False, description="Refuse (409) unless an active agent can take it now, instead of queueing with a warning."
     )
     workflow_id: str | None = Field(None, max_length=64)
+    conversation_id: str | None = Field(
+        None, min_length=1, max_length=128, description="The conversation it is a turn of (agora.conversations.get shows it there)."
+    )
 
 
 def _check_one_target(assignee: str | None, required_capabilities: list[str]) -> None:
@@ -138,6 +141,7 @@ class Task(Output):
     depends_on: list[str]
     run_if_dependency_fails: bool
     workflow_id: str | None
+    conversation_id: str | None = None
     last_error: str | None
     created_by: str
     created_at: UtcDatetime
@@ -390,6 +394,15 @@ class WatchOutput(Input):
     after: int = Field(0, ge=0, le=INT32_MAX, description="The last chunk number the caller has (its next_after); 0: from the start.")
     limit: int = Field(500, ge=1, le=1000)
     wait: float = Field(0, ge=0, le=60, description="Seconds to wait when there is nothing new and the task has not ended.")
+    last: int | None = Field(
+        None, ge=1, le=1000, description="Instead of those after a cursor, the task's last this many chunks, at once (its output's tail)."
+    )
+
+    @model_validator(mode="after")
+    def _a_cursor_or_the_tail(self) -> WatchOutput:
+        if self.last is not None and (self.after or self.wait):
+            raise ValueError("give 'last' alone, or 'after' and 'wait': not both")
+        return self
 
 
 class Chunk(Output):

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import call, ok, unique
 from tests.test_catalog import EXAMPLES, _agent, _instance, _listed, _person, _review, _stdio_server, _workflow
+from tests.test_catalog import _conversation as _talk
 
 Builder = Callable[[httpx.Client], dict[str, Any]]
 
@@ -68,6 +69,12 @@ MATRIX: dict[tuple[str, str], Builder] = {
     ("agora.admin.audit", "target_id"): lambda a: {"target_id": _agent(a)},
     ("agora.admin.keys.revoke", "key_id"): EXAMPLES["agora.admin.keys.revoke"],
     ("agora.marketplace.chat", "conversation_id"): lambda a: {"message": "and the second one?", "conversation_id": _conversation(a)},
+    ("agora.conversations.get", "conversation_id"): lambda a: {"conversation_id": _talk(a)},
+    ("agora.conversations.send", "conversation_id"): lambda a: {"conversation_id": _talk(a), "text": "hello?"},
+    ("agora.conversations.list", "agent"): lambda a: {"agent": _agent(a)},
+    ("agora.conversations.list", "tenant"): lambda a: {"tenant": "default"},
+    ("agora.conversations.get", "tenant"): lambda a: {"conversation_id": _talk(a), "tenant": "default"},
+    ("agora.conversations.send", "tenant"): lambda a: {"conversation_id": _talk(a), "tenant": "default", "text": "hello?"},
     ("agora.billing.set_budget", "notify_agent"): lambda a: {"monthly_limit": "100", "notify_agent": _agent(a)},
     ("agora.reviews.list", "listing"): lambda a: {"listing": _unlisted(a)},
     ("agora.reviews.write", "listing"): lambda a: {"listing": _unlisted(a), "rating": 5},
@@ -97,6 +104,9 @@ NOT_IN_MATRIX = {
     ("agora.tools.start", "name"): "a tool's name: the catalog is public",
     ("agora.messaging.receive", "conversation_id"): "a filter over the caller's own inbox",
     ("agora.task.assign", "workflow_id"): "a label stored on the caller's own task",
+    ("agora.task.assign", "conversation_id"): "the caller's own conversation (conversation ids are per tenant)",
+    ("agora.conversations.send", "to_agent"): "the caller's own conversation with another tenant's agent: "
+    "test_conversations.py::test_a_conversation_is_continued_with_its_own_tenant_s_agents_only",
     ("agora.billing.report_usage", "report_id"): "the instance's own new report (per instance: the caller's instance is implied)",
     ("agora.billing.report_usage", "task_id"): "a label stored on the caller's own report",
     ("agora.task.reassign", "assignee"): "a stranger's own task given to someone else's agent: "

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..tool import Tool
-from . import a2a, admin, agents, credits, discovery, marketplace, mcp_servers, messaging, meta, query, reviews, schedules, tasks, users, workflows
+from . import a2a, admin, agents, conversations, credits, discovery, marketplace, mcp_servers, messaging, meta, query, reviews, schedules, tasks, users, workflows
 
 
 def all_tools() -> list[Tool]:
-    return [*agents.TOOLS, *messaging.TOOLS, *tasks.TOOLS, *workflows.TOOLS, *schedules.TOOLS, *a2a.TOOLS, *query.TOOLS, *discovery.TOOLS, *meta.TOOLS, *mcp_servers.TOOLS, *marketplace.TOOLS, *credits.TOOLS, *reviews.TOOLS, *admin.TOOLS, *users.TOOLS]
+    return [*agents.TOOLS, *messaging.TOOLS, *conversations.TOOLS, *tasks.TOOLS, *workflows.TOOLS, *schedules.TOOLS, *a2a.TOOLS, *query.TOOLS, *discovery.TOOLS, *meta.TOOLS, *mcp_servers.TOOLS, *marketplace.TOOLS, *credits.TOOLS, *reviews.TOOLS, *admin.TOOLS, *users.TOOLS]

@@ -27,6 +27,7 @@ from agora.store import schema
 from agora.store.ops import a2a as a2a_ops
 from agora.store.ops import a2a_push as push_ops
 from agora.store.ops import a2a_statements, inserts
+from agora.store.ops import conversations as conversation_ops
 from agora.store.ops import tasks as task_ops
 from agora_sdk.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from agora_sdk.wire.a2a import A2AUpdate, A2AUpdated
@@ -218,7 +219,9 @@ def _turn(
 
 def _turn_row(agent: dict[str, Any], task: dict[str, Any], message: dict[str, Any], now: datetime) -> dict[str, Any]:
     payload = {"a2a_task_id": task["task_id"], "context_id": task["context_id"], "message": message, "history": task["history"]}
-    return task_service.new_task_row(agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3)
+    return task_service.new_task_row(
+        agent["tenant_id"], TURN, payload, task["caller"], now, assignee=agent["agent_id"], max_attempts=3, conversation_id=task["context_id"]
+    )
 
 
 def _new_task(agent: dict[str, Any], caller: str, message: dict[str, Any], task_id: str | None, state: str, now: datetime) -> dict[str, Any]:
@@ -256,6 +259,7 @@ async def _start_at_once(
     made = [task_service.transition_event(t, now) for t in transitions]
     moves = [{"task_id": task["task_id"], "body": _status_event({**task, "state": s}), "final": False, "created_at": now} for s in states]
     tables = [(schema.tasks, [turn]), (schema.task_history, history), (schema.a2a_tasks, [task]), (schema.a2a_events, moves)]
+    tables += conversation_ops.turn_rows(*conversation_ops.of_task(turn))
     seqs = await hub.store.write_statement(inserts.insert_all, tables, [row for row, _ in made], schema.a2a_events)
     task = {**task, "has_push": False, "last_seq": seqs[-1]}
     events = [made[0][1], _wake_event(task, False), *(event for _, event in made[1:])]
@@ -381,7 +385,8 @@ async def update(ctx: CallContext, req: A2AUpdate) -> A2AUpdated:
             assert said is not None  # (a reply has a message: A2AUpdate)
             return _reply(conn, turn, task, _with_ids(task, said), now)
         if req.artifact is not None:
-            task = _add_artifact(conn, task, req, now)
+            artifact = checked(a2a_pb2.Artifact, {"artifactId": new_id("art"), **req.artifact}, "artifact")
+            task = _add_artifact(conn, task, artifact, req.append, req.last_chunk, now)
             woken.append(_wake(conn, task))
         final = False
         if req.state is not None:
@@ -440,12 +445,24 @@ def _reply(conn: Connection, turn: dict[str, Any], task: dict[str, Any], message
     return task, True, [_wake(conn, task), *_end_turn(conn, turn, "completed", message, now)]
 
 
-def _add_artifact(conn: Connection, task: dict[str, Any], req: A2AUpdate, now: datetime) -> dict[str, Any]:
-    artifact = checked(a2a_pb2.Artifact, {"artifactId": new_id("art"), **(req.artifact or {})}, "artifact")
-    task = a2a_ops.save(conn, task, {"artifacts": merged(task["artifacts"], artifact, req.append), "updated_at": now})
-    body = {"taskId": task["task_id"], "contextId": task["context_id"], "artifact": artifact, "append": req.append, "lastChunk": req.last_chunk}
+def _add_artifact(conn: Connection, task: dict[str, Any], artifact: dict[str, Any], append: bool, last_chunk: bool, now: datetime) -> dict[str, Any]:
+    task = a2a_ops.save(conn, task, {"artifacts": merged(task["artifacts"], artifact, append), "updated_at": now})
+    body = {"taskId": task["task_id"], "contextId": task["context_id"], "artifact": artifact, "append": append, "lastChunk": last_chunk}
     a2a_ops.append_event(conn, task["task_id"], {"artifactUpdate": body}, False, now)
     return task
+
+
+def emitted(conn: Connection, turn: dict[str, Any], chunks: list[dict[str, Any]], now: datetime) -> list[Event]:
+    """What a turn's holder emitted (agora.task.emit) streamed to the A2A task's callers as it comes: one artifact,
+    ``output``, made by the first chunks and extended (``append``) by the next, a part per chunk (text, or data)."""
+    task = a2a_ops.for_turn(conn, turn["task_id"]) if chunks else None
+    if task is None or task["state"] in ENDS_STREAM:
+        return []
+    artifact_id = f"output-{turn['task_id']}"
+    parts = [{"text": c["text"]} if "text" in c else {"data": c["data"]} for c in chunks]
+    extends = any(a["artifactId"] == artifact_id for a in task["artifacts"])
+    task = _add_artifact(conn, task, {"artifactId": artifact_id, "name": "output", "parts": parts}, extends, False, now)
+    return [_wake(conn, task)]
 
 
 def merged(artifacts: list[dict[str, Any]], artifact: dict[str, Any], append: bool) -> list[dict[str, Any]]:

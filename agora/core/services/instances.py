@@ -22,7 +22,7 @@ from agora.core.events import announce
 from agora.core.ids import new_id
 from agora.core.services import agents as agent_service
 from agora.core.services import billing as billing_service
-from agora.core.services import budgets, hosting, messaging
+from agora.core.services import budgets, hosting, messaging, task_output
 from agora.core.services import tasks as task_service
 from agora.store.ops import agents as agent_ops
 from agora.store.ops import marketplace as market_ops
@@ -276,10 +276,11 @@ async def execute(ctx: CallContext, req: w.Execute) -> w.Executed:
 
     task, events = await ctx.store.write(op)
     await announce(ctx.hub, events)
-    finished = await _until(
-        ctx, f"task:{task['task_id']}", lambda: ctx.store.read(task_ops.get, task["task_id"], None),
-        lambda t: t["status"] in FINISHED_TASK, started + req.timeout,
-    )  # fmt: skip
+    async with task_output.relayed(ctx.hub, task["task_id"]):  # its output, as it comes, to a door that passes progress on
+        finished = await _until(
+            ctx, f"task:{task['task_id']}", lambda: ctx.store.read(task_ops.get, task["task_id"], None),
+            lambda t: t["status"] in FINISHED_TASK, started + req.timeout,
+        )  # fmt: skip
     if finished["status"] not in FINISHED_TASK:
         await _cancel_late(ctx, task["task_id"], req.timeout)
         raise DeadlineExceeded(

@@ -193,8 +193,9 @@ async def announce_sent(ctx: CallContext, rows: list[dict[str, Any]], receipts: 
 
 
 def _plain_direct(draft: dict[str, Any]) -> bool:
-    """A direct message without an idempotency key (nothing earlier to look up)."""
-    return draft["kind"] == "direct" and not draft["idempotency_key"]
+    """A direct message without an idempotency key (nothing earlier to look up) outside a conversation (whose row
+    ``send_in`` keeps)."""
+    return draft["kind"] == "direct" and not draft["idempotency_key"] and not draft["conversation_id"]
 
 
 async def _send_one(ctx: CallContext, key: tuple[bool, bool, bool], ref: str, scope: str | None, draft: dict[str, Any], now: Any) -> dict[str, Any]:

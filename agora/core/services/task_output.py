@@ -7,16 +7,25 @@ replica, and a watcher that missed one reads again within ``RECHECK`` seconds.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import Connection
+
 from agora.bus import Event
-from agora.core.context import CallContext
+from agora.core import progress
+from agora.core.context import CallContext, Hub
+from agora.core.events import announce
+from agora.core.services import a2a
 from agora.core.services.acting import acting_agent
 from agora.store.ops import task_output as output_ops
 from agora_sdk.wire.tasks import FINISHED, Chunk, EmitOutput, Emitted, TaskOutput, WatchOutput
 
 RECHECK = 1.0  # seconds a parked watcher waits at most before it reads again (a wake-up lost between replicas)
+RELAY_BATCH = 500  # chunks read at once when relaying a task's output to a waiting call
 EVENT = "output_emitted"
 
 
@@ -26,13 +35,25 @@ def output_key(task_id: str) -> str:
 
 
 async def emit(ctx: CallContext, req: EmitOutput) -> Emitted:
-    agent = await acting_agent(ctx, req.agent, "emits output")
+    p = ctx.principal
+    if p.agent_id is not None and req.agent in (None, p.agent_id):  # the holder itself, as a runtime emits: nothing to read first
+        agent = {"tenant_id": p.tenant_id, "agent_id": p.agent_id}
+    else:
+        agent = await acting_agent(ctx, req.agent, "emits output")
     chunks = [c.model_dump(mode="json", exclude_unset=True) for c in req.chunks]
-    (first, last), over = await ctx.store.write(
-        output_ops.append, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks,
-        ctx.hub.settings.task_output_chunks, ctx.clock.now(),
-    )  # fmt: skip
-    await ctx.notifier.publish(Event(EVENT, agent["tenant_id"], {"task_id": req.task_id}))
+    now = ctx.clock.now()
+
+    def op(conn: Connection) -> tuple[tuple[int | None, int | None], int, dict[str, Any], list[Event]]:
+        span, over, task = output_ops.append(
+            conn, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks, ctx.hub.settings.task_output_chunks, now
+        )
+        kept = chunks[: len(chunks) - over]
+        return span, over, task, a2a.emitted(conn, task, kept, now) if task["task_type"] == a2a.TURN else []
+
+    (first, last), over, task, streamed = await ctx.store.write(op)
+    conversation = task["conversation_id"]
+    await ctx.notifier.publish(Event(EVENT, agent["tenant_id"], {"task_id": req.task_id, **({"conversation_id": conversation} if conversation else {})}))
+    await announce(ctx.hub, streamed)
     return Emitted(task_id=req.task_id, first_seq=first, last_seq=last, overflowed=over)
 
 
@@ -43,9 +64,13 @@ def _answer(task: dict[str, Any], chunks: list[dict[str, Any]], after: int, limi
 
 
 async def watch(ctx: CallContext, req: WatchOutput) -> TaskOutput:
-    """What the task emitted after ``after``; with nothing new and the task not ended, wait up to ``wait`` seconds."""
-    deadline = time.monotonic() + req.wait
+    """What the task emitted after ``after``; with nothing new and the task not ended, wait up to ``wait`` seconds.
+    With ``last``: its last chunks, at once."""
     scope = ctx.principal.tenant_scope()
+    if req.last is not None:
+        task, chunks = await ctx.store.read(output_ops.tail, req.task_id, scope, req.last)
+        return _answer(task, chunks, 0, len(chunks) + 1)
+    deadline = time.monotonic() + req.wait
     while True:
         with ctx.hub.wakeups.armed([output_key(req.task_id), f"task:{req.task_id}"]) as woken:
             task, chunks = await ctx.store.read(output_ops.after, req.task_id, scope, req.after, req.limit)
@@ -54,3 +79,39 @@ async def watch(ctx: CallContext, req: WatchOutput) -> TaskOutput:
             if chunks or answer.ended or left <= 0:
                 return answer
             await woken.wait(min(left, RECHECK))
+
+
+@contextlib.asynccontextmanager
+async def relayed(hub: Hub, task_id: str) -> AsyncIterator[None]:
+    """While a call waits on ``task_id`` (``agora.marketplace.execute``), each text chunk the task emits goes to the
+    call's progress reporter, if its door set one (MCP: a notifications/progress with the chunk as its message), in
+    order; those emitted between the last wake-up and the end, once the wait is over."""
+    report = progress.reporter.get()
+    if report is None:
+        yield
+        return
+    given = 0
+
+    async def pass_on() -> bool:
+        nonlocal given
+        _task, chunks = await hub.store.read(output_ops.after, task_id, None, given, RELAY_BATCH)
+        for chunk in chunks:
+            given = chunk["seq"]
+            if chunk["kind"] == "text" and chunk["text"]:
+                await report(float(chunk["seq"]), None, chunk["text"])
+        return len(chunks) == RELAY_BATCH
+
+    async def follow() -> None:
+        while True:
+            with hub.wakeups.armed([output_key(task_id)]) as woken:
+                if not await pass_on():
+                    await woken.wait(RECHECK)
+
+    follower = asyncio.create_task(follow(), name=f"relay-{task_id}")
+    try:
+        yield
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        while await pass_on():
+            pass

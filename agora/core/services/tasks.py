@@ -257,8 +257,8 @@ def _preferred(req: AssignTask, agent_id: str | None, warnings: list[str]) -> st
 
 def _made_at_once(req: AssignTask) -> bool:
     """A task ``_assign_at_once`` can queue: for any agent with its capabilities, with nothing to look up or wait
-    for first (no idempotency key, no dependencies) and no service following it."""
-    plain = req.assignee is None and req.idempotency_key is None and not req.depends_on and req.workflow_id is None
+    for first (no idempotency key, no dependencies), no service following it and no conversation to keep."""
+    plain = req.assignee is None and req.idempotency_key is None and not req.depends_on and req.workflow_id is None and req.conversation_id is None
     return plain and req.task_type not in followed().task_types
 
 
@@ -294,6 +294,7 @@ def _assigned_row(p: Principal, req: AssignTask, now: datetime, assignee: str | 
         depends_on=list(dict.fromkeys(req.depends_on)),
         run_if_dependency_fails=req.run_if_dependency_fails,
         workflow_id=req.workflow_id,
+        conversation_id=req.conversation_id,
         idempotency_key=req.idempotency_key,
     )  # fmt: skip
 
@@ -305,7 +306,7 @@ def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], create
         "assignee": None, "required_capabilities": [], "preferred_agent_id": None, "claimed_by": None,
         "payload": payload, "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None,
         "max_attempts": 3, "attempts": 0, "retry_backoff_seconds": None, "depends_on": [], "run_if_dependency_fails": False, "has_dependents": False, "workflow_id": None,
-        "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
+        "conversation_id": None, "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
         "created_by": created_by, "created_at": now, "updated_at": now, "available_at": now, "started_at": None,
         "finished_at": None, **options,
     }  # fmt: skip

@@ -18,13 +18,17 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from agora.bus import Event
+from agora.core import progress
 from agora.core.auth import Principal
 from agora.core.context import Hub
 from agora.core.events import announce
+from agora.core.services import task_output
 from agora.core.services.tasks import new_task_row, record_transitions
+from agora.store.ops import task_output as output_ops
 from agora.store.ops import tasks as task_ops
 from agora.store.ops import tool_runs as run_ops
-from agora_sdk.errors import AgoraError
+from agora_sdk.errors import AgoraError, Conflict
 
 log = logging.getLogger("agora.tool_runs")
 
@@ -86,7 +90,9 @@ class ToolRuns:
 
         task, events = await self.hub.store.write(op)
         await announce(self.hub, events)
-        self.running[task["task_id"]] = asyncio.create_task(self._run(task["task_id"], token, name, run), name=f"tool-run-{task['task_id']}")
+        self.running[task["task_id"]] = asyncio.create_task(
+            self._run(task["task_id"], principal.tenant_id, token, name, run), name=f"tool-run-{task['task_id']}"
+        )
         return task
 
     async def answer(self, principal: Principal, task_id: str, responses: dict[str, Any]) -> None:
@@ -104,7 +110,8 @@ class ToolRuns:
             running.cancel()
         await asyncio.gather(*self.running.values(), return_exceptions=True)
 
-    async def _run(self, task_id: str, token: str, name: str, run: Run) -> None:
+    async def _run(self, task_id: str, tenant_id: str, token: str, name: str, run: Run) -> None:
+        progress.reporter.set(self._recorder(task_id, tenant_id, token))  # (the call's task copies this context)
         call = asyncio.create_task(run(RunContext(self, task_id, token)))
         watch = asyncio.create_task(self._keep(task_id, token))
         try:
@@ -126,6 +133,23 @@ class ToolRuns:
                 side.cancel()
             await asyncio.gather(call, watch, return_exceptions=True)
             self.running.pop(task_id, None)
+
+    def _recorder(self, task_id: str, tenant_id: str, token: str) -> progress.Reporter:
+        """The call's progress messages (an upstream's, a task's output it waits on) become the run's own output, a
+        line each: a watcher of the run sees them, and MCP's tasks/get shows the last as the status message."""
+
+        async def record(_done: float, _total: float | None, message: str | None) -> None:
+            if not message:
+                return
+            hub = self.hub
+            line = [{"text": message.rstrip("\n") + "\n"}]
+            try:
+                await hub.store.write(output_ops.append, task_id, tenant_id, None, token, line, hub.settings.task_output_chunks, hub.clock.now())
+            except Conflict:  # cancelled or buried meanwhile: the call is about to be stopped, its progress goes nowhere
+                return
+            await hub.notifier.publish(Event(task_output.EVENT, tenant_id, {"task_id": task_id}))
+
+        return record
 
     async def _finish(self, task_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None) -> None:
         now = self.hub.clock.now()

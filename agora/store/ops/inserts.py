@@ -2,7 +2,7 @@
 
 An operation that only adds rows (it reads nothing and changes no row that exists) need not be a transaction of one
 INSERT per table: each is a round trip from the hub's event loop to the database and back, plus BEGIN and COMMIT.
-Here each table's rows are a data-modifying CTE of one statement, the events last (taking the events lock in their
+Here each table's rows are a data-modifying CTE of one statement (a conversation's rows merged into those there), the events last (taking the events lock in their
 own INSERT, as ``events.append_for`` does), which the store runs without BEGIN and COMMIT
 (``Store.write_statement``): all of it is kept, or none.
 
@@ -20,6 +20,7 @@ from sqlalchemy import CTE, Connection, Table, bindparam, insert, literal_column
 
 from ..prepared import Prepared
 from ..schema import metadata
+from . import conversations as conversation_ops
 from . import events as event_ops
 
 Rows = list[dict[str, Any]]
@@ -62,7 +63,12 @@ def _insert_each(conn: Connection, tables: list[tuple[Table, Rows]], events: Row
 
 @lru_cache(maxsize=None)
 def _inserter(table: str) -> Prepared:
-    return Prepared(insert(metadata.tables[table]))
+    return Prepared(_insert("sqlite", metadata.tables[table]))
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    """An INSERT of ``table``'s rows; for a conversation's (``conversations.MERGED``), one merging them into those there."""
+    return conversation_ops.merging(dialect, table) if table in conversation_ops.MERGED else insert(table)
 
 
 def _name(table: str, row: int, column: str) -> str:
@@ -75,7 +81,7 @@ def _statement(shape: _Shape, events: int, returning: str) -> Prepared:
     for name, count, columns in shape:
         table = metadata.tables[name]
         values = [{c: bindparam(_name(name, i, c), type_=table.c[c].type) for c in columns} for i in range(count)]
-        ctes[name] = table.insert().values(values).returning(*table.primary_key.columns).cte(f"{name}_rows")
+        ctes[name] = _insert("postgresql", table).values(values).returning(*table.primary_key.columns).cte(f"{name}_rows")
     first = ctes[shape[0][0]]
     key = ctes[returning].c[0].label("key")
     statement = select(key).order_by(key).add_cte(*ctes.values())

@@ -21,6 +21,7 @@ from ..base import point_read
 from ..prepared import Prepared
 from ..schema import agents, inbox, messages
 from . import agents as agents_ops
+from . import conversations as conversation_ops
 from . import shared
 from .dialect import broad, one_of, serialize_appends
 from .pagination import encode_cursor, page
@@ -94,6 +95,9 @@ def _store(
         if any(r["kind"] != "direct" for r in new):
             serialize_appends(conn, f"fanout:{tenant_id}")
         seqs = _append(conn, new)
+        for r in new:
+            if r["conversation_id"]:
+                conversation_ops.touch(conn, tenant_id, r["conversation_id"], now, r["content"], [conversation_ops.agent(r["sender_id"]), r["recipient_id"]])
         direct = [
             {
                 "agent_id": r["recipient_id"],

@@ -34,7 +34,9 @@ def encode_position(values: tuple[str, ...]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def decode_position(cursor: str | None, size: int) -> tuple[str, ...] | None:
+def decode_position(cursor: str | None, size: int, *, any_key: bool = False) -> tuple[str, ...] | None:
+    """The sort values ``encode_position`` gave; ``any_key``: the key is not an id of this hub's but a caller's
+    string (a conversation id), bound as a parameter like any other value."""
     if not cursor:
         return None
     try:
@@ -43,7 +45,7 @@ def decode_position(cursor: str | None, size: int) -> tuple[str, ...] | None:
         raise InvalidArgument("cursor is not one this hub issued", details={"field": "cursor"}) from exc
     if not (isinstance(values, list) and len(values) == size and all(isinstance(v, str) and len(v) <= 256 for v in values)):
         raise InvalidArgument("cursor is not one this hub issued (or not of this sort order)", details={"field": "cursor"})
-    if not _KEY.match(values[-1]):
+    if not any_key and not _KEY.match(values[-1]):
         raise InvalidArgument("cursor is not one this hub issued", details={"field": "cursor"})
     return tuple(values)
 

@@ -32,6 +32,7 @@ from ..schema import (
 )
 from .. import partitions
 from . import a2a as a2a_ops
+from . import conversations as conversation_ops
 from . import events as event_ops
 from . import messages as message_ops
 from . import schedules as schedule_ops
@@ -130,6 +131,14 @@ def count_schedule_ticks(conn: Connection, before: datetime, now: datetime) -> i
     return _count(conn, select(schedule_ticks.c.schedule_id).where(schedule_ticks.c.recorded_at < before))
 
 
+def purge_conversations(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
+    return conversation_ops.purge(conn, before, limit)
+
+
+def count_conversations(conn: Connection, before: datetime, now: datetime) -> int:
+    return conversation_ops.count_idle(conn, before)
+
+
 def purge_a2a_tasks(conn: Connection, before: datetime, now: datetime, limit: int) -> int:
     return a2a_ops.purge(conn, before, limit)
 
@@ -195,5 +204,6 @@ KINDS = {
         Kind("workflows", "finished workflow runs, with their steps and tasks", count_workflows, _batches(purge_workflows)),
         Kind("usage", "marketplace usage records of closed months", count_usage, _batches(purge_usage)),
         Kind("schedule_ticks", "ticks of schedules' history", count_schedule_ticks, _batches(purge_schedule_ticks)),
+        Kind("conversations", "conversations idle past their messages' and tasks' retention", count_conversations, _batches(purge_conversations)),
     )
 }

@@ -43,6 +43,7 @@ from ..schema import (
     tasks,
 )
 from . import agents as agents_ops
+from . import conversations as conversation_ops
 from .dialect import broad, one_of, one_of_words, seconds_between
 
 UNFINISHED = ("pending", "in_progress")
@@ -225,8 +226,10 @@ def _write_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def created(conn: Connection, row: dict[str, Any], actor: str, status: str = "pending", note: str | None = None) -> None:
-    """The first history row of a task just stored."""
+    """The first history row of a task just stored (and, for a turn of a conversation, the conversation's)."""
     defer(conn, _write_history, history_row(row["task_id"], actor, None, status, row["created_at"], note))
+    if row.get("conversation_id"):
+        conversation_ops.touch(conn, *conversation_ops.of_task(row))
 
 
 @dataclass
@@ -441,9 +444,13 @@ def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, An
 
 def leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
     """The task, provided ``token`` is its current lease (and the caller holds it): otherwise 409, nothing changes."""
-    task = _get(conn, task_id, tenant_scope, lock=True)
+    return held(_get(conn, task_id, tenant_scope, lock=True), agent_id, token)
+
+
+def held(task: dict[str, Any], agent_id: str | None, token: str | None) -> dict[str, Any]:
+    """``task`` (its row, locked), provided it is in progress under the lease ``token`` the caller holds: else 409."""
     if task["status"] != "in_progress":
-        raise Conflict(f"task '{task_id}' is {task['status']}, not in progress", details={"status": task["status"]})
+        raise Conflict(f"task '{task['task_id']}' is {task['status']}, not in progress", details={"status": task["status"]})
     _check_lease(task, agent_id, token)
     return task
 

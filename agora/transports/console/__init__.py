@@ -19,7 +19,7 @@ from agora.config import Settings
 from agora.transports.rest.errors import error_response
 from agora_sdk.errors import NotFound
 
-from . import account, admin, ask, export, mcp, oauth, pages, people, reviews, schedules, send, signin, storefront, workflows
+from . import account, admin, ask, conversations, export, mcp, oauth, pages, people, reviews, schedules, send, signin, storefront, workflows
 from .live import live
 from .shared_reads import SharedReads
 
@@ -71,6 +71,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         Route("/ui/tasks/{task_id}/{action}", pages.task_action, methods=["POST"]),
         *workflows.ROUTES,
         *schedules.ROUTES,
+        *conversations.ROUTES,
         *send.ROUTES,
         *storefront.ROUTES,
         *reviews.ROUTES,

@@ -65,6 +65,12 @@ def activity_charts(activity: Any) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
+def may(view: View, tool: str) -> bool:
+    """Whether the signed-in principal holds the scopes ``tool`` needs: a viewer is not shown buttons that would only
+    be refused."""
+    return view.is_admin or view.hub.catalog.get(tool).scopes <= view.principal.scopes
+
+
 def tool_args(params: Mapping[str, str], fields: Mapping[str, str], choices: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """A list page's filters from its query string (so a view can be bookmarked), as its tool takes them: ``fields``
     maps a URL parameter to the tool's argument; empty ones are left out, ``choices`` are checked here (400)."""
@@ -118,8 +124,7 @@ async def tasks_fragments(view: View, params: Mapping[str, str]) -> dict[str, st
     return {"tasks": render_text("_tasks_rows.html", view=view, tasks=found.tasks, total=found.total, next_cursor=found.next_cursor, params=params)}
 
 
-OUTPUT_SHOWN = 2_000  # a task page shows at most about this many of the task's last output chunks
-OUTPUT_PAGE = 1_000  # agora.task.watch's largest limit
+OUTPUT_SHOWN = 1_000  # a task page shows at most this many of the task's last output chunks (agora.task.watch's most)
 
 
 async def _task_keys(view: View, params: Mapping[str, str]) -> list[str]:
@@ -138,35 +143,9 @@ async def task_fragments(view: View, params: Mapping[str, str]) -> dict[str, str
 
 
 async def output_tail(view: View, task_id: str) -> tuple[list[Chunk], int]:
-    """The task's last chunks (between ``OUTPUT_SHOWN - OUTPUT_PAGE`` and ``OUTPUT_SHOWN`` of them, or all when
-    there are fewer) and how many earlier ones are left out, read through ``agora.task.watch`` alone. Chunks are
-    numbered 1, 2, … without gaps, so a long output's end is found with one-chunk probes (doubling, then halving to
-    within a page) rather than by reading it all."""
-
-    async def read(after: int, limit: int = OUTPUT_PAGE) -> list[Chunk]:
-        return list((await view.call("agora.task.watch", task_id=task_id, after=after, limit=limit)).chunks)
-
-    first = await read(0)
-    if len(first) < OUTPUT_PAGE:
-        return first, 0
-    low, high = OUTPUT_PAGE, 2 * OUTPUT_PAGE  # the last chunk is numbered low or more
-    while await read(high, 1):  # and high or less once no chunk follows high
-        low, high = high + 1, 2 * high
-    while high - low > OUTPUT_PAGE:
-        middle = (low + high) // 2
-        if await read(middle, 1):
-            low = middle + 1
-        else:
-            high = middle
-    start = max(0, high - OUTPUT_SHOWN)  # the chunks after start: at least OUTPUT_SHOWN - OUTPUT_PAGE of them
-    chunks = first[start:] if start < OUTPUT_PAGE else []
-    after = chunks[-1].seq if chunks else start
-    while len(chunks) < OUTPUT_SHOWN:
-        more = await read(after, min(OUTPUT_PAGE, OUTPUT_SHOWN - len(chunks)))
-        chunks += more
-        if len(more) < OUTPUT_PAGE:
-            break
-        after = more[-1].seq
+    """The task's last ``OUTPUT_SHOWN`` chunks and how many earlier ones are left out (chunks are numbered 1, 2, …
+    without gaps)."""
+    chunks = list((await view.call("agora.task.watch", task_id=task_id, last=OUTPUT_SHOWN)).chunks)
     return chunks, chunks[0].seq - 1 if chunks else 0
 
 

@@ -23,7 +23,7 @@ from agora_sdk.wire.schedules import RanNow, Schedule, ScheduleStatus
 
 from .door import View, page
 from .liveviews import live_view
-from .pages import list_page, tool_args
+from .pages import list_page, may, tool_args
 from .render import render_text
 
 STATUSES = [s.value for s in ScheduleStatus]
@@ -35,12 +35,6 @@ RUN_PAGES = {"task": "/ui/tasks/", "workflow": "/ui/workflows/"}  # what a tick 
 def in_zone(value: datetime, zone: str) -> str:
     """A time as the schedule's clock reads it: ``Mon 2026-12-07 09:00:00 CET``."""
     return value.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M:%S %Z")
-
-
-def may(view: View, tool: str) -> bool:
-    """Whether the signed-in principal holds the scopes ``tool`` needs: a viewer is not shown buttons that would only
-    be refused."""
-    return view.is_admin or view.hub.catalog.get(tool).scopes <= view.principal.scopes
 
 
 @live_view("schedules", wakes_on=("events", "messages"), every=10.0)

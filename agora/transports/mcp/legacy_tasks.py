@@ -102,7 +102,10 @@ class LegacyTasks:
         return await call_next(ctx)
 
     async def get(self, ctx: Context, params: types.GetTaskRequestParams) -> dict[str, Any]:
-        return task_fields(await self.tasks.task(ctx, params.task_id))
+        fields = task_fields(row := await self.tasks.task(ctx, params.task_id))
+        if fields["status"] == "working" and (said := await self.tasks.said(ctx, row)):
+            fields["statusMessage"] = said
+        return fields
 
     async def cancel(self, ctx: Context, params: types.CancelTaskRequestParams) -> dict[str, Any]:
         row = await self.tasks.task(ctx, params.task_id)

@@ -161,6 +161,8 @@ class McpTasks:
         task = await self.task(ctx, params.task_id)
         detailed = _envelope(task)
         waiting = (task["result"] or {}).get("input") if task["status"] == "in_progress" else None
+        if detailed["status"] == "working" and not waiting and (said := await self.said(ctx, task)):
+            detailed["statusMessage"] = said
         if waiting:
             detailed["status"] = "input_required"
             detailed["inputRequests"] = {k: r for k, r in waiting["requests"].items() if k not in waiting["responses"]}
@@ -189,6 +191,13 @@ class McpTasks:
         hub, principal, _ = self.caller(ctx)
         await hub.tool_runs.answer(principal, params.task_id, params.input_responses)
         return {}
+
+    async def said(self, ctx: Context, task: dict[str, Any]) -> str | None:
+        """A working task's status message: the last line its call reported (the run's output, ``tool_runs``)."""
+        hub, principal, _ = self.caller(ctx)
+        _, output, _ = await hub.catalog.call(hub, principal, "agora.task.watch", {"task_id": task["task_id"], "last": 1}, new_id("req"))
+        last = output.chunks[-1] if output.chunks else None
+        return last.text.rstrip("\n") if last is not None and last.kind == "text" and last.text else None
 
     async def task(self, ctx: Context, task_id: str) -> dict[str, Any]:
         """The caller's tool-call task ``task_id`` (read through agora.task.get); -32021 or -32602 otherwise."""

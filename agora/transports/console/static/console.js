@@ -88,4 +88,10 @@
     var turns = document.getElementById("ask-turns");
     if (turns && turns.lastElementChild) { turns.lastElementChild.scrollIntoView({ block: "nearest" }); }
   });
+
+  // A conversation's next turn, once sent, leaves the box empty for the one after it (the thread shows it).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "conversation-form" && event.detail.successful) { form.reset(); }
+  });
 })();

@@ -250,6 +250,42 @@ export class BillingTools extends ToolGroup {
   }
 }
 
+/** Tools `agora.conversations.*`. */
+export class ConversationsTools extends ToolGroup {
+  /**
+   * The tenant's conversations (messages and tasks sharing a conversation_id, A2A turns by contextId), the last active first: participants, summary line, turn count, last activity; only one agent's with 'agent'.
+   *
+   * Calls `agora.conversations.list`.
+   * @param args the arguments: agent, tenant, cursor, limit.
+   */
+  list(args?: T.ListConversations): Promise<T.ConversationList> {
+    return this.invoker.invoke("agora.conversations.list", { ...args }, true) as Promise<T.ConversationList>;
+  }
+
+  /**
+   * A conversation as a thread, oldest turn first: each message, and each task with its output so far, status and result.
+   *
+   * Calls `agora.conversations.get`.
+   * @param conversationId The conversation_id its turns share.
+   * @param options the other arguments: tenant, limit.
+   */
+  get(conversationId: T.GetConversation["conversation_id"], options?: Omit<T.GetConversation, "conversation_id">): Promise<T.Conversation> {
+    return this.invoker.invoke("agora.conversations.get", { ...options, conversation_id: conversationId }, true) as Promise<T.Conversation>;
+  }
+
+  /**
+   * Say the next thing in a conversation: sent to its agent (the last to speak, or 'to_agent') as it last received a turn, a message or a task of the same type, with the earlier turns as history (context.history or payload.history: role, sender, text, at), in the same conversation.
+   *
+   * Calls `agora.conversations.send`.
+   * @param conversationId The conversation_id its turns share.
+   * @param text What to say (or give 'content').
+   * @param options the other arguments: content, to_agent, send_as, history, tenant.
+   */
+  send(conversationId: T.SendToConversation["conversation_id"], text?: T.SendToConversation["text"], options?: Omit<T.SendToConversation, "conversation_id" | "text">): Promise<T.Continued> {
+    return this.invoker.invoke("agora.conversations.send", { ...options, conversation_id: conversationId, text }, false) as Promise<T.Continued>;
+  }
+}
+
 /** Tools `agora.discovery.*`. */
 export class DiscoveryTools extends ToolGroup {
   /**
@@ -864,7 +900,7 @@ export class TaskTools extends ToolGroup {
    * Calls `agora.task.assign`.
    * @param taskType task type
    * @param payload payload
-   * @param options the other arguments: assignee, required_capabilities, priority, max_attempts, retry_backoff_seconds, deadline, idempotency_key, depends_on, run_if_dependency_fails, require_available, workflow_id.
+   * @param options the other arguments: assignee, required_capabilities, priority, max_attempts, retry_backoff_seconds, deadline, idempotency_key, depends_on, run_if_dependency_fails, require_available, workflow_id, conversation_id.
    */
   assign(taskType: T.AssignTask["task_type"], payload?: T.AssignTask["payload"], options?: Omit<T.AssignTask, "task_type" | "payload">): Promise<T.Assigned> {
     return this.invoker.invoke("agora.task.assign", { ...options, task_type: taskType, payload }, false) as Promise<T.Assigned>;
@@ -928,7 +964,7 @@ export class TaskTools extends ToolGroup {
    *
    * Calls `agora.task.watch`.
    * @param taskId task id
-   * @param options the other arguments: after, limit, wait.
+   * @param options the other arguments: after, limit, wait, last.
    */
   watch(taskId: T.WatchOutput["task_id"], options?: Omit<T.WatchOutput, "task_id">): Promise<T.TaskOutput> {
     return this.invoker.invoke("agora.task.watch", { ...options, task_id: taskId }, true) as Promise<T.TaskOutput>;
@@ -1248,6 +1284,7 @@ export abstract class ToolGroups implements Invoker {
   readonly admin = new AdminTools(this);
   readonly agents = new AgentsTools(this);
   readonly billing = new BillingTools(this);
+  readonly conversations = new ConversationsTools(this);
   readonly discovery = new DiscoveryTools(this);
   readonly hosting = new HostingTools(this);
   readonly marketplace = new MarketplaceTools(this);

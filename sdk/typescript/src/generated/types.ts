@@ -243,6 +243,8 @@ export interface AssignTask {
   /** Refuse (409) unless an active agent can take it now, instead of queueing with a warning. Default: false. */
   require_available?: boolean;
   workflow_id?: string | null;
+  /** The conversation it is a turn of (agora.conversations.get shows it there). */
+  conversation_id?: string | null;
 }
 
 /** ``agora.task.assign_batch``: several tasks queued in one call and one transaction. */
@@ -493,6 +495,51 @@ export interface ComponentHealth {
   status: HealthLevel;
   detail: string;
   data: { [key: string]: JsonValue };
+}
+
+export interface Continued {
+  conversation_id: string;
+  sent_as: SendAs;
+  /** The agent's id. */
+  to_agent: string;
+  message_id: string | null;
+  task_id: string | null;
+  /** The earlier turns sent with it, oldest first. */
+  history: HistoryEntry[];
+}
+
+export interface Conversation {
+  conversation_id: string;
+  tenant_id: string;
+  /** The first turn's words (up to 200 characters). */
+  summary: string;
+  /** Messages and tasks in it so far. */
+  turn_count: number;
+  participants: Participant[];
+  started_at: string;
+  last_activity_at: string;
+  /** Oldest first. */
+  turns: Turn[];
+  /** Turns before the first one given were left out (see 'limit'). */
+  has_earlier: boolean;
+}
+
+export interface ConversationList {
+  /** The last active first. */
+  conversations: ConversationSummary[];
+  next_cursor: string | null;
+}
+
+export interface ConversationSummary {
+  conversation_id: string;
+  tenant_id: string;
+  /** The first turn's words (up to 200 characters). */
+  summary: string;
+  /** Messages and tasks in it so far. */
+  turn_count: number;
+  participants: Participant[];
+  started_at: string;
+  last_activity_at: string;
 }
 
 export interface Correlation {
@@ -803,6 +850,15 @@ export interface GetAgent {
   include_counts?: boolean;
 }
 
+export interface GetConversation {
+  /** The conversation_id its turns share. */
+  conversation_id: string;
+  /** The tenant (id or name): the admin's to name; others have their own. */
+  tenant?: string | null;
+  /** The last this many turns. Default: 100. */
+  limit?: number;
+}
+
 export interface GrantCredits {
   /** The tenant (id or name) credited. */
   customer: string;
@@ -855,6 +911,14 @@ export interface Highlight {
   text: string;
   /** Where the matched words are in text (character offsets, end exclusive). */
   spans: Span[];
+}
+
+/** An earlier turn as the agent receives it: ``role`` 'agent' for its own words, 'user' for the rest. */
+export interface HistoryEntry {
+  role: string;
+  sender: string;
+  text: string;
+  at: string;
 }
 
 export interface HistoryRequest {
@@ -1069,6 +1133,16 @@ export interface ListAgents {
   /** Maximum number of items to return. Default: 50. */
   limit?: number;
   cursor?: string | null;
+}
+
+export interface ListConversations {
+  /** Only those this agent (id or name) took part in. */
+  agent?: string | null;
+  /** The tenant (id or name): the admin's to name; others have their own. */
+  tenant?: string | null;
+  cursor?: string | null;
+  /** Maximum number of items to return. Default: 50. */
+  limit?: number;
 }
 
 export interface ListInstances {
@@ -1492,6 +1566,12 @@ export interface OverrideResult {
   status: "executed";
   executed_at: string;
   system_halted: boolean;
+}
+
+export interface Participant {
+  agent_id: string;
+  /** Null for an agent that is gone. */
+  agent_name: string | null;
 }
 
 export interface PauseSchedule {
@@ -2115,6 +2195,8 @@ export interface SecondFactorSet {
   recovery_codes: string[];
 }
 
+export type SendAs = "message" | "task";
+
 export interface SendBatch {
   messages: SendMessage[];
 }
@@ -2139,6 +2221,24 @@ export interface SendMessage {
   /** Publish to a topic instead. */
   topic?: string | null;
   expected?: ExpectedInput | null;
+}
+
+/** ``agora.conversations.send``: the next turn, sent with the earlier ones (``history``, as in A2A). */
+export interface SendToConversation {
+  /** The conversation_id its turns share. */
+  conversation_id: string;
+  /** What to say (or give 'content'). */
+  text?: string | null;
+  /** What to say, as JSON (or give 'text'). */
+  content?: { [key: string]: unknown } | null;
+  /** The agent (id or name); default: the one that spoke last, other than the caller. */
+  to_agent?: string | null;
+  /** A message or a task (of the type the agent was last given); default: as the agent's last turn was. */
+  send_as?: SendAs | null;
+  /** How many earlier turns go with it (in context.history, or payload.history). Default: 20. */
+  history?: number;
+  /** The tenant (id or name): the admin's to name; others have their own. */
+  tenant?: string | null;
 }
 
 export interface Service {
@@ -2376,6 +2476,7 @@ export interface Task {
   depends_on: string[];
   run_if_dependency_fails: boolean;
   workflow_id: string | null;
+  conversation_id: string | null;
   last_error: string | null;
   created_by: string;
   created_at: string;
@@ -2562,6 +2663,33 @@ export interface Transition {
 }
 
 export type Transport = "http" | "stdio";
+
+/** A message or a task of the conversation; a task with its output so far and its outcome. */
+export interface Turn {
+  kind: TurnKind;
+  /** The message's or the task's id. */
+  id: string;
+  at: string;
+  /** Who sent the message or assigned the task: an agent id, or 'system' or a key's label. */
+  from_agent: string;
+  /** The recipient, or the task's assignee (the agent that took it, once taken). */
+  to_agent: string | null;
+  /** Its words: the content's or payload's text, else its JSON. */
+  text: string;
+  /** The message's content, or the task's payload. */
+  content: JsonValue;
+  message_type: string | null;
+  task_type: string | null;
+  /** A task's status. */
+  status: string | null;
+  /** A task's output text so far (agora.task.watch streams it). */
+  output: string | null;
+  /** A finished task's result. */
+  result: JsonValue;
+  error: string | null;
+}
+
+export type TurnKind = "message" | "task";
 
 export interface Understood {
   intent: Intent;
@@ -2750,6 +2878,8 @@ export interface WatchOutput {
   limit?: number;
   /** Seconds to wait when there is nothing new and the task has not ended. Default: 0. */
   wait?: number;
+  /** Instead of those after a cursor, the task's last this many chunks, at once (its output's tail). */
+  last?: number | null;
 }
 
 export type WhenExhausted = "invoice" | "pause";
