@@ -21,14 +21,10 @@ o = task_output.c
 _INSERT = Prepared(insert(task_output))
 
 
-@lru_cache(maxsize=2)
-def _locked_with_last(scoped: bool) -> Prepared:
-    """The task's row, locked (PostgreSQL), with the number of its last chunk within the bound: one statement."""
-    last = select(func.coalesce(func.max(o.seq), 0)).where(o.task_id == tasks.c.task_id, o.seq <= bindparam("bound")).scalar_subquery()
-    stmt = select(tasks, last.label("last_seq")).where(tasks.c.task_id == bindparam("task_id"))
-    if scoped:
-        stmt = stmt.where(tasks.c.tenant_id == bindparam("tenant_id"))
-    return Prepared(stmt.with_for_update(of=tasks))
+# The task's last chunk within the bound. Read once its row is locked, by a statement of its own: on PostgreSQL a
+# statement sees the commits made before it began, so one that waited for the lock would count without the chunks of
+# the emit it waited for.
+_LAST = Prepared(select(func.coalesce(func.max(o.seq), 0).label("last")).where(o.task_id == bindparam("task_id"), o.seq <= bindparam("bound")))
 
 
 @lru_cache(maxsize=2)
@@ -54,12 +50,8 @@ def append(
     (409 otherwise, nothing stored). The task's row is locked meanwhile, so its chunks are numbered without gaps.
     Past ``bound`` chunks they are counted, with their size, in the one overflow row (seq ``bound + 1``).
     Returns ((first seq kept, last seq kept), chunks not kept, the task)."""
-    found = _locked_with_last(True).first(conn, {"task_id": task_id, "tenant_id": tenant_id, "bound": bound})
-    if found is None:
-        raise NotFound(f"no task '{task_id}'", details={"task_id": task_id})
-    task = dict(found)
-    last = task.pop("last_seq")
-    task_ops.held(task, agent_id, token)
+    task = task_ops.leased(conn, task_id, tenant_id, agent_id, token)
+    last = _LAST.first(conn, {"task_id": task_id, "bound": bound})["last"]  # type: ignore[index]
     kept = chunks[: max(0, bound - last)]
     rows = [
         {"task_id": task_id, "seq": last + i, "tenant_id": tenant_id, "kind": "text" if "text" in c else "data",

@@ -444,13 +444,9 @@ def _start_by_update(conn: Connection, task: dict[str, Any], agent: dict[str, An
 
 def leased(conn: Connection, task_id: str, tenant_scope: str | None, agent_id: str | None, token: str | None) -> dict[str, Any]:
     """The task, provided ``token`` is its current lease (and the caller holds it): otherwise 409, nothing changes."""
-    return held(_get(conn, task_id, tenant_scope, lock=True), agent_id, token)
-
-
-def held(task: dict[str, Any], agent_id: str | None, token: str | None) -> dict[str, Any]:
-    """``task`` (its row, locked), provided it is in progress under the lease ``token`` the caller holds: else 409."""
+    task = _get(conn, task_id, tenant_scope, lock=True)
     if task["status"] != "in_progress":
-        raise Conflict(f"task '{task['task_id']}' is {task['status']}, not in progress", details={"status": task["status"]})
+        raise Conflict(f"task '{task_id}' is {task['status']}, not in progress", details={"status": task["status"]})
     _check_lease(task, agent_id, token)
     return task
 
