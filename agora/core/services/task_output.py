@@ -25,6 +25,7 @@ from agora.store.ops import task_output as output_ops
 from agora_sdk.wire.tasks import FINISHED, Chunk, EmitOutput, Emitted, TaskOutput, WatchOutput
 
 RECHECK = 1.0  # seconds a parked watcher waits at most before it reads again (a wake-up lost between replicas)
+FOLLOWING = output_ops.FEW  # the chunks a stream following a task asks for at a time: read at once (``after_few``)
 RELAY_BATCH = 500  # chunks read at once when relaying a task's output to a waiting call
 EVENT = "output_emitted"
 
@@ -73,7 +74,8 @@ async def watch(ctx: CallContext, req: WatchOutput) -> TaskOutput:
     deadline = time.monotonic() + req.wait
     while True:
         with ctx.hub.wakeups.armed([output_key(req.task_id), f"task:{req.task_id}"]) as woken:
-            task, chunks = await ctx.store.read(output_ops.after, req.task_id, scope, req.after, req.limit)
+            read = output_ops.after_few if req.limit <= output_ops.FEW else output_ops.after
+            task, chunks = await ctx.store.read(read, req.task_id, scope, req.after, req.limit)
             answer = _answer(task, chunks, req.after, req.limit)
             left = ctx.hub.wakeups.remaining(deadline)
             if chunks or answer.ended or left <= 0:

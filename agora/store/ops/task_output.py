@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, true, update
 
 from agora_sdk.errors import NotFound
 
+from ..base import point_read
 from ..prepared import Prepared
 from ..schema import task_output, tasks
 from . import tasks as task_ops
@@ -95,3 +96,11 @@ def after(conn: Connection, task_id: str, tenant_scope: str | None, seq: int, li
 
 
 _CHUNK = ("seq", "kind", "text", "data", "created_at")
+FEW = 64  # chunks ``after_few`` reads at most: a live stream's read as it follows the output
+
+
+@point_read
+def after_few(conn: Connection, task_id: str, tenant_scope: str | None, seq: int, limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``after`` for at most ``FEW`` chunks: a handful of rows through the primary key, read at once (``point_read``),
+    as a stream following a task reads what its last wake-up brought."""
+    return after(conn, task_id, tenant_scope, seq, min(limit, FEW))

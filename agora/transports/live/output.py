@@ -3,13 +3,16 @@
 Each chunk is one event (``id`` its number, ``event: chunk``, ``data`` the chunk as ``agora.task.watch`` gives it); an
 ``end`` event with the task's status closes the stream once the task has finished and every chunk was sent. Resume
 with ``Last-Event-ID`` (browsers send it on reconnect) or ``?after=N``: the chunks after it, none missed, none twice.
-The door only calls ``agora.task.watch`` (a wait of ``KEEPALIVE`` seconds at a time, a comment line after each that
-brought nothing), so rights, tenancy and rate limits are the catalog's.
+The door only calls ``agora.task.watch`` (without waiting), so rights, tenancy and rate limits are the catalog's. It
+stays armed on the task's wake-up keys for the whole stream and reads when woken (or every ``RECHECK`` seconds, for a
+wake-up lost between replicas): one read a batch of chunks, none between them to find nothing. A comment line keeps
+an idle stream open every ``KEEPALIVE`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from agora.core.auth import Principal
 from agora.core.context import Hub
+from agora.core.services.task_output import FOLLOWING, RECHECK, output_key
 from agora_sdk.errors import AgoraError, InvalidArgument
 from agora_sdk.wire.tasks import TaskOutput
 
@@ -46,7 +50,7 @@ def _after(request: Request) -> int:
 
 
 async def _watch(hub: Hub, principal: Principal, task_id: str, after: int, wait: float) -> TaskOutput:
-    args: dict[str, Any] = {"task_id": task_id, "after": after, "wait": wait}
+    args: dict[str, Any] = {"task_id": task_id, "after": after, "wait": wait, "limit": FOLLOWING}
     _tool, answer, _ctx = await hub.catalog.call(hub, principal, "agora.task.watch", args, f"sse-{uuid.uuid4().hex[:12]}")
     assert isinstance(answer, TaskOutput)
     return answer
@@ -71,15 +75,25 @@ class _OutputStream(Response):
         answer = self.first
         await self._write(send, b"retry: 1000\n\n")
         with_timeout = self.hub.settings.stream_send_timeout
+        quiet_since = time.monotonic()
         try:
-            while True:
-                body = b"".join(b"id: %d\nevent: chunk\ndata: %s\n\n" % (c.seq, c.model_dump_json().encode()) for c in answer.chunks)
-                if answer.ended:
-                    body += b"event: end\ndata: %s\n\n" % answer.model_dump_json(include={"task_id", "status"}).encode()
-                await self._write(send, body or b": keepalive\n\n", with_timeout)
-                if answer.ended:
-                    return
-                answer = await _watch(self.hub, self.principal, answer.task_id, answer.next_after, KEEPALIVE)
+            with self.hub.wakeups.armed([output_key(answer.task_id), f"task:{answer.task_id}"]) as woken:
+                while True:
+                    body = b"".join(b"id: %d\nevent: chunk\ndata: %s\n\n" % (c.seq, c.model_dump_json().encode()) for c in answer.chunks)
+                    if answer.ended:
+                        body += b"event: end\ndata: %s\n\n" % answer.model_dump_json(include={"task_id", "status"}).encode()
+                    if not body and time.monotonic() - quiet_since >= KEEPALIVE:
+                        body = b": keepalive\n\n"
+                    if body:
+                        await self._write(send, body, with_timeout)
+                        quiet_since = time.monotonic()
+                    if answer.ended:
+                        return
+                    await woken.wait(RECHECK)
+                    if self.hub.wakeups.draining:  # the hub is stopping: the client resumes elsewhere, from its last id
+                        return
+                    woken.clear()  # before the read: a wake-up from here on is for what it may not see
+                    answer = await _watch(self.hub, self.principal, answer.task_id, answer.next_after, 0)
         except (TimeoutError, OSError, AgoraError):  # a slow or gone client, a busy hub: it resumes from its last id
             return
 
