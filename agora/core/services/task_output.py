@@ -44,18 +44,28 @@ async def emit(ctx: CallContext, req: EmitOutput) -> Emitted:
     chunks = [c.model_dump(mode="json", exclude_unset=True) for c in req.chunks]
     now = ctx.clock.now()
 
-    def op(conn: Connection) -> tuple[tuple[int | None, int | None], int, dict[str, Any], list[Event]]:
-        span, over, task = output_ops.append(
+    def op(conn: Connection) -> tuple[list[dict[str, Any]], int, dict[str, Any], list[Event]]:
+        rows, over, task = output_ops.append(
             conn, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks, ctx.hub.settings.task_output_chunks, now
         )
         kept = chunks[: len(chunks) - over]
-        return span, over, task, a2a.emitted(conn, task, kept, now) if task["task_type"] == a2a.TURN else []
+        return rows, over, task, a2a.emitted(conn, task, kept, now) if task["task_type"] == a2a.TURN else []
 
-    (first, last), over, task, streamed = await ctx.store.write(op)
+    rows, over, task, streamed = await ctx.store.write(op)
     conversation = task["conversation_id"]
-    await ctx.notifier.publish(Event(EVENT, agent["tenant_id"], {"task_id": req.task_id, **({"conversation_id": conversation} if conversation else {})}))
+    data = {"task_id": req.task_id, **({"conversation_id": conversation} if conversation else {})}
+    await ctx.notifier.publish(Event(EVENT, agent["tenant_id"], data, local=rows))  # a stream here takes them as they are
     await announce(ctx.hub, streamed)
+    first, last = (rows[0]["seq"], rows[-1]["seq"]) if rows else (None, None)
     return Emitted(task_id=req.task_id, first_seq=first, last_seq=last, overflowed=over)
+
+
+def handed(task_id: str, rows: list[dict[str, Any]] | None, after: int) -> TaskOutput | None:
+    """The chunks an emit on this replica stored (its wake-up's ``local``) as the next answer of a stream that has
+    every chunk up to ``after``, if they follow on from it (else None: the stream reads)."""
+    if not rows or rows[0]["seq"] != after + 1:
+        return None
+    return _answer({"task_id": task_id, "status": "in_progress"}, rows, after, len(rows) + 1)
 
 
 def _answer(task: dict[str, Any], chunks: list[dict[str, Any]], after: int, limit: int) -> TaskOutput:

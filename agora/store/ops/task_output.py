@@ -46,11 +46,11 @@ def _after_statement(scoped: bool) -> Prepared:
 
 def append(
     conn: Connection, task_id: str, tenant_id: str, agent_id: str, token: str, chunks: list[dict[str, Any]], bound: int, now: datetime
-) -> tuple[tuple[int | None, int | None], int, dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
     """Store ``chunks`` (each ``{"text": …}`` or ``{"data": …}``) after the task's last, if ``token`` is its lease
     (409 otherwise, nothing stored). The task's row is locked meanwhile, so its chunks are numbered without gaps.
     Past ``bound`` chunks they are counted, with their size, in the one overflow row (seq ``bound + 1``).
-    Returns ((first seq kept, last seq kept), chunks not kept, the task)."""
+    Returns (the chunks' rows as stored, chunks not kept, the task)."""
     task = task_ops.leased(conn, task_id, tenant_id, agent_id, token)
     last = _LAST.first(conn, {"task_id": task_id, "bound": bound})["last"]  # type: ignore[index]
     kept = chunks[: max(0, bound - last)]
@@ -65,7 +65,7 @@ def append(
     if over:
         size = sum(len(c["text"].encode()) if "text" in c else len(orjson.dumps(c["data"])) for c in over)
         _count_overflow(conn, task_id, tenant_id, bound + 1, len(over), size, now)
-    return ((last + 1, last + len(rows)) if rows else (None, None)), len(over), task
+    return rows, len(over), task
 
 
 def _count_overflow(conn: Connection, task_id: str, tenant_id: str, seq: int, chunks: int, size: int, now: datetime) -> None:

@@ -22,6 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from agora.core.auth import Principal
 from agora.core.context import Hub
+from agora.core.authn import credentials_key
+from agora.core.services import task_output
 from agora.core.services.task_output import FOLLOWING, RECHECK, output_key
 from agora_sdk.errors import AgoraError, InvalidArgument
 from agora_sdk.wire.tasks import TaskOutput
@@ -77,7 +79,9 @@ class _OutputStream(Response):
         with_timeout = self.hub.settings.stream_send_timeout
         quiet_since = time.monotonic()
         try:
-            with self.hub.wakeups.armed([output_key(answer.task_id), f"task:{answer.task_id}"]) as woken:
+            output = output_key(answer.task_id)
+            revoked = credentials_key(self.principal.key_hash) if self.principal.key_hash else ""
+            with self.hub.wakeups.armed([output, f"task:{answer.task_id}", *([revoked] if revoked else [])]) as woken:
                 while True:
                     body = b"".join(b"id: %d\nevent: chunk\ndata: %s\n\n" % (c.seq, c.model_dump_json().encode()) for c in answer.chunks)
                     if answer.ended:
@@ -90,10 +94,14 @@ class _OutputStream(Response):
                     if answer.ended:
                         return
                     await woken.wait(RECHECK)
-                    if self.hub.wakeups.draining:  # the hub is stopping: the client resumes elsewhere, from its last id
+                    if self.hub.wakeups.draining or revoked in woken.fired:  # the client resumes elsewhere, or is refused
                         return
+                    # Woken by one emit here alone (no change of the task's): its chunks, if they follow on, as they are.
+                    rows = woken.carried.get(output) if woken.fired == {output} else None
                     woken.clear()  # before the read: a wake-up from here on is for what it may not see
-                    answer = await _watch(self.hub, self.principal, answer.task_id, answer.next_after, 0)
+                    answer = task_output.handed(answer.task_id, rows, answer.next_after) or await _watch(
+                        self.hub, self.principal, answer.task_id, answer.next_after, 0
+                    )  # fmt: skip
         except (TimeoutError, OSError, AgoraError):  # a slow or gone client, a busy hub: it resumes from its last id
             return
 
