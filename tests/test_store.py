@@ -658,6 +658,7 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
     from agora.store.ops import search as search_ops
     from agora.store.ops import sessions as session_ops
     from agora.store.ops import system as system_ops
+    from agora.store.ops import task_output as output_ops
     from agora.store.ops import users as user_ops
 
     calls = {
@@ -680,6 +681,7 @@ def _point_reads() -> dict[Any, list[tuple[Any, ...]]]:
         task_ops.any_expired: [(NOW,)],
         chat_ops.memory: [("conv_000000000000000000000000", "t", NOW), ("conv_000000000000000000000000", None, NOW)],
         search_ops.last_embedded_at: [()],
+        output_ops.after_few: [("task_0000000000000000", None, 0, 64), ("task_0000000000000000", "t", 5, 64)],
     }
     assert set(calls) == set(marked), "a point read was marked or unmarked: say here how it is called"
     return calls

@@ -398,6 +398,8 @@ tasks = Table(
     Column("has_dependents", Boolean, nullable=False, default=False, server_default=text("false")),
     Column("workflow_id", String(64), nullable=True),
     Column("conversation_id", String(128), nullable=True),  # the conversation it is a turn of (an A2A contextId)
+    # Its last output chunk's number (within the bound): emits count on from it under the row's lock.
+    Column("output_seq", Integer, nullable=False, default=0, server_default=text("0")),
     Column("idempotency_key", String(128), nullable=True),
     Column("lease_token", String(40), nullable=True),
     Column("fencing_token", BigInteger, nullable=False),

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from agora.core.handoff import Taker
     from agora.core.wakeups import Waiter
 
-TURN = "a2a.message"  # the Agora task type of one turn of an A2A task
+TURN = a2a_ops.TURN
 TERMINAL = frozenset(a2a_ops.FINISHED)
 INTERRUPTED = frozenset({"input_required", "auth_required"})
 ENDS_STREAM = TERMINAL | INTERRUPTED

@@ -53,7 +53,7 @@ CARD_REFRESH = timedelta(minutes=10)
 CONCURRENCY = 8  # tasks (and messages) of one remote agent in flight at once
 MAX_DELIVERIES = 3  # a message the remote agent cannot take is retried this often, then answered with a failure
 CANCEL_RECHECK = 5.0  # a task being done is looked at this often for a cancellation whose wake-up was lost
-TURN = "a2a.message"
+TURN = a2a_ops.TURN
 ENDED = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"}
 
 

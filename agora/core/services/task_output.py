@@ -45,13 +45,16 @@ async def emit(ctx: CallContext, req: EmitOutput) -> Emitted:
     now = ctx.clock.now()
 
     def op(conn: Connection) -> tuple[list[dict[str, Any]], int, dict[str, Any], list[Event]]:
-        rows, over, task = output_ops.append(
-            conn, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks, ctx.hub.settings.task_output_chunks, now
-        )
+        rows, over, task = output_ops.append(conn, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks, bound, now)
         kept = chunks[: len(chunks) - over]
         return rows, over, task, a2a.emitted(conn, task, kept, now) if task["task_type"] == a2a.TURN else []
 
-    rows, over, task, streamed = await ctx.store.write(op)
+    bound = ctx.hub.settings.task_output_chunks
+    at_once = ctx.store.dialect == "postgresql" and req.lease_token is not None and len(chunks) <= output_ops.AT_ONCE
+    done = await ctx.store.write_statement(
+        output_ops.append_at_once, req.task_id, agent["tenant_id"], agent["agent_id"], req.lease_token, chunks, bound, now
+    ) if at_once else None  # fmt: skip
+    rows, over, task, streamed = (*done, []) if done is not None else await ctx.store.write(op)
     conversation = task["conversation_id"]
     data = {"task_id": req.task_id, **({"conversation_id": conversation} if conversation else {})}
     await ctx.notifier.publish(Event(EVENT, agent["tenant_id"], data, local=rows))  # a stream here takes them as they are

@@ -306,7 +306,7 @@ def new_task_row(tenant_id: str, task_type: str, payload: dict[str, Any], create
         "assignee": None, "required_capabilities": [], "preferred_agent_id": None, "claimed_by": None,
         "payload": payload, "result": None, "progress": 0, "notes": None, "priority": 2, "deadline": None,
         "max_attempts": 3, "attempts": 0, "retry_backoff_seconds": None, "depends_on": [], "run_if_dependency_fails": False, "has_dependents": False, "workflow_id": None,
-        "conversation_id": None, "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
+        "conversation_id": None, "output_seq": 0, "idempotency_key": None, "lease_token": None, "fencing_token": 0, "lease_expires_at": None, "last_error": None,
         "created_by": created_by, "created_at": now, "updated_at": now, "available_at": now, "started_at": None,
         "finished_at": None, **options,
     }  # fmt: skip

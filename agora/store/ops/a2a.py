@@ -27,6 +27,8 @@ from ..prepared import Prepared
 from ..schema import a2a_events, a2a_push_configs, a2a_tasks
 from .dialect import unlocked
 
+TURN = "a2a.message"  # the Agora task type of one turn of an A2A task (services/a2a.py)
+
 _INSERT_EVENT = Prepared(insert(a2a_events))
 _EVENTS_AFTER = (
     select(a2a_events.c.seq, a2a_events.c.body, a2a_events.c.final)

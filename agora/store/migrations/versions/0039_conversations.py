@@ -1,6 +1,7 @@
 """conversations: a row per conversation (summary, turns, first and last activity) and its agents, kept as its turns
 are written; tasks.conversation_id; a conversation's messages and tasks by index; row-level security (PostgreSQL).
-Conversations of messages already stored are made from them.
+Conversations of messages already stored are made from them. tasks.output_seq: a task's last output chunk's number,
+counted from the chunks already stored.
 
 Revision ID: 0039
 Revises: 0038
@@ -42,6 +43,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tasks') as batch:
         batch.add_column(sa.Column('conversation_id', sa.String(128), nullable=True))
+        batch.add_column(sa.Column('output_seq', sa.Integer(), nullable=False, server_default=sa.text('0')))
+    op.execute(
+        "UPDATE tasks SET output_seq = (SELECT coalesce(max(seq), 0) FROM task_output WHERE task_output.task_id = tasks.task_id AND kind <> 'overflow') "
+        "WHERE task_id IN (SELECT task_id FROM task_output)"
+    )
     op.create_index(
         'ix_tasks_conversation', 'tasks', ['tenant_id', 'conversation_id', 'created_at'], sqlite_where=_NAMED, postgresql_where=_NAMED
     )
@@ -68,6 +74,7 @@ def downgrade() -> None:
     op.drop_index('ix_messages_conversation', table_name='messages')
     op.drop_index('ix_tasks_conversation', table_name='tasks')
     with op.batch_alter_table('tasks') as batch:
+        batch.drop_column('output_seq')
         batch.drop_column('conversation_id')
     op.drop_table('conversation_participants')
     op.drop_table('conversations')
