@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from agora_sdk import Agent
 from agora_sdk.client import AsyncAgoraClient
@@ -147,6 +149,44 @@ def test_the_sse_stream_resumes_after_a_cut_with_none_missed_or_doubled(sqlite_h
             emitter.join(30)
             assert network.cuts >= 3
         assert seqs == list(range(1, 211))  # in order, none missed, none twice, and the stream ended with the task
+
+
+async def test_a_websocket_watcher_gets_batches_resumes_by_cursor_and_is_closed_at_the_end(hub: HubProcess) -> None:
+    with hub.client() as admin:
+        worker, task, lease = _claimed(hub, admin)
+        stranger = ok(call(admin, "agora.admin.keys.create", kind="customer", tenant=unique("stranger")))["key"]
+    url = f"ws://127.0.0.1:{hub.port}/tasks/{task['task_id']}/output/ws"
+    headers = {"Authorization": f"Bearer {hub.admin_key}"}
+
+    def emit(*texts: str) -> None:
+        with hub.client(worker["agent_token"]) as w:
+            for text in texts:
+                ok(call(w, "agora.task.emit", task_id=task["task_id"], lease_token=lease, chunks=[{"text": text}]))
+
+    emit("a", "b")
+    async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["type"] == "output" and [c["text"] for c in first["chunks"]] == ["a", "b"] and first["next_after"] == 2
+        await asyncio.to_thread(emit, "c")
+        live = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert [(c["seq"], c["text"]) for c in live["chunks"]] == [(3, "c")]
+    await asyncio.to_thread(emit, "d", "e")
+    async with websockets.connect(url + "?after=3", additional_headers=headers, open_timeout=10) as ws:
+        texts: list[str] = []
+        while len(texts) < 2:
+            texts += [c["text"] for c in json.loads(await asyncio.wait_for(ws.recv(), 10))["chunks"]]
+        assert texts == ["d", "e"]  # after the cursor: none missed, none twice
+        with hub.client(worker["agent_token"]) as w:
+            ok(call(w, "agora.task.update", task_id=task["task_id"], lease_token=lease, status="completed"))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "end", "status": "completed"}
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1000
+    for key, status in ((stranger, 404), ("agora_sk_" + "x" * 43, 401)):  # a refusal is the handshake's answer
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=10):
+                pass
+        assert refused.value.response.status_code == status
 
 
 async def test_an_sdk_handler_emits_as_it_goes_and_a_watcher_sees_it_live(hub: HubProcess) -> None:

@@ -22,9 +22,10 @@ import { AgoraError, Unavailable } from "./errors.js";
 import type { StreamEvent } from "./events.js";
 import { Coalescer, Queue, Slots } from "./flow.js";
 import type {
-  Claim, ClaimedBatch, Inbox, Lease, Message, MessageReceipt, Performative, RegisterAgent, SendMessage, Task, UpdatedBatch,
+  Claim, ClaimedBatch, EmitOutput, Inbox, Lease, Message, MessageReceipt, Performative, RegisterAgent, SendMessage, Task, UpdatedBatch,
 } from "./generated/types.js";
 import { type Logger, consoleLogger } from "./logger.js";
+import { TaskOutput } from "./output.js";
 import { RetryPolicy, sleep } from "./retry.js";
 
 const MESSAGE_TYPES = ["message_received", "broadcast_message", "topic_message"];
@@ -59,12 +60,13 @@ export interface AgentOptions extends ConnectionOptions {
 }
 
 /** A claimed task handed to an `onTask` handler: the `Task`'s fields (its `progress` field is `task.task.progress`), its
- * `lease`, and `progress(percent)`. */
+ * `lease`, `progress(percent)` and `emit(text)`. */
 export interface TaskRun extends Omit<Task, "progress"> {}
 export class TaskRun {
   readonly #agent: Agent;
   readonly task: Task;
   readonly lease: Lease;
+  readonly output: TaskOutput;
 
   constructor(agent: Agent, task: Task, lease: Lease) {
     const { progress: _progress, ...fields } = task;
@@ -72,11 +74,26 @@ export class TaskRun {
     this.#agent = agent;
     this.task = task;
     this.lease = lease;
+    this.output = new TaskOutput((chunks) =>
+      agent.client.task.emit(task.task_id, lease.token, chunks as EmitOutput["chunks"]),
+    );
   }
 
   /** Report progress (0–100); it also renews the lease. */
   progress(percent: number, notes?: string): Promise<Task> {
     return this.#agent.renew(this, percent, notes);
+  }
+
+  /** Output while the task runs (an LLM's next tokens, a log line), in order, to whoever watches it
+   * (`client.task.stream`, the console's task page). Chunks travel in batches while the handler goes on; its result is
+   * reported only once every chunk before it is stored. */
+  emit(text: string): Promise<void> {
+    return this.output.add({ text });
+  }
+
+  /** A structured chunk of output (any JSON), in order with the text. */
+  emitData(data: unknown): Promise<void> {
+    return this.output.add({ data });
   }
 }
 
@@ -375,7 +392,9 @@ export class Agent {
     let outcome: Outcome;
     try {
       if (handler === undefined) throw new Error(`no handler for task type ${run.task_type}`);
-      outcome = { task_id: run.task_id, lease_token: run.lease.token, status: "completed", result: (await handler(run)) ?? null };
+      const result = (await handler(run)) ?? null;
+      await run.output.flush(); // its output is all there before the task is seen to end
+      outcome = { task_id: run.task_id, lease_token: run.lease.token, status: "completed", result };
     } catch (error) { // the handler's failure is the task's failure
       this.log.error(`task ${run.task_id} failed`, error);
       const notes = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

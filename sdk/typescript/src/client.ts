@@ -14,6 +14,7 @@ import { type StreamEvent, eventsOf } from "./events.js";
 import { ToolGroups } from "./generated/tools.js";
 import type { RegisterAgent, Registration } from "./generated/types.js";
 import { DEFAULT_RETRIES, RetryPolicy, sleep } from "./retry.js";
+import { Tasks } from "./output.js";
 import { HandshakeRefused, openSocket, streamUrl } from "./socket.js";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -51,6 +52,8 @@ export function toolPath(tool: string): string {
 }
 
 export class AgoraClient extends ToolGroups {
+  /** The catalog's task tools, and `stream` (a task's output as it is made). */
+  override readonly task: Tasks = new Tasks(this);
   config: ClientConfig;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;

@@ -17,4 +17,5 @@ export type { StreamEvent } from "./events.js";
 export * from "./generated/tools.js";
 export type * from "./generated/types.js";
 export type { Logger } from "./logger.js";
+export { TaskOutput, Tasks, type OutputChunk, type StreamOptions } from "./output.js";
 export { RetryPolicy } from "./retry.js";

@@ -79,6 +79,32 @@ test("tasks: results, progress, failures retried then dead-lettered, never more 
   assert.ok(worker.channel?.isUp, "the work went over the WebSocket channel");
 });
 
+test("output: a handler's chunks reach a client's stream in order, all stored before its result; a stream resumes after a chunk", async () => {
+  const writer = agent("rt-writer");
+  let release: () => void = () => {};
+  const going = new Promise<void>((resolve) => { release = resolve; });
+  writer.onTask("tell", async (task) => {
+    for (const word of ["Once ", "upon ", "a time"]) await task.emit(word);
+    await task.emitData({ words: 3 });
+    await going; // the watcher is following: the rest comes as it is made
+    for (let n = 0; n < 50; n++) void task.emit(`.${n}`); // not awaited: batched while the handler goes on
+    return { told: true };
+  });
+  await writer.start();
+  const { task_id } = await admin.task.assign("tell", {}, { assignee: "rt-writer" });
+  const seen: unknown[] = [];
+  for await (const chunk of admin.task.stream(task_id)) {
+    seen.push(chunk.kind === "data" ? chunk.data : chunk.text);
+    if (seen.length === 4) release();
+  }
+  const dots = Array.from({ length: 50 }, (_, n) => `.${n}`);
+  assert.deepEqual(seen, ["Once ", "upon ", "a time", { words: 3 }, ...dots]);
+  assert.equal((await settled(task_id)).status, "completed"); // the stream ended with the task
+  const rest = [];
+  for await (const chunk of admin.task.stream(task_id, { after: 50 })) rest.push(chunk.text);
+  assert.deepEqual(rest, dots.slice(46));
+});
+
 test("messages: a handler's reply reaches the sender; a failing handler gets the message again, acked once handled", async () => {
   const echo = agent("rt-echo", { visibilityTimeout: 1 });
   let flaky = 0;
