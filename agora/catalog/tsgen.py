@@ -259,7 +259,7 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     pascal = _pascal(name)
     return pascal[:1].lower() + pascal[1:]
 
@@ -273,8 +273,8 @@ RESERVED = {"arguments", "eval", "this", "super", "new", "delete", "default", "f
 
 
 def _parameter(name: str) -> str:
-    camel = _camel(name)
-    return camel + "_" if camel in RESERVED else camel
+    written = camel(name)
+    return written + "_" if written in RESERVED else written
 
 
 # -- tools.ts -----------------------------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def _method(tool: Tool, types: Types) -> str:
     body = "{ " + ", ".join(fields) + " }" if fields else "{}"
     return "\n".join([
         *doc_lines,
-        f"  {_camel(tool.action.split('.')[-1])}({', '.join(params)}): Promise<{output}> {{",
+        f"  {camel(tool.action.split('.')[-1])}({', '.join(params)}): Promise<{output}> {{",
         f"    return this.invoker.invoke({json.dumps(tool.name)}, {body}, {'true' if tool.read_only else 'false'}) as Promise<{output}>;",
         "  }",
     ])  # fmt: skip
@@ -324,7 +324,7 @@ def _class_name(path: tuple[str, ...]) -> str:
 def render_tools(tools: list[Tool], types: Types) -> str:
     groups: dict[tuple[str, ...], list[Tool]] = defaultdict(list)
     for tool in tools:
-        if _camel(tool.action.split(".")[-1]) == "invoker":
+        if camel(tool.action.split(".")[-1]) == "invoker":
             raise ValueError(f"tsgen: {tool.name}: a tool group's method cannot be named 'invoker'")
         parts = tuple(tool.name.split(".")[1:-1])
         groups[parts].append(tool)
@@ -334,13 +334,13 @@ def render_tools(tools: list[Tool], types: Types) -> str:
     for path in sorted(groups, key=lambda p: (-len(p), p)):  # children before their parents
         children = sorted(p for p in groups if len(p) == len(path) + 1 and p[: len(path)] == path)
         lines = ["", f"/** Tools `agora.{'.'.join(path)}.*`. */", f"export class {_class_name(path)} extends ToolGroup {{"]
-        lines += [f"  readonly {_camel(c[-1])} = new {_class_name(c)}(this.invoker);" for c in children]
+        lines += [f"  readonly {camel(c[-1])} = new {_class_name(c)}(this.invoker);" for c in children]
         lines += [*([""] if children else []), "\n\n".join(_method(tool, types) for tool in groups[path]), "}"]
         out.append("\n".join(lines))
     top = sorted(p for p in groups if len(p) == 1)
     out += ["", "/** The client's tool groups (`client.messaging.send(…)` and so on), over the client's own `invoke`. */",
             "export abstract class ToolGroups implements Invoker {"]  # fmt: skip
-    out += [f"  readonly {_camel(p[0])} = new {_class_name(p)}(this);" for p in top]
+    out += [f"  readonly {camel(p[0])} = new {_class_name(p)}(this);" for p in top]
     out += ["", "  abstract invoke(tool: string, args: Record<string, unknown>, retrySafe: boolean): Promise<unknown>;", "}"]
     return "\n".join(out) + "\n"
 
