@@ -8,7 +8,7 @@ Two kinds of backup, both taken online (the hub keeps serving) and consistent (o
   (a backup without that transaction restarts whenever the hub commits, and never ends under load). The result is a
   plain SQLite file a hub starts from as it is.
 - **logical** (``logical.py``): every table as engine-independent rows, read in one snapshot transaction
-  (PostgreSQL: REPEATABLE READ, READ ONLY). The only kind for a PostgreSQL store besides ``pg_dump`` (see the README),
+  (PostgreSQL: REPEATABLE READ, READ ONLY). The only kind for a PostgreSQL store besides ``pg_dump`` (see docs/operating/backup.md),
   and restorable into either engine.
 
 A backup is written next to its destination and renamed into place when complete, so a file with the backup's name is
@@ -122,7 +122,7 @@ async def backup_store(
     if fmt not in ("sqlite", "logical"):
         raise InvalidArgument(f"unknown backup format {fmt!r} (sqlite or logical)")
     if fmt == "sqlite" and location.dialect != "sqlite":
-        raise InvalidArgument("a PostgreSQL store is backed up with --format logical, or with pg_dump (see the README)")
+        raise InvalidArgument("a PostgreSQL store is backed up with --format logical, or with pg_dump (docs/operating/backup.md)")
     started = time.perf_counter()
     summary = None
     with _written_in_place(output, force) as partial:

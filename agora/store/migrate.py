@@ -1,6 +1,6 @@
 """Alembic, driven programmatically on a connection the store hands over (one history, both dialects).
 
-Migrations are expand-then-contract (README, "Upgrades"): a migration only adds what the new code needs, so the
+Migrations are expand-then-contract (docs/operating/deploy.md, "Upgrades"): a migration only adds what the new code needs, so the
 previous release keeps working on the upgraded schema while replicas roll over. A database at a revision this code's
 history does not hold was therefore migrated by a newer release: the hub serves it as it is and never touches it.
 """
