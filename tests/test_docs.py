@@ -1,5 +1,6 @@
-"""The docs site (issue 62): its generated reference is current and covers every catalog tool and every setting, every
-page of it is in the site's navigation, and ``mkdocs build --strict`` passes (no broken link, anchor or page)."""
+"""The docs site (issue 62): its generated reference is current and covers every catalog tool (and its REST path) and
+every setting, every page of it is in the site's navigation, and ``mkdocs build --strict`` passes (no broken link,
+anchor or page)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def test_the_reference_covers_every_tool_and_every_setting() -> None:
     pages = docgen.pages()
     for tool in build_catalog():
         assert f"\n## {tool.name}\n" in pages[f"tools/{tool.name.split('.')[1]}.md"], tool.name
+        assert f"| `POST` | `{tool.http_path}` |" in pages["rest.md"], tool.name
     serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
     for param in serve.params:
         if param.name != "help" and not getattr(param, "hidden", False):

@@ -1,6 +1,7 @@
 """Write the docs site's reference (``docs/reference/``) from the hub itself: a page per tool category from the catalog
 (each tool's purpose, rights, input and output as tables, errors, and the same call over curl, Python, TypeScript, the
-CLI and MCP), and the settings of ``agora serve`` and ``agora host`` from the CLI's own options.
+CLI and MCP), the settings of ``agora serve`` and ``agora host`` from the CLI's own options, and the REST paths from
+the OpenAPI document the hub serves.
 
 Run ``python -m agora.catalog.docgen`` after changing a tool or a setting; ``tests/test_docs.py`` fails while the
 pages are stale, so the reference cannot drift from what is served.
@@ -36,6 +37,7 @@ def pages() -> dict[str, str]:
     out = {f"tools/{category}.md": _category_page(category, tools) for category, tools in sorted(by_category.items())}
     out["tools/index.md"] = _tools_index(by_category)
     out["settings.md"] = _settings_page()
+    out["rest.md"] = _rest_page()
     return out
 
 
@@ -200,6 +202,35 @@ def _placeholder(name: str, prop: dict[str, Any]) -> Any:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     return {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(kind or "", f"<{name}>")
+
+
+# -- REST -----------------------------------------------------------------------------------------------------------
+
+
+def _rest_page() -> str:
+    """Every path and method of the OpenAPI document the hub serves (``/openapi.json``), each with its tool."""
+    import tempfile
+    import warnings
+
+    from agora.app import create_app
+    from agora.config import Settings
+
+    with tempfile.TemporaryDirectory() as data, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FastAPI's note on the GET and POST routes of one read-only tool
+        spec = create_app(Settings(data_dir=Path(data))).openapi()
+    lines = [GENERATED, "# REST", "",
+             "Every tool is served at `POST /agora/{category}/{action}` with its input as a JSON body (a read-only tool also "
+             "at `GET` with query parameters), beside a few resource-style paths. Authenticate with "
+             "`Authorization: Bearer <key>`; an error is `{\"error\": {\"code\", \"message\", \"details\"}}` with its HTTP "
+             "status. A running hub serves this document at `/openapi.json` and Swagger UI at `/docs` (with a key).", "",
+             "| Method | Path | Tool | What it does |", "|---|---|---|---|"]  # fmt: skip
+    for path, operations in sorted(spec["paths"].items()):
+        for method, op in sorted(operations.items()):
+            tool, _, note = str(op.get("summary", "")).partition(" ")  # "agora.agents.get (resource alias)"
+            link = f"[`{tool}`](tools/{tool.split('.')[1]}.md#{_anchor(tool)}) {note}".rstrip() if tool.startswith("agora.") else ""
+            said = _cell(str(op.get("description", "")).split("\n")[0])
+            lines.append(f"| `{method.upper()}` | `{path}` | {link} | {said} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- settings -------------------------------------------------------------------------------------------------------
