@@ -16,8 +16,11 @@ import pytest
 from agora.core.schedules import triggers
 from agora_sdk.errors import InvalidArgument
 
+from agora.store import Store
+
 from .conftest import call, expect_error, fresh_postgres_url, new_tenant, ok, unique, until
 from .hubproc import HubProcess
+from .test_store import store  # noqa: F401 - the fixture: both engines
 
 UTC = timezone.utc
 FAST = {"AGORA_SCHEDULE_MIN_INTERVAL": "1", "AGORA_SCHEDULE_GRACE": "2"}
@@ -278,3 +281,31 @@ def test_a_workflow_runs_at_each_tick_until_max_runs(fast_sqlite: HubProcess) ->
         for tick in ticks:
             run = ok(call(admin, "agora.workflow.status", workflow_id=tick["run_id"]))
             assert run["workflow_name"] == flow and tick["run_status"] == run["status"] == "running"
+
+
+async def test_queued_ticks_whose_run_goes_on_hold_up_none_that_may_go(store: Store) -> None:  # noqa: F811
+    """However many schedules wait on runs still going, a round's batch reads only those whose run has ended: a
+    tenant's hundred long runs cannot starve another schedule's queued tick (the batch is a few here)."""
+    from agora.core.schedules.firing import ENDED
+    from agora.core.services.tasks import new_task_row
+    from agora.store.ops import schedules as schedule_ops
+    from agora.store.schema import schedules as table
+    from agora.store.schema import tasks
+
+    now = datetime(2026, 11, 29, 9, tzinfo=timezone.utc)
+
+    def seed(conn: Any) -> None:
+        for n, status in enumerate(["pending", "in_progress", "in_progress", "completed"]):
+            task = new_task_row("default", "slow", {}, "admin:bootstrap", now, status=status)
+            conn.execute(tasks.insert().values(**task))
+            conn.execute(table.insert().values(
+                schedule_id=f"sched_{n:024d}", tenant_id="default", name=f"s{n}", trigger="every 1s", timezone="UTC", anchor_at=now,
+                action={}, overlap="queue", missed="skip", catch_up_max=1, jitter_seconds=0.0, status="active", runs=1,
+                next_tick_at=now, next_fire_at=now, queued_tick_at=now - timedelta(seconds=10 - n), last_run_kind="task",
+                last_run_id=task["task_id"], created_by="admin:bootstrap", created_at=now, updated_at=now,
+            ))  # fmt: skip
+
+    await store.write(seed)
+    ready = await store.write(lambda conn: schedule_ops.queued(conn, 2, ENDED))
+    assert [s["name"] for s in ready] == ["s3"]  # the three older ones wait on runs still going
+    assert await store.read(lambda conn: schedule_ops.any_queued(conn, ENDED))

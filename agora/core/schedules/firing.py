@@ -171,12 +171,15 @@ def start_run(conn: Connection, ctx: CallContext, sched: dict[str, Any], tick: d
     return "workflow", workflow["workflow_id"]
 
 
+ENDED = {"task": frozenset(TASK_FINISHED), "workflow": frozenset(WORKFLOW_FINISHED)}  # statuses in which a run has ended
+
+
 def still_running(conn: Connection, sched: dict[str, Any]) -> bool:
     """Whether the schedule's last run (a task or workflow) has not ended."""
     status = schedule_ops.run_status(conn, sched["last_run_kind"], sched["last_run_id"])
     if status is None:
         return False
-    return status not in (TASK_FINISHED if sched["last_run_kind"] == "task" else WORKFLOW_FINISHED)
+    return status not in ENDED[sched["last_run_kind"]]
 
 
 # -- a tick --------------------------------------------------------------------------------------------------------------
@@ -300,7 +303,7 @@ def _round(conn: Connection, hub: Hub, now: datetime, batch: int) -> Round:
     due = schedule_ops.due(conn, now, batch)
     for sched in due:
         fire_due(conn, hub, sched, now, done)
-    waiting = schedule_ops.queued(conn, batch)
+    waiting = schedule_ops.queued(conn, batch, ENDED)
     for sched in waiting:
         before = dict(sched)
         fire_tick(conn, hub, sched, sched["queued_tick_at"], now, done, queued=True)
@@ -314,7 +317,7 @@ def _round(conn: Connection, hub: Hub, now: datetime, batch: int) -> Round:
 def _pending(conn: Connection, now: datetime) -> tuple[bool, datetime | None]:
     """Whether a round has work now (a tick due or one queued), and the soonest tick."""
     soonest = schedule_ops.soonest(conn)
-    return (soonest is not None and soonest <= now) or schedule_ops.any_queued(conn), soonest
+    return (soonest is not None and soonest <= now) or schedule_ops.any_queued(conn, ENDED), soonest
 
 
 async def after_commit(hub: Hub, done: Round) -> None:

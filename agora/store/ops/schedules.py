@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from agora.core.ids import is_id
@@ -13,6 +13,8 @@ from agora_sdk.errors import Conflict, NotFound
 
 from ..schema import schedule_ticks, schedules, tasks, workflows
 from .dialect import upsert_insert
+
+Ended = dict[str, frozenset[str]]  # by run kind (task, workflow): the statuses in which a run has ended
 
 s, t = schedules.c, schedule_ticks.c
 
@@ -76,16 +78,27 @@ def due(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def queued(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    """Schedules with a tick waiting for the run before it to end (overlap 'queue'), locked as ``due`` locks."""
-    stmt = select(schedules).where(s.queued_tick_at.is_not(None), s.status == "active").order_by(s.queued_tick_at).limit(limit)
+def _ready(ended: Ended) -> ColumnElement[bool]:
+    """A schedule's queued tick may go: the run before it has ended (``ended``: the statuses that end a task and a
+    workflow), or is gone."""
+    running_task = select(tasks.c.task_id).where(tasks.c.task_id == s.last_run_id, tasks.c.status.not_in(ended["task"])).exists()
+    running_workflow = (
+        select(workflows.c.workflow_id).where(workflows.c.workflow_id == s.last_run_id, workflows.c.status.not_in(ended["workflow"])).exists()
+    )
+    return s.queued_tick_at.is_not(None) & ~and_(s.last_run_kind == "task", running_task) & ~and_(s.last_run_kind == "workflow", running_workflow)
+
+
+def queued(conn: Connection, limit: int, ended: Ended) -> list[dict[str, Any]]:
+    """Schedules with a tick that waited for the run before it to end (overlap 'queue') and may go now, locked as
+    ``due`` locks. (Those whose run goes on are not read: however many, they cannot hold up one that may go.)"""
+    stmt = select(schedules).where(_ready(ended), s.status == "active").order_by(s.queued_tick_at).limit(limit)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def any_queued(conn: Connection) -> bool:
-    return conn.execute(select(s.schedule_id).where(s.queued_tick_at.is_not(None)).limit(1)).first() is not None
+def any_queued(conn: Connection, ended: Ended) -> bool:
+    return conn.execute(select(s.schedule_id).where(_ready(ended), s.status == "active").limit(1)).first() is not None
 
 
 def soonest(conn: Connection) -> datetime | None:
