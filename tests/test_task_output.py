@@ -184,8 +184,7 @@ async def test_a_websocket_watcher_gets_batches_resumes_by_cursor_and_is_closed_
         assert ws.close_code == 1000
     for key, status in ((stranger, 404), ("agora_sk_" + "x" * 43, 401)):  # a refusal is the handshake's answer
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=10):
-                pass
+            await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=10)
         assert refused.value.response.status_code == status
 
 

@@ -163,11 +163,11 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-# The same call in each door, with the required fields filled in with placeholders.
+# The same call in each door, its required fields given example values (a string names its field: "<agent>").
 
 
 def _calls(tool: Tool, schema: dict[str, Any]) -> list[str]:
-    args = {name: _placeholder(name, schema["properties"][name]) for name in schema.get("required", []) if name in schema.get("properties", {})}
+    args = {name: _example_value(name, schema["properties"][name]) for name in schema.get("required", []) if name in schema.get("properties", {})}
     body = json.dumps(args)
     parts = tool.name.split(".")
     group, method = ".".join(parts[1:-1]), parts[-1]
@@ -191,13 +191,13 @@ def _calls(tool: Tool, schema: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _placeholder(name: str, prop: dict[str, Any]) -> Any:
+def _example_value(name: str, prop: dict[str, Any]) -> Any:
     if "default" in prop:
         return prop["default"]
     if "enum" in prop:
         return prop["enum"][0]
     if "anyOf" in prop:
-        return _placeholder(name, next((p for p in prop["anyOf"] if p.get("type") != "null"), {}))
+        return _example_value(name, next((p for p in prop["anyOf"] if p.get("type") != "null"), {}))
     kind = prop.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)

@@ -107,20 +107,23 @@ async def relayed(hub: Hub, task_id: str) -> AsyncIterator[None]:
         return
     given = 0
 
-    async def pass_on() -> bool:
+    async def pass_on() -> None:
+        """Report every chunk stored after the last one reported."""
         nonlocal given
-        _task, chunks = await hub.store.read(output_ops.after, task_id, None, given, RELAY_BATCH)
-        for chunk in chunks:
-            given = chunk["seq"]
-            if chunk["kind"] == "text" and chunk["text"]:
-                await report(float(chunk["seq"]), None, chunk["text"])
-        return len(chunks) == RELAY_BATCH
+        while True:
+            _task, chunks = await hub.store.read(output_ops.after, task_id, None, given, RELAY_BATCH)
+            for chunk in chunks:
+                given = chunk["seq"]
+                if chunk["kind"] == "text" and chunk["text"]:
+                    await report(float(chunk["seq"]), None, chunk["text"])
+            if len(chunks) < RELAY_BATCH:
+                return
 
     async def follow() -> None:
         while True:
             with hub.wakeups.armed([output_key(task_id)]) as woken:
-                if not await pass_on():
-                    await woken.wait(RECHECK)
+                await pass_on()
+                await woken.wait(RECHECK)
 
     follower = asyncio.create_task(follow(), name=f"relay-{task_id}")
     try:
@@ -128,5 +131,4 @@ async def relayed(hub: Hub, task_id: str) -> AsyncIterator[None]:
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-        while await pass_on():
-            pass
+        await pass_on()
