@@ -463,3 +463,14 @@ def test_a_node_that_dies_stops_the_bill_and_takes_its_instances_back_when_it_re
         node.terminate()
         node.wait(15)
         hub.stop()
+
+
+def test_a_node_registering_is_a_sign_of_life(sqlite_hub: HubProcess) -> None:
+    """A node registers as it starts: that is its latest heartbeat. Were it not, a node registering again after a
+    quiet spell was active but silent, and presence took it offline just after (no instance could be placed)."""
+    name = unique("node")
+    with sqlite_hub.client() as admin:
+        first = ok(call(admin, "agora.hosting.register_node", name=name, capacity_cpu=1, capacity_memory_mb=512))["node"]
+        again = ok(call(admin, "agora.hosting.register_node", name=name, capacity_cpu=1, capacity_memory_mb=512))["node"]
+    assert first["last_heartbeat"] is not None and again["last_heartbeat"] > first["last_heartbeat"]
+    assert again["status"] == "online"

@@ -73,6 +73,9 @@ async def register_node(ctx: CallContext, req: w.NodeRegistration) -> w.NodeRegi
             "manifest": None, "a2a": None, "a2a_remote": None, "a2a_card_url": None, "a2a_token": None,
         }  # fmt: skip
         agent, _created = agent_service.register_in(conn, p.tenant_id, fields, now, None, None, [], p.label)
+        # a node registers as it starts: a sign of life, or presence (finding it silent since its last heartbeat)
+        # could take it offline just after, and place no instance on it
+        agent = agent_ops.heartbeat(conn, agent["agent_id"], None, now)
         token, revoked = _agent_key(conn, agent, NODE_SCOPES, f"hosting node {req.name}", p.label, now)
         row = {
             "node_id": existing["node_id"] if existing else new_id("node"), "name": req.name, "tenant_id": p.tenant_id,
