@@ -31,7 +31,7 @@ SLOW = (
     "test_crash.py", "test_schedules_durability.py", "test_hosting_processes.py", "test_backup.py", "test_store_copy.py",
     "test_schema_upgrades.py", "test_marketplace.py", "test_gateway.py", "test_search_ranking.py", "test_console_",
     "security/test_abuse.py", "test_db_commands.py", "test_lifecycle.py", "test_first_run.py", "test_a2a_bridge.py",
-    "test_v4_import.py", "test_search.py",
+    "test_v4_import.py", "test_search.py", "test_docs_walkthrough.py",
 )  # fmt: skip
 TESTS = Path(__file__).resolve().parent
 

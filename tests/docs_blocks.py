@@ -59,14 +59,15 @@ class Block:
 
 def _marker(text: str) -> tuple[str, dict[str, str]]:
     """``run: background; ready: agora health`` → ("run", {"background": "", "ready": "agora health"})."""
+    if text.startswith("not run:"):  # the reason is prose, ';' and all, up to "; check:"
+        why, _, check = text.removeprefix("not run:").partition("; check:")
+        return "not run", {"why": why.strip(), **({"check": check.strip()} if check else {})}
     head, _, rest = text.partition(";")
     kind, _, value = head.partition(":")
     kind, value = kind.strip(), value.strip()
     options: dict[str, str] = {}
     if kind == "file":
         options["file"] = value
-    elif kind == "not run":
-        options["why"] = value
     elif value:
         options[value] = ""
     for part in filter(None, (p.strip() for p in rest.split(";"))):

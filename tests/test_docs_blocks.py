@@ -54,6 +54,7 @@ def workdir() -> Iterator[Path]:
         yield copy_repository(Path(directory))
 
 
+@pytest.mark.slow  # about two minutes in all: run one page with -k "page.md"
 @pytest.mark.parametrize(("doc", "k"), [p.values for p in RUNS], ids=[p.id for p in RUNS])
 def test_the_page_runs_as_written(doc: Path, k: int, workdir: Path) -> None:
     path = paths(blocks(doc))[k]
