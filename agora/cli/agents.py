@@ -57,7 +57,7 @@ def register(
     name: Annotated[str, typer.Argument(help="Unique agent name within the tenant.")],
     capability: Annotated[list[str] | None, typer.Option("--capability", "-c", help="A capability it offers (repeatable).")] = None,
     description: Annotated[str, typer.Option(help="What the agent does, in a sentence.")] = "",
-    tier: Annotated[str | None, typer.Option(help="Service tier: free, standard or premium.")] = None,
+    tier: Annotated[str | None, typer.Option(help="Service tier: basic, premium or enterprise.")] = None,
 ) -> None:
     """Register an agent (again: same name, same id) and print its token, shown once."""
     registration = hub.call(

@@ -29,7 +29,7 @@ def ls(
     workflow: Annotated[str | None, typer.Option(help="Only tasks of this workflow.")] = None,
     limit: Annotated[int, typer.Option(help="How many to show.")] = 50,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, oldest first."""
     result = hub.call("agora.task.list", status=status, task_type=task_type, agent=agent, workflow_id=workflow, limit=limit)
     more = " (more: use --limit)" if result["has_more"] else ""
     hub.show(result, lambda r: table(f"{r['total']} task(s){more}", TASK_COLUMNS, [_task_row(t) for t in r["tasks"]]))
