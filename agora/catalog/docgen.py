@@ -20,6 +20,7 @@ import typer.core
 
 from agora.core.auth import roles_allowing
 
+from . import examples
 from .registry import build_catalog
 from .tool import Tool
 from .tsgen import camel
@@ -78,7 +79,7 @@ def _tool_section(tool: Tool, models: dict[str, dict[str, Any]]) -> list[str]:
     lines = [f"## {tool.name}", "", f"*version {tool.version}, {tool.status.value}*" + _lifecycle(tool), "", tool.description, ""]
     lines += ["**Rights.** " + _rights(tool), ""]
     lines += ["**Input**", "", *_schema_lines(schema_in), "", "**Output**" + _title(schema_out), "", *_schema_lines(schema_out), ""]
-    lines += ["**Errors.** " + _errors(tool, schema_in), "", *_calls(tool, schema_in)]
+    lines += ["**Errors.** " + _errors(tool, schema_in), "", *_calls(tool)]
     return lines
 
 
@@ -129,7 +130,7 @@ def _names_something(field: str) -> bool:
 def _schema_lines(schema: dict[str, Any]) -> list[str]:
     properties = schema.get("properties")
     if not properties:
-        return ["*(no fields)*"] if schema.get("type") == "object" else [f"`{_type(schema)}`"]
+        return ["*(no fields)*"] if schema.get("type") == "object" else [_type(schema)]
     required = set(schema.get("required", []))
     lines = ["| Field | Type | Required | Default | Description |", "|---|---|---|---|---|"]
     for name, prop in properties.items():
@@ -146,7 +147,7 @@ def _type(prop: dict[str, Any]) -> str:
     if "allOf" in prop and len(prop["allOf"]) == 1:
         return _type(prop["allOf"][0])
     if "enum" in prop:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
+        return " \\| ".join(f"`{json.dumps(v)}`" for v in dict.fromkeys(prop["enum"]))  # aliases repeat a value
     kind = prop.get("type")
     if isinstance(kind, list):
         return " or ".join(str(k) for k in kind)
@@ -163,19 +164,24 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-# The same call in each door, its required fields given example values (a string names its field: "<agent>").
+# The same call in each door, with the tool's example input (``examples``).
 
 
-def _calls(tool: Tool, schema: dict[str, Any]) -> list[str]:
-    args = {name: _example_value(name, schema["properties"][name]) for name in schema.get("required", []) if name in schema.get("properties", {})}
+def _calls(tool: Tool) -> list[str]:
+    args = examples.arguments(tool)
     body = json.dumps(args)
     parts = tool.name.split(".")
     group, method = ".".join(parts[1:-1]), parts[-1]
-    positional = [n for n in getattr(tool.input_model, "positional_args", ()) if n in args]
-    keywords = [n for n in args if n not in positional]
-    py_args = ", ".join([*(json.dumps(args[n]) for n in positional), *(f"{n}={args[n]!r}" for n in keywords)])
+    # The SDKs take their positional fields in order: Python up to the first the example leaves out (the rest by
+    # keyword), TypeScript up to the last it gives (undefined for one left out before it), the rest in one object.
+    order = list(tool.input_model.positional_args)
+    given = [n in args for n in order]
+    py_positional = order[: given.index(False)] if False in given else order
+    ts_positional = order[: len(given) - given[::-1].index(True)] if True in given else []
+    py_args = ", ".join([*(repr(args[n]) for n in py_positional), *(f"{n}={args[n]!r}" for n in args if n not in py_positional)])
     ts_group = ".".join(camel(p) for p in group.split("."))
-    ts_args = ", ".join([*(json.dumps(args[n]) for n in positional), *([json.dumps({n: args[n] for n in keywords})] if keywords else [])])
+    ts_rest = {n: args[n] for n in args if n not in ts_positional}
+    ts_args = ", ".join([*(json.dumps(args[n]) if n in args else "undefined" for n in ts_positional), *([json.dumps(ts_rest)] if ts_rest else [])])
     cli_args = " ".join(f"{n}:={json.dumps(json.dumps(v))}" if not isinstance(v, str) else f"{n}={json.dumps(v)}" for n, v in args.items())
     mcp = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool.name, "arguments": args}}
     tabs = {
@@ -189,19 +195,6 @@ def _calls(tool: Tool, schema: dict[str, Any]) -> list[str]:
     for label, (language, code) in tabs.items():
         lines += [f'=== "{label}"', "", f"    ```{language}", *(f"    {line}" if line else "" for line in code.splitlines()), "    ```", ""]
     return lines
-
-
-def _example_value(name: str, prop: dict[str, Any]) -> Any:
-    if "default" in prop:
-        return prop["default"]
-    if "enum" in prop:
-        return prop["enum"][0]
-    if "anyOf" in prop:
-        return _example_value(name, next((p for p in prop["anyOf"] if p.get("type") != "null"), {}))
-    kind = prop.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
-    return {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(kind or "", f"<{name}>")
 
 
 # -- REST -----------------------------------------------------------------------------------------------------------
