@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import time
 import uuid
@@ -33,6 +34,9 @@ SLOW = (
     "security/test_abuse.py", "test_db_commands.py", "test_lifecycle.py", "test_first_run.py", "test_a2a_bridge.py",
     "test_v4_import.py", "test_search.py", "test_docs_walkthrough.py",
 )  # fmt: skip
+# The same kinds in files that are otherwise quick, by what the test's name says it does: a hub restarted, killed or
+# stopped mid-statement, replicas, the garbage-input sweep.
+SLOW_NAMES = re.compile(r"restart|replica|kill|sigterm|hub_is_back|rides_out|locked|held_past|garbage")
 TESTS = Path(__file__).resolve().parent
 
 
@@ -40,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the slow tests, and those a test runs again on PostgreSQL (its ``postgres`` parameter): the quick selection
     leaves both out."""
     for item in items:
-        if item.path.relative_to(TESTS).as_posix().startswith(SLOW):
+        if item.path.relative_to(TESTS).as_posix().startswith(SLOW) or SLOW_NAMES.search(item.name):
             item.add_marker(pytest.mark.slow)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgres" in callspec.id.split("-"):
