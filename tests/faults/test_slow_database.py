@@ -52,7 +52,9 @@ def test_a_slow_database_refuses_excess_calls_503_busy_and_health_stays_quick(tm
                 assert expect_error(answer, 503, "unavailable")["details"]["reason"] == "database_busy"
                 assert answer.headers["retry-after"] == "1"
             # Refused at once, or after the pool timeout at most: nobody waits on a slow database for long.
-            assert min(took for status, took, _ in answers if status == 503) < 0.5
+            # (The first come back before any call that queued could have timed out: under a loaded CI one took 0.65 s,
+            # a thread's client and request included, against a pool timeout of 1 s.)
+            assert min(took for status, took, _ in answers if status == 503) < POOL_TIMEOUT
             assert max(took for _, took, _ in answers) < POOL_TIMEOUT + 10 * DELAY + 2, answers
             assert max(health) < 0.5, health
 
