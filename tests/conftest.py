@@ -25,14 +25,16 @@ REDIS_URL = os.environ.get("AGORA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # What `python -m pytest -m "not slow"` leaves out (the contributors' quick selection; CI runs everything): a browser,
 # containers, other projects' suites run with npx or node, hubs stopped, restarted and run as replicas for faults,
 # crashes, shutdowns and lockouts, whole stores migrated, backed up, copied, upgraded and imported, hosting nodes and
-# sandboxed builds, remote and upstream agents and MCP servers, the embedding model, and the fuzzer.
+# sandboxed builds, remote and upstream agents and MCP servers, the embedding model, the fuzzer, the command line run
+# as a process per command, and the fast paths held to the SDK's answers by a second hub.
 SLOW = (
     "console/", "faults/", "security/test_fuzz.py", "security/test_listing_isolation.py", "test_container_image.py",
     "test_deploy_manifests.py", "test_mcp_conformance.py", "test_mcp_inspector.py", "test_typescript_sdk.py",
     "test_crash.py", "test_schedules_durability.py", "test_hosting_processes.py", "test_backup.py", "test_store_copy.py",
     "test_schema_upgrades.py", "test_marketplace.py", "test_gateway.py", "test_search_ranking.py", "test_console_",
     "security/test_abuse.py", "test_db_commands.py", "test_lifecycle.py", "test_first_run.py", "test_a2a_bridge.py",
-    "test_v4_import.py", "test_search.py", "test_docs_walkthrough.py",
+    "test_v4_import.py", "test_search.py", "test_docs_walkthrough.py", "test_cli.py", "test_cli_schedules.py",
+    "test_mcp_fast_path.py", "test_a2a_fast_path.py",
 )  # fmt: skip
 # The same kinds in files that are otherwise quick, by what the test's name says it does: a hub restarted, killed or
 # stopped mid-statement, replicas, the garbage-input sweep.
